@@ -1,0 +1,51 @@
+"""create_app(): the FastAPI application with its routers, middleware and error handlers."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AsyncExitStack, asynccontextmanager
+
+from fastapi import FastAPI
+
+from sendhouse import __version__
+from sendhouse.api import errors as api_errors
+from sendhouse.api.middleware import BodyLimitMiddleware, RateLimitHeadersMiddleware
+from sendhouse.api.routes import ROUTERS
+from sendhouse.bootstrap import Container, build_container
+from sendhouse.config import Settings
+
+# Parts that run beside the API inside `sendhouse serve` (worker, scheduler, ...): each is an
+# async context manager factory taking the container.
+BackgroundPart = Callable[[Container], "AsyncContextManagerLike"]
+AsyncContextManagerLike = Awaitable[None]
+
+
+def create_app(settings: Settings | None = None, *, container: Container | None = None,
+               background: list | None = None) -> FastAPI:
+    """The whole HTTP application. `background` parts start and stop with it."""
+    settings = settings or (container.settings if container else Settings())
+    built = container or build_container(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async with AsyncExitStack() as stack:
+            for part in background or []:
+                await stack.enter_async_context(part(built))
+            for part in app.state.lifespan_parts:
+                await stack.enter_async_context(part(built))
+            yield
+            if container is None:
+                await built.close()
+
+    app = FastAPI(
+        title="Sendhouse", version=__version__, lifespan=lifespan,
+        description="Self-hosted email campaigns and transactional email, compatible with the AutoSend API.",
+    )
+    app.state.container = built
+    app.state.lifespan_parts = []
+    api_errors.install(app)
+    for router in ROUTERS:
+        app.include_router(router)
+    app.add_middleware(RateLimitHeadersMiddleware)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    return app

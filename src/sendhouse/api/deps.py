@@ -1,0 +1,60 @@
+"""Typed dependencies: the app container, the authenticated caller, the project a request acts on."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Header, Request
+
+from sendhouse.errors import RateLimited
+from sendhouse.services import projects as project_service
+from sendhouse.services.projects import Principal
+from sendhouse.store.db import Database
+
+
+def container(request: Request):
+    """The process-wide container (settings, database, ...) built by api/app.py."""
+    return request.app.state.container
+
+
+async def current_principal(
+    request: Request,
+    authorization: Annotated[str | None, Header(include_in_schema=False)] = None,
+    x_api_key: Annotated[str | None, Header(include_in_schema=False)] = None,
+    x_project_id: Annotated[str | None, Header()] = None,
+) -> Principal:
+    """Authenticate the bearer key (or x-api-key) and apply the per-key rate limit."""
+    secret = _bearer(authorization) or x_api_key
+    app = container(request)
+    principal = await project_service.authenticate(app.db, secret=secret, project_header=x_project_id)
+    verdict = app.rate_limiter.hit(principal.api_key_id)
+    request.state.rate_limit = verdict
+    if not verdict.allowed:
+        raise RateLimited(verdict.retry_after)
+    return principal
+
+
+def _bearer(header: str | None) -> str | None:
+    if not header:
+        return None
+    scheme, _, value = header.partition(" ")
+    return value.strip() if scheme.lower() == "bearer" else None
+
+
+CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
+
+
+async def current_project_id(principal: CurrentPrincipal) -> str:
+    """The project a project-scoped request acts on."""
+    return project_service.require_project(principal)
+
+
+ProjectId = Annotated[str, Depends(current_project_id)]
+
+
+def database(request: Request):
+    """The database handle."""
+    return container(request).db
+
+
+Db = Annotated[Database, Depends(database)]

@@ -1,0 +1,105 @@
+"""The `sendhouse` command line (typer): serve, worker, migrate, projects, keys, and more.
+
+Commands parse their arguments, build the container, call a service and print. No logic here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from sendhouse.bootstrap import build_container
+from sendhouse.config import Settings
+from sendhouse.errors import AppError
+from sendhouse.services import projects as project_service
+from sendhouse.store.migrate import upgrade_to_head
+
+app = typer.Typer(help="Sendhouse: self-hosted email campaigns, compatible with the AutoSend API.",
+                  no_args_is_help=True, pretty_exceptions_enable=False)
+projects_app = typer.Typer(help="Manage projects.", no_args_is_help=True)
+keys_app = typer.Typer(help="Manage API keys.", no_args_is_help=True)
+app.add_typer(projects_app, name="projects")
+app.add_typer(keys_app, name="keys")
+console = Console()
+err_console = Console(stderr=True)
+
+
+def run_service(coro_factory):
+    """Run an async call against a fresh container; print AppErrors plainly and exit 1."""
+
+    async def _go():
+        container = build_container(Settings())
+        try:
+            return await coro_factory(container)
+        finally:
+            await container.close()
+
+    try:
+        return asyncio.run(_go())
+    except AppError as exc:
+        err_console.print(f"[red]error:[/red] {exc.message}")
+        raise typer.Exit(1) from None
+
+
+@app.command()
+def migrate() -> None:
+    """Bring the database to the newest schema."""
+    settings = Settings()
+    upgrade_to_head(settings.resolved_database_url())
+    console.print("database is up to date")
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="address to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="port to listen on")] = 8080,
+    no_worker: Annotated[bool, typer.Option("--no-worker", help="run the API only, no delivery worker")] = False,
+) -> None:
+    """Run the API, dashboard, tracking endpoints, scheduler and (unless --no-worker) a delivery worker."""
+    import uvicorn
+
+    from sendhouse.api.app import create_app
+    from sendhouse.runtime import background_parts
+
+    settings = Settings()
+    container = build_container(settings)
+    first = asyncio.run(project_service.ensure_first_run(container.db))
+    if first:
+        project, key = first
+        console.print(f"Created project [bold]{project['name']}[/bold] ({project['id']}).")
+        console.print("Its API key (shown once, keep it):")
+        console.print(key, markup=False, highlight=False)
+    app_ = create_app(settings, container=container, background=background_parts(with_worker=not no_worker))
+    console.print(f"Sendhouse listening on http://{host}:{port}")
+    uvicorn.run(app_, host=host, port=port, log_level="warning", proxy_headers=True)
+
+
+@projects_app.command("create")
+def projects_create(name: str) -> None:
+    """Create a project and print its id."""
+    row = run_service(lambda c: project_service.create_project(c.db, name=name))
+    console.print(row["id"], markup=False, highlight=False)
+
+
+@keys_app.command("create")
+def keys_create(
+    project: Annotated[str, typer.Option(help="project name or id")],
+    account: Annotated[bool, typer.Option("--account", help="an account key (ASA_…) instead of a project key")] = False,
+    name: Annotated[str, typer.Option(help="a label for the key")] = "",
+) -> None:
+    """Create an API key; the key alone is the last line of output."""
+
+    async def _create(c):
+        row = await project_service.resolve_project(c.db, project)
+        return await project_service.create_api_key(c.db, project_id=row["id"], account=account, name=name)
+
+    _, secret = run_service(_create)
+    err_console.print("The key is shown once; keep it.")
+    print(secret)
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,71 @@
+"""Settings: every one read from a SENDHOUSE_* environment variable, each with a default and help.
+
+README.md's settings table must list every field here (tests/unit/test_config.py checks it).
+"""
+
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """All of Sendhouse's configuration, loaded once at start-up."""
+
+    model_config = SettingsConfigDict(env_prefix="SENDHOUSE_", frozen=True, extra="ignore")
+
+    data_dir: Path = Field(Path("./data"), description="SQLite file, captured mail, generated secret")
+    database_url: str = Field("", description="database URL; empty means SQLite in the data dir, or postgresql://…")
+    smtp_url: str = Field(
+        "capture",
+        description="`capture`, or smtp://[user:pass@]host:port[?starttls=true], or smtps://…",
+    )
+    smtp_connections: int = Field(10, ge=1, le=500, description="concurrent SMTP connections per worker")
+    send_rate: float = Field(0, ge=0, description="messages per second per relay, shared by all workers (0: no limit)")
+    public_url: str = Field("http://127.0.0.1:8080", description="base of tracking and unsubscribe links")
+    secret_key: str = Field("", description="signs tokens and sessions; generated into the data dir when empty")
+    send_now_delay: int = Field(120, ge=0, description="seconds between `sendNow` and the start")
+    stale_schedule_after: int = Field(
+        3600, ge=60, description="seconds after which a missed schedule pauses the campaign instead of firing"
+    )
+    bounce_domain: str = Field("", description="domain of VERP return paths; empty means the host of the public URL")
+    inbound_smtp: str = Field("", description="host:port of the built-in receiver for bounces and complaints (off when empty)")
+    require_verified_domain: bool = Field(False, description="refuse `from` addresses on unverified domains")
+    rate_limit: int = Field(100, ge=1, description="API requests per second allowed per key")
+    max_body_bytes: int = Field(48 * 1024 * 1024, ge=1024, description="largest request body accepted (413 beyond)")
+    webhook_allow_private: bool = Field(
+        False, description="allow webhook targets on private, loopback or link-local addresses"
+    )
+    dns_resolver: str = Field("", description="host[:port] of the DNS resolver for domain checks (system resolver when empty)")
+    soft_bounce_limit: int = Field(3, ge=1, description="soft bounces of one address before it is suppressed")
+    max_attempts: int = Field(6, ge=1, description="delivery attempts of one message before it fails")
+
+    def resolved_database_url(self) -> str:
+        """The database URL, defaulting to SQLite inside the data dir."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'sendhouse.db').resolve()}"
+
+    def resolved_bounce_domain(self) -> str:
+        """The VERP domain: the setting, or the public URL's host."""
+        return self.bounce_domain or (urlsplit(self.public_url).hostname or "localhost")
+
+    def resolved_secret_key(self) -> str:
+        """The signing secret: the setting, or one generated once and kept in the data dir."""
+        if self.secret_key:
+            return self.secret_key
+        path = self.data_dir / "secret.key"
+        if not path.exists():
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+            path.write_text(secrets.token_urlsafe(48))
+            path.chmod(0o600)
+        return path.read_text().strip()
+
+
+def setting_env_names() -> list[str]:
+    """The environment variable of every setting (for the docs check)."""
+    return [f"SENDHOUSE_{name.upper()}" for name in Settings.model_fields]

@@ -1,0 +1,54 @@
+"""Identifier formats: 24-hex time-ordered ids, template ids, short group codes, API keys."""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import os
+import secrets
+import threading
+import time
+
+_PROCESS_RANDOM = os.urandom(5).hex()
+_counter = itertools.count(int.from_bytes(os.urandom(3), "big"))
+_lock = threading.Lock()
+_CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
+
+
+def new_id() -> str:
+    """A 24-hex id ordered by creation time (4-byte seconds, 5 random bytes, 3-byte counter)."""
+    with _lock:
+        count = next(_counter) & 0xFFFFFF
+    return f"{int(time.time()) & 0xFFFFFFFF:08x}{_PROCESS_RANDOM}{count:06x}"
+
+
+def is_object_id(value: str) -> bool:
+    """Whether a string looks like one of our 24-hex ids."""
+    return len(value) == 24 and all(c in "0123456789abcdef" for c in value)
+
+
+def new_template_id() -> str:
+    """A template id: `A-` followed by 20 hex characters."""
+    return "A-" + secrets.token_hex(10)
+
+
+def new_group_code(length: int = 6) -> str:
+    """A short upper-case code for a suppression group (no look-alike characters)."""
+    return "".join(secrets.choice(_CODE_ALPHABET) for _ in range(length))
+
+
+def new_api_key(*, account: bool) -> str:
+    """A new secret API key: `AS_…` for a project, `ASA_…` for an account."""
+    return ("ASA_" if account else "AS_") + secrets.token_urlsafe(32)
+
+
+def hash_api_key(key: str) -> str:
+    """The stored form of a key: its SHA-256 hex digest (keys are high-entropy, so no salt)."""
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def new_uuid() -> str:
+    """A random UUID string (bulk batch ids)."""
+    import uuid
+
+    return str(uuid.uuid4())

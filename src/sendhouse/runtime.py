@@ -1,0 +1,11 @@
+"""What runs beside the API inside `sendhouse serve`: the parts each area registers."""
+
+from __future__ import annotations
+
+# Each entry is (name, factory, needs_worker): factory(container) returns an async context manager.
+PARTS: list[tuple[str, object, bool]] = []
+
+
+def background_parts(*, with_worker: bool) -> list:
+    """The factories to start with the server (worker parts only when with_worker)."""
+    return [factory for _name, factory, needs_worker in PARTS if with_worker or not needs_worker]

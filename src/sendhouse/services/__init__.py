@@ -1,0 +1,1 @@
+"""Use cases and transaction boundaries. Raise errors from sendhouse.errors only, never HTTP errors."""

@@ -1,0 +1,173 @@
+"""Projects, API keys and authentication of a bearer key."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sendhouse.domain import ids
+from sendhouse.domain.times import iso, utcnow
+from sendhouse.errors import Forbidden, InvalidInput, InvalidOperation, NotFound, Unauthorized
+from sendhouse.store import projects as store
+from sendhouse.store.db import Database
+
+DEFAULT_PROJECT = "default"
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling: the key and the project it acts on (None for an account key without x-project-id)."""
+
+    api_key_id: str
+    kind: str  # project | account
+    organization_id: str
+    project_id: str | None
+
+    @property
+    def is_account(self) -> bool:
+        return self.kind == "account"
+
+
+def present_project(row: dict) -> dict:
+    """AutoSend's project object."""
+    return {
+        "id": row["id"],
+        "name": row["name"],
+        "domain": row["domain"],
+        "domains": [],
+        "regionKey": row["region_key"],
+        "trackingOpen": row["tracking_open"],
+        "trackingClick": row["tracking_click"],
+        "createdAt": iso(row["created_at"]),
+        "inboundEmailDomain": None,
+    }
+
+
+async def _ensure_organization(conn) -> str:
+    org_id = await store.first_organization_id(conn)
+    if org_id is None:
+        org_id = ids.new_id()
+        await store.insert_organization(conn, {"id": org_id, "name": "default", "created_at": utcnow()})
+    return org_id
+
+
+async def create_project_in(conn, *, name: str, domain: str | None = None, region_key: str | None = None) -> dict:
+    """Create a project inside an open transaction (and everything a new project starts with)."""
+    name = (name or "").strip()
+    if not 1 <= len(name) <= 100:
+        raise InvalidInput.field("name", "name is required and must be at most 100 characters")
+    now = utcnow()
+    row = {
+        "id": ids.new_id(), "organization_id": await _ensure_organization(conn), "name": name,
+        "domain": domain, "region_key": region_key or "us-east-1", "tracking_open": True,
+        "tracking_click": True, "created_at": now, "updated_at": now,
+    }
+    await store.insert_project(conn, row)
+    for hook in PROJECT_CREATED_HOOKS:
+        await hook(conn, row)
+    return row
+
+
+# Other areas register what a new project must start with (e.g. the global suppression group).
+PROJECT_CREATED_HOOKS: list = []
+
+
+async def create_project(db: Database, *, name: str, domain: str | None = None, region_key: str | None = None) -> dict:
+    """Create a project."""
+    async with db.write() as conn:
+        return await create_project_in(conn, name=name, domain=domain, region_key=region_key)
+
+
+async def list_projects(db: Database, principal: Principal) -> list[dict]:
+    async with db.read() as conn:
+        return await store.list_projects(conn, principal.organization_id)
+
+
+async def get_project(db: Database, principal: Principal, project_id: str) -> dict:
+    async with db.read() as conn:
+        row = await store.get_project(conn, project_id, principal.organization_id)
+    if row is None:
+        raise NotFound("Project not found", code="PROJECT_NOT_FOUND")
+    return row
+
+
+async def delete_project(db: Database, principal: Principal, project_id: str) -> None:
+    """Delete a project; the last one of an organization cannot be deleted."""
+    async with db.write() as conn:
+        if await store.get_project(conn, project_id, principal.organization_id) is None:
+            raise NotFound("Project not found", code="PROJECT_NOT_FOUND")
+        if await store.count_projects(conn, principal.organization_id) <= 1:
+            raise InvalidOperation("The last project cannot be deleted", code="LAST_PROJECT_CANNOT_BE_DELETED")
+        await store.soft_delete_project(conn, project_id, utcnow())
+
+
+async def resolve_project(db: Database, name_or_id: str) -> dict:
+    """Find a project by id or by name (CLI)."""
+    async with db.read() as conn:
+        row = await store.get_project(conn, name_or_id) or await store.find_project_by_name(conn, name_or_id)
+    if row is None:
+        raise NotFound(f"No project named or with id {name_or_id!r}", code="PROJECT_NOT_FOUND")
+    return row
+
+
+async def create_api_key(db: Database, *, project_id: str, account: bool = False, name: str = "") -> tuple[dict, str]:
+    """Create a key for a project (or an account key for its organization). The secret is returned once."""
+    secret = ids.new_api_key(account=account)
+    async with db.write() as conn:
+        project = await store.get_project(conn, project_id)
+        if project is None:
+            raise NotFound("Project not found", code="PROJECT_NOT_FOUND")
+        row = {
+            "id": ids.new_id(), "organization_id": project["organization_id"],
+            "project_id": None if account else project_id, "kind": "account" if account else "project",
+            "key_hash": ids.hash_api_key(secret), "prefix": secret[:8], "name": name, "created_at": utcnow(),
+        }
+        await store.insert_api_key(conn, row)
+    return row, secret
+
+
+async def revoke_api_key(db: Database, *, project_id: str, key_id: str) -> None:
+    async with db.write() as conn:
+        if not await store.revoke_api_key(conn, key_id, project_id, utcnow()):
+            raise NotFound("API key not found", code="API_KEY_NOT_FOUND")
+
+
+async def authenticate(db: Database, *, secret: str | None, project_header: str | None) -> Principal:
+    """Turn a bearer secret (and x-project-id for account keys) into a Principal, or raise Unauthorized."""
+    if not secret or not secret.startswith(("AS_", "ASA_", "as_", "asa_")):
+        raise Unauthorized()
+    async with db.read() as conn:
+        key = await store.find_api_key(conn, ids.hash_api_key(secret))
+        if key is None:
+            raise Unauthorized()
+        if key["kind"] == "project":
+            if await store.get_project(conn, key["project_id"]) is None:
+                raise Unauthorized()
+            return Principal(key["id"], "project", key["organization_id"], key["project_id"])
+        project_id = None
+        if project_header:
+            if await store.get_project(conn, project_header, key["organization_id"]) is None:
+                raise NotFound("Project not found", code="PROJECT_NOT_FOUND")
+            project_id = project_header
+        return Principal(key["id"], "account", key["organization_id"], project_id)
+
+
+def require_project(principal: Principal) -> str:
+    """The project a request acts on; an account key must name one with x-project-id."""
+    if principal.project_id is None:
+        raise InvalidInput.field("x-project-id", "the x-project-id header is required with an account key")
+    return principal.project_id
+
+
+def require_account(principal: Principal) -> None:
+    if not principal.is_account:
+        raise Forbidden("This endpoint needs an account API key (ASA_…)", code="INSUFFICIENT_PERMISSIONS")
+
+
+async def ensure_first_run(db: Database) -> tuple[dict, str] | None:
+    """On an empty database, create project `default` and one key for it; return (project, key) once."""
+    async with db.read() as conn:
+        if await store.list_projects(conn):
+            return None
+    project = await create_project(db, name=DEFAULT_PROJECT)
+    _, secret = await create_api_key(db, project_id=project["id"], name="first key")
+    return project, secret

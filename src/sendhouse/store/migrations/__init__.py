@@ -1,0 +1,1 @@
+"""Alembic migrations of the schema in store/schema (run with `sendhouse migrate`)."""

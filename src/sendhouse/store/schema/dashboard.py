@@ -1,0 +1,6 @@
+"""Dashboard users and their project memberships (issue 9)."""
+
+import sqlalchemy as sa  # noqa: F401
+
+from sendhouse.store.schema.base import id_column, metadata  # noqa: F401
+from sendhouse.store.types import JSONType, UTCDateTime  # noqa: F401

@@ -1,0 +1,6 @@
+"""Webhook endpoints and their stored deliveries (issue 7)."""
+
+import sqlalchemy as sa  # noqa: F401
+
+from sendhouse.store.schema.base import id_column, metadata  # noqa: F401
+from sendhouse.store.types import JSONType, UTCDateTime  # noqa: F401
