@@ -1,5 +1,171 @@
-"""/v1/campaigns (issue 2)."""
+"""/v1/campaigns: list, create (with Idempotency-Key), get, update, delete, duplicate, pause,
+resume, abort and analytics. Thin: bodies are parsed here, everything else is services/campaigns.py."""
 
-from fastapi import APIRouter
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+import orjson
+from fastapi import APIRouter, Depends, Header, Query, Request
+from pydantic import Field
+
+from sendhouse.api.deps import CurrentPrincipal, Db, ProjectId, container
+from sendhouse.api.envelope import EnvelopeResponse, ok
+from sendhouse.api.models import RequestModel
+from sendhouse.domain.campaigns import STATUSES
+from sendhouse.domain.pagination import Page
+from sendhouse.domain.times import parse_iso
+from sendhouse.errors import AppError
+from sendhouse.services import campaigns as service
+from sendhouse.services import idempotency
+from sendhouse.store.campaigns import CampaignFilter
 
 router = APIRouter(prefix="/v1/campaigns", tags=["campaigns"])
+
+
+class FromAddress(RequestModel):
+    email: str
+    name: str | None = None
+
+
+class CampaignUpdate(RequestModel):
+    """Every field optional; lengths, formats and references are checked by the service."""
+
+    name: str | None = None
+    subject: str | None = None
+    previewText: str | None = None
+    from_: FromAddress | None = Field(None, alias="from")
+    fromSenderId: str | None = None
+    replyTo: str | None = None
+    templateId: str | None = None
+    htmlTemplate: str | None = None
+    toLists: list[str] | None = None
+    excludeLists: list[str] | None = None
+    unsubscribeGroupId: str | None = None
+    sendNow: bool | None = None
+    scheduledAt: str | None = None
+    sendToGlobalList: bool | None = None
+    publish: bool | None = None
+    trackingClick: bool | None = None
+    trackingOpen: bool | None = None
+    sendMode: str | None = None
+    gradualStrategy: str | None = None
+    dailyBatchSize: int | None = None
+    timezone: str | None = None
+
+
+class CampaignCreate(CampaignUpdate):
+    name: str
+    subject: str
+    defaultCampaign: bool | None = None
+    builderType: str | None = None
+
+
+def _fields(body: RequestModel) -> dict:
+    """The fields the client sent, under AutoSend's names."""
+    return body.model_dump(exclude_unset=True, by_alias=True)
+
+
+def _send_now_delay(request: Request) -> int:
+    return container(request).settings.send_now_delay
+
+
+SendNowDelay = Annotated[int, Depends(_send_now_delay)]
+
+
+@router.get("")
+async def list_campaigns(
+    project_id: ProjectId, db: Db,
+    status: Literal[STATUSES] | None = None,  # type: ignore[valid-type]
+    name: Annotated[str | None, Query(max_length=200)] = None,
+    startDate: str | None = None, endDate: str | None = None,
+    page: Annotated[int, Query(ge=1)] = 1, limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    includeCounts: Literal["true", "false"] = "false",
+):
+    filters = CampaignFilter(
+        status=status, name=name or None,
+        created_from=parse_iso(startDate, field="startDate") if startDate else None,
+        created_to=parse_iso(endDate, field="endDate") if endDate else None,
+    )
+    data = await service.list_campaigns(db, project_id, filters, Page(page, limit),
+                                        include_counts=includeCounts == "true")
+    return ok(data, message="Campaigns retrieved successfully")
+
+
+@router.post("")
+async def create_campaign(
+    body: CampaignCreate, request: Request, principal: CurrentPrincipal, project_id: ProjectId, db: Db,
+    delay: SendNowDelay, idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
+):
+    async def run() -> EnvelopeResponse:
+        data = await service.create_campaign(db, project_id, _fields(body), source="api", send_now_delay=delay)
+        return ok(data, message="Campaign created successfully")
+
+    if idempotency_key is None:
+        return await run()
+    scope = {"api_key_id": principal.api_key_id, "project_id": project_id, "route": "POST /v1/campaigns"}
+    return await _idempotent(db, scope, idempotency_key, await request.body(), run)
+
+
+async def _idempotent(db, scope: dict, key: str, raw: bytes, run) -> EnvelopeResponse:
+    """Run once per key and body within 24 h; replay the stored response after that."""
+    claimed = await idempotency.claim(db, key=key, body=raw, **scope)
+    if isinstance(claimed, idempotency.Replay):
+        return EnvelopeResponse(claimed.response, status_code=claimed.status_code,
+                                headers={"Idempotent-Replayed": "true"})
+    try:
+        response = await run()
+    except AppError:
+        await idempotency.abandon(db, claimed)
+        raise
+    await idempotency.complete(db, claimed, status_code=response.status_code, response=_body_of(response))
+    return response
+
+
+def _body_of(response: EnvelopeResponse):
+    return orjson.loads(response.body)
+
+
+@router.get("/{campaign_id}")
+async def get_campaign(campaign_id: str, project_id: ProjectId, db: Db):
+    return ok(await service.get_campaign(db, project_id, campaign_id), message="Campaign retrieved successfully")
+
+
+@router.patch("/{campaign_id}")
+async def update_campaign(campaign_id: str, body: CampaignUpdate, project_id: ProjectId, db: Db,
+                          delay: SendNowDelay):
+    data = await service.update_campaign(db, project_id, campaign_id, _fields(body), send_now_delay=delay)
+    return ok(data, message="Campaign updated successfully")
+
+
+@router.delete("/{campaign_id}")
+async def delete_campaign(campaign_id: str, project_id: ProjectId, db: Db):
+    await service.delete_campaign(db, project_id, campaign_id)
+    return ok(message="Campaign deleted successfully")
+
+
+@router.post("/{campaign_id}/duplicate")
+async def duplicate_campaign(campaign_id: str, project_id: ProjectId, db: Db):
+    data = await service.duplicate_campaign(db, project_id, campaign_id)
+    return ok(data, message="Campaign duplicated successfully")
+
+
+@router.post("/{campaign_id}/pause")
+async def pause_campaign(campaign_id: str, project_id: ProjectId, db: Db):
+    return ok(await service.pause_campaign(db, project_id, campaign_id), message="Campaign paused successfully")
+
+
+@router.post("/{campaign_id}/resume")
+async def resume_campaign(campaign_id: str, project_id: ProjectId, db: Db):
+    return ok(await service.resume_campaign(db, project_id, campaign_id), message="Campaign resumed successfully")
+
+
+@router.post("/{campaign_id}/abort")
+async def abort_campaign(campaign_id: str, project_id: ProjectId, db: Db):
+    return ok(await service.abort_campaign(db, project_id, campaign_id), message="Campaign aborted successfully")
+
+
+@router.get("/{campaign_id}/analytics")
+async def campaign_analytics(campaign_id: str, project_id: ProjectId, db: Db):
+    data = await service.campaign_analytics(db, project_id, campaign_id)
+    return ok(data, message="Campaign analytics retrieved successfully")

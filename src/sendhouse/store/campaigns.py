@@ -1,0 +1,158 @@
+"""Queries on campaigns: reads, the filtered list, and every state change as one conditional UPDATE.
+
+A transition function returns whether a row matched (`WHERE id=:id [AND project_id=:p] AND
+<allowed states>`); the caller re-reads on a miss to tell "not found" from "wrong state". The
+ledger queries here (counts by status, cancelling pending rows) only touch a campaign's rows.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from sendhouse.domain.campaigns import CANCELLABLE_MESSAGES, PENDING_MESSAGES, SENDING
+from sendhouse.domain.pagination import Page
+from sendhouse.store.schema.audience import suppression_groups
+from sendhouse.store.schema.campaigns import campaigns as c
+from sendhouse.store.schema.campaigns import messages as m
+from sendhouse.store.schema.content import senders
+from sendhouse.store.schema.core import projects
+from sendhouse.store.types import UTCDateTime
+
+
+@dataclass(frozen=True)
+class CampaignFilter:
+    """The list filters of GET /campaigns (all optional)."""
+
+    status: str | None = None
+    name: str | None = None
+    created_from: datetime | None = None
+    created_to: datetime | None = None
+
+
+async def insert(conn: AsyncConnection, row: dict[str, Any]) -> None:
+    await conn.execute(c.insert().values(**row))
+
+
+def _scoped(campaign_id: str, project_id: str | None) -> list:
+    where = [c.c.id == campaign_id]
+    if project_id is not None:
+        where.append(c.c.project_id == project_id)
+    return where
+
+
+async def get(conn: AsyncConnection, campaign_id: str, project_id: str | None = None) -> dict | None:
+    """A campaign (of the project, when given), or None."""
+    row = (await conn.execute(sa.select(c).where(*_scoped(campaign_id, project_id)))).mappings().first()
+    return dict(row) if row else None
+
+
+def _filtered(project_id: str, f: CampaignFilter) -> list:
+    where = [c.c.project_id == project_id]
+    if f.status:
+        where.append(c.c.status == f.status)
+    if f.name:
+        where.append(sa.func.lower(c.c.name).contains(f.name.lower(), autoescape=True))
+    if f.created_from:
+        where.append(c.c.created_at >= f.created_from)
+    if f.created_to:
+        where.append(c.c.created_at <= f.created_to)
+    return where
+
+
+async def list_page(conn: AsyncConnection, project_id: str, f: CampaignFilter, page: Page) -> tuple[list[dict], int]:
+    """One page of the project's campaigns, newest first, and the total matching."""
+    where = _filtered(project_id, f)
+    total = (await conn.execute(sa.select(sa.func.count()).select_from(c).where(*where))).scalar_one()
+    query = sa.select(c).where(*where).order_by(c.c.created_at.desc(), c.c.id.desc())
+    rows = (await conn.execute(query.limit(page.limit).offset(page.offset))).mappings()
+    return [dict(r) for r in rows], total
+
+
+async def transition(conn: AsyncConnection, campaign_id: str, allowed: sa.ColumnElement, values: dict,
+                     *, project_id: str | None = None) -> bool:
+    """UPDATE the campaign WHERE id (and project) AND `allowed`; whether it matched."""
+    stmt = c.update().where(*_scoped(campaign_id, project_id), allowed).values(**values)
+    return (await conn.execute(stmt)).rowcount == 1
+
+
+def status_in(statuses: tuple[str, ...]) -> sa.ColumnElement:
+    return c.c.status.in_(statuses)
+
+
+def pausable() -> sa.ColumnElement:
+    """Sending, or a gradual campaign still waiting for its start."""
+    return sa.or_(c.c.status.in_(SENDING), sa.and_(c.c.status == "scheduled", c.c.send_mode == "gradual"))
+
+
+def resume_values(now: datetime) -> dict:
+    """Back to the sending state of its mode; a campaign that never started goes back to `scheduled`
+    (keeping a future start, or starting now when its time has passed) so the scheduler expands it."""
+    never_started = c.c.started_at.is_(None)
+    now_value = sa.literal(now, UTCDateTime())
+    status = sa.case(
+        (never_started, "scheduled"), (c.c.send_mode == "gradual", "sending_gradual"), else_="sending"
+    )
+    overdue = sa.and_(never_started, sa.or_(c.c.scheduled_at.is_(None), c.c.scheduled_at < now))
+    scheduled_at = sa.case((overdue, now_value), else_=c.c.scheduled_at)
+    return {"status": status, "scheduled_at": scheduled_at, "resumed_at": now, "paused_reason": None,
+            "updated_at": now}
+
+
+def start_values(now: datetime) -> dict:
+    status = sa.case((c.c.send_mode == "gradual", "sending_gradual"), else_="sending")
+    return {"status": status, "started_at": now, "updated_at": now}
+
+
+def nothing_pending(campaign_id: str) -> sa.ColumnElement:
+    """True when no ledger row of the campaign is queued, sending or deferred."""
+    pending = sa.select(m.c.id).where(m.c.campaign_id == campaign_id, m.c.status.in_(PENDING_MESSAGES))
+    return ~sa.exists(pending)
+
+
+async def delete_if(conn: AsyncConnection, campaign_id: str, project_id: str, statuses: tuple[str, ...]) -> bool:
+    stmt = c.delete().where(*_scoped(campaign_id, project_id), c.c.status.in_(statuses))
+    return (await conn.execute(stmt)).rowcount == 1
+
+
+async def cancel_pending_messages(conn: AsyncConnection, campaign_id: str, now: datetime) -> int:
+    """Every queued or deferred ledger row of the campaign becomes cancelled; how many."""
+    stmt = m.update().where(m.c.campaign_id == campaign_id, m.c.status.in_(CANCELLABLE_MESSAGES)).values(
+        status="cancelled", updated_at=now
+    )
+    return (await conn.execute(stmt)).rowcount
+
+
+async def message_counts(conn: AsyncConnection, campaign_ids: list[str]) -> dict[str, dict[str, int]]:
+    """{campaign id: {ledger status: rows}} for the given campaigns."""
+    found: dict[str, dict[str, int]] = {cid: {} for cid in campaign_ids}
+    if not campaign_ids:
+        return found
+    query = sa.select(m.c.campaign_id, m.c.status, sa.func.count()).where(
+        m.c.campaign_id.in_(campaign_ids)
+    ).group_by(m.c.campaign_id, m.c.status)
+    for campaign_id, status, count in await conn.execute(query):
+        found[campaign_id][status] = count
+    return found
+
+
+async def get_sender(conn: AsyncConnection, project_id: str, sender_id: str) -> dict | None:
+    query = sa.select(senders).where(senders.c.project_id == project_id, senders.c.id == sender_id)
+    row = (await conn.execute(query)).mappings().first()
+    return dict(row) if row else None
+
+
+async def group_exists(conn: AsyncConnection, project_id: str, group_code: str) -> bool:
+    query = sa.select(suppression_groups.c.id).where(
+        suppression_groups.c.project_id == project_id, suppression_groups.c.group_code == group_code
+    )
+    return (await conn.execute(query)).first() is not None
+
+
+async def organization_of(conn: AsyncConnection, project_id: str) -> str | None:
+    query = sa.select(projects.c.organization_id).where(projects.c.id == project_id)
+    return (await conn.execute(query)).scalar()
