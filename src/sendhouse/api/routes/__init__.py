@@ -1,5 +1,7 @@
 """Every router of the API, in the order they are mounted. Add new resources here."""
 
 from sendhouse.api.routes import account, campaigns
+from sendhouse.api.routes import domains, senders, templates
 
 ROUTERS = [account.router, campaigns.router]
+ROUTERS += [templates.router, senders.router, domains.router]

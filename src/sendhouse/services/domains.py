@@ -1,0 +1,238 @@
+"""Sending domains: DKIM keys, the DNS records to publish, and verification by real DNS queries.
+
+Adding a domain makes an RSA-2048 DKIM key pair (the private key sealed with the server's secret
+key) and an ownership token. Verifying queries the configured resolver (settings.dns_resolver)
+for the ownership TXT, the DKIM TXT, the mail-from MX + SPF and the DMARC record. Each flag only
+ever turns on; a domain is VERIFIED once ownership and DKIM are seen.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import re
+import secrets
+from datetime import timedelta
+
+import dns.asyncresolver
+import dns.exception
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from sendhouse.config import Settings
+from sendhouse.domain import ids
+from sendhouse.domain.times import iso, utcnow
+from sendhouse.errors import Conflict, InvalidInput, NotFound, RateLimited
+from sendhouse.services import secrets_box
+from sendhouse.services.senders import domain_candidates
+from sendhouse.store import domains as store
+from sendhouse.store import projects as project_store
+from sendhouse.store.db import Database
+
+REGIONS = ("us-east-1", "us-east-2", "ap-south-1", "eu-central-1")
+VERIFY_INTERVAL = timedelta(seconds=5)
+OWNERSHIP_PREFIX = "sendhouse-verification="
+_LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
+
+
+def normalize_domain(value: str) -> str:
+    """A bare hostname (no protocol, path or port), lower-case, IDNs as punycode; else InvalidInput."""
+    name = value.strip().lower().rstrip(".")
+    if "://" in name or "/" in name or "?" in name or "#" in name:
+        raise InvalidInput.field("domain", "domain must be a bare hostname, without protocol or path")
+    try:
+        name = name.encode("idna").decode("ascii")
+    except UnicodeError:
+        raise InvalidInput.field("domain", "domain is not a valid hostname") from None
+    labels = name.split(".")
+    if len(name) > 253 or len(labels) < 2 or not all(_LABEL.match(x) for x in labels) or labels[-1].isdigit():
+        raise InvalidInput.field("domain", "domain is not a valid hostname")
+    return name
+
+
+def generate_dkim_keys() -> tuple[str, str]:
+    """A new RSA-2048 key pair: (private key PEM, public key as base64 DER for the DNS record)."""
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    private_pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                    serialization.NoEncryption()).decode("ascii")
+    public_der = key.public_key().public_bytes(serialization.Encoding.DER,
+                                               serialization.PublicFormat.SubjectPublicKeyInfo)
+    return private_pem, base64.b64encode(public_der).decode("ascii")
+
+
+def _record(name: str, value: str, rtype: str, purpose: str, priority: int | None = None) -> dict:
+    record = {"name": name, "value": value, "type": rtype, "purpose": purpose}
+    if priority is not None:
+        record["priority"] = priority
+    return record
+
+
+def expected_records(row: dict, settings: Settings) -> dict:
+    """The DNS records the owner publishes for this domain (AutoSend's dnsRecords)."""
+    d, bounce = row["domain_name"], settings.resolved_bounce_domain()
+    return {
+        "ownership": _record(f"_autosend-verify.{d}", OWNERSHIP_PREFIX + row["ownership_token"], "TXT", "ownership"),
+        "dkim": _record(f"{row['dkim_selector']}._domainkey.{d}", f"v=DKIM1; k=rsa; p={row['dkim_public_key']}",
+                        "TXT", "dkim"),
+        "mailFrom": [_record(f"mail.{d}", bounce, "MX", "mail_from", 10),
+                     _record(f"mail.{d}", f"v=spf1 a:{bounce} mx ~all", "TXT", "spf")],
+        "dmarc": _record(f"_dmarc.{d}", "v=DMARC1; p=none;", "TXT", "dmarc"),
+    }
+
+
+def present_domain(row: dict, settings: Settings) -> dict:
+    """AutoSend's domain object."""
+    return {
+        "id": row["id"], "domainName": row["domain_name"], "verificationStatus": row["verification_status"],
+        "ownershipVerified": row["ownership_verified"], "dkimEnabled": row["dkim_enabled"],
+        "mailFromEnabled": row["mail_from_enabled"], "dmarcEnabled": row["dmarc_enabled"],
+        "dnsRecords": expected_records(row, settings), "createdAt": iso(row["created_at"]),
+        "lastCheckedAt": iso(row["last_checked_at"]), "verifiedAt": iso(row["verified_at"]),
+        "regionKey": row["region_key"], "verificationInProgress": False,
+        "inboundEnabledAt": None, "inboundDomainVerifiedAt": None,
+    }
+
+
+async def _new_domain_row(project_id: str, name: str, region_key: str, settings: Settings) -> dict:
+    private_pem, public_b64 = await asyncio.to_thread(generate_dkim_keys)
+    now = utcnow()
+    return {
+        "id": ids.new_id(), "project_id": project_id, "domain_name": name, "region_key": region_key,
+        "verification_status": "PENDING_CONFIGURATION", "ownership_token": secrets.token_hex(16),
+        "dkim_selector": "sendhouse" + now.strftime("%Y%m"),
+        "dkim_private_key": secrets_box.seal(settings, private_pem), "dkim_public_key": public_b64,
+        "created_at": now, "updated_at": now,
+    }
+
+
+async def add_domain(db: Database, settings: Settings, project_id: str, *, domain: str,
+                     region_key: str | None = None) -> dict:
+    """Add a sending domain (PENDING_CONFIGURATION) with a fresh DKIM key; 409 when already added."""
+    name = normalize_domain(domain)
+    async with db.read() as conn:
+        if await store.find_domain_by_name(conn, project_id, name):
+            raise _already_added()
+        project = await project_store.get_project(conn, project_id)
+    row = await _new_domain_row(project_id, name, region_key or project["region_key"], settings)
+    async with db.write() as conn:
+        if not await store.insert_domain(conn, row):
+            raise _already_added()
+    return present_domain(row, settings)
+
+
+def _already_added() -> Conflict:
+    return Conflict("This domain has already been added", code="DOMAIN_ALREADY_EXISTS")
+
+
+def _not_found() -> NotFound:
+    return NotFound("Domain not found", code="DOMAIN_NOT_FOUND")
+
+
+async def get_domain(db: Database, settings: Settings, project_id: str, domain_id: str) -> dict:
+    async with db.read() as conn:
+        row = await store.get_domain(conn, project_id, domain_id)
+    if row is None:
+        raise _not_found()
+    return present_domain(row, settings)
+
+
+async def list_domains(db: Database, settings: Settings, project_id: str) -> list[dict]:
+    async with db.read() as conn:
+        return [present_domain(r, settings) for r in await store.list_domains(conn, project_id)]
+
+
+async def delete_domain(db: Database, project_id: str, domain_id: str) -> None:
+    async with db.write() as conn:
+        if not await store.delete_domain(conn, project_id, domain_id):
+            raise _not_found()
+
+
+def make_resolver(settings: Settings) -> dns.asyncresolver.Resolver:
+    """The resolver named by settings.dns_resolver ("ip[:port]"), or the system's when empty."""
+    if not settings.dns_resolver:
+        return dns.asyncresolver.Resolver()
+    host, _, port = settings.dns_resolver.partition(":")
+    resolver = dns.asyncresolver.Resolver(configure=False)
+    resolver.nameservers = [host]
+    resolver.port = int(port or 53)
+    resolver.use_edns(0, 0, 1232)
+    return resolver
+
+
+async def _txt(resolver: dns.asyncresolver.Resolver, name: str) -> list[str]:
+    try:
+        answer = await resolver.resolve(name, "TXT")
+    except dns.exception.DNSException:
+        return []
+    return [b"".join(rdata.strings).decode("utf-8", "replace") for rdata in answer]
+
+
+async def _mx(resolver: dns.asyncresolver.Resolver, name: str) -> list[str]:
+    try:
+        answer = await resolver.resolve(name, "MX")
+    except dns.exception.DNSException:
+        return []
+    return [rdata.exchange.to_text(omit_final_dot=True).lower() for rdata in answer]
+
+
+def _compact(text: str) -> str:
+    return re.sub(r"\s+", "", text)
+
+
+async def check_dns(settings: Settings, row: dict) -> dict[str, bool]:
+    """Query DNS for every record of the domain; which checks pass."""
+    resolver, want = make_resolver(settings), expected_records(row, settings)
+    ownership, dkim, mx, spf, dmarc = await asyncio.gather(
+        _txt(resolver, want["ownership"]["name"]), _txt(resolver, want["dkim"]["name"]),
+        _mx(resolver, want["mailFrom"][0]["name"]), _txt(resolver, want["mailFrom"][1]["name"]),
+        _txt(resolver, want["dmarc"]["name"]))
+    public = f"p={row['dkim_public_key']}"
+    return {
+        "ownership_verified": want["ownership"]["value"] in ownership,
+        "dkim_enabled": any(public in _compact(v).split(";") for v in dkim),
+        "mail_from_enabled": settings.resolved_bounce_domain().lower() in mx
+        and any(v.startswith("v=spf1") for v in spf),
+        "dmarc_enabled": any(_compact(v).upper().startswith("V=DMARC1") for v in dmarc),
+    }
+
+
+async def verify_domain(db: Database, settings: Settings, project_id: str, domain_id: str) -> dict:
+    """Check the domain's DNS now and record what was found (429 when checked a few seconds ago)."""
+    now = utcnow()
+    async with db.write() as conn:
+        row = await store.claim_check(conn, project_id, domain_id, now, now - VERIFY_INTERVAL)
+        if row is None:
+            raise await _why_not_claimed(conn, project_id, domain_id, now)
+    found = await check_dns(settings, row)
+    async with db.write() as conn:
+        row = await store.record_check(conn, domain_id, found, utcnow())
+    if row is None:
+        raise _not_found()
+    return _verify_result(present_domain(row, settings))
+
+
+async def _why_not_claimed(conn, project_id: str, domain_id: str, now) -> Exception:
+    row = await store.get_domain(conn, project_id, domain_id)
+    if row is None:
+        return _not_found()
+    wait = (row["last_checked_at"] + VERIFY_INTERVAL - now).total_seconds()
+    return RateLimited(max(1, int(wait + 0.999)), "Domain verification was requested too often; try again shortly")
+
+
+def _verify_result(domain: dict) -> dict:
+    keys = ("verificationInProgress", "ownershipVerified", "verificationStatus", "dkimEnabled",
+            "mailFromEnabled", "dmarcEnabled")
+    return {"domain": domain, **{k: domain[k] for k in keys}}
+
+
+async def dkim_signer_material(conn, settings: Settings, project_id: str,
+                               from_domain: str) -> tuple[str, str, str] | None:
+    """(domain, selector, private key PEM) to sign mail from this domain (or a subdomain), or None.
+
+    Only a VERIFIED domain of the project with DKIM seen in DNS signs.
+    """
+    for name in domain_candidates("@" + from_domain):
+        row = await store.find_verified(conn, project_id, name)
+        if row and row["dkim_enabled"]:
+            return row["domain_name"], row["dkim_selector"], secrets_box.open_sealed(settings, row["dkim_private_key"])
+    return None

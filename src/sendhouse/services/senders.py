@@ -1,0 +1,93 @@
+"""Authenticated senders, and the rule every `from` address obeys when verified domains are required."""
+
+from __future__ import annotations
+
+from email_validator import EmailNotValidError, validate_email
+
+from sendhouse.config import Settings
+from sendhouse.domain import ids
+from sendhouse.domain.times import utcnow
+from sendhouse.errors import Conflict, InvalidInput, InvalidOperation, NotFound
+from sendhouse.store import domains as domain_store
+from sendhouse.store import senders as store
+from sendhouse.store.db import Database
+
+NEEDS_VERIFIED_DOMAIN = "A verified domain is required before adding an authenticated sender"
+
+
+def present_sender(row: dict) -> dict:
+    """AutoSend's sender object (`replyTo` is "" when unset)."""
+    return {"id": row["id"], "email": row["email"], "name": row["name"] or "", "replyTo": row["reply_to"] or ""}
+
+
+def normalized_email(value: str, *, field: str) -> str:
+    """A syntactically valid address, lower-cased (no DNS lookups)."""
+    try:
+        return validate_email(value, check_deliverability=False).normalized.lower()
+    except EmailNotValidError as exc:
+        raise InvalidInput.field(field, f"Invalid email format: {exc}") from None
+
+
+def domain_candidates(email: str) -> list[str]:
+    """The address's domain and its parent domains (a verified parent covers its subdomains)."""
+    labels = email.rpartition("@")[2].lower().split(".")
+    return [".".join(labels[i:]) for i in range(max(len(labels) - 1, 1))]
+
+
+async def _has_verified_domain(conn, project_id: str, email: str) -> bool:
+    for name in domain_candidates(email):
+        if await domain_store.find_verified(conn, project_id, name):
+            return True
+    return False
+
+
+async def check_from_allowed(conn, settings: Settings, project_id: str, email: str) -> None:
+    """Refuse a `from` address whose domain is not a VERIFIED domain of the project, when that is required."""
+    if settings.require_verified_domain and not await _has_verified_domain(conn, project_id, email):
+        raise InvalidOperation(f"The domain of {email} is not a verified domain of this project",
+                               code="VERIFIED_DOMAIN_REQUIRED")
+
+
+async def create_sender(db: Database, settings: Settings, project_id: str, *, email: str,
+                        name: str | None = None, reply_to: str | None = None) -> dict:
+    """Add an authenticated sender; 409 when the project already has this address."""
+    email = normalized_email(email, field="email")
+    reply_to = normalized_email(reply_to, field="replyTo") if reply_to else None
+    now = utcnow()
+    row = {"id": ids.new_id(), "project_id": project_id, "email": email, "name": name or None,
+           "reply_to": reply_to, "created_at": now, "updated_at": now}
+    async with db.write() as conn:
+        if settings.require_verified_domain and not await _has_verified_domain(conn, project_id, email):
+            raise InvalidOperation(NEEDS_VERIFIED_DOMAIN, code="VERIFIED_DOMAIN_REQUIRED")
+        if not await store.insert_sender(conn, row):
+            raise Conflict("An authenticated sender with this email already exists",
+                           code="AUTHENTICATED_SENDER_ALREADY_EXISTS")
+    return {"sender": present_sender(row), "projectId": project_id}
+
+
+def _not_found() -> NotFound:
+    return NotFound("Authenticated sender not found", code="AUTHENTICATED_SENDER_NOT_FOUND")
+
+
+async def get_sender(db: Database, project_id: str, sender_id: str) -> dict:
+    async with db.read() as conn:
+        row = await store.get_sender(conn, project_id, sender_id)
+    if row is None:
+        raise _not_found()
+    return present_sender(row)
+
+
+async def list_senders(db: Database, project_id: str) -> list[dict]:
+    async with db.read() as conn:
+        return [present_sender(r) for r in await store.list_senders(conn, project_id)]
+
+
+async def delete_sender(db: Database, project_id: str, sender_id: str) -> None:
+    """Delete a sender that no live template and no unfinished campaign uses."""
+    async with db.write() as conn:
+        if await store.delete_unused_sender(conn, project_id, sender_id):
+            return
+        if await store.get_sender(conn, project_id, sender_id) is None:
+            raise _not_found()
+    raise InvalidOperation("This authenticated sender is used in templates or campaigns that are not finished",
+                           code="AUTHENTICATED_SENDER_IN_USE")

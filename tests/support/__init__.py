@@ -1,0 +1,1 @@
+"""Real protocol servers that tests run in-process (DNS, ...)."""
