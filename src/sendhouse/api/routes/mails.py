@@ -1,0 +1,114 @@
+"""/v1/mails: transactional send, bulk send and per-email status (issue 5).
+
+The models here check JSON types only; every AutoSend limit lives in domain/mails.py so the API,
+MCP and CLI refuse the same requests with the same details.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Header, Request
+from pydantic import Field
+
+from sendhouse.api.deps import CurrentPrincipal, Db, ProjectId, container
+from sendhouse.api.envelope import ok
+from sendhouse.api.models import RequestModel
+from sendhouse.services import transactional as service
+
+router = APIRouter(prefix="/v1/mails", tags=["mails"])
+
+
+class Address(RequestModel):
+    email: str
+    name: str | None = None
+
+
+class Attachment(RequestModel):
+    fileName: str | None = None
+    content: str | None = None
+    fileUrl: str | None = None
+    contentType: str | None = None
+    description: str | None = None
+    contentId: str | None = None
+
+
+class MailFields(RequestModel):
+    """What send and bulk share. `to`/`cc`/`bcc` take one address or a list (the Node SDK sends both)."""
+
+    from_: Address | None = Field(None, alias="from")
+    cc: Address | list[Address] | None = None
+    bcc: Address | list[Address] | None = None
+    subject: str | None = None
+    html: str | None = None
+    text: str | None = None
+    templateId: str | None = None
+    dynamicData: dict[str, Any] | None = None
+    variables: dict[str, Any] | None = None  # autosendjs 1.0.1's name for dynamicData
+    replyTo: Address | None = None
+    unsubscribeGroupId: str | None = None
+    trackingOpen: bool | None = None
+    trackingClick: bool | None = None
+    headers: dict[str, str] | None = None
+    bypassSuppressions: bool | None = None
+
+    def as_request(self) -> dict:
+        body = self.model_dump(by_alias=True, exclude_none=True)
+        if "dynamicData" not in body and "variables" in body:
+            body["dynamicData"] = body["variables"]
+        return body
+
+
+class SendMail(MailFields):
+    to: Address | list[Address] | None = None
+    attachments: list[Attachment] | None = None
+
+
+class BulkRecipient(Address):
+    dynamicData: dict[str, Any] | None = None
+    cc: Address | list[Address] | None = None
+    bcc: Address | list[Address] | None = None
+
+
+class BulkMail(MailFields):
+    recipients: list[BulkRecipient] | None = None
+    emails: list[SendMail] | None = None  # autosendjs 1.0.1's bulk shape
+
+
+IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key")]
+
+
+async def _run(request: Request, principal, project_id: str, key: str | None, route: str, work) -> dict:
+    raw = await request.body()
+    return await service.idempotent(container(request).db, api_key_id=principal.api_key_id, project_id=project_id,
+                                    route=route, key=key, raw_body=raw, run=work)
+
+
+@router.post("/send")
+async def send_mail(body: SendMail, request: Request, principal: CurrentPrincipal, project_id: ProjectId,
+                    db: Db, idempotency_key: IdempotencyKey = None):
+    settings = container(request).settings
+
+    async def work(record_id: str | None) -> dict:
+        return await service.send_mail(db, settings, project_id, body.as_request(), idempotency_record=record_id)
+
+    return ok(await _run(request, principal, project_id, idempotency_key, "POST /v1/mails/send", work))
+
+
+@router.post("/bulk")
+async def send_bulk(body: BulkMail, request: Request, principal: CurrentPrincipal, project_id: ProjectId,
+                    db: Db, idempotency_key: IdempotencyKey = None):
+    settings = container(request).settings
+    request_body = body.as_request()
+    if body.emails is not None and body.recipients is None:
+        request_body["emails"] = [e.as_request() for e in body.emails]
+
+    async def work(record_id: str | None) -> dict:
+        return await service.send_bulk(db, settings, project_id, request_body, idempotency_record=record_id)
+
+    return ok(await _run(request, principal, project_id, idempotency_key, "POST /v1/mails/bulk", work))
+
+
+@router.get("/{email_id}/status")
+async def mail_status(email_id: str, project_id: ProjectId, db: Db):
+    return ok(await service.mail_status(db, project_id, email_id))

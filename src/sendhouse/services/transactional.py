@@ -1,0 +1,249 @@
+"""Transactional mail: `/mails/send`, `/mails/bulk` and `/mails/{id}/status` as use cases.
+
+A request becomes ledger rows in `messages` (kind 'transactional', priority 10, before any
+campaign mail) in one transaction; the worker builds and delivers them later.
+
+Ledger shape (a contract with the worker):
+- one row per recipient: every TO, CC and BCC address of an email gets its own row, so status,
+  retries, bounces (VERP per row) and metrics count real recipients. Each row is one SMTP
+  envelope with one RCPT; the visible To/Cc headers are the same for every row of an email.
+- row.payload = {"role": "to"|"cc"|"bcc", "emailId": <the email's TO row id>,
+  "to": [{email, name}], "cc": [...], "dynamicData": {...merged...},
+  "content": {...} on the first row that uses a content, else "contentRowId": <that row's id>}.
+- content = {from, replyTo, subject, html, text, templateId, headers, attachments (base64),
+  trackingOpen, trackingClick, unsubscribeGroupId, bypassSuppressions, batchId}; a template is
+  resolved (subject/html/text copied) when the request is accepted.
+- suppressed recipients (global group or the request's unsubscribe group) get a row with status
+  'suppressed' (never claimed) unless bypassSuppressions; a suppressed TO suppresses its CC/BCC.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sendhouse.config import Settings
+from sendhouse.domain import ids
+from sendhouse.domain import mails as rules
+from sendhouse.domain.times import iso, utcnow
+from sendhouse.errors import InvalidInput, NotFound
+from sendhouse.services import idempotency
+from sendhouse.services.senders import check_from_allowed
+from sendhouse.store import idempotency as idempotency_store
+from sendhouse.store import mails as store
+from sendhouse.store.db import Database
+from sendhouse.store.templates import get_template
+
+PRIORITY = 10
+QUEUED_MESSAGE = "Email queued successfully."
+
+
+@dataclass
+class Email:
+    """One email to queue: its shared content, visible recipients, BCCs and merge data."""
+
+    content: dict
+    to: list[dict]
+    cc: list[dict]
+    bcc: list[dict]
+    data: dict = field(default_factory=dict)
+
+
+@dataclass
+class Queued:
+    """What one email became: its id (the TO row) and how many rows are queued / suppressed."""
+
+    email_id: str
+    queued: int
+    suppressed: int
+    to_queued: bool
+
+
+async def idempotent(db: Database, *, api_key_id: str, project_id: str, route: str, key: str | None,
+                     raw_body: bytes, run: Callable[[str | None], Awaitable[dict]]) -> dict:
+    """Run `run(record_id)` once per Idempotency-Key and body; replay the stored result afterwards."""
+    if key is None:
+        return await run(None)
+    claimed = await idempotency.claim(db, api_key_id=api_key_id, project_id=project_id, route=route,
+                                      key=key, body=raw_body)
+    if isinstance(claimed, idempotency.Replay):
+        return claimed.response
+    try:
+        return await run(claimed)
+    except BaseException:
+        await idempotency.abandon(db, claimed)
+        raise
+
+
+async def send_mail(db: Database, settings: Settings, project_id: str, body: dict,
+                    *, idempotency_record: str | None = None) -> dict:
+    """Queue one email (to + cc + bcc); {emailId, message, totalRecipients}."""
+    mail = rules.check_send(body)
+    async with db.write() as conn:
+        content = await _content(conn, settings, project_id, mail, batch_id=None)
+        email = Email(content, mail["to"], mail["cc"], mail["bcc"], mail["dynamicData"])
+        [done] = await _queue(conn, project_id, [email], batch_id=None)
+        data = {"emailId": done.email_id, "message": QUEUED_MESSAGE, "totalRecipients": done.queued}
+        await _complete(conn, idempotency_record, data)
+    return data
+
+
+async def send_bulk(db: Database, settings: Settings, project_id: str, body: dict,
+                    *, idempotency_record: str | None = None) -> dict:
+    """Queue one email per recipient; {batchId, totalRecipients, successCount, failedCount, emailIds}."""
+    if "emails" in body and "recipients" not in body:
+        return await _send_legacy_bulk(db, settings, project_id, body, idempotency_record)
+    mail = rules.check_bulk(body)
+    batch_id = str(uuid.uuid4())
+    async with db.write() as conn:
+        content = await _content(conn, settings, project_id, mail, batch_id=batch_id)
+        emails = [Email(content, [_addr(r)], r["cc"], r["bcc"], r["dynamicData"]) for r in mail["recipients"]]
+        done = await _queue(conn, project_id, emails, batch_id=batch_id)
+        data = _bulk_result(batch_id, done)
+        await _complete(conn, idempotency_record, data)
+    return data
+
+
+async def _send_legacy_bulk(db: Database, settings: Settings, project_id: str, body: dict,
+                            idempotency_record: str | None) -> dict:
+    """autosendjs 1.0.1's bulk shape: {emails: [send request, ...]} (`variables` = dynamicData)."""
+    items = body.get("emails")
+    if not isinstance(items, list) or not 1 <= len(items) <= rules.MAX_BULK_RECIPIENTS:
+        raise InvalidInput.field("emails", f"1 to {rules.MAX_BULK_RECIPIENTS} emails are required")
+    mails = [rules.check_send(_legacy_item(item)) for item in items]
+    batch_id = str(uuid.uuid4())
+    async with db.write() as conn:
+        emails = [Email(await _content(conn, settings, project_id, m, batch_id=batch_id), m["to"], m["cc"],
+                        m["bcc"], m["dynamicData"]) for m in mails]
+        data = _bulk_result(batch_id, await _queue(conn, project_id, emails, batch_id=batch_id))
+        await _complete(conn, idempotency_record, data)
+    return data
+
+
+def _legacy_item(item: Any) -> dict:
+    if not isinstance(item, dict):
+        raise InvalidInput.field("emails", "each email must be an object")
+    return {**item, "dynamicData": item.get("dynamicData") or item.get("variables")}
+
+
+def _bulk_result(batch_id: str, done: list[Queued]) -> dict:
+    success = sum(1 for q in done if q.to_queued)
+    return {"batchId": batch_id, "totalRecipients": len(done), "successCount": success,
+            "failedCount": len(done) - success, "emailIds": [q.email_id for q in done]}
+
+
+def _addr(recipient: dict) -> dict:
+    return {"email": recipient["email"], "name": recipient["name"]}
+
+
+async def _complete(conn, record_id: str | None, data: dict) -> None:
+    """Store the response for an Idempotency-Key in the same transaction as the ledger rows."""
+    if record_id is not None:
+        await idempotency_store.complete(conn, record_id, 200, data)
+
+
+async def _content(conn, settings: Settings, project_id: str, mail: dict, *, batch_id: str | None) -> dict:
+    """The stored content of an email: template resolved, tracking defaults applied, sender checked."""
+    await check_from_allowed(conn, settings, project_id, mail["from"]["email"])
+    group = mail["unsubscribeGroupId"]
+    if group and not await store.group_exists(conn, project_id, group):
+        raise NotFound("Unsubscribe group not found", code="GROUP_NOT_FOUND")
+    subject, html, text = await _body(conn, project_id, mail)
+    track_open, track_click = await store.tracking_defaults(conn, project_id)
+    return {
+        "from": mail["from"], "replyTo": mail["replyTo"], "subject": subject, "html": html, "text": text,
+        "templateId": mail["templateId"], "headers": mail["headers"], "attachments": mail["attachments"],
+        "trackingOpen": _either(mail["trackingOpen"], track_open),
+        "trackingClick": _either(mail["trackingClick"], track_click),
+        "unsubscribeGroupId": group, "bypassSuppressions": mail["bypassSuppressions"], "batchId": batch_id,
+    }
+
+
+def _either(given: bool | None, default: bool) -> bool:
+    return default if given is None else bool(given)
+
+
+async def _body(conn, project_id: str, mail: dict) -> tuple[str | None, str | None, str | None]:
+    """(subject, html, text): the request's, or the template's where the request gives none."""
+    if not mail["templateId"]:
+        return mail["subject"], mail["html"], mail["text"]
+    template = await get_template(conn, project_id, mail["templateId"])
+    if template is None:
+        raise NotFound("Template not found", code="TEMPLATE_NOT_FOUND")
+    return (mail["subject"] or template["subject"], mail["html"] or template["html"],
+            mail["text"] or template["plain_text"])
+
+
+async def _queue(conn, project_id: str, emails: list[Email], *, batch_id: str | None) -> list[Queued]:
+    """Insert the rows of every email; suppressed addresses get 'suppressed' rows unless bypassed."""
+    addresses = [a["email"] for e in emails for a in (*e.to, *e.cc, *e.bcc)]
+    groups = {e.content["unsubscribeGroupId"] for e in emails if not e.content["bypassSuppressions"]}
+    blocked = {g: await store.suppressed_among(conn, project_id, addresses, g) for g in groups}
+    builder = _RowBuilder(project_id, batch_id, utcnow())
+    done = [builder.add(e, _blocked_for(e, blocked)) for e in emails]
+    await store.insert_rows(conn, builder.rows)
+    return done
+
+
+def _blocked_for(email: Email, blocked: dict[str | None, set[str]]) -> set[str]:
+    content = email.content
+    return set() if content["bypassSuppressions"] else blocked[content["unsubscribeGroupId"]]
+
+
+class _RowBuilder:
+    """Turns emails into ledger rows, writing each distinct content once."""
+
+    def __init__(self, project_id: str, batch_id: str | None, now: datetime):
+        self.project_id, self.batch_id, self.now = project_id, batch_id, now
+        self.rows: list[dict] = []
+        self._content_rows: dict[int, str] = {}
+
+    def add(self, email: Email, blocked: set[str]) -> Queued:
+        to_blocked = any(a["email"].lower() in blocked for a in email.to)
+        email_id, start = ids.new_id(), len(self.rows)
+        for role, addresses in (("to", email.to), ("cc", email.cc), ("bcc", email.bcc)):
+            for i, a in enumerate(addresses):
+                row_id = email_id if role == "to" and i == 0 else ids.new_id()
+                skip = a["email"].lower() in blocked or (role != "to" and to_blocked)
+                self.rows.append(self._row(row_id, email_id, role, a, email, "suppressed" if skip else "queued"))
+        mine = self.rows[start:]
+        queued = sum(1 for r in mine if r["status"] == "queued")
+        return Queued(email_id, queued, len(mine) - queued, mine[0]["status"] == "queued")
+
+    def _row(self, row_id: str, email_id: str, role: str, addr: dict, email: Email, status: str) -> dict:
+        payload = {"role": role, "emailId": email_id, "to": email.to, "cc": email.cc, "dynamicData": email.data}
+        content_row = self._content_rows.setdefault(id(email.content), row_id)
+        payload.update({"content": email.content} if content_row == row_id else {"contentRowId": content_row})
+        domain = email.content["from"]["email"].rpartition("@")[2]
+        return {
+            "id": row_id, "project_id": self.project_id, "campaign_id": None, "batch_id": self.batch_id,
+            "kind": "transactional", "priority": PRIORITY, "email": addr["email"], "name": addr["name"],
+            "status": status, "attempts": 0, "next_attempt_at": self.now, "payload": payload,
+            "message_id_header": f"<{row_id}@{domain}>", "created_at": self.now, "updated_at": self.now,
+        }
+
+
+async def mail_status(db: Database, project_id: str, email_id: str) -> dict:
+    """AutoSend's status object for one ledger row (reference §3.3)."""
+    async with db.read() as conn:
+        row = await store.get_transactional(conn, project_id, email_id)
+        if row is None:
+            raise NotFound("Email not found", code="EMAIL_NOT_FOUND")
+        content = await store.content_of(conn, row)
+    return present_status(row, content)
+
+
+def present_status(row: dict, content: dict) -> dict:
+    """{id, projectId, status, subject, recipient, sender, sentAt, deliveredAt, openedAt, clickedAt, bouncedAt}."""
+    sender = content.get("from") or {}
+    bounced = row["status"] == "bounced"
+    return {
+        "id": row["id"], "projectId": row["project_id"], "status": row["status"], "subject": content.get("subject"),
+        "recipient": {"email": row["email"], "name": row["name"]},
+        "sender": {"email": sender.get("email"), "name": sender.get("name")},
+        "sentAt": iso(row["sent_at"]), "deliveredAt": None, "openedAt": None, "clickedAt": None,
+        "bouncedAt": iso(row["failed_at"]) if bounced else None,
+    }

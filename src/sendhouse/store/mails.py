@@ -1,0 +1,85 @@
+"""Queries for transactional mail: suppression lookups, ledger row inserts and the status lookup.
+
+Transactional ledger rows live in `messages` (kind 'transactional', campaign_id NULL). One row per
+recipient (to, cc and bcc alike); the first row of an email (its TO row) carries the full content
+in `payload["content"]`, the others point at it with `payload["contentRowId"]`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from sendhouse.store.schema.audience import suppression_groups, suppressions
+from sendhouse.store.schema.campaigns import messages
+from sendhouse.store.schema.core import projects
+
+INSERT_CHUNK = 1000
+
+
+async def tracking_defaults(conn: AsyncConnection, project_id: str) -> tuple[bool, bool]:
+    """The project's (tracking_open, tracking_click) defaults."""
+    query = sa.select(projects.c.tracking_open, projects.c.tracking_click).where(projects.c.id == project_id)
+    row = (await conn.execute(query)).first()
+    return (bool(row[0]), bool(row[1])) if row else (True, True)
+
+
+async def group_exists(conn: AsyncConnection, project_id: str, group_code: str) -> bool:
+    """Whether the project has a suppression (unsubscribe) group with this short code."""
+    query = sa.select(suppression_groups.c.id).where(
+        suppression_groups.c.project_id == project_id, suppression_groups.c.group_code == group_code
+    )
+    return (await conn.execute(query)).first() is not None
+
+
+async def suppressed_among(conn: AsyncConnection, project_id: str, emails: list[str],
+                           group_code: str | None) -> set[str]:
+    """The lower-cased addresses among `emails` suppressed globally or in the given group."""
+    if not emails:
+        return set()
+    wanted = suppression_groups.c.is_global.is_(True)
+    if group_code:
+        wanted = sa.or_(wanted, suppression_groups.c.group_code == group_code)
+    groups = sa.select(suppression_groups.c.id).where(suppression_groups.c.project_id == project_id, wanted)
+    query = sa.select(suppressions.c.email).where(
+        suppressions.c.project_id == project_id, suppressions.c.group_id.in_(groups),
+        sa.func.lower(suppressions.c.email).in_(sorted({e.lower() for e in emails})),
+    )
+    return {row[0].lower() for row in await conn.execute(query)}
+
+
+async def insert_rows(conn: AsyncConnection, rows: list[dict[str, Any]]) -> None:
+    """Insert ledger rows in chunks."""
+    for start in range(0, len(rows), INSERT_CHUNK):
+        await conn.execute(messages.insert(), rows[start:start + INSERT_CHUNK])
+
+
+async def get_transactional(conn: AsyncConnection, project_id: str, row_id: str) -> dict | None:
+    """A transactional ledger row of the project, or None."""
+    query = sa.select(messages).where(
+        messages.c.id == row_id, messages.c.project_id == project_id, messages.c.kind == "transactional"
+    )
+    row = (await conn.execute(query)).mappings().first()
+    return dict(row) if row else None
+
+
+async def content_of(conn: AsyncConnection, row: dict) -> dict:
+    """The content (from, subject, html, ...) of a transactional row, following contentRowId if needed."""
+    payload = row["payload"] or {}
+    if "content" in payload:
+        return payload["content"]
+    query = sa.select(messages.c.payload).where(
+        messages.c.id == payload.get("contentRowId"), messages.c.project_id == row["project_id"]
+    )
+    found = (await conn.execute(query)).scalar_one_or_none()
+    return (found or {}).get("content", {})
+
+
+async def count_rows(conn: AsyncConnection, project_id: str, **where: Any) -> int:
+    """How many ledger rows of the project match the given column values (used by tests and stats)."""
+    query = sa.select(sa.func.count()).select_from(messages).where(messages.c.project_id == project_id)
+    for column, value in where.items():
+        query = query.where(messages.c[column] == value)
+    return (await conn.execute(query)).scalar_one()
