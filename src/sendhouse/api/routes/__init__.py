@@ -2,6 +2,8 @@
 
 from sendhouse.api.routes import account, campaigns
 from sendhouse.api.routes import domains, senders, templates
+from sendhouse.api.routes import mails
 
 ROUTERS = [account.router, campaigns.router]
 ROUTERS += [templates.router, senders.router, domains.router]
+ROUTERS += [mails.router]
