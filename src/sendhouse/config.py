@@ -40,6 +40,10 @@ class Settings(BaseSettings):
     webhook_allow_private: bool = Field(
         False, description="allow webhook targets on private, loopback or link-local addresses"
     )
+    webhook_retry_schedule: str = Field(
+        "5,10,20", pattern=r"^\s*(\d+(\.\d+)?(\s*,\s*\d+(\.\d+)?)*)?\s*$",
+        description="seconds to wait before each webhook retry, comma-separated (3 retries = 4 attempts)",
+    )
     dns_resolver: str = Field("", description="host[:port] of the DNS resolver for domain checks (system resolver when empty)")
     soft_bounce_limit: int = Field(3, ge=1, description="soft bounces of one address before it is suppressed")
     max_attempts: int = Field(6, ge=1, description="delivery attempts of one message before it fails")

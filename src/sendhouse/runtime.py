@@ -6,6 +6,15 @@ from __future__ import annotations
 PARTS: list[tuple[str, object, bool]] = []
 
 
+def _webhook_dispatcher(container):
+    from sendhouse.services.webhooks import dispatcher_part
+
+    return dispatcher_part(container)
+
+
+PARTS.append(("webhooks", _webhook_dispatcher, True))
+
+
 def background_parts(*, with_worker: bool) -> list:
     """The factories to start with the server (worker parts only when with_worker)."""
     return [factory for _name, factory, needs_worker in PARTS if with_worker or not needs_worker]

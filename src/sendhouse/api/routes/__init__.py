@@ -3,7 +3,9 @@
 from sendhouse.api.routes import account, campaigns
 from sendhouse.api.routes import domains, senders, templates
 from sendhouse.api.routes import mails
+from sendhouse.api.routes import webhooks
 
 ROUTERS = [account.router, campaigns.router]
 ROUTERS += [templates.router, senders.router, domains.router]
 ROUTERS += [mails.router]
+ROUTERS += [webhooks.router]

@@ -1,0 +1,300 @@
+"""Webhooks: the management use cases, `emit()` for the rest of the code, and the dispatcher.
+
+`emit(conn, project_id, event_type, data, now=...)` runs inside the caller's transaction and
+stores one delivery row per active webhook subscribed to the event, so an event exists exactly
+when the change that caused it was committed. The dispatcher (a background part of
+`sendhouse serve`/`worker`) claims due rows with a lease, posts them, and records the outcome;
+a dispatcher killed between attempts loses nothing, and the next one continues the schedule.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from datetime import datetime, timedelta
+from typing import Any
+
+import orjson
+
+from sendhouse.delivery.webhooks import WebhookSender
+from sendhouse.domain import webhooks as rules
+from sendhouse.domain.ids import new_id
+from sendhouse.domain.pagination import Page
+from sendhouse.domain.times import iso, utcnow
+from sendhouse.errors import InvalidInput, InvalidOperation, NotFound
+from sendhouse.store import webhooks as store
+from sendhouse.store.db import Database
+
+log = logging.getLogger("sendhouse.webhooks")
+
+MAX_WEBHOOKS_PER_PROJECT = 100
+MAX_METADATA_BYTES = 16 * 1024
+MAX_RESEND_BYTES = 256 * 1024
+LEASE = timedelta(seconds=60)
+PRUNE_EVERY = timedelta(minutes=5)
+
+
+def _invalid(field: str, message: str) -> InvalidInput:
+    return InvalidInput.field(field, message, code="VALIDATION_ERROR")
+
+
+def _not_found() -> NotFound:
+    return NotFound("Webhook not found", code="WEBHOOK_NOT_FOUND")
+
+
+# --- presentation ---------------------------------------------------------------------------
+
+def present_webhook(row: dict, *, secret: str | None = None) -> dict:
+    """AutoSend's webhook object; the secret is masked unless given (only at creation)."""
+    return {
+        "id": row["id"], "organizationId": row["organization_id"], "projectId": row["project_id"],
+        "url": row["url"], "secret": secret or rules.HIDDEN_SECRET, "events": list(row["events"]),
+        "isActive": row["is_active"], "status": row["status"], "failureCount": row["failure_count"],
+        "lastFailedAt": iso(row["last_failed_at"]), "lastSuccessAt": iso(row["last_success_at"]),
+        "lastDeliveredAt": iso(row["last_delivered_at"]), "metadata": row["metadata"],
+        "createdAt": iso(row["created_at"]), "updatedAt": iso(row["updated_at"]),
+    }
+
+
+def present_log(row: dict) -> dict:
+    """AutoSend's delivery log entry (plus `status`: pending, delivering, succeeded or failed)."""
+    return {
+        "_id": row["id"], "webhookId": row["webhook_id"], "projectId": row["project_id"],
+        "event": row["event"], "url": row["url"], "statusCode": row["status_code"],
+        "success": row["status"] == "succeeded", "status": row["status"], "attempts": row["attempts"],
+        "duration": row["duration_ms"], "errorMessage": row["error_message"],
+        "deliveredAt": iso(row["delivered_at"]), "createdAt": iso(row["created_at"]),
+        "updatedAt": iso(row["updated_at"]),
+    }
+
+
+def _listing(key: str, items: list[dict], total: int, page: Page) -> dict:
+    pages = (total + page.limit - 1) // page.limit
+    return {key: items, "total": total, "page": page.page, "limit": page.limit, "totalPages": pages}
+
+
+# --- validation -----------------------------------------------------------------------------
+
+def _check_url(url: str) -> str:
+    problem = rules.url_problem(url.strip())
+    if problem:
+        raise _invalid("url", problem)
+    return url.strip()
+
+
+def _check_events(events: list[str]) -> list[str]:
+    problem = rules.events_problem(events)
+    if problem:
+        raise _invalid("events", problem)
+    return list(dict.fromkeys(events))
+
+
+def _check_metadata(metadata: dict | None) -> dict | None:
+    if metadata is not None and len(orjson.dumps(metadata)) > MAX_METADATA_BYTES:
+        raise _invalid("metadata", f"metadata must be at most {MAX_METADATA_BYTES} bytes as JSON")
+    return metadata
+
+
+# --- management -----------------------------------------------------------------------------
+
+def available_events() -> list[str]:
+    return list(rules.EVENTS)
+
+
+async def create_webhook(db: Database, project_id: str, *, url: str, events: list[str],
+                         metadata: dict | None = None) -> dict:
+    """Create a webhook; the returned object is the only one that shows the secret."""
+    row = {"id": new_id(), "url": _check_url(url), "events": _check_events(events),
+           "metadata": _check_metadata(metadata), "secret": rules.new_secret(), "is_active": True,
+           "status": "active", "failure_count": 0, "created_at": utcnow(), "updated_at": utcnow()}
+    async with db.write() as conn:
+        row["organization_id"] = await store.lock_project(conn, project_id)
+        if await store.count_webhooks(conn, project_id) >= MAX_WEBHOOKS_PER_PROJECT:
+            raise InvalidOperation(f"A project can have at most {MAX_WEBHOOKS_PER_PROJECT} webhooks",
+                                   code="WEBHOOK_LIMIT_REACHED")
+        await store.insert_webhook(conn, {**row, "project_id": project_id})
+        created = await store.get_webhook(conn, project_id, row["id"])
+    return present_webhook(created, secret=row["secret"])
+
+
+async def list_webhooks(db: Database, project_id: str, *, is_active: bool | None, page: Page) -> dict:
+    async with db.read() as conn:
+        rows, total = await store.list_webhooks(conn, project_id, is_active=is_active,
+                                                offset=page.offset, limit=page.limit)
+    return _listing("webhooks", [present_webhook(r) for r in rows], total, page)
+
+
+async def _get_row(conn, project_id: str, webhook_id: str) -> dict:
+    row = await store.get_webhook(conn, project_id, webhook_id)
+    if row is None:
+        raise _not_found()
+    return row
+
+
+async def get_webhook(db: Database, project_id: str, webhook_id: str) -> dict:
+    async with db.read() as conn:
+        return present_webhook(await _get_row(conn, project_id, webhook_id))
+
+
+def _changes(url: str | None, events: list[str] | None, is_active: bool | None) -> dict[str, Any]:
+    values: dict[str, Any] = {"updated_at": utcnow()}
+    if url is not None:
+        values["url"] = _check_url(url)
+    if events is not None:
+        values["events"] = _check_events(events)
+    if is_active is not None:
+        values.update(is_active=is_active, status="active" if is_active else "inactive")
+    return values
+
+
+async def update_webhook(db: Database, project_id: str, webhook_id: str, *, url: str | None = None,
+                         events: list[str] | None = None, is_active: bool | None = None) -> dict:
+    """Change url, events (the list is replaced) or isActive; re-activating resets failureCount."""
+    values = _changes(url, events, is_active)
+    async with db.write() as conn:
+        if not await store.update_webhook(conn, project_id, webhook_id, values):
+            raise _not_found()
+        return present_webhook(await _get_row(conn, project_id, webhook_id))
+
+
+async def delete_webhook(db: Database, project_id: str, webhook_id: str) -> None:
+    async with db.write() as conn:
+        if not await store.delete_webhook(conn, project_id, webhook_id):
+            raise _not_found()
+
+
+async def list_logs(db: Database, project_id: str, webhook_id: str, *, page: Page) -> dict:
+    async with db.read() as conn:
+        await _get_row(conn, project_id, webhook_id)
+        rows, total = await store.list_deliveries(conn, webhook_id, offset=page.offset, limit=page.limit)
+    return _listing("logs", [present_log(r) for r in rows], total, page)
+
+
+async def reveal_secret(db: Database, project_id: str, webhook_id: str) -> str:
+    async with db.read() as conn:
+        return (await _get_row(conn, project_id, webhook_id))["secret"]
+
+
+async def resend(db: Database, project_id: str, webhook_id: str, *, event: str, data: dict) -> str:
+    """Queue one delivery of `{type: event, data}` to this webhook; returns its id (the jobId)."""
+    if event not in rules.EVENTS:
+        raise _invalid("event", f"unknown event {event!r}")
+    now = utcnow()
+    body = rules.envelope(event, data, now)
+    if len(body) > MAX_RESEND_BYTES:
+        raise _invalid("data", f"data must be at most {MAX_RESEND_BYTES} bytes as JSON")
+    async with db.write() as conn:
+        row = await _get_row(conn, project_id, webhook_id)
+        if event not in row["events"]:
+            raise InvalidOperation(f"The webhook is not subscribed to {event}", code="WEBHOOK_NOT_SUBSCRIBED")
+        if not row["is_active"]:
+            raise InvalidOperation("The webhook is inactive; activate it first", code="WEBHOOK_INACTIVE")
+        delivery = _delivery_row(webhook_id, project_id, event, body, now)
+        await store.insert_deliveries(conn, [delivery])
+    return delivery["id"]
+
+
+# --- emission -------------------------------------------------------------------------------
+
+def _delivery_row(webhook_id: str, project_id: str, event: str, body: bytes, now: datetime) -> dict:
+    return {"id": new_id(), "webhook_id": webhook_id, "project_id": project_id, "event": event,
+            "payload": body, "status": "pending", "attempts": 0, "next_attempt_at": now,
+            "created_at": now, "updated_at": now}
+
+
+async def emit(conn, project_id: str, event_type: str, data: dict, *, now: datetime) -> None:
+    """Store the event for every active webhook of the project subscribed to it (caller's transaction)."""
+    if event_type not in rules.EVENTS:
+        raise InvalidInput.field("event", f"unknown webhook event {event_type!r}")
+    hooks = [h for h in await store.active_webhooks(conn, project_id) if event_type in h["events"]]
+    if hooks:
+        body = rules.envelope(event_type, data, now)
+        await store.insert_deliveries(conn, [_delivery_row(h["id"], project_id, event_type, body, now)
+                                             for h in hooks])
+
+
+# --- dispatch -------------------------------------------------------------------------------
+
+class Dispatcher:
+    """Claims due deliveries with a lease, posts them, records each outcome and the retry."""
+
+    def __init__(self, db: Database, *, allow_private: bool, retry_schedule: str, batch: int = 20):
+        self.db, self.batch, self.owner = db, batch, new_id()
+        self.schedule = rules.parse_retry_schedule(retry_schedule)
+        self.sender = WebhookSender(allow_private=allow_private)
+
+    async def run_once(self, now: datetime | None = None) -> int:
+        """Attempt every delivery due at `now` (up to one batch); returns how many were attempted."""
+        now = now or utcnow()
+        async with self.db.write() as conn:
+            rows = await store.claim_due(conn, owner=self.owner, now=now, lease_until=now + LEASE,
+                                         limit=self.batch)
+        await asyncio.gather(*(self._attempt(row, now) for row in rows))
+        return len(rows)
+
+    async def _attempt(self, row: dict, now: datetime) -> None:
+        headers = rules.delivery_headers(secret=row["secret"], delivery_id=row["id"], event=row["event"],
+                                         body=row["payload"], now=now)
+        outcome = await self.sender.post(row["target_url"], row["payload"], headers)
+        values, final = self._outcome_values(row, outcome, now)
+        async with self.db.write() as conn:
+            if await store.finish_attempt(conn, row["id"], self.owner, values) and final:
+                await store.mark_webhook(conn, row["webhook_id"], success=outcome.ok, now=now)
+
+    def _outcome_values(self, row: dict, outcome, now: datetime) -> tuple[dict, bool]:
+        attempts = row["attempts"] + 1
+        values: dict[str, Any] = {"url": row["target_url"], "status_code": outcome.status_code,
+                                  "error_message": outcome.error, "duration_ms": outcome.duration_ms,
+                                  "updated_at": now}
+        if outcome.ok:
+            return {**values, "status": "succeeded", "delivered_at": now, "finished_at": now}, True
+        if attempts > len(self.schedule):
+            return {**values, "status": "failed", "finished_at": now}, True
+        retry_at = now + timedelta(seconds=self.schedule[attempts - 1])
+        return {**values, "status": "pending", "next_attempt_at": retry_at}, False
+
+    async def prune(self, now: datetime | None = None) -> int:
+        async with self.db.write() as conn:
+            return await store.prune(conn, now or utcnow())
+
+    async def close(self) -> None:
+        """Give back unfinished leases and close the connection pool."""
+        async with self.db.write() as conn:
+            await store.release(conn, self.owner)
+        await self.sender.aclose()
+
+
+async def _loop(dispatcher: Dispatcher, stop: asyncio.Event, poll_interval: float) -> None:
+    last_prune = None
+    while not stop.is_set():
+        attempted = 0
+        try:
+            attempted = await dispatcher.run_once()
+            if last_prune is None or utcnow() - last_prune >= PRUNE_EVERY:
+                await dispatcher.prune()
+                last_prune = utcnow()
+        except Exception:
+            log.exception("webhook dispatch failed", extra={"action": "webhook_dispatch"})
+        if not attempted:
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(stop.wait(), poll_interval)
+
+
+@contextlib.asynccontextmanager
+async def dispatcher_part(container, *, poll_interval: float = 1.0) -> AsyncIterator[Dispatcher]:
+    """The background part: runs the dispatch loop until the server stops."""
+    settings = container.settings
+    dispatcher = Dispatcher(container.db, allow_private=settings.webhook_allow_private,
+                            retry_schedule=settings.webhook_retry_schedule)
+    stop = asyncio.Event()
+    task = asyncio.create_task(_loop(dispatcher, stop, poll_interval), name="webhook-dispatcher")
+    try:
+        yield dispatcher
+    finally:
+        stop.set()
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        await dispatcher.close()
