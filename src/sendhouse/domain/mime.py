@@ -1,0 +1,458 @@
+"""The message builder: one skeleton per campaign (or send), filled per recipient into RFC 5322 bytes.
+
+`compile_skeleton` does the slow work once: compiles the templates (InvalidInput early), inlines CSS,
+derives the text part's template from the HTML, plants slots for the open pixel and tracked links,
+adds the unsubscribe footer to campaign mail without one, and pre-encodes the fixed headers and
+attachments. `Skeleton.render` then renders three templates, signs a few tokens and joins bytes:
+multipart/alternative (inside multipart/mixed with attachments), quoted-printable bodies, CRLF lines.
+No header value can break out of its line: control characters become spaces before encoding.
+"""
+
+from __future__ import annotations
+
+import binascii
+import html as htmllib
+import re
+import secrets
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from email.utils import format_datetime
+from typing import TYPE_CHECKING
+
+from sendhouse.domain import tokens
+from sendhouse.domain.templating import Template, compile_template, derive_text_source, escape_html, html_to_text, inline_css
+from sendhouse.errors import InvalidInput
+
+if TYPE_CHECKING:
+    from sendhouse.delivery.dkim import DkimSigner
+
+KINDS = ("campaign", "transactional")
+SUBJECT_MAX_OUTPUT = 4000
+_MONTHS = ("January February March April May June July August September October November December").split()
+_PREVIEW = (
+    '<div style="display:none;font-size:1px;line-height:1px;max-height:0;max-width:0;opacity:0;'
+    'overflow:hidden;mso-hide:all;">{{{_preview}}}' + "&#847;&zwnj;&nbsp;" * 12 + "</div>"
+)
+_PIXEL = '<img src="{{{_pixel}}}" width="1" height="1" alt="" style="display:block;width:1px;height:1px;border:0;">'
+_FOOTER_HTML = (
+    '<p style="font-size:12px;line-height:18px;color:#6b7280;text-align:center;margin:24px 0 0 0;">'
+    '<a href="{{unsubscribe}}" style="color:#6b7280;">Unsubscribe</a> &middot; '
+    '<a href="{{unsubscribe_preference}}" style="color:#6b7280;">Manage email preferences</a></p>'
+)
+_FOOTER_TEXT = "\n\n--\nUnsubscribe: {{unsubscribe}}\nManage email preferences: {{unsubscribe_preference}}\n"
+_LINK_RE = re.compile(r"""(<a(?:rea)?\b[^>]*?\bhref\s*=\s*)(["'])(.*?)\2""", re.I | re.S)
+_UNTRACKED_RE = re.compile(r"\s*(?:mailto:|tel:|sms:|#)|.*\{\{\{?\s*(?:unsubscribe|#|/|else)", re.I | re.S)
+_TRACKABLE_RE = re.compile(r"\s*(?:https?://|\{\{)", re.I)
+_BODY_OPEN_RE = re.compile(r"<body\b[^>]*>", re.I)
+_BODY_CLOSE_RE = re.compile(r"</body\s*>", re.I)
+_MESSAGE_ID_RE = re.compile(r"<[!-;=?-~]+@[!-;=?-~]+>")
+_ADDRESS_RE = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]+@[^\s<>(),;:\"\[\]\\@]+")
+_HEADER_NAME_RE = re.compile(r"[A-Za-z0-9-]{1,76}")
+_PHRASE_RE = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~ .-]*")
+_CONTENT_TYPE_RE = re.compile(r"[A-Za-z0-9!#$&^_.+-]+/[A-Za-z0-9!#$&^_.+-]+")
+_CONTROL = {c: " " for c in (*range(0, 32), 127)}
+
+
+
+
+@dataclass(frozen=True)
+class MessageSpec:
+    """What to send (template sources), shared by every recipient of a campaign or send."""
+
+    project_id: str
+    kind: str
+    from_email: str
+    from_name: str | None
+    reply_to: str | None
+    subject: str
+    html: str
+    text: str | None
+    preview_text: str | None
+    headers: dict[str, str]
+    tracking_open: bool
+    tracking_click: bool
+    unsubscribe_group: str | None
+    campaign_id: str | None
+    attachments: tuple = ()
+
+
+@dataclass(frozen=True)
+class LinkSettings:
+    """Where tracking and unsubscribe links point and what signs them."""
+
+    public_url: str
+    bounce_domain: str
+    secret: str
+
+
+@dataclass(frozen=True)
+class Recipient:
+    """One ledger row to fill the skeleton for."""
+
+    message_id: str
+    message_id_header: str
+    email: str
+    name: str | None
+    variables: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class OutgoingMessage:
+    """The SMTP envelope and the exact bytes to hand to DATA."""
+
+    mail_from: str
+    rcpt_to: tuple[str, ...]
+    data: bytes
+    message_id_header: str
+
+
+@dataclass(frozen=True)
+class _Links:
+    """A link whose href is tracked: its slot name and its compiled URL template."""
+
+    slot: str
+    template: Template
+
+
+def compile_skeleton(spec: MessageSpec, links: LinkSettings, *, dkim: "DkimSigner | None" = None) -> "Skeleton":
+    """Compile everything that is the same for all recipients; InvalidInput for bad templates or fields."""
+    if spec.kind not in KINDS:
+        raise InvalidInput.field("kind", "must be campaign or transactional")
+    subject = compile_template(spec.subject, field="subject")
+    user_html = compile_template(spec.html, field="html")
+    user_text = compile_template(spec.text, field="text") if spec.text is not None else None
+    preview = compile_template(spec.preview_text, field="previewText") if spec.preview_text else None
+    source = inline_css(spec.html)
+    text_source = spec.text if spec.text is not None else derive_text_source(source)
+    footer = spec.kind == "campaign" and not user_html.uses("unsubscribe", "unsubscribe_preference")
+    html_t, tracked = _html_template(source, spec, footer, preview is not None)
+    return Skeleton(
+        spec=spec,
+        links=links,
+        dkim=dkim,
+        subject=subject,
+        html=html_t,
+        text=_text_template(text_source, spec, user_text),
+        preview=preview,
+        tracked=tracked,
+        static=_static_parts(spec),
+    )
+
+
+def _html_template(source: str, spec: MessageSpec, footer: bool, preview: bool) -> tuple[Template, tuple]:
+    tracked: tuple = ()
+    if spec.tracking_click:
+        source, tracked = _plant_link_slots(source)
+    if preview:
+        source = _insert_after_body_open(source, _PREVIEW)
+    tail = (_FOOTER_HTML if footer else "") + (_PIXEL if spec.tracking_open else "")
+    return compile_template(_insert_before_body_close(source, tail), field="html", internal=True), tracked
+
+
+def _text_template(text_source: str | None, spec: MessageSpec, user_text: Template | None) -> Template | None:
+    """The text part's template, or None when it must be derived from each rendered HTML."""
+    if text_source is None:
+        return None
+    try:
+        text_t = compile_template(text_source, field="text")
+    except InvalidInput:
+        if user_text is not None:
+            raise
+        return None
+    if spec.kind == "campaign" and not text_t.uses("unsubscribe", "unsubscribe_preference"):
+        text_t = compile_template(text_source + _FOOTER_TEXT, field="text")
+    return text_t
+
+
+def _plant_link_slots(source: str) -> tuple[str, tuple]:
+    """Replace trackable hrefs with `{{{_linkN}}}` slots; keep each URL as its own template."""
+    tracked: list[_Links] = []
+
+    def plant(match: re.Match) -> str:
+        value = match.group(3)
+        if _UNTRACKED_RE.match(value) or not _TRACKABLE_RE.match(value):
+            return match.group(0)
+        try:
+            template = compile_template(value.strip(), field="html")
+        except InvalidInput:
+            return match.group(0)
+        slot = f"_link{len(tracked)}"
+        tracked.append(_Links(slot, template))
+        return f"{match.group(1)}{match.group(2)}{{{{{{{slot}}}}}}}{match.group(2)}"
+
+    return _LINK_RE.sub(plant, source), tuple(tracked)
+
+
+def _insert_after_body_open(source: str, snippet: str) -> str:
+    match = _BODY_OPEN_RE.search(source)
+    at = match.end() if match else 0
+    return source[:at] + snippet + source[at:]
+
+
+def _insert_before_body_close(source: str, snippet: str) -> str:
+    matches = list(_BODY_CLOSE_RE.finditer(source))
+    at = matches[-1].start() if matches else len(source)
+    return source[:at] + snippet + source[at:]
+
+
+@dataclass(frozen=True)
+class _Static:
+    """Bytes and strings fixed for the whole skeleton."""
+
+    from_header: str
+    middle: str
+    one_click: bool
+    alternative: str
+    body_head: bytes
+    html_head: bytes
+    tail: bytes
+
+
+def _static_parts(spec: MessageSpec) -> _Static:
+    boundary = "=_sh_alt_" + binascii.hexlify(spec.project_id.encode()[:8]).decode() + _nonce()
+    middle = ""
+    if spec.reply_to:
+        middle += f"Reply-To: {mailbox(None, spec.reply_to, field='replyTo')}\r\n"
+    for name, value in spec.headers.items():
+        middle += custom_header(name, value)
+    one_click = spec.kind == "campaign" or spec.unsubscribe_group is not None
+    if one_click:
+        middle += "List-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n"
+    middle += "MIME-Version: 1.0\r\n"
+    head, tail = _bodies_frame(spec, boundary)
+    return _Static(
+        from_header=f"From: {mailbox(spec.from_name, spec.from_email, field='from')}\r\n",
+        middle=middle,
+        one_click=one_click,
+        alternative=boundary,
+        body_head=head,
+        html_head=(f"\r\n--{boundary}\r\n" + _QP_HEADERS.format("html")).encode(),
+        tail=tail,
+    )
+
+
+_QP_HEADERS = 'Content-Type: text/{}; charset="utf-8"\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n'
+
+
+def _bodies_frame(spec: MessageSpec, alt: str) -> tuple[bytes, bytes]:
+    """What goes before the text part (from Content-Type on) and after the HTML part."""
+    alt_head = f'Content-Type: multipart/alternative; boundary="{alt}"\r\n\r\n--{alt}\r\n' + _QP_HEADERS.format("plain")
+    if not spec.attachments:
+        return alt_head.encode(), f"\r\n--{alt}--\r\n".encode()
+    mixed = alt.replace("_alt_", "_mix_")
+    head = f'Content-Type: multipart/mixed; boundary="{mixed}"\r\n\r\n--{mixed}\r\n' + alt_head
+    parts = [f"\r\n--{alt}--\r\n".encode()]
+    for index, attachment in enumerate(spec.attachments):
+        parts.append(_attachment_part(mixed, attachment, index))
+    parts.append(f"--{mixed}--\r\n".encode())
+    return head.encode(), b"".join(parts)
+
+
+def _attachment_part(boundary: str, attachment: tuple, index: int) -> bytes:
+    filename, content_type, content = attachment
+    if not isinstance(content, (bytes, bytearray)) or not isinstance(filename, str):
+        raise InvalidInput.field(f"attachments[{index}]", "needs a file name and bytes")
+    content_type = content_type if _CONTENT_TYPE_RE.fullmatch(content_type or "") else "application/octet-stream"
+    head = (
+        f"--{boundary}\r\nContent-Type: {content_type}; {_filename_param('name', filename)}\r\n"
+        f"Content-Disposition: attachment; {_filename_param('filename', filename)}\r\n"
+        "Content-Transfer-Encoding: base64\r\n\r\n"
+    )
+    return head.encode() + _base64_lines(bytes(content))
+
+
+def _base64_lines(content: bytes) -> bytes:
+    lines = [binascii.b2a_base64(content[i : i + 57], newline=False) for i in range(0, len(content), 57)]
+    return b"\r\n".join(lines) + b"\r\n"
+
+
+def _filename_param(param: str, filename: str) -> str:
+    """`name="x.pdf"`, or RFC 2231 `name*=utf-8''…` for anything beyond plain printable ASCII."""
+    clean = filename.translate(_CONTROL).strip() or "attachment"
+    if clean.isascii() and '"' not in clean and "\\" not in clean:
+        return f'{param}="{clean}"'
+    quoted = "".join(c if c.isascii() and (c.isalnum() or c in "!#$&+-.^_`|~") else _pct(c) for c in clean)
+    return f"{param}*=utf-8''{quoted}"
+
+
+def _pct(char: str) -> str:
+    return "".join(f"%{b:02X}" for b in char.encode())
+
+
+def _nonce() -> str:
+    return secrets.token_hex(8)
+
+
+class Skeleton:
+    """A compiled message: `render(recipient)` fills it for one ledger row."""
+
+    def __init__(self, *, spec, links, dkim, subject, html, text, preview, tracked, static):
+        self.spec, self.dkim = spec, dkim
+        self.secret, self.bounce_domain = links.secret, links.bounce_domain
+        base = links.public_url.rstrip("/")
+        self.base, self.escaped_base = base, escape_html(base)
+        self.subject, self.html, self.text, self.preview, self.tracked = subject, html, text, preview, tracked
+        self.static = static
+        self._date_cache: tuple[int, str] = (-1, "")
+
+    def render(self, recipient: Recipient, *, now: datetime | None = None) -> OutgoingMessage:
+        """The message for one recipient (DKIM-signed when the skeleton has a signer)."""
+        now = now or datetime.now(timezone.utc)
+        data = self._data(recipient, now)
+        html = self.html.render(data)
+        text = self.text.render(data, escape=False) if self.text is not None else html_to_text(html)
+        subject = self.subject.render(data, escape=False, max_output=SUBJECT_MAX_OUTPUT)
+        head = self._headers(recipient, subject, now, data)
+        static = self.static
+        body = b"".join((static.body_head, _qp(text), static.html_head, _qp(html), static.tail))
+        message = head.encode("ascii") + body
+        if self.dkim is not None:
+            message = self.dkim.sign(message) + message
+        return OutgoingMessage(
+            mail_from=tokens.bounce_address(self.secret, recipient.message_id, self.bounce_domain),
+            rcpt_to=(recipient.email,),
+            data=message,
+            message_id_header=recipient.message_id_header,
+        )
+
+    def _data(self, recipient: Recipient, now: datetime) -> dict:
+        data = merge_variables(recipient.variables)
+        target = tokens.UnsubscribeTarget(
+            self.spec.project_id, recipient.email, self.spec.unsubscribe_group, recipient.message_id
+        )
+        data["email"] = recipient.email
+        data["date"] = f"{_MONTHS[now.month - 1]} {now.day}, {now.year}"
+        data["unsubscribe"] = self.base + tokens.UNSUBSCRIBE_PATH + tokens.sign_unsubscribe(self.secret, target)
+        data["unsubscribe_preference"] = self.base + tokens.PREFERENCE_PATH + tokens.sign_preference(self.secret, target)
+        if self.spec.tracking_open:
+            data["_pixel"] = self.escaped_base + tokens.OPEN_PATH + tokens.sign_open(self.secret, recipient.message_id)
+        if self.preview is not None:
+            data["_preview"] = self.preview.render(data)
+        for link in self.tracked:
+            data[link.slot] = self._tracked_url(link.template.render(data), recipient.message_id)
+        return data
+
+    def _tracked_url(self, rendered: str, message_id: str) -> str:
+        """The click-tracking URL (HTML-escaped) for a rendered href, or the href itself if not http(s)."""
+        url = htmllib.unescape(rendered) if "&" in rendered else rendered
+        lowered = url[:8].lower()
+        if not (lowered.startswith("https://") or lowered.startswith("http://")) or "\x00" in url:
+            return rendered
+        return self.escaped_base + tokens.CLICK_PATH + tokens.sign_click(self.secret, message_id, url)
+
+    def _headers(self, recipient: Recipient, subject: str, now: datetime, data: dict) -> str:
+        if not _MESSAGE_ID_RE.fullmatch(recipient.message_id_header):
+            raise InvalidInput.field("messageId", "must look like <id@domain>")
+        static = self.static
+        parts = [
+            static.from_header,
+            f"To: {mailbox(recipient.name, recipient.email, field='to')}\r\n",
+            unstructured("Subject", subject),
+            f"Date: {self._date(now)}\r\n",
+            f"Message-ID: {recipient.message_id_header}\r\n",
+        ]
+        if static.one_click:
+            mailto = tokens.unsubscribe_address(self.secret, recipient.message_id, self.bounce_domain)
+            parts.append(f"List-Unsubscribe: <{data['unsubscribe']}>,\r\n <mailto:{mailto}>\r\n")
+        parts.append(static.middle)
+        return "".join(parts)
+
+    def _date(self, now: datetime) -> str:
+        second = int(now.timestamp())
+        if self._date_cache[0] != second:
+            aware = now if now.tzinfo else now.replace(tzinfo=timezone.utc)
+            self._date_cache = (second, format_datetime(aware.replace(microsecond=0)))
+        return self._date_cache[1]
+
+
+def merge_variables(variables: dict) -> dict:
+    """Merge data for one recipient: contact fields, then customFields, then dynamicData on top."""
+    data = dict(variables)
+    for nested in ("customFields", "dynamicData"):
+        extra = variables.get(nested)
+        if type(extra) is dict:  # noqa: E721
+            data.update(extra)
+    return data
+
+
+def _qp(text: str) -> bytes:
+    """Quoted-printable UTF-8 with CRLF lines (76 characters at most)."""
+    if "\r" in text:
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
+    return binascii.b2a_qp(text.encode("utf-8", "surrogatepass"), istext=True).replace(b"\n", b"\r\n")
+
+
+def unstructured(name: str, value: str) -> str:
+    """A header line for free text: folded ASCII, or RFC 2047 encoded words; never more than one field."""
+    value = value.translate(_CONTROL) if not value.isprintable() else value
+    if value.isascii() and "=?" not in value and len(name) + len(value) < 76:
+        return f"{name}: {value}\r\n"
+    if value.isascii() and "=?" not in value and max(map(len, value.split(" "))) < 900:
+        return f"{name}: {_fold_ascii(value, len(name) + 2)}\r\n"
+    return f"{name}: {encode_words(value)}\r\n"
+
+
+def _fold_ascii(value: str, used: int) -> str:
+    lines, current = [], ""
+    for index, word in enumerate(value.split(" ")):
+        if index == 0:
+            current = word
+        elif word and used + len(current) + 1 + len(word) > 78 and current.strip():
+            lines.append(current)
+            current, used = " " + word, 0
+        else:
+            current += " " + word
+    lines.append(current)
+    return "\r\n".join(lines)
+
+
+def encode_words(value: str) -> str:
+    """RFC 2047 base64 encoded words of at most 45 UTF-8 bytes each (never splitting a character)."""
+    words, chunk = [], b""
+    for char in value:
+        raw = char.encode("utf-8", "surrogatepass")
+        if len(chunk) + len(raw) > 45:
+            words.append(chunk)
+            chunk = b""
+        chunk += raw
+    words.append(chunk)
+    return "\r\n ".join(f"=?utf-8?b?{binascii.b2a_base64(w, newline=False).decode()}?=" for w in words)
+
+
+def mailbox(name: str | None, address: str, *, field: str) -> str:
+    """`Name <local@domain>` with the name quoted or encoded as needed; InvalidInput for a bad address."""
+    address = _ascii_address(address, field)
+    if not name:
+        return address
+    name = name.translate(_CONTROL).strip()
+    if not name:
+        return address
+    if name.isascii() and "=?" not in name:
+        phrase = name if _PHRASE_RE.fullmatch(name) and "." not in name else _quoted(name)
+    else:
+        phrase = encode_words(name)
+    return f"{phrase} <{address}>"
+
+
+def _quoted(name: str) -> str:
+    return '"' + name.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _ascii_address(address: str, field: str) -> str:
+    if not isinstance(address, str) or not _ADDRESS_RE.fullmatch(address):
+        raise InvalidInput.field(field, "must be an email address")
+    local, _, domain = address.rpartition("@")
+    if domain.isascii():
+        return address
+    try:
+        return f"{local}@{domain.encode('idna').decode()}"
+    except UnicodeError:
+        raise InvalidInput.field(field, "has a domain that cannot be encoded") from None
+
+
+def custom_header(name: str, value: str) -> str:
+    """One custom header line; InvalidInput for a name that is not a plain token."""
+    if not isinstance(name, str) or not _HEADER_NAME_RE.fullmatch(name):
+        raise InvalidInput.field(f"headers.{name}", "header names are letters, digits and '-' (1-76)")
+    return unstructured(name, str(value))
+

@@ -1,0 +1,205 @@
+"""Signed tokens in tracking, unsubscribe and VERP addresses, and the URL paths that carry them.
+
+A web token is ``base64url(payload) "." base64url(mac)``; an address token (VERP bounce and mailto
+unsubscribe local parts) is lower-case base32 so it survives MTAs that fold the case of local parts.
+Each kind has its own key derived from the secret (HMAC-SHA256, truncated), and the kind is part of
+what is signed, so a token of one kind never verifies as another. Verification returns the payload
+or None: tampered, truncated, foreign or malformed tokens are all None, never an exception.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hmac
+from dataclasses import dataclass
+from functools import lru_cache
+
+OPEN_PATH = "/t/o/"
+CLICK_PATH = "/t/c/"
+UNSUBSCRIBE_PATH = "/u/"
+PREFERENCE_PATH = "/u/p/"
+BOUNCE_LOCAL_PREFIX = "bounces+"
+UNSUBSCRIBE_LOCAL_PREFIX = "unsubscribe+"
+
+_WEB_MAC = 16
+_ADDRESS_MAC = 10
+_SEP = b"\x00"
+
+
+@dataclass(frozen=True)
+class ClickTarget:
+    """What a click token carries: the message row and the exact URL signed into it."""
+
+    message_id: str
+    url: str
+
+
+@dataclass(frozen=True)
+class UnsubscribeTarget:
+    """What unsubscribe and preference tokens carry."""
+
+    project_id: str
+    email: str
+    group: str | None
+    message_id: str
+
+
+@lru_cache(maxsize=64)
+def _key(secret: str, kind: str) -> bytes:
+    return hmac.digest(secret.encode(), b"sendhouse-token/" + kind.encode(), "sha256")
+
+
+def _mac(secret: str, kind: str, payload: bytes, size: int) -> bytes:
+    return hmac.digest(_key(secret, kind), payload, "sha256")[:size]
+
+
+def _b64(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+
+def _unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def _pack(fields: tuple[str, ...]) -> bytes:
+    parts = [_pack_field(field) for field in fields]
+    return _SEP.join(parts)
+
+
+def _pack_field(field: str) -> bytes:
+    """Lower-hex ids of even length pack to half their size; other text is marked and kept as UTF-8."""
+    if field and len(field) % 2 == 0 and field == field.lower() and all(c in "0123456789abcdef" for c in field):
+        raw = bytes.fromhex(field)
+        if _SEP not in raw:
+            return b"\x01" + raw
+    if "\x00" in field:
+        raise ValueError("token fields cannot contain NUL")
+    return b"\x02" + field.encode()
+
+
+def _unpack(payload: bytes) -> tuple[str, ...] | None:
+    fields = []
+    for part in payload.split(_SEP):
+        if part[:1] == b"\x01":
+            fields.append(part[1:].hex())
+        elif part[:1] == b"\x02":
+            fields.append(part[1:].decode())
+        else:
+            return None
+    return tuple(fields)
+
+
+def sign_web(secret: str, kind: str, fields: tuple[str, ...]) -> str:
+    """A URL-safe token for `fields`, bound to `kind`."""
+    payload = _pack(fields)
+    return _b64(payload) + "." + _b64(_mac(secret, kind, payload, _WEB_MAC))
+
+
+def verify_web(secret: str, kind: str, token: str, arity: int) -> tuple[str, ...] | None:
+    """The fields of a genuine `kind` token with `arity` fields, else None."""
+    try:
+        body, _, mac = token.partition(".")
+        payload = _unb64(body)
+        if not hmac.compare_digest(_unb64(mac), _mac(secret, kind, payload, _WEB_MAC)):
+            return None
+        fields = _unpack(payload)
+    except (ValueError, TypeError, binascii.Error, UnicodeError):
+        return None
+    return fields if fields is not None and len(fields) == arity else None
+
+
+def sign_open(secret: str, message_id: str) -> str:
+    """Token of the open pixel of one message row."""
+    return sign_web(secret, "open", (message_id,))
+
+
+def verify_open(secret: str, token: str) -> str | None:
+    """The message row id of a genuine open token."""
+    fields = verify_web(secret, "open", token, 1)
+    return fields[0] if fields else None
+
+
+def sign_click(secret: str, message_id: str, url: str) -> str:
+    """Token of one tracked link: the row and the exact URL it may redirect to."""
+    return sign_web(secret, "click", (message_id, url))
+
+
+def verify_click(secret: str, token: str) -> ClickTarget | None:
+    """The row and URL of a genuine click token (redirect only ever to this URL)."""
+    fields = verify_web(secret, "click", token, 2)
+    return ClickTarget(*fields) if fields else None
+
+
+def sign_unsubscribe(secret: str, target: UnsubscribeTarget) -> str:
+    """Token of the one-click unsubscribe link."""
+    return sign_web(secret, "unsubscribe", _unsubscribe_fields(target))
+
+
+def verify_unsubscribe(secret: str, token: str) -> UnsubscribeTarget | None:
+    """The target of a genuine unsubscribe token."""
+    return _unsubscribe_target(verify_web(secret, "unsubscribe", token, 4))
+
+
+def sign_preference(secret: str, target: UnsubscribeTarget) -> str:
+    """Token of the hosted preference page."""
+    return sign_web(secret, "preference", _unsubscribe_fields(target))
+
+
+def verify_preference(secret: str, token: str) -> UnsubscribeTarget | None:
+    """The target of a genuine preference-page token."""
+    return _unsubscribe_target(verify_web(secret, "preference", token, 4))
+
+
+def _unsubscribe_fields(target: UnsubscribeTarget) -> tuple[str, ...]:
+    return (target.project_id, target.email, target.group or "", target.message_id)
+
+
+def _unsubscribe_target(fields: tuple[str, ...] | None) -> UnsubscribeTarget | None:
+    if not fields:
+        return None
+    project_id, email, group, message_id = fields
+    return UnsubscribeTarget(project_id, email, group or None, message_id)
+
+
+def sign_address(secret: str, kind: str, message_id: str) -> str:
+    """A short lower-case token naming one message row, for the local part of an address."""
+    payload = _pack((message_id,))
+    raw = payload + _mac(secret, "address-" + kind, payload, _ADDRESS_MAC)
+    return base64.b32encode(raw).decode().rstrip("=").lower()
+
+
+def verify_address(secret: str, kind: str, token: str) -> str | None:
+    """The message row id of a genuine address token (any letter case)."""
+    try:
+        raw = base64.b32decode(token.upper() + "=" * (-len(token) % 8))
+    except (ValueError, binascii.Error):
+        return None
+    payload, mac = raw[:-_ADDRESS_MAC], raw[-_ADDRESS_MAC:]
+    if len(mac) != _ADDRESS_MAC or not hmac.compare_digest(mac, _mac(secret, "address-" + kind, payload, _ADDRESS_MAC)):
+        return None
+    try:
+        fields = _unpack(payload)
+    except UnicodeError:
+        return None
+    return fields[0] if fields and len(fields) == 1 else None
+
+
+def bounce_address(secret: str, message_id: str, bounce_domain: str) -> str:
+    """The VERP return path of one message row: bounces+<token>@<bounce_domain>."""
+    return f"{BOUNCE_LOCAL_PREFIX}{sign_address(secret, 'bounce', message_id)}@{bounce_domain}"
+
+
+def unsubscribe_address(secret: str, message_id: str, bounce_domain: str) -> str:
+    """The mailto unsubscribe address of one message row: unsubscribe+<token>@<bounce_domain>."""
+    return f"{UNSUBSCRIBE_LOCAL_PREFIX}{sign_address(secret, 'unsubscribe', message_id)}@{bounce_domain}"
+
+
+def parse_local_part(secret: str, local_part: str) -> tuple[str, str] | None:
+    """("bounce"|"unsubscribe", message row id) for a genuine VERP local part, else None."""
+    lowered = local_part.lower()
+    for prefix, kind in ((BOUNCE_LOCAL_PREFIX, "bounce"), (UNSUBSCRIBE_LOCAL_PREFIX, "unsubscribe")):
+        if lowered.startswith(prefix):
+            message_id = verify_address(secret, kind, local_part[len(prefix) :])
+            return (kind, message_id) if message_id else None
+    return None
