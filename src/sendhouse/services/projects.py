@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from sendhouse.domain import ids
 from sendhouse.domain.times import iso, utcnow
 from sendhouse.errors import Forbidden, InvalidInput, InvalidOperation, NotFound, Unauthorized
+from sendhouse.services.suppressions import create_global_group
 from sendhouse.store import projects as store
 from sendhouse.store.db import Database
 
@@ -62,13 +63,8 @@ async def create_project_in(conn, *, name: str, domain: str | None = None, regio
         "tracking_click": True, "created_at": now, "updated_at": now,
     }
     await store.insert_project(conn, row)
-    for hook in PROJECT_CREATED_HOOKS:
-        await hook(conn, row)
+    await create_global_group(conn, row)
     return row
-
-
-# Other areas register what a new project must start with (e.g. the global suppression group).
-PROJECT_CREATED_HOOKS: list = []
 
 
 async def create_project(db: Database, *, name: str, domain: str | None = None, region_key: str | None = None) -> dict:
