@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import socket
 import threading
+from typing import Self
 
 import dns.exception
 import dns.flags
@@ -61,7 +62,7 @@ class DnsServer:
         with self._lock:
             self._records.clear()
 
-    def __enter__(self) -> "DnsServer":
+    def __enter__(self) -> Self:
         self._thread.start()
         return self
 
@@ -74,7 +75,7 @@ class DnsServer:
         while not self._stop.is_set():
             try:
                 wire, peer = self._sock.recvfrom(4096)
-            except (socket.timeout, OSError):
+            except OSError:
                 continue
             reply = self._reply(wire)
             if reply is not None:

@@ -101,7 +101,8 @@ async def _new_domain_row(project_id: str, name: str, region_key: str, settings:
         "verification_status": "PENDING_CONFIGURATION", "ownership_token": secrets.token_hex(16),
         "dkim_selector": "sendhouse" + now.strftime("%Y%m"),
         "dkim_private_key": secrets_box.seal(settings, private_pem), "dkim_public_key": public_b64,
-        "created_at": now, "updated_at": now,
+        "ownership_verified": False, "dkim_enabled": False, "mail_from_enabled": False, "dmarc_enabled": False,
+        "last_checked_at": None, "verified_at": None, "created_at": now, "updated_at": now,
     }
 
 
