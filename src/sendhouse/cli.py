@@ -77,6 +77,16 @@ def serve(
     uvicorn.run(app_, host=host, port=port, log_level="warning", proxy_headers=True)
 
 
+@app.command()
+def worker(
+    no_scheduler: Annotated[bool, typer.Option("--no-scheduler", help="deliver only; leave scheduling to others")] = False,
+) -> None:
+    """Run a delivery worker (and the campaign scheduler, leader-elected on PostgreSQL) until stopped."""
+    from sendhouse.worker import run_worker_process
+
+    asyncio.run(run_worker_process(Settings(), with_scheduler=not no_scheduler))
+
+
 @projects_app.command("create")
 def projects_create(name: str) -> None:
     """Create a project and print its id."""

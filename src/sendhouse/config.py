@@ -47,6 +47,15 @@ class Settings(BaseSettings):
     dns_resolver: str = Field("", description="host[:port] of the DNS resolver for domain checks (system resolver when empty)")
     soft_bounce_limit: int = Field(3, ge=1, description="soft bounces of one address before it is suppressed")
     max_attempts: int = Field(6, ge=1, description="delivery attempts of one message before it fails")
+    lease_seconds: float = Field(
+        120, gt=0, description="how long a worker holds claimed messages; a crashed worker's rows return after it"
+    )
+    retry_base_seconds: float = Field(
+        60, ge=0, description="first retry delay after a temporary failure; doubles each attempt (with jitter)"
+    )
+    relay_failure_limit: int = Field(
+        25, ge=1, description="consecutive connection failures to the relay before its campaigns are paused"
+    )
 
     def resolved_database_url(self) -> str:
         """The database URL, defaulting to SQLite inside the data dir."""

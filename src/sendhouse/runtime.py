@@ -15,6 +15,22 @@ def _webhook_dispatcher(container):
 PARTS.append(("webhooks", _webhook_dispatcher, True))
 
 
+def _delivery_worker(container):
+    from sendhouse.worker import worker_part
+
+    return worker_part(container)
+
+
+def _campaign_scheduler(container):
+    from sendhouse.scheduler import scheduler_part
+
+    return scheduler_part(container)
+
+
+PARTS.append(("worker", _delivery_worker, True))
+PARTS.append(("scheduler", _campaign_scheduler, False))
+
+
 def background_parts(*, with_worker: bool) -> list:
     """The factories to start with the server (worker parts only when with_worker)."""
     return [factory for _name, factory, needs_worker in PARTS if with_worker or not needs_worker]

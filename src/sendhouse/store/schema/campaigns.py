@@ -81,5 +81,6 @@ messages = sa.Table(
     sa.Column("failed_at", UTCDateTime),
     sa.Index("ix_messages_claim", "status", "priority", "next_attempt_at"),
     sa.Index("ix_messages_campaign_status", "campaign_id", "status"),
+    sa.Index("ix_messages_status_lease", "status", "lease_expires_at"),
     sa.Index("uq_messages_campaign_email", "campaign_id", "email", unique=True),
 )

@@ -1,0 +1,141 @@
+"""Turning claimed ledger rows into OutgoingMessages with domain.mime.
+
+A Composer compiles one Skeleton per campaign (or per transactional content row) and renders it
+per recipient, with the row's own Message-ID. Skeletons are cached for the worker's lifetime, so a
+100,000-recipient campaign is compiled once. Content comes from the campaign's columns (its
+html_template or its template's html) or from a transactional row's payload["content"].
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import sqlalchemy as sa
+
+from sendhouse.domain import mime
+from sendhouse.errors import AppError
+from sendhouse.store.db import Database
+from sendhouse.store.schema.audience import contacts
+from sendhouse.store.schema.campaigns import campaigns, messages
+from sendhouse.store.templates import get_template
+
+CACHE_LIMIT = 256
+
+
+class ContentMissing(AppError):
+    """The message's campaign or content no longer exists."""
+
+    code = "CONTENT_MISSING"
+
+
+def campaign_spec(campaign: dict, template: dict | None) -> mime.MessageSpec:
+    """The MessageSpec of a campaign: its own columns, html from html_template or its template."""
+    html = campaign["html_template"] or (template or {}).get("html") or ""
+    text = (template or {}).get("plain_text") if not campaign["html_template"] else None
+    return mime.MessageSpec(
+        project_id=campaign["project_id"], kind="campaign", from_email=campaign["from_email"] or "",
+        from_name=campaign["from_name"], reply_to=campaign["reply_to"], subject=campaign["subject"],
+        html=html, text=text, preview_text=campaign["preview_text"], headers={},
+        tracking_open=bool(campaign["tracking_open"]), tracking_click=bool(campaign["tracking_click"]),
+        unsubscribe_group=campaign["unsubscribe_group_id"], campaign_id=campaign["id"], attachments=(),
+    )
+
+
+def transactional_spec(project_id: str, content: dict) -> mime.MessageSpec:
+    """The MessageSpec of a transactional email from the content stored with its rows."""
+    sender = content.get("from") or {}
+    reply_to = content.get("replyTo")
+    return mime.MessageSpec(
+        project_id=project_id, kind="transactional", from_email=sender.get("email", ""),
+        from_name=sender.get("name"), reply_to=reply_to.get("email") if isinstance(reply_to, dict) else reply_to,
+        subject=content.get("subject") or "", html=content.get("html") or "", text=content.get("text"),
+        preview_text=None, headers=dict(content.get("headers") or {}),
+        tracking_open=bool(content.get("trackingOpen")), tracking_click=bool(content.get("trackingClick")),
+        unsubscribe_group=content.get("unsubscribeGroupId"), campaign_id=None,
+        attachments=tuple(content.get("attachments") or ()),
+    )
+
+
+def contact_variables(contact: dict | None, row: dict) -> dict:
+    """Merge-tag data of a campaign recipient: its contact's fields and custom fields."""
+    if contact is None:
+        return {"email": row["email"]}
+    custom = dict(contact.get("custom_fields") or {})
+    return {**custom, "email": row["email"], "first_name": contact["first_name"], "last_name": contact["last_name"],
+            "firstName": contact["first_name"], "lastName": contact["last_name"], "user_id": contact["user_id"],
+            "userId": contact["user_id"]}
+
+
+@dataclass
+class Composer:
+    """Builds messages for claimed rows, caching one compiled skeleton per content."""
+
+    db: Database
+    links: mime.LinkSettings
+    _skeletons: dict[str, object] = field(default_factory=dict)
+
+    async def compose(self, rows: list[dict]) -> dict[str, object]:
+        """row id → OutgoingMessage, or the exception that stopped it from being built."""
+        async with self.db.read() as conn:
+            await self._load_campaigns(conn, rows)
+            contacts_by_id = await _contacts_of(conn, rows)
+            built = {}
+            for row in rows:
+                built[row["id"]] = await self._one(conn, row, contacts_by_id)
+        return built
+
+    async def _one(self, conn, row: dict, contacts_by_id: dict):
+        try:
+            if row["kind"] == "transactional":
+                skeleton, variables = await self._transactional(conn, row), _tx_variables(row)
+            else:
+                skeleton = self._skeletons[row["campaign_id"]]
+                variables = contact_variables(contacts_by_id.get(row["contact_id"]), row)
+            return skeleton.render(mime.Recipient(
+                message_id=row["id"], message_id_header=row["message_id_header"], email=row["email"],
+                name=row["name"], variables=variables))
+        except Exception as error:  # noqa: BLE001 - a broken message must not stop the batch
+            return error
+
+    async def _load_campaigns(self, conn, rows: list[dict]) -> None:
+        wanted = {r["campaign_id"] for r in rows if r["kind"] != "transactional"} - set(self._skeletons)
+        if not wanted:
+            return
+        found = (await conn.execute(sa.select(campaigns).where(campaigns.c.id.in_(wanted)))).mappings()
+        for campaign in found:
+            template = await get_template(conn, campaign["project_id"], campaign["template_id"]) \
+                if campaign["template_id"] and not campaign["html_template"] else None
+            self._remember(campaign["id"], mime.compile_skeleton(campaign_spec(dict(campaign), template), self.links))
+
+    async def _transactional(self, conn, row: dict):
+        payload = row["payload"] or {}
+        content_row = payload.get("contentRowId") or row["id"]
+        key = f"tx:{content_row}"
+        if key not in self._skeletons:
+            content = payload.get("content")
+            if content is None:
+                query = sa.select(messages.c.payload).where(messages.c.id == content_row)
+                content = ((await conn.execute(query)).scalar_one_or_none() or {}).get("content")
+            if content is None:
+                raise ContentMissing()
+            self._remember(key, mime.compile_skeleton(transactional_spec(row["project_id"], content), self.links))
+        return self._skeletons[key]
+
+    def _remember(self, key: str, skeleton) -> None:
+        if len(self._skeletons) >= CACHE_LIMIT:
+            self._skeletons.pop(next(iter(self._skeletons)))
+        self._skeletons[key] = skeleton
+
+
+def _tx_variables(row: dict) -> dict:
+    payload = row["payload"] or {}
+    return {**dict(payload.get("dynamicData") or {}), "email": row["email"]}
+
+
+async def _contacts_of(conn, rows: list[dict]) -> dict[str, dict]:
+    contact_ids = list({r["contact_id"] for r in rows if r["contact_id"]})
+    if not contact_ids:
+        return {}
+    query = sa.select(contacts.c.id, contacts.c.first_name, contacts.c.last_name, contacts.c.user_id,
+                      contacts.c.custom_fields).where(contacts.c.id.in_(contact_ids))
+    return {r["id"]: dict(r) for r in (await conn.execute(query)).mappings()}

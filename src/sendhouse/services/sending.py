@@ -1,0 +1,154 @@
+"""Sending use cases the worker loop drives: claim a batch, build each message, record outcomes.
+
+- claim_batch: lease due ledger rows (transactional first) in one committed transaction;
+- Composer: compiles one MIME skeleton per campaign (or per transactional content) and renders
+  it per recipient; the Message-ID is the row's, fixed when the row was created;
+- record_outcomes: one write transaction per batch: 2xx → sent; 4xx / no reply → deferred with
+  exponential backoff and jitter, failed after settings.max_attempts; 5xx → failed, a hard-bounce
+  event, and the address suppressed in the project's global group (reason BOUNCE);
+- housekeep: expired leases (crashed workers) back to queued, due deferred rows back to queued.
+No transaction is ever held while talking SMTP.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import sqlalchemy as sa
+
+from sendhouse.delivery.base import PERMANENT, SENT, SKIPPED, SendResult
+from sendhouse.domain import ids
+from sendhouse.store import ledger
+from sendhouse.store.db import Database
+from sendhouse.store.schema.feedback import message_events
+
+MAX_RETRY_DELAY = 6 * 3600.0
+
+
+@dataclass
+class Outcome:
+    """One claimed row and what the transport answered (or why it was never sent)."""
+
+    row: dict
+    result: SendResult
+    stopped_status: str | None = None  # for SKIPPED: the campaign status that stopped it
+
+
+def retry_delay(attempt: int, base: float, rng: random.Random | None = None) -> float:
+    """Seconds before retry number `attempt` (1-based): base × 2^(attempt-1), ±20 % jitter, capped."""
+    rng = rng or random
+    return min(MAX_RETRY_DELAY, base * (2 ** max(0, attempt - 1))) * rng.uniform(0.8, 1.2)
+
+
+async def claim_batch(db: Database, *, worker: str, limit: int, now: datetime, lease_seconds: float) -> list[dict]:
+    """Lease up to `limit` rows to this worker; the claim is committed before anything is sent."""
+    async with db.write() as conn:
+        return await ledger.claim(conn, worker=worker, limit=limit, now=now, lease_seconds=lease_seconds)
+
+
+async def housekeep(db: Database, now: datetime) -> tuple[int, int]:
+    """(rows whose lease expired, deferred rows now due), both returned to queued."""
+    async with db.write() as conn:
+        return await ledger.expire_leases(conn, now), await ledger.promote_deferred(conn, now)
+
+
+@dataclass
+class Plan:
+    """The ledger writes one batch of outcomes turns into."""
+
+    sent: list[dict]
+    deferred: list[dict]
+    failed: list[dict]
+    bounced: list[Outcome]
+    requeue: list[str]
+    cancel: list[str]
+
+
+def plan_outcomes(outcomes: list[Outcome], *, max_attempts: int, retry_base: float, now: datetime,
+                  rng: random.Random | None = None) -> Plan:
+    """Sort outcomes into sent / deferred / failed / released rows (pure)."""
+    plan = Plan([], [], [], [], [], [])
+    for item in outcomes:
+        _plan_one(plan, item, max_attempts, retry_base, now, rng)
+    return plan
+
+
+def _plan_one(plan: Plan, item: Outcome, max_attempts: int, retry_base: float, now: datetime, rng) -> None:
+    row, result = item.row, item.result
+    if result.outcome == SKIPPED:
+        (plan.cancel if item.stopped_status == "aborted" else plan.requeue).append(row["id"])
+    elif result.outcome == SENT:
+        plan.sent.append({"row_id": row["id"], "response": _reply(result)})
+    elif result.outcome == PERMANENT:
+        plan.failed.append({"row_id": row["id"], "error": _reply(result), "response": _reply(result)})
+        if result.code is not None:  # a real 5xx reply, not a message we could not build
+            plan.bounced.append(item)
+    elif row["attempts"] + 1 >= max_attempts:
+        plan.failed.append({"row_id": row["id"], "error": _reply(result), "response": _reply(result)})
+    else:
+        delay = retry_delay(row["attempts"] + 1, retry_base, rng)
+        plan.deferred.append({"row_id": row["id"], "error": _reply(result),
+                              "retry_at": now + timedelta(seconds=delay)})
+
+
+def _reply(result: SendResult) -> str:
+    text = f"{result.code} {result.response}" if result.code else result.response
+    return text.strip()[:1000]
+
+
+async def record_outcomes(db: Database, outcomes: list[Outcome], *, max_attempts: int, retry_base: float,
+                          now: datetime) -> Plan:
+    """Commit a batch's results in one transaction (after the relay answered, never before)."""
+    plan = plan_outcomes(outcomes, max_attempts=max_attempts, retry_base=retry_base, now=now)
+    async with db.write() as conn:
+        await ledger.mark_sent(conn, plan.sent, now)
+        await ledger.mark_deferred(conn, plan.deferred, now)
+        await ledger.mark_failed(conn, plan.failed, now)
+        await ledger.release(conn, plan.requeue, status="queued", now=now)
+        await ledger.release(conn, plan.cancel, status="cancelled", now=now)
+        for item in plan.bounced:
+            await _hard_bounce(conn, item, now)
+    return plan
+
+
+async def _hard_bounce(conn, item: Outcome, now: datetime) -> None:
+    """A 5xx at SMTP time: a `bounced` event (hard) and the address suppressed globally."""
+    from sendhouse.services.suppressions import suppress
+
+    row, result = item.row, item.result
+    await conn.execute(message_events.insert().values(
+        id=ids.new_id(), project_id=row["project_id"], message_id=row["id"], campaign_id=row["campaign_id"],
+        type="bounced", detail={"bounceType": "hard", "source": "smtp", "code": result.code,
+                                "response": result.response[:1000], "email": row["email"]},
+        created_at=now,
+    ))
+    await suppress(conn, row["project_id"], row["email"], reason="BOUNCE", source_message_id=row["id"])
+
+
+async def stop_statuses(db: Database, campaign_ids: list[str]) -> dict[str, str]:
+    """The current status of the given campaigns (what the worker's stop watch polls)."""
+    async with db.read() as conn:
+        return await ledger.campaign_statuses(conn, campaign_ids)
+
+
+async def pause_for_relay(db: Database, campaign_ids: list[str], reason: str, now: datetime) -> list[str]:
+    """Pause these campaigns because the relay keeps failing; the ids actually paused."""
+    from sendhouse.services.campaigns import pause_for_reason
+
+    paused = []
+    async with db.write() as conn:
+        for campaign_id in campaign_ids:
+            if await pause_for_reason(conn, campaign_id, reason, now):
+                paused.append(campaign_id)
+    return paused
+
+
+async def count_pending(db: Database) -> int:
+    """Rows queued, sending or deferred (all campaigns and transactional), for idle checks."""
+    from sendhouse.store.schema.campaigns import messages
+
+    async with db.read() as conn:
+        query = sa.select(sa.func.count()).where(messages.c.status.in_(ledger.PENDING))
+        return (await conn.execute(query)).scalar_one()

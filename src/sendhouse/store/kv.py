@@ -1,0 +1,55 @@
+"""Shared small state in `kv_state`: token buckets for the send rate shared by every worker.
+
+A bucket row keeps `number` = tokens left and `updated_at` = when they were counted. take_tokens
+refills by elapsed time × rate (capped at the burst), grants what it can and writes the rest back,
+all inside the caller's write transaction: BEGIN IMMEDIATE on SQLite, a row lock
+(SELECT … FOR UPDATE) on PostgreSQL, so two workers never spend the same token.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from sendhouse.store.schema.core import kv_state
+
+
+async def _ensure_bucket(conn: AsyncConnection, key: str, burst: float, now: datetime) -> None:
+    exists = (await conn.execute(sa.select(kv_state.c.key).where(kv_state.c.key == key))).first()
+    if exists is None:
+        await conn.execute(sa.text(
+            "INSERT INTO kv_state (key, number, updated_at) VALUES (:k, :n, :t) ON CONFLICT (key) DO NOTHING"
+        ).bindparams(sa.bindparam("t", type_=kv_state.c.updated_at.type)), {"k": key, "n": burst, "t": now})
+
+
+async def take_tokens(conn: AsyncConnection, key: str, want: int, *, rate: float, burst: float,
+                      now: datetime) -> int:
+    """Take up to `want` whole tokens from the bucket `key`; return how many were granted."""
+    await _ensure_bucket(conn, key, burst, now)
+    row = (await conn.execute(
+        sa.select(kv_state.c.number, kv_state.c.updated_at).where(kv_state.c.key == key).with_for_update()
+    )).one()
+    elapsed = max(0.0, (now - row.updated_at).total_seconds())
+    tokens = min(burst, (row.number or 0.0) + elapsed * rate)
+    granted = max(0, min(want, int(tokens)))
+    stamp = max(now, row.updated_at)
+    await conn.execute(kv_state.update().where(kv_state.c.key == key)
+                       .values(number=tokens - granted, updated_at=stamp))
+    return granted
+
+
+async def give_back(conn: AsyncConnection, key: str, count: int, *, burst: float) -> None:
+    """Return unused tokens (never above the burst)."""
+    if count <= 0:
+        return
+    await conn.execute(kv_state.update().where(kv_state.c.key == key)
+                       .values(number=sa.func.min(kv_state.c.number + count, burst)
+                               if conn.dialect.name == "sqlite"
+                               else sa.func.least(kv_state.c.number + count, burst)))
+
+
+async def get_number(conn: AsyncConnection, key: str) -> float | None:
+    row = (await conn.execute(sa.select(kv_state.c.number).where(kv_state.c.key == key))).first()
+    return None if row is None else row.number

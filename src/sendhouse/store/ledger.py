@@ -1,0 +1,155 @@
+"""The send ledger (`messages`): claiming, leasing, recording outcomes, recovering crashed leases.
+
+Each function takes an AsyncConnection inside the caller's transaction; every state change is a
+conditional UPDATE. Row life:
+
+    queued -> sending (leased) -> sent | deferred (retry at) | failed
+    queued/deferred -> cancelled (abort) | suppressed (skipped at send time)
+
+A claim is one `UPDATE … WHERE id IN (SELECT … LIMIT n FOR UPDATE SKIP LOCKED) RETURNING …`; it
+matches only rows whose campaign is sending (or transactional rows), due now, best priority first.
+Rows of a gradual campaign wait with next_attempt_at = HOLD_UNTIL until the scheduler releases them.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from sendhouse.store.schema.campaigns import campaigns, messages
+
+SENDING_CAMPAIGN = ("sending", "sending_gradual")
+PENDING = ("queued", "sending", "deferred")
+FINAL = ("sent", "failed", "bounced", "cancelled", "suppressed")
+HOLD_UNTIL = datetime(2999, 1, 1, tzinfo=timezone.utc)
+TRANSACTIONAL_PRIORITY, CAMPAIGN_PRIORITY = 10, 100
+
+CLAIM_COLUMNS = (messages.c.id, messages.c.project_id, messages.c.campaign_id, messages.c.kind,
+                 messages.c.contact_id, messages.c.email, messages.c.name, messages.c.message_id_header,
+                 messages.c.payload, messages.c.attempts)
+
+
+def _claimable(now: datetime) -> sa.ColumnElement:
+    sending = sa.select(campaigns.c.id).where(campaigns.c.status.in_(SENDING_CAMPAIGN))
+    return sa.and_(
+        messages.c.status == "queued", messages.c.next_attempt_at <= now,
+        sa.or_(messages.c.kind == "transactional", messages.c.campaign_id.in_(sending)),
+    )
+
+
+async def claim(conn: AsyncConnection, *, worker: str, limit: int, now: datetime,
+                lease_seconds: float) -> list[dict]:
+    """Lease up to `limit` due rows to `worker`; commit at once and send outside the transaction."""
+    if limit <= 0:
+        return []
+    chosen = (sa.select(messages.c.id).where(_claimable(now))
+              .order_by(messages.c.priority, messages.c.next_attempt_at).limit(limit)
+              .with_for_update(skip_locked=True))
+    stmt = (messages.update().where(messages.c.id.in_(chosen.scalar_subquery()))
+            .values(status="sending", lease_owner=worker,
+                    lease_expires_at=now + timedelta(seconds=lease_seconds), updated_at=now)
+            .returning(*CLAIM_COLUMNS))
+    return [dict(r) for r in (await conn.execute(stmt)).mappings()]
+
+
+def _by_id(**values) -> sa.Update:
+    return (messages.update()
+            .where(messages.c.id == sa.bindparam("row_id"), messages.c.status == "sending")
+            .values(lease_owner=None, lease_expires_at=None, **values))
+
+
+async def mark_sent(conn: AsyncConnection, rows: list[dict], now: datetime) -> None:
+    """rows: [{row_id, response}] accepted by the relay."""
+    if rows:
+        stmt = _by_id(status="sent", sent_at=now, updated_at=now, attempts=messages.c.attempts + 1,
+                      smtp_response=sa.bindparam("response"), last_error=None)
+        await conn.execute(stmt, rows)
+
+
+async def mark_deferred(conn: AsyncConnection, rows: list[dict], now: datetime) -> None:
+    """rows: [{row_id, error, retry_at}] to try again later."""
+    if rows:
+        stmt = _by_id(status="deferred", updated_at=now, attempts=messages.c.attempts + 1,
+                      next_attempt_at=sa.bindparam("retry_at", type_=messages.c.next_attempt_at.type),
+                      last_error=sa.bindparam("error"))
+        await conn.execute(stmt, rows)
+
+
+async def mark_failed(conn: AsyncConnection, rows: list[dict], now: datetime) -> None:
+    """rows: [{row_id, error, response}] that will never be retried."""
+    if rows:
+        stmt = _by_id(status="failed", failed_at=now, updated_at=now, attempts=messages.c.attempts + 1,
+                      last_error=sa.bindparam("error"), smtp_response=sa.bindparam("response"))
+        await conn.execute(stmt, rows)
+
+
+async def release(conn: AsyncConnection, row_ids: list[str], *, status: str, now: datetime) -> None:
+    """Give leased rows back without an attempt: `queued` (paused) or `cancelled` (aborted)."""
+    if row_ids:
+        await conn.execute(_by_id(status=status, updated_at=now), [{"row_id": i} for i in row_ids])
+
+
+async def expire_leases(conn: AsyncConnection, now: datetime) -> int:
+    """Rows whose lease ran out (their worker died) go back to `queued`; how many."""
+    stmt = (messages.update()
+            .where(messages.c.status == "sending", messages.c.lease_expires_at < now)
+            .values(status="queued", lease_owner=None, lease_expires_at=None, updated_at=now))
+    return (await conn.execute(stmt)).rowcount
+
+
+async def promote_deferred(conn: AsyncConnection, now: datetime) -> int:
+    """Deferred rows whose retry time has come become `queued` (claimable) again; how many."""
+    stmt = (messages.update()
+            .where(messages.c.status == "deferred", messages.c.next_attempt_at <= now)
+            .values(status="queued", updated_at=now))
+    return (await conn.execute(stmt)).rowcount
+
+
+async def counts_by_status(conn: AsyncConnection, campaign_id: str) -> dict[str, int]:
+    """How many rows of a campaign are in each status."""
+    query = (sa.select(messages.c.status, sa.func.count()).where(messages.c.campaign_id == campaign_id)
+             .group_by(messages.c.status))
+    return {status: n for status, n in (await conn.execute(query)).all()}
+
+
+async def campaign_statuses(conn: AsyncConnection, campaign_ids: list[str]) -> dict[str, str]:
+    """The current status of each of these campaigns."""
+    if not campaign_ids:
+        return {}
+    query = sa.select(campaigns.c.id, campaigns.c.status).where(campaigns.c.id.in_(campaign_ids))
+    return {cid: status for cid, status in (await conn.execute(query)).all()}
+
+
+async def released_count(conn: AsyncConnection, campaign_id: str) -> int:
+    """Rows of a gradual campaign no longer held back (whatever their status now)."""
+    query = sa.select(sa.func.count()).where(messages.c.campaign_id == campaign_id,
+                                             messages.c.next_attempt_at < HOLD_UNTIL)
+    return (await conn.execute(query)).scalar_one()
+
+
+async def release_held(conn: AsyncConnection, campaign_id: str, count: int, now: datetime) -> int:
+    """Make up to `count` held rows of a gradual campaign claimable now (oldest ids first)."""
+    if count <= 0:
+        return 0
+    held = (sa.select(messages.c.id)
+            .where(messages.c.campaign_id == campaign_id, messages.c.next_attempt_at >= HOLD_UNTIL)
+            .order_by(messages.c.id).limit(count).with_for_update(skip_locked=True))
+    stmt = (messages.update().where(messages.c.id.in_(held.scalar_subquery()))
+            .values(next_attempt_at=now, updated_at=now))
+    return (await conn.execute(stmt)).rowcount
+
+
+async def hold_beyond(conn: AsyncConnection, campaign_id: str, allowance: int, now: datetime) -> int:
+    """Hold back queued rows released beyond `allowance` (newest ids first); how many were held."""
+    excess = await released_count(conn, campaign_id) - allowance
+    if excess <= 0:
+        return 0
+    newest = (sa.select(messages.c.id)
+              .where(messages.c.campaign_id == campaign_id, messages.c.status == "queued",
+                     messages.c.next_attempt_at < HOLD_UNTIL)
+              .order_by(messages.c.id.desc()).limit(excess).with_for_update(skip_locked=True))
+    stmt = (messages.update().where(messages.c.id.in_(newest.scalar_subquery()))
+            .values(next_attempt_at=HOLD_UNTIL, updated_at=now))
+    return (await conn.execute(stmt)).rowcount
