@@ -10,9 +10,10 @@ import pytest
 import sqlalchemy as sa
 from cryptography.hazmat.primitives import serialization
 
+from sendhouse.config import Settings
 from sendhouse.errors import AppError
 from sendhouse.services import secrets_box
-from sendhouse.services.domains import dkim_signer_material
+from sendhouse.services.domains import dkim_signer_material, make_resolver
 from sendhouse.store.schema.content import domains
 from tests.support.dns_server import DnsServer, publish
 
@@ -216,3 +217,10 @@ async def test_another_projects_domain_is_404(api, tenant, other_tenant):
 async def test_missing_or_wrong_key_is_401(api, method, path, headers):
     response = await api.client.request(method, path, json={"domain": "example.com"}, headers=headers)
     assert response.status_code == 401 and response.json()["error"]["code"] == "UNAUTHORIZED"
+
+
+@pytest.mark.parametrize("value,host,port", [("127.0.0.1", "127.0.0.1", 53), ("10.0.0.2:5353", "10.0.0.2", 5353),
+                                             ("[::1]:5300", "::1", 5300)])
+def test_resolver_setting_forms(value, host, port):
+    resolver = make_resolver(Settings(dns_resolver=value))
+    assert (resolver.nameservers, resolver.port) == ([host], port)

@@ -113,6 +113,11 @@ async def test_put_changes_given_fields_only(api, tenant):
     refused = await api.client.put(f"/v1/templates/{data['templateId']}", json={"templateName": None},
                                    headers=tenant.headers)
     field_error(refused, "templateName")
+    for body, field in [({"subject": 5}, "subject"), ({"templateType": "weekly"}, "templateType"),
+                        ({"dynamicVariables": "x"}, "dynamicVariables"), ({"senderId": 1}, "senderId")]:
+        field_error(await api.client.put(f"/v1/templates/{data['templateId']}", json=body, headers=tenant.headers),
+                    field)
+    assert (await api.client.get(f"/v1/templates/{data['templateId']}", headers=tenant.headers)).json()["data"] == updated
 
 
 async def test_patch_preview_text(api, tenant):

@@ -22,7 +22,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from sendhouse.config import Settings
 from sendhouse.domain import ids
 from sendhouse.domain.times import iso, utcnow
-from sendhouse.errors import Conflict, InvalidInput, NotFound, RateLimited
+from sendhouse.errors import Conflict, InvalidInput, InvalidOperation, NotFound, RateLimited
 from sendhouse.services import secrets_box
 from sendhouse.services.senders import domain_candidates
 from sendhouse.store import domains as store
@@ -149,15 +149,27 @@ async def delete_domain(db: Database, project_id: str, domain_id: str) -> None:
 
 
 def make_resolver(settings: Settings) -> dns.asyncresolver.Resolver:
-    """The resolver named by settings.dns_resolver ("ip[:port]"), or the system's when empty."""
+    """The resolver named by settings.dns_resolver ("ip[:port]", "[ipv6]:port"), or the system's when empty."""
     if not settings.dns_resolver:
-        return dns.asyncresolver.Resolver()
-    host, _, port = settings.dns_resolver.partition(":")
+        try:
+            return dns.asyncresolver.Resolver()
+        except dns.exception.DNSException:
+            raise InvalidOperation("No DNS resolver is configured on this server (set SENDHOUSE_DNS_RESOLVER)",
+                                   code="DNS_RESOLVER_UNAVAILABLE") from None
+    host, port = _host_port(settings.dns_resolver)
     resolver = dns.asyncresolver.Resolver(configure=False)
     resolver.nameservers = [host]
-    resolver.port = int(port or 53)
+    resolver.port = port
     resolver.use_edns(0, 0, 1232)
     return resolver
+
+
+def _host_port(value: str) -> tuple[str, int]:
+    if value.startswith("["):
+        host, _, rest = value[1:].partition("]")
+        return host, int(rest.lstrip(":") or 53)
+    host, _, port = value.partition(":")
+    return host, int(port or 53)
 
 
 async def _txt(resolver: dns.asyncresolver.Resolver, name: str) -> list[str]:
