@@ -10,7 +10,7 @@ Ledger shape (a contract with the worker):
 - row.payload = {"role": "to"|"cc"|"bcc", "emailId": <the email's TO row id>,
   "to": [{email, name}], "cc": [...], "dynamicData": {...merged...},
   "content": {...} on the first row that uses a content, else "contentRowId": <that row's id>}.
-- content = {from, replyTo, subject, html, text, templateId, headers, attachments (base64),
+- content = {from, replyTo, cc (the visible Cc header), subject, html, text, templateId, headers, attachments (base64),
   trackingOpen, trackingClick, unsubscribeGroupId, bypassSuppressions, batchId}; a template is
   resolved (subject/html/text copied) when the request is accepted.
 - suppressed recipients (global group or the request's unsubscribe group) get a row with status
@@ -19,6 +19,7 @@ Ledger shape (a contract with the worker):
 
 from __future__ import annotations
 
+import base64
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -26,7 +27,7 @@ from datetime import datetime
 from typing import Any
 
 from sendhouse.config import Settings
-from sendhouse.domain import ids
+from sendhouse.domain import ids, mime
 from sendhouse.domain import mails as rules
 from sendhouse.domain.times import iso, utcnow
 from sendhouse.errors import InvalidInput, NotFound
@@ -100,7 +101,8 @@ async def send_bulk(db: Database, settings: Settings, project_id: str, body: dic
     batch_id = str(uuid.uuid4())
     async with db.write() as conn:
         content = await _content(conn, settings, project_id, mail, batch_id=batch_id)
-        emails = [Email(content, [_addr(r)], r["cc"], r["bcc"], r["dynamicData"]) for r in mail["recipients"]]
+        emails = [Email(_with_cc(content, r["cc"]), [_addr(r)], r["cc"], r["bcc"], r["dynamicData"])
+                  for r in mail["recipients"]]
         done = await _queue(conn, project_id, emails, batch_id=batch_id)
         data = _bulk_result(batch_id, done)
         await _complete(conn, idempotency_record, data)
@@ -135,6 +137,11 @@ def _bulk_result(batch_id: str, done: list[Queued]) -> dict:
             "failedCount": len(done) - success, "emailIds": [q.email_id for q in done]}
 
 
+def _with_cc(content: dict, cc: list[dict]) -> dict:
+    """The shared content, or a copy of it for a bulk recipient with a Cc list of its own."""
+    return content if cc == content["cc"] else {**content, "cc": cc}
+
+
 def _addr(recipient: dict) -> dict:
     return {"email": recipient["email"], "name": recipient["name"]}
 
@@ -154,7 +161,8 @@ async def _content(conn, settings: Settings, project_id: str, mail: dict, *, bat
     subject, html, text = await _body(conn, project_id, mail)
     track_open, track_click = await store.tracking_defaults(conn, project_id)
     return {
-        "from": mail["from"], "replyTo": mail["replyTo"], "subject": subject, "html": html, "text": text,
+        "from": mail["from"], "replyTo": mail["replyTo"], "cc": mail["cc"],
+        "subject": subject, "html": html, "text": text,
         "templateId": mail["templateId"], "headers": mail["headers"], "attachments": mail["attachments"],
         "trackingOpen": _either(mail["trackingOpen"], track_open),
         "trackingClick": _either(mail["trackingClick"], track_click),
@@ -247,3 +255,42 @@ def present_status(row: dict, content: dict) -> dict:
         "sentAt": iso(row["sent_at"]), "deliveredAt": None, "openedAt": None, "clickedAt": None,
         "bouncedAt": iso(row["failed_at"]) if bounced else None,
     }
+
+
+def transactional_spec(payload: dict, project_id: str) -> mime.MessageSpec:
+    """The MessageSpec of a transactional email from its stored content (row.payload["content"],
+    or the content row's when the row has a contentRowId). Attachments are decoded to bytes."""
+    content = payload.get("content", payload)
+    sender, reply_to = content.get("from") or {}, content.get("replyTo") or {}
+    headers = dict(content.get("headers") or {})
+    if content.get("cc"):
+        headers["Cc"] = cc_header(content["cc"])
+    return mime.MessageSpec(
+        project_id=project_id, kind="transactional", from_email=sender.get("email", ""),
+        from_name=sender.get("name"), reply_to=reply_to.get("email"), subject=content.get("subject") or "",
+        html=content.get("html") or "", text=content.get("text"), preview_text=None, headers=headers,
+        tracking_open=bool(content.get("trackingOpen")), tracking_click=bool(content.get("trackingClick")),
+        unsubscribe_group=content.get("unsubscribeGroupId"), campaign_id=None,
+        attachments=tuple(_attachment(a) for a in content.get("attachments") or ()),
+    )
+
+
+def cc_header(cc: list[dict]) -> str:
+    """The visible Cc list; names that need encoding are left out (the address alone is shown)."""
+    return ", ".join(mime.mailbox(a["name"] if _plain(a.get("name")) else None, a["email"], field="cc") for a in cc)
+
+
+def _plain(name: str | None) -> bool:
+    return bool(name) and name.isascii() and "=?" not in name
+
+
+def _attachment(item: dict) -> tuple[str, str | None, bytes]:
+    return item["fileName"], item.get("contentType"), base64.b64decode(item["content"])
+
+
+def transactional_recipient(row: dict) -> mime.Recipient:
+    """The Recipient of one transactional ledger row: its address, Message-ID and merge data."""
+    payload = row["payload"] or {}
+    variables = {**dict(payload.get("dynamicData") or {}), "email": row["email"]}
+    return mime.Recipient(message_id=row["id"], message_id_header=row["message_id_header"], email=row["email"],
+                          name=row["name"], variables=variables)
