@@ -16,6 +16,7 @@ import threading
 import time
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Self
 
 
 @dataclass(frozen=True)
@@ -48,7 +49,7 @@ class HttpReceiver:
     def url(self, path: str = "/hook") -> str:
         return f"http://127.0.0.1:{self.port}{path}"
 
-    def __enter__(self) -> "HttpReceiver":
+    def __enter__(self) -> Self:
         self._thread.start()
         return self
 
@@ -88,7 +89,7 @@ class HttpReceiver:
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
 
-            def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+            def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 status = receiver._record(self, body)
                 self.send_response(status)
