@@ -34,3 +34,73 @@ async def test_campaign_goes_out_once_per_recipient_with_its_message_id(api, ten
     by_rcpt = {m.rcpt_to[0]: m.message_id for m in sink.messages}
     assert by_rcpt == {r.email: r.message_id_header for r in rows}
     assert all(b"Hello User" in m.data for m in sink.messages)
+
+
+async def test_replies_are_classified_5xx_bounce_4xx_retry_then_fail(api, tenant, settings):
+    def reply(address):
+        if address.startswith("user1@"):
+            return "550 5.1.1 no such user"
+        if address.startswith("user2@"):
+            return "451 4.3.0 try later"
+        return None
+
+    with SmtpSink(rcpt_reply=reply) as sink:
+        container = container_for(settings, smtp_url=sink.url, retry_base_seconds=0, max_attempts=3)
+        try:
+            cid = await start_campaign(container.db, tenant.project_id, 5)
+            async with running(container):
+                await wait_for(lambda: _sent(container, cid))
+            async with container.db.read() as conn:
+                rows = {r.email: r for r in (await conn.execute(
+                    sa.select(messages).where(messages.c.campaign_id == cid))).all()}
+                suppressed = (await conn.execute(sa.select(suppressions.c.email, suppressions.c.reason))).all()
+                events = (await conn.execute(sa.select(message_events.c.type, message_events.c.detail))).all()
+        finally:
+            await container.close()
+    bounced, deferred = rows["user1@example.com"], rows["user2@example.com"]
+    assert (bounced.status, bounced.attempts) == ("failed", 1) and bounced.smtp_response.startswith("550")
+    assert (deferred.status, deferred.attempts) == ("failed", 3) and "451" in deferred.last_error
+    assert suppressed == [("user1@example.com", "BOUNCE")]
+    assert [(t, d["bounceType"], d["code"]) for t, d in events] == [("bounced", "hard", 550)]
+    assert sorted(sink.recipients()) == ["user0@example.com", "user3@example.com", "user4@example.com"]
+
+
+async def test_temporary_failure_is_deferred_with_backoff(api, tenant, settings):
+    with SmtpSink(data_replies=["421 4.7.0 slow down"]) as sink:
+        container = container_for(settings, smtp_url=sink.url, smtp_connections=1, retry_base_seconds=600)
+        try:
+            cid = await start_campaign(container.db, tenant.project_id, 2)
+            async with running(container, scheduler=False):
+                await wait_for(lambda: _count(container, cid, "sent", 1))
+                await wait_for(lambda: _count(container, cid, "deferred", 1))
+            async with container.db.read() as conn:
+                row = (await conn.execute(sa.select(messages).where(
+                    messages.c.campaign_id == cid, messages.c.status == "deferred"))).one()
+        finally:
+            await container.close()
+    delay = (row.next_attempt_at - row.updated_at).total_seconds()
+    assert 480 <= delay <= 720 and row.attempts == 1 and "421" in row.last_error
+
+
+async def _count(container, cid, status, n):
+    return (await ledger_counts(container.db, cid))[status] == n
+
+
+async def test_relay_that_keeps_failing_pauses_the_campaign(api, tenant, settings):
+    dead = f"smtp://127.0.0.1:{free_port()}?timeout=2"
+    container = container_for(settings, smtp_url=dead, relay_failure_limit=5, retry_base_seconds=0, max_attempts=100)
+    try:
+        cid = await start_campaign(container.db, tenant.project_id, 30)
+        async with running(container, scheduler=False, batch_size=10):
+            row = await wait_for(lambda: _paused(container, cid))
+        counts = await ledger_counts(container.db, cid)
+    finally:
+        await container.close()
+    assert "relay keeps failing" in row["paused_reason"]
+    assert counts["sent"] == 0 and counts["failed"] == 0 and counts["sending"] == 0
+    assert counts["queued"] + counts["deferred"] == 30
+
+
+async def _paused(container, cid):
+    row = await campaign_row(container.db, cid)
+    return row if row["status"] == "paused" else None

@@ -152,3 +152,14 @@ async def count_pending(db: Database) -> int:
     async with db.read() as conn:
         query = sa.select(sa.func.count()).where(messages.c.status.in_(ledger.PENDING))
         return (await conn.execute(query)).scalar_one()
+
+
+STOP_FENCE_SECONDS = 0.05
+
+
+async def stop_fence() -> None:
+    """Await after committing a pause or abort, before answering: a worker whose status poll read
+    the campaign just before the commit has by then either started its MAIL FROM or re-polled."""
+    import asyncio
+
+    await asyncio.sleep(STOP_FENCE_SECONDS)
