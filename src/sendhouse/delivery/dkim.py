@@ -20,7 +20,7 @@ from sendhouse.errors import InvalidInput
 
 SIGNED_HEADERS = ("from", "to", "subject", "date", "message-id", "list-unsubscribe", "list-unsubscribe-post")
 _WSP_RUN = re.compile(rb"[ \t]+")
-_TRAILING_WSP = re.compile(rb"[ \t]+(?=\r\n|\Z)")
+_SPACE_RUN = re.compile(rb"  +")
 _LABEL = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?")
 
 
@@ -93,7 +93,13 @@ def relaxed_header(raw: bytes) -> bytes:
 
 def relaxed_body(body: bytes) -> bytes:
     """RFC 6376 3.4.4: WSP runs as one space, none at line ends, no empty lines at the end."""
-    body = _WSP_RUN.sub(b" ", _TRAILING_WSP.sub(b"", body))
+    if b"\t" in body:
+        body = body.replace(b"\t", b" ")
+    if b"  " in body:
+        body = _SPACE_RUN.sub(b" ", body)
+    if b" \r\n" in body:
+        body = body.replace(b" \r\n", b"\r\n")
+    body = body.rstrip(b" ")
     end = len(body)
     while body.endswith(b"\r\n", 0, end):
         end -= 2

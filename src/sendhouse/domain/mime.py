@@ -424,7 +424,7 @@ def mailbox(name: str | None, address: str, *, field: str) -> str:
     address = _ascii_address(address, field)
     if not name:
         return address
-    name = name.translate(_CONTROL).strip()
+    name = (name if name.isprintable() else name.translate(_CONTROL)).strip()
     if not name:
         return address
     if name.isascii() and "=?" not in name:

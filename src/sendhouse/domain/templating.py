@@ -38,6 +38,7 @@ _TAG_RE = re.compile(r"\{\{\{.*?\}\}\}|\{\{.*?\}\}", re.S)
 _PLACEHOLDER_RE = re.compile(r"<!--shtpl(\d+)-->|&lt;!--shtpl(\d+)--&gt;|shtpl(\d+)x")
 _INLINER = css_inline.CSSInliner(keep_style_tags=True, load_remote_stylesheets=False)
 _TEXT_CONFIG = ParserConfig(display_links=True)
+_BLANK_RUN_RE = re.compile(r"\n{3,}")
 
 
 class _Syntax(Exception):
@@ -56,13 +57,23 @@ class Template:
     ops: tuple
     names: frozenset
     field: str = "html"
+    constant: str | None = None
 
     def uses(self, *names: str) -> bool:
         """Whether the template reads any of these top-level names."""
         return any(name in self.names for name in names)
 
     def render(self, data: dict, *, escape: bool = True, max_output: int = DEFAULT_MAX_OUTPUT) -> str:
-        """Fill the template from `data` (plain dicts only); InvalidInput past `max_output` characters."""
+        """Fill the template from `data`; InvalidInput past `max_output` characters.
+
+        Only plain dicts are walked (`{{a.b}}` on anything else is empty): no attribute is ever read.
+        """
+        if self.constant is not None:
+            if len(self.constant) > max_output:
+                raise _too_large(self.field, max_output)
+            return self.constant
+        if type(data) is not dict:  # noqa: E721
+            data = dict(data)
         out: list[str] = []
         size = 0
         ops = self.ops
@@ -101,7 +112,8 @@ def compile_template(source: str, *, field: str = "html", internal: bool = False
     except _Syntax as err:
         line, column = _position(source, err.offset)
         raise InvalidInput.field(field, f"line {line}, column {column}: {err.message}") from None
-    return Template(ops=tuple(ops), names=frozenset(names), field=field)
+    constant = "".join(op[1] for op in ops) if all(op[0] == _LIT for op in ops) else None
+    return Template(ops=tuple(ops), names=frozenset(names), field=field, constant=constant)
 
 
 def escape_html(value: str) -> str:
@@ -299,12 +311,18 @@ def inline_css(source: str) -> str:
 def derive_text_source(html_source: str) -> str | None:
     """A text-part template made from the HTML template once, or None if tags did not survive in order."""
     protected, tags = _protect(html_source, in_tags=False)
-    return _restore(get_text(protected, _TEXT_CONFIG), tags)
+    return _restore(_tidy(get_text(protected, _TEXT_CONFIG)), tags)
 
 
 def html_to_text(html: str) -> str:
     """The text part of one rendered HTML body (the slow path, when no text template could be made)."""
-    return get_text(html, _TEXT_CONFIG)
+    return _tidy(get_text(html, _TEXT_CONFIG))
+
+
+def _tidy(text: str) -> str:
+    """No spaces at line ends, at most one empty line in a row, no empty lines at the ends."""
+    lines = [line.rstrip() for line in text.splitlines()]
+    return _BLANK_RUN_RE.sub("\n\n", "\n".join(lines)).strip("\n") + "\n"
 
 
 def _protect(source: str, *, in_tags: bool) -> tuple[str, list[str]]:

@@ -1,7 +1,7 @@
 """Signed tokens in tracking, unsubscribe and VERP addresses, and the URL paths that carry them.
 
 A web token is ``base64url(payload) "." base64url(mac)``; an address token (VERP bounce and mailto
-unsubscribe local parts) is lower-case base32 so it survives MTAs that fold the case of local parts.
+unsubscribe local parts) is hex, so it survives MTAs that fold the case of local parts.
 Each kind has its own key derived from the secret (HMAC-SHA256, truncated), and the kind is part of
 what is signed, so a token of one kind never verifies as another. Verification returns the payload
 or None: tampered, truncated, foreign or malformed tokens are all None, never an exception.
@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hmac
+import re
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -25,6 +26,8 @@ UNSUBSCRIBE_LOCAL_PREFIX = "unsubscribe+"
 _WEB_MAC = 16
 _ADDRESS_MAC = 10
 _SEP = b"\x00"
+_URLSAFE = bytes.maketrans(b"+/", b"-_")
+_HEX_RE = re.compile(r"(?:[0-9a-f]{2})+")
 
 
 @dataclass(frozen=True)
@@ -55,7 +58,7 @@ def _mac(secret: str, kind: str, payload: bytes, size: int) -> bytes:
 
 
 def _b64(raw: bytes) -> str:
-    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+    return binascii.b2a_base64(raw, newline=False).translate(_URLSAFE).rstrip(b"=").decode()
 
 
 def _unb64(text: str) -> bytes:
@@ -69,7 +72,7 @@ def _pack(fields: tuple[str, ...]) -> bytes:
 
 def _pack_field(field: str) -> bytes:
     """Lower-hex ids of even length pack to half their size; other text is marked and kept as UTF-8."""
-    if field and len(field) % 2 == 0 and field == field.lower() and all(c in "0123456789abcdef" for c in field):
+    if _HEX_RE.fullmatch(field):
         raw = bytes.fromhex(field)
         if _SEP not in raw:
             return b"\x01" + raw
@@ -163,24 +166,20 @@ def _unsubscribe_target(fields: tuple[str, ...] | None) -> UnsubscribeTarget | N
 
 
 def sign_address(secret: str, kind: str, message_id: str) -> str:
-    """A short lower-case token naming one message row, for the local part of an address."""
+    """A short lower-case hex token naming one message row, for the local part of an address."""
     payload = _pack((message_id,))
-    raw = payload + _mac(secret, "address-" + kind, payload, _ADDRESS_MAC)
-    return base64.b32encode(raw).decode().rstrip("=").lower()
+    return (payload + _mac(secret, "address-" + kind, payload, _ADDRESS_MAC)).hex()
 
 
 def verify_address(secret: str, kind: str, token: str) -> str | None:
     """The message row id of a genuine address token (any letter case)."""
     try:
-        raw = base64.b32decode(token.upper() + "=" * (-len(token) % 8))
-    except (ValueError, binascii.Error):
-        return None
-    payload, mac = raw[:-_ADDRESS_MAC], raw[-_ADDRESS_MAC:]
-    if len(mac) != _ADDRESS_MAC or not hmac.compare_digest(mac, _mac(secret, "address-" + kind, payload, _ADDRESS_MAC)):
-        return None
-    try:
+        raw = bytes.fromhex(token)
+        payload, mac = raw[:-_ADDRESS_MAC], raw[-_ADDRESS_MAC:]
+        if len(raw) <= _ADDRESS_MAC or not hmac.compare_digest(mac, _mac(secret, "address-" + kind, payload, _ADDRESS_MAC)):
+            return None
         fields = _unpack(payload)
-    except UnicodeError:
+    except (ValueError, UnicodeError):
         return None
     return fields[0] if fields and len(fields) == 1 else None
 
