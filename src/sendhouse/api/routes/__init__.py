@@ -9,3 +9,12 @@ ROUTERS = [account.router, campaigns.router]
 ROUTERS += [templates.router, senders.router, domains.router]
 ROUTERS += [mails.router]
 ROUTERS += [webhooks.router]
+from sendhouse.api.routes import contact_properties, contacts  # noqa: E402
+
+ROUTERS += [contacts.router, contact_properties.router]
+from sendhouse.api.routes import suppression_groups  # noqa: E402
+
+ROUTERS += [suppression_groups.router]
+from sendhouse.api.routes import contact_lists  # noqa: E402
+
+ROUTERS += [contact_lists.router]

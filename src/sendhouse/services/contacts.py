@@ -1,0 +1,189 @@
+"""Contacts: create, upsert by email, get, delete, search, bulk update, remove, unsubscribe groups.
+
+One contact per email per project (emails stored lower-case). Create refuses a known email with
+409 CONTACT_ALREADY_EXISTS; upsert and bulk update create or update. listIds add the contact to
+existing plain lists of the project (a segment is refused, an unknown id is 404).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from sendhouse.domain import ids
+from sendhouse.domain.contacts import clean_contact, clean_list_ids, normalize_email
+from sendhouse.domain.times import iso, utcnow
+from sendhouse.errors import AppError, Conflict, InvalidInput, NotFound
+from sendhouse.services import webhooks
+from sendhouse.store import contacts as store
+from sendhouse.store import properties as property_store
+from sendhouse.store import segments as segment_store
+from sendhouse.store.db import Database
+from sendhouse.store.lists import GLOBAL_CONTACT_LIST
+
+EMAILS_MAX = 1000
+BULK_MAX = 100
+
+
+def present_contact(row: dict, list_ids: list[str], segment_ids: list[str]) -> dict:
+    """AutoSend's contact object."""
+    return {
+        "id": row["id"], "email": row["email"], "firstName": row["first_name"], "lastName": row["last_name"],
+        "userId": row["user_id"], "mobile": row["mobile"], "customFields": row["custom_fields"] or {},
+        "listIds": list_ids, "segmentIds": segment_ids, "projectId": row["project_id"],
+        "createdAt": iso(row["created_at"]), "updatedAt": iso(row["updated_at"]),
+    }
+
+
+async def _present_many(conn: AsyncConnection, rows: list[dict]) -> list[dict]:
+    """Contact objects with their list and segment memberships (a few queries for all rows)."""
+    if not rows:
+        return []
+    contact_ids = [r["id"] for r in rows]
+    lists = await store.list_ids_of(conn, contact_ids)
+    segments = await segment_store.segment_ids_for_contacts(conn, rows[0]["project_id"], contact_ids)
+    return [present_contact(r, lists[r["id"]], segments[r["id"]]) for r in rows]
+
+
+def _not_found() -> NotFound:
+    return NotFound("Contact not found", code="CONTACT_NOT_FOUND")
+
+
+async def _check_lists(conn: AsyncConnection, project_id: str, list_ids: list[str]) -> list[str]:
+    """The plain list ids to join (GLOBAL_CONTACT_LIST holds everyone and needs no row)."""
+    wanted = [i for i in list_ids if i != GLOBAL_CONTACT_LIST]
+    kinds = await store.list_types(conn, project_id, wanted)
+    for list_id in wanted:
+        if list_id not in kinds:
+            raise NotFound(f"Contact list {list_id} not found", code="CONTACT_LIST_NOT_FOUND")
+        if kinds[list_id] != "list":
+            raise InvalidInput.field("listIds", f"{list_id} is a segment; contacts can only be added to lists")
+    return wanted
+
+
+async def _new_row(project_id: str, values: dict, source: str) -> dict:
+    now = utcnow()
+    custom = {k: v for k, v in values.pop("custom_fields").items() if v is not None}
+    blank = {"first_name": None, "last_name": None, "user_id": None, "mobile": None}
+    return {**blank, **values, "id": ids.new_id(), "project_id": project_id, "custom_fields": custom,
+            "source": source, "created_at": now, "updated_at": now}
+
+
+async def create_contact(db: Database, project_id: str, body: dict[str, Any]) -> dict:
+    """Create a contact; 409 CONTACT_ALREADY_EXISTS when the email is known in the project."""
+    async with db.write() as conn:
+        values = clean_contact(body, await property_store.property_types(conn, project_id), upsert=False)
+        list_ids = await _check_lists(conn, project_id, clean_list_ids(body.get("listIds")))
+        row = await _new_row(project_id, values, "api")
+        if not await store.insert_if_new(conn, row):
+            raise Conflict("A contact with this email already exists; use POST /contacts/email to upsert",
+                           code="CONTACT_ALREADY_EXISTS")
+        await store.add_memberships(conn, row["id"], list_ids, row["created_at"])
+        await webhooks.emit_contact_change(conn, None, row)
+        return (await _present_many(conn, [row]))[0]
+
+
+async def _upsert_in(conn: AsyncConnection, project_id: str, body: dict, types: dict[str, str]) -> dict:
+    """Create or update one contact by email inside a transaction; return the stored row."""
+    values = clean_contact(body, types, upsert=True)
+    list_ids = await _check_lists(conn, project_id, clean_list_ids(body.get("listIds")))
+    email, patch = values["email"], dict(values["custom_fields"])
+    row = await _new_row(project_id, dict(values), "api")
+    before = None
+    if not await store.insert_if_new(conn, row):
+        before = await store.find_by_email(conn, project_id, email)
+        changes = {k: v for k, v in values.items() if k not in ("email", "custom_fields")}
+        await store.update_by_email(conn, project_id, email, {**changes, "updated_at": row["updated_at"]}, patch)
+        row = await store.find_by_email(conn, project_id, email)
+    await webhooks.emit_contact_change(conn, before, row)
+    await store.add_memberships(conn, row["id"], list_ids, row["updated_at"])
+    return row
+
+
+async def upsert_contact(db: Database, project_id: str, body: dict[str, Any]) -> dict:
+    """Create or update by email: "" clears firstName/lastName/userId/mobile, null or absent keeps them."""
+    async with db.write() as conn:
+        row = await _upsert_in(conn, project_id, body, await property_store.property_types(conn, project_id))
+        return (await _present_many(conn, [row]))[0]
+
+
+async def get_contact(db: Database, project_id: str, contact_id: str) -> dict:
+    async with db.read() as conn:
+        row = await store.get_contact(conn, project_id, contact_id)
+        if row is None:
+            raise _not_found()
+        return (await _present_many(conn, [row]))[0]
+
+
+async def delete_contact(db: Database, project_id: str, contact_id: str) -> None:
+    async with db.write() as conn:
+        before = await store.get_contact(conn, project_id, contact_id)
+        if not await store.delete_contact(conn, project_id, contact_id):
+            raise _not_found()
+        await webhooks.emit_contact_change(conn, before, None)
+
+
+async def delete_by_user_id(db: Database, project_id: str, user_id: str) -> int:
+    """Delete every contact of the project carrying this userId; 404 when there is none."""
+    async with db.write() as conn:
+        count = await store.delete_by_user_id(conn, project_id, user_id)
+    if count == 0:
+        raise _not_found()
+    return count
+
+
+def clean_emails(value: Any, field: str = "emails") -> list[str]:
+    """1 to EMAILS_MAX addresses, normalised and de-duplicated."""
+    if not isinstance(value, list) or not 1 <= len(value) <= EMAILS_MAX:
+        raise InvalidInput.field(field, f"must be an array of 1 to {EMAILS_MAX} emails")
+    return list(dict.fromkeys(normalize_email(v, f"{field}.{i}") for i, v in enumerate(value)))
+
+
+async def search_by_emails(db: Database, project_id: str, emails: Any) -> list[dict]:
+    wanted = clean_emails(emails)
+    async with db.read() as conn:
+        return await _present_many(conn, await store.find_by_emails(conn, project_id, wanted))
+
+
+async def remove_by_emails(db: Database, project_id: str, emails: Any) -> list[str]:
+    """Delete the contacts with these emails; return the removed ids (unknown emails are ignored)."""
+    wanted = clean_emails(emails)
+    async with db.write() as conn:
+        return await store.delete_by_emails(conn, project_id, wanted)
+
+
+async def bulk_update(db: Database, project_id: str, items: Any) -> dict:
+    """Create or update 1–100 contacts by email; a bad item is counted and reported, not fatal."""
+    if not isinstance(items, list) or not 1 <= len(items) <= BULK_MAX:
+        raise InvalidInput.field("contacts", f"must be an array of 1 to {BULK_MAX} contacts")
+    errors: list[dict] = []
+    async with db.write() as conn:
+        types = await property_store.property_types(conn, project_id)
+        for index, item in enumerate(items):
+            problem = await _bulk_one(conn, project_id, item, types)
+            if problem:
+                errors.append({"index": index, "email": item.get("email") if isinstance(item, dict) else None,
+                               **problem})
+    done = len(items) - len(errors)
+    return {"successCount": done, "failedCount": len(errors), "totalCount": len(items), "errors": errors}
+
+
+async def _bulk_one(conn: AsyncConnection, project_id: str, item: Any, types: dict) -> dict | None:
+    """Upsert one bulk item in a savepoint; the error as {code, message, details} when it fails."""
+    if not isinstance(item, dict):
+        return {"code": "VALIDATION_FAILED", "message": "each contact must be an object"}
+    try:
+        async with conn.begin_nested():
+            await _upsert_in(conn, project_id, item, types)
+    except AppError as exc:
+        return {"code": exc.code, "message": exc.message, "details": exc.details}
+    return None
+
+
+async def unsubscribe_groups(db: Database, project_id: str, contact_id: str) -> list[dict]:
+    async with db.read() as conn:
+        row = await store.get_contact(conn, project_id, contact_id)
+        if row is None:
+            raise _not_found()
+        return await store.unsubscribe_groups(conn, project_id, row["email"])

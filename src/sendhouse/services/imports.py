@@ -1,0 +1,207 @@
+"""CSV contact import: header mapping, per-row checks, chunked upserts, progress reporting.
+
+`import_rows` takes the header and an iterator of (line number, cells) and a progress callback,
+so the CLI stays thin and the dashboard can reuse it. Columns map to email, firstName
+(first_name), lastName (last_name), userId, mobile, or a contact property by name (values
+converted to its type); other columns are ignored and reported. A bad row is skipped and
+reported with its line number. Contacts are upserted by email: a re-import updates, a blank cell
+keeps the stored value, custom fields merge. Each chunk is one transaction, so an interrupted
+import leaves whole chunks only. Within a chunk a repeated email merges into one contact (later
+cells win).
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any, TextIO
+
+from sendhouse.domain import ids
+from sendhouse.domain.contacts import TEXT_MAX, csv_value, email_or_none, mobile_or_error
+from sendhouse.domain.times import utcnow
+from sendhouse.errors import InvalidInput, InvalidOperation, NotFound
+from sendhouse.store import contacts as store
+from sendhouse.store import properties as property_store
+from sendhouse.store.db import Database
+
+CHUNK_SIZE = 10_000
+ERRORS_KEPT = 1000
+_BUILTIN_HEADERS = {"email": "email", "emailaddress": "email", "firstname": "first_name", "lastname": "last_name",
+                    "userid": "user_id", "mobile": "mobile"}
+_TEXT_SLOTS = ("first_name", "last_name", "user_id", "mobile")
+
+
+@dataclass
+class ImportReport:
+    """What an import did: rows read, contacts written, bad rows (first ERRORS_KEPT kept)."""
+
+    rows: int = 0
+    imported: int = 0
+    failed: int = 0
+    errors: list[tuple[int, str]] = field(default_factory=list)
+    ignored_columns: list[str] = field(default_factory=list)
+
+    def fail(self, line: int, message: str) -> None:
+        self.failed += 1
+        if len(self.errors) < ERRORS_KEPT:
+            self.errors.append((line, message))
+
+
+@dataclass
+class ColumnMap:
+    """Where each known field sits in a row."""
+
+    email: int
+    text: list[tuple[int, int, str]]  # (cell index, slot position in _TEXT_SLOTS, slot)
+    custom: list[tuple[int, str, str]]  # (cell index, property name, type)
+    ignored: list[str]
+
+
+def _header_key(name: str) -> str:
+    return re.sub(r"[\s_-]", "", name).lower()
+
+
+def map_columns(header: list[str], types: dict[str, str]) -> ColumnMap:
+    """Map a CSV header to contact fields and properties (InvalidInput without an email column)."""
+    by_lower = {name.lower(): name for name in types}
+    slots: dict[str, int] = {}
+    custom, ignored = [], []
+    for index, raw in enumerate(header):
+        name = raw.strip()
+        slot = _BUILTIN_HEADERS.get(_header_key(name))
+        prop = name if name in types else by_lower.get(name.lower())
+        if slot and slot in slots:
+            raise InvalidInput.field("header", f"two columns map to {slot}: {header[slots[slot]]!r} and {raw!r}")
+        if slot:
+            slots[slot] = index
+        elif prop:
+            custom.append((index, prop, types[prop]))
+        else:
+            ignored.append(raw)
+    if "email" not in slots:
+        raise InvalidInput.field("header", "the CSV needs an email column")
+    text = [(index, _TEXT_SLOTS.index(slot), slot) for slot, index in slots.items() if slot != "email"]
+    return ColumnMap(slots["email"], text, custom, ignored)
+
+
+def _convert(columns: ColumnMap, cells: list[str]) -> tuple[str, list[Any]] | str:
+    """(email, [first, last, user_id, mobile, custom]) or an error message."""
+    width = len(cells)
+    if width <= columns.email:
+        return "missing email"
+    email = email_or_none(cells[columns.email])
+    if email is None:
+        return f"invalid email {cells[columns.email]!r}"
+    values: list[Any] = [None, None, None, None, {}]
+    for index, position, slot in columns.text:
+        text = cells[index].strip() if index < width else ""
+        if text:
+            text, problem = _text_cell(slot, text)
+            if problem:
+                return problem
+            values[position] = text
+    for index, name, kind in columns.custom:
+        text = cells[index] if index < width else ""
+        if text.strip():
+            value, problem = csv_value(kind, text)
+            if problem:
+                return f"{name} {problem}"
+            values[4][name] = value
+    return email, values
+
+
+def _text_cell(slot: str, text: str) -> tuple[str | None, str | None]:
+    if slot == "mobile":
+        return mobile_or_error(text)
+    if len(text) > TEXT_MAX:
+        return None, f"{slot} longer than {TEXT_MAX} characters"
+    return text, None
+
+
+def _merge(old: list[Any], new: list[Any]) -> list[Any]:
+    """A repeated email in one chunk: later non-blank cells win, custom fields merge."""
+    merged = [n if n is not None else o for o, n in zip(old[:4], new[:4])]
+    return [*merged, {**old[4], **new[4]}]
+
+
+class _Chunk:
+    """Rows waiting to be written, keyed by email."""
+
+    def __init__(self) -> None:
+        self.pending: dict[str, list[Any]] = {}
+
+    def add(self, email: str, values: list[Any]) -> None:
+        old = self.pending.get(email)
+        self.pending[email] = values if old is None else _merge(old, values)
+
+    def tuples(self, project_id: str) -> list[tuple]:
+        now = utcnow()
+        return [(ids.new_id(), project_id, email, v[0], v[1], v[2], v[3], store.json_text(v[4]), "csv", now, now)
+                for email, v in self.pending.items()]
+
+
+async def _check_list(db: Database, project_id: str, list_id: str | None) -> None:
+    if list_id is None:
+        return
+    async with db.read() as conn:
+        kind = (await store.list_types(conn, project_id, [list_id])).get(list_id)
+    if kind is None:
+        raise NotFound(f"Contact list {list_id} not found", code="CONTACT_LIST_NOT_FOUND")
+    if kind != "list":
+        raise InvalidOperation(f"{list_id} is a segment; contacts can only be added to lists",
+                               code="CONTACT_LIST_IS_SEGMENT")
+
+
+async def _write(db: Database, project_id: str, chunk: _Chunk, list_id: str | None) -> int:
+    rows = chunk.tuples(project_id)
+    async with db.write() as conn:
+        await store.upsert_many(conn, rows)
+        if list_id:
+            await store.add_emails_to_list(conn, project_id, list_id, list(chunk.pending), rows[0][-1])
+    return len(rows)
+
+
+async def import_rows(db: Database, project_id: str, header: list[str], rows: Iterable[tuple[int, list[str]]], *,
+                      list_id: str | None = None, chunk_size: int = CHUNK_SIZE,
+                      on_progress: Callable[[int], None] | None = None) -> ImportReport:
+    """Import contacts from rows of cells; `on_progress(rows read so far)` after every chunk."""
+    async with db.read() as conn:
+        columns = map_columns(header, await property_store.property_types(conn, project_id))
+    await _check_list(db, project_id, list_id)
+    report, chunk = ImportReport(ignored_columns=columns.ignored), _Chunk()
+    for line, cells in rows:
+        report.rows += 1
+        converted = _convert(columns, cells)
+        if isinstance(converted, str):
+            report.fail(line, converted)
+        else:
+            chunk.add(*converted)
+        if len(chunk.pending) >= chunk_size:
+            report.imported += await _write(db, project_id, chunk, list_id)
+            chunk = _Chunk()
+            if on_progress:
+                on_progress(report.rows)
+    if chunk.pending:
+        report.imported += await _write(db, project_id, chunk, list_id)
+    if on_progress:
+        on_progress(report.rows)
+    return report
+
+
+def csv_rows(stream: TextIO) -> tuple[list[str], Iterator[tuple[int, list[str]]]]:
+    """(header, iterator of (line number, cells)) of a CSV text stream; blank lines are skipped."""
+    reader = csv.reader(stream)
+    header = next(reader, None)
+    if not header:
+        raise InvalidInput.field("file", "the CSV file is empty")
+
+    def _rows() -> Iterator[tuple[int, list[str]]]:
+        start = reader.line_num
+        for cells in reader:
+            if cells and any(cells):
+                yield start + 1, cells
+            start = reader.line_num
+
+    return header, _rows()
