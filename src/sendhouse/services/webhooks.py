@@ -215,6 +215,33 @@ async def emit(conn, project_id: str, event_type: str, data: dict, *, now: datet
                                              for h in hooks])
 
 
+CONTACT_COLUMNS = {"email": "email", "first_name": "firstName", "last_name": "lastName",
+                   "user_id": "userId", "mobile": "mobile"}
+
+
+def contact_changes(before: dict, after: dict) -> list[str]:
+    """The API names of the contact fields that differ (custom fields as `customFields.<key>`)."""
+    changed = [name for column, name in CONTACT_COLUMNS.items() if before.get(column) != after.get(column)]
+    old, new = before.get("custom_fields") or {}, after.get("custom_fields") or {}
+    return changed + [f"customFields.{k}" for k in sorted(set(old) | set(new)) if old.get(k) != new.get(k)]
+
+
+async def emit_contact_change(conn, before: dict | None, after: dict | None, *,
+                              now: datetime | None = None) -> None:
+    """contact.created (no `before`), contact.deleted (no `after`) or contact.updated with changedFields
+    (nothing when nothing changed), from contact rows, inside the caller's transaction."""
+    row = after or before
+    if row is None:
+        return
+    changed = contact_changes(before, after) if before and after else []
+    if before and after and not changed:
+        return
+    event = "contact.created" if before is None else "contact.deleted" if after is None else "contact.updated"
+    name = " ".join(p for p in (row.get("first_name"), row.get("last_name")) if p) or None
+    data = rules.contact_data(event, contact_id=row["id"], email=row["email"], name=name, changed_fields=changed)
+    await emit(conn, row["project_id"], event, data, now=now or utcnow())
+
+
 # --- dispatch -------------------------------------------------------------------------------
 
 class Dispatcher:
