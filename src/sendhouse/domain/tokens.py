@@ -100,11 +100,14 @@ def sign_web(secret: str, kind: str, fields: tuple[str, ...]) -> str:
 
 
 def verify_web(secret: str, kind: str, token: str, arity: int) -> tuple[str, ...] | None:
-    """The fields of a genuine `kind` token with `arity` fields, else None."""
+    """The fields of a genuine `kind` token with `arity` fields, else None.
+
+    The token must be exactly the canonical encoding (no padding, no stray characters, no spare bits).
+    """
     try:
-        body, _, mac = token.partition(".")
-        payload = _unb64(body)
-        if not hmac.compare_digest(_unb64(mac), _mac(secret, kind, payload, _WEB_MAC)):
+        payload = _unb64(token.partition(".")[0])
+        expected = _b64(payload) + "." + _b64(_mac(secret, kind, payload, _WEB_MAC))
+        if not hmac.compare_digest(expected.encode(), token.encode()):
             return None
         fields = _unpack(payload)
     except (ValueError, TypeError, binascii.Error, UnicodeError):
