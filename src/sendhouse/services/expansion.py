@@ -1,8 +1,9 @@
 """Audience expansion: when a campaign starts, its recipients become ledger rows, in SQL.
 
-toLists (lists and segments) or the global list, minus excludeLists, minus addresses suppressed
-globally or in the campaign's unsubscribe group, each address once. Issue 5 owns this module;
-segments are resolved through store/segments.py (issue 3).
+toLists (lists, segments, sub-segments or GLOBAL_CONTACT_LIST), minus excludeLists (the same
+kinds; excluding GLOBAL_CONTACT_LIST excludes everyone), minus addresses suppressed globally or
+in the campaign's unsubscribe group, each address once. Segments are resolved in SQL through
+store/segments.py at the moment the campaign starts.
 """
 
 from __future__ import annotations
@@ -13,49 +14,60 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from sendhouse.domain import ids
+from sendhouse.store import segments as segment_store
+from sendhouse.store import suppressions as suppression_store
 from sendhouse.store.lists import GLOBAL_CONTACT_LIST
+from sendhouse.store.schema.audience import contact_lists, contacts, list_members
 from sendhouse.store.schema.campaigns import messages
-from sendhouse.store.schema.audience import contact_lists, contacts, list_members, suppression_groups, suppressions
 
 MESSAGE_ID_DOMAIN = "sendhouse.local"  # issue 4/5: the sender's domain
 
 
-def _members_of(project_id: str, list_ids: list[str]) -> sa.Select:
-    """Contact ids in any of the given plain lists (segments are added by issue 3/5)."""
-    live_lists = sa.select(contact_lists.c.id).where(
-        contact_lists.c.project_id == project_id, contact_lists.c.id.in_(list_ids),
-        contact_lists.c.deleted_at.is_(None), contact_lists.c.type == "list",
+async def _membership(conn: AsyncConnection, project_id: str, list_ids: list[str]) -> sa.ColumnElement:
+    """Condition over contacts: in any of the given lists, segments or GLOBAL_CONTACT_LIST.
+
+    Unknown and deleted ids match nobody; a segment matches whoever fits its criteria (and its
+    parents') at this moment.
+    """
+    if GLOBAL_CONTACT_LIST in list_ids:
+        return sa.true()
+    live = sa.select(contact_lists.c.id, contact_lists.c.type).where(
+        contact_lists.c.project_id == project_id, contact_lists.c.id.in_(list_ids), contact_lists.c.deleted_at.is_(None)
     )
-    return sa.select(list_members.c.contact_id).where(list_members.c.list_id.in_(live_lists))
+    rows = (await conn.execute(live)).mappings().all()
+    plain = [r["id"] for r in rows if r["type"] == "list"]
+    parts = [contacts.c.id.in_(sa.select(list_members.c.contact_id).where(list_members.c.list_id.in_(plain)))] if plain else []
+    segment_ids = [r["id"] for r in rows if r["type"] == "segment"]
+    if segment_ids:
+        segment_rows = await segment_store.load_segments(conn, project_id)
+        parts += [segment_store.chain_condition(segment_rows, sid, dialect=conn.dialect.name) for sid in segment_ids]
+    return sa.or_(*parts) if parts else sa.false()
 
 
-def audience_query(campaign: dict) -> sa.Select:
-    """SELECT of the contacts a campaign goes to, before suppression."""
+async def audience_query(conn: AsyncConnection, campaign: dict) -> sa.Select:
+    """SELECT of the contacts a campaign goes to (each contact, hence each address, once), before suppression."""
     project_id = campaign["project_id"]
-    query = sa.select(contacts.c.id, contacts.c.email, contacts.c.first_name, contacts.c.last_name).where(
-        contacts.c.project_id == project_id
-    )
     to_lists = list(campaign["to_lists"] or [])
-    if not (campaign["send_to_global_list"] or GLOBAL_CONTACT_LIST in to_lists):
-        query = query.where(contacts.c.id.in_(_members_of(project_id, to_lists)))
-    excluded = [i for i in campaign["exclude_lists"] or [] if i != GLOBAL_CONTACT_LIST]
+    if campaign["send_to_global_list"]:
+        to_lists.append(GLOBAL_CONTACT_LIST)
+    included = await _membership(conn, project_id, to_lists)
+    query = sa.select(contacts.c.id, contacts.c.email, contacts.c.first_name, contacts.c.last_name).where(
+        contacts.c.project_id == project_id, included
+    )
+    excluded = list(campaign["exclude_lists"] or [])
     if excluded:
-        query = query.where(contacts.c.id.not_in(_members_of(project_id, excluded)))
+        query = query.where(sa.not_(await _membership(conn, project_id, excluded)))
     return query
 
 
 def suppressed_emails(campaign: dict) -> sa.Select:
     """Addresses suppressed globally or in the campaign's unsubscribe group."""
-    groups = sa.select(suppression_groups.c.id).where(
-        suppression_groups.c.project_id == campaign["project_id"],
-        sa.or_(suppression_groups.c.is_global.is_(True), suppression_groups.c.group_code == campaign["unsubscribe_group_id"]),
-    )
-    return sa.select(suppressions.c.email).where(suppressions.c.group_id.in_(groups))
+    return suppression_store.suppressed_emails(campaign["project_id"], campaign["unsubscribe_group_id"])
 
 
 async def expand_audience(conn: AsyncConnection, campaign: dict, now: datetime) -> tuple[int, int]:
     """Insert one queued ledger row per recipient; return (total contacts, suppressed)."""
-    query = audience_query(campaign)
+    query = await audience_query(conn, campaign)
     total = (await conn.execute(sa.select(sa.func.count()).select_from(query.subquery()))).scalar_one()
     blocked = suppressed_emails(campaign)
     sendable = query.where(contacts.c.email.not_in(blocked)).order_by(contacts.c.id)
