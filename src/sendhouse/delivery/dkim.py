@@ -92,14 +92,13 @@ def relaxed_header(raw: bytes) -> bytes:
 
 
 def relaxed_body(body: bytes) -> bytes:
-    """RFC 6376 3.4.4: WSP runs as one space, none at line ends, no empty lines at the end."""
+    """RFC 6376 3.4.4: WSP runs as one space, none before CRLF, no empty lines at the end (as dkimpy)."""
     if b"\t" in body:
         body = body.replace(b"\t", b" ")
     if b"  " in body:
         body = _SPACE_RUN.sub(b" ", body)
     if b" \r\n" in body:
         body = body.replace(b" \r\n", b"\r\n")
-    body = body.rstrip(b" ")
     end = len(body)
     while body.endswith(b"\r\n", 0, end):
         end -= 2
