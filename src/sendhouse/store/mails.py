@@ -76,10 +76,3 @@ async def content_of(conn: AsyncConnection, row: dict) -> dict:
     found = (await conn.execute(query)).scalar_one_or_none()
     return (found or {}).get("content", {})
 
-
-async def count_rows(conn: AsyncConnection, project_id: str, **where: Any) -> int:
-    """How many ledger rows of the project match the given column values (used by tests and stats)."""
-    query = sa.select(sa.func.count()).select_from(messages).where(messages.c.project_id == project_id)
-    for column, value in where.items():
-        query = query.where(messages.c[column] == value)
-    return (await conn.execute(query)).scalar_one()
