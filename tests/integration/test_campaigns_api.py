@@ -12,6 +12,8 @@ from sendhouse.store.schema.audience import contact_lists, suppression_groups
 from sendhouse.store.schema.campaigns import campaigns
 from sendhouse.store.schema.content import senders, templates
 
+SEGMENT_CRITERIA = {"logicalOperator": "AND", "groups": [
+    {"field": "email", "fieldType": "string", "operator": "contains", "value": "@example.com"}]}
 BASE = {"name": "Spring launch", "subject": "Hello", "htmlTemplate": "<p>Hi {{first_name}}</p>"}
 
 
@@ -27,9 +29,10 @@ async def seed_content(api, project_id: str) -> dict:
         await conn.execute(templates.insert().values(
             id=made["template"], project_id=project_id, name="Welcome", subject="Welcome!", html="<p>T</p>",
             template_type="marketing", builder_type="code", created_at=now, updated_at=now))
-        for key, kind in (("list", "list"), ("segment", "segment")):
+        for key, kind, criteria in (("list", "list", None), ("segment", "segment", SEGMENT_CRITERIA)):
             await conn.execute(contact_lists.insert().values(
-                id=made[key], project_id=project_id, name=f"My {kind}", type=kind, created_at=now, updated_at=now))
+                id=made[key], project_id=project_id, name=f"My {kind}", type=kind, filter_criteria=criteria,
+                created_at=now, updated_at=now))
         await conn.execute(suppression_groups.insert().values(
             id=ids.new_id(), project_id=project_id, group_code=made["group"], name="Newsletter",
             created_at=now, updated_at=now))

@@ -14,6 +14,7 @@ import sqlalchemy as sa
 from sendhouse.domain import ids
 from sendhouse.domain.times import utcnow
 from sendhouse.services import campaigns as service
+from sendhouse.store import campaigns as store
 from sendhouse.store.schema.audience import contact_lists, contacts, list_members
 from sendhouse.store.schema.campaigns import campaigns, messages
 
@@ -23,7 +24,8 @@ BASE = {"name": "Launch", "subject": "Hello", "htmlTemplate": "<p>Hi</p>", "from
 async def seed_list(api, project_id: str, size: int) -> str:
     """A plain list of `size` contacts, inserted directly."""
     now, list_id = utcnow(), ids.new_id()
-    people = [{"id": ids.new_id(), "project_id": project_id, "email": f"user{i}@example.com", "custom_fields": {},
+    people = [{"id": ids.new_id(), "project_id": project_id, "email": f"user{i}@{list_id}.example.com",
+               "custom_fields": {},
                "first_name": f"User{i}", "created_at": now, "updated_at": now} for i in range(size)]
     async with api.db.write() as conn:
         await conn.execute(contact_lists.insert().values(
@@ -57,9 +59,11 @@ async def ledger(api, cid: str) -> Counter:
 
 
 async def set_ledger(api, cid: str, email: str, status: str) -> None:
+    """Set the status of the campaign's row for contact `userN@…` (as a worker would)."""
+    local = email.split("@")[0]
     async with api.db.write() as conn:
-        await conn.execute(messages.update().where(messages.c.campaign_id == cid, messages.c.email == email)
-                           .values(status=status))
+        await conn.execute(messages.update().where(messages.c.campaign_id == cid,
+                                                   messages.c.email.like(f"{local}@%")).values(status=status))
 
 
 async def act(api, tenant, cid: str, action: str):
@@ -281,3 +285,40 @@ async def test_mixed_concurrent_actions_leave_a_consistent_state(api, tenant, se
     else:
         assert won["abort"] == 0 and rows == Counter({"queued": 5})
         assert won["pause"] - won["resume"] == (1 if final == "paused" else 0)
+
+
+# --- schedule changes and the scheduler's query --------------------------------------------
+
+
+async def test_due_for_start_lists_only_scheduled_campaigns_whose_time_has_come(api, tenant):
+    first = await scheduled(api, tenant)
+    later = await scheduled(api, tenant, scheduledAt="2099-01-01T00:00:00Z", sendNow=False)
+    await api.client.post("/v1/campaigns", json=BASE, headers=tenant.headers)
+    aborted = await scheduled(api, tenant)
+    await act(api, tenant, aborted, "abort")
+    async with api.db.read() as conn:
+        assert await store.due_for_start(conn, utcnow()) == []
+        assert await store.due_for_start(conn, utcnow() + timedelta(minutes=5)) == [first]
+        assert await store.due_for_start(conn, utcnow() + timedelta(days=365 * 80)) == [first, later]
+
+
+async def test_patch_moves_a_scheduled_campaign_keeping_the_buffer(api, tenant):
+    cid = await scheduled(api, tenant, scheduledAt="2099-01-01T00:00:00Z", sendNow=False)
+    moved = await api.client.patch(f"/v1/campaigns/{cid}", json={"scheduledAt": "2098-06-01T08:30:00Z"},
+                                   headers=tenant.headers)
+    assert moved.json()["data"]["scheduledAt"] == "2098-06-01T08:30:00.000Z"
+    now = utcnow()
+    soon = await api.client.patch(f"/v1/campaigns/{cid}", json={"scheduledAt": now.isoformat()},
+                                  headers=tenant.headers)
+    async with api.db.read() as conn:
+        start = (await conn.execute(sa.select(campaigns.c.scheduled_at).where(campaigns.c.id == cid))).scalar()
+    assert soon.json()["data"]["status"] == "scheduled"
+    assert (start - now).total_seconds() >= api.container.settings.send_now_delay
+
+
+async def test_patch_cannot_remove_the_content(api, tenant):
+    cid = await scheduled(api, tenant)
+    response = await api.client.patch(f"/v1/campaigns/{cid}", json={"htmlTemplate": None}, headers=tenant.headers)
+    assert error_of(response, 400)["details"][0]["field"] == "templateId"
+    got = (await api.client.get(f"/v1/campaigns/{cid}", headers=tenant.headers)).json()["data"]
+    assert got["htmlTemplate"] == BASE["htmlTemplate"]

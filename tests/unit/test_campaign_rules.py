@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from sendhouse.domain import campaigns as rules
 from sendhouse.errors import InvalidInput
 
-NOW = datetime(2026, 5, 1, 12, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
 
 
 def fields_of(problems: list[dict]) -> list[str]:
@@ -51,7 +51,7 @@ def test_columns_normalize_and_drop_nulls_of_required_flags():
     columns = rules.to_columns({"from": {"email": "Ann@Example.com", "name": "Ann"}, "toLists": ["a", "a", "b"],
                                 "scheduledAt": "2026-05-02T09:00:00+02:00", "sendNow": None, "previewText": None})
     assert columns["from_email"] == "Ann@example.com" and columns["to_lists"] == ["a", "b"]
-    assert columns["scheduled_at"] == datetime(2026, 5, 2, 7, 0, tzinfo=timezone.utc)
+    assert columns["scheduled_at"] == datetime(2026, 5, 2, 7, 0, tzinfo=UTC)
     assert "send_now" not in columns and columns["preview_text"] is None
 
 
@@ -62,14 +62,14 @@ def test_create_mode_defaults():
 
 
 def test_gradual_combination_rules():
-    base = {**rules.DEFAULTS, "send_mode": "gradual"}
+    base = {**rules.DEFAULTS, "send_mode": "gradual", "html_template": "<p>x</p>"}
     with pytest.raises(InvalidInput) as caught:
         rules.check_combination(base)
     assert fields_of(caught.value.details) == ["gradualStrategy"]
     rules.check_combination({**base, "gradual_strategy": "1.5x", "daily_batch_size": 10})
     with pytest.raises(InvalidInput) as caught:
         rules.check_combination({**rules.DEFAULTS, "daily_batch_size": 10, "gradual_strategy": "2x"})
-    assert fields_of(caught.value.details) == ["gradualStrategy", "dailyBatchSize"]
+    assert fields_of(caught.value.details) == ["gradualStrategy", "dailyBatchSize", "templateId"]
 
 
 def test_scheduling_needs_sender_recipients_content():

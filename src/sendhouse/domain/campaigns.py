@@ -199,7 +199,7 @@ def create_mode(fields: dict) -> str:
 
 
 def check_combination(campaign: dict) -> None:
-    """Rules across fields of the campaign as it would be stored (gradual settings)."""
+    """Rules across fields of the campaign as it would be stored (gradual settings, content)."""
     gradual = campaign["send_mode"] == "gradual"
     found = []
     if gradual and not campaign.get("gradual_strategy"):
@@ -208,6 +208,8 @@ def check_combination(campaign: dict) -> None:
         found.append(problem("gradualStrategy", "gradualStrategy is only allowed when sendMode is gradual"))
     if not gradual and campaign.get("daily_batch_size") is not None:
         found.append(problem("dailyBatchSize", "dailyBatchSize is only allowed when sendMode is gradual"))
+    if not campaign.get("template_id") and not campaign.get("html_template"):
+        found.append(problem("templateId", "one of templateId or htmlTemplate is required"))
     raise_problems(found)
 
 

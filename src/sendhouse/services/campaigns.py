@@ -252,17 +252,19 @@ async def update_campaign(db: Database, project_id: str, campaign_id: str, field
         await _check_references(conn, project_id, changes)
         merged = {**current, **changes}
         rules.check_combination(merged)
-        if current["status"] in rules.EDITABLE and (rules.wants_schedule(fields) or current["status"] == "scheduled"):
-            changes.update(_reschedule(merged, fields, now, send_now_delay))
+        changes.update(_reschedule(current["status"], merged, fields, now, send_now_delay))
         if not await store.transition(conn, campaign_id, store.status_in((current["status"],)), changes,
                                       project_id=project_id):
             raise await _miss(conn, project_id, campaign_id, "CAMPAIGN_NOT_EDITABLE", _not_editable().message)
         return await present_campaign(conn, {**merged, **changes})
 
 
-def _reschedule(merged: dict, fields: dict, now: datetime, delay: int) -> dict:
-    """A scheduled campaign stays schedulable; a new time (or a draft's publish) sets the start."""
-    if not rules.wants_schedule(fields):
+def _reschedule(status: str, merged: dict, fields: dict, now: datetime, delay: int) -> dict:
+    """A scheduled campaign stays schedulable; a new time (or a draft's publish) sets the start.
+    A paused campaign's schedule is not touched (it only takes gradual settings)."""
+    if status not in rules.EDITABLE or (status == "draft" and not rules.wants_schedule(fields)):
+        return {}
+    if not rules.wants_schedule(fields) and merged["scheduled_at"] is not None:
         rules.check_schedulable(merged)
         return {}
     return _schedule(merged, fields, now, delay)

@@ -73,6 +73,13 @@ async def list_page(conn: AsyncConnection, project_id: str, f: CampaignFilter, p
     return [dict(r) for r in rows], total
 
 
+async def due_for_start(conn: AsyncConnection, now: datetime, limit: int = 100) -> list[str]:
+    """Ids of scheduled campaigns whose start time has come, oldest first (for the scheduler)."""
+    query = sa.select(c.c.id).where(c.c.status == "scheduled", c.c.scheduled_at <= now).order_by(
+        c.c.scheduled_at, c.c.id).limit(limit)
+    return list((await conn.execute(query)).scalars())
+
+
 async def transition(conn: AsyncConnection, campaign_id: str, allowed: sa.ColumnElement, values: dict,
                      *, project_id: str | None = None) -> bool:
     """UPDATE the campaign WHERE id (and project) AND `allowed`; whether it matched."""
