@@ -327,7 +327,7 @@ class Skeleton:
         if self.spec.tracking_open:
             data["_pixel"] = self.escaped_base + tokens.OPEN_PATH + tokens.sign_open(self.secret, recipient.message_id)
         if self.preview is not None:
-            data["_preview"] = self.preview.render(data)
+            data["_preview"] = escape_html(self.preview.render(data, escape=False))
         for link in self.tracked:
             data[link.slot] = self._tracked_url(link.template.render(data), recipient.message_id)
         return data
