@@ -201,6 +201,7 @@ async def test_paused_campaign_edits_only_gradual_settings(api, tenant):
     assert error_of(zero, 400)["details"][0]["field"] == "dailyBatchSize"
     got = (await api.client.get(f"/v1/campaigns/{cid}", headers=tenant.headers)).json()["data"]
     assert got["subject"] == "Hello" and got["status"] == "paused" and got["gradualSend"]["gradualStrategy"] == "2x"
+    assert (await act(api, tenant, cid, "resume")).json()["data"]["status"] == "sending_gradual"
 
 
 async def test_sending_campaign_is_not_editable(api, tenant):
