@@ -6,6 +6,7 @@ Commands parse their arguments, build the container, call a service and print. N
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -109,6 +110,42 @@ def keys_create(
     _, secret = run_service(_create)
     err_console.print("The key is shown once; keep it.")
     print(secret)
+
+
+contacts_app = typer.Typer(help="Manage contacts.", no_args_is_help=True)
+app.add_typer(contacts_app, name="contacts")
+
+
+@contacts_app.command("import")
+def contacts_import(
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="CSV file with a header row")],
+    list_id: Annotated[str | None, typer.Option("--list", help="also add every imported contact to this list")] = None,
+    project: Annotated[str | None, typer.Option(help="project name or id (default: the only or `default` one)")] = None,
+) -> None:
+    """Import contacts from a CSV (email, firstName, lastName, userId, mobile, property columns); upserts by email."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from sendhouse.services import imports
+
+    total = max(file.read_bytes().count(b"\n") - 1, 1)
+    columns = (TextColumn("importing"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+
+    async def _import(c):
+        row = await imports.resolve_project(c.db, project)
+        with file.open(newline="", encoding="utf-8-sig") as handle, Progress(*columns, console=err_console) as bar:
+            task = bar.add_task("import", total=total)
+            header, rows = imports.csv_rows(handle)
+            return await imports.import_rows(c.db, row["id"], header, rows, list_id=list_id,
+                                             on_progress=lambda done: bar.update(task, completed=min(done, total)))
+
+    report = run_service(_import)
+    for line, message in report.errors[:50]:
+        err_console.print(f"line {line}: {message}", markup=False, highlight=False)
+    if report.failed > 50:
+        err_console.print(f"... and {report.failed - 50} more bad rows")
+    if report.ignored_columns:
+        err_console.print(f"ignored columns: {', '.join(report.ignored_columns)}", markup=False)
+    console.print(f"{report.rows} rows read, {report.imported} contacts imported, {report.failed} rows skipped")
 
 
 def main() -> None:

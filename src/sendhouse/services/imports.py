@@ -22,7 +22,9 @@ from sendhouse.domain import ids
 from sendhouse.domain.contacts import TEXT_MAX, csv_value, email_or_none, mobile_or_error
 from sendhouse.domain.times import utcnow
 from sendhouse.errors import InvalidInput, InvalidOperation, NotFound
+from sendhouse.services import projects as project_service
 from sendhouse.store import contacts as store
+from sendhouse.store import projects as project_store
 from sendhouse.store import properties as property_store
 from sendhouse.store.db import Database
 
@@ -59,6 +61,11 @@ class ColumnMap:
     ignored: list[str]
 
 
+def _refuse(field: str, message: str) -> InvalidInput:
+    """A validation error whose message itself says what is wrong (the CLI prints the message)."""
+    return InvalidInput(message, details=[{"field": field, "message": message}])
+
+
 def _header_key(name: str) -> str:
     return re.sub(r"[\s_-]", "", name).lower()
 
@@ -73,7 +80,7 @@ def map_columns(header: list[str], types: dict[str, str]) -> ColumnMap:
         slot = _BUILTIN_HEADERS.get(_header_key(name))
         prop = name if name in types else by_lower.get(name.lower())
         if slot and slot in slots:
-            raise InvalidInput.field("header", f"two columns map to {slot}: {header[slots[slot]]!r} and {raw!r}")
+            raise _refuse("header", f"two columns map to {slot}: {header[slots[slot]]!r} and {raw!r}")
         if slot:
             slots[slot] = index
         elif prop:
@@ -81,7 +88,7 @@ def map_columns(header: list[str], types: dict[str, str]) -> ColumnMap:
         else:
             ignored.append(raw)
     if "email" not in slots:
-        raise InvalidInput.field("header", "the CSV needs an email column")
+        raise _refuse("header", "the CSV needs an email column")
     text = [(index, _TEXT_SLOTS.index(slot), slot) for slot, index in slots.items() if slot != "email"]
     return ColumnMap(slots["email"], text, custom, ignored)
 
@@ -195,7 +202,7 @@ def csv_rows(stream: TextIO) -> tuple[list[str], Iterator[tuple[int, list[str]]]
     reader = csv.reader(stream)
     header = next(reader, None)
     if not header:
-        raise InvalidInput.field("file", "the CSV file is empty")
+        raise _refuse("file", "the CSV file is empty")
 
     def _rows() -> Iterator[tuple[int, list[str]]]:
         start = reader.line_num
@@ -205,3 +212,17 @@ def csv_rows(stream: TextIO) -> tuple[list[str], Iterator[tuple[int, list[str]]]
             start = reader.line_num
 
     return header, _rows()
+
+
+async def resolve_project(db: Database, name_or_id: str | None) -> dict:
+    """The project to import into: the one named, else the only project, else the one named `default`."""
+    if name_or_id:
+        return await project_service.resolve_project(db, name_or_id)
+    async with db.read() as conn:
+        live = await project_store.list_projects(conn)
+    if len(live) == 1:
+        return live[0]
+    default = [p for p in live if p["name"] == project_service.DEFAULT_PROJECT]
+    if not default:
+        raise _refuse("project", "several projects exist and none is named `default`: pass --project")
+    return default[0]
