@@ -108,10 +108,21 @@ class OutgoingMessage:
 
 @dataclass(frozen=True)
 class _Links:
-    """A link whose href is tracked: its slot name and its compiled URL template."""
+    """A link whose href is tracked: its slot, its URL template, and its packed URL when constant."""
 
     slot: str
     template: Template
+    packed: bytes | None
+
+
+def _link(slot: str, template: Template) -> _Links:
+    """A tracked link; a constant http(s) URL is unescaped and packed once here."""
+    if template.constant is None:
+        return _Links(slot, template, None)
+    url = htmllib.unescape(template.constant)
+    if "\x00" in url or not url[:8].lower().startswith(("https://", "http://")):
+        return _Links(slot, template, None)
+    return _Links(slot, template, tokens.pack((url,)))
 
 
 def compile_skeleton(spec: MessageSpec, links: LinkSettings, *, dkim: "DkimSigner | None" = None) -> "Skeleton":
@@ -177,7 +188,7 @@ def _plant_link_slots(source: str) -> tuple[str, tuple]:
         except InvalidInput:
             return match.group(0)
         slot = f"_link{len(tracked)}"
-        tracked.append(_Links(slot, template))
+        tracked.append(_link(slot, template))
         return f"{match.group(1)}{match.group(2)}{{{{{{{slot}}}}}}}{match.group(2)}"
 
     return _LINK_RE.sub(plant, source), tuple(tracked)
@@ -293,6 +304,11 @@ class Skeleton:
         self.base, self.escaped_base = base, escape_html(base)
         self.subject, self.html, self.text, self.preview, self.tracked = subject, html, text, preview, tracked
         self.static = static
+        self.keys = {kind: tokens.web_key(links.secret, kind) for kind in ("open", "click", "unsubscribe", "preference")}
+        self.unsubscribe_prefix = base + tokens.UNSUBSCRIBE_PATH
+        self.preference_prefix = base + tokens.PREFERENCE_PATH
+        self.open_prefix = self.escaped_base + tokens.OPEN_PATH
+        self.click_prefix = self.escaped_base + tokens.CLICK_PATH
         self._date_cache: tuple[int, str] = (-1, "")
 
     def render(self, recipient: Recipient, *, now: datetime | None = None) -> OutgoingMessage:
@@ -317,28 +333,36 @@ class Skeleton:
 
     def _data(self, recipient: Recipient, now: datetime) -> dict:
         data = merge_variables(recipient.variables)
-        target = tokens.UnsubscribeTarget(
-            self.spec.project_id, recipient.email, self.spec.unsubscribe_group, recipient.message_id
-        )
+        spec, row = self.spec, recipient.message_id
+        target = tokens.pack((spec.project_id, recipient.email, spec.unsubscribe_group or "", row))
         data["email"] = recipient.email
         data["date"] = f"{_MONTHS[now.month - 1]} {now.day}, {now.year}"
-        data["unsubscribe"] = self.base + tokens.UNSUBSCRIBE_PATH + tokens.sign_unsubscribe(self.secret, target)
-        data["unsubscribe_preference"] = self.base + tokens.PREFERENCE_PATH + tokens.sign_preference(self.secret, target)
-        if self.spec.tracking_open:
-            data["_pixel"] = self.escaped_base + tokens.OPEN_PATH + tokens.sign_open(self.secret, recipient.message_id)
-        if self.preview is not None:
-            data["_preview"] = escape_html(self.preview.render(data, escape=False))
-        for link in self.tracked:
-            data[link.slot] = self._tracked_url(link.template.render(data), recipient.message_id)
+        data["unsubscribe"] = self.unsubscribe_prefix + tokens.sign_packed(self.keys["unsubscribe"], target)
+        data["unsubscribe_preference"] = self.preference_prefix + tokens.sign_packed(self.keys["preference"], target)
+        self._slots(data, tokens.pack((row,)))
         return data
 
-    def _tracked_url(self, rendered: str, message_id: str) -> str:
+    def _slots(self, data: dict, packed_row: bytes) -> None:
+        """The pixel, preview and tracked-link values the HTML template's internal slots read."""
+        if self.spec.tracking_open:
+            data["_pixel"] = self.open_prefix + tokens.sign_packed(self.keys["open"], packed_row)
+        if self.preview is not None:
+            data["_preview"] = escape_html(self.preview.render(data, escape=False))
+        click_key = self.keys["click"]
+        for link in self.tracked:
+            if link.packed is not None:
+                token = tokens.sign_packed(click_key, packed_row + tokens.SEPARATOR + link.packed)
+                data[link.slot] = self.click_prefix + token
+            else:
+                data[link.slot] = self._tracked_url(link.template.render(data), packed_row)
+
+    def _tracked_url(self, rendered: str, packed_row: bytes) -> str:
         """The click-tracking URL (HTML-escaped) for a rendered href, or the href itself if not http(s)."""
         url = htmllib.unescape(rendered) if "&" in rendered else rendered
-        lowered = url[:8].lower()
-        if not (lowered.startswith("https://") or lowered.startswith("http://")) or "\x00" in url:
+        if not url[:8].lower().startswith(("https://", "http://")) or "\x00" in url:
             return rendered
-        return self.escaped_base + tokens.CLICK_PATH + tokens.sign_click(self.secret, message_id, url)
+        payload = packed_row + tokens.SEPARATOR + tokens.pack((url,))
+        return self.click_prefix + tokens.sign_packed(self.keys["click"], payload)
 
     def _headers(self, recipient: Recipient, subject: str, now: datetime, data: dict) -> str:
         if not _MESSAGE_ID_RE.fullmatch(recipient.message_id_header):

@@ -84,7 +84,12 @@ class Template:
             if kind == _LIT:
                 piece = op[1]
             elif kind == _VAR:
-                piece = _fill(_lookup(data, op[1]), op[2], escape and not op[3])
+                value = data.get(op[4]) if op[4] is not None else _lookup(data, op[1])
+                if type(value) is not str:  # noqa: E721
+                    value = _stringify(value)
+                if not value and op[2] is not None:
+                    value = op[2]
+                piece = escape_html(value) if escape and not op[3] else value
             elif kind == _IF:
                 i = i + 1 if _truthy(_lookup(data, op[1])) else op[2]
                 continue
@@ -118,7 +123,11 @@ def compile_template(source: str, *, field: str = "html", internal: bool = False
 
 def escape_html(value: str) -> str:
     """HTML-escape a string the way `{{var}}` does (Handlebars' set of characters)."""
-    return _ESCAPE_RE.sub(lambda m: _ESCAPES[m.group()], value) if _ESCAPE_RE.search(value) else value
+    return _ESCAPE_RE.sub(_escape_one, value) if _ESCAPE_RE.search(value) else value
+
+
+def _escape_one(match: re.Match) -> str:
+    return _ESCAPES[match.group()]
 
 
 def _too_large(field: str, limit: int) -> InvalidInput:
@@ -148,13 +157,6 @@ def _truthy(value) -> bool:
     if isinstance(value, (int, float)):
         return value == value and value != 0
     return True
-
-
-def _fill(value, fallback: str | None, escape: bool) -> str:
-    text = _stringify(value)
-    if text == "" and fallback is not None:
-        text = fallback
-    return escape_html(text) if escape else text
 
 
 def _stringify(value) -> str:
@@ -237,7 +239,7 @@ class _Compiler:
         path = tuple(match.group(1).split("."))
         fallback = _unquote(match.group(2)) if match.group(2) else None
         self.names.add(path[0])
-        self.ops.append((_VAR, path, fallback, raw))
+        self.ops.append((_VAR, path, fallback, raw, path[0] if len(path) == 1 else None))
 
     def _open_if(self, stripped: str, start: int) -> None:
         match = self.if_re.fullmatch(stripped)

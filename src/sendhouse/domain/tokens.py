@@ -26,6 +26,7 @@ UNSUBSCRIBE_LOCAL_PREFIX = "unsubscribe+"
 _WEB_MAC = 16
 _ADDRESS_MAC = 10
 _SEP = b"\x00"
+SEPARATOR = _SEP
 _URLSAFE = bytes.maketrans(b"+/", b"-_")
 _HEX_RE = re.compile(r"(?:[0-9a-f]{2})+")
 
@@ -95,8 +96,22 @@ def _unpack(payload: bytes) -> tuple[str, ...] | None:
 
 def sign_web(secret: str, kind: str, fields: tuple[str, ...]) -> str:
     """A URL-safe token for `fields`, bound to `kind`."""
-    payload = _pack(fields)
-    return _b64(payload) + "." + _b64(_mac(secret, kind, payload, _WEB_MAC))
+    return sign_packed(web_key(secret, kind), _pack(fields))
+
+
+def web_key(secret: str, kind: str) -> bytes:
+    """The key of one token kind (for builders that sign many tokens with `sign_packed`)."""
+    return _key(secret, kind)
+
+
+def pack(fields: tuple[str, ...]) -> bytes:
+    """The signed payload of `fields` (`pack((a, b)) == pack((a,)) + SEPARATOR + pack((b,))`)."""
+    return _pack(fields)
+
+
+def sign_packed(key: bytes, payload: bytes) -> str:
+    """The web token of an already packed payload under a `web_key`."""
+    return _b64(payload) + "." + _b64(hmac.digest(key, payload, "sha256")[:_WEB_MAC])
 
 
 def verify_web(secret: str, kind: str, token: str, arity: int) -> tuple[str, ...] | None:
