@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import statistics
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from sendhouse.delivery.dkim import DkimSigner, generate_dkim_keypair
 from sendhouse.domain.ids import new_id
@@ -32,10 +32,20 @@ HTML = (
 
 def spec() -> MessageSpec:
     return MessageSpec(
-        project_id=new_id(), kind="campaign", from_email="news@shop.example.com", from_name="Shop News",
-        reply_to="help@shop.example.com", subject='{{first_name | "Friend"}}, our autumn collection is here',
-        html=HTML, text=None, preview_text="Free shipping until Sunday", headers={"X-Campaign": "autumn"},
-        tracking_open=True, tracking_click=True, unsubscribe_group="NEWS01", campaign_id=new_id(),
+        project_id=new_id(),
+        kind="campaign",
+        from_email="news@shop.example.com",
+        from_name="Shop News",
+        reply_to="help@shop.example.com",
+        subject='{{first_name | "Friend"}}, our autumn collection is here',
+        html=HTML,
+        text=None,
+        preview_text="Free shipping until Sunday",
+        headers={"X-Campaign": "autumn"},
+        tracking_open=True,
+        tracking_click=True,
+        unsubscribe_group="NEWS01",
+        campaign_id=new_id(),
     )
 
 
@@ -43,14 +53,18 @@ def recipients(count: int) -> list[Recipient]:
     out = []
     for i in range(count):
         row = new_id()
-        variables = {"first_name": f"Ann{i}", "vip": i % 2 == 0, "customFields": {"company": {"name": "Acme"}}}
+        variables = {
+            "first_name": f"Ann{i}",
+            "vip": i % 2 == 0,
+            "customFields": {"company": {"name": "Acme"}},
+        }
         out.append(Recipient(row, f"<{row}@shop.example.com>", f"ann{i}@example.org", f"Ann {i}", variables))
     return out
 
 
 def run(skeleton, people: list[Recipient]) -> tuple[float, float, int]:
     """(messages per CPU second, messages per wall second, bytes per message) for one pass."""
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     cpu, wall = time.process_time(), time.perf_counter()
     size = 0
     for person in people:
@@ -67,7 +81,10 @@ def main() -> None:
     links = LinkSettings("https://mail.shop.example.com", "bounce.shop.example.com", "bench-secret")
     private_pem, _ = generate_dkim_keypair()
     people = recipients(args.messages)
-    for label, signer in (("without DKIM", None), ("with DKIM (RSA-2048)", DkimSigner("shop.example.com", "s1", private_pem))):
+    for label, signer in (
+        ("without DKIM", None),
+        ("with DKIM (RSA-2048)", DkimSigner("shop.example.com", "s1", private_pem)),
+    ):
         skeleton = compile_skeleton(spec(), links, dkim=signer)
         results = [run(skeleton, people) for _ in range(args.runs)]
         cpu = statistics.median(r[0] for r in results)

@@ -34,7 +34,9 @@ def signer(keypair):
     return DkimSigner("example.com", "s2026", keypair[0])
 
 
-def verify(message: bytes, public_b64: str, *, selector: bytes = b"s2026", domain: bytes = b"example.com") -> bool:
+def verify(
+    message: bytes, public_b64: str, *, selector: bytes = b"s2026", domain: bytes = b"example.com"
+) -> bool:
     def dns(name: bytes, timeout: int = 5) -> bytes | None:
         if name == selector + b"._domainkey." + domain + b".":
             return dkim_dns_value(public_b64).encode()
@@ -65,8 +67,9 @@ def test_signed_headers_are_the_ones_present(signer):
 
 def test_list_unsubscribe_headers_are_signed(signer, keypair):
     message = PLAIN.replace(
-        b"MIME-Version", b"List-Unsubscribe: <https://x.test/u/1>,\r\n <mailto:u@x.test>\r\n"
-        b"List-Unsubscribe-Post: List-Unsubscribe=One-Click\r\nMIME-Version"
+        b"MIME-Version",
+        b"List-Unsubscribe: <https://x.test/u/1>,\r\n <mailto:u@x.test>\r\n"
+        b"List-Unsubscribe-Post: List-Unsubscribe=One-Click\r\nMIME-Version",
     )
     header = signer.sign(message).decode()
     assert "h=from:to:subject:date:message-id:list-unsubscribe:list-unsubscribe-post;" in header
@@ -94,7 +97,9 @@ def test_unsigned_header_may_change(signer, keypair):
 
 def test_whitespace_changes_survive_relaxed(signer, keypair):
     signed = signer.sign_message(PLAIN)
-    assert verify(signed.replace(b"Hello  there", b"Hello there").replace(b"\r\n\r\n\r\n", b"\r\n"), keypair[1])
+    assert verify(
+        signed.replace(b"Hello  there", b"Hello there").replace(b"\r\n\r\n\r\n", b"\r\n"), keypair[1]
+    )
 
 
 def test_another_key_does_not_verify(signer):
@@ -148,7 +153,9 @@ def test_header_fields_keep_continuations():
     assert fields == [("a", b"A: 1"), ("b", b"B: 2\r\n\tcont"), ("c", b"c: 3")]
 
 
-_BODY_BYTES = st.lists(st.sampled_from([b"a", b"b", b" ", b"\t", b"\r\n", b"=", b"."]), max_size=40).map(b"".join)
+_BODY_BYTES = st.lists(st.sampled_from([b"a", b"b", b" ", b"\t", b"\r\n", b"=", b"."]), max_size=40).map(
+    b"".join
+)
 
 
 @settings(max_examples=300)
@@ -160,7 +167,9 @@ def test_body_canonicalisation_matches_dkimpy(body):
 @settings(max_examples=300)
 @given(
     st.sampled_from([b"Subject", b"SUBJECT ", b"x-a"]),
-    st.lists(st.sampled_from([b"a", b"Z", b" ", b"\t", b"\r\n ", b"\r\n\t", b":"]), max_size=20).map(b"".join),
+    st.lists(st.sampled_from([b"a", b"Z", b" ", b"\t", b"\r\n ", b"\r\n\t", b":"]), max_size=20).map(
+        b"".join
+    ),
 )
 def test_header_canonicalisation_matches_dkimpy(name, value):
     [(expected_name, expected_value)] = Relaxed.canonicalize_headers([(name, value)])

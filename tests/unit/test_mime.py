@@ -6,7 +6,7 @@ import email
 import email.policy
 import re
 from dataclasses import replace
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import dkim
 import pytest
@@ -17,9 +17,11 @@ from sendhouse.domain.ids import new_id
 from sendhouse.domain.mime import LinkSettings, MessageSpec, Recipient, compile_skeleton
 from sendhouse.errors import InvalidInput
 
-LINKS = LinkSettings(public_url="https://mail.example.com/", bounce_domain="bounce.example.com", secret="s3cret")
+LINKS = LinkSettings(
+    public_url="https://mail.example.com/", bounce_domain="bounce.example.com", secret="s3cret"
+)
 BASE = "https://mail.example.com"
-NOW = datetime(2026, 11, 26, 9, 30, 5, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 26, 9, 30, 5, tzinfo=UTC)
 HTML = (
     "<html><head><style>p { color: #123456 }</style></head><body>"
     '<p>Hello {{first_name | "there"}}</p>'
@@ -31,21 +33,35 @@ HTML = (
 
 
 def spec(**overrides) -> MessageSpec:
-    values = dict(
-        project_id=new_id(), kind="campaign", from_email="news@example.com", from_name="Example News",
-        reply_to=None, subject='Hi {{first_name | "there"}}', html=HTML, text=None, preview_text=None,
-        headers={}, tracking_open=True, tracking_click=True, unsubscribe_group="NEWS01", campaign_id=new_id(),
+    base = MessageSpec(
+        project_id=new_id(),
+        kind="campaign",
+        from_email="news@example.com",
+        from_name="Example News",
+        reply_to=None,
+        subject='Hi {{first_name | "there"}}',
+        html=HTML,
+        text=None,
+        preview_text=None,
+        headers={},
+        tracking_open=True,
+        tracking_click=True,
+        unsubscribe_group="NEWS01",
+        campaign_id=new_id(),
     )
-    return MessageSpec(**(values | overrides))
+    return replace(base, **overrides)
 
 
 def person(**overrides) -> Recipient:
     row = overrides.pop("message_id", new_id())
-    values = dict(
-        message_id=row, message_id_header=f"<{row}@example.com>", email="ann@example.org", name="Ann Lee",
+    base = Recipient(
+        message_id=row,
+        message_id_header=f"<{row}@example.com>",
+        email="ann@example.org",
+        name="Ann Lee",
         variables={"first_name": "Ann", "link": "https://docs.example.com/a?b=1&c=2"},
     )
-    return Recipient(**(values | overrides))
+    return replace(base, **overrides)
 
 
 def build(message_spec: MessageSpec | None = None, recipient: Recipient | None = None, **kwargs):
@@ -109,7 +125,9 @@ def test_list_unsubscribe_carries_signed_url_and_mailto():
     url, mailto = re.fullmatch(r"<([^>]+)>,\s*<mailto:([^>]+)>", message["List-Unsubscribe"]).groups()
     assert url.startswith(BASE + tokens.UNSUBSCRIBE_PATH)
     target = tokens.verify_unsubscribe(LINKS.secret, url[len(BASE + tokens.UNSUBSCRIBE_PATH) :])
-    assert target == tokens.UnsubscribeTarget(the_spec.project_id, "ann@example.org", "NEWS01", recipient.message_id)
+    assert target == tokens.UnsubscribeTarget(
+        the_spec.project_id, "ann@example.org", "NEWS01", recipient.message_id
+    )
     local, domain = mailto.split("@")
     assert domain == "bounce.example.com"
     assert tokens.parse_local_part(LINKS.secret, local) == ("unsubscribe", recipient.message_id)
@@ -131,7 +149,10 @@ def test_tracking_on_rewrites_http_links_and_adds_pixel():
     html = part(parse(build(recipient=recipient).data), "text/html")
     clicks = re.findall(r'href="' + re.escape(BASE + tokens.CLICK_PATH) + r'([^"]+)"', html)
     targets = [tokens.verify_click(LINKS.secret, token) for token in clicks]
-    assert [t.url for t in targets[:2]] == ["https://shop.example.com/item?id=7&src=mail", "https://docs.example.com/a?b=1&c=2"]
+    assert [t.url for t in targets[:2]] == [
+        "https://shop.example.com/item?id=7&src=mail",
+        "https://docs.example.com/a?b=1&c=2",
+    ]
     assert all(t.message_id == recipient.message_id for t in targets)
     assert 'href="mailto:help@example.com"' in html and 'href="#top"' in html and 'href="/relative"' in html
     [pixel] = re.findall(r'<img src="' + re.escape(BASE + tokens.OPEN_PATH) + r'([^"]+)"', html)
@@ -219,7 +240,12 @@ def test_long_subjects_fold_and_decode_back():
 
 @pytest.mark.parametrize(
     "evil",
-    ["Hi\r\nBcc: victim@example.net", "Hi\nBcc: victim@example.net", "Hi\rBcc: victim@example.net", "Hi\x00\x0bthere"],
+    [
+        "Hi\r\nBcc: victim@example.net",
+        "Hi\nBcc: victim@example.net",
+        "Hi\rBcc: victim@example.net",
+        "Hi\x00\x0bthere",
+    ],
 )
 def test_header_injection_through_variables_and_names(evil):
     recipient = person(name=evil, variables={"first_name": evil})
@@ -228,7 +254,11 @@ def test_header_injection_through_variables_and_names(evil):
     assert_wire_format(out.data)
     message = parse(out.data)
     assert message["Bcc"] is None
-    header_names = [line.split(":")[0] for line in out.data.split(b"\r\n\r\n")[0].decode().split("\r\n") if line[:1] not in " \t"]
+    header_names = [
+        line.split(":")[0]
+        for line in out.data.split(b"\r\n\r\n")[0].decode().split("\r\n")
+        if line[:1] not in " \t"
+    ]
     assert "Bcc" not in header_names
     assert message["Subject"].startswith("Hi ")
 
@@ -274,7 +304,9 @@ def test_idn_domain_is_encoded():
 
 def test_attachments_make_multipart_mixed():
     payload = bytes(range(256)) * 40
-    the_spec = spec(attachments=(("rapport é.pdf", "application/pdf", payload), ("notes.txt", "bad type", b"")))
+    the_spec = spec(
+        attachments=(("rapport é.pdf", "application/pdf", payload), ("notes.txt", "bad type", b""))
+    )
     out = build(the_spec)
     assert_wire_format(out.data)
     message = parse(out.data)
@@ -291,16 +323,20 @@ def test_each_recipient_gets_own_tokens_and_body():
     a, b = skeleton.render(first, now=NOW), skeleton.render(second, now=NOW)
     html_b = part(parse(b.data), "text/html")
     assert "Hello Bob" in html_b and "Hello Ann" not in html_b
-    assert {t.message_id for t in map(lambda t: tokens.verify_click(LINKS.secret, t), re.findall(r"/t/c/([^\"]+)", html_b))} == {
-        second.message_id
-    }
+    targets = [tokens.verify_click(LINKS.secret, t) for t in re.findall(r"/t/c/([^\"]+)", html_b)]
+    assert targets and {t.message_id for t in targets} == {second.message_id}
     assert a.mail_from != b.mail_from
 
 
 def test_merge_data_precedence_and_builtins_win():
     recipient = person(
-        variables={"plan": "base", "customFields": {"plan": "custom", "city": "Lyon"}, "dynamicData": {"plan": "dyn"},
-                   "email": "spoof@evil.test", "unsubscribe": "https://evil.test"}
+        variables={
+            "plan": "base",
+            "customFields": {"plan": "custom", "city": "Lyon"},
+            "dynamicData": {"plan": "dyn"},
+            "email": "spoof@evil.test",
+            "unsubscribe": "https://evil.test",
+        }
     )
     html = "{{plan}} {{city}} {{email}} {{date}} <a href='{{unsubscribe}}'>u</a>"
     out = part(parse(build(spec(html=html, tracking_open=False), recipient).data), "text/html")
@@ -310,7 +346,11 @@ def test_merge_data_precedence_and_builtins_win():
 def test_dkim_signed_messages_verify_with_dkimpy():
     private_pem, public_b64 = generate_dkim_keypair()
     signer = DkimSigner("example.com", "mail", private_pem)
-    skeleton = compile_skeleton(spec(subject="Ça {{first_name}}", attachments=(("a.bin", "application/x", b"\x00" * 99),)), LINKS, dkim=signer)
+    skeleton = compile_skeleton(
+        spec(subject="Ça {{first_name}}", attachments=(("a.bin", "application/x", b"\x00" * 99),)),
+        LINKS,
+        dkim=signer,
+    )
     for index in range(3):
         out = skeleton.render(person(variables={"first_name": f"N°{index}"}), now=NOW)
         assert_wire_format(out.data)

@@ -37,7 +37,7 @@ def test_variables_nested_and_raw():
 
 def test_escape_false_keeps_text_as_is():
     template = compile_template("{{a}} & {{{b}}}", field="subject")
-    assert template.render({"a": "<Tom & Jerry>", "b": "\"x\""}, escape=False) == "<Tom & Jerry> & \"x\""
+    assert template.render({"a": "<Tom & Jerry>", "b": '"x"'}, escape=False) == '<Tom & Jerry> & "x"'
 
 
 def test_escaping_covers_attribute_breakers():
@@ -66,8 +66,20 @@ def test_fallbacks(source, data, expected):
 @pytest.mark.parametrize(
     ("value", "truthy"),
     [
-        (None, False), (False, False), ("", False), (0, False), (0.0, False), ([], False),
-        (True, True), ("0", True), ("no", True), (1, True), (-1, True), ([0], True), ({}, True), ({"a": 1}, True),
+        (None, False),
+        (False, False),
+        ("", False),
+        (0, False),
+        (0.0, False),
+        ([], False),
+        (True, True),
+        ("0", True),
+        ("no", True),
+        (1, True),
+        (-1, True),
+        ([0], True),
+        ({}, True),
+        ({"a": 1}, True),
     ],
 )
 def test_handlebars_truthiness(value, truthy):
@@ -85,7 +97,15 @@ def test_missing_condition_is_false_and_nesting_works():
 
 @pytest.mark.parametrize(
     ("value", "expected"),
-    [(True, "true"), (False, "false"), (3, "3"), (2.0, "2"), (2.5, "2.5"), ([1, "a", None], "1,a,"), ({"k": 1}, "")],
+    [
+        (True, "true"),
+        (False, "false"),
+        (3, "3"),
+        (2.0, "2"),
+        (2.5, "2.5"),
+        ([1, "a", None], "1,a,"),
+        ({"k": 1}, ""),
+    ],
 )
 def test_values_render_like_handlebars(value, expected):
     assert render("{{v}}", {"v": value}) == expected
@@ -105,7 +125,10 @@ def test_names_and_builtins_are_reported():
 def test_error_names_line_and_column():
     source = "<p>\n  hello\n  <div>{{#if vip}}\n</div>"
     assert error_of(source) == {"field": "html", "message": "line 3, column 8: unclosed {{#if}}"}
-    assert error_of("ab\n\n          {{#if x}}", field="text")["message"] == "line 3, column 11: unclosed {{#if}}"
+    assert (
+        error_of("ab\n\n          {{#if x}}", field="text")["message"]
+        == "line 3, column 11: unclosed {{#if}}"
+    )
 
 
 @pytest.mark.parametrize(
@@ -121,10 +144,22 @@ def test_error_names_line_and_column():
         ("hi {{name", "line 1, column 4: unclosed {{ (expected }})"),
         ("hi {{{name}}", "line 1, column 4: unclosed {{{ (expected }}})"),
         ("{{ }}", "line 1, column 3: empty tag"),
-        ("{{__class__}}", "line 1, column 3: invalid variable name '__class__': names start with a letter (letters, digits, _)"),
-        ("{{email.__class__}}", "line 1, column 3: invalid variable name 'email.__class__': names start with a letter (letters, digits, _)"),
-        ("{{1st}}", "line 1, column 3: invalid variable name '1st': names start with a letter (letters, digits, _)"),
-        ("{{a..b}}", "line 1, column 3: invalid variable name 'a..b': names start with a letter (letters, digits, _)"),
+        (
+            "{{__class__}}",
+            "line 1, column 3: invalid variable name '__class__': names start with a letter (letters, digits, _)",
+        ),
+        (
+            "{{email.__class__}}",
+            "line 1, column 3: invalid variable name 'email.__class__': names start with a letter (letters, digits, _)",
+        ),
+        (
+            "{{1st}}",
+            "line 1, column 3: invalid variable name '1st': names start with a letter (letters, digits, _)",
+        ),
+        (
+            "{{a..b}}",
+            "line 1, column 3: invalid variable name 'a..b': names start with a letter (letters, digits, _)",
+        ),
         ("{{a-b}}", "line 1, column 3: invalid variable name 'a-b'"),
         ("{{a | there}}", 'line 1, column 3: a fallback is a quoted string: {{name | "default"}}'),
         ('{{a | "open}}', 'line 1, column 3: a fallback is a quoted string: {{name | "default"}}'),
@@ -187,7 +222,7 @@ def test_css_inlining_keeps_tags_in_tables_and_attributes():
     inlined = inline_css(source)
     assert 'style="color: red;"' in inlined
     out = compile_template(inlined).render({"vip": True, "name": "Ann", "id": "7"})
-    assert "<tr><td style=\"color: red;\">Ann</td></tr>" in out
+    assert '<tr><td style="color: red;">Ann</td></tr>' in out
     assert 'href="https://x.test/?u=7&amp;v=1"' in out and 'title="a"' in out
     assert "VIP" not in compile_template(inlined).render({"name": "Zed"}) and "Zed" not in compile_template(
         inlined
@@ -199,22 +234,57 @@ def test_css_inlining_skipped_without_style():
 
 
 def test_text_source_is_derived_with_tags_in_place():
-    text = derive_text_source('<h1>Hi {{first_name | "there"}}</h1><p>Go <a href="https://x.test/{{id}}">here</a></p>')
+    text = derive_text_source(
+        '<h1>Hi {{first_name | "there"}}</h1><p>Go <a href="https://x.test/{{id}}">here</a></p>'
+    )
     assert compile_template(text).render({"id": "9"}, escape=False).split() == [
-        "Hi", "there", "Go", "[here](https://x.test/9)"
+        "Hi",
+        "there",
+        "Go",
+        "[here](https://x.test/9)",
     ]
 
 
 # -- properties ------------------------------------------------------------------------------
 
 _PIECES = st.sampled_from(
-    ["{{", "}}", "{{{", "}}}", "#if ", "else", "/if", "a", "b.c", "_x", "9", "|", '"q"', "'", '"', "\\", " ", "\n",
-     "!", "#each", "<p>", "&", "{", "}", "é", "\r", "."]
+    [
+        "{{",
+        "}}",
+        "{{{",
+        "}}}",
+        "#if ",
+        "else",
+        "/if",
+        "a",
+        "b.c",
+        "_x",
+        "9",
+        "|",
+        '"q"',
+        "'",
+        '"',
+        "\\",
+        " ",
+        "\n",
+        "!",
+        "#each",
+        "<p>",
+        "&",
+        "{",
+        "}",
+        "é",
+        "\r",
+        ".",
+    ]
 )
 SOURCES = st.one_of(st.text(max_size=60), st.lists(_PIECES, max_size=25).map("".join))
 JSON = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=True) | st.text(max_size=20),
-    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.sampled_from(["a", "b", "c", "x"]), inner, max_size=3),
+    lambda inner: (
+        st.lists(inner, max_size=3)
+        | st.dictionaries(st.sampled_from(["a", "b", "c", "x"]), inner, max_size=3)
+    ),
     max_leaves=10,
 )
 DATA = st.dictionaries(st.sampled_from(["a", "b", "c", "x", "_x", "email"]), JSON, max_size=5)

@@ -101,7 +101,10 @@ def test_arbitrary_strings_never_raise(text):
     assert tokens.parse_local_part(SECRET, text) is None
 
 
-@given(st.text(max_size=40).filter(lambda s: "\x00" not in s), st.text(max_size=200).filter(lambda s: "\x00" not in s))
+@given(
+    st.text(max_size=40).filter(lambda s: "\x00" not in s),
+    st.text(max_size=200).filter(lambda s: "\x00" not in s),
+)
 def test_any_text_fields_round_trip(row, url):
     assert tokens.verify_click(SECRET, tokens.sign_click(SECRET, row, url)) == tokens.ClickTarget(row, url)
 
@@ -134,6 +137,9 @@ def test_address_kinds_are_not_interchangeable():
 
 def test_paths_do_not_overlap():
     assert {tokens.OPEN_PATH, tokens.CLICK_PATH, tokens.UNSUBSCRIBE_PATH, tokens.PREFERENCE_PATH} == {
-        "/t/o/", "/t/c/", "/u/", "/u/p/"
+        "/t/o/",
+        "/t/c/",
+        "/u/",
+        "/u/p/",
     }
     assert "/" not in tokens.sign_unsubscribe(SECRET, target())

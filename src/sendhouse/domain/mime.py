@@ -15,12 +15,19 @@ import html as htmllib
 import re
 import secrets
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from email.utils import format_datetime
 from typing import TYPE_CHECKING
 
 from sendhouse.domain import tokens
-from sendhouse.domain.templating import Template, compile_template, derive_text_source, escape_html, html_to_text, inline_css
+from sendhouse.domain.templating import (
+    Template,
+    compile_template,
+    derive_text_source,
+    escape_html,
+    html_to_text,
+    inline_css,
+)
 from sendhouse.errors import InvalidInput
 
 if TYPE_CHECKING:
@@ -28,7 +35,20 @@ if TYPE_CHECKING:
 
 KINDS = ("campaign", "transactional")
 SUBJECT_MAX_OUTPUT = 4000
-_MONTHS = ("January February March April May June July August September October November December").split()
+_MONTHS = [
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
+]
 _PREVIEW = (
     '<div style="display:none;font-size:1px;line-height:1px;max-height:0;max-width:0;opacity:0;'
     'overflow:hidden;mso-hide:all;">{{{_preview}}}' + "&#847;&zwnj;&nbsp;" * 12 + "</div>"
@@ -40,19 +60,19 @@ _FOOTER_HTML = (
     '<a href="{{unsubscribe_preference}}" style="color:#6b7280;">Manage email preferences</a></p>'
 )
 _FOOTER_TEXT = "\n\n--\nUnsubscribe: {{unsubscribe}}\nManage email preferences: {{unsubscribe_preference}}\n"
-_LINK_RE = re.compile(r"""(<a(?:rea)?\b[^>]*?\bhref\s*=\s*)(["'])(.*?)\2""", re.I | re.S)
-_UNTRACKED_RE = re.compile(r"\s*(?:mailto:|tel:|sms:|#)|.*\{\{\{?\s*(?:unsubscribe|#|/|else)", re.I | re.S)
-_TRACKABLE_RE = re.compile(r"\s*(?:https?://|\{\{)", re.I)
-_BODY_OPEN_RE = re.compile(r"<body\b[^>]*>", re.I)
-_BODY_CLOSE_RE = re.compile(r"</body\s*>", re.I)
+_LINK_RE = re.compile(r"""(<a(?:rea)?\b[^>]*?\bhref\s*=\s*)(["'])(.*?)\2""", re.IGNORECASE | re.DOTALL)
+_UNTRACKED_RE = re.compile(
+    r"\s*(?:mailto:|tel:|sms:|#)|.*\{\{\{?\s*(?:unsubscribe|#|/|else)", re.IGNORECASE | re.DOTALL
+)
+_TRACKABLE_RE = re.compile(r"\s*(?:https?://|\{\{)", re.IGNORECASE)
+_BODY_OPEN_RE = re.compile(r"<body\b[^>]*>", re.IGNORECASE)
+_BODY_CLOSE_RE = re.compile(r"</body\s*>", re.IGNORECASE)
 _MESSAGE_ID_RE = re.compile(r"<[!-;=?-~]+@[!-;=?-~]+>")
 _ADDRESS_RE = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]+@[^\s<>(),;:\"\[\]\\@]+")
 _HEADER_NAME_RE = re.compile(r"[A-Za-z0-9-]{1,76}")
 _PHRASE_RE = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~ .-]*")
 _CONTENT_TYPE_RE = re.compile(r"[A-Za-z0-9!#$&^_.+-]+/[A-Za-z0-9!#$&^_.+-]+")
-_CONTROL = {c: " " for c in (*range(0, 32), 127)}
-
-
+_CONTROL = {c: " " for c in (*range(32), 127)}
 
 
 @dataclass(frozen=True)
@@ -125,7 +145,7 @@ def _link(slot: str, template: Template) -> _Links:
     return _Links(slot, template, tokens.pack((url,)))
 
 
-def compile_skeleton(spec: MessageSpec, links: LinkSettings, *, dkim: "DkimSigner | None" = None) -> "Skeleton":
+def compile_skeleton(spec: MessageSpec, links: LinkSettings, *, dkim: DkimSigner | None = None) -> Skeleton:
     """Compile everything that is the same for all recipients; InvalidInput for bad templates or fields."""
     if spec.kind not in KINDS:
         raise InvalidInput.field("kind", "must be campaign or transactional")
@@ -247,7 +267,10 @@ _QP_HEADERS = 'Content-Type: text/{}; charset="utf-8"\r\nContent-Transfer-Encodi
 
 def _bodies_frame(spec: MessageSpec, alt: str) -> tuple[bytes, bytes]:
     """What goes before the text part (from Content-Type on) and after the HTML part."""
-    alt_head = f'Content-Type: multipart/alternative; boundary="{alt}"\r\n\r\n--{alt}\r\n' + _QP_HEADERS.format("plain")
+    alt_head = (
+        f'Content-Type: multipart/alternative; boundary="{alt}"\r\n\r\n--{alt}\r\n'
+        + _QP_HEADERS.format("plain")
+    )
     if not spec.attachments:
         return alt_head.encode(), f"\r\n--{alt}--\r\n".encode()
     mixed = alt.replace("_alt_", "_mix_")
@@ -263,7 +286,9 @@ def _attachment_part(boundary: str, attachment: tuple, index: int) -> bytes:
     filename, content_type, content = attachment
     if not isinstance(content, (bytes, bytearray)) or not isinstance(filename, str):
         raise InvalidInput.field(f"attachments[{index}]", "needs a file name and bytes")
-    content_type = content_type if _CONTENT_TYPE_RE.fullmatch(content_type or "") else "application/octet-stream"
+    content_type = (
+        content_type if _CONTENT_TYPE_RE.fullmatch(content_type or "") else "application/octet-stream"
+    )
     head = (
         f"--{boundary}\r\nContent-Type: {content_type}; {_filename_param('name', filename)}\r\n"
         f"Content-Disposition: attachment; {_filename_param('filename', filename)}\r\n"
@@ -304,7 +329,10 @@ class Skeleton:
         self.base, self.escaped_base = base, escape_html(base)
         self.subject, self.html, self.text, self.preview, self.tracked = subject, html, text, preview, tracked
         self.static = static
-        self.keys = {kind: tokens.web_key(links.secret, kind) for kind in ("open", "click", "unsubscribe", "preference")}
+        self.keys = {
+            kind: tokens.web_key(links.secret, kind)
+            for kind in ("open", "click", "unsubscribe", "preference")
+        }
         self.unsubscribe_prefix = base + tokens.UNSUBSCRIBE_PATH
         self.preference_prefix = base + tokens.PREFERENCE_PATH
         self.open_prefix = self.escaped_base + tokens.OPEN_PATH
@@ -313,7 +341,7 @@ class Skeleton:
 
     def render(self, recipient: Recipient, *, now: datetime | None = None) -> OutgoingMessage:
         """The message for one recipient (DKIM-signed when the skeleton has a signer)."""
-        now = now or datetime.now(timezone.utc)
+        now = now or datetime.now(UTC)
         data = self._data(recipient, now)
         html = self.html.render(data)
         text = self.text.render(data, escape=False) if self.text is not None else html_to_text(html)
@@ -338,7 +366,9 @@ class Skeleton:
         data["email"] = recipient.email
         data["date"] = f"{_MONTHS[now.month - 1]} {now.day}, {now.year}"
         data["unsubscribe"] = self.unsubscribe_prefix + tokens.sign_packed(self.keys["unsubscribe"], target)
-        data["unsubscribe_preference"] = self.preference_prefix + tokens.sign_packed(self.keys["preference"], target)
+        data["unsubscribe_preference"] = self.preference_prefix + tokens.sign_packed(
+            self.keys["preference"], target
+        )
         self._slots(data, tokens.pack((row,)))
         return data
 
@@ -384,7 +414,7 @@ class Skeleton:
     def _date(self, now: datetime) -> str:
         second = int(now.timestamp())
         if self._date_cache[0] != second:
-            aware = now if now.tzinfo else now.replace(tzinfo=timezone.utc)
+            aware = now if now.tzinfo else now.replace(tzinfo=UTC)
             self._date_cache = (second, format_datetime(aware.replace(microsecond=0)))
         return self._date_cache[1]
 
@@ -394,7 +424,7 @@ def merge_variables(variables: dict) -> dict:
     data = dict(variables)
     for nested in ("customFields", "dynamicData"):
         extra = variables.get(nested)
-        if type(extra) is dict:  # noqa: E721
+        if type(extra) is dict:
             data.update(extra)
     return data
 
@@ -479,4 +509,3 @@ def custom_header(name: str, value: str) -> str:
     if not isinstance(name, str) or not _HEADER_NAME_RE.fullmatch(name):
         raise InvalidInput.field(f"headers.{name}", "header names are letters, digits and '-' (1-76)")
     return unstructured(name, str(value))
-

@@ -16,6 +16,7 @@ swapped for placeholders an HTML parser leaves in place, then put back and check
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 
@@ -32,9 +33,17 @@ _LIT, _VAR, _IF, _JUMP = 0, 1, 2, 3
 _NAME = r"[A-Za-z][A-Za-z0-9_]*"
 _INTERNAL_NAME = r"[A-Za-z_][A-Za-z0-9_]*"
 _STRING = r'"(?:[^"\\]|\\.)*"|\'(?:[^\'\\]|\\.)*\''
-_ESCAPES = {"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#x27;", "`": "&#x60;", "=": "&#x3D;"}
+_ESCAPES = {
+    "&": "&amp;",
+    "<": "&lt;",
+    ">": "&gt;",
+    '"': "&quot;",
+    "'": "&#x27;",
+    "`": "&#x60;",
+    "=": "&#x3D;",
+}
 _ESCAPE_RE = re.compile(r"[&<>\"'`=]")
-_TAG_RE = re.compile(r"\{\{\{.*?\}\}\}|\{\{.*?\}\}", re.S)
+_TAG_RE = re.compile(r"\{\{\{.*?\}\}\}|\{\{.*?\}\}", re.DOTALL)
 _PLACEHOLDER_RE = re.compile(r"<!--shtpl(\d+)-->|&lt;!--shtpl(\d+)--&gt;|shtpl(\d+)x")
 _INLINER = css_inline.CSSInliner(keep_style_tags=True, load_remote_stylesheets=False)
 _TEXT_CONFIG = ParserConfig(display_links=True)
@@ -72,7 +81,7 @@ class Template:
             if len(self.constant) > max_output:
                 raise _too_large(self.field, max_output)
             return self.constant
-        if type(data) is not dict:  # noqa: E721
+        if type(data) is not dict:
             data = dict(data)
         out: list[str] = []
         size = 0
@@ -85,7 +94,7 @@ class Template:
                 piece = op[1]
             elif kind == _VAR:
                 value = data.get(op[4]) if op[4] is not None else _lookup(data, op[1])
-                if type(value) is not str:  # noqa: E721
+                if type(value) is not str:
                     value = _stringify(value)
                 if not value and op[2] is not None:
                     value = op[2]
@@ -131,7 +140,9 @@ def _escape_one(match: re.Match) -> str:
 
 
 def _too_large(field: str, limit: int) -> InvalidInput:
-    return InvalidInput.field(field, f"rendered output exceeds {limit} characters", code="TEMPLATE_OUTPUT_TOO_LARGE")
+    return InvalidInput.field(
+        field, f"rendered output exceeds {limit} characters", code="TEMPLATE_OUTPUT_TOO_LARGE"
+    )
 
 
 def _position(source: str, offset: int) -> tuple[int, int]:
@@ -142,7 +153,7 @@ def _position(source: str, offset: int) -> tuple[int, int]:
 def _lookup(data, path: tuple):
     value = data
     for key in path:
-        if type(value) is not dict:  # noqa: E721 - exactly dict: no subclasses with custom __getitem__
+        if type(value) is not dict:
             return None
         value = value.get(key)
     return value
@@ -154,13 +165,15 @@ def _truthy(value) -> bool:
         return False
     if isinstance(value, (str, list, tuple)):
         return len(value) > 0
-    if isinstance(value, (int, float)):
-        return value == value and value != 0
+    if isinstance(value, float):
+        return value != 0 and not math.isnan(value)
+    if isinstance(value, int):
+        return value != 0
     return True
 
 
 def _stringify(value) -> str:
-    if type(value) is str:  # noqa: E721 - fast path for the common case
+    if type(value) is str:
         return value
     if value is None or isinstance(value, dict):
         return ""
@@ -297,6 +310,7 @@ def _explain(body: str) -> str:
 
 
 # HTML tools over template sources
+
 
 def inline_css(source: str) -> str:
     """`source` with its <style> rules inlined, template tags intact; `source` itself if that fails."""

@@ -194,7 +194,9 @@ def verify_address(secret: str, kind: str, token: str) -> str | None:
     try:
         raw = bytes.fromhex(token)
         payload, mac = raw[:-_ADDRESS_MAC], raw[-_ADDRESS_MAC:]
-        if len(raw) <= _ADDRESS_MAC or not hmac.compare_digest(mac, _mac(secret, "address-" + kind, payload, _ADDRESS_MAC)):
+        if len(raw) <= _ADDRESS_MAC or not hmac.compare_digest(
+            mac, _mac(secret, "address-" + kind, payload, _ADDRESS_MAC)
+        ):
             return None
         fields = _unpack(payload)
     except (ValueError, UnicodeError):
