@@ -20,6 +20,7 @@ from email.utils import format_datetime
 from typing import TYPE_CHECKING
 
 from sendhouse.domain import tokens
+from sendhouse.domain.mimeheaders import custom_header, filename_param, mailbox, unstructured
 from sendhouse.domain.templating import (
     Template,
     compile_template,
@@ -68,11 +69,7 @@ _TRACKABLE_RE = re.compile(r"\s*(?:https?://|\{\{)", re.IGNORECASE)
 _BODY_OPEN_RE = re.compile(r"<body\b[^>]*>", re.IGNORECASE)
 _BODY_CLOSE_RE = re.compile(r"</body\s*>", re.IGNORECASE)
 _MESSAGE_ID_RE = re.compile(r"<[!-;=?-~]+@[!-;=?-~]+>")
-_ADDRESS_RE = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]+@[^\s<>(),;:\"\[\]\\@]+")
-_HEADER_NAME_RE = re.compile(r"[A-Za-z0-9-]{1,76}")
-_PHRASE_RE = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~ .-]*")
 _CONTENT_TYPE_RE = re.compile(r"[A-Za-z0-9!#$&^_.+-]+/[A-Za-z0-9!#$&^_.+-]+")
-_CONTROL = {c: " " for c in (*range(32), 127)}
 
 
 @dataclass(frozen=True)
@@ -290,8 +287,8 @@ def _attachment_part(boundary: str, attachment: tuple, index: int) -> bytes:
         content_type if _CONTENT_TYPE_RE.fullmatch(content_type or "") else "application/octet-stream"
     )
     head = (
-        f"--{boundary}\r\nContent-Type: {content_type}; {_filename_param('name', filename)}\r\n"
-        f"Content-Disposition: attachment; {_filename_param('filename', filename)}\r\n"
+        f"--{boundary}\r\nContent-Type: {content_type}; {filename_param('name', filename)}\r\n"
+        f"Content-Disposition: attachment; {filename_param('filename', filename)}\r\n"
         "Content-Transfer-Encoding: base64\r\n\r\n"
     )
     return head.encode() + _base64_lines(bytes(content))
@@ -300,19 +297,6 @@ def _attachment_part(boundary: str, attachment: tuple, index: int) -> bytes:
 def _base64_lines(content: bytes) -> bytes:
     lines = [binascii.b2a_base64(content[i : i + 57], newline=False) for i in range(0, len(content), 57)]
     return b"\r\n".join(lines) + b"\r\n"
-
-
-def _filename_param(param: str, filename: str) -> str:
-    """`name="x.pdf"`, or RFC 2231 `name*=utf-8''…` for anything beyond plain printable ASCII."""
-    clean = filename.translate(_CONTROL).strip() or "attachment"
-    if clean.isascii() and '"' not in clean and "\\" not in clean:
-        return f'{param}="{clean}"'
-    quoted = "".join(c if c.isascii() and (c.isalnum() or c in "!#$&+-.^_`|~") else _pct(c) for c in clean)
-    return f"{param}*=utf-8''{quoted}"
-
-
-def _pct(char: str) -> str:
-    return "".join(f"%{b:02X}" for b in char.encode())
 
 
 def _nonce() -> str:
@@ -434,78 +418,3 @@ def _qp(text: str) -> bytes:
     if "\r" in text:
         text = text.replace("\r\n", "\n").replace("\r", "\n")
     return binascii.b2a_qp(text.encode("utf-8", "surrogatepass"), istext=True).replace(b"\n", b"\r\n")
-
-
-def unstructured(name: str, value: str) -> str:
-    """A header line for free text: folded ASCII, or RFC 2047 encoded words; never more than one field."""
-    value = value.translate(_CONTROL) if not value.isprintable() else value
-    if value.isascii() and "=?" not in value and len(name) + len(value) < 76:
-        return f"{name}: {value}\r\n"
-    if value.isascii() and "=?" not in value and max(map(len, value.split(" "))) < 900:
-        return f"{name}: {_fold_ascii(value, len(name) + 2)}\r\n"
-    return f"{name}: {encode_words(value)}\r\n"
-
-
-def _fold_ascii(value: str, used: int) -> str:
-    lines, current = [], ""
-    for index, word in enumerate(value.split(" ")):
-        if index == 0:
-            current = word
-        elif word and used + len(current) + 1 + len(word) > 78 and current.strip():
-            lines.append(current)
-            current, used = " " + word, 0
-        else:
-            current += " " + word
-    lines.append(current)
-    return "\r\n".join(lines)
-
-
-def encode_words(value: str) -> str:
-    """RFC 2047 base64 encoded words of at most 45 UTF-8 bytes each (never splitting a character)."""
-    words, chunk = [], b""
-    for char in value:
-        raw = char.encode("utf-8", "surrogatepass")
-        if len(chunk) + len(raw) > 45:
-            words.append(chunk)
-            chunk = b""
-        chunk += raw
-    words.append(chunk)
-    return "\r\n ".join(f"=?utf-8?b?{binascii.b2a_base64(w, newline=False).decode()}?=" for w in words)
-
-
-def mailbox(name: str | None, address: str, *, field: str) -> str:
-    """`Name <local@domain>` with the name quoted or encoded as needed; InvalidInput for a bad address."""
-    address = _ascii_address(address, field)
-    if not name:
-        return address
-    name = (name if name.isprintable() else name.translate(_CONTROL)).strip()
-    if not name:
-        return address
-    if name.isascii() and "=?" not in name:
-        phrase = name if _PHRASE_RE.fullmatch(name) and "." not in name else _quoted(name)
-    else:
-        phrase = encode_words(name)
-    return f"{phrase} <{address}>"
-
-
-def _quoted(name: str) -> str:
-    return '"' + name.replace("\\", "\\\\").replace('"', '\\"') + '"'
-
-
-def _ascii_address(address: str, field: str) -> str:
-    if not isinstance(address, str) or not _ADDRESS_RE.fullmatch(address):
-        raise InvalidInput.field(field, "must be an email address")
-    local, _, domain = address.rpartition("@")
-    if domain.isascii():
-        return address
-    try:
-        return f"{local}@{domain.encode('idna').decode()}"
-    except UnicodeError:
-        raise InvalidInput.field(field, "has a domain that cannot be encoded") from None
-
-
-def custom_header(name: str, value: str) -> str:
-    """One custom header line; InvalidInput for a name that is not a plain token."""
-    if not isinstance(name, str) or not _HEADER_NAME_RE.fullmatch(name):
-        raise InvalidInput.field(f"headers.{name}", "header names are letters, digits and '-' (1-76)")
-    return unstructured(name, str(value))
