@@ -83,34 +83,7 @@ class Template:
             return self.constant
         if type(data) is not dict:
             data = dict(data)
-        out: list[str] = []
-        size = 0
-        ops = self.ops
-        i, n = 0, len(ops)
-        while i < n:
-            op = ops[i]
-            kind = op[0]
-            if kind == _LIT:
-                piece = op[1]
-            elif kind == _VAR:
-                value = data.get(op[4]) if op[4] is not None else _lookup(data, op[1])
-                if type(value) is not str:
-                    value = _stringify(value)
-                if not value and op[2] is not None:
-                    value = op[2]
-                piece = escape_html(value) if escape and not op[3] else value
-            elif kind == _IF:
-                i = i + 1 if _truthy(_lookup(data, op[1])) else op[2]
-                continue
-            else:
-                i = op[1]
-                continue
-            size += len(piece)
-            if size > max_output:
-                raise _too_large(self.field, max_output)
-            out.append(piece)
-            i += 1
-        return "".join(out)
+        return _run(self.ops, data, escape, max_output, self.field)
 
 
 def compile_template(source: str, *, field: str = "html", internal: bool = False) -> Template:
@@ -137,6 +110,39 @@ def escape_html(value: str) -> str:
 
 def _escape_one(match: re.Match) -> str:
     return _ESCAPES[match.group()]
+
+
+def _run(ops: tuple, data: dict, escape: bool, max_output: int, field: str) -> str:
+    """The one forward pass over the ops: jumps only go forward, so it is linear in the template."""
+    out: list[str] = []
+    size = 0
+    i, n = 0, len(ops)
+    while i < n:
+        op = ops[i]
+        kind = op[0]
+        if kind == _IF:
+            i = i + 1 if _truthy(_lookup(data, op[1])) else op[2]
+            continue
+        if kind == _JUMP:
+            i = op[1]
+            continue
+        piece = op[1] if kind == _LIT else _variable(op, data, escape)
+        size += len(piece)
+        if size > max_output:
+            raise _too_large(field, max_output)
+        out.append(piece)
+        i += 1
+    return "".join(out)
+
+
+def _variable(op: tuple, data: dict, escape: bool) -> str:
+    """One `{{var}}` op: (kind, path, fallback, raw, single name or None)."""
+    value = data.get(op[4]) if op[4] is not None else _lookup(data, op[1])
+    if type(value) is not str:
+        value = _stringify(value)
+    if not value and op[2] is not None:
+        value = op[2]
+    return escape_html(value) if escape and not op[3] else value
 
 
 def _too_large(field: str, limit: int) -> InvalidInput:
