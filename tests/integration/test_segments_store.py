@@ -180,3 +180,14 @@ async def test_segment_ids_containing(people):
         assert await store.segment_ids_containing(conn, project_id, by_name["dan"]) == []
         other = await project_service.create_project(db, name="other")
         assert await store.segment_ids_containing(conn, other["id"], by_name["ann"]) == []
+
+
+async def test_leap_days_and_impossible_dates(container):
+    project = await project_service.create_project(container.db, name="leap")
+    people = {"leap": {"custom_fields": {"d": "2024-02-29"}}, "bad": {"custom_fields": {"d": "2023-02-30T10:00:00Z"}},
+              "num": {"custom_fields": {"d": 20240229}}}
+    made = await make_contacts(container.db, project["id"], people)
+    names = {v: k for k, v in made.items()}
+    both = (container.db, project["id"], names)
+    assert await matching(both, g("d", "date", "equals", "2024-02-29")) == {"leap"}
+    assert await matching(both, g("d", "date", "is_empty")) == {"bad", "num"}

@@ -25,12 +25,15 @@ COLUMNS = {
 MAX_PARENT_DEPTH = 10
 UNION_CHUNK = 20
 _PG_DATE = (
-    r"^\d{4}-(?:(?:0[1-9]|1[0-2])-(?:0[1-9]|1\d|2[0-8])|(?:0[13-9]|1[0-2])-(?:29|30)|(?:0[13578]|1[02])-31"
+    r"^(?:\d{4}-(?:(?:0[1-9]|1[0-2])-(?:0[1-9]|1\d|2[0-8])|(?:0[13-9]|1[0-2])-(?:29|30)|(?:0[13578]|1[02])-31)"
     r"|(?:\d\d(?:0[48]|[2468][048]|[13579][26])|(?:[02468][048]|[13579][26])00)-02-29)"
     r"(?:[T ](?:[01]\d|2[0-3]):[0-5]\d(?::[0-5]\d(?:\.\d{1,6})?)?)?(?:Z|[+-](?:[01]\d|2[0-3])(?::?[0-5]\d)?)?$"
 )
 _PG_OFFSET = r"(?:Z|[+-]\d\d(?::?\d\d)?)$"
 _SQLITE_TIME = "%Y-%m-%d %H:%M:%f"
+# Shapes the contacts API stores dates in, turned into _SQLITE_TIME text without parsing (fast path).
+_GLOB_DAY = "[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]"
+_GLOB_ISO_Z = _GLOB_DAY + "T[0-9][0-9]:[0-9][0-9]:[0-9][0-9].[0-9][0-9][0-9]Z"
 
 
 def _is_pg(dialect: str) -> bool:
@@ -71,7 +74,13 @@ class _Custom:
             aware = sa.cast(raw, sa.TIMESTAMP(timezone=True)).op("AT TIME ZONE")("UTC")
             moment = sa.case((raw.op("~")(_PG_OFFSET), aware), else_=sa.cast(raw, sa.TIMESTAMP()))
             return sa.case((raw.op("~")(_PG_DATE), moment))
-        return sa.case((self._json_type() == "text", sa.func.strftime(_SQLITE_TIME, raw)))
+        day = sa.func.substr(raw, 1, 10)
+        normalized = sa.case(
+            (raw.op("GLOB")(_GLOB_DAY), raw.concat(" 00:00:00.000")),
+            (raw.op("GLOB")(_GLOB_ISO_Z), sa.func.replace(sa.func.substr(raw, 1, 23), "T", " ")),
+            (sa.func.date(day, "+0 days") == day, sa.func.strftime(_SQLITE_TIME, raw)),
+        )  # other shapes are parsed, and refused when the day does not exist (2023-02-30)
+        return sa.case((self._json_type() == "text", normalized))
 
     def date_bound(self, moment: datetime) -> Any:
         naive = moment.replace(tzinfo=None)
@@ -81,11 +90,13 @@ class _Custom:
 
 
 def _present(x: sa.ColumnElement, pred: sa.ColumnElement) -> sa.ColumnElement:
-    return sa.and_(x.is_not(None), pred)
+    """pred, false when x has no value (x is evaluated once: COALESCE, not "x IS NOT NULL AND ...")."""
+    return sa.func.coalesce(pred, sa.false(), type_=sa.Boolean)
 
 
 def _absent_or_not(x: sa.ColumnElement, pred: sa.ColumnElement) -> sa.ColumnElement:
-    return sa.or_(x.is_(None), sa.not_(pred))
+    """NOT pred, true when x has no value."""
+    return sa.func.coalesce(sa.not_(pred), sa.true(), type_=sa.Boolean)
 
 
 def _string(x: sa.ColumnElement, operator: str, value: Any) -> sa.ColumnElement:
