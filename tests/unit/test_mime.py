@@ -159,6 +159,16 @@ def test_tracking_on_rewrites_http_links_and_adds_pixel():
     assert tokens.verify_open(LINKS.secret, pixel) == recipient.message_id
 
 
+def test_single_quoted_and_unclosed_hrefs():
+    source = (
+        '<a href=\'https://a.example/x\'>A</a><a title="t" HREF="https://b.example/">B</a><a href="https://c'
+    )
+    html = part(parse(build(spec(html=source, tracking_open=False)).data), "text/html")
+    clicks = [tokens.verify_click(LINKS.secret, t).url for t in re.findall(r"/t/c/([^\"']+)", html)]
+    assert clicks == ["https://a.example/x", "https://b.example/"]
+    assert "href='https://mail.example.com/t/c/" in html and '<a href="https://c<p' in html
+
+
 def test_unsubscribe_links_are_never_rewritten():
     html = part(parse(build().data), "text/html")
     clicked = [tokens.verify_click(LINKS.secret, t).url for t in re.findall(r"/t/c/([^\"]+)", html)]

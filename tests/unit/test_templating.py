@@ -324,3 +324,24 @@ def test_escaped_values_cannot_open_markup(value):
     out = render("<a title='{{v}}'>{{v}}</a>", {"v": value})
     assert out.count("<") == 2 and out.count("'") == 2
     assert html.unescape(out) == f"<a title='{value}'>{value}</a>"
+
+
+class _Thing:
+    secret = "leak"
+    upper = "leak"
+
+    def __getitem__(self, key):
+        return "leak"
+
+
+_ATTRIBUTES = st.sampled_from(
+    ["upper", "keys", "items", "real", "append", "mro", "format", "secret", "get", "x"]
+)
+
+
+@given(st.lists(_ATTRIBUTES, min_size=1, max_size=3))
+def test_attribute_names_never_resolve(path):
+    data = {"s": "text", "n": 5, "f": 1.5, "l": [1], "d": {}, "o": _Thing(), "t": (1,), "b": True}
+    for root in data:
+        assert render("{{" + ".".join([root, *path]) + "}}", data) == ""
+        assert render("{{#if " + ".".join([root, *path]) + "}}leak{{/if}}", data) == ""

@@ -61,7 +61,9 @@ _FOOTER_HTML = (
     '<a href="{{unsubscribe_preference}}" style="color:#6b7280;">Manage email preferences</a></p>'
 )
 _FOOTER_TEXT = "\n\n--\nUnsubscribe: {{unsubscribe}}\nManage email preferences: {{unsubscribe_preference}}\n"
-_LINK_RE = re.compile(r"""(<a(?:rea)?\b[^>]*?\bhref\s*=\s*)(["'])(.*?)\2""", re.IGNORECASE | re.DOTALL)
+_LINK_RE = re.compile(
+    r"""(<a(?:rea)?\b[^>]*?\bhref\s*=\s*)(?:"([^"]{0,8000})"|'([^']{0,8000})')""", re.IGNORECASE
+)
 _UNTRACKED_RE = re.compile(
     r"\s*(?:mailto:|tel:|sms:|#)|.*\{\{\{?\s*(?:unsubscribe|#|/|else)", re.IGNORECASE | re.DOTALL
 )
@@ -197,7 +199,7 @@ def _plant_link_slots(source: str) -> tuple[str, tuple]:
     tracked: list[_Links] = []
 
     def plant(match: re.Match) -> str:
-        value = match.group(3)
+        quote, value = ('"', match.group(2)) if match.group(2) is not None else ("'", match.group(3))
         if _UNTRACKED_RE.match(value) or not _TRACKABLE_RE.match(value):
             return match.group(0)
         try:
@@ -206,7 +208,7 @@ def _plant_link_slots(source: str) -> tuple[str, tuple]:
             return match.group(0)
         slot = f"_link{len(tracked)}"
         tracked.append(_link(slot, template))
-        return f"{match.group(1)}{match.group(2)}{{{{{{{slot}}}}}}}{match.group(2)}"
+        return f"{match.group(1)}{quote}{{{{{{{slot}}}}}}}{quote}"
 
     return _LINK_RE.sub(plant, source), tuple(tracked)
 
