@@ -80,7 +80,7 @@ def test_bad_addresses(address):
     assert caught.value.details == [{"field": "from", "message": "must be an email address"}]
 
 
-@pytest.mark.parametrize("name", ["X Bad", "X:Bad", "", "X" * 77, "Ünï"])
+@pytest.mark.parametrize("name", ["X Bad", "X:Bad", "", "X" * 77, "Ünï", "From", "bcc", "DKIM-Signature"])
 def test_custom_header_names_are_tokens(name):
     with pytest.raises(InvalidInput):
         custom_header(name, "v")

@@ -232,14 +232,13 @@ class _Static:
     from_header: str
     middle: str
     one_click: bool
-    alternative: str
     body_head: bytes
     html_head: bytes
     tail: bytes
 
 
 def _static_parts(spec: MessageSpec) -> _Static:
-    boundary = "=_sh_alt_" + binascii.hexlify(spec.project_id.encode()[:8]).decode() + _nonce()
+    boundary = "=_sh_alt_" + secrets.token_hex(12)  # "=_" never occurs in quoted-printable or base64
     middle = ""
     if spec.reply_to:
         middle += f"Reply-To: {mailbox(None, spec.reply_to, field='replyTo')}\r\n"
@@ -254,7 +253,6 @@ def _static_parts(spec: MessageSpec) -> _Static:
         from_header=f"From: {mailbox(spec.from_name, spec.from_email, field='from')}\r\n",
         middle=middle,
         one_click=one_click,
-        alternative=boundary,
         body_head=head,
         html_head=(f"\r\n--{boundary}\r\n" + _QP_HEADERS.format("html")).encode(),
         tail=tail,
@@ -299,10 +297,6 @@ def _attachment_part(boundary: str, attachment: tuple, index: int) -> bytes:
 def _base64_lines(content: bytes) -> bytes:
     lines = [binascii.b2a_base64(content[i : i + 57], newline=False) for i in range(0, len(content), 57)]
     return b"\r\n".join(lines) + b"\r\n"
-
-
-def _nonce() -> str:
-    return secrets.token_hex(8)
 
 
 class Skeleton:

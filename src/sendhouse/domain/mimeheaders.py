@@ -15,6 +15,30 @@ from sendhouse.errors import InvalidInput
 _ADDRESS_RE = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]+@[^\s<>(),;:\"\[\]\\@]+")
 _HEADER_NAME_RE = re.compile(r"[A-Za-z0-9-]{1,76}")
 _PHRASE_RE = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~ .-]*")
+RESERVED_HEADERS = frozenset(
+    name.lower()
+    for name in [
+        "From",
+        "To",
+        "Cc",
+        "Bcc",
+        "Subject",
+        "Date",
+        "Message-ID",
+        "Return-Path",
+        "Sender",
+        "Reply-To",
+        "Received",
+        "DKIM-Signature",
+        "MIME-Version",
+        "Content-Type",
+        "Content-Transfer-Encoding",
+        "List-Unsubscribe",
+        "List-Unsubscribe-Post",
+        "X-SES-Configuration-Set",
+        "X-SES-Message-Tags",
+    ]
+)
 _CONTROL = {c: " " for c in (*range(32), 127)}
 
 
@@ -90,6 +114,8 @@ def custom_header(name: str, value: str) -> str:
     """One custom header line; InvalidInput for a name that is not a plain token."""
     if not isinstance(name, str) or not _HEADER_NAME_RE.fullmatch(name):
         raise InvalidInput.field(f"headers.{name}", "header names are letters, digits and '-' (1-76)")
+    if name.lower() in RESERVED_HEADERS:
+        raise InvalidInput.field(f"headers.{name}", "is set by Sendhouse and cannot be given")
     return unstructured(name, str(value))
 
 
