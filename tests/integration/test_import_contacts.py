@@ -234,3 +234,13 @@ def test_cli_refuses_a_file_without_email_column(cli_env, tmp_path):
     assert result.exit_code == 1 and "email column" in result.output
     assert in_db(cli_env, lambda db: stored(db, project_id)) == {}
     assert cli(str(Path(tmp_path / "missing.csv"))).exit_code != 0
+
+
+async def test_special_characters_survive_the_bulk_path(container):
+    project_id = await make_project(container.db)
+    text = 'email,firstName,lastName,plan\ns@example.com,"back\\slash\ttab","a\r\nb","quote "" and \\\\ and é"\n'
+    report = await run(container.db, project_id, text)
+    assert report.failed == 0, report.errors
+    row = (await stored(container.db, project_id))["s@example.com"]
+    assert (row["first_name"], row["last_name"]) == ("back\\slash\ttab", "a\r\nb")
+    assert row["custom_fields"] == {"plan": 'quote " and \\\\ and é'}

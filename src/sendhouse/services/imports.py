@@ -12,6 +12,7 @@ cells win).
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import re
 from collections.abc import Callable, Iterable, Iterator
@@ -29,6 +30,7 @@ from sendhouse.store import properties as property_store
 from sendhouse.store.db import Database
 
 CHUNK_SIZE = 10_000
+YIELD_EVERY = 500
 ERRORS_KEPT = 1000
 _BUILTIN_HEADERS = {"email": "email", "emailaddress": "email", "firstname": "first_name", "lastname": "last_name",
                     "userid": "user_id", "mobile": "mobile"}
@@ -170,28 +172,60 @@ async def _write(db: Database, project_id: str, chunk: _Chunk, list_id: str | No
     return len(rows)
 
 
+class _Writer:
+    """Writes one chunk in the background while the next is parsed (the database works meanwhile)."""
+
+    def __init__(self, db: Database, project_id: str, list_id: str | None, report: ImportReport,
+                 on_progress: Callable[[int], None] | None):
+        self.db, self.project_id, self.list_id = db, project_id, list_id
+        self.report, self.on_progress = report, on_progress
+        self.task: asyncio.Task | None = None
+
+    async def submit(self, chunk: _Chunk) -> None:
+        await self.drain()
+        self.task = asyncio.create_task(self._write(chunk, self.report.rows))
+
+    async def drain(self) -> None:
+        task, self.task = self.task, None
+        if task is not None:
+            await task
+
+    async def _write(self, chunk: _Chunk, rows_read: int) -> None:
+        self.report.imported += await _write(self.db, self.project_id, chunk, self.list_id)
+        if self.on_progress:
+            self.on_progress(rows_read)
+
+
 async def import_rows(db: Database, project_id: str, header: list[str], rows: Iterable[tuple[int, list[str]]], *,
                       list_id: str | None = None, chunk_size: int = CHUNK_SIZE,
                       on_progress: Callable[[int], None] | None = None) -> ImportReport:
-    """Import contacts from rows of cells; `on_progress(rows read so far)` after every chunk."""
+    """Import contacts from rows of cells; `on_progress(rows read so far)` after every chunk.
+
+    If reading the rows fails, the chunk being written is finished (it is whole) before the error
+    propagates; the rows read after it are not written.
+    """
     async with db.read() as conn:
         columns = map_columns(header, await property_store.property_types(conn, project_id))
     await _check_list(db, project_id, list_id)
     report, chunk = ImportReport(ignored_columns=columns.ignored), _Chunk()
-    for line, cells in rows:
-        report.rows += 1
-        converted = _convert(columns, cells)
-        if isinstance(converted, str):
-            report.fail(line, converted)
-        else:
-            chunk.add(*converted)
-        if len(chunk.pending) >= chunk_size:
-            report.imported += await _write(db, project_id, chunk, list_id)
-            chunk = _Chunk()
-            if on_progress:
-                on_progress(report.rows)
-    if chunk.pending:
-        report.imported += await _write(db, project_id, chunk, list_id)
+    writer = _Writer(db, project_id, list_id, report, on_progress)
+    try:
+        for line, cells in rows:
+            report.rows += 1
+            converted = _convert(columns, cells)
+            if isinstance(converted, str):
+                report.fail(line, converted)
+            else:
+                chunk.add(*converted)
+            if len(chunk.pending) >= chunk_size:
+                await writer.submit(chunk)
+                chunk = _Chunk()
+            elif report.rows % YIELD_EVERY == 0:
+                await asyncio.sleep(0)  # let the background write make progress
+        if chunk.pending:
+            await writer.submit(chunk)
+    finally:
+        await writer.drain()
     if on_progress:
         on_progress(report.rows)
     return report

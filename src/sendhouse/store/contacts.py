@@ -190,12 +190,33 @@ async def _upsert_many_postgres(conn: AsyncConnection, rows: list[tuple]) -> Non
     async with raw.cursor() as cursor:
         copy_sql = f"COPY {_import_buffer.name} ({', '.join(IMPORT_COLUMNS)}) FROM STDIN"
         async with cursor.copy(copy_sql) as copy:
-            for row in rows:
-                await copy.write_row((*row[:-2], _naive_utc(row[-2]), _naive_utc(row[-1])))
+            await copy.write(_copy_text(rows))
     stmt = postgresql.insert(contacts).from_select(list(IMPORT_COLUMNS), sa.select(_import_buffer))
     stmt = stmt.on_conflict_do_update(index_elements=["project_id", "email"], set_=_import_conflict_set(stmt, conn))
     await conn.execute(stmt)
     await conn.execute(sa.text(f"DROP TABLE {_import_buffer.name}"))
+
+
+def _copy_field(value: str | None) -> str:
+    """One field in COPY's text format."""
+    if value is None:
+        return "\\N"
+    if "\\" in value or "\t" in value or "\n" in value or "\r" in value:
+        return value.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
+    return value
+
+
+def _copy_text(rows: list[tuple]) -> bytes:
+    """The rows as one COPY text-format payload (timestamps as naive UTC)."""
+    times: dict[datetime, str] = {}
+
+    def stamp(value: datetime) -> str:
+        if value not in times:
+            times[value] = _naive_utc(value).isoformat(" ")
+        return times[value]
+
+    lines = ["\t".join([*map(_copy_field, row[:-2]), stamp(row[-2]), stamp(row[-1])]) for row in rows]
+    return ("\n".join(lines) + "\n").encode()
 
 
 def json_text(value: dict) -> str:
