@@ -5,8 +5,14 @@ from __future__ import annotations
 import pytest
 
 from sendhouse.domain.contacts import (
-    check_property_name, clean_contact, clean_custom_fields, clean_list_ids, csv_value, mobile_or_error,
-    normalize_date, typed_value,
+    check_property_name,
+    clean_contact,
+    clean_custom_fields,
+    clean_list_ids,
+    csv_value,
+    mobile_or_error,
+    normalize_date,
+    typed_value,
 )
 from sendhouse.errors import InvalidInput
 

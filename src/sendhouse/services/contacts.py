@@ -62,7 +62,7 @@ async def _check_lists(conn: AsyncConnection, project_id: str, list_ids: list[st
     return wanted
 
 
-async def _new_row(project_id: str, values: dict, source: str) -> dict:
+def _new_row(project_id: str, values: dict, source: str) -> dict:
     now = utcnow()
     custom = {k: v for k, v in values.pop("custom_fields").items() if v is not None}
     blank = {"first_name": None, "last_name": None, "user_id": None, "mobile": None}
@@ -75,7 +75,7 @@ async def create_contact(db: Database, project_id: str, body: dict[str, Any]) ->
     async with db.write() as conn:
         values = clean_contact(body, await property_store.property_types(conn, project_id), upsert=False)
         list_ids = await _check_lists(conn, project_id, clean_list_ids(body.get("listIds")))
-        row = await _new_row(project_id, values, "api")
+        row = _new_row(project_id, values, "api")
         if not await store.insert_if_new(conn, row):
             raise Conflict("A contact with this email already exists; use POST /contacts/email to upsert",
                            code="CONTACT_ALREADY_EXISTS")
@@ -89,7 +89,7 @@ async def _upsert_in(conn: AsyncConnection, project_id: str, body: dict, types: 
     values = clean_contact(body, types, upsert=True)
     list_ids = await _check_lists(conn, project_id, clean_list_ids(body.get("listIds")))
     email, patch = values["email"], dict(values["custom_fields"])
-    row = await _new_row(project_id, dict(values), "api")
+    row = _new_row(project_id, dict(values), "api")
     before = None
     if not await store.insert_if_new(conn, row):
         before = await store.find_by_email(conn, project_id, email)

@@ -11,7 +11,12 @@ from __future__ import annotations
 from typing import Any
 
 from sendhouse.domain import ids
-from sendhouse.domain.contacts import BUILTIN_PROPERTIES, check_property_name, check_property_type, typed_value
+from sendhouse.domain.contacts import (
+    BUILTIN_PROPERTIES,
+    check_property_name,
+    check_property_type,
+    typed_value,
+)
 from sendhouse.domain.times import iso, utcnow
 from sendhouse.errors import Conflict, InvalidInput, NotFound
 from sendhouse.store import properties as store

@@ -8,7 +8,7 @@ PostgreSQL with `||` and jsonb_strip_nulls.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -16,7 +16,13 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from sendhouse.store.schema.audience import contact_lists, contacts, list_members, suppression_groups, suppressions
+from sendhouse.store.schema.audience import (
+    contact_lists,
+    contacts,
+    list_members,
+    suppression_groups,
+    suppressions,
+)
 from sendhouse.store.types import JSONType
 
 IMPORT_COLUMNS = ("id", "project_id", "email", "first_name", "last_name", "user_id", "mobile", "custom_fields",
@@ -165,23 +171,29 @@ async def _upsert_many_sqlite(conn: AsyncConnection, rows: list[tuple]) -> None:
     stmt = stmt.on_conflict_do_update(index_elements=["project_id", "email"], set_=_import_conflict_set(stmt, conn))
     compiled = stmt.compile(dialect=conn.dialect, column_keys=list(IMPORT_COLUMNS))
     order = [IMPORT_COLUMNS.index(name) for name in compiled.positiontup]
+    params = _sqlite_rows(rows)
+    if order != list(range(len(IMPORT_COLUMNS))):
+        params = [tuple(row[i] for i in order) for row in params]
     raw = await conn.get_raw_connection()
-    params = [tuple(row[i] for i in order) for row in map(_sqlite_row, rows)]
     cursor = await raw.driver_connection.executemany(str(compiled), params)
     await cursor.close()
 
 
-def _sqlite_row(row: tuple) -> tuple:
-    """Timestamps as SQLAlchemy stores them on SQLite (naive UTC text)."""
-    return (*row[:-2], _sqlite_time(row[-2]), _sqlite_time(row[-1]))
+def _sqlite_rows(rows: list[tuple]) -> list[tuple]:
+    """Timestamps as SQLAlchemy stores them on SQLite (naive UTC text), each distinct one formatted once."""
+    times: dict[datetime, str] = {}
+
+    def stamp(value: datetime) -> str:
+        if value not in times:
+            times[value] = _naive_utc(value).isoformat(" ", "microseconds")
+        return times[value]
+
+    return [(*row[:-2], stamp(row[-2]), stamp(row[-1])) for row in rows]
 
 
 def _naive_utc(value: datetime) -> datetime:
-    return value.astimezone(timezone.utc).replace(tzinfo=None)
+    return value.astimezone(UTC).replace(tzinfo=None)
 
-
-def _sqlite_time(value: datetime) -> str:
-    return _naive_utc(value).isoformat(" ", "microseconds")
 
 
 async def _upsert_many_postgres(conn: AsyncConnection, rows: list[tuple]) -> None:
