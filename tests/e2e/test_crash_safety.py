@@ -36,7 +36,7 @@ def _stop(proc: subprocess.Popen) -> None:
     if proc.poll() is None:
         proc.send_signal(signal.SIGTERM)
         try:
-            proc.wait(timeout=30)
+            proc.wait(timeout=5)
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait(timeout=10)
@@ -102,7 +102,7 @@ async def test_three_workers_on_postgres_share_a_campaign_without_duplicates(db_
             cid = await start_campaign(container.db, project["id"], 3000)
             procs = [_spawn(settings, sink, scheduler=(i == 0)) for i in range(3)]
             try:
-                await wait_for(lambda: _sent(container, cid), timeout=240, every=0.2)
+                await wait_for(lambda: _sent(container, cid), timeout=90, every=0.2)
             finally:
                 for proc in procs:
                     _stop(proc)
