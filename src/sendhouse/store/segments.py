@@ -164,9 +164,15 @@ def condition_of(group: dict, *, dialect: str) -> sa.ColumnElement:
 
 
 def criteria_condition(criteria: dict, *, dialect: str) -> sa.ColumnElement:
-    """A validated filterCriteria as a WHERE clause over the contacts table."""
-    parts = [condition_of(group, dialect=dialect) for group in criteria["groups"]]
-    return sa.and_(*parts) if criteria.get("logicalOperator", "AND") == "AND" else sa.or_(*parts)
+    """A validated filterCriteria as a WHERE clause over the contacts table.
+
+    No conditions at all (only possible for rows written around the API) means everyone for AND
+    and no one for OR, as the empty AND/OR do in logic.
+    """
+    parts = [condition_of(group, dialect=dialect) for group in (criteria or {}).get("groups") or []]
+    if (criteria or {}).get("logicalOperator", "AND") == "AND":
+        return sa.and_(sa.true(), *parts)
+    return sa.or_(sa.false(), *parts)
 
 
 async def load_segments(conn: AsyncConnection, project_id: str) -> dict[str, dict]:
