@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 from sendhouse.cli import app
 from sendhouse.domain import ids
 from sendhouse.domain.times import utcnow
-from sendhouse.errors import InvalidInput
+from sendhouse.errors import AppError, InvalidInput
 from sendhouse.services import contacts as contact_service
 from sendhouse.services import projects as project_service
 from sendhouse.services import properties as property_service
@@ -121,7 +121,7 @@ async def test_import_into_a_bad_list_writes_nothing(container, kind, code):
     project_id = await make_project(container.db)
     other_project = await make_project(container.db, "other")
     list_id = await make_list(container.db, project_id if kind else other_project, kind or "list")
-    with pytest.raises(Exception) as caught:
+    with pytest.raises(AppError) as caught:
         await run(container.db, project_id, "email\na@example.com\n", list_id=list_id)
     assert caught.value.code == code
     assert await stored(container.db, project_id) == {}
