@@ -148,5 +148,19 @@ def contacts_import(
     console.print(f"{report.rows} rows read, {report.imported} contacts imported, {report.failed} rows skipped")
 
 
+@app.command("mcp")
+def mcp_stdio(
+    project: Annotated[str, typer.Option(help="project name or id the MCP tools act on")] = project_service.DEFAULT_PROJECT,
+) -> None:
+    """Serve MCP (for AI assistants) over stdin/stdout, acting on one project. Logs go to stderr."""
+    from sendhouse.mcp_tools import run_stdio
+
+    try:
+        asyncio.run(run_stdio(Settings(), project))
+    except AppError as exc:
+        err_console.print(f"[red]error:[/red] {exc.message}")
+        raise typer.Exit(1) from None
+
+
 def main() -> None:
     app()

@@ -16,7 +16,7 @@ from sendhouse.domain import campaigns as rules
 from sendhouse.domain import ids
 from sendhouse.domain.pagination import Page
 from sendhouse.domain.times import iso, utcnow
-from sendhouse.errors import Conflict, InvalidOperation, NotFound
+from sendhouse.errors import Conflict, InvalidInput, InvalidOperation, NotFound
 from sendhouse.services import expansion
 from sendhouse.store import campaigns as store
 from sendhouse.store.campaigns import CampaignFilter
@@ -100,13 +100,13 @@ async def present_campaign(conn: AsyncConnection, row: dict) -> dict:
     """The full AutoSend campaign object (§2.4), with lists, template and ledger metrics."""
     described = await describe_lists(conn, row["project_id"], row["to_lists"] + row["exclude_lists"])
     template = await get_template(conn, row["project_id"], row["template_id"]) if row["template_id"] else None
-    counts = (await store.message_counts(conn, [row["id"]]))[row["id"]]
+    counts = (await _message_counts(conn, [row["id"]]))[row["id"]]
     return {
         **present_summary(row), "projectId": row["project_id"],
         "organizationId": await store.organization_of(conn, row["project_id"]),
         **_settings(row), **_timeline(row),
         "toLists": _lists(row["to_lists"], described), "excludeLists": _lists(row["exclude_lists"], described),
-        "metrics": rules.metrics(row, counts), "template": _template(template, row),
+        "metrics": _metrics(row, counts), "template": _template(template, row),
     }
 
 
@@ -200,7 +200,7 @@ async def get_campaign(db: Database, project_id: str, campaign_id: str) -> dict:
 def _list_item(row: dict, counts: dict, include_counts: bool) -> dict:
     item = present_summary(row)
     if include_counts or row["status"] == "sent":
-        item.update(metrics=rules.metrics(row, counts), sentAt=iso(row["sent_at"]))
+        item.update(metrics=_metrics(row, counts), sentAt=iso(row["sent_at"]))
     return item
 
 
@@ -209,7 +209,7 @@ async def list_campaigns(db: Database, project_id: str, filters: CampaignFilter,
     """{campaigns, pagination}: newest first, filtered; metrics for sent ones (all with includeCounts)."""
     async with db.read() as conn:
         rows, total = await store.list_page(conn, project_id, filters, page)
-        counts = await store.message_counts(conn, [r["id"] for r in rows])
+        counts = await _message_counts(conn, [r["id"] for r in rows])
     items = [_list_item(r, counts[r["id"]], include_counts) for r in rows]
     return {"campaigns": items, "pagination": page.describe(total)}
 
@@ -241,12 +241,13 @@ def _changes(fields: dict, now: datetime) -> dict:
 
 
 async def update_campaign(db: Database, project_id: str, campaign_id: str, fields: dict,
-                          *, send_now_delay: int = DEFAULT_SEND_NOW_DELAY) -> dict:
-    """PATCH: draft and scheduled campaigns; a paused one only its gradual settings."""
+                          *, send_now_delay: int = DEFAULT_SEND_NOW_DELAY, only_drafts: bool = False) -> dict:
+    """PATCH: draft and scheduled campaigns; a paused one only its gradual settings (only drafts
+    when `only_drafts`, as MCP asks)."""
     now = utcnow()
     async with db.write() as conn:
         current = await _get_row(conn, project_id, campaign_id)
-        if current["status"] not in _editable_from(fields):
+        if current["status"] not in (("draft",) if only_drafts else _editable_from(fields)):
             raise _not_editable()
         changes = _changes(fields, now)
         await _check_references(conn, project_id, changes)
@@ -331,16 +332,59 @@ async def abort_campaign(db: Database, project_id: str, campaign_id: str) -> dic
 # --- analytics -----------------------------------------------------------------------------
 
 
+async def _message_counts(conn: AsyncConnection, campaign_ids: list[str]) -> dict[str, dict]:
+    """Ledger rows by status per campaign, with the feedback counts of its events under "_feedback"."""
+    from sendhouse.store.events import campaign_feedback
+
+    counts = await store.message_counts(conn, campaign_ids)
+    feedback = await campaign_feedback(conn, campaign_ids)
+    return {cid: {**found, "_feedback": feedback[cid]} for cid, found in counts.items()}
+
+
+def _metrics(row: dict, counts: dict) -> dict:
+    """The metrics object: ledger counts, plus opens, clicks, bounces, complaints and unsubscribes
+    from events. A row refused at SMTP time (failed, with a bounce event) counts as sent and bounced."""
+    feedback = counts.get("_feedback") or {}
+    found = rules.metrics(row, {k: v for k, v in counts.items() if k != "_feedback"})
+    refused = feedback.get("failedBounced", 0)
+    found.update(sent=found["sent"] + refused, failedCount=found["failedCount"] - refused,
+                 bounced=max(found["bounced"], feedback.get("bounced", 0)))
+    found.update({k: feedback.get(k, 0) for k in ("opened", "clicked", "unsubscribed", "spamReported")})
+    return found
+
+
 async def campaign_analytics(db: Database, project_id: str, campaign_id: str) -> dict:
     """§2.11: counts derived from the ledger, rates in percent, tracking switches."""
     async with db.read() as conn:
         row = await _get_row(conn, project_id, campaign_id)
-        counts = (await store.message_counts(conn, [campaign_id]))[campaign_id]
-    found = rules.analytics_counts(row, rules.metrics(row, counts))
+        counts = (await _message_counts(conn, [campaign_id]))[campaign_id]
+    found = rules.analytics_counts(row, _metrics(row, counts))
+    found["humanOpened"] = counts["_feedback"]["humanOpened"] if row["tracking_open"] else 0
     return {
         "campaignId": row["id"], "name": row["name"], "status": row["status"], "sentAt": iso(row["sent_at"]),
         "counts": found, "rates": rules.analytics_rates(found),
         "tracking": {"open": row["tracking_open"], "click": row["tracking_click"]}, "refreshedAt": iso(utcnow()),
+    }
+
+
+async def send_preview(db: Database, project_id: str, campaign_id: str,
+                       *, send_now_delay: int = DEFAULT_SEND_NOW_DELAY) -> dict:
+    """What sending this campaign now would do, changing nothing: audience after suppression,
+    content, start time and whatever still blocks scheduling it."""
+    async with db.read() as conn:
+        row = await _get_row(conn, project_id, campaign_id)
+        total, suppressed = await expansion.count_audience(conn, row)
+    try:
+        rules.check_schedulable(row)
+        problems = []
+    except InvalidInput as exc:
+        problems = exc.details
+    start = rules.start_time(None, send_now=True, now=utcnow(), delay_seconds=send_now_delay)
+    return {
+        "campaignId": row["id"], "name": row["name"], "status": row["status"], "subject": row["subject"],
+        "from": {"email": row["from_email"], "name": row["from_name"]}, "replyTo": row["reply_to"],
+        "audience": {"totalContacts": total, "suppressed": suppressed, "recipients": total - suppressed},
+        "startsAt": iso(start), "canSend": row["status"] == "draft" and not problems, "problems": problems,
     }
 
 

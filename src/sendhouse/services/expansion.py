@@ -77,6 +77,15 @@ async def expand_audience(conn: AsyncConnection, campaign: dict, now: datetime) 
     return total, total - len(rows)
 
 
+async def count_audience(conn: AsyncConnection, campaign: dict) -> tuple[int, int]:
+    """(contacts the campaign would go to now, how many of them are suppressed), writing nothing."""
+    query = await audience_query(conn, campaign)
+    sendable = query.where(contacts.c.email.not_in(suppressed_emails(campaign)))
+    total, kept = [(await conn.execute(sa.select(sa.func.count()).select_from(q.subquery()))).scalar_one()
+                   for q in (query, sendable)]
+    return total, total - kept
+
+
 def _ledger_row(campaign: dict, contact: dict, now: datetime) -> dict:
     row_id = ids.new_id()
     name = " ".join(p for p in (contact["first_name"], contact["last_name"]) if p) or None

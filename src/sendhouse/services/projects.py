@@ -8,6 +8,7 @@ from sendhouse.domain import ids
 from sendhouse.domain.times import iso, utcnow
 from sendhouse.errors import Forbidden, InvalidInput, InvalidOperation, NotFound, Unauthorized
 from sendhouse.services.suppressions import create_global_group
+from sendhouse.store import kv
 from sendhouse.store import projects as store
 from sendhouse.store.db import Database
 
@@ -157,6 +158,30 @@ def require_project(principal: Principal) -> str:
 def require_account(principal: Principal) -> None:
     if not principal.is_account:
         raise Forbidden("This endpoint needs an account API key (ASA_…)", code="INSUFFICIENT_PERMISSIONS")
+
+
+def _selection_key(principal: Principal) -> str:
+    return f"mcp-project:{principal.api_key_id}"
+
+
+async def select_project(db: Database, principal: Principal, project_id: str) -> dict:
+    """Remember the project an account key acts on when it names none (MCP switch_project)."""
+    require_account(principal)
+    async with db.write() as conn:
+        row = await store.get_project(conn, project_id, principal.organization_id)
+        if row is None:
+            raise NotFound("Project not found", code="PROJECT_NOT_FOUND")
+        await kv.put_text(conn, _selection_key(principal), project_id, utcnow())
+    return row
+
+
+async def selected_project(db: Database, principal: Principal) -> str | None:
+    """The project select_project remembered for this account key, if it still exists."""
+    async with db.read() as conn:
+        project_id = await kv.get_text(conn, _selection_key(principal))
+        if project_id and await store.get_project(conn, project_id, principal.organization_id):
+            return project_id
+    return None
 
 
 async def ensure_first_run(db: Database) -> tuple[dict, str] | None:

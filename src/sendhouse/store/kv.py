@@ -1,4 +1,5 @@
-"""Shared small state in `kv_state`: token buckets for the send rate shared by every worker.
+"""Shared small state in `kv_state`: token buckets for the send rate shared by every worker, and
+small named texts (e.g. the project an account key's MCP calls act on).
 
 A bucket row keeps `number` = tokens left and `updated_at` = when they were counted. take_tokens
 refills by elapsed time × rate (capped at the burst), grants what it can and writes the rest back,
@@ -53,3 +54,34 @@ async def give_back(conn: AsyncConnection, key: str, count: int, *, burst: float
 async def get_number(conn: AsyncConnection, key: str) -> float | None:
     row = (await conn.execute(sa.select(kv_state.c.number).where(kv_state.c.key == key))).first()
     return None if row is None else row.number
+
+
+async def get_text(conn: AsyncConnection, key: str) -> str | None:
+    row = (await conn.execute(sa.select(kv_state.c.text).where(kv_state.c.key == key))).first()
+    return None if row is None else row.text
+
+
+async def put_text(conn: AsyncConnection, key: str, text: str, now: datetime) -> None:
+    """Set the text of `key` (one upsert statement, safe against a concurrent writer)."""
+    await conn.execute(sa.text(
+        "INSERT INTO kv_state (key, text, updated_at) VALUES (:k, :v, :t) "
+        "ON CONFLICT (key) DO UPDATE SET text = excluded.text, updated_at = excluded.updated_at"
+    ).bindparams(sa.bindparam("t", type_=kv_state.c.updated_at.type)), {"k": key, "v": text, "t": now})
+
+
+async def beat(conn: AsyncConnection, key: str, now: datetime) -> None:
+    """Record that `key` (a live worker) was alive at `now`."""
+    updated = await conn.execute(kv_state.update().where(kv_state.c.key == key).values(updated_at=now))
+    if updated.rowcount == 0:
+        await _ensure_bucket(conn, key, 0.0, now)
+
+
+async def live_keys(conn: AsyncConnection, prefix: str, since: datetime) -> list[str]:
+    """Keys starting with `prefix` updated at or after `since`."""
+    query = sa.select(kv_state.c.key).where(kv_state.c.key.startswith(prefix, autoescape=True),
+                                            kv_state.c.updated_at >= since)
+    return list((await conn.execute(query)).scalars())
+
+
+async def forget(conn: AsyncConnection, key: str) -> None:
+    await conn.execute(kv_state.delete().where(kv_state.c.key == key))

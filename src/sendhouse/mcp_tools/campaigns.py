@@ -1,0 +1,192 @@
+"""MCP tools over campaigns and analytics, with the safety rules of reference §12:
+
+- campaigns created or edited through MCP stay drafts: publish, sendNow and scheduledAt are not
+  parameters and are stripped if a client sends them anyway; update_campaign edits drafts only;
+- send_campaign and send_test_email answer a preview unless called again with confirmed=true;
+- nothing here pauses, resumes or aborts a campaign: those need a direct API call with a key.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from mcp.server.mcpserver import Context, MCPServer
+from pydantic import Field
+
+from sendhouse.domain.campaigns import GRADUAL_STRATEGIES, SEND_MODES, STATUSES
+from sendhouse.domain.pagination import Page
+from sendhouse.errors import InvalidInput, InvalidOperation
+from sendhouse.mcp_tools.base import SCHEDULING_FIELDS, ToolEnv, given
+from sendhouse.services import activity, transactional
+from sendhouse.services import campaigns as service
+from sendhouse.store.campaigns import CampaignFilter
+
+SOURCE = "mcp"
+MAX_TEST_ADDRESSES = 10
+CampaignId = Annotated[str, Field(min_length=1, max_length=64, description="the campaign's id")]
+Name = Annotated[str, Field(min_length=1, max_length=200, description="campaign name (1-200 characters)")]
+Subject = Annotated[str, Field(min_length=1, max_length=988, description="subject line (1-988 characters)")]
+Preview = Annotated[str, Field(max_length=140, description="preview text shown after the subject (≤140)")]
+Email = Annotated[str, Field(min_length=3, max_length=320)]
+Ids = Annotated[list[Annotated[str, Field(max_length=64)]], Field(max_length=100)]
+Confirmed = Annotated[bool, Field(description="false or absent: only answer a preview; true: really do it")]
+
+
+def _campaign_fields(**kw) -> dict:
+    """AutoSend's body fields from tool arguments, never with a scheduling flag."""
+    sender = given(email=kw.pop("fromEmail"), name=kw.pop("fromName"))
+    fields = given(**kw)
+    if sender:
+        fields["from"] = {"email": sender.get("email"), "name": sender.get("name")}
+    return {k: v for k, v in fields.items() if k not in SCHEDULING_FIELDS}
+
+
+def register(server: MCPServer, env: ToolEnv) -> None:
+    _reading(server, env)
+    _writing(server, env)
+    _sending(server, env)
+
+
+def _reading(server: MCPServer, env: ToolEnv) -> None:
+    @server.tool(description="Campaigns, newest first, paginated; filter by status or by part of the name.")
+    async def list_campaigns(ctx: Context, status: Literal[STATUSES] | None = None,  # type: ignore[valid-type]
+                             name: Annotated[str, Field(max_length=200)] | None = None,
+                             page: Annotated[int, Field(ge=1, le=100_000)] = 1,
+                             limit: Annotated[int, Field(ge=1, le=100)] = 20):
+        filters = CampaignFilter(status=status, name=name)
+        return await env.run(ctx, lambda pid: service.list_campaigns(env.db, pid, filters, Page(page, limit)))
+
+    @server.tool(description="One campaign in full: content, sender, lists, status, schedule and metrics.")
+    async def get_campaign(ctx: Context, campaignId: CampaignId):
+        return await env.run(ctx, lambda pid: service.get_campaign(env.db, pid, campaignId))
+
+    @server.tool(description="A campaign's analytics: counts (sent, delivered, opened, clicked, bounced, ...) "
+                             "and rates in percent.")
+    async def get_campaign_analytics(ctx: Context, campaignId: CampaignId):
+        return await env.run(ctx, lambda pid: service.campaign_analytics(env.db, pid, campaignId))
+
+    @server.tool(description="Email activity of the whole project between startDate and endDate (ISO 8601; "
+                             "default: the last 30 days, at most 366): ledger counts, opens, clicks, "
+                             "complaints, unsubscribes and rates; kind narrows to campaign or transactional mail.")
+    async def get_email_activity_analytics(
+        ctx: Context, startDate: Annotated[str, Field(max_length=40)] | None = None,
+        endDate: Annotated[str, Field(max_length=40)] | None = None,
+        kind: Literal["campaign", "transactional"] | None = None,
+    ):
+        return await env.run(ctx, lambda pid: activity.email_activity(env.db, pid, start_date=startDate,
+                                                                      end_date=endDate, kind=kind))
+
+
+def _writing(server: MCPServer, env: ToolEnv) -> None:
+    @server.tool(description="Create a campaign. It is always a DRAFT: it is never scheduled or sent from here "
+                             "(use send_campaign). Content: templateId or htmlTemplate. Sender: fromSenderId or "
+                             "fromEmail/fromName. Recipients: toLists (list/segment ids) or sendToGlobalList.")
+    async def create_campaign(
+        ctx: Context, name: Name, subject: Subject, previewText: Preview | None = None,
+        templateId: Annotated[str, Field(max_length=64)] | None = None,
+        htmlTemplate: Annotated[str, Field(max_length=4_000_000)] | None = None,
+        fromSenderId: Annotated[str, Field(max_length=64)] | None = None, fromEmail: Email | None = None,
+        fromName: Annotated[str, Field(max_length=200)] | None = None, replyTo: Email | None = None,
+        toLists: Ids | None = None, excludeLists: Ids | None = None,
+        unsubscribeGroupId: Annotated[str, Field(max_length=12)] | None = None, sendToGlobalList: bool | None = None,
+        trackingOpen: bool | None = None, trackingClick: bool | None = None,
+        sendMode: Literal[SEND_MODES] | None = None,  # type: ignore[valid-type]
+        gradualStrategy: Literal[tuple(GRADUAL_STRATEGIES)] | None = None,  # type: ignore[valid-type]
+        dailyBatchSize: Annotated[int, Field(ge=1, le=10_000_000)] | None = None,
+        timezone: Annotated[str, Field(max_length=64)] | None = None,
+    ):
+        fields = _campaign_fields(**locals_of(locals()))
+        return await env.run(ctx, lambda pid: service.create_campaign(env.db, pid, fields, source=SOURCE))
+
+    @server.tool(description="Edit a DRAFT campaign (other states are refused with CAMPAIGN_NOT_EDITABLE). "
+                             "Only the given fields change; it stays a draft.")
+    async def update_campaign(
+        ctx: Context, campaignId: CampaignId, name: Name | None = None, subject: Subject | None = None,
+        previewText: Preview | None = None, templateId: Annotated[str, Field(max_length=64)] | None = None,
+        htmlTemplate: Annotated[str, Field(max_length=4_000_000)] | None = None,
+        fromSenderId: Annotated[str, Field(max_length=64)] | None = None, fromEmail: Email | None = None,
+        fromName: Annotated[str, Field(max_length=200)] | None = None, replyTo: Email | None = None,
+        toLists: Ids | None = None, excludeLists: Ids | None = None,
+        unsubscribeGroupId: Annotated[str, Field(max_length=12)] | None = None, sendToGlobalList: bool | None = None,
+        trackingOpen: bool | None = None, trackingClick: bool | None = None,
+        sendMode: Literal[SEND_MODES] | None = None,  # type: ignore[valid-type]
+        gradualStrategy: Literal[tuple(GRADUAL_STRATEGIES)] | None = None,  # type: ignore[valid-type]
+        dailyBatchSize: Annotated[int, Field(ge=1, le=10_000_000)] | None = None,
+        timezone: Annotated[str, Field(max_length=64)] | None = None,
+    ):
+        args = locals_of(locals())
+        args.pop("campaignId")
+        fields = _campaign_fields(**args)
+        return await env.run(ctx, lambda pid: service.update_campaign(env.db, pid, campaignId, fields,
+                                                                      only_drafts=True))
+
+    @server.tool(description="Delete a draft campaign (others: ONLY_DRAFT_CAMPAIGNS_CAN_BE_DELETED).")
+    async def delete_campaign(ctx: Context, campaignId: CampaignId):
+        async def act(pid):
+            await service.delete_campaign(env.db, pid, campaignId)
+            return {"campaignId": campaignId, "deleted": True}
+        return await env.run(ctx, act)
+
+    @server.tool(description="Copy a campaign into a new draft named 'Copy of …' with the same settings.")
+    async def duplicate_campaign(ctx: Context, campaignId: CampaignId):
+        return await env.run(ctx, lambda pid: service.duplicate_campaign(env.db, pid, campaignId, source=SOURCE))
+
+
+def locals_of(values: dict) -> dict:
+    """A tool's own arguments (its locals before any other name is bound), without the context."""
+    return {k: v for k, v in values.items() if k not in ("ctx", "env", "server")}
+
+
+def _sending(server: MCPServer, env: ToolEnv) -> None:
+    @server.tool(description="Send a DRAFT campaign. Without confirmed=true it only answers a preview (audience "
+                             "after suppression, subject, from, start time, what still blocks it) and changes "
+                             "nothing; with confirmed=true the campaign is scheduled to start after the abort "
+                             "window. Stopping a campaign is not possible through MCP.")
+    async def send_campaign(ctx: Context, campaignId: CampaignId, confirmed: Confirmed = False):
+        delay = env.settings.send_now_delay
+
+        async def act(pid):
+            preview = await service.send_preview(env.db, pid, campaignId, send_now_delay=delay)
+            if not confirmed:
+                return {"confirmed": False, "preview": preview,
+                        "next": "call send_campaign again with confirmed=true to schedule it"}
+            done = await service.update_campaign(env.db, pid, campaignId, {"sendNow": True},
+                                                 send_now_delay=delay, only_drafts=True)
+            scheduled = {k: done[k] for k in ("id", "name", "status", "scheduledAt")}
+            return {"confirmed": True, "campaign": scheduled, "preview": preview}
+        return await env.run(ctx, act)
+
+    @server.tool(description="Send the campaign's content to 1-10 test addresses as transactional mail "
+                             "(subject prefixed [Test]); the campaign itself does not change. Without "
+                             "confirmed=true it only answers a preview.")
+    async def send_test_email(
+        ctx: Context, campaignId: CampaignId,
+        emails: Annotated[list[Email], Field(min_length=1, max_length=MAX_TEST_ADDRESSES,
+                                             description="1 to 10 recipient addresses")],
+        confirmed: Confirmed = False,
+    ):
+        async def act(pid):
+            body = _test_mail(await service.get_campaign(env.db, pid, campaignId), emails)
+            preview = {"campaignId": campaignId, "to": emails, "subject": body["subject"], "from": body["from"]}
+            if not confirmed:
+                return {"confirmed": False, "preview": preview,
+                        "next": "call send_test_email again with confirmed=true to send it"}
+            queued = await transactional.send_bulk(env.db, env.settings, pid, body)
+            return {"confirmed": True, "preview": preview, **queued}
+        return await env.run(ctx, act)
+
+
+def _test_mail(campaign: dict, emails: list[str]) -> dict:
+    """The /mails/bulk body of a test send of this campaign's content."""
+    if len(emails) > MAX_TEST_ADDRESSES:
+        raise InvalidInput.field("emails", f"at most {MAX_TEST_ADDRESSES} test addresses")
+    sender = campaign["from"]
+    if not sender.get("email"):
+        raise InvalidOperation("The campaign has no sender yet (fromSenderId or fromEmail)",
+                               code="CAMPAIGN_SENDER_REQUIRED")
+    html = campaign["htmlTemplate"] or (campaign["template"] or {}).get("emailTemplate")
+    return {
+        "from": given(**sender), "replyTo": {"email": campaign["replyTo"]} if campaign["replyTo"] else None,
+        "subject": f"[Test] {campaign['subject']}", "html": html, "trackingOpen": False, "trackingClick": False,
+        "recipients": [{"email": e} for e in emails],
+    }

@@ -1,0 +1,115 @@
+"""Building the MCPServer and serving it: mounted at /mcp in the FastAPI app (bearer key checked by
+a token verifier over services/projects.authenticate, hosts limited to loopback and the public
+URL's host), or over stdio acting as one project."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from urllib.parse import urlsplit
+
+from fastapi import FastAPI
+from mcp.server.auth.provider import AccessToken, TokenVerifier
+from mcp.server.auth.settings import AuthSettings
+from mcp.server.mcpserver import MCPServer
+from mcp.server.transport_security import TransportSecuritySettings
+from starlette.routing import Route
+
+from sendhouse import __version__
+from sendhouse.bootstrap import Container, build_container
+from sendhouse.config import Settings
+from sendhouse.errors import AppError
+from sendhouse.mcp_tools import campaigns, catalog, prompts
+from sendhouse.mcp_tools.base import ToolEnv
+from sendhouse.services import projects as project_service
+from sendhouse.services.projects import Principal
+
+PATH = "/mcp"
+INSTRUCTIONS = (
+    "Sendhouse: email campaigns and transactional email (AutoSend-compatible). Campaigns created here are "
+    "drafts. send_campaign and send_test_email first answer a preview; call them again with confirmed=true "
+    "only after the user agreed. Pausing, resuming or aborting a campaign is not possible through MCP."
+)
+
+
+def build_server(container: Container, *, principal: Principal | None = None, http: bool = False) -> MCPServer:
+    """The MCP server with every tool and prompt. `principal`: who every call acts as (stdio, tests);
+    `http`: callers authenticate with a bearer key checked on each request."""
+    auth = {}
+    if http:
+        auth = {"token_verifier": KeyVerifier(container),
+                "auth": AuthSettings(issuer_url=container.settings.public_url, resource_server_url=None)}
+    server = MCPServer("sendhouse", version=__version__, instructions=INSTRUCTIONS, log_level="WARNING", **auth)
+    env = ToolEnv(container, principal)
+    catalog.register(server, env)
+    campaigns.register(server, env)
+    prompts.register(server)
+    return server
+
+
+class KeyVerifier(TokenVerifier):
+    """A bearer token is a Sendhouse API key (AS_… or ASA_…); anything else is refused with 401."""
+
+    def __init__(self, container: Container):
+        self.container = container
+
+    async def verify_token(self, token: str) -> AccessToken | None:
+        try:
+            principal = await project_service.authenticate(self.container.db, secret=token, project_header=None)
+        except AppError:
+            return None
+        return AccessToken(token=token, client_id=principal.api_key_id, scopes=[])
+
+
+def transport_security(settings: Settings) -> TransportSecuritySettings:
+    """Loopback on any port and the public URL's host (DNS-rebinding protection)."""
+    public = urlsplit(settings.public_url)
+    hosts = ["127.0.0.1:*", "localhost:*", "[::1]:*", "127.0.0.1", "localhost"]
+    hosts += [h for h in (public.netloc, public.hostname, f"{public.hostname}:*") if h]
+    origins = [f"{scheme}://{h}" for scheme in ("http", "https") for h in hosts]
+    return TransportSecuritySettings(allowed_hosts=hosts, allowed_origins=origins)
+
+
+def mount_http(app: FastAPI, container: Container) -> MCPServer:
+    """Serve MCP over streamable HTTP at /mcp; its session manager runs in the app's lifespan."""
+    server = build_server(container, http=True)
+    asgi = server.streamable_http_app(streamable_http_path=PATH,
+                                      transport_security=transport_security(container.settings))
+    app.router.routes.append(Route(PATH, endpoint=asgi, include_in_schema=False))
+    app.state.lifespan_parts.append(lambda _container: _session_manager(server))
+    return server
+
+
+@asynccontextmanager
+async def _session_manager(server: MCPServer) -> AsyncIterator[None]:
+    """Run the session manager in a task of its own: its task group must be entered and left by
+    the same task, which the app's lifespan (e.g. in a test fixture) does not guarantee."""
+    started, stop = asyncio.Event(), asyncio.Event()
+
+    async def hold() -> None:
+        async with server.session_manager.run():
+            started.set()
+            await stop.wait()
+
+    task, waiter = asyncio.create_task(hold()), asyncio.create_task(started.wait())
+    await asyncio.wait([task, waiter], return_when=asyncio.FIRST_COMPLETED)
+    waiter.cancel()
+    if task.done():
+        await task  # it failed to start: raise why
+    try:
+        yield
+    finally:
+        stop.set()
+        await task
+
+
+async def run_stdio(settings: Settings, project: str) -> None:
+    """Serve MCP over stdin/stdout acting as `project` (name or id) until the client goes away."""
+    container = build_container(settings)
+    try:
+        row = await project_service.resolve_project(container.db, project)
+        principal = Principal("stdio", "project", row["organization_id"], row["id"])
+        await build_server(container, principal=principal).run_stdio_async()
+    finally:
+        await container.close()
