@@ -46,6 +46,9 @@ class Settings(BaseSettings):
     )
     dns_resolver: str = Field("", description="host[:port] of the DNS resolver for domain checks (system resolver when empty)")
     soft_bounce_limit: int = Field(3, ge=1, description="soft bounces of one address before it is suppressed")
+    automated_open_window: float = Field(
+        5, ge=0, description="seconds after sending within which an open counts as automated (left out of humanOpened)"
+    )
     max_attempts: int = Field(6, ge=1, description="delivery attempts of one message before it fails")
     lease_seconds: float = Field(
         120, gt=0, description="how long a worker holds claimed messages; a crashed worker's rows return after it"

@@ -31,6 +31,16 @@ PARTS.append(("worker", _delivery_worker, True))
 PARTS.append(("scheduler", _campaign_scheduler, False))
 
 
+def _inbound_smtp(container):
+    """The bounce and complaint receiver, when SENDHOUSE_INBOUND_SMTP names host:port."""
+    from sendhouse.delivery.inbound import inbound_part, switched_off
+
+    return inbound_part(container) if container.settings.inbound_smtp else switched_off()
+
+
+PARTS.append(("inbound", _inbound_smtp, False))
+
+
 def background_parts(*, with_worker: bool) -> list:
     """The factories to start with the server (worker parts only when with_worker)."""
     return [factory for _name, factory, needs_worker in PARTS if with_worker or not needs_worker]

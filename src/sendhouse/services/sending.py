@@ -12,7 +12,9 @@ No transaction is ever held while talking SMTP.
 
 from __future__ import annotations
 
+import asyncio
 import random
+import weakref
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -20,7 +22,8 @@ import sqlalchemy as sa
 
 from sendhouse.delivery.base import PERMANENT, SENT, SKIPPED, SendResult
 from sendhouse.domain import ids
-from sendhouse.store import ledger
+from sendhouse.domain.times import utcnow
+from sendhouse.store import kv, ledger
 from sendhouse.store.db import Database
 from sendhouse.store.schema.feedback import message_events
 
@@ -99,18 +102,28 @@ def _reply(result: SendResult) -> str:
 
 
 async def record_outcomes(db: Database, outcomes: list[Outcome], *, max_attempts: int, retry_base: float,
-                          now: datetime) -> Plan:
+                          now: datetime, worker: str) -> Plan:
     """Commit a batch's results in one transaction (after the relay answered, never before)."""
     plan = plan_outcomes(outcomes, max_attempts=max_attempts, retry_base=retry_base, now=now)
     async with db.write() as conn:
         await ledger.mark_sent(conn, plan.sent, now)
-        await ledger.mark_deferred(conn, plan.deferred, now)
-        await ledger.mark_failed(conn, plan.failed, now)
-        await ledger.release(conn, plan.requeue, status="queued", now=now)
-        await ledger.release(conn, plan.cancel, status="cancelled", now=now)
+        await ledger.mark_deferred(conn, plan.deferred, now, worker)
+        await ledger.mark_failed(conn, plan.failed, now, worker)
+        await ledger.release(conn, plan.requeue, status="queued", now=now, worker=worker)
+        await ledger.release(conn, plan.cancel, status="cancelled", now=now, worker=worker)
         for item in plan.bounced:
             await _hard_bounce(conn, item, now)
+        await _feedback(conn, outcomes, plan, now)
     return plan
+
+
+async def _feedback(conn, outcomes: list[Outcome], plan: Plan, now: datetime) -> None:
+    """Webhooks of the results and the auto-pause check (services/bounces.after_results)."""
+    from sendhouse.services.bounces import after_results
+
+    rows = {item.row["id"]: item.row for item in outcomes}
+    refused = [(item.row, item.result.code, item.result.response) for item in plan.bounced]
+    await after_results(conn, rows, sent=plan.sent, deferred=plan.deferred, bounced=refused, now=now)
 
 
 async def _hard_bounce(conn, item: Outcome, now: datetime) -> None:
@@ -120,7 +133,7 @@ async def _hard_bounce(conn, item: Outcome, now: datetime) -> None:
     row, result = item.row, item.result
     await conn.execute(message_events.insert().values(
         id=ids.new_id(), project_id=row["project_id"], message_id=row["id"], campaign_id=row["campaign_id"],
-        type="bounced", detail={"bounceType": "hard", "source": "smtp", "code": result.code,
+        email=row["email"].lower(), type="bounced", detail={"bounceType": "hard", "source": "smtp", "code": result.code,
                                 "response": result.response[:1000], "email": row["email"]},
         created_at=now,
     ))
@@ -154,12 +167,54 @@ async def count_pending(db: Database) -> int:
         return (await conn.execute(query)).scalar_one()
 
 
-STOP_FENCE_SECONDS = 0.05
+# --- the stop fence: no MAIL FROM after a pause/abort response -----------------------------------
+
+GATE_FRESHNESS = 0.25  # a gate trusts a status poll that *started* at most this many seconds ago
+FENCE_MARGIN = 0.1  # for MAIL FROM to travel and be logged by the relay
+HEARTBEAT_LIVE = timedelta(seconds=10)  # a worker heartbeat newer than this counts as a live worker
+WORKER_KEY = "worker:"
+_local_watches: weakref.WeakSet = weakref.WeakSet()
 
 
-async def stop_fence() -> None:
-    """Await after committing a pause or abort, before answering: a worker whose status poll read
-    the campaign just before the commit has by then either started its MAIL FROM or re-polled."""
-    import asyncio
+def register_watch(watch) -> None:
+    """A worker's StopWatch in this process (worker.StopWatch: fence(cid) and drained(cid))."""
+    _local_watches.add(watch)
 
-    await asyncio.sleep(STOP_FENCE_SECONDS)
+
+async def stop_fence(db: Database, campaign_id: str) -> None:
+    """Await after committing a pause or abort, before answering; afterwards no worker starts a
+    MAIL FROM for the campaign.
+
+    - In this process: every StopWatch refuses the campaign at once (until a poll started after
+      this call says otherwise), and we wait until messages already past the gate have had their
+      MAIL FROM answered.
+    - Other processes: a worker admits a message only on a poll that started < GATE_FRESHNESS ago
+      and only while its heartbeat is fresh, and writes MAIL FROM with no await after admitting.
+      A poll that read the old status began before our commit, so its MAIL FROMs are written
+      before commit + GATE_FRESHNESS: when a live foreign worker exists we wait that long (+ margin).
+      This assumes the hosts' clocks run at the same rate and agree within HEARTBEAT_LIVE / 2.
+    """
+    watches = list(_local_watches)
+    for watch in watches:
+        watch.fence(campaign_id)
+    await asyncio.gather(*(watch.drained(campaign_id) for watch in watches))
+    local = {watch.worker_id for watch in watches}
+    async with db.read() as conn:
+        live = await kv.live_keys(conn, WORKER_KEY, utcnow() - HEARTBEAT_LIVE)
+    if any(key[len(WORKER_KEY):] not in local for key in live):
+        await asyncio.sleep(GATE_FRESHNESS + FENCE_MARGIN)
+
+
+async def heartbeat(db: Database, worker_id: str, now: datetime) -> None:
+    async with db.write() as conn:
+        await kv.beat(conn, WORKER_KEY + worker_id, now)
+
+
+async def sign_off(db: Database, worker_id: str) -> None:
+    async with db.write() as conn:
+        await kv.forget(conn, WORKER_KEY + worker_id)
+
+
+async def renew_leases(db: Database, worker_id: str, now: datetime, lease_seconds: float) -> int:
+    async with db.write() as conn:
+        return await ledger.renew_leases(conn, worker_id, now, lease_seconds)

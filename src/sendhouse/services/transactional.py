@@ -35,6 +35,7 @@ from sendhouse.services import idempotency
 from sendhouse.services.senders import check_from_allowed
 from sendhouse.store import idempotency as idempotency_store
 from sendhouse.store import mails as store
+from sendhouse.store.events import lifecycle
 from sendhouse.store.db import Database
 from sendhouse.store.templates import get_template
 
@@ -241,20 +242,36 @@ async def mail_status(db: Database, project_id: str, email_id: str) -> dict:
         if row is None:
             raise NotFound("Email not found", code="EMAIL_NOT_FOUND")
         content = await store.content_of(conn, row)
-    return present_status(row, content)
+        times = await lifecycle(conn, row["id"])
+    return present_status(row, content, times)
 
 
-def present_status(row: dict, content: dict) -> dict:
-    """{id, projectId, status, subject, recipient, sender, sentAt, deliveredAt, openedAt, clickedAt, bouncedAt}."""
+# Lifecycle events in the order that makes one "later" than another when they share a time.
+LIFECYCLE = ("delivered", "soft_bounced", "opened", "clicked", "unsubscribed", "complained", "bounced")
+
+
+def present_status(row: dict, content: dict, times: dict | None = None) -> dict:
+    """{id, projectId, status, subject, recipient, sender, sentAt, deliveredAt, openedAt, clickedAt, bouncedAt}:
+    `status` is the latest lifecycle event (times: {event type: (first, last, n)} from store.events)."""
     sender = content.get("from") or {}
-    bounced = row["status"] == "bounced"
+    times = dict(times or {})
+    if row["status"] == "sent" and row["sent_at"]:
+        times.setdefault("delivered", (row["sent_at"], row["sent_at"], 1))
+    bounced = times.get("bounced", (row["failed_at"],) * 2 if row["status"] == "bounced" else (None, None))[0]
+    first = {kind: iso(found[0]) for kind, found in times.items()}
     return {
-        "id": row["id"], "projectId": row["project_id"], "status": row["status"], "subject": content.get("subject"),
-        "recipient": {"email": row["email"], "name": row["name"]},
-        "sender": {"email": sender.get("email"), "name": sender.get("name")},
-        "sentAt": iso(row["sent_at"]), "deliveredAt": None, "openedAt": None, "clickedAt": None,
-        "bouncedAt": iso(row["failed_at"]) if bounced else None,
+        "id": row["id"], "projectId": row["project_id"], "status": _latest(row["status"], times),
+        "subject": content.get("subject"), "recipient": {"email": row["email"], "name": row["name"]},
+        "sender": {"email": sender.get("email"), "name": sender.get("name")}, "sentAt": iso(row["sent_at"]),
+        "deliveredAt": first.get("delivered"), "openedAt": first.get("opened"), "clickedAt": first.get("clicked"),
+        "bouncedAt": iso(bounced),
     }
+
+
+def _latest(status: str, times: dict) -> str:
+    """The row's status, or its latest lifecycle event once there is one beyond delivery."""
+    seen = [(times[k][1], LIFECYCLE.index(k), k) for k in LIFECYCLE if k in times and k != "delivered"]
+    return max(seen)[2] if seen else status
 
 
 def transactional_spec(payload: dict, project_id: str) -> mime.MessageSpec:

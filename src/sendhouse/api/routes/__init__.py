@@ -18,3 +18,7 @@ ROUTERS += [suppression_groups.router]
 from sendhouse.api.routes import contact_lists  # noqa: E402
 
 ROUTERS += [contact_lists.router]
+from sendhouse.api.routes import inbound  # noqa: E402
+from sendhouse.web import tracking as web_tracking  # noqa: E402
+
+ROUTERS += [inbound.router, web_tracking.router]

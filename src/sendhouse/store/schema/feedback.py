@@ -15,7 +15,9 @@ message_events = sa.Table(
     sa.Column("project_id", sa.String(24), nullable=False),
     sa.Column("message_id", sa.String(24), nullable=False),  # ledger row
     sa.Column("campaign_id", sa.String(24)),
-    # delivered | deferred | bounced | opened | clicked | complained | unsubscribed | resubscribed
+    sa.Column("email", sa.String(320)),  # the recipient, lower-case (soft bounces are counted per address)
+    # bounced (permanent) | soft_bounced (transient) | opened | clicked | complained | unsubscribed
+    # | resubscribed
     sa.Column("type", sa.String(16), nullable=False),
     sa.Column("url", sa.Text),
     sa.Column("is_automated", sa.Boolean, nullable=False, server_default=sa.false()),
@@ -23,4 +25,5 @@ message_events = sa.Table(
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.Index("ix_message_events_campaign_type", "campaign_id", "type"),
     sa.Index("ix_message_events_message_type", "message_id", "type"),
+    sa.Index("ix_message_events_project_email_type", "project_id", "email", "type"),
 )

@@ -1,0 +1,223 @@
+"""Bounces and complaints: recording a report against its ledger row, and what follows from it.
+
+- hard bounce: the row becomes `bounced` (when it was `sent`), a `bounced` event, the address
+  suppressed globally (BOUNCE) at once, webhook email.bounced (Permanent);
+- soft bounce: a `soft_bounced` event, webhook email.bounced (Transient); the address is
+  suppressed (BOUNCE) once it has settings.soft_bounce_limit soft bounces in the project;
+- complaint: a `complained` event, the address suppressed globally (COMPLAINT), webhook
+  email.spam_reported;
+- then, for campaign mail, the auto-pause check of DESIGN §2 (domain/bounces.threshold_breach).
+Reports reach here from the inbound SMTP receiver (VERP return path), or over HTTP from relays.
+Repeated reports of one kind for one row record nothing new (a DSN delivered twice counts once).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass
+from datetime import datetime
+
+from sendhouse.domain import bounces as rules
+from sendhouse.domain import ids, tokens
+from sendhouse.domain.times import utcnow
+from sendhouse.errors import InvalidInput, NotFound
+from sendhouse.services.suppressions import email_or_none, suppress
+from sendhouse.services.tracking import EmailEvents
+from sendhouse.store import events as store
+from sendhouse.store.db import Database
+
+log = logging.getLogger("sendhouse.bounces")
+EVENT_OF = {rules.HARD: "bounced", rules.SOFT: "soft_bounced", rules.COMPLAINT: "complained"}
+_ROW_IN_MESSAGE_ID = re.compile(r"<?([0-9a-f]{24})@[^>]+>?")
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """What recording one report did."""
+
+    email_id: str
+    kind: str
+    new: bool
+    suppressed: bool
+    paused_campaign: str | None = None
+
+
+def _event_row(row: dict, report: rules.Feedback, source: str, now: datetime) -> dict:
+    detail = {"bounceType": report.kind, "status": report.status, "reason": report.reason,
+              "subType": report.sub_type, "source": source, "email": row["email"]}
+    if report.complaint_type:
+        detail["complaintType"] = report.complaint_type
+    return {"id": ids.new_id(), "project_id": row["project_id"], "message_id": row["id"],
+            "campaign_id": row["campaign_id"], "email": row["email"], "type": EVENT_OF[report.kind],
+            "url": None, "is_automated": False, "detail": detail, "created_at": now}
+
+
+async def record(conn, row: dict, report: rules.Feedback, *, source: str, soft_limit: int,
+                 now: datetime) -> Recorded:
+    """Record one report for its ledger row, inside the caller's transaction."""
+    event = EVENT_OF[report.kind]
+    if report.kind != rules.SOFT and await store.has_event(conn, row["id"], event):
+        return Recorded(row["id"], report.kind, new=False, suppressed=False)
+    await store.insert_events(conn, [_event_row(row, report, source, now)])
+    suppressed = await _suppress(conn, row, report, soft_limit)
+    await _emit(conn, row, report, now)
+    paused = await check_thresholds(conn, row["campaign_id"], now) if row["campaign_id"] else None
+    return Recorded(row["id"], report.kind, new=True, suppressed=suppressed, paused_campaign=paused)
+
+
+async def _suppress(conn, row: dict, report: rules.Feedback, soft_limit: int) -> bool:
+    if report.kind == rules.HARD:
+        await store.mark_bounced(conn, row["id"], utcnow())
+    elif report.kind == rules.SOFT and await store.soft_bounces_of(conn, row["project_id"], row["email"]) < soft_limit:
+        return False
+    reason = "COMPLAINT" if report.kind == rules.COMPLAINT else "BOUNCE"
+    await suppress(conn, row["project_id"], row["email"], reason=reason, source_message_id=row["id"])
+    return True
+
+
+async def _emit(conn, row: dict, report: rules.Feedback, now: datetime) -> None:
+    emitter = EmailEvents(conn, now)
+    if report.kind == rules.COMPLAINT:
+        await emitter.emit("email.spam_reported", row, complaintType=report.complaint_type or "other")
+    else:
+        await emitter.emit("email.bounced", row, bounceType=report.bounce_type, bounceSubType=report.sub_type,
+                           reason=report.reason)
+
+
+async def check_thresholds(conn, campaign_id: str, now: datetime) -> str | None:
+    """Pause the campaign when its bounce or complaint rate crossed its preset; its id if paused."""
+    from sendhouse.services.campaigns import pause_for_reason
+
+    campaign = await store.campaign_context(conn, campaign_id)
+    if campaign is None:
+        return None
+    basis = await store.rate_basis(conn, campaign_id)
+    reason = rules.threshold_breach(campaign["threshold_preset"], **basis)
+    if reason and await pause_for_reason(conn, campaign_id, f"Auto-paused: {reason}", now):
+        log.warning("campaign %s auto-paused: %s", campaign_id, reason)
+        return campaign_id
+    return None
+
+
+# --- from the inbound SMTP receiver ---------------------------------------------------------
+
+
+async def handle_bounce_message(db: Database, settings, row_id: str, raw: bytes) -> Recorded | None:
+    """A message received at a row's VERP address: parse it and record what it reports."""
+    report = rules.parse_report(raw)
+    if report is None:
+        log.info("message to the return path of %s is no bounce or complaint; ignored", row_id)
+        return None
+    async with db.write() as conn:
+        row = await store.message_row(conn, row_id)
+        if row is None:
+            return None
+        return await record(conn, row, report, source="dsn" if report.kind != rules.COMPLAINT else "arf",
+                            soft_limit=settings.soft_bounce_limit, now=utcnow())
+
+
+async def handle_unaddressed_report(db: Database, settings, raw: bytes) -> Recorded | None:
+    """A report that reached no VERP address (e.g. a feedback loop's own address): tie it to its row
+    through the returned message's Message-ID, which Sendhouse makes from the row id."""
+    report = rules.parse_report(raw)
+    row_id = row_of_message_id(report.original_message_id) if report and report.original_message_id else None
+    if row_id is None:
+        return None
+    async with db.write() as conn:
+        row = await store.message_row(conn, row_id)
+        if row is None or row["message_id_header"] != _bracketed(report.original_message_id):
+            return None
+        return await record(conn, row, report, source="arf" if report.kind == rules.COMPLAINT else "dsn",
+                            soft_limit=settings.soft_bounce_limit, now=utcnow())
+
+
+def row_of_message_id(message_id: str) -> str | None:
+    found = _ROW_IN_MESSAGE_ID.fullmatch(message_id.strip())
+    return found.group(1) if found else None
+
+
+def _bracketed(message_id: str) -> str:
+    value = message_id.strip()
+    return value if value.startswith("<") else f"<{value}>"
+
+
+# --- over HTTP (POST /v1/inbound/bounce) ----------------------------------------------------
+
+
+@dataclass(frozen=True)
+class HttpReport:
+    """The body of POST /v1/inbound/bounce, already type-checked."""
+
+    type: str
+    email: str
+    message_id: str | None = None
+    email_id: str | None = None
+    reason: str | None = None
+    status: str | None = None
+    code: int | None = None
+
+
+def _feedback(body: HttpReport) -> rules.Feedback:
+    status = rules._status(body.status or "") if body.status else None
+    if body.status and status is None:
+        raise InvalidInput.field("status", "must be an enhanced status code such as 5.1.1")
+    kind = {"hard": rules.HARD, "soft": rules.SOFT, "complaint": rules.COMPLAINT}[body.type]
+    if status and kind != rules.COMPLAINT and (status[0] == "5") != (kind == rules.HARD):
+        raise InvalidInput.field("status", f"a {body.type} bounce cannot have status {status}")
+    reason = (body.reason or f"{body.code or ''} {status or ''}".strip() or body.type)[:rules.MAX_REASON]
+    return rules.Feedback(kind=kind, status=status, reason=reason, recipients=(body.email,),
+                          sub_type=rules.sub_type(status, kind == rules.HARD) if kind != rules.COMPLAINT else "abuse",
+                          complaint_type="abuse" if kind == rules.COMPLAINT else None)
+
+
+async def _row_for(conn, project_id: str, body: HttpReport) -> dict:
+    row = None
+    if body.email_id:
+        row = await store.message_row(conn, body.email_id, project_id)
+    elif body.message_id and (row_id := row_of_message_id(body.message_id)):
+        row = await store.message_row(conn, row_id, project_id)
+        row = row if row and row["message_id_header"] == _bracketed(body.message_id) else None
+    if row is None:
+        raise NotFound("Email not found", code="EMAIL_NOT_FOUND")
+    return row
+
+
+async def report_over_http(db: Database, settings, project_id: str, body: HttpReport) -> dict:
+    """Record a relay's report; 404 when the email is not the project's, 400 when the address differs."""
+    if not (body.email_id or body.message_id):
+        raise InvalidInput.field("emailId", "emailId or messageId is required")
+    email = email_or_none(body.email)
+    if email is None:
+        raise InvalidInput.field("email", "Invalid email format")
+    report = _feedback(body)
+    async with db.write() as conn:
+        row = await _row_for(conn, project_id, body)
+        if row["email"].lower() != email:
+            raise InvalidInput.field("email", "does not match the recipient of this email")
+        done = await record(conn, row, report, source="http", soft_limit=settings.soft_bounce_limit, now=utcnow())
+    return {"emailId": done.email_id, "type": body.type, "recorded": done.new, "suppressed": done.suppressed,
+            "campaignPaused": done.paused_campaign is not None}
+
+
+def verp_target(secret: str, local_part: str) -> tuple[str, str] | None:
+    """("bounce"|"unsubscribe", row id) of a genuine VERP local part."""
+    return tokens.parse_local_part(secret, local_part)
+
+
+async def after_results(conn, rows: dict[str, dict], *, sent: list[dict], deferred: list[dict],
+                        bounced: list[tuple[dict, int | None, str]], now: datetime) -> None:
+    """What follows a batch of send results (inside the worker's recording transaction): email.sent,
+    email.delivered and email.deferred webhooks; for SMTP-time 5xx refusals ((row, code, reply)),
+    email.bounced (Permanent) and the auto-pause check of their campaigns."""
+    from sendhouse.services.tracking import emit_send_results
+
+    await emit_send_results(conn, sent=[rows[i["row_id"]] for i in sent],
+                            deferred=[(rows[i["row_id"]], i) for i in deferred], now=now)
+    emitter = EmailEvents(conn, now)
+    for row, code, reply in bounced:
+        status = rules._status(reply)
+        await emitter.emit("email.bounced", row, bounceType="Permanent", bounceSubType=rules.sub_type(status, True),
+                           reason=f"{code} {reply}".strip()[:rules.MAX_REASON])
+    for campaign_id in sorted({row["campaign_id"] for row, _c, _r in bounced if row["campaign_id"]}):
+        await check_thresholds(conn, campaign_id, now)

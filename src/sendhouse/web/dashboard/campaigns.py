@@ -1,0 +1,189 @@
+"""Campaign pages: list with live progress, create/edit with a rendered preview, the send,
+schedule, pause, resume and abort buttons, and analytics with SVG charts."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from starlette.datastructures import FormData
+
+from sendhouse.domain.pagination import Page as Paging
+from sendhouse.domain.templating import compile_template
+from sendhouse.errors import AppError, InvalidInput, NotFound
+from sendhouse.services import campaigns as service
+from sendhouse.services import dashboard as stats
+from sendhouse.services import lists as list_service
+from sendhouse.services import templates as template_service
+from sendhouse.store.campaigns import CampaignFilter
+from sendhouse.web.dashboard import charts
+from sendhouse.web.dashboard.common import Ctx, Form, Page, flash, optional, problems, redirect, render, text
+
+router = APIRouter()
+SENDING = ("scheduled", "sending", "sending_gradual")
+SAMPLE = {"firstName": "Ada", "lastName": "Lovelace", "email": "ada@example.com", "first_name": "Ada",
+          "last_name": "Lovelace", "name": "Ada Lovelace", "unsubscribe": "#unsubscribe",
+          "unsubscribe_preference": "#preferences", "date": "2025-01-01"}
+
+
+async def _listing(ctx: Ctx) -> dict:
+    found = await service.list_campaigns(ctx.db, ctx.project_id, CampaignFilter(), Paging(1, 100),
+                                         include_counts=True)
+    items = found["campaigns"]
+    progress = await stats.progress_many(ctx.db, items)
+    live = any(c["status"] in SENDING for c in items)
+    return {"campaigns": items, "progress": progress, "live": live}
+
+
+@router.get("/")
+async def home(request: Request, ctx: Page):
+    return redirect(request, "/campaigns") if ctx.project else render(request, "dashboard/no_project.html", ctx)
+
+
+@router.get("/campaigns")
+async def campaign_list(request: Request, ctx: Page):
+    return render(request, "dashboard/campaigns.html", ctx, **await _listing(ctx))
+
+
+@router.get("/campaigns/rows")
+async def campaign_rows(request: Request, ctx: Page):
+    """The table body alone, polled by htmx while a campaign is sending."""
+    return render(request, "dashboard/_campaign_rows.html", ctx, **await _listing(ctx))
+
+
+async def _choices(ctx: Ctx) -> dict:
+    return {"lists": await list_service.list_lists(ctx.db, ctx.project_id, None),
+            "templates": await template_service.list_templates(ctx.db, ctx.project_id)}
+
+
+def fields_of(form: FormData) -> dict:
+    """A campaign body under AutoSend's names from the form."""
+    fields = {"name": text(form, "name"), "subject": text(form, "subject"),
+              "previewText": optional(form, "previewText"), "templateId": optional(form, "templateId"),
+              "htmlTemplate": optional(form, "htmlTemplate"),
+              "toLists": [str(v) for v in form.getlist("toLists") if v],
+              "excludeLists": [str(v) for v in form.getlist("excludeLists") if v],
+              "trackingOpen": form.get("trackingOpen") == "on", "trackingClick": form.get("trackingClick") == "on"}
+    if text(form, "fromEmail"):
+        fields["from"] = {"email": text(form, "fromEmail"), "name": optional(form, "fromName")}
+    return fields
+
+
+def _form_values(campaign: dict) -> dict:
+    return {**campaign, "fromEmail": (campaign.get("from") or {}).get("email"),
+            "fromName": (campaign.get("from") or {}).get("name"),
+            "toLists": [x["id"] for x in campaign.get("toLists", [])],
+            "excludeLists": [x["id"] for x in campaign.get("excludeLists", [])]}
+
+
+def _blank() -> dict:
+    return {"trackingOpen": True, "trackingClick": True, "toLists": [], "excludeLists": []}
+
+
+@router.get("/campaigns/new")
+async def new_campaign(request: Request, ctx: Page):
+    return render(request, "dashboard/campaign_form.html", ctx, values=_blank(), campaign=None, **await _choices(ctx))
+
+
+@router.post("/campaigns/new")
+async def create_campaign(request: Request, ctx: Page, form: Form):
+    fields = fields_of(form)
+    try:
+        created = await service.create_campaign(ctx.db, ctx.project_id, fields, source="dashboard",
+                                                created_by=ctx.user["email"],
+                                                send_now_delay=ctx.settings.send_now_delay)
+    except AppError as exc:
+        return render(request, "dashboard/campaign_form.html", ctx, status=400, values={**_blank(), **fields},
+                      campaign=None, errors=problems(exc), **await _choices(ctx))
+    flash(request, f"Campaign “{created['name']}” saved as a draft.")
+    return redirect(request, f"/campaigns/{created['id']}")
+
+
+@router.get("/campaigns/{campaign_id}/edit")
+async def edit_campaign(request: Request, ctx: Page, campaign_id: str):
+    campaign = await service.get_campaign(ctx.db, ctx.project_id, campaign_id)
+    return render(request, "dashboard/campaign_form.html", ctx, values=_form_values(campaign), campaign=campaign,
+                  **await _choices(ctx))
+
+
+@router.post("/campaigns/{campaign_id}/edit")
+async def update_campaign(request: Request, ctx: Page, form: Form, campaign_id: str):
+    fields = fields_of(form)
+    try:
+        await service.update_campaign(ctx.db, ctx.project_id, campaign_id, fields,
+                                      send_now_delay=ctx.settings.send_now_delay)
+    except AppError as exc:
+        campaign = await service.get_campaign(ctx.db, ctx.project_id, campaign_id)
+        return render(request, "dashboard/campaign_form.html", ctx, status=400, values={**_blank(), **fields},
+                      campaign=campaign, errors=problems(exc), **await _choices(ctx))
+    flash(request, "Campaign saved.")
+    return redirect(request, f"/campaigns/{campaign_id}")
+
+
+@router.post("/campaigns/preview")
+async def preview(request: Request, ctx: Page, form: Form):
+    """The campaign's HTML rendered with sample data, for the desktop and mobile frames."""
+    source = text(form, "htmlTemplate") or text(form, "emailTemplate")
+    if not source and text(form, "templateId"):
+        template = await template_service.get_template(ctx.db, ctx.project_id, text(form, "templateId"))
+        source = template["emailTemplate"] or ""
+    try:
+        html, errors = compile_template(source).render(SAMPLE), []
+    except InvalidInput as exc:
+        html, errors = "", problems(exc)
+    return render(request, "dashboard/_preview.html", ctx, html=html, errors=errors)
+
+
+@router.get("/campaigns/{campaign_id}")
+async def campaign_detail(request: Request, ctx: Page, campaign_id: str):
+    found = await stats.campaign_progress(ctx.db, ctx.project_id, campaign_id)
+    drawn = await stats.campaign_charts(ctx.db, ctx.project_id, campaign_id)
+    svg = {"timeline": charts.timeline_svg(drawn["timeline"], "Opens and clicks over time"),
+           "links": charts.links_svg(drawn["links"], "Clicks per link")}
+    return render(request, "dashboard/campaign.html", ctx, **found, charts=svg, analytics=drawn["analytics"],
+                  links=drawn["links"], sending=SENDING)
+
+
+@router.get("/campaigns/{campaign_id}/progress")
+async def campaign_progress(request: Request, ctx: Page, campaign_id: str):
+    found = await stats.campaign_progress(ctx.db, ctx.project_id, campaign_id)
+    return render(request, "dashboard/_progress.html", ctx, **found, sending=SENDING)
+
+
+ACTIONS = {
+    "pause": (service.pause_campaign, "Campaign paused: no new message starts."),
+    "resume": (service.resume_campaign, "Campaign resumed."),
+    "abort": (service.abort_campaign, "Campaign aborted. Mail already sent is not recalled."),
+}
+
+
+@router.post("/campaigns/{campaign_id}/{action}")
+async def campaign_action(request: Request, ctx: Page, form: Form, campaign_id: str, action: str):
+    """send (now), schedule, pause, resume, abort — the service's own errors become a message."""
+    try:
+        await _act(ctx, form, campaign_id, action)
+    except AppError as exc:
+        if isinstance(exc, NotFound):
+            raise
+        flash(request, " — ".join(problems(exc)), "error")
+    return redirect(request, f"/campaigns/{campaign_id}")
+
+
+async def _act(ctx: Ctx, form: FormData, campaign_id: str, action: str) -> None:
+    delay = ctx.settings.send_now_delay
+    if action == "send":
+        await service.update_campaign(ctx.db, ctx.project_id, campaign_id, {"sendNow": True}, send_now_delay=delay)
+        flash(ctx.request, f"Sending starts in {delay} seconds; you can still abort it until then.")
+    elif action == "schedule":
+        when = text(form, "scheduledAt")
+        if not when:
+            raise InvalidInput.field("scheduledAt", "choose a date and time")
+        if len(when) == 16:  # datetime-local: minutes, no zone; the form says UTC
+            when += ":00Z"
+        await service.update_campaign(ctx.db, ctx.project_id, campaign_id, {"scheduledAt": when},
+                                      send_now_delay=delay)
+        flash(ctx.request, "Campaign scheduled.")
+    elif action in ACTIONS:
+        call, message = ACTIONS[action]
+        await call(ctx.db, ctx.project_id, campaign_id)
+        flash(ctx.request, message)
+    else:
+        raise InvalidInput.field("action", f"unknown action {action!r}")

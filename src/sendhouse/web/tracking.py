@@ -1,0 +1,169 @@
+"""Public endpoints on the public URL (no API key: the signed token is the credential).
+
+- GET /t/o/{token}: the open pixel. Always a 1×1 GIF with no-cache headers, whatever happens;
+  a genuine token's open is handed to the Recorder (services/tracking.py), which writes in batches.
+- GET /t/c/{token}: 302 to the URL signed into the token, and only that one (no open redirect);
+  a tampered or foreign token is 404 and records nothing.
+- GET /u/{token}: a confirm page (link scanners send GETs, so a GET changes nothing).
+- POST /u/{token} with List-Unsubscribe=One-Click (RFC 8058; the confirm form sends the same):
+  unsubscribes at once.
+- GET/POST /u/p/{token}: the preference page, with unsubscribe and resubscribe per group.
+The router's lifespan runs the Recorder for the life of the app and flushes it on shutdown.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import jinja2
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from sendhouse.api.errors import status_of
+from sendhouse.domain import tokens
+from sendhouse.domain.times import utcnow
+from sendhouse.errors import AppError
+from sendhouse.services import unsubscribe as service
+from sendhouse.services.tracking import Hit, Recorder, recorder_part
+
+log = logging.getLogger("sendhouse.web")
+GIF = base64.b64decode("R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7")
+NO_CACHE = {"Cache-Control": "no-cache, no-store, must-revalidate, max-age=0", "Pragma": "no-cache",
+            "Expires": "0"}
+PAGE_HEADERS = {"Cache-Control": "no-store", "X-Robots-Tag": "noindex", "Referrer-Policy": "no-referrer",
+                "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'"}
+_PAGES = jinja2.Environment(loader=jinja2.FileSystemLoader(Path(__file__).parent / "templates"),
+                            autoescape=True, undefined=jinja2.StrictUndefined)
+
+
+@dataclass
+class TrackingState:
+    """What the public endpoints share: the signing secret and the hit recorder."""
+
+    secret: str
+    recorder: Recorder
+
+
+@asynccontextmanager
+async def lifespan(app):
+    container = app.state.container
+    settings = container.settings
+    async with recorder_part(container.db, automated_window=settings.automated_open_window) as recorder:
+        app.state.tracking = TrackingState(settings.resolved_secret_key(), recorder)
+        yield
+
+
+router = APIRouter(include_in_schema=False, lifespan=lifespan)
+
+
+def _state(request: Request) -> TrackingState:
+    return request.app.state.tracking
+
+
+@router.get(tokens.OPEN_PATH + "{token}")
+async def open_pixel(token: str, request: Request) -> Response:
+    try:
+        state = _state(request)
+        row_id = tokens.verify_open(state.secret, token)
+        if row_id is not None:
+            state.recorder.add(Hit(row_id, utcnow()))
+    except Exception:  # noqa: BLE001 - the pixel is answered whatever happens
+        log.exception("open pixel not recorded")
+    return Response(GIF, media_type="image/gif", headers=NO_CACHE)
+
+
+@router.get(tokens.CLICK_PATH + "{token}")
+async def click(token: str, request: Request) -> Response:
+    state = _state(request)
+    target = tokens.verify_click(state.secret, token)
+    if target is None or not target.url.lower().startswith(("https://", "http://")):
+        return Response("Not found", status_code=404, media_type="text/plain", headers=NO_CACHE)
+    try:
+        state.recorder.add(Hit(target.message_id, utcnow(), url=target.url))
+    except Exception:  # noqa: BLE001 - the redirect happens anyway
+        log.exception("click not recorded")
+    return RedirectResponse(target.url, status_code=302, headers=NO_CACHE)
+
+
+# --- unsubscribe and preferences ------------------------------------------------------------
+
+
+def _page(name: str, status: int = 200, **context) -> HTMLResponse:
+    return HTMLResponse(_PAGES.get_template(name).render(**context), status_code=status, headers=PAGE_HEADERS)
+
+
+def _invalid(status: int = 404, message: str = "This link is not valid or has expired.") -> HTMLResponse:
+    return _page("unsubscribe_invalid.html", status, title="Link not valid", message=message)
+
+
+def _target(request: Request, token: str, kind: str) -> tokens.UnsubscribeTarget | None:
+    verify = tokens.verify_unsubscribe if kind == "unsubscribe" else tokens.verify_preference
+    found = verify(_state(request).secret, token)
+    return replace(found, email=found.email.lower()) if found else None
+
+
+def _preference_url(request: Request, target: tokens.UnsubscribeTarget) -> str:
+    return tokens.PREFERENCE_PATH + tokens.sign_preference(_state(request).secret, target)
+
+
+@router.get(tokens.PREFERENCE_PATH + "{token}")
+async def preference_page(token: str, request: Request) -> HTMLResponse:
+    target = _target(request, token, "preference")
+    if target is None:
+        return _invalid()
+    found = await service.preferences(request.app.state.container.db, target)
+    return _page("unsubscribe_preferences.html", action=tokens.PREFERENCE_PATH + token, notice=None, **found)
+
+
+@router.post(tokens.PREFERENCE_PATH + "{token}")
+async def preference_change(token: str, request: Request) -> HTMLResponse:
+    target = _target(request, token, "preference")
+    if target is None:
+        return _invalid()
+    form = await request.form()
+    db = request.app.state.container.db
+    try:
+        done = await service.set_preference(db, target, action=str(form.get("action", "")),
+                                            group_code=str(form.get("groupId", "")))
+    except AppError as error:
+        return _invalid(status_of(error), error.message)
+    verb = "unsubscribed from" if form.get("action") == "unsubscribe" else "resubscribed to"
+    notice = f"You are {verb} {done['group']['name']}." if done["changed"] else "Nothing to change."
+    found = await service.preferences(db, target)
+    return _page("unsubscribe_preferences.html", action=tokens.PREFERENCE_PATH + token, notice=notice, **found)
+
+
+@router.get(tokens.UNSUBSCRIBE_PATH + "{token}")
+async def unsubscribe_page(token: str, request: Request) -> HTMLResponse:
+    target = _target(request, token, "unsubscribe")
+    if target is None:
+        return _invalid()
+    group = await _group_of(request, target)
+    return _page("unsubscribe.html", email=target.email, group=group, action=tokens.UNSUBSCRIBE_PATH + token,
+                 preferences=_preference_url(request, target))
+
+
+async def _group_of(request: Request, target: tokens.UnsubscribeTarget) -> dict | None:
+    found = await service.preferences(request.app.state.container.db, target)
+    return next((g for g in found["groups"] if g["groupId"] == target.group), None)
+
+
+@router.post(tokens.UNSUBSCRIBE_PATH + "{token}")
+async def unsubscribe_now(token: str, request: Request) -> HTMLResponse:
+    """RFC 8058 one-click: the body must carry List-Unsubscribe=One-Click."""
+    target = _target(request, token, "unsubscribe")
+    if target is None:
+        return _invalid()
+    form = await request.form()
+    if form.get("List-Unsubscribe") != "One-Click":
+        return _invalid(400, "The request must carry List-Unsubscribe=One-Click.")
+    try:
+        done = await service.unsubscribe(request.app.state.container.db, target)
+    except AppError as error:
+        return _invalid(status_of(error), error.message)
+    return _page("unsubscribe_done.html", email=target.email, group=done["group"],
+                 preferences=_preference_url(request, target))
