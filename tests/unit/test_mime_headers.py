@@ -86,6 +86,10 @@ def test_custom_header_names_are_tokens(name):
         custom_header(name, "v")
 
 
+def test_cc_may_be_passed_as_a_custom_header():
+    assert custom_header("Cc", "Cee <cc@example.org>") == "Cc: Cee <cc@example.org>\r\n"
+
+
 def test_custom_header_value_cannot_inject():
     line = custom_header("X-Tag", "a\r\nBcc: x@y.z")
     assert line == "X-Tag: a  Bcc: x@y.z\r\n"

@@ -15,28 +15,25 @@ from sendhouse.errors import InvalidInput
 _ADDRESS_RE = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]+@[^\s<>(),;:\"\[\]\\@]+")
 _HEADER_NAME_RE = re.compile(r"[A-Za-z0-9-]{1,76}")
 _PHRASE_RE = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~ .-]*")
+# Headers the builder writes itself (a second copy would make a defective or ambiguous message).
+# "Cc" is not here: the transactional service passes the visible Cc list as a custom header.
 RESERVED_HEADERS = frozenset(
-    name.lower()
-    for name in [
-        "From",
-        "To",
-        "Cc",
-        "Bcc",
-        "Subject",
-        "Date",
-        "Message-ID",
-        "Return-Path",
-        "Sender",
-        "Reply-To",
-        "Received",
-        "DKIM-Signature",
-        "MIME-Version",
-        "Content-Type",
-        "Content-Transfer-Encoding",
-        "List-Unsubscribe",
-        "List-Unsubscribe-Post",
-        "X-SES-Configuration-Set",
-        "X-SES-Message-Tags",
+    [
+        "from",
+        "to",
+        "bcc",
+        "subject",
+        "date",
+        "message-id",
+        "return-path",
+        "sender",
+        "reply-to",
+        "dkim-signature",
+        "mime-version",
+        "content-type",
+        "content-transfer-encoding",
+        "list-unsubscribe",
+        "list-unsubscribe-post",
     ]
 )
 _CONTROL = {c: " " for c in (*range(32), 127)}
