@@ -161,7 +161,8 @@ class EmailEvents:
         if not await self.wants(row["project_id"], event):
             return
         context = await self.context(row)
-        data = hooks.email_data(event, email_id=context["emailId"], from_email=context["from"],
+        email_id = row["id"] if row.get("campaign_id") else context["emailId"]
+        data = hooks.email_data(event, email_id=email_id, from_email=context["from"],
                                 to_email=row["email"], to_name=row.get("name"), subject=context["subject"],
                                 campaign_id=row.get("campaign_id"), template_id=context["templateId"],
                                 batch_id=row.get("batch_id") or context.get("batchId"), **extra)
