@@ -73,6 +73,7 @@ def serve(
         console.print(f"Created project [bold]{project['name']}[/bold] ({project['id']}).")
         console.print("Its API key (shown once, keep it):")
         console.print(key, markup=False, highlight=False)
+    _print_first_login(container)
     app_ = create_app(settings, container=container, background=background_parts(with_worker=not no_worker))
     console.print(f"Sendhouse listening on http://{host}:{port}")
     uvicorn.run(app_, host=host, port=port, log_level="warning", proxy_headers=True)
@@ -160,6 +161,42 @@ def mcp_stdio(
     except AppError as exc:
         err_console.print(f"[red]error:[/red] {exc.message}")
         raise typer.Exit(1) from None
+
+
+def _print_first_login(container) -> None:
+    """On the first start (no dashboard user yet), make one for every project and print its login once."""
+    from sendhouse.services import users as user_service
+
+    made = asyncio.run(user_service.ensure_first_user(container.db))
+    if made:
+        user, password = made
+        console.print("Dashboard login (shown once, keep it):")
+        console.print(f"  email:    {user['email']}", markup=False, highlight=False)
+        console.print(f"  password: {password}", markup=False, highlight=False)
+
+
+users_app = typer.Typer(help="Manage dashboard users.", no_args_is_help=True)
+app.add_typer(users_app, name="users")
+
+
+@users_app.command("create")
+def users_create(
+    email: str,
+    project: Annotated[str | None, typer.Option(help="project name or id the user joins")] = None,
+    password: Annotated[str | None, typer.Option(help="the password (default: a generated one, printed once)")] = None,
+) -> None:
+    """Create a dashboard user; a generated password is printed once as the last line."""
+    from sendhouse.services import users as user_service
+
+    async def _create(c):
+        project_id = (await project_service.resolve_project(c.db, project))["id"] if project else None
+        return await user_service.create_user(c.db, email, password=password, project_id=project_id)
+
+    user, secret = run_service(_create)
+    err_console.print(f"Created user {user['email']} ({user['id']}).", markup=False, highlight=False)
+    if password is None:
+        err_console.print("Its password is shown once; keep it.")
+        print(secret)
 
 
 def main() -> None:

@@ -14,6 +14,7 @@ from sendhouse.api.routes import ROUTERS
 from sendhouse.bootstrap import Container, build_container
 from sendhouse.config import Settings
 from sendhouse.mcp_tools import mount_http as mount_mcp
+from sendhouse.web.dashboard import mount_dashboard
 
 # Parts that run beside the API inside `sendhouse serve` (worker, scheduler, ...): each is an
 # async context manager factory taking the container.
@@ -48,6 +49,7 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
     for router in ROUTERS:
         app.include_router(router)
     mount_mcp(app, built)
+    mount_dashboard(app, built)
     app.add_middleware(RateLimitHeadersMiddleware)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     return app

@@ -1,6 +1,28 @@
-"""Dashboard users and their project memberships (issue 9)."""
+"""Dashboard users and their project memberships (issue 9).
 
-import sqlalchemy as sa  # noqa: F401
+Passwords are stored only as argon2 hashes; a user sees the projects listed in project_members.
+"""
 
-from sendhouse.store.schema.base import id_column, metadata  # noqa: F401
-from sendhouse.store.types import JSONType, UTCDateTime  # noqa: F401
+import sqlalchemy as sa
+
+from sendhouse.store.schema.base import id_column, metadata
+from sendhouse.store.types import UTCDateTime
+
+users = sa.Table(
+    "users",
+    metadata,
+    id_column(),
+    sa.Column("email", sa.String(320), nullable=False, unique=True),  # lower-case
+    sa.Column("password_hash", sa.String(255), nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("last_login_at", UTCDateTime),
+)
+
+project_members = sa.Table(
+    "project_members",
+    metadata,
+    sa.Column("user_id", sa.String(24), sa.ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("project_id", sa.String(24), sa.ForeignKey("projects.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("role", sa.String(16), nullable=False, server_default="owner"),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+)

@@ -1,0 +1,176 @@
+"""Dashboard read models over the ledger and tracking events: campaign progress, opens and clicks
+over time, clicks per link; and CSV imports run in the background with their progress."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+from sendhouse.delivery import capture
+from sendhouse.domain import ids
+from sendhouse.domain.segments import validate_criteria
+from sendhouse.errors import AppError, NotFound
+from sendhouse.services import campaigns as campaign_service
+from sendhouse.services import imports
+from sendhouse.store import campaigns as campaign_store
+from sendhouse.store import dashboard as store
+from sendhouse.store import projects as project_store
+from sendhouse.store import segments as segment_store
+from sendhouse.store.db import Database
+
+FINISHED_ROWS = ("sent", "bounced", "failed", "cancelled", "suppressed")
+MAX_TIMELINE_EVENTS = 200_000
+
+
+def progress_of(total: int, counts: dict[str, int]) -> dict:
+    """{done, total, percent} where done = rows that reached an end state."""
+    done = sum(counts.get(s, 0) for s in FINISHED_ROWS)
+    percent = 100 if total and done >= total else (int(done * 100 / total) if total else 0)
+    return {"done": done, "total": total, "percent": percent, "counts": counts}
+
+
+async def campaign_progress(db: Database, project_id: str, campaign_id: str) -> dict:
+    """The campaign (AutoSend shape) with its delivery progress."""
+    campaign = await campaign_service.get_campaign(db, project_id, campaign_id)
+    async with db.read() as conn:
+        counts = (await campaign_store.message_counts(conn, [campaign_id]))[campaign_id]
+    total = (campaign.get("metrics") or {}).get("totalContacts") or sum(counts.values())
+    return {"campaign": campaign, **progress_of(total, counts)}
+
+
+async def progress_many(db: Database, campaigns: list[dict]) -> dict[str, dict]:
+    """Progress of list items (their ids are already checked to belong to the project)."""
+    async with db.read() as conn:
+        counts = await campaign_store.message_counts(conn, [c["id"] for c in campaigns])
+    totals = {c["id"]: (c.get("metrics") or {}).get("totalContacts") for c in campaigns}
+    return {cid: progress_of(totals[cid] or sum(found.values()), found) for cid, found in counts.items()}
+
+
+def bucket_series(events: list[tuple[str, datetime]], buckets: int) -> dict:
+    """Count opens and clicks in `buckets` equal time slices between the first and last event."""
+    if not events:
+        return {"start": None, "end": None, "opened": [0] * buckets, "clicked": [0] * buckets}
+    start, end = events[0][1], events[-1][1]
+    span = max((end - start).total_seconds(), 1.0)
+    series = {"opened": [0] * buckets, "clicked": [0] * buckets}
+    for kind, at in events:
+        slot = min(int((at - start).total_seconds() / span * buckets), buckets - 1)
+        series[kind][slot] += 1
+    return {"start": start, "end": end, **series}
+
+
+async def campaign_charts(db: Database, project_id: str, campaign_id: str, *, buckets: int = 24) -> dict:
+    """Opens and clicks over time, and clicks per link, of one campaign of the project."""
+    analytics = await campaign_service.campaign_analytics(db, project_id, campaign_id)
+    async with db.read() as conn:
+        events = await store.event_times(conn, campaign_id, limit=MAX_TIMELINE_EVENTS)
+        links = await store.clicks_per_link(conn, campaign_id)
+    return {"analytics": analytics, "timeline": bucket_series(events, buckets), "links": links}
+
+
+# --- CSV imports in the background ---------------------------------------------------------
+
+
+@dataclass
+class ImportJob:
+    """One upload being imported; `done` rows so far out of about `total`."""
+
+    id: str
+    project_id: str
+    total: int
+    done: int = 0
+    status: str = "running"  # running | finished | failed
+    report: imports.ImportReport | None = None
+    error: str | None = None
+    task: asyncio.Task | None = field(default=None, repr=False)
+
+    @property
+    def percent(self) -> int:
+        if self.status != "running":
+            return 100
+        return min(99, int(self.done * 100 / self.total)) if self.total else 0
+
+
+def _jobs(extras: dict) -> dict[str, ImportJob]:
+    return extras.setdefault("dashboard_imports", {})
+
+
+async def _run_import(db: Database, job: ImportJob, path: Path, list_id: str | None) -> None:
+    try:
+        with path.open(newline="", encoding="utf-8-sig") as handle:
+            header, rows = imports.csv_rows(handle)
+            job.report = await imports.import_rows(db, job.project_id, header, rows, list_id=list_id,
+                                                   on_progress=lambda done: setattr(job, "done", done))
+        job.status = "finished"
+    except AppError as exc:
+        job.status, job.error = "failed", exc.message
+    except (UnicodeDecodeError, ValueError) as exc:
+        job.status, job.error = "failed", f"the file could not be read as CSV: {exc}"
+    finally:
+        path.unlink(missing_ok=True)
+
+
+def start_import(db: Database, extras: dict, project_id: str, path: Path, list_id: str | None) -> ImportJob:
+    """Import the CSV at `path` (deleted afterwards) in a background task; returns its job."""
+    total = max(path.read_bytes().count(b"\n") - 1, 1)
+    job = ImportJob(ids.new_id(), project_id, total)
+    job.task = asyncio.get_running_loop().create_task(_run_import(db, job, path, list_id))
+    _jobs(extras)[job.id] = job
+    return job
+
+
+def get_import(extras: dict, project_id: str, job_id: str) -> ImportJob:
+    job = _jobs(extras).get(job_id)
+    if job is None or job.project_id != project_id:
+        raise NotFound("Import not found", code="IMPORT_NOT_FOUND")
+    return job
+
+
+# --- segment builder -----------------------------------------------------------------------
+
+
+async def count_criteria(db: Database, project_id: str, raw: dict) -> int:
+    """How many of the project's contacts match filterCriteria now (validated as the API does)."""
+    criteria = validate_criteria(raw)
+    async with db.read() as conn:
+        condition = segment_store.criteria_condition(criteria, dialect=conn.dialect.name)
+        return await segment_store.count_matching(conn, project_id, condition)
+
+
+# --- API keys ------------------------------------------------------------------------------
+
+
+def present_key(row: dict) -> dict:
+    """A key as the dashboard lists it: never its secret, only the prefix it starts with."""
+    return {"id": row["id"], "name": row["name"], "prefix": row["prefix"], "kind": row["kind"],
+            "createdAt": row["created_at"], "revokedAt": row["revoked_at"]}
+
+
+async def list_api_keys(db: Database, project_id: str) -> list[dict]:
+    async with db.read() as conn:
+        return [present_key(r) for r in await project_store.list_api_keys(conn, project_id)]
+
+
+# --- outbox (capture transport) ------------------------------------------------------------
+
+OUTBOX_SCAN = 5000
+
+
+async def outbox(db: Database, data_dir: Path, project_id: str, *, limit: int, offset: int) -> tuple[list[dict], int]:
+    """Captured messages of the project's ledger rows, newest first (the newest OUTBOX_SCAN are looked at)."""
+    entries, _ = capture.list_captured(data_dir, limit=OUTBOX_SCAN)
+    async with db.read() as conn:
+        mine = await store.project_message_ids(conn, project_id, [e["message_id_header"] for e in entries])
+    kept = [e for e in entries if e["message_id_header"] in mine]
+    return kept[offset:offset + limit], len(kept)
+
+
+async def captured_message(db: Database, data_dir: Path, project_id: str, capture_id: str) -> tuple[dict, bytes]:
+    """One captured message of the project (NotFound for another project's, as if absent)."""
+    entry, raw = capture.read_captured(data_dir, capture_id)
+    async with db.read() as conn:
+        if not await store.project_message_ids(conn, project_id, [entry["message_id_header"]]):
+            raise NotFound("Captured message not found")
+    return entry, raw

@@ -1,0 +1,109 @@
+"""Dashboard users: creation (argon2 hash), password login, project memberships, first-run login."""
+
+from __future__ import annotations
+
+import secrets
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from email_validator import EmailNotValidError, validate_email
+
+from sendhouse.domain import ids
+from sendhouse.domain.times import utcnow
+from sendhouse.errors import Conflict, InvalidInput, NotFound, Unauthorized
+from sendhouse.store import projects as project_store
+from sendhouse.store import users as store
+from sendhouse.store.db import Database
+
+FIRST_USER_EMAIL = "admin@sendhouse.example"
+MIN_PASSWORD = 10
+MAX_PASSWORD = 200
+_HASHER = PasswordHasher()
+# Verified against when the email is unknown, so a login takes as long either way.
+_DUMMY_HASH = _HASHER.hash("not-a-real-password")
+
+
+def present_user(row: dict) -> dict:
+    return {"id": row["id"], "email": row["email"]}
+
+
+def normalized_email(value: str) -> str:
+    try:
+        return validate_email(value.strip(), check_deliverability=False).normalized.lower()
+    except EmailNotValidError as exc:
+        raise InvalidInput.field("email", f"not a valid email address: {exc}") from None
+
+
+def check_password(password: str) -> str:
+    if not MIN_PASSWORD <= len(password) <= MAX_PASSWORD:
+        raise InvalidInput.field("password", f"the password must be {MIN_PASSWORD} to {MAX_PASSWORD} characters")
+    return password
+
+
+def generate_password() -> str:
+    return secrets.token_urlsafe(15)
+
+
+async def create_user(db: Database, email: str, *, password: str | None = None,
+                      project_id: str | None = None) -> tuple[dict, str]:
+    """Create a user (a member of `project_id` when given); returns the user and its password."""
+    email = normalized_email(email)
+    password = check_password(password) if password is not None else generate_password()
+    row = {"id": ids.new_id(), "email": email, "password_hash": _HASHER.hash(password), "created_at": utcnow()}
+    async with db.write() as conn:
+        if await store.find_by_email(conn, email):
+            raise Conflict("A user with this email already exists", code="USER_ALREADY_EXISTS")
+        await store.insert_user(conn, row)
+        if project_id is not None:
+            await store.add_member(conn, row["id"], project_id, row["created_at"])
+    return present_user(row), password
+
+
+async def add_to_project(db: Database, user_id: str, project_id: str) -> bool:
+    async with db.write() as conn:
+        if await store.get_user(conn, user_id) is None:
+            raise NotFound("User not found", code="USER_NOT_FOUND")
+        return await store.add_member(conn, user_id, project_id, utcnow())
+
+
+def _verify(hashed: str, password: str) -> bool:
+    try:
+        return _HASHER.verify(hashed, password)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+async def login(db: Database, email: str, password: str) -> dict:
+    """The user with these credentials, or Unauthorized (same answer for unknown email and bad password)."""
+    async with db.read() as conn:
+        row = await store.find_by_email(conn, (email or "").strip().lower())
+    if not _verify(row["password_hash"] if row else _DUMMY_HASH, password or "") or row is None:
+        raise Unauthorized("Wrong email or password", code="INVALID_CREDENTIALS")
+    async with db.write() as conn:
+        await store.touch_login(conn, row["id"], utcnow())
+    return present_user(row)
+
+
+async def get_user(db: Database, user_id: str) -> dict | None:
+    async with db.read() as conn:
+        row = await store.get_user(conn, user_id)
+    return present_user(row) if row else None
+
+
+async def user_projects(db: Database, user_id: str) -> list[dict]:
+    """The projects a user belongs to, as {id, name}."""
+    async with db.read() as conn:
+        rows = await store.member_projects(conn, user_id)
+    return [{"id": r["id"], "name": r["name"]} for r in rows]
+
+
+async def ensure_first_user(db: Database, email: str = FIRST_USER_EMAIL) -> tuple[dict, str] | None:
+    """When no user exists yet: make one, member of every project; returns (user, password) once."""
+    async with db.read() as conn:
+        if await store.count_users(conn):
+            return None
+    user, password = await create_user(db, email)
+    async with db.write() as conn:
+        for project in await project_store.list_projects(conn):
+            await store.add_member(conn, user["id"], project["id"], utcnow())
+    return user, password

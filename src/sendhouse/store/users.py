@@ -1,0 +1,54 @@
+"""Queries on dashboard users and project memberships."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from sendhouse.store.schema.core import projects
+from sendhouse.store.schema.dashboard import project_members, users
+
+
+async def insert_user(conn: AsyncConnection, row: dict) -> None:
+    await conn.execute(users.insert().values(**row))
+
+
+async def _one(conn: AsyncConnection, where: sa.ColumnElement) -> dict | None:
+    row = (await conn.execute(sa.select(users).where(where))).mappings().first()
+    return dict(row) if row else None
+
+
+async def get_user(conn: AsyncConnection, user_id: str) -> dict | None:
+    return await _one(conn, users.c.id == user_id)
+
+
+async def find_by_email(conn: AsyncConnection, email: str) -> dict | None:
+    return await _one(conn, users.c.email == email)
+
+
+async def count_users(conn: AsyncConnection) -> int:
+    return (await conn.execute(sa.select(sa.func.count()).select_from(users))).scalar_one()
+
+
+async def touch_login(conn: AsyncConnection, user_id: str, now: datetime) -> None:
+    await conn.execute(users.update().where(users.c.id == user_id).values(last_login_at=now))
+
+
+async def add_member(conn: AsyncConnection, user_id: str, project_id: str, now: datetime) -> bool:
+    """Add a membership unless it exists; True when added."""
+    exists = (await conn.execute(sa.select(project_members.c.user_id).where(
+        project_members.c.user_id == user_id, project_members.c.project_id == project_id))).first()
+    if exists:
+        return False
+    await conn.execute(project_members.insert().values(user_id=user_id, project_id=project_id, created_at=now))
+    return True
+
+
+async def member_projects(conn: AsyncConnection, user_id: str) -> list[dict]:
+    """The live projects a user belongs to, oldest first."""
+    query = (sa.select(projects).join(project_members, project_members.c.project_id == projects.c.id)
+             .where(project_members.c.user_id == user_id, projects.c.deleted_at.is_(None))
+             .order_by(projects.c.id))
+    return [dict(r) for r in (await conn.execute(query)).mappings()]

@@ -1,0 +1,89 @@
+"""Template pages: list, editor with a live preview, and a test send through transactional mail."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from starlette.datastructures import FormData
+
+from sendhouse.errors import AppError
+from sendhouse.services import templates as service
+from sendhouse.services import transactional
+from sendhouse.web.dashboard.common import Ctx, Form, Page, flash, optional, problems, redirect, render, text
+
+router = APIRouter()
+TEMPLATE_TYPES = service.TEMPLATE_TYPES
+
+
+@router.get("/templates")
+async def template_list(request: Request, ctx: Page):
+    found = await service.list_templates(ctx.db, ctx.project_id)
+    return render(request, "dashboard/templates.html", ctx, templates=found)
+
+
+def fields_of(form: FormData) -> dict:
+    return {"templateName": text(form, "templateName"), "subject": text(form, "subject"),
+            "previewText": optional(form, "previewText"), "description": optional(form, "description"),
+            "emailTemplate": str(form.get("emailTemplate") or ""),
+            "templateType": text(form, "templateType") or "transactional"}
+
+
+def _page(request: Request, ctx: Ctx, values: dict, template: dict | None, *, status: int = 200,
+          errors: list[str] | None = None):
+    return render(request, "dashboard/template_form.html", ctx, status=status, values=values, template=template,
+                  types=TEMPLATE_TYPES, errors=errors)
+
+
+@router.get("/templates/new")
+async def new_template(request: Request, ctx: Page):
+    return _page(request, ctx, {"templateType": "marketing"}, None)
+
+
+@router.post("/templates/new")
+async def create_template(request: Request, ctx: Page, form: Form):
+    fields = fields_of(form)
+    try:
+        created = await service.create_template(ctx.db, ctx.project_id, fields)
+    except AppError as exc:
+        return _page(request, ctx, fields, None, status=400, errors=problems(exc))
+    flash(request, f"Template “{created['templateName']}” saved.")
+    return redirect(request, f"/templates/{created['templateId']}")
+
+
+@router.get("/templates/{template_id}")
+async def edit_template(request: Request, ctx: Page, template_id: str):
+    template = await service.get_template(ctx.db, ctx.project_id, template_id)
+    return _page(request, ctx, template, template)
+
+
+@router.post("/templates/{template_id}")
+async def update_template(request: Request, ctx: Page, form: Form, template_id: str):
+    fields = fields_of(form)
+    try:
+        await service.update_template(ctx.db, ctx.project_id, template_id, fields)
+    except AppError as exc:
+        template = await service.get_template(ctx.db, ctx.project_id, template_id)
+        return _page(request, ctx, {**template, **fields}, template, status=400, errors=problems(exc))
+    flash(request, "Template saved.")
+    return redirect(request, f"/templates/{template_id}")
+
+
+@router.post("/templates/{template_id}/test")
+async def test_send(request: Request, ctx: Page, form: Form, template_id: str):
+    """Queue the saved template to one address, as POST /v1/mails/send would."""
+    await service.get_template(ctx.db, ctx.project_id, template_id)
+    body = {"to": {"email": text(form, "to")}, "templateId": template_id,
+            "from": {"email": text(form, "fromEmail"), "name": optional(form, "fromName")} if text(form, "fromEmail") else None,
+            "dynamicData": {"firstName": "Ada", "lastName": "Lovelace"}}
+    try:
+        sent = await transactional.send_mail(ctx.db, ctx.settings, ctx.project_id, body)
+        flash(request, f"Test email queued ({sent['emailId']}); see it in the outbox.")
+    except AppError as exc:
+        flash(request, " — ".join(problems(exc)), "error")
+    return redirect(request, f"/templates/{template_id}")
+
+
+@router.post("/templates/{template_id}/delete")
+async def delete_template(request: Request, ctx: Page, _form: Form, template_id: str):
+    await service.delete_template(ctx.db, ctx.project_id, template_id)
+    flash(request, "Template deleted.")
+    return redirect(request, "/templates")

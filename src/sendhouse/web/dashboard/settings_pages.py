@@ -1,0 +1,174 @@
+"""Project settings pages: suppression groups and entries, domains with their DNS records,
+webhooks with their delivery logs, and API keys (created and shown once, revoked)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+
+from sendhouse.domain.pagination import Page as Paging
+from sendhouse.errors import AppError, NotFound
+from sendhouse.services import dashboard as stats
+from sendhouse.services import domains as domain_service
+from sendhouse.services import projects as project_service
+from sendhouse.services import suppressions as suppression_service
+from sendhouse.services import webhooks as webhook_service
+from sendhouse.web.dashboard.common import Ctx, Form, Page, flash, optional, problems, redirect, render, text
+
+router = APIRouter()
+
+
+def _failed(request: Request, exc: AppError) -> None:
+    if isinstance(exc, NotFound):
+        raise exc
+    flash(request, " — ".join(problems(exc)), "error")
+
+
+# --- suppressions --------------------------------------------------------------------------
+
+
+@router.get("/suppressions")
+async def suppressions(request: Request, ctx: Page, group: str = "", q: str = ""):
+    groups = await suppression_service.list_groups(ctx.db, ctx.project_id)
+    query = suppression_service.EntryQuery(group_code=group or None, search=q or None)
+    entries, total = await suppression_service.search_entries(ctx.db, ctx.project_id, query, Paging(1, 100))
+    return render(request, "dashboard/suppressions.html", ctx, groups=groups, entries=entries, total=total,
+                  group=group, q=q)
+
+
+@router.post("/suppressions/groups")
+async def create_group(request: Request, ctx: Page, form: Form):
+    try:
+        await suppression_service.create_group(ctx.db, ctx.project_id, name=text(form, "name"),
+                                               description=optional(form, "description"), is_active=True)
+        flash(request, "Suppression group created.")
+    except AppError as exc:
+        _failed(request, exc)
+    return redirect(request, "/suppressions")
+
+
+def _emails(raw: str) -> list[str]:
+    return [e for e in raw.replace(",", "\n").split() if e]
+
+
+@router.post("/suppressions/entries")
+async def add_entries(request: Request, ctx: Page, form: Form):
+    group = optional(form, "group")
+    try:
+        count = await suppression_service.suppress_emails(ctx.db, ctx.project_id, _emails(text(form, "emails")),
+                                                          group_code=group, reason="manual", is_global=not group)
+        flash(request, f"{count} address{'es' if count != 1 else ''} suppressed.")
+    except AppError as exc:
+        _failed(request, exc)
+    return redirect(request, "/suppressions")
+
+
+@router.post("/suppressions/entries/remove")
+async def remove_entries(request: Request, ctx: Page, form: Form):
+    group = optional(form, "group")
+    try:
+        count = await suppression_service.unsuppress_emails(ctx.db, ctx.project_id, _emails(text(form, "emails")),
+                                                            group_code=group, is_global=not group)
+        flash(request, f"{count} suppression{'s' if count != 1 else ''} lifted.")
+    except AppError as exc:
+        _failed(request, exc)
+    return redirect(request, "/suppressions")
+
+
+# --- domains -------------------------------------------------------------------------------
+
+
+@router.get("/domains")
+async def domains(request: Request, ctx: Page):
+    found = await domain_service.list_domains(ctx.db, ctx.settings, ctx.project_id)
+    return render(request, "dashboard/domains.html", ctx, domains=found)
+
+
+@router.post("/domains")
+async def add_domain(request: Request, ctx: Page, form: Form):
+    try:
+        created = await domain_service.add_domain(ctx.db, ctx.settings, ctx.project_id, domain=text(form, "domain"))
+    except AppError as exc:
+        _failed(request, exc)
+        return redirect(request, "/domains")
+    return redirect(request, f"/domains/{created['id']}")
+
+
+@router.get("/domains/{domain_id}")
+async def domain_detail(request: Request, ctx: Page, domain_id: str):
+    found = await domain_service.get_domain(ctx.db, ctx.settings, ctx.project_id, domain_id)
+    records = found["dnsRecords"]
+    rows = [records["ownership"], records["dkim"], *records["mailFrom"], records["dmarc"]]
+    return render(request, "dashboard/domain.html", ctx, domain=found, records=rows)
+
+
+@router.post("/domains/{domain_id}/verify")
+async def verify_domain(request: Request, ctx: Page, _form: Form, domain_id: str):
+    try:
+        await domain_service.verify_domain(ctx.db, ctx.settings, ctx.project_id, domain_id)
+        flash(request, "DNS checked.")
+    except AppError as exc:
+        _failed(request, exc)
+    return redirect(request, f"/domains/{domain_id}")
+
+
+# --- webhooks ------------------------------------------------------------------------------
+
+
+@router.get("/webhooks")
+async def webhooks(request: Request, ctx: Page):
+    found = await webhook_service.list_webhooks(ctx.db, ctx.project_id, is_active=None, page=Paging(1, 100))
+    return render(request, "dashboard/webhooks.html", ctx, webhooks=found["webhooks"],
+                  events=webhook_service.available_events(), secret=request.session.pop("webhook_secret", None))
+
+
+@router.post("/webhooks")
+async def create_webhook(request: Request, ctx: Page, form: Form):
+    try:
+        created = await webhook_service.create_webhook(ctx.db, ctx.project_id, url=text(form, "url"),
+                                                       events=[str(e) for e in form.getlist("events")])
+    except AppError as exc:
+        _failed(request, exc)
+        return redirect(request, "/webhooks")
+    request.session["webhook_secret"] = created["secret"]
+    return redirect(request, "/webhooks")
+
+
+@router.get("/webhooks/{webhook_id}")
+async def webhook_detail(request: Request, ctx: Page, webhook_id: str, page: int = 1):
+    hook = await webhook_service.get_webhook(ctx.db, ctx.project_id, webhook_id)
+    logs = await webhook_service.list_logs(ctx.db, ctx.project_id, webhook_id, page=Paging(max(page, 1), 50))
+    return render(request, "dashboard/webhook.html", ctx, hook=hook, logs=logs["logs"])
+
+
+@router.post("/webhooks/{webhook_id}/delete")
+async def delete_webhook(request: Request, ctx: Page, _form: Form, webhook_id: str):
+    await webhook_service.delete_webhook(ctx.db, ctx.project_id, webhook_id)
+    flash(request, "Webhook deleted.")
+    return redirect(request, "/webhooks")
+
+
+# --- API keys ------------------------------------------------------------------------------
+
+
+async def _keys_page(request: Request, ctx: Ctx, new_key: str | None = None):
+    keys = await stats.list_api_keys(ctx.db, ctx.project_id)
+    return render(request, "dashboard/keys.html", ctx, keys=keys, new_key=new_key)
+
+
+@router.get("/keys")
+async def keys(request: Request, ctx: Page):
+    return await _keys_page(request, ctx)
+
+
+@router.post("/keys")
+async def create_key(request: Request, ctx: Page, form: Form):
+    """The secret is shown in this response only (never stored, never shown again)."""
+    _, secret = await project_service.create_api_key(ctx.db, project_id=ctx.project_id, name=text(form, "name")[:200])
+    return await _keys_page(request, ctx, new_key=secret)
+
+
+@router.post("/keys/{key_id}/revoke")
+async def revoke_key(request: Request, ctx: Page, _form: Form, key_id: str):
+    await project_service.revoke_api_key(ctx.db, project_id=ctx.project_id, key_id=key_id)
+    flash(request, "Key revoked: requests with it are refused from now on.")
+    return redirect(request, "/keys")
