@@ -27,7 +27,7 @@ SCHEDULING_FIELDS = ("publish", "sendNow", "scheduledAt")
 
 
 def _json(body: dict) -> list[TextContent]:
-    return [TextContent(type="text", text=orjson.dumps(body).decode())]
+    return [TextContent(type="text", text=orjson.dumps(body, option=orjson.OPT_NON_STR_KEYS).decode())]
 
 
 def ok(data: Any = None, message: str | None = None) -> CallToolResult:

@@ -142,13 +142,13 @@ def _senders_and_groups(server: MCPServer, env: ToolEnv) -> None:
         return await env.run(ctx, lambda pid: senders.create_sender(env.db, env.settings, pid, email=email,
                                                                     name=name, reply_to=replyTo))
 
-    @server.tool(description="Suppression (unsubscribe) groups; use a group's id as a campaign's unsubscribeGroupId.")
+    @server.tool(description="Suppression (unsubscribe) groups; use a group's short groupId as a campaign's unsubscribeGroupId.")
     async def list_suppression_groups(ctx: Context):
         async def act(pid):
             return {"groups": [suppressions.present_group(r) for r in await suppressions.list_groups(env.db, pid)]}
         return await env.run(ctx, act)
 
-    @server.tool(description="One suppression group by its short id (e.g. 'AB12C').")
+    @server.tool(description="One suppression group by its short groupId (e.g. 'AB12C').")
     async def get_suppression_group(ctx: Context, groupId: Annotated[str, Field(min_length=1, max_length=12)]):
         async def act(pid):
             return suppressions.present_group(await suppressions.get_group(env.db, pid, groupId))
