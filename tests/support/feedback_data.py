@@ -104,8 +104,9 @@ async def inbound_receiver(container):
 
 async def smtp_deliver(port: int, rcpt: str, raw: bytes, *, sender: str = "") -> None:
     """Deliver `raw` over SMTP with the null return path, as an MTA returns bounces."""
-    await aiosmtplib.send(raw, sender=sender or "<>", recipients=[rcpt], hostname="127.0.0.1", port=port,
-                          start_tls=False, use_tls=False, timeout=30)
+    client = aiosmtplib.SMTP(hostname="127.0.0.1", port=port, start_tls=False, use_tls=False, timeout=30)
+    async with client:
+        await client.sendmail(sender, [rcpt], raw)
 
 
 def bounce_rcpt(row_id: str, domain: str = "sendhouse.test") -> str:

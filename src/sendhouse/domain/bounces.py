@@ -144,7 +144,10 @@ def sub_type(status: str | None, permanent: bool) -> str:
 
 def _non_standard(message: email.message.Message) -> Feedback | None:
     """A bounce in a vendor format: flufl.bounce finds the recipients, the text the status."""
-    temporary, permanent = all_failures(message)
+    try:
+        temporary, permanent = all_failures(message)
+    except Exception:  # noqa: BLE001 - flufl's detectors trip on odd messages (e.g. no From)
+        return None
     if not (temporary or permanent):
         return None
     status = _status(_text_of(message))
