@@ -15,6 +15,7 @@ from rich.console import Console
 from sendhouse.bootstrap import build_container
 from sendhouse.config import Settings
 from sendhouse.errors import AppError
+from sendhouse.observability import configure_logging
 from sendhouse.services import projects as project_service
 from sendhouse.store.migrate import upgrade_to_head
 
@@ -76,7 +77,8 @@ def serve(
     _print_first_login(container)
     app_ = create_app(settings, container=container, background=background_parts(with_worker=not no_worker))
     console.print(f"Sendhouse listening on http://{host}:{port}")
-    uvicorn.run(app_, host=host, port=port, log_level="warning", proxy_headers=True)
+    configure_logging()
+    uvicorn.run(app_, host=host, port=port, log_level="warning", proxy_headers=True, log_config=None)
 
 
 @app.command()
@@ -86,6 +88,7 @@ def worker(
     """Run a delivery worker (and the campaign scheduler, leader-elected on PostgreSQL) until stopped."""
     from sendhouse.worker import run_worker_process
 
+    configure_logging()
     asyncio.run(run_worker_process(Settings(), with_scheduler=not no_scheduler))
 
 
@@ -197,6 +200,23 @@ def users_create(
     if password is None:
         err_console.print("Its password is shown once; keep it.")
         print(secret)
+
+
+@app.command()
+def doctor() -> None:
+    """Check the database, the SMTP relay, the DNS records of every domain and the public URL."""
+    from sendhouse.services.doctor import run_all
+
+    checks = asyncio.run(run_all(Settings()))
+    for check in checks:
+        mark = "[green]ok[/green]     " if check.ok else "[red]PROBLEM[/red]"
+        console.print(f"{mark} {check.name}: ", end="")
+        console.print(check.detail, markup=False, highlight=False)
+    problems = sum(not check.ok for check in checks)
+    if problems:
+        err_console.print(f"{problems} problem(s) found")
+        raise typer.Exit(1)
+    console.print("everything answers")
 
 
 def main() -> None:

@@ -9,6 +9,9 @@ from fastapi import FastAPI
 
 from sendhouse import __version__
 from sendhouse.api import errors as api_errors
+from sendhouse.api import openapi as api_openapi
+from sendhouse.api.metrics import RequestMetricsMiddleware
+from sendhouse.api.metrics import router as operations_router
 from sendhouse.api.middleware import BodyLimitMiddleware, RateLimitHeadersMiddleware
 from sendhouse.api.routes import ROUTERS
 from sendhouse.bootstrap import Container, build_container
@@ -46,10 +49,13 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
     app.state.container = built
     app.state.lifespan_parts = []
     api_errors.install(app)
+    api_openapi.install(app)
+    app.include_router(operations_router)
     for router in ROUTERS:
         app.include_router(router)
     mount_mcp(app, built)
     mount_dashboard(app, built)
     app.add_middleware(RateLimitHeadersMiddleware)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(RequestMetricsMiddleware)  # outermost: 413s and 5xx are observed too
     return app
