@@ -2,14 +2,21 @@
 
 - Claims are committed before any SMTP traffic; outcomes are committed after the relay answered;
   no transaction is ever open across SMTP.
-- StopWatch knows whether each campaign is still sending. Right before each SMTP transaction
-  (after a pooled connection is in hand) a message waits for a status poll that *started after*
-  it asked, so once a pause or abort has committed no new MAIL FROM goes out for that campaign.
-  Polls run back to back while someone waits, and every POLL_INTERVAL otherwise.
+- StopWatch polls the status of the campaigns being sent. Right before each MAIL FROM a message
+  passes a gate (delivery.base.Gate): it is admitted only if the campaign is sending according to
+  a poll that *started* less than sending.GATE_FRESHNESS ago, the worker's heartbeat is fresh, the
+  batch's lease is still safely ours and the worker is not stopping; MAIL FROM is then written with
+  no await in between. services.sending.stop_fence builds the "no MAIL FROM after the response"
+  promise of pause and abort on this (read its docstring for the cross-process argument).
+- Leases are renewed while a batch is in hand; a message is never started after its lease could
+  have expired (the lease deadline is counted from before the claim/renewal statement began).
 - The shared send rate (SENDHOUSE_SEND_RATE) is a token bucket row taken in the claim's own
   transaction, so all workers on one database share it.
 - A relay that fails relay_failure_limit times in a row pauses the campaigns being sent.
 - Housekeeping returns expired leases (a crashed worker's rows) and due deferred rows to queued.
+- Stopping (SIGTERM): gates refuse at once, in-flight transactions finish and are recorded; a lane
+  still busy after STOP_GRACE seconds is cancelled (its rows come back when their lease expires).
+  Every wait inside a step is bounded, and a background task that dies stops the worker loudly.
 """
 
 from __future__ import annotations
@@ -19,6 +26,8 @@ import hashlib
 import logging
 import os
 import socket
+import time
+from collections import Counter
 from collections.abc import Callable
 from contextlib import asynccontextmanager
 from datetime import datetime
@@ -27,59 +36,139 @@ from sendhouse.delivery import make_transport
 from sendhouse.delivery.base import PERMANENT, SENT, SKIPPED, TRANSIENT, SendResult
 from sendhouse.domain import ids, mime
 from sendhouse.domain.times import utcnow
+from sendhouse.observability import CLAIM_SECONDS
 from sendhouse.services import sending
 from sendhouse.services.compose import Composer
 from sendhouse.store import kv, ledger
 
 log = logging.getLogger("sendhouse.worker")
-POLL_INTERVAL = 0.15
+POLL_INTERVAL = sending.GATE_FRESHNESS / 3
+POLL_TIMEOUT = 5.0
+GATE_WAIT = 2.0  # a message waits at most this long for a fresh poll, then goes back to queued
+HEARTBEAT_EVERY = 1.0
+HEARTBEAT_TRUST = sending.HEARTBEAT_LIVE.total_seconds() / 2
 IDLE_WAIT = 0.2
+STOP_GRACE = 3.0
+DRAIN_WAIT = 5.0
 LANES = 2
+STOPPING, LEASE_LOST, UNKNOWN = "stopping", "lease-lost", "unknown"
 
 
 class StopWatch:
-    """Campaign statuses, refreshed by polling; `status()` waits for a poll newer than the call."""
+    """Campaign statuses by polling, and the per-campaign count of messages past the gate."""
 
-    def __init__(self, db, interval: float = POLL_INTERVAL):
-        self.db, self.interval = db, interval
+    def __init__(self, db, worker_id: str):
+        self.db, self.worker_id = db, worker_id
         self.statuses: dict[str, str] = {}
+        self.polled_at = float("-inf")  # monotonic start of the last successful poll
+        self.beat_at = float("-inf")  # monotonic start of the last successful heartbeat
+        self.inflight: Counter = Counter()
+        self._fences: dict[str, int] = {}  # campaign → poll seq at fence time
+        self._seq = 0
         self._watched: set[str] = set()
-        self._started = self._done = 0
-        self._changed = asyncio.Condition()
-        self._wake = asyncio.Event()
+        self._polled = asyncio.Event()
+        self._left = asyncio.Event()
+        sending.register_watch(self)
 
-    async def status(self, campaign_id: str) -> str | None:
-        """The campaign's status as read by a poll that began after this call."""
+    def admit(self, campaign_id: str) -> str | None:
+        """None: admitted (counted in flight until leave); else why not; UNKNOWN: no fresh poll."""
+        if campaign_id in self._fences:
+            return "stopped"
+        now = time.monotonic()
+        if now - self.polled_at > sending.GATE_FRESHNESS or now - self.beat_at > HEARTBEAT_TRUST:
+            return UNKNOWN
+        status = self.statuses.get(campaign_id)
+        if status is None:
+            return UNKNOWN
+        if status not in ledger.SENDING_CAMPAIGN:
+            return status
+        self.inflight[campaign_id] += 1
+        return None
+
+    def leave(self, campaign_id: str) -> None:
+        self.inflight[campaign_id] -= 1
+        self._left.set()
+
+    async def verdict(self, campaign_id: str) -> str | None:
+        """Wait (bounded) for a fresh poll; None when admitted, else the reason to hold back."""
         self._watched.add(campaign_id)
-        need = self._started + 1
-        self._wake.set()
-        async with self._changed:
-            await self._changed.wait_for(lambda: self._done >= need)
-        return self.statuses.get(campaign_id)
-
-    async def run(self, stopping: asyncio.Event) -> None:
-        while not stopping.is_set():
+        deadline = time.monotonic() + GATE_WAIT
+        while (why := self.admit(campaign_id)) == UNKNOWN and time.monotonic() < deadline:
             try:
-                await asyncio.wait_for(self._wake.wait(), self.interval)
+                await asyncio.wait_for(self._polled.wait(), max(0.01, deadline - time.monotonic()))
+            except asyncio.TimeoutError:
+                break
+        return why
+
+    def fence(self, campaign_id: str) -> None:
+        """Refuse this campaign until a poll that starts after now has read its status."""
+        self._fences[campaign_id] = self._seq
+
+    async def drained(self, campaign_id: str) -> None:
+        """Wait (bounded) until no message of the campaign is between its gate and MAIL FROM's reply."""
+        deadline = time.monotonic() + DRAIN_WAIT
+        while self.inflight[campaign_id] > 0 and time.monotonic() < deadline:
+            self._left.clear()
+            try:
+                await asyncio.wait_for(self._left.wait(), deadline - time.monotonic())
+            except asyncio.TimeoutError:
+                log.warning("stop fence: MAIL FROM of campaign %s still unanswered", campaign_id)
+
+    async def run(self, finished: asyncio.Event) -> None:
+        while not finished.is_set():
+            if self._watched or self._fences:
+                await self.poll()
+            try:
+                await asyncio.wait_for(finished.wait(), POLL_INTERVAL)
             except asyncio.TimeoutError:
                 pass
-            self._wake.clear()
-            await self._poll()
 
-    async def _poll(self) -> None:
-        self._started += 1
-        seq = self._started
+    async def poll(self) -> None:
+        self._seq += 1
+        seq, started = self._seq, time.monotonic()
         try:
-            found = await sending.stop_statuses(self.db, sorted(self._watched))
+            found = await asyncio.wait_for(sending.stop_statuses(self.db, sorted(self._watched | set(self._fences))),
+                                           POLL_TIMEOUT)
         except Exception:  # noqa: BLE001 - unsure means nobody sends; try again next round
             log.exception("campaign status poll failed")
-            await asyncio.sleep(self.interval)
             return
         self.statuses.update(found)
+        self.polled_at = started
+        self._fences = {cid: at for cid, at in self._fences.items() if at >= seq}
         self._watched -= {cid for cid, st in found.items() if st not in ledger.SENDING_CAMPAIGN}
-        self._done = seq
-        async with self._changed:
-            self._changed.notify_all()
+        self._polled.set()
+        self._polled = asyncio.Event()
+
+
+class Batch:
+    """Rows claimed together and until when (monotonic) we may still start sending them."""
+
+    def __init__(self, rows: list[dict], valid_until: float):
+        self.rows, self.valid_until = rows, valid_until
+
+
+class MessageGate:
+    """delivery.base.Gate for one message: stopping, lease and campaign status checks."""
+
+    def __init__(self, worker: "Worker", batch: Batch, outcome: sending.Outcome):
+        self.worker, self.batch, self.outcome = worker, batch, outcome
+        self.campaign_id = outcome.row["campaign_id"] if outcome.row["kind"] != "transactional" else None
+
+    async def enter(self) -> bool:
+        why = await self.worker.stopwatch.verdict(self.campaign_id) if self.campaign_id else None
+        if why is None and not self._may_start():
+            if self.campaign_id:
+                self.worker.stopwatch.leave(self.campaign_id)
+            why = STOPPING if self.worker.stopping.is_set() else LEASE_LOST
+        self.outcome.stopped_status = why
+        return why is None
+
+    def _may_start(self) -> bool:
+        return not self.worker.stopping.is_set() and time.monotonic() < self.batch.valid_until
+
+    def leave(self) -> None:
+        if self.campaign_id:
+            self.worker.stopwatch.leave(self.campaign_id)
 
 
 class Worker:
@@ -91,24 +180,41 @@ class Worker:
         self.transport = transport or make_transport(self.settings)
         self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}:{ids.new_id()[-6:]}"
         self.clock, self.lanes = clock, lanes
-        self.batch_size = batch_size or max(20, min(500, self.settings.smtp_connections * 20))
-        self.stopwatch = StopWatch(self.db)
-        self.composer = Composer(self.db, _links(self.settings))
+        self.batch_size = batch_size or max(50, min(500, self.settings.smtp_connections * 25))
+        self.stopwatch = StopWatch(self.db, self.worker_id)
+        self.composer = Composer(self.db, _links(self.settings), self.settings)
         self.stopping = asyncio.Event()
+        self.in_hand: set[Batch] = set()
+        self.lease_margin = min(5.0, self.settings.lease_seconds * 0.25)
         self.failures = 0  # consecutive transient results from the relay
         self.sent = 0
 
     async def run(self) -> None:
-        """Run until stop() is called; the batch in hand is finished and recorded first."""
-        tasks = [asyncio.create_task(self.stopwatch.run(self.stopping)),
-                 asyncio.create_task(self._housekeeping())]
-        tasks += [asyncio.create_task(self._lane()) for _ in range(self.lanes)]
+        """Run until stop() is called; batches in hand are finished and recorded (within STOP_GRACE)."""
+        finished = asyncio.Event()
+        await self._beat()
+        background = [asyncio.create_task(self.stopwatch.run(finished)), asyncio.create_task(self._keepalive(finished))]
+        lanes = [asyncio.create_task(self._lane()) for _ in range(self.lanes)]
+        stop = asyncio.create_task(self.stopping.wait())
         try:
-            await asyncio.gather(*tasks[2:])
-        finally:
+            await asyncio.wait([stop, *background, *lanes], return_when=asyncio.FIRST_COMPLETED)
+            _report_death(background + lanes)
             self.stopping.set()
-            await asyncio.gather(*tasks[:2], return_exceptions=True)
-            await self.transport.close()
+            await _finish(lanes, STOP_GRACE)
+        finally:
+            finished.set()
+            await _finish(background + [stop], STOP_GRACE)
+            await self._close()
+
+    async def _close(self) -> None:
+        try:
+            await asyncio.wait_for(self.transport.close(), STOP_GRACE)
+        except Exception:  # noqa: BLE001 - closing is best effort
+            log.exception("closing the transport failed")
+        try:
+            await asyncio.wait_for(sending.sign_off(self.db, self.worker_id), STOP_GRACE)
+        except Exception:  # noqa: BLE001
+            log.exception("removing the worker heartbeat failed")
 
     def stop(self) -> None:
         self.stopping.set()
@@ -131,19 +237,24 @@ class Worker:
 
     async def step(self) -> int:
         """Claim one batch, send it, record it; how many rows were handled."""
-        rows = await self._claim()
-        if not rows:
+        batch = await self._claim()
+        if batch is None:
             return 0
-        built = await self.composer.compose(rows)
-        outcomes = await asyncio.gather(*(self._send(row, built[row["id"]]) for row in rows))
-        plan = await sending.record_outcomes(self.db, list(outcomes), max_attempts=self.settings.max_attempts,
-                                             retry_base=self.settings.retry_base_seconds, now=self.clock())
+        self.in_hand.add(batch)  # its leases are renewed until the outcomes are recorded
+        try:
+            built = await self.composer.compose(batch.rows)
+            outcomes = await asyncio.gather(*(self._send(batch, row, built[row["id"]]) for row in batch.rows))
+            plan = await sending.record_outcomes(self.db, list(outcomes), max_attempts=self.settings.max_attempts,
+                                                 retry_base=self.settings.retry_base_seconds, now=self.clock(),
+                                                 worker=self.worker_id)
+        finally:
+            self.in_hand.discard(batch)
         self.sent += len(plan.sent)
         await self._watch_relay(outcomes)
-        return len(rows)
+        return len(batch.rows)
 
-    async def _claim(self) -> list[dict]:
-        now, want = self.clock(), self.batch_size
+    async def _claim(self) -> Batch | None:
+        started, now, want = time.monotonic(), self.clock(), self.batch_size
         rate = self.settings.send_rate
         async with self.db.write() as conn:
             if rate > 0:
@@ -153,21 +264,16 @@ class Worker:
                                       lease_seconds=self.settings.lease_seconds)
             if rate > 0:
                 await kv.give_back(conn, _bucket_key(self.settings), want - len(rows), burst=max(1.0, rate))
-        return rows
+        CLAIM_SECONDS.observe(time.monotonic() - started)
+        return Batch(rows, started + self.settings.lease_seconds - self.lease_margin) if rows else None
 
-    async def _send(self, row: dict, msg) -> sending.Outcome:
+    async def _send(self, batch: Batch, row: dict, msg) -> sending.Outcome:
         if isinstance(msg, Exception):
             return sending.Outcome(row, SendResult(PERMANENT, None, f"could not build the message: {msg}"))
-        if row["kind"] == "transactional" or not row["campaign_id"]:
-            return sending.Outcome(row, await self.transport.send(msg))
         outcome = sending.Outcome(row, SendResult(SKIPPED))
-
-        async def gate() -> bool:
-            status = await self.stopwatch.status(row["campaign_id"])
-            outcome.stopped_status = None if status in ledger.SENDING_CAMPAIGN else status
-            return outcome.stopped_status is None
-
-        outcome.result = await self.transport.send(msg, gate=gate)
+        outcome.result = await self.transport.send(msg, gate=MessageGate(self, batch, outcome))
+        if outcome.result.outcome != SKIPPED:
+            outcome.stopped_status = None
         return outcome
 
     async def _watch_relay(self, outcomes) -> None:
@@ -185,17 +291,50 @@ class Worker:
         log.warning("relay keeps failing; paused campaigns %s", paused)
         self.failures = 0
 
-    async def _housekeeping(self) -> None:
-        every = max(0.2, min(1.0, self.settings.lease_seconds / 4))
-        while not self.stopping.is_set():
+    async def _beat(self) -> None:
+        started = time.monotonic()
+        await asyncio.wait_for(sending.heartbeat(self.db, self.worker_id, self.clock()), POLL_TIMEOUT)
+        self.stopwatch.beat_at = started
+
+    async def _keepalive(self, finished: asyncio.Event) -> None:
+        """Heartbeat, lease renewal and housekeeping, every HEARTBEAT_EVERY seconds (at most)."""
+        every = max(0.2, min(HEARTBEAT_EVERY, self.settings.lease_seconds / 4))
+        while not finished.is_set():
+            for chore in (self._beat, self._renew, self._housekeep):
+                try:
+                    await chore()
+                except Exception:  # noqa: BLE001 - retried next round
+                    log.exception("worker chore %s failed", chore.__name__)
             try:
-                await sending.housekeep(self.db, self.clock())
-            except Exception:  # noqa: BLE001
-                log.exception("housekeeping failed")
-            try:
-                await asyncio.wait_for(self.stopping.wait(), every)
+                await asyncio.wait_for(finished.wait(), every)
             except asyncio.TimeoutError:
                 pass
+
+    async def _renew(self) -> None:
+        held, started = list(self.in_hand), time.monotonic()
+        if held:
+            await asyncio.wait_for(sending.renew_leases(self.db, self.worker_id, self.clock(),
+                                                        self.settings.lease_seconds), POLL_TIMEOUT)
+            for batch in held:  # rows whose lease could have expired before we renewed may be someone else's
+                if started < batch.valid_until:
+                    batch.valid_until = max(batch.valid_until, started + self.settings.lease_seconds - self.lease_margin)
+
+    async def _housekeep(self) -> None:
+        await asyncio.wait_for(sending.housekeep(self.db, self.clock()), POLL_TIMEOUT * 2)
+
+
+def _report_death(tasks: list[asyncio.Task]) -> None:
+    for task in tasks:
+        if task.done() and not task.cancelled() and task.exception() is not None:
+            log.error("worker task died; stopping the worker", exc_info=task.exception())
+
+
+async def _finish(tasks: list[asyncio.Task], grace: float) -> None:
+    """Let tasks end within `grace` seconds, then cancel the rest and wait for them."""
+    _done, pending = await asyncio.wait(tasks, timeout=grace)
+    for task in pending:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
 
 
 def _bucket_key(settings) -> str:
@@ -217,7 +356,7 @@ async def worker_part(container):
         yield worker
     finally:
         worker.stop()
-        await asyncio.wait_for(task, timeout=60)
+        await asyncio.wait_for(task, timeout=STOP_GRACE * 4)
 
 
 async def run_worker_process(settings, *, with_scheduler: bool = True) -> None:

@@ -4,6 +4,10 @@ run a worker and the scheduler until a condition holds (always bounded)."""
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
+import subprocess
+import sys
 import time
 from collections import Counter
 from contextlib import asynccontextmanager
@@ -91,3 +95,24 @@ async def running(container, *, scheduler: bool = True, **worker_options):
         if sched:
             sched.stop()
         await asyncio.wait_for(asyncio.gather(*tasks), timeout=30)
+
+
+def spawn_worker(settings, smtp_url: str, *, scheduler: bool = True, **env) -> subprocess.Popen:
+    """`sendhouse worker` as a real process on the test's database, delivering to smtp_url."""
+    variables = {**os.environ, "SENDHOUSE_DATABASE_URL": settings.resolved_database_url(),
+                 "SENDHOUSE_SMTP_URL": smtp_url, "SENDHOUSE_DATA_DIR": str(settings.data_dir),
+                 "SENDHOUSE_SECRET_KEY": "test-secret-key", **{k: str(v) for k, v in env.items()}}
+    args = [sys.executable, "-m", "sendhouse", "worker"] + ([] if scheduler else ["--no-scheduler"])
+    return subprocess.Popen(args, env=variables, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+
+def stop_worker(proc: subprocess.Popen, *, grace: float = 10) -> int:
+    """SIGTERM, then SIGKILL if the worker did not stop within `grace` seconds; its return code."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=grace)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=10)
+    return proc.returncode

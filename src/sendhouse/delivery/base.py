@@ -6,18 +6,26 @@ A result is one of three outcomes the ledger understands:
 - `permanent`: never retry (5xx), recorded as a hard bounce.
 `skipped` means the transport never opened an SMTP transaction because the caller's `gate`
 said no (the campaign was paused or aborted while the message waited for a connection).
+
+The gate contract: `await gate.enter()` right before MAIL FROM, with no await between a True
+answer and writing MAIL FROM; `gate.leave()` once MAIL FROM has been answered (or failed), so the
+caller knows which transactions are "past the gate" (services.sending.stop_fence waits for them).
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Protocol
 
 SENT, TRANSIENT, PERMANENT, SKIPPED = "sent", "transient", "permanent", "skipped"
 
-# Called right before MAIL FROM; False means "do not start this transaction".
-Gate = Callable[[], Awaitable[bool]]
+
+class Gate(Protocol):
+    """Asked right before MAIL FROM; False means "do not start this transaction"."""
+
+    async def enter(self) -> bool: ...
+
+    def leave(self) -> None: ...
 
 
 @dataclass(frozen=True)

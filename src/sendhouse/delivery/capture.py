@@ -40,8 +40,10 @@ class CaptureTransport:
         self._lock = asyncio.Lock()
 
     async def send(self, msg, *, gate: Gate | None = None) -> SendResult:
-        if gate is not None and not await gate():
-            return SendResult(SKIPPED)
+        if gate is not None:
+            if not await gate.enter():
+                return SendResult(SKIPPED)
+            gate.leave()  # nothing leaves the process: "MAIL FROM" is this call itself
         capture_id = ids.new_id()
         path = self.folder / f"{capture_id}.eml"
         entry = {

@@ -61,12 +61,15 @@ class SmtpTransport:
 
     async def send(self, msg, *, gate: Gate | None = None) -> SendResult:
         """One SMTP transaction for msg on a pooled connection; gate is checked right before MAIL FROM."""
-        client = await self._idle.get()
+        try:
+            client = await asyncio.wait_for(self._idle.get(), self.config.timeout)
+        except asyncio.TimeoutError:
+            return connection_trouble(TimeoutError("no SMTP connection became free"))
         try:
             client = await self._ready(client)
-            if gate is not None and not await gate():
+            if gate is not None and not await gate.enter():
                 return SendResult(SKIPPED)
-            result, keep = await self._transaction(client, msg)
+            result, keep = await self._transaction(client, msg, gate)
             if not keep:
                 client = await self._discard(client)
             return result
@@ -86,20 +89,29 @@ class SmtpTransport:
                                  username=c.username, password=c.password, timeout=c.timeout)
         self._all.add(client)
         await client.connect()
+        if client.is_ehlo_or_helo_needed:
+            await client.ehlo()
         return client
 
-    async def _transaction(self, client: aiosmtplib.SMTP, msg) -> tuple[SendResult, bool]:
+    async def _transaction(self, client: aiosmtplib.SMTP, msg, gate: Gate | None) -> tuple[SendResult, bool]:
+        """MAIL FROM (written with no await after the gate said yes), RCPT TO each, DATA."""
         try:
-            refused, reply = await client.sendmail(msg.mail_from, list(_recipients(msg)), msg.data)
-        except aiosmtplib.SMTPRecipientsRefused as error:
-            first = error.recipients[0]
-            return classify(first.code, first.message), True
+            try:
+                await client.mail(msg.mail_from)
+            finally:
+                if gate is not None:
+                    gate.leave()
+            refused = await _rcpts(client, _recipients(msg))
+            if len(refused) == len(_recipients(msg)):
+                await _rset(client)
+                return classify(refused[0].code, refused[0].message), client.is_connected
+            reply = await client.data(msg.data)
         except aiosmtplib.SMTPResponseException as error:
+            await _rset(client)
             return classify(error.code, error.message), client.is_connected
         if refused:
-            code, text = next(iter(refused.values()))
-            return classify(code, text), True
-        return classify(250, reply), True
+            return classify(refused[0].code, refused[0].message), True
+        return classify(reply.code, reply.message), True
 
     async def _discard(self, client: aiosmtplib.SMTP | None) -> None:
         if client is None:
@@ -124,6 +136,26 @@ def _reply_or_trouble(error: BaseException) -> SendResult:
     if isinstance(error, aiosmtplib.SMTPResponseException) and code and code >= 200:
         return classify(code, error.message)
     return connection_trouble(error)
+
+
+async def _rcpts(client: aiosmtplib.SMTP, recipients: tuple[str, ...]) -> list:
+    """RCPT TO each address; the refusals (SMTPRecipientRefused) in order."""
+    refused = []
+    for address in recipients:
+        try:
+            await client.rcpt(address)
+        except aiosmtplib.SMTPRecipientRefused as error:
+            refused.append(error)
+    return refused
+
+
+async def _rset(client: aiosmtplib.SMTP) -> None:
+    """Reset the transaction after a refusal so the connection can be reused (best effort)."""
+    if client.is_connected:
+        try:
+            await client.rset()
+        except (aiosmtplib.SMTPException, OSError, asyncio.TimeoutError):
+            client.close()
 
 
 def _recipients(msg) -> tuple[str, ...]:

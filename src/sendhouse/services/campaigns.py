@@ -305,8 +305,17 @@ async def pause_campaign(db: Database, project_id: str, campaign_id: str) -> dic
     """sending / sending_gradual / gradual scheduled → paused; no new SMTP transaction starts."""
     now = utcnow()
     values = {"status": "paused", "paused_at": now, "paused_reason": None, "updated_at": now}
-    return await _act(db, project_id, campaign_id, store.pausable(), values, "CAMPAIGN_NOT_PAUSABLE",
-                      "Only sending campaigns (or gradual scheduled ones) can be paused")
+    summary = await _act(db, project_id, campaign_id, store.pausable(), values, "CAMPAIGN_NOT_PAUSABLE",
+                         "Only sending campaigns (or gradual scheduled ones) can be paused")
+    await _stop_fence(db, campaign_id)
+    return summary
+
+
+async def _stop_fence(db: Database, campaign_id: str) -> None:
+    """After a pause/abort commit: no worker starts a MAIL FROM for it once we answer (services.sending)."""
+    from sendhouse.services.sending import stop_fence
+
+    await stop_fence(db, campaign_id)
 
 
 async def resume_campaign(db: Database, project_id: str, campaign_id: str) -> dict:
@@ -326,6 +335,7 @@ async def abort_campaign(db: Database, project_id: str, campaign_id: str) -> dic
         row = await _get_row(conn, project_id, campaign_id)
     if row["status"] != "aborted":
         raise Conflict("Only scheduled, sending or paused campaigns can be aborted", code="CAMPAIGN_NOT_ABORTABLE")
+    await _stop_fence(db, campaign_id)
     return present_summary(row)
 
 

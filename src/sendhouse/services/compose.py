@@ -14,6 +14,7 @@ import sqlalchemy as sa
 
 from sendhouse.domain import mime
 from sendhouse.errors import AppError
+from sendhouse.services.transactional import transactional_spec
 from sendhouse.store.db import Database
 from sendhouse.store.schema.audience import contacts
 from sendhouse.store.schema.campaigns import campaigns, messages
@@ -41,21 +42,6 @@ def campaign_spec(campaign: dict, template: dict | None) -> mime.MessageSpec:
     )
 
 
-def transactional_spec(project_id: str, content: dict) -> mime.MessageSpec:
-    """The MessageSpec of a transactional email from the content stored with its rows."""
-    sender = content.get("from") or {}
-    reply_to = content.get("replyTo")
-    return mime.MessageSpec(
-        project_id=project_id, kind="transactional", from_email=sender.get("email", ""),
-        from_name=sender.get("name"), reply_to=reply_to.get("email") if isinstance(reply_to, dict) else reply_to,
-        subject=content.get("subject") or "", html=content.get("html") or "", text=content.get("text"),
-        preview_text=None, headers=dict(content.get("headers") or {}),
-        tracking_open=bool(content.get("trackingOpen")), tracking_click=bool(content.get("trackingClick")),
-        unsubscribe_group=content.get("unsubscribeGroupId"), campaign_id=None,
-        attachments=tuple(content.get("attachments") or ()),
-    )
-
-
 def contact_variables(contact: dict | None, row: dict) -> dict:
     """Merge-tag data of a campaign recipient: its contact's fields and custom fields."""
     if contact is None:
@@ -72,6 +58,7 @@ class Composer:
 
     db: Database
     links: mime.LinkSettings
+    settings: object = None  # for DKIM key material (services.domains); None: never sign
     _skeletons: dict[str, object] = field(default_factory=dict)
 
     async def compose(self, rows: list[dict]) -> dict[str, object]:
@@ -118,7 +105,7 @@ class Composer:
                 content = ((await conn.execute(query)).scalar_one_or_none() or {}).get("content")
             if content is None:
                 raise ContentMissing()
-            self._remember(key, mime.compile_skeleton(transactional_spec(row["project_id"], content), self.links))
+            self._remember(key, mime.compile_skeleton(transactional_spec({"content": content}, row["project_id"]), self.links))
         return self._skeletons[key]
 
     def _remember(self, key: str, skeleton) -> None:

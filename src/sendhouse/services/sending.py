@@ -23,6 +23,7 @@ import sqlalchemy as sa
 from sendhouse.delivery.base import PERMANENT, SENT, SKIPPED, SendResult
 from sendhouse.domain import ids
 from sendhouse.domain.times import utcnow
+from sendhouse.observability import log_outcomes
 from sendhouse.store import kv, ledger
 from sendhouse.store.db import Database
 from sendhouse.store.schema.feedback import message_events
@@ -114,6 +115,7 @@ async def record_outcomes(db: Database, outcomes: list[Outcome], *, max_attempts
         for item in plan.bounced:
             await _hard_bounce(conn, item, now)
         await _feedback(conn, outcomes, plan, now)
+    log_outcomes(plan, {item.row["id"]: item.row for item in outcomes})  # after the commit: what really happened
     return plan
 
 

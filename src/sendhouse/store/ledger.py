@@ -47,48 +47,63 @@ async def claim(conn: AsyncConnection, *, worker: str, limit: int, now: datetime
     chosen = (sa.select(messages.c.id).where(_claimable(now))
               .order_by(messages.c.priority, messages.c.next_attempt_at).limit(limit)
               .with_for_update(skip_locked=True))
-    stmt = (messages.update().where(messages.c.id.in_(chosen.scalar_subquery()))
+    stmt = (messages.update().where(messages.c.id.in_(chosen.scalar_subquery()), messages.c.status == "queued")
             .values(status="sending", lease_owner=worker,
                     lease_expires_at=now + timedelta(seconds=lease_seconds), updated_at=now)
             .returning(*CLAIM_COLUMNS))
     return [dict(r) for r in (await conn.execute(stmt)).mappings()]
 
 
-def _by_id(**values) -> sa.Update:
-    return (messages.update()
-            .where(messages.c.id == sa.bindparam("row_id"), messages.c.status == "sending")
+def _by_id(worker: str | None, **values) -> sa.Update:
+    """UPDATE of one row by :row_id that this worker still leases (any pending row when worker is None)."""
+    mine = (messages.c.status == "sending", messages.c.lease_owner == worker) if worker else \
+        (sa.or_(*(messages.c.status == status for status in PENDING)),)  # no IN: executemany
+    return (messages.update().where(messages.c.id == sa.bindparam("row_id"), *mine)
             .values(lease_owner=None, lease_expires_at=None, **values))
 
 
 async def mark_sent(conn: AsyncConnection, rows: list[dict], now: datetime) -> None:
-    """rows: [{row_id, response}] accepted by the relay."""
+    """rows: [{row_id, response}] accepted by the relay. A 250 is the truth even if the lease was
+    lost meanwhile, so any pending row is marked (the other holder's later write then misses)."""
     if rows:
-        stmt = _by_id(status="sent", sent_at=now, updated_at=now, attempts=messages.c.attempts + 1,
+        stmt = _by_id(None, status="sent", sent_at=now, updated_at=now, attempts=messages.c.attempts + 1,
                       smtp_response=sa.bindparam("response"), last_error=None)
         await conn.execute(stmt, rows)
 
 
-async def mark_deferred(conn: AsyncConnection, rows: list[dict], now: datetime) -> None:
-    """rows: [{row_id, error, retry_at}] to try again later."""
+async def mark_deferred(conn: AsyncConnection, rows: list[dict], now: datetime, worker: str) -> None:
+    """rows: [{row_id, error, retry_at}] to try again later (only rows `worker` still leases)."""
     if rows:
-        stmt = _by_id(status="deferred", updated_at=now, attempts=messages.c.attempts + 1,
+        stmt = _by_id(worker, status="deferred", updated_at=now, attempts=messages.c.attempts + 1,
                       next_attempt_at=sa.bindparam("retry_at", type_=messages.c.next_attempt_at.type),
                       last_error=sa.bindparam("error"))
         await conn.execute(stmt, rows)
 
 
-async def mark_failed(conn: AsyncConnection, rows: list[dict], now: datetime) -> None:
-    """rows: [{row_id, error, response}] that will never be retried."""
+async def mark_failed(conn: AsyncConnection, rows: list[dict], now: datetime, worker: str) -> None:
+    """rows: [{row_id, error, response}] that will never be retried (only rows `worker` still leases)."""
     if rows:
-        stmt = _by_id(status="failed", failed_at=now, updated_at=now, attempts=messages.c.attempts + 1,
+        stmt = _by_id(worker, status="failed", failed_at=now, updated_at=now, attempts=messages.c.attempts + 1,
                       last_error=sa.bindparam("error"), smtp_response=sa.bindparam("response"))
         await conn.execute(stmt, rows)
 
 
-async def release(conn: AsyncConnection, row_ids: list[str], *, status: str, now: datetime) -> None:
-    """Give leased rows back without an attempt: `queued` (paused) or `cancelled` (aborted)."""
-    if row_ids:
-        await conn.execute(_by_id(status=status, updated_at=now), [{"row_id": i} for i in row_ids])
+async def release(conn: AsyncConnection, row_ids: list[str], *, status: str, now: datetime, worker: str) -> None:
+    """Give leased rows back without an attempt: `queued` (paused, stopping) or `cancelled`
+    (aborted). A row given back as queued whose campaign has been aborted meanwhile is cancelled."""
+    if not row_ids:
+        return
+    if status == "queued":
+        aborted = sa.select(campaigns.c.id).where(campaigns.c.status == "aborted")
+        status = sa.case((messages.c.campaign_id.in_(aborted), "cancelled"), else_="queued")
+    await conn.execute(_by_id(worker, status=status, updated_at=now), [{"row_id": i} for i in row_ids])
+
+
+async def renew_leases(conn: AsyncConnection, worker: str, now: datetime, lease_seconds: float) -> int:
+    """Extend every lease `worker` holds to now + lease_seconds; how many rows."""
+    stmt = (messages.update().where(messages.c.status == "sending", messages.c.lease_owner == worker)
+            .values(lease_expires_at=now + timedelta(seconds=lease_seconds)))
+    return (await conn.execute(stmt)).rowcount
 
 
 async def expire_leases(conn: AsyncConnection, now: datetime) -> int:
