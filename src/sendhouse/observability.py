@@ -90,6 +90,23 @@ def timed(histogram: Histogram, **labels: str) -> Iterator[None]:
         target.observe(time.perf_counter() - started)
 
 
+class TimedTransport:
+    """A delivery transport whose sends are observed in SMTP_SECONDS by outcome (gate refusals left out)."""
+
+    def __init__(self, inner):
+        self.inner = inner
+
+    async def send(self, msg, *, gate=None):
+        started = time.perf_counter()
+        result = await self.inner.send(msg, gate=gate)
+        if result.outcome != "skipped":
+            SMTP_SECONDS.labels(outcome=result.outcome).observe(time.perf_counter() - started)
+        return result
+
+    async def close(self) -> None:
+        await self.inner.close()
+
+
 _delivery_log = logging.getLogger("sendhouse.delivery")
 OUTCOME_ACTIONS = (("sent", "message_sent"), ("deferred", "message_deferred"), ("failed", "message_failed"))
 

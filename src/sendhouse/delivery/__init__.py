@@ -12,7 +12,9 @@ def make_transport(settings) -> Transport:
     url = (settings.smtp_url or "capture").strip()
     if url == "capture":
         return CaptureTransport(settings.data_dir)
-    return SmtpTransport(url, connections=settings.smtp_connections)
+    from sendhouse.observability import TimedTransport  # SMTP latency for /metrics
+
+    return TimedTransport(SmtpTransport(url, connections=settings.smtp_connections))
 
 
 __all__ = ["PERMANENT", "SENT", "SKIPPED", "TRANSIENT", "SendResult", "Transport", "classify", "make_transport"]
