@@ -1,6 +1,7 @@
 """Turning claimed ledger rows into OutgoingMessages with domain.mime.
 
-A Composer compiles one Skeleton per campaign (or per transactional content row) and renders it
+A Composer compiles one Skeleton per campaign (with a DkimSigner when the sender's domain is a
+verified domain of the project with DKIM) (or per transactional content row) and renders it
 per recipient, with the row's own Message-ID. Skeletons are cached for the worker's lifetime, so a
 100,000-recipient campaign is compiled once. Content comes from the campaign's columns (its
 html_template or its template's html) or from a transactional row's payload["content"].
@@ -12,8 +13,10 @@ from dataclasses import dataclass, field
 
 import sqlalchemy as sa
 
+from sendhouse.delivery.dkim import DkimSigner
 from sendhouse.domain import mime
 from sendhouse.errors import AppError
+from sendhouse.services.domains import dkim_signer_material
 from sendhouse.services.transactional import transactional_spec
 from sendhouse.store.db import Database
 from sendhouse.store.schema.audience import contacts
@@ -92,7 +95,8 @@ class Composer:
         for campaign in found:
             template = await get_template(conn, campaign["project_id"], campaign["template_id"]) \
                 if campaign["template_id"] and not campaign["html_template"] else None
-            self._remember(campaign["id"], mime.compile_skeleton(campaign_spec(dict(campaign), template), self.links))
+            spec = campaign_spec(dict(campaign), template)
+            self._remember(campaign["id"], mime.compile_skeleton(spec, self.links, dkim=await self._dkim(conn, spec)))
 
     async def _transactional(self, conn, row: dict):
         payload = row["payload"] or {}
@@ -105,8 +109,18 @@ class Composer:
                 content = ((await conn.execute(query)).scalar_one_or_none() or {}).get("content")
             if content is None:
                 raise ContentMissing()
-            self._remember(key, mime.compile_skeleton(transactional_spec({"content": content}, row["project_id"]), self.links))
+            spec = transactional_spec({"content": content}, row["project_id"])
+            self._remember(key, mime.compile_skeleton(spec, self.links, dkim=await self._dkim(conn, spec)))
         return self._skeletons[key]
+
+    async def _dkim(self, conn, spec: mime.MessageSpec) -> DkimSigner | None:
+        """The signer of the sender's domain when the project has a verified domain with DKIM (once
+        per skeleton: the key is loaded and unsealed once per campaign or transactional content)."""
+        domain = spec.from_email.rpartition("@")[2].lower()
+        if self.settings is None or not domain:
+            return None
+        material = await dkim_signer_material(conn, self.settings, spec.project_id, domain)
+        return DkimSigner(*material) if material else None
 
     def _remember(self, key: str, skeleton) -> None:
         if len(self._skeletons) >= CACHE_LIMIT:
