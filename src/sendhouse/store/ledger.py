@@ -6,7 +6,8 @@ conditional UPDATE. Row life:
     queued -> sending (leased) -> sent | deferred (retry at) | failed
     queued/deferred -> cancelled (abort) | suppressed (skipped at send time)
 
-A claim is one `UPDATE … WHERE id IN (SELECT … LIMIT n FOR UPDATE SKIP LOCKED) RETURNING …`; it
+A claim is one `WITH chosen AS MATERIALIZED (SELECT … LIMIT n FOR UPDATE SKIP LOCKED) UPDATE … FROM
+chosen RETURNING …` (PostgreSQL; `UPDATE … WHERE id IN (SELECT …)` under SQLite's single writer); it
 matches only rows whose campaign is sending (or transactional rows), due now, best priority first.
 Rows of a gradual campaign wait with next_attempt_at = HOLD_UNTIL until the scheduler releases them.
 """
@@ -47,7 +48,14 @@ async def claim(conn: AsyncConnection, *, worker: str, limit: int, now: datetime
     chosen = (sa.select(messages.c.id).where(_claimable(now))
               .order_by(messages.c.priority, messages.c.next_attempt_at).limit(limit)
               .with_for_update(skip_locked=True))
-    stmt = (messages.update().where(messages.c.id.in_(chosen.scalar_subquery()), messages.c.status == "queued")
+    if conn.dialect.name == "postgresql":
+        # a materialized CTE runs once: as an IN (…) subquery PostgreSQL may rescan it, and each
+        # rescan skips the rows it just locked, so one claim took more than `limit` rows
+        picked = chosen.cte("chosen").prefix_with("MATERIALIZED")
+        target = messages.update().where(messages.c.id == picked.c.id)
+    else:
+        target = messages.update().where(messages.c.id.in_(chosen.scalar_subquery()))
+    stmt = (target.where(messages.c.status == "queued")
             .values(status="sending", lease_owner=worker,
                     lease_expires_at=now + timedelta(seconds=lease_seconds), updated_at=now)
             .returning(*CLAIM_COLUMNS))
