@@ -10,12 +10,14 @@ from fastapi import FastAPI
 from sendhouse import __version__
 from sendhouse.api import errors as api_errors
 from sendhouse.api import openapi as api_openapi
+from sendhouse.api.input_guard import NulGuardMiddleware
 from sendhouse.api.metrics import RequestMetricsMiddleware
 from sendhouse.api.metrics import router as operations_router
 from sendhouse.api.middleware import BodyLimitMiddleware, RateLimitHeadersMiddleware
 from sendhouse.api.routes import ROUTERS
 from sendhouse.bootstrap import Container, build_container
 from sendhouse.config import Settings
+from sendhouse.web.tracking import TrackingEndpoints
 from sendhouse.mcp_tools import mount_http as mount_mcp
 from sendhouse.web.dashboard import mount_dashboard
 
@@ -55,7 +57,9 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
         app.include_router(router)
     mount_mcp(app, built)
     mount_dashboard(app, built)
+    app.add_middleware(NulGuardMiddleware)
     app.add_middleware(RateLimitHeadersMiddleware)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(RequestMetricsMiddleware)  # outermost: 413s and 5xx are observed too
+    app.add_middleware(TrackingEndpoints)  # outermost: pixels and clicks skip routing and API middleware
     return app

@@ -4,6 +4,7 @@
   a genuine token's open is handed to the Recorder (services/tracking.py), which writes in batches.
 - GET /t/c/{token}: 302 to the URL signed into the token, and only that one (no open redirect);
   a tampered or foreign token is 404 and records nothing.
+  Both are served by TrackingEndpoints, a pure ASGI layer in front of routing (api/app.py adds it).
 - GET /u/{token}: a confirm page (link scanners send GETs, so a GET changes nothing).
 - POST /u/{token} with List-Unsubscribe=One-Click (RFC 8058; the confirm form sends the same):
   unsubscribes at once.
@@ -14,6 +15,7 @@ The router's lifespan runs the Recorder for the life of the app and flushes it o
 from __future__ import annotations
 
 import base64
+import gc
 import logging
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
@@ -21,7 +23,7 @@ from pathlib import Path
 
 import jinja2
 from fastapi import APIRouter, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse
 
 from sendhouse.api.errors import status_of
 from sendhouse.domain import tokens
@@ -52,6 +54,7 @@ class TrackingState:
 async def lifespan(app):
     container = app.state.container
     settings = container.settings
+    gc.freeze()  # everything loaded at start-up stays out of collections: no full-heap pauses under load
     async with recorder_part(container.db, automated_window=settings.automated_open_window) as recorder:
         app.state.tracking = TrackingState(settings.resolved_secret_key(), recorder)
         yield
@@ -64,29 +67,59 @@ def _state(request: Request) -> TrackingState:
     return request.app.state.tracking
 
 
-@router.get(tokens.OPEN_PATH + "{token}")
-async def open_pixel(token: str, request: Request) -> Response:
+def open_hit(state: TrackingState | None, token: str) -> None:
+    """Hand a genuine open token's hit to the recorder; never raises (the pixel is always answered)."""
     try:
-        state = _state(request)
         row_id = tokens.verify_open(state.secret, token)
         if row_id is not None:
             state.recorder.add(Hit(row_id, utcnow()))
-    except Exception:  # noqa: BLE001 - the pixel is answered whatever happens
+    except Exception:  # noqa: BLE001
         log.exception("open pixel not recorded")
-    return Response(GIF, media_type="image/gif", headers=NO_CACHE)
 
 
-@router.get(tokens.CLICK_PATH + "{token}")
-async def click(token: str, request: Request) -> Response:
-    state = _state(request)
-    target = tokens.verify_click(state.secret, token)
+def click_target(state: TrackingState | None, token: str) -> str | None:
+    """The URL a genuine click token may redirect to (its hit handed to the recorder), else None."""
+    target = tokens.verify_click(state.secret, token) if state is not None else None
     if target is None or not target.url.lower().startswith(("https://", "http://")):
-        return Response("Not found", status_code=404, media_type="text/plain", headers=NO_CACHE)
+        return None
     try:
         state.recorder.add(Hit(target.message_id, utcnow(), url=target.url))
     except Exception:  # noqa: BLE001 - the redirect happens anyway
         log.exception("click not recorded")
-    return RedirectResponse(target.url, status_code=302, headers=NO_CACHE)
+    return target.url
+
+
+_RAW_NO_CACHE = [(k.lower().encode(), v.encode()) for k, v in NO_CACHE.items()]
+_PIXEL_HEADERS = [(b"content-type", b"image/gif"), (b"content-length", str(len(GIF)).encode()), *_RAW_NO_CACHE]
+_NOT_FOUND_HEADERS = [(b"content-type", b"text/plain; charset=utf-8"), (b"content-length", b"9"), *_RAW_NO_CACHE]
+
+
+class TrackingEndpoints:
+    """Pure ASGI, outermost: answers GET/HEAD /t/o/{token} and /t/c/{token} before routing and the API's
+    middleware (request logs, rate-limit headers), since they are hit once per open and click."""
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send) -> None:
+        path = scope.get("path", "") if scope["type"] == "http" else ""
+        if scope.get("method") not in ("GET", "HEAD") or not path.startswith(("/t/o/", "/t/c/")):
+            return await self.app(scope, receive, send)
+        state = getattr(scope["app"].state, "tracking", None)
+        token, body = path[5:], scope["method"] == "GET"
+        if path.startswith(tokens.OPEN_PATH):
+            open_hit(state, token)
+            return await _answer(send, 200, _PIXEL_HEADERS, GIF if body else b"")
+        url = click_target(state, token)
+        if url is None:
+            return await _answer(send, 404, _NOT_FOUND_HEADERS, b"Not found" if body else b"")
+        location = [(b"location", url.encode("latin-1", "replace")), (b"content-length", b"0"), *_RAW_NO_CACHE]
+        await _answer(send, 302, location, b"")
+
+
+async def _answer(send, status: int, headers: list, body: bytes) -> None:
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
 
 
 # --- unsubscribe and preferences ------------------------------------------------------------
