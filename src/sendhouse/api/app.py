@@ -10,6 +10,7 @@ from fastapi import FastAPI
 from sendhouse import __version__
 from sendhouse.api import errors as api_errors
 from sendhouse.api import openapi as api_openapi
+from sendhouse.api.input_guard import NulGuardMiddleware
 from sendhouse.api.metrics import RequestMetricsMiddleware
 from sendhouse.api.metrics import router as operations_router
 from sendhouse.api.middleware import BodyLimitMiddleware, RateLimitHeadersMiddleware
@@ -56,6 +57,7 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
         app.include_router(router)
     mount_mcp(app, built)
     mount_dashboard(app, built)
+    app.add_middleware(NulGuardMiddleware)
     app.add_middleware(RateLimitHeadersMiddleware)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(RequestMetricsMiddleware)  # outermost: 413s and 5xx are observed too
