@@ -14,6 +14,7 @@ import httpx2
 import pytest
 from mcp import Client, StdioServerParameters
 from mcp.client.streamable_http import streamable_http_client
+from mcp.shared.exceptions import MCPError
 
 from tests.e2e.test_cli_and_serve import SENDHOUSE, _env, _free_port, _run, _wait_until_up
 from tests.support.smtp_sink import SmtpSink
@@ -52,7 +53,7 @@ def _wait_for_mail(sink, count: int) -> None:
 
 
 def test_http_list_draft_preview_test_send_and_confirmed_send(live_server):
-    base, key, sink, _env_ = live_server
+    base, key, sink, _ = live_server
     headers = {"Authorization": f"Bearer {key}"}
     for email_ in ("ann@example.org", "bob@example.org"):
         assert httpx2.post(f"{base}/v1/contacts", json={"email": email_}, headers=headers).status_code == 200
@@ -85,7 +86,7 @@ def test_http_list_draft_preview_test_send_and_confirmed_send(live_server):
 
 
 def test_http_refuses_missing_and_wrong_keys(live_server):
-    base, _key, _sink, _env_ = live_server
+    base, *_ = live_server
     body = {"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": {}}
     accept = {"accept": "application/json, text/event-stream"}
     assert httpx2.post(f"{base}/mcp", json=body, headers=accept).status_code == 401
@@ -96,8 +97,9 @@ def test_http_refuses_missing_and_wrong_keys(live_server):
         async with Client(streamable_http_client(f"{base}/mcp", http_client=httpx2.AsyncClient(headers=wrong))) as c:
             await c.list_tools()
 
-    with pytest.raises(Exception):
+    with pytest.raises(ExceptionGroup) as refused:
         asyncio.run(connect())
+    assert refused.group_contains(MCPError)
 
 
 def test_stdio_process_acts_on_the_named_project(live_server):
@@ -119,5 +121,5 @@ def test_stdio_process_acts_on_the_named_project(live_server):
     seen = httpx2.get(f"{base}/v1/campaigns/{draft['id']}", headers={"Authorization": f"Bearer {key}"}).json()
     assert seen["data"]["status"] == "draft" and seen["data"]["source"] == "mcp"
     unknown = subprocess.run([SENDHOUSE, "mcp", "--project", "nope"], env=env, capture_output=True, text=True,
-                             timeout=60, stdin=subprocess.DEVNULL)
+                             timeout=60, stdin=subprocess.DEVNULL, check=False)
     assert unknown.returncode == 1 and "nope" in unknown.stderr and unknown.stdout == ""

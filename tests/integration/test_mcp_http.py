@@ -7,6 +7,7 @@ import httpx2
 import pytest
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
+from mcp.shared.exceptions import MCPError
 
 from tests.support.mcp_session import held
 
@@ -38,9 +39,10 @@ async def test_without_a_valid_key_the_endpoint_answers_401(api, tenant, authori
     response = await api.client.post("/mcp", json=LIST_TOOLS, headers=headers)
     assert response.status_code == 401
     assert response.headers["www-authenticate"].startswith("Bearer")
-    with pytest.raises(Exception):
+    with pytest.raises(ExceptionGroup) as refused:
         async with held(over_http(api, {"authorization": authorization} if authorization else {})):
             pass
+    assert refused.group_contains(MCPError)
 
 
 async def test_a_revoked_key_is_refused(api, tenant):

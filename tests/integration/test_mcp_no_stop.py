@@ -66,7 +66,7 @@ async def _call_all(settings, principal: Principal, calls: list[tuple[str, dict]
 
 
 def _value(name: str, schema: dict, ids: list[str]) -> st.SearchStrategy:
-    if name.endswith("Id") or name.endswith("Lists"):
+    if name.endswith(("Id", "Lists")):
         some_id = st.sampled_from(ids) | st.text(max_size=24)
         return st.lists(some_id, max_size=3) if name.endswith("Lists") else some_id
     if name == "confirmed":

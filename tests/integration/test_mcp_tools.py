@@ -4,7 +4,7 @@ sends, test sends as transactional mail, errors with the API's codes, prompts.""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import sqlalchemy as sa
@@ -117,10 +117,10 @@ async def test_send_campaign_previews_then_schedules_only_when_confirmed(api, te
         assert preview["audience"] == {"totalContacts": 5, "suppressed": 1, "recipients": 4}
         assert preview["subject"] == DRAFT["subject"] and preview["from"]["email"] == "news@example.com"
     assert (await call(mcp, "get_campaign", {"campaignId": draft["id"]}))["status"] == "draft"
-    before = datetime.now(timezone.utc)
+    before = datetime.now(UTC)
     sent = await call(mcp, "send_campaign", {"campaignId": draft["id"], "confirmed": True})
     assert sent["confirmed"] is True and sent["campaign"]["status"] == "scheduled"
-    starts = datetime.fromisoformat(sent["campaign"]["scheduledAt"].replace("Z", "+00:00"))
+    starts = datetime.fromisoformat(sent["campaign"]["scheduledAt"])
     assert starts >= before + timedelta(seconds=api.container.settings.send_now_delay) - timedelta(seconds=1)
     again = await error_of(mcp, "send_campaign", {"campaignId": draft["id"], "confirmed": True})
     assert again["code"] == "CAMPAIGN_NOT_EDITABLE"
@@ -239,7 +239,7 @@ async def test_email_activity_counts_the_projects_mail_in_the_range(api, mcp):
     draft = await call(mcp, "create_campaign", DRAFT)
     await call(mcp, "send_test_email", {"campaignId": draft["id"], "emails": ["a@example.org", "b@example.org"],
                                         "confirmed": True})
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     window = {"startDate": (now - timedelta(hours=1)).isoformat(), "endDate": (now + timedelta(hours=1)).isoformat()}
     found = await call(mcp, "get_email_activity_analytics", window)
     assert found["counts"]["total"] == 2 and found["counts"]["queued"] == 2 and found["counts"]["sent"] == 0
