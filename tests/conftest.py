@@ -50,7 +50,7 @@ def postgres_database() -> str:
     """A migrated database of this test session's own, dropped at the end."""
     name = f"sendhouse_test_{uuid.uuid4().hex[:10]}"
     admin = sa.create_engine(_pg_url("postgres").replace("postgresql://", "postgresql+psycopg://"),
-                             isolation_level="AUTOCOMMIT")
+                             isolation_level="AUTOCOMMIT", pool_pre_ping=True)  # survives the fault suite's restart
     with admin.connect() as conn:
         conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
     upgrade_to_head(_pg_url(name))
