@@ -116,13 +116,17 @@ def start(cmd: list[str], env: dict, port: int, log: Path) -> subprocess.Popen:
     return proc
 
 
-def stop(proc: subprocess.Popen) -> None:
+def stop(proc: subprocess.Popen, timeout: float = 600) -> float:
+    """SIGTERM and wait for the clean shutdown (the recorder's last flush); seconds it took."""
+    t0 = time.perf_counter()
     proc.send_signal(signal.SIGTERM)
     try:
-        proc.wait(timeout=60)
+        proc.wait(timeout=timeout)
     except subprocess.TimeoutExpired:
+        print(f"server still running {timeout:.0f} s after SIGTERM: killed (unflushed hits are lost)")
         proc.kill()
         proc.wait()
+    return time.perf_counter() - t0
 
 
 async def stored(url: str, data_dir: Path) -> dict[str, int]:
@@ -170,7 +174,7 @@ def main() -> None:
         open_result = run_wrk(port, opens, args)
         click_result = run_wrk(port, clicks, args)
     finally:
-        stop(server)
+        shutdown = stop(server)
     kept = asyncio.run(stored(url, data_dir))
 
     print(f"wrk -t{args.threads} -c{args.connections} -d{args.duration}s, {args.recipients} distinct tokens, "
@@ -179,6 +183,7 @@ def main() -> None:
     report("sendhouse serve: open pixel", open_result)
     report("sendhouse serve: click redirect", click_result)
     print(f"pixel vs bare Starlette: {open_result['rps'] / bare_result['rps']:.0%} of the requests per second")
+    print(f"clean shutdown took {shutdown:.1f} s")
     print(f"stored after SIGTERM: {kept.get('opened', 0)} opens for {open_result['requests']} pixel requests, "
           f"{kept.get('clicked', 0)} clicks for {click_result['requests']} click requests")
     goal = open_result["rps"] >= 3000 and open_result["p99_ms"] < 20

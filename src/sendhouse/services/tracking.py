@@ -3,7 +3,8 @@
 - Recorder: the tracking endpoints hand it verified hits (a row id, and the URL of a click) and
   answer at once; it writes them in batches (one transaction per batch, every FLUSH_EVERY seconds
   or MAX_BATCH hits), marks opens within settings.automated_open_window of the row's sent_at as
-  automated, and emits email.opened / email.clicked. `close()` writes whatever is left, so a
+  automated, and emits email.opened / email.clicked. Batches are small (short pauses of the event
+  loop) unless a backlog built up. `close()` writes whatever is left, so a
   clean shutdown loses nothing; a failing database only costs the hits of that moment.
 - EmailEvents: builds AutoSend's email.* payloads (from, to, subject, campaign/template/batch
   ids) for ledger rows, only for projects that have a webhook subscribed to the event.
@@ -30,7 +31,8 @@ from sendhouse.store.db import Database
 
 log = logging.getLogger("sendhouse.tracking")
 FLUSH_EVERY = 0.1
-MAX_BATCH = 100
+MAX_BATCH = 100  # small batches keep each pause of the event loop short (pixel p99)
+BACKLOG, BACKLOG_BATCH = 5000, 300  # behind by this much: bigger batches catch up faster
 MAX_BUFFER = 200_000
 MAX_TRIES = 3
 
@@ -55,7 +57,10 @@ class Recorder:
         self._lock = asyncio.Lock()
 
     def add(self, hit: Hit) -> None:
+        """Queue a hit; beyond MAX_BUFFER waiting hits (the database cannot keep up) it is dropped."""
         if len(self.buffer) >= MAX_BUFFER:
+            if not self.dropped % 10_000:
+                log.warning("tracking backlog full (%d hits waiting); %d hits dropped so far", MAX_BUFFER, self.dropped + 1)
             self.dropped += 1
             return
         self.buffer.append(hit)
@@ -65,7 +70,8 @@ class Recorder:
         written = 0
         async with self._lock:
             while self.buffer:
-                batch, self.buffer = self.buffer[:MAX_BATCH], self.buffer[MAX_BATCH:]
+                size = MAX_BATCH if len(self.buffer) < BACKLOG else BACKLOG_BATCH
+                batch, self.buffer = self.buffer[:size], self.buffer[size:]
                 written += await self._write_or_keep(batch)
                 await asyncio.sleep(0)  # let requests waiting on the loop through between batches
         return written
