@@ -28,8 +28,8 @@ import sqlalchemy as sa
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _seed import drop_database, fresh_database  # noqa: E402
-from api_read import (  # noqa: E402
+from _seed import drop_database, fresh_database
+from api_read import (
     VENV_BIN,
     free_port,
     project_with_campaign,
@@ -40,7 +40,7 @@ from api_read import (  # noqa: E402
     wrk_script,
 )
 
-from sendhouse.store.db import sync_url  # noqa: E402
+from sendhouse.store.db import sync_url
 
 
 class Ledger:

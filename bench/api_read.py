@@ -27,9 +27,9 @@ import httpx2
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _seed import container, drop_database, fresh_database, scheduled_campaign, seed  # noqa: E402
+from _seed import container, drop_database, fresh_database, scheduled_campaign, seed
 
-from sendhouse.services import projects as project_service  # noqa: E402
+from sendhouse.services import projects as project_service
 
 VENV_BIN = Path(sys.executable).parent
 BARE_APP = '''

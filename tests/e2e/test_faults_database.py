@@ -27,8 +27,15 @@ import sqlalchemy as sa
 
 from sendhouse.services import projects as project_service
 from sendhouse.store.schema.campaigns import messages
-from tests.support.sending_data import campaign_row, container_for, ledger_counts, spawn_worker, start_campaign
-from tests.support.sending_data import stop_worker, wait_for
+from tests.support.sending_data import (
+    campaign_row,
+    container_for,
+    ledger_counts,
+    spawn_worker,
+    start_campaign,
+    stop_worker,
+    wait_for,
+)
 from tests.support.smtp_sink import SmtpSink
 
 SIZE = 3000
@@ -49,7 +56,7 @@ def _cluster() -> tuple[str, str] | None:
 
 def _pg(action: str, cluster: tuple[str, str]) -> subprocess.CompletedProcess:
     return subprocess.run(["pg_ctlcluster", "--skip-systemctl-redirect", *cluster, action],
-                          capture_output=True, text=True, timeout=90)
+                          capture_output=True, text=True, timeout=90, check=False)
 
 
 def _ensure_running(cluster: tuple[str, str]) -> None:

@@ -26,6 +26,7 @@ import random
 import threading
 from collections import Counter
 from dataclasses import dataclass, field
+from typing import Self
 
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP
@@ -167,7 +168,7 @@ class FaultySmtp:
         self.controller = Controller(self.handler, hostname="127.0.0.1", port=free_port(), data_size_limit=0)
         self.controller.factory = lambda: FaultySMTP(self.handler, hostname="faulty.test")
 
-    def __enter__(self) -> "FaultySmtp":
+    def __enter__(self) -> Self:
         self.controller.start()
         return self
 
