@@ -26,13 +26,13 @@ import sqlalchemy as sa
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _seed import container, fresh_database, scheduled_campaign, seed  # noqa: E402
+from _seed import container, fresh_database, scheduled_campaign, seed
 
-from sendhouse.domain import tokens  # noqa: E402
-from sendhouse.domain.times import utcnow  # noqa: E402
-from sendhouse.services import campaigns as campaign_service  # noqa: E402
-from sendhouse.store.schema.campaigns import messages  # noqa: E402
-from sendhouse.store.schema.feedback import message_events  # noqa: E402
+from sendhouse.domain import tokens
+from sendhouse.domain.times import utcnow
+from sendhouse.services import campaigns as campaign_service
+from sendhouse.store.schema.campaigns import messages
+from sendhouse.store.schema.feedback import message_events
 
 SECRET = "bench-secret"
 VENV_BIN = Path(sys.executable).parent

@@ -15,9 +15,9 @@ from collections import Counter
 import httpx2
 
 from sendhouse.api.app import create_app
+from sendhouse.domain.times import utcnow
 from sendhouse.services import campaigns as campaign_service
 from sendhouse.services import projects as project_service
-from sendhouse.domain.times import utcnow
 from tests.support.feedback_data import deliveries, inbound_receiver, smtp_deliver, subscribe_all, suppressed
 from tests.support.reports import arf, dsn
 from tests.support.sending_data import campaign_row, container_for, running, start_campaign, wait_for

@@ -9,7 +9,14 @@ import pytest
 
 from sendhouse.store.schema.campaigns import campaigns
 from tests.support.feedback_data import (
-    bounce_rcpt, deliveries, events_of, inbound_receiver, row_status, sent_campaign, smtp_deliver, subscribe_all,
+    bounce_rcpt,
+    deliveries,
+    events_of,
+    inbound_receiver,
+    row_status,
+    sent_campaign,
+    smtp_deliver,
+    subscribe_all,
     suppressed,
 )
 from tests.support.reports import arf, dsn

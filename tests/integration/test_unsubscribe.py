@@ -7,8 +7,16 @@ from __future__ import annotations
 from sendhouse.domain import tokens
 from sendhouse.services import suppressions as suppression_service
 from tests.support.feedback_data import (
-    deliveries, events_of, inbound_receiver, preference_path, sent_campaign, smtp_deliver, subscribe_all,
-    suppressed, unsubscribe_path, unsubscribe_rcpt,
+    deliveries,
+    events_of,
+    inbound_receiver,
+    preference_path,
+    sent_campaign,
+    smtp_deliver,
+    subscribe_all,
+    suppressed,
+    unsubscribe_path,
+    unsubscribe_rcpt,
 )
 
 ONE_CLICK = {"List-Unsubscribe": "One-Click"}

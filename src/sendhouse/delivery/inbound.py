@@ -63,7 +63,7 @@ class FeedbackHandler:
         try:
             for address in envelope.rcpt_tos:
                 await self._deliver(self.target(address), raw)
-        except Exception:  # noqa: BLE001 - the sender keeps the message and retries
+        except Exception:
             log.exception("recording an inbound message failed")
             return "451 4.3.0 Temporary failure, try again later"
         return "250 2.0.0 Accepted"

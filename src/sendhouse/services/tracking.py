@@ -79,7 +79,7 @@ class Recorder:
     async def _write_or_keep(self, batch: list[Hit]) -> int:
         try:
             return await self._write(batch)
-        except Exception:  # noqa: BLE001 - recording must never take the endpoints down
+        except Exception:
             log.exception("recording %d tracking hits failed", len(batch))
             retry = [h._replace(tries=h.tries + 1) for h in batch if h.tries + 1 < MAX_TRIES]
             self.dropped += len(batch) - len(retry)
@@ -119,8 +119,8 @@ class Recorder:
             try:
                 await self.flush()
                 return
-            except Exception:  # noqa: BLE001
-                continue
+            except Exception:  # noqa: BLE001 - each failed attempt keeps the hits for the next one
+                log.warning("flushing tracking hits at shutdown failed; %d left", len(self.buffer))
 
 
 async def _emit_hit(emitter: EmailEvents, event: dict, row: dict) -> None:

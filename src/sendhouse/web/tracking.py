@@ -73,7 +73,7 @@ def open_hit(state: TrackingState | None, token: str) -> None:
         row_id = tokens.verify_open(state.secret, token)
         if row_id is not None:
             state.recorder.add(Hit(row_id, utcnow()))
-    except Exception:  # noqa: BLE001
+    except Exception:
         log.exception("open pixel not recorded")
 
 
@@ -84,7 +84,7 @@ def click_target(state: TrackingState | None, token: str) -> str | None:
         return None
     try:
         state.recorder.add(Hit(target.message_id, utcnow(), url=target.url))
-    except Exception:  # noqa: BLE001 - the redirect happens anyway
+    except Exception:
         log.exception("click not recorded")
     return target.url
 
