@@ -16,7 +16,15 @@ from starlette.staticfiles import StaticFiles
 from sendhouse.bootstrap import Container
 from sendhouse.errors import AppError
 from sendhouse.web.dashboard import audience, auth, campaigns, content, outbox, settings_pages
-from sendhouse.web.dashboard.common import CsrfRefused, LoginRequired, base, problems, redirect, render, status_of
+from sendhouse.web.dashboard.common import (
+    CsrfRefused,
+    LoginRequired,
+    base,
+    problems,
+    redirect,
+    render,
+    status_of,
+)
 
 MOUNT_PATH = "/app"
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"

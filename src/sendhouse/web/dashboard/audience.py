@@ -143,8 +143,7 @@ async def import_page(request: Request, ctx: Page):
 async def _save_upload(ctx: Ctx, upload: UploadFile) -> Path:
     folder = ctx.settings.data_dir / "imports"
     folder.mkdir(parents=True, exist_ok=True)
-    handle = tempfile.NamedTemporaryFile(dir=folder, suffix=".csv", delete=False)
-    with handle:
+    with tempfile.NamedTemporaryFile(dir=folder, suffix=".csv", delete=False) as handle:
         written = 0
         while chunk := await upload.read(1024 * 1024):
             written += len(chunk)
