@@ -16,7 +16,14 @@ from sendhouse.store.schema.audience import suppressions
 from sendhouse.store.schema.campaigns import campaigns, messages
 from sendhouse.store.schema.feedback import message_events
 from tests.support.faulty_smtp import FaultySmtp
-from tests.support.sending_data import campaign_row, container_for, ledger_counts, running, start_campaign, wait_for
+from tests.support.sending_data import (
+    campaign_row,
+    container_for,
+    ledger_counts,
+    running,
+    start_campaign,
+    wait_for,
+)
 
 SIZE = 3000
 MAX_ATTEMPTS = 4
