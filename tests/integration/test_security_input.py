@@ -171,3 +171,18 @@ async def _all_final(container, email_ids: list[str]) -> bool:
     async with container.db.read() as conn:
         statuses = (await conn.execute(sa.select(messages.c.status).where(messages.c.id.in_(email_ids)))).scalars()
         return all(s in ("sent", "failed") for s in statuses)
+
+
+# --- page numbers: bounded, never an integer overflow in the database ---------------------------
+
+async def test_page_numbers_at_and_beyond_the_bound(api, tenant):
+    listed = await api.client.post("/v1/contact-lists", json={"name": "Paged"}, headers=tenant.headers)
+    list_id = listed.json()["data"]["id"]
+    for page, status in ((1_000_000, 200), (1_000_001, 400), (2 ** 64, 400)):
+        for path in ("/v1/campaigns", "/v1/templates/search", "/v1/webhooks"):
+            response = await api.client.get(path, params={"page": page}, headers=tenant.headers)
+            assert response.status_code == status, (path, page, response.text[:200])
+        for path, body in (("/v1/contact-lists/contacts/search", {"contactListId": list_id}),
+                           ("/v1/suppression-groups/entries", {})):
+            response = await api.client.post(path, json={**body, "page": page}, headers=tenant.headers)
+            assert response.status_code == status, (path, page, response.text[:200])

@@ -79,7 +79,7 @@ async def list_campaigns(
     status: Literal[STATUSES] | None = None,  # type: ignore[valid-type]
     name: Annotated[str | None, Query(max_length=200)] = None,
     startDate: str | None = None, endDate: str | None = None,
-    page: Annotated[int, Query(ge=1)] = 1, limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    page: Annotated[int, Query(ge=1, le=1_000_000)] = 1, limit: Annotated[int, Query(ge=1, le=100)] = 20,
     includeCounts: Literal["true", "false"] = "false",
 ):
     filters = CampaignFilter(

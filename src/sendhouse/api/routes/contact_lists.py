@@ -30,7 +30,7 @@ class ListCreate(RequestModel):
 
 class MemberSearch(RequestModel):
     contactListId: str = Id
-    page: int = Field(1, ge=1)
+    page: int = Field(1, ge=1, le=1_000_000)
     limit: int = Field(20, ge=1, le=100)
     email: str | None = Field(None, max_length=320)
 

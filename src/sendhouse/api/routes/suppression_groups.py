@@ -35,7 +35,7 @@ class GroupUpdate(RequestModel):
 class EntrySearch(RequestModel):
     groupId: str | None = Field(None, max_length=12)
     reason: Reason | None = None
-    page: int = Field(1, ge=1)
+    page: int = Field(1, ge=1, le=1_000_000)
     limit: int = Field(20, ge=1, le=100)
     search: str | None = Field(None, max_length=320)
     email: str | None = Field(None, max_length=320)

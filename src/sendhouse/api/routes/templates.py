@@ -65,7 +65,7 @@ async def list_templates(project_id: ProjectId, db: Db, templateType: TemplateTy
 async def search_templates(
     project_id: ProjectId, db: Db, query: str | None = None, templateType: TemplateType | None = None,
     templateName: str | None = None, subject: str | None = None, templateId: str | None = None,
-    page: Annotated[int, Query(ge=1)] = 1, limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    page: Annotated[int, Query(ge=1, le=1_000_000)] = 1, limit: Annotated[int, Query(ge=1, le=100)] = 20,
     sortBy: Literal["createdAt", "updatedAt", "templateName"] = "createdAt",
     sortOrder: Literal["asc", "desc"] = "desc",
 ):
