@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 from sendhouse.domain import ids
@@ -95,6 +96,7 @@ async def delete_project(db: Database, principal: Principal, project_id: str) ->
         if await store.count_projects(conn, principal.organization_id) <= 1:
             raise InvalidOperation("The last project cannot be deleted", code="LAST_PROJECT_CANNOT_BE_DELETED")
         await store.soft_delete_project(conn, project_id, utcnow())
+    _principals.clear()
 
 
 async def resolve_project(db: Database, name_or_id: str) -> dict:
@@ -126,14 +128,54 @@ async def revoke_api_key(db: Database, *, project_id: str, key_id: str) -> None:
     async with db.write() as conn:
         if not await store.revoke_api_key(conn, key_id, project_id, utcnow()):
             raise NotFound("API key not found", code="API_KEY_NOT_FOUND")
+    _principals.clear()
+
+
+class _PrincipalCache:
+    """Recently authenticated keys, so a burst of requests does not re-read the key every time.
+
+    Entries live AUTH_CACHE_SECONDS; revoking a key or deleting a project in this process clears
+    the cache at once, other replicas see a revocation within AUTH_CACHE_SECONDS.
+    """
+
+    def __init__(self, ttl: float):
+        self.ttl = ttl
+        self._entries: dict[tuple[str, str | None], tuple[Principal, float]] = {}
+
+    def get(self, key: tuple[str, str | None]) -> Principal | None:
+        entry = self._entries.get(key)
+        if entry is None or entry[1] < time.monotonic():
+            return None
+        return entry[0]
+
+    def put(self, key: tuple[str, str | None], principal: Principal) -> None:
+        if len(self._entries) > 10_000:
+            self._entries.clear()
+        self._entries[key] = (principal, time.monotonic() + self.ttl)
+
+    def clear(self) -> None:
+        self._entries.clear()
+
+
+AUTH_CACHE_SECONDS = 5.0
+_principals = _PrincipalCache(AUTH_CACHE_SECONDS)
 
 
 async def authenticate(db: Database, *, secret: str | None, project_header: str | None) -> Principal:
     """Turn a bearer secret (and x-project-id for account keys) into a Principal, or raise Unauthorized."""
     if not secret or not secret.startswith(("AS_", "ASA_", "as_", "asa_")):
         raise Unauthorized()
+    cache_key = (ids.hash_api_key(secret), project_header)
+    principal = _principals.get(cache_key)
+    if principal is None:
+        principal = await _authenticate(db, cache_key[0], project_header)
+        _principals.put(cache_key, principal)
+    return principal
+
+
+async def _authenticate(db: Database, key_hash: str, project_header: str | None) -> Principal:
     async with db.read() as conn:
-        key = await store.find_api_key(conn, ids.hash_api_key(secret))
+        key = await store.find_api_key(conn, key_hash)
         if key is None:
             raise Unauthorized()
         if key["kind"] == "project":
