@@ -156,35 +156,62 @@ class Scheduler:
 
 @asynccontextmanager
 async def leadership(db, stopping: asyncio.Event):
-    """Yields leading() → bool. SQLite: always (one writer anyway). PostgreSQL: pg_try_advisory_lock
-    held on a dedicated connection for as long as this scheduler runs."""
+    """Yields leading() -> bool. SQLite: always (one writer anyway). PostgreSQL: pg_try_advisory_lock
+    held on a dedicated connection; the connection is checked every LEADERSHIP_CHECK seconds, and a
+    lost connection (server restart) drops leadership until the lock is taken again."""
     if db.is_sqlite:
         yield lambda: True
         return
-    engine = create_async_engine(async_url(db.url), pool_size=1, max_overflow=0)
-    state = {"leader": False}
+    lock = _AdvisoryLock(create_async_engine(async_url(db.url), pool_size=1, max_overflow=0))
+    await lock.check()
+    task = asyncio.create_task(_keep_checking(lock, stopping))
     try:
-        async with engine.connect() as conn:
-            async def try_lock() -> bool:
-                if not state["leader"]:
-                    got = (await conn.execute(sa.text("SELECT pg_try_advisory_lock(:k)"), {"k": ADVISORY_LOCK_KEY})).scalar()
-                    await conn.commit()
-                    state["leader"] = bool(got)
-                return state["leader"]
-
-            await try_lock()
-            task = asyncio.create_task(_retry_lock(try_lock, stopping))
-            try:
-                yield lambda: state["leader"]
-            finally:
-                task.cancel()
+        yield lambda: lock.held
     finally:
-        await engine.dispose()
+        task.cancel()
+        await lock.release()
 
 
-async def _retry_lock(try_lock, stopping: asyncio.Event) -> None:
-    while not stopping.is_set() and not await try_lock():
-        await asyncio.sleep(2.0)
+LEADERSHIP_CHECK = 2.0
+
+
+class _AdvisoryLock:
+    """The scheduler's PostgreSQL advisory lock on its own connection."""
+
+    def __init__(self, engine):
+        self.engine = engine
+        self.conn = None
+        self.held = False
+
+    async def check(self) -> None:
+        try:
+            if self.conn is None:
+                self.conn = await self.engine.connect()
+            query = "SELECT 1" if self.held else f"SELECT pg_try_advisory_lock({ADVISORY_LOCK_KEY})"
+            self.held = bool((await self.conn.execute(sa.text(query))).scalar())
+            await self.conn.commit()
+        except Exception:  # noqa: BLE001 - a dead connection means the lock is gone
+            log.warning("scheduler lock connection lost", extra={"action": "scheduler_lock_lost"})
+            self.held = False
+            await self._drop_connection()
+
+    async def _drop_connection(self) -> None:
+        conn, self.conn = self.conn, None
+        if conn is not None:
+            try:
+                await conn.invalidate()
+            except Exception:  # noqa: BLE001
+                pass
+
+    async def release(self) -> None:
+        await self._drop_connection()
+        await self.engine.dispose()
+
+
+async def _keep_checking(lock: _AdvisoryLock, stopping: asyncio.Event) -> None:
+    while not stopping.is_set():
+        await asyncio.sleep(LEADERSHIP_CHECK)
+        await lock.check()
 
 
 @asynccontextmanager

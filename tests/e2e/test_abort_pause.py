@@ -46,7 +46,7 @@ async def _worker(where: str, container, settings, sink):
     try:
         yield
     finally:
-        assert stop_worker(proc) == 0, proc.stderr.read()[-2000:]
+        assert stop_worker(proc) == 0, "".join(proc.stderr_tail)[-2000:]
 
 
 @pytest.mark.parametrize("where", ["in-process", "separate-process"])

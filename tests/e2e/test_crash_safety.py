@@ -96,4 +96,4 @@ async def test_three_workers_on_postgres_share_a_campaign_without_duplicates(db_
             await container.close()
     assert {status for status, _ in ledger.values()} == {"sent"}
     assert sink.recipients() == Counter({email: 1 for email in ledger})
-    assert codes == [0, 0, 0], [p.stderr.read()[-2000:] for p in procs]  # SIGTERM stops each one
+    assert codes == [0, 0, 0], ["".join(p.stderr_tail)[-2000:] for p in procs]  # SIGTERM stops each one

@@ -4,10 +4,12 @@ run a worker and the scheduler until a condition holds (always bounded)."""
 from __future__ import annotations
 
 import asyncio
+import collections
 import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections import Counter
 from contextlib import asynccontextmanager
@@ -103,7 +105,16 @@ def spawn_worker(settings, smtp_url: str, *, scheduler: bool = True, **env) -> s
                  "SENDHOUSE_SMTP_URL": smtp_url, "SENDHOUSE_DATA_DIR": str(settings.data_dir),
                  "SENDHOUSE_SECRET_KEY": "test-secret-key", **{k: str(v) for k, v in env.items()}}
     args = [sys.executable, "-m", "sendhouse", "worker"] + ([] if scheduler else ["--no-scheduler"])
-    return subprocess.Popen(args, env=variables, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(args, env=variables, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    proc.stderr_tail = collections.deque(maxlen=200)
+    threading.Thread(target=_drain, args=(proc.stderr, proc.stderr_tail), daemon=True).start()
+    return proc
+
+
+def _drain(stream, tail) -> None:
+    """Read a child's stderr as it comes (a full pipe would block the worker), keeping the last lines."""
+    for line in stream:
+        tail.append(line)
 
 
 def stop_worker(proc: subprocess.Popen, *, grace: float = 10) -> int:
