@@ -18,8 +18,10 @@ install-dev: $(UV)
 run: install
 	.venv/bin/sendhouse serve
 
+# Tests that restart shared services run first and alone; then everything else on two processes.
 test: install-dev
-	.venv/bin/python -m pytest $(PYTEST_ARGS)
+	.venv/bin/python -m pytest -m serial $(PYTEST_ARGS) || [ $$? -eq 5 ]
+	.venv/bin/python -m pytest -n 2 -m "not serial" $(PYTEST_ARGS)
 
 bench: install-dev
 	.venv/bin/python bench/run_all.py

@@ -137,6 +137,7 @@ def _assert_delivered(sink, ledger: dict, *, extra_allowed: int) -> None:
         assert message.message_id == ledger[message.rcpt_to[0]][1]
 
 
+@pytest.mark.serial  # restarts the shared PostgreSQL server: nothing else may run meanwhile
 async def test_postgres_restart_mid_campaign_loses_nobody(db_kind, settings):
     cluster = _cluster()
     if db_kind != "postgres" or cluster is None:
