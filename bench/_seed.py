@@ -1,4 +1,5 @@
-"""Shared bench helpers: a fresh database, a project, a list of N contacts (bulk inserts), a campaign."""
+"""Shared bench helpers: a fresh database, a project, a list of N contacts (bulk inserts), a campaign,
+a verified DKIM domain (marked verified in SQL: the bench has no DNS)."""
 
 from __future__ import annotations
 
@@ -13,9 +14,11 @@ from sendhouse.config import Settings
 from sendhouse.domain import ids
 from sendhouse.domain.times import utcnow
 from sendhouse.services import campaigns as campaign_service
+from sendhouse.services import domains as domain_service
 from sendhouse.services import projects as project_service
 from sendhouse.store.migrate import upgrade_to_head
 from sendhouse.store.schema.audience import contact_lists, contacts, list_members
+from sendhouse.store.schema.content import domains
 
 CHUNK = 5000
 HTML = ("<html><head><style>p{color:#333}</style></head><body><h1>News for {{first_name | \"you\"}}</h1>"
@@ -78,3 +81,11 @@ async def scheduled_campaign(db, project_id: str, list_id: str) -> str:
             "trackingOpen": True, "trackingClick": True}
     created = await campaign_service.create_campaign(db, project_id, body, send_now_delay=0)
     return created["id"]
+
+
+async def verified_dkim_domain(built, project_id: str, name: str) -> None:
+    """A sending domain with a fresh DKIM key, marked VERIFIED with DKIM on (as the DNS check would)."""
+    added = await domain_service.add_domain(built.db, built.settings, project_id, domain=name)
+    async with built.db.write() as conn:
+        await conn.execute(domains.update().where(domains.c.id == added["id"]).values(
+            verification_status="VERIFIED", ownership_verified=True, dkim_enabled=True, verified_at=utcnow()))

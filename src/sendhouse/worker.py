@@ -27,13 +27,13 @@ import logging
 import os
 import socket
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable
 from contextlib import asynccontextmanager
 from datetime import datetime
 
 from sendhouse.delivery import make_transport
-from sendhouse.delivery.base import PERMANENT, SENT, SKIPPED, TRANSIENT, SendResult
+from sendhouse.delivery.base import PERMANENT, SENT, SKIPPED, TRANSIENT, SendResult, connection_trouble
 from sendhouse.domain import ids, mime
 from sendhouse.domain.times import utcnow
 from sendhouse.observability import CLAIM_SECONDS
@@ -50,7 +50,7 @@ HEARTBEAT_TRUST = sending.HEARTBEAT_LIVE.total_seconds() / 2
 IDLE_WAIT = 0.2
 STOP_GRACE = 3.0
 DRAIN_WAIT = 5.0
-LANES = 2
+HELD_BATCHES = 2  # batches claimed and not yet recorded: one on the wire, the next one composed
 STOPPING, LEASE_LOST, UNKNOWN = "stopping", "lease-lost", "unknown"
 
 
@@ -89,15 +89,19 @@ class StopWatch:
         self.inflight[campaign_id] -= 1
         self._left.set()
 
-    async def verdict(self, campaign_id: str) -> str | None:
-        """Wait (bounded) for a fresh poll; None when admitted, else the reason to hold back."""
+    async def verdict(self, campaign_id: str, batch: "Batch") -> str | None:
+        """None when admitted, else the reason to hold back. Without a fresh poll the message waits
+        for one, until the batch's wait deadline (see Batch.stale_deadline)."""
         self._watched.add(campaign_id)
-        deadline = time.monotonic() + GATE_WAIT
-        while (why := self.admit(campaign_id)) == UNKNOWN and time.monotonic() < deadline:
+        why = self.admit(campaign_id)
+        while why == UNKNOWN and (left := batch.stale_deadline() - time.monotonic()) > 0:
             try:
-                await asyncio.wait_for(self._polled.wait(), max(0.01, deadline - time.monotonic()))
+                await asyncio.wait_for(self._polled.wait(), max(0.01, left))
             except asyncio.TimeoutError:
                 break
+            why = self.admit(campaign_id)
+        if why != UNKNOWN:
+            batch.stale_since = None
         return why
 
     def fence(self, campaign_id: str) -> None:
@@ -115,11 +119,14 @@ class StopWatch:
                 log.warning("stop fence: MAIL FROM of campaign %s still unanswered", campaign_id)
 
     async def run(self, finished: asyncio.Event) -> None:
+        """Poll every POLL_INTERVAL, counted from the start of one poll to the start of the next (a
+        slow poll on a busy machine must not leave the gates without a fresh status)."""
         while not finished.is_set():
+            started = time.monotonic()
             if self._watched or self._fences:
                 await self.poll()
             try:
-                await asyncio.wait_for(finished.wait(), POLL_INTERVAL)
+                await asyncio.wait_for(finished.wait(), max(0.005, POLL_INTERVAL - (time.monotonic() - started)))
             except asyncio.TimeoutError:
                 pass
 
@@ -141,10 +148,27 @@ class StopWatch:
 
 
 class Batch:
-    """Rows claimed together and until when (monotonic) we may still start sending them."""
+    """Rows claimed together, until when (monotonic) we may still start sending them, and the
+    outcomes gathered so far (the batch is recorded once every row has one)."""
 
     def __init__(self, rows: list[dict], valid_until: float):
         self.rows, self.valid_until = rows, valid_until
+        self.outcomes: list[sending.Outcome] = []
+        self.complete = asyncio.Event()
+        self.stale_since: float | None = None  # when its messages began to find no fresh poll
+
+    def stale_deadline(self) -> float:
+        """Until when a message may wait for a fresh status poll: GATE_WAIT after the batch's
+        messages began to find none (shared by the batch, so a stretch of stale polls holds it back
+        for seconds, not seconds per message; reset as soon as a message gets a verdict)."""
+        if self.stale_since is None:
+            self.stale_since = time.monotonic()
+        return self.stale_since + GATE_WAIT
+
+    def add(self, outcome: sending.Outcome) -> None:
+        self.outcomes.append(outcome)
+        if len(self.outcomes) == len(self.rows):
+            self.complete.set()
 
 
 class MessageGate:
@@ -155,7 +179,7 @@ class MessageGate:
         self.campaign_id = outcome.row["campaign_id"] if outcome.row["kind"] != "transactional" else None
 
     async def enter(self) -> bool:
-        why = await self.worker.stopwatch.verdict(self.campaign_id) if self.campaign_id else None
+        why = await self.worker.stopwatch.verdict(self.campaign_id, self.batch) if self.campaign_id else None
         if why is None and not self._may_start():
             if self.campaign_id:
                 self.worker.stopwatch.leave(self.campaign_id)
@@ -172,15 +196,20 @@ class MessageGate:
 
 
 class Worker:
-    """One worker process's delivery loop (several lanes share one transport pool)."""
+    """One worker process's delivery pipeline: a feeder claims and composes batches (at most
+    HELD_BATCHES in hand, so the next batch is built while the current one is on the wire), one
+    sender per SMTP connection takes ready messages in order, and each batch is recorded in one
+    transaction as soon as all its rows have an outcome."""
 
     def __init__(self, container, *, transport=None, worker_id: str | None = None,
-                 clock: Callable[[], datetime] = utcnow, batch_size: int | None = None, lanes: int = LANES):
+                 clock: Callable[[], datetime] = utcnow, batch_size: int | None = None,
+                 senders: int | None = None):
         self.container, self.db, self.settings = container, container.db, container.settings
         self.transport = transport or make_transport(self.settings)
         self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}:{ids.new_id()[-6:]}"
-        self.clock, self.lanes = clock, lanes
+        self.clock = clock
         self.batch_size = batch_size or max(50, min(500, self.settings.smtp_connections * 25))
+        self.senders = senders or max(1, self.settings.smtp_connections)
         self.stopwatch = StopWatch(self.db, self.worker_id)
         self.composer = Composer(self.db, _links(self.settings), self.settings)
         self.stopping = asyncio.Event()
@@ -188,19 +217,26 @@ class Worker:
         self.lease_margin = min(5.0, self.settings.lease_seconds * 0.25)
         self.failures = 0  # consecutive transient results from the relay
         self.sent = 0
+        self._ready: deque[tuple[Batch, dict, object]] = deque()
+        self._wake = asyncio.Event()  # a message became ready, or the feeder ended
+        self._slots = asyncio.Semaphore(HELD_BATCHES)
+        self._recorders: set[asyncio.Task] = set()
+        self._fed = False
 
     async def run(self) -> None:
         """Run until stop() is called; batches in hand are finished and recorded (within STOP_GRACE)."""
         finished = asyncio.Event()
         await self._beat()
         background = [asyncio.create_task(self.stopwatch.run(finished)), asyncio.create_task(self._keepalive(finished))]
-        lanes = [asyncio.create_task(self._lane()) for _ in range(self.lanes)]
+        pipeline = [asyncio.create_task(self._feed())] + [asyncio.create_task(self._sender())
+                                                          for _ in range(self.senders)]
         stop = asyncio.create_task(self.stopping.wait())
         try:
-            await asyncio.wait([stop, *background, *lanes], return_when=asyncio.FIRST_COMPLETED)
-            _report_death(background + lanes)
+            await asyncio.wait([stop, *background, *pipeline], return_when=asyncio.FIRST_COMPLETED)
+            _report_death(background + pipeline)
             self.stopping.set()
-            await _finish(lanes, STOP_GRACE)
+            await _finish(pipeline, STOP_GRACE)
+            await _finish(list(self._recorders), STOP_GRACE)
         finally:
             finished.set()
             await _finish(background + [stop], STOP_GRACE)
@@ -219,15 +255,77 @@ class Worker:
     def stop(self) -> None:
         self.stopping.set()
 
-    async def _lane(self) -> None:
+    async def _feed(self) -> None:
+        """Claim and compose batches while fewer than HELD_BATCHES are in hand."""
+        try:
+            while not self.stopping.is_set():
+                if not await self._take_slot():
+                    break
+                try:
+                    fed = await self._feed_one()
+                except Exception:  # noqa: BLE001 - a database hiccup must not kill the worker
+                    log.exception("claiming or composing a batch failed")
+                    fed = False
+                if not fed:
+                    self._slots.release()
+                    await self._idle()
+        finally:
+            self._fed = True
+            self._wake.set()
+
+    async def _take_slot(self) -> bool:
         while not self.stopping.is_set():
             try:
-                handled = await self.step()
-            except Exception:  # noqa: BLE001 - a database hiccup must not kill the worker
-                log.exception("delivery step failed")
-                handled = 0
-            if not handled:
-                await self._idle()
+                await asyncio.wait_for(self._slots.acquire(), IDLE_WAIT)
+                return True
+            except asyncio.TimeoutError:
+                pass
+        return False
+
+    async def _feed_one(self) -> bool:
+        batch = await self._claim()
+        if batch is None:
+            return False
+        self.in_hand.add(batch)  # its leases are renewed until the outcomes are recorded
+        try:
+            built = await self.composer.compose(batch.rows)
+        except BaseException:
+            self.in_hand.discard(batch)  # the rows come back when their lease expires
+            raise
+        self._ready.extend((batch, row, built[row["id"]]) for row in batch.rows)
+        self._wake.set()
+        task = asyncio.create_task(self._record(batch))
+        self._recorders.add(task)
+        task.add_done_callback(self._recorders.discard)
+        return True
+
+    async def _sender(self) -> None:
+        """Send ready messages one after another (one SMTP connection's worth of work)."""
+        while True:
+            if not self._ready:
+                if self._fed:
+                    return
+                self._wake.clear()
+                await self._wake.wait()
+                continue
+            batch, row, msg = self._ready.popleft()
+            batch.add(await self._send(batch, row, msg))
+
+    async def _record(self, batch: Batch) -> None:
+        """Once every row of the batch has an outcome: one transaction records them all."""
+        try:
+            await batch.complete.wait()
+            plan = await sending.record_outcomes(
+                self.db, batch.outcomes, max_attempts=self.settings.max_attempts,
+                retry_base=self.settings.retry_base_seconds, now=self.clock(), worker=self.worker_id,
+                refund=self._bucket())
+            self.sent += len(plan.sent)
+            await self._watch_relay(batch.outcomes)
+        except Exception:  # noqa: BLE001 - the rows come back when their lease expires
+            log.exception("recording a batch failed")
+        finally:
+            self.in_hand.discard(batch)
+            self._slots.release()
 
     async def _idle(self) -> None:
         try:
@@ -235,35 +333,21 @@ class Worker:
         except asyncio.TimeoutError:
             pass
 
-    async def step(self) -> int:
-        """Claim one batch, send it, record it; how many rows were handled."""
-        batch = await self._claim()
-        if batch is None:
-            return 0
-        self.in_hand.add(batch)  # its leases are renewed until the outcomes are recorded
-        try:
-            built = await self.composer.compose(batch.rows)
-            outcomes = await asyncio.gather(*(self._send(batch, row, built[row["id"]]) for row in batch.rows))
-            plan = await sending.record_outcomes(self.db, list(outcomes), max_attempts=self.settings.max_attempts,
-                                                 retry_base=self.settings.retry_base_seconds, now=self.clock(),
-                                                 worker=self.worker_id)
-        finally:
-            self.in_hand.discard(batch)
-        self.sent += len(plan.sent)
-        await self._watch_relay(outcomes)
-        return len(batch.rows)
+    def _bucket(self) -> tuple[str, float] | None:
+        """The shared send-rate bucket (key, burst), None when the rate is unlimited."""
+        rate = self.settings.send_rate
+        return (_bucket_key(self.settings), max(1.0, rate)) if rate > 0 else None
 
     async def _claim(self) -> Batch | None:
         started, now, want = time.monotonic(), self.clock(), self.batch_size
-        rate = self.settings.send_rate
+        bucket, rate = self._bucket(), self.settings.send_rate
         async with self.db.write() as conn:
-            if rate > 0:
-                want = await kv.take_tokens(conn, _bucket_key(self.settings), want, rate=rate,
-                                            burst=max(1.0, rate), now=now)
+            if bucket:
+                want = await kv.take_tokens(conn, bucket[0], want, rate=rate, burst=bucket[1], now=now)
             rows = await ledger.claim(conn, worker=self.worker_id, limit=want, now=now,
                                       lease_seconds=self.settings.lease_seconds)
-            if rate > 0:
-                await kv.give_back(conn, _bucket_key(self.settings), want - len(rows), burst=max(1.0, rate))
+            if bucket:
+                await kv.give_back(conn, bucket[0], want - len(rows), burst=bucket[1])
         CLAIM_SECONDS.observe(time.monotonic() - started)
         return Batch(rows, started + self.settings.lease_seconds - self.lease_margin) if rows else None
 
@@ -271,7 +355,11 @@ class Worker:
         if isinstance(msg, Exception):
             return sending.Outcome(row, SendResult(PERMANENT, None, f"could not build the message: {msg}"))
         outcome = sending.Outcome(row, SendResult(SKIPPED))
-        outcome.result = await self.transport.send(msg, gate=MessageGate(self, batch, outcome))
+        try:
+            outcome.result = await self.transport.send(msg, gate=MessageGate(self, batch, outcome))
+        except Exception as error:  # noqa: BLE001 - a transport bug must not lose the batch
+            log.exception("transport failed")
+            outcome.result = connection_trouble(error) if outcome.stopped_status is None else SendResult(SKIPPED)
         if outcome.result.outcome != SKIPPED:
             outcome.stopped_status = None
         return outcome
@@ -331,6 +419,8 @@ def _report_death(tasks: list[asyncio.Task]) -> None:
 
 async def _finish(tasks: list[asyncio.Task], grace: float) -> None:
     """Let tasks end within `grace` seconds, then cancel the rest and wait for them."""
+    if not tasks:
+        return
     _done, pending = await asyncio.wait(tasks, timeout=grace)
     for task in pending:
         task.cancel()

@@ -9,6 +9,7 @@ html_template or its template's html) or from a transactional row's payload["con
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 
 import sqlalchemy as sa
@@ -24,6 +25,7 @@ from sendhouse.store.schema.campaigns import campaigns, messages
 from sendhouse.store.templates import get_template
 
 CACHE_LIMIT = 256
+RENDER_SLICE = 50  # messages rendered between two yields to the event loop
 
 
 class ContentMissing(AppError):
@@ -65,25 +67,44 @@ class Composer:
     _skeletons: dict[str, object] = field(default_factory=dict)
 
     async def compose(self, rows: list[dict]) -> dict[str, object]:
-        """row id → OutgoingMessage, or the exception that stopped it from being built."""
+        """row id → OutgoingMessage, or the exception that stopped it from being built. What the
+        rows need is read in one short read transaction; rendering happens outside it and yields
+        to the event loop every RENDER_SLICE messages (so messages already composed keep flowing)."""
         async with self.db.read() as conn:
             await self._load_campaigns(conn, rows)
+            skeletons = {cid: self._skeletons.get(cid) for cid in {r["campaign_id"] for r in rows if r["campaign_id"]}}
             contacts_by_id = await _contacts_of(conn, rows)
-            built = {}
-            for row in rows:
-                built[row["id"]] = await self._one(conn, row, contacts_by_id)
+            skeletons.update({row["id"]: await self._transactional_or_error(conn, row)
+                              for row in rows if row["kind"] == "transactional"})
+        built = {}
+        for n, row in enumerate(rows, 1):
+            built[row["id"]] = self._one(row, contacts_by_id, skeletons)
+            if n % RENDER_SLICE == 0:
+                await asyncio.sleep(0)
         return built
 
-    async def _one(self, conn, row: dict, contacts_by_id: dict):
+    @staticmethod
+    def _one(row: dict, contacts_by_id: dict, skeletons: dict):
+        """skeletons: campaign id or transactional row id → Skeleton (or why there is none)."""
         try:
             if row["kind"] == "transactional":
-                skeleton, variables = await self._transactional(conn, row), _tx_variables(row)
+                skeleton, variables = skeletons[row["id"]], _tx_variables(row)
             else:
-                skeleton = self._skeletons[row["campaign_id"]]
+                skeleton = skeletons[row["campaign_id"]]
                 variables = contact_variables(contacts_by_id.get(row["contact_id"]), row)
+            if skeleton is None:
+                raise ContentMissing()
+            if isinstance(skeleton, Exception):
+                return skeleton
             return skeleton.render(mime.Recipient(
                 message_id=row["id"], message_id_header=row["message_id_header"], email=row["email"],
                 name=row["name"], variables=variables))
+        except Exception as error:  # noqa: BLE001 - a broken message must not stop the batch
+            return error
+
+    async def _transactional_or_error(self, conn, row: dict):
+        try:
+            return await self._transactional(conn, row)
         except Exception as error:  # noqa: BLE001 - a broken message must not stop the batch
             return error
 

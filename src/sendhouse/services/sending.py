@@ -103,8 +103,10 @@ def _reply(result: SendResult) -> str:
 
 
 async def record_outcomes(db: Database, outcomes: list[Outcome], *, max_attempts: int, retry_base: float,
-                          now: datetime, worker: str) -> Plan:
-    """Commit a batch's results in one transaction (after the relay answered, never before)."""
+                          now: datetime, worker: str, refund: tuple[str, float] | None = None) -> Plan:
+    """Commit a batch's results in one transaction (after the relay answered, never before).
+    refund: the send-rate bucket (key, burst) the batch's tokens came from; rows that never reached
+    the relay (released or cancelled at the gate) give their token back."""
     plan = plan_outcomes(outcomes, max_attempts=max_attempts, retry_base=retry_base, now=now)
     async with db.write() as conn:
         await ledger.mark_sent(conn, plan.sent, now)
@@ -115,6 +117,8 @@ async def record_outcomes(db: Database, outcomes: list[Outcome], *, max_attempts
         for item in plan.bounced:
             await _hard_bounce(conn, item, now)
         await _feedback(conn, outcomes, plan, now)
+        if refund is not None:
+            await kv.give_back(conn, refund[0], len(plan.requeue) + len(plan.cancel), burst=refund[1])
     log_outcomes(plan, {item.row["id"]: item.row for item in outcomes})  # after the commit: what really happened
     return plan
 

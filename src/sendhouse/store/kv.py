@@ -2,19 +2,23 @@
 small named texts (e.g. the project an account key's MCP calls act on).
 
 A bucket row keeps `number` = tokens left and `updated_at` = when they were counted. take_tokens
-refills by elapsed time × rate (capped at the burst), grants what it can and writes the rest back,
+refills by elapsed time × rate (capped at the burst; elapsed counted in whole microseconds and the
+count rounded to 1e-9, so float error never loses a token), grants what it can and writes the rest back,
 all inside the caller's write transaction: BEGIN IMMEDIATE on SQLite, a row lock
 (SELECT … FOR UPDATE) on PostgreSQL, so two workers never spend the same token.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from sendhouse.store.schema.core import kv_state
+
+MICROSECOND = timedelta(microseconds=1)
+TOKEN_PRECISION = 9  # decimals kept of a token count (whole tokens are granted)
 
 
 async def _ensure_bucket(conn: AsyncConnection, key: str, burst: float, now: datetime) -> None:
@@ -32,13 +36,18 @@ async def take_tokens(conn: AsyncConnection, key: str, want: int, *, rate: float
     row = (await conn.execute(
         sa.select(kv_state.c.number, kv_state.c.updated_at).where(kv_state.c.key == key).with_for_update()
     )).one()
-    elapsed = max(0.0, (now - row.updated_at).total_seconds())
-    tokens = min(burst, (row.number or 0.0) + elapsed * rate)
+    elapsed_us = max(0, (now - row.updated_at) // MICROSECOND)
+    tokens = min(float(burst), _exact((row.number or 0.0) + elapsed_us * rate / 1_000_000))
     granted = max(0, min(want, int(tokens)))
-    stamp = max(now, row.updated_at)
     await conn.execute(kv_state.update().where(kv_state.c.key == key)
-                       .values(number=tokens - granted, updated_at=stamp))
+                       .values(number=_exact(tokens - granted), updated_at=max(now, row.updated_at)))
     return granted
+
+
+def _exact(tokens: float) -> float:
+    """Token counts rounded to TOKEN_PRECISION decimals: 0.29 s × 100/s is 28.999999999999996 in
+    binary floating point, and truncating that to whole tokens lost one token for good."""
+    return round(tokens, TOKEN_PRECISION)
 
 
 async def give_back(conn: AsyncConnection, key: str, count: int, *, burst: float) -> None:
