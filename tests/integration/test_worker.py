@@ -1,11 +1,12 @@
 """The delivery worker against a real SMTP server (aiosmtpd in-process) on SQLite and PostgreSQL:
 every recipient once with its row's Message-ID, reply classification, retries and the relay
-auto-pause."""
+auto-pause; and the capture transport (the default) keeping each message with its subject."""
 
 from __future__ import annotations
 
 import sqlalchemy as sa
 
+from sendhouse.delivery.capture import list_captured, read_captured
 from sendhouse.store.schema.audience import suppressions
 from sendhouse.store.schema.campaigns import messages
 from sendhouse.store.schema.feedback import message_events
@@ -104,3 +105,23 @@ async def test_relay_that_keeps_failing_pauses_the_campaign(api, tenant, setting
 async def _paused(container, cid):
     row = await campaign_row(container.db, cid)
     return row if row["status"] == "paused" else None
+
+
+async def test_capture_transport_keeps_every_message_with_its_subject(api, tenant, settings):
+    container = container_for(settings, smtp_url="capture")
+    try:
+        plain = await start_campaign(container.db, tenant.project_id, 40, subject="Plain news")
+        accented = await start_campaign(container.db, tenant.project_id, 10, subject="Nouvelles été",
+                                        prefix="accent")
+        async with running(container):
+            await wait_for(lambda: _sent(container, plain))
+            await wait_for(lambda: _sent(container, accented))
+    finally:
+        await container.close()
+    entries, total = list_captured(settings.data_dir, limit=100)
+    assert total == 50
+    by_rcpt = {e["rcpt_to"]: e for e in entries}
+    assert {by_rcpt[f"user{i}@example.com"]["subject"] for i in range(40)} == {"Plain news"}
+    assert {by_rcpt[f"accent{i}@example.com"]["subject"] for i in range(10)} == {"Nouvelles été"}
+    entry, raw = read_captured(settings.data_dir, by_rcpt["user7@example.com"]["id"])
+    assert b"Subject: Plain news\r\n" in raw and entry["size"] == len(raw)
