@@ -18,12 +18,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _seed import container, drop_database, fresh_database, scheduled_campaign, seed, verified_dkim_domain  # noqa: E402
+from _seed import container, drop_database, fresh_database, scheduled_campaign, seed, verified_dkim_domain
 
-from sendhouse.domain.times import utcnow  # noqa: E402
-from sendhouse.scheduler import Scheduler  # noqa: E402
-from sendhouse.services import campaigns as campaign_service  # noqa: E402
-from sendhouse.worker import Worker  # noqa: E402
+from sendhouse.domain.times import utcnow
+from sendhouse.scheduler import Scheduler
+from sendhouse.services import campaigns as campaign_service
+from sendhouse.worker import Worker
 
 
 def free_port() -> int:

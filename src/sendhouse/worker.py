@@ -1,4 +1,8 @@
-"""The delivery worker: claim → build → send over the transport pool → record, in a loop.
+"""The delivery worker: claim → build → send over the transport pool → record, as a pipeline.
+
+- A feeder claims a batch and composes it while the previous one is on the wire (at most
+  HELD_BATCHES claimed and not yet recorded); one sender per SMTP connection takes the ready
+  messages in order; a batch is recorded in one transaction once all its rows have an outcome.
 
 - Claims are committed before any SMTP traffic; outcomes are committed after the relay answered;
   no transaction is ever open across SMTP.
@@ -11,10 +15,14 @@
 - Leases are renewed while a batch is in hand; a message is never started after its lease could
   have expired (the lease deadline is counted from before the claim/renewal statement began).
 - The shared send rate (SENDHOUSE_SEND_RATE) is a token bucket row taken in the claim's own
-  transaction, so all workers on one database share it.
+  transaction, so all workers on one database share it; rows given back at the gate (never offered
+  to the relay) return their tokens when the batch is recorded.
+- A message that finds no fresh status poll waits for one, but a batch's messages share that wait
+  (Batch.stale_deadline), so stale polls hold a batch back for GATE_WAIT, not GATE_WAIT per message.
 - A relay that fails relay_failure_limit times in a row pauses the campaigns being sent.
 - Housekeeping returns expired leases (a crashed worker's rows) and due deferred rows to queued.
-- Stopping (SIGTERM): gates refuse at once, in-flight transactions finish and are recorded; a lane
+- Stopping (SIGTERM): gates refuse at once, in-flight transactions finish and are recorded (the
+  senders drain the ready messages through refusing gates); a sender
   still busy after STOP_GRACE seconds is cancelled (its rows come back when their lease expires).
   Every wait inside a step is bounded, and a background task that dies stops the worker loudly.
 """
@@ -89,7 +97,7 @@ class StopWatch:
         self.inflight[campaign_id] -= 1
         self._left.set()
 
-    async def verdict(self, campaign_id: str, batch: "Batch") -> str | None:
+    async def verdict(self, campaign_id: str, batch: Batch) -> str | None:
         """None when admitted, else the reason to hold back. Without a fresh poll the message waits
         for one, until the batch's wait deadline (see Batch.stale_deadline)."""
         self._watched.add(campaign_id)
@@ -97,7 +105,7 @@ class StopWatch:
         while why == UNKNOWN and (left := batch.stale_deadline() - time.monotonic()) > 0:
             try:
                 await asyncio.wait_for(self._polled.wait(), max(0.01, left))
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 break
             why = self.admit(campaign_id)
         if why != UNKNOWN:
@@ -115,7 +123,7 @@ class StopWatch:
             self._left.clear()
             try:
                 await asyncio.wait_for(self._left.wait(), deadline - time.monotonic())
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 log.warning("stop fence: MAIL FROM of campaign %s still unanswered", campaign_id)
 
     async def run(self, finished: asyncio.Event) -> None:
@@ -127,7 +135,7 @@ class StopWatch:
                 await self.poll()
             try:
                 await asyncio.wait_for(finished.wait(), max(0.005, POLL_INTERVAL - (time.monotonic() - started)))
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
 
     async def poll(self) -> None:
@@ -136,7 +144,7 @@ class StopWatch:
         try:
             found = await asyncio.wait_for(sending.stop_statuses(self.db, sorted(self._watched | set(self._fences))),
                                            POLL_TIMEOUT)
-        except Exception:  # noqa: BLE001 - unsure means nobody sends; try again next round
+        except Exception:
             log.exception("campaign status poll failed")
             return
         self.statuses.update(found)
@@ -174,7 +182,7 @@ class Batch:
 class MessageGate:
     """delivery.base.Gate for one message: stopping, lease and campaign status checks."""
 
-    def __init__(self, worker: "Worker", batch: Batch, outcome: sending.Outcome):
+    def __init__(self, worker: Worker, batch: Batch, outcome: sending.Outcome):
         self.worker, self.batch, self.outcome = worker, batch, outcome
         self.campaign_id = outcome.row["campaign_id"] if outcome.row["kind"] != "transactional" else None
 
@@ -245,11 +253,11 @@ class Worker:
     async def _close(self) -> None:
         try:
             await asyncio.wait_for(self.transport.close(), STOP_GRACE)
-        except Exception:  # noqa: BLE001 - closing is best effort
+        except Exception:
             log.exception("closing the transport failed")
         try:
             await asyncio.wait_for(sending.sign_off(self.db, self.worker_id), STOP_GRACE)
-        except Exception:  # noqa: BLE001
+        except Exception:
             log.exception("removing the worker heartbeat failed")
 
     def stop(self) -> None:
@@ -263,7 +271,7 @@ class Worker:
                     break
                 try:
                     fed = await self._feed_one()
-                except Exception:  # noqa: BLE001 - a database hiccup must not kill the worker
+                except Exception:
                     log.exception("claiming or composing a batch failed")
                     fed = False
                 if not fed:
@@ -278,7 +286,7 @@ class Worker:
             try:
                 await asyncio.wait_for(self._slots.acquire(), IDLE_WAIT)
                 return True
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
         return False
 
@@ -321,7 +329,7 @@ class Worker:
                 refund=self._bucket())
             self.sent += len(plan.sent)
             await self._watch_relay(batch.outcomes)
-        except Exception:  # noqa: BLE001 - the rows come back when their lease expires
+        except Exception:
             log.exception("recording a batch failed")
         finally:
             self.in_hand.discard(batch)
@@ -330,7 +338,7 @@ class Worker:
     async def _idle(self) -> None:
         try:
             await asyncio.wait_for(self.stopping.wait(), IDLE_WAIT)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             pass
 
     def _bucket(self) -> tuple[str, float] | None:
@@ -357,7 +365,7 @@ class Worker:
         outcome = sending.Outcome(row, SendResult(SKIPPED))
         try:
             outcome.result = await self.transport.send(msg, gate=MessageGate(self, batch, outcome))
-        except Exception as error:  # noqa: BLE001 - a transport bug must not lose the batch
+        except Exception as error:
             log.exception("transport failed")
             outcome.result = connection_trouble(error) if outcome.stopped_status is None else SendResult(SKIPPED)
         if outcome.result.outcome != SKIPPED:
@@ -391,11 +399,11 @@ class Worker:
             for chore in (self._beat, self._renew, self._housekeep):
                 try:
                     await chore()
-                except Exception:  # noqa: BLE001 - retried next round
+                except Exception:
                     log.exception("worker chore %s failed", chore.__name__)
             try:
                 await asyncio.wait_for(finished.wait(), every)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
 
     async def _renew(self) -> None:

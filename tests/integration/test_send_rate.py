@@ -9,7 +9,7 @@ no bucket refills beyond.)"""
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
 
@@ -55,7 +55,7 @@ async def test_two_handles_share_exactly_burst_plus_refill_tokens(settings):
     # steps whose products with the rate are not exact in binary floating point (0.29 × 100)
     steps, rate, burst = [0.29, 0.07, 0.11, 0.53, 0.29, 0.71], 100.0, 100.0
     first, second = container_for(settings), container_for(settings)
-    clock = FrozenClock(datetime(2030, 1, 1, tzinfo=timezone.utc))
+    clock = FrozenClock(datetime(2030, 1, 1, tzinfo=UTC))
     try:
         granted = [await _drain([first.db, second.db], clock, rate=rate, burst=burst)]
         for step in steps:
@@ -69,7 +69,7 @@ async def test_two_handles_share_exactly_burst_plus_refill_tokens(settings):
 
 
 async def test_refill_stops_at_the_burst_and_unused_tokens_come_back(container):
-    clock = FrozenClock(datetime(2030, 1, 1, tzinfo=timezone.utc))
+    clock = FrozenClock(datetime(2030, 1, 1, tzinfo=UTC))
     db = container.db
     assert await _take(db, clock, 500, rate=10, burst=20) == 20
     clock.advance(60)  # 600 tokens' worth of time, but the bucket holds 20
@@ -88,13 +88,13 @@ async def test_two_workers_at_a_limited_rate_send_exactly_burst_plus_refill(sett
         try:
             project = await project_service.create_project(first.db, name="rate")
             cid = await start_campaign(first.db, project["id"], size)
-            clock = FrozenClock(datetime.now(timezone.utc) + timedelta(seconds=1))
+            clock = FrozenClock(datetime.now(UTC) + timedelta(seconds=1))
             async with running(first, scheduler=False, clock=clock, worker_id="w1"), \
                     running(second, scheduler=False, clock=clock, worker_id="w2"):
                 await wait_for(lambda: _settled(first, cid, rate))
                 for step in range(1, 4):  # 0.5 s: 20 tokens each time (a bigger jump would overflow the burst)
                     clock.advance(0.5)
-                    await wait_for(lambda: _settled(first, cid, rate + 20 * step))
+                    await wait_for(lambda step=step: _settled(first, cid, rate + 20 * step))
             counts = await ledger_counts(first.db, cid)
             async with first.db.read() as conn:
                 sent = set((await conn.execute(sa.select(messages.c.email).where(

@@ -10,7 +10,14 @@ from sendhouse.delivery.capture import list_captured, read_captured
 from sendhouse.store.schema.audience import suppressions
 from sendhouse.store.schema.campaigns import messages
 from sendhouse.store.schema.feedback import message_events
-from tests.support.sending_data import campaign_row, container_for, ledger_counts, running, start_campaign, wait_for
+from tests.support.sending_data import (
+    campaign_row,
+    container_for,
+    ledger_counts,
+    running,
+    start_campaign,
+    wait_for,
+)
 from tests.support.smtp_sink import SmtpSink, free_port
 
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import email.parser
-import re
 import email.policy
+import re
 from pathlib import Path
 
 import orjson

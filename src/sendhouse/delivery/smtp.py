@@ -65,7 +65,7 @@ class SmtpTransport:
         try:
             client = self._idle.get_nowait() if not self._idle.empty() else \
                 await asyncio.wait_for(self._idle.get(), self.config.timeout)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             return connection_trouble(TimeoutError("no SMTP connection became free"))
         try:
             client = await self._ready(client)
@@ -75,7 +75,7 @@ class SmtpTransport:
             if not keep:
                 client = await self._discard(client)
             return result
-        except (aiosmtplib.SMTPException, OSError, asyncio.TimeoutError) as error:
+        except (TimeoutError, aiosmtplib.SMTPException, OSError) as error:
             client = await self._discard(client)
             return _reply_or_trouble(error)
         finally:
@@ -121,10 +121,10 @@ class SmtpTransport:
 
     async def _discard(self, client: aiosmtplib.SMTP | None) -> None:
         if client is None:
-            return None
+            return
         self._all.discard(client)
         client.close()
-        return None
+        return
 
     async def close(self) -> None:
         """Say QUIT on every open connection (best effort) and forget them."""
@@ -132,7 +132,7 @@ class SmtpTransport:
             try:
                 if client.is_connected:
                     await asyncio.wait_for(client.quit(), timeout=2)
-            except (aiosmtplib.SMTPException, OSError, asyncio.TimeoutError):
+            except (TimeoutError, aiosmtplib.SMTPException, OSError):
                 client.close()
         self._all.clear()
 
@@ -207,7 +207,7 @@ async def _rset(client: aiosmtplib.SMTP) -> None:
     if client.is_connected:
         try:
             await client.rset()
-        except (aiosmtplib.SMTPException, OSError, asyncio.TimeoutError):
+        except (TimeoutError, aiosmtplib.SMTPException, OSError):
             client.close()
 
 
