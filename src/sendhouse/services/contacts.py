@@ -127,10 +127,11 @@ async def delete_contact(db: Database, project_id: str, contact_id: str) -> None
 async def delete_by_user_id(db: Database, project_id: str, user_id: str) -> int:
     """Delete every contact of the project carrying this userId; 404 when there is none."""
     async with db.write() as conn:
-        count = await store.delete_by_user_id(conn, project_id, user_id)
-    if count == 0:
+        deleted = await store.delete_by_user_id(conn, project_id, user_id)
+        await webhooks.emit_contact_changes(conn, project_id, [(row, None) for row in deleted])
+    if not deleted:
         raise _not_found()
-    return count
+    return len(deleted)
 
 
 def clean_emails(value: Any, field: str = "emails") -> list[str]:
@@ -150,7 +151,9 @@ async def remove_by_emails(db: Database, project_id: str, emails: Any) -> list[s
     """Delete the contacts with these emails; return the removed ids (unknown emails are ignored)."""
     wanted = clean_emails(emails)
     async with db.write() as conn:
-        return await store.delete_by_emails(conn, project_id, wanted)
+        deleted = await store.delete_by_emails(conn, project_id, wanted)
+        await webhooks.emit_contact_changes(conn, project_id, [(row, None) for row in deleted])
+    return [row["id"] for row in deleted]
 
 
 async def bulk_update(db: Database, project_id: str, items: Any) -> dict:

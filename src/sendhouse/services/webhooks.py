@@ -226,20 +226,45 @@ def contact_changes(before: dict, after: dict) -> list[str]:
     return changed + [f"customFields.{k}" for k in sorted(set(old) | set(new)) if old.get(k) != new.get(k)]
 
 
+def _contact_event(before: dict | None, after: dict | None) -> tuple[str, dict] | None:
+    """(event, data) of a contact change, or None when nothing changed."""
+    row = after or before
+    if row is None:
+        return None
+    changed = contact_changes(before, after) if before and after else []
+    if before and after and not changed:
+        return None
+    event = "contact.created" if before is None else "contact.deleted" if after is None else "contact.updated"
+    name = " ".join(p for p in (row.get("first_name"), row.get("last_name")) if p) or None
+    return event, rules.contact_data(event, contact_id=row["id"], email=row["email"], name=name,
+                                     changed_fields=changed)
+
+
 async def emit_contact_change(conn, before: dict | None, after: dict | None, *,
                               now: datetime | None = None) -> None:
     """contact.created (no `before`), contact.deleted (no `after`) or contact.updated with changedFields
     (nothing when nothing changed), from contact rows, inside the caller's transaction."""
-    row = after or before
-    if row is None:
+    found = _contact_event(before, after)
+    if found is not None:
+        await emit(conn, (after or before)["project_id"], found[0], found[1], now=now or utcnow())
+
+
+async def subscribed_events(conn, project_id: str) -> set[str]:
+    """The events some active webhook of the project is subscribed to."""
+    return {event for hook in await store.active_webhooks(conn, project_id) for event in hook["events"]}
+
+
+async def emit_contact_changes(conn, project_id: str, pairs: list[tuple[dict | None, dict | None]], *,
+                               now: datetime | None = None) -> None:
+    """`emit_contact_change` for many (before, after) pairs: one webhook lookup, one multi-row insert."""
+    hooks = await store.active_webhooks(conn, project_id) if pairs else []
+    if not any(set(rules.CONTACT_EVENTS) & set(h["events"]) for h in hooks):
         return
-    changed = contact_changes(before, after) if before and after else []
-    if before and after and not changed:
-        return
-    event = "contact.created" if before is None else "contact.deleted" if after is None else "contact.updated"
-    name = " ".join(p for p in (row.get("first_name"), row.get("last_name")) if p) or None
-    data = rules.contact_data(event, contact_id=row["id"], email=row["email"], name=name, changed_fields=changed)
-    await emit(conn, row["project_id"], event, data, now=now or utcnow())
+    now, rows = now or utcnow(), []
+    for event, data in filter(None, (_contact_event(b, a) for b, a in pairs)):
+        body = rules.envelope(event, data, now)
+        rows += [_delivery_row(h["id"], project_id, event, body, now) for h in hooks if event in h["events"]]
+    await store.insert_deliveries(conn, rows)
 
 
 # --- dispatch -------------------------------------------------------------------------------

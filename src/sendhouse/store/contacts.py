@@ -84,15 +84,17 @@ async def delete_contact(conn: AsyncConnection, project_id: str, contact_id: str
     return (await conn.execute(stmt.returning(contacts.c.id))).first() is not None
 
 
-async def delete_by_user_id(conn: AsyncConnection, project_id: str, user_id: str) -> int:
+async def delete_by_user_id(conn: AsyncConnection, project_id: str, user_id: str) -> list[dict]:
+    """Delete the contacts carrying this userId; return the deleted rows."""
     stmt = contacts.delete().where(contacts.c.project_id == project_id, contacts.c.user_id == user_id)
-    return len((await conn.execute(stmt.returning(contacts.c.id))).all())
+    return [dict(r) for r in (await conn.execute(stmt.returning(*contacts.c))).mappings()]
 
 
-async def delete_by_emails(conn: AsyncConnection, project_id: str, emails: Sequence[str]) -> list[str]:
-    """Delete the contacts with these emails; return their ids."""
+async def delete_by_emails(conn: AsyncConnection, project_id: str, emails: Sequence[str]) -> list[dict]:
+    """Delete the contacts with these emails; return the deleted rows, by id."""
     stmt = contacts.delete().where(contacts.c.project_id == project_id, contacts.c.email.in_(list(emails)))
-    return sorted(r[0] for r in await conn.execute(stmt.returning(contacts.c.id)))
+    rows = [dict(r) for r in (await conn.execute(stmt.returning(*contacts.c))).mappings()]
+    return sorted(rows, key=lambda r: r["id"])
 
 
 async def list_ids_of(conn: AsyncConnection, contact_ids: Sequence[str]) -> dict[str, list[str]]:
