@@ -1,4 +1,4 @@
-"""Project settings pages: suppression groups and entries, domains with their DNS records,
+"""Project settings pages: domains with their DNS records,
 webhooks with their delivery logs, and API keys (created and shown once, revoked)."""
 
 from __future__ import annotations
@@ -10,9 +10,8 @@ from sendhouse.errors import AppError, NotFound
 from sendhouse.services import dashboard as stats
 from sendhouse.services import domains as domain_service
 from sendhouse.services import projects as project_service
-from sendhouse.services import suppressions as suppression_service
 from sendhouse.services import webhooks as webhook_service
-from sendhouse.web.dashboard.common import Ctx, Form, Page, flash, optional, problems, redirect, render, text
+from sendhouse.web.dashboard.common import Ctx, Form, Page, flash, problems, redirect, render, text
 
 router = APIRouter()
 
@@ -21,57 +20,6 @@ def _failed(request: Request, exc: AppError) -> None:
     if isinstance(exc, NotFound):
         raise exc
     flash(request, " — ".join(problems(exc)), "error")
-
-
-# --- suppressions --------------------------------------------------------------------------
-
-
-@router.get("/suppressions")
-async def suppressions(request: Request, ctx: Page, group: str = "", q: str = ""):
-    groups = await suppression_service.list_groups(ctx.db, ctx.project_id)
-    query = suppression_service.EntryQuery(group_code=group or None, search=q or None)
-    entries, total = await suppression_service.search_entries(ctx.db, ctx.project_id, query, Paging(1, 100))
-    return render(request, "dashboard/suppressions.html", ctx, groups=groups, entries=entries, total=total,
-                  group=group, q=q)
-
-
-@router.post("/suppressions/groups")
-async def create_group(request: Request, ctx: Page, form: Form):
-    try:
-        await suppression_service.create_group(ctx.db, ctx.project_id, name=text(form, "name"),
-                                               description=optional(form, "description"), is_active=True)
-        flash(request, "Suppression group created.")
-    except AppError as exc:
-        _failed(request, exc)
-    return redirect(request, "/suppressions")
-
-
-def _emails(raw: str) -> list[str]:
-    return [e for e in raw.replace(",", "\n").split() if e]
-
-
-@router.post("/suppressions/entries")
-async def add_entries(request: Request, ctx: Page, form: Form):
-    group = optional(form, "group")
-    try:
-        count = await suppression_service.suppress_emails(ctx.db, ctx.project_id, _emails(text(form, "emails")),
-                                                          group_code=group, reason="manual", is_global=not group)
-        flash(request, f"{count} address{'es' if count != 1 else ''} suppressed.")
-    except AppError as exc:
-        _failed(request, exc)
-    return redirect(request, "/suppressions")
-
-
-@router.post("/suppressions/entries/remove")
-async def remove_entries(request: Request, ctx: Page, form: Form):
-    group = optional(form, "group")
-    try:
-        count = await suppression_service.unsuppress_emails(ctx.db, ctx.project_id, _emails(text(form, "emails")),
-                                                            group_code=group, is_global=not group)
-        flash(request, f"{count} suppression{'s' if count != 1 else ''} lifted.")
-    except AppError as exc:
-        _failed(request, exc)
-    return redirect(request, "/suppressions")
 
 
 # --- domains -------------------------------------------------------------------------------
