@@ -84,6 +84,7 @@ async def test_send(request: Request, ctx: Page, form: Form, template_id: str):
 
 @router.post("/templates/{template_id}/delete")
 async def delete_template(request: Request, ctx: Page, _form: Form, template_id: str):
+    await service.get_template(ctx.db, ctx.project_id, template_id)  # another project's template: 404
     await service.delete_template(ctx.db, ctx.project_id, template_id)
     flash(request, "Template deleted.")
     return redirect(request, "/templates")
