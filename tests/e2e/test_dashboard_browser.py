@@ -240,3 +240,40 @@ def test_a_user_aborts_a_campaign_mid_send(server, page):
     _import(page, server, BIG_CROWD)
     _create_campaign(page, "Everyone", "All Contacts")
     _abort_mid_send(page)
+
+
+MAIN_PAGES = ("campaigns", "campaigns/new", "contacts", "lists", "imports/new", "templates", "templates/new",
+              "suppressions", "senders", "domains", "webhooks", "keys", "outbox")
+UNLABELLED = """[...document.querySelectorAll('input:not([type=hidden]), select, textarea')]
+  .filter(e => !(e.labels && e.labels.length) && !e.getAttribute('aria-label') && !e.getAttribute('aria-labelledby'))
+  .map(e => e.outerHTML.slice(0, 120))"""
+
+
+def _tab_to_login_button(page) -> list[str]:
+    """Press Tab from where the login page puts the focus until the submit button has it; the fields passed."""
+    seen = [page.evaluate("document.activeElement.name || ''")]
+    for _ in range(10):
+        page.keyboard.press("Tab")
+        seen.append(page.evaluate("document.activeElement.name || document.activeElement.textContent.trim()"))
+        if page.evaluate("document.activeElement.type") == "submit":
+            break
+    return seen
+
+
+def test_pages_are_labelled_keyboard_usable_and_fit_360px(server, page):
+    _wait_until_server(page, server["url"])
+    seen = _tab_to_login_button(page)
+    assert seen[-1] == "Log in" and "email" in seen and "password" in seen
+    page.keyboard.press("Shift+Tab")
+    page.keyboard.type(server["password"])
+    page.get_by_label("Email").fill(server["email"])
+    page.get_by_label("Password").press("Enter")
+    playwright_sync.expect(page.get_by_role("heading", name="Campaigns")).to_be_visible()
+    for width in (1280, 360):
+        page.set_viewport_size({"width": width, "height": 800})
+        for path in MAIN_PAGES:
+            page.goto(f"{server['url']}/app/{path}")
+            assert page.evaluate(UNLABELLED) == [], path
+            assert page.evaluate("document.documentElement.scrollWidth") <= width, (path, width)
+            if path in ("suppressions", "senders", "templates/new", "domains", "webhooks", "lists") or width == 360:
+                _shot(page, f"20-{path.replace('/', '-')}-{width}px")
