@@ -97,13 +97,16 @@ def _settings(row: dict) -> dict:
 
 
 async def present_campaign(conn: AsyncConnection, row: dict) -> dict:
-    """The full AutoSend campaign object (§2.4), with lists, template and ledger metrics."""
-    described = await describe_lists(conn, row["project_id"], row["to_lists"] + row["exclude_lists"])
+    """The full AutoSend campaign object (§2.4), with lists, template and ledger metrics (the
+    organization from row["organization_id"] when the row was read with it)."""
+    wanted = row["to_lists"] + row["exclude_lists"]
+    described = await describe_lists(conn, row["project_id"], wanted) if wanted else {}
     template = await get_template(conn, row["project_id"], row["template_id"]) if row["template_id"] else None
     counts = (await _message_counts(conn, [row["id"]]))[row["id"]]
+    organization = row["organization_id"] if "organization_id" in row else await store.organization_of(
+        conn, row["project_id"])
     return {
-        **present_summary(row), "projectId": row["project_id"],
-        "organizationId": await store.organization_of(conn, row["project_id"]),
+        **present_summary(row), "projectId": row["project_id"], "organizationId": organization,
         **_settings(row), **_timeline(row),
         "toLists": _lists(row["to_lists"], described), "excludeLists": _lists(row["exclude_lists"], described),
         "metrics": _metrics(row, counts), "template": _template(template, row),
@@ -193,8 +196,12 @@ async def _get_row(conn: AsyncConnection, project_id: str, campaign_id: str) -> 
 
 
 async def get_campaign(db: Database, project_id: str, campaign_id: str) -> dict:
-    async with db.read() as conn:
-        return await present_campaign(conn, await _get_row(conn, project_id, campaign_id))
+    """The full campaign object. No snapshot needed: its row and live counts are read in turn."""
+    async with db.read(snapshot=False) as conn:
+        row = await store.get_with_organization(conn, campaign_id, project_id)
+        if row is None:
+            raise not_found()
+        return await present_campaign(conn, row)
 
 
 def _list_item(row: dict, counts: dict, include_counts: bool) -> dict:
@@ -344,10 +351,9 @@ async def abort_campaign(db: Database, project_id: str, campaign_id: str) -> dic
 
 async def _message_counts(conn: AsyncConnection, campaign_ids: list[str]) -> dict[str, dict]:
     """Ledger rows by status per campaign, with the feedback counts of its events under "_feedback"."""
-    from sendhouse.store.events import campaign_feedback
+    from sendhouse.store.events import campaign_counts
 
-    counts = await store.message_counts(conn, campaign_ids)
-    feedback = await campaign_feedback(conn, campaign_ids)
+    counts, feedback = await campaign_counts(conn, campaign_ids)
     return {cid: {**found, "_feedback": feedback[cid]} for cid, found in counts.items()}
 
 

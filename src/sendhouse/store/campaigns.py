@@ -51,6 +51,14 @@ async def get(conn: AsyncConnection, campaign_id: str, project_id: str | None = 
     return dict(row) if row else None
 
 
+async def get_with_organization(conn: AsyncConnection, campaign_id: str, project_id: str) -> dict | None:
+    """A campaign of the project with its project's `organization_id` (one query), or None."""
+    query = (sa.select(c, projects.c.organization_id).join(projects, projects.c.id == c.c.project_id)
+             .where(*_scoped(campaign_id, project_id)))
+    row = (await conn.execute(query)).mappings().first()
+    return dict(row) if row else None
+
+
 def _filtered(project_id: str, f: CampaignFilter) -> list:
     where = [c.c.project_id == project_id]
     if f.status:

@@ -3,12 +3,18 @@
 SQLite runs in WAL mode; every write transaction starts with BEGIN IMMEDIATE and the write
 engine holds a single connection, so writers queue instead of failing on locks. PostgreSQL
 uses psycopg 3 with ordinary pooled transactions.
+
+`after_commit(callback)` runs a callback once the enclosing `Database.write()` transaction has
+committed (never when it rolls back): structured log events of state changes use it.
+`read(snapshot=False)` on SQLite skips the explicit BEGIN/COMMIT: each statement then sees the
+latest commit on its own, for reads that need no snapshot (a few thread round trips fewer).
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from contextvars import ContextVar
 from typing import Any
 
 import sqlalchemy as sa
@@ -52,7 +58,27 @@ def _configure_sqlite(engine: AsyncEngine, *, immediate: bool) -> None:
 
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(conn: Any) -> None:
+        if conn.get_execution_options().get(NO_SNAPSHOT):
+            return  # autocommit statements (the DBAPI connection runs with isolation_level=None)
         conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+NO_SNAPSHOT = "sendhouse_no_snapshot"
+_pending: ContextVar[list[Callable[[], None]] | None] = ContextVar("sendhouse_after_commit", default=None)
+
+
+def after_commit(callback: Callable[[], None]) -> None:
+    """Run `callback` once the current `Database.write()` transaction commits (at once outside one)."""
+    pending = _pending.get()
+    if pending is None:
+        callback()
+    else:
+        pending.append(callback)
+
+
+def _run(callbacks: list[Callable[[], None]]) -> None:
+    for callback in callbacks:
+        callback()
 
 
 class Database:
@@ -79,14 +105,27 @@ class Database:
 
     @asynccontextmanager
     async def write(self) -> AsyncIterator[AsyncConnection]:
-        """A write transaction, committed on success and rolled back on error."""
-        async with self._writer.begin() as conn:
-            yield conn
+        """A write transaction, committed on success and rolled back on error; `after_commit`
+        callbacks registered inside it run after the commit."""
+        callbacks: list[Callable[[], None]] = []
+        token = _pending.set(callbacks)
+        try:
+            async with self._writer.begin() as conn:
+                yield conn
+        finally:
+            _pending.reset(token)
+        _run(callbacks)
 
     @asynccontextmanager
-    async def read(self) -> AsyncIterator[AsyncConnection]:
-        """A read-only transaction (never blocks writers on SQLite's WAL)."""
-        async with self._reader.begin() as conn:
+    async def read(self, *, snapshot: bool = True) -> AsyncIterator[AsyncConnection]:
+        """A read-only transaction (never blocks writers on SQLite's WAL). snapshot=False on SQLite:
+        no BEGIN/COMMIT, every statement reads the latest commit (PostgreSQL: a transaction anyway)."""
+        if snapshot or not self.is_sqlite:
+            async with self._reader.begin() as conn:
+                yield conn
+            return
+        async with self._reader.connect() as conn:
+            await conn.execution_options(**{NO_SNAPSHOT: True})
             yield conn
 
     async def ping(self) -> None:

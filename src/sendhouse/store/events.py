@@ -76,30 +76,58 @@ async def soft_bounces_of(conn: AsyncConnection, project_id: str, email: str) ->
     return (await conn.execute(query)).scalar_one()
 
 
-def _distinct(types: tuple[str, ...], *where) -> sa.Select:
-    return (sa.select(ev.c.campaign_id, ev.c.type, sa.func.count(sa.distinct(ev.c.message_id)))
-            .where(ev.c.type.in_(types), *where).group_by(ev.c.campaign_id, ev.c.type))
+def _counted(part: str, key, count, *where, join: bool = False) -> sa.Select:
+    """One branch of the counts UNION: (campaign_id, part, key, n)."""
+    query = sa.select(ev.c.campaign_id.label("campaign_id"), sa.literal(part, sa.String).label("part"),
+                      key.label("key"), count.label("n"))
+    if join:
+        query = query.select_from(ev.join(messages, messages.c.id == ev.c.message_id))
+    return query.where(*where).group_by(ev.c.campaign_id, key)
+
+
+def _feedback_branches(campaign_ids: list[str]) -> list[sa.Select]:
+    mine, recipients = ev.c.campaign_id.in_(campaign_ids), sa.func.count(sa.distinct(ev.c.message_id))
+    return [
+        _counted("feedback", ev.c.type, recipients, mine, ev.c.type.in_(FEEDBACK_TYPES)),
+        _counted("human", ev.c.type, recipients, mine, ev.c.type == "opened", ev.c.is_automated.is_(False)),
+        _counted("refused", ev.c.type, recipients, mine, ev.c.type == "bounced", messages.c.status == "failed",
+                 join=True),
+    ]
+
+
+def _ledger_branch(campaign_ids: list[str]) -> sa.Select:
+    return (sa.select(messages.c.campaign_id, sa.literal("ledger", sa.String), messages.c.status, sa.func.count())
+            .where(messages.c.campaign_id.in_(campaign_ids)).group_by(messages.c.campaign_id, messages.c.status))
+
+
+def _empty_feedback(campaign_ids: Sequence[str]) -> dict[str, dict[str, int]]:
+    return {cid: {name: 0 for name in (*COUNT_NAMES.values(), "humanOpened", "failedBounced")} for cid in campaign_ids}
+
+
+def _place(part: str, key: str, n: int, ledger: dict[str, int], feedback: dict[str, int]) -> None:
+    if part == "ledger":
+        ledger[key] = n
+    else:
+        feedback[{"feedback": COUNT_NAMES.get(key), "human": "humanOpened", "refused": "failedBounced"}[part]] = n
+
+
+async def campaign_counts(conn: AsyncConnection, campaign_ids: Sequence[str], *, ledger: bool = True
+                          ) -> tuple[dict[str, dict[str, int]], dict[str, dict[str, int]]]:
+    """In one statement: ({campaign: {ledger status: rows}} (empty unless `ledger`), campaign_feedback)."""
+    ids_ = list(campaign_ids)
+    statuses, feedback = {cid: {} for cid in ids_}, _empty_feedback(ids_)
+    if not ids_:
+        return statuses, feedback
+    branches = _feedback_branches(ids_) + ([_ledger_branch(ids_)] if ledger else [])
+    for cid, part, key, n in await conn.execute(sa.union_all(*branches)):
+        _place(part, key, n, statuses[cid], feedback[cid])
+    return statuses, feedback
 
 
 async def campaign_feedback(conn: AsyncConnection, campaign_ids: Sequence[str]) -> dict[str, dict[str, int]]:
     """{campaign: {opened, humanOpened, clicked, bounced, spamReported, unsubscribed, failedBounced}};
     every count is of distinct recipients (ledger rows). failedBounced: rows refused at SMTP time."""
-    found = {cid: {name: 0 for name in (*COUNT_NAMES.values(), "humanOpened", "failedBounced")}
-             for cid in campaign_ids}
-    if not campaign_ids:
-        return found
-    mine = ev.c.campaign_id.in_(list(campaign_ids))
-    for cid, kind, n in await conn.execute(_distinct(FEEDBACK_TYPES, mine)):
-        found[cid][COUNT_NAMES[kind]] = n
-    human = _distinct(("opened",), mine, ev.c.is_automated.is_(False))
-    for cid, _kind, n in await conn.execute(human):
-        found[cid]["humanOpened"] = n
-    refused = (sa.select(ev.c.campaign_id, sa.func.count(sa.distinct(ev.c.message_id)))
-               .join(messages, messages.c.id == ev.c.message_id)
-               .where(mine, ev.c.type == "bounced", messages.c.status == "failed").group_by(ev.c.campaign_id))
-    for cid, n in await conn.execute(refused):
-        found[cid]["failedBounced"] = n
-    return found
+    return (await campaign_counts(conn, campaign_ids, ledger=False))[1]
 
 
 async def link_clicks(conn: AsyncConnection, campaign_id: str) -> list[dict]:

@@ -76,6 +76,8 @@ async def contact_counts(conn: AsyncConnection, project_id: str, rows: Sequence[
     if plain:
         query = sa.select(list_members.c.list_id, sa.func.count()).where(list_members.c.list_id.in_(plain))
         counts.update(dict((await conn.execute(query.group_by(list_members.c.list_id))).all()))
+    if not any(r["type"] == "segment" for r in rows):
+        return counts
     segment_rows = await segments.load_segments(conn, project_id)
     for row in rows:
         if row["type"] == "segment":
