@@ -51,11 +51,14 @@ async def get(conn: AsyncConnection, campaign_id: str, project_id: str | None = 
     return dict(row) if row else None
 
 
+_WITH_ORGANIZATION = (sa.select(c, projects.c.organization_id).join(projects, projects.c.id == c.c.project_id)
+                      .where(c.c.id == sa.bindparam("campaign_id"), c.c.project_id == sa.bindparam("project_id")))
+
+
 async def get_with_organization(conn: AsyncConnection, campaign_id: str, project_id: str) -> dict | None:
-    """A campaign of the project with its project's `organization_id` (one query), or None."""
-    query = (sa.select(c, projects.c.organization_id).join(projects, projects.c.id == c.c.project_id)
-             .where(*_scoped(campaign_id, project_id)))
-    row = (await conn.execute(query)).mappings().first()
+    """A campaign of the project with its project's `organization_id` (one prebuilt query), or None."""
+    found = await conn.execute(_WITH_ORGANIZATION, {"campaign_id": campaign_id, "project_id": project_id})
+    row = found.mappings().first()
     return dict(row) if row else None
 
 

@@ -98,13 +98,14 @@ async def describe_lists(conn: AsyncConnection, project_id: str, list_ids: list[
         found[GLOBAL_CONTACT_LIST] = {"id": GLOBAL_CONTACT_LIST, "name": GLOBAL_NAME, "type": "list", "contactCount": total}
     ids = [i for i in list_ids if i != GLOBAL_CONTACT_LIST]
     if ids:
-        query = sa.select(contact_lists.c.id, contact_lists.c.name, contact_lists.c.type).where(
-            contact_lists.c.id.in_(ids), *_live(project_id)
-        )
+        members = sa.select(sa.func.count()).where(list_members.c.list_id == contact_lists.c.id).scalar_subquery()
+        query = sa.select(contact_lists.c.id, contact_lists.c.name, contact_lists.c.type,
+                          members.label("members")).where(contact_lists.c.id.in_(ids), *_live(project_id))
         rows = [dict(r) for r in (await conn.execute(query)).mappings()]
-        counts = await contact_counts(conn, project_id, rows)
+        counts = await contact_counts(conn, project_id, [r for r in rows if r["type"] == "segment"])
         for row in rows:
-            found[row["id"]] = {**row, "contactCount": counts[row["id"]]}
+            members_count = row.pop("members")
+            found[row["id"]] = {**row, "contactCount": counts.get(row["id"], members_count)}
     return found
 
 
