@@ -9,6 +9,8 @@ Each tick (with an injectable `now`):
 - campaigns paused for PAUSED_ABORT_AFTER are aborted (pending rows cancelled);
 - sending campaigns with nothing pending become sent (finish_if_complete).
 On PostgreSQL only the holder of an advisory lock ticks, so exactly one scheduler is active.
+Logged events (after their commits): campaign_started / campaign_finished (services.campaigns),
+campaign_stale_schedule_paused and campaign_auto_aborted.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from sendhouse.domain.campaigns import GRADUAL_STRATEGIES
 from sendhouse.domain.times import utcnow
+from sendhouse.observability import event_after_commit
 from sendhouse.services import campaigns as campaign_service
 from sendhouse.store import campaigns as campaign_store
 from sendhouse.store import ledger
@@ -98,7 +101,8 @@ class Scheduler:
         reason = (f"The scheduled start ({scheduled_at.isoformat()}) was missed by {late} minutes "
                   "(the server was not running); resume to send now.")
         async with self.db.write() as conn:
-            return await campaign_service.pause_for_reason(conn, campaign_id, reason, now)
+            return await campaign_service.pause_for_reason(conn, campaign_id, reason, now,
+                                                           action="campaign_stale_schedule_paused")
 
     async def release_gradual(self, now: datetime) -> list[str]:
         """Hold a gradual campaign's rows beyond today's allowance; release up to the allowance."""
@@ -123,7 +127,9 @@ class Scheduler:
             async with self.db.write() as conn:
                 ok = await campaign_store.transition(conn, row.id, campaign_store.status_in(("paused",)), values)
                 if ok:
-                    await campaign_store.cancel_pending_messages(conn, row.id, now)
+                    cancelled = await campaign_store.cancel_pending_messages(conn, row.id, now)
+                    event_after_commit(log, "campaign_auto_aborted", campaign_id=row.id, cancelled=cancelled,
+                                       reason=values["paused_reason"])
                     aborted.append(row.id)
         return aborted
 

@@ -22,6 +22,7 @@ from sendhouse.domain import bounces as rules
 from sendhouse.domain import ids, tokens
 from sendhouse.domain.times import utcnow
 from sendhouse.errors import InvalidInput, NotFound
+from sendhouse.observability import event_after_commit
 from sendhouse.services.suppressions import email_or_none, suppress
 from sendhouse.services.tracking import EmailEvents
 from sendhouse.store import events as store
@@ -62,6 +63,9 @@ async def record(conn, row: dict, report: rules.Feedback, *, source: str, soft_l
     await store.insert_events(conn, [_event_row(row, report, source, now)])
     suppressed = await _suppress(conn, row, report, soft_limit)
     await _emit(conn, row, report, now)
+    event_after_commit(log, "complaint_received" if report.kind == rules.COMPLAINT else "bounce_received",
+                       message_id=row["id"], campaign_id=row["campaign_id"], project_id=row["project_id"],
+                       bounce_type=report.kind, source=source, suppressed=suppressed)
     paused = await check_thresholds(conn, row["campaign_id"], now) if row["campaign_id"] else None
     return Recorded(row["id"], report.kind, new=True, suppressed=suppressed, paused_campaign=paused)
 
@@ -95,8 +99,7 @@ async def check_thresholds(conn, campaign_id: str, now: datetime) -> str | None:
     basis = await store.rate_basis(conn, campaign_id)
     reason = rules.threshold_breach(campaign["threshold_preset"], **basis)
     if reason and await pause_for_reason(conn, campaign_id, f"Auto-paused: {reason}", now):
-        log.warning("campaign %s auto-paused: %s", campaign_id, reason)
-        return campaign_id
+        return campaign_id  # logged as campaign_paused (automatic) by pause_for_reason
     return None
 
 

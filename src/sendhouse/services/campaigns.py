@@ -3,11 +3,14 @@ analytics, and the transitions the scheduler drives (start, finish, automatic pa
 
 Every state change is one conditional UPDATE inside a write transaction; when it matches no row
 the campaign is re-read to answer 404 (absent or another project's) or 409 (wrong state).
-Bodies arrive under AutoSend's field names; results are AutoSend-shaped dicts.
+Bodies arrive under AutoSend's field names; results are AutoSend-shaped dicts. Each transition
+logs its event (campaign_created, _scheduled, _started, _paused, _resumed, _aborted, _finished)
+once its transaction has committed.
 """
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -17,6 +20,7 @@ from sendhouse.domain import ids
 from sendhouse.domain.pagination import Page
 from sendhouse.domain.times import iso, utcnow
 from sendhouse.errors import Conflict, InvalidInput, InvalidOperation, NotFound
+from sendhouse.observability import event_after_commit
 from sendhouse.services import expansion
 from sendhouse.store import campaigns as store
 from sendhouse.store.campaigns import CampaignFilter
@@ -24,6 +28,7 @@ from sendhouse.store.db import Database
 from sendhouse.store.lists import describe_lists
 from sendhouse.store.templates import get_template
 
+log = logging.getLogger("sendhouse.campaigns")
 DEFAULT_SEND_NOW_DELAY = 120
 COPIED_COLUMNS = (
     "subject", "preview_text", "from_sender_id", "from_email", "from_name", "reply_to", "template_id",
@@ -31,6 +36,11 @@ COPIED_COLUMNS = (
     "gradual_strategy", "daily_batch_size", "timezone", "tracking_open", "tracking_click", "threshold_preset",
     "builder_type",
 )
+
+
+def _log(action: str, campaign_id: str, project_id: str | None = None, **fields) -> None:
+    """The structured event of a campaign transition, written once its transaction commits."""
+    event_after_commit(log, action, campaign_id=campaign_id, project_id=project_id, **fields)
 
 
 def not_found() -> NotFound:
@@ -185,6 +195,9 @@ async def create_campaign(db: Database, project_id: str, fields: dict, *, source
         if rules.wants_schedule(fields):
             row.update(_schedule(row, fields, now, send_now_delay))
         await store.insert(conn, row)
+        _log("campaign_created", row["id"], project_id, status=row["status"], source=source)
+        if row["status"] == "scheduled":
+            _log("campaign_scheduled", row["id"], project_id, scheduled_at=iso(row["scheduled_at"]))
         return await present_campaign(conn, row)
 
 
@@ -260,10 +273,13 @@ async def update_campaign(db: Database, project_id: str, campaign_id: str, field
         await _check_references(conn, project_id, changes)
         merged = {**current, **changes}
         rules.check_combination(merged)
-        changes.update(_reschedule(current["status"], merged, fields, now, send_now_delay))
+        schedule = _reschedule(current["status"], merged, fields, now, send_now_delay)
+        changes.update(schedule)
         if not await store.transition(conn, campaign_id, store.status_in((current["status"],)), changes,
                                       project_id=project_id):
             raise await _miss(conn, project_id, campaign_id, "CAMPAIGN_NOT_EDITABLE", _not_editable().message)
+        if schedule:
+            _log("campaign_scheduled", campaign_id, project_id, scheduled_at=iso(schedule["scheduled_at"]))
         return await present_campaign(conn, {**merged, **changes})
 
 
@@ -314,6 +330,7 @@ async def pause_campaign(db: Database, project_id: str, campaign_id: str) -> dic
     values = {"status": "paused", "paused_at": now, "paused_reason": None, "updated_at": now}
     summary = await _act(db, project_id, campaign_id, store.pausable(), values, "CAMPAIGN_NOT_PAUSABLE",
                          "Only sending campaigns (or gradual scheduled ones) can be paused")
+    _log("campaign_paused", campaign_id, project_id, reason=None, automatic=False)
     await _stop_fence(db, campaign_id)
     return summary
 
@@ -327,8 +344,10 @@ async def _stop_fence(db: Database, campaign_id: str) -> None:
 
 async def resume_campaign(db: Database, project_id: str, campaign_id: str) -> dict:
     """paused → the sending state of its mode (or scheduled when it never started)."""
-    return await _act(db, project_id, campaign_id, store.status_in(("paused",)), store.resume_values(utcnow()),
-                      "CAMPAIGN_NOT_RESUMABLE", "Only paused campaigns can be resumed")
+    summary = await _act(db, project_id, campaign_id, store.status_in(("paused",)), store.resume_values(utcnow()),
+                         "CAMPAIGN_NOT_RESUMABLE", "Only paused campaigns can be resumed")
+    _log("campaign_resumed", campaign_id, project_id, status=summary["status"])
+    return summary
 
 
 async def abort_campaign(db: Database, project_id: str, campaign_id: str) -> dict:
@@ -338,7 +357,8 @@ async def abort_campaign(db: Database, project_id: str, campaign_id: str) -> dic
     values = {"status": "aborted", "aborted_at": now, "updated_at": now}
     async with db.write() as conn:
         if await store.transition(conn, campaign_id, store.status_in(rules.ABORTABLE), values, project_id=project_id):
-            await store.cancel_pending_messages(conn, campaign_id, now)
+            cancelled = await store.cancel_pending_messages(conn, campaign_id, now)
+            _log("campaign_aborted", campaign_id, project_id, cancelled=cancelled)
         row = await _get_row(conn, project_id, campaign_id)
     if row["status"] != "aborted":
         raise Conflict("Only scheduled, sending or paused campaigns can be aborted", code="CAMPAIGN_NOT_ABORTABLE")
@@ -417,6 +437,7 @@ async def start_campaign(db: Database, campaign_id: str, now: datetime) -> dict 
         total, suppressed = await expansion.expand_audience(conn, row, now)
         values = {"total_contacts": total, "suppressed_count": suppressed}
         await store.transition(conn, campaign_id, store.status_in(rules.SENDING), values)
+        _log("campaign_started", campaign_id, row["project_id"], total_contacts=total, suppressed=suppressed)
         await finish_if_complete(conn, campaign_id, now)
         return await store.get(conn, campaign_id)
 
@@ -424,10 +445,18 @@ async def start_campaign(db: Database, campaign_id: str, now: datetime) -> dict 
 async def finish_if_complete(conn: AsyncConnection, campaign_id: str, now: datetime) -> bool:
     """A sending campaign with no queued, sending or deferred row becomes sent; whether it changed."""
     allowed = store.status_in(rules.SENDING) & store.nothing_pending(campaign_id)
-    return await store.transition(conn, campaign_id, allowed, {"status": "sent", "sent_at": now, "updated_at": now})
+    if not await store.transition(conn, campaign_id, allowed, {"status": "sent", "sent_at": now, "updated_at": now}):
+        return False
+    _log("campaign_finished", campaign_id)
+    return True
 
 
-async def pause_for_reason(conn: AsyncConnection, campaign_id: str, reason: str, now: datetime) -> bool:
-    """Automatic pause (thresholds, relay failures, stale schedule) with pausedReason; whether it changed."""
+async def pause_for_reason(conn: AsyncConnection, campaign_id: str, reason: str, now: datetime,
+                           *, action: str = "campaign_paused") -> bool:
+    """Automatic pause (thresholds, relay failures, stale schedule) with pausedReason; whether it
+    changed. Logged as `action` (automatic=True) after the commit."""
     values = {"status": "paused", "paused_at": now, "paused_reason": reason, "updated_at": now}
-    return await store.transition(conn, campaign_id, store.status_in(rules.AUTO_PAUSABLE), values)
+    if not await store.transition(conn, campaign_id, store.status_in(rules.AUTO_PAUSABLE), values):
+        return False
+    _log(action, campaign_id, reason=reason, automatic=True)
+    return True

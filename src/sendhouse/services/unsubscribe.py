@@ -8,10 +8,12 @@ preference page: what a recipient can do with the signed token of a message they
 - preferences: the project's active groups for the address; unsubscribe from one, or resubscribe
   (lifts only an UNSUBSCRIBE entry, never a bounce or complaint; webhook email.group_resubscribed).
 Tokens are verified by the caller (web/tracking.py); a token names project, address, group, row.
+Changes are logged (unsubscribed, resubscribed) once committed.
 """
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime
 
 from sendhouse.domain import ids
@@ -19,6 +21,7 @@ from sendhouse.domain import webhooks as hooks
 from sendhouse.domain.times import utcnow
 from sendhouse.domain.tokens import UnsubscribeTarget
 from sendhouse.errors import InvalidInput, NotFound
+from sendhouse.observability import event_after_commit
 from sendhouse.services import webhooks as webhook_service
 from sendhouse.services.suppressions import suppress
 from sendhouse.services.tracking import message_context
@@ -27,6 +30,7 @@ from sendhouse.store import suppressions as groups_store
 from sendhouse.store.db import Database
 
 ACTIONS = ("unsubscribe", "resubscribe")
+log = logging.getLogger("sendhouse.unsubscribe")
 
 
 async def _group(conn, project_id: str, code: str | None) -> dict:
@@ -72,7 +76,9 @@ async def resubscribe(db: Database, target: UnsubscribeTarget, group_code: str, 
 
 
 async def _record(conn, target: UnsubscribeTarget, group: dict, kind: str, now: datetime) -> None:
-    """The event on the ledger row (when it still exists) and the subscription webhook."""
+    """The event on the ledger row (when it still exists), the subscription webhook and the log event."""
+    event_after_commit(log, kind, project_id=target.project_id, message_id=target.message_id,
+                       group_id=group["group_code"], is_global=bool(group["is_global"]))
     row = await store.message_row(conn, target.message_id, target.project_id)
     if row is not None and row["email"].lower() == target.email.lower():
         await store.insert_events(conn, [{

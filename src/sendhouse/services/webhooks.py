@@ -24,6 +24,7 @@ from sendhouse.domain.ids import new_id
 from sendhouse.domain.pagination import Page
 from sendhouse.domain.times import iso, utcnow
 from sendhouse.errors import InvalidInput, InvalidOperation, NotFound
+from sendhouse.observability import event_after_commit
 from sendhouse.store import webhooks as store
 from sendhouse.store.db import Database
 
@@ -292,8 +293,11 @@ class Dispatcher:
         outcome = await self.sender.post(row["target_url"], row["payload"], headers)
         values, final = self._outcome_values(row, outcome, now)
         async with self.db.write() as conn:
-            if await store.finish_attempt(conn, row["id"], self.owner, values) and final:
+            if not await store.finish_attempt(conn, row["id"], self.owner, values):
+                return
+            if final:
                 await store.mark_webhook(conn, row["webhook_id"], success=outcome.ok, now=now)
+            _log_attempt(row, outcome, values)
 
     def _outcome_values(self, row: dict, outcome, now: datetime) -> tuple[dict, bool]:
         attempts = row["attempts"] + 1
@@ -316,6 +320,18 @@ class Dispatcher:
         async with self.db.write() as conn:
             await store.release(conn, self.owner)
         await self.sender.aclose()
+
+
+def _log_attempt(row: dict, outcome, values: dict) -> None:
+    """webhook_delivered or webhook_failed (with whether it is final), after the attempt's commit."""
+    fields = {"delivery_id": row["id"], "webhook_id": row["webhook_id"], "project_id": row["project_id"],
+              "event": row["event"], "attempt": row["attempts"] + 1, "status_code": outcome.status_code,
+              "duration_ms": outcome.duration_ms}
+    if outcome.ok:
+        event_after_commit(log, "webhook_delivered", **fields)
+        return
+    event_after_commit(log, "webhook_failed", logging.WARNING, **fields, error=outcome.error,
+                       final=values["status"] == "failed", retry_at=iso(values.get("next_attempt_at")))
 
 
 async def _loop(dispatcher: Dispatcher, stop: asyncio.Event, poll_interval: float) -> None:
