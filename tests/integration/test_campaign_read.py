@@ -1,0 +1,80 @@
+"""GET /v1/campaigns/{id} after the read-path shortcuts (organization joined to the campaign row,
+ledger and event counts in one statement, list member counts in the lists query, no snapshot
+transaction on SQLite), on SQLite and PostgreSQL: each part of the response still holds the
+right figures, told apart by distinct non-zero values."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from sendhouse.domain import ids
+from sendhouse.domain.times import utcnow
+from sendhouse.store.schema.campaigns import messages
+from sendhouse.store.schema.core import projects
+from sendhouse.store.schema.feedback import message_events
+from tests.support.feedback_data import sent_campaign
+from tests.support.sending_data import seed_list
+
+
+def _event(row: dict, kind: str, *, automated: bool = False) -> dict:
+    return {"id": ids.new_id(), "project_id": row["project_id"], "message_id": row["id"],
+            "campaign_id": row["campaign_id"], "email": row["email"], "type": kind, "url": None,
+            "is_automated": automated, "detail": {}, "created_at": utcnow()}
+
+
+async def _feedback(db, rows: list[dict]) -> None:
+    """Opens by 3 rows (one twice, one automated), clicks by 2, a bounce on a delivered row, a refusal
+    at SMTP time (failed row with a bounce event), a complaint; one row still queued."""
+    events = [_event(rows[0], "opened"), _event(rows[0], "opened"), _event(rows[1], "opened"),
+              _event(rows[2], "opened", automated=True), _event(rows[0], "clicked"), _event(rows[1], "clicked"),
+              _event(rows[3], "bounced"), _event(rows[4], "bounced"), _event(rows[5], "complained")]
+    async with db.write() as conn:
+        await conn.execute(message_events.insert(), events)
+        await conn.execute(messages.update().where(messages.c.id == rows[3]["id"]).values(status="bounced"))
+        await conn.execute(messages.update().where(messages.c.id == rows[4]["id"]).values(status="failed"))
+        await conn.execute(messages.update().where(messages.c.id == rows[6]["id"]).values(status="queued"))
+
+
+async def test_campaign_read_has_its_lists_counts_organization_and_metrics(api, tenant):
+    cid, rows = await sent_campaign(api.db, tenant.project_id, 8)
+    await _feedback(api.db, rows)
+    plain = await seed_list(api.db, tenant.project_id, 3, prefix="member")
+    criteria = {"logicalOperator": "AND", "groups": [
+        {"field": "email", "fieldType": "string", "operator": "contains", "value": "member1"}]}
+    segment = await api.client.post("/v1/contact-lists", json={"name": "One", "type": "segment",
+                                                                "filterCriteria": criteria}, headers=tenant.headers)
+    assert segment.status_code == 201, segment.text
+    patch = {"toLists": [plain, segment.json()["data"]["id"]], "excludeLists": ["GLOBAL_CONTACT_LIST"]}
+    await _set_lists(api.db, cid, patch)
+    response = await api.client.get(f"/v1/campaigns/{cid}", headers=tenant.headers)
+    assert response.status_code == 200, response.text
+    data = response.json()["data"]
+    assert [(x["id"], x["type"], x["contactCount"]) for x in data["toLists"]] == [
+        (plain, "list", 3), (segment.json()["data"]["id"], "segment", 1)]
+    assert [(x["id"], x["contactCount"]) for x in data["excludeLists"]] == [("GLOBAL_CONTACT_LIST", 11)]
+    assert data["organizationId"] == await _organization(api.db, tenant.project_id)
+    metrics = data["metrics"]
+    assert (metrics["opened"], metrics["clicked"], metrics["bounced"], metrics["spamReported"]) == (3, 2, 2, 1)
+    assert (metrics["sent"], metrics["failedCount"]) == (7, 0)  # the refused row counts as sent and bounced
+    analytics = (await api.client.get(f"/v1/campaigns/{cid}/analytics", headers=tenant.headers)).json()["data"]
+    assert analytics["counts"]["humanOpened"] == 2
+
+
+async def test_another_projects_campaign_is_not_found(api, tenant, other_tenant):
+    cid, _rows = await sent_campaign(api.db, tenant.project_id, 1)
+    response = await api.client.get(f"/v1/campaigns/{cid}", headers=other_tenant.headers)
+    assert response.status_code == 404 and response.json()["error"]["code"] == "CAMPAIGN_NOT_FOUND"
+
+
+async def _set_lists(db, cid: str, patch: dict) -> None:
+    from sendhouse.store.schema.campaigns import campaigns
+
+    async with db.write() as conn:
+        await conn.execute(campaigns.update().where(campaigns.c.id == cid).values(
+            to_lists=patch["toLists"], exclude_lists=patch["excludeLists"]))
+
+
+async def _organization(db, project_id: str) -> str:
+    async with db.read() as conn:
+        found = await conn.execute(sa.select(projects.c.organization_id).where(projects.c.id == project_id))
+        return found.scalar_one()
