@@ -9,7 +9,7 @@ import sqlalchemy as sa
 
 from sendhouse.domain import ids
 from sendhouse.domain.times import utcnow
-from sendhouse.store.schema.campaigns import messages
+from sendhouse.store.schema.campaigns import campaigns, messages
 from sendhouse.store.schema.core import projects
 from sendhouse.store.schema.feedback import message_events
 from tests.support.feedback_data import sent_campaign
@@ -67,8 +67,6 @@ async def test_another_projects_campaign_is_not_found(api, tenant, other_tenant)
 
 
 async def _set_lists(db, cid: str, patch: dict) -> None:
-    from sendhouse.store.schema.campaigns import campaigns
-
     async with db.write() as conn:
         await conn.execute(campaigns.update().where(campaigns.c.id == cid).values(
             to_lists=patch["toLists"], exclude_lists=patch["excludeLists"]))
