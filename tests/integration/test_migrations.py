@@ -24,3 +24,17 @@ def test_every_table_exists_after_migration(db_url):
     names = set(sa.inspect(engine).get_table_names())
     engine.dispose()
     assert set(metadata.tables) <= names
+
+
+def test_downgrade_to_base_and_upgrade_again(db_url):
+    from alembic import command
+
+    from sendhouse.store.migrate import alembic_config, upgrade_to_head
+
+    command.downgrade(alembic_config(db_url), "base")
+    engine = sa.create_engine(sync_url(db_url))
+    left = set(sa.inspect(engine).get_table_names()) - {"alembic_version"}
+    engine.dispose()
+    assert left == set()
+    upgrade_to_head(db_url)
+    test_migrations_match_the_schema(db_url)
