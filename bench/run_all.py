@@ -43,6 +43,8 @@ def steps() -> list[Step]:
     pg_env = {"SENDHOUSE_TEST_POSTGRES_URL": PG} if PG else {}
     return [
         Step("send", ["send.py", "--recipients", "5000"], "5,000 recipients (default 100,000); anchor 20,000 msgs"),
+        Step("abort_latency", ["abort_latency.py", "--rounds", "5", "--recipients", "10000"],
+             "5 rounds, 10,000 recipients each (default 7, 20,000)"),
         Step("api_read", ["api_read.py", "--duration", "10"], "defaults (wrk -t2 -c32 -d10s)"),
         Step("tracking", ["tracking.py", "--duration", "8"], "8 s per wrk run (default 10)"),
         Step("import_contacts", ["import_contacts.py", "--rows", "100000"] + (["--postgres", PG] if PG else []),
