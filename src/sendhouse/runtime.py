@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+from contextlib import asynccontextmanager
+
 # Each entry is (name, factory, needs_worker): factory(container) returns an async context manager.
 PARTS: list[tuple[str, object, bool]] = []
 
@@ -44,3 +47,15 @@ PARTS.append(("inbound", _inbound_smtp, False))
 def background_parts(*, with_worker: bool) -> list:
     """The factories to start with the server (worker parts only when with_worker)."""
     return [factory for _name, factory, needs_worker in PARTS if with_worker or not needs_worker]
+
+
+@asynccontextmanager
+async def running(loop, *, grace: float):
+    """Run `loop.run()` as a task for the life of the block; on leaving, `loop.stop()` and wait for
+    it up to `grace` seconds (the worker and the scheduler are run this way)."""
+    task = asyncio.create_task(loop.run())
+    try:
+        yield loop
+    finally:
+        loop.stop()
+        await asyncio.wait_for(task, timeout=grace)

@@ -16,6 +16,7 @@ campaign_stale_schedule_paused and campaign_auto_aborted.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import zoneinfo
 from collections.abc import Callable
@@ -28,6 +29,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from sendhouse.domain.campaigns import GRADUAL_STRATEGIES
 from sendhouse.domain.times import utcnow
 from sendhouse.observability import event_after_commit
+from sendhouse.runtime import running
 from sendhouse.services import campaigns as campaign_service
 from sendhouse.store import campaigns as campaign_store
 from sendhouse.store import ledger
@@ -204,10 +206,8 @@ class _AdvisoryLock:
     async def _drop_connection(self) -> None:
         conn, self.conn = self.conn, None
         if conn is not None:
-            try:
+            with contextlib.suppress(Exception):  # the connection may already be gone
                 await conn.invalidate()
-            except Exception:  # noqa: BLE001
-                pass
 
     async def release(self) -> None:
         await self._drop_connection()
@@ -220,13 +220,6 @@ async def _keep_checking(lock: _AdvisoryLock, stopping: asyncio.Event) -> None:
         await lock.check()
 
 
-@asynccontextmanager
-async def scheduler_part(container):
+def scheduler_part(container):
     """The scheduler as a background part of `sendhouse serve` (runtime.PARTS)."""
-    scheduler = Scheduler(container)
-    task = asyncio.create_task(scheduler.run())
-    try:
-        yield scheduler
-    finally:
-        scheduler.stop()
-        await asyncio.wait_for(task, timeout=30)
+    return running(Scheduler(container), grace=30)

@@ -37,7 +37,6 @@ import socket
 import time
 from collections import Counter, deque
 from collections.abc import Callable
-from contextlib import asynccontextmanager
 from datetime import datetime
 
 from sendhouse.delivery import make_transport
@@ -45,6 +44,7 @@ from sendhouse.delivery.base import PERMANENT, SENT, SKIPPED, TRANSIENT, SendRes
 from sendhouse.domain import ids, mime
 from sendhouse.domain.times import utcnow
 from sendhouse.observability import CLAIM_SECONDS
+from sendhouse.runtime import running
 from sendhouse.services import sending
 from sendhouse.services.compose import Composer
 from sendhouse.store import kv, ledger
@@ -445,16 +445,9 @@ def _links(settings) -> mime.LinkSettings:
                              secret=settings.resolved_secret_key())
 
 
-@asynccontextmanager
-async def worker_part(container):
+def worker_part(container):
     """The worker as a background part of `sendhouse serve` (runtime.PARTS)."""
-    worker = Worker(container)
-    task = asyncio.create_task(worker.run())
-    try:
-        yield worker
-    finally:
-        worker.stop()
-        await asyncio.wait_for(task, timeout=STOP_GRACE * 4)
+    return running(Worker(container), grace=STOP_GRACE * 4)
 
 
 async def run_worker_process(settings, *, with_scheduler: bool = True) -> None:
