@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 
 from fastapi import FastAPI
@@ -17,19 +17,15 @@ from sendhouse.api.middleware import BodyLimitMiddleware, RateLimitHeadersMiddle
 from sendhouse.api.routes import ROUTERS
 from sendhouse.bootstrap import Container, build_container
 from sendhouse.config import Settings
-from sendhouse.web.tracking import TrackingEndpoints
 from sendhouse.mcp_tools import mount_http as mount_mcp
 from sendhouse.web.dashboard import mount_dashboard
-
-# Parts that run beside the API inside `sendhouse serve` (worker, scheduler, ...): each is an
-# async context manager factory taking the container.
-BackgroundPart = Callable[[Container], "AsyncContextManagerLike"]
-AsyncContextManagerLike = Awaitable[None]
+from sendhouse.web.tracking import TrackingEndpoints
 
 
 def create_app(settings: Settings | None = None, *, container: Container | None = None,
                background: list | None = None) -> FastAPI:
-    """The whole HTTP application. `background` parts start and stop with it."""
+    """The whole HTTP application. `background` parts (runtime.PARTS factories: container -> async
+    context manager) start and stop with it."""
     settings = settings or (container.settings if container else Settings())
     built = container or build_container(settings)
 

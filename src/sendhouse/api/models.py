@@ -9,3 +9,10 @@ class RequestModel(BaseModel):
     """Strict types (no "1" for 1, no 1 for true), unknown JSON fields ignored."""
 
     model_config = ConfigDict(extra="ignore", strict=True, populate_by_name=True)
+
+
+class Address(RequestModel):
+    """An email address with an optional display name, as AutoSend writes `from`, `to`, `replyTo`."""
+
+    email: str
+    name: str | None = None

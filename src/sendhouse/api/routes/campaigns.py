@@ -11,7 +11,7 @@ from pydantic import Field
 
 from sendhouse.api.deps import CurrentPrincipal, Db, ProjectId, container
 from sendhouse.api.envelope import EnvelopeResponse, ok
-from sendhouse.api.models import RequestModel
+from sendhouse.api.models import Address, RequestModel
 from sendhouse.domain.campaigns import STATUSES
 from sendhouse.domain.pagination import Page
 from sendhouse.domain.times import parse_iso
@@ -23,18 +23,13 @@ from sendhouse.store.campaigns import CampaignFilter
 router = APIRouter(prefix="/v1/campaigns", tags=["campaigns"])
 
 
-class FromAddress(RequestModel):
-    email: str
-    name: str | None = None
-
-
 class CampaignUpdate(RequestModel):
     """Every field optional; lengths, formats and references are checked by the service."""
 
     name: str | None = None
     subject: str | None = None
     previewText: str | None = None
-    from_: FromAddress | None = Field(None, alias="from")
+    from_: Address | None = Field(None, alias="from")
     fromSenderId: str | None = None
     replyTo: str | None = None
     templateId: str | None = None

@@ -13,15 +13,10 @@ from pydantic import Field
 
 from sendhouse.api.deps import CurrentPrincipal, Db, ProjectId, container
 from sendhouse.api.envelope import ok
-from sendhouse.api.models import RequestModel
+from sendhouse.api.models import Address, RequestModel
 from sendhouse.services import transactional as service
 
 router = APIRouter(prefix="/v1/mails", tags=["mails"])
-
-
-class Address(RequestModel):
-    email: str
-    name: str | None = None
 
 
 class Attachment(RequestModel):
