@@ -51,7 +51,11 @@ class Settings(BaseSettings):
     )
     max_attempts: int = Field(6, ge=1, description="delivery attempts of one message before it fails")
     lease_seconds: float = Field(
-        120, gt=0, description="how long a worker holds claimed messages; a crashed worker's rows return after it"
+        120, gt=0, description="how long a worker's claim lasts without renewal; a dead worker's rows return at once, "
+        "a live worker's only after 10 leases without renewal"
+    )
+    sqlite_busy_timeout: float = Field(
+        30, gt=0, description="seconds a SQLite write waits for the write lock before it fails (failed outcome writes are retried)"
     )
     retry_base_seconds: float = Field(
         60, ge=0, description="first retry delay after a temporary failure; doubles each attempt (with jitter)"

@@ -1,30 +1,26 @@
 """The delivery worker: claim → build → send over the transport pool → record, as a pipeline.
 
 - A feeder claims a batch and composes it while the previous one is on the wire (at most
-  HELD_BATCHES claimed and not yet recorded); one sender per SMTP connection takes the ready
-  messages in order; a batch is recorded in one transaction once all its rows have an outcome.
-
+  HELD_BATCHES claimed and not fully recorded); one sender per SMTP connection takes the ready
+  messages in order; outcomes are committed in small group commits (recorder.py), and a sender
+  starts a new message only when at most one of its outcomes is unrecorded.
 - Claims are committed before any SMTP traffic; outcomes are committed after the relay answered;
   no transaction is ever open across SMTP.
-- StopWatch polls the status of the campaigns being sent. Right before each MAIL FROM a message
-  passes a gate (delivery.base.Gate): it is admitted only if the campaign is sending according to
-  a poll that *started* less than sending.GATE_FRESHNESS ago, the worker's heartbeat is fresh, the
-  batch's lease is still safely ours and the worker is not stopping; MAIL FROM is then written with
-  no await in between. services.sending.stop_fence builds the "no MAIL FROM after the response"
-  promise of pause and abort on this (read its docstring for the cross-process argument).
-- Leases are renewed while a batch is in hand; a message is never started after its lease could
-  have expired (the lease deadline is counted from before the claim/renewal statement began).
+- Right before each MAIL FROM a message passes its gate (admission.MessageGate): a campaign message
+  needs an admission under the campaign's fence lock (admission.py, store/fence.py: the "no MAIL
+  FROM after the pause/abort response" promise rests on locks, not clocks); every message needs its
+  batch's lease (monotonic clock) and the fence session it was claimed under.
+- Leases are renewed while a batch is in hand; housekeeping takes leases back only from workers
+  whose liveness lock is gone (or that lost track of rows for 10 leases), so a database outage that
+  stops renewals never hands a live worker's accepted mail to another worker.
+- A failed outcome write is retried until it goes through; the feeder claims nothing meanwhile.
 - The shared send rate (SENDHOUSE_SEND_RATE) is a token bucket row taken in the claim's own
   transaction, so all workers on one database share it; rows given back at the gate (never offered
-  to the relay) return their tokens when the batch is recorded.
-- A message that finds no fresh status poll waits for one, but a batch's messages share that wait
-  (Batch.stale_deadline), so stale polls hold a batch back for GATE_WAIT, not GATE_WAIT per message.
+  to the relay) return their tokens when they are recorded.
 - A relay that fails relay_failure_limit times in a row pauses the campaigns being sent.
-- Housekeeping returns expired leases (a crashed worker's rows) and due deferred rows to queued.
 - Stopping (SIGTERM): gates refuse at once, in-flight transactions finish and are recorded (the
-  senders drain the ready messages through refusing gates); a sender
-  still busy after STOP_GRACE seconds is cancelled (its rows come back when their lease expires).
-  Every wait inside a step is bounded, and a background task that dies stops the worker loudly.
+  senders drain the ready messages through refusing gates); a sender still busy after STOP_GRACE
+  seconds is cancelled; outcomes are written for up to RECORD_GRACE seconds more.
 """
 
 from __future__ import annotations
@@ -35,179 +31,70 @@ import logging
 import os
 import socket
 import time
-from collections import Counter, deque
+from collections import deque
 from collections.abc import Callable
 from datetime import datetime
 
+from sendhouse.admission import Admissions, Refusal
 from sendhouse.delivery import make_transport
 from sendhouse.delivery.base import PERMANENT, SENT, SKIPPED, TRANSIENT, SendResult, connection_trouble
 from sendhouse.domain import ids, mime
 from sendhouse.domain.times import utcnow
 from sendhouse.observability import CLAIM_SECONDS
+from sendhouse.recorder import Recorder
 from sendhouse.runtime import running
 from sendhouse.services import sending
 from sendhouse.services.compose import Composer
 from sendhouse.store import kv, ledger
 
 log = logging.getLogger("sendhouse.worker")
-POLL_INTERVAL = sending.GATE_FRESHNESS / 3
-POLL_TIMEOUT = 5.0
-GATE_WAIT = 2.0  # a message waits at most this long for a fresh poll, then goes back to queued
-HEARTBEAT_EVERY = 1.0
-HEARTBEAT_TRUST = sending.HEARTBEAT_LIVE.total_seconds() / 2
+CHORE_TIMEOUT = 10.0
+KEEPALIVE_EVERY = 1.0
 IDLE_WAIT = 0.2
 STOP_GRACE = 3.0
-DRAIN_WAIT = 5.0
+RECORD_GRACE = 30.0
+ORPHAN_LEASES = 10  # a live worker's rows are taken back only when their lease ran out this many leases ago
 HELD_BATCHES = 2  # batches claimed and not yet recorded: one on the wire, the next one composed
-STOPPING, LEASE_LOST, UNKNOWN = "stopping", "lease-lost", "unknown"
-
-
-class StopWatch:
-    """Campaign statuses by polling, and the per-campaign count of messages past the gate."""
-
-    def __init__(self, db, worker_id: str):
-        self.db, self.worker_id = db, worker_id
-        self.statuses: dict[str, str] = {}
-        self.polled_at = float("-inf")  # monotonic start of the last successful poll
-        self.beat_at = float("-inf")  # monotonic start of the last successful heartbeat
-        self.inflight: Counter = Counter()
-        self._fences: dict[str, int] = {}  # campaign → poll seq at fence time
-        self._seq = 0
-        self._watched: set[str] = set()
-        self._polled = asyncio.Event()
-        self._left = asyncio.Event()
-        sending.register_watch(self)
-
-    def admit(self, campaign_id: str) -> str | None:
-        """None: admitted (counted in flight until leave); else why not; UNKNOWN: no fresh poll."""
-        if campaign_id in self._fences:
-            return "stopped"
-        now = time.monotonic()
-        if now - self.polled_at > sending.GATE_FRESHNESS or now - self.beat_at > HEARTBEAT_TRUST:
-            return UNKNOWN
-        status = self.statuses.get(campaign_id)
-        if status is None:
-            return UNKNOWN
-        if status not in ledger.SENDING_CAMPAIGN:
-            return status
-        self.inflight[campaign_id] += 1
-        return None
-
-    def leave(self, campaign_id: str) -> None:
-        self.inflight[campaign_id] -= 1
-        self._left.set()
-
-    async def verdict(self, campaign_id: str, batch: Batch) -> str | None:
-        """None when admitted, else the reason to hold back. Without a fresh poll the message waits
-        for one, until the batch's wait deadline (see Batch.stale_deadline)."""
-        self._watched.add(campaign_id)
-        why = self.admit(campaign_id)
-        while why == UNKNOWN and (left := batch.stale_deadline() - time.monotonic()) > 0:
-            try:
-                await asyncio.wait_for(self._polled.wait(), max(0.01, left))
-            except TimeoutError:
-                break
-            why = self.admit(campaign_id)
-        if why != UNKNOWN:
-            batch.stale_since = None
-        return why
-
-    def fence(self, campaign_id: str) -> None:
-        """Refuse this campaign until a poll that starts after now has read its status."""
-        self._fences[campaign_id] = self._seq
-
-    async def drained(self, campaign_id: str) -> None:
-        """Wait (bounded) until no message of the campaign is between its gate and MAIL FROM's reply."""
-        deadline = time.monotonic() + DRAIN_WAIT
-        while self.inflight[campaign_id] > 0 and time.monotonic() < deadline:
-            self._left.clear()
-            try:
-                await asyncio.wait_for(self._left.wait(), deadline - time.monotonic())
-            except TimeoutError:
-                log.warning("stop fence: MAIL FROM of campaign %s still unanswered", campaign_id)
-
-    async def run(self, finished: asyncio.Event) -> None:
-        """Poll every POLL_INTERVAL, counted from the start of one poll to the start of the next (a
-        slow poll on a busy machine must not leave the gates without a fresh status)."""
-        while not finished.is_set():
-            started = time.monotonic()
-            if self._watched or self._fences:
-                await self.poll()
-            try:
-                await asyncio.wait_for(finished.wait(), max(0.005, POLL_INTERVAL - (time.monotonic() - started)))
-            except TimeoutError:
-                pass
-
-    async def poll(self) -> None:
-        self._seq += 1
-        seq, started = self._seq, time.monotonic()
-        try:
-            found = await asyncio.wait_for(sending.stop_statuses(self.db, sorted(self._watched | set(self._fences))),
-                                           POLL_TIMEOUT)
-        except Exception:
-            log.exception("campaign status poll failed")
-            return
-        self.statuses.update(found)
-        self.polled_at = started
-        self._fences = {cid: at for cid, at in self._fences.items() if at >= seq}
-        self._watched -= {cid for cid, st in found.items() if st not in ledger.SENDING_CAMPAIGN}
-        self._polled.set()
-        self._polled = asyncio.Event()
 
 
 class Batch:
-    """Rows claimed together, until when (monotonic) we may still start sending them, and the
-    outcomes gathered so far (the batch is recorded once every row has one)."""
+    """Rows claimed together: until when (monotonic) we may still start them, the fence session
+    epoch they were claimed under, and how many of them are recorded."""
 
-    def __init__(self, rows: list[dict], valid_until: float):
-        self.rows, self.valid_until = rows, valid_until
-        self.outcomes: list[sending.Outcome] = []
-        self.complete = asyncio.Event()
-        self.stale_since: float | None = None  # when its messages began to find no fresh poll
-
-    def stale_deadline(self) -> float:
-        """Until when a message may wait for a fresh status poll: GATE_WAIT after the batch's
-        messages began to find none (shared by the batch, so a stretch of stale polls holds it back
-        for seconds, not seconds per message; reset as soon as a message gets a verdict)."""
-        if self.stale_since is None:
-            self.stale_since = time.monotonic()
-        return self.stale_since + GATE_WAIT
-
-    def add(self, outcome: sending.Outcome) -> None:
-        self.outcomes.append(outcome)
-        if len(self.outcomes) == len(self.rows):
-            self.complete.set()
+    def __init__(self, rows: list[dict], valid_until: float, epoch: int):
+        self.rows, self.valid_until, self.epoch = rows, valid_until, epoch
+        self.recorded = 0
+        self.waiting_since: list[float | None] = [None]  # shared wait for an admission (admission.GATE_WAIT)
 
 
 class MessageGate:
-    """delivery.base.Gate for one message: stopping, lease and campaign status checks."""
+    """delivery.base.Gate for one message (see admission.py)."""
 
     def __init__(self, worker: Worker, batch: Batch, outcome: sending.Outcome):
         self.worker, self.batch, self.outcome = worker, batch, outcome
         self.campaign_id = outcome.row["campaign_id"] if outcome.row["kind"] != "transactional" else None
 
     async def enter(self) -> bool:
-        why = await self.worker.stopwatch.verdict(self.campaign_id, self.batch) if self.campaign_id else None
+        admissions = self.worker.admissions
+        why = await admissions.verdict(self.campaign_id, self.batch.waiting_since) if self.campaign_id else None
         if why is None and not self._may_start():
-            if self.campaign_id:
-                self.worker.stopwatch.leave(self.campaign_id)
-            why = STOPPING if self.worker.stopping.is_set() else LEASE_LOST
+            self.leave()
+            why = Refusal.STOPPING if self.worker.stopping.is_set() else Refusal.LEASE_LOST
         self.outcome.stopped_status = why
         return why is None
 
     def _may_start(self) -> bool:
-        return not self.worker.stopping.is_set() and time.monotonic() < self.batch.valid_until
+        admissions = self.worker.admissions
+        return (not self.worker.stopping.is_set() and time.monotonic() < self.batch.valid_until
+                and admissions.healthy and self.batch.epoch == admissions.epoch)
 
     def leave(self) -> None:
         if self.campaign_id:
-            self.worker.stopwatch.leave(self.campaign_id)
+            self.worker.admissions.leave(self.campaign_id)
 
 
 class Worker:
-    """One worker process's delivery pipeline: a feeder claims and composes batches (at most
-    HELD_BATCHES in hand, so the next batch is built while the current one is on the wire), one
-    sender per SMTP connection takes ready messages in order, and each batch is recorded in one
-    transaction as soon as all its rows have an outcome."""
+    """One worker process's delivery pipeline (see the module docstring)."""
 
     def __init__(self, container, *, transport=None, worker_id: str | None = None,
                  clock: Callable[[], datetime] = utcnow, batch_size: int | None = None,
@@ -218,7 +105,9 @@ class Worker:
         self.clock = clock
         self.batch_size = batch_size or max(50, min(500, self.settings.smtp_connections * 25))
         self.senders = senders or max(1, self.settings.smtp_connections)
-        self.stopwatch = StopWatch(self.db, self.worker_id)
+        self.session = self.db.fence.session(self.worker_id)
+        self.admissions = Admissions(self.session)
+        self.recorder = Recorder(self._write, self._recorded)
         self.composer = Composer(self.db, _links(self.settings), self.settings)
         self.stopping = asyncio.Event()
         self.in_hand: set[Batch] = set()
@@ -228,37 +117,37 @@ class Worker:
         self._ready: deque[tuple[Batch, dict, object]] = deque()
         self._wake = asyncio.Event()  # a message became ready, or the feeder ended
         self._slots = asyncio.Semaphore(HELD_BATCHES)
-        self._recorders: set[asyncio.Task] = set()
         self._fed = False
 
     async def run(self) -> None:
-        """Run until stop() is called; batches in hand are finished and recorded (within STOP_GRACE)."""
-        finished = asyncio.Event()
-        await self._beat()
-        background = [asyncio.create_task(self.stopwatch.run(finished)), asyncio.create_task(self._keepalive(finished))]
-        pipeline = [asyncio.create_task(self._feed())] + [asyncio.create_task(self._sender())
-                                                          for _ in range(self.senders)]
+        """Run until stop() is called; batches in hand are finished and recorded."""
+        await self.session.start()
+        await self.admissions.cycle()
+        finished, recorded = asyncio.Event(), asyncio.Event()
+        background = [asyncio.create_task(self.admissions.run(finished)),
+                      asyncio.create_task(self._keepalive(finished))]
+        recorder = asyncio.create_task(self.recorder.run(recorded))
+        pipeline = [asyncio.create_task(self._feed())] + [asyncio.create_task(self._sender(n))
+                                                          for n in range(self.senders)]
         stop = asyncio.create_task(self.stopping.wait())
         try:
-            await asyncio.wait([stop, *background, *pipeline], return_when=asyncio.FIRST_COMPLETED)
-            _report_death(background + pipeline)
+            await asyncio.wait([stop, recorder, *background, *pipeline], return_when=asyncio.FIRST_COMPLETED)
+            _report_death([recorder, *background, *pipeline])
             self.stopping.set()
             await _finish(pipeline, STOP_GRACE)
-            await _finish(list(self._recorders), STOP_GRACE)
+            recorded.set()
+            await _finish([recorder], RECORD_GRACE)
         finally:
             finished.set()
-            await _finish(background + [stop], STOP_GRACE)
+            await _finish(background + [stop, recorder], STOP_GRACE)
             await self._close()
 
     async def _close(self) -> None:
-        try:
-            await asyncio.wait_for(self.transport.close(), STOP_GRACE)
-        except Exception:
-            log.exception("closing the transport failed")
-        try:
-            await asyncio.wait_for(sending.sign_off(self.db, self.worker_id), STOP_GRACE)
-        except Exception:
-            log.exception("removing the worker heartbeat failed")
+        for closing in (self.transport.close, self.session.stop):
+            try:
+                await asyncio.wait_for(closing(), STOP_GRACE)
+            except Exception:
+                log.exception("closing the worker failed (%s)", closing.__qualname__)
 
     def stop(self) -> None:
         self.stopping.set()
@@ -270,7 +159,7 @@ class Worker:
                 if not await self._take_slot():
                     break
                 try:
-                    fed = await self._feed_one()
+                    fed = self._may_claim() and await self._feed_one()
                 except Exception:
                     log.exception("claiming or composing a batch failed")
                     fed = False
@@ -280,6 +169,10 @@ class Worker:
         finally:
             self._fed = True
             self._wake.set()
+
+    def _may_claim(self) -> bool:
+        """Nothing new while outcomes wait for a failed write, or while the fence session is down."""
+        return not self.recorder.backlog and self.admissions.healthy
 
     async def _take_slot(self) -> bool:
         while not self.stopping.is_set():
@@ -298,16 +191,14 @@ class Worker:
         try:
             built = await self.composer.compose(batch.rows)
         except BaseException:
-            self.in_hand.discard(batch)  # the rows come back when their lease expires
+            self.in_hand.discard(batch)
+            await sending.give_back(self.db, [row["id"] for row in batch.rows], self.worker_id, self.clock())
             raise
         self._ready.extend((batch, row, built[row["id"]]) for row in batch.rows)
         self._wake.set()
-        task = asyncio.create_task(self._record(batch))
-        self._recorders.add(task)
-        task.add_done_callback(self._recorders.discard)
         return True
 
-    async def _sender(self) -> None:
+    async def _sender(self, lane: int) -> None:
         """Send ready messages one after another (one SMTP connection's worth of work)."""
         while True:
             if not self._ready:
@@ -317,21 +208,24 @@ class Worker:
                 await self._wake.wait()
                 continue
             batch, row, msg = self._ready.popleft()
-            batch.add(await self._send(batch, row, msg))
+            await self.recorder.settle(lane)
+            self.recorder.push(batch, await self._send(batch, row, msg), lane)
 
-    async def _record(self, batch: Batch) -> None:
-        """Once every row of the batch has an outcome: one transaction records them all."""
+    async def _write(self, outcomes: list[sending.Outcome]) -> None:
+        """One group commit of outcomes (raises when nothing was committed: the recorder retries)."""
+        plan = await sending.record_outcomes(
+            self.db, outcomes, max_attempts=self.settings.max_attempts,
+            retry_base=self.settings.retry_base_seconds, now=self.clock(), worker=self.worker_id,
+            refund=self._bucket())
+        self.sent += len(plan.sent)
         try:
-            await batch.complete.wait()
-            plan = await sending.record_outcomes(
-                self.db, batch.outcomes, max_attempts=self.settings.max_attempts,
-                retry_base=self.settings.retry_base_seconds, now=self.clock(), worker=self.worker_id,
-                refund=self._bucket())
-            self.sent += len(plan.sent)
-            await self._watch_relay(batch.outcomes)
+            await self._watch_relay(outcomes)
         except Exception:
-            log.exception("recording a batch failed")
-        finally:
+            log.exception("pausing campaigns for a failing relay failed")
+
+    def _recorded(self, batch: Batch, count: int) -> None:
+        batch.recorded += count
+        if batch.recorded >= len(batch.rows) and batch in self.in_hand:
             self.in_hand.discard(batch)
             self._slots.release()
 
@@ -348,7 +242,7 @@ class Worker:
 
     async def _claim(self) -> Batch | None:
         started, now, want = time.monotonic(), self.clock(), self.batch_size
-        bucket, rate = self._bucket(), self.settings.send_rate
+        epoch, bucket, rate = self.admissions.epoch, self._bucket(), self.settings.send_rate
         async with self.db.write() as conn:
             if bucket:
                 want = await kv.take_tokens(conn, bucket[0], want, rate=rate, burst=bucket[1], now=now)
@@ -357,7 +251,7 @@ class Worker:
             if bucket:
                 await kv.give_back(conn, bucket[0], want - len(rows), burst=bucket[1])
         CLAIM_SECONDS.observe(time.monotonic() - started)
-        return Batch(rows, started + self.settings.lease_seconds - self.lease_margin) if rows else None
+        return Batch(rows, started + self.settings.lease_seconds - self.lease_margin, epoch) if rows else None
 
     async def _send(self, batch: Batch, row: dict, msg) -> sending.Outcome:
         if isinstance(msg, Exception):
@@ -387,16 +281,11 @@ class Worker:
         log.warning("relay keeps failing; paused campaigns %s", paused)
         self.failures = 0
 
-    async def _beat(self) -> None:
-        started = time.monotonic()
-        await asyncio.wait_for(sending.heartbeat(self.db, self.worker_id, self.clock()), POLL_TIMEOUT)
-        self.stopwatch.beat_at = started
-
     async def _keepalive(self, finished: asyncio.Event) -> None:
-        """Heartbeat, lease renewal and housekeeping, every HEARTBEAT_EVERY seconds (at most)."""
-        every = max(0.2, min(HEARTBEAT_EVERY, self.settings.lease_seconds / 4))
+        """Lease renewal and housekeeping, every KEEPALIVE_EVERY seconds (at most)."""
+        every = max(0.2, min(KEEPALIVE_EVERY, self.settings.lease_seconds / 4))
         while not finished.is_set():
-            for chore in (self._beat, self._renew, self._housekeep):
+            for chore in (self._renew, self._housekeep):
                 try:
                     await chore()
                 except Exception:
@@ -410,13 +299,15 @@ class Worker:
         held, started = list(self.in_hand), time.monotonic()
         if held:
             await asyncio.wait_for(sending.renew_leases(self.db, self.worker_id, self.clock(),
-                                                        self.settings.lease_seconds), POLL_TIMEOUT)
+                                                        self.settings.lease_seconds), CHORE_TIMEOUT)
             for batch in held:  # rows whose lease could have expired before we renewed may be someone else's
                 if started < batch.valid_until:
                     batch.valid_until = max(batch.valid_until, started + self.settings.lease_seconds - self.lease_margin)
 
     async def _housekeep(self) -> None:
-        await asyncio.wait_for(sending.housekeep(self.db, self.clock()), POLL_TIMEOUT * 2)
+        orphan_after = ORPHAN_LEASES * self.settings.lease_seconds
+        await asyncio.wait_for(sending.housekeep(self.db, self.clock(), me=self.worker_id,
+                                                 orphan_after=orphan_after), CHORE_TIMEOUT)
 
 
 def _report_death(tasks: list[asyncio.Task]) -> None:

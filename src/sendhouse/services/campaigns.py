@@ -316,19 +316,24 @@ async def duplicate_campaign(db: Database, project_id: str, campaign_id: str, *,
 # --- pause, resume, abort ------------------------------------------------------------------
 
 
-async def _act(db: Database, project_id: str, campaign_id: str, allowed, values: dict, code: str,
+async def _act(db: Database, project_id: str, campaign_id: str, allowed, values_at, code: str,
                message: str) -> dict:
+    """One conditional transition; `values_at(now)` is stamped once the campaign's row is locked."""
     async with db.write() as conn:
-        if not await store.transition(conn, campaign_id, allowed, values, project_id=project_id):
+        await store.lock_for_update(conn, campaign_id)
+        if not await store.transition(conn, campaign_id, allowed, values_at(utcnow()), project_id=project_id):
             raise await _miss(conn, project_id, campaign_id, code, message)
         return present_summary(await _get_row(conn, project_id, campaign_id))
 
 
+def _paused_at(now: datetime) -> dict:
+    return {"status": "paused", "paused_at": now, "paused_reason": None, "updated_at": now}
+
+
 async def pause_campaign(db: Database, project_id: str, campaign_id: str) -> dict:
-    """sending / sending_gradual / gradual scheduled → paused; no new SMTP transaction starts."""
-    now = utcnow()
-    values = {"status": "paused", "paused_at": now, "paused_reason": None, "updated_at": now}
-    summary = await _act(db, project_id, campaign_id, store.pausable(), values, "CAMPAIGN_NOT_PAUSABLE",
+    """sending / sending_gradual / gradual scheduled → paused; no new SMTP transaction starts
+    once this returns (the stop fence)."""
+    summary = await _act(db, project_id, campaign_id, store.pausable(), _paused_at, "CAMPAIGN_NOT_PAUSABLE",
                          "Only sending campaigns (or gradual scheduled ones) can be paused")
     _log("campaign_paused", campaign_id, project_id, reason=None, automatic=False)
     await _stop_fence(db, campaign_id)
@@ -336,15 +341,13 @@ async def pause_campaign(db: Database, project_id: str, campaign_id: str) -> dic
 
 
 async def _stop_fence(db: Database, campaign_id: str) -> None:
-    """After a pause/abort commit: no worker starts a MAIL FROM for it once we answer (services.sending)."""
-    from sendhouse.services.sending import stop_fence
-
-    await stop_fence(db, campaign_id)
+    """After a pause/abort commit: no worker starts a MAIL FROM for it once we answer (store/fence.py)."""
+    await db.fence.close(campaign_id)
 
 
 async def resume_campaign(db: Database, project_id: str, campaign_id: str) -> dict:
     """paused → the sending state of its mode (or scheduled when it never started)."""
-    summary = await _act(db, project_id, campaign_id, store.status_in(("paused",)), store.resume_values(utcnow()),
+    summary = await _act(db, project_id, campaign_id, store.status_in(("paused",)), store.resume_values,
                          "CAMPAIGN_NOT_RESUMABLE", "Only paused campaigns can be resumed")
     _log("campaign_resumed", campaign_id, project_id, status=summary["status"])
     return summary
@@ -353,9 +356,10 @@ async def resume_campaign(db: Database, project_id: str, campaign_id: str) -> di
 async def abort_campaign(db: Database, project_id: str, campaign_id: str) -> dict:
     """→ aborted, cancelling every queued/deferred ledger row in the same transaction.
     Aborting an aborted campaign answers with it unchanged (safe to retry)."""
-    now = utcnow()
-    values = {"status": "aborted", "aborted_at": now, "updated_at": now}
     async with db.write() as conn:
+        await store.lock_for_update(conn, campaign_id)
+        now = utcnow()  # stamped once the row (SQLite: the database) is locked
+        values = {"status": "aborted", "aborted_at": now, "updated_at": now}
         if await store.transition(conn, campaign_id, store.status_in(rules.ABORTABLE), values, project_id=project_id):
             cancelled = await store.cancel_pending_messages(conn, campaign_id, now)
             _log("campaign_aborted", campaign_id, project_id, cancelled=cancelled)

@@ -1,20 +1,17 @@
 """Sending use cases the worker loop drives: claim a batch, build each message, record outcomes.
 
-- claim_batch: lease due ledger rows (transactional first) in one committed transaction;
 - Composer: compiles one MIME skeleton per campaign (or per transactional content) and renders
   it per recipient; the Message-ID is the row's, fixed when the row was created;
 - record_outcomes: one write transaction per batch: 2xx → sent; 4xx / no reply → deferred with
   exponential backoff and jitter, failed after settings.max_attempts; 5xx → failed, a hard-bounce
   event, and the address suppressed in the project's global group (reason BOUNCE);
-- housekeep: expired leases (crashed workers) back to queued, due deferred rows back to queued.
+- housekeep: leases of dead workers back to queued, due deferred rows back to queued;
 No transaction is ever held while talking SMTP.
 """
 
 from __future__ import annotations
 
-import asyncio
 import random
-import weakref
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -22,7 +19,6 @@ import sqlalchemy as sa
 
 from sendhouse.delivery.base import PERMANENT, SENT, SKIPPED, SendResult
 from sendhouse.domain import ids
-from sendhouse.domain.times import utcnow
 from sendhouse.observability import log_outcomes
 from sendhouse.store import kv, ledger
 from sendhouse.store.db import Database
@@ -46,16 +42,18 @@ def retry_delay(attempt: int, base: float, rng: random.Random | None = None) -> 
     return min(MAX_RETRY_DELAY, base * (2 ** max(0, attempt - 1))) * rng.uniform(0.8, 1.2)
 
 
-async def claim_batch(db: Database, *, worker: str, limit: int, now: datetime, lease_seconds: float) -> list[dict]:
-    """Lease up to `limit` rows to this worker; the claim is committed before anything is sent."""
+async def housekeep(db: Database, now: datetime, *, me: str | None = None,
+                    orphan_after: float = 3600.0) -> tuple[int, int]:
+    """(leased rows taken back, deferred rows now due), both returned to queued. Leases are taken
+    back from workers that are gone (their liveness lock is free), never from a live worker unless
+    its lease ran out more than `orphan_after` seconds ago (it lost track of the rows)."""
+    async with db.read() as conn:
+        owners = await ledger.lease_owners(conn)
+    dead = await db.fence.dead_owners(owners - {me})
     async with db.write() as conn:
-        return await ledger.claim(conn, worker=worker, limit=limit, now=now, lease_seconds=lease_seconds)
-
-
-async def housekeep(db: Database, now: datetime) -> tuple[int, int]:
-    """(rows whose lease expired, deferred rows now due), both returned to queued."""
-    async with db.write() as conn:
-        return await ledger.expire_leases(conn, now), await ledger.promote_deferred(conn, now)
+        expired = await ledger.expire_leases(conn, now, dead=dead,
+                                             orphaned_before=now - timedelta(seconds=orphan_after))
+        return expired, await ledger.promote_deferred(conn, now)
 
 
 @dataclass
@@ -173,54 +171,12 @@ async def count_pending(db: Database) -> int:
         return (await conn.execute(query)).scalar_one()
 
 
-# --- the stop fence: no MAIL FROM after a pause/abort response -----------------------------------
-
-GATE_FRESHNESS = 0.25  # a gate trusts a status poll that *started* at most this many seconds ago
-FENCE_MARGIN = 0.1  # for MAIL FROM to travel and be logged by the relay
-HEARTBEAT_LIVE = timedelta(seconds=10)  # a worker heartbeat newer than this counts as a live worker
-WORKER_KEY = "worker:"
-_local_watches: weakref.WeakSet = weakref.WeakSet()
-
-
-def register_watch(watch) -> None:
-    """A worker's StopWatch in this process (worker.StopWatch: fence(cid) and drained(cid))."""
-    _local_watches.add(watch)
-
-
-async def stop_fence(db: Database, campaign_id: str) -> None:
-    """Await after committing a pause or abort, before answering; afterwards no worker starts a
-    MAIL FROM for the campaign.
-
-    - In this process: every StopWatch refuses the campaign at once (until a poll started after
-      this call says otherwise), and we wait until messages already past the gate have had their
-      MAIL FROM answered.
-    - Other processes: a worker admits a message only on a poll that started < GATE_FRESHNESS ago
-      and only while its heartbeat is fresh, and writes MAIL FROM with no await after admitting.
-      A poll that read the old status began before our commit, so its MAIL FROMs are written
-      before commit + GATE_FRESHNESS: when a live foreign worker exists we wait that long (+ margin).
-      This assumes the hosts' clocks run at the same rate and agree within HEARTBEAT_LIVE / 2.
-    """
-    watches = list(_local_watches)
-    for watch in watches:
-        watch.fence(campaign_id)
-    await asyncio.gather(*(watch.drained(campaign_id) for watch in watches))
-    local = {watch.worker_id for watch in watches}
-    async with db.read() as conn:
-        live = await kv.live_keys(conn, WORKER_KEY, utcnow() - HEARTBEAT_LIVE)
-    if any(key[len(WORKER_KEY):] not in local for key in live):
-        await asyncio.sleep(GATE_FRESHNESS + FENCE_MARGIN)
-
-
-async def heartbeat(db: Database, worker_id: str, now: datetime) -> None:
-    async with db.write() as conn:
-        await kv.beat(conn, WORKER_KEY + worker_id, now)
-
-
-async def sign_off(db: Database, worker_id: str) -> None:
-    async with db.write() as conn:
-        await kv.forget(conn, WORKER_KEY + worker_id)
-
-
 async def renew_leases(db: Database, worker_id: str, now: datetime, lease_seconds: float) -> int:
     async with db.write() as conn:
         return await ledger.renew_leases(conn, worker_id, now, lease_seconds)
+
+
+async def give_back(db: Database, row_ids: list[str], worker: str, now: datetime) -> None:
+    """Leased rows this worker will not send after all (e.g. their batch could not be built) back to queued."""
+    async with db.write() as conn:
+        await ledger.release(conn, row_ids, status="queued", now=now, worker=worker)

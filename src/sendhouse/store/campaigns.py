@@ -91,6 +91,13 @@ async def due_for_start(conn: AsyncConnection, now: datetime, limit: int = 100) 
     return list((await conn.execute(query)).scalars())
 
 
+async def lock_for_update(conn: AsyncConnection, campaign_id: str) -> None:
+    """Hold the campaign's row lock for the rest of the transaction (SQLite: BEGIN IMMEDIATE
+    already holds the database's write lock)."""
+    if conn.dialect.name == "postgresql":
+        await conn.execute(sa.select(c.c.id).where(c.c.id == campaign_id).with_for_update())
+
+
 async def transition(conn: AsyncConnection, campaign_id: str, allowed: sa.ColumnElement, values: dict,
                      *, project_id: str | None = None) -> bool:
     """UPDATE the campaign WHERE id (and project) AND `allowed`; whether it matched."""

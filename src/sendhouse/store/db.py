@@ -2,7 +2,8 @@
 
 SQLite runs in WAL mode; every write transaction starts with BEGIN IMMEDIATE and the write
 engine holds a single connection, so writers queue instead of failing on locks. PostgreSQL
-uses psycopg 3 with ordinary pooled transactions.
+uses psycopg 3 with ordinary pooled transactions. Each handle carries its stop fence
+(`db.fence`, store/fence.py): the locks pause/abort and the workers meet on.
 
 `after_commit(callback)` runs a callback once the enclosing `Database.write()` transaction has
 committed (never when it rolls back): structured log events of state changes use it.
@@ -21,9 +22,10 @@ import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
+from sendhouse.store.fence import make_fence
+
 SQLITE_PRAGMAS = (
     "PRAGMA journal_mode=WAL",
-    "PRAGMA busy_timeout=30000",
     "PRAGMA foreign_keys=ON",
     "PRAGMA synchronous=NORMAL",
 )
@@ -47,12 +49,12 @@ def sync_url(url: str) -> str:
     return url
 
 
-def _configure_sqlite(engine: AsyncEngine, *, immediate: bool) -> None:
+def _configure_sqlite(engine: AsyncEngine, *, immediate: bool, busy_timeout: float) -> None:
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:
         dbapi_conn.isolation_level = None
         cursor = dbapi_conn.cursor()
-        for pragma in SQLITE_PRAGMAS:
+        for pragma in (*SQLITE_PRAGMAS, f"PRAGMA busy_timeout={int(busy_timeout * 1000)}"):
             cursor.execute(pragma)
         cursor.close()
 
@@ -84,20 +86,27 @@ def _run(callbacks: list[Callable[[], None]]) -> None:
 class Database:
     """Read and write transactions on the configured database."""
 
-    def __init__(self, url: str, *, pool_size: int = 10):
+    def __init__(self, url: str, *, pool_size: int = 10, busy_timeout: float = 30.0):
         self.url = url
         self.is_sqlite = url.startswith("sqlite")
         self.is_postgres = not self.is_sqlite
         if self.is_sqlite:
             self._writer = create_async_engine(async_url(url), pool_size=1, max_overflow=0, pool_timeout=120)
             self._reader = create_async_engine(async_url(url), pool_size=pool_size, max_overflow=0)
-            _configure_sqlite(self._writer, immediate=True)
-            _configure_sqlite(self._reader, immediate=False)
+            _configure_sqlite(self._writer, immediate=True, busy_timeout=busy_timeout)
+            _configure_sqlite(self._reader, immediate=False, busy_timeout=busy_timeout)
         else:
             self._writer = create_async_engine(
                 async_url(url), pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True
             )
             self._reader = self._writer
+        self.async_url = async_url(url)
+        self.fence = make_fence(self)  # the stop fence and worker liveness (store/fence.py)
+
+    @property
+    def engine(self) -> AsyncEngine:
+        """The write engine (connections of its own, e.g. for session locks)."""
+        return self._writer
 
     @property
     def dialect(self) -> str:

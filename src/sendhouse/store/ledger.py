@@ -14,7 +14,7 @@ Rows of a gradual campaign wait with next_attempt_at = HOLD_UNTIL until the sche
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -24,7 +24,7 @@ from sendhouse.store.schema.campaigns import campaigns, messages
 SENDING_CAMPAIGN = ("sending", "sending_gradual")
 PENDING = ("queued", "sending", "deferred")
 FINAL = ("sent", "failed", "bounced", "cancelled", "suppressed")
-HOLD_UNTIL = datetime(2999, 1, 1, tzinfo=timezone.utc)
+HOLD_UNTIL = datetime(2999, 1, 1, tzinfo=UTC)
 TRANSACTIONAL_PRIORITY, CAMPAIGN_PRIORITY = 10, 100
 
 CLAIM_COLUMNS = (messages.c.id, messages.c.project_id, messages.c.campaign_id, messages.c.kind,
@@ -114,10 +114,23 @@ async def renew_leases(conn: AsyncConnection, worker: str, now: datetime, lease_
     return (await conn.execute(stmt)).rowcount
 
 
-async def expire_leases(conn: AsyncConnection, now: datetime) -> int:
-    """Rows whose lease ran out (their worker died) go back to `queued`; how many."""
+async def lease_owners(conn: AsyncConnection) -> set[str]:
+    """The workers holding leased (`sending`) rows now."""
+    query = sa.select(messages.c.lease_owner).where(messages.c.status == "sending").distinct()
+    return {owner for owner in (await conn.execute(query)).scalars() if owner}
+
+
+async def expire_leases(conn: AsyncConnection, now: datetime, *, dead: set[str] | None = None,
+                        orphaned_before: datetime | None = None) -> int:
+    """Leased rows go back to `queued`; how many. Without `dead`: rows whose lease ran out. With it:
+    every row of a dead owner, and rows of other owners whose lease ran out before `orphaned_before`."""
+    if dead is None:
+        taken_back = messages.c.lease_expires_at < now
+    else:
+        taken_back = sa.or_(messages.c.lease_owner.in_(sorted(dead)),
+                            messages.c.lease_expires_at < (orphaned_before or now))
     stmt = (messages.update()
-            .where(messages.c.status == "sending", messages.c.lease_expires_at < now)
+            .where(messages.c.status == "sending", taken_back)
             .values(status="queued", lease_owner=None, lease_expires_at=None, updated_at=now))
     return (await conn.execute(stmt)).rowcount
 
