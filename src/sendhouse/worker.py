@@ -33,7 +33,7 @@ import socket
 import time
 from collections import deque
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sendhouse.admission import Admissions, Refusal
 from sendhouse.delivery import make_transport
@@ -97,12 +97,13 @@ class Worker:
     """One worker process's delivery pipeline (see the module docstring)."""
 
     def __init__(self, container, *, transport=None, worker_id: str | None = None,
-                 clock: Callable[[], datetime] = utcnow, batch_size: int | None = None,
+                 clock: Callable[[], datetime] | None = None, batch_size: int | None = None,
                  senders: int | None = None):
         self.container, self.db, self.settings = container, container.db, container.settings
         self.transport = transport or make_transport(self.settings)
         self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}:{ids.new_id()[-6:]}"
-        self.clock = clock
+        self.clock = clock or self._database_time
+        self.clock_offset = timedelta(0)  # the database server's clock minus ours (PostgreSQL)
         self.batch_size = batch_size or max(50, min(500, self.settings.smtp_connections * 25))
         self.senders = senders or max(1, self.settings.smtp_connections)
         self.session = self.db.fence.session(self.worker_id)
@@ -119,8 +120,14 @@ class Worker:
         self._slots = asyncio.Semaphore(HELD_BATCHES)
         self._fed = False
 
+    def _database_time(self) -> datetime:
+        """Our clock set to the database server's, so that every host stamps and compares ledger
+        times (due, lease, sent) on one clock, whatever its own says."""
+        return utcnow() + self.clock_offset
+
     async def run(self) -> None:
         """Run until stop() is called; batches in hand are finished and recorded."""
+        self.clock_offset = await sending.database_clock_offset(self.db)
         await self.session.start()
         await self.admissions.cycle()
         finished, recorded = asyncio.Event(), asyncio.Event()

@@ -1,7 +1,8 @@
 """Crash safety with real processes: `sendhouse worker` is SIGKILLed at random moments during a
-20,000-recipient campaign and restarted; nobody is missed, and the only duplicates are messages in
-flight at a kill, carrying their row's Message-ID. Three workers sharing one campaign on
-PostgreSQL send no duplicate."""
+20,000-recipient campaign and restarted, on SQLite and PostgreSQL; nobody is missed, and each kill
+re-sends at most 2 × SMTP connections messages (those the relay accepted that were not recorded
+yet), carrying their row's Message-ID. Three workers sharing one campaign on PostgreSQL send no
+duplicate."""
 
 from __future__ import annotations
 
@@ -18,12 +19,13 @@ from tests.support.sending_data import campaign_row, container_for, spawn_worker
 from tests.support.smtp_sink import SmtpSink
 
 KILLS = 5
+CONNECTIONS = 8
+PER_KILL = 2 * CONNECTIONS  # accepted-but-unrecorded messages a worker can have at any instant
 
 
 def _spawn(settings, sink, *, scheduler: bool = True, lease: float = 2) -> subprocess.Popen:
-    """A worker with short leases, so a killed worker's rows come back quickly."""
     return spawn_worker(settings, sink.url, scheduler=scheduler, SENDHOUSE_LEASE_SECONDS=lease,
-                        SENDHOUSE_SMTP_CONNECTIONS=8)
+                        SENDHOUSE_SMTP_CONNECTIONS=CONNECTIONS)
 
 
 async def _ledger(container, cid) -> dict[str, tuple[str, str]]:
@@ -41,9 +43,7 @@ async def _received(sink, n) -> bool:
     return len(sink.messages) >= n
 
 
-async def test_sigkilled_workers_miss_nobody_and_duplicate_only_in_flight_mail(db_kind, settings):
-    if db_kind != "sqlite":
-        pytest.skip("the kill loop runs on SQLite; PostgreSQL is covered by the three-worker test")
+async def test_sigkilled_workers_miss_nobody_and_duplicate_only_in_flight_mail(settings):
     rng = random.Random()
     with SmtpSink() as sink:
         container = container_for(settings)
@@ -69,9 +69,9 @@ async def test_sigkilled_workers_miss_nobody_and_duplicate_only_in_flight_mail(d
     copies = sink.recipients()
     assert {status for status, _ in ledger.values()} == {"sent"} and len(ledger) == 20000
     assert set(copies) == set(ledger)  # nobody missed, nobody unknown
-    duplicated = {email for email, n in copies.items() if n > 1}
-    in_flight_limit = KILLS * 2 * 200  # lanes × batch size (8 connections × 25) per kill
-    assert sum(copies[e] - 1 for e in duplicated) <= in_flight_limit
+    extra = sum(n - 1 for n in copies.values())
+    print(f"duplicates: {extra} in {KILLS} kills ({extra / KILLS:.1f} per kill, bound {PER_KILL})")
+    assert extra <= KILLS * PER_KILL
     for message in sink.messages:
         assert message.message_id == ledger[message.rcpt_to[0]][1]
 

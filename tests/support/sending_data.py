@@ -107,14 +107,17 @@ def spawn_worker(settings, smtp_url: str, *, scheduler: bool = True, **env) -> s
     args = [sys.executable, "-m", "sendhouse", "worker"] + ([] if scheduler else ["--no-scheduler"])
     proc = subprocess.Popen(args, env=variables, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     proc.stderr_tail = collections.deque(maxlen=200)
-    threading.Thread(target=_drain, args=(proc.stderr, proc.stderr_tail), daemon=True).start()
+    proc.retried_writes = 0
+    threading.Thread(target=_drain, args=(proc,), daemon=True).start()
     return proc
 
 
-def _drain(stream, tail) -> None:
-    """Read a child's stderr as it comes (a full pipe would block the worker), keeping the last lines."""
-    for line in stream:
-        tail.append(line)
+def _drain(proc) -> None:
+    """Read a child's stderr as it comes (a full pipe would block the worker), keeping the last lines
+    and counting the outcome writes it had to retry."""
+    for line in proc.stderr:
+        proc.stderr_tail.append(line)
+        proc.retried_writes += "outcomes failed; retrying" in line
 
 
 def stop_worker(proc: subprocess.Popen, *, grace: float = 10) -> int:

@@ -19,6 +19,7 @@ import sqlalchemy as sa
 
 from sendhouse.delivery.base import PERMANENT, SENT, SKIPPED, SendResult
 from sendhouse.domain import ids
+from sendhouse.domain.times import utcnow
 from sendhouse.observability import log_outcomes
 from sendhouse.store import kv, ledger
 from sendhouse.store.db import Database
@@ -180,3 +181,13 @@ async def give_back(db: Database, row_ids: list[str], worker: str, now: datetime
     """Leased rows this worker will not send after all (e.g. their batch could not be built) back to queued."""
     async with db.write() as conn:
         await ledger.release(conn, row_ids, status="queued", now=now, worker=worker)
+
+
+async def database_clock_offset(db: Database) -> timedelta:
+    """How far the database server's clock is ahead of ours (zero on SQLite: one host, one clock)."""
+    if db.is_sqlite:
+        return timedelta(0)
+    before = utcnow()
+    async with db.read() as conn:
+        server = (await conn.execute(sa.text("SELECT clock_timestamp()"))).scalar_one()
+    return server - (before + (utcnow() - before) / 2)
