@@ -4,7 +4,8 @@ Only a 5xx to RCPT TO (or to DATA with one recipient) is a hard bounce. A refuse
 protocol (5.5.x / 503) and authentication (530/535) errors, 421, a relay that hangs up in the
 middle of DATA and a local exception are relay failures: transient, the connection closed. After
 each of them the next message on the same one-connection pool goes through cleanly (the relay
-never answers `503 nested MAIL`). Internationalised addresses: SMTPUTF8 when offered, else an
+never answers `503 nested MAIL`). Every test runs against a relay without and with PIPELINING
+(RFC 2920: MAIL FROM, RCPT TO and DATA in one write). Internationalised addresses: SMTPUTF8 when offered, else an
 IDNA domain; a non-ASCII local part without SMTPUTF8 fails that one message without a code."""
 
 from __future__ import annotations
@@ -40,11 +41,12 @@ async def _then_clean(relay: ScriptedSmtp, transport: SmtpTransport, n: int = 99
     assert (result.outcome, result.code) == (SENT, 250)
     assert relay.kept[-1].rcpt_to == ["next@example.org"]
     assert relay.nested_mail_errors() == 0
+    assert relay.handler.pipelined[-1] == relay.handler.pipelining  # RCPT TO and DATA came with MAIL FROM
 
 
-@pytest.fixture
-async def relay():
-    with ScriptedSmtp() as server:
+@pytest.fixture(params=[False, True], ids=["unpipelined", "pipelined"])
+async def relay(request):
+    with ScriptedSmtp(pipelining=request.param) as server:
         yield server
 
 

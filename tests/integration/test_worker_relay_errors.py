@@ -7,6 +7,7 @@ a non-ASCII local part fails that one message and suppresses nothing."""
 
 from __future__ import annotations
 
+import pytest
 import sqlalchemy as sa
 
 from sendhouse.domain import ids
@@ -51,8 +52,9 @@ async def _done(container, cid):
     return (await campaign_row(container.db, cid))["status"] == "sent"
 
 
-async def test_relay_failures_defer_and_suppress_nobody(api, tenant, settings):
-    with ScriptedSmtp() as relay:
+@pytest.mark.parametrize("pipelining", [False, True], ids=["unpipelined", "pipelined"])
+async def test_relay_failures_defer_and_suppress_nobody(api, tenant, settings, pipelining):
+    with ScriptedSmtp(pipelining=pipelining) as relay:
         relay.script_mail("530 5.7.0 Authentication required", "530 5.7.0 Authentication required")
         relay.script_rcpt("503 5.5.1 Error: need MAIL command", "421 4.3.2 shutting down")
         relay.cut_next_data()

@@ -4,7 +4,8 @@
   `script_rcpt`, `script_data`); without a script every command gets its usual 250/354.
 - `cut_next_data()`: the next DATA reads a few lines of the message, then the relay hangs up.
 - SMTPUTF8 and PIPELINING are offered or hidden (aiosmtpd never offers PIPELINING by itself, but
-  reads commands in order, so announcing it is all a pipelining relay needs).
+  reads commands in order, so announcing it is all a pipelining relay needs); `pipelined` tells,
+  per MAIL FROM, whether RCPT TO and DATA were already waiting behind it.
 - `auth=True` announces AUTH PLAIN/LOGIN (without TLS, on loopback) and accepts only
   `good_password`.
 - Everything is recorded: every reply line written (`lines`, to spot a `503 Error: nested MAIL
@@ -44,6 +45,7 @@ class ScriptedHandler:
     cuts: int = 0
     lines: list[str] = field(default_factory=list)
     mails: list[tuple[str, list[str]]] = field(default_factory=list)
+    pipelined: list[bool] = field(default_factory=list)  # per MAIL FROM: came with RCPT TO and DATA
     rcpts: list[str] = field(default_factory=list)
     kept: list[Kept] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -53,8 +55,12 @@ class ScriptedHandler:
         return responses[:-1] + (["250-PIPELINING"] if self.pipelining else []) + responses[-1:]
 
     async def handle_MAIL(self, server, session, envelope, address, mail_options):
+        # Commands already waiting in the reader's buffer (asyncio.StreamReader's, read for the test
+        # only) when MAIL FROM is handled: a pipelining client has sent RCPT TO and DATA with it.
+        waiting = bytes(getattr(server._reader, "_buffer", b""))
         with self.lock:
             self.mails.append((address, list(mail_options)))
+            self.pipelined.append(b"RCPT TO" in waiting and b"DATA" in waiting)
             scripted = self.mail_replies.popleft() if self.mail_replies else None
         if scripted:
             return scripted

@@ -1,10 +1,12 @@
 """The SMTP relay transport: a pool of reused aiosmtplib connections.
 
 `SmtpTransport(url, connections=N)` keeps at most N connections to the relay named by
-`smtp://[user:pass@]host:port[?starttls=true]` or `smtps://…`. A connection is opened lazily
-(aiosmtplib: connect, EHLO, STARTTLS, AUTH) and reused for message after message. Each message is
-one transaction on a delivery.wire.Wire: MAIL FROM (written with no await after the gate said
-yes), RCPT TO for each recipient, DATA, the dot-stuffed message. Replies are classified by stage
+`smtp://[user:pass@]host:port[?starttls=true][&pipelining=false]` or `smtps://…`. A connection is
+opened lazily (aiosmtplib: connect, EHLO, STARTTLS, AUTH) and reused for message after message.
+Each message is one transaction on a delivery.wire.Wire: MAIL FROM (written with no await after
+the gate said yes), RCPT TO for each recipient, DATA, the dot-stuffed message. When the relay
+offers PIPELINING (RFC 2920), MAIL FROM, the RCPT TOs and DATA go out in one write and their
+replies are read in order; the gate is left once MAIL FROM's reply is read. Replies are classified by stage
 (delivery.base.classify). A connection goes back into the pool only in a known, clean state: after
 a message accepted or refused at its end, or after a recipient refusal followed by a good RSET.
 After a relay or connection failure, a timeout, a cancellation or any local exception the
@@ -56,6 +58,7 @@ class RelayConfig:
     username: str | None = None
     password: str | None = None
     timeout: float = 30.0
+    pipelining: bool = True  # used when the relay offers PIPELINING; `?pipelining=false` turns it off
 
 
 def parse_smtp_url(url: str) -> RelayConfig:
@@ -71,6 +74,7 @@ def parse_smtp_url(url: str) -> RelayConfig:
         use_tls=parts.scheme == "smtps", start_tls=start_tls and parts.scheme == "smtp",
         username=unquote(parts.username) if parts.username else None,
         password=unquote(parts.password) if parts.password else None, timeout=timeout,
+        pipelining=query.get("pipelining", ["true"])[0].lower() in TRUE_WORDS,
     )
 
 
@@ -124,7 +128,8 @@ class SmtpTransport:
             return SendResult(PERMANENT, None, str(error)[:500], stage=LOCAL), True  # nothing was written
         if gate is not None and not await gate.enter():
             return SendResult(SKIPPED), True
-        return await Transaction(client, envelope, msg, gate).run()
+        pipelined = self.config.pipelining and client.supports_extension("pipelining")
+        return await Transaction(client, envelope, msg, gate, pipelined=pipelined).run()
 
     async def _ready(self, client: aiosmtplib.SMTP | None) -> aiosmtplib.SMTP:
         if client is not None and client.is_connected:
@@ -162,8 +167,9 @@ class SmtpTransport:
 class Transaction:
     """One message on one connection. run() → (result, whether the connection is clean to reuse)."""
 
-    def __init__(self, client: aiosmtplib.SMTP, envelope: Envelope, msg, gate: Gate | None):
+    def __init__(self, client: aiosmtplib.SMTP, envelope: Envelope, msg, gate: Gate | None, *, pipelined: bool):
         self.client, self.envelope, self.msg, self.gate = client, envelope, msg, gate
+        self.pipelined = pipelined
         self.stage = MAIL
         self.dirty = False  # the relay may be waiting for something we will not send
 
@@ -186,7 +192,14 @@ class Transaction:
             gate.leave()
 
     async def _exchange(self, wire: Wire) -> SendResult:
-        wire.write(self.envelope.mail_line(), 1)
+        """Unpipelined: each command waits for the previous reply. Pipelined (RFC 2920): MAIL FROM,
+        every RCPT TO and DATA in one write, the replies read and matched in order. A failure
+        before every reply is read leaves the connection unclean, so it is closed."""
+        lines = [self.envelope.mail_line(), *self.envelope.rcpt_lines(), b"DATA\r\n"]
+        if self.pipelined:
+            wire.write(b"".join(lines), len(lines))
+        else:
+            wire.write(lines[0], 1)
         try:
             reply = await wire.reply()
         finally:
@@ -195,9 +208,8 @@ class Transaction:
             return relay_failure(reply.code, reply.message, stage=MAIL)
         self.stage = RCPT
         refused = []
-        for line in self.envelope.rcpt_lines():
-            wire.write(line, 1)
-            reply = await wire.reply()
+        for line in lines[1:-1]:
+            reply = await self._command(wire, line)
             if reply.code not in (250, 251):
                 result = classify(reply.code, reply.message, stage=RCPT)
                 if result.connection_error:
@@ -209,10 +221,12 @@ class Transaction:
         self.stage = DATA
         accepted = len(self.envelope.rcpt_to) - len(refused)
         if not accepted:
-            await self._rset(wire)
+            if self.pipelined:  # DATA was written too: with no recipient it must be refused
+                self.dirty = (await wire.reply()).code == 354
+            if not self.dirty:
+                await self._rset(wire)
             return refused[0]
-        wire.write(b"DATA\r\n", 1)
-        reply = await wire.reply()
+        reply = await self._command(wire, b"DATA\r\n")
         if reply.code != 354:
             result = classify(reply.code, reply.message, stage=DATA, recipients=accepted)
             if not result.connection_error:
@@ -222,6 +236,12 @@ class Transaction:
         reply = await wire.reply()
         result = classify(reply.code, reply.message, stage=DATA, recipients=accepted)
         return refused[0] if result.ok and refused else result
+
+    async def _command(self, wire: Wire, line: bytes):
+        """The reply to `line`, written now unless it went out in the pipelined group."""
+        if not self.pipelined:
+            wire.write(line, 1)
+        return await wire.reply()
 
     async def _rset(self, wire: Wire) -> None:
         """End the transaction after a refusal so the connection can be reused (else it is closed)."""
