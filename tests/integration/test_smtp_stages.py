@@ -117,6 +117,19 @@ async def test_relay_that_hangs_up_in_the_middle_of_data(relay, transport):
     await _then_clean(relay, transport)
 
 
+async def test_unanswered_mail_from_times_out_and_the_connection_is_closed(relay):
+    transport = SmtpTransport(relay.url(timeout=0.5), connections=1)
+    try:
+        relay.script_mail("stall")
+        result = await transport.send(message(n=1))
+        assert (result.outcome, result.code, result.stage, result.connection_error) == (TRANSIENT, None, MAIL, True)
+        assert "Timed out" in result.response
+        await _then_clean(relay, transport)
+    finally:
+        await transport.close()
+    assert relay.lines.count("250-relay.test") == 2
+
+
 async def test_local_exception_mid_transaction_closes_the_connection(relay, transport):
     await transport.send(message(n=1))
     result = await transport.send(BadBytes())

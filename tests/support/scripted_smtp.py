@@ -1,7 +1,8 @@
 """A scripted relay (aiosmtpd on 127.0.0.1) for the SMTP stage tests.
 
 - Replies can be queued for the next MAIL FROM, RCPT TO and DATA commands (`script_mail`,
-  `script_rcpt`, `script_data`); without a script every command gets its usual 250/354.
+  `script_rcpt`, `script_data`); without a script every command gets its usual 250/354. A MAIL
+  FROM scripted "stall" is answered (250) only after 3 seconds.
 - `cut_next_data()`: the next DATA reads a few lines of the message, then the relay hangs up.
 - SMTPUTF8 and PIPELINING are offered or hidden (aiosmtpd never offers PIPELINING by itself, but
   reads commands in order, so announcing it is all a pipelining relay needs); `pipelined` tells,
@@ -62,7 +63,9 @@ class ScriptedHandler:
             self.mails.append((address, list(mail_options)))
             self.pipelined.append(b"RCPT TO" in waiting and b"DATA" in waiting)
             scripted = self.mail_replies.popleft() if self.mail_replies else None
-        if scripted:
+        if scripted == "stall":  # answer only after the client has given up (its timeout is shorter)
+            await asyncio.sleep(3)
+        elif scripted:
             return scripted
         envelope.mail_from = address
         envelope.mail_options.extend(mail_options)

@@ -59,13 +59,15 @@ class Wire(asyncio.Protocol):
     async def reply(self) -> SMTPResponse:
         """The next reply, in the order the commands were written."""
         if not self.replies and self.failure is None:
-            self.waiter = asyncio.get_running_loop().create_future()
+            loop = asyncio.get_running_loop()
+            self.waiter = loop.create_future()
+            timer = loop.call_later(self.timeout, self._time_out) if self.timeout else None
             try:
-                await asyncio.wait_for(self.waiter, self.timeout)
-            except TimeoutError:
-                self._fail(aiosmtplib.SMTPReadTimeoutError("Timed out waiting for server response"))
+                await self.waiter
             finally:
                 self.waiter = None
+                if timer is not None:
+                    timer.cancel()
         if self.replies:
             self.expected -= 1
             return self.replies.popleft()
@@ -102,6 +104,9 @@ class Wire(asyncio.Protocol):
         if self.failure is None:
             self.failure = error
         self._wake()
+
+    def _time_out(self) -> None:
+        self._fail(aiosmtplib.SMTPReadTimeoutError("Timed out waiting for server response"))
 
     def _wake(self) -> None:
         if self.waiter is not None and not self.waiter.done() and (self.replies or self.failure):
