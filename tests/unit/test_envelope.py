@@ -7,6 +7,7 @@ import pytest
 
 from sendhouse.delivery.envelope import UnsendableAddress, encode_address, encode_envelope
 from sendhouse.delivery.smtp import dot_stuffed
+from sendhouse.domain.mimeheaders import mailbox
 
 
 def test_ascii_addresses_go_out_unchanged_and_need_no_smtputf8():
@@ -49,3 +50,8 @@ def test_null_reverse_path_is_allowed_for_the_sender_only():
 ])
 def test_dot_stuffing(data, wire):
     assert dot_stuffed(data) == wire
+
+
+@pytest.mark.parametrize("address", ["kunde@bücher.example", "a@straße.de", "b@ÉCOLE.fr"])
+def test_the_to_header_and_the_envelope_name_the_same_domain(address):
+    assert mailbox(None, address, field="to").encode() == encode_address(address, smtputf8=False)
