@@ -154,6 +154,16 @@ async def test_failed_authentication_is_a_connection_failure():
             await right.close()
 
 
+async def test_tls_that_cannot_be_started_is_a_connection_failure(relay):
+    transport = SmtpTransport(relay.url() + "&starttls=true", connections=1)  # the relay offers no STARTTLS
+    try:
+        result = await transport.send(message(n=1))
+    finally:
+        await transport.close()
+    assert (result.outcome, result.stage, result.connection_error) == (TRANSIENT, CONNECT, True)
+    assert "STARTTLS" in result.response and relay.handler.mails == []
+
+
 async def test_idn_domain_is_idna_encoded_without_smtputf8(relay, transport):
     result = await transport.send(message("kunde@bücher.example", 1))
     assert result.outcome == SENT

@@ -1,7 +1,8 @@
 """Relay errors through the worker on SQLite and PostgreSQL: a refused MAIL FROM (530), a protocol
 error to RCPT (503), a 421 in mid-session and a relay that hangs up during DATA defer the message
 and suppress nobody (no `bounced` event, no suppression), and everyone still gets the mail once;
-a relay that refuses every MAIL FROM trips the relay-failure limit (the campaign is paused).
+a relay that refuses every MAIL FROM, or our credentials (535), trips the relay-failure limit (the
+campaign is paused).
 Internationalised recipients: an IDN domain is delivered IDNA-encoded to a relay without SMTPUTF8;
 a non-ASCII local part fails that one message and suppresses nothing."""
 
@@ -74,10 +75,12 @@ async def test_relay_failures_defer_and_suppress_nobody(api, tenant, settings, p
     assert relay.nested_mail_errors() == 0
 
 
-async def test_relay_refusing_every_mail_from_pauses_the_campaign(api, tenant, settings):
-    with ScriptedSmtp() as relay:
+@pytest.mark.parametrize("refusal", ["530-to-mail-from", "535-to-auth"])
+async def test_relay_refusing_every_message_pauses_the_campaign(api, tenant, settings, refusal):
+    with ScriptedSmtp(auth=refusal == "535-to-auth") as relay:
         relay.script_mail(*["530 5.7.0 Authentication required"] * 200)
-        container = container_for(settings, smtp_url=relay.url(), relay_failure_limit=5, retry_base_seconds=0,
+        url = relay.url("user:wrong@") if refusal == "535-to-auth" else relay.url()
+        container = container_for(settings, smtp_url=url, relay_failure_limit=5, retry_base_seconds=0,
                                   max_attempts=100)
         try:
             cid = await _campaign(container.db, tenant.project_id, 20)
@@ -87,7 +90,8 @@ async def test_relay_refusing_every_mail_from_pauses_the_campaign(api, tenant, s
             await _nothing_suppressed(container.db)
         finally:
             await container.close()
-    assert "relay keeps failing" in row["paused_reason"] and "Authentication required" in row["paused_reason"]
+    assert "relay keeps failing" in row["paused_reason"]
+    assert ("Authentication required" if refusal == "530-to-mail-from" else "535") in row["paused_reason"]
     assert {r.status for r in rows.values()} <= {"queued", "deferred"}
     assert relay.kept == []
 
