@@ -1,6 +1,7 @@
 """SMTP PIPELINING (RFC 2920) against aiosmtpd relays with and without PIPELINING offered: the same
 messages arrive byte for byte identical either way; a pipelined group with one RCPT TO refused
-among several, or with all refused, is answered in order and leaves the connection reusable."""
+among several, or with all refused, is answered in order and leaves the connection reusable; the
+same over STARTTLS."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from sendhouse.delivery.base import PERMANENT, RCPT, SENT
 from sendhouse.delivery.smtp import SmtpTransport
 from sendhouse.domain.ids import new_id
 from sendhouse.domain.mime import LinkSettings, MessageSpec, OutgoingMessage, Recipient, compile_skeleton
-from tests.support.scripted_smtp import ScriptedSmtp
+from tests.support.scripted_smtp import ScriptedSmtp, self_signed_certificate
 
 LINKS = LinkSettings(public_url="http://127.0.0.1:8080", bounce_domain="bounce.example.com", secret="pipe-test")
 PEOPLE = [("Ann Lee", "ann@example.org"), ("Zoë Ōtsuka", "zoe@example.net"), ("Kunde", "kunde@bücher.example"),
@@ -98,3 +99,22 @@ async def test_pipelining_can_be_turned_off_in_the_url():
         finally:
             await transport.close()
     assert relay.handler.pipelined == [False]
+
+
+@pytest.mark.parametrize("pipelining", [False, True])
+async def test_over_starttls(tmp_path, monkeypatch, pipelining):
+    """The wire stands in for aiosmtplib's protocol on a TLS transport too (relay certificate trusted
+    through SSL_CERT_FILE)."""
+    cert, key = self_signed_certificate(tmp_path)
+    monkeypatch.setenv("SSL_CERT_FILE", cert)
+    messages = _messages()
+    with ScriptedSmtp(pipelining=pipelining, tls=(cert, key)) as relay:
+        relay.script_rcpt("", "550 5.1.1 no such user")
+        transport = SmtpTransport(relay.url() + "&starttls=true", connections=1)
+        try:
+            results = [await transport.send(msg) for msg in messages]
+        finally:
+            await transport.close()
+    assert [r.outcome for r in results] == [SENT, PERMANENT, SENT, SENT, SENT]
+    assert len(relay.kept) == 4 and relay.lines.count("250-relay.test") == 2  # EHLO before and after STARTTLS
+    assert relay.handler.pipelined == [pipelining] * 5

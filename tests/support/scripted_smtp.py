@@ -7,6 +7,7 @@
 - SMTPUTF8 and PIPELINING are offered or hidden (aiosmtpd never offers PIPELINING by itself, but
   reads commands in order, so announcing it is all a pipelining relay needs); `pipelined` tells,
   per MAIL FROM, whether RCPT TO and DATA were already waiting behind it.
+- `tls=(cert, key)` offers and requires STARTTLS (`self_signed_certificate` makes a pair).
 - `auth=True` announces AUTH PLAIN/LOGIN (without TLS, on loopback) and accepts only
   `good_password`.
 - Everything is recorded: every reply line written (`lines`, to spot a `503 Error: nested MAIL
@@ -17,6 +18,9 @@
 from __future__ import annotations
 
 import asyncio
+import datetime
+import ipaddress
+import ssl
 import threading
 from collections import deque
 from dataclasses import dataclass, field
@@ -24,6 +28,10 @@ from typing import Self
 
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, AuthResult
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 
 from tests.support.smtp_sink import free_port
 
@@ -116,11 +124,16 @@ class RecordingSMTP(SMTP):
 class ScriptedSmtp:
     """`with ScriptedSmtp(smtputf8=…, pipelining=…, auth=…) as relay:`; `relay.url` to deliver to."""
 
-    def __init__(self, *, smtputf8: bool = False, pipelining: bool = False, auth: bool = False):
+    def __init__(self, *, smtputf8: bool = False, pipelining: bool = False, auth: bool = False,
+                 tls: tuple[str, str] | None = None):
         self.handler = ScriptedHandler(pipelining=pipelining)
         self.port = free_port()
         options = {"hostname": "relay.test", "enable_SMTPUTF8": smtputf8, "data_size_limit": 0,
                    "decode_data": False}
+        if tls:  # (cert file, key file): STARTTLS offered and required
+            context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+            context.load_cert_chain(*tls)
+            options.update(tls_context=context, require_starttls=True)
         if auth:
             options.update(authenticator=self.handler.authenticate, auth_require_tls=False)
         self.controller = Controller(self.handler, hostname="127.0.0.1", port=self.port)
@@ -165,3 +178,23 @@ class ScriptedSmtp:
 
     def nested_mail_errors(self) -> int:
         return sum("nested MAIL" in line for line in self.lines)
+
+
+def self_signed_certificate(folder) -> tuple[str, str]:
+    """(cert file, key file) of a fresh self-signed certificate for 127.0.0.1 in `folder`."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(hours=1))
+            .not_valid_after(now + datetime.timedelta(days=1))
+            .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False)
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), True)
+            .sign(key, hashes.SHA256()))
+    cert_file, key_file = f"{folder}/relay.pem", f"{folder}/relay.key"
+    with open(cert_file, "wb") as out:
+        out.write(cert.public_bytes(serialization.Encoding.PEM))
+    with open(key_file, "wb") as out:
+        out.write(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                    serialization.NoEncryption()))
+    return cert_file, key_file
