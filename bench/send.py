@@ -2,7 +2,8 @@
 accepted by Postfix's smtp-sink on loopback, tracking on; then Postfix's smtp-source into the same
 sink as the physical anchor. Prints messages/s and the ratio.
 
-    .venv/bin/python bench/send.py [--recipients 100000] [--connections 20] [--dkim] [--database-url postgresql://…]
+    .venv/bin/python bench/send.py [--recipients 100000] [--connections 20] [--dkim] [--no-pipelining]
+        [--database-url postgresql://…]
 """
 
 from __future__ import annotations
@@ -32,9 +33,11 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-async def run_campaign(url, data_dir, port, size, connections, dkim) -> tuple[float, float, float, str]:
+async def run_campaign(url, data_dir, port, size, connections, dkim,
+                       pipelining=True) -> tuple[float, float, float, str]:
     """(expansion s, publish→done s, CPU s this process used meanwhile, dialect)."""
-    built = container(url, data_dir, smtp_url=f"smtp://127.0.0.1:{port}", smtp_connections=connections)
+    smtp_url = f"smtp://127.0.0.1:{port}" + ("" if pipelining else "?pipelining=false")
+    built = container(url, data_dir, smtp_url=smtp_url, smtp_connections=connections)
     try:
         project_id, list_id = await seed(built.db, size)
         if dkim:
@@ -69,6 +72,7 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=20)
     parser.add_argument("--database-url", default="")
     parser.add_argument("--dkim", action="store_true", help="sign every message (RSA-2048, verified domain)")
+    parser.add_argument("--no-pipelining", action="store_true", help="one SMTP command per round trip")
     args = parser.parse_args()
     port = free_port()
     sink = subprocess.Popen(["smtp-sink", "-u", "root", f"127.0.0.1:{port}", "1000"])
@@ -77,7 +81,8 @@ def main() -> None:
         time.sleep(0.5)
         load_before = os.getloadavg()[0]
         expanded, elapsed, cpu, dialect = asyncio.run(run_campaign(url, data_dir, port, args.recipients,
-                                                                   args.connections, args.dkim))
+                                                                   args.connections, args.dkim,
+                                                                   not args.no_pipelining))
         ours = args.recipients / elapsed
         anchor = smtp_source(port, 20000, 4000)
     finally:
@@ -85,7 +90,8 @@ def main() -> None:
         sink.wait()
         drop_database(url)
     print(f"{dialect}: {args.recipients} recipients, expansion {expanded:.1f} s, publish→last accepted {elapsed:.1f} s"
-          f" = {ours:.0f} msg/s (tracking on, DKIM {'on' if args.dkim else 'off'}, {args.connections} connections)")
+          f" = {ours:.0f} msg/s (tracking on, DKIM {'on' if args.dkim else 'off'}, {args.connections} connections,"
+          f" pipelining {'off' if args.no_pipelining else 'on'})")
     print(f"CPU of the sending process meanwhile: {cpu:.1f} s = {args.recipients / cpu:.0f} msg per CPU second;"
           f" load average {load_before:.1f} before, {os.getloadavg()[0]:.1f} after")
     print(f"smtp-source → same smtp-sink: {anchor:.0f} msg/s; ratio {ours / anchor:.2f}")

@@ -5,10 +5,12 @@ settings every recipient ends in a final state that matches what the relay did: 
 said 250), failed with a 5xx (bounced: event recorded and address suppressed) or failed after
 SENDHOUSE_MAX_ATTEMPTS temporary failures; nothing stays queued, sending or deferred; nobody is
 lost; and a second copy exists only of a message whose acceptance the client never heard (a drop
-or stall after the relay kept it), carrying its row's Message-ID (DESIGN §1)."""
+or stall after the relay kept it), carrying its row's Message-ID (DESIGN §1). Run against the
+relay with and without PIPELINING offered."""
 
 from __future__ import annotations
 
+import pytest
 import sqlalchemy as sa
 
 from sendhouse.services import projects as project_service
@@ -91,8 +93,9 @@ def _check_row(email: str, row: dict, relay, copies: list, bounced: set[str], su
     return "gave up"
 
 
-async def test_faulty_relay_every_recipient_ends_final_and_only_unheard_mail_is_duplicated(settings):
-    with FaultySmtp(seed=20240611) as relay:
+@pytest.mark.parametrize("pipelining", [False, True], ids=["unpipelined", "pipelined"])
+async def test_faulty_relay_every_recipient_ends_final_and_only_unheard_mail_is_duplicated(settings, pipelining):
+    with FaultySmtp(seed=20240611, pipelining=pipelining) as relay:
         campaign, counts, ledger, (bounced, suppressed) = await _run_campaign(settings, relay)
         copies = relay.copies_by_rcpt()
     assert campaign["status"] == "sent", campaign.get("paused_reason")

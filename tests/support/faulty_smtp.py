@@ -15,6 +15,7 @@ Every kept copy is logged with its Message-ID and whether the client surely lear
 accepted: a 250 counts as heard once the client sends its next command on that connection (MAIL,
 RSET, NOOP, QUIT); a 250 followed by the connection closing, a `drop` and a `stall@data` are
 "unheard" — the only legitimate source of a second copy (DESIGN §1).
+`pipelining=True` offers PIPELINING (RFC 2920), so the client sends MAIL, RCPT and DATA at once.
 """
 
 from __future__ import annotations
@@ -105,6 +106,11 @@ class FaultyHandler:
     rates: dict[str, float]
     stall: float
     log: FaultLog = field(default_factory=FaultLog)
+    pipelining: bool = False
+
+    async def handle_EHLO(self, server, session, envelope, hostname, responses):
+        session.host_name = hostname
+        return responses[:-1] + (["250-PIPELINING"] if self.pipelining else []) + responses[-1:]
 
     def _settle(self, session) -> None:
         """The client sent another command: the 250 before it was heard."""
@@ -163,8 +169,9 @@ class FaultyHandler:
 class FaultySmtp:
     """`with FaultySmtp(seed=…) as relay:`; `relay.url(timeout)` is the smtp:// URL to deliver to."""
 
-    def __init__(self, *, seed: int, rates: dict[str, float] | None = None, stall: float = 3.0):
-        self.handler = FaultyHandler(seed, dict(rates or DEFAULT_RATES), stall)
+    def __init__(self, *, seed: int, rates: dict[str, float] | None = None, stall: float = 3.0,
+                 pipelining: bool = False):
+        self.handler = FaultyHandler(seed, dict(rates or DEFAULT_RATES), stall, pipelining=pipelining)
         self.controller = Controller(self.handler, hostname="127.0.0.1", port=free_port(), data_size_limit=0)
         self.controller.factory = lambda: FaultySMTP(self.handler, hostname="faulty.test")
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 import binascii
 import re
 
+import idna
+
 from sendhouse.errors import InvalidInput
 
 _ADDRESS_RE = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]+@[^\s<>(),;:\"\[\]\\@]+")
@@ -101,9 +103,9 @@ def _ascii_address(address: str, field: str) -> str:
     local, _, domain = address.rpartition("@")
     if domain.isascii():
         return address
-    try:
-        return f"{local}@{domain.encode('idna').decode()}"
-    except UnicodeError:
+    try:  # the same IDNA 2008 + UTS #46 encoding as the SMTP envelope (delivery.envelope)
+        return f"{local}@{idna.encode(domain, uts46=True).decode()}"
+    except (idna.IDNAError, UnicodeError):
         raise InvalidInput.field(field, "has a domain that cannot be encoded") from None
 
 
