@@ -20,6 +20,12 @@ class Container:
     rate_limiter: RateLimiter
     extras: dict[str, Any] = field(default_factory=dict)
 
+    @property
+    def fence(self):
+        """The stop fence pause/abort and the workers meet on (store/fence.py); the database handle
+        owns it, so every service holding the handle reaches the same one."""
+        return self.db.fence
+
     async def close(self) -> None:
         await self.db.close()
 
