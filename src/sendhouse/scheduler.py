@@ -129,7 +129,7 @@ class Scheduler:
             async with self.db.write() as conn:
                 ok = await campaign_store.transition(conn, row.id, campaign_store.status_in(("paused",)), values)
                 if ok:
-                    cancelled = await campaign_store.cancel_pending_messages(conn, row.id, now)
+                    cancelled = await ledger.cancel_pending(conn, row.id, now)
                     event_after_commit(log, "campaign_auto_aborted", campaign_id=row.id, cancelled=cancelled,
                                        reason=values["paused_reason"])
                     aborted.append(row.id)

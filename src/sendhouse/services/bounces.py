@@ -1,4 +1,5 @@
-"""Bounces and complaints: recording a report against its ledger row, and what follows from it.
+"""Bounces and complaints reported after sending: finding the ledger row a report is about, and
+recording it through services/feedback.record, which does what follows from it:
 
 - hard bounce: the row becomes `bounced` (when it was `sent`), a `bounced` event, the address
   suppressed globally (BOUNCE) at once, webhook email.bounced (Permanent);
@@ -7,8 +8,9 @@
 - complaint: a `complained` event, the address suppressed globally (COMPLAINT), webhook
   email.spam_reported;
 - then, for campaign mail, the auto-pause check of DESIGN §2 (domain/bounces.threshold_breach).
-Reports reach here from the inbound SMTP receiver (VERP return path), or over HTTP from relays.
-Repeated reports of one kind for one row record nothing new (a DSN delivered twice counts once).
+Reports reach here from the inbound SMTP receiver (VERP return path), or over HTTP from relays
+(refusals at SMTP time are recorded by services/sending with the worker's outcomes). Repeated
+reports of one kind for one row record nothing new (a DSN delivered twice counts once).
 """
 
 from __future__ import annotations
@@ -19,17 +21,16 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sendhouse.domain import bounces as rules
-from sendhouse.domain import ids, tokens
+from sendhouse.domain import tokens
+from sendhouse.domain.fates import Bounced, Complained, Source
 from sendhouse.domain.times import utcnow
 from sendhouse.errors import InvalidInput, NotFound
-from sendhouse.observability import event_after_commit
-from sendhouse.services.suppressions import email_or_none, suppress
-from sendhouse.services.tracking import EmailEvents
+from sendhouse.services import feedback
+from sendhouse.services.suppressions import email_or_none
 from sendhouse.store import events as store
 from sendhouse.store.db import Database
 
 log = logging.getLogger("sendhouse.bounces")
-EVENT_OF = {rules.HARD: "bounced", rules.SOFT: "soft_bounced", rules.COMPLAINT: "complained"}
 _ROW_IN_MESSAGE_ID = re.compile(r"<?([0-9a-f]{24})@[^>]+>?")
 
 
@@ -44,63 +45,20 @@ class Recorded:
     paused_campaign: str | None = None
 
 
-def _event_row(row: dict, report: rules.Feedback, source: str, now: datetime) -> dict:
-    detail = {"bounceType": report.kind, "status": report.status, "reason": report.reason,
-              "subType": report.sub_type, "source": source, "email": row["email"]}
-    if report.complaint_type:
-        detail["complaintType"] = report.complaint_type
-    return {"id": ids.new_id(), "project_id": row["project_id"], "message_id": row["id"],
-            "campaign_id": row["campaign_id"], "email": row["email"], "type": EVENT_OF[report.kind],
-            "url": None, "is_automated": False, "detail": detail, "created_at": now}
-
-
-async def record(conn, row: dict, report: rules.Feedback, *, source: str, soft_limit: int,
-                 now: datetime) -> Recorded:
-    """Record one report for its ledger row, inside the caller's transaction."""
-    event = EVENT_OF[report.kind]
-    if report.kind != rules.SOFT and await store.has_event(conn, row["id"], event):
-        return Recorded(row["id"], report.kind, new=False, suppressed=False)
-    await store.insert_events(conn, [_event_row(row, report, source, now)])
-    suppressed = await _suppress(conn, row, report, soft_limit)
-    await _emit(conn, row, report, now)
-    event_after_commit(log, "complaint_received" if report.kind == rules.COMPLAINT else "bounce_received",
-                       message_id=row["id"], campaign_id=row["campaign_id"], project_id=row["project_id"],
-                       bounce_type=report.kind, source=source, suppressed=suppressed)
-    paused = await check_thresholds(conn, row["campaign_id"], now) if row["campaign_id"] else None
-    return Recorded(row["id"], report.kind, new=True, suppressed=suppressed, paused_campaign=paused)
-
-
-async def _suppress(conn, row: dict, report: rules.Feedback, soft_limit: int) -> bool:
-    if report.kind == rules.HARD:
-        await store.mark_bounced(conn, row["id"], utcnow())
-    elif report.kind == rules.SOFT and await store.soft_bounces_of(conn, row["project_id"], row["email"]) < soft_limit:
-        return False
-    reason = "COMPLAINT" if report.kind == rules.COMPLAINT else "BOUNCE"
-    await suppress(conn, row["project_id"], row["email"], reason=reason, source_message_id=row["id"])
-    return True
-
-
-async def _emit(conn, row: dict, report: rules.Feedback, now: datetime) -> None:
-    emitter = EmailEvents(conn, now)
+def fate_of(row: dict, report: rules.Feedback, source: Source) -> Bounced | Complained:
+    """The fate record of a report about one ledger row."""
     if report.kind == rules.COMPLAINT:
-        await emitter.emit("email.spam_reported", row, complaintType=report.complaint_type or "other")
-    else:
-        await emitter.emit("email.bounced", row, bounceType=report.bounce_type, bounceSubType=report.sub_type,
-                           reason=report.reason)
+        return Complained.reported(row, report, source)
+    return Bounced.reported(row, report, source)
 
 
-async def check_thresholds(conn, campaign_id: str, now: datetime) -> str | None:
-    """Pause the campaign when its bounce or complaint rate crossed its preset; its id if paused."""
-    from sendhouse.services.campaigns import pause_for_reason
-
-    campaign = await store.campaign_context(conn, campaign_id)
-    if campaign is None:
-        return None
-    basis = await store.rate_basis(conn, campaign_id)
-    reason = rules.threshold_breach(campaign["threshold_preset"], **basis)
-    if reason and await pause_for_reason(conn, campaign_id, f"Auto-paused: {reason}", now):
-        return campaign_id  # logged as campaign_paused (automatic) by pause_for_reason
-    return None
+async def record(conn, row: dict, report: rules.Feedback, *, source: Source, soft_limit: int,
+                 now: datetime) -> Recorded:
+    """Record one report for its ledger row, inside the caller's transaction (services/feedback)."""
+    fate = fate_of(row, report, source)
+    done = await feedback.record(conn, [fate], now=now, soft_limit=soft_limit)
+    return Recorded(row["id"], report.kind, new=done.is_new(fate), suppressed=done.has_suppressed(fate),
+                    paused_campaign=done.paused[0] if done.paused else None)
 
 
 # --- from the inbound SMTP receiver ---------------------------------------------------------
@@ -116,7 +74,7 @@ async def handle_bounce_message(db: Database, settings, row_id: str, raw: bytes)
         row = await store.message_row(conn, row_id)
         if row is None:
             return None
-        return await record(conn, row, report, source="dsn" if report.kind != rules.COMPLAINT else "arf",
+        return await record(conn, row, report, source=Source.DSN if report.kind != rules.COMPLAINT else Source.ARF,
                             soft_limit=settings.soft_bounce_limit, now=utcnow())
 
 
@@ -131,7 +89,7 @@ async def handle_unaddressed_report(db: Database, settings, raw: bytes) -> Recor
         row = await store.message_row(conn, row_id)
         if row is None or row["message_id_header"] != _bracketed(report.original_message_id):
             return None
-        return await record(conn, row, report, source="arf" if report.kind == rules.COMPLAINT else "dsn",
+        return await record(conn, row, report, source=Source.ARF if report.kind == rules.COMPLAINT else Source.DSN,
                             soft_limit=settings.soft_bounce_limit, now=utcnow())
 
 
@@ -198,7 +156,8 @@ async def report_over_http(db: Database, settings, project_id: str, body: HttpRe
         row = await _row_for(conn, project_id, body)
         if row["email"].lower() != email:
             raise InvalidInput.field("email", "does not match the recipient of this email")
-        done = await record(conn, row, report, source="http", soft_limit=settings.soft_bounce_limit, now=utcnow())
+        done = await record(conn, row, report, source=Source.HTTP, soft_limit=settings.soft_bounce_limit,
+                            now=utcnow())
     return {"emailId": done.email_id, "type": body.type, "recorded": done.new, "suppressed": done.suppressed,
             "campaignPaused": done.paused_campaign is not None}
 
@@ -206,21 +165,3 @@ async def report_over_http(db: Database, settings, project_id: str, body: HttpRe
 def verp_target(secret: str, local_part: str) -> tuple[str, str] | None:
     """("bounce"|"unsubscribe", row id) of a genuine VERP local part."""
     return tokens.parse_local_part(secret, local_part)
-
-
-async def after_results(conn, rows: dict[str, dict], *, sent: list[dict], deferred: list[dict],
-                        bounced: list[tuple[dict, int | None, str]], now: datetime) -> None:
-    """What follows a batch of send results (inside the worker's recording transaction): email.sent,
-    email.delivered and email.deferred webhooks; for SMTP-time 5xx refusals ((row, code, reply)),
-    email.bounced (Permanent) and the auto-pause check of their campaigns."""
-    from sendhouse.services.tracking import emit_send_results
-
-    await emit_send_results(conn, sent=[rows[i["row_id"]] for i in sent],
-                            deferred=[(rows[i["row_id"]], i) for i in deferred], now=now)
-    emitter = EmailEvents(conn, now)
-    for row, code, reply in bounced:
-        status = rules._status(reply)
-        await emitter.emit("email.bounced", row, bounceType="Permanent", bounceSubType=rules.sub_type(status, True),
-                           reason=f"{code} {reply}".strip()[:rules.MAX_REASON])
-    for campaign_id in sorted({row["campaign_id"] for row, _c, _r in bounced if row["campaign_id"]}):
-        await check_thresholds(conn, campaign_id, now)

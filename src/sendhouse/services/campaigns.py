@@ -23,8 +23,10 @@ from sendhouse.errors import Conflict, InvalidInput, InvalidOperation, NotFound
 from sendhouse.observability import event_after_commit
 from sendhouse.services import expansion
 from sendhouse.store import campaigns as store
+from sendhouse.store import ledger
 from sendhouse.store.campaigns import CampaignFilter
 from sendhouse.store.db import Database
+from sendhouse.store.events import campaign_counts
 from sendhouse.store.lists import describe_lists
 from sendhouse.store.templates import get_template
 
@@ -361,7 +363,7 @@ async def abort_campaign(db: Database, project_id: str, campaign_id: str) -> dic
         now = utcnow()  # stamped once the row (SQLite: the database) is locked
         values = {"status": "aborted", "aborted_at": now, "updated_at": now}
         if await store.transition(conn, campaign_id, store.status_in(rules.ABORTABLE), values, project_id=project_id):
-            cancelled = await store.cancel_pending_messages(conn, campaign_id, now)
+            cancelled = await ledger.cancel_pending(conn, campaign_id, now)
             _log("campaign_aborted", campaign_id, project_id, cancelled=cancelled)
         row = await _get_row(conn, project_id, campaign_id)
     if row["status"] != "aborted":
@@ -375,8 +377,6 @@ async def abort_campaign(db: Database, project_id: str, campaign_id: str) -> dic
 
 async def _message_counts(conn: AsyncConnection, campaign_ids: list[str]) -> dict[str, dict]:
     """Ledger rows by status per campaign, with the feedback counts of its events under "_feedback"."""
-    from sendhouse.store.events import campaign_counts
-
     counts, feedback = await campaign_counts(conn, campaign_ids)
     return {cid: {**found, "_feedback": feedback[cid]} for cid, found in counts.items()}
 

@@ -3,25 +3,21 @@
 toLists (lists, segments, sub-segments or GLOBAL_CONTACT_LIST), minus excludeLists (the same
 kinds; excluding GLOBAL_CONTACT_LIST excludes everyone), minus addresses suppressed globally or
 in the campaign's unsubscribe group, each address once. Segments are resolved in SQL through
-store/segments.py at the moment the campaign starts.
+store/segments.py at the moment the campaign starts; store/ledger.py inserts the rows.
 """
 
 from __future__ import annotations
 
-import secrets
 from datetime import datetime
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from sendhouse.store import ledger
 from sendhouse.store import segments as segment_store
 from sendhouse.store import suppressions as suppression_store
 from sendhouse.store.lists import GLOBAL_CONTACT_LIST
 from sendhouse.store.schema.audience import contact_lists, contacts, list_members
-from sendhouse.store.ledger import CAMPAIGN_PRIORITY, HOLD_UNTIL
-from sendhouse.store.schema.campaigns import messages
-
-MESSAGE_ID_DOMAIN = "sendhouse.local"  # issue 4/5: the sender's domain
 
 
 async def _membership(conn: AsyncConnection, project_id: str, list_ids: list[str]) -> sa.ColumnElement:
@@ -73,9 +69,8 @@ async def expand_audience(conn: AsyncConnection, campaign: dict, now: datetime) 
     query = await audience_query(conn, campaign)
     total = (await conn.execute(sa.select(sa.func.count()).select_from(query.subquery()))).scalar_one()
     sendable = query.where(contacts.c.email.not_in(suppressed_emails(campaign)))
-    await conn.execute(_ledger_insert(conn.dialect.name, campaign, sendable, now))
-    counted = sa.select(sa.func.count()).where(messages.c.campaign_id == campaign["id"])  # rowcount: -1 on psycopg
-    return total, total - (await conn.execute(counted)).scalar_one()
+    due = ledger.HOLD_UNTIL if campaign["send_mode"] == "gradual" else now
+    return total, total - await ledger.insert_campaign_rows(conn, campaign, sendable, due, now)
 
 
 async def count_audience(conn: AsyncConnection, campaign: dict) -> tuple[int, int]:
@@ -86,36 +81,3 @@ async def count_audience(conn: AsyncConnection, campaign: dict) -> tuple[int, in
     total, kept = [(await conn.execute(sa.select(sa.func.count()).select_from(q.subquery()))).scalar_one()
                    for q in (query, sendable)]
     return total, total - kept
-
-
-LEDGER_COLUMNS = ("id", "project_id", "campaign_id", "kind", "priority", "contact_id", "email", "name", "status",
-                  "attempts", "next_attempt_at", "message_id_header", "created_at", "updated_at")
-ROW_DIGITS = 7  # per-campaign row number in hex: up to 268 million recipients
-
-
-def _ledger_insert(dialect: str, campaign: dict, sendable: sa.Select, now: datetime) -> sa.Insert:
-    """INSERT INTO messages SELECT …: ids are `<8 hex seconds><9 random hex><7 hex row number>`
-    (24 hex, unique, ordered by campaign start then contact id), Message-ID `<id@domain>`."""
-    numbered = sendable.add_columns(sa.func.row_number().over(order_by=contacts.c.id).label("rn")).subquery()
-    row_id = sa.literal(_id_prefix(now)) + _hex(dialect, numbered.c.rn)
-    name = sa.func.nullif(sa.func.trim(sa.func.coalesce(numbered.c.first_name, "") + " "
-                                       + sa.func.coalesce(numbered.c.last_name, "")), "")
-    stamp = sa.literal(now, type_=messages.c.created_at.type)
-    due = HOLD_UNTIL if campaign["send_mode"] == "gradual" else now
-    select = sa.select(
-        row_id, sa.literal(campaign["project_id"]), sa.literal(campaign["id"]), sa.literal("campaign"),
-        sa.literal(CAMPAIGN_PRIORITY), numbered.c.id, numbered.c.email, sa.func.substr(name, 1, 200),
-        sa.literal("queued"), sa.literal(0), sa.literal(due, type_=messages.c.next_attempt_at.type),
-        sa.literal("<") + row_id + sa.literal(f"@{MESSAGE_ID_DOMAIN}>"), stamp, stamp,
-    )
-    return messages.insert().from_select(list(LEDGER_COLUMNS), select)
-
-
-def _id_prefix(now: datetime) -> str:
-    return f"{int(now.timestamp()) & 0xFFFFFFFF:08x}{secrets.token_hex(5)[:9]}"
-
-
-def _hex(dialect: str, number: sa.ColumnElement) -> sa.ColumnElement:
-    if dialect == "sqlite":
-        return sa.func.printf(f"%0{ROW_DIGITS}x", number)
-    return sa.func.lpad(sa.func.to_hex(number), ROW_DIGITS, "0")

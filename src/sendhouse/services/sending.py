@@ -4,7 +4,9 @@
   it per recipient; the Message-ID is the row's, fixed when the row was created;
 - record_outcomes: one write transaction per batch: 2xx → sent; 4xx / no reply → deferred with
   exponential backoff and jitter, failed after settings.max_attempts; 5xx → failed, a hard-bounce
-  event, and the address suppressed in the project's global group (reason BOUNCE);
+  event, and the address suppressed in the project's global group (reason BOUNCE). plan_outcomes
+  sorts the results; services/feedback.record writes them (ledger, events, suppressions, webhooks,
+  auto-pause);
 - housekeep: leases of dead workers back to queued, due deferred rows back to queued;
 No transaction is ever held while talking SMTP.
 """
@@ -18,12 +20,13 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 
 from sendhouse.delivery.base import PERMANENT, SENT, SKIPPED, SendResult
-from sendhouse.domain import ids
+from sendhouse.domain import fates
 from sendhouse.domain.times import utcnow
 from sendhouse.observability import log_outcomes
+from sendhouse.services import feedback
+from sendhouse.services.campaigns import pause_for_reason
 from sendhouse.store import kv, ledger
 from sendhouse.store.db import Database
-from sendhouse.store.schema.feedback import message_events
 
 MAX_RETRY_DELAY = 6 * 3600.0
 
@@ -103,46 +106,30 @@ def _reply(result: SendResult) -> str:
 
 async def record_outcomes(db: Database, outcomes: list[Outcome], *, max_attempts: int, retry_base: float,
                           now: datetime, worker: str, refund: tuple[str, float] | None = None) -> Plan:
-    """Commit a batch's results in one transaction (after the relay answered, never before).
-    refund: the send-rate bucket (key, burst) the batch's tokens came from; rows that never reached
-    the relay (released or cancelled at the gate) give their token back."""
+    """Commit a batch's results in one transaction (after the relay answered, never before), their
+    fates through services/feedback.record. refund: the send-rate bucket (key, burst) the batch's
+    tokens came from; rows that never reached the relay (released or cancelled at the gate) give
+    their token back."""
     plan = plan_outcomes(outcomes, max_attempts=max_attempts, retry_base=retry_base, now=now)
     async with db.write() as conn:
-        await ledger.mark_sent(conn, plan.sent, now)
-        await ledger.mark_deferred(conn, plan.deferred, now, worker)
-        await ledger.mark_failed(conn, plan.failed, now, worker)
+        await feedback.record(conn, fates_of(plan, outcomes), now=now, worker=worker)
         await ledger.release(conn, plan.requeue, status="queued", now=now, worker=worker)
         await ledger.release(conn, plan.cancel, status="cancelled", now=now, worker=worker)
-        for item in plan.bounced:
-            await _hard_bounce(conn, item, now)
-        await _feedback(conn, outcomes, plan, now)
         if refund is not None:
             await kv.give_back(conn, refund[0], len(plan.requeue) + len(plan.cancel), burst=refund[1])
     log_outcomes(plan, {item.row["id"]: item.row for item in outcomes})  # after the commit: what really happened
     return plan
 
 
-async def _feedback(conn, outcomes: list[Outcome], plan: Plan, now: datetime) -> None:
-    """Webhooks of the results and the auto-pause check (services/bounces.after_results)."""
-    from sendhouse.services.bounces import after_results
-
+def fates_of(plan: Plan, outcomes: list[Outcome]) -> list[fates.FateRecord]:
+    """The fate records of a plan, in webhook order: sent, deferred, failed, refused at SMTP time."""
     rows = {item.row["id"]: item.row for item in outcomes}
-    refused = [(item.row, item.result.code, item.result.response) for item in plan.bounced]
-    await after_results(conn, rows, sent=plan.sent, deferred=plan.deferred, bounced=refused, now=now)
-
-
-async def _hard_bounce(conn, item: Outcome, now: datetime) -> None:
-    """A 5xx at SMTP time: a `bounced` event (hard) and the address suppressed globally."""
-    from sendhouse.services.suppressions import suppress
-
-    row, result = item.row, item.result
-    await conn.execute(message_events.insert().values(
-        id=ids.new_id(), project_id=row["project_id"], message_id=row["id"], campaign_id=row["campaign_id"],
-        email=row["email"].lower(), type="bounced", detail={"bounceType": "hard", "source": "smtp", "code": result.code,
-                                "response": result.response[:1000], "email": row["email"]},
-        created_at=now,
-    ))
-    await suppress(conn, row["project_id"], row["email"], reason="BOUNCE", source_message_id=row["id"])
+    refused = {item.row["id"] for item in plan.bounced}
+    return [*(fates.Sent(rows[i["row_id"]], response=i["response"]) for i in plan.sent),
+            *(fates.Deferred(rows[i["row_id"]], error=i["error"], retry_at=i["retry_at"]) for i in plan.deferred),
+            *(fates.Failed(rows[i["row_id"]], error=i["error"], response=i["response"]) for i in plan.failed
+              if i["row_id"] not in refused),
+            *(fates.Bounced.at_smtp(item.row, item.result.code, item.result.response) for item in plan.bounced)]
 
 
 async def stop_statuses(db: Database, campaign_ids: list[str]) -> dict[str, str]:
@@ -153,8 +140,6 @@ async def stop_statuses(db: Database, campaign_ids: list[str]) -> dict[str, str]
 
 async def pause_for_relay(db: Database, campaign_ids: list[str], reason: str, now: datetime) -> list[str]:
     """Pause these campaigns because the relay keeps failing; the ids actually paused."""
-    from sendhouse.services.campaigns import pause_for_reason
-
     paused = []
     async with db.write() as conn:
         for campaign_id in campaign_ids:
@@ -165,11 +150,8 @@ async def pause_for_relay(db: Database, campaign_ids: list[str], reason: str, no
 
 async def count_pending(db: Database) -> int:
     """Rows queued, sending or deferred (all campaigns and transactional), for idle checks."""
-    from sendhouse.store.schema.campaigns import messages
-
     async with db.read() as conn:
-        query = sa.select(sa.func.count()).where(messages.c.status.in_(ledger.PENDING))
-        return (await conn.execute(query)).scalar_one()
+        return await ledger.count_pending(conn)
 
 
 async def renew_leases(db: Database, worker_id: str, now: datetime, lease_seconds: float) -> int:

@@ -1,15 +1,12 @@
-"""Opens and clicks, and the email.* webhooks of the feedback loop.
+"""Opens and clicks: the recorder behind the tracking endpoints.
 
 - Recorder: the tracking endpoints hand it verified hits (a row id, and the URL of a click) and
   answer at once; it writes them in batches (one transaction per batch, every FLUSH_EVERY seconds
   or MAX_BATCH hits), marks opens within settings.automated_open_window of the row's sent_at as
-  automated, and emits email.opened / email.clicked. Batches are small (short pauses of the event
-  loop) unless a backlog built up. `close()` writes whatever is left, so a
-  clean shutdown loses nothing; a failing database only costs the hits of that moment.
-- EmailEvents: builds AutoSend's email.* payloads (from, to, subject, campaign/template/batch
-  ids) for ledger rows, only for projects that have a webhook subscribed to the event.
-- emit_send_results: email.sent + email.delivered for rows the relay accepted, email.deferred for
-  rows that will be retried (called by services/sending.py inside its recording transaction).
+  automated, and records them through services/feedback.record (events, email.opened and
+  email.clicked). Batches are small (short pauses of the event loop) unless a backlog built up.
+  `close()` writes whatever is left, so a clean shutdown loses nothing; a failing database only
+  costs the hits of that moment.
 """
 
 from __future__ import annotations
@@ -21,12 +18,10 @@ from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 from typing import NamedTuple
 
-from sendhouse.domain import ids
-from sendhouse.domain import webhooks as hooks
-from sendhouse.domain.times import iso, utcnow
-from sendhouse.services import webhooks as webhook_service
+from sendhouse.domain.fates import Clicked, Opened
+from sendhouse.domain.times import utcnow
+from sendhouse.services import feedback
 from sendhouse.store import events as store
-from sendhouse.store import webhooks as webhook_store
 from sendhouse.store.db import Database
 
 log = logging.getLogger("sendhouse.tracking")
@@ -89,22 +84,17 @@ class Recorder:
             return 0
 
     async def _write(self, batch: list[Hit]) -> int:
-        now = utcnow()
         async with self.db.write() as conn:
             rows = await store.message_rows(conn, [h.message_id for h in batch])
-            events = [self._event(h, rows[h.message_id]) for h in batch if h.message_id in rows]
-            await store.insert_events(conn, events)
-            emitter = EmailEvents(conn, now)
-            for event in events:
-                await _emit_hit(emitter, event, rows[event["message_id"]])
-        return len(events)
+            hits = [self._fate(h, rows[h.message_id]) for h in batch if h.message_id in rows]
+            await feedback.record(conn, hits, now=utcnow())
+        return len(hits)
 
-    def _event(self, hit: Hit, row: dict) -> dict:
-        automated = hit.url is None and row["sent_at"] is not None and hit.at - row["sent_at"] < self.window
-        return {"id": ids.new_id(), "project_id": row["project_id"], "message_id": row["id"],
-                "campaign_id": row["campaign_id"], "email": row["email"],
-                "type": "opened" if hit.url is None else "clicked", "url": hit.url,
-                "is_automated": automated, "detail": None, "created_at": hit.at}
+    def _fate(self, hit: Hit, row: dict) -> Opened | Clicked:
+        if hit.url is not None:
+            return Clicked(row, when=hit.at, url=hit.url)
+        automated = row["sent_at"] is not None and hit.at - row["sent_at"] < self.window
+        return Opened(row, when=hit.at, automated=automated)
 
     async def run(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
@@ -123,13 +113,6 @@ class Recorder:
                 log.warning("flushing tracking hits at shutdown failed; %d left", len(self.buffer))
 
 
-async def _emit_hit(emitter: EmailEvents, event: dict, row: dict) -> None:
-    if event["type"] == "clicked":
-        await emitter.emit("email.clicked", row, clickedUrl=event["url"])
-    elif not event["is_automated"]:
-        await emitter.emit("email.opened", row)
-
-
 @contextlib.asynccontextmanager
 async def recorder_part(db: Database, *, automated_window: float) -> AsyncIterator[Recorder]:
     """A running Recorder for the life of the block; flushed on the way out."""
@@ -142,76 +125,3 @@ async def recorder_part(db: Database, *, automated_window: float) -> AsyncIterat
         stop.set()
         await task
         await recorder.close()
-
-
-# --- email.* webhooks -----------------------------------------------------------------------
-
-
-class EmailEvents:
-    """Emits email.* events for ledger rows inside one transaction, caching what it looks up."""
-
-    def __init__(self, conn, now: datetime):
-        self.conn, self.now = conn, now
-        self._subscribed: dict[str, set[str]] = {}
-        self._context: dict[str, dict] = {}
-
-    async def wants(self, project_id: str, event: str) -> bool:
-        if project_id not in self._subscribed:
-            found = await webhook_store.active_webhooks(self.conn, project_id)
-            self._subscribed[project_id] = {e for h in found for e in h["events"]}
-        return event in self._subscribed[project_id]
-
-    async def emit(self, event: str, row: dict, **extra) -> None:
-        """Emit `event` for the ledger row (skipped when no webhook of its project wants it)."""
-        if not await self.wants(row["project_id"], event):
-            return
-        context = await self.context(row)
-        email_id = row["id"] if row.get("campaign_id") else context["emailId"]
-        data = hooks.email_data(event, email_id=email_id, from_email=context["from"],
-                                to_email=row["email"], to_name=row.get("name"), subject=context["subject"],
-                                campaign_id=row.get("campaign_id"), template_id=context["templateId"],
-                                batch_id=row.get("batch_id") or context.get("batchId"), **extra)
-        await webhook_service.emit(self.conn, row["project_id"], event, data, now=self.now)
-
-    async def context(self, row: dict) -> dict:
-        """{emailId, from, subject, templateId, groupCode} of a campaign or transactional row."""
-        key = row["campaign_id"] or row["id"]
-        if key not in self._context:
-            self._context[key] = await message_context(self.conn, row)
-        return self._context[key]
-
-
-async def message_context(conn, row: dict) -> dict:
-    """What the webhooks and unsubscribes of a ledger row need to know of its content."""
-    if row.get("campaign_id"):
-        campaign = await store.campaign_context(conn, row["campaign_id"]) or {}
-        return {"emailId": row["id"], "from": campaign.get("from_email") or "", "subject": campaign.get("subject") or "",
-                "templateId": campaign.get("template_id"), "groupCode": campaign.get("unsubscribe_group_id")}
-    payload = await store.payload_of(conn, row["id"])
-    content = payload.get("content")
-    if content is None and payload.get("contentRowId"):
-        content = (await store.payload_of(conn, payload["contentRowId"])).get("content")
-    content = content or {}
-    return {"emailId": payload.get("emailId") or row["id"], "from": (content.get("from") or {}).get("email") or "",
-            "subject": content.get("subject") or "", "templateId": content.get("templateId"),
-            "groupCode": content.get("unsubscribeGroupId"), "batchId": content.get("batchId")}
-
-
-async def emit_send_results(conn, *, sent: list[dict], deferred: list[tuple[dict, dict]], now: datetime) -> None:
-    """email.sent and email.delivered for accepted rows; email.deferred ({row}, {error, retry_at}) for retries."""
-    emitter = EmailEvents(conn, now)
-    for row in sent:
-        await emitter.emit("email.sent", row)
-        await emitter.emit("email.delivered", row)
-    for row, item in deferred:
-        await emitter.emit("email.deferred", row, delayType=_delay_type(item["error"]),
-                           delayReason=item["error"], expirationTime=iso(item["retry_at"]))
-
-
-def _delay_type(error: str) -> str:
-    """AutoSend's delayType from the relay's reply."""
-    if "4.2.2" in error or "452" in error[:4]:
-        return "MailboxFull"
-    if error[:1] == "4":
-        return "TransientCommunicationFailure"
-    return "InternalFailure"

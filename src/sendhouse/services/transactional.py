@@ -34,9 +34,10 @@ from sendhouse.errors import InvalidInput, NotFound
 from sendhouse.services import idempotency
 from sendhouse.services.senders import check_from_allowed
 from sendhouse.store import idempotency as idempotency_store
+from sendhouse.store import ledger
 from sendhouse.store import mails as store
-from sendhouse.store.events import lifecycle
 from sendhouse.store.db import Database
+from sendhouse.store.events import lifecycle
 from sendhouse.store.templates import get_template
 
 PRIORITY = 10
@@ -193,7 +194,7 @@ async def _queue(conn, project_id: str, emails: list[Email], *, batch_id: str | 
     blocked = {g: await store.suppressed_among(conn, project_id, addresses, g) for g in groups}
     builder = _RowBuilder(project_id, batch_id, utcnow())
     done = [builder.add(e, _blocked_for(e, blocked)) for e in emails]
-    await store.insert_rows(conn, builder.rows)
+    await ledger.insert_rows(conn, builder.rows)
     return done
 
 

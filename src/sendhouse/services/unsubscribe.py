@@ -8,29 +8,23 @@ preference page: what a recipient can do with the signed token of a message they
 - preferences: the project's active groups for the address; unsubscribe from one, or resubscribe
   (lifts only an UNSUBSCRIBE entry, never a bounce or complaint; webhook email.group_resubscribed).
 Tokens are verified by the caller (web/tracking.py); a token names project, address, group, row.
-Changes are logged (unsubscribed, resubscribed) once committed.
+The suppression, event, webhook and log event of a change are written by services/feedback.record.
 """
 
 from __future__ import annotations
 
-import logging
 from datetime import datetime
 
-from sendhouse.domain import ids
-from sendhouse.domain import webhooks as hooks
+from sendhouse.domain.fates import Resubscribed, Unsubscribed
 from sendhouse.domain.times import utcnow
 from sendhouse.domain.tokens import UnsubscribeTarget
 from sendhouse.errors import InvalidInput, NotFound
-from sendhouse.observability import event_after_commit
-from sendhouse.services import webhooks as webhook_service
-from sendhouse.services.suppressions import suppress
-from sendhouse.services.tracking import message_context
+from sendhouse.services import feedback
 from sendhouse.store import events as store
 from sendhouse.store import suppressions as groups_store
 from sendhouse.store.db import Database
 
 ACTIONS = ("unsubscribe", "resubscribe")
-log = logging.getLogger("sendhouse.unsubscribe")
 
 
 async def _group(conn, project_id: str, code: str | None) -> dict:
@@ -56,9 +50,7 @@ async def unsubscribe(db: Database, target: UnsubscribeTarget, *, group_code: st
         entries = await store.preference_groups(conn, target.project_id, target.email)
         if any(e["id"] == group["id"] and e["reason"] for e in entries):
             return {"email": target.email, "group": _brief(group), "changed": False}
-        await suppress(conn, target.project_id, target.email, reason="UNSUBSCRIBE", group_code=group["group_code"],
-                       source_message_id=target.message_id)
-        await _record(conn, target, group, "unsubscribed", now)
+        await _record(conn, target, group, Unsubscribed, now)
     return {"email": target.email, "group": _brief(group), "changed": True}
 
 
@@ -71,33 +63,14 @@ async def resubscribe(db: Database, target: UnsubscribeTarget, group_code: str, 
             raise NotFound("Suppression group not found", code="GROUP_NOT_FOUND")
         changed = await store.delete_unsubscribe(conn, group["id"], target.email)
         if changed:
-            await _record(conn, target, group, "resubscribed", now)
+            await _record(conn, target, group, Resubscribed, now)
     return {"email": target.email, "group": _brief(group), "changed": changed}
 
 
-async def _record(conn, target: UnsubscribeTarget, group: dict, kind: str, now: datetime) -> None:
-    """The event on the ledger row (when it still exists), the subscription webhook and the log event."""
-    event_after_commit(log, kind, project_id=target.project_id, message_id=target.message_id,
-                       group_id=group["group_code"], is_global=bool(group["is_global"]))
+async def _record(conn, target: UnsubscribeTarget, group: dict, fate: type[Unsubscribed], now: datetime) -> None:
+    """The fate of the message the token names (event, webhook, log event) through services/feedback."""
     row = await store.message_row(conn, target.message_id, target.project_id)
-    if row is not None and row["email"].lower() == target.email.lower():
-        await store.insert_events(conn, [{
-            "id": ids.new_id(), "project_id": row["project_id"], "message_id": row["id"],
-            "campaign_id": row["campaign_id"], "email": row["email"], "type": kind, "url": None,
-            "is_automated": False, "detail": {"groupId": group["group_code"], "isGlobal": bool(group["is_global"])},
-            "created_at": now}])
-    event = _webhook_event(kind, group)
-    context = await message_context(conn, row) if row else {}
-    data = hooks.subscription_data(event, email_id=context.get("emailId"), unsubscribe_group_id=group["group_code"],
-                                   campaign_id=row["campaign_id"] if row else None,
-                                   template_id=context.get("templateId"), batch_id=row["batch_id"] if row else None)
-    await webhook_service.emit(conn, target.project_id, event, data, now=now)
-
-
-def _webhook_event(kind: str, group: dict) -> str:
-    if kind == "resubscribed":
-        return "email.group_resubscribed"
-    return "email.unsubscribed" if group["is_global"] else "email.group_unsubscribed"
+    await feedback.record(conn, [fate(row, target=target, group=group)], now=now)
 
 
 async def preferences(db: Database, target: UnsubscribeTarget) -> dict:
@@ -131,7 +104,7 @@ async def unsubscribe_row(db: Database, row_id: str) -> dict | None:
     """The List-Unsubscribe mailto: unsubscribe the recipient of one ledger row from its group."""
     async with db.read() as conn:
         row = await store.message_row(conn, row_id)
-        context = await message_context(conn, row) if row else None
+        context = await feedback.message_context(conn, row) if row else None
     if row is None:
         return None
     target = UnsubscribeTarget(row["project_id"], row["email"].lower(), context["groupCode"], row["id"])

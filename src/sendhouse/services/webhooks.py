@@ -205,15 +205,49 @@ def _delivery_row(webhook_id: str, project_id: str, event: str, body: bytes, now
             "created_at": now, "updated_at": now}
 
 
-async def emit(conn, project_id: str, event_type: str, data: dict, *, now: datetime) -> None:
-    """Store the event for every active webhook of the project subscribed to it (caller's transaction)."""
-    if event_type not in rules.EVENTS:
-        raise InvalidInput.field("event", f"unknown webhook event {event_type!r}")
-    hooks = [h for h in await store.active_webhooks(conn, project_id) if event_type in h["events"]]
-    if hooks:
+class Subscriptions:
+    """The active webhooks of some projects, looked up once for a whole transaction's events."""
+
+    def __init__(self, hooks: dict[str, list[dict]]):
+        self.hooks = hooks
+
+    def wants(self, project_id: str, event_type: str) -> bool:
+        """Whether some active webhook of the project is subscribed to the event."""
+        return any(event_type in hook["events"] for hook in self.hooks.get(project_id, ()))
+
+    def deliveries(self, project_id: str, event_type: str, data: dict, now: datetime) -> list[dict]:
+        """The delivery rows of one event: one per subscribed webhook."""
+        if event_type not in rules.EVENTS:
+            raise InvalidInput.field("event", f"unknown webhook event {event_type!r}")
+        if project_id not in self.hooks:
+            raise ValueError(f"the webhooks of project {project_id} were not looked up")
+        hooks = [h for h in self.hooks[project_id] if event_type in h["events"]]
+        if not hooks:
+            return []
         body = rules.envelope(event_type, data, now)
-        await store.insert_deliveries(conn, [_delivery_row(h["id"], project_id, event_type, body, now)
-                                             for h in hooks])
+        return [_delivery_row(h["id"], project_id, event_type, body, now) for h in hooks]
+
+
+async def subscriptions(conn, project_ids) -> Subscriptions:
+    """The active webhooks of these projects, in one lookup."""
+    return Subscriptions(await store.active_webhooks_of(conn, sorted(set(project_ids))))
+
+
+async def emit(conn, project_id: str, event_type: str, data: dict, *, now: datetime,
+               subscribed: Subscriptions | None = None) -> None:
+    """Store the event for every active webhook of the project subscribed to it (caller's transaction).
+    `subscribed`: the subscriptions already looked up in this transaction (no new lookup)."""
+    await emit_many(conn, [(project_id, event_type, data)], now=now, subscribed=subscribed)
+
+
+async def emit_many(conn, events: list[tuple[str, str, dict]], *, now: datetime,
+                    subscribed: Subscriptions | None = None) -> None:
+    """emit() for many (project_id, event_type, data): at most one lookup, one multi-row insert."""
+    if subscribed is None:
+        subscribed = await subscriptions(conn, [project_id for project_id, _e, _d in events])
+    rows = [row for project_id, event_type, data in events
+            for row in subscribed.deliveries(project_id, event_type, data, now)]
+    await store.insert_deliveries(conn, rows)
 
 
 CONTACT_COLUMNS = {"email": "email", "first_name": "firstName", "last_name": "lastName",

@@ -14,7 +14,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from sendhouse.domain.campaigns import CANCELLABLE_MESSAGES, PENDING_MESSAGES, SENDING
+from sendhouse.domain.campaigns import PENDING_MESSAGES, SENDING
 from sendhouse.domain.pagination import Page
 from sendhouse.store.schema.audience import suppression_groups
 from sendhouse.store.schema.campaigns import campaigns as c
@@ -142,14 +142,6 @@ def nothing_pending(campaign_id: str) -> sa.ColumnElement:
 async def delete_if(conn: AsyncConnection, campaign_id: str, project_id: str, statuses: tuple[str, ...]) -> bool:
     stmt = c.delete().where(*_scoped(campaign_id, project_id), c.c.status.in_(statuses))
     return (await conn.execute(stmt)).rowcount == 1
-
-
-async def cancel_pending_messages(conn: AsyncConnection, campaign_id: str, now: datetime) -> int:
-    """Every queued or deferred ledger row of the campaign becomes cancelled; how many."""
-    stmt = m.update().where(m.c.campaign_id == campaign_id, m.c.status.in_(CANCELLABLE_MESSAGES)).values(
-        status="cancelled", updated_at=now
-    )
-    return (await conn.execute(stmt)).rowcount
 
 
 async def message_counts(conn: AsyncConnection, campaign_ids: list[str]) -> dict[str, dict[str, int]]:

@@ -63,13 +63,6 @@ async def has_event(conn: AsyncConnection, row_id: str, event_type: str) -> bool
     return (await conn.execute(query)).first() is not None
 
 
-async def mark_bounced(conn: AsyncConnection, row_id: str, now: datetime) -> bool:
-    """A delivered (`sent`) row becomes `bounced`; whether it changed."""
-    stmt = (messages.update().where(messages.c.id == row_id, messages.c.status == "sent")
-            .values(status="bounced", failed_at=now, updated_at=now))
-    return (await conn.execute(stmt)).rowcount > 0
-
-
 async def soft_bounces_of(conn: AsyncConnection, project_id: str, email: str) -> int:
     query = sa.select(sa.func.count()).where(ev.c.project_id == project_id, ev.c.email == email,
                                              ev.c.type == "soft_bounced")

@@ -1,10 +1,13 @@
-"""The send ledger (`messages`): claiming, leasing, recording outcomes, recovering crashed leases.
+"""The send ledger (`messages`): inserting rows, claiming, leasing, recording outcomes, recovering
+crashed leases, cancelling. The one module that writes SQL changing `messages` (reads of it for
+analytics, metrics and webhook payloads live with those queries).
 
 Each function takes an AsyncConnection inside the caller's transaction; every state change is a
 conditional UPDATE. Row life:
 
     queued -> sending (leased) -> sent | deferred (retry at) | failed
     queued/deferred -> cancelled (abort) | suppressed (skipped at send time)
+    sent -> bounced (a hard bounce reported after delivery)
 
 A claim is one `WITH chosen AS MATERIALIZED (SELECT … LIMIT n FOR UPDATE SKIP LOCKED) UPDATE … FROM
 chosen RETURNING …` (PostgreSQL; `UPDATE … WHERE id IN (SELECT …)` under SQLite's single writer); it
@@ -14,11 +17,14 @@ Rows of a gradual campaign wait with next_attempt_at = HOLD_UNTIL until the sche
 
 from __future__ import annotations
 
+import secrets
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from sendhouse.domain.campaigns import CANCELLABLE_MESSAGES
 from sendhouse.store.schema.campaigns import campaigns, messages
 
 SENDING_CAMPAIGN = ("sending", "sending_gradual")
@@ -26,10 +32,66 @@ PENDING = ("queued", "sending", "deferred")
 FINAL = ("sent", "failed", "bounced", "cancelled", "suppressed")
 HOLD_UNTIL = datetime(2999, 1, 1, tzinfo=UTC)
 TRANSACTIONAL_PRIORITY, CAMPAIGN_PRIORITY = 10, 100
+INSERT_CHUNK = 1000
+MESSAGE_ID_DOMAIN = "sendhouse.local"  # issue 4/5: the sender's domain
+ROW_DIGITS = 7  # per-campaign row number in hex: up to 268 million recipients
 
 CLAIM_COLUMNS = (messages.c.id, messages.c.project_id, messages.c.campaign_id, messages.c.kind,
                  messages.c.contact_id, messages.c.email, messages.c.name, messages.c.message_id_header,
                  messages.c.payload, messages.c.attempts)
+
+
+# --- new rows -------------------------------------------------------------------------------
+
+
+async def insert_rows(conn: AsyncConnection, rows: list[dict[str, Any]]) -> None:
+    """Insert ledger rows (transactional mail) in chunks."""
+    for start in range(0, len(rows), INSERT_CHUNK):
+        await conn.execute(messages.insert(), rows[start:start + INSERT_CHUNK])
+
+
+CAMPAIGN_COLUMNS = ("id", "project_id", "campaign_id", "kind", "priority", "contact_id", "email", "name", "status",
+                    "attempts", "next_attempt_at", "message_id_header", "created_at", "updated_at")
+
+
+async def insert_campaign_rows(conn: AsyncConnection, campaign: dict, recipients: sa.Select, due: datetime,
+                               now: datetime) -> int:
+    """One queued row per recipient of `recipients` (a SELECT of contacts' id, email, first_name,
+    last_name) in one INSERT … SELECT, due at `due`; how many rows the campaign has now. Ids are
+    `<8 hex seconds><9 random hex><7 hex row number>` (24 hex, unique, ordered by campaign start then
+    contact id), the Message-ID `<id@domain>`."""
+    await conn.execute(_campaign_insert(conn.dialect.name, campaign, recipients, due, now))
+    counted = sa.select(sa.func.count()).where(messages.c.campaign_id == campaign["id"])  # rowcount: -1 on psycopg
+    return (await conn.execute(counted)).scalar_one()
+
+
+def _campaign_insert(dialect: str, campaign: dict, recipients: sa.Select, due: datetime, now: datetime) -> sa.Insert:
+    numbered = recipients.add_columns(sa.func.row_number().over(order_by=recipients.selected_columns.id)
+                                      .label("rn")).subquery()
+    row_id = sa.literal(_id_prefix(now)) + _hex(dialect, numbered.c.rn)
+    name = sa.func.nullif(sa.func.trim(sa.func.coalesce(numbered.c.first_name, "") + " "
+                                       + sa.func.coalesce(numbered.c.last_name, "")), "")
+    stamp = sa.literal(now, type_=messages.c.created_at.type)
+    select = sa.select(
+        row_id, sa.literal(campaign["project_id"]), sa.literal(campaign["id"]), sa.literal("campaign"),
+        sa.literal(CAMPAIGN_PRIORITY), numbered.c.id, numbered.c.email, sa.func.substr(name, 1, 200),
+        sa.literal("queued"), sa.literal(0), sa.literal(due, type_=messages.c.next_attempt_at.type),
+        sa.literal("<") + row_id + sa.literal(f"@{MESSAGE_ID_DOMAIN}>"), stamp, stamp,
+    )
+    return messages.insert().from_select(list(CAMPAIGN_COLUMNS), select)
+
+
+def _id_prefix(now: datetime) -> str:
+    return f"{int(now.timestamp()) & 0xFFFFFFFF:08x}{secrets.token_hex(5)[:9]}"
+
+
+def _hex(dialect: str, number: sa.ColumnElement) -> sa.ColumnElement:
+    if dialect == "sqlite":
+        return sa.func.printf(f"%0{ROW_DIGITS}x", number)
+    return sa.func.lpad(sa.func.to_hex(number), ROW_DIGITS, "0")
+
+
+# --- claiming and outcomes -------------------------------------------------------------------
 
 
 def _claimable(now: datetime) -> sa.ColumnElement:
@@ -107,6 +169,23 @@ async def release(conn: AsyncConnection, row_ids: list[str], *, status: str, now
     await conn.execute(_by_id(worker, status=status, updated_at=now), [{"row_id": i} for i in row_ids])
 
 
+async def mark_bounced(conn: AsyncConnection, row_ids: list[str], now: datetime) -> set[str]:
+    """Delivered (`sent`) rows become `bounced` (a hard bounce reported later); the ids that changed."""
+    if not row_ids:
+        return set()
+    stmt = (messages.update().where(messages.c.id.in_(sorted(set(row_ids))), messages.c.status == "sent")
+            .values(status="bounced", failed_at=now, updated_at=now).returning(messages.c.id))
+    return set((await conn.execute(stmt)).scalars())
+
+
+async def cancel_pending(conn: AsyncConnection, campaign_id: str, now: datetime) -> int:
+    """Every queued or deferred row of the campaign becomes cancelled (abort); how many."""
+    stmt = (messages.update()
+            .where(messages.c.campaign_id == campaign_id, messages.c.status.in_(CANCELLABLE_MESSAGES))
+            .values(status="cancelled", updated_at=now))
+    return (await conn.execute(stmt)).rowcount
+
+
 async def renew_leases(conn: AsyncConnection, worker: str, now: datetime, lease_seconds: float) -> int:
     """Extend every lease `worker` holds to now + lease_seconds; how many rows."""
     stmt = (messages.update().where(messages.c.status == "sending", messages.c.lease_owner == worker)
@@ -141,6 +220,12 @@ async def promote_deferred(conn: AsyncConnection, now: datetime) -> int:
             .where(messages.c.status == "deferred", messages.c.next_attempt_at <= now)
             .values(status="queued", updated_at=now))
     return (await conn.execute(stmt)).rowcount
+
+
+async def count_pending(conn: AsyncConnection) -> int:
+    """Rows queued, sending or deferred (all campaigns and transactional)."""
+    query = sa.select(sa.func.count()).where(messages.c.status.in_(PENDING))
+    return (await conn.execute(query)).scalar_one()
 
 
 async def counts_by_status(conn: AsyncConnection, campaign_id: str) -> dict[str, int]:

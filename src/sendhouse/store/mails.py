@@ -1,4 +1,5 @@
-"""Queries for transactional mail: suppression lookups, ledger row inserts and the status lookup.
+"""Queries for transactional mail: suppression lookups and the status lookup (rows are inserted by
+store/ledger.py).
 
 Transactional ledger rows live in `messages` (kind 'transactional', campaign_id NULL). One row per
 recipient (to, cc and bcc alike); the first row of an email (its TO row) carries the full content
@@ -7,16 +8,12 @@ in `payload["content"]`, the others point at it with `payload["contentRowId"]`.
 
 from __future__ import annotations
 
-from typing import Any
-
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from sendhouse.store.schema.audience import suppression_groups, suppressions
 from sendhouse.store.schema.campaigns import messages
 from sendhouse.store.schema.core import projects
-
-INSERT_CHUNK = 1000
 
 
 async def tracking_defaults(conn: AsyncConnection, project_id: str) -> tuple[bool, bool]:
@@ -48,12 +45,6 @@ async def suppressed_among(conn: AsyncConnection, project_id: str, emails: list[
         sa.func.lower(suppressions.c.email).in_(sorted({e.lower() for e in emails})),
     )
     return {row[0].lower() for row in await conn.execute(query)}
-
-
-async def insert_rows(conn: AsyncConnection, rows: list[dict[str, Any]]) -> None:
-    """Insert ledger rows in chunks."""
-    for start in range(0, len(rows), INSERT_CHUNK):
-        await conn.execute(messages.insert(), rows[start:start + INSERT_CHUNK])
 
 
 async def get_transactional(conn: AsyncConnection, project_id: str, row_id: str) -> dict | None:

@@ -67,9 +67,21 @@ async def delete_webhook(conn: AsyncConnection, project_id: str, webhook_id: str
 
 
 async def active_webhooks(conn: AsyncConnection, project_id: str) -> list[dict]:
-    query = (sa.select(webhooks.c.id, webhooks.c.events)
-             .where(webhooks.c.project_id == project_id, webhooks.c.is_active.is_(True)))
-    return [dict(r) for r in (await conn.execute(query)).mappings()]
+    """[{id, events}] of the project's active webhooks."""
+    return (await active_webhooks_of(conn, [project_id]))[project_id]
+
+
+async def active_webhooks_of(conn: AsyncConnection, project_ids: list[str]) -> dict[str, list[dict]]:
+    """{project: [{id, events}] of its active webhooks} for these projects, in one query."""
+    found: dict[str, list[dict]] = {project_id: [] for project_id in project_ids}
+    if not found:
+        return found
+    query = (sa.select(webhooks.c.project_id, webhooks.c.id, webhooks.c.events)
+             .where(webhooks.c.project_id.in_(sorted(found)), webhooks.c.is_active.is_(True))
+             .order_by(webhooks.c.id))
+    for row in (await conn.execute(query)).mappings():
+        found[row["project_id"]].append({"id": row["id"], "events": row["events"]})
+    return found
 
 
 async def insert_deliveries(conn: AsyncConnection, rows: list[dict[str, Any]]) -> None:
