@@ -58,16 +58,26 @@ def migrate() -> None:
 def serve(
     host: Annotated[str, typer.Option(help="address to listen on")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="port to listen on")] = 8080,
-    no_worker: Annotated[bool, typer.Option("--no-worker", help="run the API only, no delivery worker")] = False,
+    no_worker: Annotated[bool, typer.Option("--no-worker", help="the HTTP side only; delivery runs in `sendhouse worker`")] = False,
 ) -> None:
-    """Run the API, dashboard, tracking endpoints, scheduler and (unless --no-worker) a delivery worker."""
+    """Run the API, dashboard and tracking endpoints and (unless --no-worker) the delivery side's duties."""
     import uvicorn
 
     from sendhouse.api.app import create_app
-    from sendhouse.runtime import background_parts
+    from sendhouse.roles import COMMANDS, start_duties
 
     settings = Settings()
     container = build_container(settings)
+    _first_start(container)
+    roles = COMMANDS["serve --no-worker" if no_worker else "serve"]
+    app_ = create_app(settings, container=container, background=[lambda c: start_duties(c, roles)])
+    console.print(f"Sendhouse listening on http://{host}:{port}")
+    configure_logging()
+    uvicorn.run(app_, host=host, port=port, log_level="warning", proxy_headers=True, log_config=None)
+
+
+def _first_start(container) -> None:
+    """On an empty database: create project `default` and print its key and a dashboard login, once."""
     first = asyncio.run(project_service.ensure_first_run(container.db))
     if first:
         project, key = first
@@ -75,21 +85,19 @@ def serve(
         console.print("Its API key (shown once, keep it):")
         console.print(key, markup=False, highlight=False)
     _print_first_login(container)
-    app_ = create_app(settings, container=container, background=background_parts(with_worker=not no_worker))
-    console.print(f"Sendhouse listening on http://{host}:{port}")
-    configure_logging()
-    uvicorn.run(app_, host=host, port=port, log_level="warning", proxy_headers=True, log_config=None)
 
 
 @app.command()
 def worker(
-    no_scheduler: Annotated[bool, typer.Option("--no-scheduler", help="deliver only; leave scheduling to others")] = False,
+    no_scheduler: Annotated[bool, typer.Option("--no-scheduler", help="leave out the scheduler duty (another process runs it)")] = False,
 ) -> None:
-    """Run a delivery worker (and the campaign scheduler, leader-elected on PostgreSQL) until stopped."""
-    from sendhouse.worker import run_worker_process
+    """Run the delivery side until stopped: delivery, housekeeping, scheduler (one leader) and webhook dispatch."""
+    from sendhouse.roles import COMMANDS, run_duties
 
     configure_logging()
-    asyncio.run(run_worker_process(Settings(), with_scheduler=not no_scheduler))
+    container = build_container(Settings())
+    skip = ("scheduler",) if no_scheduler else ()
+    raise typer.Exit(asyncio.run(run_duties(container, COMMANDS["worker"], skip=skip)))
 
 
 @projects_app.command("create")
