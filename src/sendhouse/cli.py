@@ -60,31 +60,39 @@ def serve(
     port: Annotated[int, typer.Option(help="port to listen on")] = 8080,
     no_worker: Annotated[bool, typer.Option("--no-worker", help="the HTTP side only; delivery runs in `sendhouse worker`")] = False,
 ) -> None:
-    """Run the API, dashboard and tracking endpoints and (unless --no-worker) the delivery side's duties."""
-    import uvicorn
+    """Supervise the HTTP processes (API, dashboard, tracking, MCP) and (unless --no-worker) the delivery workers."""
+    from sendhouse.roles import preload
+    from sendhouse.supervisor import Supervisor, listen, plan
 
-    from sendhouse.api.app import create_app
-    from sendhouse.roles import COMMANDS, start_duties
-
+    preload()
     settings = Settings()
-    container = build_container(settings)
-    _first_start(container)
-    roles = COMMANDS["serve --no-worker" if no_worker else "serve"]
-    app_ = create_app(settings, container=container, background=[lambda c: start_duties(c, roles)])
+    container = build_container(settings)  # migrates SQLite, once, before any child starts
+    asyncio.run(_first_start(container))
+    sock = listen(host, port)
     console.print(f"Sendhouse listening on http://{host}:{port}")
-    configure_logging()
-    uvicorn.run(app_, host=host, port=port, log_level="warning", proxy_headers=True, log_config=None)
+    configure_logging(role="supervisor")
+    raise typer.Exit(Supervisor(plan(settings, with_worker=not no_worker), sock).run())
 
 
-def _first_start(container) -> None:
-    """On an empty database: create project `default` and print its key and a dashboard login, once."""
-    first = asyncio.run(project_service.ensure_first_run(container.db))
+async def _first_start(container) -> None:
+    """On an empty database: create project `default` and a dashboard login and print them, once."""
+    from sendhouse.services import users as user_service
+
+    try:
+        first = await project_service.ensure_first_run(container.db)
+        login = await user_service.ensure_first_user(container.db)
+    finally:
+        await container.close()
     if first:
         project, key = first
         console.print(f"Created project [bold]{project['name']}[/bold] ({project['id']}).")
         console.print("Its API key (shown once, keep it):")
         console.print(key, markup=False, highlight=False)
-    _print_first_login(container)
+    if login:
+        user, password = login
+        console.print("Dashboard login (shown once, keep it):")
+        console.print(f"  email:    {user['email']}", markup=False, highlight=False)
+        console.print(f"  password: {password}", markup=False, highlight=False)
 
 
 @app.command()
@@ -94,7 +102,7 @@ def worker(
     """Run the delivery side until stopped: delivery, housekeeping, scheduler (one leader) and webhook dispatch."""
     from sendhouse.roles import COMMANDS, run_duties
 
-    configure_logging()
+    configure_logging(role="worker")
     container = build_container(Settings())
     skip = ("scheduler",) if no_scheduler else ()
     raise typer.Exit(asyncio.run(run_duties(container, COMMANDS["worker"], skip=skip)))
@@ -172,18 +180,6 @@ def mcp_stdio(
     except AppError as exc:
         err_console.print(f"[red]error:[/red] {exc.message}")
         raise typer.Exit(1) from None
-
-
-def _print_first_login(container) -> None:
-    """On the first start (no dashboard user yet), make one for every project and print its login once."""
-    from sendhouse.services import users as user_service
-
-    made = asyncio.run(user_service.ensure_first_user(container.db))
-    if made:
-        user, password = made
-        console.print("Dashboard login (shown once, keep it):")
-        console.print(f"  email:    {user['email']}", markup=False, highlight=False)
-        console.print(f"  password: {password}", markup=False, highlight=False)
 
 
 users_app = typer.Typer(help="Manage dashboard users.", no_args_is_help=True)

@@ -20,7 +20,7 @@ import time
 
 import httpx2
 
-START_TIMEOUT = 30.0
+START_TIMEOUT = 60.0  # a loaded 2-core machine starts Python slowly
 
 
 def sendhouse_env(settings, **extra) -> dict[str, str]:
