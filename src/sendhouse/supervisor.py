@@ -71,8 +71,7 @@ def backoff(failures: int) -> float:
 def listen(host: str, port: int) -> socket.socket:
     """The HTTP listening socket every api child serves on."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.create_server((host, port), family=family, backlog=2048)
-    return sock
+    return socket.create_server((host, port), family=family, backlog=2048)
 
 
 class Supervisor:
