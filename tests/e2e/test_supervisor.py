@@ -1,7 +1,8 @@
 """`sendhouse serve` as a supervisor of a process per role, on SQLite and PostgreSQL: a worker child
 killed with SIGKILL is started again and the campaign completes (every recipient at least once;
 copies of one message share its Message-ID); SIGTERM during a send stops every child cleanly,
-with every message the relay accepted recorded as sent, and a restart sends the rest exactly once."""
+with every message the relay accepted recorded as sent, and a restart sends the rest exactly once;
+a killed supervisor leaves no child behind; the first start happens once, in the parent."""
 
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ import signal
 import sqlalchemy as sa
 
 from sendhouse.services import projects as project_service
+from sendhouse.store import projects as project_store
+from sendhouse.store import users as user_store
 from sendhouse.store.schema.campaigns import messages
 from tests.support.processes import Sendhouse, sendhouse_env, wait_until_up
 from tests.support.sending_data import campaign_row, start_campaign, wait_for
@@ -127,3 +130,25 @@ async def test_a_killed_supervisor_leaves_no_child_behind(settings):
 
         await wait_for(all_gone, timeout=30, every=0.1)
     assert len(children) == 2
+
+
+async def test_first_start_happens_once_in_the_parent_whatever_the_children(settings, container):
+    env = sendhouse_env(settings, SENDHOUSE_WORKERS=2, SENDHOUSE_API_PROCESSES=2)
+    outputs = []
+    for _ in range(2):
+        port = free_port()
+        proc = Sendhouse(["serve", "--port", str(port)], env)
+        try:
+            wait_until_up(f"http://127.0.0.1:{port}/healthz", proc)
+        finally:
+            assert proc.stop() == 0
+        outputs.append("".join(proc.out))
+        assert [line["child_role"] for line in proc.json_logs() if line["action"] == "child_started"] == \
+            ["api", "api", "worker", "worker"]
+        assert not [line for line in proc.json_logs() if line["action"] == "child_exited"]
+    first, second = outputs
+    assert sum(line.startswith("AS_") for line in first.splitlines()) == 1 and "password:" in first
+    assert "AS_" not in second and "password:" not in second
+    async with container.db.read() as conn:
+        assert [p["name"] for p in await project_store.list_projects(conn)] == ["default"]
+        assert await user_store.count_users(conn) == 1
