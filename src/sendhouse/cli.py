@@ -61,17 +61,22 @@ def serve(
     no_worker: Annotated[bool, typer.Option("--no-worker", help="the HTTP side only; delivery runs in `sendhouse worker`")] = False,
 ) -> None:
     """Supervise the HTTP processes (API, dashboard, tracking, MCP) and (unless --no-worker) the delivery workers."""
-    from sendhouse.roles import preload
+    from sendhouse.roles import COMMANDS, preload
     from sendhouse.supervisor import Supervisor, listen, plan
 
     preload()
     settings = Settings()
     container = build_container(settings)  # migrates SQLite, once, before any child starts
     asyncio.run(_first_start(container))
-    sock = listen(host, port)
+    try:
+        sock = listen(host, port)
+    except OSError as exc:
+        err_console.print(f"[red]error:[/red] cannot listen on {host}:{port}: {exc.strerror}")
+        raise typer.Exit(1) from None
     console.print(f"Sendhouse listening on http://{host}:{port}")
     configure_logging(role="supervisor")
-    raise typer.Exit(Supervisor(plan(settings, with_worker=not no_worker), sock).run())
+    children = plan(settings, COMMANDS["serve --no-worker" if no_worker else "serve"])
+    raise typer.Exit(Supervisor(children, sock).run())
 
 
 async def _first_start(container) -> None:

@@ -57,10 +57,10 @@ class Child:
     restart_at: float | None = None
 
 
-def plan(settings, *, with_worker: bool = True) -> list[Child]:
-    """The children of `serve`: the api processes, then the workers (unless --no-worker)."""
-    children = [Child(API, i) for i in range(settings.api_processes)]
-    return children + ([Child(WORKER, i) for i in range(settings.workers)] if with_worker else [])
+def plan(settings, roles: tuple[str, ...]) -> list[Child]:
+    """The children of a `serve` that runs `roles` (roles.COMMANDS): its api processes, then its workers."""
+    counts = {API: settings.api_processes, WORKER: settings.workers}
+    return [Child(role, i) for role in (API, WORKER) if role in roles for i in range(counts[role])]
 
 
 def backoff(failures: int) -> float:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import Counter
 
 from sendhouse.config import Settings
-from sendhouse.roles import API, DUTIES, WORKER, duties_for
+from sendhouse.roles import API, COMMANDS, DUTIES, WORKER, duties_for
 from sendhouse.supervisor import BACKOFF_BASE, BACKOFF_MAX, backoff, plan
 
 
@@ -14,16 +14,17 @@ def _settings(tmp_path, **values) -> Settings:
 
 
 def test_children_per_role_follow_the_settings(tmp_path):
-    children = plan(_settings(tmp_path, api_processes=3, workers=4))
+    children = plan(_settings(tmp_path, api_processes=3, workers=4), COMMANDS["serve"])
     assert Counter(c.role for c in children) == {API: 3, WORKER: 4}
     assert [c.index for c in children if c.role == WORKER] == [0, 1, 2, 3]
-    assert {c.role for c in plan(_settings(tmp_path, api_processes=2, workers=4), with_worker=False)} == {API}
+    only_http = plan(_settings(tmp_path, api_processes=2, workers=4), COMMANDS["serve --no-worker"])
+    assert [(c.role, c.index) for c in only_http] == [(API, 0), (API, 1)]
 
 
 def test_run_once_duties_land_in_exactly_one_child_and_delivery_in_every_worker(tmp_path):
     settings = _settings(tmp_path, api_processes=3, workers=4)
     started = Counter()
-    for child in plan(settings):
+    for child in plan(settings, COMMANDS["serve"]):
         started.update(d.name for d in duties_for((child.role,), settings, first=child.index == 0))
     assert started == {duty.name: (4 if duty.name == "delivery" else 1) for duty in DUTIES}
 
