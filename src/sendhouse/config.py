@@ -58,7 +58,7 @@ class Settings(BaseSettings):
         60, ge=0, description="first retry delay after a temporary failure; doubles each attempt (with jitter)"
     )
     workers: int = Field(
-        default_factory=lambda: os.cpu_count() or 1, ge=1, le=1024,
+        default_factory=lambda: cores(), ge=1, le=1024,
         description="delivery worker processes started by `serve` (default: the number of cores)",
     )
     api_processes: int = Field(
@@ -88,6 +88,13 @@ class Settings(BaseSettings):
             path.write_text(secrets.token_urlsafe(48))
             path.chmod(0o600)
         return path.read_text().strip()
+
+
+def cores() -> int:
+    """The cores this process may run on (its CPU affinity, where the system tells it)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0)) or 1
+    return os.cpu_count() or 1
 
 
 def setting_env_names() -> list[str]:

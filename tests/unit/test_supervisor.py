@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections import Counter
 
 from sendhouse.config import Settings
@@ -29,9 +30,9 @@ def test_run_once_duties_land_in_exactly_one_child_and_delivery_in_every_worker(
     assert started == {duty.name: (4 if duty.name == "delivery" else 1) for duty in DUTIES}
 
 
-def test_workers_default_to_the_number_of_cores(tmp_path, monkeypatch):
-    monkeypatch.setattr("os.cpu_count", lambda: 7)
-    assert Settings(data_dir=tmp_path).workers == 7 and Settings(data_dir=tmp_path).api_processes == 1
+def test_workers_default_to_the_number_of_cores(tmp_path):
+    assert Settings(data_dir=tmp_path).workers == len(os.sched_getaffinity(0)) >= 1
+    assert Settings(data_dir=tmp_path).api_processes == 1
 
 
 def test_backoff_doubles_up_to_its_ceiling():
