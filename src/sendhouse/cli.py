@@ -58,38 +58,59 @@ def migrate() -> None:
 def serve(
     host: Annotated[str, typer.Option(help="address to listen on")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="port to listen on")] = 8080,
-    no_worker: Annotated[bool, typer.Option("--no-worker", help="run the API only, no delivery worker")] = False,
+    no_worker: Annotated[bool, typer.Option("--no-worker", help="the HTTP side only; delivery runs in `sendhouse worker`")] = False,
 ) -> None:
-    """Run the API, dashboard, tracking endpoints, scheduler and (unless --no-worker) a delivery worker."""
-    import uvicorn
+    """Supervise the HTTP processes (API, dashboard, tracking, MCP) and (unless --no-worker) the delivery workers."""
+    from sendhouse.roles import COMMANDS, preload
+    from sendhouse.supervisor import Supervisor, listen, plan
 
-    from sendhouse.api.app import create_app
-    from sendhouse.runtime import background_parts
-
+    preload()
     settings = Settings()
-    container = build_container(settings)
-    first = asyncio.run(project_service.ensure_first_run(container.db))
+    container = build_container(settings)  # migrates SQLite, once, before any child starts
+    asyncio.run(_first_start(container))
+    try:
+        sock = listen(host, port)
+    except OSError as exc:
+        err_console.print(f"[red]error:[/red] cannot listen on {host}:{port}: {exc.strerror}")
+        raise typer.Exit(1) from None
+    console.print(f"Sendhouse listening on http://{host}:{port}")
+    configure_logging(role="supervisor")
+    children = plan(settings, COMMANDS["serve --no-worker" if no_worker else "serve"])
+    raise typer.Exit(Supervisor(children, sock).run())
+
+
+async def _first_start(container) -> None:
+    """On an empty database: create project `default` and a dashboard login and print them, once."""
+    from sendhouse.services import users as user_service
+
+    try:
+        first = await project_service.ensure_first_run(container.db)
+        login = await user_service.ensure_first_user(container.db)
+    finally:
+        await container.close()
     if first:
         project, key = first
         console.print(f"Created project [bold]{project['name']}[/bold] ({project['id']}).")
         console.print("Its API key (shown once, keep it):")
         console.print(key, markup=False, highlight=False)
-    _print_first_login(container)
-    app_ = create_app(settings, container=container, background=background_parts(with_worker=not no_worker))
-    console.print(f"Sendhouse listening on http://{host}:{port}")
-    configure_logging()
-    uvicorn.run(app_, host=host, port=port, log_level="warning", proxy_headers=True, log_config=None)
+    if login:
+        user, password = login
+        console.print("Dashboard login (shown once, keep it):")
+        console.print(f"  email:    {user['email']}", markup=False, highlight=False)
+        console.print(f"  password: {password}", markup=False, highlight=False)
 
 
 @app.command()
 def worker(
-    no_scheduler: Annotated[bool, typer.Option("--no-scheduler", help="deliver only; leave scheduling to others")] = False,
+    no_scheduler: Annotated[bool, typer.Option("--no-scheduler", help="leave out the scheduler duty (another process runs it)")] = False,
 ) -> None:
-    """Run a delivery worker (and the campaign scheduler, leader-elected on PostgreSQL) until stopped."""
-    from sendhouse.worker import run_worker_process
+    """Run the delivery side until stopped: delivery, housekeeping, scheduler (one leader) and webhook dispatch."""
+    from sendhouse.roles import COMMANDS, run_duties
 
-    configure_logging()
-    asyncio.run(run_worker_process(Settings(), with_scheduler=not no_scheduler))
+    configure_logging(role="worker")
+    container = build_container(Settings())
+    skip = ("scheduler",) if no_scheduler else ()
+    raise typer.Exit(asyncio.run(run_duties(container, COMMANDS["worker"], skip=skip)))
 
 
 @projects_app.command("create")
@@ -164,18 +185,6 @@ def mcp_stdio(
     except AppError as exc:
         err_console.print(f"[red]error:[/red] {exc.message}")
         raise typer.Exit(1) from None
-
-
-def _print_first_login(container) -> None:
-    """On the first start (no dashboard user yet), make one for every project and print its login once."""
-    from sendhouse.services import users as user_service
-
-    made = asyncio.run(user_service.ensure_first_user(container.db))
-    if made:
-        user, password = made
-        console.print("Dashboard login (shown once, keep it):")
-        console.print(f"  email:    {user['email']}", markup=False, highlight=False)
-        console.print(f"  password: {password}", markup=False, highlight=False)
 
 
 users_app = typer.Typer(help="Manage dashboard users.", no_args_is_help=True)

@@ -5,6 +5,7 @@ README.md's settings table must list every field here (tests/unit/test_config.py
 
 from __future__ import annotations
 
+import os
 import secrets
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -60,6 +61,13 @@ class Settings(BaseSettings):
     retry_base_seconds: float = Field(
         60, ge=0, description="first retry delay after a temporary failure; doubles each attempt (with jitter)"
     )
+    workers: int = Field(
+        default_factory=lambda: cores(), ge=1, le=1024,
+        description="delivery worker processes started by `serve` (default: the number of cores)",
+    )
+    api_processes: int = Field(
+        1, ge=1, le=256, description="HTTP processes started by `serve`; more than one share the port"
+    )
     relay_failure_limit: int = Field(
         25, ge=1, description="consecutive connection failures to the relay before its campaigns are paused"
     )
@@ -84,6 +92,13 @@ class Settings(BaseSettings):
             path.write_text(secrets.token_urlsafe(48))
             path.chmod(0o600)
         return path.read_text().strip()
+
+
+def cores() -> int:
+    """The cores this process may run on (its CPU affinity, where the system tells it)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0)) or 1
+    return os.cpu_count() or 1
 
 
 def setting_env_names() -> list[str]:

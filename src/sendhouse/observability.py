@@ -1,7 +1,8 @@
 """Operability shared by every process: structured JSON logs and the latency histograms.
 
-- Logs: `configure_logging()` (called by `sendhouse serve` and `sendhouse worker`) sends every
-  record to stderr as one JSON object per line: `ts`, `level`, `logger`, `action` (one event
+- Logs: `configure_logging(role=...)` (called by every `sendhouse serve` process and by `sendhouse
+  worker`) sends every record to stderr as one JSON object per line: `ts`, `level`, `logger`,
+  `role` and `pid` (which process of the supervisor tree wrote it), `action` (one event
   name per action: api_request, message_sent, campaign_started, ...), `message` and the fields
   given. `event(logger, action, **fields)` writes such a record; plain log calls get the action
   "log" unless they pass `extra={"action": ...}`. `event_after_commit(...)` writes it once the
@@ -53,24 +54,32 @@ _RESERVED = set(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"message
 
 
 class JsonFormatter(logging.Formatter):
-    """One JSON object per record: ts, level, logger, action, message, the record's extra fields, exc."""
+    """One JSON object per record: ts, level, logger, role and pid (when a role is given), action,
+    message, the record's extra fields, exc."""
+
+    def __init__(self, role: str | None = None):
+        super().__init__()
+        self.role = role
 
     def format(self, record: logging.LogRecord) -> str:
         body: dict[str, Any] = {
             "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
             "level": record.levelname.lower(), "logger": record.name,
-            "action": getattr(record, "action", None) or "log", "message": record.getMessage(),
         }
+        if self.role:
+            body.update(role=self.role, pid=record.process)
+        body.update(action=getattr(record, "action", None) or "log", message=record.getMessage())
         body.update({k: v for k, v in vars(record).items() if k not in _RESERVED and not k.startswith("_")})
         if record.exc_info and record.exc_info[0] is not None:
             body["exc"] = "".join(traceback.format_exception(*record.exc_info)).rstrip()
         return json.dumps(body, default=str, ensure_ascii=False)
 
 
-def configure_logging(level: str = "INFO", stream=None) -> logging.Handler:
-    """Route the `sendhouse` and `uvicorn` loggers to one JSON handler on `stream` (stderr)."""
+def configure_logging(level: str = "INFO", stream=None, *, role: str | None = None) -> logging.Handler:
+    """Route the `sendhouse` and `uvicorn` loggers to one JSON handler on `stream` (stderr); every
+    line carries `role` (e.g. api, worker, supervisor) and the pid when a role is given."""
     handler = logging.StreamHandler(stream or sys.stderr)
-    handler.setFormatter(JsonFormatter())
+    handler.setFormatter(JsonFormatter(role))
     for name in ("sendhouse", "uvicorn", "uvicorn.error"):
         logger = logging.getLogger(name)
         logger.handlers = [handler]

@@ -49,7 +49,7 @@ def gradual_allowance(started_at: datetime, now: datetime, tz_name: str | None, 
     day = (now.astimezone(tz).date() - started_at.astimezone(tz).date()).days + 1
     factor, total, batch = GRADUAL_STRATEGIES.get(strategy or "fixed", 1.0), 0, float(max(0, daily))
     for _ in range(max(0, day)):
-        total += int(round(batch))
+        total += round(batch)
         batch *= factor
         if total >= MAX_ALLOWANCE:
             return MAX_ALLOWANCE
@@ -151,11 +151,11 @@ class Scheduler:
                 if leading():
                     try:
                         await self.tick(self.clock())
-                    except Exception:  # noqa: BLE001 - one bad pass must not stop scheduling
+                    except Exception:  # one bad pass must not stop scheduling
                         log.exception("scheduler tick failed")
                 try:
                     await asyncio.wait_for(self.stopping.wait(), self.interval)
-                except asyncio.TimeoutError:
+                except TimeoutError:
                     pass
 
     def stop(self) -> None:
@@ -221,5 +221,5 @@ async def _keep_checking(lock: _AdvisoryLock, stopping: asyncio.Event) -> None:
 
 
 def scheduler_part(container):
-    """The scheduler as a background part of `sendhouse serve` (runtime.PARTS)."""
+    """The scheduler duty (sendhouse.roles.DUTIES)."""
     return running(Scheduler(container), grace=30)

@@ -42,7 +42,6 @@ from sendhouse.domain import ids, mime
 from sendhouse.domain.times import utcnow
 from sendhouse.observability import CLAIM_SECONDS
 from sendhouse.recorder import Recorder
-from sendhouse.runtime import running
 from sendhouse.services import sending
 from sendhouse.services.compose import Composer
 from sendhouse.store import kv, ledger
@@ -342,26 +341,3 @@ def _links(settings) -> mime.LinkSettings:
     return mime.LinkSettings(public_url=settings.public_url, bounce_domain=settings.resolved_bounce_domain(),
                              secret=settings.resolved_secret_key())
 
-
-def worker_part(container):
-    """The worker as a background part of `sendhouse serve` (runtime.PARTS)."""
-    return running(Worker(container), grace=STOP_GRACE * 4)
-
-
-async def run_worker_process(settings, *, with_scheduler: bool = True) -> None:
-    """`sendhouse worker`: the worker (and scheduler) until SIGTERM or SIGINT."""
-    import signal
-
-    from sendhouse.bootstrap import build_container
-    from sendhouse.scheduler import Scheduler
-
-    container = build_container(settings)
-    worker = Worker(container)
-    scheduler = Scheduler(container) if with_scheduler else None
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, lambda: (worker.stop(), scheduler and scheduler.stop()))
-    try:
-        await asyncio.gather(worker.run(), *( [scheduler.run()] if scheduler else []))
-    finally:
-        await container.close()
