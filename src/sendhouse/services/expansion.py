@@ -14,14 +14,13 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from sendhouse.domain import ids
 from sendhouse.store import segments as segment_store
 from sendhouse.store import suppressions as suppression_store
+from sendhouse.store.ledger import CAMPAIGN_PRIORITY, HOLD_UNTIL
 from sendhouse.store.lists import GLOBAL_CONTACT_LIST
 from sendhouse.store.schema.audience import contact_lists, contacts, list_members
-from sendhouse.store.ledger import CAMPAIGN_PRIORITY, HOLD_UNTIL
 from sendhouse.store.schema.campaigns import messages
-
-MESSAGE_ID_DOMAIN = "sendhouse.local"  # issue 4/5: the sender's domain
 
 
 async def _membership(conn: AsyncConnection, project_id: str, list_ids: list[str]) -> sa.ColumnElement:
@@ -95,7 +94,7 @@ ROW_DIGITS = 7  # per-campaign row number in hex: up to 268 million recipients
 
 def _ledger_insert(dialect: str, campaign: dict, sendable: sa.Select, now: datetime) -> sa.Insert:
     """INSERT INTO messages SELECT …: ids are `<8 hex seconds><9 random hex><7 hex row number>`
-    (24 hex, unique, ordered by campaign start then contact id), Message-ID `<id@domain>`."""
+    (24 hex, unique, ordered by campaign start then contact id), Message-ID `<id@sending domain>`."""
     numbered = sendable.add_columns(sa.func.row_number().over(order_by=contacts.c.id).label("rn")).subquery()
     row_id = sa.literal(_id_prefix(now)) + _hex(dialect, numbered.c.rn)
     name = sa.func.nullif(sa.func.trim(sa.func.coalesce(numbered.c.first_name, "") + " "
@@ -106,7 +105,7 @@ def _ledger_insert(dialect: str, campaign: dict, sendable: sa.Select, now: datet
         row_id, sa.literal(campaign["project_id"]), sa.literal(campaign["id"]), sa.literal("campaign"),
         sa.literal(CAMPAIGN_PRIORITY), numbered.c.id, numbered.c.email, sa.func.substr(name, 1, 200),
         sa.literal("queued"), sa.literal(0), sa.literal(due, type_=messages.c.next_attempt_at.type),
-        sa.literal("<") + row_id + sa.literal(f"@{MESSAGE_ID_DOMAIN}>"), stamp, stamp,
+        sa.literal("<") + row_id + sa.literal(f"@{ids.message_id_domain(campaign.get('from_email'))}>"), stamp, stamp,
     )
     return messages.insert().from_select(list(LEDGER_COLUMNS), select)
 

@@ -207,12 +207,11 @@ class _RowBuilder:
         payload = {"role": role, "emailId": email_id, "to": email.to, "cc": email.cc, "dynamicData": email.data}
         content_row = self._content_rows.setdefault(id(email.content), row_id)
         payload.update({"content": email.content} if content_row == row_id else {"contentRowId": content_row})
-        domain = email.content["from"]["email"].rpartition("@")[2]
         return {
             "id": row_id, "project_id": self.project_id, "campaign_id": None, "batch_id": self.batch_id,
             "kind": "transactional", "priority": PRIORITY, "email": addr["email"], "name": addr["name"],
             "status": status, "attempts": 0, "next_attempt_at": self.now, "payload": payload,
-            "message_id_header": f"<{row_id}@{domain}>", "created_at": self.now, "updated_at": self.now,
+            "message_id_header": ids.message_id_header(row_id, email.content["from"]["email"]), "created_at": self.now, "updated_at": self.now,
         }
 
 
