@@ -48,13 +48,6 @@ def hash_api_key(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
 
-def new_uuid() -> str:
-    """A random UUID string (bulk batch ids)."""
-    import uuid
-
-    return str(uuid.uuid4())
-
-
 _DOMAIN_RE = re.compile(r"[a-z0-9](?:[a-z0-9.-]{0,251}[a-z0-9])?")
 FALLBACK_MESSAGE_ID_DOMAIN = "localhost"
 

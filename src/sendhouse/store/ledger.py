@@ -137,13 +137,6 @@ async def promote_deferred(conn: AsyncConnection, now: datetime) -> int:
     return (await conn.execute(stmt)).rowcount
 
 
-async def counts_by_status(conn: AsyncConnection, campaign_id: str) -> dict[str, int]:
-    """How many rows of a campaign are in each status."""
-    query = (sa.select(messages.c.status, sa.func.count()).where(messages.c.campaign_id == campaign_id)
-             .group_by(messages.c.status))
-    return {status: n for status, n in (await conn.execute(query)).all()}
-
-
 async def campaign_statuses(conn: AsyncConnection, campaign_ids: list[str]) -> dict[str, str]:
     """The current status of each of these campaigns."""
     if not campaign_ids:

@@ -87,11 +87,6 @@ async def list_deliveries(conn: AsyncConnection, webhook_id: str, *, offset: int
     return [dict(r) for r in (await conn.execute(query)).mappings()], total
 
 
-async def get_delivery(conn: AsyncConnection, delivery_id: str) -> dict | None:
-    row = (await conn.execute(sa.select(deliveries).where(deliveries.c.id == delivery_id))).mappings().first()
-    return dict(row) if row else None
-
-
 def _due(now: datetime) -> sa.ColumnElement[bool]:
     pending = sa.and_(deliveries.c.status == "pending", deliveries.c.next_attempt_at <= now)
     expired = sa.and_(deliveries.c.status == "delivering", deliveries.c.lease_expires_at <= now)

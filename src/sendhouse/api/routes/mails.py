@@ -1,4 +1,4 @@
-"""/v1/mails: transactional send, bulk send and per-email status (issue 5).
+"""/v1/mails: transactional send, bulk send and per-email status.
 
 The models here check JSON types only; every AutoSend limit lives in domain/mails.py so the API,
 MCP and CLI refuse the same requests with the same details.
