@@ -15,7 +15,7 @@ import hashlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any, TypeVar
+from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -29,8 +29,6 @@ from sendhouse.store.db import Database
 WINDOW = timedelta(hours=24)
 MAX_KEY_LENGTH = 256
 REPLAYED_HEADERS = {"Idempotent-Replayed": "true"}
-
-T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -69,7 +67,7 @@ def key_for(*, api_key_id: str, project_id: str, route: str, key: str | None, bo
     return Key(api_key_id, project_id, route, key, hashlib.sha256(body).hexdigest())
 
 
-async def once(db: Database, key: Key | None, run: Callable[[Key | None], Awaitable[T]]) -> Outcome:
+async def once(db: Database, key: Key | None, run: Callable[[Key | None], Awaitable[Any]]) -> Outcome:
     """Run `run(key)` once per key and body; `run` must call `record(conn, key, data)` in its transaction."""
     if key is None:
         return Outcome(await run(None))
