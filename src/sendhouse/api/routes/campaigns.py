@@ -90,14 +90,14 @@ async def create_campaign(
     body: CampaignCreate, request: Request, principal: CurrentPrincipal, project_id: ProjectId, db: Db,
     delay: SendNowDelay, idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
 ):
-    key = idempotency.key_for(api_key_id=principal.api_key_id, project_id=project_id, route="POST /v1/campaigns",
-                              key=idempotency_key, body=await request.body())
+    idem = idempotency.key_for(api_key_id=principal.api_key_id, project_id=project_id, route="POST /v1/campaigns",
+                               key=idempotency_key, body=await request.body())
 
     async def run(key: idempotency.Key | None) -> dict:
         return await service.create_campaign(db, project_id, _fields(body), source="api", send_now_delay=delay,
                                              idempotency_key=key)
 
-    outcome = await idempotency.once(db, key, run)
+    outcome = await idempotency.once(db, idem, run)
     response = ok(outcome.data, message="Campaign created successfully")
     response.headers.update(outcome.headers)
     return response
