@@ -28,7 +28,7 @@ class InvalidInput(AppError):
     code = "VALIDATION_FAILED"
 
     @classmethod
-    def field(cls, field: str, message: str, *, code: str | None = None) -> "InvalidInput":
+    def field(cls, field: str, message: str, *, code: str | None = None) -> InvalidInput:
         """One bad field, reported as AutoSend's details list."""
         return cls("Validation failed", code=code, details=[{"field": field, "message": message}])
 
@@ -77,27 +77,3 @@ class RateLimited(AppError):
     def __init__(self, retry_after: int, message: str | None = None):
         super().__init__(message)
         self.retry_after = retry_after
-
-
-class DeliveryError(AppError):
-    """Delivery failed"""
-
-    code = "DELIVERY_FAILED"
-
-    def __init__(self, message: str | None = None, *, smtp_code: int | None = None):
-        super().__init__(message)
-        self.smtp_code = smtp_code
-
-
-class TransientDeliveryError(DeliveryError):
-    """Temporary delivery failure (4xx or connection trouble); retry later."""
-
-
-class PermanentDeliveryError(DeliveryError):
-    """Permanent delivery failure (5xx); do not retry."""
-
-
-class StoreError(AppError):
-    """The database failed"""
-
-    code = "INTERNAL_SERVER_ERROR"

@@ -4,7 +4,7 @@ through the HTTP API; expansion runs as a campaign start does, in a write transa
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import sqlalchemy as sa
 
@@ -12,8 +12,9 @@ from sendhouse.domain import ids
 from sendhouse.services.expansion import expand_audience
 from sendhouse.store.schema.campaigns import campaigns, messages
 from tests.integration.test_segments_store import make_contacts
+from tests.support.sending_data import start_campaign
 
-NOW = datetime(2025, 1, 1, tzinfo=timezone.utc)
+NOW = datetime(2025, 1, 1, tzinfo=UTC)
 PEOPLE = {
     "ann": {"custom_fields": {"plan": "pro", "age": 40}},
     "bob": {"custom_fields": {"plan": "pro", "age": 20}},
@@ -116,3 +117,12 @@ async def test_suppressed_globally_or_in_the_campaign_group(api, tenant):
     assert await expand(api, tenant, targets, group=news) == (3, 2, ["cat"])
     assert await expand(api, tenant, targets, group=offers) == (3, 2, ["bob"])
     assert await expand(api, tenant, targets) == (3, 1, ["bob", "cat"])
+
+
+async def test_message_ids_carry_the_sending_domain(api, tenant):
+    project = tenant.project_id
+    cid = await start_campaign(api.container.db, project, 3, **{"from": {"email": "news@Mail.Example.com"}})
+    async with api.container.db.read() as conn:
+        rows = (await conn.execute(sa.select(messages.c.id, messages.c.message_id_header)
+                                   .where(messages.c.campaign_id == cid))).all()
+    assert len(rows) == 3 and all(header == f"<{row_id}@mail.example.com>" for row_id, header in rows)

@@ -245,11 +245,6 @@ def start_time(requested: datetime | None, *, send_now: bool, now: datetime, del
     return max(requested, earliest)
 
 
-def sending_status(send_mode: str) -> str:
-    """The sending state a campaign of this mode runs in."""
-    return "sending_gradual" if send_mode == "gradual" else "sending"
-
-
 def copy_name(name: str) -> str:
     """The name of a duplicate, within the 200-character limit."""
     return f"Copy of {name}"[: MAX_LENGTH["name"]]

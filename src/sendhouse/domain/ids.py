@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import os
+import re
 import secrets
 import threading
 import time
@@ -47,8 +48,21 @@ def hash_api_key(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
 
-def new_uuid() -> str:
-    """A random UUID string (bulk batch ids)."""
-    import uuid
+_DOMAIN_RE = re.compile(r"[a-z0-9](?:[a-z0-9.-]{0,251}[a-z0-9])?")
+FALLBACK_MESSAGE_ID_DOMAIN = "localhost"
 
-    return str(uuid.uuid4())
+
+def message_id_domain(from_email: str | None) -> str:
+    """The right-hand side of our Message-IDs: the sending (From) domain, lowercased and in its
+    ASCII (IDNA) form, as receivers and spam filters expect; `localhost` when there is none."""
+    domain = (from_email or "").rpartition("@")[2].strip().rstrip(".").lower()
+    try:
+        domain = domain.encode("idna").decode("ascii")
+    except UnicodeError:
+        return FALLBACK_MESSAGE_ID_DOMAIN
+    return domain if _DOMAIN_RE.fullmatch(domain) and "." in domain else FALLBACK_MESSAGE_ID_DOMAIN
+
+
+def message_id_header(row_id: str, from_email: str | None) -> str:
+    """The Message-ID header value of a ledger row: `<row id@sending domain>`."""
+    return f"<{row_id}@{message_id_domain(from_email)}>"

@@ -21,7 +21,7 @@ from sendhouse.domain.pagination import Page
 from sendhouse.domain.times import iso, utcnow
 from sendhouse.errors import Conflict, InvalidInput, InvalidOperation, NotFound
 from sendhouse.observability import event_after_commit
-from sendhouse.services import expansion
+from sendhouse.services import expansion, idempotency
 from sendhouse.store import campaigns as store
 from sendhouse.store import ledger
 from sendhouse.store.campaigns import CampaignFilter
@@ -187,8 +187,10 @@ def _new_row(project_id: str, fields: dict, *, source: str, created_by: str | No
 
 
 async def create_campaign(db: Database, project_id: str, fields: dict, *, source: str = "api",
-                          created_by: str | None = None, send_now_delay: int = DEFAULT_SEND_NOW_DELAY) -> dict:
-    """Create a draft, or a scheduled campaign when the body asks for publish/sendNow/scheduledAt."""
+                          created_by: str | None = None, send_now_delay: int = DEFAULT_SEND_NOW_DELAY,
+                          idempotency_key: idempotency.Key | None = None) -> dict:
+    """Create a draft, or a scheduled campaign when the body asks for publish/sendNow/scheduledAt;
+    an Idempotency-Key's response is stored in the same transaction."""
     now = utcnow()
     row = _new_row(project_id, fields, source=source, created_by=created_by, now=now)
     rules.check_combination(row)
@@ -200,7 +202,9 @@ async def create_campaign(db: Database, project_id: str, fields: dict, *, source
         _log("campaign_created", row["id"], project_id, status=row["status"], source=source)
         if row["status"] == "scheduled":
             _log("campaign_scheduled", row["id"], project_id, scheduled_at=iso(row["scheduled_at"]))
-        return await present_campaign(conn, row)
+        data = await present_campaign(conn, row)
+        await idempotency.record(conn, idempotency_key, data)
+        return data
 
 
 async def _get_row(conn: AsyncConnection, project_id: str, campaign_id: str) -> dict:

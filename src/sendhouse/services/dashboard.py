@@ -1,25 +1,30 @@
 """Dashboard read models over the ledger and tracking events: campaign progress, opens and clicks
-over time, clicks per link; and CSV imports run in the background with their progress."""
+over time, clicks per link; CSV imports run in the background, each a row of import_jobs whose
+progress any API process can read, and which outlives a restart."""
 
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass, field
-from datetime import datetime
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from sendhouse.delivery import capture
 from sendhouse.domain import ids
 from sendhouse.domain.segments import validate_criteria
+from sendhouse.domain.times import utcnow
 from sendhouse.errors import AppError, NotFound
 from sendhouse.services import campaigns as campaign_service
 from sendhouse.services import imports
 from sendhouse.store import campaigns as campaign_store
 from sendhouse.store import dashboard as store
+from sendhouse.store import imports as import_store
 from sendhouse.store import projects as project_store
 from sendhouse.store import segments as segment_store
 from sendhouse.store.db import Database
 
+log = logging.getLogger("sendhouse.imports")
 FINISHED_ROWS = ("sent", "bounced", "failed", "cancelled", "suppressed")
 MAX_TIMELINE_EVENTS = 200_000
 
@@ -72,10 +77,15 @@ async def campaign_charts(db: Database, project_id: str, campaign_id: str, *, bu
 
 # --- CSV imports in the background ---------------------------------------------------------
 
+STALE_IMPORT = timedelta(minutes=10)  # a running job not heard of for this long was interrupted
+ERRORS_STORED = 100
+INTERRUPTED = "the import was interrupted (the server stopped); the contacts of whole chunks are kept, import the file again"
+_running: set[asyncio.Task] = set()  # this process's import tasks (kept from being collected)
+
 
 @dataclass
 class ImportJob:
-    """One upload being imported; `done` rows so far out of about `total`."""
+    """One upload being imported (a row of import_jobs); `done` rows so far out of about `total`."""
 
     id: str
     project_id: str
@@ -84,7 +94,6 @@ class ImportJob:
     status: str = "running"  # running | finished | failed
     report: imports.ImportReport | None = None
     error: str | None = None
-    task: asyncio.Task | None = field(default=None, repr=False)
 
     @property
     def percent(self) -> int:
@@ -92,40 +101,71 @@ class ImportJob:
             return 100
         return min(99, int(self.done * 100 / self.total)) if self.total else 0
 
+    @classmethod
+    def of(cls, row: dict) -> ImportJob:
+        report = None if row["rows_read"] is None else imports.ImportReport(
+            rows=row["rows_read"], imported=row["imported"], failed=row["failed"],
+            errors=[tuple(e) for e in row["errors"] or []], ignored_columns=list(row["ignored_columns"] or []))
+        return cls(row["id"], row["project_id"], row["total"], row["done"], row["status"], report, row["error"])
 
-def _jobs(extras: dict) -> dict[str, ImportJob]:
-    return extras.setdefault("dashboard_imports", {})
+
+def _finished(report: imports.ImportReport) -> dict:
+    return {"status": "finished", "done": report.rows, "rows_read": report.rows, "imported": report.imported,
+            "failed": report.failed, "errors": [list(e) for e in report.errors[:ERRORS_STORED]],
+            "ignored_columns": report.ignored_columns}
+
+
+async def _update(db: Database, job_id: str, values: dict) -> None:
+    async with db.write() as conn:
+        await import_store.update_running(conn, job_id, {**values, "updated_at": utcnow()})
 
 
 async def _run_import(db: Database, job: ImportJob, path: Path, list_id: str | None) -> None:
+    async def progress(done: int) -> None:
+        await _update(db, job.id, {"done": done})
+
     try:
         with path.open(newline="", encoding="utf-8-sig") as handle:
             header, rows = imports.csv_rows(handle)
-            job.report = await imports.import_rows(db, job.project_id, header, rows, list_id=list_id,
-                                                   on_progress=lambda done: setattr(job, "done", done))
-        job.status = "finished"
+            report = await imports.import_rows(db, job.project_id, header, rows, list_id=list_id, on_progress=progress)
+        await _update(db, job.id, _finished(report))
     except AppError as exc:
-        job.status, job.error = "failed", exc.message
+        await _update(db, job.id, {"status": "failed", "error": exc.message})
     except (UnicodeDecodeError, ValueError) as exc:
-        job.status, job.error = "failed", f"the file could not be read as CSV: {exc}"
+        await _update(db, job.id, {"status": "failed", "error": f"the file could not be read as CSV: {exc}"})
+    except Exception as exc:
+        log.exception("import %s failed", job.id)
+        await _update(db, job.id, {"status": "failed", "error": f"the import stopped: {type(exc).__name__}"})
     finally:
         path.unlink(missing_ok=True)
 
 
-def start_import(db: Database, extras: dict, project_id: str, path: Path, list_id: str | None) -> ImportJob:
+async def start_import(db: Database, project_id: str, path: Path, list_id: str | None) -> ImportJob:
     """Import the CSV at `path` (deleted afterwards) in a background task; returns its job."""
-    total = max(path.read_bytes().count(b"\n") - 1, 1)
-    job = ImportJob(ids.new_id(), project_id, total)
-    job.task = asyncio.get_running_loop().create_task(_run_import(db, job, path, list_id))
-    _jobs(extras)[job.id] = job
+    now = utcnow()
+    job = ImportJob(ids.new_id(), project_id, max(path.read_bytes().count(b"\n") - 1, 1))
+    async with db.write() as conn:
+        await import_store.insert(conn, {"id": job.id, "project_id": project_id, "status": job.status,
+                                         "total": job.total, "done": 0, "created_at": now, "updated_at": now})
+    task = asyncio.get_running_loop().create_task(_run_import(db, job, path, list_id))
+    _running.add(task)
+    task.add_done_callback(_running.discard)
     return job
 
 
-def get_import(extras: dict, project_id: str, job_id: str) -> ImportJob:
-    job = _jobs(extras).get(job_id)
-    if job is None or job.project_id != project_id:
+async def get_import(db: Database, project_id: str, job_id: str) -> ImportJob:
+    """An import job of the project, from any process; one silent for STALE_IMPORT is failed."""
+    async with db.read() as conn:
+        row = await import_store.get(conn, project_id, job_id)
+    if row is None:
         raise NotFound("Import not found", code="IMPORT_NOT_FOUND")
-    return job
+    now = utcnow()
+    if row["status"] == "running" and row["updated_at"] < now - STALE_IMPORT:
+        async with db.write() as conn:
+            await import_store.update_running(conn, job_id, {"status": "failed", "error": INTERRUPTED,
+                                                             "updated_at": now}, stale_before=now - STALE_IMPORT)
+            row = await import_store.get(conn, project_id, job_id)
+    return ImportJob.of(row)
 
 
 # --- segment builder -----------------------------------------------------------------------

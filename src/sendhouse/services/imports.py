@@ -17,9 +17,10 @@ from __future__ import annotations
 
 import asyncio
 import csv
+import inspect
 import logging
 import re
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
@@ -43,6 +44,7 @@ _BUILTIN_HEADERS = {"email": "email", "emailaddress": "email", "firstname": "fir
                     "userid": "user_id", "mobile": "mobile"}
 _TEXT_SLOTS = ("first_name", "last_name", "user_id", "mobile")
 _UPSERT_EVENTS = {"contact.created", "contact.updated"}
+Progress = Callable[[int], Awaitable[None] | None]
 
 
 @dataclass
@@ -196,7 +198,7 @@ class _Writer:
     """Writes one chunk in the background while the next is parsed (the database works meanwhile)."""
 
     def __init__(self, db: Database, project_id: str, list_id: str | None, report: ImportReport,
-                 on_progress: Callable[[int], None] | None):
+                 on_progress: Progress | None):
         self.db, self.project_id, self.list_id = db, project_id, list_id
         self.report, self.on_progress = report, on_progress
         self.task: asyncio.Task | None = None
@@ -212,14 +214,14 @@ class _Writer:
 
     async def _write(self, chunk: _Chunk, rows_read: int) -> None:
         self.report.imported += await _write(self.db, self.project_id, chunk, self.list_id)
-        if self.on_progress:
-            self.on_progress(rows_read)
+        await _progress(self.on_progress, rows_read)
 
 
 async def import_rows(db: Database, project_id: str, header: list[str], rows: Iterable[tuple[int, list[str]]], *,
                       list_id: str | None = None, chunk_size: int = CHUNK_SIZE,
-                      on_progress: Callable[[int], None] | None = None) -> ImportReport:
-    """Import contacts from rows of cells; `on_progress(rows read so far)` after every chunk.
+                      on_progress: Progress | None = None) -> ImportReport:
+    """Import contacts from rows of cells; `on_progress(rows read so far)` after every chunk
+    (awaited when it returns an awaitable).
 
     If reading the rows fails, the chunk being written is finished (it is whole) before the error
     propagates; the rows read after it are not written.
@@ -248,9 +250,16 @@ async def import_rows(db: Database, project_id: str, header: list[str], rows: It
         await writer.drain()
     event(log, "contacts_imported", project_id=project_id, list_id=list_id, rows=report.rows,
           imported=report.imported, failed=report.failed)
-    if on_progress:
-        on_progress(report.rows)
+    await _progress(on_progress, report.rows)
     return report
+
+
+async def _progress(on_progress: Progress | None, rows_read: int) -> None:
+    """Tell the caller how many rows were read (its callback may be a coroutine function)."""
+    if on_progress is not None:
+        told = on_progress(rows_read)
+        if inspect.isawaitable(told):
+            await told
 
 
 def csv_rows(stream: TextIO) -> tuple[list[str], Iterator[tuple[int, list[str]]]]:

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import base64
 import uuid
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -33,7 +32,6 @@ from sendhouse.domain.times import iso, utcnow
 from sendhouse.errors import InvalidInput, NotFound
 from sendhouse.services import idempotency
 from sendhouse.services.senders import check_from_allowed
-from sendhouse.store import idempotency as idempotency_store
 from sendhouse.store import ledger
 from sendhouse.store import mails as store
 from sendhouse.store.db import Database
@@ -65,24 +63,8 @@ class Queued:
     to_queued: bool
 
 
-async def idempotent(db: Database, *, api_key_id: str, project_id: str, route: str, key: str | None,
-                     raw_body: bytes, run: Callable[[str | None], Awaitable[dict]]) -> dict:
-    """Run `run(record_id)` once per Idempotency-Key and body; replay the stored result afterwards."""
-    if key is None:
-        return await run(None)
-    claimed = await idempotency.claim(db, api_key_id=api_key_id, project_id=project_id, route=route,
-                                      key=key, body=raw_body)
-    if isinstance(claimed, idempotency.Replay):
-        return claimed.response
-    try:
-        return await run(claimed)
-    except BaseException:
-        await idempotency.abandon(db, claimed)
-        raise
-
-
 async def send_mail(db: Database, settings: Settings, project_id: str, body: dict,
-                    *, idempotency_record: str | None = None) -> dict:
+                    *, idempotency_record: idempotency.Key | None = None) -> dict:
     """Queue one email (to + cc + bcc); {emailId, message, totalRecipients}."""
     mail = rules.check_send(body)
     async with db.write() as conn:
@@ -95,7 +77,7 @@ async def send_mail(db: Database, settings: Settings, project_id: str, body: dic
 
 
 async def send_bulk(db: Database, settings: Settings, project_id: str, body: dict,
-                    *, idempotency_record: str | None = None) -> dict:
+                    *, idempotency_record: idempotency.Key | None = None) -> dict:
     """Queue one email per recipient; {batchId, totalRecipients, successCount, failedCount, emailIds}."""
     if "emails" in body and "recipients" not in body:
         return await _send_legacy_bulk(db, settings, project_id, body, idempotency_record)
@@ -112,7 +94,7 @@ async def send_bulk(db: Database, settings: Settings, project_id: str, body: dic
 
 
 async def _send_legacy_bulk(db: Database, settings: Settings, project_id: str, body: dict,
-                            idempotency_record: str | None) -> dict:
+                            idempotency_record: idempotency.Key | None) -> dict:
     """autosendjs 1.0.1's bulk shape: {emails: [send request, ...]} (`variables` = dynamicData)."""
     items = body.get("emails")
     if not isinstance(items, list) or not 1 <= len(items) <= rules.MAX_BULK_RECIPIENTS:
@@ -148,10 +130,9 @@ def _addr(recipient: dict) -> dict:
     return {"email": recipient["email"], "name": recipient["name"]}
 
 
-async def _complete(conn, record_id: str | None, data: dict) -> None:
+async def _complete(conn, key: idempotency.Key | None, data: dict) -> None:
     """Store the response for an Idempotency-Key in the same transaction as the ledger rows."""
-    if record_id is not None:
-        await idempotency_store.complete(conn, record_id, 200, data)
+    await idempotency.record(conn, key, data)
 
 
 async def _content(conn, settings: Settings, project_id: str, mail: dict, *, batch_id: str | None) -> dict:
@@ -227,12 +208,11 @@ class _RowBuilder:
         payload = {"role": role, "emailId": email_id, "to": email.to, "cc": email.cc, "dynamicData": email.data}
         content_row = self._content_rows.setdefault(id(email.content), row_id)
         payload.update({"content": email.content} if content_row == row_id else {"contentRowId": content_row})
-        domain = email.content["from"]["email"].rpartition("@")[2]
         return {
             "id": row_id, "project_id": self.project_id, "campaign_id": None, "batch_id": self.batch_id,
             "kind": "transactional", "priority": PRIORITY, "email": addr["email"], "name": addr["name"],
             "status": status, "attempts": 0, "next_attempt_at": self.now, "payload": payload,
-            "message_id_header": f"<{row_id}@{domain}>", "created_at": self.now, "updated_at": self.now,
+            "message_id_header": ids.message_id_header(row_id, email.content["from"]["email"]), "created_at": self.now, "updated_at": self.now,
         }
 
 

@@ -10,7 +10,7 @@ from email_validator import EmailNotValidError, validate_email
 
 from sendhouse.domain import ids
 from sendhouse.domain.times import utcnow
-from sendhouse.errors import Conflict, InvalidInput, NotFound, Unauthorized
+from sendhouse.errors import Conflict, InvalidInput, Unauthorized
 from sendhouse.store import projects as project_store
 from sendhouse.store import users as store
 from sendhouse.store.db import Database
@@ -57,13 +57,6 @@ async def create_user(db: Database, email: str, *, password: str | None = None,
         if project_id is not None:
             await store.add_member(conn, row["id"], project_id, row["created_at"])
     return present_user(row), password
-
-
-async def add_to_project(db: Database, user_id: str, project_id: str) -> bool:
-    async with db.write() as conn:
-        if await store.get_user(conn, user_id) is None:
-            raise NotFound("User not found", code="USER_NOT_FOUND")
-        return await store.add_member(conn, user_id, project_id, utcnow())
 
 
 def _verify(hashed: str, password: str) -> bool:

@@ -128,24 +128,11 @@ async def campaign_feedback(conn: AsyncConnection, campaign_ids: Sequence[str]) 
     return (await campaign_counts(conn, campaign_ids, ledger=False))[1]
 
 
-async def link_clicks(conn: AsyncConnection, campaign_id: str) -> list[dict]:
-    """Per link of a campaign: {url, total, unique} (unique = distinct recipients)."""
-    query = (sa.select(ev.c.url, sa.func.count(), sa.func.count(sa.distinct(ev.c.message_id)))
-             .where(ev.c.campaign_id == campaign_id, ev.c.type == "clicked")
-             .group_by(ev.c.url).order_by(ev.c.url))
-    return [{"url": url, "total": total, "unique": unique} for url, total, unique in await conn.execute(query)]
-
-
 async def lifecycle(conn: AsyncConnection, row_id: str) -> dict[str, tuple[datetime, datetime, int]]:
     """{event type: (first at, last at, how many)} of one ledger row."""
     query = (sa.select(ev.c.type, sa.func.min(ev.c.created_at), sa.func.max(ev.c.created_at), sa.func.count())
              .where(ev.c.message_id == row_id).group_by(ev.c.type))
     return {kind: (first, last, n) for kind, first, last, n in await conn.execute(query)}
-
-
-async def recipient_counts(conn: AsyncConnection, row_id: str) -> dict[str, int]:
-    """How many events of each type one ledger row has (total opens, total clicks, ...)."""
-    return {kind: n for kind, (_f, _l, n) in (await lifecycle(conn, row_id)).items()}
 
 
 # --- suppression groups as the preference page sees them -----------------------------------

@@ -60,11 +60,6 @@ async def give_back(conn: AsyncConnection, key: str, count: int, *, burst: float
                                else sa.func.least(kv_state.c.number + count, burst)))
 
 
-async def get_number(conn: AsyncConnection, key: str) -> float | None:
-    row = (await conn.execute(sa.select(kv_state.c.number).where(kv_state.c.key == key))).first()
-    return None if row is None else row.number
-
-
 async def get_text(conn: AsyncConnection, key: str) -> str | None:
     row = (await conn.execute(sa.select(kv_state.c.text).where(kv_state.c.key == key))).first()
     return None if row is None else row.text
@@ -76,21 +71,3 @@ async def put_text(conn: AsyncConnection, key: str, text: str, now: datetime) ->
         "INSERT INTO kv_state (key, text, updated_at) VALUES (:k, :v, :t) "
         "ON CONFLICT (key) DO UPDATE SET text = excluded.text, updated_at = excluded.updated_at"
     ).bindparams(sa.bindparam("t", type_=kv_state.c.updated_at.type)), {"k": key, "v": text, "t": now})
-
-
-async def beat(conn: AsyncConnection, key: str, now: datetime) -> None:
-    """Record that `key` (a live worker) was alive at `now`."""
-    updated = await conn.execute(kv_state.update().where(kv_state.c.key == key).values(updated_at=now))
-    if updated.rowcount == 0:
-        await _ensure_bucket(conn, key, 0.0, now)
-
-
-async def live_keys(conn: AsyncConnection, prefix: str, since: datetime) -> list[str]:
-    """Keys starting with `prefix` updated at or after `since`."""
-    query = sa.select(kv_state.c.key).where(kv_state.c.key.startswith(prefix, autoescape=True),
-                                            kv_state.c.updated_at >= since)
-    return list((await conn.execute(query)).scalars())
-
-
-async def forget(conn: AsyncConnection, key: str) -> None:
-    await conn.execute(kv_state.delete().where(kv_state.c.key == key))

@@ -9,8 +9,8 @@ conditional UPDATE. Row life:
     queued/deferred -> cancelled (abort) | suppressed (skipped at send time)
     sent -> bounced (a hard bounce reported after delivery)
 
-A claim is one `WITH chosen AS MATERIALIZED (SELECT … LIMIT n FOR UPDATE SKIP LOCKED) UPDATE … FROM
-chosen RETURNING …` (PostgreSQL; `UPDATE … WHERE id IN (SELECT …)` under SQLite's single writer); it
+A claim, a release of held rows and a hold are each one UPDATE of chosen rows (store/claims.py:
+a materialized CTE with FOR UPDATE SKIP LOCKED on PostgreSQL, `IN (SELECT …)` on SQLite). A claim
 matches only rows whose campaign is sending (or transactional rows), due now, best priority first.
 Rows of a gradual campaign wait with next_attempt_at = HOLD_UNTIL until the scheduler releases them.
 """
@@ -24,7 +24,10 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from sendhouse.domain import ids
 from sendhouse.domain.campaigns import CANCELLABLE_MESSAGES
+from sendhouse.store.campaigns import lock_for_update
+from sendhouse.store.claims import update_chosen
 from sendhouse.store.schema.campaigns import campaigns, messages
 
 SENDING_CAMPAIGN = ("sending", "sending_gradual")
@@ -33,7 +36,6 @@ FINAL = ("sent", "failed", "bounced", "cancelled", "suppressed")
 HOLD_UNTIL = datetime(2999, 1, 1, tzinfo=UTC)
 TRANSACTIONAL_PRIORITY, CAMPAIGN_PRIORITY = 10, 100
 INSERT_CHUNK = 1000
-MESSAGE_ID_DOMAIN = "sendhouse.local"  # issue 4/5: the sender's domain
 ROW_DIGITS = 7  # per-campaign row number in hex: up to 268 million recipients
 
 CLAIM_COLUMNS = (messages.c.id, messages.c.project_id, messages.c.campaign_id, messages.c.kind,
@@ -76,7 +78,7 @@ def _campaign_insert(dialect: str, campaign: dict, recipients: sa.Select, due: d
         row_id, sa.literal(campaign["project_id"]), sa.literal(campaign["id"]), sa.literal("campaign"),
         sa.literal(CAMPAIGN_PRIORITY), numbered.c.id, numbered.c.email, sa.func.substr(name, 1, 200),
         sa.literal("queued"), sa.literal(0), sa.literal(due, type_=messages.c.next_attempt_at.type),
-        sa.literal("<") + row_id + sa.literal(f"@{MESSAGE_ID_DOMAIN}>"), stamp, stamp,
+        sa.literal("<") + row_id + sa.literal(f"@{ids.message_id_domain(campaign.get('from_email'))}>"), stamp, stamp,
     )
     return messages.insert().from_select(list(CAMPAIGN_COLUMNS), select)
 
@@ -108,16 +110,8 @@ async def claim(conn: AsyncConnection, *, worker: str, limit: int, now: datetime
     if limit <= 0:
         return []
     chosen = (sa.select(messages.c.id).where(_claimable(now))
-              .order_by(messages.c.priority, messages.c.next_attempt_at).limit(limit)
-              .with_for_update(skip_locked=True))
-    if conn.dialect.name == "postgresql":
-        # a materialized CTE runs once: as an IN (…) subquery PostgreSQL may rescan it, and each
-        # rescan skips the rows it just locked, so one claim took more than `limit` rows
-        picked = chosen.cte("chosen").prefix_with("MATERIALIZED")
-        target = messages.update().where(messages.c.id == picked.c.id)
-    else:
-        target = messages.update().where(messages.c.id.in_(chosen.scalar_subquery()))
-    stmt = (target.where(messages.c.status == "queued")
+              .order_by(messages.c.priority, messages.c.next_attempt_at).limit(limit))
+    stmt = (update_chosen(conn, messages, chosen).where(messages.c.status == "queued")
             .values(status="sending", lease_owner=worker,
                     lease_expires_at=now + timedelta(seconds=lease_seconds), updated_at=now)
             .returning(*CLAIM_COLUMNS))
@@ -228,13 +222,6 @@ async def count_pending(conn: AsyncConnection) -> int:
     return (await conn.execute(query)).scalar_one()
 
 
-async def counts_by_status(conn: AsyncConnection, campaign_id: str) -> dict[str, int]:
-    """How many rows of a campaign are in each status."""
-    query = (sa.select(messages.c.status, sa.func.count()).where(messages.c.campaign_id == campaign_id)
-             .group_by(messages.c.status))
-    return {status: n for status, n in (await conn.execute(query)).all()}
-
-
 async def campaign_statuses(conn: AsyncConnection, campaign_ids: list[str]) -> dict[str, str]:
     """The current status of each of these campaigns."""
     if not campaign_ids:
@@ -256,21 +243,24 @@ async def release_held(conn: AsyncConnection, campaign_id: str, count: int, now:
         return 0
     held = (sa.select(messages.c.id)
             .where(messages.c.campaign_id == campaign_id, messages.c.next_attempt_at >= HOLD_UNTIL)
-            .order_by(messages.c.id).limit(count).with_for_update(skip_locked=True))
-    stmt = (messages.update().where(messages.c.id.in_(held.scalar_subquery()))
+            .order_by(messages.c.id).limit(count))
+    stmt = (update_chosen(conn, messages, held).where(messages.c.next_attempt_at >= HOLD_UNTIL)
             .values(next_attempt_at=now, updated_at=now))
     return (await conn.execute(stmt)).rowcount
 
 
 async def hold_beyond(conn: AsyncConnection, campaign_id: str, allowance: int, now: datetime) -> int:
-    """Hold back queued rows released beyond `allowance` (newest ids first); how many were held."""
+    """Hold back queued rows released beyond `allowance` (newest ids first); how many were held.
+    Takes the campaign's row lock first, so concurrent holds (and the releases that follow in the
+    same transaction) count the released rows one after another."""
+    await lock_for_update(conn, campaign_id)
     excess = await released_count(conn, campaign_id) - allowance
     if excess <= 0:
         return 0
     newest = (sa.select(messages.c.id)
               .where(messages.c.campaign_id == campaign_id, messages.c.status == "queued",
                      messages.c.next_attempt_at < HOLD_UNTIL)
-              .order_by(messages.c.id.desc()).limit(excess).with_for_update(skip_locked=True))
-    stmt = (messages.update().where(messages.c.id.in_(newest.scalar_subquery()))
+              .order_by(messages.c.id.desc()).limit(excess))
+    stmt = (update_chosen(conn, messages, newest).where(messages.c.status == "queued")
             .values(next_attempt_at=HOLD_UNTIL, updated_at=now))
     return (await conn.execute(stmt)).rowcount

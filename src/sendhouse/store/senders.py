@@ -30,13 +30,6 @@ async def get_sender(conn: AsyncConnection, project_id: str, sender_id: str) -> 
     return dict(row) if row else None
 
 
-async def find_sender_by_email(conn: AsyncConnection, project_id: str, email: str) -> dict | None:
-    query = sa.select(senders).where(senders.c.project_id == project_id,
-                                     sa.func.lower(senders.c.email) == email.lower())
-    row = (await conn.execute(query)).mappings().first()
-    return dict(row) if row else None
-
-
 async def list_senders(conn: AsyncConnection, project_id: str) -> list[dict]:
     query = sa.select(senders).where(senders.c.project_id == project_id).order_by(senders.c.created_at, senders.c.id)
     return [dict(r) for r in (await conn.execute(query)).mappings()]

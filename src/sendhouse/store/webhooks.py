@@ -8,6 +8,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from sendhouse.store.claims import update_chosen
 from sendhouse.store.schema.core import projects
 from sendhouse.store.schema.webhooks import webhook_deliveries as deliveries
 from sendhouse.store.schema.webhooks import webhooks
@@ -98,11 +99,6 @@ async def list_deliveries(conn: AsyncConnection, webhook_id: str, *, offset: int
     return [dict(r) for r in (await conn.execute(query)).mappings()], total
 
 
-async def get_delivery(conn: AsyncConnection, delivery_id: str) -> dict | None:
-    row = (await conn.execute(sa.select(deliveries).where(deliveries.c.id == delivery_id))).mappings().first()
-    return dict(row) if row else None
-
-
 def _due(now: datetime) -> sa.ColumnElement[bool]:
     pending = sa.and_(deliveries.c.status == "pending", deliveries.c.next_attempt_at <= now)
     expired = sa.and_(deliveries.c.status == "delivering", deliveries.c.lease_expires_at <= now)
@@ -114,9 +110,8 @@ async def claim_due(conn: AsyncConnection, *, owner: str, now: datetime, lease_u
     """Lease up to `limit` due deliveries of active webhooks; returns them with their webhook's url and secret."""
     due = (sa.select(deliveries.c.id).join(webhooks, webhooks.c.id == deliveries.c.webhook_id)
            .where(_due(now), webhooks.c.is_active.is_(True))
-           .order_by(deliveries.c.next_attempt_at, deliveries.c.id).limit(limit)
-           .with_for_update(skip_locked=True, of=deliveries))
-    stmt = (deliveries.update().where(deliveries.c.id.in_(due.scalar_subquery()))
+           .order_by(deliveries.c.next_attempt_at, deliveries.c.id).limit(limit))
+    stmt = (update_chosen(conn, deliveries, due).where(_due(now))
             .values(status="delivering", lease_owner=owner, lease_expires_at=lease_until)
             .returning(deliveries.c.id))
     ids = [r[0] for r in await conn.execute(stmt)]

@@ -5,17 +5,15 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-import orjson
 from fastapi import APIRouter, Depends, Header, Query, Request
 from pydantic import Field
 
 from sendhouse.api.deps import CurrentPrincipal, Db, ProjectId, container
-from sendhouse.api.envelope import EnvelopeResponse, ok
+from sendhouse.api.envelope import ok
 from sendhouse.api.models import Address, RequestModel
 from sendhouse.domain.campaigns import STATUSES
 from sendhouse.domain.pagination import Page
 from sendhouse.domain.times import parse_iso
-from sendhouse.errors import AppError
 from sendhouse.services import campaigns as service
 from sendhouse.services import idempotency
 from sendhouse.store.campaigns import CampaignFilter
@@ -92,33 +90,17 @@ async def create_campaign(
     body: CampaignCreate, request: Request, principal: CurrentPrincipal, project_id: ProjectId, db: Db,
     delay: SendNowDelay, idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
 ):
-    async def run() -> EnvelopeResponse:
-        data = await service.create_campaign(db, project_id, _fields(body), source="api", send_now_delay=delay)
-        return ok(data, message="Campaign created successfully")
+    idem = idempotency.key_for(api_key_id=principal.api_key_id, project_id=project_id, route="POST /v1/campaigns",
+                               key=idempotency_key, body=await request.body())
 
-    if idempotency_key is None:
-        return await run()
-    scope = {"api_key_id": principal.api_key_id, "project_id": project_id, "route": "POST /v1/campaigns"}
-    return await _idempotent(db, scope, idempotency_key, await request.body(), run)
+    async def run(key: idempotency.Key | None) -> dict:
+        return await service.create_campaign(db, project_id, _fields(body), source="api", send_now_delay=delay,
+                                             idempotency_key=key)
 
-
-async def _idempotent(db, scope: dict, key: str, raw: bytes, run) -> EnvelopeResponse:
-    """Run once per key and body within 24 h; replay the stored response after that."""
-    claimed = await idempotency.claim(db, key=key, body=raw, **scope)
-    if isinstance(claimed, idempotency.Replay):
-        return EnvelopeResponse(claimed.response, status_code=claimed.status_code,
-                                headers={"Idempotent-Replayed": "true"})
-    try:
-        response = await run()
-    except AppError:
-        await idempotency.abandon(db, claimed)
-        raise
-    await idempotency.complete(db, claimed, status_code=response.status_code, response=_body_of(response))
+    outcome = await idempotency.once(db, idem, run)
+    response = ok(outcome.data, message="Campaign created successfully")
+    response.headers.update(outcome.headers)
     return response
-
-
-def _body_of(response: EnvelopeResponse):
-    return orjson.loads(response.body)
 
 
 @router.get("/{campaign_id}")

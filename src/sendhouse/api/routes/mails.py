@@ -1,4 +1,4 @@
-"""/v1/mails: transactional send, bulk send and per-email status (issue 5).
+"""/v1/mails: transactional send, bulk send and per-email status.
 
 The models here check JSON types only; every AutoSend limit lives in domain/mails.py so the API,
 MCP and CLI refuse the same requests with the same details.
@@ -14,6 +14,7 @@ from pydantic import Field
 from sendhouse.api.deps import CurrentPrincipal, Db, ProjectId, container
 from sendhouse.api.envelope import ok
 from sendhouse.api.models import Address, RequestModel
+from sendhouse.services import idempotency
 from sendhouse.services import transactional as service
 
 router = APIRouter(prefix="/v1/mails", tags=["mails"])
@@ -73,10 +74,14 @@ class BulkMail(MailFields):
 IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key")]
 
 
-async def _run(request: Request, principal, project_id: str, key: str | None, route: str, work) -> dict:
-    raw = await request.body()
-    return await service.idempotent(container(request).db, api_key_id=principal.api_key_id, project_id=project_id,
-                                    route=route, key=key, raw_body=raw, run=work)
+async def _run(request: Request, principal, project_id: str, key: str | None, route: str, work):
+    """The work once per Idempotency-Key and body; a replay carries `Idempotent-Replayed: true`."""
+    idem = idempotency.key_for(api_key_id=principal.api_key_id, project_id=project_id, route=route, key=key,
+                               body=await request.body())
+    outcome = await idempotency.once(container(request).db, idem, work)
+    response = ok(outcome.data)
+    response.headers.update(outcome.headers)
+    return response
 
 
 @router.post("/send")
@@ -84,10 +89,10 @@ async def send_mail(body: SendMail, request: Request, principal: CurrentPrincipa
                     db: Db, idempotency_key: IdempotencyKey = None):
     settings = container(request).settings
 
-    async def work(record_id: str | None) -> dict:
-        return await service.send_mail(db, settings, project_id, body.as_request(), idempotency_record=record_id)
+    async def work(key: idempotency.Key | None) -> dict:
+        return await service.send_mail(db, settings, project_id, body.as_request(), idempotency_record=key)
 
-    return ok(await _run(request, principal, project_id, idempotency_key, "POST /v1/mails/send", work))
+    return await _run(request, principal, project_id, idempotency_key, "POST /v1/mails/send", work)
 
 
 @router.post("/bulk")
@@ -98,10 +103,10 @@ async def send_bulk(body: BulkMail, request: Request, principal: CurrentPrincipa
     if body.emails is not None and body.recipients is None:
         request_body["emails"] = [e.as_request() for e in body.emails]
 
-    async def work(record_id: str | None) -> dict:
-        return await service.send_bulk(db, settings, project_id, request_body, idempotency_record=record_id)
+    async def work(key: idempotency.Key | None) -> dict:
+        return await service.send_bulk(db, settings, project_id, request_body, idempotency_record=key)
 
-    return ok(await _run(request, principal, project_id, idempotency_key, "POST /v1/mails/bulk", work))
+    return await _run(request, principal, project_id, idempotency_key, "POST /v1/mails/bulk", work)
 
 
 @router.get("/{email_id}/status")

@@ -1,4 +1,4 @@
-"""Contacts, contact properties, lists and segments, suppression groups and suppressions (issue 3)."""
+"""Contacts, contact properties, lists and segments, suppression groups and suppressions."""
 
 import sqlalchemy as sa
 

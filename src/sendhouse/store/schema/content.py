@@ -1,4 +1,4 @@
-"""Templates, senders and sending domains with their DKIM keys (issue 4)."""
+"""Templates, senders and sending domains with their DKIM keys."""
 
 import sqlalchemy as sa
 

@@ -1,12 +1,14 @@
-"""Dashboard users and their project memberships (issue 9).
+"""Dashboard users, their project memberships, and the dashboard's CSV import jobs.
 
 Passwords are stored only as argon2 hashes; a user sees the projects listed in project_members.
+An import job is a row (not process memory), so its progress outlives a restart and every API
+process sees it.
 """
 
 import sqlalchemy as sa
 
 from sendhouse.store.schema.base import id_column, metadata
-from sendhouse.store.types import UTCDateTime
+from sendhouse.store.types import JSONType, UTCDateTime
 
 users = sa.Table(
     "users",
@@ -25,4 +27,23 @@ project_members = sa.Table(
     sa.Column("project_id", sa.String(24), sa.ForeignKey("projects.id", ondelete="CASCADE"), primary_key=True),
     sa.Column("role", sa.String(16), nullable=False, server_default="owner"),
     sa.Column("created_at", UTCDateTime, nullable=False),
+)
+
+import_jobs = sa.Table(
+    "import_jobs",
+    metadata,
+    id_column(),
+    sa.Column("project_id", sa.String(24), sa.ForeignKey("projects.id", ondelete="CASCADE"), nullable=False,
+              index=True),
+    sa.Column("status", sa.String(16), nullable=False),  # running | finished | failed
+    sa.Column("total", sa.Integer, nullable=False),  # about how many rows the file has
+    sa.Column("done", sa.Integer, nullable=False, server_default="0"),  # rows read so far
+    sa.Column("rows_read", sa.Integer),  # the report, once finished
+    sa.Column("imported", sa.Integer),
+    sa.Column("failed", sa.Integer),
+    sa.Column("errors", JSONType),  # [[line, message], ...], the first ones
+    sa.Column("ignored_columns", JSONType),
+    sa.Column("error", sa.Text),  # why the import failed
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
 )

@@ -1,4 +1,4 @@
-"""Tracking and feedback events: opens, clicks, bounces, complaints, unsubscribes (issue 6).
+"""Tracking and feedback events: opens, clicks, bounces, complaints, unsubscribes.
 
 Metrics are always derived from these rows and the ledger, never from counters in memory.
 """

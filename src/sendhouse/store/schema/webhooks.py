@@ -1,4 +1,4 @@
-"""Webhook endpoints and their stored deliveries (issue 7).
+"""Webhook endpoints and their stored deliveries.
 
 `webhook_deliveries` is an outbox: a row is written (inside the transaction of the change that
 caused the event) before any attempt is made, and the dispatcher claims due rows with a lease.

@@ -161,7 +161,7 @@ async def start_import(request: Request, ctx: Page, form: Form):
         if not isinstance(upload, UploadFile) or not upload.filename:
             raise InvalidInput.field("file", "choose a CSV file")
         path = await _save_upload(ctx, upload)
-        job = stats.start_import(ctx.db, ctx.container.extras, ctx.project_id, path, optional(form, "listId"))
+        job = await stats.start_import(ctx.db, ctx.project_id, path, optional(form, "listId"))
     except AppError as exc:
         flash(request, " — ".join(problems(exc)), "error")
         return redirect(request, "/imports/new")
@@ -170,6 +170,6 @@ async def start_import(request: Request, ctx: Page, form: Form):
 
 @router.get("/imports/{job_id}")
 async def import_status(request: Request, ctx: Page, job_id: str):
-    job = stats.get_import(ctx.container.extras, ctx.project_id, job_id)
+    job = await stats.get_import(ctx.db, ctx.project_id, job_id)
     name = "dashboard/_import_progress.html" if request.headers.get("hx-request") else "dashboard/import_status.html"
     return render(request, name, ctx, job=job)
