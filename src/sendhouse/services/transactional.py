@@ -35,8 +35,8 @@ from sendhouse.services import idempotency
 from sendhouse.services.senders import check_from_allowed
 from sendhouse.store import idempotency as idempotency_store
 from sendhouse.store import mails as store
-from sendhouse.store.events import lifecycle
 from sendhouse.store.db import Database
+from sendhouse.store.events import lifecycle
 from sendhouse.store.templates import get_template
 
 PRIORITY = 10
