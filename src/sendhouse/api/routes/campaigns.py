@@ -68,6 +68,13 @@ def _send_now_delay(request: Request) -> int:
 SendNowDelay = Annotated[int, Depends(_send_now_delay)]
 
 
+def _verified_domain(request: Request) -> bool:
+    return container(request).settings.verified_domain_required()
+
+
+VerifiedDomain = Annotated[bool, Depends(_verified_domain)]
+
+
 @router.get("")
 async def list_campaigns(
     project_id: ProjectId, db: Db,
@@ -90,10 +97,12 @@ async def list_campaigns(
 @router.post("")
 async def create_campaign(
     body: CampaignCreate, request: Request, principal: CurrentPrincipal, project_id: ProjectId, db: Db,
-    delay: SendNowDelay, idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
+    delay: SendNowDelay, verified: VerifiedDomain,
+    idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
 ):
     async def run() -> EnvelopeResponse:
-        data = await service.create_campaign(db, project_id, _fields(body), source="api", send_now_delay=delay)
+        data = await service.create_campaign(db, project_id, _fields(body), source="api", send_now_delay=delay,
+                                             verified_domain=verified)
         return ok(data, message="Campaign created successfully")
 
     if idempotency_key is None:
@@ -128,8 +137,9 @@ async def get_campaign(campaign_id: str, project_id: ProjectId, db: Db):
 
 @router.patch("/{campaign_id}")
 async def update_campaign(campaign_id: str, body: CampaignUpdate, project_id: ProjectId, db: Db,
-                          delay: SendNowDelay):
-    data = await service.update_campaign(db, project_id, campaign_id, _fields(body), send_now_delay=delay)
+                          delay: SendNowDelay, verified: VerifiedDomain):
+    data = await service.update_campaign(db, project_id, campaign_id, _fields(body), send_now_delay=delay,
+                                         verified_domain=verified)
     return ok(data, message="Campaign updated successfully")
 
 
