@@ -344,6 +344,11 @@ async def pause_campaign(db: Database, project_id: str, campaign_id: str) -> dic
     return summary
 
 
+async def stop_fence(db: Database, campaign_id: str) -> None:
+    """After a pause committed elsewhere (e.g. a domain deletion): wait out workers sending it."""
+    await _stop_fence(db, campaign_id)
+
+
 async def _stop_fence(db: Database, campaign_id: str) -> None:
     """After a pause/abort commit: no worker starts a MAIL FROM for it once we answer (services.sending)."""
     from sendhouse.services.sending import stop_fence

@@ -49,5 +49,6 @@ async def verify_domain(domain_id: str, request: Request, project_id: ProjectId,
 
 @router.delete("/{domain_id}")
 async def delete_domain(domain_id: str, project_id: ProjectId, db: Db):
-    await service.delete_domain(db, project_id, domain_id)
-    return ok(message="Domain deleted successfully")
+    """AutoSend's message, plus what the deletion did: senders deleted, campaigns paused."""
+    result = await service.delete_domain(db, project_id, domain_id)
+    return ok(result, message=service.deletion_message(result))
