@@ -7,7 +7,8 @@ async def test_missing_key_is_401_in_envelope(api):
     response = await api.client.get("/v1/account/projects")
     assert response.status_code == 401
     assert response.json() == {
-        "success": False, "error": {"message": "Unauthorized", "code": "UNAUTHORIZED", "status": 401}
+        "success": False, "message": "Unauthorized",
+        "error": {"message": "Unauthorized", "code": "UNAUTHORIZED", "status": 401}
     }
 
 
