@@ -4,7 +4,7 @@ through the HTTP API; expansion runs as a campaign start does, in a write transa
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import sqlalchemy as sa
 
@@ -13,7 +13,7 @@ from sendhouse.services.expansion import expand_audience
 from sendhouse.store.schema.campaigns import campaigns, messages
 from tests.integration.test_segments_store import make_contacts
 
-NOW = datetime(2025, 1, 1, tzinfo=timezone.utc)
+NOW = datetime(2025, 1, 1, tzinfo=UTC)
 PEOPLE = {
     "ann": {"custom_fields": {"plan": "pro", "age": 40}},
     "bob": {"custom_fields": {"plan": "pro", "age": 20}},
@@ -107,7 +107,7 @@ async def test_suppressed_globally_or_in_the_campaign_group(api, tenant):
     for name in ("News", "Offers"):
         groups.append((await api.client.post(url, json={"name": name}, headers=tenant.headers)).json()["data"]["groupId"])
     news, offers = groups
-    await api.client.post(f"{url}/emails/suppress", json={"emails": ["ann@example.com"]}, headers=tenant.headers)
+    await api.client.post(f"{url}/emails/suppress", json={"emails": ["ann@example.com"], "isGlobal": True}, headers=tenant.headers)
     await api.client.post(f"{url}/emails/suppress", json={"emails": ["bob@example.com"], "groupId": news},
                           headers=tenant.headers)
     await api.client.post(f"{url}/emails/suppress", json={"emails": ["cat@example.com"], "groupId": offers},

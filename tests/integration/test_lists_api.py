@@ -93,7 +93,8 @@ async def test_not_found_and_other_project(api, tenant, other_tenant):
 
 async def test_bulk_add_creates_reports_and_is_idempotent(api, tenant):
     customers = await make_list(api, tenant)
-    await api.client.post("/v1/suppression-groups/emails/suppress", json={"emails": ["s@example.com"]}, headers=tenant.headers)
+    await api.client.post("/v1/suppression-groups/emails/suppress", json={"emails": ["s@example.com"], "isGlobal": True},
+                          headers=tenant.headers)
     first = await bulk_add(api, tenant, customers["id"], emails=["A@Example.com", "a@example.com", "s@example.com", "bad@"])
     assert first.status_code == 200, first.text
     data = first.json()["data"]

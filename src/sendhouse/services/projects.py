@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from sendhouse.domain import ids
 from sendhouse.domain.times import iso, utcnow
 from sendhouse.errors import Forbidden, InvalidInput, InvalidOperation, NotFound, Unauthorized
-from sendhouse.services.suppressions import create_global_group
+from sendhouse.services.suppressions import create_default_group, create_global_group
 from sendhouse.store import kv
 from sendhouse.store import projects as store
 from sendhouse.store.db import Database
@@ -66,6 +66,7 @@ async def create_project_in(conn, *, name: str, domain: str | None = None, regio
     }
     await store.insert_project(conn, row)
     await create_global_group(conn, row)
+    await create_default_group(conn, row)
     return row
 
 
