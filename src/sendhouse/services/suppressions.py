@@ -175,6 +175,32 @@ async def search_entries(db: Database, project_id: str, query: EntryQuery, page:
         return await store.search_entries(conn, project_id, filters, page)
 
 
+MAX_ALL_ENTRIES = 10_000
+# The deprecated /entries/all documented lower-case reasons; both spellings are accepted there.
+LEGACY_REASONS = {"unsubscribed": "UNSUBSCRIBE", "bounced": "BOUNCE", "spam_complaint": "COMPLAINT",
+                  "manual": "MANUAL"}
+
+
+def reason_of(value: str | None) -> str | None:
+    """AutoSend's reason (UNSUBSCRIBE|BOUNCE|COMPLAINT|MANUAL) from either spelling, else InvalidInput."""
+    if value is None or value in REASONS:
+        return value
+    if value.lower() in LEGACY_REASONS:
+        return LEGACY_REASONS[value.lower()]
+    allowed = ", ".join([*REASONS, *LEGACY_REASONS])
+    raise InvalidInput.field("reason", f"must be one of {allowed}")
+
+
+async def all_entries(db: Database, project_id: str, query: EntryQuery) -> list[dict]:
+    """Every matching entry, newest first, without pages (the deprecated /entries/all); a filter
+    matching more than MAX_ALL_ENTRIES is refused rather than cut short."""
+    entries, total = await search_entries(db, project_id, query, Page(1, MAX_ALL_ENTRIES))
+    if total > MAX_ALL_ENTRIES:
+        raise InvalidOperation(f"{total} entries match; narrow the filters or page with /suppression-groups/entries",
+                               code="TOO_MANY_ENTRIES")
+    return entries
+
+
 def clean_emails(values: list[str], field: str = "emails") -> list[str]:
     """Valid, lower-cased, de-duplicated addresses (order kept), or InvalidInput naming the first bad one."""
     cleaned: dict[str, None] = {}
