@@ -31,7 +31,7 @@ def crit(*groups, logical="AND") -> dict:
 
 async def new_list(api, tenant, name, **extra) -> str:
     response = await api.client.post("/v1/contact-lists", json={"name": name, **extra}, headers=tenant.headers)
-    assert response.status_code == 201, response.text
+    assert response.status_code == 200, response.text
     return response.json()["data"]["id"]
 
 

@@ -33,7 +33,6 @@ from sendhouse.store import projects as project_store
 from sendhouse.store import senders as sender_store
 from sendhouse.store.db import Database
 
-REGIONS = ("us-east-1", "us-east-2", "ap-south-1", "eu-central-1")
 VERIFY_INTERVAL = timedelta(seconds=5)
 OWNERSHIP_PREFIX = "sendhouse-verification="
 _LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")

@@ -79,11 +79,12 @@ async def list_groups(project_id: ProjectId, db: Db, onlyGlobal: bool = False, i
     return ok({"groups": [service.present_group(r) for r in rows]})
 
 
-@router.post("", status_code=201)
+@router.post("")
 async def create_group(body: GroupCreate, project_id: ProjectId, db: Db):
+    """200, as AutoSend answers (not 201)."""
     row = await service.create_group(db, project_id, name=body.name,
                                      description=body.description, is_active=body.isActive)
-    return ok(service.present_group(row), message="Suppression group created successfully", status=201)
+    return ok(service.present_group(row), message="Suppression group created successfully")
 
 
 @router.post("/entries")
