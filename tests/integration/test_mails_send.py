@@ -168,6 +168,17 @@ async def test_group_suppression_applies_only_with_that_group(api, tenant):
     assert unknown.status_code == 404 and unknown.json()["error"]["code"] == "GROUP_NOT_FOUND"
 
 
+async def test_python_sdk_unsubscribe_object_names_the_group(api, tenant):
+    await suppress(api, tenant.project_id, "ann@example.org", code="NEWS1", is_global=False)
+    grouped = await api.client.post(SEND, json=mail(unsubscribe={"url": "https://x.example/u", "groupId": "NEWS1"}),
+                                    headers=tenant.headers)
+    assert grouped.status_code == 200 and grouped.json()["data"]["totalRecipients"] == 0
+    both = mail(unsubscribe={"groupId": "NOPE9"}, unsubscribeGroupId="NEWS1")  # the documented field wins
+    assert (await api.client.post(SEND, json=both, headers=tenant.headers)).json()["data"]["totalRecipients"] == 0
+    wrong = await api.client.post(SEND, json=mail(unsubscribe={"groupId": 5}), headers=tenant.headers)
+    assert wrong.status_code == 400
+
+
 async def test_bypass_suppressions_queues_anyway(api, tenant):
     await suppress(api, tenant.project_id, "ann@example.org")
     data = (await api.client.post(SEND, json=mail(bypassSuppressions=True), headers=tenant.headers)).json()["data"]

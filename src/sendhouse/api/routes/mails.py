@@ -28,6 +28,13 @@ class Attachment(RequestModel):
     contentId: str | None = None
 
 
+class Unsubscribe(RequestModel):
+    """A published Python SDK's `unsubscribe: {url, groupId}` (AutoSend documents unsubscribeGroupId)."""
+
+    url: str | None = None
+    groupId: str | None = None
+
+
 class MailFields(RequestModel):
     """What send and bulk share. `to`/`cc`/`bcc` take one address or a list (the Node SDK sends both)."""
 
@@ -46,11 +53,15 @@ class MailFields(RequestModel):
     trackingClick: bool | None = None
     headers: dict[str, str] | None = None
     bypassSuppressions: bool | None = None
+    unsubscribe: Unsubscribe | None = None
 
     def as_request(self) -> dict:
         body = self.model_dump(by_alias=True, exclude_none=True)
         if "dynamicData" not in body and "variables" in body:
             body["dynamicData"] = body["variables"]
+        group = body.pop("unsubscribe", {}).get("groupId")
+        if group and "unsubscribeGroupId" not in body:
+            body["unsubscribeGroupId"] = group
         return body
 
 
