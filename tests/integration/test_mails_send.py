@@ -111,6 +111,20 @@ async def test_headers_and_attachments_are_kept_in_the_payload(api, tenant):
         ("inv.pdf", content, "application/pdf")
 
 
+async def test_python_sdk_filename_spelling_of_an_attachment(api, tenant):
+    content = base64.b64encode(b"hello").decode()
+    body = mail(attachments=[{"filename": "note.txt", "content": content}])
+    assert (await api.client.post(SEND, json=body, headers=tenant.headers)).status_code == 200
+    [row] = await ledger(api, tenant.project_id)
+    assert row["payload"]["content"]["attachments"][0]["fileName"] == "note.txt"
+    blocked = await api.client.post(SEND, json=mail(attachments=[{"filename": "x.exe", "content": content}]),
+                                    headers=tenant.headers)
+    assert blocked.status_code == 400 and blocked.json()["error"]["details"][0]["field"] == "attachments[0].fileName"
+    nameless = await api.client.post(SEND, json=mail(attachments=[{"content": content}]), headers=tenant.headers)
+    assert nameless.status_code == 400
+    assert len(await ledger(api, tenant.project_id)) == 1
+
+
 async def test_template_content_is_resolved_at_send(api, tenant):
     now = utcnow()
     async with api.db.write() as conn:

@@ -21,6 +21,7 @@ router = APIRouter(prefix="/v1/mails", tags=["mails"])
 
 class Attachment(RequestModel):
     fileName: str | None = None
+    filename: str | None = None  # a published Python SDK's spelling of fileName
     content: str | None = None
     fileUrl: str | None = None
     contentType: str | None = None
@@ -68,6 +69,13 @@ class MailFields(RequestModel):
 class SendMail(MailFields):
     to: Address | list[Address] | None = None
     attachments: list[Attachment] | None = None
+
+    def as_request(self) -> dict:
+        body = super().as_request()
+        for item in body.get("attachments") or ():
+            spelled = item.pop("filename", None)
+            item.setdefault("fileName", spelled)
+        return body
 
 
 class BulkRecipient(Address):
