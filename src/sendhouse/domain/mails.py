@@ -242,6 +242,14 @@ def check_bulk(body: dict) -> dict:
     if len(recipients) > MAX_BULK_RECIPIENTS:
         problems.add("recipients", f"at most {MAX_BULK_RECIPIENTS} recipients per request")
     problems.raise_if_any()
+    checked, refused, details = _split_recipients(recipients, shared)
+    if not checked:
+        raise InvalidInput("Validation failed: no valid recipient", details=details)
+    return {**shared, "recipients": checked, "attachments": [], "refused": refused}
+
+
+def _split_recipients(recipients: list, shared: dict) -> tuple[list[dict], list[dict], list[dict]]:
+    """(valid recipients with their index, refusals, every problem found) of a bulk request."""
     checked, refused, details = [], [], []
     for i, item in enumerate(recipients):
         mine = Problems()
@@ -251,9 +259,7 @@ def check_bulk(body: dict) -> dict:
             continue
         details += mine.details
         refused.append(refusal(i, item, mine.details))
-    if not checked:
-        raise InvalidInput("Validation failed: no valid recipient", details=details)
-    return {**shared, "recipients": checked, "attachments": [], "refused": refused}
+    return checked, refused, details
 
 
 def refusal(index: int, item: Any, details: list[dict]) -> dict:

@@ -149,23 +149,30 @@ async def delete_domain(db: Database, project_id: str, domain_id: str) -> dict:
     """Delete a domain, the senders on it, and pause (with a pausedReason) the scheduled and sending
     campaigns that send from it, in one transaction (AutoSend's changelog, 2026-09-17). Addresses a
     remaining VERIFIED domain of the project still covers (a parent domain) are left alone."""
-    now = utcnow()
     async with db.write() as conn:
         row = await store.get_domain(conn, project_id, domain_id)
         if row is None or not await store.delete_domain(conn, project_id, domain_id):
             raise _not_found()
-        orphaned = await _orphaned(conn, project_id, row["domain_name"])
-        senders = [s for s in await sender_store.list_senders(conn, project_id) if s["email"] in orphaned]
-        await sender_store.delete_senders(conn, project_id, [s["id"] for s in senders])
-        reason = f"Paused: its sending domain {row['domain_name']} was deleted"
-        paused = [c for c in await campaign_store.with_sender_in(conn, project_id, AUTO_PAUSABLE)
-                  if c["from_email"].lower() in orphaned
-                  and await campaign_service.pause_for_reason(conn, c["id"], reason, now)]
+        senders, paused, reason = await _release_dependents(conn, project_id, row["domain_name"])
     for campaign in paused:
         await campaign_service.stop_fence(db, campaign["id"])
     return {"id": row["id"], "domainName": row["domain_name"],
             "deletedSenders": [{"id": s["id"], "email": s["email"]} for s in senders],
             "pausedCampaigns": [{"id": c["id"], "name": c["name"], "pausedReason": reason} for c in paused]}
+
+
+async def _release_dependents(conn, project_id: str, name: str) -> tuple[list[dict], list[dict], str]:
+    """Delete the senders on a deleted domain and pause its campaigns: (senders, campaigns, reason)."""
+    orphaned = await _orphaned(conn, project_id, name)
+    senders = [s for s in await sender_store.list_senders(conn, project_id) if s["email"].lower() in orphaned]
+    await sender_store.delete_senders(conn, project_id, [s["id"] for s in senders])
+    reason, now = f"Paused: its sending domain {name} was deleted", utcnow()
+    paused = []
+    for campaign in await campaign_store.with_sender_in(conn, project_id, AUTO_PAUSABLE):
+        if campaign["from_email"].lower() in orphaned and await campaign_service.pause_for_reason(
+                conn, campaign["id"], reason, now):
+            paused.append(campaign)
+    return senders, paused, reason
 
 
 async def _orphaned(conn, project_id: str, name: str) -> set[str]:
