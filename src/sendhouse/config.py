@@ -10,7 +10,7 @@ import secrets
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -35,7 +35,9 @@ class Settings(BaseSettings):
     )
     bounce_domain: str = Field("", description="domain of VERP return paths; empty means the host of the public URL")
     inbound_smtp: str = Field("", description="host:port of the built-in receiver for bounces and complaints (off when empty)")
-    require_verified_domain: bool = Field(False, description="refuse `from` addresses on unverified domains")
+    require_verified_domain: bool | None = Field(
+        None, description="refuse `from` addresses on unverified domains; unset means on with a real relay, "
+                          "off with `capture`")
     rate_limit: int = Field(100, ge=1, description="API requests per second allowed per key")
     max_body_bytes: int = Field(48 * 1024 * 1024, ge=1024, description="largest request body accepted (413 beyond)")
     webhook_allow_private: bool = Field(
@@ -77,6 +79,18 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite:///{(self.data_dir / 'sendhouse.db').resolve()}"
+
+    @field_validator("require_verified_domain", mode="before")
+    @classmethod
+    def _blank_is_unset(cls, value):
+        return None if isinstance(value, str) and not value.strip() else value
+
+    def verified_domain_required(self) -> bool:
+        """Whether senders and `from` addresses must be on a VERIFIED domain of the project: the
+        setting when given, else on whenever mail goes to a real relay (not `capture`)."""
+        if self.require_verified_domain is not None:
+            return self.require_verified_domain
+        return self.smtp_url.strip().lower() != "capture"
 
     def resolved_bounce_domain(self) -> str:
         """The VERP domain: the setting, or the public URL's host."""

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import pytest
+
 
 async def test_missing_key_is_401_in_envelope(api):
     response = await api.client.get("/v1/account/projects")
     assert response.status_code == 401
     assert response.json() == {
-        "success": False, "error": {"message": "Unauthorized", "code": "UNAUTHORIZED", "status": 401}
+        "success": False, "message": "Unauthorized",
+        "error": {"message": "Unauthorized", "code": "UNAUTHORIZED", "status": 401}
     }
 
 
@@ -54,6 +57,44 @@ async def test_create_project_validates_types_and_limits(api, tenant):
         assert error["code"] == "VALIDATION_FAILED" and error["details"][0]["field"] == field
     ok = await api.client.post("/v1/account/projects", json={"name": "x" * 100}, headers=headers)
     assert ok.status_code == 201
+
+
+async def test_create_project_region_key_is_one_of_autosends_regions(api, tenant):
+    headers = {"Authorization": f"Bearer {await api.account_key(tenant.project_id)}"}
+    for region in ("mars-1", "US-EAST-1", "", 5):
+        response = await api.client.post("/v1/account/projects", json={"name": "r", "regionKey": region},
+                                         headers=headers)
+        assert response.status_code == 400, region
+        error = response.json()["error"]
+        assert error["code"] == "VALIDATION_FAILED" and error["details"][0]["field"] == "regionKey"
+    listed = (await api.client.get("/v1/account/projects", headers=headers)).json()["data"]["projects"]
+    assert [p["name"] for p in listed] == ["main"]
+    made = await api.client.post("/v1/account/projects", json={"name": "eu", "regionKey": "eu-central-1"},
+                                 headers=headers)
+    assert made.status_code == 201 and made.json()["data"]["regionKey"] == "eu-central-1"
+
+
+async def test_create_project_service_refuses_unknown_regions(api):
+    from sendhouse.errors import InvalidInput
+    from sendhouse.services import projects as service
+
+    with pytest.raises(InvalidInput) as refused:
+        await service.create_project(api.db, name="x", region_key="moon-2")
+    assert refused.value.details[0]["field"] == "regionKey"
+
+
+async def test_malformed_project_id_is_400_validation_error(api, tenant):
+    headers = {"Authorization": f"Bearer {await api.account_key(tenant.project_id)}"}
+    for method in ("GET", "DELETE"):
+        for bad in ("not-valid", "0123456789abcdef0123456", "0123456789abcdef012345678", "zz23456789abcdef01234567"):
+            response = await api.client.request(method, f"/v1/account/projects/{bad}", headers=headers)
+            assert response.status_code == 400, (method, bad)
+            body = response.json()
+            assert body["error"]["code"] == "VALIDATION_ERROR" and body["message"] == "Invalid project ID"
+        unknown = await api.client.request(method, "/v1/account/projects/0123456789abcdef01234567", headers=headers)
+        assert unknown.status_code == 404 and unknown.json()["error"]["code"] == "PROJECT_NOT_FOUND"
+    assert (await api.client.get("/v1/account/projects/not-valid", headers=tenant.headers)).status_code == 403
+    assert (await api.client.get("/v1/account/projects/not-valid")).status_code == 401
 
 
 async def test_rate_limit_headers_present(api, tenant):

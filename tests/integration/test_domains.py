@@ -126,7 +126,9 @@ async def test_list_and_delete(api, tenant):
     listed = (await api.client.get("/v1/domains", headers=tenant.headers)).json()["data"]["domains"]
     assert [d["id"] for d in listed] == [first["id"], second["id"]]
     deleted = await api.client.delete(f"/v1/domains/{first['id']}", headers=tenant.headers)
-    assert deleted.json() == {"success": True, "message": "Domain deleted successfully"}
+    assert deleted.json() == {"success": True, "message": "Domain deleted successfully",
+                              "data": {"id": first["id"], "domainName": "one.example", "deletedSenders": [],
+                                       "pausedCampaigns": []}}
     for method, path in [("GET", ""), ("DELETE", ""), ("POST", "/verify")]:
         response = await api.client.request(method, f"/v1/domains/{first['id']}{path}", headers=tenant.headers)
         assert response.status_code == 404 and response.json()["error"]["code"] == "DOMAIN_NOT_FOUND"

@@ -13,7 +13,7 @@ BASE = "/v1/contact-lists"
 
 async def make_list(api, tenant, name="Customers", **extra) -> dict:
     response = await api.client.post(BASE, json={"name": name, **extra}, headers=tenant.headers)
-    assert response.status_code == 201, response.text
+    assert response.status_code == 200, response.text
     return response.json()["data"]
 
 
@@ -44,7 +44,9 @@ async def test_global_list_comes_first_with_every_contact(api, tenant, other_ten
     one = (await api.client.get(f"{BASE}/GLOBAL_CONTACT_LIST", headers=tenant.headers)).json()["data"]
     assert one["contactCount"] == 3
     segments_only = (await api.client.get(BASE, params={"type": "segment"}, headers=tenant.headers)).json()["data"]
-    assert [entry["id"] for entry in segments_only["lists"]] == ["GLOBAL_CONTACT_LIST"]
+    assert segments_only["lists"] == []  # "All Contacts" is a list, not a segment
+    lists_only = (await api.client.get(BASE, params={"type": "list"}, headers=tenant.headers)).json()["data"]
+    assert [entry["id"] for entry in lists_only["lists"]] == ["GLOBAL_CONTACT_LIST", customers["id"]]
     bad = await api.client.get(BASE, params={"type": "folder"}, headers=tenant.headers)
     assert bad.status_code == 400
 
@@ -93,7 +95,8 @@ async def test_not_found_and_other_project(api, tenant, other_tenant):
 
 async def test_bulk_add_creates_reports_and_is_idempotent(api, tenant):
     customers = await make_list(api, tenant)
-    await api.client.post("/v1/suppression-groups/emails/suppress", json={"emails": ["s@example.com"]}, headers=tenant.headers)
+    await api.client.post("/v1/suppression-groups/emails/suppress", json={"emails": ["s@example.com"], "isGlobal": True},
+                          headers=tenant.headers)
     first = await bulk_add(api, tenant, customers["id"], emails=["A@Example.com", "a@example.com", "s@example.com", "bad@"])
     assert first.status_code == 200, first.text
     data = first.json()["data"]

@@ -69,7 +69,9 @@ async def test_bulk_recipient_limit_at_and_beyond_100(api, tenant):
 @pytest.mark.parametrize("change, field", [
     ({"recipients": []}, "recipients"),
     ({"recipients": [{"email": "nope"}]}, "recipients[0].email"),
-    ({"recipients": [{"name": "no email"}]}, "recipients.0.email"),
+    ({"recipients": [{"name": "no email"}]}, "recipients[0].email"),
+    ({"recipients": [{"email": 123}, {"email": "fine@example.org"}]}, "recipients.0.email"),
+    ({"recipients": [{"email": "a@"}, {"email": "b@example.org", "cc": "not a list"}]}, "recipients.1.cc.Address"),
     ({"recipients": "u@example.org"}, "recipients"),
     ({"headers": {"Subject": "x"}}, "headers.Subject"),
     ({"from": None}, "from"),
@@ -79,6 +81,71 @@ async def test_bulk_bad_input_is_400_and_changes_nothing(api, tenant, change, fi
     assert response.status_code == 400, response.text
     assert any(d["field"] == field for d in response.json()["error"]["details"]), response.text
     assert await ledger(api, tenant.project_id) == []
+
+
+async def test_bulk_queues_the_valid_recipients_and_reports_each_refused_one(api, tenant):
+    people = [{"email": "ok0@example.org"}, {"email": "not-an-address"}, {"email": "ok2@example.org"},
+              {"name": "no address"}, {"email": "ok4@example.org", "cc": [{"email": "bad@"}]}]
+    response = await api.client.post(BULK, json=bulk(0, recipients=people), headers=tenant.headers)
+    assert response.status_code == 200, response.text
+    data = response.json()["data"]
+    assert (data["totalRecipients"], data["successCount"], data["failedCount"]) == (5, 2, 3)
+    assert [(f["index"], f["email"], f["code"]) for f in data["failures"]] == [
+        (1, "not-an-address", "INVALID_RECIPIENT"), (3, None, "INVALID_RECIPIENT"),
+        (4, "ok4@example.org", "INVALID_RECIPIENT")]
+    assert data["failures"][0]["reason"].startswith("recipients[1].email: Invalid email format")
+    assert data["failures"][1]["reason"] == "recipients[3].email: is required"
+    assert data["failures"][2]["reason"].startswith("recipients[4].cc[0].email: Invalid email format")
+    rows = await ledger(api, tenant.project_id)
+    assert [r["email"] for r in rows] == ["ok0@example.org", "ok2@example.org"]
+    assert [r["id"] for r in rows] == data["emailIds"]
+
+
+async def test_bulk_refused_and_suppressed_recipients_are_both_failures(api, tenant):
+    await suppress(api, tenant.project_id, "u2@example.org")
+    people = [{"email": "u0@example.org"}, {"email": "x@@example.org"}, {"email": "u2@example.org"}]
+    data = (await api.client.post(BULK, json=bulk(0, recipients=people), headers=tenant.headers)).json()["data"]
+    assert (data["totalRecipients"], data["successCount"], data["failedCount"]) == (3, 1, 2)
+    assert [(f["index"], f["email"], f["code"]) for f in data["failures"]] == [
+        (1, "x@@example.org", "INVALID_RECIPIENT"), (2, "u2@example.org", "SUPPRESSED")]
+    statuses = {r["email"]: r["status"] for r in await ledger(api, tenant.project_id)}
+    assert statuses == {"u0@example.org": "queued", "u2@example.org": "suppressed"}
+
+
+async def test_bulk_with_no_valid_recipient_is_400_listing_each(api, tenant):
+    people = [{"email": "nope"}, {"email": "also@nope@"}]
+    response = await api.client.post(BULK, json=bulk(0, recipients=people), headers=tenant.headers)
+    assert response.status_code == 400
+    error = response.json()["error"]
+    assert error["code"] == "VALIDATION_FAILED"
+    assert [d["field"] for d in error["details"]] == ["recipients[0].email", "recipients[1].email"]
+    assert await ledger(api, tenant.project_id) == []
+
+
+async def test_bulk_broken_shared_field_still_refuses_the_whole_request(api, tenant):
+    people = [{"email": "ok@example.org"}, {"email": "bad"}]
+    response = await api.client.post(BULK, json=bulk(0, recipients=people, headers={"From": "x"}),
+                                     headers=tenant.headers)
+    assert response.status_code == 400
+    assert [d["field"] for d in response.json()["error"]["details"]] == ["headers.From"]
+    assert await ledger(api, tenant.project_id) == []
+
+
+async def test_bulk_legacy_shape_refuses_only_the_broken_email(api, tenant):
+    items = [mail(to={"email": "fine@example.org"}), mail(to={"email": "broken"})]
+    data = (await api.client.post(BULK, json={"emails": items}, headers=tenant.headers)).json()["data"]
+    assert (data["successCount"], data["failedCount"]) == (1, 1)
+    assert data["failures"][0]["index"] == 1 and data["failures"][0]["email"] == "broken"
+    assert [r["email"] for r in await ledger(api, tenant.project_id)] == ["fine@example.org"]
+
+
+async def test_bulk_partial_result_replays_under_its_idempotency_key(api, tenant):
+    headers = {**tenant.headers, "Idempotency-Key": "partial-1"}
+    body = bulk(0, recipients=[{"email": "a@example.org"}, {"email": "b@"}])
+    first = await api.client.post(BULK, json=body, headers=headers)
+    again = await api.client.post(BULK, json=body, headers=headers)
+    assert again.json() == first.json() and first.json()["data"]["failedCount"] == 1
+    assert len(await ledger(api, tenant.project_id)) == 1
 
 
 async def test_bulk_idempotency(api, tenant):

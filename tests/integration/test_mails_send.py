@@ -111,6 +111,20 @@ async def test_headers_and_attachments_are_kept_in_the_payload(api, tenant):
         ("inv.pdf", content, "application/pdf")
 
 
+async def test_python_sdk_filename_spelling_of_an_attachment(api, tenant):
+    content = base64.b64encode(b"hello").decode()
+    body = mail(attachments=[{"filename": "note.txt", "content": content}])
+    assert (await api.client.post(SEND, json=body, headers=tenant.headers)).status_code == 200
+    [row] = await ledger(api, tenant.project_id)
+    assert row["payload"]["content"]["attachments"][0]["fileName"] == "note.txt"
+    blocked = await api.client.post(SEND, json=mail(attachments=[{"filename": "x.exe", "content": content}]),
+                                    headers=tenant.headers)
+    assert blocked.status_code == 400 and blocked.json()["error"]["details"][0]["field"] == "attachments[0].fileName"
+    nameless = await api.client.post(SEND, json=mail(attachments=[{"content": content}]), headers=tenant.headers)
+    assert nameless.status_code == 400
+    assert len(await ledger(api, tenant.project_id)) == 1
+
+
 async def test_template_content_is_resolved_at_send(api, tenant):
     now = utcnow()
     async with api.db.write() as conn:
@@ -166,6 +180,17 @@ async def test_group_suppression_applies_only_with_that_group(api, tenant):
     assert without["totalRecipients"] == 1 and grouped["data"]["totalRecipients"] == 0
     unknown = await api.client.post(SEND, json=mail(unsubscribeGroupId="NOPE9"), headers=tenant.headers)
     assert unknown.status_code == 404 and unknown.json()["error"]["code"] == "GROUP_NOT_FOUND"
+
+
+async def test_python_sdk_unsubscribe_object_names_the_group(api, tenant):
+    await suppress(api, tenant.project_id, "ann@example.org", code="NEWS1", is_global=False)
+    grouped = await api.client.post(SEND, json=mail(unsubscribe={"url": "https://x.example/u", "groupId": "NEWS1"}),
+                                    headers=tenant.headers)
+    assert grouped.status_code == 200 and grouped.json()["data"]["totalRecipients"] == 0
+    both = mail(unsubscribe={"groupId": "NOPE9"}, unsubscribeGroupId="NEWS1")  # the documented field wins
+    assert (await api.client.post(SEND, json=both, headers=tenant.headers)).json()["data"]["totalRecipients"] == 0
+    wrong = await api.client.post(SEND, json=mail(unsubscribe={"groupId": 5}), headers=tenant.headers)
+    assert wrong.status_code == 400
 
 
 async def test_bypass_suppressions_queues_anyway(api, tenant):

@@ -52,6 +52,7 @@ async def call(client, name: str, args: dict | None = None) -> dict:
 async def error_of(client, name: str, args: dict) -> dict:
     result = await client.call_tool(name, args)
     assert result.is_error
+    assert result.structured_content["message"] == result.structured_content["error"]["message"]
     return result.structured_content["error"]
 
 

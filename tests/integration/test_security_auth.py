@@ -17,13 +17,24 @@ from sendhouse.api.app import create_app
 from sendhouse.services import projects as project_service
 from tests.support.resources import create_all
 
-PLAUSIBLE = {"template_id": "A-" + "0" * 20, "group_id": "ZZZZZZ", "name": "plan", "user_id": "someone"}
+PLAUSIBLE = {"template_id": "A-" + "0" * 20, "group_id": "ZZZZZZ", "name": "plan", "user_id": "someone",
+             "email": "owner@example.com"}
+PUBLIC = [("get", "/v1/jwks.json")]  # documented without security: the key to encrypt bodies with
 BODY_METHODS = ("post", "put", "patch")
 
 
 def operations(app) -> list[tuple[str, str]]:
-    """(method, path template) of every operation the document describes."""
-    return [(method, path) for path, ops in app.openapi()["paths"].items() for method in ops]
+    """(method, path template) of every operation the document describes as needing a key."""
+    return [(method, path) for path, ops in app.openapi()["paths"].items() for method, op in ops.items()
+            if op.get("security") != []]
+
+
+async def test_only_the_public_key_set_needs_no_key(api):
+    public = [(m, p) for p, ops in api.app.openapi()["paths"].items() for m, op in ops.items()
+              if op.get("security") == []]
+    assert public == PUBLIC
+    response = await api.client.get("/v1/jwks.json")
+    assert response.status_code == 200 and "d" not in response.json()["keys"][0]
 
 
 def fill(path: str, ids: dict[str, str]) -> str:
@@ -76,6 +87,7 @@ BODIES = {
     ("post", "/v1/webhooks/{webhook_id}/resend"): {"event": "contact.created", "data": {}},
     ("put", "/v1/suppression-groups/{group_id}"): {"name": "Hijacked"},
     ("post", "/v1/contact-lists/{list_id}/contacts/remove"): {"emails": ["owner@example.com"]},
+    ("patch", "/v1/contacts/email/{email}/custom-fields"): {"plan": "Hijacked"},
 }
 
 

@@ -15,7 +15,7 @@ BASE = "/v1/suppression-groups"
 
 async def make_group(api, tenant, name="Newsletter") -> dict:
     response = await api.client.post(BASE, json={"name": name, "description": "weekly"}, headers=tenant.headers)
-    assert response.status_code == 201, response.text
+    assert response.status_code == 200, response.text
     return response.json()["data"]
 
 
@@ -32,12 +32,15 @@ async def test_missing_and_wrong_key_are_401(api):
     assert posted.status_code == 401
 
 
-async def test_every_project_starts_with_one_global_group(api, tenant):
+async def test_every_project_starts_with_a_global_and_a_default_group(api, tenant):
     groups = (await api.client.get(BASE, headers=tenant.headers)).json()["data"]["groups"]
-    assert len(groups) == 1
-    (group,) = groups
+    assert len(groups) == 2
+    group, default = groups
     assert group["isGlobal"] is True and group["isActive"] is True and group["suppressionCount"] == 0
     assert group["groupId"].isupper() and len(group["groupId"]) == 6 and len(group["id"]) == 24
+    assert (default["name"], default["isGlobal"], default["isDefault"], default["isActive"]) == (
+        "Default", False, True, True)
+    assert group["isDefault"] is False
 
 
 async def test_create_get_update_delete(api, tenant):
@@ -59,11 +62,12 @@ async def test_create_get_update_delete(api, tenant):
 async def test_listing_filters_global(api, tenant):
     await make_group(api, tenant, "B")
     listed = (await api.client.get(BASE, headers=tenant.headers)).json()["data"]["groups"]
-    assert [g["isGlobal"] for g in listed] == [True, False]
+    assert [g["isGlobal"] for g in listed] == [True, False, False]
+    assert [g["name"] for g in listed] == ["Global", "Default", "B"]
     only = (await api.client.get(BASE, params={"onlyGlobal": "true"}, headers=tenant.headers)).json()["data"]["groups"]
     assert [g["isGlobal"] for g in only] == [True]
     without = await api.client.get(BASE, params={"includeGlobal": "false"}, headers=tenant.headers)
-    assert [g["name"] for g in without.json()["data"]["groups"]] == ["B"]
+    assert [g["name"] for g in without.json()["data"]["groups"]] == ["Default", "B"]
     bad = await api.client.get(BASE, params={"onlyGlobal": "maybe"}, headers=tenant.headers)
     assert bad.status_code == 400 and bad.json()["error"]["code"] == "VALIDATION_FAILED"
 
@@ -75,18 +79,50 @@ async def test_create_validates_types_and_limits(api, tenant):
         response = await api.client.post(BASE, json=body, headers=tenant.headers)
         assert response.status_code == 400, body
         assert response.json()["error"]["code"] == "VALIDATION_FAILED"
-    assert len((await api.client.get(BASE, headers=tenant.headers)).json()["data"]["groups"]) == 1
-    assert (await api.client.post(BASE, json={"name": "x" * 200}, headers=tenant.headers)).status_code == 201
+    assert len((await api.client.get(BASE, headers=tenant.headers)).json()["data"]["groups"]) == 2
+    assert (await api.client.post(BASE, json={"name": "x" * 200}, headers=tenant.headers)).status_code == 200
 
 
 async def test_global_group_cannot_be_deleted_or_deactivated(api, tenant):
-    (group,) = (await api.client.get(BASE, headers=tenant.headers)).json()["data"]["groups"]
+    group, _default = (await api.client.get(BASE, headers=tenant.headers)).json()["data"]["groups"]
     deleted = await api.client.delete(f"{BASE}/{group['groupId']}", headers=tenant.headers)
     assert deleted.status_code == 400 and deleted.json()["error"]["code"] == "CANNOT_DELETE_GLOBAL_GROUP"
     off = await api.client.put(f"{BASE}/{group['groupId']}", json={"isActive": False}, headers=tenant.headers)
     assert off.status_code == 400 and off.json()["error"]["code"] == "CANNOT_DEACTIVATE_GLOBAL_GROUP"
     renamed = await api.client.put(f"{BASE}/{group['groupId']}", json={"name": "Everyone"}, headers=tenant.headers)
     assert renamed.json()["data"]["name"] == "Everyone" and renamed.json()["data"]["isActive"] is True
+
+
+async def test_default_group_cannot_be_deleted_but_can_be_renamed(api, tenant):
+    _global, default = (await api.client.get(BASE, headers=tenant.headers)).json()["data"]["groups"]
+    deleted = await api.client.delete(f"{BASE}/{default['groupId']}", headers=tenant.headers)
+    assert deleted.status_code == 400 and deleted.json()["error"]["code"] == "CANNOT_DELETE_DEFAULT_GROUP"
+    renamed = await api.client.put(f"{BASE}/{default['groupId']}", json={"name": "General"}, headers=tenant.headers)
+    assert renamed.json()["data"]["name"] == "General" and renamed.json()["data"]["isDefault"] is True
+    await suppress(api, tenant, ["a@example.com"])
+    assert (await api.client.get(f"{BASE}/{default['groupId']}", headers=tenant.headers)).json()[
+        "data"]["suppressionCount"] == 1
+
+
+async def test_a_project_without_a_default_group_gets_one_when_needed(api, tenant):
+    from sendhouse.store.schema.audience import suppression_groups
+
+    async with api.db.write() as conn:  # as a project made before default groups existed
+        await conn.execute(suppression_groups.delete().where(suppression_groups.c.is_default.is_(True)))
+    assert (await suppress(api, tenant, ["a@example.com"])).json()["data"] == {"suppressed": 1}
+    groups = (await api.client.get(BASE, headers=tenant.headers)).json()["data"]["groups"]
+    assert [(g["name"], g["isDefault"], g["suppressionCount"]) for g in groups] == [
+        ("Global", False, 0), ("Default", True, 1)]
+
+
+async def test_suppress_wrong_types_and_other_projects_group(api, tenant, other_tenant):
+    theirs = (await api.client.get(BASE, headers=other_tenant.headers)).json()["data"]["groups"][1]
+    for body in ({"emails": ["a@example.com"], "isGlobal": "true"}, {"emails": ["a@example.com"], "groupId": 5}):
+        response = await api.client.post(f"{BASE}/emails/suppress", json=body, headers=tenant.headers)
+        assert response.status_code == 400 and response.json()["error"]["code"] == "VALIDATION_FAILED"
+    foreign = await suppress(api, tenant, ["a@example.com"], groupId=theirs["groupId"])
+    assert foreign.status_code == 404 and foreign.json()["error"]["code"] == "GROUP_NOT_FOUND"
+    assert (await _search(api, tenant))["pagination"]["total"] == 0
 
 
 async def test_unknown_and_other_projects_group_are_404(api, tenant, other_tenant):
@@ -101,7 +137,7 @@ async def test_unknown_and_other_projects_group_are_404(api, tenant, other_tenan
     assert still["name"] == theirs["name"] and still["suppressionCount"] == 0
 
 
-async def test_suppress_defaults_to_global_and_counts(api, tenant):
+async def test_suppress_without_group_goes_to_the_default_group_and_is_global_to_global(api, tenant):
     group = await make_group(api, tenant)
     response = await suppress(api, tenant, ["A@Example.com", "a@example.com", "b@example.com"])
     assert response.status_code == 200 and response.json()["data"] == {"suppressed": 2}
@@ -109,8 +145,15 @@ async def test_suppress_defaults_to_global_and_counts(api, tenant):
     assert in_group.json()["data"] == {"suppressed": 1}
     forced = await suppress(api, tenant, ["d@example.com"], groupId=group["groupId"], isGlobal=True)
     assert forced.json()["data"] == {"suppressed": 1}
+    glob = await suppress(api, tenant, ["e@example.com"], isGlobal=True)
+    assert glob.json()["data"] == {"suppressed": 1}
     groups = (await api.client.get(BASE, headers=tenant.headers)).json()["data"]["groups"]
-    assert [(g["isGlobal"], g["suppressionCount"]) for g in groups] == [(True, 3), (False, 1)]
+    assert [(g["name"], g["isGlobal"], g["suppressionCount"]) for g in groups] == [
+        ("Global", True, 2), ("Default", False, 2), ("Newsletter", False, 1)]
+    async with api.db.read() as conn:
+        assert not await service.is_suppressed(conn, tenant.project_id, "a@example.com")
+        assert await service.is_suppressed(conn, tenant.project_id, "a@example.com", groups[1]["groupId"])
+        assert await service.is_suppressed(conn, tenant.project_id, "e@example.com")
 
 
 async def test_suppress_validates_and_changes_nothing_on_error(api, tenant):
@@ -129,7 +172,7 @@ async def test_suppress_validates_and_changes_nothing_on_error(api, tenant):
 
 async def test_unsuppress_from_group_global_or_everywhere(api, tenant):
     group = await make_group(api, tenant)
-    await suppress(api, tenant, ["a@example.com", "b@example.com"])
+    await suppress(api, tenant, ["a@example.com", "b@example.com"], isGlobal=True)
     await suppress(api, tenant, ["a@example.com", "b@example.com"], groupId=group["groupId"])
     url = f"{BASE}/emails/unsuppress"
     one = await api.client.post(url, json={"emails": ["A@example.com"], "groupId": group["groupId"]}, headers=tenant.headers)
@@ -147,7 +190,7 @@ async def test_unsuppress_from_group_global_or_everywhere(api, tenant):
 
 async def test_email_entries_lists_groups_of_one_address(api, tenant):
     group = await make_group(api, tenant)
-    await suppress(api, tenant, ["a@example.com"])
+    await suppress(api, tenant, ["a@example.com"], isGlobal=True)
     await suppress(api, tenant, ["a@example.com"], groupId=group["groupId"])
     response = await api.client.post(f"{BASE}/email/entries", json={"email": "A@example.com"}, headers=tenant.headers)
     found = response.json()["data"]
@@ -166,10 +209,10 @@ async def _search(api, tenant, **body) -> dict:
 
 async def test_entries_search_filters(api, tenant, other_tenant):
     group = await make_group(api, tenant)
-    await suppress(api, tenant, ["alice@example.com", "bob@test.org"], reason="BOUNCE")
+    await suppress(api, tenant, ["alice@example.com", "bob@test.org"], reason="BOUNCE", isGlobal=True)
     await suppress(api, tenant, ["carol@example.com"], groupId=group["groupId"], reason="UNSUBSCRIBE")
     await suppress(api, other_tenant, ["alice@example.com"])
-    emails = lambda data: sorted(e["email"] for e in data["entries"])  # noqa: E731
+    emails = lambda data: sorted(e["email"] for e in data["entries"])
     assert emails(await _search(api, tenant)) == ["alice@example.com", "bob@test.org", "carol@example.com"]
     assert emails(await _search(api, tenant, groupId=group["groupId"])) == ["carol@example.com"]
     assert emails(await _search(api, tenant, reason="BOUNCE")) == ["alice@example.com", "bob@test.org"]

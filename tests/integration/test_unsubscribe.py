@@ -91,7 +91,7 @@ async def test_preference_page_lists_groups_and_unsubscribes_and_resubscribes(ap
     path = preference_path(rows[0], news)
     page = await api.client.get(path)
     assert page.status_code == 200 and "News" in page.text and "Offers" not in page.text
-    assert page.text.count('value="unsubscribe"') == 2  # the global group and News
+    assert page.text.count('value="unsubscribe"') == 3  # the global group, the default group and News
     left = await api.client.post(path, data={"action": "unsubscribe", "groupId": news})
     assert left.status_code == 200 and 'value="resubscribe"' in left.text
     assert await suppressed(api.db, tenant.project_id) == {(rows[0]["email"], news, "UNSUBSCRIBE")}

@@ -31,3 +31,16 @@ def test_secret_key_is_generated_once(tmp_path):
     settings = Settings(data_dir=tmp_path)
     first = settings.resolved_secret_key()
     assert len(first) > 40 and Settings(data_dir=tmp_path).resolved_secret_key() == first
+
+
+def test_verified_domains_are_required_by_default_only_with_a_real_relay(monkeypatch, tmp_path):
+    monkeypatch.delenv("SENDHOUSE_REQUIRE_VERIFIED_DOMAIN", raising=False)
+    assert Settings(data_dir=tmp_path).verified_domain_required() is False
+    assert Settings(data_dir=tmp_path, smtp_url="smtp://relay.example.com:587").verified_domain_required() is True
+    assert Settings(data_dir=tmp_path, smtp_url="smtps://relay.example.com").verified_domain_required() is True
+    monkeypatch.setenv("SENDHOUSE_REQUIRE_VERIFIED_DOMAIN", "false")
+    assert Settings(data_dir=tmp_path, smtp_url="smtp://relay.example.com:587").verified_domain_required() is False
+    monkeypatch.setenv("SENDHOUSE_REQUIRE_VERIFIED_DOMAIN", "true")
+    assert Settings(data_dir=tmp_path).verified_domain_required() is True
+    monkeypatch.setenv("SENDHOUSE_REQUIRE_VERIFIED_DOMAIN", "")
+    assert Settings(data_dir=tmp_path, smtp_url="smtp://relay.example.com:587").verified_domain_required() is True

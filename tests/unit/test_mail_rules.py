@@ -138,3 +138,13 @@ def test_bulk_recipients_bounds_and_data_merge():
 def test_all_problems_are_reported_together():
     fields = fields_of(lambda: rules.check_send({"to": {"email": "x"}, "headers": {"From": "a"}}))
     assert set(fields) == {"from", "html", "subject", "to.email", "headers.From"}
+
+
+def test_bulk_leaves_out_broken_recipients_and_says_why():
+    shared = {"from": {"email": "a@example.com"}, "subject": "s", "html": "h"}
+    people = [{"email": "ok@example.org"}, {"email": "bad"}, {"email": "ok2@example.org", "bcc": [{"email": "@"}]}]
+    mail = rules.check_bulk({**shared, "recipients": people})
+    assert [(r["index"], r["email"]) for r in mail["recipients"]] == [(0, "ok@example.org")]
+    assert [(r["index"], r["email"], r["code"]) for r in mail["refused"]] == [
+        (1, "bad", "INVALID_RECIPIENT"), (2, "ok2@example.org", "INVALID_RECIPIENT")]
+    assert mail["refused"][1]["reason"].startswith("recipients[2].bcc[0].email:")

@@ -10,6 +10,8 @@ from fastapi import FastAPI
 from sendhouse import __version__
 from sendhouse.api import errors as api_errors
 from sendhouse.api import openapi as api_openapi
+from sendhouse.api.encrypted_payload import EncryptedPayloadMiddleware
+from sendhouse.api.encrypted_payload import router as jwks_router
 from sendhouse.api.input_guard import NulGuardMiddleware
 from sendhouse.api.metrics import RequestMetricsMiddleware
 from sendhouse.api.metrics import router as operations_router
@@ -18,6 +20,7 @@ from sendhouse.api.routes import ROUTERS
 from sendhouse.bootstrap import Container, build_container
 from sendhouse.config import Settings
 from sendhouse.mcp_tools import mount_http as mount_mcp
+from sendhouse.services.payload_keys import PayloadKeys
 from sendhouse.web.dashboard import mount_dashboard
 from sendhouse.web.tracking import TrackingEndpoints
 
@@ -46,14 +49,17 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
     )
     app.state.container = built
     app.state.lifespan_parts = []
+    app.state.payload_keys = PayloadKeys(built.db, settings)
     api_errors.install(app)
     api_openapi.install(app)
     app.include_router(operations_router)
+    app.include_router(jwks_router)
     for router in ROUTERS:
         app.include_router(router)
     mount_mcp(app, built)
     mount_dashboard(app, built)
     app.add_middleware(NulGuardMiddleware)
+    app.add_middleware(EncryptedPayloadMiddleware, keys=app.state.payload_keys)  # decrypted, then NUL-checked
     app.add_middleware(RateLimitHeadersMiddleware)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(RequestMetricsMiddleware)  # outermost: 413s and 5xx are observed too

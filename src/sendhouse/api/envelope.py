@@ -29,7 +29,9 @@ def ok(data: Any = None, *, message: str | None = None, status: int = 200, **ext
 
 
 def error_body(message: str, code: str, status: int, details: Any = None) -> dict:
+    """The error envelope. `message` is also at the top level: AutoSend's SDK (autosendjs) builds
+    its error text from `json.message ?? json.error`."""
     error: dict[str, Any] = {"message": message, "code": code, "status": status}
     if details is not None:
         error["details"] = details
-    return {"success": False, "error": error}
+    return {"success": False, "message": message, "error": error}

@@ -24,9 +24,10 @@ ERROR_STATUSES = {
     "429": "Rate limit of the key exceeded (Retry-After)",
 }
 ERROR_ENVELOPE: dict[str, Any] = {
-    "type": "object", "required": ["success", "error"],
+    "type": "object", "required": ["success", "message", "error"],
     "properties": {
         "success": {"const": False},
+        "message": {"type": "string", "description": "the same text as error.message"},
         "error": {"type": "object", "required": ["message", "code", "status"],
                   "properties": {"message": {"type": "string"}, "code": {"type": "string"},
                                  "status": {"type": "integer"}, "details": {}}},

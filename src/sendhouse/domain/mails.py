@@ -229,7 +229,11 @@ def check_send(body: dict) -> dict:
 
 
 def check_bulk(body: dict) -> dict:
-    """A valid, normalized `/mails/bulk` request (recipients[] each with its own dynamicData)."""
+    """A valid, normalized `/mails/bulk` request (recipients[] each with its own dynamicData).
+
+    Broken shared fields refuse the whole request. A broken recipient is only left out: it is
+    listed in `refused` ({index, email, reason}); the request is refused when none is left.
+    """
     problems = Problems()
     shared = _shared(body, problems)
     recipients = body.get("recipients") or []
@@ -237,9 +241,33 @@ def check_bulk(body: dict) -> dict:
         problems.add("recipients", "at least one recipient is required")
     if len(recipients) > MAX_BULK_RECIPIENTS:
         problems.add("recipients", f"at most {MAX_BULK_RECIPIENTS} recipients per request")
-    checked = [_bulk_recipient(r, f"recipients[{i}]", shared, problems) for i, r in enumerate(recipients)]
     problems.raise_if_any()
-    return {**shared, "recipients": [r for r in checked if r], "attachments": []}
+    checked, refused, details = _split_recipients(recipients, shared)
+    if not checked:
+        raise InvalidInput("Validation failed: no valid recipient", details=details)
+    return {**shared, "recipients": checked, "attachments": [], "refused": refused}
+
+
+def _split_recipients(recipients: list, shared: dict) -> tuple[list[dict], list[dict], list[dict]]:
+    """(valid recipients with their index, refusals, every problem found) of a bulk request."""
+    checked, refused, details = [], [], []
+    for i, item in enumerate(recipients):
+        mine = Problems()
+        found = _bulk_recipient(item, f"recipients[{i}]", shared, mine)
+        if found and not mine.details:
+            checked.append({**found, "index": i})
+            continue
+        details += mine.details
+        refused.append(refusal(i, item, mine.details))
+    return checked, refused, details
+
+
+def refusal(index: int, item: Any, details: list[dict]) -> dict:
+    """How a refused bulk recipient is reported: its position, its address as sent, and why."""
+    email = item.get("email") if isinstance(item, dict) else None
+    reason = "; ".join(f"{d['field']}: {d['message']}" for d in details)
+    return {"index": index, "email": email if isinstance(email, str) else None, "reason": reason,
+            "code": "INVALID_RECIPIENT"}
 
 
 def _bulk_recipient(item: Any, field: str, shared: dict, problems: Problems) -> dict | None:

@@ -3,7 +3,7 @@ stdio process), the project a call acts on, and the result shapes.
 
 A tool answers AutoSend's envelope as JSON text and as structured content:
 `{"success": true, "data": …}`, or on failure an MCP tool error (isError) carrying
-`{"success": false, "error": {"code", "message", "details"?}}`, the same code and message the
+`{"success": false, "message", "error": {"code", "message", "details"?}}`, the same code and message the
 HTTP API would answer.
 """
 
@@ -39,7 +39,7 @@ def failure(exc: AppError) -> CallToolResult:
     error = {"code": exc.code, "message": exc.message}
     if exc.details is not None:
         error["details"] = exc.details
-    body = {"success": False, "error": error}
+    body = {"success": False, "message": exc.message, "error": error}
     return CallToolResult(content=_json(body), structured_content=body, is_error=True)
 
 

@@ -96,7 +96,8 @@ def _writing(server: MCPServer, env: ToolEnv) -> None:
         timezone: Annotated[str, Field(max_length=64)] | None = None,
     ):
         fields = _campaign_fields(**locals_of(locals()))
-        return await env.run(ctx, lambda pid: service.create_campaign(env.db, pid, fields, source=SOURCE))
+        return await env.run(ctx, lambda pid: service.create_campaign(
+            env.db, pid, fields, source=SOURCE, verified_domain=env.settings.verified_domain_required()))
 
     @server.tool(description="Edit a DRAFT campaign (other states are refused with CAMPAIGN_NOT_EDITABLE). "
                              "Only the given fields change; it stays a draft.")
@@ -117,8 +118,9 @@ def _writing(server: MCPServer, env: ToolEnv) -> None:
         args = locals_of(locals())
         args.pop("campaignId")
         fields = _campaign_fields(**args)
-        return await env.run(ctx, lambda pid: service.update_campaign(env.db, pid, campaignId, fields,
-                                                                      only_drafts=True))
+        return await env.run(ctx, lambda pid: service.update_campaign(
+            env.db, pid, campaignId, fields, only_drafts=True,
+            verified_domain=env.settings.verified_domain_required()))
 
     @server.tool(description="Delete a draft campaign (others: ONLY_DRAFT_CAMPAIGNS_CAN_BE_DELETED).")
     async def delete_campaign(ctx: Context, campaignId: CampaignId):

@@ -22,6 +22,7 @@ from sendhouse.domain.times import iso, utcnow
 from sendhouse.errors import Conflict, InvalidInput, InvalidOperation, NotFound
 from sendhouse.observability import event_after_commit
 from sendhouse.services import expansion, idempotency
+from sendhouse.services.senders import require_verified
 from sendhouse.store import campaigns as store
 from sendhouse.store import ledger
 from sendhouse.store.campaigns import CampaignFilter
@@ -162,9 +163,14 @@ async def _apply_sender(conn: AsyncConnection, project_id: str, columns: dict) -
     return []
 
 
-async def _check_references(conn: AsyncConnection, project_id: str, columns: dict) -> None:
+async def _check_references(conn: AsyncConnection, project_id: str, columns: dict, *,
+                            verified_domain: bool = False) -> None:
+    """Lists, template, group and sender exist in the project; with `verified_domain`, the `from`
+    address must be on a VERIFIED domain of the project."""
     found = await _check_lists(conn, project_id, columns) + await _check_content(conn, project_id, columns)
     rules.raise_problems(found + await _apply_sender(conn, project_id, columns))
+    if verified_domain and columns.get("from_email"):
+        await require_verified(conn, project_id, columns["from_email"])
 
 
 def _schedule(campaign: dict, fields: dict, now: datetime, delay: int) -> dict:
@@ -188,14 +194,15 @@ def _new_row(project_id: str, fields: dict, *, source: str, created_by: str | No
 
 async def create_campaign(db: Database, project_id: str, fields: dict, *, source: str = "api",
                           created_by: str | None = None, send_now_delay: int = DEFAULT_SEND_NOW_DELAY,
-                          idempotency_key: idempotency.Key | None = None) -> dict:
+                          idempotency_key: idempotency.Key | None = None, verified_domain: bool = False) -> dict:
     """Create a draft, or a scheduled campaign when the body asks for publish/sendNow/scheduledAt;
-    an Idempotency-Key's response is stored in the same transaction."""
+    an Idempotency-Key's response is stored in the same transaction (`verified_domain`: the sender
+    must be on a verified domain, settings.verified_domain_required())."""
     now = utcnow()
     row = _new_row(project_id, fields, source=source, created_by=created_by, now=now)
     rules.check_combination(row)
     async with db.write() as conn:
-        await _check_references(conn, project_id, row)
+        await _check_references(conn, project_id, row, verified_domain=verified_domain)
         if rules.wants_schedule(fields):
             row.update(_schedule(row, fields, now, send_now_delay))
         await store.insert(conn, row)
@@ -267,7 +274,8 @@ def _changes(fields: dict, now: datetime) -> dict:
 
 
 async def update_campaign(db: Database, project_id: str, campaign_id: str, fields: dict,
-                          *, send_now_delay: int = DEFAULT_SEND_NOW_DELAY, only_drafts: bool = False) -> dict:
+                          *, send_now_delay: int = DEFAULT_SEND_NOW_DELAY, only_drafts: bool = False,
+                          verified_domain: bool = False) -> dict:
     """PATCH: draft and scheduled campaigns; a paused one only its gradual settings (only drafts
     when `only_drafts`, as MCP asks)."""
     now = utcnow()
@@ -276,7 +284,7 @@ async def update_campaign(db: Database, project_id: str, campaign_id: str, field
         if current["status"] not in (("draft",) if only_drafts else _editable_from(fields)):
             raise _not_editable()
         changes = _changes(fields, now)
-        await _check_references(conn, project_id, changes)
+        await _check_references(conn, project_id, changes, verified_domain=verified_domain)
         merged = {**current, **changes}
         rules.check_combination(merged)
         schedule = _reschedule(current["status"], merged, fields, now, send_now_delay)
@@ -344,6 +352,11 @@ async def pause_campaign(db: Database, project_id: str, campaign_id: str) -> dic
     _log("campaign_paused", campaign_id, project_id, reason=None, automatic=False)
     await _stop_fence(db, campaign_id)
     return summary
+
+
+async def stop_fence(db: Database, campaign_id: str) -> None:
+    """After a pause committed elsewhere (e.g. a domain deletion): wait out workers sending it."""
+    await _stop_fence(db, campaign_id)
 
 
 async def _stop_fence(db: Database, campaign_id: str) -> None:

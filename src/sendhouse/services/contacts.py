@@ -190,3 +190,51 @@ async def unsubscribe_groups(db: Database, project_id: str, contact_id: str) -> 
         if row is None:
             raise _not_found()
         return await store.unsubscribe_groups(conn, project_id, row["email"])
+
+
+COPIED_FIELDS = ("first_name", "last_name", "user_id", "mobile", "custom_fields")
+
+
+async def duplicate_contact(db: Database, project_id: str, source_email: Any, new_email: Any) -> dict:
+    """A new contact at `new_email` with the source's names, userId, mobile, custom fields and
+    lists; {sourceContact, newContact}. 404 without the source, 409 when the new email is taken."""
+    source_email = normalize_email(source_email, "sourceEmail")
+    new_email = normalize_email(new_email, "newEmail")
+    async with db.write() as conn:
+        source = await store.find_by_email(conn, project_id, source_email)
+        if source is None:
+            raise _not_found()
+        row = _copy_row(source, new_email)
+        if not await store.insert_if_new(conn, row):
+            raise Conflict("A contact with this email already exists", code="CONTACT_ALREADY_EXISTS")
+        lists = await store.list_ids_of(conn, [source["id"]])
+        await store.add_memberships(conn, row["id"], lists[source["id"]], row["created_at"])
+        await webhooks.emit_contact_change(conn, None, row)
+        presented = await _present_many(conn, [source, row])
+    return {"sourceContact": presented[0], "newContact": presented[1]}
+
+
+def _copy_row(source: dict, email: str) -> dict:
+    now = utcnow()
+    copied = {k: source[k] for k in COPIED_FIELDS}
+    return {**copied, "custom_fields": dict(source["custom_fields"] or {}), "id": ids.new_id(),
+            "project_id": source["project_id"], "email": email, "source": "api", "created_at": now,
+            "updated_at": now}
+
+
+async def update_custom_fields(db: Database, project_id: str, email: Any, fields: Any) -> dict:
+    """Merge custom fields into the contact with this email: given keys are set (null removes
+    one), others stay. 404 when the project has no such contact."""
+    if not isinstance(fields, dict) or not fields:
+        raise InvalidInput.field("body", "must be an object of one or more custom fields")
+    email = normalize_email(email, "email")
+    async with db.write() as conn:
+        values = clean_contact({"email": email, "customFields": fields},
+                               await property_store.property_types(conn, project_id), upsert=True)
+        before = await store.find_by_email(conn, project_id, email)
+        if before is None:
+            raise _not_found()
+        await store.update_by_email(conn, project_id, email, {"updated_at": utcnow()}, values["custom_fields"])
+        row = await store.find_by_email(conn, project_id, email)
+        await webhooks.emit_contact_change(conn, before, row)
+        return (await _present_many(conn, [row]))[0]

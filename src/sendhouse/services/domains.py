@@ -21,15 +21,18 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from sendhouse.config import Settings
 from sendhouse.domain import ids
+from sendhouse.domain.campaigns import AUTO_PAUSABLE
 from sendhouse.domain.times import iso, utcnow
 from sendhouse.errors import Conflict, InvalidInput, InvalidOperation, NotFound, RateLimited
+from sendhouse.services import campaigns as campaign_service
 from sendhouse.services import secrets_box
 from sendhouse.services.senders import domain_candidates
+from sendhouse.store import campaigns as campaign_store
 from sendhouse.store import domains as store
 from sendhouse.store import projects as project_store
+from sendhouse.store import senders as sender_store
 from sendhouse.store.db import Database
 
-REGIONS = ("us-east-1", "us-east-2", "ap-south-1", "eu-central-1")
 VERIFY_INTERVAL = timedelta(seconds=5)
 OWNERSHIP_PREFIX = "sendhouse-verification="
 _LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
@@ -142,10 +145,63 @@ async def list_domains(db: Database, settings: Settings, project_id: str) -> lis
         return [present_domain(r, settings) for r in await store.list_domains(conn, project_id)]
 
 
-async def delete_domain(db: Database, project_id: str, domain_id: str) -> None:
+async def delete_domain(db: Database, project_id: str, domain_id: str) -> dict:
+    """Delete a domain, the senders on it, and pause (with a pausedReason) the scheduled and sending
+    campaigns that send from it, in one transaction (AutoSend's changelog, 2026-09-17). Addresses a
+    remaining VERIFIED domain of the project still covers (a parent domain) are left alone."""
     async with db.write() as conn:
-        if not await store.delete_domain(conn, project_id, domain_id):
+        row = await store.get_domain(conn, project_id, domain_id)
+        if row is None or not await store.delete_domain(conn, project_id, domain_id):
             raise _not_found()
+        senders, paused, reason = await _release_dependents(conn, project_id, row["domain_name"])
+    for campaign in paused:
+        await campaign_service.stop_fence(db, campaign["id"])
+    return {"id": row["id"], "domainName": row["domain_name"],
+            "deletedSenders": [{"id": s["id"], "email": s["email"]} for s in senders],
+            "pausedCampaigns": [{"id": c["id"], "name": c["name"], "pausedReason": reason} for c in paused]}
+
+
+async def _release_dependents(conn, project_id: str, name: str) -> tuple[list[dict], list[dict], str]:
+    """Delete the senders on a deleted domain and pause its campaigns: (senders, campaigns, reason)."""
+    orphaned = await _orphaned(conn, project_id, name)
+    senders = [s for s in await sender_store.list_senders(conn, project_id) if s["email"].lower() in orphaned]
+    await sender_store.delete_senders(conn, project_id, [s["id"] for s in senders])
+    reason, now = f"Paused: its sending domain {name} was deleted", utcnow()
+    paused = []
+    for campaign in await campaign_store.with_sender_in(conn, project_id, AUTO_PAUSABLE):
+        if campaign["from_email"].lower() in orphaned and await campaign_service.pause_for_reason(
+                conn, campaign["id"], reason, now):
+            paused.append(campaign)
+    return senders, paused, reason
+
+
+async def _orphaned(conn, project_id: str, name: str) -> set[str]:
+    """The project's sender and campaign addresses on `name` (or its subdomains) that no remaining
+    VERIFIED domain of the project covers, lower-cased."""
+    addresses = {s["email"].lower() for s in await sender_store.list_senders(conn, project_id)}
+    addresses |= {c["from_email"].lower() for c in await campaign_store.with_sender_in(conn, project_id, AUTO_PAUSABLE)}
+    found = set()
+    for email in addresses:
+        candidates = domain_candidates(email)
+        if name in candidates and not await _covered(conn, project_id, candidates):
+            found.add(email)
+    return found
+
+
+async def _covered(conn, project_id: str, candidates: list[str]) -> bool:
+    for candidate in candidates:
+        if await store.find_verified(conn, project_id, candidate):
+            return True
+    return False
+
+
+def deletion_message(result: dict) -> str:
+    """'Domain deleted successfully', and what else the deletion did."""
+    senders, campaigns = len(result["deletedSenders"]), len(result["pausedCampaigns"])
+    if not senders and not campaigns:
+        return "Domain deleted successfully"
+    return (f"Domain deleted successfully; {senders} sender(s) on it deleted and {campaigns} campaign(s) "
+            "sending from it paused")
 
 
 def make_resolver(settings: Settings) -> dns.asyncresolver.Resolver:

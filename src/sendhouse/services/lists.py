@@ -54,12 +54,13 @@ async def _target(conn: AsyncConnection, project_id: str, list_id: str) -> dict 
 
 
 async def list_lists(db: Database, project_id: str, kind: str | None) -> list[dict]:
-    """"All Contacts" first, then the project's lists and segments with their counts."""
+    """"All Contacts" first (a list: left out when only segments are asked for), then the
+    project's lists and segments with their counts."""
     async with db.read() as conn:
         rows = await store.list_rows(conn, project_id, kind)
         counts = await store.contact_counts(conn, project_id, rows)
-        everyone = await store.contact_count(conn, project_id, None)
-    return [present_list(None, everyone)] + [present_list(r, counts[r["id"]]) for r in rows]
+        everyone = [] if kind == "segment" else [present_list(None, await store.contact_count(conn, project_id, None))]
+    return everyone + [present_list(r, counts[r["id"]]) for r in rows]
 
 
 async def get_list(db: Database, project_id: str, list_id: str) -> dict:

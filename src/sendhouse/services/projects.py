@@ -6,9 +6,10 @@ import time
 from dataclasses import dataclass
 
 from sendhouse.domain import ids
+from sendhouse.domain.regions import REGIONS
 from sendhouse.domain.times import iso, utcnow
 from sendhouse.errors import Forbidden, InvalidInput, InvalidOperation, NotFound, Unauthorized
-from sendhouse.services.suppressions import create_global_group
+from sendhouse.services.suppressions import create_default_group, create_global_group
 from sendhouse.store import kv
 from sendhouse.store import projects as store
 from sendhouse.store.db import Database
@@ -58,6 +59,8 @@ async def create_project_in(conn, *, name: str, domain: str | None = None, regio
     name = (name or "").strip()
     if not 1 <= len(name) <= 100:
         raise InvalidInput.field("name", "name is required and must be at most 100 characters")
+    if region_key is not None and region_key not in REGIONS:
+        raise InvalidInput.field("regionKey", f"must be one of {', '.join(REGIONS)}")
     now = utcnow()
     row = {
         "id": ids.new_id(), "organization_id": await _ensure_organization(conn), "name": name,
@@ -66,6 +69,7 @@ async def create_project_in(conn, *, name: str, domain: str | None = None, regio
     }
     await store.insert_project(conn, row)
     await create_global_group(conn, row)
+    await create_default_group(conn, row)
     return row
 
 
@@ -80,7 +84,15 @@ async def list_projects(db: Database, principal: Principal) -> list[dict]:
         return await store.list_projects(conn, principal.organization_id)
 
 
+def check_project_id(project_id: str) -> None:
+    """A project id is 24 hex characters; anything else is AutoSend's 400 VALIDATION_ERROR."""
+    if not ids.is_object_id(project_id.lower()):
+        raise InvalidInput("Invalid project ID", code="VALIDATION_ERROR",
+                           details=[{"field": "projectId", "message": "Invalid project ID"}])
+
+
 async def get_project(db: Database, principal: Principal, project_id: str) -> dict:
+    check_project_id(project_id)
     async with db.read() as conn:
         row = await store.get_project(conn, project_id, principal.organization_id)
     if row is None:
@@ -90,6 +102,7 @@ async def get_project(db: Database, principal: Principal, project_id: str) -> di
 
 async def delete_project(db: Database, principal: Principal, project_id: str) -> None:
     """Delete a project; the last one of an organization cannot be deleted."""
+    check_project_id(project_id)
     async with db.write() as conn:
         if await store.get_project(conn, project_id, principal.organization_id) is None:
             raise NotFound("Project not found", code="PROJECT_NOT_FOUND")

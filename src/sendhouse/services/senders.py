@@ -41,11 +41,24 @@ async def _has_verified_domain(conn, project_id: str, email: str) -> bool:
     return False
 
 
+def needs_verified_domain(email: str, *, field: str, message: str | None = None) -> InvalidOperation:
+    """AutoSend's refusal of an address whose domain is not a VERIFIED domain of the project."""
+    domain = email.rpartition("@")[2]
+    text = message or f"A verified domain is required before sending from {domain}"
+    return InvalidOperation(text, code="VERIFIED_DOMAIN_REQUIRED",
+                            details=[{"field": field, "message": f"{domain} is not a verified domain of this project"}])
+
+
+async def require_verified(conn, project_id: str, email: str, *, field: str = "from.email") -> None:
+    """Refuse `email` unless its domain (or a parent) is a VERIFIED domain of the project."""
+    if not await _has_verified_domain(conn, project_id, email):
+        raise needs_verified_domain(email, field=field)
+
+
 async def check_from_allowed(conn, settings: Settings, project_id: str, email: str) -> None:
     """Refuse a `from` address whose domain is not a VERIFIED domain of the project, when that is required."""
-    if settings.require_verified_domain and not await _has_verified_domain(conn, project_id, email):
-        raise InvalidOperation(f"The domain of {email} is not a verified domain of this project",
-                               code="VERIFIED_DOMAIN_REQUIRED")
+    if settings.verified_domain_required():
+        await require_verified(conn, project_id, email)
 
 
 async def create_sender(db: Database, settings: Settings, project_id: str, *, email: str,
@@ -57,8 +70,8 @@ async def create_sender(db: Database, settings: Settings, project_id: str, *, em
     row = {"id": ids.new_id(), "project_id": project_id, "email": email, "name": name or None,
            "reply_to": reply_to, "created_at": now, "updated_at": now}
     async with db.write() as conn:
-        if settings.require_verified_domain and not await _has_verified_domain(conn, project_id, email):
-            raise InvalidOperation(NEEDS_VERIFIED_DOMAIN, code="VERIFIED_DOMAIN_REQUIRED")
+        if settings.verified_domain_required() and not await _has_verified_domain(conn, project_id, email):
+            raise needs_verified_domain(email, field="email", message=NEEDS_VERIFIED_DOMAIN)
         if not await store.insert_sender(conn, row):
             raise Conflict("An authenticated sender with this email already exists",
                            code="AUTHENTICATED_SENDER_ALREADY_EXISTS")

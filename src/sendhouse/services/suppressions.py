@@ -21,6 +21,7 @@ from sendhouse.store.db import Database
 
 REASONS = ("UNSUBSCRIBE", "BOUNCE", "COMPLAINT", "MANUAL")
 GLOBAL_GROUP_NAME = "Global"
+DEFAULT_GROUP_NAME = "Default"
 MAX_CODE_ATTEMPTS = 8
 
 
@@ -37,7 +38,7 @@ def present_group(row: dict) -> dict:
     return {
         "id": row["id"], "groupId": row["group_code"], "name": row["name"], "description": row["description"],
         "isGlobal": bool(row["is_global"]), "isActive": bool(row["is_active"]),
-        "suppressionCount": row.get("suppression_count", 0),
+        "isDefault": bool(row.get("is_default")), "suppressionCount": row.get("suppression_count", 0),
         "createdAt": iso(row["created_at"]), "updatedAt": iso(row["updated_at"]),
     }
 
@@ -56,14 +57,15 @@ def present_group_brief(row: dict) -> dict:
 
 
 async def _insert_group(conn: AsyncConnection, project_id: str, *, name: str, description: str | None,
-                        is_active: bool, is_global: bool) -> dict:
+                        is_active: bool, is_global: bool, is_default: bool = False) -> dict:
     now = utcnow()
     for _ in range(MAX_CODE_ATTEMPTS):
         code = ids.new_group_code()
         if await store.get_group(conn, project_id, code) is None:
             break
     row = {"id": ids.new_id(), "project_id": project_id, "group_code": code, "name": name, "description": description,
-           "is_global": is_global, "is_active": is_active, "created_at": now, "updated_at": now}
+           "is_global": is_global, "is_active": is_active, "is_default": is_default,
+           "created_at": now, "updated_at": now}
     await store.insert_group(conn, row)
     return {**row, "suppression_count": 0}
 
@@ -74,10 +76,23 @@ async def create_global_group(conn: AsyncConnection, project_row: dict) -> dict:
                                description="Addresses that never receive mail from this project")
 
 
+async def create_default_group(conn: AsyncConnection, project_row: dict) -> dict:
+    """The default (non-global) group a new project starts with: suppressions without a groupId."""
+    return await _insert_group(conn, project_row["id"], name=DEFAULT_GROUP_NAME, is_active=True, is_global=False,
+                               is_default=True, description="Suppressions and unsubscribes without a named group")
+
+
 async def _global(conn: AsyncConnection, project_id: str) -> dict:
     found = await store.global_group(conn, project_id)
     if found is None:  # a project made before global groups existed
         found = await create_global_group(conn, {"id": project_id})
+    return found
+
+
+async def _default(conn: AsyncConnection, project_id: str) -> dict:
+    found = await store.default_group(conn, project_id)
+    if found is None:  # a project made before default groups existed
+        found = await create_default_group(conn, {"id": project_id})
     return found
 
 
@@ -91,6 +106,7 @@ async def _group(conn: AsyncConnection, project_id: str, code: str) -> dict:
 async def list_groups(db: Database, project_id: str, *, only_global: bool = False, include_global: bool = True) -> list[dict]:
     async with db.write() as conn:
         await _global(conn, project_id)
+        await _default(conn, project_id)
         return await store.list_groups(conn, project_id, only_global=only_global, include_global=include_global)
 
 
@@ -131,6 +147,9 @@ async def delete_group(db: Database, project_id: str, code: str) -> None:
         group = await _group(conn, project_id, code)
         if group["is_global"]:
             raise InvalidOperation("The global suppression group cannot be deleted", code="CANNOT_DELETE_GLOBAL_GROUP")
+        if group["is_default"]:
+            raise InvalidOperation("The default suppression group cannot be deleted",
+                                   code="CANNOT_DELETE_DEFAULT_GROUP")
 
 
 @dataclass(frozen=True)
@@ -156,6 +175,32 @@ async def search_entries(db: Database, project_id: str, query: EntryQuery, page:
         return await store.search_entries(conn, project_id, filters, page)
 
 
+MAX_ALL_ENTRIES = 10_000
+# The deprecated /entries/all documented lower-case reasons; both spellings are accepted there.
+LEGACY_REASONS = {"unsubscribed": "UNSUBSCRIBE", "bounced": "BOUNCE", "spam_complaint": "COMPLAINT",
+                  "manual": "MANUAL"}
+
+
+def reason_of(value: str | None) -> str | None:
+    """AutoSend's reason (UNSUBSCRIBE|BOUNCE|COMPLAINT|MANUAL) from either spelling, else InvalidInput."""
+    if value is None or value in REASONS:
+        return value
+    if value.lower() in LEGACY_REASONS:
+        return LEGACY_REASONS[value.lower()]
+    allowed = ", ".join([*REASONS, *LEGACY_REASONS])
+    raise InvalidInput.field("reason", f"must be one of {allowed}")
+
+
+async def all_entries(db: Database, project_id: str, query: EntryQuery) -> list[dict]:
+    """Every matching entry, newest first, without pages (the deprecated /entries/all); a filter
+    matching more than MAX_ALL_ENTRIES is refused rather than cut short."""
+    entries, total = await search_entries(db, project_id, query, Page(1, MAX_ALL_ENTRIES))
+    if total > MAX_ALL_ENTRIES:
+        raise InvalidOperation(f"{total} entries match; narrow the filters or page with /suppression-groups/entries",
+                               code="TOO_MANY_ENTRIES")
+    return entries
+
+
 def clean_emails(values: list[str], field: str = "emails") -> list[str]:
     """Valid, lower-cased, de-duplicated addresses (order kept), or InvalidInput naming the first bad one."""
     cleaned: dict[str, None] = {}
@@ -169,12 +214,19 @@ def clean_emails(values: list[str], field: str = "emails") -> list[str]:
 
 async def suppress_emails(db: Database, project_id: str, emails: list[str], *, group_code: str | None,
                           reason: str, is_global: bool) -> int:
-    """Suppress addresses in a group (the global group when none is named or isGlobal); return how many."""
+    """Suppress addresses in a group: the global group with isGlobal, else the named group, else the
+    project's default (non-global) group, as AutoSend does; return how many."""
     cleaned = clean_emails(emails)
     async with db.write() as conn:
-        group = await _global(conn, project_id) if is_global or not group_code else await _group(conn, project_id, group_code)
+        group = await _target_group(conn, project_id, group_code, is_global)
         await _upsert(conn, project_id, group["id"], cleaned, reason=reason, source_message_id=None)
     return len(cleaned)
+
+
+async def _target_group(conn: AsyncConnection, project_id: str, group_code: str | None, is_global: bool) -> dict:
+    if is_global:
+        return await _global(conn, project_id)
+    return await _group(conn, project_id, group_code) if group_code else await _default(conn, project_id)
 
 
 async def unsuppress_emails(db: Database, project_id: str, emails: list[str], *, group_code: str | None,

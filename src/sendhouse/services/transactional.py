@@ -61,6 +61,7 @@ class Queued:
     queued: int
     suppressed: int
     to_queued: bool
+    address: str = ""
 
 
 async def send_mail(db: Database, settings: Settings, project_id: str, body: dict,
@@ -78,7 +79,8 @@ async def send_mail(db: Database, settings: Settings, project_id: str, body: dic
 
 async def send_bulk(db: Database, settings: Settings, project_id: str, body: dict,
                     *, idempotency_record: idempotency.Key | None = None) -> dict:
-    """Queue one email per recipient; {batchId, totalRecipients, successCount, failedCount, emailIds}."""
+    """Queue one email per valid recipient; {batchId, totalRecipients, successCount, failedCount,
+    emailIds, failures}: a refused or suppressed recipient is a failure, listed with its reason."""
     if "emails" in body and "recipients" not in body:
         return await _send_legacy_bulk(db, settings, project_id, body, idempotency_record)
     mail = rules.check_bulk(body)
@@ -88,7 +90,7 @@ async def send_bulk(db: Database, settings: Settings, project_id: str, body: dic
         emails = [Email(_with_cc(content, r["cc"]), [_addr(r)], r["cc"], r["bcc"], r["dynamicData"])
                   for r in mail["recipients"]]
         done = await _queue(conn, project_id, emails, batch_id=batch_id)
-        data = _bulk_result(batch_id, done)
+        data = _bulk_result(batch_id, mail["recipients"], done, mail["refused"])
         await _complete(conn, idempotency_record, data)
     return data
 
@@ -99,26 +101,49 @@ async def _send_legacy_bulk(db: Database, settings: Settings, project_id: str, b
     items = body.get("emails")
     if not isinstance(items, list) or not 1 <= len(items) <= rules.MAX_BULK_RECIPIENTS:
         raise InvalidInput.field("emails", f"1 to {rules.MAX_BULK_RECIPIENTS} emails are required")
-    mails = [rules.check_send(_legacy_item(item)) for item in items]
+    mails, refused = _legacy_mails(items)
     batch_id = str(uuid.uuid4())
     async with db.write() as conn:
         emails = [Email(await _content(conn, settings, project_id, m, batch_id=batch_id), m["to"], m["cc"],
                         m["bcc"], m["dynamicData"]) for m in mails]
-        data = _bulk_result(batch_id, await _queue(conn, project_id, emails, batch_id=batch_id))
+        done = await _queue(conn, project_id, emails, batch_id=batch_id)
+        data = _bulk_result(batch_id, mails, done, refused)
         await _complete(conn, idempotency_record, data)
     return data
 
 
+def _legacy_mails(items: list) -> tuple[list[dict], list[dict]]:
+    """The valid emails of a legacy bulk request (each with its index) and the refused ones."""
+    mails, refused, details = [], [], []
+    for i, item in enumerate(items):
+        try:
+            mails.append({**rules.check_send(_legacy_item(item)), "index": i})
+        except InvalidInput as exc:
+            found = [{**d, "field": f"emails[{i}].{d['field']}"} for d in exc.details or ()]
+            details += found
+            refused.append(rules.refusal(i, (item.get("to") if isinstance(item, dict) else None), found))
+    if not mails:
+        raise InvalidInput("Validation failed: no valid recipient", details=details)
+    return mails, refused
+
+
 def _legacy_item(item: Any) -> dict:
     if not isinstance(item, dict):
-        raise InvalidInput.field("emails", "each email must be an object")
+        raise InvalidInput.field("email", "each email must be an object")
     return {**item, "dynamicData": item.get("dynamicData") or item.get("variables")}
 
 
-def _bulk_result(batch_id: str, done: list[Queued]) -> dict:
-    success = sum(1 for q in done if q.to_queued)
-    return {"batchId": batch_id, "totalRecipients": len(done), "successCount": success,
-            "failedCount": len(done) - success, "emailIds": [q.email_id for q in done]}
+SUPPRESSED_REASON = "The address is suppressed (unsubscribed, bounced or complained)"
+
+
+def _bulk_result(batch_id: str, accepted: list[dict], done: list[Queued], refused: list[dict]) -> dict:
+    """AutoSend's counts over every recipient sent, and each failure with its reason."""
+    suppressed = [{"index": a["index"], "email": q.address, "reason": SUPPRESSED_REASON, "code": "SUPPRESSED",
+                   "emailId": q.email_id} for a, q in zip(accepted, done, strict=True) if not q.to_queued]
+    failures = sorted(refused + suppressed, key=lambda f: f["index"])
+    success = len(done) - len(suppressed)
+    return {"batchId": batch_id, "totalRecipients": success + len(failures), "successCount": success,
+            "failedCount": len(failures), "emailIds": [q.email_id for q in done], "failures": failures}
 
 
 def _with_cc(content: dict, cc: list[dict]) -> dict:
@@ -202,7 +227,7 @@ class _RowBuilder:
                 self.rows.append(self._row(row_id, email_id, role, a, email, "suppressed" if skip else "queued"))
         mine = self.rows[start:]
         queued = sum(1 for r in mine if r["status"] == "queued")
-        return Queued(email_id, queued, len(mine) - queued, mine[0]["status"] == "queued")
+        return Queued(email_id, queued, len(mine) - queued, mine[0]["status"] == "queued", mine[0]["email"])
 
     def _row(self, row_id: str, email_id: str, role: str, addr: dict, email: Email, status: str) -> dict:
         payload = {"role": role, "emailId": email_id, "to": email.to, "cc": email.cc, "dynamicData": email.data}

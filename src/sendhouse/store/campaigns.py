@@ -173,3 +173,11 @@ async def group_exists(conn: AsyncConnection, project_id: str, group_code: str) 
 async def organization_of(conn: AsyncConnection, project_id: str) -> str | None:
     query = sa.select(projects.c.organization_id).where(projects.c.id == project_id)
     return (await conn.execute(query)).scalar()
+
+
+async def with_sender_in(conn: AsyncConnection, project_id: str, statuses: tuple[str, ...]) -> list[dict]:
+    """{id, name, from_email} of the project's campaigns in these states that have a `from` address."""
+    query = (sa.select(c.c.id, c.c.name, c.c.from_email)
+             .where(c.c.project_id == project_id, c.c.status.in_(statuses), c.c.from_email.is_not(None))
+             .order_by(c.c.id))
+    return [dict(r) for r in (await conn.execute(query)).mappings()]

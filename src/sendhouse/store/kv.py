@@ -71,3 +71,18 @@ async def put_text(conn: AsyncConnection, key: str, text: str, now: datetime) ->
         "INSERT INTO kv_state (key, text, updated_at) VALUES (:k, :v, :t) "
         "ON CONFLICT (key) DO UPDATE SET text = excluded.text, updated_at = excluded.updated_at"
     ).bindparams(sa.bindparam("t", type_=kv_state.c.updated_at.type)), {"k": key, "v": text, "t": now})
+
+
+async def add_text(conn: AsyncConnection, key: str, text: str, now: datetime) -> bool:
+    """Set the text of `key` unless it exists (concurrent writers: the first wins); whether it was added."""
+    result = await conn.execute(sa.text(
+        "INSERT INTO kv_state (key, text, updated_at) VALUES (:k, :v, :t) ON CONFLICT (key) DO NOTHING"
+    ).bindparams(sa.bindparam("t", type_=kv_state.c.updated_at.type)), {"k": key, "v": text, "t": now})
+    return result.rowcount > 0
+
+
+async def texts_with_prefix(conn: AsyncConnection, prefix: str) -> list[tuple[str, str]]:
+    """(key, text) of every key starting with `prefix`, newest key name first."""
+    query = (sa.select(kv_state.c.key, kv_state.c.text)
+             .where(kv_state.c.key.startswith(prefix, autoescape=True)).order_by(kv_state.c.key.desc()))
+    return [(row.key, row.text) for row in await conn.execute(query)]

@@ -60,3 +60,15 @@ async def delete_unused_sender(conn: AsyncConnection, project_id: str, sender_id
         senders.c.project_id == project_id, senders.c.id == sender_id,
         ~_used_by_templates(project_id, sender_id), ~_used_by_campaigns(project_id, sender_id))
     return (await conn.execute(stmt)).rowcount > 0
+
+
+async def delete_senders(conn: AsyncConnection, project_id: str, sender_ids: list[str]) -> None:
+    """Delete these senders; templates and campaigns that named them keep their copied address."""
+    if not sender_ids:
+        return
+    await conn.execute(templates.update().where(templates.c.project_id == project_id,
+                                                templates.c.sender_id.in_(sender_ids)).values(sender_id=None))
+    await conn.execute(campaigns.update().where(campaigns.c.project_id == project_id,
+                                                campaigns.c.from_sender_id.in_(sender_ids))
+                       .values(from_sender_id=None))
+    await conn.execute(senders.delete().where(senders.c.project_id == project_id, senders.c.id.in_(sender_ids)))

@@ -58,14 +58,21 @@ async def global_group(conn: AsyncConnection, project_id: str) -> dict | None:
     return dict(row) if row else None
 
 
+async def default_group(conn: AsyncConnection, project_id: str) -> dict | None:
+    """The project's default (non-global) group, where suppressions without a groupId go."""
+    query = _groups_query(project_id).where(groups.c.is_default.is_(True)).order_by(groups.c.created_at, groups.c.id)
+    row = (await conn.execute(query)).mappings().first()
+    return dict(row) if row else None
+
+
 async def list_groups(conn: AsyncConnection, project_id: str, *, only_global: bool, include_global: bool) -> list[dict]:
-    """The project's groups, the global one first."""
+    """The project's groups, the global one first, then the default one."""
     query = _groups_query(project_id)
     if only_global:
         query = query.where(groups.c.is_global.is_(True))
     elif not include_global:
         query = query.where(groups.c.is_global.is_(False))
-    query = query.order_by(groups.c.is_global.desc(), groups.c.created_at, groups.c.id)
+    query = query.order_by(groups.c.is_global.desc(), groups.c.is_default.desc(), groups.c.created_at, groups.c.id)
     return [dict(r) for r in (await conn.execute(query)).mappings()]
 
 
@@ -75,8 +82,9 @@ async def update_group(conn: AsyncConnection, project_id: str, code: str, values
 
 
 async def delete_group(conn: AsyncConnection, project_id: str, code: str) -> bool:
-    """Delete a non-global group and its entries; False when there is no such deletable group."""
-    where = (groups.c.project_id == project_id, groups.c.group_code == code, groups.c.is_global.is_(False))
+    """Delete a group (neither global nor default) and its entries; False when there is no such deletable group."""
+    where = (groups.c.project_id == project_id, groups.c.group_code == code, groups.c.is_global.is_(False),
+             groups.c.is_default.is_(False))
     target = sa.select(groups.c.id).where(*where).scalar_subquery()
     await conn.execute(suppressions.delete().where(suppressions.c.group_id == target))
     return (await conn.execute(groups.delete().where(*where))).rowcount > 0
@@ -138,7 +146,7 @@ async def groups_of_email(conn: AsyncConnection, project_id: str, email: str) ->
     """The groups of the project an address is suppressed in, the global one first."""
     inside = sa.select(suppressions.c.group_id).where(suppressions.c.project_id == project_id, suppressions.c.email == email)
     query = sa.select(groups).where(groups.c.project_id == project_id, groups.c.id.in_(inside))
-    query = query.order_by(groups.c.is_global.desc(), groups.c.created_at, groups.c.id)
+    query = query.order_by(groups.c.is_global.desc(), groups.c.is_default.desc(), groups.c.created_at, groups.c.id)
     return [dict(r) for r in (await conn.execute(query)).mappings()]
 
 

@@ -8,6 +8,7 @@ from pydantic import Field
 from sendhouse.api.deps import CurrentPrincipal, Db
 from sendhouse.api.envelope import ok
 from sendhouse.api.models import RequestModel
+from sendhouse.domain.regions import RegionKey
 from sendhouse.services import projects as service
 
 router = APIRouter(prefix="/v1/account/projects", tags=["projects"])
@@ -16,7 +17,7 @@ router = APIRouter(prefix="/v1/account/projects", tags=["projects"])
 class ProjectCreate(RequestModel):
     name: str = Field(min_length=1, max_length=100)
     domain: str | None = Field(None, max_length=253)
-    regionKey: str | None = None
+    regionKey: RegionKey | None = None
 
 
 @router.get("")
@@ -26,7 +27,7 @@ async def list_projects(principal: CurrentPrincipal, db: Db):
     return ok({"projects": [service.present_project(r) for r in rows]})
 
 
-@router.post("", status_code=201)
+@router.post("", status_code=201)  # AutoSend answers 201 here
 async def create_project(body: ProjectCreate, principal: CurrentPrincipal, db: Db):
     service.require_account(principal)
     row = await service.create_project(db, name=body.name, domain=body.domain, region_key=body.regionKey)

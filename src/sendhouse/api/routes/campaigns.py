@@ -66,6 +66,13 @@ def _send_now_delay(request: Request) -> int:
 SendNowDelay = Annotated[int, Depends(_send_now_delay)]
 
 
+def _verified_domain(request: Request) -> bool:
+    return container(request).settings.verified_domain_required()
+
+
+VerifiedDomain = Annotated[bool, Depends(_verified_domain)]
+
+
 @router.get("")
 async def list_campaigns(
     project_id: ProjectId, db: Db,
@@ -88,14 +95,15 @@ async def list_campaigns(
 @router.post("")
 async def create_campaign(
     body: CampaignCreate, request: Request, principal: CurrentPrincipal, project_id: ProjectId, db: Db,
-    delay: SendNowDelay, idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
+    delay: SendNowDelay, verified: VerifiedDomain,
+    idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
 ):
     idem = idempotency.key_for(api_key_id=principal.api_key_id, project_id=project_id, route="POST /v1/campaigns",
                                key=idempotency_key, body=await request.body())
 
     async def run(key: idempotency.Key | None) -> dict:
         return await service.create_campaign(db, project_id, _fields(body), source="api", send_now_delay=delay,
-                                             idempotency_key=key)
+                                             idempotency_key=key, verified_domain=verified)
 
     outcome = await idempotency.once(db, idem, run)
     response = ok(outcome.data, message="Campaign created successfully")
@@ -110,8 +118,9 @@ async def get_campaign(campaign_id: str, project_id: ProjectId, db: Db):
 
 @router.patch("/{campaign_id}")
 async def update_campaign(campaign_id: str, body: CampaignUpdate, project_id: ProjectId, db: Db,
-                          delay: SendNowDelay):
-    data = await service.update_campaign(db, project_id, campaign_id, _fields(body), send_now_delay=delay)
+                          delay: SendNowDelay, verified: VerifiedDomain):
+    data = await service.update_campaign(db, project_id, campaign_id, _fields(body), send_now_delay=delay,
+                                         verified_domain=verified)
     return ok(data, message="Campaign updated successfully")
 
 

@@ -55,11 +55,12 @@ async def list_lists(project_id: ProjectId, db: Db, type: Literal["list", "segme
     return ok({"lists": await service.list_lists(db, project_id, type)})
 
 
-@router.post("", status_code=201)
+@router.post("")
 async def create_list(body: ListCreate, project_id: ProjectId, db: Db):
+    """200, as AutoSend answers (not 201)."""
     new = service.NewList(body.name, body.description, body.type, body.filterCriteria, body.parentId)
     created = await service.create_list(db, project_id, new)
-    return ok(created, message="Contact list created successfully", status=201)
+    return ok(created, message="Contact list created successfully")
 
 
 @router.post("/contacts/search")

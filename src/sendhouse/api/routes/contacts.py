@@ -10,6 +10,7 @@ from typing import Any
 
 import orjson
 from fastapi import APIRouter, Request
+from pydantic import Field
 
 from sendhouse.api.deps import Db, ProjectId
 from sendhouse.api.envelope import ok
@@ -30,17 +31,26 @@ class ContactBody(RequestModel):
     customFields: dict[str, Any] | None = None
 
 
+class DuplicateBody(RequestModel):
+    sourceEmail: str = Field(min_length=1, max_length=320)
+    newEmail: str = Field(min_length=1, max_length=320)
+
+
 class BulkUpdateBody(RequestModel):
     contacts: list[Any]
     runWorkflow: bool | None = None
 
 
+async def _json_of(request: Request, expected: str = "a JSON object") -> Any:
+    try:
+        return orjson.loads(await request.body())
+    except orjson.JSONDecodeError:
+        raise InvalidInput.field("body", f"must be {expected}") from None
+
+
 async def _emails_of(request: Request) -> Any:
     """The emails of a body that is {"emails": [...]} or a bare array."""
-    try:
-        body = orjson.loads(await request.body())
-    except orjson.JSONDecodeError:
-        raise InvalidInput.field("body", "must be JSON: {\"emails\": [...]} or an array of emails") from None
+    body = await _json_of(request, "JSON: {\"emails\": [...]} or an array of emails")
     if isinstance(body, dict):
         return body.get("emails")
     return body
@@ -74,6 +84,27 @@ async def bulk_update(body: BulkUpdateBody, project_id: ProjectId, db: Db):
 async def remove_contacts(request: Request, project_id: ProjectId, db: Db):
     removed = await service.remove_by_emails(db, project_id, await _emails_of(request))
     return ok({"removedIds": removed, "removedCount": len(removed)}, message="Contacts removed successfully")
+
+
+@router.post("/email/duplicate", status_code=201)
+async def duplicate_contact(body: DuplicateBody, project_id: ProjectId, db: Db):
+    data = await service.duplicate_contact(db, project_id, body.sourceEmail, body.newEmail)
+    return ok(data, message="Contact duplicated successfully", status=201)
+
+
+FIELDS_BODY = {"requestBody": {"required": True, "content": {"application/json": {"schema": {
+    "type": "object", "additionalProperties": True, "minProperties": 1,
+    "description": "custom fields to set (null removes one); others stay as they are"}}}}}
+
+
+@router.patch("/email/{email}/custom-fields", openapi_extra=FIELDS_BODY)
+async def update_custom_fields(email: str, request: Request, project_id: ProjectId, db: Db):
+    """The body is the custom fields object itself (AutoSend's OpenAPI), or {"customFields": {...}}."""
+    fields = await _json_of(request)
+    if isinstance(fields, dict) and set(fields) == {"customFields"}:
+        fields = fields["customFields"]
+    contact = await service.update_custom_fields(db, project_id, email, fields)
+    return ok(contact, message="Custom fields updated successfully")
 
 
 @router.delete("/email/userId/{user_id}")

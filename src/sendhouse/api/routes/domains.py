@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Literal
-
 from fastapi import APIRouter, Request
 from pydantic import Field
 
 from sendhouse.api.deps import Db, ProjectId, container
 from sendhouse.api.envelope import ok
 from sendhouse.api.models import RequestModel
+from sendhouse.domain.regions import RegionKey
 from sendhouse.services import domains as service
 
 router = APIRouter(prefix="/v1/domains", tags=["domains"])
@@ -17,7 +16,7 @@ router = APIRouter(prefix="/v1/domains", tags=["domains"])
 
 class DomainCreate(RequestModel):
     domain: str = Field(min_length=1, max_length=253)
-    regionKey: Literal["us-east-1", "us-east-2", "ap-south-1", "eu-central-1"] | None = None
+    regionKey: RegionKey | None = None
 
 
 def _settings(request: Request):
@@ -49,5 +48,6 @@ async def verify_domain(domain_id: str, request: Request, project_id: ProjectId,
 
 @router.delete("/{domain_id}")
 async def delete_domain(domain_id: str, project_id: ProjectId, db: Db):
-    await service.delete_domain(db, project_id, domain_id)
-    return ok(message="Domain deleted successfully")
+    """AutoSend's message, plus what the deletion did: senders deleted, campaigns paused."""
+    result = await service.delete_domain(db, project_id, domain_id)
+    return ok(result, message=service.deletion_message(result))

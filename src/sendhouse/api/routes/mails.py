@@ -22,11 +22,19 @@ router = APIRouter(prefix="/v1/mails", tags=["mails"])
 
 class Attachment(RequestModel):
     fileName: str | None = None
+    filename: str | None = None  # a published Python SDK's spelling of fileName
     content: str | None = None
     fileUrl: str | None = None
     contentType: str | None = None
     description: str | None = None
     contentId: str | None = None
+
+
+class Unsubscribe(RequestModel):
+    """A published Python SDK's `unsubscribe: {url, groupId}` (AutoSend documents unsubscribeGroupId)."""
+
+    url: str | None = None
+    groupId: str | None = None
 
 
 class MailFields(RequestModel):
@@ -47,11 +55,15 @@ class MailFields(RequestModel):
     trackingClick: bool | None = None
     headers: dict[str, str] | None = None
     bypassSuppressions: bool | None = None
+    unsubscribe: Unsubscribe | None = None
 
     def as_request(self) -> dict:
         body = self.model_dump(by_alias=True, exclude_none=True)
         if "dynamicData" not in body and "variables" in body:
             body["dynamicData"] = body["variables"]
+        group = body.pop("unsubscribe", {}).get("groupId")
+        if group and "unsubscribeGroupId" not in body:
+            body["unsubscribeGroupId"] = group
         return body
 
 
@@ -59,8 +71,16 @@ class SendMail(MailFields):
     to: Address | list[Address] | None = None
     attachments: list[Attachment] | None = None
 
+    def as_request(self) -> dict:
+        body = super().as_request()
+        for item in body.get("attachments") or ():
+            spelled = item.pop("filename", None)
+            item.setdefault("fileName", spelled)
+        return body
+
 
 class BulkRecipient(Address):
+    email: str | None = None  # a recipient without one is refused alone, not the whole request
     dynamicData: dict[str, Any] | None = None
     cc: Address | list[Address] | None = None
     bcc: Address | list[Address] | None = None

@@ -44,6 +44,18 @@ class EntrySearch(RequestModel):
     isGlobal: bool | None = None
 
 
+class AllEntries(RequestModel):
+    """The deprecated /entries/all: the search filters without pages; reasons in either spelling."""
+
+    groupId: str | None = Field(None, max_length=12)
+    reason: str | None = Field(None, max_length=20)
+    search: str | None = Field(None, max_length=320)
+    email: str | None = Field(None, max_length=320)
+    startDate: str | None = None
+    endDate: str | None = None
+    isGlobal: bool | None = None
+
+
 class Suppress(RequestModel):
     emails: list[str] = Field(min_length=1, max_length=MAX_EMAILS)
     groupId: str | None = Field(None, max_length=12)
@@ -67,11 +79,12 @@ async def list_groups(project_id: ProjectId, db: Db, onlyGlobal: bool = False, i
     return ok({"groups": [service.present_group(r) for r in rows]})
 
 
-@router.post("", status_code=201)
+@router.post("")
 async def create_group(body: GroupCreate, project_id: ProjectId, db: Db):
+    """200, as AutoSend answers (not 201)."""
     row = await service.create_group(db, project_id, name=body.name,
                                      description=body.description, is_active=body.isActive)
-    return ok(service.present_group(row), message="Suppression group created successfully", status=201)
+    return ok(service.present_group(row), message="Suppression group created successfully")
 
 
 @router.post("/entries")
@@ -84,6 +97,18 @@ async def search_entries(body: EntrySearch, project_id: ProjectId, db: Db):
     page = Page(body.page, body.limit)
     rows, total = await service.search_entries(db, project_id, query, page)
     return ok({"entries": [service.present_entry(r) for r in rows], "pagination": page.describe(total)})
+
+
+@router.post("/entries/all")
+async def all_entries(body: AllEntries, project_id: ProjectId, db: Db):
+    query = service.EntryQuery(
+        group_code=body.groupId, reason=service.reason_of(body.reason), search=body.search, email=body.email,
+        is_global=body.isGlobal,
+        start=parse_iso(body.startDate, field="startDate") if body.startDate else None,
+        end=parse_iso(body.endDate, field="endDate") if body.endDate else None,
+    )
+    rows = await service.all_entries(db, project_id, query)
+    return ok([service.present_entry(r) for r in rows])
 
 
 @router.post("/emails/suppress")

@@ -72,6 +72,8 @@ suppression_groups = sa.Table(
     sa.Column("description", sa.String(500)),
     sa.Column("is_global", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.Column("is_active", sa.Boolean, nullable=False, server_default=sa.true()),
+    # the project's default (non-global) group: where a suppression without groupId goes
+    sa.Column("is_default", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.Column("updated_at", UTCDateTime, nullable=False),
     sa.UniqueConstraint("project_id", "group_code", name="uq_suppression_groups_project_code"),

@@ -89,7 +89,8 @@ async def create_campaign(request: Request, ctx: Page, form: Form):
     try:
         created = await service.create_campaign(ctx.db, ctx.project_id, fields, source="dashboard",
                                                 created_by=ctx.user["email"],
-                                                send_now_delay=ctx.settings.send_now_delay)
+                                                send_now_delay=ctx.settings.send_now_delay,
+                                                verified_domain=ctx.settings.verified_domain_required())
     except AppError as exc:
         return render(request, "dashboard/campaign_form.html", ctx, status=400, values={**_blank(), **fields},
                       campaign=None, errors=problems(exc), **await _choices(ctx))
@@ -109,7 +110,8 @@ async def update_campaign(request: Request, ctx: Page, form: Form, campaign_id: 
     fields = fields_of(form)
     try:
         await service.update_campaign(ctx.db, ctx.project_id, campaign_id, fields,
-                                      send_now_delay=ctx.settings.send_now_delay)
+                                      send_now_delay=ctx.settings.send_now_delay,
+                                      verified_domain=ctx.settings.verified_domain_required())
     except AppError as exc:
         campaign = await service.get_campaign(ctx.db, ctx.project_id, campaign_id)
         return render(request, "dashboard/campaign_form.html", ctx, status=400, values={**_blank(), **fields},
