@@ -36,11 +36,37 @@ class TargetRefused(Exception):
     """The target resolves to an address webhooks may not reach."""
 
 
+NAT64_WELL_KNOWN = ipaddress.IPv6Network("64:ff9b::/96")
+NAT64_LOCAL_USE = ipaddress.IPv6Network("64:ff9b:1::/48")
+IPV4_COMPATIBLE = ipaddress.IPv6Network("::/96")
+
+
 def is_forbidden_address(address: str) -> bool:
-    """Whether an IP is off limits for webhooks (anything not globally routable)."""
+    """Whether an IP is off limits for webhooks (anything not globally routable).
+
+    An IPv4-mapped address is judged as its IPv4 address; NAT64 (64:ff9b::/96) and 6to4
+    (2002::/16) addresses are refused when the IPv4 address they carry is; the deprecated
+    IPv4-compatible `::a.b.c.d` and the local-use NAT64 prefix are refused outright.
+    """
     ip = ipaddress.ip_address(address.split("%", 1)[0])
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
+    if isinstance(ip, ipaddress.IPv4Address):
+        return _forbidden_ip(ip)
+    if ip.ipv4_mapped is not None:
+        return _forbidden_ip(ip.ipv4_mapped)
+    if ip in IPV4_COMPATIBLE or ip in NAT64_LOCAL_USE:
+        return True
+    embedded = _embedded_ipv4(ip)
+    return _forbidden_ip(ip) or (embedded is not None and _forbidden_ip(embedded))
+
+
+def _embedded_ipv4(ip: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
+    """The IPv4 address a NAT64 or 6to4 address carries (Teredo is not global, so refused)."""
+    if ip in NAT64_WELL_KNOWN:
+        return ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
+    return ip.sixtofour
+
+
+def _forbidden_ip(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
     return not ip.is_global or ip.is_multicast
 
 
