@@ -21,7 +21,6 @@ from typing import TYPE_CHECKING
 
 from sendhouse.domain import tokens
 from sendhouse.domain.mimeheaders import custom_header, filename_param, mailbox, unstructured
-from sendhouse.domain.urls import LINK_RE, ascii_url
 from sendhouse.domain.templating import (
     Template,
     compile_template,
@@ -30,6 +29,7 @@ from sendhouse.domain.templating import (
     html_to_text,
     inline_css,
 )
+from sendhouse.domain.urls import LINK_RE, ascii_url
 from sendhouse.errors import InvalidInput
 
 if TYPE_CHECKING:

@@ -12,8 +12,8 @@ from typing import Any
 from sendhouse.domain import ids
 from sendhouse.domain.pagination import Page
 from sendhouse.domain.templating import compile_template
-from sendhouse.domain.urls import link_problems
 from sendhouse.domain.times import iso, utcnow
+from sendhouse.domain.urls import link_problems
 from sendhouse.errors import InvalidInput, InvalidOperation, NotFound
 from sendhouse.store import senders as sender_store
 from sendhouse.store import templates as store
