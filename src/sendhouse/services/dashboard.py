@@ -4,6 +4,7 @@ over time, clicks per link; and CSV imports run in the background with their pro
 from __future__ import annotations
 
 import asyncio
+import logging
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -20,6 +21,7 @@ from sendhouse.store import projects as project_store
 from sendhouse.store import segments as segment_store
 from sendhouse.store.db import Database
 
+log = logging.getLogger("sendhouse.dashboard")
 FINISHED_ROWS = ("sent", "bounced", "failed", "cancelled", "suppressed")
 MAX_TIMELINE_EVENTS = 200_000
 
@@ -108,6 +110,9 @@ async def _run_import(db: Database, job: ImportJob, path: Path, list_id: str | N
         job.status, job.error = "failed", exc.message
     except (UnicodeDecodeError, ValueError) as exc:
         job.status, job.error = "failed", f"the file could not be read as CSV: {exc}"
+    except Exception:  # never leave a job "running" forever
+        log.exception("dashboard import failed")
+        job.status, job.error = "failed", "the import stopped on an unexpected error (see the server log)"
     finally:
         path.unlink(missing_ok=True)
 

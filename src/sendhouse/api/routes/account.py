@@ -7,10 +7,11 @@ from pydantic import Field
 
 from sendhouse.api.deps import CurrentPrincipal, Db
 from sendhouse.api.envelope import ok
+from sendhouse.api.json_body import JsonRoute
 from sendhouse.api.models import RequestModel
 from sendhouse.services import projects as service
 
-router = APIRouter(prefix="/v1/account/projects", tags=["projects"])
+router = APIRouter(prefix="/v1/account/projects", tags=["projects"], route_class=JsonRoute)
 
 
 class ProjectCreate(RequestModel):
