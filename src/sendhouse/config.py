@@ -36,7 +36,14 @@ class Settings(BaseSettings):
     inbound_smtp: str = Field("", description="host:port of the built-in receiver for bounces and complaints (off when empty)")
     require_verified_domain: bool = Field(False, description="refuse `from` addresses on unverified domains")
     rate_limit: int = Field(100, ge=1, description="API requests per second allowed per key")
-    max_body_bytes: int = Field(48 * 1024 * 1024, ge=1024, description="largest request body accepted (413 beyond)")
+    max_body_bytes: int = Field(
+        8 * 1024 * 1024, ge=1024,
+        description="largest request body of a route without its own limit (413 beyond); sized for a 4 MB template",
+    )
+    max_mail_body_bytes: int = Field(
+        48 * 1024 * 1024, ge=1024,
+        description="largest body of /v1/mails/send and /v1/mails/bulk: a 40 MB email (base64 attachments) in JSON",
+    )
     webhook_allow_private: bool = Field(
         False, description="allow webhook targets on private, loopback or link-local addresses"
     )

@@ -34,11 +34,9 @@ from sendhouse.web.dashboard.common import (
     render,
     status_of,
 )
+from sendhouse.web.dashboard.sessions import MOUNT_PATH, SESSION_COOKIE, SESSION_MAX_AGE
 
-MOUNT_PATH = "/app"
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
-SESSION_COOKIE = "sendhouse_session"
-SESSION_MAX_AGE = 14 * 24 * 3600
 
 
 def _install_handlers(app: FastAPI) -> None:
