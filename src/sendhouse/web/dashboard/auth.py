@@ -6,7 +6,7 @@ from fastapi import APIRouter, Request
 
 from sendhouse.errors import AppError, NotFound
 from sendhouse.services import users as user_service
-from sendhouse.web.dashboard.common import Form, Page, container_of, problems, redirect, render, text
+from sendhouse.web.dashboard.common import Form, Page, container_of, problems, redirect, render, status_of, text
 
 router = APIRouter()
 
@@ -20,9 +20,10 @@ async def login_page(request: Request):
 async def login(request: Request, form: Form):
     email = text(form, "email")
     try:
-        user = await user_service.login(container_of(request).db, email, str(form.get("password") or ""))
+        user = await user_service.login(container_of(request).db, email, str(form.get("password") or ""),
+                                        client_ip=request.client.host if request.client else None)
     except AppError as exc:
-        return render(request, "dashboard/login.html", status=401, errors=problems(exc), email=email)
+        return render(request, "dashboard/login.html", status=status_of(exc), errors=problems(exc), email=email)
     request.session.clear()
     request.session["user_id"] = user["id"]
     return redirect(request, "/")
