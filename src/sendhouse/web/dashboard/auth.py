@@ -6,7 +6,16 @@ from fastapi import APIRouter, Request
 
 from sendhouse.errors import AppError, NotFound
 from sendhouse.services import users as user_service
-from sendhouse.web.dashboard.common import Form, Page, container_of, problems, redirect, render, status_of, text
+from sendhouse.web.dashboard.common import (
+    Form,
+    Page,
+    container_of,
+    problems,
+    redirect,
+    render,
+    status_of,
+    text,
+)
 
 router = APIRouter()
 
