@@ -72,7 +72,7 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
         app.include_router(router)
     mount_mcp(app, built)
     mount_dashboard(app, built)
-    authenticators = (("/v1/", api_gate), ("/mcp", mcp_gate), ("/app/", session_gate(settings.resolved_secret_key())))
+    authenticators = (("/v1/", api_gate), ("/mcp", mcp_gate), ("/app/", session_gate(built.db, settings.resolved_secret_key())))
     app.state.body_limit = body_limits(settings)
     app.add_middleware(RequestGate, limit_of=app.state.body_limit, authenticators=authenticators)
     app.add_middleware(RateLimitHeadersMiddleware)

@@ -76,6 +76,15 @@ async def add_to_project(db: Database, user_id: str, project_id: str) -> bool:
         return await store.add_member(conn, user_id, project_id, utcnow())
 
 
+def hash_password(password: str) -> str:
+    return _HASHER.hash(password)
+
+
+def verify_password(hashed: str, password: str) -> bool:
+    """Whether `password` matches the argon2 hash (CPU-bound: call it in a thread)."""
+    return _verify(hashed, password)
+
+
 def _verify(hashed: str, password: str) -> bool:
     try:
         return _HASHER.verify(hashed, password)
