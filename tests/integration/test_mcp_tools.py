@@ -284,8 +284,9 @@ async def test_templates_senders_groups_lists_and_properties(mcp):
 
 async def test_email_activity_counts_the_projects_mail_in_the_range(api, mcp):
     draft = await call(mcp, "create_campaign", DRAFT)
-    await call(mcp, "send_test_email", {"campaignId": draft["id"], "emails": ["a@example.org", "b@example.org"],
-                                        "confirmed": True})
+    args = {"campaignId": draft["id"], "emails": ["a@example.org", "b@example.org"]}
+    token = await _preview_token(mcp, "send_test_email", args)
+    await call(mcp, "send_test_email", {**args, "confirmed": True, "confirmationToken": token})
     now = datetime.now(UTC)
     window = {"startDate": (now - timedelta(hours=1)).isoformat(), "endDate": (now + timedelta(hours=1)).isoformat()}
     found = await call(mcp, "get_email_activity_analytics", window)
