@@ -51,6 +51,12 @@ class Settings(BaseSettings):
         "5,10,20", pattern=r"^\s*(\d+(\.\d+)?(\s*,\s*\d+(\.\d+)?)*)?\s*$",
         description="seconds to wait before each webhook retry, comma-separated (3 retries = 4 attempts)",
     )
+    webhook_timeout: float = Field(
+        10.0, gt=0, le=300, description="seconds one webhook attempt may take in all (connect, send, whole answer)"
+    )
+    webhook_concurrency: int = Field(
+        32, ge=1, le=1000, description="webhook deliveries in flight at once per dispatcher (at most 4 per endpoint)"
+    )
     dns_resolver: str = Field("", description="host[:port] of the DNS resolver for domain checks (system resolver when empty)")
     soft_bounce_limit: int = Field(3, ge=1, description="soft bounces of one address before it is suppressed")
     automated_open_window: float = Field(

@@ -252,7 +252,7 @@ async def test_an_expired_lease_is_taken_over(api, tenant):
         crashed = service.Dispatcher(api.db, allow_private=True, retry_schedule="")
         async with api.db.write() as conn:  # claimed, then the process "dies" before posting
             claimed = await service.store.claim_due(conn, owner=crashed.owner, now=t0,
-                                                    lease_until=t0 + service.LEASE, limit=10)
+                                                    lease_until=t0 + service.LEASE, capacity=service.store.Capacity(10, 4, 8))
         assert len(claimed) == 1
         survivor = service.Dispatcher(api.db, allow_private=True, retry_schedule="")
         assert await survivor.run_once(t0 + timedelta(seconds=30)) == 0

@@ -1,4 +1,6 @@
-"""HTTP delivery of one webhook attempt: httpx2, 10 s timeout, no redirects, and an SSRF guard.
+"""HTTP delivery of one webhook attempt: httpx2, a total deadline (10 s by default: connecting,
+sending and reading the whole answer, so an endpoint dripping a byte at a time cannot hold an
+attempt longer), no redirects, and an SSRF guard.
 
 With the guard on (the default), the target host is resolved first; any address that is not
 globally routable (private, loopback, link-local, multicast, reserved, ...) refuses the attempt,
@@ -87,7 +89,7 @@ class WebhookSender:
     """Posts signed bodies; one instance (one connection pool) per dispatcher."""
 
     def __init__(self, *, allow_private: bool, timeout: float = TIMEOUT_SECONDS):
-        self.allow_private = allow_private
+        self.allow_private, self.deadline = allow_private, timeout
         self._client = httpx2.AsyncClient(
             timeout=timeout, follow_redirects=False, trust_env=False, headers={"User-Agent": USER_AGENT},
         )
@@ -99,11 +101,12 @@ class WebhookSender:
         """One attempt: any 2xx is success; everything else (3xx included) is a failure."""
         started = time.monotonic()
         try:
-            response = await self._send(url, body, headers)
+            async with asyncio.timeout(self.deadline):
+                response = await self._send(url, body, headers)
         except TargetRefused as exc:
             return Outcome(False, None, str(exc), _ms_since(started))
-        except httpx2.TimeoutException:
-            return Outcome(False, None, f"timed out after {TIMEOUT_SECONDS:g} s", _ms_since(started))
+        except (httpx2.TimeoutException, TimeoutError):
+            return Outcome(False, None, f"no complete answer within {self.deadline:g} s", _ms_since(started))
         except httpx2.HTTPError as exc:
             return Outcome(False, None, f"{type(exc).__name__}: {exc}"[:500], _ms_since(started))
         success = 200 <= response.status_code < 300
