@@ -6,6 +6,7 @@ Commands parse their arguments, build the container, call a service and print. N
 from __future__ import annotations
 
 import asyncio
+from datetime import timedelta
 from pathlib import Path
 from typing import Annotated
 
@@ -14,8 +15,10 @@ from rich.console import Console
 
 from sendhouse.bootstrap import build_container
 from sendhouse.config import Settings
+from sendhouse.domain.times import utcnow
 from sendhouse.errors import AppError
 from sendhouse.observability import configure_logging
+from sendhouse.services import api_keys as key_service
 from sendhouse.services import projects as project_service
 from sendhouse.store.migrate import upgrade_to_head
 
@@ -125,16 +128,39 @@ def keys_create(
     project: Annotated[str, typer.Option(help="project name or id")],
     account: Annotated[bool, typer.Option("--account", help="an account key (ASA_…) instead of a project key")] = False,
     name: Annotated[str, typer.Option(help="a label for the key")] = "",
+    expires_days: Annotated[int | None, typer.Option(min=1, max=3650, help="the key expires after this many days")] = None,
 ) -> None:
     """Create an API key; the key alone is the last line of output."""
 
     async def _create(c):
         row = await project_service.resolve_project(c.db, project)
-        return await project_service.create_api_key(c.db, project_id=row["id"], account=account, name=name)
+        expires = utcnow() + timedelta(days=expires_days) if expires_days else None
+        return await project_service.create_api_key(c.db, project_id=row["id"], account=account, name=name,
+                                                    expires_at=expires)
 
     _, secret = run_service(_create)
     err_console.print("The key is shown once; keep it.")
     print(secret)
+
+
+@keys_app.command("list")
+def keys_list(
+    project: Annotated[str | None, typer.Option(help="only the keys this project (name or id) sees")] = None,
+) -> None:
+    """List API keys (never their secrets), one a line, tab-separated: id, kind, project, name, prefix,
+    created, expires, last used, state."""
+    found = run_service(lambda c: key_service.list_all_keys(c.db, project))
+    print("id\tkind\tproject\tname\tprefix\tcreated\texpires\tlast used\tstate")
+    for k in found:
+        print("\t".join((k["id"], k["kind"], k["projectId"] or "-", k["name"] or "-", k["prefix"], k["createdAt"],
+                         k["expiresAt"] or "never", k["lastUsedAt"] or "never", k["state"])))
+
+
+@keys_app.command("revoke")
+def keys_revoke(key_id: str) -> None:
+    """Revoke an API key by its id (see `keys list`); requests with it are refused from now on."""
+    key = run_service(lambda c: key_service.revoke(c.db, key_id))
+    console.print(f"revoked {key['id']} ({key['kind']} key {key['prefix']}…)", markup=False, highlight=False)
 
 
 contacts_app = typer.Typer(help="Manage contacts.", no_args_is_help=True)

@@ -39,13 +39,26 @@ class Settings(BaseSettings):
         None, description="refuse `from` addresses on unverified domains; unset means on with a real relay, "
                           "off with `capture`")
     rate_limit: int = Field(100, ge=1, description="API requests per second allowed per key")
-    max_body_bytes: int = Field(48 * 1024 * 1024, ge=1024, description="largest request body accepted (413 beyond)")
+    max_body_bytes: int = Field(
+        8 * 1024 * 1024, ge=1024,
+        description="largest request body of a route without its own limit (413 beyond); sized for a 4 MB template",
+    )
+    max_mail_body_bytes: int = Field(
+        48 * 1024 * 1024, ge=1024,
+        description="largest body of /v1/mails/send and /v1/mails/bulk: a 40 MB email (base64 attachments) in JSON",
+    )
     webhook_allow_private: bool = Field(
         False, description="allow webhook targets on private, loopback or link-local addresses"
     )
     webhook_retry_schedule: str = Field(
         "5,10,20", pattern=r"^\s*(\d+(\.\d+)?(\s*,\s*\d+(\.\d+)?)*)?\s*$",
         description="seconds to wait before each webhook retry, comma-separated (3 retries = 4 attempts)",
+    )
+    webhook_timeout: float = Field(
+        10.0, gt=0, le=300, description="seconds one webhook attempt may take in all (connect, send, whole answer)"
+    )
+    webhook_concurrency: int = Field(
+        32, ge=1, le=1000, description="webhook deliveries in flight at once per dispatcher (at most 4 per endpoint)"
     )
     dns_resolver: str = Field("", description="host[:port] of the DNS resolver for domain checks (system resolver when empty)")
     soft_bounce_limit: int = Field(3, ge=1, description="soft bounces of one address before it is suppressed")

@@ -64,11 +64,14 @@ def test_http_list_draft_preview_test_send_and_confirmed_send(live_server):
             assert (await data(c, "list_campaigns"))["campaigns"] == []
             draft = await data(c, "create_campaign", DRAFT)
             assert draft["status"] == "draft"
-            test = await data(c, "send_test_email", {"campaignId": draft["id"], "emails": ["qa@example.org"],
-                                                     "confirmed": True})
-            preview = (await data(c, "send_campaign", {"campaignId": draft["id"]}))["preview"]
+            test_args = {"campaignId": draft["id"], "emails": ["qa@example.org"]}
+            token = (await data(c, "send_test_email", test_args))["confirmationToken"]
+            test = await data(c, "send_test_email", {**test_args, "confirmed": True, "confirmationToken": token})
+            previewed = await data(c, "send_campaign", {"campaignId": draft["id"]})
+            preview = previewed["preview"]
             assert (await data(c, "get_campaign", {"campaignId": draft["id"]}))["status"] == "draft"
-            sent = await data(c, "send_campaign", {"campaignId": draft["id"], "confirmed": True})
+            sent = await data(c, "send_campaign", {"campaignId": draft["id"], "confirmed": True,
+                                                   "confirmationToken": previewed["confirmationToken"]})
             missing = await c.call_tool("get_campaign", {"campaignId": "f" * 24})
             return test, preview, sent, missing
 

@@ -78,17 +78,20 @@ async def test_a_project_key_acts_on_its_project_only(api, tenant, other_tenant)
 
 async def test_an_account_key_needs_a_project_then_acts_on_the_chosen_one(api, tenant, other_tenant):
     key = await api.account_key(tenant.project_id)
+    made = await api.client.post("/v1/account/projects", json={"name": "second"}, headers={"authorization": f"Bearer {key}"})
+    second = made.json()["data"]["id"]
     async with held(over_http(api, {"authorization": f"Bearer {key}"})) as client:
         unchosen = await error(client, "get_current_project")
         assert unchosen["code"] == "VALIDATION_FAILED" and unchosen["details"][0]["field"] == "projectId"
-        assert {p["id"] for p in (await data(client, "list_projects"))["projects"]} >= {tenant.project_id,
-                                                                                       other_tenant.project_id}
+        assert {p["id"] for p in (await data(client, "list_projects"))["projects"]} == {tenant.project_id, second}
         assert (await error(client, "switch_project", {"projectId": "f" * 24}))["code"] == "PROJECT_NOT_FOUND"
-        switched = await data(client, "switch_project", {"projectId": other_tenant.project_id})
-        assert switched["id"] == other_tenant.project_id
-        assert (await data(client, "get_current_project"))["id"] == other_tenant.project_id
+        foreign = await error(client, "switch_project", {"projectId": other_tenant.project_id})
+        assert foreign["code"] == "PROJECT_NOT_FOUND"  # another organization's project
+        switched = await data(client, "switch_project", {"projectId": second})
+        assert switched["id"] == second
+        assert (await data(client, "get_current_project"))["id"] == second
     async with held(over_http(api, {"authorization": f"Bearer {key}"})) as later:
-        assert (await data(later, "get_current_project"))["id"] == other_tenant.project_id
+        assert (await data(later, "get_current_project"))["id"] == second
     headers = {"authorization": f"Bearer {key}", "x-project-id": tenant.project_id}
     async with held(over_http(api, headers)) as pinned:
         assert (await data(pinned, "get_current_project"))["id"] == tenant.project_id

@@ -106,7 +106,7 @@ async def test_update_refuses_anything_but_a_draft(api, tenant, mcp):
     assert deleted["code"] == "ONLY_DRAFT_CAMPAIGNS_CAN_BE_DELETED"
 
 
-async def test_send_campaign_previews_then_schedules_only_when_confirmed(api, tenant, mcp):
+async def test_send_campaign_previews_then_schedules_only_with_the_preview_token(api, tenant, mcp):
     list_id = await seed_list(api.db, tenant.project_id, 5)
     await suppressions.suppress_emails(api.db, tenant.project_id, ["user0@example.com"], group_code=None,
                                        reason="MANUAL", is_global=True)
@@ -117,23 +117,62 @@ async def test_send_campaign_previews_then_schedules_only_when_confirmed(api, te
         assert answer["confirmed"] is False and preview["canSend"] is True and preview["problems"] == []
         assert preview["audience"] == {"totalContacts": 5, "suppressed": 1, "recipients": 4}
         assert preview["subject"] == DRAFT["subject"] and preview["from"]["email"] == "news@example.com"
+        assert answer["confirmationToken"] and answer["expiresInSeconds"] == 300
+    first = await error_of(mcp, "send_campaign", {"campaignId": draft["id"], "confirmed": True})
+    assert first["code"] == "CONFIRMATION_TOKEN_REQUIRED"
     assert (await call(mcp, "get_campaign", {"campaignId": draft["id"]}))["status"] == "draft"
     before = datetime.now(UTC)
-    sent = await call(mcp, "send_campaign", {"campaignId": draft["id"], "confirmed": True})
+    sent = await call(mcp, "send_campaign", {"campaignId": draft["id"], "confirmed": True,
+                                             "confirmationToken": answer["confirmationToken"]})
     assert sent["confirmed"] is True and sent["campaign"]["status"] == "scheduled"
     starts = datetime.fromisoformat(sent["campaign"]["scheduledAt"])
     assert starts >= before + timedelta(seconds=api.container.settings.send_now_delay) - timedelta(seconds=1)
-    again = await error_of(mcp, "send_campaign", {"campaignId": draft["id"], "confirmed": True})
+    again = await error_of(mcp, "send_campaign", {"campaignId": draft["id"], "confirmed": True,
+                                                  "confirmationToken": answer["confirmationToken"]})
     assert again["code"] == "CAMPAIGN_NOT_EDITABLE"
     assert await ledger_rows(api, campaign_id=draft["id"]) == 0
 
 
+async def _preview_token(mcp, tool: str, args: dict) -> str:
+    return (await call(mcp, tool, args))["confirmationToken"]
+
+
+async def test_a_token_confirms_only_its_campaign_audience_and_time(api, tenant, mcp, monkeypatch):
+    list_id = await seed_list(api.db, tenant.project_id, 3)
+    one = await call(mcp, "create_campaign", {**DRAFT, "toLists": [list_id]})
+    two = await call(mcp, "create_campaign", {**DRAFT, "name": "Other", "toLists": [list_id]})
+    token = await _preview_token(mcp, "send_campaign", {"campaignId": one["id"]})
+    test_token = await _preview_token(mcp, "send_test_email", {"campaignId": one["id"], "emails": ["qa@example.org"]})
+    cases = [(two["id"], token, "CONFIRMATION_TOKEN_INVALID"),  # another campaign's preview
+             (one["id"], test_token, "CONFIRMATION_TOKEN_INVALID"),  # another action's preview
+             (one["id"], token[:-3] + ("AAA" if not token.endswith("AAA") else "BBB"), "CONFIRMATION_TOKEN_INVALID"),
+             (one["id"], "not-a-token", "CONFIRMATION_TOKEN_INVALID")]
+    for campaign_id, given, code in cases:
+        refused = await error_of(mcp, "send_campaign", {"campaignId": campaign_id, "confirmed": True,
+                                                        "confirmationToken": given})
+        assert refused["code"] == code, (campaign_id, given)
+    await suppressions.suppress_emails(api.db, tenant.project_id, ["user1@example.com"], group_code=None,
+                                       reason="MANUAL", is_global=True)  # the audience shrinks to 2
+    stale = await error_of(mcp, "send_campaign", {"campaignId": one["id"], "confirmed": True, "confirmationToken": token})
+    assert stale["code"] == "CONFIRMATION_STALE"
+    fresh = await _preview_token(mcp, "send_campaign", {"campaignId": one["id"]})
+    later = datetime.now(UTC) + timedelta(seconds=301)
+    monkeypatch.setattr("sendhouse.mcp_tools.campaigns.utcnow", lambda: later)
+    expired = await error_of(mcp, "send_campaign", {"campaignId": one["id"], "confirmed": True, "confirmationToken": fresh})
+    assert expired["code"] == "CONFIRMATION_TOKEN_EXPIRED"
+    for campaign in (one, two):
+        assert (await call(mcp, "get_campaign", {"campaignId": campaign["id"]}))["status"] == "draft"
+    assert await ledger_rows(api) == 0
+
+
 async def test_send_campaign_preview_names_what_is_missing_and_confirm_is_refused(mcp):
     draft = await call(mcp, "create_campaign", {"name": "Bare", "subject": "S", "htmlTemplate": "<p>x</p>"})
-    preview = (await call(mcp, "send_campaign", {"campaignId": draft["id"]}))["preview"]
+    answer = await call(mcp, "send_campaign", {"campaignId": draft["id"]})
+    preview = answer["preview"]
     assert preview["canSend"] is False
     assert {p["field"] for p in preview["problems"]} == {"from", "toLists"}
-    error = await error_of(mcp, "send_campaign", {"campaignId": draft["id"], "confirmed": True})
+    error = await error_of(mcp, "send_campaign", {"campaignId": draft["id"], "confirmed": True,
+                                                  "confirmationToken": answer["confirmationToken"]})
     assert error["code"] == "VALIDATION_FAILED" and {d["field"] for d in error["details"]} == {"from", "toLists"}
     assert (await call(mcp, "get_campaign", {"campaignId": draft["id"]}))["status"] == "draft"
 
@@ -143,19 +182,27 @@ async def test_send_test_email_previews_then_queues_transactional_mail(api, mcp)
     to = [f"qa{i}@example.org" for i in range(10)]
     preview = await call(mcp, "send_test_email", {"campaignId": draft["id"], "emails": to})
     assert preview["confirmed"] is False and preview["preview"]["subject"] == "[Test] Hello {{first_name}}"
+    token = preview["confirmationToken"]
+    missing = await error_of(mcp, "send_test_email", {"campaignId": draft["id"], "emails": to, "confirmed": True})
+    other = await error_of(mcp, "send_test_email", {"campaignId": draft["id"], "emails": to[:9] + ["x@example.org"],
+                                                    "confirmed": True, "confirmationToken": token})
+    assert (missing["code"], other["code"]) == ("CONFIRMATION_TOKEN_REQUIRED", "CONFIRMATION_STALE")
     assert await ledger_rows(api) == 0
-    sent = await call(mcp, "send_test_email", {"campaignId": draft["id"], "emails": to, "confirmed": True})
+    sent = await call(mcp, "send_test_email", {"campaignId": draft["id"], "emails": list(reversed(to)),
+                                               "confirmed": True, "confirmationToken": token})
     assert sent["confirmed"] is True and sent["successCount"] == 10 and len(sent["emailIds"]) == 10
     assert await ledger_rows(api, kind="transactional", status="queued") == 10
     assert await ledger_rows(api, campaign_id=draft["id"]) == 0
     assert (await call(mcp, "get_campaign", {"campaignId": draft["id"]}))["status"] == "draft"
     too_many = await mcp.call_tool("send_test_email", {"campaignId": draft["id"], "emails": to + ["x@example.org"],
-                                                       "confirmed": True})
+                                                       "confirmed": True, "confirmationToken": token})
     assert too_many.is_error and await ledger_rows(api) == 10
-    empty = await mcp.call_tool("send_test_email", {"campaignId": draft["id"], "emails": [], "confirmed": True})
+    empty = await mcp.call_tool("send_test_email", {"campaignId": draft["id"], "emails": [], "confirmed": True,
+                                                    "confirmationToken": token})
     assert empty.is_error and await ledger_rows(api) == 10
+    bad_token = await _preview_token(mcp, "send_test_email", {"campaignId": draft["id"], "emails": ["not-an-address"]})
     bad = await error_of(mcp, "send_test_email", {"campaignId": draft["id"], "emails": ["not-an-address"],
-                                                  "confirmed": True})
+                                                  "confirmed": True, "confirmationToken": bad_token})
     assert bad["code"] == "VALIDATION_FAILED" and await ledger_rows(api) == 10
 
 
@@ -238,8 +285,9 @@ async def test_templates_senders_groups_lists_and_properties(mcp):
 
 async def test_email_activity_counts_the_projects_mail_in_the_range(api, mcp):
     draft = await call(mcp, "create_campaign", DRAFT)
-    await call(mcp, "send_test_email", {"campaignId": draft["id"], "emails": ["a@example.org", "b@example.org"],
-                                        "confirmed": True})
+    args = {"campaignId": draft["id"], "emails": ["a@example.org", "b@example.org"]}
+    token = await _preview_token(mcp, "send_test_email", args)
+    await call(mcp, "send_test_email", {**args, "confirmed": True, "confirmationToken": token})
     now = datetime.now(UTC)
     window = {"startDate": (now - timedelta(hours=1)).isoformat(), "endDate": (now + timedelta(hours=1)).isoformat()}
     found = await call(mcp, "get_email_activity_analytics", window)

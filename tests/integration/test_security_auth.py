@@ -140,7 +140,8 @@ LIMIT = 2048
 
 @pytest.fixture
 async def small_limit_client(api, settings):
-    app = create_app(settings.model_copy(update={"max_body_bytes": LIMIT}), container=api.container)
+    tight = settings.model_copy(update={"max_body_bytes": LIMIT, "max_mail_body_bytes": LIMIT})
+    app = create_app(tight, container=api.container)
     async with httpx2.AsyncClient(transport=httpx2.ASGITransport(app=app), base_url="http://sendhouse.test") as c:
         yield c
 

@@ -205,6 +205,13 @@ async def test_ssrf_guard_off_allows_loopback(api, tenant):
     ("127.0.0.1", True), ("10.1.2.3", True), ("172.16.0.1", True), ("192.168.1.1", True),
     ("169.254.169.254", True), ("0.0.0.0", True), ("::1", True), ("fe80::1", True), ("fc00::1", True),
     ("::ffff:127.0.0.1", True), ("224.0.0.1", True), ("93.184.216.34", False), ("2606:4700::1111", False),
+    # IPv4 carried inside IPv6: mapped, IPv4-compatible, NAT64 and 6to4 forms
+    ("::ffff:169.254.169.254", True), ("::ffff:10.0.0.1", True), ("::ffff:93.184.216.34", False),
+    ("::127.0.0.1", True), ("::a9fe:a9fe", True), ("::93.184.216.34", True),
+    ("64:ff9b::a9fe:a9fe", True), ("64:ff9b::127.0.0.1", True), ("64:ff9b::10.0.0.1", True),
+    ("64:ff9b::93.184.216.34", False), ("64:ff9b:1::a9fe:a9fe", True),
+    ("2002:7f00:1::1", True), ("2002:a9fe:a9fe::1", True), ("2002:c0a8:101::1", True), ("2002:5db8:d822::1", False),
+    ("2001:0:4136:e378:8000:63bf:3fff:fdd2", True),
 ])
 def test_forbidden_addresses(address, forbidden):
     assert is_forbidden_address(address) is forbidden
@@ -245,7 +252,7 @@ async def test_an_expired_lease_is_taken_over(api, tenant):
         crashed = service.Dispatcher(api.db, allow_private=True, retry_schedule="")
         async with api.db.write() as conn:  # claimed, then the process "dies" before posting
             claimed = await service.store.claim_due(conn, owner=crashed.owner, now=t0,
-                                                    lease_until=t0 + service.LEASE, limit=10)
+                                                    lease_until=t0 + service.LEASE, capacity=service.store.Capacity(10, 4, 8))
         assert len(claimed) == 1
         survivor = service.Dispatcher(api.db, allow_private=True, retry_schedule="")
         assert await survivor.run_once(t0 + timedelta(seconds=30)) == 0

@@ -6,7 +6,8 @@ from typing import Annotated
 
 from fastapi import Depends, Header, Request
 
-from sendhouse.errors import RateLimited
+from sendhouse.api.errors import render_app_error
+from sendhouse.errors import AppError, RateLimited
 from sendhouse.services import projects as project_service
 from sendhouse.services.projects import Principal
 from sendhouse.store.db import Database
@@ -23,7 +24,11 @@ async def current_principal(
     x_api_key: Annotated[str | None, Header(include_in_schema=False)] = None,
     x_project_id: Annotated[str | None, Header()] = None,
 ) -> Principal:
-    """Authenticate the bearer key (or x-api-key) and apply the per-key rate limit."""
+    """Authenticate the bearer key (or x-api-key) and apply the per-key rate limit (once per request:
+    the request gate has usually done it before reading the body)."""
+    known = getattr(request.state, "principal", None)
+    if known is not None:
+        return known
     secret = _bearer(authorization) or x_api_key
     app = container(request)
     principal = await project_service.authenticate(app.db, secret=secret, project_header=x_project_id)
@@ -31,7 +36,31 @@ async def current_principal(
     request.state.rate_limit = verdict
     if not verdict.allowed:
         raise RateLimited(verdict.retry_after)
+    request.state.principal = principal
     return principal
+
+
+async def api_gate(scope) -> object | None:
+    """The request gate's authenticator of /v1: None when the key is good, else the error response."""
+    request = Request(scope)
+    headers = request.headers
+    try:
+        await current_principal(request, headers.get("authorization"), headers.get("x-api-key"),
+                                headers.get("x-project-id"))
+    except AppError as exc:
+        return render_app_error(exc)
+    return None
+
+
+async def mcp_gate(scope) -> object | None:
+    """The request gate's authenticator of /mcp: a valid key, else 401 before the body is read."""
+    request = Request(scope)
+    secret = _bearer(request.headers.get("authorization"))
+    try:
+        await project_service.authenticate(container(request).db, secret=secret, project_header=None)
+    except AppError as exc:
+        return render_app_error(exc)
+    return None
 
 
 def _bearer(header: str | None) -> str | None:

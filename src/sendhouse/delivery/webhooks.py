@@ -1,4 +1,6 @@
-"""HTTP delivery of one webhook attempt: httpx2, 10 s timeout, no redirects, and an SSRF guard.
+"""HTTP delivery of one webhook attempt: httpx2, a total deadline (10 s by default: connecting,
+sending and reading the whole answer, so an endpoint dripping a byte at a time cannot hold an
+attempt longer), no redirects, and an SSRF guard.
 
 With the guard on (the default), the target host is resolved first; any address that is not
 globally routable (private, loopback, link-local, multicast, reserved, ...) refuses the attempt,
@@ -36,11 +38,37 @@ class TargetRefused(Exception):
     """The target resolves to an address webhooks may not reach."""
 
 
+NAT64_WELL_KNOWN = ipaddress.IPv6Network("64:ff9b::/96")
+NAT64_LOCAL_USE = ipaddress.IPv6Network("64:ff9b:1::/48")
+IPV4_COMPATIBLE = ipaddress.IPv6Network("::/96")
+
+
 def is_forbidden_address(address: str) -> bool:
-    """Whether an IP is off limits for webhooks (anything not globally routable)."""
+    """Whether an IP is off limits for webhooks (anything not globally routable).
+
+    An IPv4-mapped address is judged as its IPv4 address; NAT64 (64:ff9b::/96) and 6to4
+    (2002::/16) addresses are refused when the IPv4 address they carry is; the deprecated
+    IPv4-compatible `::a.b.c.d` and the local-use NAT64 prefix are refused outright.
+    """
     ip = ipaddress.ip_address(address.split("%", 1)[0])
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
+    if isinstance(ip, ipaddress.IPv4Address):
+        return _forbidden_ip(ip)
+    if ip.ipv4_mapped is not None:
+        return _forbidden_ip(ip.ipv4_mapped)
+    if ip in IPV4_COMPATIBLE or ip in NAT64_LOCAL_USE:
+        return True
+    embedded = _embedded_ipv4(ip)
+    return _forbidden_ip(ip) or (embedded is not None and _forbidden_ip(embedded))
+
+
+def _embedded_ipv4(ip: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
+    """The IPv4 address a NAT64 or 6to4 address carries (Teredo is not global, so refused)."""
+    if ip in NAT64_WELL_KNOWN:
+        return ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
+    return ip.sixtofour
+
+
+def _forbidden_ip(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
     return not ip.is_global or ip.is_multicast
 
 
@@ -61,7 +89,7 @@ class WebhookSender:
     """Posts signed bodies; one instance (one connection pool) per dispatcher."""
 
     def __init__(self, *, allow_private: bool, timeout: float = TIMEOUT_SECONDS):
-        self.allow_private = allow_private
+        self.allow_private, self.deadline = allow_private, timeout
         self._client = httpx2.AsyncClient(
             timeout=timeout, follow_redirects=False, trust_env=False, headers={"User-Agent": USER_AGENT},
         )
@@ -73,11 +101,12 @@ class WebhookSender:
         """One attempt: any 2xx is success; everything else (3xx included) is a failure."""
         started = time.monotonic()
         try:
-            response = await self._send(url, body, headers)
+            async with asyncio.timeout(self.deadline):
+                response = await self._send(url, body, headers)
         except TargetRefused as exc:
             return Outcome(False, None, str(exc), _ms_since(started))
-        except httpx2.TimeoutException:
-            return Outcome(False, None, f"timed out after {TIMEOUT_SECONDS:g} s", _ms_since(started))
+        except (httpx2.TimeoutException, TimeoutError):
+            return Outcome(False, None, f"no complete answer within {self.deadline:g} s", _ms_since(started))
         except httpx2.HTTPError as exc:
             return Outcome(False, None, f"{type(exc).__name__}: {exc}"[:500], _ms_since(started))
         success = 200 <= response.status_code < 300

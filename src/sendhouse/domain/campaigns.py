@@ -15,6 +15,7 @@ from typing import Any
 from email_validator import EmailNotValidError, validate_email
 
 from sendhouse.domain.times import parse_iso
+from sendhouse.domain.urls import link_problems
 from sendhouse.errors import InvalidInput
 
 STATUSES = ("draft", "scheduled", "sending", "sending_gradual", "paused", "sent", "failed", "aborted")
@@ -138,6 +139,7 @@ def _check_from(sender: dict | None) -> list[dict]:
 def check_fields(fields: dict) -> list[dict]:
     """Every per-field problem of a create or update body (references are checked by the service)."""
     found = _check_scalars(fields) + _check_from(fields.get("from"))
+    found += link_problems("htmlTemplate", fields.get("htmlTemplate"))
     for key in ("from", "replyTo"):
         found += _email_problems(fields, key)
     if fields.get("scheduledAt") is not None:

@@ -29,6 +29,7 @@ from sendhouse.domain.templating import (
     html_to_text,
     inline_css,
 )
+from sendhouse.domain.urls import LINK_RE, ascii_url
 from sendhouse.errors import InvalidInput
 
 if TYPE_CHECKING:
@@ -61,9 +62,7 @@ _FOOTER_HTML = (
     '<a href="{{unsubscribe_preference}}" style="color:#6b7280;">Manage email preferences</a></p>'
 )
 _FOOTER_TEXT = "\n\n--\nUnsubscribe: {{unsubscribe}}\nManage email preferences: {{unsubscribe_preference}}\n"
-_LINK_RE = re.compile(
-    r"""(<a(?:rea)?\b[^>]*?\bhref\s*=\s*)(?:"([^"]{0,8000})"|'([^']{0,8000})')""", re.IGNORECASE
-)
+_LINK_RE = LINK_RE
 _UNTRACKED_RE = re.compile(
     r"\s*(?:mailto:|tel:|sms:|#)|.*\{\{\{?\s*(?:unsubscribe|#|/|else)", re.IGNORECASE | re.DOTALL
 )
@@ -138,8 +137,8 @@ def _link(slot: str, template: Template) -> _Links:
     """A tracked link; a constant http(s) URL is unescaped and packed once here."""
     if template.constant is None:
         return _Links(slot, template, None)
-    url = htmllib.unescape(template.constant)
-    if "\x00" in url or not url[:8].lower().startswith(("https://", "http://")):
+    url = ascii_url(htmllib.unescape(template.constant))
+    if not url[:8].lower().startswith(("https://", "http://")):
         return _Links(slot, template, None)
     return _Links(slot, template, tokens.pack((url,)))
 
@@ -368,8 +367,8 @@ class Skeleton:
 
     def _tracked_url(self, rendered: str, packed_row: bytes) -> str:
         """The click-tracking URL (HTML-escaped) for a rendered href, or the href itself if not http(s)."""
-        url = htmllib.unescape(rendered) if "&" in rendered else rendered
-        if not url[:8].lower().startswith(("https://", "http://")) or "\x00" in url:
+        url = ascii_url(htmllib.unescape(rendered) if "&" in rendered else rendered)
+        if not url[:8].lower().startswith(("https://", "http://")):
             return rendered
         payload = packed_row + tokens.SEPARATOR + tokens.pack((url,))
         return self.click_prefix + tokens.sign_packed(self.keys["click"], payload)

@@ -2,7 +2,9 @@
 
 - campaigns created or edited through MCP stay drafts: publish, sendNow and scheduledAt are not
   parameters and are stripped if a client sends them anyway; update_campaign edits drafts only;
-- send_campaign and send_test_email answer a preview unless called again with confirmed=true;
+- send_campaign and send_test_email answer a preview with a short-lived confirmation token bound to
+  the campaign and to what the preview showed (domain/confirmations.py); only a second call with
+  confirmed=true and that token acts;
 - nothing here pauses, resumes or aborts a campaign: those need a direct API call with a key.
 """
 
@@ -13,8 +15,10 @@ from typing import Annotated, Literal
 from mcp.server.mcpserver import Context, MCPServer
 from pydantic import Field
 
+from sendhouse.domain import confirmations
 from sendhouse.domain.campaigns import GRADUAL_STRATEGIES, SEND_MODES, STATUSES
 from sendhouse.domain.pagination import Page
+from sendhouse.domain.times import utcnow
 from sendhouse.errors import InvalidInput, InvalidOperation
 from sendhouse.mcp_tools.base import SCHEDULING_FIELDS, ToolEnv, given
 from sendhouse.services import activity, transactional
@@ -29,7 +33,9 @@ Subject = Annotated[str, Field(min_length=1, max_length=988, description="subjec
 Preview = Annotated[str, Field(max_length=140, description="preview text shown after the subject (≤140)")]
 Email = Annotated[str, Field(min_length=3, max_length=320)]
 Ids = Annotated[list[Annotated[str, Field(max_length=64)]], Field(max_length=100)]
-Confirmed = Annotated[bool, Field(description="false or absent: only answer a preview; true: really do it")]
+Confirmed = Annotated[bool, Field(description="false or absent: only answer a preview; true (with the "
+                                             "preview's confirmationToken): really do it")]
+Token = Annotated[str, Field(max_length=512, description="the confirmationToken the preview answered")]
 
 
 def _campaign_fields(**kw) -> dict:
@@ -141,17 +147,20 @@ def locals_of(values: dict) -> dict:
 
 def _sending(server: MCPServer, env: ToolEnv) -> None:
     @server.tool(description="Send a DRAFT campaign. Without confirmed=true it only answers a preview (audience "
-                             "after suppression, subject, from, start time, what still blocks it) and changes "
-                             "nothing; with confirmed=true the campaign is scheduled to start after the abort "
-                             "window. Stopping a campaign is not possible through MCP.")
-    async def send_campaign(ctx: Context, campaignId: CampaignId, confirmed: Confirmed = False):
+                             "after suppression, subject, from, start time, what still blocks it) and a "
+                             "confirmationToken valid 5 minutes; changes nothing. With confirmed=true and that "
+                             "token (same audience) the campaign is scheduled to start after the abort window. "
+                             "Stopping a campaign is not possible through MCP.")
+    async def send_campaign(ctx: Context, campaignId: CampaignId, confirmed: Confirmed = False,
+                            confirmationToken: Token | None = None):
         delay = env.settings.send_now_delay
 
         async def act(pid):
             preview = await service.send_preview(env.db, pid, campaignId, send_now_delay=delay)
+            binding = str(preview["audience"]["recipients"])
             if not confirmed:
-                return {"confirmed": False, "preview": preview,
-                        "next": "call send_campaign again with confirmed=true to schedule it"}
+                return _previewed(env, "send_campaign", pid, campaignId, binding, preview)
+            _confirm(env, confirmationToken, "send_campaign", pid, campaignId, binding)
             done = await service.update_campaign(env.db, pid, campaignId, {"sendNow": True},
                                                  send_now_delay=delay, only_drafts=True)
             scheduled = {k: done[k] for k in ("id", "name", "status", "scheduledAt")}
@@ -160,22 +169,38 @@ def _sending(server: MCPServer, env: ToolEnv) -> None:
 
     @server.tool(description="Send the campaign's content to 1-10 test addresses as transactional mail "
                              "(subject prefixed [Test]); the campaign itself does not change. Without "
-                             "confirmed=true it only answers a preview.")
+                             "confirmed=true it only answers a preview and a confirmationToken (5 minutes); "
+                             "a second call with confirmed=true, that token and the same addresses sends.")
     async def send_test_email(
         ctx: Context, campaignId: CampaignId,
         emails: Annotated[list[Email], Field(min_length=1, max_length=MAX_TEST_ADDRESSES,
                                              description="1 to 10 recipient addresses")],
-        confirmed: Confirmed = False,
+        confirmed: Confirmed = False, confirmationToken: Token | None = None,
     ):
         async def act(pid):
             body = _test_mail(await service.get_campaign(env.db, pid, campaignId), emails)
             preview = {"campaignId": campaignId, "to": emails, "subject": body["subject"], "from": body["from"]}
+            binding = confirmations.binding_of_addresses(emails)
             if not confirmed:
-                return {"confirmed": False, "preview": preview,
-                        "next": "call send_test_email again with confirmed=true to send it"}
+                return _previewed(env, "send_test_email", pid, campaignId, binding, preview)
+            _confirm(env, confirmationToken, "send_test_email", pid, campaignId, binding)
             queued = await transactional.send_bulk(env.db, env.settings, pid, body)
             return {"confirmed": True, "preview": preview, **queued}
         return await env.run(ctx, act)
+
+
+def _previewed(env: ToolEnv, action: str, project_id: str, campaign_id: str, binding: str, preview: dict) -> dict:
+    token = confirmations.issue(env.settings.resolved_secret_key(), action, project_id, campaign_id, binding,
+                                utcnow())
+    return {"confirmed": False, "preview": preview, "confirmationToken": token,
+            "expiresInSeconds": confirmations.TTL_SECONDS,
+            "next": f"show the preview; if the user agrees, call {action} again with confirmed=true and "
+                    "this confirmationToken"}
+
+
+def _confirm(env: ToolEnv, token: str | None, action: str, project_id: str, campaign_id: str, binding: str) -> None:
+    confirmations.check(env.settings.resolved_secret_key(), token, action, project_id, campaign_id, binding,
+                        utcnow())
 
 
 def _test_mail(campaign: dict, emails: list[str]) -> dict:

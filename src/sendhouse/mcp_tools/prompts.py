@@ -14,7 +14,8 @@ CAMPAIGN = """Help me create an email campaign in Sendhouse.
 3. create_campaign makes a draft; show me the result with get_campaign.
 4. Offer send_test_email to a few of my addresses; show the preview and send only after I agree.
 5. Only if I ask to send: call send_campaign without confirmed, show me the preview (audience,
-   subject, from, start time, problems), and call it with confirmed=true only after I say yes.
+   subject, from, start time, problems), and call it with confirmed=true and the preview's
+   confirmationToken only after I say yes.
 Pausing, resuming or aborting is not possible here: that needs a direct API call with a key.
 """
 

@@ -28,8 +28,8 @@ from sendhouse.services.projects import Principal
 PATH = "/mcp"
 INSTRUCTIONS = (
     "Sendhouse: email campaigns and transactional email (AutoSend-compatible). Campaigns created here are "
-    "drafts. send_campaign and send_test_email first answer a preview; call them again with confirmed=true "
-    "only after the user agreed. Pausing, resuming or aborting a campaign is not possible through MCP."
+    "drafts. send_campaign and send_test_email first answer a preview and a confirmationToken; call them "
+    "again with confirmed=true and that token only after the user agreed. Pausing, resuming or aborting a campaign is not possible through MCP."
 )
 
 

@@ -271,10 +271,13 @@ def csv_rows(stream: TextIO) -> tuple[list[str], Iterator[tuple[int, list[str]]]
 
     def _rows() -> Iterator[tuple[int, list[str]]]:
         start = reader.line_num
-        for cells in reader:
-            if cells and any(cells):
-                yield start + 1, cells
-            start = reader.line_num
+        try:
+            for cells in reader:
+                if cells and any(cells):
+                    yield start + 1, cells
+                start = reader.line_num
+        except csv.Error as exc:  # a cell over the csv module's field limit (128 KiB), a stray NUL, ...
+            raise _refuse("file", f"line {start + 1}: {exc}") from None
 
     return header, _rows()
 

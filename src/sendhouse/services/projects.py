@@ -1,9 +1,15 @@
-"""Projects, API keys and authentication of a bearer key."""
+"""Projects, API keys and authentication of a bearer key.
+
+Each project created on its own (CLI, first run) gets an organization of its own; a project made
+with an account key joins that key's organization, so an account key reaches only the projects of
+its organization. A key may expire (`expires_at`); its last use is stamped at most once a minute.
+"""
 
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from sendhouse.domain import ids
 from sendhouse.domain.regions import REGIONS
@@ -25,6 +31,7 @@ class Principal:
     kind: str  # project | account
     organization_id: str
     project_id: str | None
+    expires_at: datetime | None = None
 
     @property
     def is_account(self) -> bool:
@@ -46,16 +53,16 @@ def present_project(row: dict) -> dict:
     }
 
 
-async def _ensure_organization(conn) -> str:
-    org_id = await store.first_organization_id(conn)
-    if org_id is None:
-        org_id = ids.new_id()
-        await store.insert_organization(conn, {"id": org_id, "name": "default", "created_at": utcnow()})
+async def _new_organization(conn, name: str) -> str:
+    org_id = ids.new_id()
+    await store.insert_organization(conn, {"id": org_id, "name": name, "created_at": utcnow()})
     return org_id
 
 
-async def create_project_in(conn, *, name: str, domain: str | None = None, region_key: str | None = None) -> dict:
-    """Create a project inside an open transaction (and everything a new project starts with)."""
+async def create_project_in(conn, *, name: str, domain: str | None = None, region_key: str | None = None,
+                            organization_id: str | None = None) -> dict:
+    """Create a project inside an open transaction (and everything a new project starts with), in
+    `organization_id`, or in a new organization of its own."""
     name = (name or "").strip()
     if not 1 <= len(name) <= 100:
         raise InvalidInput.field("name", "name is required and must be at most 100 characters")
@@ -63,7 +70,7 @@ async def create_project_in(conn, *, name: str, domain: str | None = None, regio
         raise InvalidInput.field("regionKey", f"must be one of {', '.join(REGIONS)}")
     now = utcnow()
     row = {
-        "id": ids.new_id(), "organization_id": await _ensure_organization(conn), "name": name,
+        "id": ids.new_id(), "organization_id": organization_id or await _new_organization(conn, name), "name": name,
         "domain": domain, "region_key": region_key or "us-east-1", "tracking_open": True,
         "tracking_click": True, "created_at": now, "updated_at": now,
     }
@@ -73,10 +80,12 @@ async def create_project_in(conn, *, name: str, domain: str | None = None, regio
     return row
 
 
-async def create_project(db: Database, *, name: str, domain: str | None = None, region_key: str | None = None) -> dict:
-    """Create a project."""
+async def create_project(db: Database, *, name: str, domain: str | None = None, region_key: str | None = None,
+                         organization_id: str | None = None) -> dict:
+    """Create a project (in a new organization unless one is given)."""
     async with db.write() as conn:
-        return await create_project_in(conn, name=name, domain=domain, region_key=region_key)
+        return await create_project_in(conn, name=name, domain=domain, region_key=region_key,
+                                       organization_id=organization_id)
 
 
 async def list_projects(db: Database, principal: Principal) -> list[dict]:
@@ -121,8 +130,12 @@ async def resolve_project(db: Database, name_or_id: str) -> dict:
     return row
 
 
-async def create_api_key(db: Database, *, project_id: str, account: bool = False, name: str = "") -> tuple[dict, str]:
-    """Create a key for a project (or an account key for its organization). The secret is returned once."""
+async def create_api_key(db: Database, *, project_id: str, account: bool = False, name: str = "",
+                         expires_at: datetime | None = None) -> tuple[dict, str]:
+    """Create a key for a project (or an account key for its organization), valid until `expires_at`
+    when given. The secret is returned once."""
+    if expires_at is not None and expires_at <= utcnow():
+        raise InvalidInput.field("expiresAt", "the expiry must be in the future")
     secret = ids.new_api_key(account=account)
     async with db.write() as conn:
         project = await store.get_project(conn, project_id)
@@ -132,6 +145,7 @@ async def create_api_key(db: Database, *, project_id: str, account: bool = False
             "id": ids.new_id(), "organization_id": project["organization_id"],
             "project_id": None if account else project_id, "kind": "account" if account else "project",
             "key_hash": ids.hash_api_key(secret), "prefix": secret[:8], "name": name, "created_at": utcnow(),
+            "expires_at": expires_at,
         }
         await store.insert_api_key(conn, row)
     return row, secret
@@ -141,6 +155,11 @@ async def revoke_api_key(db: Database, *, project_id: str, key_id: str) -> None:
     async with db.write() as conn:
         if not await store.revoke_api_key(conn, key_id, project_id, utcnow()):
             raise NotFound("API key not found", code="API_KEY_NOT_FOUND")
+    _principals.clear()
+
+
+def forget_cached_principals() -> None:
+    """After a revocation: this process stops accepting the key at once (others within AUTH_CACHE_SECONDS)."""
     _principals.clear()
 
 
@@ -171,6 +190,8 @@ class _PrincipalCache:
 
 
 AUTH_CACHE_SECONDS = 5.0
+USE_STAMP_SECONDS = 60.0
+_stamped: dict[str, float] = {}
 _principals = _PrincipalCache(AUTH_CACHE_SECONDS)
 
 
@@ -183,7 +204,24 @@ async def authenticate(db: Database, *, secret: str | None, project_header: str 
     if principal is None:
         principal = await _authenticate(db, cache_key[0], project_header)
         _principals.put(cache_key, principal)
+    if principal.expires_at is not None and principal.expires_at <= utcnow():
+        _principals.clear()
+        raise Unauthorized("This API key has expired", code="API_KEY_EXPIRED")
+    await _stamp_use(db, principal.api_key_id)
     return principal
+
+
+async def _stamp_use(db: Database, key_id: str) -> None:
+    """Record the key's last use, at most once per USE_STAMP_SECONDS from this process."""
+    now = time.monotonic()
+    if now - _stamped.get(key_id, float("-inf")) < USE_STAMP_SECONDS:
+        return
+    if len(_stamped) > 10_000:
+        _stamped.clear()
+    _stamped[key_id] = now
+    moment = utcnow()
+    async with db.write() as conn:
+        await store.stamp_key_use(conn, key_id, moment, moment - timedelta(seconds=USE_STAMP_SECONDS))
 
 
 async def _authenticate(db: Database, key_hash: str, project_header: str | None) -> Principal:
@@ -191,16 +229,17 @@ async def _authenticate(db: Database, key_hash: str, project_header: str | None)
         key = await store.find_api_key(conn, key_hash)
         if key is None:
             raise Unauthorized()
+        expires = key["expires_at"]
         if key["kind"] == "project":
             if await store.get_project(conn, key["project_id"]) is None:
                 raise Unauthorized()
-            return Principal(key["id"], "project", key["organization_id"], key["project_id"])
+            return Principal(key["id"], "project", key["organization_id"], key["project_id"], expires)
         project_id = None
         if project_header:
             if await store.get_project(conn, project_header, key["organization_id"]) is None:
                 raise NotFound("Project not found", code="PROJECT_NOT_FOUND")
             project_id = project_header
-        return Principal(key["id"], "account", key["organization_id"], project_id)
+        return Principal(key["id"], "account", key["organization_id"], project_id, expires)
 
 
 def require_project(principal: Principal) -> str:

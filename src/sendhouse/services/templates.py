@@ -13,6 +13,7 @@ from sendhouse.domain import ids
 from sendhouse.domain.pagination import Page
 from sendhouse.domain.templating import compile_template
 from sendhouse.domain.times import iso, utcnow
+from sendhouse.domain.urls import link_problems
 from sendhouse.errors import InvalidInput, InvalidOperation, NotFound
 from sendhouse.store import senders as sender_store
 from sendhouse.store import templates as store
@@ -53,6 +54,9 @@ def check_syntax(fields: dict[str, Any]) -> None:
     for name in CHECKED_SOURCES:
         if fields.get(name):
             compile_template(fields[name], field=name)
+    problems = link_problems("emailTemplate", fields.get("emailTemplate"))
+    if problems:
+        raise InvalidInput("Validation failed", details=problems)
 
 
 def _columns(fields: dict[str, Any]) -> dict[str, Any]:

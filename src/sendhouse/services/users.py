@@ -1,7 +1,14 @@
-"""Dashboard users: creation (argon2 hash), password login, project memberships, first-run login."""
+"""Dashboard users: creation (argon2 hash), password login, project memberships, first-run login.
+
+A password check (argon2, about 170 ms of CPU) runs in a thread, never on the event loop. Login
+attempts are throttled per client IP and per account by token buckets shared by every process
+(store/kv.py): LOGIN_IP_LIMIT and LOGIN_ACCOUNT_LIMIT are (burst, attempts per second regained).
+"""
 
 from __future__ import annotations
 
+import asyncio
+import math
 import secrets
 
 from argon2 import PasswordHasher
@@ -10,7 +17,8 @@ from email_validator import EmailNotValidError, validate_email
 
 from sendhouse.domain import ids
 from sendhouse.domain.times import utcnow
-from sendhouse.errors import Conflict, InvalidInput, Unauthorized
+from sendhouse.errors import Conflict, InvalidInput, RateLimited, Unauthorized
+from sendhouse.store import kv
 from sendhouse.store import projects as project_store
 from sendhouse.store import users as store
 from sendhouse.store.db import Database
@@ -18,6 +26,8 @@ from sendhouse.store.db import Database
 FIRST_USER_EMAIL = "admin@sendhouse.example"
 MIN_PASSWORD = 10
 MAX_PASSWORD = 200
+LOGIN_IP_LIMIT = (20, 20 / 60)  # 20 at once, then one every 3 s
+LOGIN_ACCOUNT_LIMIT = (10, 10 / 600)  # 10 at once, then one a minute
 _HASHER = PasswordHasher()
 # Verified against when the email is unknown, so a login takes as long either way.
 _DUMMY_HASH = _HASHER.hash("not-a-real-password")
@@ -59,6 +69,15 @@ async def create_user(db: Database, email: str, *, password: str | None = None,
     return present_user(row), password
 
 
+def hash_password(password: str) -> str:
+    return _HASHER.hash(password)
+
+
+def verify_password(hashed: str, password: str) -> bool:
+    """Whether `password` matches the argon2 hash (CPU-bound: call it in a thread)."""
+    return _verify(hashed, password)
+
+
 def _verify(hashed: str, password: str) -> bool:
     try:
         return _HASHER.verify(hashed, password)
@@ -66,15 +85,29 @@ def _verify(hashed: str, password: str) -> bool:
         return False
 
 
-async def login(db: Database, email: str, password: str) -> dict:
-    """The user with these credentials, or Unauthorized (same answer for unknown email and bad password)."""
+async def login(db: Database, email: str, password: str, *, client_ip: str | None = None) -> dict:
+    """The user with these credentials, or Unauthorized (same answer for unknown email and bad password);
+    RateLimited when the client IP or the account has used up its attempts."""
+    email = (email or "").strip().lower()
+    await _throttle(db, f"login-ip:{client_ip or '-'}", LOGIN_IP_LIMIT, "from your address")
+    await _throttle(db, f"login-account:{email[:320]}", LOGIN_ACCOUNT_LIMIT, "for this account")
     async with db.read() as conn:
-        row = await store.find_by_email(conn, (email or "").strip().lower())
-    if not _verify(row["password_hash"] if row else _DUMMY_HASH, password or "") or row is None:
+        row = await store.find_by_email(conn, email)
+    matches = await asyncio.to_thread(_verify, row["password_hash"] if row else _DUMMY_HASH, password or "")
+    if not matches or row is None:
         raise Unauthorized("Wrong email or password", code="INVALID_CREDENTIALS")
     async with db.write() as conn:
         await store.touch_login(conn, row["id"], utcnow())
     return present_user(row)
+
+
+async def _throttle(db: Database, key: str, limit: tuple[int, float], whom: str) -> None:
+    burst, rate = limit
+    async with db.write() as conn:
+        granted = await kv.take_tokens(conn, key, 1, rate=rate, burst=burst, now=utcnow())
+    if not granted:
+        wait = math.ceil(1 / rate)
+        raise RateLimited(wait, f"Too many login attempts {whom}. Try again in {wait} seconds.")
 
 
 async def get_user(db: Database, user_id: str) -> dict | None:

@@ -5,6 +5,11 @@ stores one delivery row per active webhook subscribed to the event, so an event 
 when the change that caused it was committed. The dispatcher (a background part of
 `sendhouse serve`/`worker`) claims due rows with a lease, posts them, and records the outcome;
 a dispatcher killed between attempts loses nothing, and the next one continues the schedule.
+
+The dispatcher is a bounded pool: up to `concurrency` attempts in flight, at most PER_WEBHOOK of
+one endpoint and PER_PROJECT of one project, claimed round-robin across projects; a slot is refilled
+as soon as its attempt ends (no waiting for a whole batch), and each attempt has a total deadline.
+So an endpoint that answers slowly delays only its own deliveries.
 """
 
 from __future__ import annotations
@@ -304,22 +309,62 @@ async def emit_contact_changes(conn, project_id: str, pairs: list[tuple[dict | N
 
 # --- dispatch -------------------------------------------------------------------------------
 
-class Dispatcher:
-    """Claims due deliveries with a lease, posts them, records each outcome and the retry."""
+PER_WEBHOOK = 4
+PER_PROJECT = 8
 
-    def __init__(self, db: Database, *, allow_private: bool, retry_schedule: str, batch: int = 20):
-        self.db, self.batch, self.owner = db, batch, new_id()
+
+class Dispatcher:
+    """Claims due deliveries with a lease into a bounded pool of attempts, records each outcome and the retry."""
+
+    def __init__(self, db: Database, *, allow_private: bool, retry_schedule: str, batch: int = 20,
+                 concurrency: int = 32, timeout: float = 10.0):
+        self.db, self.batch, self.owner, self.concurrency = db, batch, new_id(), concurrency
         self.schedule = rules.parse_retry_schedule(retry_schedule)
-        self.sender = WebhookSender(allow_private=allow_private)
+        self.sender = WebhookSender(allow_private=allow_private, timeout=timeout)
+        self.in_flight: dict[str, tuple[str, str]] = {}  # delivery id -> (webhook id, project id)
+        self._tasks: set[asyncio.Task] = set()
+        self.slot_freed = asyncio.Event()
 
     async def run_once(self, now: datetime | None = None) -> int:
-        """Attempt every delivery due at `now` (up to one batch); returns how many were attempted."""
+        """Attempt the deliveries due at `now` (up to one batch) and wait for them; returns how many."""
+        tasks = await self.fill(now, limit=self.batch)
+        await asyncio.gather(*tasks)
+        return len(tasks)
+
+    async def fill(self, now: datetime | None = None, *, limit: int | None = None) -> list[asyncio.Task]:
+        """Claim due deliveries into the pool's free slots and start their attempts (not awaited)."""
         now = now or utcnow()
+        free = min(limit or self.concurrency, self.concurrency - len(self.in_flight))
+        if free <= 0:
+            return []
         async with self.db.write() as conn:
             rows = await store.claim_due(conn, owner=self.owner, now=now, lease_until=now + LEASE,
-                                         limit=self.batch)
-        await asyncio.gather(*(self._attempt(row, now) for row in rows))
-        return len(rows)
+                                         capacity=self._capacity(free))
+        return [self._start(row, now) for row in rows]
+
+    def _capacity(self, free: int) -> store.Capacity:
+        webhooks_busy: dict[str, int] = {}
+        projects_busy: dict[str, int] = {}
+        for webhook_id, project_id in self.in_flight.values():
+            webhooks_busy[webhook_id] = webhooks_busy.get(webhook_id, 0) + 1
+            projects_busy[project_id] = projects_busy.get(project_id, 0) + 1
+        return store.Capacity(free, PER_WEBHOOK, PER_PROJECT, webhooks_busy, projects_busy)
+
+    def _start(self, row: dict, now: datetime) -> asyncio.Task:
+        self.in_flight[row["id"]] = (row["webhook_id"], row["project_id"])
+        task = asyncio.create_task(self._attempt_guarded(row, now), name=f"webhook-{row['id']}")
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    async def _attempt_guarded(self, row: dict, now: datetime) -> None:
+        try:
+            await self._attempt(row, now)
+        except Exception:  # the lease expires and another pass retries it
+            log.exception("webhook attempt not recorded", extra={"action": "webhook_dispatch"})
+        finally:
+            self.in_flight.pop(row["id"], None)
+            self.slot_freed.set()
 
     async def _attempt(self, row: dict, now: datetime) -> None:
         headers = rules.delivery_headers(secret=row["secret"], delivery_id=row["id"], event=row["event"],
@@ -350,7 +395,12 @@ class Dispatcher:
             return await store.prune(conn, now or utcnow())
 
     async def close(self) -> None:
-        """Give back unfinished leases and close the connection pool."""
+        """Stop the attempts in flight, give back their leases (they are attempted again later, with
+        the same delivery id) and close the connection pool."""
+        for task in list(self._tasks):
+            task.cancel()
+        if self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
         async with self.db.write() as conn:
             await store.release(conn, self.owner)
         await self.sender.aclose()
@@ -371,17 +421,29 @@ def _log_attempt(row: dict, outcome, values: dict) -> None:
 async def _loop(dispatcher: Dispatcher, stop: asyncio.Event, poll_interval: float) -> None:
     last_prune = None
     while not stop.is_set():
-        attempted = 0
+        started = []
         try:
-            attempted = await dispatcher.run_once()
+            dispatcher.slot_freed.clear()
+            started = await dispatcher.fill()
             if last_prune is None or utcnow() - last_prune >= PRUNE_EVERY:
                 await dispatcher.prune()
                 last_prune = utcnow()
         except Exception:
             log.exception("webhook dispatch failed", extra={"action": "webhook_dispatch"})
-        if not attempted:
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(stop.wait(), poll_interval)
+        if not started:
+            await _wait_for_work(dispatcher, stop, poll_interval)
+
+
+async def _wait_for_work(dispatcher: Dispatcher, stop: asyncio.Event, poll_interval: float) -> None:
+    """Until the poll interval passes, the server stops, or an attempt in flight ends."""
+    waits = [asyncio.ensure_future(stop.wait())]
+    if dispatcher.in_flight:
+        waits.append(asyncio.ensure_future(dispatcher.slot_freed.wait()))
+    try:
+        await asyncio.wait(waits, timeout=poll_interval, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for waiting in waits:
+            waiting.cancel()
 
 
 @contextlib.asynccontextmanager
@@ -389,7 +451,8 @@ async def dispatcher_part(container, *, poll_interval: float = 1.0) -> AsyncIter
     """The background part: runs the dispatch loop until the server stops."""
     settings = container.settings
     dispatcher = Dispatcher(container.db, allow_private=settings.webhook_allow_private,
-                            retry_schedule=settings.webhook_retry_schedule)
+                            retry_schedule=settings.webhook_retry_schedule,
+                            concurrency=settings.webhook_concurrency, timeout=settings.webhook_timeout)
     stop = asyncio.Event()
     task = asyncio.create_task(_loop(dispatcher, stop, poll_interval), name="webhook-dispatcher")
     try:

@@ -14,11 +14,6 @@ async def insert_organization(conn: AsyncConnection, row: dict[str, Any]) -> Non
     await conn.execute(organizations.insert().values(**row))
 
 
-async def first_organization_id(conn: AsyncConnection) -> str | None:
-    query = sa.select(organizations.c.id).order_by(organizations.c.id).limit(1)
-    return (await conn.execute(query)).scalar()
-
-
 async def insert_project(conn: AsyncConnection, row: dict[str, Any]) -> None:
     await conn.execute(projects.insert().values(**row))
 
@@ -74,8 +69,12 @@ async def find_api_key(conn: AsyncConnection, key_hash: str) -> dict | None:
     return dict(row) if row else None
 
 
-async def list_api_keys(conn: AsyncConnection, project_id: str) -> list[dict]:
-    query = sa.select(api_keys).where(api_keys.c.project_id == project_id).order_by(api_keys.c.id)
+async def list_keys_of(conn: AsyncConnection, organization_id: str, *, project_id: str | None = None) -> list[dict]:
+    """The keys of an organization (those of one of its projects and its account keys, with project_id)."""
+    where = [api_keys.c.organization_id == organization_id]
+    if project_id is not None:
+        where.append(sa.or_(api_keys.c.project_id == project_id, api_keys.c.kind == "account"))
+    query = sa.select(api_keys).where(*where).order_by(api_keys.c.id)
     return [dict(r) for r in (await conn.execute(query)).mappings()]
 
 
@@ -86,3 +85,23 @@ async def revoke_api_key(conn: AsyncConnection, key_id: str, project_id: str, wh
         .values(revoked_at=when)
     )
     return (await conn.execute(stmt)).rowcount == 1
+
+
+async def revoke_key_of(conn: AsyncConnection, key_id: str, organization_id: str | None, when: Any) -> bool:
+    """Revoke a live key of the organization (of any organization when None); whether one was."""
+    where = [api_keys.c.id == key_id, api_keys.c.revoked_at.is_(None)]
+    if organization_id is not None:
+        where.append(api_keys.c.organization_id == organization_id)
+    return (await conn.execute(api_keys.update().where(*where).values(revoked_at=when))).rowcount == 1
+
+
+async def get_api_key(conn: AsyncConnection, key_id: str) -> dict | None:
+    row = (await conn.execute(sa.select(api_keys).where(api_keys.c.id == key_id))).mappings().first()
+    return dict(row) if row else None
+
+
+async def stamp_key_use(conn: AsyncConnection, key_id: str, now: Any, unless_after: Any) -> None:
+    """Set last_used_at unless it was set after `unless_after` (one write a minute at most)."""
+    await conn.execute(api_keys.update().where(
+        api_keys.c.id == key_id, sa.or_(api_keys.c.last_used_at.is_(None), api_keys.c.last_used_at < unless_after),
+    ).values(last_used_at=now))

@@ -8,7 +8,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from sendhouse.store.schema.core import projects
-from sendhouse.store.schema.dashboard import project_members, users
+from sendhouse.store.schema.dashboard import dashboard_sessions, project_members, users
 
 
 async def insert_user(conn: AsyncConnection, row: dict) -> None:
@@ -52,3 +52,39 @@ async def member_projects(conn: AsyncConnection, user_id: str) -> list[dict]:
              .where(project_members.c.user_id == user_id, projects.c.deleted_at.is_(None))
              .order_by(projects.c.id))
     return [dict(r) for r in (await conn.execute(query)).mappings()]
+
+
+# --- sessions --------------------------------------------------------------------------------
+
+
+async def insert_session(conn: AsyncConnection, row: dict) -> None:
+    await conn.execute(dashboard_sessions.insert().values(**row))
+
+
+async def session_user_id(conn: AsyncConnection, token_hash: str, now: datetime) -> str | None:
+    """The user of a live session (not revoked, not expired), else None."""
+    query = sa.select(dashboard_sessions.c.user_id).where(
+        dashboard_sessions.c.token_hash == token_hash, dashboard_sessions.c.revoked_at.is_(None),
+        dashboard_sessions.c.expires_at > now)
+    return (await conn.execute(query)).scalar_one_or_none()
+
+
+async def revoke_session(conn: AsyncConnection, token_hash: str, now: datetime) -> None:
+    await conn.execute(dashboard_sessions.update().where(
+        dashboard_sessions.c.token_hash == token_hash, dashboard_sessions.c.revoked_at.is_(None)).values(revoked_at=now))
+
+
+async def revoke_user_sessions(conn: AsyncConnection, user_id: str, now: datetime) -> int:
+    """Revoke every live session of a user; how many were."""
+    result = await conn.execute(dashboard_sessions.update().where(
+        dashboard_sessions.c.user_id == user_id, dashboard_sessions.c.revoked_at.is_(None)).values(revoked_at=now))
+    return result.rowcount
+
+
+async def forget_old_sessions(conn: AsyncConnection, before: datetime) -> int:
+    """Delete sessions that expired before `before`."""
+    return (await conn.execute(dashboard_sessions.delete().where(dashboard_sessions.c.expires_at < before))).rowcount
+
+
+async def set_password_hash(conn: AsyncConnection, user_id: str, password_hash: str) -> None:
+    await conn.execute(users.update().where(users.c.id == user_id).values(password_hash=password_hash))

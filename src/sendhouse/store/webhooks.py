@@ -1,14 +1,20 @@
-"""Queries on webhooks and the webhook delivery outbox (claim with a lease, record outcomes, prune)."""
+"""Queries on webhooks and the webhook delivery outbox (claim with a lease, record outcomes, prune).
+
+A claim is fair: at most `per_webhook` due deliveries of each webhook are candidates (a window
+function ranks each webhook's rows), the webhooks and projects already at their in-flight cap are
+left out, and the candidates are taken round-robin across projects. The lease is one conditional
+UPDATE that re-checks the row is still due, so two dispatchers never lease the same delivery.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from sendhouse.store.claims import update_chosen
 from sendhouse.store.schema.core import projects
 from sendhouse.store.schema.webhooks import webhook_deliveries as deliveries
 from sendhouse.store.schema.webhooks import webhooks
@@ -105,13 +111,58 @@ def _due(now: datetime) -> sa.ColumnElement[bool]:
     return sa.or_(pending, expired)
 
 
+@dataclass(frozen=True)
+class Capacity:
+    """What a claim may still take: rows in all, and per webhook and per project (in flight counted)."""
+
+    limit: int
+    per_webhook: int
+    per_project: int
+    webhooks_busy: dict[str, int] = field(default_factory=dict)
+    projects_busy: dict[str, int] = field(default_factory=dict)
+
+
+async def _candidates(conn: AsyncConnection, now: datetime, capacity: Capacity) -> list[dict]:
+    """Due deliveries of active webhooks, at most per_webhook of each, oldest first within each."""
+    rank = sa.func.row_number().over(partition_by=deliveries.c.webhook_id,
+                                     order_by=(deliveries.c.next_attempt_at, deliveries.c.id)).label("rank")
+    ranked = (sa.select(deliveries.c.id, deliveries.c.webhook_id, deliveries.c.project_id,
+                        deliveries.c.next_attempt_at, rank)
+              .join(webhooks, webhooks.c.id == deliveries.c.webhook_id)
+              .where(_due(now), webhooks.c.is_active.is_(True)).subquery())
+    query = (sa.select(ranked).where(ranked.c.rank <= capacity.per_webhook)
+             .order_by(ranked.c.rank, ranked.c.next_attempt_at, ranked.c.id)
+             .limit(capacity.limit * capacity.per_webhook + capacity.per_webhook))
+    return [dict(r) for r in (await conn.execute(query)).mappings()]
+
+
+def choose_fairly(candidates: list[dict], capacity: Capacity) -> list[str]:
+    """Ids to lease: round-robin across projects, within the per-webhook and per-project caps."""
+    by_project: dict[str, list[dict]] = {}
+    for row in candidates:
+        by_project.setdefault(row["project_id"], []).append(row)
+    hooks, projects_ = dict(capacity.webhooks_busy), dict(capacity.projects_busy)
+    chosen: list[str] = []
+    while by_project and len(chosen) < capacity.limit:
+        for project_id in list(by_project):
+            row = by_project[project_id].pop(0)
+            if not by_project[project_id]:
+                del by_project[project_id]
+            if hooks.get(row["webhook_id"], 0) < capacity.per_webhook and \
+                    projects_.get(project_id, 0) < capacity.per_project and len(chosen) < capacity.limit:
+                hooks[row["webhook_id"]] = hooks.get(row["webhook_id"], 0) + 1
+                projects_[project_id] = projects_.get(project_id, 0) + 1
+                chosen.append(row["id"])
+    return chosen
+
+
 async def claim_due(conn: AsyncConnection, *, owner: str, now: datetime, lease_until: datetime,
-                    limit: int) -> list[dict]:
-    """Lease up to `limit` due deliveries of active webhooks; returns them with their webhook's url and secret."""
-    due = (sa.select(deliveries.c.id).join(webhooks, webhooks.c.id == deliveries.c.webhook_id)
-           .where(_due(now), webhooks.c.is_active.is_(True))
-           .order_by(deliveries.c.next_attempt_at, deliveries.c.id).limit(limit))
-    stmt = (update_chosen(conn, deliveries, due).where(_due(now))
+                    capacity: Capacity) -> list[dict]:
+    """Lease due deliveries fairly (see the module docstring); returns them with their webhook's url and secret."""
+    chosen = choose_fairly(await _candidates(conn, now, capacity), capacity)
+    if not chosen:
+        return []
+    stmt = (deliveries.update().where(deliveries.c.id.in_(chosen), _due(now))
             .values(status="delivering", lease_owner=owner, lease_expires_at=lease_until)
             .returning(deliveries.c.id))
     ids = [r[0] for r in await conn.execute(stmt)]

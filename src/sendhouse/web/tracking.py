@@ -28,6 +28,7 @@ from fastapi.responses import HTMLResponse
 from sendhouse.api.errors import status_of
 from sendhouse.domain import tokens
 from sendhouse.domain.times import utcnow
+from sendhouse.domain.urls import ascii_url
 from sendhouse.errors import AppError
 from sendhouse.services import unsubscribe as service
 from sendhouse.services.tracking import Hit, Recorder, recorder_part
@@ -82,11 +83,12 @@ def click_target(state: TrackingState | None, token: str) -> str | None:
     target = tokens.verify_click(state.secret, token) if state is not None else None
     if target is None or not target.url.lower().startswith(("https://", "http://")):
         return None
+    url = ascii_url(target.url)  # tokens signed before links were signed in ASCII
     try:
-        state.recorder.add(Hit(target.message_id, utcnow(), url=target.url))
+        state.recorder.add(Hit(target.message_id, utcnow(), url=url))
     except Exception:
         log.exception("click not recorded")
-    return target.url
+    return url
 
 
 _RAW_NO_CACHE = [(k.lower().encode(), v.encode()) for k, v in NO_CACHE.items()]
@@ -113,7 +115,7 @@ class TrackingEndpoints:
         url = click_target(state, token)
         if url is None:
             return await _answer(send, 404, _NOT_FOUND_HEADERS, b"Not found" if body else b"")
-        location = [(b"location", url.encode("latin-1", "replace")), (b"content-length", b"0"), *_RAW_NO_CACHE]
+        location = [(b"location", url.encode("ascii")), (b"content-length", b"0"), *_RAW_NO_CACHE]
         await _answer(send, 302, location, b"")
 
 

@@ -2,6 +2,7 @@
 
 from sendhouse.api.routes import (
     account,
+    account_keys,
     campaigns,
     contact_lists,
     contact_properties,
@@ -17,7 +18,7 @@ from sendhouse.api.routes import (
 from sendhouse.web import tracking as web_tracking
 
 ROUTERS = [
-    account.router, campaigns.router, templates.router, senders.router, domains.router, mails.router,
+    account.router, account_keys.router, campaigns.router, templates.router, senders.router, domains.router, mails.router,
     webhooks.router, contacts.router, contact_properties.router, suppression_groups.router,
     contact_lists.router, inbound.router, web_tracking.router,
 ]

@@ -7,11 +7,12 @@ from pydantic import Field
 
 from sendhouse.api.deps import CurrentPrincipal, Db
 from sendhouse.api.envelope import ok
+from sendhouse.api.json_body import JsonRoute
 from sendhouse.api.models import RequestModel
 from sendhouse.domain.regions import RegionKey
 from sendhouse.services import projects as service
 
-router = APIRouter(prefix="/v1/account/projects", tags=["projects"])
+router = APIRouter(prefix="/v1/account/projects", tags=["projects"], route_class=JsonRoute)
 
 
 class ProjectCreate(RequestModel):
@@ -30,7 +31,8 @@ async def list_projects(principal: CurrentPrincipal, db: Db):
 @router.post("", status_code=201)  # AutoSend answers 201 here
 async def create_project(body: ProjectCreate, principal: CurrentPrincipal, db: Db):
     service.require_account(principal)
-    row = await service.create_project(db, name=body.name, domain=body.domain, region_key=body.regionKey)
+    row = await service.create_project(db, name=body.name, domain=body.domain, region_key=body.regionKey,
+                                       organization_id=principal.organization_id)
     return ok(service.present_project(row), message="Project created successfully", status=201)
 
 

@@ -10,6 +10,7 @@ from pydantic import Field
 
 from sendhouse.api.deps import CurrentPrincipal, Db, ProjectId, container
 from sendhouse.api.envelope import ok
+from sendhouse.api.json_body import JsonRoute
 from sendhouse.api.models import Address, RequestModel
 from sendhouse.domain.campaigns import STATUSES
 from sendhouse.domain.pagination import Page
@@ -18,7 +19,7 @@ from sendhouse.services import campaigns as service
 from sendhouse.services import idempotency
 from sendhouse.store.campaigns import CampaignFilter
 
-router = APIRouter(prefix="/v1/campaigns", tags=["campaigns"])
+router = APIRouter(prefix="/v1/campaigns", tags=["campaigns"], route_class=JsonRoute)
 
 
 class CampaignUpdate(RequestModel):

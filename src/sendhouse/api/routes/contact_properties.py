@@ -8,11 +8,12 @@ from fastapi import APIRouter
 
 from sendhouse.api.deps import Db, ProjectId
 from sendhouse.api.envelope import ok
+from sendhouse.api.json_body import JsonRoute
 from sendhouse.api.models import RequestModel
 from sendhouse.errors import InvalidInput
 from sendhouse.services import properties as service
 
-router = APIRouter(tags=["contact properties"])
+router = APIRouter(tags=["contact properties"], route_class=JsonRoute)
 
 
 class PropertyBody(RequestModel):

@@ -14,11 +14,12 @@ from pydantic import Field
 
 from sendhouse.api.deps import Db, ProjectId
 from sendhouse.api.envelope import ok
+from sendhouse.api.json_body import JsonRoute
 from sendhouse.api.models import RequestModel
 from sendhouse.errors import InvalidInput
 from sendhouse.services import contacts as service
 
-router = APIRouter(prefix="/v1/contacts", tags=["contacts"])
+router = APIRouter(prefix="/v1/contacts", tags=["contacts"], route_class=JsonRoute)
 
 
 class ContactBody(RequestModel):

@@ -7,11 +7,12 @@ from pydantic import Field
 
 from sendhouse.api.deps import Db, ProjectId, container
 from sendhouse.api.envelope import ok
+from sendhouse.api.json_body import JsonRoute
 from sendhouse.api.models import RequestModel
 from sendhouse.domain.regions import RegionKey
 from sendhouse.services import domains as service
 
-router = APIRouter(prefix="/v1/domains", tags=["domains"])
+router = APIRouter(prefix="/v1/domains", tags=["domains"], route_class=JsonRoute)
 
 
 class DomainCreate(RequestModel):

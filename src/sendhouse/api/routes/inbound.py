@@ -11,10 +11,11 @@ from pydantic import Field
 
 from sendhouse.api.deps import Db, ProjectId, container
 from sendhouse.api.envelope import ok
+from sendhouse.api.json_body import JsonRoute
 from sendhouse.api.models import RequestModel
 from sendhouse.services import bounces as service
 
-router = APIRouter(prefix="/v1/inbound", tags=["inbound"])
+router = APIRouter(prefix="/v1/inbound", tags=["inbound"], route_class=JsonRoute)
 
 
 class BounceReport(RequestModel):

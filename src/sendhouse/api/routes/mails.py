@@ -13,11 +13,12 @@ from pydantic import Field
 
 from sendhouse.api.deps import CurrentPrincipal, Db, ProjectId, container
 from sendhouse.api.envelope import ok
+from sendhouse.api.json_body import JsonRoute
 from sendhouse.api.models import Address, RequestModel
 from sendhouse.services import idempotency
 from sendhouse.services import transactional as service
 
-router = APIRouter(prefix="/v1/mails", tags=["mails"])
+router = APIRouter(prefix="/v1/mails", tags=["mails"], route_class=JsonRoute)
 
 
 class Attachment(RequestModel):

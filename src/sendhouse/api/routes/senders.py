@@ -7,10 +7,11 @@ from pydantic import Field
 
 from sendhouse.api.deps import Db, ProjectId, container
 from sendhouse.api.envelope import ok
+from sendhouse.api.json_body import JsonRoute
 from sendhouse.api.models import RequestModel
 from sendhouse.services import senders as service
 
-router = APIRouter(prefix="/v1/senders", tags=["senders"])
+router = APIRouter(prefix="/v1/senders", tags=["senders"], route_class=JsonRoute)
 
 
 class SenderCreate(RequestModel):

@@ -11,19 +11,19 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.routing import APIRoute
 from pydantic import Field
 
 from sendhouse.api.deps import Db, ProjectId
 from sendhouse.api.envelope import ok
 from sendhouse.api.errors import validation_details
+from sendhouse.api.json_body import JsonRoute
 from sendhouse.api.models import RequestModel
 from sendhouse.domain.pagination import Page
 from sendhouse.errors import InvalidInput
 from sendhouse.services import webhooks as service
 
 
-class WebhookRoute(APIRoute):
+class WebhookRoute(JsonRoute):
     """Reports request validation failures with the webhooks' code, VALIDATION_ERROR."""
 
     def get_route_handler(self) -> Callable:

@@ -40,6 +40,8 @@ api_keys = sa.Table(
     sa.Column("name", sa.String(200), nullable=False, server_default=""),
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.Column("revoked_at", UTCDateTime),
+    sa.Column("expires_at", UTCDateTime),  # none: never expires
+    sa.Column("last_used_at", UTCDateTime),  # stamped at most once a minute
 )
 
 idempotency_keys = sa.Table(

@@ -1,6 +1,8 @@
-"""Dashboard users, their project memberships, and the dashboard's CSV import jobs.
+"""Dashboard users, their project memberships, their sessions, and the dashboard's CSV import jobs.
 
 Passwords are stored only as argon2 hashes; a user sees the projects listed in project_members.
+A session is a row (only the SHA-256 of its token is stored; the cookie carries the token), so
+logging out or changing the password revokes it on the server, not only in one browser.
 An import job is a row (not process memory), so its progress outlives a restart and every API
 process sees it.
 """
@@ -46,4 +48,15 @@ import_jobs = sa.Table(
     sa.Column("error", sa.Text),  # why the import failed
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.Column("updated_at", UTCDateTime, nullable=False),
+)
+
+dashboard_sessions = sa.Table(
+    "dashboard_sessions",
+    metadata,
+    id_column(),
+    sa.Column("user_id", sa.String(24), sa.ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True),
+    sa.Column("token_hash", sa.String(64), nullable=False, unique=True),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("expires_at", UTCDateTime, nullable=False),
+    sa.Column("revoked_at", UTCDateTime),
 )

@@ -1,7 +1,9 @@
 """The dashboard: a FastAPI sub-application (Jinja2 pages + htmx) mounted inside `sendhouse serve`.
 
-Sessions are cookies signed with the secret key (Starlette SessionMiddleware); every form carries
-the session's CSRF token. Pages call the same services as the API and show their errors.
+The session cookie is signed with the secret key (Starlette SessionMiddleware), `Secure` when the
+public URL is https, and names a server-side session (services/sessions.py) that logout and a
+password change revoke; every form carries the session's CSRF token. Pages call the same services
+as the API and show their errors.
 """
 
 from __future__ import annotations
@@ -34,11 +36,9 @@ from sendhouse.web.dashboard.common import (
     render,
     status_of,
 )
+from sendhouse.web.dashboard.sessions import MOUNT_PATH, SESSION_COOKIE, SESSION_MAX_AGE
 
-MOUNT_PATH = "/app"
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
-SESSION_COOKIE = "sendhouse_session"
-SESSION_MAX_AGE = 14 * 24 * 3600
 
 
 def _install_handlers(app: FastAPI) -> None:
@@ -65,7 +65,8 @@ def create_dashboard(container: Container) -> FastAPI:
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.add_middleware(SessionMiddleware, secret_key=container.settings.resolved_secret_key(),
-                       session_cookie=SESSION_COOKIE, max_age=SESSION_MAX_AGE, same_site="lax")
+                       session_cookie=SESSION_COOKIE, max_age=SESSION_MAX_AGE, same_site="lax",
+                       https_only=container.settings.public_url.lower().startswith("https://"))
     return app
 
 

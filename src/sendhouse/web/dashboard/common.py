@@ -17,7 +17,9 @@ from starlette.datastructures import FormData
 from sendhouse.api import errors as api_errors
 from sendhouse.bootstrap import Container
 from sendhouse.errors import AppError, NotFound
+from sendhouse.services import sessions as session_service
 from sendhouse.services import users as user_service
+from sendhouse.web.dashboard.sessions import SESSION_KEY
 
 TEMPLATES = Jinja2Templates(directory=str(Path(__file__).resolve().parent.parent / "templates"))
 CSRF_FIELD = "csrf_token"
@@ -67,9 +69,9 @@ def base(request: Request) -> str:
 
 
 async def current(request: Request) -> Ctx:
-    """The session's user and project, or LoginRequired."""
-    user_id = request.session.get("user_id")
+    """The session's user and project, or LoginRequired (no session, or one revoked on the server)."""
     container = container_of(request)
+    user_id = await session_service.user_id_of(container.db, request.session.get(SESSION_KEY))
     user = await user_service.get_user(container.db, user_id) if user_id else None
     if user is None:
         request.session.clear()

@@ -1,19 +1,24 @@
-"""Project settings pages: domains with their DNS records,
-webhooks with their delivery logs, and API keys (created and shown once, revoked)."""
+"""Project settings pages: domains with their DNS records, webhooks with their delivery logs, and
+API keys (project or account keys, optionally expiring; created and shown once; listed with their
+last use; revoked)."""
 
 from __future__ import annotations
+
+from datetime import datetime, timedelta
 
 from fastapi import APIRouter, Request
 
 from sendhouse.domain.pagination import Page as Paging
-from sendhouse.errors import AppError, NotFound
-from sendhouse.services import dashboard as stats
+from sendhouse.domain.times import utcnow
+from sendhouse.errors import AppError, InvalidInput, NotFound
+from sendhouse.services import api_keys as key_service
 from sendhouse.services import domains as domain_service
 from sendhouse.services import projects as project_service
 from sendhouse.services import webhooks as webhook_service
-from sendhouse.web.dashboard.common import Ctx, Form, Page, flash, problems, redirect, render, text
+from sendhouse.web.dashboard.common import Ctx, Form, Page, flash, problems, redirect, render, status_of, text
 
 router = APIRouter()
+MAX_KEY_DAYS = 3650
 
 
 def _failed(request: Request, exc: AppError) -> None:
@@ -98,9 +103,9 @@ async def delete_webhook(request: Request, ctx: Page, _form: Form, webhook_id: s
 # --- API keys ------------------------------------------------------------------------------
 
 
-async def _keys_page(request: Request, ctx: Ctx, new_key: str | None = None):
-    keys = await stats.list_api_keys(ctx.db, ctx.project_id)
-    return render(request, "dashboard/keys.html", ctx, keys=keys, new_key=new_key)
+async def _keys_page(request: Request, ctx: Ctx, new_key: str | None = None, status: int = 200, errors=None):
+    keys = await key_service.list_project_keys(ctx.db, ctx.project_id)
+    return render(request, "dashboard/keys.html", ctx, keys=keys, new_key=new_key, status=status, errors=errors)
 
 
 @router.get("/keys")
@@ -108,15 +113,29 @@ async def keys(request: Request, ctx: Page):
     return await _keys_page(request, ctx)
 
 
+def _expiry(form) -> datetime | None:
+    days = text(form, "expires_days")
+    if not days:
+        return None
+    if not days.isdigit() or not 1 <= int(days) <= MAX_KEY_DAYS:
+        raise InvalidInput.field("expires_days", f"expiry must be a whole number of days from 1 to {MAX_KEY_DAYS}")
+    return utcnow() + timedelta(days=int(days))
+
+
 @router.post("/keys")
 async def create_key(request: Request, ctx: Page, form: Form):
     """The secret is shown in this response only (never stored, never shown again)."""
-    _, secret = await project_service.create_api_key(ctx.db, project_id=ctx.project_id, name=text(form, "name")[:200])
+    try:
+        _, secret = await project_service.create_api_key(
+            ctx.db, project_id=ctx.project_id, name=text(form, "name")[:200], account=text(form, "kind") == "account",
+            expires_at=_expiry(form))
+    except AppError as exc:
+        return await _keys_page(request, ctx, status=status_of(exc), errors=problems(exc))
     return await _keys_page(request, ctx, new_key=secret)
 
 
 @router.post("/keys/{key_id}/revoke")
 async def revoke_key(request: Request, ctx: Page, _form: Form, key_id: str):
-    await project_service.revoke_api_key(ctx.db, project_id=ctx.project_id, key_id=key_id)
+    await key_service.revoke(ctx.db, key_id, project_id=ctx.project_id)
     flash(request, "Key revoked: requests with it are refused from now on.")
     return redirect(request, "/keys")
