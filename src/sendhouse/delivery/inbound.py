@@ -1,11 +1,13 @@
 """The built-in inbound SMTP receiver (SENDHOUSE_INBOUND_SMTP = "host:port"): the MX of the bounce
-domain. It accepts mail only for genuine VERP addresses of that domain:
+domain and of every domain whose inbound is enabled. It accepts mail only for:
 
 - bounces+<token>@<bounce domain>: DSNs (RFC 3464) and ARF complaints (RFC 5965), recorded against
   the ledger row the token names (services/bounces.py);
 - unsubscribe+<token>@<bounce domain>: the List-Unsubscribe mailto; unsubscribes that row's
-  recipient (services/unsubscribe.py).
-Any other recipient is refused at RCPT (550), so the receiver is no open relay and no mailbox.
+  recipient (services/unsubscribe.py);
+- any address at a domain with inbound enabled, or at a project's default receiving domain:
+  stored for the inbox (services/inbound_receive.py), up to MAX_MESSAGE_BYTES.
+Any other recipient is refused at RCPT (550), so the receiver is no open relay.
 
 It runs on the server's own event loop (aiosmtpd's SMTP protocol on asyncio.start_server), so it
 shares the database pool; nothing slow runs on that loop: a message is parsed once, in a thread,
@@ -65,11 +67,21 @@ class FeedbackHandler:
             return None
         return tokens.parse_local_part(self.secret, local)
 
+    async def resolve(self, address: str):
+        """A VERP target (kind, row id), a Route for the inbox, or None."""
+        from sendhouse.services import inbound_receive
+
+        found = self.target(address)
+        if found is not None:
+            return found
+        return await inbound_receive.route(self.container.db, self.container.settings, address)
+
     async def handle_MAIL(self, server: SMTP, session: Session, envelope: Envelope, address: str, options):
         if not self.limits.take_message(getattr(server, "client_ip", None) or "unknown"):
             return TOO_MANY_MESSAGES
-        server.data_size_limit = REPORT_MAX_BYTES
+        server.data_size_limit = REPORT_MAX_BYTES  # until a recipient for the inbox is accepted
         envelope.mail_from, envelope.mail_options = address, list(options)
+        envelope.targets = {}
         return "250 OK"
 
     async def handle_RCPT(self, server, session: Session, envelope: Envelope, address: str, options):
@@ -77,19 +89,40 @@ class FeedbackHandler:
             return "250 OK"  # the same recipient again: one delivery
         if len(envelope.rcpt_tos) >= MAX_RECIPIENTS:
             return "452 4.5.3 Too many recipients"
-        if self.target(address) is None:
+        try:
+            found = await self.resolve(address)
+        except Exception:
+            log.exception("routing an inbound recipient failed")
+            return "451 4.3.0 Temporary failure, try again later"
+        if found is None:
             return "550 5.1.1 No such recipient here"
+        if not isinstance(found, tuple):
+            server.data_size_limit = MAX_MESSAGE_BYTES
         envelope.rcpt_tos.append(address)
+        envelope.targets[address.lower()] = found
         return "250 OK"
 
     async def handle_DATA(self, server, session: Session, envelope: Envelope):
         raw = envelope.original_content or envelope.content
+        targets = set(envelope.targets.values())
         try:
-            await self._deliver_all({self.target(a) for a in envelope.rcpt_tos} - {None}, raw)
+            await self._deliver_all({t for t in targets if isinstance(t, tuple)}, raw)
+            await self._store(server, session, envelope, raw, [t for t in targets if not isinstance(t, tuple)])
         except Exception:
             log.exception("recording an inbound message failed")
             return "451 4.3.0 Temporary failure, try again later"
         return "250 2.0.0 Accepted"
+
+    async def _store(self, server, session: Session, envelope: Envelope, raw: bytes, routes: list) -> None:
+        from sendhouse.services import inbound_receive
+
+        if not routes:
+            return
+        details = inbound_receive.Envelope(mail_from=envelope.mail_from or "", rcpt_tos=tuple(envelope.rcpt_tos),
+                                           client_ip=getattr(server, "client_ip", None) or "",
+                                           helo=session.host_name or "")
+        await inbound_receive.receive(self.container.db, self.container.settings, details, raw,
+                                      sorted(routes, key=lambda r: (r.project_id, r.domain_name)))
 
     async def _deliver_all(self, targets: set[tuple[str, str]], raw: bytes) -> None:
         """Record the message for each distinct target, parsing a report at most once (in a thread)."""
