@@ -17,6 +17,7 @@ from sendhouse.config import Settings
 from sendhouse.errors import AppError
 from sendhouse.observability import configure_logging
 from sendhouse.services import projects as project_service
+from sendhouse.services import smtp_keys
 from sendhouse.store.migrate import upgrade_to_head
 
 app = typer.Typer(help="Sendhouse: self-hosted email campaigns, compatible with the AutoSend API.",
@@ -103,12 +104,15 @@ def projects_create(name: str) -> None:
 def keys_create(
     project: Annotated[str, typer.Option(help="project name or id")],
     account: Annotated[bool, typer.Option("--account", help="an account key (ASA_…) instead of a project key")] = False,
+    smtp: Annotated[bool, typer.Option("--smtp", help="an SMTP submission key (the AUTH password)")] = False,
     name: Annotated[str, typer.Option(help="a label for the key")] = "",
 ) -> None:
-    """Create an API key; the key alone is the last line of output."""
+    """Create an API key (or an SMTP key with --smtp); the key alone is the last line of output."""
 
     async def _create(c):
         row = await project_service.resolve_project(c.db, project)
+        if smtp:
+            return await smtp_keys.create_key(c.db, project_id=row["id"], name=name)
         return await project_service.create_api_key(c.db, project_id=row["id"], account=account, name=name)
 
     _, secret = run_service(_create)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 from contextlib import asynccontextmanager
 
+from sendhouse.delivery.submission import submission_duty
+
 # Each entry is (name, factory, needs_worker): factory(container) returns an async context manager.
 PARTS: list[tuple[str, object, bool]] = []
 
@@ -42,6 +44,7 @@ def _inbound_smtp(container):
 
 
 PARTS.append(("inbound", _inbound_smtp, False))
+PARTS.append(("submission", submission_duty, False))  # SMTP submission for apps (issue 17)
 
 
 def background_parts(*, with_worker: bool) -> list:

@@ -5,6 +5,7 @@ webhook, and refusals (unrouted 550, oversized 552) that store nothing."""
 
 from __future__ import annotations
 
+import asyncio
 import smtplib
 
 import pytest
@@ -15,7 +16,14 @@ from sendhouse.services import webhooks as webhook_service
 from sendhouse.store.schema.inbound import inbound_messages
 from tests.support.dns_server import DnsServer
 from tests.support.feedback_data import deliveries, inbound_receiver
-from tests.support.inbound_data import BOUNCE_DOMAIN, SenderDomain, message, receiving_domain, smtp_send
+from tests.support.inbound_data import (
+    BOUNCE_DOMAIN,
+    SenderDomain,
+    message,
+    receiving_domain,
+    smtp_send,
+    swaks,
+)
 
 
 @pytest.fixture
@@ -198,3 +206,16 @@ async def test_a_reply_by_mail_joins_the_thread_of_the_message_it_answers(api, t
     assert got["threadId"] == older["id"] and got["inReplyToInboundEmailId"] == older["id"]
     assert got["inReplyTo"] == "<q1@nowhere.test>"
     assert [i["id"] for i in await inbox(api, tenant, threadId=older["id"])] == [newer["id"], older["id"]]
+
+
+async def test_swaks_delivers_to_the_default_address(api, tenant, container):
+    address = f"desk@{tenant.project_id}.{BOUNCE_DOMAIN}"
+    async with inbound_receiver(container) as (_h, port):
+        done = await asyncio.to_thread(swaks, "--server", "127.0.0.1", "--port", str(port), "--from",
+                                       "bob@nowhere.test", "--to", address, "--header", "Subject: Via swaks")
+        refused = await asyncio.to_thread(swaks, "--server", "127.0.0.1", "--port", str(port), "--from",
+                                          "bob@nowhere.test", "--to", "desk@elsewhere.test")
+    assert done.returncode == 0, done.stdout + done.stderr
+    [item] = await inbox(api, tenant)
+    assert item["subject"] == "Via swaks" and item["to"] == [{"email": address, "name": None}]
+    assert refused.returncode != 0 and "550 5.1.1" in refused.stdout

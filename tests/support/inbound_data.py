@@ -7,11 +7,14 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import shutil
 import smtplib
+import subprocess
 from email.message import EmailMessage
 from email.utils import make_msgid
 
 import dkim
+import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
@@ -87,3 +90,11 @@ async def smtp_send(port: int, mail_from: str, rcpts: list[str], raw: bytes, *,
                     helo: str = "client.sender.org") -> dict:
     """smtplib.sendmail in a thread; its refused-recipients dict (raises like smtplib)."""
     return await asyncio.to_thread(_smtp_send, port, mail_from, rcpts, raw, helo)
+
+
+def swaks(*args: str) -> subprocess.CompletedProcess:
+    """Run swaks (Debian package, installed by .ci/setup-tools) with a bounded time."""
+    if shutil.which("swaks") is None:
+        pytest.skip("swaks is not installed (.ci/setup-tools installs it)")
+    return subprocess.run(["swaks", "--timeout", "30", *args], capture_output=True, text=True, timeout=60,
+                          check=False)

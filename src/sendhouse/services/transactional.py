@@ -35,8 +35,8 @@ from sendhouse.services import idempotency
 from sendhouse.services.senders import check_from_allowed
 from sendhouse.store import idempotency as idempotency_store
 from sendhouse.store import mails as store
-from sendhouse.store.events import lifecycle
 from sendhouse.store.db import Database
+from sendhouse.store.events import lifecycle
 from sendhouse.store.templates import get_template
 
 PRIORITY = 10
@@ -52,6 +52,7 @@ class Email:
     cc: list[dict]
     bcc: list[dict]
     data: dict = field(default_factory=dict)
+    message_id: str | None = None  # kept as every row's Message-ID (SMTP submission), else per row
 
 
 @dataclass
@@ -81,12 +82,13 @@ async def idempotent(db: Database, *, api_key_id: str, project_id: str, route: s
 
 
 async def send_mail(db: Database, settings: Settings, project_id: str, body: dict,
-                    *, idempotency_record: str | None = None) -> dict:
-    """Queue one email (to + cc + bcc); {emailId, message, totalRecipients}."""
+                    *, idempotency_record: str | None = None, message_id: str | None = None) -> dict:
+    """Queue one email (to + cc + bcc); {emailId, message, totalRecipients}. `message_id`: the
+    Message-ID every row of it carries (SMTP submission keeps the app's), else one per row."""
     mail = rules.check_send(body)
     async with db.write() as conn:
         content = await _content(conn, settings, project_id, mail, batch_id=None)
-        email = Email(content, mail["to"], mail["cc"], mail["bcc"], mail["dynamicData"])
+        email = Email(content, mail["to"], mail["cc"], mail["bcc"], mail["dynamicData"], message_id)
         [done] = await _queue(conn, project_id, [email], batch_id=None)
         data = {"emailId": done.email_id, "message": QUEUED_MESSAGE, "totalRecipients": done.queued}
         await _complete(conn, idempotency_record, data)
@@ -231,7 +233,8 @@ class _RowBuilder:
             "id": row_id, "project_id": self.project_id, "campaign_id": None, "batch_id": self.batch_id,
             "kind": "transactional", "priority": PRIORITY, "email": addr["email"], "name": addr["name"],
             "status": status, "attempts": 0, "next_attempt_at": self.now, "payload": payload,
-            "message_id_header": f"<{row_id}@{domain}>", "created_at": self.now, "updated_at": self.now,
+            "message_id_header": email.message_id or f"<{row_id}@{domain}>", "created_at": self.now,
+            "updated_at": self.now,
         }
 
 
