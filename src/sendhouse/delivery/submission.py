@@ -67,6 +67,12 @@ class SubmissionHandler:
 
     container: object
     key_limits: ClientLimits
+    group: object = None  # services.submission.GroupCommit, made on the server's loop
+
+    def __post_init__(self):
+        from sendhouse.services.submission import GroupCommit
+
+        self.group = GroupCommit(self.container.db, self.container.settings)
 
     async def handle_MAIL(self, server, session: Session, envelope: Envelope, address: str, options):
         if not self.key_limits.take_message(session.auth_data["id"]):
@@ -89,7 +95,7 @@ class SubmissionHandler:
             email_id = await submission.submit(
                 self.container.db, self.container.settings, session.auth_data["project_id"],
                 mail_from=envelope.mail_from or "", rcpts=list(envelope.rcpt_tos),
-                raw=envelope.original_content or envelope.content)
+                raw=envelope.original_content or envelope.content, group=self.group)
         except InvalidOperation as error:
             return f"550 5.7.1 {_reply_text(error)}"
         except AppError as error:

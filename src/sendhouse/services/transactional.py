@@ -30,7 +30,7 @@ from sendhouse.config import Settings
 from sendhouse.domain import ids, mime
 from sendhouse.domain import mails as rules
 from sendhouse.domain.times import iso, utcnow
-from sendhouse.errors import InvalidInput, NotFound
+from sendhouse.errors import AppError, InvalidInput, NotFound
 from sendhouse.services import idempotency
 from sendhouse.services.senders import check_from_allowed
 from sendhouse.store import idempotency as idempotency_store
@@ -87,12 +87,40 @@ async def send_mail(db: Database, settings: Settings, project_id: str, body: dic
     Message-ID every row of it carries (SMTP submission keeps the app's), else one per row."""
     mail = rules.check_send(body)
     async with db.write() as conn:
-        content = await _content(conn, settings, project_id, mail, batch_id=None)
-        email = Email(content, mail["to"], mail["cc"], mail["bcc"], mail["dynamicData"], message_id)
-        [done] = await _queue(conn, project_id, [email], batch_id=None)
-        data = {"emailId": done.email_id, "message": QUEUED_MESSAGE, "totalRecipients": done.queued}
+        data = await queue_checked_mail(conn, settings, project_id, mail, message_id=message_id)
         await _complete(conn, idempotency_record, data)
     return data
+
+
+async def queue_checked_mail(conn, settings: Settings, project_id: str, mail: dict, *,
+                             message_id: str | None = None) -> dict:
+    """Queue one email already checked by rules.check_send, inside the caller's transaction."""
+    content = await _content(conn, settings, project_id, mail, batch_id=None)
+    email = Email(content, mail["to"], mail["cc"], mail["bcc"], mail["dynamicData"], message_id)
+    [done] = await _queue(conn, project_id, [email], batch_id=None)
+    return _queued_data(done)
+
+
+async def queue_checked_mails(conn, settings: Settings, project_id: str,
+                              mails: list[tuple[dict, str | None]]) -> list[dict | AppError]:
+    """Queue several checked emails ((mail, message_id) pairs) of one project inside the caller's
+    transaction, with one suppression lookup and one insert; an email the project's rules refuse
+    (e.g. its `from`) comes back as its error and queues nothing."""
+    built: list[Email | AppError] = []
+    for mail, message_id in mails:
+        try:
+            content = await _content(conn, settings, project_id, mail, batch_id=None)
+        except AppError as error:
+            built.append(error)
+            continue
+        built.append(Email(content, mail["to"], mail["cc"], mail["bcc"], mail["dynamicData"], message_id))
+    emails = [e for e in built if isinstance(e, Email)]
+    done = iter(await _queue(conn, project_id, emails, batch_id=None) if emails else ())
+    return [e if isinstance(e, AppError) else _queued_data(next(done)) for e in built]
+
+
+def _queued_data(done: Queued) -> dict:
+    return {"emailId": done.email_id, "message": QUEUED_MESSAGE, "totalRecipients": done.queued}
 
 
 async def send_bulk(db: Database, settings: Settings, project_id: str, body: dict,
