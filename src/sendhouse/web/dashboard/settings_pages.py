@@ -1,7 +1,9 @@
-"""Project settings pages: domains with their DNS records,
-webhooks with their delivery logs, and API keys (created and shown once, revoked)."""
+"""Project settings pages: domains with their DNS records (and receiving on or off),
+webhooks with their delivery logs, API keys and SMTP keys (created and shown once, revoked)."""
 
 from __future__ import annotations
+
+from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Request
 
@@ -9,7 +11,9 @@ from sendhouse.domain.pagination import Page as Paging
 from sendhouse.errors import AppError, NotFound
 from sendhouse.services import dashboard as stats
 from sendhouse.services import domains as domain_service
+from sendhouse.services import inbound as inbound_service
 from sendhouse.services import projects as project_service
+from sendhouse.services import smtp_keys
 from sendhouse.services import webhooks as webhook_service
 from sendhouse.web.dashboard.common import Ctx, Form, Page, flash, problems, redirect, render, text
 
@@ -46,7 +50,21 @@ async def domain_detail(request: Request, ctx: Page, domain_id: str):
     found = await domain_service.get_domain(ctx.db, ctx.settings, ctx.project_id, domain_id)
     records = found["dnsRecords"]
     rows = [records["ownership"], records["dkim"], *records["mailFrom"], records["dmarc"]]
+    rows += [records["inboundMx"]] if "inboundMx" in records else []
     return render(request, "dashboard/domain.html", ctx, domain=found, records=rows)
+
+
+@router.post("/domains/{domain_id}/inbound/{action}")
+async def switch_inbound(request: Request, ctx: Page, _form: Form, domain_id: str, action: str):
+    if action not in ("enable", "disable"):
+        raise NotFound("Page not found")
+    switch = inbound_service.enable_domain if action == "enable" else inbound_service.disable_domain
+    try:
+        await switch(ctx.db, ctx.settings, ctx.project_id, domain_id)
+        flash(request, "Receiving turned on." if action == "enable" else "Receiving turned off.")
+    except AppError as exc:
+        _failed(request, exc)
+    return redirect(request, f"/domains/{domain_id}")
 
 
 @router.post("/domains/{domain_id}/verify")
@@ -98,9 +116,19 @@ async def delete_webhook(request: Request, ctx: Page, _form: Form, webhook_id: s
 # --- API keys ------------------------------------------------------------------------------
 
 
-async def _keys_page(request: Request, ctx: Ctx, new_key: str | None = None):
+def smtp_settings(settings) -> dict:
+    """What an app needs to send over SMTP submission (host, port, security)."""
+    host, _, port = settings.submission_smtp.rpartition(":")
+    if not host or host in ("0.0.0.0", "::", "[::]"):
+        host = urlsplit(settings.public_url).hostname or "localhost"
+    security = "STARTTLS" if settings.submission_tls_cert else "none (loopback connections only)"
+    return {"host": host.strip("[]"), "port": port or "off (set SENDHOUSE_SUBMISSION_SMTP)", "security": security}
+
+
+async def _keys_page(request: Request, ctx: Ctx, new_key: str | None = None, new_smtp_key: str | None = None):
     keys = await stats.list_api_keys(ctx.db, ctx.project_id)
-    return render(request, "dashboard/keys.html", ctx, keys=keys, new_key=new_key)
+    return render(request, "dashboard/keys.html", ctx, keys=keys, new_key=new_key, new_smtp_key=new_smtp_key,
+                  smtp_keys=await smtp_keys.list_keys(ctx.db, ctx.project_id), smtp=smtp_settings(ctx.settings))
 
 
 @router.get("/keys")
@@ -113,6 +141,20 @@ async def create_key(request: Request, ctx: Page, form: Form):
     """The secret is shown in this response only (never stored, never shown again)."""
     _, secret = await project_service.create_api_key(ctx.db, project_id=ctx.project_id, name=text(form, "name")[:200])
     return await _keys_page(request, ctx, new_key=secret)
+
+
+@router.post("/keys/smtp")
+async def create_smtp_key(request: Request, ctx: Page, form: Form):
+    """The SMTP key is shown in this response only."""
+    _, secret = await smtp_keys.create_key(ctx.db, project_id=ctx.project_id, name=text(form, "name")[:200])
+    return await _keys_page(request, ctx, new_smtp_key=secret)
+
+
+@router.post("/keys/smtp/{key_id}/revoke")
+async def revoke_smtp_key(request: Request, ctx: Page, _form: Form, key_id: str):
+    await smtp_keys.revoke_key(ctx.db, project_id=ctx.project_id, key_id=key_id)
+    flash(request, "SMTP key revoked: apps using it can no longer sign in.")
+    return redirect(request, "/keys")
 
 
 @router.post("/keys/{key_id}/revoke")
