@@ -12,6 +12,7 @@ import pytest
 import sqlalchemy as sa
 
 from sendhouse.delivery import inbound as receiver
+from sendhouse.domain import tokens
 from sendhouse.services import webhooks as webhook_service
 from sendhouse.store.schema.inbound import inbound_messages
 from tests.support.dns_server import DnsServer
@@ -219,3 +220,20 @@ async def test_swaks_delivers_to_the_default_address(api, tenant, container):
     [item] = await inbox(api, tenant)
     assert item["subject"] == "Via swaks" and item["to"] == [{"email": address, "name": None}]
     assert refused.returncode != 0 and "550 5.1.1" in refused.stdout
+
+
+def _two_on_one_connection(port: int, report_rcpt: str, report: bytes, inbox_rcpt: str, mail: bytes) -> None:
+    with smtplib.SMTP("127.0.0.1", port, timeout=30) as client:
+        client.sendmail("", [report_rcpt], report)
+        client.sendmail("bob@nowhere.test", [inbox_rcpt], mail)  # SIZE= above the report cap
+
+
+async def test_the_report_cap_does_not_stick_to_the_next_message_on_the_connection(api, tenant, container):
+    address = f"desk@{tenant.project_id}.{BOUNCE_DOMAIN}"
+    report_rcpt = tokens.bounce_address("test-secret-key", "f" * 24, BOUNCE_DOMAIN)
+    big = message(sender="bob@nowhere.test", to=address, attachments=(("a.bin", "application/octet-stream",
+                                                                       b"\x03" * 400_000),))
+    async with inbound_receiver(container) as (_h, port):
+        await asyncio.to_thread(_two_on_one_connection, port, report_rcpt, b"Subject: x\r\n\r\nx\r\n", address, big)
+    [item] = await inbox(api, tenant)
+    assert item["attachmentCount"] == 1

@@ -102,7 +102,12 @@ class FeedbackHandler:
         envelope.targets[address.lower()] = found
         return "250 OK"
 
+    async def handle_RSET(self, server, session: Session, envelope: Envelope):
+        server.data_size_limit = MAX_MESSAGE_BYTES  # what EHLO and the next MAIL's SIZE= are checked against
+        return "250 OK"
+
     async def handle_DATA(self, server, session: Session, envelope: Envelope):
+        server.data_size_limit = MAX_MESSAGE_BYTES
         raw = envelope.original_content or envelope.content
         targets = set(envelope.targets.values())
         try:
