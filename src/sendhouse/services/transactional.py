@@ -107,9 +107,10 @@ async def queue_checked_mails(conn, settings: Settings, project_id: str,
     transaction, with one suppression lookup and one insert; an email the project's rules refuse
     (e.g. its `from`) comes back as its error and queues nothing."""
     built: list[Email | AppError] = []
+    tracking = await store.tracking_defaults(conn, project_id)
     for mail, message_id in mails:
         try:
-            content = await _content(conn, settings, project_id, mail, batch_id=None)
+            content = await _content(conn, settings, project_id, mail, batch_id=None, tracking=tracking)
         except AppError as error:
             built.append(error)
             continue
@@ -183,14 +184,16 @@ async def _complete(conn, record_id: str | None, data: dict) -> None:
         await idempotency_store.complete(conn, record_id, 200, data)
 
 
-async def _content(conn, settings: Settings, project_id: str, mail: dict, *, batch_id: str | None) -> dict:
-    """The stored content of an email: template resolved, tracking defaults applied, sender checked."""
+async def _content(conn, settings: Settings, project_id: str, mail: dict, *, batch_id: str | None,
+                   tracking: tuple[bool, bool] | None = None) -> dict:
+    """The stored content of an email: template resolved, tracking defaults applied (`tracking`: the
+    project's, when the caller already read them), sender checked."""
     await check_from_allowed(conn, settings, project_id, mail["from"]["email"])
     group = mail["unsubscribeGroupId"]
     if group and not await store.group_exists(conn, project_id, group):
         raise NotFound("Unsubscribe group not found", code="GROUP_NOT_FOUND")
     subject, html, text = await _body(conn, project_id, mail)
-    track_open, track_click = await store.tracking_defaults(conn, project_id)
+    track_open, track_click = tracking or await store.tracking_defaults(conn, project_id)
     return {
         "from": mail["from"], "replyTo": mail["replyTo"], "cc": mail["cc"],
         "subject": subject, "html": html, "text": text,
