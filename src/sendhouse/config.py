@@ -49,7 +49,9 @@ class Settings(BaseSettings):
         "5,10,20", pattern=r"^\s*(\d+(\.\d+)?(\s*,\s*\d+(\.\d+)?)*)?\s*$",
         description="seconds to wait before each webhook retry, comma-separated (3 retries = 4 attempts)",
     )
-    dns_resolver: str = Field("", description="host[:port] of the DNS resolver for domain checks (system resolver when empty)")
+    dns_resolver: str = Field(
+        "", description="host[:port] of the DNS resolver for domain checks and SPF/DKIM/DMARC of received mail "
+        "(system resolver when empty)")
     soft_bounce_limit: int = Field(3, ge=1, description="soft bounces of one address before it is suppressed")
     automated_open_window: float = Field(
         5, ge=0, description="seconds after sending within which an open counts as automated (left out of humanOpened)"
