@@ -35,6 +35,7 @@ class Settings(BaseSettings):
     bounce_domain: str = Field("", description="domain of VERP return paths; empty means the host of the public URL")
     inbound_smtp: str = Field("", description="host:port of the built-in receiver for bounces and complaints (off when empty)")
     submission_smtp: str = Field("", description="host:port of the authenticated SMTP submission server for apps (off when empty)")
+    submission_smtps: str = Field("", description="host:port of the submission server with implicit TLS (SMTPS, like port 465; off when empty)")
     submission_tls_cert: str = Field("", description="PEM certificate (chain) file for STARTTLS on the submission server")
     submission_tls_key: str = Field("", description="PEM private key file of that certificate")
     submission_connections: int = Field(20, ge=1, description="SMTP connections one SMTP key may hold at once")

@@ -259,3 +259,22 @@ async def test_swaks_sends_through_starttls_and_auth(api, tenant, server):
         swaks, "--server", "127.0.0.1", "--port", str(server), "--tls", "--auth", "PLAIN", "--auth-user", "x",
         "--auth-password", "AS_wrong", "--from", "app@shop.example.com", "--to", "user@example.org")
     assert refused.returncode != 0 and "535 5.7.8" in refused.stdout
+
+
+def _smtps_send(port: int, key: str) -> tuple[int, bytes]:
+    context = ssl.create_default_context()
+    context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
+    with smtplib.SMTP_SSL("127.0.0.1", port, context=context, timeout=30) as client:
+        client.login("autosend", key)
+        client.mail("a@shop.example.com")
+        client.rcpt("b@example.org")
+        return client.data(message(sender="a@shop.example.com", to="b@example.org", subject="Over SMTPS"))
+
+
+async def test_implicit_tls_port_accepts_auth_and_mail(api, tenant, container):
+    key = await smtp_key(api, tenant)
+    port, smtps_port = free_port(), free_port()
+    async with submission_part(container, f"127.0.0.1:{port}", implicit_tls=f"127.0.0.1:{smtps_port}"):
+        email_id = queued_id(await asyncio.to_thread(_smtps_send, smtps_port, key))
+    [row] = await ledger(api)
+    assert row["id"] == email_id and row["payload"]["content"]["subject"] == "Over SMTPS"

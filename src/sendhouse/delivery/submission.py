@@ -1,6 +1,7 @@
 """The SMTP submission server for apps (SENDHOUSE_SUBMISSION_SMTP = "host:port"), on aiosmtpd.
 
-- STARTTLS with the configured certificate (SENDHOUSE_SUBMISSION_TLS_CERT/_KEY);
+- STARTTLS with the configured certificate (SENDHOUSE_SUBMISSION_TLS_CERT/_KEY), and implicit TLS
+  on SENDHOUSE_SUBMISSION_SMTPS when set;
 - AUTH PLAIN or LOGIN, the password being a per-project SMTP key (services/smtp_keys), any user
   name; AUTH is refused without TLS (538) except on a loopback connection (auth_needs_tls);
 - MAIL, RCPT and DATA only once authenticated (530); each accepted message becomes a transactional
@@ -119,7 +120,9 @@ class SubmissionSMTP(LimitedSMTP):
         super().connection_made(transport)
         if first and self.client_ip is not None:
             local = transport.get_extra_info("sockname")
-            self._auth_require_tls = auth_needs_tls(local[0] if local else None, self.client_ip)
+            implicit_tls = transport.get_extra_info("ssl_object") is not None  # the SMTPS port
+            self._auth_require_tls = not implicit_tls and auth_needs_tls(local[0] if local else None,
+                                                                        self.client_ip)
 
     def connection_lost(self, error) -> None:
         if self.credential is not None:
@@ -153,10 +156,11 @@ class SubmissionSMTP(LimitedSMTP):
 
 
 @asynccontextmanager
-async def submission_part(container, listen: str | None = None, *, key_limits: ClientLimits | None = None):
-    """The submission server listening on `listen` (default: the setting) for the life of the block."""
+async def submission_part(container, listen: str | None = None, *, implicit_tls: str | None = None,
+                          key_limits: ClientLimits | None = None):
+    """The submission server listening on `listen` (STARTTLS; default: the setting) and, when
+    `implicit_tls` or SENDHOUSE_SUBMISSION_SMTPS names host:port, with implicit TLS there too."""
     settings = container.settings
-    host, port = parse_listen(listen or settings.submission_smtp, "SENDHOUSE_SUBMISSION_SMTP")
     handler = SubmissionHandler(container, key_limits or ClientLimits(
         max_connections=settings.submission_connections, messages_per_minute=settings.submission_rate))
     ip_limits, context = ClientLimits(max_connections=CONNECTIONS_PER_IP, messages_per_minute=0), tls_context(settings)
@@ -167,13 +171,22 @@ async def submission_part(container, listen: str | None = None, *, key_limits: C
         return SubmissionSMTP(handler, limits=ip_limits, tls_context=context, data_size_limit=MAX_MESSAGE_BYTES,
                               hostname=settings.resolved_bounce_domain(), timeout=300)
 
-    server = await asyncio.get_running_loop().create_server(protocol, host=host, port=port)
-    log.info("SMTP submission server listening on %s:%d", host, port)
+    servers = [await _listen(protocol, listen or settings.submission_smtp, None)]
+    if (implicit_tls or settings.submission_smtps) and context is not None:
+        servers.append(await _listen(protocol, implicit_tls or settings.submission_smtps, context))
     try:
-        yield server
+        yield servers[0]
     finally:
-        server.close()
-        await server.wait_closed()
+        for server in servers:
+            server.close()
+            await server.wait_closed()
+
+
+async def _listen(protocol, listen: str, context: ssl.SSLContext | None):
+    host, port = parse_listen(listen, "SENDHOUSE_SUBMISSION_SMTPS" if context else "SENDHOUSE_SUBMISSION_SMTP")
+    server = await asyncio.get_running_loop().create_server(protocol, host=host, port=port, ssl=context)
+    log.info("SMTP submission server listening on %s:%d%s", host, port, " (implicit TLS)" if context else "")
+    return server
 
 
 @asynccontextmanager

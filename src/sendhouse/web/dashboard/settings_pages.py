@@ -122,6 +122,9 @@ def smtp_settings(settings) -> dict:
     if not host or host in ("0.0.0.0", "::", "[::]"):
         host = urlsplit(settings.public_url).hostname or "localhost"
     security = "STARTTLS" if settings.submission_tls_cert else "none (loopback connections only)"
+    implicit = settings.submission_smtps.rpartition(":")[2] if settings.submission_tls_cert else ""
+    if implicit:
+        security += f"; implicit TLS (SMTPS) on port {implicit}"
     return {"host": host.strip("[]"), "port": port or "off (set SENDHOUSE_SUBMISSION_SMTP)", "security": security}
 
 
