@@ -143,10 +143,9 @@ def _attachment_ref(ref: str) -> dict:
 
 async def attachment(db: Database, project_id: str, message_id: str, ref: str) -> dict:
     """The attachment row (with its bytes) named by its id or 0-based index."""
-    where = _attachment_ref(ref)
     async with db.read() as conn:
-        row = await _message(conn, project_id, message_id)
-        found = await store.get_attachment(conn, row["id"], **where)
+        row = await _message(conn, project_id, message_id)  # another project's message: 404 before anything
+        found = await store.get_attachment(conn, row["id"], **_attachment_ref(ref))
     if found is None:
         raise NotFound("Attachment not found", code="ATTACHMENT_NOT_FOUND")
     return found

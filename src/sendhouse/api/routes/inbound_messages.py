@@ -88,7 +88,7 @@ async def reply(message_id: str, body: Reply, request: Request, project_id: Proj
     return ok(data, message="Reply queued", status=202)
 
 
-@router.get("/v1/inbound/downloads/{token}")
+@router.get("/v1/inbound/downloads/{token}", include_in_schema=False)  # public: the signed token is the credential
 async def download(token: str, request: Request, db: Db):
     return _file(*await service.download(db, _settings(request), token))
 
