@@ -6,17 +6,21 @@ headers, and an answer to the reply joins the thread), auth, other projects, wro
 from __future__ import annotations
 
 import base64
+import email
+import email.policy
 import time
 
 import pytest
 import sqlalchemy as sa
 
+from sendhouse.domain import mime
 from sendhouse.services import inbound as service
-from sendhouse.services import inbound_receive
+from sendhouse.services import inbound_receive, transactional
 from sendhouse.store.schema.campaigns import messages
 from tests.support.dns_server import DnsServer
 from tests.support.inbound_data import BOUNCE_DOMAIN, message
 
+LINKS = mime.LinkSettings(public_url="http://sendhouse.test", bounce_domain="bounce.test", secret="s" * 32)
 PDF = b"%PDF-1.4\n" + bytes(range(256)) * 40 + b"\r\n.\r\n\x00end"
 PNG = b"\x89PNG\r\n\x1a\n" + bytes(reversed(range(256))) * 7
 
@@ -160,6 +164,11 @@ async def test_reply_is_queued_threaded_and_an_answer_to_it_joins_the_thread(api
     assert row["kind"] == "transactional" and row["email"] == "orders@a.example.org" and row["status"] == "queued"
     assert content["subject"] == "Re: Order 42"
     assert content["headers"] == {"In-Reply-To": got["messageId"], "References": f"<older@a.example.org> {got['messageId']}"}
+    built = mime.compile_skeleton(transactional.transactional_spec(row["payload"], tenant.project_id), LINKS)
+    sent = email.message_from_bytes(built.render(transactional.transactional_recipient(row)).data,
+                                    policy=email.policy.default)
+    assert (sent["In-Reply-To"], sent["Subject"], sent["To"]) == (got["messageId"], "Re: Order 42", "orders@a.example.org")
+    assert sent["References"].split() == ["<older@a.example.org>", got["messageId"]]
     answer = message(sender="ann@a.example.org", to="support@x.example.com", subject="Re: Re: Order 42",
                      headers={"In-Reply-To": row["message_id_header"]})
     answered = await deliver(api, tenant.project_id, answer)
