@@ -20,6 +20,7 @@ from sendhouse.errors import AppError
 from sendhouse.observability import configure_logging
 from sendhouse.services import api_keys as key_service
 from sendhouse.services import projects as project_service
+from sendhouse.services import smtp_keys
 from sendhouse.store.migrate import upgrade_to_head
 
 app = typer.Typer(help="Sendhouse: self-hosted email campaigns, compatible with the AutoSend API.",
@@ -127,13 +128,16 @@ def projects_create(name: str) -> None:
 def keys_create(
     project: Annotated[str, typer.Option(help="project name or id")],
     account: Annotated[bool, typer.Option("--account", help="an account key (ASA_…) instead of a project key")] = False,
+    smtp: Annotated[bool, typer.Option("--smtp", help="an SMTP submission key (the AUTH password)")] = False,
     name: Annotated[str, typer.Option(help="a label for the key")] = "",
     expires_days: Annotated[int | None, typer.Option(min=1, max=3650, help="the key expires after this many days")] = None,
 ) -> None:
-    """Create an API key; the key alone is the last line of output."""
+    """Create an API key (or an SMTP key with --smtp); the key alone is the last line of output."""
 
     async def _create(c):
         row = await project_service.resolve_project(c.db, project)
+        if smtp:
+            return await smtp_keys.create_key(c.db, project_id=row["id"], name=name)
         expires = utcnow() + timedelta(days=expires_days) if expires_days else None
         return await project_service.create_api_key(c.db, project_id=row["id"], account=account, name=name,
                                                     expires_at=expires)

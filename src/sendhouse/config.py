@@ -35,6 +35,12 @@ class Settings(BaseSettings):
     )
     bounce_domain: str = Field("", description="domain of VERP return paths; empty means the host of the public URL")
     inbound_smtp: str = Field("", description="host:port of the built-in receiver for bounces and complaints (off when empty)")
+    submission_smtp: str = Field("", description="host:port of the authenticated SMTP submission server for apps (off when empty)")
+    submission_smtps: str = Field("", description="host:port of the submission server with implicit TLS (SMTPS, like port 465; off when empty)")
+    submission_tls_cert: str = Field("", description="PEM certificate (chain) file for STARTTLS on the submission server")
+    submission_tls_key: str = Field("", description="PEM private key file of that certificate")
+    submission_connections: int = Field(20, ge=1, description="SMTP connections one SMTP key may hold at once")
+    submission_rate: int = Field(6000, ge=1, description="messages per minute one SMTP key may submit")
     require_verified_domain: bool | None = Field(
         None, description="refuse `from` addresses on unverified domains; unset means on with a real relay, "
                           "off with `capture`")
@@ -60,7 +66,9 @@ class Settings(BaseSettings):
     webhook_concurrency: int = Field(
         32, ge=1, le=1000, description="webhook deliveries in flight at once per dispatcher (at most 4 per endpoint)"
     )
-    dns_resolver: str = Field("", description="host[:port] of the DNS resolver for domain checks (system resolver when empty)")
+    dns_resolver: str = Field(
+        "", description="host[:port] of the DNS resolver for domain checks and SPF/DKIM/DMARC of received mail "
+        "(system resolver when empty)")
     soft_bounce_limit: int = Field(3, ge=1, description="soft bounces of one address before it is suppressed")
     automated_open_window: float = Field(
         5, ge=0, description="seconds after sending within which an open counts as automated (left out of humanOpened)"

@@ -12,6 +12,7 @@ runs in exactly one role of every deployment (tests/unit/test_roles.py checks it
 | scheduler | worker | one | one leader by advisory lock on PostgreSQL; its transitions are conditional UPDATEs |
 | webhook dispatch | worker | one | claims rows with a lease; posting to slow receivers stays off the HTTP side |
 | inbound receiver | api | one | a listener like HTTP (the bounce domain's MX); binds its port once |
+| SMTP submission | api | one | the authenticated submission listener for apps (idle unless SENDHOUSE_SUBMISSION_SMTP[S] is set) |
 
 "One" means: when `serve` starts several processes of the role, only the first runs the duty.
 Separately started processes of a role (`sendhouse worker` on many hosts, `serve --no-worker`
@@ -59,6 +60,7 @@ DUTIES: tuple[Duty, ...] = (
     Duty("scheduler", WORKER, "sendhouse.scheduler:scheduler_part"),
     Duty("webhook dispatch", WORKER, "sendhouse.services.webhooks:dispatcher_part"),
     Duty("inbound receiver", API, "sendhouse.delivery.inbound:inbound_part", setting="inbound_smtp"),
+    Duty("SMTP submission", API, "sendhouse.delivery.submission:submission_duty"),
 )
 
 # The roles each command runs, and the commands of each documented deployment.

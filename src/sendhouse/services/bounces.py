@@ -15,6 +15,7 @@ reports of one kind for one row record nothing new (a DSN delivered twice counts
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 from dataclasses import dataclass
@@ -64,9 +65,18 @@ async def record(conn, row: dict, report: rules.Feedback, *, source: Source, sof
 # --- from the inbound SMTP receiver ---------------------------------------------------------
 
 
+async def parse_report_off_loop(raw: bytes) -> rules.Feedback | None:
+    """The report in `raw`, parsed in a thread so the event loop keeps serving meanwhile."""
+    return await asyncio.to_thread(rules.parse_report, raw)
+
+
 async def handle_bounce_message(db: Database, settings, row_id: str, raw: bytes) -> Recorded | None:
-    """A message received at a row's VERP address: parse it and record what it reports."""
-    report = rules.parse_report(raw)
+    """A message received at a row's VERP address: parse it (off the loop) and record what it reports."""
+    return await record_parsed_report(db, settings, row_id, await parse_report_off_loop(raw))
+
+
+async def record_parsed_report(db: Database, settings, row_id: str, report: rules.Feedback | None) -> Recorded | None:
+    """Record an already parsed report against the row its VERP address names."""
     if report is None:
         log.info("message to the return path of %s is no bounce or complaint; ignored", row_id)
         return None
@@ -81,7 +91,7 @@ async def handle_bounce_message(db: Database, settings, row_id: str, raw: bytes)
 async def handle_unaddressed_report(db: Database, settings, raw: bytes) -> Recorded | None:
     """A report that reached no VERP address (e.g. a feedback loop's own address): tie it to its row
     through the returned message's Message-ID, which Sendhouse makes from the row id."""
-    report = rules.parse_report(raw)
+    report = await parse_report_off_loop(raw)
     row_id = row_of_message_id(report.original_message_id) if report and report.original_message_id else None
     if row_id is None:
         return None

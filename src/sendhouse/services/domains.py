@@ -29,6 +29,7 @@ from sendhouse.services import secrets_box
 from sendhouse.services.senders import domain_candidates
 from sendhouse.store import campaigns as campaign_store
 from sendhouse.store import domains as store
+from sendhouse.store import inbound as inbound_store
 from sendhouse.store import projects as project_store
 from sendhouse.store import senders as sender_store
 from sendhouse.store.db import Database
@@ -83,16 +84,20 @@ def expected_records(row: dict, settings: Settings) -> dict:
     }
 
 
-def present_domain(row: dict, settings: Settings) -> dict:
-    """AutoSend's domain object."""
+def present_domain(row: dict, settings: Settings, inbound: dict | None = None) -> dict:
+    """AutoSend's domain object (`inbound`: its inbound_domains row when receiving is enabled)."""
+    records = expected_records(row, settings)
+    if inbound:
+        records["inboundMx"] = _record(row["domain_name"], settings.resolved_bounce_domain(), "MX", "inbound", 10)
     return {
         "id": row["id"], "domainName": row["domain_name"], "verificationStatus": row["verification_status"],
         "ownershipVerified": row["ownership_verified"], "dkimEnabled": row["dkim_enabled"],
         "mailFromEnabled": row["mail_from_enabled"], "dmarcEnabled": row["dmarc_enabled"],
-        "dnsRecords": expected_records(row, settings), "createdAt": iso(row["created_at"]),
+        "dnsRecords": records, "createdAt": iso(row["created_at"]),
         "lastCheckedAt": iso(row["last_checked_at"]), "verifiedAt": iso(row["verified_at"]),
         "regionKey": row["region_key"], "verificationInProgress": False,
-        "inboundEnabledAt": None, "inboundDomainVerifiedAt": None,
+        "inboundEnabledAt": iso(inbound["enabled_at"]) if inbound else None,
+        "inboundDomainVerifiedAt": iso(inbound["verified_at"]) if inbound else None,
     }
 
 
@@ -135,14 +140,17 @@ def _not_found() -> NotFound:
 async def get_domain(db: Database, settings: Settings, project_id: str, domain_id: str) -> dict:
     async with db.read() as conn:
         row = await store.get_domain(conn, project_id, domain_id)
+        inbound = await inbound_store.inbound_states(conn, [domain_id]) if row else {}
     if row is None:
         raise _not_found()
-    return present_domain(row, settings)
+    return present_domain(row, settings, inbound.get(domain_id))
 
 
 async def list_domains(db: Database, settings: Settings, project_id: str) -> list[dict]:
     async with db.read() as conn:
-        return [present_domain(r, settings) for r in await store.list_domains(conn, project_id)]
+        rows = await store.list_domains(conn, project_id)
+        inbound = await inbound_store.inbound_states(conn, [r["id"] for r in rows])
+    return [present_domain(r, settings, inbound.get(r["id"])) for r in rows]
 
 
 async def delete_domain(db: Database, project_id: str, domain_id: str) -> dict:
@@ -151,6 +159,8 @@ async def delete_domain(db: Database, project_id: str, domain_id: str) -> dict:
     remaining VERIFIED domain of the project still covers (a parent domain) are left alone."""
     async with db.write() as conn:
         row = await store.get_domain(conn, project_id, domain_id)
+        if row is not None:
+            await inbound_store.disable_domain(conn, domain_id)  # it stops receiving with it
         if row is None or not await store.delete_domain(conn, project_id, domain_id):
             raise _not_found()
         senders, paused, reason = await _release_dependents(conn, project_id, row["domain_name"])
@@ -277,7 +287,25 @@ async def verify_domain(db: Database, settings: Settings, project_id: str, domai
         row = await store.record_check(conn, domain_id, found, utcnow())
     if row is None:
         raise _not_found()
-    return _verify_result(present_domain(row, settings))
+    return _verify_result(present_domain(row, settings, await check_inbound_mx(db, settings, row)))
+
+
+async def inbound_mx_seen(settings: Settings, domain_name: str) -> bool:
+    """Whether the domain's MX names this server's receiver (the bounce domain)."""
+    return settings.resolved_bounce_domain().lower() in await _mx(make_resolver(settings), domain_name)
+
+
+async def check_inbound_mx(db: Database, settings: Settings, row: dict) -> dict | None:
+    """The domain's inbound state, marked verified once its MX is seen pointing here (None: not enabled)."""
+    async with db.read() as conn:
+        inbound = (await inbound_store.inbound_states(conn, [row["id"]])).get(row["id"])
+    if inbound is None or inbound["verified_at"] is not None:
+        return inbound
+    if await inbound_mx_seen(settings, row["domain_name"]):
+        async with db.write() as conn:
+            await inbound_store.mark_verified(conn, row["id"], utcnow())
+            inbound = (await inbound_store.inbound_states(conn, [row["id"]])).get(row["id"])
+    return inbound
 
 
 async def _why_not_claimed(conn, project_id: str, domain_id: str, now) -> Exception:

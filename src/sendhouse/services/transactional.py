@@ -29,7 +29,7 @@ from sendhouse.config import Settings
 from sendhouse.domain import ids, mime
 from sendhouse.domain import mails as rules
 from sendhouse.domain.times import iso, utcnow
-from sendhouse.errors import InvalidInput, NotFound
+from sendhouse.errors import AppError, InvalidInput, NotFound
 from sendhouse.services import idempotency
 from sendhouse.services.senders import check_from_allowed
 from sendhouse.store import ledger
@@ -51,6 +51,7 @@ class Email:
     cc: list[dict]
     bcc: list[dict]
     data: dict = field(default_factory=dict)
+    message_id: str | None = None  # kept as every row's Message-ID (SMTP submission), else per row
 
 
 @dataclass
@@ -65,16 +66,46 @@ class Queued:
 
 
 async def send_mail(db: Database, settings: Settings, project_id: str, body: dict,
-                    *, idempotency_record: idempotency.Key | None = None) -> dict:
-    """Queue one email (to + cc + bcc); {emailId, message, totalRecipients}."""
+                    *, idempotency_record: idempotency.Key | None = None, message_id: str | None = None) -> dict:
+    """Queue one email (to + cc + bcc); {emailId, message, totalRecipients}. `message_id`: the
+    Message-ID every row of it carries (SMTP submission keeps the app's), else one per row."""
     mail = rules.check_send(body)
     async with db.write() as conn:
-        content = await _content(conn, settings, project_id, mail, batch_id=None)
-        email = Email(content, mail["to"], mail["cc"], mail["bcc"], mail["dynamicData"])
-        [done] = await _queue(conn, project_id, [email], batch_id=None)
-        data = {"emailId": done.email_id, "message": QUEUED_MESSAGE, "totalRecipients": done.queued}
+        data = await queue_checked_mail(conn, settings, project_id, mail, message_id=message_id)
         await _complete(conn, idempotency_record, data)
     return data
+
+
+async def queue_checked_mail(conn, settings: Settings, project_id: str, mail: dict, *,
+                             message_id: str | None = None) -> dict:
+    """Queue one email already checked by rules.check_send, inside the caller's transaction."""
+    content = await _content(conn, settings, project_id, mail, batch_id=None)
+    email = Email(content, mail["to"], mail["cc"], mail["bcc"], mail["dynamicData"], message_id)
+    [done] = await _queue(conn, project_id, [email], batch_id=None)
+    return _queued_data(done)
+
+
+async def queue_checked_mails(conn, settings: Settings, project_id: str,
+                              mails: list[tuple[dict, str | None]]) -> list[dict | AppError]:
+    """Queue several checked emails ((mail, message_id) pairs) of one project inside the caller's
+    transaction, with one suppression lookup and one insert; an email the project's rules refuse
+    (e.g. its `from`) comes back as its error and queues nothing."""
+    built: list[Email | AppError] = []
+    tracking = await store.tracking_defaults(conn, project_id)
+    for mail, message_id in mails:
+        try:
+            content = await _content(conn, settings, project_id, mail, batch_id=None, tracking=tracking)
+        except AppError as error:
+            built.append(error)
+            continue
+        built.append(Email(content, mail["to"], mail["cc"], mail["bcc"], mail["dynamicData"], message_id))
+    emails = [e for e in built if isinstance(e, Email)]
+    done = iter(await _queue(conn, project_id, emails, batch_id=None) if emails else ())
+    return [e if isinstance(e, AppError) else _queued_data(next(done)) for e in built]
+
+
+def _queued_data(done: Queued) -> dict:
+    return {"emailId": done.email_id, "message": QUEUED_MESSAGE, "totalRecipients": done.queued}
 
 
 async def send_bulk(db: Database, settings: Settings, project_id: str, body: dict,
@@ -160,14 +191,16 @@ async def _complete(conn, key: idempotency.Key | None, data: dict) -> None:
     await idempotency.record(conn, key, data)
 
 
-async def _content(conn, settings: Settings, project_id: str, mail: dict, *, batch_id: str | None) -> dict:
-    """The stored content of an email: template resolved, tracking defaults applied, sender checked."""
+async def _content(conn, settings: Settings, project_id: str, mail: dict, *, batch_id: str | None,
+                   tracking: tuple[bool, bool] | None = None) -> dict:
+    """The stored content of an email: template resolved, tracking defaults applied (`tracking`: the
+    project's, when the caller already read them), sender checked."""
     await check_from_allowed(conn, settings, project_id, mail["from"]["email"])
     group = mail["unsubscribeGroupId"]
     if group and not await store.group_exists(conn, project_id, group):
         raise NotFound("Unsubscribe group not found", code="GROUP_NOT_FOUND")
     subject, html, text = await _body(conn, project_id, mail)
-    track_open, track_click = await store.tracking_defaults(conn, project_id)
+    track_open, track_click = tracking or await store.tracking_defaults(conn, project_id)
     return {
         "from": mail["from"], "replyTo": mail["replyTo"], "cc": mail["cc"],
         "subject": subject, "html": html, "text": text,
@@ -237,7 +270,8 @@ class _RowBuilder:
             "id": row_id, "project_id": self.project_id, "campaign_id": None, "batch_id": self.batch_id,
             "kind": "transactional", "priority": PRIORITY, "email": addr["email"], "name": addr["name"],
             "status": status, "attempts": 0, "next_attempt_at": self.now, "payload": payload,
-            "message_id_header": ids.message_id_header(row_id, email.content["from"]["email"]), "created_at": self.now, "updated_at": self.now,
+            "message_id_header": email.message_id or ids.message_id_header(row_id, email.content["from"]["email"]),
+            "created_at": self.now, "updated_at": self.now,
         }
 
 

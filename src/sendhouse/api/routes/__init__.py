@@ -9,6 +9,7 @@ from sendhouse.api.routes import (
     contacts,
     domains,
     inbound,
+    inbound_messages,
     mails,
     senders,
     suppression_groups,
@@ -20,5 +21,5 @@ from sendhouse.web import tracking as web_tracking
 ROUTERS = [
     account.router, account_keys.router, campaigns.router, templates.router, senders.router, domains.router, mails.router,
     webhooks.router, contacts.router, contact_properties.router, suppression_groups.router,
-    contact_lists.router, inbound.router, web_tracking.router,
+    contact_lists.router, inbound.router, inbound_messages.router, web_tracking.router,
 ]

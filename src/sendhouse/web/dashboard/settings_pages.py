@@ -1,10 +1,11 @@
-"""Project settings pages: domains with their DNS records, webhooks with their delivery logs, and
-API keys (project or account keys, optionally expiring; created and shown once; listed with their
-last use; revoked)."""
+"""Project settings pages: domains with their DNS records (and receiving on or off), webhooks
+with their delivery logs, API keys (project or account keys, optionally expiring; created and shown
+once; listed with their last use; revoked) and SMTP keys (created and shown once, revoked)."""
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Request
 
@@ -13,7 +14,9 @@ from sendhouse.domain.times import utcnow
 from sendhouse.errors import AppError, InvalidInput, NotFound
 from sendhouse.services import api_keys as key_service
 from sendhouse.services import domains as domain_service
+from sendhouse.services import inbound as inbound_service
 from sendhouse.services import projects as project_service
+from sendhouse.services import smtp_keys
 from sendhouse.services import webhooks as webhook_service
 from sendhouse.web.dashboard.common import Ctx, Form, Page, flash, problems, redirect, render, status_of, text
 
@@ -51,7 +54,21 @@ async def domain_detail(request: Request, ctx: Page, domain_id: str):
     found = await domain_service.get_domain(ctx.db, ctx.settings, ctx.project_id, domain_id)
     records = found["dnsRecords"]
     rows = [records["ownership"], records["dkim"], *records["mailFrom"], records["dmarc"]]
+    rows += [records["inboundMx"]] if "inboundMx" in records else []
     return render(request, "dashboard/domain.html", ctx, domain=found, records=rows)
+
+
+@router.post("/domains/{domain_id}/inbound/{action}")
+async def switch_inbound(request: Request, ctx: Page, _form: Form, domain_id: str, action: str):
+    if action not in ("enable", "disable"):
+        raise NotFound("Page not found")
+    switch = inbound_service.enable_domain if action == "enable" else inbound_service.disable_domain
+    try:
+        await switch(ctx.db, ctx.settings, ctx.project_id, domain_id)
+        flash(request, "Receiving turned on." if action == "enable" else "Receiving turned off.")
+    except AppError as exc:
+        _failed(request, exc)
+    return redirect(request, f"/domains/{domain_id}")
 
 
 @router.post("/domains/{domain_id}/verify")
@@ -103,9 +120,24 @@ async def delete_webhook(request: Request, ctx: Page, _form: Form, webhook_id: s
 # --- API keys ------------------------------------------------------------------------------
 
 
-async def _keys_page(request: Request, ctx: Ctx, new_key: str | None = None, status: int = 200, errors=None):
+def smtp_settings(settings) -> dict:
+    """What an app needs to send over SMTP submission (host, port, security)."""
+    host, _, port = settings.submission_smtp.rpartition(":")
+    if not host or host in ("0.0.0.0", "::", "[::]"):
+        host = urlsplit(settings.public_url).hostname or "localhost"
+    security = "STARTTLS" if settings.submission_tls_cert else "none (loopback connections only)"
+    implicit = settings.submission_smtps.rpartition(":")[2] if settings.submission_tls_cert else ""
+    if implicit:
+        security += f"; implicit TLS (SMTPS) on port {implicit}"
+    return {"host": host.strip("[]"), "port": port or "off (set SENDHOUSE_SUBMISSION_SMTP)", "security": security}
+
+
+async def _keys_page(request: Request, ctx: Ctx, new_key: str | None = None, status: int = 200, errors=None,
+                     new_smtp_key: str | None = None):
     keys = await key_service.list_project_keys(ctx.db, ctx.project_id)
-    return render(request, "dashboard/keys.html", ctx, keys=keys, new_key=new_key, status=status, errors=errors)
+    return render(request, "dashboard/keys.html", ctx, keys=keys, new_key=new_key, status=status, errors=errors,
+                  new_smtp_key=new_smtp_key, smtp_keys=await smtp_keys.list_keys(ctx.db, ctx.project_id),
+                  smtp=smtp_settings(ctx.settings))
 
 
 @router.get("/keys")
@@ -132,6 +164,20 @@ async def create_key(request: Request, ctx: Page, form: Form):
     except AppError as exc:
         return await _keys_page(request, ctx, status=status_of(exc), errors=problems(exc))
     return await _keys_page(request, ctx, new_key=secret)
+
+
+@router.post("/keys/smtp")
+async def create_smtp_key(request: Request, ctx: Page, form: Form):
+    """The SMTP key is shown in this response only."""
+    _, secret = await smtp_keys.create_key(ctx.db, project_id=ctx.project_id, name=text(form, "name")[:200])
+    return await _keys_page(request, ctx, new_smtp_key=secret)
+
+
+@router.post("/keys/smtp/{key_id}/revoke")
+async def revoke_smtp_key(request: Request, ctx: Page, _form: Form, key_id: str):
+    await smtp_keys.revoke_key(ctx.db, project_id=ctx.project_id, key_id=key_id)
+    flash(request, "SMTP key revoked: apps using it can no longer sign in.")
+    return redirect(request, "/keys")
 
 
 @router.post("/keys/{key_id}/revoke")

@@ -1,0 +1,132 @@
+"""Messages per second accepted over SMTP submission (issue 17), against smtp-source → smtp-sink.
+
+    .venv/bin/python bench/submission.py [--messages 2000] [--connections 10] [--no-tls] [--database-url postgresql://…]
+
+The submission server runs in `sendhouse serve --no-worker` (a child process, with the HTTP side
+beside it as in production) on a fresh database (SQLite by default). `--connections` aiosmtplib clients each open one
+connection (STARTTLS with a self-signed certificate unless --no-tls, AUTH PLAIN with an SMTP key)
+and send their share of `--messages` messages of about 4 KB; every 250 means a committed ledger
+row. Then Postfix's smtp-source sends the same number of 4,000-byte messages over the same number
+of sessions into Postfix's smtp-sink on loopback, in the same run, as the anchor. Prints both rates
+and the ratio (goal ≥ 0.3). Everything stays on 127.0.0.1 and stops by itself.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import socket
+import ssl
+import subprocess
+import sys
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+import aiosmtplib
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench._seed import container, drop_database, fresh_database
+from sendhouse.services import projects, smtp_keys
+from tests.support.smtp_sink import free_port
+from tests.support.tls import self_signed
+
+SENDHOUSE = str(Path(__file__).resolve().parents[1] / ".venv" / "bin" / "sendhouse")
+BODY = ("This is a line of an ordinary transactional message sent by an app over SMTP.\n" * 50)[:3800]
+
+
+def raw_message(n: int) -> bytes:
+    return (f"From: App <app@shop.example.com>\r\nTo: user{n}@example.org\r\nSubject: Order {n}\r\n"
+            f"Message-ID: <bench-{n}@shop.example.com>\r\n\r\n{BODY}").replace("\n", "\r\n").encode()
+
+
+@contextmanager
+def serving(url: str, data_dir: Path, port: int, cert: Path, key_file: Path):
+    """`sendhouse serve --no-worker` with SMTP submission on `port`, until the block ends."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SENDHOUSE_")}
+    env.update({"SENDHOUSE_DATABASE_URL": url, "SENDHOUSE_DATA_DIR": str(data_dir),
+                "SENDHOUSE_SECRET_KEY": "bench-secret", "SENDHOUSE_SUBMISSION_SMTP": f"127.0.0.1:{port}",
+                "SENDHOUSE_SUBMISSION_TLS_CERT": str(cert), "SENDHOUSE_SUBMISSION_TLS_KEY": str(key_file),
+                "SENDHOUSE_SUBMISSION_RATE": "1000000"})
+    proc = subprocess.Popen([SENDHOUSE, "serve", "--no-worker", "--port", str(free_port())], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            with socket.socket() as probe:
+                if probe.connect_ex(("127.0.0.1", port)) == 0:
+                    break
+            time.sleep(0.2)
+        yield proc
+    finally:
+        proc.terminate()
+        proc.wait(30)
+
+
+async def client(port: int, key: str, numbers: range, tls: bool) -> None:
+    context = ssl.create_default_context()
+    context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
+    smtp = aiosmtplib.SMTP(hostname="127.0.0.1", port=port, timeout=60, start_tls=tls, tls_context=context)
+    async with smtp:
+        await smtp.login("autosend", key)
+        for n in numbers:
+            await smtp.sendmail("app@shop.example.com", [f"user{n}@example.org"], raw_message(n))
+
+
+async def submit_all(port: int, key: str, messages: int, connections: int, tls: bool) -> float:
+    started = time.perf_counter()
+    await asyncio.gather(*(client(port, key, range(i, messages, connections), tls) for i in range(connections)))
+    return messages / (time.perf_counter() - started)
+
+
+def anchor(messages: int, connections: int) -> float:
+    port = free_port()
+    sink = subprocess.Popen(["smtp-sink", "-u", "root", f"127.0.0.1:{port}", "1000"])
+    try:
+        time.sleep(0.5)
+        started = time.perf_counter()
+        subprocess.run(["smtp-source", "-m", str(messages), "-s", str(connections), "-l", "4000",
+                        "-t", "to@example.test", "-f", "from@example.test", f"127.0.0.1:{port}"],
+                       check=True, stdout=subprocess.DEVNULL)
+        return messages / (time.perf_counter() - started)
+    finally:
+        sink.terminate()
+        sink.wait(10)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--messages", type=int, default=2000)
+    parser.add_argument("--connections", type=int, default=10)
+    parser.add_argument("--no-tls", action="store_true")
+    parser.add_argument("--database-url", default="")
+    args = parser.parse_args()
+    url, data_dir = fresh_database(args.database_url or None)
+    cert, key_file = self_signed(data_dir / "tls")
+    built = container(url, data_dir, submission_tls_cert=str(cert), submission_tls_key=str(key_file),
+                      submission_rate=1_000_000)
+
+    async def setup() -> str:
+        project = await projects.create_project(built.db, name="bench")
+        secret = (await smtp_keys.create_key(built.db, project_id=project["id"]))[1]
+        await built.close()
+        return secret
+
+    key = asyncio.run(setup())
+    port = free_port()
+    try:
+        with serving(url, data_dir, port, cert, key_file):
+            ours = asyncio.run(submit_all(port, key, args.messages, args.connections, not args.no_tls))
+        theirs = anchor(args.messages, args.connections)
+    finally:
+        drop_database(url)
+    kind = "PostgreSQL" if url.startswith("postgresql") else "SQLite"
+    print(f"submission ({kind}, {args.connections} connections, {'no TLS' if args.no_tls else 'STARTTLS'}): "
+          f"{args.messages} messages, {ours:.0f} msg/s accepted (each a committed ledger row)")
+    print(f"smtp-source → smtp-sink ({args.connections} sessions): {theirs:.0f} msg/s; ratio {ours / theirs:.2f}")
+
+
+if __name__ == "__main__":
+    main()

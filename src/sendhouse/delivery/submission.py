@@ -1,0 +1,200 @@
+"""The SMTP submission server for apps (SENDHOUSE_SUBMISSION_SMTP = "host:port"), on aiosmtpd.
+
+- STARTTLS with the configured certificate (SENDHOUSE_SUBMISSION_TLS_CERT/_KEY), and implicit TLS
+  on SENDHOUSE_SUBMISSION_SMTPS when set;
+- AUTH PLAIN or LOGIN, the password being a per-project SMTP key (services/smtp_keys), any user
+  name; AUTH is refused without TLS (538) except on a loopback connection (auth_needs_tls);
+- MAIL, RCPT and DATA only once authenticated (530); each accepted message becomes a transactional
+  ledger row before the 250, whose text carries the email id;
+- refusals: 535 bad credentials, 550 a `from` on a domain the project may not use, 552 over
+  MAX_MESSAGE_BYTES, 554 other invalid content, 451 when the database is unavailable;
+- limits per SMTP key (connections, messages per minute: the settings) and per client IP
+  (connections).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import logging
+import ssl
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+from aiosmtpd.smtp import AuthResult, Envelope, LoginPassword, Session
+
+from sendhouse.delivery.inbound import parse_listen
+from sendhouse.delivery.smtp_guard import TOO_MANY_MESSAGES, ClientLimits, LimitedSMTP
+from sendhouse.errors import AppError, InvalidOperation
+
+log = logging.getLogger("sendhouse.submission")
+MAX_MESSAGE_BYTES = 25 * 1024 * 1024
+MAX_RECIPIENTS = 50
+CONNECTIONS_PER_IP = 50
+TOO_MANY_KEY_CONNECTIONS = "454 4.7.0 Too many connections with this SMTP key, try again later"
+
+
+def auth_needs_tls(local_ip: str | None, peer_ip: str | None) -> bool:
+    """AUTH is allowed in the clear only on a loopback connection (both ends loopback)."""
+    try:
+        return not (ipaddress.ip_address(local_ip).is_loopback and ipaddress.ip_address(peer_ip).is_loopback)
+    except (TypeError, ValueError):
+        return True
+
+
+def tls_context(settings) -> ssl.SSLContext | None:
+    """The server-side TLS context of the configured certificate, or None (no STARTTLS offered)."""
+    if not settings.submission_tls_cert:
+        return None
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(settings.submission_tls_cert, settings.submission_tls_key or None)
+    return context
+
+
+def _pending(server, session, envelope, mechanism, auth_data) -> AuthResult:
+    """aiosmtpd's (synchronous) authenticator: pass the credentials on for the async check."""
+    return AuthResult(success=isinstance(auth_data, LoginPassword), auth_data=auth_data)
+
+
+def _reply_text(error: AppError) -> str:
+    details = error.details if isinstance(error.details, list) else []
+    text = "; ".join(f"{d.get('field')}: {d.get('message')}" for d in details if isinstance(d, dict)) or error.message
+    return " ".join(text.split())[:300]
+
+
+@dataclass
+class SubmissionHandler:
+    """aiosmtpd handler: limits per key at MAIL, recipients at RCPT, the ledger row at DATA."""
+
+    container: object
+    key_limits: ClientLimits
+    group: object = None  # services.submission.GroupCommit, made on the server's loop
+
+    def __post_init__(self):
+        from sendhouse.services.submission import GroupCommit
+
+        self.group = GroupCommit(self.container.db, self.container.settings)
+
+    async def handle_MAIL(self, server, session: Session, envelope: Envelope, address: str, options):
+        if not self.key_limits.take_message(session.auth_data["id"]):
+            return TOO_MANY_MESSAGES
+        envelope.mail_from, envelope.mail_options = address, list(options)
+        return "250 OK"
+
+    async def handle_RCPT(self, server, session: Session, envelope: Envelope, address: str, options):
+        if any(address.lower() == seen.lower() for seen in envelope.rcpt_tos):
+            return "250 OK"
+        if len(envelope.rcpt_tos) >= MAX_RECIPIENTS:
+            return "452 4.5.3 Too many recipients"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server, session: Session, envelope: Envelope):
+        from sendhouse.services import submission
+
+        try:
+            email_id = await submission.submit(
+                self.container.db, self.container.settings, session.auth_data["project_id"],
+                mail_from=envelope.mail_from or "", rcpts=list(envelope.rcpt_tos),
+                raw=envelope.original_content or envelope.content, group=self.group)
+        except InvalidOperation as error:
+            return f"550 5.7.1 {_reply_text(error)}"
+        except AppError as error:
+            return f"554 5.6.0 {_reply_text(error)}"
+        except Exception:
+            log.exception("queueing a submitted message failed")
+            return "451 4.3.0 Temporary failure, try again later"
+        return f"250 2.0.0 OK queued as {email_id}"
+
+
+class SubmissionSMTP(LimitedSMTP):
+    """aiosmtpd's SMTP with SMTP-key AUTH (checked against the database) and per-key limits."""
+
+    def __init__(self, handler: SubmissionHandler, *, limits: ClientLimits, **kwargs):
+        super().__init__(handler, limits=limits, authenticator=_pending, auth_required=True,
+                         auth_require_tls=True, **kwargs)
+        self.credential: str | None = None
+
+    def connection_made(self, transport) -> None:
+        first = self.transport is None and self.client_ip is None
+        super().connection_made(transport)
+        if first and self.client_ip is not None:
+            local = transport.get_extra_info("sockname")
+            implicit_tls = transport.get_extra_info("ssl_object") is not None  # the SMTPS port
+            self._auth_require_tls = not implicit_tls and auth_needs_tls(local[0] if local else None,
+                                                                        self.client_ip)
+
+    def connection_lost(self, error) -> None:
+        if self.credential is not None:
+            self.event_handler.key_limits.close(self.credential)
+            self.credential = None
+        super().connection_lost(error)
+
+    async def auth_PLAIN(self, _, args):
+        return await self._verified(await super().auth_PLAIN(_, args))
+
+    async def auth_LOGIN(self, _, args):
+        return await self._verified(await super().auth_LOGIN(_, args))
+
+    async def _verified(self, result: AuthResult) -> AuthResult:
+        from sendhouse.services import smtp_keys
+
+        if not result.success:
+            return result
+        try:
+            key = await smtp_keys.authenticate(self.event_handler.container.db,
+                                               result.auth_data.password.decode("utf-8", "replace"))
+        except Exception:
+            log.exception("checking an SMTP key failed")
+            return AuthResult(success=False, handled=False, message="454 4.7.0 Temporary authentication failure")
+        if key is None:
+            return AuthResult(success=False, handled=False)
+        if not self.event_handler.key_limits.open(key["id"]):
+            return AuthResult(success=False, handled=False, message=TOO_MANY_KEY_CONNECTIONS)
+        self.credential = key["id"]
+        return AuthResult(success=True, auth_data=key)
+
+
+@asynccontextmanager
+async def submission_part(container, listen: str | None = None, *, implicit_tls: str | None = None,
+                          key_limits: ClientLimits | None = None):
+    """The submission server listening on `listen` (STARTTLS; default: the setting) and, when
+    `implicit_tls` or SENDHOUSE_SUBMISSION_SMTPS names host:port, with implicit TLS there too."""
+    settings = container.settings
+    handler = SubmissionHandler(container, key_limits or ClientLimits(
+        max_connections=settings.submission_connections, messages_per_minute=settings.submission_rate))
+    ip_limits, context = ClientLimits(max_connections=CONNECTIONS_PER_IP, messages_per_minute=0), tls_context(settings)
+    if context is None:
+        log.warning("no SENDHOUSE_SUBMISSION_TLS_CERT: AUTH is accepted only over loopback connections")
+
+    def protocol() -> SubmissionSMTP:
+        return SubmissionSMTP(handler, limits=ip_limits, tls_context=context, data_size_limit=MAX_MESSAGE_BYTES,
+                              hostname=settings.resolved_bounce_domain(), timeout=300)
+
+    servers = [await _listen(protocol, listen or settings.submission_smtp, None)]
+    if (implicit_tls or settings.submission_smtps) and context is not None:
+        servers.append(await _listen(protocol, implicit_tls or settings.submission_smtps, context))
+    try:
+        yield servers[0]
+    finally:
+        for server in servers:
+            server.close()
+            await server.wait_closed()
+
+
+async def _listen(protocol, listen: str, context: ssl.SSLContext | None):
+    host, port = parse_listen(listen, "SENDHOUSE_SUBMISSION_SMTPS" if context else "SENDHOUSE_SUBMISSION_SMTP")
+    server = await asyncio.get_running_loop().create_server(protocol, host=host, port=port, ssl=context)
+    log.info("SMTP submission server listening on %s:%d%s", host, port, " (implicit TLS)" if context else "")
+    return server
+
+
+@asynccontextmanager
+async def switched_off():
+    """The part when SENDHOUSE_SUBMISSION_SMTP is empty: nothing listens."""
+    yield None
+
+
+def submission_duty(container):
+    """The background duty of `serve` (any role): the server when the setting names host:port."""
+    return submission_part(container) if container.settings.submission_smtp else switched_off()

@@ -1,0 +1,90 @@
+"""SMTP submission as a use case: a message an app handed to the submission server becomes a
+transactional email in the ledger (services/transactional), committed before the server answers 250.
+
+The message is parsed once, in a thread, and checked like a `/mails/send` body. Messages arriving
+together on many connections are written in small group commits (GroupCommit): one transaction
+holds up to MAX_GROUP messages (one suppression lookup and one insert per project); a message the
+project's rules refuse (e.g. a `from` it may not use) refuses only itself; every caller is answered
+after the commit, and a failed commit fails all of them (the server answers 451, nothing is kept).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, field
+
+from sendhouse.config import Settings
+from sendhouse.domain import inbound_mail, submitted
+from sendhouse.domain import mails as mail_rules
+from sendhouse.services import transactional
+from sendhouse.store.db import Database
+
+log = logging.getLogger("sendhouse.submission")
+MAX_GROUP = 50
+
+
+@dataclass
+class _Pending:
+    project_id: str
+    mail: dict
+    message_id: str | None
+    done: asyncio.Future
+
+
+@dataclass
+class GroupCommit:
+    """Writes queued submissions in shared transactions, one writer task at a time."""
+
+    db: Database
+    settings: Settings
+    _pending: list[_Pending] = field(default_factory=list)
+    _writer: asyncio.Task | None = None
+
+    async def queue(self, project_id: str, mail: dict, message_id: str | None) -> dict:
+        done = asyncio.get_running_loop().create_future()
+        self._pending.append(_Pending(project_id, mail, message_id, done))
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.create_task(self._drain())
+        return await done
+
+    async def _drain(self) -> None:
+        while self._pending:
+            group, self._pending = self._pending[:MAX_GROUP], self._pending[MAX_GROUP:]
+            try:
+                results = await self._write(group)
+            except Exception as error:  # noqa: BLE001 - the commit failed: every caller is told
+                results = [error] * len(group)
+            for item, result in zip(group, results, strict=True):
+                if not item.done.done():
+                    item.done.set_exception(result) if isinstance(result, Exception) else item.done.set_result(result)
+
+    async def _write(self, group: list[_Pending]) -> list:
+        """One transaction for the group: each project's messages with one insert."""
+        by_project: dict[str, list[int]] = {}
+        for i, item in enumerate(group):
+            by_project.setdefault(item.project_id, []).append(i)
+        results: list = [None] * len(group)
+        async with self.db.write() as conn:
+            for project_id, positions in by_project.items():
+                done = await transactional.queue_checked_mails(
+                    conn, self.settings, project_id, [(group[i].mail, group[i].message_id) for i in positions])
+                for i, result in zip(positions, done, strict=True):
+                    results[i] = result
+        return results
+
+
+async def submit(db: Database, settings: Settings, project_id: str, *, mail_from: str, rcpts: list[str],
+                 raw: bytes, group: GroupCommit | None = None) -> str:
+    """Queue the message for the envelope recipients; its email id. Raises sendhouse.errors on
+    refusal (e.g. InvalidOperation VERIFIED_DOMAIN_REQUIRED), anything else on storage failure."""
+    parsed = await asyncio.to_thread(inbound_mail.parse, raw)
+    body = submitted.send_request(parsed, mail_from, rcpts)
+    mail = await asyncio.to_thread(mail_rules.check_send, body)
+    message_id = submitted.kept_message_id(parsed)
+    if group is None:
+        async with db.write() as conn:
+            sent = await transactional.queue_checked_mail(conn, settings, project_id, mail, message_id=message_id)
+    else:
+        sent = await group.queue(project_id, mail, message_id)
+    return sent["emailId"]
