@@ -44,6 +44,15 @@ def _inbound_smtp(container):
 PARTS.append(("inbound", _inbound_smtp, False))
 
 
+def _automation_runner(container):
+    from sendhouse.automation_runner import automation_part
+
+    return automation_part(container)
+
+
+PARTS.append(("automations", _automation_runner, False))
+
+
 def background_parts(*, with_worker: bool) -> list:
     """The factories to start with the server (worker parts only when with_worker)."""
     return [factory for _name, factory, needs_worker in PARTS if with_worker or not needs_worker]

@@ -35,8 +35,8 @@ from sendhouse.services import idempotency
 from sendhouse.services.senders import check_from_allowed
 from sendhouse.store import idempotency as idempotency_store
 from sendhouse.store import mails as store
-from sendhouse.store.events import lifecycle
 from sendhouse.store.db import Database
+from sendhouse.store.events import lifecycle
 from sendhouse.store.templates import get_template
 
 PRIORITY = 10
@@ -193,6 +193,22 @@ async def _queue(conn, project_id: str, emails: list[Email], *, batch_id: str | 
     blocked = {g: await store.suppressed_among(conn, project_id, addresses, g) for g in groups}
     builder = _RowBuilder(project_id, batch_id, utcnow())
     done = [builder.add(e, _blocked_for(e, blocked)) for e in emails]
+    await store.insert_rows(conn, builder.rows)
+    return done
+
+
+async def queue_for_contact(conn, project_id: str, email: Email, *, contact_id: str, priority: int,
+                            payload_extra: dict) -> Queued:
+    """Queue one email that another feature sends to a contact (an automation's email step): the
+    same ledger rows, suppressions and Message-IDs as /mails/send, with the contact and the
+    feature's ids (payload_extra) on the rows."""
+    blocked = await store.suppressed_among(conn, project_id, [a["email"] for a in email.to],
+                                           email.content["unsubscribeGroupId"])
+    builder = _RowBuilder(project_id, None, utcnow())
+    done = builder.add(email, blocked)
+    for row in builder.rows:
+        row.update(contact_id=contact_id, priority=priority)
+        row["payload"].update(payload_extra)
     await store.insert_rows(conn, builder.rows)
     return done
 
