@@ -262,3 +262,37 @@ async def _email_problem(conn: AsyncConnection, project_id: str, step: dict) -> 
     if not email.get("senderEmail") and not (template and template.get("sender_id")):
         return "senderEmail is required (or a template with a sender)"
     return None
+
+
+async def activation_preview(db: Database, project_id: str, automation_id: str) -> dict:
+    """What activating would do, changing nothing: trigger, steps, emails and what still blocks it."""
+    async with db.read() as conn:
+        row = await _existing(conn, project_id, automation_id)
+        problem = await _activation_problem(conn, project_id, row)
+        if row["status"] not in EDITABLE:
+            problem = f"the automation is {row['status']}; only draft or paused automations can be activated"
+    steps = row["steps"] or []
+    return {"id": row["id"], "name": row["name"], "status": row["status"], "entryCriteria": row["entry_criteria"],
+            "steps": len(steps), "emailSteps": sum(1 for s in steps if s["type"] == "email"),
+            "unsubscribeGroupId": row["unsubscribe_group_id"], "canActivate": problem is None, "problem": problem}
+
+
+async def activate(db: Database, project_id: str, automation_id: str) -> dict:
+    """Activate a draft (PATCH active:true) or resume a paused automation."""
+    async with db.read() as conn:
+        row = await _existing(conn, project_id, automation_id)
+    if row["status"] == "paused":
+        await resume_automation(db, project_id, automation_id)
+        return await get_automation(db, project_id, automation_id)
+    return await update_automation(db, project_id, automation_id, {"active": True})
+
+
+async def check_automation_templates(db: Database, project_id: str, steps: list[dict] | None) -> None:
+    """MCP's rule: every email step uses a template of type automation (AUTOMATION_TEMPLATE_REQUIRED)."""
+    async with db.read() as conn:
+        for step in (s for s in steps or [] if isinstance(s, dict) and s.get("type") == "email"):
+            template_id = (step.get("email") or {}).get("templateId")
+            template = await get_template(conn, project_id, template_id) if isinstance(template_id, str) else None
+            if template is None or template["template_type"] != "automation":
+                raise InvalidOperation("Email steps created through MCP need a templateId of a template with "
+                                       "templateType automation", code="AUTOMATION_TEMPLATE_REQUIRED")
