@@ -7,16 +7,20 @@ from __future__ import annotations
 import asyncio
 from datetime import timedelta
 
+import orjson
 import sqlalchemy as sa
 
 from sendhouse.automation_runner import AutomationRunner
 from sendhouse.domain.times import utcnow
+from sendhouse.runtime import PARTS
+from sendhouse.runtime import running as runner_running
 from sendhouse.services.automation_steps import LEASE_SECONDS
 from sendhouse.services.imports import import_rows
 from sendhouse.store import automation_runs as run_store
 from sendhouse.store.schema.audience import contacts
 from sendhouse.store.schema.automations import automation_runs
 from sendhouse.store.schema.campaigns import messages
+from sendhouse.store.schema.webhooks import webhook_deliveries
 from tests.support.automation_data import automation, contact, mail_by_email, runs, series, step_log_count
 from tests.support.sending_data import container_for, running, wait_for
 from tests.support.smtp_sink import SmtpSink
@@ -283,3 +287,37 @@ async def test_csv_import_enters_new_contacts(api, tenant):
     async with api.db.read() as conn:
         total = (await conn.execute(sa.select(sa.func.count()).select_from(messages))).scalar_one()
     assert total == 31
+
+
+async def test_automation_mail_webhooks_carry_the_automation_id(api, tenant, settings):
+    aid = await automation(api, tenant, steps=series(0))
+    hook = await api.client.post("/v1/webhooks", headers=tenant.headers,
+                                 json={"url": "https://hooks.example.com/a", "events": ["email.sent"]})
+    assert hook.status_code in (200, 201), hook.text
+    await contact(api, tenant, "ann@example.com")
+    await AutomationRunner(api.container).tick(utcnow() + timedelta(seconds=1))
+    container = container_for(settings)  # the capture transport
+    try:
+        async with running(container, scheduler=False):
+            await wait_for(lambda: _webhook_payloads(container.db))
+    finally:
+        await container.close()
+    [payload] = await _webhook_payloads(api.db)
+    assert payload["type"] == "email.sent" and payload["data"]["workflowAutomationId"] == aid
+    assert payload["data"]["to"]["email"] == "ann@example.com"
+
+
+async def _webhook_payloads(db) -> list[dict]:
+    async with db.read() as conn:
+        rows = (await conn.execute(sa.select(webhook_deliveries.c.payload))).scalars().all()
+    return [orjson.loads(r) for r in rows]
+
+
+async def test_the_runner_loop_runs_until_stopped(api, tenant):
+    aid = await automation(api, tenant, steps=series(0))
+    await contact(api, tenant, "ann@example.com")
+    runner = AutomationRunner(api.container, interval=0.01)
+    async with runner_running(runner, grace=10):
+        await wait_for(lambda: mail_by_email(api.db, aid))
+    assert runner.stopping.is_set()
+    assert "automations" in [name for name, _factory, _needs_worker in PARTS]

@@ -62,6 +62,9 @@ class _Pass:
 
 async def run_due(db: Database, *, runner: str, now: datetime, limit: int) -> int:
     """Claim up to `limit` due runs and carry out their due steps; how many steps were carried out."""
+    async with db.read(snapshot=False) as conn:
+        if not await runs.any_due(conn, now):
+            return 0
     async with db.write() as conn:
         claimed = await runs.claim(conn, runner=runner, limit=limit, now=now, lease_seconds=LEASE_SECONDS)
     if not claimed:

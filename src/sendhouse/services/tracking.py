@@ -170,6 +170,7 @@ class EmailEvents:
         data = hooks.email_data(event, email_id=email_id, from_email=context["from"],
                                 to_email=row["email"], to_name=row.get("name"), subject=context["subject"],
                                 campaign_id=row.get("campaign_id"), template_id=context["templateId"],
+                                workflow_automation_id=context.get("workflowAutomationId"),
                                 batch_id=row.get("batch_id") or context.get("batchId"), **extra)
         await webhook_service.emit(self.conn, row["project_id"], event, data, now=self.now)
 
@@ -194,7 +195,8 @@ async def message_context(conn, row: dict) -> dict:
     content = content or {}
     return {"emailId": payload.get("emailId") or row["id"], "from": (content.get("from") or {}).get("email") or "",
             "subject": content.get("subject") or "", "templateId": content.get("templateId"),
-            "groupCode": content.get("unsubscribeGroupId"), "batchId": content.get("batchId")}
+            "groupCode": content.get("unsubscribeGroupId"), "batchId": content.get("batchId"),
+            "workflowAutomationId": payload.get("workflowAutomationId")}
 
 
 async def emit_send_results(conn, *, sent: list[dict], deferred: list[tuple[dict, dict]], now: datetime) -> None:

@@ -90,7 +90,8 @@ async def _record(conn, target: UnsubscribeTarget, group: dict, kind: str, now: 
     context = await message_context(conn, row) if row else {}
     data = hooks.subscription_data(event, email_id=context.get("emailId"), unsubscribe_group_id=group["group_code"],
                                    campaign_id=row["campaign_id"] if row else None,
-                                   template_id=context.get("templateId"), batch_id=row["batch_id"] if row else None)
+                                   template_id=context.get("templateId"), batch_id=row["batch_id"] if row else None,
+                                   workflow_automation_id=context.get("workflowAutomationId"))
     await webhook_service.emit(conn, target.project_id, event, data, now=now)
 
 

@@ -45,6 +45,11 @@ def _claimable(now: datetime) -> sa.ColumnElement:
                    sa.or_(runs.c.lease_expires_at.is_(None), runs.c.lease_expires_at < now))
 
 
+async def any_due(conn: AsyncConnection, now: datetime) -> bool:
+    """Whether some run could be claimed now (a read, so an idle runner takes no write lock)."""
+    return (await conn.execute(sa.select(runs.c.id).where(_claimable(now)).limit(1))).first() is not None
+
+
 async def claim(conn: AsyncConnection, *, runner: str, limit: int, now: datetime, lease_seconds: float) -> list[dict]:
     """Lease up to `limit` due runs to `runner`; commit at once, then carry their steps out."""
     if limit <= 0:
