@@ -40,14 +40,18 @@ async def runs(db, automation_id: str) -> list[dict]:
 
 
 async def mail_by_email(db, automation_id: str) -> dict[str, list[str]]:
-    """{address: [subjects of its automation mail, in creation order]}."""
-    query = (sa.select(messages.c.email, messages.c.payload).join(automation_steps_log,
-                                                                  automation_steps_log.c.message_id == messages.c.id)
+    """{address: [subjects of its automation mail, in creation order]} (a shared content is stored
+    on the first row that uses it: contentRowId)."""
+    query = (sa.select(messages.c.id, messages.c.email, messages.c.payload)
+             .join(automation_steps_log, automation_steps_log.c.message_id == messages.c.id)
              .where(automation_steps_log.c.automation_id == automation_id).order_by(messages.c.created_at, messages.c.id))
-    found: dict[str, list[str]] = {}
     async with db.read() as conn:
-        for email, payload in await conn.execute(query):
-            found.setdefault(email, []).append(payload["content"]["subject"])
+        rows = (await conn.execute(query)).all()
+        contents = {r.id: r.payload.get("content") for r in rows}
+    found: dict[str, list[str]] = {}
+    for _id, email, payload in rows:
+        content = payload.get("content") or contents[payload["contentRowId"]]
+        found.setdefault(email, []).append(content["subject"])
     return found
 
 

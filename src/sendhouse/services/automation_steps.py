@@ -1,19 +1,23 @@
-"""Carrying out automation runs: claim due runs with a lease, then advance each in a savepoint.
+"""Carrying out automation runs: claim due runs with a lease, work out every step in memory,
+write the whole batch at once.
 
-One pass (`run_due`): claim up to `limit` due runs (committed at once), then in one write
-transaction carry out each run's due steps in a savepoint of its own:
+One pass (`run_due`): a read finds whether anything is due (an idle runner takes no write lock);
+then up to `limit` due runs are claimed (committed at once). In one write transaction the runs
+still leased to this runner are locked (`FOR UPDATE` on PostgreSQL; SQLite has one writer), and
+for each run the due steps are worked out from what was read for the whole batch:
 - a wait sets the run's due time to now + delay (no task sleeps anywhere);
-- an email becomes a ledger row in `messages` (transactional kind, with the contact, the
-  automation's unsubscribe group and tracking flags, and workflowAutomationId / automationStepId
-  in its payload), so suppressions, the send rate, bounces, webhooks and analytics apply as to
-  every other mail;
+- an email becomes a ledger row in `messages` (transactional kind, priority 50, with the contact,
+  the automation's unsubscribe group and tracking flags, and workflowAutomationId /
+  automationStepId in its payload), so the send rate, bounces, webhooks and analytics apply as
+  to every other mail; one content is stored per step and pass, merge data per contact;
 - a branch goes to the first branch whose filter matches (contact fields and the entering
   event's `event.properties.*`); when none matches, to the branch step's own nextStepId, else
   the run completes.
-Steps that are due at once are chained in the same savepoint (at most MAX_CHAIN). Each carried
-out step is logged once per run (unique run + step), and the run moves on with an UPDATE
-conditional on its lease and its step: a runner that lost its lease writes nothing, so a run
-advances exactly once. A step that fails gives the lease back and is retried RETRY_AFTER later.
+Steps due at once are chained (at most MAX_CHAIN per pass). A contact that is deleted or
+suppressed (globally or in the automation's group) exits before its next step. Then the ledger
+rows, the step log (unique per run and step) and the run updates are written in bulk and the
+leases given back. A run that cannot be worked out (its template was deleted…) is released and
+retried RETRY_AFTER later. Exactly once: a run is advanced only in the transaction that holds it.
 """
 
 from __future__ import annotations
@@ -26,12 +30,13 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from sendhouse.domain import ids
 from sendhouse.domain.automations import delay_of, facts, matches
+from sendhouse.domain.times import utcnow
 from sendhouse.services.compose import contact_variables
-from sendhouse.services.transactional import Email, queue_for_contact
+from sendhouse.services.transactional import Email, contact_rows
 from sendhouse.store import automation_runs as runs
 from sendhouse.store import automations as automation_store
 from sendhouse.store.db import Database
-from sendhouse.store.mails import suppressed_among
+from sendhouse.store.mails import insert_rows, suppressed_among
 from sendhouse.store.senders import get_sender
 from sendhouse.store.templates import get_template
 
@@ -42,13 +47,9 @@ RETRY_AFTER = timedelta(minutes=1)
 PRIORITY = 50  # after transactional mail (10), before campaign mail (100)
 
 
-class LeaseLost(Exception):
-    """Another runner holds this run now; nothing of this pass is kept."""
-
-
 @dataclass
 class _Pass:
-    """What one pass shares: its transaction, time, and the automations and contacts it needs."""
+    """One batch: what was read for it and what it will write."""
 
     conn: AsyncConnection
     runner: str
@@ -56,8 +57,11 @@ class _Pass:
     flows: dict[str, dict] = field(default_factory=dict)
     contacts: dict[str, dict] = field(default_factory=dict)
     suppressed: set[tuple[str, str]] = field(default_factory=set)  # (automation id, contact id)
-    templates: dict[tuple[str, str], dict | None] = field(default_factory=dict)
-    steps_done: int = 0
+    contents: dict[tuple[str, str], dict] = field(default_factory=dict)  # (automation id, step id) -> content
+    emails: dict[str, list[tuple[str, Email, str, dict]]] = field(default_factory=dict)  # project -> emails
+    log_rows: list[dict] = field(default_factory=list)
+    updates: list[dict] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)
 
 
 async def run_due(db: Database, *, runner: str, now: datetime, limit: int) -> int:
@@ -70,61 +74,68 @@ async def run_due(db: Database, *, runner: str, now: datetime, limit: int) -> in
     if not claimed:
         return 0
     async with db.write() as conn:
-        work = await _prepare(conn, runner, now, claimed)
-        failed = [run["id"] for run in claimed if not await _one(work, run)]
-        await runs.release(conn, failed, runner, now + RETRY_AFTER)
-    return work.steps_done
+        held = await runs.lock_leased(conn, [r["id"] for r in claimed], runner)
+        work = await _prepare(conn, runner, now, [r for r in claimed if r["id"] in held])
+        for run in claimed:
+            if run["id"] in held:
+                await _plan(work, run)
+        await _write(work)
+    return len(work.log_rows)
 
 
 async def _prepare(conn: AsyncConnection, runner: str, now: datetime, claimed: list[dict]) -> _Pass:
+    """Read what the batch needs: its automations, contacts and which contacts are suppressed."""
     work = _Pass(conn, runner, now)
     for automation_id in {r["automation_id"] for r in claimed}:
         work.flows[automation_id] = await automation_store.get_by_id(conn, automation_id)
-    contact_ids = list({r["contact_id"] for r in claimed})
-    work.contacts = {c["id"]: c for c in await runs.contacts_by_ids(conn, contact_ids)}
+    work.contacts = {c["id"]: c for c in await runs.contacts_by_ids(conn, list({r["contact_id"] for r in claimed}))}
     for automation_id, flow in work.flows.items():
-        mine = [work.contacts[r["contact_id"]] for r in claimed
-                if r["automation_id"] == automation_id and r["contact_id"] in work.contacts]
-        blocked = await suppressed_among(conn, flow["project_id"], [c["email"] for c in mine],
+        mine = {r["contact_id"] for r in claimed if r["automation_id"] == automation_id} & set(work.contacts)
+        blocked = await suppressed_among(conn, flow["project_id"], [work.contacts[c]["email"] for c in mine],
                                          flow["unsubscribe_group_id"])
-        work.suppressed |= {(automation_id, c["id"]) for c in mine if c["email"].lower() in blocked}
+        work.suppressed |= {(automation_id, c) for c in mine if work.contacts[c]["email"].lower() in blocked}
     return work
 
 
-async def _one(work: _Pass, run: dict) -> bool:
-    """Carry out one run in a savepoint; False when it failed (its lease is then given back)."""
-    done = work.steps_done
+async def _plan(work: _Pass, run: dict) -> None:
+    """Work out one run's due steps into the pass; a run that fails is released for a retry."""
+    marks = (len(work.log_rows), {p: len(e) for p, e in work.emails.items()})
     try:
-        async with work.conn.begin_nested():
-            await _carry_out(work, run)
-        return True
-    except LeaseLost:
-        work.steps_done = done
-        return True
+        await _steps(work, run)
     except Exception:  # one broken run must not stop the others
-        work.steps_done = done
+        del work.log_rows[marks[0]:]
+        for project_id, emails in work.emails.items():
+            del emails[marks[1].get(project_id, 0):]
+        work.failed.append(run["id"])
         log.exception("automation step failed", extra={"action": "automation_step_failed", "run_id": run["id"]})
-        return False
 
 
-async def _carry_out(work: _Pass, run: dict) -> None:
+async def _steps(work: _Pass, run: dict) -> None:
     flow, contact = work.flows[run["automation_id"]], work.contacts.get(run["contact_id"])
     by_id = {s["stepId"]: s for s in flow["steps"] or []}
     step_id, due = run["step_id"], work.now
     for _ in range(MAX_CHAIN):
         reason = _exit_reason(work, flow, run, contact, by_id.get(step_id))
         if reason:
-            return await _finish(work, run, "exited", reason)
+            return _finish(work, run, "exited", reason)
         next_id, due, message_id = await _execute(work, flow, run, contact, by_id[step_id])
-        await runs.log_step(work.conn, {"id": ids.new_id(), "automation_id": flow["id"], "run_id": run["id"],
-                                        "step_id": step_id, "message_id": message_id, "created_at": work.now})
-        work.steps_done += 1
+        work.log_rows.append({"id": ids.new_id(), "automation_id": flow["id"], "run_id": run["id"],
+                              "step_id": step_id, "message_id": message_id, "created_at": work.now})
         if next_id is None:
-            return await _finish(work, run, "completed", None)
+            return _finish(work, run, "completed", None)
         step_id = next_id
         if due > work.now:
             break
-    await _move(work, run, {"step_id": step_id, "due_at": due, "updated_at": work.now})
+    work.updates.append({**_blank(run), "step_id": step_id, "due_at": due})
+
+
+def _blank(run: dict) -> dict:
+    return {"run_id": run["id"], "status": "active", "step_id": run["step_id"], "due_at": run["due_at"],
+            "exit_reason": None, "finished_at": None}
+
+
+def _finish(work: _Pass, run: dict, status: str, reason: str | None) -> None:
+    work.updates.append({**_blank(run), "status": status, "exit_reason": reason, "finished_at": work.now})
 
 
 def _exit_reason(work: _Pass, flow: dict, run: dict, contact: dict | None, step: dict | None) -> str | None:
@@ -141,58 +152,48 @@ def _exit_reason(work: _Pass, flow: dict, run: dict, contact: dict | None, step:
     return None
 
 
-async def _finish(work: _Pass, run: dict, status: str, reason: str | None) -> None:
-    await _move(work, run, {"status": status, "exit_reason": reason, "finished_at": work.now,
-                            "updated_at": work.now, "step_id": run["step_id"]})
-
-
-async def _move(work: _Pass, run: dict, values: dict) -> None:
-    if not await runs.advance(work.conn, run, work.runner, values):
-        raise LeaseLost()
-
-
 async def _execute(work: _Pass, flow: dict, run: dict, contact: dict, step: dict) -> tuple[str | None, datetime, str | None]:
     """(next step id, when it is due, ledger row id of an email step)."""
     if step["type"] == "wait":
         return step.get("nextStepId"), work.now + delay_of(step), None
     if step["type"] == "email":
-        return step.get("nextStepId"), work.now, await _queue_email(work, flow, run, contact, step)
+        return step.get("nextStepId"), work.now, await _email(work, flow, run, contact, step)
     known = facts(contact, run["event"])
     chosen = next((b for b in step["branches"] if matches(b["filterCriteria"], known)), None)
     return (chosen.get("nextStepId") if chosen else step.get("nextStepId")), work.now, None
 
 
-async def _queue_email(work: _Pass, flow: dict, run: dict, contact: dict, step: dict) -> str:
-    spec = step["email"]
-    template = await _template(work, flow["project_id"], spec.get("templateId"))
-    sender = await _sender(work, flow["project_id"], spec, template)
-    reply = {"email": spec["senderReplyToEmail"], "name": spec.get("senderReplyToName")} \
-        if spec.get("senderReplyToEmail") else None
-    content = {
-        "from": sender, "replyTo": reply, "cc": [], "subject": spec.get("subject") or (template or {}).get("subject"),
-        "html": spec.get("htmlTemplate") or (template or {}).get("html"),
-        "text": None if spec.get("htmlTemplate") else (template or {}).get("plain_text"),
-        "templateId": spec.get("templateId"), "headers": {}, "attachments": [],
-        "trackingOpen": bool(flow["tracking_open"]), "trackingClick": bool(flow["tracking_click"]),
-        "unsubscribeGroupId": flow["unsubscribe_group_id"], "bypassSuppressions": False, "batchId": None,
-    }
+async def _email(work: _Pass, flow: dict, run: dict, contact: dict, step: dict) -> str:
+    """Add the step's email to the pass; the id its ledger row will have."""
+    content = await _content(work, flow, step)
     name = " ".join(p for p in (contact["first_name"], contact["last_name"]) if p) or None
     data = {**contact_variables(contact, {"email": contact["email"]}), "event": run["event"] or {}}
     email = Email(content, [{"email": contact["email"], "name": name}], [], [], data)
-    queued = await queue_for_contact(work.conn, flow["project_id"], email, contact_id=contact["id"], priority=PRIORITY,
-                                     payload_extra={"workflowAutomationId": flow["id"], "automationStepId": step["stepId"]})
-    return queued.email_id
+    row_id, extra = ids.new_id(), {"workflowAutomationId": flow["id"], "automationStepId": step["stepId"]}
+    work.emails.setdefault(flow["project_id"], []).append((row_id, email, contact["id"], extra))
+    return row_id
 
 
-async def _template(work: _Pass, project_id: str, template_id: str | None) -> dict | None:
-    if not template_id:
-        return None
-    if (project_id, template_id) not in work.templates:
-        work.templates[(project_id, template_id)] = await get_template(work.conn, project_id, template_id)
-    found = work.templates[(project_id, template_id)]
-    if found is None:
-        raise LookupError(f"template {template_id} not found")
-    return found
+async def _content(work: _Pass, flow: dict, step: dict) -> dict:
+    """The stored content of an email step (one per step and pass), template and sender resolved."""
+    key = (flow["id"], step["stepId"])
+    if key not in work.contents:
+        spec = step["email"]
+        template = await get_template(work.conn, flow["project_id"], spec["templateId"]) if spec.get("templateId") else None
+        if spec.get("templateId") and template is None:
+            raise LookupError(f"template {spec['templateId']} not found")
+        reply = {"email": spec["senderReplyToEmail"], "name": spec.get("senderReplyToName")} \
+            if spec.get("senderReplyToEmail") else None
+        work.contents[key] = {
+            "from": await _sender(work, flow["project_id"], spec, template), "replyTo": reply, "cc": [],
+            "subject": spec.get("subject") or (template or {}).get("subject"),
+            "html": spec.get("htmlTemplate") or (template or {}).get("html"),
+            "text": None if spec.get("htmlTemplate") else (template or {}).get("plain_text"),
+            "templateId": spec.get("templateId"), "headers": {}, "attachments": [],
+            "trackingOpen": bool(flow["tracking_open"]), "trackingClick": bool(flow["tracking_click"]),
+            "unsubscribeGroupId": flow["unsubscribe_group_id"], "bypassSuppressions": False, "batchId": None,
+        }
+    return work.contents[key]
 
 
 async def _sender(work: _Pass, project_id: str, spec: dict, template: dict | None) -> dict:
@@ -202,3 +203,13 @@ async def _sender(work: _Pass, project_id: str, spec: dict, template: dict | Non
     if sender is None:
         raise LookupError("the email step has no sender")
     return {"email": sender["email"], "name": spec.get("senderName") or sender.get("name")}
+
+
+async def _write(work: _Pass) -> None:
+    """Ledger rows, step log and run updates of the whole pass, in bulk; failed runs released."""
+    queued_at = utcnow()  # the ledger's own clock, whatever time the runner was told it is
+    for project_id, emails in work.emails.items():
+        await insert_rows(work.conn, contact_rows(project_id, emails, priority=PRIORITY, now=queued_at))
+    await runs.log_steps(work.conn, work.log_rows)
+    await runs.advance_many(work.conn, work.updates, work.runner, work.now)
+    await runs.release(work.conn, work.failed, work.runner, work.now + RETRY_AFTER)

@@ -197,20 +197,20 @@ async def _queue(conn, project_id: str, emails: list[Email], *, batch_id: str | 
     return done
 
 
-async def queue_for_contact(conn, project_id: str, email: Email, *, contact_id: str, priority: int,
-                            payload_extra: dict) -> Queued:
-    """Queue one email that another feature sends to a contact (an automation's email step): the
-    same ledger rows, suppressions and Message-IDs as /mails/send, with the contact and the
-    feature's ids (payload_extra) on the rows."""
-    blocked = await store.suppressed_among(conn, project_id, [a["email"] for a in email.to],
-                                           email.content["unsubscribeGroupId"])
-    builder = _RowBuilder(project_id, None, utcnow())
-    done = builder.add(email, blocked)
-    for row in builder.rows:
-        row.update(contact_id=contact_id, priority=priority)
-        row["payload"].update(payload_extra)
-    await store.insert_rows(conn, builder.rows)
-    return done
+def contact_rows(project_id: str, items: list[tuple[str, Email, str, dict]], *, priority: int,
+                 now: datetime) -> list[dict]:
+    """Ledger rows of emails another feature sends to contacts (an automation's email steps), one
+    per (email id, email, contact id, payload extra): the same rows and Message-IDs as /mails/send,
+    with the contact and the feature's ids on them; emails sharing one content object store it
+    once. The caller has left suppressed contacts out and inserts the rows (store.mails.insert_rows)."""
+    builder = _RowBuilder(project_id, None, now)
+    for email_id, email, contact_id, extra in items:
+        start = len(builder.rows)
+        builder.add(email, set(), email_id=email_id)
+        for row in builder.rows[start:]:
+            row.update(contact_id=contact_id, priority=priority)
+            row["payload"].update(extra)
+    return builder.rows
 
 
 def _blocked_for(email: Email, blocked: dict[str | None, set[str]]) -> set[str]:
@@ -226,9 +226,9 @@ class _RowBuilder:
         self.rows: list[dict] = []
         self._content_rows: dict[int, str] = {}
 
-    def add(self, email: Email, blocked: set[str]) -> Queued:
+    def add(self, email: Email, blocked: set[str], *, email_id: str | None = None) -> Queued:
         to_blocked = any(a["email"].lower() in blocked for a in email.to)
-        email_id, start = ids.new_id(), len(self.rows)
+        email_id, start = email_id or ids.new_id(), len(self.rows)
         for role, addresses in (("to", email.to), ("cc", email.cc), ("bcc", email.bcc)):
             for i, a in enumerate(addresses):
                 row_id = email_id if role == "to" and i == 0 else ids.new_id()

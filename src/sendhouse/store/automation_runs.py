@@ -67,23 +67,11 @@ async def claim(conn: AsyncConnection, *, runner: str, limit: int, now: datetime
     return [dict(r) for r in (await conn.execute(stmt)).mappings()]
 
 
-async def advance(conn: AsyncConnection, run: dict, runner: str, values: dict) -> bool:
-    """Move a run this runner leases from its claimed step; the lease is given back. False: lost."""
-    stmt = (runs.update().where(runs.c.id == run["id"], runs.c.lease_owner == runner, runs.c.status == "active",
-                                runs.c.step_id == run["step_id"])
-            .values(lease_owner=None, lease_expires_at=None, **values))
-    return (await conn.execute(stmt)).rowcount == 1
-
-
 async def release(conn: AsyncConnection, run_ids: list[str], runner: str, retry_at: datetime) -> None:
     """Give leases back without advancing (a step failed): the runs are due again at retry_at."""
     if run_ids:
         await conn.execute(runs.update().where(runs.c.id.in_(run_ids), runs.c.lease_owner == runner)
                            .values(lease_owner=None, lease_expires_at=None, due_at=retry_at))
-
-
-async def log_step(conn: AsyncConnection, row: dict) -> None:
-    await conn.execute(automation_steps_log.insert().values(**row))
 
 
 async def exit_all(conn: AsyncConnection, automation_id: str, reason: str, now: datetime) -> int:
@@ -115,3 +103,29 @@ async def contacts_by_ids(conn: AsyncConnection, contact_ids: list[str]) -> list
         return []
     query = sa.select(contacts).where(contacts.c.id.in_(contact_ids))
     return [dict(r) for r in (await conn.execute(query)).mappings()]
+
+
+async def lock_leased(conn: AsyncConnection, run_ids: list[str], runner: str) -> set[str]:
+    """Which of these runs this runner still leases, locked for the rest of the transaction."""
+    if not run_ids:
+        return set()
+    query = (sa.select(runs.c.id).where(runs.c.id.in_(run_ids), runs.c.lease_owner == runner,
+                                        runs.c.status == "active").with_for_update())
+    return set((await conn.execute(query)).scalars())
+
+
+async def log_steps(conn: AsyncConnection, rows: list[dict]) -> None:
+    for start in range(0, len(rows), INSERT_CHUNK):
+        await conn.execute(automation_steps_log.insert(), rows[start:start + INSERT_CHUNK])
+
+
+async def advance_many(conn: AsyncConnection, updates: list[dict], runner: str, now: datetime) -> None:
+    """updates: [{run_id, status, step_id, due_at, exit_reason, finished_at}] of runs this runner
+    holds (locked by lock_leased); each lease is given back."""
+    if not updates:
+        return
+    names = ("status", "step_id", "due_at", "exit_reason", "finished_at")
+    stmt = (runs.update().where(runs.c.id == sa.bindparam("run_id"), runs.c.lease_owner == runner)
+            .values(**{n: sa.bindparam(f"new_{n}", type_=runs.c[n].type) for n in names},
+                    lease_owner=None, lease_expires_at=None, updated_at=now))
+    await conn.execute(stmt, [{"run_id": u["run_id"], **{f"new_{n}": u[n] for n in names}} for u in updates])
