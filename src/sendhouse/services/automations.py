@@ -63,11 +63,14 @@ def present(row: dict, counts: dict[str, int] | None = None, steps: dict | None 
 
 
 def _step_figures(found: dict[str, dict[str, int]]) -> dict[str, dict[str, int]]:
-    """Per step: entered, and for email steps queued/sent/delivered/bounced/suppressed/opened/clicked."""
+    """Per step: entered, active (waiting there), exited and completed (ended there), and for email
+    steps queued/sent/delivered/bounced/suppressed/failed/opened/clicked."""
     figures = {}
     for step_id, c in found.items():
         sent = c.get("sent", 0) + c.get("bounced", 0)
-        figures[step_id] = {"entered": c.get("entered", 0), "queued": c.get("queued", 0) + c.get("sending", 0)
+        figures[step_id] = {"entered": c.get("entered", 0), "active": c.get("runs_active", 0),
+                            "exited": c.get("runs_exited", 0), "completed": c.get("runs_completed", 0),
+                            "queued": c.get("queued", 0) + c.get("sending", 0)
                             + c.get("deferred", 0), "sent": sent, "delivered": c.get("sent", 0),
                             "bounced": c.get("bounced", 0), "suppressed": c.get("suppressed", 0),
                             "failed": c.get("failed", 0), "opened": c.get("opened", 0), "clicked": c.get("clicked", 0)}

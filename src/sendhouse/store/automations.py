@@ -78,7 +78,8 @@ async def run_counts(conn: AsyncConnection, automation_ids: list[str]) -> dict[s
 
 
 async def step_counts(conn: AsyncConnection, automation_id: str) -> dict[str, dict[str, int]]:
-    """{step id: {entered, queued, sent, bounced, suppressed, failed, opened, clicked}} of one automation."""
+    """{step id: {entered, <ledger status>, opened, clicked, runs_<run status>}} of one automation
+    (runs_active: runs waiting on the step; runs_exited / runs_completed: runs that ended there)."""
     log = automation_steps_log
     found: dict[str, dict[str, int]] = {}
     entered = sa.select(log.c.step_id, sa.func.count()).where(log.c.automation_id == automation_id).group_by(log.c.step_id)
@@ -88,6 +89,11 @@ async def step_counts(conn: AsyncConnection, automation_id: str) -> dict[str, di
             .where(log.c.automation_id == automation_id).group_by(log.c.step_id, messages.c.status))
     for step_id, status, count in await conn.execute(mail):
         found.setdefault(step_id, {})[status] = count
+    at_step = (sa.select(automation_runs.c.step_id, automation_runs.c.status, sa.func.count())
+               .where(automation_runs.c.automation_id == automation_id, automation_runs.c.step_id.is_not(None))
+               .group_by(automation_runs.c.step_id, automation_runs.c.status))
+    for step_id, status, count in await conn.execute(at_step):
+        found.setdefault(step_id, {})[f"runs_{status}"] = count
     ev = message_events
     tracked = (sa.select(log.c.step_id, ev.c.type, sa.func.count(sa.distinct(ev.c.message_id)))
                .join(ev, ev.c.message_id == log.c.message_id)
