@@ -52,6 +52,8 @@ async def test_welcome_series_delivered_in_order_exactly_once(api, tenant, setti
         got = [m for m in sink.messages if m.rcpt_to == [email]]
         assert [_subject(m.data) for m in got] == ["Mail 1", "Mail 2", "Mail 3"]
         assert b"Hi Ann" in got[0].data
+        assert b"List-Unsubscribe-Post: List-Unsubscribe=One-Click" in got[0].data  # marketing mail
+        assert got[0].data.count(b"/u/") >= 2  # the List-Unsubscribe URL and the footer link
     assert {r["status"] for r in await runs(api.db, aid)} == {"completed"}
     assert await mail_by_email(api.db, aid) == {e: ["Mail 1", "Mail 2", "Mail 3"] for e in people}
     got = (await api.client.get(f"/v1/automations/{aid}", headers=tenant.headers)).json()["data"]
@@ -321,3 +323,50 @@ async def test_the_runner_loop_runs_until_stopped(api, tenant):
         await wait_for(lambda: mail_by_email(api.db, aid))
     assert runner.stopping.is_set()
     assert "automations" in [name for name, _factory, _needs_worker in PARTS]
+
+
+async def test_template_step_with_the_template_sender(api, tenant):
+    sender = await api.client.post("/v1/senders", headers=tenant.headers,
+                                   json={"email": "hello@example.com", "name": "Hello Team"})
+    assert sender.status_code in (200, 201), sender.text
+    sender_id = sender.json()["data"]["sender"]["id"]
+    made = await api.client.post("/v1/templates", headers=tenant.headers, json={
+        "templateName": "Welcome", "subject": "From the template", "emailTemplate": "<p>T {{first_name}}</p>",
+        "templateType": "automation", "senderId": sender_id})
+    assert made.status_code in (200, 201), made.text
+    template_id = made.json()["data"]["templateId"]
+    steps = [series(0)[0], {"type": "email", "stepId": "e", "email": {"templateId": template_id}}]
+    aid = await automation(api, tenant, steps=steps)
+    got = (await api.client.get(f"/v1/automations/{aid}", headers=tenant.headers)).json()["data"]
+    assert got["steps"][1]["email"] == {"templateId": template_id, "templateName": "Welcome",
+                                        "templateType": "automation", "subject": "From the template"}
+    await contact(api, tenant, "ann@example.com")
+    await AutomationRunner(api.container).tick(utcnow() + timedelta(seconds=1))
+    assert await mail_by_email(api.db, aid) == {"ann@example.com": ["From the template"]}
+
+
+async def test_property_change_from_to_and_exit_when_no_longer_matching(api, tenant):
+    vip = {"groups": [{"field": "plan", "fieldType": "string", "operator": "equals", "value": "pro"}]}
+    changed = await automation(api, tenant, steps=series(0), entryCriteria={
+        "type": "contact_property_changes_from_to", "propertyName": "plan", "fromValue": "free", "toValue": "pro"})
+    matching = await automation(api, tenant, steps=series(0, DAY), exitCriteria={"type": "entry_criteria_no_longer_met"},
+                                entryCriteria={"type": "contact_property_matches_with", "filterCriteria": vip})
+
+    async def upsert(email, plan):
+        await api.client.post("/v1/contacts/email", json={"email": email, "customFields": {"plan": plan}},
+                              headers=tenant.headers)
+
+    await upsert("ann@example.com", "free")  # a first value is not a change
+    await upsert("bob@example.com", "trial")
+    await upsert("ann@example.com", "pro")  # free -> pro
+    await upsert("bob@example.com", "pro")  # trial -> pro: not from free
+    assert len(await runs(api.db, changed)) == 1
+    runner, now = AutomationRunner(api.container), utcnow() + timedelta(seconds=1)
+    await runner.tick(now)
+    await upsert("bob@example.com", "free")  # bob leaves the filter before his second email
+    await runner.tick(now + timedelta(days=1, seconds=1))
+    assert await mail_by_email(api.db, changed) == {"ann@example.com": ["Mail 1"]}
+    assert await mail_by_email(api.db, matching) == {"ann@example.com": ["Mail 1", "Mail 2"],
+                                                     "bob@example.com": ["Mail 1"]}
+    ends = sorted((r["status"], r["exit_reason"]) for r in await runs(api.db, matching))
+    assert ends == [("completed", None), ("exited", "entry_criteria_no_longer_met")]

@@ -9,7 +9,8 @@ for each run the due steps are worked out from what was read for the whole batch
 - an email becomes a ledger row in `messages` (transactional kind, priority 50, with the contact,
   the automation's unsubscribe group and tracking flags, and workflowAutomationId /
   automationStepId in its payload), so the send rate, bounces, webhooks and analytics apply as
-  to every other mail; one content is stored per step and pass, merge data per contact;
+  to every other mail; one content is stored per step and pass (marked `marketing`: it is built
+  as campaign mail, with List-Unsubscribe and an unsubscribe footer), merge data per contact;
 - a branch goes to the first branch whose filter matches (contact fields and the entering
   event's `event.properties.*`); when none matches, to the branch step's own nextStepId, else
   the run completes.
@@ -192,6 +193,7 @@ async def _content(work: _Pass, flow: dict, step: dict) -> dict:
             "templateId": spec.get("templateId"), "headers": {}, "attachments": [],
             "trackingOpen": bool(flow["tracking_open"]), "trackingClick": bool(flow["tracking_click"]),
             "unsubscribeGroupId": flow["unsubscribe_group_id"], "bypassSuppressions": False, "batchId": None,
+            "previewText": spec.get("previewText") or (template or {}).get("preview_text"), "marketing": True,
         }
     return work.contents[key]
 

@@ -160,7 +160,23 @@ async def get_automation(db: Database, project_id: str, automation_id: str) -> d
             raise _not_found()
         counts = (await store.run_counts(conn, [row["id"]]))[row["id"]]
         steps = _step_figures(await store.step_counts(conn, row["id"]))
+        row["steps"] = await _with_templates(conn, project_id, row["steps"] or [])
     return _with_mail(present(row, counts, steps), steps)
+
+
+async def _with_templates(conn: AsyncConnection, project_id: str, steps: list[dict]) -> list[dict]:
+    """Email steps that name a template get its metadata: templateName, templateType, and the
+    template's subject when the step has none of its own."""
+    enriched = []
+    for step in steps:
+        template_id = (step.get("email") or {}).get("templateId")
+        template = await get_template(conn, project_id, template_id) if template_id else None
+        if template is not None:
+            email = {**step["email"], "templateName": template["name"], "templateType": template["template_type"]}
+            email.setdefault("subject", template["subject"])
+            step = {**step, "email": email}
+        enriched.append(step)
+    return enriched
 
 
 async def update_automation(db: Database, project_id: str, automation_id: str, body: dict[str, Any]) -> dict:

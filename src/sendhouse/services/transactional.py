@@ -292,16 +292,20 @@ def _latest(status: str, times: dict) -> str:
 
 def transactional_spec(payload: dict, project_id: str) -> mime.MessageSpec:
     """The MessageSpec of a transactional email from its stored content (row.payload["content"],
-    or the content row's when the row has a contentRowId). Attachments are decoded to bytes."""
+    or the content row's when the row has a contentRowId). Attachments are decoded to bytes.
+    Content marked `marketing` (an automation's email) is built as campaign mail: unsubscribe
+    footer when the template has no {{unsubscribe}}, List-Unsubscribe with one-click."""
     content = payload.get("content", payload)
     sender, reply_to = content.get("from") or {}, content.get("replyTo") or {}
     headers = dict(content.get("headers") or {})
     if content.get("cc"):
         headers["Cc"] = cc_header(content["cc"])
     return mime.MessageSpec(
-        project_id=project_id, kind="transactional", from_email=sender.get("email", ""),
+        project_id=project_id, kind="campaign" if content.get("marketing") else "transactional",
+        from_email=sender.get("email", ""),
         from_name=sender.get("name"), reply_to=reply_to.get("email"), subject=content.get("subject") or "",
-        html=content.get("html") or "", text=content.get("text"), preview_text=None, headers=headers,
+        html=content.get("html") or "", text=content.get("text"), preview_text=content.get("previewText"),
+        headers=headers,
         tracking_open=bool(content.get("trackingOpen")), tracking_click=bool(content.get("trackingClick")),
         unsubscribe_group=content.get("unsubscribeGroupId"), campaign_id=None,
         attachments=tuple(_attachment(a) for a in content.get("attachments") or ()),
