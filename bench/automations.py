@@ -1,6 +1,6 @@
 """Benchmark: N contacts entering one automation at once through a list import, then the runner.
 
-    .venv/bin/python bench/automations.py [--contacts 100000] [--postgres URL] [--no-sqlite]
+    .venv/bin/python bench/automations.py [--contacts 100000] [--batch 500] [--postgres URL] [--no-sqlite]
 
 In a fresh SQLite file and (when --postgres or SENDHOUSE_TEST_POSTGRES_URL names a server) a fresh
 PostgreSQL database: an active automation "added to list L" with wait 0 → email → wait 1 day →
@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import tempfile
 import time
@@ -24,7 +25,7 @@ from types import SimpleNamespace
 
 import sqlalchemy as sa
 
-from sendhouse.automation_runner import AutomationRunner
+from sendhouse.automation_runner import BATCH, AutomationRunner
 from sendhouse.domain.times import utcnow
 from sendhouse.services import automations as automation_service
 from sendhouse.services import lists as list_service
@@ -50,7 +51,8 @@ async def setup(db: Database) -> tuple[str, str]:
     return project["id"], made["id"]
 
 
-async def run(url: str, contacts: int) -> None:
+async def run(url: str, contacts: int, batch: int) -> list[tuple[str, float, str]]:
+    """Prints the figures; returns [(figure, value, unit)]."""
     db = Database(url)
     try:
         project_id, list_id = await setup(db)
@@ -62,7 +64,8 @@ async def run(url: str, contacts: int) -> None:
             entered = (await conn.execute(sa.select(sa.func.count()).select_from(automation_runs))).scalar_one()
         print(f"  import into the list: {report.imported:,} contacts in {elapsed:.1f} s "
               f"({report.imported / elapsed:,.0f}/s), {entered:,} runs entered with them")
-        runner = AutomationRunner(SimpleNamespace(db=db), name="bench")
+        figures = [("list import with enrolment", report.imported / elapsed, "contacts/s")]
+        runner = AutomationRunner(SimpleNamespace(db=db), name="bench", batch=batch)
         t0 = utcnow() + timedelta(seconds=1)
         for label, at in (("wait, email, wait", t0), ("second email", t0 + timedelta(days=1, seconds=1))):
             steps, started, cpu = 0, time.perf_counter(), time.process_time()
@@ -71,6 +74,8 @@ async def run(url: str, contacts: int) -> None:
             elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
             print(f"  runner, {label}: {steps:,} steps in {elapsed:.1f} s = {steps / elapsed:,.0f} steps/s "
                   f"(this process used {cpu:.1f} s of CPU; load average {os.getloadavg()[0]:.1f})")
+            figures.append((f"runner, {label}", steps / elapsed, "steps/s"))
+        return figures
     finally:
         await db.close()
 
@@ -90,24 +95,35 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--contacts", type=int, default=100_000)
     parser.add_argument("--postgres", default=os.environ.get("SENDHOUSE_TEST_POSTGRES_URL", ""))
+    parser.add_argument("--batch", type=int, default=BATCH, help="runs claimed per pass")
     parser.add_argument("--no-sqlite", action="store_true")
     args = parser.parse_args()
     print(f"{args.contacts:,} contacts entering one automation")
+    results = []
     if not args.no_sqlite:
         with tempfile.TemporaryDirectory() as tmp:
             url = f"sqlite:///{Path(tmp) / 'bench.db'}"
             upgrade_to_head(url)
             print("SQLite:")
-            asyncio.run(run(url, args.contacts))
+            results += _rows("SQLite", asyncio.run(run(url, args.contacts, args.batch)))
     if args.postgres:
         url, admin, name = fresh_postgres(args.postgres)
         try:
             print("PostgreSQL:")
-            asyncio.run(run(url, args.contacts))
+            results += _rows("PostgreSQL", asyncio.run(run(url, args.contacts, args.batch)))
         finally:
             with admin.connect() as conn:
                 conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
             admin.dispose()
+    print(json.dumps({"bench": "automations", "results": results}))
+
+
+def _rows(database: str, figures: list[tuple[str, float, str]]) -> list[dict]:
+    """run_all.py's result rows; the goal of the runner figures is 5,000 steps/s."""
+    return [{"figure": f"automations: {name} ({database})", "unit": unit, "value": round(value),
+             "baseline": None, "baseline_name": "goal 5,000 steps/s" if unit == "steps/s" else None,
+             "higher_is_better": True}
+            for name, value, unit in figures]
 
 
 if __name__ == "__main__":

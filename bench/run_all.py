@@ -53,6 +53,8 @@ def steps() -> list[Step]:
              "200,000 contacts, 3 runs (default 1,000,000, 5)", pg_env),
         Step("expand", ["expand.py", "--recipients", "50000"], "50,000 recipients, SQLite (default 1,000,000)"),
         Step("build", ["build.py", "--messages", "2000", "--runs", "3"], "2,000 messages, 3 runs (default 5,000, 5)"),
+        Step("automations", ["automations.py", "--contacts", "20000"] + (["--postgres", PG] if PG else []),
+             "20,000 contacts (default 100,000)"),
         Step("api_load", ["api_load.py", "--recipients", "80000", "--duration", "20", "--quiet", "10"],
              "-c200 for 20 s (the full test: --duration 60), 80,000 recipients"),
     ]
