@@ -84,9 +84,11 @@ async def update_definition(db: Database, project_id: str, name: str, body: dict
         values["description"] = rules.check_description(body["description"])
     if body.get("properties") is not None:
         values["properties"] = rules.check_properties(body["properties"])
-    if not values:
-        raise InvalidOperation("Provide description or properties to update", code="NO_DATA_TO_UPDATE")
     async with db.write() as conn:
+        if not values:  # an unknown name is 404 before the empty body is 400
+            if await store.get_definition(conn, project_id, name) is None:
+                raise _not_found()
+            raise InvalidOperation("Provide description or properties to update", code="NO_DATA_TO_UPDATE")
         row = await store.update_definition(conn, project_id, name, {**values, "updated_at": utcnow()})
     if row is None:
         raise _not_found()
