@@ -33,7 +33,7 @@ async def list_automations(project_id: ProjectId, db: Db, status: str | None = N
     return ok(await service.list_automations(db, project_id, status=status, tags=tags, page=page, limit=limit))
 
 
-@router.post("")
+@router.post("", status_code=201)
 async def create_automation(body: AutomationBody, project_id: ProjectId, db: Db):
     created = await service.create_automation(db, project_id, body.model_dump(exclude_unset=True))
     return ok(created, message="Workflow automation created successfully", status=201)

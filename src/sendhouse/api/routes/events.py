@@ -34,13 +34,13 @@ async def list_definitions(project_id: ProjectId, db: Db):
     return ok(await service.list_definitions(db, project_id))
 
 
-@router.post("")
+@router.post("", status_code=201)
 async def create_definition(body: DefinitionBody, project_id: ProjectId, db: Db):
     created = await service.create_definition(db, project_id, body.model_dump(exclude_unset=True))
     return ok(created, message="Event created successfully", status=201)
 
 
-@router.post("/send")
+@router.post("/send", status_code=201)
 async def send_event(body: SendBody, request: Request, principal: CurrentPrincipal, project_id: ProjectId, db: Db,
                      idempotency_key: IdempotencyKey = None):
     async def work(record_id: str | None) -> dict:
