@@ -370,3 +370,28 @@ async def test_property_change_from_to_and_exit_when_no_longer_matching(api, ten
                                                      "bob@example.com": ["Mail 1"]}
     ends = sorted((r["status"], r["exit_reason"]) for r in await runs(api.db, matching))
     assert ends == [("completed", None), ("exited", "entry_criteria_no_longer_met")]
+
+
+async def test_all_branch_steps_guard_diverts_to_the_merge_step(api, tenant):
+    pro = {"groups": [{"field": "plan", "fieldType": "string", "operator": "equals", "value": "pro"}]}
+    inside = {"parentBranchStepId": "split", "parentBranchId": "pro"}
+    email = {"htmlTemplate": "<p>x</p>", "senderEmail": "team@example.com"}
+    steps = [
+        {"type": "wait", "stepId": "w0", "delay": {"value": 0, "unit": "mins"}, "nextStepId": "split"},
+        {"type": "branch", "stepId": "split", "branches": [
+            {"branchId": "pro", "appliesTo": "all_branch_steps", "filterCriteria": pro, "nextStepId": "w_pro",
+             "mergeStepId": "w_end"}], "nextStepId": "w_end"},
+        {"type": "wait", "stepId": "w_pro", "delay": {"value": 1, "unit": "days"}, "nextStepId": "e_pro", **inside},
+        {"type": "email", "stepId": "e_pro", "email": {**email, "subject": "Pro"}, "nextStepId": "w_end", **inside},
+        {"type": "wait", "stepId": "w_end", "delay": {"value": 0, "unit": "mins"}, "nextStepId": "e_end"},
+        {"type": "email", "stepId": "e_end", "email": {**email, "subject": "End"}},
+    ]
+    aid = await automation(api, tenant, steps=steps)
+    for email_address in ("ann@example.com", "bob@example.com"):
+        await contact(api, tenant, email_address, customFields={"plan": "pro"})
+    runner, now = AutomationRunner(api.container), utcnow() + timedelta(seconds=1)
+    await runner.tick(now)  # both wait a day inside the pro branch
+    await api.client.post("/v1/contacts/email", json={"email": "bob@example.com", "customFields": {"plan": "free"}},
+                          headers=tenant.headers)
+    await runner.tick(now + timedelta(days=1, seconds=1))
+    assert await mail_by_email(api.db, aid) == {"ann@example.com": ["Pro", "End"], "bob@example.com": ["End"]}

@@ -13,7 +13,9 @@ for each run the due steps are worked out from what was read for the whole batch
   as campaign mail, with List-Unsubscribe and an unsubscribe footer), merge data per contact;
 - a branch goes to the first branch whose filter matches (contact fields and the entering
   event's `event.properties.*`); when none matches, to the branch step's own nextStepId, else
-  the run completes.
+  the run completes. A step inside a branch (parentBranchStepId / parentBranchId) of a branch
+  whose appliesTo is all_branch_steps is guarded: when the branch's filter no longer matches
+  before it, the run goes to the branch's mergeStepId instead (or completes without one).
 Steps due at once are chained (at most MAX_CHAIN per pass). A contact that is deleted or
 suppressed (globally or in the automation's group) exits before its next step. Then the ledger
 rows, the step log (unique per run and step) and the run updates are written in bulk and the
@@ -119,6 +121,12 @@ async def _steps(work: _Pass, run: dict) -> None:
         reason = _exit_reason(work, flow, run, contact, by_id.get(step_id))
         if reason:
             return _finish(work, run, "exited", reason)
+        diverted = _guard(by_id, by_id[step_id], facts(contact, run["event"]))
+        if diverted != step_id:
+            if diverted is None:
+                return _finish(work, run, "completed", None)
+            step_id = diverted
+            continue
         next_id, due, message_id = await _execute(work, flow, run, contact, by_id[step_id])
         work.log_rows.append({"id": ids.new_id(), "automation_id": flow["id"], "run_id": run["id"],
                               "step_id": step_id, "message_id": message_id, "created_at": work.now})
@@ -128,6 +136,17 @@ async def _steps(work: _Pass, run: dict) -> None:
         if due > work.now:
             break
     work.updates.append({**_blank(run), "step_id": step_id, "due_at": due})
+
+
+def _guard(by_id: dict, step: dict, known: dict) -> str | None:
+    """The step to carry out: this one, or, for a step inside a branch whose appliesTo is
+    all_branch_steps and whose filter no longer matches, the branch's mergeStepId (None: the end)."""
+    parent = by_id.get(step.get("parentBranchStepId") or "")
+    branch = next((b for b in (parent or {}).get("branches") or () if b["branchId"] == step.get("parentBranchId")),
+                  None)
+    if branch and branch["appliesTo"] == "all_branch_steps" and not matches(branch["filterCriteria"], known):
+        return branch.get("mergeStepId")
+    return step["stepId"]
 
 
 def _blank(run: dict) -> dict:
