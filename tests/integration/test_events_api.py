@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from sendhouse.services import events as service
@@ -221,3 +223,11 @@ async def test_events_show_in_the_contact_activity_page(api, tenant):
     await _login(api, tenant)
     page = (await api.client.get(f"/app/contacts/{cid}")).text
     assert "order_placed" in page and "plan=pro" in page
+
+
+async def test_concurrent_creates_never_pass_the_maximum(api, tenant):
+    for i in range(99):
+        assert (await define(api, tenant, {"eventName": f"e{i}"})).status_code == 201
+    answers = await asyncio.gather(*(define(api, tenant, {"eventName": f"late{i}"}) for i in range(4)))
+    assert sorted(a.status_code for a in answers) == [201, 400, 400, 400]
+    assert len(await names(api, tenant)) == 100

@@ -53,6 +53,7 @@ async def create_definition(db: Database, project_id: str, body: dict[str, Any])
     row = {"id": ids.new_id(), "project_id": project_id, "event_name": name, "description": description,
            "properties": properties, "created_at": now, "updated_at": now}
     async with db.write() as conn:
+        await store.lock_project(conn, project_id)  # two creates cannot both pass the limit
         if await store.get_definition(conn, project_id, name) is not None:
             raise _exists()
         if await store.count_definitions(conn, project_id) >= rules.MAX_EVENTS:

@@ -8,6 +8,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from sendhouse.store.schema.automations import contact_events, event_definitions
+from sendhouse.store.schema.core import projects
 
 defs = event_definitions
 
@@ -19,6 +20,11 @@ def _live(project_id: str) -> sa.ColumnElement:
 async def list_definitions(conn: AsyncConnection, project_id: str) -> list[dict]:
     query = sa.select(defs).where(_live(project_id)).order_by(defs.c.created_at.desc(), defs.c.id.desc())
     return [dict(r) for r in (await conn.execute(query)).mappings()]
+
+
+async def lock_project(conn: AsyncConnection, project_id: str) -> None:
+    """Serialise definition creates of one project (PostgreSQL row lock; SQLite has one writer)."""
+    await conn.execute(sa.select(projects.c.id).where(projects.c.id == project_id).with_for_update())
 
 
 async def count_definitions(conn: AsyncConnection, project_id: str) -> int:
