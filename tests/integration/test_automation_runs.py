@@ -59,6 +59,7 @@ async def test_welcome_series_delivered_in_order_exactly_once(api, tenant, setti
     got = (await api.client.get(f"/v1/automations/{aid}", headers=tenant.headers)).json()["data"]
     assert got["analytics"]["totalEntered"] == got["analytics"]["totalCompleted"] == 3
     assert got["analytics"]["steps"]["email_2"]["entered"] == 3 and got["analytics"]["steps"]["email_2"]["sent"] == 3
+    assert got["analytics"]["steps"]["email_3"]["completed"] == 3
     assert got["analytics"]["sent"] == 9
 
 
@@ -164,6 +165,7 @@ async def test_unsubscribed_and_deleted_contacts_exit(api, tenant):
     await runner.tick(now + timedelta(days=1, seconds=1))
     reasons = {r["contact_id"]: (r["status"], r["exit_reason"]) for r in await runs(api.db, aid)}
     assert sorted(reasons.values()) == [("completed", None), ("exited", "contact_deleted"), ("exited", "unsubscribed")]
+    assert {r["step_id"] for r in await runs(api.db, aid) if r["status"] == "exited"} == {"email_2"}
     mail = await mail_by_email(api.db, aid)
     assert mail == {"ann@example.com": ["Mail 1"], "bob@example.com": ["Mail 1"],
                     "cat@example.com": ["Mail 1", "Mail 2"]}

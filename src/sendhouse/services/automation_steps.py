@@ -120,18 +120,18 @@ async def _steps(work: _Pass, run: dict) -> None:
     for _ in range(MAX_CHAIN):
         reason = _exit_reason(work, flow, run, contact, by_id.get(step_id))
         if reason:
-            return _finish(work, run, "exited", reason)
+            return _finish(work, run, "exited", reason, step_id)
         diverted = _guard(by_id, by_id[step_id], facts(contact, run["event"]))
         if diverted != step_id:
             if diverted is None:
-                return _finish(work, run, "completed", None)
+                return _finish(work, run, "completed", None, step_id)
             step_id = diverted
             continue
         next_id, due, message_id = await _execute(work, flow, run, contact, by_id[step_id])
         work.log_rows.append({"id": ids.new_id(), "automation_id": flow["id"], "run_id": run["id"],
                               "step_id": step_id, "message_id": message_id, "created_at": work.now})
         if next_id is None:
-            return _finish(work, run, "completed", None)
+            return _finish(work, run, "completed", None, step_id)
         step_id = next_id
         if due > work.now:
             break
@@ -154,8 +154,10 @@ def _blank(run: dict) -> dict:
             "exit_reason": None, "finished_at": None}
 
 
-def _finish(work: _Pass, run: dict, status: str, reason: str | None) -> None:
-    work.updates.append({**_blank(run), "status": status, "exit_reason": reason, "finished_at": work.now})
+def _finish(work: _Pass, run: dict, status: str, reason: str | None, step_id: str | None) -> None:
+    """The run ends on step_id (the last step carried out, or the one it exited before)."""
+    work.updates.append({**_blank(run), "status": status, "exit_reason": reason, "finished_at": work.now,
+                         "step_id": step_id})
 
 
 def _exit_reason(work: _Pass, flow: dict, run: dict, contact: dict | None, step: dict | None) -> str | None:
