@@ -8,6 +8,7 @@ import asyncio
 from datetime import timedelta
 
 import orjson
+import pytest
 import sqlalchemy as sa
 
 from sendhouse.automation_runner import AutomationRunner
@@ -397,3 +398,22 @@ async def test_all_branch_steps_guard_diverts_to_the_merge_step(api, tenant):
                           headers=tenant.headers)
     await runner.tick(now + timedelta(days=1, seconds=1))
     assert await mail_by_email(api.db, aid) == {"ann@example.com": ["Pro", "End"], "bob@example.com": ["End"]}
+
+
+async def test_a_failed_bulk_write_keeps_nothing_and_retries_later(api, tenant, monkeypatch):
+    aid = await automation(api, tenant, steps=series(0))
+    await contact(api, tenant, "ann@example.com")
+    now = utcnow() + timedelta(seconds=1)
+
+    async def broken(conn, rows):
+        raise RuntimeError("disk full")
+    monkeypatch.setattr(run_store, "log_steps", broken)
+    with pytest.raises(RuntimeError):
+        await AutomationRunner(api.container).tick(now)
+    [run] = await runs(api.db, aid)
+    assert run["lease_owner"] is None and run["step_id"] == "wait_1" and run["due_at"] > now
+    assert await mail_by_email(api.db, aid) == {}
+    monkeypatch.undo()
+    assert await AutomationRunner(api.container).tick(now) == 0  # not before the retry time
+    assert await AutomationRunner(api.container).tick(run["due_at"]) == 2
+    assert await mail_by_email(api.db, aid) == {"ann@example.com": ["Mail 1"]}

@@ -20,7 +20,7 @@ Steps due at once are chained (at most MAX_CHAIN per pass). A contact that is de
 suppressed (globally or in the automation's group) exits before its next step. Then the ledger
 rows, the step log (unique per run and step) and the run updates are written in bulk and the
 leases given back. A run that cannot be worked out (its template was deleted…) is released and
-retried RETRY_AFTER later. Exactly once: a run is advanced only in the transaction that holds it.
+retried RETRY_AFTER later; so is every run of a pass whose bulk write failed (nothing of it kept). Exactly once: a run is advanced only in the transaction that holds it.
 """
 
 from __future__ import annotations
@@ -76,13 +76,18 @@ async def run_due(db: Database, *, runner: str, now: datetime, limit: int) -> in
         claimed = await runs.claim(conn, runner=runner, limit=limit, now=now, lease_seconds=LEASE_SECONDS)
     if not claimed:
         return 0
-    async with db.write() as conn:
-        held = await runs.lock_leased(conn, [r["id"] for r in claimed], runner)
-        work = await _prepare(conn, runner, now, [r for r in claimed if r["id"] in held])
-        for run in claimed:
-            if run["id"] in held:
-                await _plan(work, run)
-        await _write(work)
+    try:
+        async with db.write() as conn:
+            held = await runs.lock_leased(conn, [r["id"] for r in claimed], runner)
+            work = await _prepare(conn, runner, now, [r for r in claimed if r["id"] in held])
+            for run in claimed:
+                if run["id"] in held:
+                    await _plan(work, run)
+            await _write(work)
+    except Exception:
+        async with db.write() as conn:  # nothing of the pass was written: retry its runs later
+            await runs.release(conn, [r["id"] for r in claimed], runner, now + RETRY_AFTER)
+        raise
     return len(work.log_rows)
 
 
