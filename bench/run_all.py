@@ -57,6 +57,8 @@ def steps() -> list[Step]:
              "defaults (20,000 recipients, 5 kills, 8 connections), SQLite"),
         *([Step("crash_duplicates_pg", ["crash_duplicates.py", "--recipients", "20000", "--kills", "5",
                                         "--database-url", PG], "defaults, PostgreSQL")] if PG else []),
+        Step("automations", ["automations.py", "--contacts", "20000"] + (["--postgres", PG] if PG else []),
+             "20,000 contacts (default 100,000)"),
         Step("api_load", ["api_load.py", "--recipients", "80000", "--duration", "20", "--quiet", "10"],
              "-c200 for 20 s (the full test: --duration 60), 80,000 recipients"),
     ]

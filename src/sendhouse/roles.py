@@ -10,6 +10,7 @@ runs in exactly one role of every deployment (tests/unit/test_roles.py checks it
 | delivery | worker | every one | the point of a worker process |
 | housekeeping | worker | one | expired leases and due deferred rows back to queued (conditional UPDATEs) |
 | scheduler | worker | one | one leader by advisory lock on PostgreSQL; its transitions are conditional UPDATEs |
+| automation runs | worker | one | claims runs with a lease (safe on many hosts); email steps become ledger rows |
 | webhook dispatch | worker | one | claims rows with a lease; posting to slow receivers stays off the HTTP side |
 | inbound receiver | api | one | a listener like HTTP (the bounce domain's MX); binds its port once |
 | SMTP submission | api | one | the authenticated submission listener for apps (idle unless SENDHOUSE_SUBMISSION_SMTP[S] is set) |
@@ -21,7 +22,7 @@ keeps to one host, whose writes are serialised anyway).
 
 A duty's `start` names "module:function"; function(container) returns an async context manager
 that runs the duty for the life of the block (imported lazily, so this table imports nothing heavy).
-A new duty is one line, e.g. Duty("automation runs", WORKER, "sendhouse.automations:runs_part").
+A new duty is one line in DUTIES.
 """
 
 from __future__ import annotations
@@ -59,6 +60,7 @@ DUTIES: tuple[Duty, ...] = (
     Duty("housekeeping", WORKER, "sendhouse.housekeeping:housekeeping_part"),
     Duty("scheduler", WORKER, "sendhouse.scheduler:scheduler_part"),
     Duty("webhook dispatch", WORKER, "sendhouse.services.webhooks:dispatcher_part"),
+    Duty("automation runs", WORKER, "sendhouse.automation_runner:automation_part"),
     Duty("inbound receiver", API, "sendhouse.delivery.inbound:inbound_part", setting="inbound_smtp"),
     Duty("SMTP submission", API, "sendhouse.delivery.submission:submission_duty"),
 )

@@ -24,7 +24,8 @@ EXPECTED_TOOLS = {
     "delete_template", "list_senders", "get_sender", "create_sender", "list_suppression_groups",
     "get_suppression_group", "create_suppression_group", "list_campaigns", "get_campaign", "create_campaign",
     "update_campaign", "delete_campaign", "duplicate_campaign", "send_campaign", "send_test_email",
-    "get_campaign_analytics", "get_email_activity_analytics",
+    "get_campaign_analytics", "get_email_activity_analytics", "list_event_definitions", "get_event_definition",
+    "list_automations", "get_automation", "create_automation", "update_automation", "activate_automation",
 }
 DRAFT = {"name": "Launch", "subject": "Hello {{first_name}}", "htmlTemplate": "<p>Hi {{first_name | \"there\"}}</p>",
          "fromEmail": "news@example.com", "fromName": "News"}

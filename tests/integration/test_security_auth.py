@@ -115,7 +115,7 @@ async def test_another_projects_key_gets_404_and_never_the_data(api, tenant, oth
 
 
 LISTS = ["/v1/campaigns", "/v1/templates", "/v1/senders", "/v1/domains", "/v1/webhooks", "/v1/contact-lists",
-         "/v1/suppression-groups", "/v1/contact-properties"]
+         "/v1/suppression-groups", "/v1/contact-properties", "/v1/events", "/v1/automations"]
 
 
 async def test_lists_never_show_another_projects_rows(api, tenant, other_tenant):

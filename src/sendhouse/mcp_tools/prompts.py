@@ -29,19 +29,27 @@ TEMPLATE = """Help me create an email template in Sendhouse.
    later with update_template.
 """
 
-AUTOMATION = """Help me plan an email automation for Sendhouse.
-This server has no automation tools yet, so prepare everything an automation needs:
-1. Agree on the trigger, the steps and their delays.
-2. For each email step write a template and save it with create_template and
-   templateType "automation" (automation steps need that type).
-3. Create the contact lists or segments the automation targets with create_contact_list.
-4. Sum up the plan: trigger, steps, delays and the template ids, for me to wire up.
+AUTOMATION = """Help me build an email automation in Sendhouse.
+1. Look around first: list_automations, list_event_definitions (event triggers and
+   event.properties.* filters), get_lists_and_segments, list_senders, list_templates,
+   list_suppression_groups (automations are marketing mail: pick an unsubscribe group).
+2. Agree on the trigger (contact_created, contact_added_to_list, contact_property_matches_with,
+   contact_property_changes_from_to or event_trigger), the steps and their delays. Every email
+   step comes directly after a wait step (a wait of 0 sends at once); branches pick the first
+   matching path.
+3. For each email step write a template and save it with create_template and
+   templateType "automation" (automation email steps need that type).
+4. create_automation makes a draft; show it to me with get_automation and fix it with
+   update_automation.
+5. Only if I ask to start it: call activate_automation without confirmed, show me the preview
+   (trigger, steps, what still blocks it), and call it with confirmed=true only after I say yes.
+Pausing an automation is not possible here: that needs a direct API call with a key.
 """
 
 PROMPTS = (
     ("create-campaign", "Plan, draft, test and (after confirmation) send an email campaign.", CAMPAIGN),
     ("create-template", "Design and save an email template.", TEMPLATE),
-    ("create-automation", "Plan an automation and create the templates and lists it needs.", AUTOMATION),
+    ("create-automation", "Plan, draft and (after confirmation) activate an email automation.", AUTOMATION),
 )
 
 

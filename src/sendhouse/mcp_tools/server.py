@@ -20,7 +20,7 @@ from sendhouse import __version__
 from sendhouse.bootstrap import Container, build_container
 from sendhouse.config import Settings
 from sendhouse.errors import AppError
-from sendhouse.mcp_tools import campaigns, catalog, prompts
+from sendhouse.mcp_tools import automations, campaigns, catalog, prompts
 from sendhouse.mcp_tools.base import ToolEnv
 from sendhouse.services import projects as project_service
 from sendhouse.services.projects import Principal
@@ -44,6 +44,7 @@ def build_server(container: Container, *, principal: Principal | None = None, ht
     env = ToolEnv(container, principal)
     catalog.register(server, env)
     campaigns.register(server, env)
+    automations.register(server, env)
     prompts.register(server)
     return server
 

@@ -15,6 +15,7 @@ from sendhouse.domain import ids
 from sendhouse.domain.contacts import clean_contact, clean_list_ids, normalize_email
 from sendhouse.domain.times import iso, utcnow
 from sendhouse.errors import AppError, Conflict, InvalidInput, NotFound
+from sendhouse.services import automation_triggers as triggers
 from sendhouse.services import webhooks
 from sendhouse.store import contacts as store
 from sendhouse.store import properties as property_store
@@ -81,11 +82,14 @@ async def create_contact(db: Database, project_id: str, body: dict[str, Any]) ->
                            code="CONTACT_ALREADY_EXISTS")
         await store.add_memberships(conn, row["id"], list_ids, row["created_at"])
         await webhooks.emit_contact_change(conn, None, row)
+        await triggers.contacts_changed(conn, project_id, [(None, row)], added_to=list_ids)
         return (await _present_many(conn, [row]))[0]
 
 
-async def _upsert_in(conn: AsyncConnection, project_id: str, body: dict, types: dict[str, str]) -> dict:
-    """Create or update one contact by email inside a transaction; return the stored row."""
+async def _upsert_in(conn: AsyncConnection, project_id: str, body: dict, types: dict[str, str], *,
+                     flows: list[dict] | None = None) -> dict:
+    """Create or update one contact by email inside a transaction (entering the automations the
+    change triggers, of `flows` when given); return the stored row."""
     values = clean_contact(body, types, upsert=True)
     list_ids = await _check_lists(conn, project_id, clean_list_ids(body.get("listIds")))
     email, patch = values["email"], dict(values["custom_fields"])
@@ -98,6 +102,7 @@ async def _upsert_in(conn: AsyncConnection, project_id: str, body: dict, types: 
         row = await store.find_by_email(conn, project_id, email)
     await webhooks.emit_contact_change(conn, before, row)
     await store.add_memberships(conn, row["id"], list_ids, row["updated_at"])
+    await triggers.contacts_changed(conn, project_id, [(before, row)], added_to=list_ids, flows=flows)
     return row
 
 
@@ -156,15 +161,17 @@ async def remove_by_emails(db: Database, project_id: str, emails: Any) -> list[s
     return [row["id"] for row in deleted]
 
 
-async def bulk_update(db: Database, project_id: str, items: Any) -> dict:
-    """Create or update 1–100 contacts by email; a bad item is counted and reported, not fatal."""
+async def bulk_update(db: Database, project_id: str, items: Any, *, run_workflow: bool | None = None) -> dict:
+    """Create or update 1–100 contacts by email; a bad item is counted and reported, not fatal.
+    `runWorkflow: false` changes the contacts without entering them into automations."""
     if not isinstance(items, list) or not 1 <= len(items) <= BULK_MAX:
         raise InvalidInput.field("contacts", f"must be an array of 1 to {BULK_MAX} contacts")
     errors: list[dict] = []
     async with db.write() as conn:
         types = await property_store.property_types(conn, project_id)
+        flows = [] if run_workflow is False else await triggers.watching(conn, project_id)
         for index, item in enumerate(items):
-            problem = await _bulk_one(conn, project_id, item, types)
+            problem = await _bulk_one(conn, project_id, item, types, flows)
             if problem:
                 errors.append({"index": index, "email": item.get("email") if isinstance(item, dict) else None,
                                **problem})
@@ -172,13 +179,13 @@ async def bulk_update(db: Database, project_id: str, items: Any) -> dict:
     return {"successCount": done, "failedCount": len(errors), "totalCount": len(items), "errors": errors}
 
 
-async def _bulk_one(conn: AsyncConnection, project_id: str, item: Any, types: dict) -> dict | None:
+async def _bulk_one(conn: AsyncConnection, project_id: str, item: Any, types: dict, flows: list[dict]) -> dict | None:
     """Upsert one bulk item in a savepoint; the error as {code, message, details} when it fails."""
     if not isinstance(item, dict):
         return {"code": "VALIDATION_FAILED", "message": "each contact must be an object"}
     try:
         async with conn.begin_nested():
-            await _upsert_in(conn, project_id, item, types)
+            await _upsert_in(conn, project_id, item, types, flows=flows)
     except AppError as exc:
         return {"code": exc.code, "message": exc.message, "details": exc.details}
     return None

@@ -175,11 +175,13 @@ class Payloads:
                                            unsubscribe_group_id=extra["unsubscribeGroupId"],
                                            campaign_id=row["campaign_id"] if row else None,
                                            template_id=context.get("templateId"),
-                                           batch_id=row.get("batch_id") if row else None)
+                                           batch_id=row.get("batch_id") if row else None,
+                                           workflow_automation_id=context.get("workflowAutomationId"))
         email_id = row["id"] if row.get("campaign_id") else context["emailId"]
         return hooks.email_data(event, email_id=email_id, from_email=context["from"], to_email=row["email"],
                                 to_name=row.get("name"), subject=context["subject"],
                                 campaign_id=row.get("campaign_id"), template_id=context["templateId"],
+                                workflow_automation_id=context.get("workflowAutomationId"),
                                 batch_id=row.get("batch_id") or context.get("batchId"), **extra)
 
     async def context(self, row: dict) -> dict:
@@ -190,7 +192,7 @@ class Payloads:
 
 
 async def message_context(conn, row: dict) -> dict:
-    """{emailId, from, subject, templateId, groupCode, batchId?} of a campaign or transactional row:
+    """{emailId, from, subject, templateId, groupCode, batchId?, workflowAutomationId?} of a campaign or transactional row:
     what webhooks and unsubscribes need to know of its content."""
     if row.get("campaign_id"):
         campaign = await store.campaign_context(conn, row["campaign_id"]) or {}
@@ -203,7 +205,8 @@ async def message_context(conn, row: dict) -> dict:
     content = content or {}
     return {"emailId": payload.get("emailId") or row["id"], "from": (content.get("from") or {}).get("email") or "",
             "subject": content.get("subject") or "", "templateId": content.get("templateId"),
-            "groupCode": content.get("unsubscribeGroupId"), "batchId": content.get("batchId")}
+            "groupCode": content.get("unsubscribeGroupId"), "batchId": content.get("batchId"),
+            "workflowAutomationId": payload.get("workflowAutomationId")}
 
 
 # --- log events and the auto-pause check ---------------------------------------------------

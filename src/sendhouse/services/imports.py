@@ -10,6 +10,8 @@ import leaves whole chunks only. Within a chunk a repeated email merges into one
 cells win). When a webhook of the project is subscribed to contact.created or contact.updated,
 each chunk emits one event per changed contact in its own transaction (one lookup of the stored
 rows before and after, one multi-row insert of deliveries); otherwise a chunk costs one query more.
+Contacts the chunk creates, or adds to the import's list, enter the active automations they
+trigger in the chunk's transaction (services.automation_triggers).
 A finished import logs contacts_imported (rows read, imported, failed).
 """
 
@@ -29,9 +31,11 @@ from sendhouse.domain.contacts import TEXT_MAX, csv_value, email_or_none, mobile
 from sendhouse.domain.times import utcnow
 from sendhouse.errors import InvalidInput, InvalidOperation, NotFound
 from sendhouse.observability import event
+from sendhouse.services import automation_triggers as triggers
 from sendhouse.services import projects as project_service
 from sendhouse.services import webhooks
 from sendhouse.store import contacts as store
+from sendhouse.store import lists as list_store
 from sendhouse.store import projects as project_store
 from sendhouse.store import properties as property_store
 from sendhouse.store.db import Database
@@ -178,20 +182,37 @@ async def _write(db: Database, project_id: str, chunk: _Chunk, list_id: str | No
     emails = list(chunk.pending)
     async with db.write() as conn:
         watched = await webhooks.subscribed_events(conn, project_id) & _UPSERT_EVENTS
-        before = await store.find_by_emails(conn, project_id, emails) if watched else []
+        flows = await triggers.watching(conn, project_id)
+        before = await store.find_by_emails(conn, project_id, emails) if watched or flows else []
+        members = await _members(conn, list_id, before) if flows else set()
         await store.upsert_many(conn, rows)
         if list_id:
             await store.add_emails_to_list(conn, project_id, list_id, emails, rows[0][-1])
-        if watched:
-            await _emit_changes(conn, project_id, before, emails, rows[0][-1])
+        if watched or flows:
+            await _changed(conn, project_id, before, emails, rows[0][-1], watched, flows, list_id, members)
     return len(rows)
 
 
-async def _emit_changes(conn, project_id: str, before: list[dict], emails: list[str], now) -> None:
-    """contact.created / contact.updated (changedFields) for the contacts of a chunk just written."""
+async def _members(conn, list_id: str | None, before: list[dict]) -> set[str]:
+    """Which contacts of the chunk were already in the import's list."""
+    return await list_store.members_among(conn, list_id, [row["id"] for row in before]) if list_id else set()
+
+
+async def _changed(conn, project_id: str, before: list[dict], emails: list[str], now, watched, flows,
+                   list_id: str | None, members: set[str]) -> None:
+    """contact.created / contact.updated (changedFields) for the contacts of a chunk just written,
+    and their entries into the automations the import triggers (in the chunk's transaction)."""
     old = {row["email"]: row for row in before}
     after = await store.find_by_emails(conn, project_id, emails)
-    await webhooks.emit_contact_changes(conn, project_id, [(old.get(row["email"]), row) for row in after], now=now)
+    pairs = [(old.get(row["email"]), row) for row in after]
+    if watched:
+        await webhooks.emit_contact_changes(conn, project_id, pairs, now=now)
+    if flows:
+        joined = [p for p in pairs if p[1]["id"] not in members]
+        await triggers.contacts_changed(conn, project_id, joined, flows=flows, now=now,
+                                        added_to=[list_id] if list_id else [])
+        stayed = [p for p in pairs if p[1]["id"] in members]
+        await triggers.contacts_changed(conn, project_id, stayed, flows=flows, now=now)
 
 
 class _Writer:

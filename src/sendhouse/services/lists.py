@@ -15,6 +15,7 @@ from sendhouse.domain.pagination import Page
 from sendhouse.domain.segments import validate_criteria
 from sendhouse.domain.times import iso, utcnow
 from sendhouse.errors import InvalidInput, InvalidOperation, NotFound
+from sendhouse.services import automation_triggers as triggers
 from sendhouse.services.suppressions import email_or_none
 from sendhouse.store import lists as store
 from sendhouse.store import segments as segment_store
@@ -145,6 +146,7 @@ class BulkAddResult:
     suppressed: list[dict] = field(default_factory=list)
     total: int = 0
     contacts: list[dict] = field(default_factory=list)
+    created_ids: set[str] = field(default_factory=set)  # not shown: for the automation triggers
 
     def present(self) -> dict:
         return {"added": self.added, "created": self.created, "alreadyInList": self.already, "errors": self.errors,
@@ -171,7 +173,7 @@ async def _create_missing(conn: AsyncConnection, project_id: str, emails: list[s
     fresh = [{"id": ids.new_id(), "project_id": project_id, "email": e, "custom_fields": {}, "source": "api",
               "created_at": now, "updated_at": now} for e in emails if e not in known]
     await store.insert_new_contacts(conn, fresh)
-    result.created = len(fresh)
+    result.created, result.created_ids = len(fresh), {c["id"] for c in fresh}
     return await store.contacts_by(conn, project_id, emails=emails)
 
 
@@ -199,7 +201,10 @@ async def bulk_add(db: Database, project_id: str, list_id: str, *, emails: list[
             found = await _create_missing(conn, project_id, _split_emails(emails, result), result)
         else:
             found = await _resolve_ids(conn, project_id, contact_ids, result)
+        before = await store.members_among(conn, row["id"], [c["id"] for c in found]) if row else set()
         await _add_found(conn, project_id, row, found, result)
+        pairs = [(None if c["id"] in result.created_ids else c, c) for c in found if c["id"] not in before]
+        await triggers.contacts_changed(conn, project_id, pairs, added_to=[row["id"]] if row else [])
         result.total = await store.contact_count(conn, project_id, row)
         result.contacts = await _describe_contacts(conn, project_id, found)
     return result.present()

@@ -237,6 +237,22 @@ async def _queue(conn, project_id: str, emails: list[Email], *, batch_id: str | 
     return done
 
 
+def contact_rows(project_id: str, items: list[tuple[str, Email, str, dict]], *, priority: int,
+                 now: datetime) -> list[dict]:
+    """Ledger rows of emails another feature sends to contacts (an automation's email steps), one
+    per (email id, email, contact id, payload extra): the same rows and Message-IDs as /mails/send,
+    with the contact and the feature's ids on them; emails sharing one content object store it
+    once. The caller has left suppressed contacts out and inserts the rows (store.mails.insert_rows)."""
+    builder = _RowBuilder(project_id, None, now)
+    for email_id, email, contact_id, extra in items:
+        start = len(builder.rows)
+        builder.add(email, set(), email_id=email_id)
+        for row in builder.rows[start:]:
+            row.update(contact_id=contact_id, priority=priority)
+            row["payload"].update(extra)
+    return builder.rows
+
+
 def _blocked_for(email: Email, blocked: dict[str | None, set[str]]) -> set[str]:
     content = email.content
     return set() if content["bypassSuppressions"] else blocked[content["unsubscribeGroupId"]]
@@ -250,9 +266,9 @@ class _RowBuilder:
         self.rows: list[dict] = []
         self._content_rows: dict[int, str] = {}
 
-    def add(self, email: Email, blocked: set[str]) -> Queued:
+    def add(self, email: Email, blocked: set[str], *, email_id: str | None = None) -> Queued:
         to_blocked = any(a["email"].lower() in blocked for a in email.to)
-        email_id, start = ids.new_id(), len(self.rows)
+        email_id, start = email_id or ids.new_id(), len(self.rows)
         for role, addresses in (("to", email.to), ("cc", email.cc), ("bcc", email.bcc)):
             for i, a in enumerate(addresses):
                 row_id = email_id if role == "to" and i == 0 else ids.new_id()
@@ -316,16 +332,20 @@ def _latest(status: str, times: dict) -> str:
 
 def transactional_spec(payload: dict, project_id: str) -> mime.MessageSpec:
     """The MessageSpec of a transactional email from its stored content (row.payload["content"],
-    or the content row's when the row has a contentRowId). Attachments are decoded to bytes."""
+    or the content row's when the row has a contentRowId). Attachments are decoded to bytes.
+    Content marked `marketing` (an automation's email) is built as campaign mail: unsubscribe
+    footer when the template has no {{unsubscribe}}, List-Unsubscribe with one-click."""
     content = payload.get("content", payload)
     sender, reply_to = content.get("from") or {}, content.get("replyTo") or {}
     headers = dict(content.get("headers") or {})
     if content.get("cc"):
         headers["Cc"] = cc_header(content["cc"])
     return mime.MessageSpec(
-        project_id=project_id, kind="transactional", from_email=sender.get("email", ""),
+        project_id=project_id, kind="campaign" if content.get("marketing") else "transactional",
+        from_email=sender.get("email", ""),
         from_name=sender.get("name"), reply_to=reply_to.get("email"), subject=content.get("subject") or "",
-        html=content.get("html") or "", text=content.get("text"), preview_text=None, headers=headers,
+        html=content.get("html") or "", text=content.get("text"), preview_text=content.get("previewText"),
+        headers=headers,
         tracking_open=bool(content.get("trackingOpen")), tracking_click=bool(content.get("trackingClick")),
         unsubscribe_group=content.get("unsubscribeGroupId"), campaign_id=None,
         attachments=tuple(_attachment(a) for a in content.get("attachments") or ()),

@@ -3,11 +3,13 @@
 from sendhouse.api.routes import (
     account,
     account_keys,
+    automations,
     campaigns,
     contact_lists,
     contact_properties,
     contacts,
     domains,
+    events,
     inbound,
     inbound_messages,
     mails,
@@ -21,5 +23,6 @@ from sendhouse.web import tracking as web_tracking
 ROUTERS = [
     account.router, account_keys.router, campaigns.router, templates.router, senders.router, domains.router, mails.router,
     webhooks.router, contacts.router, contact_properties.router, suppression_groups.router,
-    contact_lists.router, inbound.router, inbound_messages.router, web_tracking.router,
+    contact_lists.router, inbound.router, inbound_messages.router, events.router, automations.router,
+    web_tracking.router,
 ]

@@ -77,7 +77,7 @@ async def search_by_emails(request: Request, project_id: ProjectId, db: Db):
 
 @router.post("/bulk-update")
 async def bulk_update(body: BulkUpdateBody, project_id: ProjectId, db: Db):
-    result = await service.bulk_update(db, project_id, body.contacts)
+    result = await service.bulk_update(db, project_id, body.contacts, run_workflow=body.runWorkflow)
     return ok(result, message="Contacts processed")
 
 

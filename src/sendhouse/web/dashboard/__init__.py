@@ -20,6 +20,7 @@ from sendhouse.errors import AppError
 from sendhouse.web.dashboard import (
     audience,
     auth,
+    automation_pages,
     campaigns,
     content,
     inbox,
@@ -62,8 +63,8 @@ def create_dashboard(container: Container) -> FastAPI:
     app = FastAPI(openapi_url=None, docs_url=None, redoc_url=None)
     app.state.container = container
     _install_handlers(app)
-    for module in (auth, campaigns, audience, content, suppression_pages, sender_pages, settings_pages, outbox,
-                   inbox):
+    for module in (auth, campaigns, automation_pages, audience, content, suppression_pages, sender_pages,
+                   settings_pages, outbox, inbox):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.add_middleware(SessionMiddleware, secret_key=container.settings.resolved_secret_key(),

@@ -15,6 +15,7 @@ from sendhouse.domain.segments import BUILTIN_FIELDS, OPERATORS
 from sendhouse.errors import AppError, InvalidInput, InvalidOperation
 from sendhouse.services import contacts as contact_service
 from sendhouse.services import dashboard as stats
+from sendhouse.services import events as event_service
 from sendhouse.services import lists as list_service
 from sendhouse.store.lists import GLOBAL_CONTACT_LIST
 from sendhouse.web.dashboard.common import Ctx, Form, Page, flash, optional, problems, redirect, render, text
@@ -38,7 +39,9 @@ async def contact_detail(request: Request, ctx: Page, contact_id: str):
     contact = await contact_service.get_contact(ctx.db, ctx.project_id, contact_id)
     groups = await contact_service.unsubscribe_groups(ctx.db, ctx.project_id, contact_id)
     lists = {x["id"]: x["name"] for x in await list_service.list_lists(ctx.db, ctx.project_id, None)}
-    return render(request, "dashboard/contact.html", ctx, contact=contact, groups=groups, list_names=lists)
+    events = await event_service.contact_events(ctx.db, ctx.project_id, contact_id)
+    return render(request, "dashboard/contact.html", ctx, contact=contact, groups=groups, list_names=lists,
+                  events=events)
 
 
 # --- lists and segments --------------------------------------------------------------------

@@ -1,0 +1,67 @@
+"""The automation runner loop: carries out due automation runs (services.automation_steps).
+
+Each tick claims due runs in batches until none is left (or MAX_BATCHES), with an injectable
+clock. Any number of runners may run at once, in any number of processes: runs are claimed with
+a lease (SKIP LOCKED on PostgreSQL), so each step is carried out once. A background part of
+`sendhouse serve` (registered in runtime.PARTS, like the scheduler).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+import uuid
+from collections.abc import Callable
+from datetime import datetime
+
+from sendhouse.domain.times import utcnow
+from sendhouse.runtime import running
+from sendhouse.services.automation_steps import run_due
+
+log = logging.getLogger("sendhouse.automations")
+TICK_SECONDS = 1.0
+BATCH = 500
+MAX_BATCHES = 20
+
+
+class AutomationRunner:
+    """`tick(now)` is one pass over due runs; `run()` ticks every interval until `stop()`."""
+
+    def __init__(self, container, *, clock: Callable[[], datetime] = utcnow, interval: float = TICK_SECONDS,
+                 batch: int = BATCH, name: str | None = None):
+        self.db = container.db
+        self.clock, self.interval, self.batch = clock, interval, batch
+        self.name = name or f"auto-{socket.gethostname()[:20]}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+        self.stopping = asyncio.Event()
+
+    async def tick(self, now: datetime | None = None) -> int:
+        """Carry out every due step (batch after batch); how many steps were carried out."""
+        now = now or self.clock()
+        total = 0
+        for _ in range(MAX_BATCHES):
+            done = await run_due(self.db, runner=self.name, now=now, limit=self.batch)
+            total += done
+            if done == 0 or self.stopping.is_set():
+                break
+        return total
+
+    async def run(self) -> None:
+        while not self.stopping.is_set():
+            try:
+                await self.tick(self.clock())
+            except Exception:  # one bad pass must not stop the runner
+                log.exception("automation tick failed")
+            try:
+                await asyncio.wait_for(self.stopping.wait(), self.interval)
+            except TimeoutError:
+                pass
+
+    def stop(self) -> None:
+        self.stopping.set()
+
+
+def automation_part(container):
+    """The runner as a background part of `sendhouse serve` (runtime.PARTS)."""
+    return running(AutomationRunner(container), grace=30)

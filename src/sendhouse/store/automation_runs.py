@@ -1,0 +1,131 @@
+"""Durable automation runs: enrolment, claim with a lease, advance, exit.
+
+A claim is one `WITH chosen AS MATERIALIZED (SELECT … LIMIT n FOR UPDATE SKIP LOCKED) UPDATE …
+FROM chosen RETURNING …` on PostgreSQL (`UPDATE … WHERE id IN (SELECT …)` under SQLite's single
+writer), as for the ledger. It matches active runs that are due, whose automation is active, and
+that nobody leases (or whose lease ran out: the runner holding it died). Advancing is conditional
+on the lease and the step, so a run whose lease was lost meanwhile is not advanced twice.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from sendhouse.store.contacts import dialect_insert
+from sendhouse.store.schema.audience import contacts
+from sendhouse.store.schema.automations import automation_runs as runs
+from sendhouse.store.schema.automations import automation_steps_log, automations
+
+INSERT_CHUNK = 2000
+
+
+async def enroll(conn: AsyncConnection, rows: list[dict]) -> None:
+    """Insert new runs; an entry already made (same automation, contact and entry key) is skipped."""
+    for start in range(0, len(rows), INSERT_CHUNK):
+        stmt = dialect_insert(conn, runs).on_conflict_do_nothing(
+            index_elements=["automation_id", "contact_id", "entry_key"])
+        await conn.execute(stmt, rows[start:start + INSERT_CHUNK])
+
+
+async def active_contacts(conn: AsyncConnection, automation_ids: list[str], contact_ids: list[str]) -> set[tuple]:
+    """(automation id, contact id) pairs that have an active run."""
+    if not automation_ids or not contact_ids:
+        return set()
+    query = sa.select(runs.c.automation_id, runs.c.contact_id).where(
+        runs.c.status == "active", runs.c.automation_id.in_(automation_ids), runs.c.contact_id.in_(contact_ids))
+    return {tuple(r) for r in await conn.execute(query)}
+
+
+def _claimable(now: datetime) -> sa.ColumnElement:
+    active = sa.select(automations.c.id).where(automations.c.status == "active", automations.c.deleted_at.is_(None))
+    return sa.and_(runs.c.status == "active", runs.c.due_at <= now, runs.c.automation_id.in_(active),
+                   sa.or_(runs.c.lease_expires_at.is_(None), runs.c.lease_expires_at < now))
+
+
+async def any_due(conn: AsyncConnection, now: datetime) -> bool:
+    """Whether some run could be claimed now (a read, so an idle runner takes no write lock)."""
+    return (await conn.execute(sa.select(runs.c.id).where(_claimable(now)).limit(1))).first() is not None
+
+
+async def claim(conn: AsyncConnection, *, runner: str, limit: int, now: datetime, lease_seconds: float) -> list[dict]:
+    """Lease up to `limit` due runs to `runner`; commit at once, then carry their steps out."""
+    if limit <= 0:
+        return []
+    chosen = (sa.select(runs.c.id).where(_claimable(now)).order_by(runs.c.due_at).limit(limit)
+              .with_for_update(skip_locked=True))
+    if conn.dialect.name == "postgresql":
+        picked = chosen.cte("chosen").prefix_with("MATERIALIZED")
+        target = runs.update().where(runs.c.id == picked.c.id)
+    else:
+        target = runs.update().where(runs.c.id.in_(chosen.scalar_subquery()))
+    stmt = (target.where(runs.c.status == "active")
+            .values(lease_owner=runner, lease_expires_at=now + timedelta(seconds=lease_seconds), updated_at=now)
+            .returning(*runs.c))
+    return [dict(r) for r in (await conn.execute(stmt)).mappings()]
+
+
+async def release(conn: AsyncConnection, run_ids: list[str], runner: str, retry_at: datetime) -> None:
+    """Give leases back without advancing (a step failed): the runs are due again at retry_at."""
+    if run_ids:
+        await conn.execute(runs.update().where(runs.c.id.in_(run_ids), runs.c.lease_owner == runner)
+                           .values(lease_owner=None, lease_expires_at=None, due_at=retry_at))
+
+
+async def exit_all(conn: AsyncConnection, automation_id: str, reason: str, now: datetime) -> int:
+    """Every active run of the automation ends (archive, delete)."""
+    stmt = (runs.update().where(runs.c.automation_id == automation_id, runs.c.status == "active")
+            .values(status="exited", exit_reason=reason, finished_at=now, updated_at=now, lease_owner=None,
+                    lease_expires_at=None))
+    return (await conn.execute(stmt)).rowcount
+
+
+async def exit_on_removed_steps(conn: AsyncConnection, automation_id: str, step_ids: list[str], now: datetime) -> int:
+    """Active runs standing on a step that no longer exists exit (the steps were replaced)."""
+    where = [runs.c.automation_id == automation_id, runs.c.status == "active"]
+    if step_ids:
+        where.append(sa.or_(runs.c.step_id.is_(None), runs.c.step_id.not_in(step_ids)))
+    stmt = runs.update().where(*where).values(status="exited", exit_reason="step_removed", finished_at=now,
+                                             updated_at=now, lease_owner=None, lease_expires_at=None)
+    return (await conn.execute(stmt)).rowcount
+
+
+async def runs_of(conn: AsyncConnection, automation_id: str) -> list[dict]:
+    query = sa.select(runs).where(runs.c.automation_id == automation_id).order_by(runs.c.entered_at, runs.c.id)
+    return [dict(r) for r in (await conn.execute(query)).mappings()]
+
+
+async def contacts_by_ids(conn: AsyncConnection, contact_ids: list[str]) -> list[dict]:
+    """The stored rows of these contacts (the ones that still exist)."""
+    if not contact_ids:
+        return []
+    query = sa.select(contacts).where(contacts.c.id.in_(contact_ids))
+    return [dict(r) for r in (await conn.execute(query)).mappings()]
+
+
+async def lock_leased(conn: AsyncConnection, run_ids: list[str], runner: str) -> set[str]:
+    """Which of these runs this runner still leases, locked for the rest of the transaction."""
+    if not run_ids:
+        return set()
+    query = (sa.select(runs.c.id).where(runs.c.id.in_(run_ids), runs.c.lease_owner == runner,
+                                        runs.c.status == "active").with_for_update())
+    return set((await conn.execute(query)).scalars())
+
+
+async def log_steps(conn: AsyncConnection, rows: list[dict]) -> None:
+    for start in range(0, len(rows), INSERT_CHUNK):
+        await conn.execute(automation_steps_log.insert(), rows[start:start + INSERT_CHUNK])
+
+
+async def advance_many(conn: AsyncConnection, updates: list[dict], runner: str, now: datetime) -> None:
+    """updates: [{run_id, status, step_id, due_at, exit_reason, finished_at}] of runs this runner
+    holds (locked by lock_leased); each lease is given back."""
+    if not updates:
+        return
+    names = ("status", "step_id", "due_at", "exit_reason", "finished_at")
+    stmt = (runs.update().where(runs.c.id == sa.bindparam("run_id"), runs.c.lease_owner == runner)
+            .values(**{n: sa.bindparam(f"new_{n}", type_=runs.c[n].type) for n in names},
+                    lease_owner=None, lease_expires_at=None, updated_at=now))
+    await conn.execute(stmt, [{"run_id": u["run_id"], **{f"new_{n}": u[n] for n in names}} for u in updates])
