@@ -15,9 +15,9 @@ from sendhouse.domain.contacts import normalize_email
 from sendhouse.domain.times import iso, utcnow
 from sendhouse.errors import Conflict, InvalidInput, InvalidOperation, NotFound
 from sendhouse.services import automation_triggers as triggers
+from sendhouse.services import idempotency
 from sendhouse.store import contacts as contact_store
 from sendhouse.store import custom_events as store
-from sendhouse.store import idempotency as idempotency_store
 from sendhouse.store.db import Database
 
 CONTACT_EVENTS_SHOWN = 50
@@ -103,7 +103,7 @@ async def delete_definition(db: Database, project_id: str, name: str) -> None:
 
 
 async def send_event(db: Database, project_id: str, body: dict[str, Any], *,
-                     idempotency_record: str | None = None) -> dict:
+                     idempotency_record: idempotency.Key | None = None) -> dict:
     """Log an event for a contact and enrol it into the automations it triggers (one transaction)."""
     name = body.get("eventName")
     if not isinstance(name, str) or not name:
@@ -122,8 +122,7 @@ async def send_event(db: Database, project_id: str, body: dict[str, Any], *,
         await store.insert_event(conn, row)
         await triggers.event_received(conn, project_id, contact, row)
         data = present_event(row)
-        if idempotency_record is not None:
-            await idempotency_store.complete(conn, idempotency_record, 201, data)
+        await idempotency.record(conn, idempotency_record, data, status_code=201)
     return data
 
 

@@ -10,7 +10,7 @@ from sendhouse.api.deps import CurrentPrincipal, Db, ProjectId
 from sendhouse.api.envelope import ok
 from sendhouse.api.models import RequestModel
 from sendhouse.services import events as service
-from sendhouse.services.transactional import idempotent
+from sendhouse.services import idempotency
 
 router = APIRouter(prefix="/v1/events", tags=["events"])
 IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key")]
@@ -43,13 +43,15 @@ async def create_definition(body: DefinitionBody, project_id: ProjectId, db: Db)
 @router.post("/send", status_code=201)
 async def send_event(body: SendBody, request: Request, principal: CurrentPrincipal, project_id: ProjectId, db: Db,
                      idempotency_key: IdempotencyKey = None):
-    async def work(record_id: str | None) -> dict:
-        return await service.send_event(db, project_id, body.model_dump(exclude_unset=True),
-                                        idempotency_record=record_id)
+    async def work(key: idempotency.Key | None) -> dict:
+        return await service.send_event(db, project_id, body.model_dump(exclude_unset=True), idempotency_record=key)
 
-    data = await idempotent(db, api_key_id=principal.api_key_id, project_id=project_id, route="POST /v1/events/send",
-                            key=idempotency_key, raw_body=await request.body(), run=work)
-    return ok(data, message="Event sent successfully", status=201)
+    idem = idempotency.key_for(api_key_id=principal.api_key_id, project_id=project_id, route="POST /v1/events/send",
+                               key=idempotency_key, body=await request.body())
+    outcome = await idempotency.once(db, idem, work)
+    response = ok(outcome.data, message="Event sent successfully", status=201)
+    response.headers.update(outcome.headers)
+    return response
 
 
 @router.get("/eventName/{event_name}")
