@@ -32,6 +32,8 @@ VIPS = 3
 CROWD = 1200
 SEND_RATE = 40  # messages per second in the abort test: the big crowd takes ~30 s
 BIG_CROWD = 1200
+BROWSER_ZONE = "Europe/Paris"
+DESKTOP, PHONE = {"width": 1280, "height": 800}, {"width": 390, "height": 844}
 
 
 def _free_port() -> int:
@@ -93,7 +95,7 @@ def page(server):
     with playwright_sync.sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=LAUNCH_ARGS)
         try:
-            tab = browser.new_page(viewport={"width": 1280, "height": 900})
+            tab = browser.new_page(viewport={"width": 1280, "height": 900}, timezone_id=BROWSER_ZONE)
             tab.set_default_timeout(30_000)
             yield tab
         finally:
@@ -180,12 +182,32 @@ def _create_campaign(page, name: str, audience: str) -> None:
     playwright_sync.expect(page.locator("#campaign-status")).to_have_text("draft")
 
 
+def _both_widths(page, name: str) -> None:
+    """Screenshots at desktop and phone width; the page never scrolls sideways on the phone."""
+    for size, label in ((DESKTOP, "desktop"), (PHONE, "phone")):
+        page.set_viewport_size(size)
+        _shot(page, f"{name}-{label}")
+    assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"], name
+    page.set_viewport_size(DESKTOP)
+
+
+def _confirm_send(page, recipients: int) -> None:
+    page.get_by_role("link", name="Send now…").click()
+    playwright_sync.expect(page.locator("#recipient-count strong")).to_have_text(f"{recipients:,}")
+    _both_widths(page, f"05b-send-confirmation-{recipients}")
+    page.get_by_role("button", name=f"Send to {recipients:,} recipients").click()
+
+
 def _send_and_watch(page) -> None:
-    page.get_by_role("button", name="Send now").click()
+    _confirm_send(page, VIPS)
+    playwright_sync.expect(page.locator("#starts-in")).to_be_visible()
     playwright_sync.expect(page.locator("#campaign-status")).to_have_text("sent", timeout=90_000)
+    playwright_sync.expect(page.locator("#starts-in")).to_have_count(0)
     bar = page.locator("#progress [role=progressbar]")
     playwright_sync.expect(bar).to_have_attribute("aria-valuenow", "100")
-    _shot(page, "06-campaign-sent")
+    playwright_sync.expect(page.locator("[data-metric=sent] dd")).to_have_text(str(VIPS))  # no reload by hand
+    playwright_sync.expect(page.locator("section[aria-label=Actions] button")).to_have_text(["Duplicate"])
+    _both_widths(page, "06-campaign-sent")
 
 
 def _outbox(page) -> None:
@@ -202,21 +224,33 @@ def _outbox(page) -> None:
 
 
 def _abort_mid_send(page) -> None:
-    page.get_by_role("button", name="Send now").click()
+    _confirm_send(page, VIPS + BIG_CROWD)
     playwright_sync.expect(page.locator("#campaign-status")).to_have_text("sending", timeout=60_000)
     bar = page.locator("#progress [role=progressbar]")
     playwright_sync.expect(bar).not_to_have_attribute("aria-valuenow", "0", timeout=60_000)
+    playwright_sync.expect(page.get_by_role("button", name="Pause")).to_be_visible()
     _shot(page, "09-campaign-sending")
     page.once("dialog", lambda dialog: dialog.accept() if "not recalled" in dialog.message else dialog.dismiss())
     page.get_by_role("button", name="Abort").click()
     playwright_sync.expect(page.locator("#campaign-status")).to_have_text("aborted")
     playwright_sync.expect(page.locator(".flash")).to_contain_text("not recalled")
-    counts = page.locator(".counts").inner_text()
-    cancelled = int(re.search(r"cancelled: (\d+)", counts)[1])
-    sent = int(re.search(r"sent: (\d+)", counts)[1])
+    cancelled = int(page.locator("[data-part=cancelled] strong").inner_text().replace(",", ""))
+    sent = int(page.locator("[data-part=sent] strong").inner_text().replace(",", ""))
     assert cancelled > 0 and sent > 0 and sent + cancelled <= VIPS + BIG_CROWD
     playwright_sync.expect(bar).to_have_attribute("aria-valuenow", "100")
-    _shot(page, "10-campaign-aborted")
+    assert page.locator("#progress .bar span.cancelled").count() == 1  # grey, not a full green bar
+    playwright_sync.expect(page.locator("section[aria-label=Actions] button")).to_have_text(["Duplicate"])
+    _both_widths(page, "10-campaign-aborted")
+
+
+def _schedule_refuses_the_past(page) -> None:
+    playwright_sync.expect(page.locator("[data-browser-zone]")).to_have_text(BROWSER_ZONE)
+    playwright_sync.expect(page.get_by_label("Time zone")).to_have_value(BROWSER_ZONE)
+    page.get_by_label("Date and time").fill("2020-01-01T09:00")
+    page.get_by_role("button", name="Schedule").click()
+    playwright_sync.expect(page.locator(".flash.error")).to_contain_text("has already passed")
+    playwright_sync.expect(page.locator("#campaign-status")).to_have_text("draft")
+    _both_widths(page, "05a-campaign-draft")
 
 
 def test_a_user_runs_campaigns_from_the_dashboard(server, page):
@@ -224,6 +258,7 @@ def test_a_user_runs_campaigns_from_the_dashboard(server, page):
     _import(page, server)
     _segment(page)
     _create_campaign(page, "Spring", "VIPs")
+    _schedule_refuses_the_past(page)
     _send_and_watch(page)
     _outbox(page)
     page.get_by_role("link", name="Campaigns").click()
