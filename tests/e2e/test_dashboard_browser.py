@@ -214,12 +214,20 @@ def _outbox(page) -> None:
     page.get_by_role("link", name="Outbox").click()
     rows = page.locator("tbody tr")
     playwright_sync.expect(rows).to_have_count(VIPS)
-    _shot(page, "07-outbox")
+    page.get_by_label("Recipient").fill("vip1@")
+    page.get_by_role("button", name="Filter").click()
+    playwright_sync.expect(rows).to_have_count(1)
+    _both_widths(page, "07-outbox-filtered")
+    tracked: list[str] = []
+    page.on("request", lambda request: tracked.append(request.url) if "/t/" in request.url else None)
     rows.first.get_by_role("link").click()
-    playwright_sync.expect(page.frame_locator("iframe.message").locator("h1")).to_contain_text("Hello Vip")
-    _shot(page, "08-captured-message")
+    playwright_sync.expect(page.frame_locator("iframe.message").locator("h1")).to_contain_text("Hello Vip1")
+    href = page.frame_locator("iframe.message").get_by_role("link", name="Sale").get_attribute("href")
+    assert href == "https://shop.example/sale" and tracked == []  # no pixel, no tracked link
+    playwright_sync.expect(page.locator("#message-from")).to_have_text("news@shop.example")
+    _both_widths(page, "08-captured-message")
     page.get_by_role("link", name="Raw source").click()
-    assert "Message-ID:" in page.content() and "List-Unsubscribe:" in page.content()
+    assert "Message-ID:" in page.content() and "List-Unsubscribe:" in page.content() and "/t/o/" in page.content()
     page.go_back()
 
 

@@ -4,12 +4,14 @@ over time, clicks per link; and CSV imports run in the background with their pro
 from __future__ import annotations
 
 import asyncio
+import email.policy
 from dataclasses import dataclass, field
 from datetime import datetime
+from email.parser import BytesParser
 from pathlib import Path
 
 from sendhouse.delivery import capture
-from sendhouse.domain import ids
+from sendhouse.domain import ids, preview
 from sendhouse.domain.segments import validate_criteria
 from sendhouse.errors import AppError, NotFound
 from sendhouse.services import campaigns as campaign_service
@@ -158,12 +160,29 @@ async def list_api_keys(db: Database, project_id: str) -> list[dict]:
 OUTBOX_SCAN = 5000
 
 
-async def outbox(db: Database, data_dir: Path, project_id: str, *, limit: int, offset: int) -> tuple[list[dict], int]:
-    """Captured messages of the project's ledger rows, newest first (the newest OUTBOX_SCAN are looked at)."""
+@dataclass(frozen=True)
+class OutboxFilter:
+    """Which captured messages to list: by ledger status, campaign and recipient (a part of the address)."""
+
+    status: str | None = None
+    campaign_id: str | None = None
+    recipient: str | None = None
+
+    def keeps(self, entry: dict) -> bool:
+        return ((not self.status or entry["status"] == self.status)
+                and (not self.campaign_id or entry["campaignId"] == self.campaign_id)
+                and (not self.recipient or self.recipient.lower() in entry["rcpt_to"].lower()))
+
+
+async def outbox(db: Database, data_dir: Path, project_id: str, *, limit: int, offset: int,
+                 filters: OutboxFilter = OutboxFilter()) -> tuple[list[dict], int]:
+    """Captured messages of the project's ledger rows (with their campaign and status), newest
+    first, filtered (the newest OUTBOX_SCAN are looked at)."""
     entries, _ = capture.list_captured(data_dir, limit=OUTBOX_SCAN)
     async with db.read() as conn:
-        mine = await store.project_message_ids(conn, project_id, [e["message_id_header"] for e in entries])
-    kept = [e for e in entries if e["message_id_header"] in mine]
+        rows = await store.outbox_rows(conn, project_id, [e["message_id_header"] for e in entries])
+    kept = [{**e, **rows[e["message_id_header"]]} for e in entries if e["message_id_header"] in rows]
+    kept = [e for e in kept if filters.keeps(e)]
     return kept[offset:offset + limit], len(kept)
 
 
@@ -174,3 +193,19 @@ async def captured_message(db: Database, data_dir: Path, project_id: str, captur
         if not await store.project_message_ids(conn, project_id, [entry["message_id_header"]]):
             raise NotFound("Captured message not found")
     return entry, raw
+
+
+def _parts(raw: bytes, secret: str) -> dict:
+    message = BytesParser(policy=email.policy.default).parsebytes(raw)
+    html = message.get_body(preferencelist=("html",))
+    plain = message.get_body(preferencelist=("plain",))
+    return {"headers": [(k, str(v)) for k, v in message.items()], "fromHeader": str(message.get("From", "")),
+            "html": preview.inert_html(html.get_content(), secret) if html else "",
+            "text": preview.inert_text(plain.get_content(), secret) if plain else ""}
+
+
+async def readable_message(db: Database, data_dir: Path, secret: str, project_id: str, capture_id: str) -> dict:
+    """A captured message to read in the dashboard: its real From header, and bodies whose open
+    pixel is gone and whose tracked links point at their targets (reading it records nothing)."""
+    entry, raw = await captured_message(db, data_dir, project_id, capture_id)
+    return {"entry": entry, **_parts(raw, secret)}
