@@ -6,6 +6,7 @@ Commands parse their arguments, build the container, call a service and print. N
 from __future__ import annotations
 
 import asyncio
+import os
 from pathlib import Path
 from typing import Annotated
 
@@ -13,7 +14,7 @@ import typer
 from rich.console import Console
 
 from sendhouse.bootstrap import build_container
-from sendhouse.config import Settings
+from sendhouse.config import Settings, listening_url
 from sendhouse.errors import AppError
 from sendhouse.observability import configure_logging
 from sendhouse.services import projects as project_service
@@ -66,7 +67,9 @@ def serve(
     from sendhouse.api.app import create_app
     from sendhouse.runtime import background_parts
 
-    settings = Settings()
+    given = Settings()
+    settings = given.for_listener(host, port)
+    os.environ["SENDHOUSE_PUBLIC_URL"] = settings.public_url  # processes started from here agree
     container = build_container(settings)
     first = asyncio.run(project_service.ensure_first_run(container.db))
     if first:
@@ -76,9 +79,20 @@ def serve(
         console.print(key, markup=False, highlight=False)
     _print_first_login(container)
     app_ = create_app(settings, container=container, background=background_parts(with_worker=not no_worker))
-    console.print(f"Sendhouse listening on http://{host}:{port}")
+    _print_addresses(settings, host, port, derived=not given.public_url_is_explicit())
     configure_logging()
     uvicorn.run(app_, host=host, port=port, log_level="warning", proxy_headers=True, log_config=None)
+
+
+def _print_addresses(settings: Settings, host: str, port: int, *, derived: bool) -> None:
+    """Where the server listens, the dashboard's address, and the public URL with its origin."""
+    here = listening_url(host, port)
+    console.print(f"Sendhouse listening on {here} · dashboard: {here}/app/", markup=False, highlight=False,
+                  soft_wrap=True)
+    origin = ("from --host/--port; set SENDHOUSE_PUBLIC_URL if people reach this server at another address"
+              if derived else "from SENDHOUSE_PUBLIC_URL")
+    console.print(f"Public URL for tracking and unsubscribe links: {settings.public_url} ({origin})",
+                  markup=False, highlight=False, soft_wrap=True)
 
 
 @app.command()

@@ -31,3 +31,15 @@ def test_secret_key_is_generated_once(tmp_path):
     settings = Settings(data_dir=tmp_path)
     first = settings.resolved_secret_key()
     assert len(first) > 40 and Settings(data_dir=tmp_path).resolved_secret_key() == first
+
+
+def test_the_public_url_follows_the_listener_unless_set(monkeypatch):
+    from sendhouse.config import Settings, listening_url
+
+    monkeypatch.delenv("SENDHOUSE_PUBLIC_URL", raising=False)
+    assert Settings().for_listener("127.0.0.1", 18383).public_url == "http://127.0.0.1:18383"
+    assert Settings().for_listener("0.0.0.0", 9000).resolved_bounce_domain() == "127.0.0.1"
+    assert listening_url("::", 80) == "http://[::1]:80" and listening_url("mail.example", 8080).endswith("e:8080")
+    monkeypatch.setenv("SENDHOUSE_PUBLIC_URL", "https://mail.shop.example")
+    kept = Settings().for_listener("127.0.0.1", 18383)
+    assert kept.public_url == "https://mail.shop.example" and kept.public_url_is_explicit()
