@@ -15,6 +15,7 @@ from rich.console import Console
 
 from sendhouse.bootstrap import build_container
 from sendhouse.config import Settings, listening_url
+from sendhouse.domain import wording
 from sendhouse.errors import AppError
 from sendhouse.observability import configure_logging
 from sendhouse.services import projects as project_service
@@ -43,7 +44,9 @@ def run_service(coro_factory):
     try:
         return asyncio.run(_go())
     except AppError as exc:
-        err_console.print(f"[red]error:[/red] {exc.message}")
+        lines = wording.human_lines(exc.details) if isinstance(exc.details, list) else []
+        err_console.print("[red]error:[/red] ", end="")
+        err_console.print("; ".join(lines) or exc.message, markup=False, highlight=False)
         raise typer.Exit(1) from None
 
 
@@ -176,7 +179,9 @@ def mcp_stdio(
     try:
         asyncio.run(run_stdio(Settings(), project))
     except AppError as exc:
-        err_console.print(f"[red]error:[/red] {exc.message}")
+        lines = wording.human_lines(exc.details) if isinstance(exc.details, list) else []
+        err_console.print("[red]error:[/red] ", end="")
+        err_console.print("; ".join(lines) or exc.message, markup=False, highlight=False)
         raise typer.Exit(1) from None
 
 

@@ -40,6 +40,13 @@ def test_projects_and_keys_commands(db_url, tmp_path):
     assert missing.returncode == 1 and "nope" in missing.stderr
 
 
+def test_cli_errors_say_what_is_wrong(db_url, tmp_path):
+    env = _env(db_url, tmp_path)
+    short = _run(["users", "create", "ada@shop.example", "--password", "short"], env)
+    assert short.returncode == 1
+    assert "error: Password: the password must be 10 to" in short.stderr and "Validation failed" not in short.stderr
+
+
 def test_migrate_command_is_idempotent(db_url, tmp_path):
     env = _env(db_url, tmp_path)
     assert _run(["migrate"], env).returncode == 0

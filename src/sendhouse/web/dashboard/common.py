@@ -18,6 +18,7 @@ from starlette.datastructures import FormData
 
 from sendhouse.api import errors as api_errors
 from sendhouse.bootstrap import Container
+from sendhouse.domain import wording
 from sendhouse.errors import AppError, NotFound
 from sendhouse.services import users as user_service
 
@@ -124,18 +125,20 @@ def redirect(request: Request, path: str) -> Response:
 
 
 def problems(exc: AppError) -> list[str]:
-    """An error's message and each detail as readable lines."""
+    """An error as sentences for people: its message (left out when it only says "Validation
+    failed") and each detail with the field's label instead of its API path."""
     details = exc.details if isinstance(exc.details, list) else []
-    lines = [exc.message, *detail_lines(details)]
+    lines = detail_lines(details)
+    if exc.message != "Validation failed" or not lines:
+        lines.insert(0, exc.message)
     if isinstance(exc.details, str):
         lines.append(exc.details)
     return lines
 
 
 def detail_lines(details: list) -> list[str]:
-    """AutoSend's [{field, message}] details as readable lines."""
-    return [f"{item.get('field', '')}: {item.get('message', '')}".strip(": ") for item in details
-            if isinstance(item, dict)]
+    """AutoSend's [{field, message}] details as sentences with form labels."""
+    return wording.human_lines(details)
 
 
 def status_of(exc: AppError) -> int:
