@@ -167,7 +167,7 @@ def _segment(page) -> None:
 
 
 def _create_campaign(page, name: str, audience: str) -> None:
-    page.get_by_role("link", name="Campaigns").click()
+    page.get_by_role("link", name="Campaigns", exact=True).click()
     page.get_by_role("link", name="New campaign").click()
     page.get_by_label("Name", exact=True).fill(name)
     page.get_by_label("Subject", exact=True).fill(f"{name} news")
@@ -225,12 +225,20 @@ def _outbox(page, server) -> None:
     href = page.frame_locator("iframe.message").get_by_role("link", name="Sale").get_attribute("href")
     assert href == "https://shop.example/sale" and tracked == []  # no pixel, no tracked link
     playwright_sync.expect(page.locator("#message-from")).to_have_text("news@shop.example")
+    assert server["url"] + "/u/" in page.content()  # List-Unsubscribe follows `serve --port` (no SENDHOUSE_PUBLIC_URL)
     _both_widths(page, "08-captured-message")
     page.get_by_role("link", name="Raw source").click()
     source = page.content()
-    assert "Message-ID:" in source and "List-Unsubscribe:" in source
-    assert server["url"] + "/t/o/" in source  # links follow `serve --port` when SENDHOUSE_PUBLIC_URL is not set
+    assert "Message-ID:" in source and "List-Unsubscribe:" in source and "/t/o/" in source
     page.go_back()
+
+
+def _overview(page) -> None:
+    page.get_by_role("link", name="Overview").click()
+    playwright_sync.expect(page.get_by_role("heading", name="Overview")).to_be_visible()
+    playwright_sync.expect(page.locator("[data-metric=contacts] dd")).to_have_text(f"{VIPS + CROWD:,}")
+    playwright_sync.expect(page.locator("tr[data-campaign] td").nth(2)).to_have_text(str(VIPS))
+    _both_widths(page, "13-overview")
 
 
 def _abort_mid_send(page) -> None:
@@ -271,8 +279,10 @@ def test_a_user_runs_campaigns_from_the_dashboard(server, page):
     _schedule_refuses_the_past(page)
     _send_and_watch(page)
     _outbox(page, server)
-    page.get_by_role("link", name="Campaigns").click()
+    _overview(page)
+    page.get_by_role("link", name="Campaigns", exact=True).click()
     playwright_sync.expect(page.locator("tbody tr")).to_have_count(1)
+    playwright_sync.expect(page.locator("td[data-sent]")).to_have_text(str(VIPS))
     _shot(page, "11-campaigns")
     page.set_viewport_size({"width": 360, "height": 800})
     _shot(page, "12-campaigns-360px")
@@ -287,7 +297,7 @@ def test_a_user_aborts_a_campaign_mid_send(server, page):
     _abort_mid_send(page)
 
 
-MAIN_PAGES = ("campaigns", "campaigns/new", "contacts", "lists", "imports/new", "templates", "templates/new",
+MAIN_PAGES = ("overview", "campaigns", "campaigns/new", "contacts", "lists", "imports/new", "templates", "templates/new",
               "suppressions", "senders", "domains", "webhooks", "keys", "outbox")
 UNLABELLED = """[...document.querySelectorAll('input:not([type=hidden]), select, textarea')]
   .filter(e => !(e.labels && e.labels.length) && !e.getAttribute('aria-label') && !e.getAttribute('aria-labelledby'))

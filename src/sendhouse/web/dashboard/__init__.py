@@ -21,6 +21,7 @@ from sendhouse.web.dashboard import (
     campaigns,
     content,
     outbox,
+    overview,
     sender_pages,
     settings_pages,
     suppression_pages,
@@ -61,7 +62,8 @@ def create_dashboard(container: Container) -> FastAPI:
     app = FastAPI(openapi_url=None, docs_url=None, redoc_url=None)
     app.state.container = container
     _install_handlers(app)
-    for module in (auth, campaigns, audience, content, suppression_pages, sender_pages, settings_pages, outbox):
+    for module in (auth, campaigns, audience, content, suppression_pages, sender_pages, settings_pages, outbox,
+                   overview):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.add_middleware(SessionMiddleware, secret_key=container.settings.resolved_secret_key(),

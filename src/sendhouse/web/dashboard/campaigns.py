@@ -16,6 +16,7 @@ from sendhouse.services import campaign_page as page_service
 from sendhouse.services import campaigns as service
 from sendhouse.services import dashboard as stats
 from sendhouse.services import lists as list_service
+from sendhouse.services import overview as overview_service
 from sendhouse.services import templates as template_service
 from sendhouse.store.campaigns import CampaignFilter
 from sendhouse.web.dashboard import charts
@@ -46,7 +47,8 @@ async def _listing(ctx: Ctx) -> dict:
     items = found["campaigns"]
     progress = await stats.progress_many(ctx.db, items)
     live = any(c["status"] in SENDING for c in items)
-    return {"campaigns": items, "progress": progress, "live": live}
+    numbers = {c["id"]: overview_service.campaign_rates(c) for c in items}
+    return {"campaigns": items, "progress": progress, "live": live, "numbers": numbers}
 
 
 @router.get("/")
