@@ -107,9 +107,9 @@ def _shot(page, name: str) -> None:
 
 
 def _csv(path: Path, crowd: int) -> Path:
-    lines = ["email,firstName,lastName"]
-    lines += [f"vip{i}@vip.example,Vip{i},Person" for i in range(VIPS)]
-    lines += [f"user{i}@crowd.example,User{i},Crowd" for i in range(crowd)]
+    lines = ["email,firstName,lastName,plan,city"]
+    lines += [f"vip{i}@vip.example,Vip{i},Person,gold,Paris" for i in range(VIPS)]
+    lines += [f"user{i}@crowd.example,User{i},Crowd,free,Lyon" for i in range(crowd)]
     path.write_text("\n".join(lines) + "\n")
     return path
 
@@ -143,6 +143,11 @@ def _import(page, server, crowd: int = CROWD) -> None:
     page.get_by_label("CSV file").set_input_files(str(_csv(server["tmp"] / "people.csv", crowd)))
     _shot(page, "02-import-form")
     page.get_by_role("button", name="Import").click()
+    playwright_sync.expect(page.get_by_role("heading", name="Map the columns")).to_be_visible()
+    playwright_sync.expect(page.locator("#newName_4")).to_have_value("cityName")
+    playwright_sync.expect(page.locator("#reason_4")).to_contain_text("reserved name")
+    _both_widths(page, "02b-import-mapping")
+    page.get_by_role("button", name="Start import").click()
     playwright_sync.expect(page.locator("#import-status")).to_have_text("finished", timeout=60_000)
     playwright_sync.expect(page.get_by_role("progressbar")).to_have_attribute("aria-valuenow", "100")
     playwright_sync.expect(page.locator("#import-report")).to_contain_text(f"{VIPS + crowd} contacts imported")
@@ -297,7 +302,7 @@ def test_a_user_aborts_a_campaign_mid_send(server, page):
     _abort_mid_send(page)
 
 
-MAIN_PAGES = ("overview", "campaigns", "campaigns/new", "contacts", "lists", "imports/new", "templates", "templates/new",
+MAIN_PAGES = ("overview", "properties", "campaigns", "campaigns/new", "contacts", "lists", "imports/new", "templates", "templates/new",
               "suppressions", "senders", "domains", "webhooks", "keys", "outbox")
 UNLABELLED = """[...document.querySelectorAll('input:not([type=hidden]), select, textarea')]
   .filter(e => !(e.labels && e.labels.length) && !e.getAttribute('aria-label') && !e.getAttribute('aria-labelledby'))

@@ -86,6 +86,7 @@ class ImportJob:
     status: str = "running"  # running | finished | failed
     report: imports.ImportReport | None = None
     error: str | None = None
+    skipped: list[str] = field(default_factory=list)  # columns left out by choice
     task: asyncio.Task | None = field(default=None, repr=False)
 
     @property
@@ -99,10 +100,12 @@ def _jobs(extras: dict) -> dict[str, ImportJob]:
     return extras.setdefault("dashboard_imports", {})
 
 
-async def _run_import(db: Database, job: ImportJob, path: Path, list_id: str | None) -> None:
+async def _run_import(db: Database, job: ImportJob, path: Path, list_id: str | None,
+                      mapped: list[str] | None) -> None:
     try:
         with path.open(newline="", encoding="utf-8-sig") as handle:
             header, rows = imports.csv_rows(handle)
+            header = mapped or header
             job.report = await imports.import_rows(db, job.project_id, header, rows, list_id=list_id,
                                                    on_progress=lambda done: setattr(job, "done", done))
         job.status = "finished"
@@ -114,13 +117,33 @@ async def _run_import(db: Database, job: ImportJob, path: Path, list_id: str | N
         path.unlink(missing_ok=True)
 
 
-def start_import(db: Database, extras: dict, project_id: str, path: Path, list_id: str | None) -> ImportJob:
-    """Import the CSV at `path` (deleted afterwards) in a background task; returns its job."""
+def start_import(db: Database, extras: dict, project_id: str, path: Path, list_id: str | None,
+                 mapped: list[str] | None = None, skipped: list[str] | None = None) -> ImportJob:
+    """Import the CSV at `path` (deleted afterwards) in a background task, reading its header as
+    `mapped` when given; returns its job."""
     total = max(path.read_bytes().count(b"\n") - 1, 1)
-    job = ImportJob(ids.new_id(), project_id, total)
-    job.task = asyncio.get_running_loop().create_task(_run_import(db, job, path, list_id))
+    job = ImportJob(ids.new_id(), project_id, total, skipped=skipped or [])
+    job.task = asyncio.get_running_loop().create_task(_run_import(db, job, path, list_id, mapped))
     _jobs(extras)[job.id] = job
     return job
+
+
+def keep_upload(extras: dict, project_id: str, path: Path) -> str:
+    """Remember an uploaded CSV until its columns are mapped; its id."""
+    upload_id = ids.new_id()
+    extras.setdefault("dashboard_uploads", {})[upload_id] = (project_id, path)
+    return upload_id
+
+
+def upload_path(extras: dict, project_id: str, upload_id: str) -> Path:
+    found = extras.get("dashboard_uploads", {}).get(upload_id)
+    if found is None or found[0] != project_id or not found[1].exists():
+        raise NotFound("This upload is gone; upload the file again", code="IMPORT_NOT_FOUND")
+    return found[1]
+
+
+def forget_upload(extras: dict, upload_id: str) -> None:
+    extras.get("dashboard_uploads", {}).pop(upload_id, None)
 
 
 def get_import(extras: dict, project_id: str, job_id: str) -> ImportJob:
