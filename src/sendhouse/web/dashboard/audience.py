@@ -167,7 +167,8 @@ async def upload_import(request: Request, ctx: Page, form: Form):
         if not isinstance(upload, UploadFile) or not upload.filename:
             raise InvalidInput.field("file", "choose a CSV file")
         path = await _save_upload(ctx, upload)
-        found = mapping.plan(path, await mapping.property_types(ctx.db, ctx.project_id))
+        types = await mapping.property_types(ctx.db, ctx.project_id)
+        found = mapping.plan(path, types)
     except AppError as exc:
         flash(request, " — ".join(problems(exc)), "error")
         return redirect(request, "/imports/new")
@@ -176,7 +177,8 @@ async def upload_import(request: Request, ctx: Page, form: Form):
         return redirect(request, "/imports/new")
     upload_id = stats.keep_upload(ctx.container.extras, ctx.project_id, path)
     return render(request, "dashboard/import_mapping.html", ctx, **found, upload_id=upload_id,
-                  list_id=optional(form, "listId") or "", types=PROPERTY_TYPES)
+                  list_id=optional(form, "listId") or "", types=PROPERTY_TYPES,
+                  targets=[*dict.fromkeys(mapping.BUILTIN.values()), *types])
 
 
 def _choices(form: FormData, count: int) -> list[dict]:
