@@ -130,7 +130,7 @@ async def test_send_confirmation_lists_what_blocks_the_send(api, tenant):
     await _login(api, tenant)
     campaign_id = await _draft(api, tenant)  # no recipients
     confirm = (await api.client.get(f"/app/campaigns/{campaign_id}/send")).text
-    assert "cannot be sent yet" in confirm and "Send to" not in confirm
+    assert "cannot be sent yet" in confirm and "Send to: recipients" in confirm and 'name="confirm"' not in confirm
 
 
 async def test_a_start_in_the_past_is_refused_and_local_times_use_their_zone(api, tenant):
