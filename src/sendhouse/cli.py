@@ -6,6 +6,7 @@ Commands parse their arguments, build the container, call a service and print. N
 from __future__ import annotations
 
 import asyncio
+import os
 from datetime import timedelta
 from pathlib import Path
 from typing import Annotated
@@ -14,7 +15,8 @@ import typer
 from rich.console import Console
 
 from sendhouse.bootstrap import build_container
-from sendhouse.config import Settings
+from sendhouse.config import Settings, listening_url
+from sendhouse.domain import wording
 from sendhouse.domain.times import utcnow
 from sendhouse.errors import AppError
 from sendhouse.observability import configure_logging
@@ -46,7 +48,9 @@ def run_service(coro_factory):
     try:
         return asyncio.run(_go())
     except AppError as exc:
-        err_console.print(f"[red]error:[/red] {exc.message}")
+        lines = wording.human_lines(exc.details) if isinstance(exc.details, list) else []
+        err_console.print("[red]error:[/red] ", end="")
+        err_console.print("; ".join(lines) or exc.message, markup=False, highlight=False)
         raise typer.Exit(1) from None
 
 
@@ -69,7 +73,9 @@ def serve(
     from sendhouse.supervisor import Supervisor, listen, plan
 
     preload()
-    settings = Settings()
+    given = Settings()
+    settings = given.for_listener(host, port)
+    os.environ["SENDHOUSE_PUBLIC_URL"] = settings.public_url  # the children started from here agree
     container = build_container(settings)  # migrates SQLite, once, before any child starts
     asyncio.run(_first_start(container))
     try:
@@ -77,7 +83,7 @@ def serve(
     except OSError as exc:
         err_console.print(f"[red]error:[/red] cannot listen on {host}:{port}: {exc.strerror}")
         raise typer.Exit(1) from None
-    console.print(f"Sendhouse listening on http://{host}:{port}")
+    _print_addresses(settings, host, port, derived=not given.public_url_is_explicit())
     configure_logging(role="supervisor")
     children = plan(settings, COMMANDS["serve --no-worker" if no_worker else "serve"])
     raise typer.Exit(Supervisor(children, sock).run())
@@ -102,6 +108,17 @@ async def _first_start(container) -> None:
         console.print("Dashboard login (shown once, keep it):")
         console.print(f"  email:    {user['email']}", markup=False, highlight=False)
         console.print(f"  password: {password}", markup=False, highlight=False)
+
+
+def _print_addresses(settings: Settings, host: str, port: int, *, derived: bool) -> None:
+    """Where the server listens, the dashboard's address, and the public URL with its origin."""
+    here = listening_url(host, port)
+    console.print(f"Sendhouse listening on {here} · dashboard: {here}/app/", markup=False, highlight=False,
+                  soft_wrap=True)
+    origin = ("from --host/--port; set SENDHOUSE_PUBLIC_URL if people reach this server at another address"
+              if derived else "from SENDHOUSE_PUBLIC_URL")
+    console.print(f"Public URL for tracking and unsubscribe links: {settings.public_url} ({origin})",
+                  markup=False, highlight=False, soft_wrap=True)
 
 
 @app.command()
@@ -213,7 +230,9 @@ def mcp_stdio(
     try:
         asyncio.run(run_stdio(Settings(), project))
     except AppError as exc:
-        err_console.print(f"[red]error:[/red] {exc.message}")
+        lines = wording.human_lines(exc.details) if isinstance(exc.details, list) else []
+        err_console.print("[red]error:[/red] ", end="")
+        err_console.print("; ".join(lines) or exc.message, markup=False, highlight=False)
         raise typer.Exit(1) from None
 
 

@@ -95,6 +95,16 @@ class Settings(BaseSettings):
         25, ge=1, description="consecutive connection failures to the relay before its campaigns are paused"
     )
 
+    def for_listener(self, host: str, port: int) -> Settings:
+        """These settings with the public URL following the address served, unless
+        SENDHOUSE_PUBLIC_URL was set explicitly."""
+        if self.public_url_is_explicit():
+            return self
+        return self.model_copy(update={"public_url": listening_url(host, port)})
+
+    def public_url_is_explicit(self) -> bool:
+        return "public_url" in self.model_fields_set
+
     def resolved_database_url(self) -> str:
         """The database URL, defaulting to SQLite inside the data dir."""
         if self.database_url:
@@ -134,6 +144,12 @@ def cores() -> int:
     if hasattr(os, "sched_getaffinity"):
         return len(os.sched_getaffinity(0)) or 1
     return os.cpu_count() or 1
+
+
+def listening_url(host: str, port: int) -> str:
+    """The http:// URL a server on host:port answers at (a wildcard address reads as loopback)."""
+    shown = {"": "127.0.0.1", "0.0.0.0": "127.0.0.1", "::": "::1"}.get(host, host)
+    return f"http://[{shown}]:{port}" if ":" in shown else f"http://{shown}:{port}"
 
 
 def setting_env_names() -> list[str]:

@@ -40,6 +40,13 @@ def test_projects_and_keys_commands(db_url, tmp_path):
     assert missing.returncode == 1 and "nope" in missing.stderr
 
 
+def test_cli_errors_say_what_is_wrong(db_url, tmp_path):
+    env = _env(db_url, tmp_path)
+    short = _run(["users", "create", "ada@shop.example", "--password", "short"], env)
+    assert short.returncode == 1
+    assert "error: Password: the password must be 10 to" in short.stderr and "Validation failed" not in short.stderr
+
+
 def test_migrate_command_is_idempotent(db_url, tmp_path):
     env = _env(db_url, tmp_path)
     assert _run(["migrate"], env).returncode == 0
@@ -96,6 +103,24 @@ def test_first_serve_creates_default_project_and_prints_a_key(fresh_sqlite_serve
     assert response.status_code == 200 and response.json()["success"] is True
     unauthorized = httpx2.get(f"{base}/v1/campaigns")
     assert unauthorized.status_code == 401
+
+
+def test_serve_prints_the_dashboard_and_derives_the_public_url_from_its_port(tmp_path):
+    port = _free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SENDHOUSE_")}
+    env["SENDHOUSE_DATA_DIR"] = str(tmp_path / "data")
+    proc = subprocess.Popen([SENDHOUSE, "serve", "--port", str(port)], env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+    lines: list[str] = []
+    try:
+        while not any("Public URL" in line for line in lines) and proc.poll() is None and len(lines) < 40:
+            lines.append(proc.stdout.readline())
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
+    text = "".join(lines)
+    assert f"Sendhouse listening on http://127.0.0.1:{port} · dashboard: http://127.0.0.1:{port}/app/" in text
+    assert f"Public URL for tracking and unsubscribe links: http://127.0.0.1:{port} (from --host/--port" in text
 
 
 def test_campaign_lifecycle_over_http(fresh_sqlite_server):

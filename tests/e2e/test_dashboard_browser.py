@@ -32,6 +32,8 @@ VIPS = 3
 CROWD = 1200
 SEND_RATE = 40  # messages per second in the abort test: the big crowd takes ~30 s
 BIG_CROWD = 1200
+BROWSER_ZONE = "Europe/Paris"
+DESKTOP, PHONE = {"width": 1280, "height": 800}, {"width": 390, "height": 844}
 
 
 def _free_port() -> int:
@@ -93,7 +95,7 @@ def page(server):
     with playwright_sync.sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=LAUNCH_ARGS)
         try:
-            tab = browser.new_page(viewport={"width": 1280, "height": 900})
+            tab = browser.new_page(viewport={"width": 1280, "height": 900}, timezone_id=BROWSER_ZONE)
             tab.set_default_timeout(30_000)
             yield tab
         finally:
@@ -105,9 +107,9 @@ def _shot(page, name: str) -> None:
 
 
 def _csv(path: Path, crowd: int) -> Path:
-    lines = ["email,firstName,lastName"]
-    lines += [f"vip{i}@vip.example,Vip{i},Person" for i in range(VIPS)]
-    lines += [f"user{i}@crowd.example,User{i},Crowd" for i in range(crowd)]
+    lines = ["email,firstName,lastName,plan,city"]
+    lines += [f"vip{i}@vip.example,Vip{i},Person,gold,Paris" for i in range(VIPS)]
+    lines += [f"user{i}@crowd.example,User{i},Crowd,free,Lyon" for i in range(crowd)]
     path.write_text("\n".join(lines) + "\n")
     return path
 
@@ -141,6 +143,11 @@ def _import(page, server, crowd: int = CROWD) -> None:
     page.get_by_label("CSV file").set_input_files(str(_csv(server["tmp"] / "people.csv", crowd)))
     _shot(page, "02-import-form")
     page.get_by_role("button", name="Import").click()
+    playwright_sync.expect(page.get_by_role("heading", name="Map the columns")).to_be_visible()
+    playwright_sync.expect(page.locator("#newName_4")).to_have_value("cityName")
+    playwright_sync.expect(page.locator("#reason_4")).to_contain_text("reserved name")
+    _both_widths(page, "02b-import-mapping")
+    page.get_by_role("button", name="Start import").click()
     playwright_sync.expect(page.locator("#import-status")).to_have_text("finished", timeout=60_000)
     playwright_sync.expect(page.get_by_role("progressbar")).to_have_attribute("aria-valuenow", "100")
     playwright_sync.expect(page.locator("#import-report")).to_contain_text(f"{VIPS + crowd} contacts imported")
@@ -165,7 +172,7 @@ def _segment(page) -> None:
 
 
 def _create_campaign(page, name: str, audience: str) -> None:
-    page.get_by_role("link", name="Campaigns").click()
+    page.get_by_role("link", name="Campaigns", exact=True).click()
     page.get_by_role("link", name="New campaign").click()
     page.get_by_label("Name", exact=True).fill(name)
     page.get_by_label("Subject", exact=True).fill(f"{name} news")
@@ -180,43 +187,93 @@ def _create_campaign(page, name: str, audience: str) -> None:
     playwright_sync.expect(page.locator("#campaign-status")).to_have_text("draft")
 
 
+def _both_widths(page, name: str) -> None:
+    """Screenshots at desktop and phone width; the page never scrolls sideways on the phone."""
+    for size, label in ((DESKTOP, "desktop"), (PHONE, "phone")):
+        page.set_viewport_size(size)
+        _shot(page, f"{name}-{label}")
+    assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"], name
+    page.set_viewport_size(DESKTOP)
+
+
+def _confirm_send(page, recipients: int) -> None:
+    page.get_by_role("link", name="Send now…").click()
+    playwright_sync.expect(page.locator("#recipient-count strong")).to_have_text(f"{recipients:,}")
+    _both_widths(page, f"05b-send-confirmation-{recipients}")
+    page.get_by_role("button", name=f"Send to {recipients:,} recipients").click()
+
+
 def _send_and_watch(page) -> None:
-    page.get_by_role("button", name="Send now").click()
+    _confirm_send(page, VIPS)
+    playwright_sync.expect(page.locator("#starts-in")).to_be_visible()
     playwright_sync.expect(page.locator("#campaign-status")).to_have_text("sent", timeout=90_000)
+    playwright_sync.expect(page.locator("#starts-in")).to_have_count(0)
     bar = page.locator("#progress [role=progressbar]")
     playwright_sync.expect(bar).to_have_attribute("aria-valuenow", "100")
-    _shot(page, "06-campaign-sent")
+    playwright_sync.expect(page.locator("[data-metric=sent] dd")).to_have_text(str(VIPS))  # no reload by hand
+    playwright_sync.expect(page.locator("section[aria-label=Actions] button")).to_have_text(["Duplicate"])
+    _both_widths(page, "06-campaign-sent")
 
 
-def _outbox(page) -> None:
+def _outbox(page, server) -> None:
     page.get_by_role("link", name="Outbox").click()
     rows = page.locator("tbody tr")
     playwright_sync.expect(rows).to_have_count(VIPS)
-    _shot(page, "07-outbox")
+    page.get_by_label("Recipient").fill("vip1@")
+    page.get_by_role("button", name="Filter").click()
+    playwright_sync.expect(rows).to_have_count(1)
+    _both_widths(page, "07-outbox-filtered")
+    tracked: list[str] = []
+    page.on("request", lambda request: tracked.append(request.url) if "/t/" in request.url else None)
     rows.first.get_by_role("link").click()
-    playwright_sync.expect(page.frame_locator("iframe.message").locator("h1")).to_contain_text("Hello Vip")
-    _shot(page, "08-captured-message")
+    playwright_sync.expect(page.frame_locator("iframe.message").locator("h1")).to_contain_text("Hello Vip1")
+    href = page.frame_locator("iframe.message").get_by_role("link", name="Sale").get_attribute("href")
+    assert href == "https://shop.example/sale" and tracked == []  # no pixel, no tracked link
+    playwright_sync.expect(page.locator("#message-from")).to_have_text("news@shop.example")
+    assert server["url"] + "/u/" in page.content()  # List-Unsubscribe follows `serve --port` (no SENDHOUSE_PUBLIC_URL)
+    _both_widths(page, "08-captured-message")
     page.get_by_role("link", name="Raw source").click()
-    assert "Message-ID:" in page.content() and "List-Unsubscribe:" in page.content()
+    source = page.content()
+    assert "Message-ID:" in source and "List-Unsubscribe:" in source and "/t/o/" in source
     page.go_back()
 
 
+def _overview(page) -> None:
+    page.get_by_role("link", name="Overview").click()
+    playwright_sync.expect(page.get_by_role("heading", name="Overview")).to_be_visible()
+    playwright_sync.expect(page.locator("[data-metric=contacts] dd")).to_have_text(f"{VIPS + CROWD:,}")
+    playwright_sync.expect(page.locator("tr[data-campaign] td").nth(2)).to_have_text(str(VIPS))
+    _both_widths(page, "13-overview")
+
+
 def _abort_mid_send(page) -> None:
-    page.get_by_role("button", name="Send now").click()
+    _confirm_send(page, VIPS + BIG_CROWD)
     playwright_sync.expect(page.locator("#campaign-status")).to_have_text("sending", timeout=60_000)
     bar = page.locator("#progress [role=progressbar]")
     playwright_sync.expect(bar).not_to_have_attribute("aria-valuenow", "0", timeout=60_000)
+    playwright_sync.expect(page.get_by_role("button", name="Pause")).to_be_visible()
     _shot(page, "09-campaign-sending")
     page.once("dialog", lambda dialog: dialog.accept() if "not recalled" in dialog.message else dialog.dismiss())
     page.get_by_role("button", name="Abort").click()
     playwright_sync.expect(page.locator("#campaign-status")).to_have_text("aborted")
     playwright_sync.expect(page.locator(".flash")).to_contain_text("not recalled")
-    counts = page.locator(".counts").inner_text()
-    cancelled = int(re.search(r"cancelled: (\d+)", counts)[1])
-    sent = int(re.search(r"sent: (\d+)", counts)[1])
+    cancelled = int(page.locator("[data-part=cancelled] strong").inner_text().replace(",", ""))
+    sent = int(page.locator("[data-part=sent] strong").inner_text().replace(",", ""))
     assert cancelled > 0 and sent > 0 and sent + cancelled <= VIPS + BIG_CROWD
     playwright_sync.expect(bar).to_have_attribute("aria-valuenow", "100")
-    _shot(page, "10-campaign-aborted")
+    assert page.locator("#progress .bar span.cancelled").count() == 1  # grey, not a full green bar
+    playwright_sync.expect(page.locator("section[aria-label=Actions] button")).to_have_text(["Duplicate"])
+    _both_widths(page, "10-campaign-aborted")
+
+
+def _schedule_refuses_the_past(page) -> None:
+    playwright_sync.expect(page.locator("[data-browser-zone]")).to_have_text(BROWSER_ZONE)
+    playwright_sync.expect(page.get_by_label("Time zone")).to_have_value(BROWSER_ZONE)
+    page.get_by_label("Date and time").fill("2020-01-01T09:00")
+    page.get_by_role("button", name="Schedule").click()
+    playwright_sync.expect(page.locator(".flash.error")).to_contain_text("has already passed")
+    playwright_sync.expect(page.locator("#campaign-status")).to_have_text("draft")
+    _both_widths(page, "05a-campaign-draft")
 
 
 def test_a_user_runs_campaigns_from_the_dashboard(server, page):
@@ -224,10 +281,13 @@ def test_a_user_runs_campaigns_from_the_dashboard(server, page):
     _import(page, server)
     _segment(page)
     _create_campaign(page, "Spring", "VIPs")
+    _schedule_refuses_the_past(page)
     _send_and_watch(page)
-    _outbox(page)
-    page.get_by_role("link", name="Campaigns").click()
+    _outbox(page, server)
+    _overview(page)
+    page.get_by_role("link", name="Campaigns", exact=True).click()
     playwright_sync.expect(page.locator("tbody tr")).to_have_count(1)
+    playwright_sync.expect(page.locator("td[data-sent]")).to_have_text(str(VIPS))
     _shot(page, "11-campaigns")
     page.set_viewport_size({"width": 360, "height": 800})
     _shot(page, "12-campaigns-360px")
@@ -242,7 +302,7 @@ def test_a_user_aborts_a_campaign_mid_send(server, page):
     _abort_mid_send(page)
 
 
-MAIN_PAGES = ("campaigns", "campaigns/new", "contacts", "lists", "imports/new", "templates", "templates/new",
+MAIN_PAGES = ("overview", "properties", "campaigns", "campaigns/new", "contacts", "lists", "imports/new", "templates", "templates/new",
               "suppressions", "senders", "domains", "webhooks", "keys", "outbox")
 UNLABELLED = """[...document.querySelectorAll('input:not([type=hidden]), select, textarea')]
   .filter(e => !(e.labels && e.labels.length) && !e.getAttribute('aria-label') && !e.getAttribute('aria-labelledby'))

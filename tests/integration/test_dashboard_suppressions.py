@@ -40,7 +40,7 @@ async def test_pages_need_a_login_and_forms_the_csrf_token(api, tenant):
 async def test_group_created_edited_and_deactivated(api, tenant):
     token = await _login(api, tenant)
     blank = await api.client.post("/app/suppressions/groups", data={"name": "  ", "csrf_token": token})
-    assert blank.status_code == 400 and 'role="alert"' in blank.text and "name must not be blank" in blank.text
+    assert blank.status_code == 400 and 'role="alert"' in blank.text and "Name must not be blank" in blank.text
     code = await _make_group(api, token, "Newsletter")
     saved = await api.client.post(f"/app/suppressions/groups/{code}", data={
         "name": "Weekly news", "description": "Fridays", "isActive": "on", "csrf_token": token})
@@ -48,7 +48,7 @@ async def test_group_created_edited_and_deactivated(api, tenant):
     group = (await _groups(api, tenant))["Weekly news"]
     assert (group["description"], group["isActive"]) == ("Fridays", True)
     refused = await api.client.post(f"/app/suppressions/groups/{code}", data={"name": "", "csrf_token": token})
-    assert refused.status_code == 400 and "name must not be blank" in refused.text
+    assert refused.status_code == 400 and "Name must not be blank" in refused.text
     await api.client.post(f"/app/suppressions/groups/{code}/deactivate", data={"csrf_token": token})
     page = await api.client.get(f"/app/suppressions/groups/{code}")
     assert 'id="group-state">inactive<' in page.text and "Weekly news" in page.text
@@ -89,7 +89,7 @@ async def test_bad_input_is_shown_and_changes_nothing(api, tenant):
     token = await _login(api, tenant)
     bad = await api.client.post("/app/suppressions/entries", data={"emails": "ok@a.example not-an-address",
                                                                    "csrf_token": token})
-    assert bad.status_code == 400 and "Invalid email format" in bad.text and "not-an-address" in bad.text
+    assert bad.status_code == 400 and "Address 2: " in bad.text and "Invalid email format" not in bad.text and "not-an-address" in bad.text
     empty = await api.client.post("/app/suppressions/entries", data={"emails": " ", "csrf_token": token})
     assert empty.status_code == 400 and "at least one address" in empty.text
     reason = await api.client.get("/app/suppressions", params={"reason": "SPAM"})
@@ -124,7 +124,7 @@ async def test_senders_listed_created_and_deleted(api, tenant, other_tenant):
     again = await api.client.post("/app/senders", data={"email": "news@shop.example", "csrf_token": token})
     assert again.status_code == 409 and "already exists" in again.text
     bad = await api.client.post("/app/senders", data={"email": "nope", "csrf_token": token})
-    assert bad.status_code == 400 and "Invalid email format" in bad.text and 'value="nope"' in bad.text
+    assert bad.status_code == 400 and "Email: " in bad.text and "Invalid email format" not in bad.text and 'value="nope"' in bad.text
     sender_id = re.search(r'data-sender="([0-9a-f]{24})"', page.text)[1]
     theirs = await api.client.post("/v1/senders", headers=other_tenant.headers, json={"email": "a@them.example"})
     their_id = theirs.json()["data"]["sender"]["id"]

@@ -170,13 +170,13 @@ def test_public_url_reaching_this_sendhouse(settings):
 
 async def test_public_url_where_nothing_listens(settings):
     check = await doctor.check_public_url(_with(settings, public_url=f"http://127.0.0.1:{free_port()}"))
-    assert not check.ok and "cannot be reached" in check.detail
+    assert not check.ok and "cannot be reached" in check.detail and "Set SENDHOUSE_PUBLIC_URL to" in check.detail
 
 
 async def test_public_url_answered_by_something_else(settings):
     with HttpReceiver() as other:
         check = await doctor.check_public_url(_with(settings, public_url=other.url().rstrip("/")))
-    assert not check.ok and "pointing at this Sendhouse" in check.detail
+    assert not check.ok and "pointing at this Sendhouse" in check.detail and "Set SENDHOUSE_PUBLIC_URL" in check.detail
 
 
 # --- the command -------------------------------------------------------------------------------

@@ -309,3 +309,46 @@ def analytics_rates(c: dict) -> dict:
         "complaintRate": rate(c["spamReported"], delivered), "successRate": rate(sent, c["attempted"]),
         "deliveryRate": rate(delivered, sent), "trueOpenRate": rate(c["humanOpened"], delivered),
     }
+
+
+# --- what a person may do next (the dashboard shows only these) ----------------------------
+
+ACTIONS_IN_ORDER = ("send", "schedule", "edit", "pause", "resume", "abort", "duplicate", "delete")
+
+
+def allowed_actions(status: str, send_mode: str) -> tuple[str, ...]:
+    """The §2 actions a campaign in `status` accepts, in the order the dashboard shows them."""
+    allowed = {"duplicate"}
+    if status == "draft":
+        allowed |= {"send", "schedule"}
+    if status == "scheduled" and send_mode != "gradual":
+        allowed.add("schedule")  # a new time
+    if status in EDITABLE:
+        allowed.add("edit")
+    if status in SENDING or (status == "scheduled" and send_mode == "gradual"):
+        allowed.add("pause")
+    if status == "paused":
+        allowed.add("resume")
+    if status in ABORTABLE:
+        allowed.add("abort")
+    if status in DELETABLE:
+        allowed.add("delete")
+    return tuple(a for a in ACTIONS_IN_ORDER if a in allowed)
+
+
+def local_start(value: str, zone: str, now: datetime) -> datetime:
+    """A wall-clock date-time (YYYY-MM-DDTHH:MM[:SS]) in IANA `zone` as an aware UTC datetime;
+    InvalidInput unless it is a real moment still in the future."""
+    if not is_timezone(zone):
+        raise InvalidInput.field("timezone", "Choose a time zone from the list, such as Europe/Paris")
+    try:
+        wall = datetime.fromisoformat(value.strip())
+    except ValueError:
+        raise InvalidInput.field("scheduledAt", "Choose a date and a time") from None
+    if wall.tzinfo is not None:
+        raise InvalidInput.field("scheduledAt", "Give the time without a zone; choose the zone in the list")
+    at = wall.replace(tzinfo=zoneinfo.ZoneInfo(zone)).astimezone(now.tzinfo)
+    if at <= now:
+        raise InvalidInput.field("scheduledAt", f"{wall:%d %b %Y %H:%M} in {zone} has already passed; "
+                                                "choose a time in the future")
+    return at

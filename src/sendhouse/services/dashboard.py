@@ -5,13 +5,15 @@ progress any API process can read, and which outlives a restart."""
 from __future__ import annotations
 
 import asyncio
+import email.policy
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from email.parser import BytesParser
 from pathlib import Path
 
 from sendhouse.delivery import capture
-from sendhouse.domain import ids
+from sendhouse.domain import ids, preview
 from sendhouse.domain.segments import validate_criteria
 from sendhouse.domain.times import utcnow
 from sendhouse.errors import AppError, NotFound
@@ -20,10 +22,12 @@ from sendhouse.services import imports
 from sendhouse.store import campaigns as campaign_store
 from sendhouse.store import dashboard as store
 from sendhouse.store import imports as import_store
+from sendhouse.store import projects as project_store
 from sendhouse.store import segments as segment_store
 from sendhouse.store.db import Database
 
 log = logging.getLogger("sendhouse.imports")
+
 FINISHED_ROWS = ("sent", "bounced", "failed", "cancelled", "suppressed")
 MAX_TIMELINE_EVENTS = 200_000
 
@@ -93,6 +97,7 @@ class ImportJob:
     status: str = "running"  # running | finished | failed
     report: imports.ImportReport | None = None
     error: str | None = None
+    skipped: list[str] = field(default_factory=list)  # columns left out by choice at the mapping step
 
     @property
     def percent(self) -> int:
@@ -105,7 +110,8 @@ class ImportJob:
         report = None if row["rows_read"] is None else imports.ImportReport(
             rows=row["rows_read"], imported=row["imported"], failed=row["failed"],
             errors=[tuple(e) for e in row["errors"] or []], ignored_columns=list(row["ignored_columns"] or []))
-        return cls(row["id"], row["project_id"], row["total"], row["done"], row["status"], report, row["error"])
+        return cls(row["id"], row["project_id"], row["total"], row["done"], row["status"], report, row["error"],
+                   list(row["skipped_columns"] or []))
 
 
 def _finished(report: imports.ImportReport) -> dict:
@@ -119,13 +125,15 @@ async def _update(db: Database, job_id: str, values: dict) -> None:
         await import_store.update_running(conn, job_id, {**values, "updated_at": utcnow()})
 
 
-async def _run_import(db: Database, job: ImportJob, path: Path, list_id: str | None) -> None:
+async def _run_import(db: Database, job: ImportJob, path: Path, list_id: str | None,
+                      mapped: list[str] | None) -> None:
     async def progress(done: int) -> None:
         await _update(db, job.id, {"done": done})
 
     try:
         with path.open(newline="", encoding="utf-8-sig") as handle:
             header, rows = imports.csv_rows(handle)
+            header = mapped or header
             report = await imports.import_rows(db, job.project_id, header, rows, list_id=list_id, on_progress=progress)
         await _update(db, job.id, _finished(report))
     except AppError as exc:
@@ -139,14 +147,17 @@ async def _run_import(db: Database, job: ImportJob, path: Path, list_id: str | N
         path.unlink(missing_ok=True)
 
 
-async def start_import(db: Database, project_id: str, path: Path, list_id: str | None) -> ImportJob:
-    """Import the CSV at `path` (deleted afterwards) in a background task; returns its job."""
+async def start_import(db: Database, project_id: str, path: Path, list_id: str | None,
+                       mapped: list[str] | None = None, skipped: list[str] | None = None) -> ImportJob:
+    """Import the CSV at `path` (deleted afterwards) in a background task, reading its header as
+    `mapped` when given; returns its job."""
     now = utcnow()
-    job = ImportJob(ids.new_id(), project_id, max(path.read_bytes().count(b"\n") - 1, 1))
+    job = ImportJob(ids.new_id(), project_id, max(path.read_bytes().count(b"\n") - 1, 1), skipped=skipped or [])
     async with db.write() as conn:
         await import_store.insert(conn, {"id": job.id, "project_id": project_id, "status": job.status,
-                                         "total": job.total, "done": 0, "created_at": now, "updated_at": now})
-    task = asyncio.get_running_loop().create_task(_run_import(db, job, path, list_id))
+                                         "total": job.total, "done": 0, "skipped_columns": job.skipped,
+                                         "created_at": now, "updated_at": now})
+    task = asyncio.get_running_loop().create_task(_run_import(db, job, path, list_id, mapped))
     _running.add(task)
     task.add_done_callback(_running.discard)
     return job
@@ -167,6 +178,24 @@ async def get_import(db: Database, project_id: str, job_id: str) -> ImportJob:
     return ImportJob.of(row)
 
 
+def keep_upload(extras: dict, project_id: str, path: Path) -> str:
+    """Remember an uploaded CSV until its columns are mapped; its id."""
+    upload_id = ids.new_id()
+    extras.setdefault("dashboard_uploads", {})[upload_id] = (project_id, path)
+    return upload_id
+
+
+def upload_path(extras: dict, project_id: str, upload_id: str) -> Path:
+    found = extras.get("dashboard_uploads", {}).get(upload_id)
+    if found is None or found[0] != project_id or not found[1].exists():
+        raise NotFound("This upload is gone; upload the file again", code="IMPORT_NOT_FOUND")
+    return found[1]
+
+
+def forget_upload(extras: dict, upload_id: str) -> None:
+    extras.get("dashboard_uploads", {}).pop(upload_id, None)
+
+
 # --- segment builder -----------------------------------------------------------------------
 
 
@@ -178,17 +207,48 @@ async def count_criteria(db: Database, project_id: str, raw: dict) -> int:
         return await segment_store.count_matching(conn, project_id, condition)
 
 
+# --- API keys ------------------------------------------------------------------------------
+
+
+def present_key(row: dict) -> dict:
+    """A key as the dashboard lists it: never its secret, only the prefix it starts with."""
+    return {"id": row["id"], "name": row["name"], "prefix": row["prefix"], "kind": row["kind"],
+            "createdAt": row["created_at"], "revokedAt": row["revoked_at"]}
+
+
+async def list_api_keys(db: Database, project_id: str) -> list[dict]:
+    async with db.read() as conn:
+        return [present_key(r) for r in await project_store.list_api_keys(conn, project_id)]
+
+
 # --- outbox (capture transport) ------------------------------------------------------------
 
 OUTBOX_SCAN = 5000
 
 
-async def outbox(db: Database, data_dir: Path, project_id: str, *, limit: int, offset: int) -> tuple[list[dict], int]:
-    """Captured messages of the project's ledger rows, newest first (the newest OUTBOX_SCAN are looked at)."""
+@dataclass(frozen=True)
+class OutboxFilter:
+    """Which captured messages to list: by ledger status, campaign and recipient (a part of the address)."""
+
+    status: str | None = None
+    campaign_id: str | None = None
+    recipient: str | None = None
+
+    def keeps(self, entry: dict) -> bool:
+        return ((not self.status or entry["status"] == self.status)
+                and (not self.campaign_id or entry["campaignId"] == self.campaign_id)
+                and (not self.recipient or self.recipient.lower() in entry["rcpt_to"].lower()))
+
+
+async def outbox(db: Database, data_dir: Path, project_id: str, *, limit: int, offset: int,
+                 filters: OutboxFilter = OutboxFilter()) -> tuple[list[dict], int]:
+    """Captured messages of the project's ledger rows (with their campaign and status), newest
+    first, filtered (the newest OUTBOX_SCAN are looked at)."""
     entries, _ = capture.list_captured(data_dir, limit=OUTBOX_SCAN)
     async with db.read() as conn:
-        mine = await store.project_message_ids(conn, project_id, [e["message_id_header"] for e in entries])
-    kept = [e for e in entries if e["message_id_header"] in mine]
+        rows = await store.outbox_rows(conn, project_id, [e["message_id_header"] for e in entries])
+    kept = [{**e, **rows[e["message_id_header"]]} for e in entries if e["message_id_header"] in rows]
+    kept = [e for e in kept if filters.keeps(e)]
     return kept[offset:offset + limit], len(kept)
 
 
@@ -199,3 +259,19 @@ async def captured_message(db: Database, data_dir: Path, project_id: str, captur
         if not await store.project_message_ids(conn, project_id, [entry["message_id_header"]]):
             raise NotFound("Captured message not found")
     return entry, raw
+
+
+def _parts(raw: bytes, secret: str) -> dict:
+    message = BytesParser(policy=email.policy.default).parsebytes(raw)
+    html = message.get_body(preferencelist=("html",))
+    plain = message.get_body(preferencelist=("plain",))
+    return {"headers": [(k, str(v)) for k, v in message.items()], "fromHeader": str(message.get("From", "")),
+            "html": preview.inert_html(html.get_content(), secret) if html else "",
+            "text": preview.inert_text(plain.get_content(), secret) if plain else ""}
+
+
+async def readable_message(db: Database, data_dir: Path, secret: str, project_id: str, capture_id: str) -> dict:
+    """A captured message to read in the dashboard: its real From header, and bodies whose open
+    pixel is gone and whose tracked links point at their targets (reading it records nothing)."""
+    entry, raw = await captured_message(db, data_dir, project_id, capture_id)
+    return {"entry": entry, **_parts(raw, secret)}

@@ -207,6 +207,10 @@ def _missing_words(flag: str, wanted: dict) -> str:
 
 # --- public URL --------------------------------------------------------------------------------
 
+SET_PUBLIC_URL = ("Set SENDHOUSE_PUBLIC_URL to the address people reach this Sendhouse at "
+                  "(e.g. SENDHOUSE_PUBLIC_URL=https://mail.example.com)")
+
+
 async def check_public_url(settings: Settings) -> Check:
     url = settings.public_url.rstrip("/") + "/healthz"
     try:
@@ -214,10 +218,10 @@ async def check_public_url(settings: Settings) -> Check:
             response = await client.get(url)
     except httpx2.HTTPError as exc:
         return Check("public url", False, f"{url} cannot be reached: {_first_line(exc) or type(exc).__name__}; "
-                                          "tracking and unsubscribe links would not work")
+                                          "tracking and unsubscribe links would not work. " + SET_PUBLIC_URL)
     if response.status_code != 200 or not _is_sendhouse(response):
         return Check("public url", False, f"{url} answered {response.status_code} without Sendhouse's health "
-                                          "report: is SENDHOUSE_PUBLIC_URL pointing at this Sendhouse?")
+                                          "report: is SENDHOUSE_PUBLIC_URL pointing at this Sendhouse? " + SET_PUBLIC_URL)
     return Check("public url", True, f"{url} answered 200")
 
 

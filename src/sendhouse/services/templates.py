@@ -50,13 +50,18 @@ def present_template(row: dict, sender: dict | None = None) -> dict:
 
 
 def check_syntax(fields: dict[str, Any]) -> None:
-    """Compile every template source being saved; InvalidInput (with line and column) when one is broken."""
+    """Compile every template source being saved; one InvalidInput listing every broken source
+    (each with line and column)."""
+    found = []
     for name in CHECKED_SOURCES:
-        if fields.get(name):
-            compile_template(fields[name], field=name)
-    problems = link_problems("emailTemplate", fields.get("emailTemplate"))
-    if problems:
-        raise InvalidInput("Validation failed", details=problems)
+        try:
+            if fields.get(name):
+                compile_template(fields[name], field=name)
+        except InvalidInput as exc:
+            found += exc.details
+    found += link_problems("emailTemplate", fields.get("emailTemplate"))
+    if found:
+        raise InvalidInput("Validation failed", details=found)
 
 
 def _columns(fields: dict[str, Any]) -> dict[str, Any]:

@@ -37,3 +37,12 @@ async def project_message_ids(conn: AsyncConnection, project_id: str, headers: l
     query = sa.select(messages.c.message_id_header).where(
         messages.c.project_id == project_id, messages.c.message_id_header.in_(headers))
     return set((await conn.execute(query)).scalars())
+
+
+async def outbox_rows(conn: AsyncConnection, project_id: str, headers: list[str]) -> dict[str, dict]:
+    """{Message-ID header: {campaignId, status}} of the project's ledger rows with these headers."""
+    if not headers:
+        return {}
+    query = sa.select(messages.c.message_id_header, messages.c.campaign_id, messages.c.status).where(
+        messages.c.project_id == project_id, messages.c.message_id_header.in_(headers))
+    return {h: {"campaignId": c, "status": s} for h, c, s in await conn.execute(query)}

@@ -45,6 +45,7 @@ import_jobs = sa.Table(
     sa.Column("failed", sa.Integer),
     sa.Column("errors", JSONType),  # [[line, message], ...], the first ones
     sa.Column("ignored_columns", JSONType),
+    sa.Column("skipped_columns", JSONType),  # left out by choice at the mapping step
     sa.Column("error", sa.Text),  # why the import failed
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.Column("updated_at", UTCDateTime, nullable=False),

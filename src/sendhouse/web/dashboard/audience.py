@@ -10,13 +10,16 @@ from typing import Any
 from fastapi import APIRouter, Request
 from starlette.datastructures import FormData, UploadFile
 
+from sendhouse.domain.contacts import PROPERTY_TYPES
 from sendhouse.domain.pagination import Page as Paging
 from sendhouse.domain.segments import BUILTIN_FIELDS, OPERATORS
 from sendhouse.errors import AppError, InvalidInput, InvalidOperation
 from sendhouse.services import contacts as contact_service
 from sendhouse.services import dashboard as stats
 from sendhouse.services import events as event_service
+from sendhouse.services import import_mapping as mapping
 from sendhouse.services import lists as list_service
+from sendhouse.services import properties as property_service
 from sendhouse.store.lists import GLOBAL_CONTACT_LIST
 from sendhouse.web.dashboard.common import Ctx, Form, Page, flash, optional, problems, redirect, render, text
 
@@ -47,14 +50,16 @@ async def contact_detail(request: Request, ctx: Page, contact_id: str):
 # --- lists and segments --------------------------------------------------------------------
 
 
-def _builder() -> dict:
-    return {"fields": BUILTIN_FIELDS, "operators": OPERATORS, "rows": range(CONDITION_ROWS)}
+async def _builder(ctx: Ctx) -> dict:
+    """The segment builder's choices: built-in fields, then the project's own properties."""
+    custom = [r["name"] for r in await property_service.list_property_rows(ctx.db, ctx.project_id)]
+    return {"fields": [*BUILTIN_FIELDS, *custom], "operators": OPERATORS, "rows": range(CONDITION_ROWS)}
 
 
 @router.get("/lists")
 async def lists(request: Request, ctx: Page):
     found = await list_service.list_lists(ctx.db, ctx.project_id, None)
-    return render(request, "dashboard/lists.html", ctx, lists=found, values={}, **_builder())
+    return render(request, "dashboard/lists.html", ctx, lists=found, values={}, **await _builder(ctx))
 
 
 def _typed(field_type: str, raw: str) -> Any:
@@ -110,7 +115,7 @@ async def create_list(request: Request, ctx: Page, form: Form):
     except AppError as exc:
         found = await list_service.list_lists(ctx.db, ctx.project_id, None)
         return render(request, "dashboard/lists.html", ctx, status=400, lists=found, errors=problems(exc),
-                      values=dict(form), **_builder())
+                      values=dict(form), **await _builder(ctx))
     flash(request, f"{kind.capitalize()} “{created['name']}” created with {created['contactCount']} contacts.")
     return redirect(request, f"/lists/{created['id']}")
 
@@ -158,16 +163,43 @@ async def _save_upload(ctx: Ctx, upload: UploadFile) -> Path:
 
 
 @router.post("/imports")
-async def start_import(request: Request, ctx: Page, form: Form):
+async def upload_import(request: Request, ctx: Page, form: Form):
+    """Keep the upload and show its columns to map (or skip) before anything is imported."""
     upload = form.get("file")
     try:
         if not isinstance(upload, UploadFile) or not upload.filename:
             raise InvalidInput.field("file", "choose a CSV file")
         path = await _save_upload(ctx, upload)
-        job = await stats.start_import(ctx.db, ctx.project_id, path, optional(form, "listId"))
+        types = await mapping.property_types(ctx.db, ctx.project_id)
+        found = mapping.plan(path, types)
     except AppError as exc:
         flash(request, " — ".join(problems(exc)), "error")
         return redirect(request, "/imports/new")
+    except (UnicodeDecodeError, ValueError) as exc:
+        flash(request, f"The file could not be read as CSV: {exc}", "error")
+        return redirect(request, "/imports/new")
+    upload_id = stats.keep_upload(ctx.container.extras, ctx.project_id, path)
+    return render(request, "dashboard/import_mapping.html", ctx, **found, upload_id=upload_id,
+                  list_id=optional(form, "listId") or "", types=PROPERTY_TYPES,
+                  targets=[*dict.fromkeys(mapping.BUILTIN.values()), *types])
+
+
+def _choices(form: FormData, count: int) -> list[dict]:
+    return [{"target": text(form, f"target_{i}"), "newName": text(form, f"newName_{i}"),
+             "newType": text(form, f"newType_{i}")} for i in range(count)]
+
+
+@router.post("/imports/{upload_id}/start")
+async def start_import(request: Request, ctx: Page, form: Form, upload_id: str):
+    path = stats.upload_path(ctx.container.extras, ctx.project_id, upload_id)
+    header = mapping.plan(path, {})["header"]
+    try:
+        mapped, skipped = await mapping.apply(ctx.db, ctx.project_id, header, _choices(form, len(header)))
+    except AppError as exc:
+        flash(request, " — ".join(problems(exc)), "error")
+        return redirect(request, "/imports/new")
+    stats.forget_upload(ctx.container.extras, upload_id)
+    job = await stats.start_import(ctx.db, ctx.project_id, path, optional(form, "listId"), mapped, skipped)
     return redirect(request, f"/imports/{job.id}")
 
 

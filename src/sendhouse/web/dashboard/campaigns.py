@@ -3,22 +3,39 @@ schedule, pause, resume and abort buttons, and analytics with SVG charts."""
 
 from __future__ import annotations
 
+import zoneinfo
+
 from fastapi import APIRouter, Request
+from fastapi.responses import Response
 from starlette.datastructures import FormData
 
 from sendhouse.domain.pagination import Page as Paging
 from sendhouse.domain.templating import compile_template
 from sendhouse.errors import AppError, InvalidInput, NotFound
+from sendhouse.services import campaign_page as page_service
 from sendhouse.services import campaigns as service
 from sendhouse.services import dashboard as stats
 from sendhouse.services import lists as list_service
+from sendhouse.services import overview as overview_service
 from sendhouse.services import templates as template_service
 from sendhouse.store.campaigns import CampaignFilter
 from sendhouse.web.dashboard import charts
-from sendhouse.web.dashboard.common import Ctx, Form, Page, flash, optional, problems, redirect, render, text
+from sendhouse.web.dashboard.common import (
+    Ctx,
+    Form,
+    Page,
+    detail_lines,
+    flash,
+    optional,
+    problems,
+    redirect,
+    render,
+    text,
+)
 
 router = APIRouter()
 SENDING = ("scheduled", "sending", "sending_gradual")
+ZONES = ["UTC", *sorted(z for z in zoneinfo.available_timezones() if "/" in z and not z.startswith(("Etc/", "SystemV")))]
 SAMPLE = {"firstName": "Ada", "lastName": "Lovelace", "email": "ada@example.com", "first_name": "Ada",
           "last_name": "Lovelace", "name": "Ada Lovelace", "unsubscribe": "#unsubscribe",
           "unsubscribe_preference": "#preferences", "date": "2025-01-01"}
@@ -30,7 +47,8 @@ async def _listing(ctx: Ctx) -> dict:
     items = found["campaigns"]
     progress = await stats.progress_many(ctx.db, items)
     live = any(c["status"] in SENDING for c in items)
-    return {"campaigns": items, "progress": progress, "live": live}
+    numbers = {c["id"]: overview_service.campaign_rates(c) for c in items}
+    return {"campaigns": items, "progress": progress, "live": live, "numbers": numbers}
 
 
 @router.get("/")
@@ -134,20 +152,34 @@ async def preview(request: Request, ctx: Page, form: Form):
     return render(request, "dashboard/_preview.html", ctx, html=html, errors=errors)
 
 
+def _live(found: dict) -> dict:
+    svg = {"timeline": charts.timeline_svg(found["timeline"], "Opens and clicks over time"),
+           "links": charts.links_svg(found["links"], "Clicks per link")}
+    return {**found, "charts": svg}
+
+
 @router.get("/campaigns/{campaign_id}")
 async def campaign_detail(request: Request, ctx: Page, campaign_id: str):
-    found = await stats.campaign_progress(ctx.db, ctx.project_id, campaign_id)
-    drawn = await stats.campaign_charts(ctx.db, ctx.project_id, campaign_id)
-    svg = {"timeline": charts.timeline_svg(drawn["timeline"], "Opens and clicks over time"),
-           "links": charts.links_svg(drawn["links"], "Clicks per link")}
-    return render(request, "dashboard/campaign.html", ctx, **found, charts=svg, analytics=drawn["analytics"],
-                  links=drawn["links"], sending=SENDING)
+    found = await page_service.live_state(ctx.db, ctx.project_id, campaign_id)
+    return render(request, "dashboard/campaign.html", ctx, **_live(found), zones=ZONES)
 
 
 @router.get("/campaigns/{campaign_id}/progress")
-async def campaign_progress(request: Request, ctx: Page, campaign_id: str):
-    found = await stats.campaign_progress(ctx.db, ctx.project_id, campaign_id)
-    return render(request, "dashboard/_progress.html", ctx, **found, sending=SENDING)
+async def campaign_progress(request: Request, ctx: Page, campaign_id: str, status: str = ""):
+    """The live part of the page; a whole-page reload once the state differs from the page's."""
+    found = await page_service.live_state(ctx.db, ctx.project_id, campaign_id)
+    if status and status != found["campaign"]["status"]:
+        return Response(status_code=204, headers={"HX-Refresh": "true"})
+    return render(request, "dashboard/_campaign_live.html", ctx, **_live(found))
+
+
+@router.get("/campaigns/{campaign_id}/send")
+async def confirm_send(request: Request, ctx: Page, campaign_id: str):
+    """The confirmation before a send: recipient count, start delay, what still blocks it."""
+    delay = ctx.settings.send_now_delay
+    found = await page_service.send_confirmation(ctx.db, ctx.project_id, campaign_id, send_now_delay=delay)
+    return render(request, "dashboard/send_confirm.html", ctx, preview=found, delay=delay,
+                  problems=detail_lines(found["problems"]))
 
 
 ACTIONS = {
@@ -159,9 +191,12 @@ ACTIONS = {
 
 @router.post("/campaigns/{campaign_id}/{action}")
 async def campaign_action(request: Request, ctx: Page, form: Form, campaign_id: str, action: str):
-    """send (now), schedule, pause, resume, abort — the service's own errors become a message."""
+    """send (after its confirmation), schedule, pause, resume, abort, duplicate, delete — the
+    service's own errors become a message."""
+    if action == "send" and not text(form, "confirm"):
+        return redirect(request, f"/campaigns/{campaign_id}/send")
     try:
-        await _act(ctx, form, campaign_id, action)
+        return await _act(ctx, form, campaign_id, action) or redirect(request, f"/campaigns/{campaign_id}")
     except AppError as exc:
         if isinstance(exc, NotFound):
             raise
@@ -169,23 +204,31 @@ async def campaign_action(request: Request, ctx: Page, form: Form, campaign_id: 
     return redirect(request, f"/campaigns/{campaign_id}")
 
 
-async def _act(ctx: Ctx, form: FormData, campaign_id: str, action: str) -> None:
+async def _act(ctx: Ctx, form: FormData, campaign_id: str, action: str):
     delay = ctx.settings.send_now_delay
     if action == "send":
-        await service.update_campaign(ctx.db, ctx.project_id, campaign_id, {"sendNow": True}, send_now_delay=delay)
-        flash(ctx.request, f"Sending starts in {delay} seconds; you can still abort it until then.")
+        await page_service.send_now(ctx.db, ctx.project_id, campaign_id, send_now_delay=delay)
+        flash(ctx.request, f"Send confirmed for {text(form, 'confirm')} recipients.")
     elif action == "schedule":
-        when = text(form, "scheduledAt")
-        if not when:
-            raise InvalidInput.field("scheduledAt", "choose a date and time")
-        if len(when) == 16:  # datetime-local: minutes, no zone; the form says UTC
-            when += ":00Z"
-        await service.update_campaign(ctx.db, ctx.project_id, campaign_id, {"scheduledAt": when},
-                                      send_now_delay=delay)
+        await page_service.schedule_at(ctx.db, ctx.project_id, campaign_id, text(form, "scheduledAt"),
+                                       text(form, "timezone"), send_now_delay=delay)
         flash(ctx.request, "Campaign scheduled.")
     elif action in ACTIONS:
         call, message = ACTIONS[action]
         await call(ctx.db, ctx.project_id, campaign_id)
         flash(ctx.request, message)
     else:
-        raise InvalidInput.field("action", f"unknown action {action!r}")
+        return await _copy_or_delete(ctx, campaign_id, action)
+    return None
+
+
+async def _copy_or_delete(ctx: Ctx, campaign_id: str, action: str):
+    if action == "duplicate":
+        copy = await service.duplicate_campaign(ctx.db, ctx.project_id, campaign_id, source="dashboard")
+        flash(ctx.request, f"Saved a copy as the draft “{copy['name']}”.")
+        return redirect(ctx.request, f"/campaigns/{copy['id']}")
+    if action == "delete":
+        await service.delete_campaign(ctx.db, ctx.project_id, campaign_id)
+        flash(ctx.request, "Draft deleted.")
+        return redirect(ctx.request, "/campaigns")
+    raise NotFound("No such campaign action")

@@ -6,16 +6,19 @@ from __future__ import annotations
 import hmac
 import secrets
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from fastapi.responses import RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
+from markupsafe import Markup
 from starlette.datastructures import FormData
 
 from sendhouse.api import errors as api_errors
 from sendhouse.bootstrap import Container
+from sendhouse.domain import wording
 from sendhouse.errors import AppError, NotFound
 from sendhouse.services import sessions as session_service
 from sendhouse.services import users as user_service
@@ -124,15 +127,20 @@ def redirect(request: Request, path: str) -> Response:
 
 
 def problems(exc: AppError) -> list[str]:
-    """An error's message and each detail as readable lines."""
-    lines = [exc.message]
+    """An error as sentences for people: its message (left out when it only says "Validation
+    failed") and each detail with the field's label instead of its API path."""
     details = exc.details if isinstance(exc.details, list) else []
-    for item in details:
-        if isinstance(item, dict):
-            lines.append(f"{item.get('field', '')}: {item.get('message', '')}".strip(": "))
+    lines = detail_lines(details)
+    if exc.message != "Validation failed" or not lines:
+        lines.insert(0, exc.message)
     if isinstance(exc.details, str):
         lines.append(exc.details)
     return lines
+
+
+def detail_lines(details: list) -> list[str]:
+    """AutoSend's [{field, message}] details as sentences with form labels."""
+    return wording.human_lines(details)
 
 
 def status_of(exc: AppError) -> int:
@@ -146,3 +154,23 @@ def text(form: FormData, name: str) -> str:
 
 def optional(form: FormData, name: str) -> str | None:
     return text(form, name) or None
+
+
+def _number(value: Any) -> str:
+    """1234567 → 1,234,567; a float keeps one decimal."""
+    if isinstance(value, float):
+        return f"{value:,.1f}"
+    return f"{value:,}" if isinstance(value, int) else str(value if value is not None else "")
+
+
+def _when(value: Any) -> Markup:
+    """An ISO timestamp as a readable UTC date in a <time> element (the page script shows it in
+    the viewer's own time zone)."""
+    if not value:
+        return Markup("—")
+    at = datetime.fromisoformat(str(value)).astimezone(UTC)
+    return Markup('<time datetime="{}" data-local>{}</time>').format(at.isoformat(), at.strftime("%d %b %Y, %H:%M UTC"))
+
+
+TEMPLATES.env.filters["num"] = _number
+TEMPLATES.env.filters["when"] = _when

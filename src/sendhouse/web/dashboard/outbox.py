@@ -1,43 +1,41 @@
-"""The outbox: messages the capture transport stored, listed, rendered and as raw source."""
+"""The outbox: messages the capture transport stored, listed with filters (status, campaign,
+recipient), shown without tracking side effects, and as raw source."""
 
 from __future__ import annotations
-
-import email.policy
-from email.parser import BytesParser
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
+from sendhouse.domain.pagination import Page as Paging
+from sendhouse.services import campaigns as campaign_service
 from sendhouse.services import dashboard as stats
+from sendhouse.store.campaigns import CampaignFilter
 from sendhouse.web.dashboard.common import Page, render
 
 router = APIRouter()
 PAGE_SIZE = 50
-
-
-def parts_of(raw: bytes) -> dict:
-    """The headers, HTML and text bodies of a message."""
-    message = BytesParser(policy=email.policy.default).parsebytes(raw)
-    html = message.get_body(preferencelist=("html",))
-    plain = message.get_body(preferencelist=("plain",))
-    headers = [(k, str(v)) for k, v in message.items()]
-    return {"headers": headers, "html": html.get_content() if html else "",
-            "text": plain.get_content() if plain else ""}
+STATUSES = ("queued", "sending", "deferred", "sent", "bounced", "failed", "cancelled", "suppressed")
 
 
 @router.get("/outbox")
-async def outbox(request: Request, ctx: Page, page: int = 1):
+async def outbox(request: Request, ctx: Page, page: int = 1, status: str = "", campaign: str = "",
+                 recipient: str = ""):
     page = max(page, 1)
+    filters = stats.OutboxFilter(status or None, campaign or None, recipient.strip() or None)
     entries, total = await stats.outbox(ctx.db, ctx.settings.data_dir, ctx.project_id, limit=PAGE_SIZE,
-                                        offset=(page - 1) * PAGE_SIZE)
+                                        offset=(page - 1) * PAGE_SIZE, filters=filters)
+    found = await campaign_service.list_campaigns(ctx.db, ctx.project_id, CampaignFilter(), Paging(1, 100))
+    names = {c["id"]: c["name"] for c in found["campaigns"]}
     return render(request, "dashboard/outbox.html", ctx, entries=entries, total=total, page=page,
-                  pages=max((total + PAGE_SIZE - 1) // PAGE_SIZE, 1))
+                  pages=max((total + PAGE_SIZE - 1) // PAGE_SIZE, 1), filters=filters, names=names,
+                  statuses=STATUSES)
 
 
 @router.get("/outbox/{capture_id}")
 async def captured(request: Request, ctx: Page, capture_id: str):
-    entry, raw = await stats.captured_message(ctx.db, ctx.settings.data_dir, ctx.project_id, capture_id)
-    return render(request, "dashboard/captured.html", ctx, entry=entry, **parts_of(raw))
+    found = await stats.readable_message(ctx.db, ctx.settings.data_dir, ctx.settings.resolved_secret_key(),
+                                         ctx.project_id, capture_id)
+    return render(request, "dashboard/captured.html", ctx, **found)
 
 
 @router.get("/outbox/{capture_id}/raw")

@@ -1,7 +1,7 @@
 """Custom events (definitions, per-contact log) and automations with their durable runs (issue 16).
 
 Revision ID: 0005_events
-Revises: 0001
+Revises: 0004_compat
 """
 
 import sqlalchemy as sa
@@ -12,7 +12,7 @@ from sqlalchemy.dialects import postgresql
 from sendhouse.store import types
 
 revision = "0005_events"
-down_revision = "0001"
+down_revision = "0004_compat"
 branch_labels = None
 depends_on = None
 

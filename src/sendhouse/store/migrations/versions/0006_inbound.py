@@ -1,7 +1,7 @@
 """Inbound mail (receiving domains, messages, attachments, replies) and SMTP submission keys.
 
 Revision ID: 0006_inbound
-Revises: 0001
+Revises: 0005_events
 """
 
 import sqlalchemy as sa
@@ -12,7 +12,7 @@ from sqlalchemy.dialects import postgresql
 from sendhouse.store import types
 
 revision = "0006_inbound"
-down_revision = "0001"
+down_revision = "0005_events"
 branch_labels = None
 depends_on = None
 

@@ -1,7 +1,7 @@
 """Hardening (issue 15): server-side dashboard sessions; expiry and last use of API keys.
 
 Revision ID: 0007_harden
-Revises: 0001
+Revises: 0006_inbound
 """
 
 import sqlalchemy as sa
@@ -10,7 +10,7 @@ from alembic import op
 from sendhouse.store import types
 
 revision = "0007_harden"
-down_revision = "0001"
+down_revision = "0006_inbound"
 branch_labels = None
 depends_on = None
 

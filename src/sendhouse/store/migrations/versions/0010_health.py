@@ -1,7 +1,7 @@
 """Dashboard CSV import jobs as rows (import_jobs), so their progress survives a restart.
 
 Revision ID: 0010_health
-Revises: 0001
+Revises: 0007_harden
 """
 
 import sqlalchemy as sa
@@ -12,7 +12,7 @@ from sqlalchemy.dialects import postgresql
 from sendhouse.store import types
 
 revision = "0010_health"
-down_revision = "0001"
+down_revision = "0007_harden"
 branch_labels = None
 depends_on = None
 
@@ -29,6 +29,8 @@ def upgrade() -> None:
     sa.Column('failed', sa.Integer(), nullable=True),
     sa.Column('errors', sa.JSON().with_variant(postgresql.JSONB(astext_type=Text()), 'postgresql'), nullable=True),
     sa.Column('ignored_columns', sa.JSON().with_variant(postgresql.JSONB(astext_type=Text()), 'postgresql'),
+              nullable=True),
+    sa.Column('skipped_columns', sa.JSON().with_variant(postgresql.JSONB(astext_type=Text()), 'postgresql'),
               nullable=True),
     sa.Column('error', sa.Text(), nullable=True),
     sa.Column('created_at', types.UTCDateTime(), nullable=False),

@@ -1,0 +1,73 @@
+"""Errors in plain words for people (dashboard and command line): API field paths become the
+labels a form shows ("filterCriteria.groups[1].value" → "Condition 2, value"), and a few library
+messages are rephrased. The API keeps its own field names; only what people read changes. Pure."""
+
+from __future__ import annotations
+
+import re
+
+LABELS = {
+    "name": "Name", "subject": "Subject", "previewText": "Preview text", "from": "From address",
+    "from.email": "From address", "from.name": "From name", "replyTo": "Reply-to address",
+    "templateId": "Template", "htmlTemplate": "HTML", "emailTemplate": "HTML", "plainTextTemplate": "Plain text",
+    "templateName": "Template name", "toLists": "Send to", "excludeLists": "Exclude", "scheduledAt": "Date and time",
+    "timezone": "Time zone", "email": "Email", "password": "Password", "firstName": "First name",
+    "lastName": "Last name", "userId": "User ID", "mobile": "Mobile", "url": "URL", "events": "Events",
+    "domain": "Domain", "to": "To", "listId": "List", "filterCriteria": "Conditions",
+    "emails": "Address", "contacts": "Contact", "dailyBatchSize": "Daily batch size", "gradualStrategy": "Gradual strategy", "sendMode": "Send mode",
+}
+CONDITION_PARTS = {"field": "field", "fieldType": "type", "operator": "operator", "value": "value"}
+_CONDITION = re.compile(r"^filterCriteria\.groups\[(\d+)\](?:\.(\w+))?$")
+_CUSTOM = re.compile(r"^customFields\.(.+)$")
+_ITEM = re.compile(r"^(\w+)\[(\d+)\]$")
+# (library wording, ours, whether ours replaces the whole message)
+REPHRASED = (
+    ("special-use or reserved name",
+     "this domain is reserved for examples, tests or private networks and cannot receive mail", True),
+    ("It must have exactly one @-sign.", "an email address needs exactly one @", True),
+    ("Invalid email format: ", "", False),
+)
+WHOLE = {"Invalid email format": "not a valid email address"}
+
+
+def label_of(field: str) -> str:
+    """The words a form uses for an API field path."""
+    if field in LABELS:
+        return LABELS[field]
+    condition = _CONDITION.match(field)
+    if condition:
+        part = CONDITION_PARTS.get(condition[2] or "", condition[2] or "")
+        return f"Condition {int(condition[1]) + 1}" + (f", {part}" if part else "")
+    custom = _CUSTOM.match(field)
+    if custom:
+        return f"Property “{custom[1]}”"
+    item = _ITEM.match(field)
+    if item:
+        return f"{LABELS.get(item[1], item[1])} {int(item[2]) + 1}"
+    return field
+
+
+def rephrase(message: str) -> str:
+    """A library's wording in plain words."""
+    if message in WHOLE:
+        return WHOLE[message]
+    for raw, words, whole in REPHRASED:
+        if raw in message:
+            message = words if whole else message.replace(raw, words)
+    return message
+
+
+def human_line(field: str, message: str) -> str:
+    """One problem as a sentence: "Name must be at most 200 characters", "Condition 2, value: must be a number"."""
+    message = rephrase(message.strip())
+    if not field:
+        return message
+    label = label_of(field)
+    if message.startswith(field + " "):
+        return label + message[len(field):]
+    return f"{label}: {message}"
+
+
+def human_lines(details: list) -> list[str]:
+    """AutoSend's [{field, message}] details as sentences."""
+    return [human_line(str(d.get("field") or ""), str(d.get("message") or "")) for d in details if isinstance(d, dict)]

@@ -1,0 +1,87 @@
+"""The campaign page's use cases: what the campaign is doing now (a progress bar split into sent,
+cancelled, failed and remaining; labelled analytics; the actions its state allows; when it
+starts), the send confirmation with its recipient count, and scheduling at a local time."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sendhouse.domain import campaigns as rules
+from sendhouse.domain.times import iso, utcnow
+from sendhouse.errors import InvalidInput
+from sendhouse.services import campaigns as campaign_service
+from sendhouse.services import dashboard as stats
+from sendhouse.store.db import Database
+
+LIVE = ("scheduled", "sending", "sending_gradual")
+# (label, ledger statuses) of each part of the bar, left to right.
+BAR_PARTS = (("sent", ("sent", "bounced")), ("failed", ("failed",)), ("skipped", ("suppressed",)),
+             ("cancelled", ("cancelled",)))
+# Analytics cards in reading order: (label, count key, rate key or None).
+CARDS = (("Recipients", "totalContacts", None), ("Sent", "sent", None), ("Delivered", "delivered", "deliveryRate"),
+         ("Opened", "opened", "openRate"), ("Clicked", "clicked", "clickRate"), ("Bounced", "bounced", "bounceRate"),
+         ("Unsubscribed", "unsubscribed", "unsubscribedRate"), ("Marked as spam", "spamReported", "complaintRate"),
+         ("Failed", "failed", None), ("Suppressed", "suppressed", None))
+
+
+def bar_parts(total: int, counts: dict[str, int]) -> list[dict]:
+    """The bar's parts ({name, count, percent}), `remaining` last; percents of the total."""
+    parts = [{"name": name, "count": sum(counts.get(s, 0) for s in statuses)} for name, statuses in BAR_PARTS]
+    done = sum(p["count"] for p in parts)
+    parts.append({"name": "remaining", "count": max(total - done, 0)})
+    base = max(total, done, 1)
+    for part in parts:
+        part["percent"] = round(part["count"] * 100 / base, 2)
+    return parts
+
+
+def cards(analytics: dict) -> list[dict]:
+    """Labelled metrics with their rates, in a sensible order."""
+    found = []
+    for label, key, rate in CARDS:
+        value = analytics["counts"].get(key, 0)
+        found.append({"label": label, "key": key, "value": value,
+                      "rate": analytics["rates"].get(rate) if rate else None})
+    return found
+
+
+def starts_in(campaign: dict, now: datetime) -> int | None:
+    """Seconds until a scheduled campaign starts (0 once due), else None."""
+    at = campaign.get("scheduledAt")
+    if campaign["status"] != "scheduled" or not at:
+        return None
+    return max(int((datetime.fromisoformat(at) - now).total_seconds()), 0)
+
+
+async def live_state(db: Database, project_id: str, campaign_id: str) -> dict:
+    """Everything of the campaign page that changes while it sends."""
+    found = await stats.campaign_progress(db, project_id, campaign_id)
+    campaign = found["campaign"]
+    drawn = await stats.campaign_charts(db, project_id, campaign_id)
+    analytics = drawn["analytics"]
+    pending = any(found["counts"].get(s) for s in rules.PENDING_MESSAGES)
+    return {**found, "parts": bar_parts(found["total"], found["counts"]), "cards": cards(analytics),
+            "analytics": analytics, "timeline": drawn["timeline"], "links": drawn["links"], "live": campaign["status"] in LIVE or pending,
+            "actions": rules.allowed_actions(campaign["status"], campaign.get("sendMode") or "immediate"),
+            "startsIn": starts_in(campaign, utcnow())}
+
+
+async def send_confirmation(db: Database, project_id: str, campaign_id: str, *, send_now_delay: int) -> dict:
+    """What "Send now" would do: recipients after suppression, the start time, what blocks it."""
+    return await campaign_service.send_preview(db, project_id, campaign_id, send_now_delay=send_now_delay)
+
+
+async def send_now(db: Database, project_id: str, campaign_id: str, *, send_now_delay: int) -> dict:
+    """Schedule the start `send_now_delay` seconds ahead (the abort window)."""
+    return await campaign_service.update_campaign(db, project_id, campaign_id, {"sendNow": True},
+                                                  send_now_delay=send_now_delay)
+
+
+async def schedule_at(db: Database, project_id: str, campaign_id: str, local: str, zone: str,
+                      *, send_now_delay: int) -> dict:
+    """Schedule at a wall-clock time in `zone`; a time already past is refused (InvalidInput)."""
+    if not local:
+        raise InvalidInput.field("scheduledAt", "Choose a date and a time")
+    at = rules.local_start(local, zone or "UTC", utcnow())
+    return await campaign_service.update_campaign(db, project_id, campaign_id, {"scheduledAt": iso(at)},
+                                                  send_now_delay=send_now_delay)

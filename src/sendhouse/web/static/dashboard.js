@@ -1,0 +1,26 @@
+/* Sendhouse dashboard: dates in the viewer's time zone, the browser's zone in schedule forms,
+   confirmations on dangerous buttons. Everything works without it, only less friendly. */
+(function () {
+  "use strict";
+  var zone = Intl.DateTimeFormat().resolvedOptions().timeZone || "UTC";
+  var format = new Intl.DateTimeFormat(undefined, {dateStyle: "medium", timeStyle: "short"});
+
+  function localise(root) {
+    root.querySelectorAll("time[data-local]").forEach(function (el) {
+      var at = new Date(el.getAttribute("datetime"));
+      if (!isNaN(at)) { el.textContent = format.format(at); el.title = el.getAttribute("datetime"); }
+    });
+    root.querySelectorAll("[data-browser-zone]").forEach(function (el) { el.textContent = zone; });
+    root.querySelectorAll("select[data-zone-select]").forEach(function (el) {
+      if (!el.dataset.touched && el.querySelector('option[value="' + zone + '"]')) { el.value = zone; }
+      el.addEventListener("change", function () { el.dataset.touched = "1"; });
+    });
+  }
+
+  document.addEventListener("submit", function (event) {
+    var message = event.target.getAttribute("data-confirm");
+    if (message && !window.confirm(message)) { event.preventDefault(); }
+  }, true);
+  document.addEventListener("DOMContentLoaded", function () { localise(document); });
+  document.addEventListener("htmx:afterSwap", function (event) { localise(event.target.parentNode || document); });
+})();
