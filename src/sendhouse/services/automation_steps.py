@@ -39,7 +39,8 @@ from sendhouse.services.transactional import Email, contact_rows
 from sendhouse.store import automation_runs as runs
 from sendhouse.store import automations as automation_store
 from sendhouse.store.db import Database
-from sendhouse.store.mails import insert_rows, suppressed_among
+from sendhouse.store.ledger import insert_rows
+from sendhouse.store.mails import suppressed_among
 from sendhouse.store.senders import get_sender
 from sendhouse.store.templates import get_template
 
