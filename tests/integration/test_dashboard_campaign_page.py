@@ -167,3 +167,22 @@ async def test_actions_on_another_projects_campaign_are_not_found(api, tenant, o
             "csrf_token": token, "scheduledAt": "2099-01-01T09:00", "timezone": "UTC"})
         assert answer.status_code == 404, action
     assert (await api.client.get(f"/v1/campaigns/{theirs}", headers=other_tenant.headers)).status_code == 200
+
+
+async def test_a_scheduled_campaign_can_be_unscheduled_back_to_a_draft_and_never_starts(api, tenant):
+    token = await _login(api, tenant)
+    list_id = await seed_list(api.db, tenant.project_id, 3)
+    campaign_id = await _draft(api, tenant, list_id)
+    start = (utcnow() + timedelta(hours=2)).isoformat()
+    scheduled = await api.client.patch(f"/v1/campaigns/{campaign_id}", headers=tenant.headers,
+                                       json={"scheduledAt": start})
+    assert scheduled.json()["data"]["status"] == "scheduled", scheduled.text
+    page = (await api.client.get(f"/app/campaigns/{campaign_id}")).text
+    assert ">Unschedule<" in page
+    await api.client.post(f"/app/campaigns/{campaign_id}/unschedule", data={"csrf_token": token})
+    row = await campaign_row(api.db, campaign_id)
+    assert row["status"] == "draft" and row["scheduled_at"] is None
+    page = (await api.client.get(f"/app/campaigns/{campaign_id}")).text
+    assert ">Unschedule<" not in page and "Send now" in page
+    await api.client.post(f"/app/campaigns/{campaign_id}/unschedule", data={"csrf_token": token})  # wrong state
+    assert (await campaign_row(api.db, campaign_id))["status"] == "draft"

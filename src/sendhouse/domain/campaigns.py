@@ -313,7 +313,7 @@ def analytics_rates(c: dict) -> dict:
 
 # --- what a person may do next (the dashboard shows only these) ----------------------------
 
-ACTIONS_IN_ORDER = ("send", "schedule", "edit", "pause", "resume", "abort", "duplicate", "delete")
+ACTIONS_IN_ORDER = ("send", "schedule", "unschedule", "edit", "pause", "resume", "abort", "duplicate", "delete")
 
 
 def allowed_actions(status: str, send_mode: str) -> tuple[str, ...]:
@@ -323,6 +323,8 @@ def allowed_actions(status: str, send_mode: str) -> tuple[str, ...]:
         allowed |= {"send", "schedule"}
     if status == "scheduled" and send_mode != "gradual":
         allowed.add("schedule")  # a new time
+    if status == "scheduled":
+        allowed.add("unschedule")  # back to a draft
     if status in EDITABLE:
         allowed.add("edit")
     if status in SENDING or (status == "scheduled" and send_mode == "gradual"):

@@ -372,6 +372,19 @@ async def resume_campaign(db: Database, project_id: str, campaign_id: str) -> di
     return summary
 
 
+def _unscheduled(now: datetime) -> dict:
+    return {"status": "draft", "scheduled_at": None, "send_now": False, "updated_at": now}
+
+
+async def unschedule_campaign(db: Database, project_id: str, campaign_id: str) -> dict:
+    """scheduled (not started yet) → draft, its start time cleared; nothing was queued, so nothing
+    is cancelled."""
+    summary = await _act(db, project_id, campaign_id, store.status_in(("scheduled",)), _unscheduled,
+                         "CAMPAIGN_NOT_UNSCHEDULABLE", "Only scheduled campaigns that have not started can be unscheduled")
+    _log("campaign_unscheduled", campaign_id, project_id)
+    return summary
+
+
 async def abort_campaign(db: Database, project_id: str, campaign_id: str) -> dict:
     """→ aborted, cancelling every queued/deferred ledger row in the same transaction.
     Aborting an aborted campaign answers with it unchanged (safe to retry)."""

@@ -185,6 +185,7 @@ async def confirm_send(request: Request, ctx: Page, campaign_id: str):
 ACTIONS = {
     "pause": (service.pause_campaign, "Campaign paused: no new message starts."),
     "resume": (service.resume_campaign, "Campaign resumed."),
+    "unschedule": (service.unschedule_campaign, "Campaign unscheduled: it is a draft again and will not start."),
     "abort": (service.abort_campaign, "Campaign aborted. Mail already sent is not recalled."),
 }
 
