@@ -13,7 +13,7 @@ import sqlalchemy as sa
 
 from sendhouse.automation_runner import AutomationRunner
 from sendhouse.domain.times import utcnow
-from sendhouse.runtime import PARTS
+from sendhouse.roles import DUTIES, WORKER
 from sendhouse.runtime import running as runner_running
 from sendhouse.services.automation_steps import LEASE_SECONDS
 from sendhouse.services.imports import import_rows
@@ -325,7 +325,7 @@ async def test_the_runner_loop_runs_until_stopped(api, tenant):
     async with runner_running(runner, grace=10):
         await wait_for(lambda: mail_by_email(api.db, aid))
     assert runner.stopping.is_set()
-    assert "automations" in [name for name, _factory, _needs_worker in PARTS]
+    assert ("automation runs", WORKER) in [(duty.name, duty.role) for duty in DUTIES]
 
 
 async def test_template_step_with_the_template_sender(api, tenant):

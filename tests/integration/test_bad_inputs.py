@@ -5,7 +5,6 @@ dashboard CSV import with a cell over the csv module's 128 KiB limit ends as fai
 from __future__ import annotations
 
 import asyncio
-import re
 
 import pytest
 
@@ -41,14 +40,14 @@ async def _segment_names(api, tenant) -> list[str]:
 @pytest.mark.parametrize("value", [HUGE, "-" + HUGE, "9223372036854775808", "1e400", "-1e400", "1e300"])
 async def test_numbers_beyond_64_bits_are_refused(api, tenant, value):
     _refused(await _post_raw(api, tenant, BASE, _criteria(value)), "between -2^63 and 2^63")
-    assert await _segment_names(api, tenant) == ["All Contacts"]
+    assert await _segment_names(api, tenant) == []  # nothing was made (the global list is not a segment)
 
 
 async def test_numbers_within_64_bits_still_work(api, tenant):
     made = await _post_raw(api, tenant, BASE, _criteria("9223372036854775807"))
-    assert made.status_code == 201, made.text
+    assert made.status_code == 200, made.text
     made = await _post_raw(api, tenant, BASE, _criteria("-1.5e18", "Small"))
-    assert made.status_code == 201, made.text
+    assert made.status_code == 200, made.text
 
 
 @pytest.mark.parametrize("raw", ['"\\ud800"', '"a\\udfffb"', '"\\ud83d x"'])
@@ -90,11 +89,9 @@ def _project(api, job_id: str) -> str:
 async def test_dashboard_import_with_a_huge_cell_fails_with_a_clear_message(api, tenant):
     csrf = await _login(api, tenant)
     content = "email,firstName\nok@example.com,Ok\nbig@example.com," + "x" * (140 * 1024) + "\n"
-    started = await api.client.post("/app/imports", data={"csrf_token": csrf},
+    mapping = await api.client.post("/app/imports", data={"csrf_token": csrf},
                                     files={"file": ("people.csv", content.encode(), "text/csv")})
-    assert started.status_code == 303, started.text
-    job_id = re.search(r"/imports/([0-9a-f]{24})", started.headers["location"]).group(1)
-    job = await _wait_finished(api, job_id)
-    assert job.status == "failed" and "line 3" in job.error and "field larger than field limit" in job.error
-    page = await api.client.get(f"/app/imports/{job_id}")
-    assert "line 3" in page.text
+    # the column-mapping step reads the file first: the oversized cell is reported there, nothing starts
+    assert mapping.status_code == 303 and mapping.headers["location"].endswith("/imports/new"), mapping.text
+    page = await api.client.get(mapping.headers["location"])
+    assert "field larger than field limit" in page.text

@@ -69,7 +69,7 @@ async def test_concurrent_ledger_claims_never_exceed_their_limit(container):
     assert len(set(claimed)) == len(claimed) == HOLDERS * 10
     async with container.db.read() as conn:
         leased = (await conn.execute(sa.select(sa.func.count()).where(messages.c.status == "sending"))).scalar_one()
-    assert leased == HOLDERS * 10
+    assert leased == len(claimed)
 
 
 async def test_concurrent_releases_release_exactly_their_count(container):
@@ -120,19 +120,22 @@ async def _deliveries(container, count: int) -> None:
 
 
 async def test_concurrent_webhook_claims_never_exceed_their_limit(container):
+    """Fair claims choose their rows first and lease them with a conditional UPDATE: claimers that
+    chose the same rows get fewer, never a row twice and never more than their capacity."""
     await _deliveries(container, 100)
     now = utcnow()
+    capacity = webhook_store.Capacity(limit=10, per_webhook=100, per_project=100)
 
     async def claim(conn, i: int) -> list[str]:
         rows = await webhook_store.claim_due(conn, owner=f"d{i}", now=now, lease_until=now + timedelta(minutes=1),
-                                             limit=10)
+                                             capacity=capacity)
         return [r["id"] for r in rows]
 
     batches = await together(container, claim)
     claimed = [row for batch in batches for row in batch]
-    assert [len(b) for b in batches] == [10] * HOLDERS
-    assert len(set(claimed)) == len(claimed) == HOLDERS * 10
+    assert all(len(b) <= 10 for b in batches) and any(len(b) == 10 for b in batches)
+    assert len(set(claimed)) == len(claimed)
     async with container.db.read() as conn:
         leased = (await conn.execute(sa.select(sa.func.count()).where(
             webhook_deliveries.c.status == "delivering"))).scalar_one()
-    assert leased == HOLDERS * 10
+    assert leased == len(claimed)

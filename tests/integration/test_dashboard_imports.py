@@ -4,6 +4,7 @@ another project's job not found, and the upload form over HTTP with its status p
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
 import pytest
@@ -84,8 +85,11 @@ async def test_another_projects_job_is_not_found(api, tenant, other_tenant, tmp_
 
 async def test_the_upload_form_and_its_status_page(api, tenant, elsewhere):
     token = await _login(api, tenant)
-    sent = await api.client.post("/app/imports", data={"csrf_token": token},
-                                 files={"file": ("people.csv", CSV.encode(), "text/csv")})
+    mapping = await api.client.post("/app/imports", data={"csrf_token": token},
+                                    files={"file": ("people.csv", CSV.encode(), "text/csv")})
+    upload_id = re.search(r"/app/imports/([0-9a-f]{24})/start", mapping.text)[1]
+    sent = await api.client.post(f"/app/imports/{upload_id}/start",
+                                 data={"csrf_token": token, "target_0": "email", "target_1": "firstName"})
     assert sent.status_code == 303 and sent.headers["location"].startswith("/app/imports/")
     job_id = sent.headers["location"].rsplit("/", 1)[1]
     await wait_for(lambda: finished(elsewhere.db, tenant.project_id, job_id), timeout=20)

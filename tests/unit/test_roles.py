@@ -38,7 +38,7 @@ def test_only_the_first_process_of_a_role_runs_the_once_duties(everything_on):
     later = {duty.name for duty in duties_for(ROLES, everything_on, first=False)}
     assert later == {"delivery"}
     assert {d.name for d in duties_for((WORKER,), everything_on)} == {"delivery", "housekeeping", "scheduler",
-                                                                      "webhook dispatch"}
+                                                                      "automation runs", "webhook dispatch"}
 
 
 def test_a_duty_switched_off_by_its_setting_is_not_started(tmp_path):
@@ -48,4 +48,4 @@ def test_a_duty_switched_off_by_its_setting_is_not_started(tmp_path):
 
 def test_skipped_duties_are_left_out(everything_on):
     names = {duty.name for duty in duties_for((WORKER,), everything_on, skip=("scheduler",))}
-    assert names == {"delivery", "housekeeping", "webhook dispatch"}
+    assert names == {"delivery", "housekeeping", "automation runs", "webhook dispatch"}

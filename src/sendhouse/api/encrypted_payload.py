@@ -13,8 +13,10 @@ import orjson
 from fastapi import APIRouter, Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from sendhouse.api import json_body
 from sendhouse.api.envelope import EnvelopeResponse, error_body
-from sendhouse.errors import AppError
+from sendhouse.api.input_guard import NUL_MARKS
+from sendhouse.errors import AppError, InvalidInput
 from sendhouse.services.payload_keys import PayloadKeys, invalid
 
 router = APIRouter(tags=["encryption"])
@@ -47,10 +49,15 @@ class EncryptedPayloadMiddleware:
             return await self.app(scope, receive, send)
         try:
             plaintext = await self._plaintext(scope, await _read(receive))
+            if any(mark in plaintext for mark in NUL_MARKS):
+                raise InvalidInput("Validation failed", details=[{"field": "body",
+                                                                  "message": "must not contain NUL characters"}])
+            decrypted = _with_json_body(scope, plaintext)
+            decrypted[json_body.SCOPE_KEY] = await json_body.parse_body(plaintext)  # checked as a plain body is
         except AppError as exc:
             body = error_body(exc.message, exc.code, 400, exc.details)
             return await EnvelopeResponse(body, status_code=400)(scope, receive, send)
-        await self.app(_with_json_body(scope, plaintext), _replay(plaintext, receive), send)
+        await self.app(decrypted, _replay(plaintext, receive), send)
 
     async def _plaintext(self, scope: Scope, raw: bytes) -> bytes:
         try:

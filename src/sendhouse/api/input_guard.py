@@ -82,7 +82,8 @@ class RequestGate:
         text = unquote_to_bytes(body.replace(b"+", b" ")) if kind == FORM else body
         if (is_json or kind in CHECKED_TYPES) and any(mark in text for mark in NUL_MARKS):
             return await _refuse_nul(scope, receive, send, "body")
-        if body and is_json and not scope["path"].startswith("/mcp"):
+        encrypted = (dict(scope["headers"]).get(b"x-payload-encryption") or b"").lower() == b"jwe"
+        if body and is_json and not scope["path"].startswith("/mcp") and not encrypted:  # JWE: parsed once decrypted
             try:
                 scope[json_body.SCOPE_KEY] = await json_body.parse_body(body)
             except InvalidInput as exc:
