@@ -60,6 +60,7 @@ async def test_deployment_sends_campaigns_and_delivers_webhooks(deployment, sett
     port = free_port()
     with SmtpSink() as sink, HttpReceiver() as receiver:
         env = sendhouse_env(settings, SENDHOUSE_SMTP_URL=sink.url, SENDHOUSE_SEND_NOW_DELAY=0,
+                            SENDHOUSE_REQUIRE_VERIFIED_DOMAIN="false",
                             SENDHOUSE_INBOUND_SMTP=f"127.0.0.1:{free_port()}", SENDHOUSE_WORKERS=WORKERS)
         processes = [Sendhouse(_args(command, port), env) for command in DEPLOYMENTS[deployment]]
         try:

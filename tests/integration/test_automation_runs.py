@@ -160,7 +160,7 @@ async def test_unsubscribed_and_deleted_contacts_exit(api, tenant):
     runner, now = AutomationRunner(api.container), utcnow() + timedelta(seconds=1)
     await runner.tick(now)
     suppressed = await api.client.post("/v1/suppression-groups/emails/suppress", headers=tenant.headers,
-                                       json={"emails": ["bob@example.com"]})
+                                       json={"emails": ["bob@example.com"], "isGlobal": True})
     assert suppressed.status_code in (200, 201), suppressed.text
     await api.client.delete(f"/v1/contacts/{ann}", headers=tenant.headers)
     await runner.tick(now + timedelta(days=1, seconds=1))
