@@ -77,7 +77,7 @@ out.webhookDeleted = await http.delete(`/webhooks/${out.webhook.data?.webhook?.i
 out.domainDeleted = await http.delete(`/domains/${domainId}`);
 out.campaignAfterDomain = await http.get(`/campaigns/${campaignId}`);
 
-// inbound mail (not in Sendhouse yet)
+// inbound mail (the inbox API)
 out.inbound = await client.inboundEmails.list({ limit: 5 });
 
 console.log(JSON.stringify(out));
