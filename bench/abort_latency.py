@@ -22,6 +22,7 @@ import httpx2
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import sqlalchemy as sa
 from _seed import container, drop_database, fresh_database, scheduled_campaign, seed
 from send import free_port
 
@@ -31,8 +32,6 @@ from sendhouse.services import campaigns as campaign_service
 from sendhouse.services import projects as project_service
 from sendhouse.store.schema.campaigns import messages
 from sendhouse.worker import Worker
-
-import sqlalchemy as sa
 
 
 async def _sent(db, campaign_id: str) -> int:

@@ -60,7 +60,7 @@ async def run(args) -> dict:
                 target = len(sink.messages) + rng.randint(args.recipients // 40, args.recipients // 8)
                 proc = spawn(url, data_dir, sink, args.connections)
 
-                async def reached(target=target):
+                async def reached(target=target, proc=proc):
                     return len(sink.messages) >= target or proc.poll() is not None
 
                 await wait_until(reached, 300)

@@ -14,10 +14,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _seed import container, drop_database, fresh_database, scheduled_campaign, seed  # noqa: E402
+from _seed import container, drop_database, fresh_database, scheduled_campaign, seed
 
-from sendhouse.domain.times import utcnow  # noqa: E402
-from sendhouse.services import campaigns as campaign_service  # noqa: E402
+from sendhouse.domain.times import utcnow
+from sendhouse.services import campaigns as campaign_service
 
 
 async def run(url, data_dir, size) -> tuple[float, int, str]:

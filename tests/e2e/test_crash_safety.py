@@ -15,7 +15,14 @@ import sqlalchemy as sa
 
 from sendhouse.services import projects as project_service
 from sendhouse.store.schema.campaigns import messages
-from tests.support.sending_data import campaign_row, container_for, spawn_worker, start_campaign, stop_worker, wait_for
+from tests.support.sending_data import (
+    campaign_row,
+    container_for,
+    spawn_worker,
+    start_campaign,
+    stop_worker,
+    wait_for,
+)
 from tests.support.smtp_sink import SmtpSink
 
 KILLS = 5
@@ -54,7 +61,7 @@ async def test_sigkilled_workers_miss_nobody_and_duplicate_only_in_flight_mail(s
                 target = len(sink.messages) + rng.randint(500, 2500)
                 proc = _spawn(settings, sink)
                 try:
-                    await wait_for(lambda: _received(sink, target), timeout=120)
+                    await wait_for(lambda target=target: _received(sink, target), timeout=120)
                 finally:
                     proc.kill()
                     proc.wait(timeout=10)

@@ -5,7 +5,7 @@ timezone, the 14-day paused auto-abort, finishing, and one leader among schedule
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
@@ -15,7 +15,7 @@ from sendhouse.services import campaigns as campaign_service
 from sendhouse.services import projects as project_service
 from sendhouse.store import ledger
 from sendhouse.store.schema.campaigns import campaigns, messages
-from tests.support.sending_data import HTML, campaign_row, ledger_counts, seed_list, wait_for
+from tests.support.sending_data import HTML, campaign_row, ledger_counts, seed_list
 
 
 async def _campaign(container, size: int = 5, *, delay: int = 120, **fields) -> str:
@@ -54,7 +54,7 @@ async def test_scheduled_at_with_an_offset_fires_at_that_instant(container):
     local = datetime.now(timezone(timedelta(hours=-5))).replace(microsecond=0) + timedelta(hours=3)
     cid = await _campaign(container, scheduledAt=local.isoformat())
     due = (await campaign_row(container.db, cid))["scheduled_at"]
-    assert due == local.astimezone(timezone.utc)
+    assert due == local.astimezone(UTC)
     scheduler = Scheduler(container)
     assert (await scheduler.tick(due - timedelta(seconds=1)))["started"] == []
     assert (await scheduler.tick(due + timedelta(seconds=1)))["started"] == [cid]
@@ -73,7 +73,7 @@ async def test_a_schedule_missed_too_long_ago_pauses_with_a_reason(container):
 async def test_gradual_campaign_releases_growing_daily_batches_in_its_timezone(container):
     cid = await _campaign(container, 100, sendNow=True, sendMode="gradual", gradualStrategy="2x",
                           dailyBatchSize=10, timezone="America/New_York")
-    start = datetime(2030, 3, 12, 3, 30, tzinfo=timezone.utc)  # 23:30 on the 11th in New York
+    start = datetime(2030, 3, 12, 3, 30, tzinfo=UTC)  # 23:30 on the 11th in New York
     await _set(container, cid, scheduled_at=start - timedelta(minutes=1))
     scheduler = Scheduler(container)
     assert (await scheduler.tick(start))["started"] == [cid]
@@ -88,7 +88,7 @@ async def test_gradual_campaign_releases_growing_daily_batches_in_its_timezone(c
 
 
 def test_gradual_allowance_is_the_sum_of_each_days_batch():
-    start = datetime(2030, 1, 1, 12, tzinfo=timezone.utc)
+    start = datetime(2030, 1, 1, 12, tzinfo=UTC)
     assert [gradual_allowance(start, start + timedelta(days=d), "UTC", 100, "1.5x") for d in range(4)] == \
         [100, 250, 475, 813]
     assert gradual_allowance(start, start + timedelta(days=9), "UTC", 7, "fixed") == 70
@@ -129,10 +129,9 @@ async def test_exactly_one_scheduler_leads_on_postgres(container, db_kind):
     if db_kind != "postgres":
         pytest.skip("SQLite has one writer anyway: every scheduler leads")
     stop_a, stop_b = asyncio.Event(), asyncio.Event()
-    async with leadership(container.db, stop_a) as first:
-        async with leadership(container.db, stop_b) as second:
-            assert (first(), second()) == (True, False)
-            stop_a.set()
+    async with leadership(container.db, stop_a) as first, leadership(container.db, stop_b) as second:
+        assert (first(), second()) == (True, False)
+        stop_a.set()
         # second exited too; a third takes over once the first lets go
     async with leadership(container.db, asyncio.Event()) as third:
         assert third()

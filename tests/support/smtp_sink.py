@@ -82,7 +82,7 @@ class SmtpSink:
         self.handler = SinkHandler(**behaviour)
         self.controller = Controller(self.handler, hostname="127.0.0.1", port=free_port(), data_size_limit=0)
 
-    def __enter__(self) -> "SmtpSink":
+    def __enter__(self) -> SmtpSink:
         self.controller.start()
         return self
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
@@ -70,8 +70,8 @@ def test_second_condition_is_named_and_or_kept():
 
 def test_date_values_stand_for_a_day_or_a_millisecond():
     day = date_interval("2024-05-01")
-    assert day == (datetime(2024, 5, 1, tzinfo=timezone.utc), datetime(2024, 5, 2, tzinfo=timezone.utc))
+    assert day == (datetime(2024, 5, 1, tzinfo=UTC), datetime(2024, 5, 2, tzinfo=UTC))
     start, end = date_interval("2024-05-01T12:00:00.123456+02:00")
-    assert start == datetime(2024, 5, 1, 10, 0, 0, 123000, tzinfo=timezone.utc)
+    assert start == datetime(2024, 5, 1, 10, 0, 0, 123000, tzinfo=UTC)
     assert (end - start).total_seconds() == 0.001
-    assert date_interval("2024-05-01T10:00:00Z")[0] == datetime(2024, 5, 1, 10, tzinfo=timezone.utc)
+    assert date_interval("2024-05-01T10:00:00Z")[0] == datetime(2024, 5, 1, 10, tzinfo=UTC)

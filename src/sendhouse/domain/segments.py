@@ -11,7 +11,7 @@ Negative operators (not_equals, not_contains) also match contacts that have no v
 from __future__ import annotations
 
 import re
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from sendhouse.errors import InvalidInput
@@ -103,12 +103,12 @@ def date_interval(value: Any, *, where: str = "value") -> tuple[datetime, dateti
     try:
         if len(text) == 10:
             day = date.fromisoformat(text)
-            start = datetime(day.year, day.month, day.day, tzinfo=timezone.utc)
+            start = datetime(day.year, day.month, day.day, tzinfo=UTC)
             return start, start + timedelta(days=1)
         moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
         raise InvalidInput.field(where, "must be an ISO 8601 date or date-time string") from None
-    moment = moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None else moment.astimezone(timezone.utc)
+    moment = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
     moment = moment.replace(microsecond=moment.microsecond // 1000 * 1000)
     return moment, moment + ONE_MILLISECOND
 

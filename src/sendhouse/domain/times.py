@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from sendhouse.errors import InvalidInput
 
@@ -11,7 +11,7 @@ def iso(value: datetime | None) -> str | None:
     """AutoSend's timestamp format: ISO 8601 in UTC with milliseconds and a Z."""
     if value is None:
         return None
-    return value.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
 
 
 def parse_iso(value: str, *, field: str) -> datetime:
@@ -21,9 +21,9 @@ def parse_iso(value: str, *, field: str) -> datetime:
     except (ValueError, AttributeError):
         raise InvalidInput.field(field, "must be an ISO 8601 date-time") from None
     if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=timezone.utc)
-    return parsed.astimezone(timezone.utc)
+        parsed = parsed.replace(tzinfo=UTC)
+    return parsed.astimezone(UTC)
 
 
 def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
