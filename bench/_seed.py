@@ -83,9 +83,9 @@ async def scheduled_campaign(db, project_id: str, list_id: str) -> str:
     return created["id"]
 
 
-async def verified_dkim_domain(built, project_id: str, name: str) -> None:
-    """A sending domain with a fresh DKIM key, marked VERIFIED with DKIM on (as the DNS check would)."""
+async def verified_dkim_domain(built, project_id: str, name: str, dkim: bool = True) -> None:
+    """A sending domain with a fresh DKIM key, marked VERIFIED with DKIM on or off (as the DNS check would)."""
     added = await domain_service.add_domain(built.db, built.settings, project_id, domain=name)
     async with built.db.write() as conn:
         await conn.execute(domains.update().where(domains.c.id == added["id"]).values(
-            verification_status="VERIFIED", ownership_verified=True, dkim_enabled=True, verified_at=utcnow()))
+            verification_status="VERIFIED", ownership_verified=True, dkim_enabled=dkim, verified_at=utcnow()))

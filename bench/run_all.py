@@ -42,7 +42,12 @@ class Step:
 def steps() -> list[Step]:
     pg_env = {"SENDHOUSE_TEST_POSTGRES_URL": PG} if PG else {}
     return [
-        Step("send", ["send.py", "--recipients", "5000"], "5,000 recipients (default 100,000); anchor 20,000 msgs"),
+        Step("send", ["send.py", "--serve", "--recipients", "20000", "--runs", "3"],
+             "`sendhouse serve` with default settings, 20,000 recipients (default 100,000), median of 3 runs"),
+        Step("send_dkim", ["send.py", "--serve", "--dkim", "--recipients", "20000", "--runs", "3"],
+             "as send, every message signed with RSA-2048 DKIM"),
+        *([Step("send_pg", ["send.py", "--serve", "--recipients", "20000", "--runs", "3", "--database-url", PG],
+                "as send, on PostgreSQL")] if PG else []),
         Step("abort_latency", ["abort_latency.py", "--rounds", "5", "--recipients", "10000"],
              "5 rounds, 10,000 recipients each (default 7, 20,000)"),
         Step("api_read", ["api_read.py", "--duration", "10"], "defaults (wrk -t2 -c32 -d10s)"),
@@ -59,6 +64,10 @@ def steps() -> list[Step]:
                                         "--database-url", PG], "defaults, PostgreSQL")] if PG else []),
         Step("automations", ["automations.py", "--contacts", "20000"] + (["--postgres", PG] if PG else []),
              "20,000 contacts (default 100,000)"),
+        Step("submission", ["submission.py", "--messages", "4000"], "4,000 messages (default 2,000), SQLite"),
+        *([Step("submission_pg", ["submission.py", "--messages", "4000", "--database-url", PG],
+                "4,000 messages, PostgreSQL")] if PG else []),
+        Step("inbound_flood", ["inbound_flood.py"], "defaults (12 clients x 5 reports of 250 KB)"),
         Step("api_load", ["api_load.py", "--recipients", "80000", "--duration", "20", "--quiet", "10"],
              "-c200 for 20 s (the full test: --duration 60), 80,000 recipients"),
     ]
@@ -74,10 +83,29 @@ def _row(figure, unit, value, baseline=None, baseline_name=None, higher=True) ->
 
 
 def parse_send(out: str) -> list[dict]:
-    ours = re.search(r"(\w+): (\d+) recipients, expansion ([\d.]+) s, publish→last accepted ([\d.]+) s = (\d+) msg/s", out)
+    ours = re.search(r"(\w+): (\d+) recipients, expansion ([\d.]+) s, publish→last accepted ([\d.]+) s = (\d+) msg/s"
+                     r" \(tracking on, DKIM (on|off), ([^,]+),", out)
     anchor = re.search(r"smtp-source → same smtp-sink: (\d+) msg/s", out)
-    return [_row(f"send throughput, publish → last accepted ({ours.group(1)}, tracking on, 20 connections)", "msg/s",
-                 _num(ours.group(5)), _num(anchor.group(1)), "Postfix smtp-source → same smtp-sink")]
+    dkim = ", RSA-2048 DKIM" if ours.group(6) == "on" else ""
+    return [_row(f"send, publish → last accepted ({ours.group(1)}, tracking on{dkim}, {ours.group(7)}, median of 3)",
+                 "msg/s", _num(ours.group(5)), _num(anchor.group(1)), "Postfix smtp-source -s 20 → same smtp-sink")]
+
+
+def parse_submission(out: str) -> list[dict]:
+    ours = re.search(r"submission \((\w+), (\d+) connections, ([^)]+)\): .*?([\d,]+) msg/s accepted", out)
+    anchor = re.search(r"smtp-source → smtp-sink \((\d+) sessions\): ([\d,]+) msg/s", out)
+    return [_row(f"SMTP submission, accepted ({ours.group(1)}, {ours.group(2)} connections, {ours.group(3)})", "msg/s",
+                 _num(ours.group(4)), _num(anchor.group(2)), f"smtp-source → smtp-sink ({anchor.group(1)} sessions)")]
+
+
+def parse_inbound_flood(out: str) -> list[dict]:
+    found = {name: (_num(p50), _num(p95)) for name, p50, p95 in
+             re.findall(r"(idle|flooded): \d+ probes, p50 ([\d.]+) ms, p95 ([\d.]+) ms", out)}
+    name = "/healthz with the receiver idle"
+    return [_row("/healthz p50 while the inbound receiver is flooded", "ms", found["flooded"][0], found["idle"][0],
+                 name, False),
+            _row("/healthz p95 while the inbound receiver is flooded", "ms", found["flooded"][1], found["idle"][1],
+                 name, False)]
 
 
 def parse_tracking(out: str) -> list[dict]:
@@ -121,7 +149,8 @@ def parse_build(out: str) -> list[dict]:
             _row("message build, DKIM RSA-2048 (per CPU second)", "msg/s", dkim, plain, "same build without DKIM")]
 
 
-PARSERS = {"send": parse_send, "tracking": parse_tracking, "import_contacts": parse_import,
+PARSERS = {"send": parse_send, "send_dkim": parse_send, "send_pg": parse_send, "submission": parse_submission,
+           "submission_pg": parse_submission, "inbound_flood": parse_inbound_flood, "tracking": parse_tracking, "import_contacts": parse_import,
            "segment_count": parse_segment, "expand": parse_expand, "build": parse_build}
 
 
