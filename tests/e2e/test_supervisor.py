@@ -2,19 +2,23 @@
 killed with SIGKILL is started again and the campaign completes (every recipient at least once;
 copies of one message share its Message-ID); SIGTERM during a send stops every child cleanly,
 with every message the relay accepted recorded as sent, and a restart sends the rest exactly once;
-a killed supervisor leaves no child behind; the first start happens once, in the parent."""
+a killed supervisor leaves no child behind; the first start happens once, in the parent; mail a
+worker child signs with DKIM verifies with dkimpy against the published record."""
 
 from __future__ import annotations
 
 import os
 import signal
 
+import dkim
 import sqlalchemy as sa
 
+from sendhouse.services import domains as domain_service
 from sendhouse.services import projects as project_service
 from sendhouse.store import projects as project_store
 from sendhouse.store import users as user_store
 from sendhouse.store.schema.campaigns import messages
+from tests.support.dns_server import DnsServer, publish
 from tests.support.processes import Sendhouse, sendhouse_env, wait_until_up
 from tests.support.sending_data import campaign_row, start_campaign, wait_for
 from tests.support.smtp_sink import SmtpSink, free_port
@@ -23,9 +27,9 @@ RECIPIENTS = 2000
 BEFORE_THE_SIGNAL = 300  # messages received before the kill or the SIGTERM
 
 
-def _serve(settings, sink, port: int) -> Sendhouse:
-    env = sendhouse_env(settings, SENDHOUSE_SMTP_URL=sink.url, SENDHOUSE_WORKERS=1, SENDHOUSE_LEASE_SECONDS=2,
-                        SENDHOUSE_SMTP_CONNECTIONS=4)
+def _serve(settings, sink, port: int, **extra) -> Sendhouse:
+    env = sendhouse_env(settings, **{"SENDHOUSE_SMTP_URL": sink.url, "SENDHOUSE_WORKERS": 1,
+                                     "SENDHOUSE_LEASE_SECONDS": 2, "SENDHOUSE_SMTP_CONNECTIONS": 4, **extra})
     proc = Sendhouse(["serve", "--port", str(port)], env)
     wait_until_up(f"http://127.0.0.1:{port}/healthz", proc)
     return proc
@@ -152,3 +156,25 @@ async def test_first_start_happens_once_in_the_parent_whatever_the_children(sett
     async with container.db.read() as conn:
         assert [p["name"] for p in await project_store.list_projects(conn)] == ["default"]
         assert await user_store.count_users(conn) == 1
+
+
+async def test_mail_signed_in_a_worker_child_verifies_with_dkimpy(settings, container):
+    project = await project_service.create_project(container.db, name="signed")
+    with DnsServer() as dns_server, SmtpSink() as sink:
+        settings = settings.model_copy(update={"dns_resolver": dns_server.address})
+        added = await domain_service.add_domain(container.db, settings, project["id"], domain="example.com")
+        publish(dns_server, added["dnsRecords"])
+        verified = await domain_service.verify_domain(container.db, settings, project["id"], added["id"])
+        assert verified["dkimEnabled"] is True, verified
+        record = added["dnsRecords"]["dkim"]["value"].encode()
+        campaign_id = await start_campaign(container.db, project["id"], 20)
+        proc = _serve(settings, sink, free_port(), SENDHOUSE_WORKERS=2)
+        try:
+            await wait_for(_sent(container, campaign_id), timeout=60, every=0.2)
+        finally:
+            proc.stop()
+    signers = {line["pid"] for line in proc.json_logs() if line.get("role") == "worker"}
+    assert signers and os.getpid() not in signers and len(sink.messages) == 20
+    for message in sink.messages:
+        assert message.data.startswith(b"DKIM-Signature: v=1; a=rsa-sha256;") and b"d=example.com;" in message.data
+        assert dkim.verify(message.data, dnsfunc=lambda name, timeout=5: record)
