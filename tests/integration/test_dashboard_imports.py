@@ -85,8 +85,9 @@ async def test_another_projects_job_is_not_found(api, tenant, other_tenant, tmp_
 
 async def test_the_upload_form_and_its_status_page(api, tenant, elsewhere):
     token = await _login(api, tenant)
-    mapping = await api.client.post("/app/imports", data={"csrf_token": token},
-                                    files={"file": ("people.csv", CSV.encode(), "text/csv")})
+    uploaded = await api.client.post("/app/imports", data={"csrf_token": token},
+                                     files={"file": ("people.csv", CSV.encode(), "text/csv")})
+    mapping = await api.client.get(uploaded.headers["location"])
     upload_id = re.search(r"/app/imports/([0-9a-f]{24})/start", mapping.text)[1]
     sent = await api.client.post(f"/app/imports/{upload_id}/start",
                                  data={"csrf_token": token, "target_0": "email", "target_1": "firstName"})

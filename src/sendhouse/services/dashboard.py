@@ -1,6 +1,7 @@
 """Dashboard read models over the ledger and tracking events: campaign progress, opens and clicks
-over time, clicks per link; CSV imports run in the background, each a row of import_jobs whose
-progress any API process can read, and which outlives a restart."""
+over time, clicks per link; CSV imports run in the background, each a row of import_jobs (from
+the upload awaiting its column mapping to the report) that any API process can read, and which
+outlives a restart; the uploaded file waits in the data dir under the job's id."""
 
 from __future__ import annotations
 
@@ -94,7 +95,7 @@ class ImportJob:
     project_id: str
     total: int
     done: int = 0
-    status: str = "running"  # running | finished | failed
+    status: str = "running"  # mapping | running | finished | failed
     report: imports.ImportReport | None = None
     error: str | None = None
     skipped: list[str] = field(default_factory=list)  # columns left out by choice at the mapping step
@@ -147,19 +148,27 @@ async def _run_import(db: Database, job: ImportJob, path: Path, list_id: str | N
         path.unlink(missing_ok=True)
 
 
+def _launch(db: Database, job: ImportJob, path: Path, list_id: str | None, mapped: list[str] | None) -> None:
+    task = asyncio.get_running_loop().create_task(_run_import(db, job, path, list_id, mapped))
+    _running.add(task)
+    task.add_done_callback(_running.discard)
+
+
+def _rows_in(path: Path) -> int:
+    return max(path.read_bytes().count(b"\n") - 1, 1)
+
+
 async def start_import(db: Database, project_id: str, path: Path, list_id: str | None,
                        mapped: list[str] | None = None, skipped: list[str] | None = None) -> ImportJob:
     """Import the CSV at `path` (deleted afterwards) in a background task, reading its header as
     `mapped` when given; returns its job."""
     now = utcnow()
-    job = ImportJob(ids.new_id(), project_id, max(path.read_bytes().count(b"\n") - 1, 1), skipped=skipped or [])
+    job = ImportJob(ids.new_id(), project_id, _rows_in(path), skipped=skipped or [])
     async with db.write() as conn:
         await import_store.insert(conn, {"id": job.id, "project_id": project_id, "status": job.status,
                                          "total": job.total, "done": 0, "skipped_columns": job.skipped,
                                          "created_at": now, "updated_at": now})
-    task = asyncio.get_running_loop().create_task(_run_import(db, job, path, list_id, mapped))
-    _running.add(task)
-    task.add_done_callback(_running.discard)
+    _launch(db, job, path, list_id, mapped)
     return job
 
 
@@ -178,22 +187,52 @@ async def get_import(db: Database, project_id: str, job_id: str) -> ImportJob:
     return ImportJob.of(row)
 
 
-def keep_upload(extras: dict, project_id: str, path: Path) -> str:
-    """Remember an uploaded CSV until its columns are mapped; its id."""
-    upload_id = ids.new_id()
-    extras.setdefault("dashboard_uploads", {})[upload_id] = (project_id, path)
+PENDING_UPLOAD_KEPT = timedelta(days=1)  # an upload never mapped is forgotten after this long
+
+
+def upload_file(data_dir: Path, upload_id: str) -> Path:
+    return data_dir / "imports" / f"{upload_id}.csv"
+
+
+async def keep_upload(db: Database, data_dir: Path, project_id: str, path: Path) -> str:
+    """Keep an uploaded CSV until its columns are mapped: a job row waiting in `mapping` and the
+    file in the data dir under its id (a restart or another API process on this data dir finds
+    both); the project's uploads left unmapped for PENDING_UPLOAD_KEPT are forgotten. Its id."""
+    upload_id, now = ids.new_id(), utcnow()
+    kept = upload_file(data_dir, upload_id)
+    path.replace(kept)
+    async with db.write() as conn:
+        await import_store.insert(conn, {"id": upload_id, "project_id": project_id, "status": "mapping",
+                                         "total": _rows_in(kept), "done": 0, "created_at": now, "updated_at": now})
+        forgotten = await import_store.delete_mappings_before(conn, project_id, now - PENDING_UPLOAD_KEPT)
+    for old in forgotten:
+        upload_file(data_dir, old).unlink(missing_ok=True)
     return upload_id
 
 
-def upload_path(extras: dict, project_id: str, upload_id: str) -> Path:
-    found = extras.get("dashboard_uploads", {}).get(upload_id)
-    if found is None or found[0] != project_id or not found[1].exists():
+async def upload_path(db: Database, data_dir: Path, project_id: str, upload_id: str) -> Path:
+    """The file of an upload of the project still waiting for its mapping."""
+    async with db.read() as conn:
+        row = await import_store.get(conn, project_id, upload_id)
+    kept = upload_file(data_dir, upload_id)
+    if row is None or row["status"] != "mapping" or not kept.exists():
         raise NotFound("This upload is gone; upload the file again", code="IMPORT_NOT_FOUND")
-    return found[1]
+    return kept
 
 
-def forget_upload(extras: dict, upload_id: str) -> None:
-    extras.get("dashboard_uploads", {}).pop(upload_id, None)
+async def start_upload(db: Database, data_dir: Path, project_id: str, upload_id: str, list_id: str | None,
+                       mapped: list[str], skipped: list[str]) -> ImportJob:
+    """Import a mapped upload (once: a second start finds it gone); the job keeps the upload's id."""
+    path = await upload_path(db, data_dir, project_id, upload_id)
+    async with db.write() as conn:
+        won = await import_store.claim_mapping(conn, project_id, upload_id,
+                                               {"skipped_columns": skipped, "updated_at": utcnow()})
+        row = await import_store.get(conn, project_id, upload_id)
+    if not won:
+        raise NotFound("This upload is gone; upload the file again", code="IMPORT_NOT_FOUND")
+    job = ImportJob.of(row)
+    _launch(db, job, path, list_id, mapped)
+    return job
 
 
 # --- segment builder -----------------------------------------------------------------------

@@ -1,5 +1,6 @@
-"""Queries on dashboard CSV import jobs (`import_jobs`): created running, progress as rows are
-read, finished or failed once; every change is a conditional UPDATE of a running job."""
+"""Queries on dashboard CSV import jobs (`import_jobs`): an upload waits for its column mapping
+(`mapping`), is claimed once to run (`running`), reports progress as rows are read, and is
+finished or failed once; every change is a conditional UPDATE of a job in the expected state."""
 
 from __future__ import annotations
 
@@ -29,3 +30,18 @@ async def update_running(conn: AsyncConnection, job_id: str, values: dict[str, A
     if stale_before is not None:
         stmt = stmt.where(t.c.updated_at < stale_before)
     return (await conn.execute(stmt.values(**values))).rowcount == 1
+
+
+async def claim_mapping(conn: AsyncConnection, project_id: str, job_id: str, values: dict[str, Any]) -> bool:
+    """mapping → running, once: whether this call won the upload."""
+    stmt = t.update().where(t.c.id == job_id, t.c.project_id == project_id, t.c.status == "mapping")
+    return (await conn.execute(stmt.values(status="running", **values))).rowcount == 1
+
+
+async def delete_mappings_before(conn: AsyncConnection, project_id: str, before: datetime) -> list[str]:
+    """Forget the project's uploads still waiting for a mapping since before `before`; their ids."""
+    query = sa.select(t.c.id).where(t.c.project_id == project_id, t.c.status == "mapping", t.c.created_at < before)
+    found = list((await conn.execute(query)).scalars())
+    if found:
+        await conn.execute(t.delete().where(t.c.id.in_(found), t.c.status == "mapping"))
+    return found

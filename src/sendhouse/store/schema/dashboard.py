@@ -3,8 +3,8 @@
 Passwords are stored only as argon2 hashes; a user sees the projects listed in project_members.
 A session is a row (only the SHA-256 of its token is stored; the cookie carries the token), so
 logging out or changing the password revokes it on the server, not only in one browser.
-An import job is a row (not process memory), so its progress outlives a restart and every API
-process sees it.
+An import job is a row (not process memory), from the upload awaiting its column mapping to the
+report, so it outlives a restart and every API process sees it.
 """
 
 import sqlalchemy as sa
@@ -37,7 +37,7 @@ import_jobs = sa.Table(
     id_column(),
     sa.Column("project_id", sa.String(24), sa.ForeignKey("projects.id", ondelete="CASCADE"), nullable=False,
               index=True),
-    sa.Column("status", sa.String(16), nullable=False),  # running | finished | failed
+    sa.Column("status", sa.String(16), nullable=False),  # mapping (an upload awaiting its columns) | running | finished | failed
     sa.Column("total", sa.Integer, nullable=False),  # about how many rows the file has
     sa.Column("done", sa.Integer, nullable=False, server_default="0"),  # rows read so far
     sa.Column("rows_read", sa.Integer),  # the report, once finished

@@ -6,6 +6,7 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from fastapi import APIRouter, Request
 from starlette.datastructures import FormData, UploadFile
@@ -162,25 +163,41 @@ async def _save_upload(ctx: Ctx, upload: UploadFile) -> Path:
     return Path(handle.name)
 
 
+def _readable_or_removed(path: Path) -> Path:
+    """The upload, once its header and first rows read as CSV; a file that does not is not kept."""
+    try:
+        mapping.plan(path, {})
+    except Exception:
+        path.unlink(missing_ok=True)
+        raise
+    return path
+
+
 @router.post("/imports")
 async def upload_import(request: Request, ctx: Page, form: Form):
-    """Keep the upload and show its columns to map (or skip) before anything is imported."""
+    """Keep the upload (a durable row and file) and send to its column mapping; nothing is imported yet."""
     upload = form.get("file")
     try:
         if not isinstance(upload, UploadFile) or not upload.filename:
             raise InvalidInput.field("file", "choose a CSV file")
-        path = await _save_upload(ctx, upload)
-        types = await mapping.property_types(ctx.db, ctx.project_id)
-        found = mapping.plan(path, types)
+        path = _readable_or_removed(await _save_upload(ctx, upload))
     except AppError as exc:
         flash(request, " — ".join(problems(exc)), "error")
         return redirect(request, "/imports/new")
     except (UnicodeDecodeError, ValueError) as exc:
         flash(request, f"The file could not be read as CSV: {exc}", "error")
         return redirect(request, "/imports/new")
-    upload_id = stats.keep_upload(ctx.container.extras, ctx.project_id, path)
-    return render(request, "dashboard/import_mapping.html", ctx, **found, upload_id=upload_id,
-                  list_id=optional(form, "listId") or "", types=PROPERTY_TYPES,
+    upload_id = await stats.keep_upload(ctx.db, ctx.settings.data_dir, ctx.project_id, path)
+    list_id = optional(form, "listId")
+    return redirect(request, f"/imports/{upload_id}" + (f"?listId={quote(list_id)}" if list_id else ""))
+
+
+async def _mapping_page(request: Request, ctx: Ctx, upload_id: str):
+    """The columns of an upload waiting for its mapping, each with a proposed target and its reason."""
+    path = await stats.upload_path(ctx.db, ctx.settings.data_dir, ctx.project_id, upload_id)
+    types = await mapping.property_types(ctx.db, ctx.project_id)
+    return render(request, "dashboard/import_mapping.html", ctx, **mapping.plan(path, types), upload_id=upload_id,
+                  list_id=request.query_params.get("listId", ""), types=PROPERTY_TYPES,
                   targets=[*dict.fromkeys(mapping.BUILTIN.values()), *types])
 
 
@@ -191,20 +208,23 @@ def _choices(form: FormData, count: int) -> list[dict]:
 
 @router.post("/imports/{upload_id}/start")
 async def start_import(request: Request, ctx: Page, form: Form, upload_id: str):
-    path = stats.upload_path(ctx.container.extras, ctx.project_id, upload_id)
+    path = await stats.upload_path(ctx.db, ctx.settings.data_dir, ctx.project_id, upload_id)
     header = mapping.plan(path, {})["header"]
     try:
         mapped, skipped = await mapping.apply(ctx.db, ctx.project_id, header, _choices(form, len(header)))
     except AppError as exc:
         flash(request, " — ".join(problems(exc)), "error")
-        return redirect(request, "/imports/new")
-    stats.forget_upload(ctx.container.extras, upload_id)
-    job = await stats.start_import(ctx.db, ctx.project_id, path, optional(form, "listId"), mapped, skipped)
+        return redirect(request, f"/imports/{upload_id}")
+    job = await stats.start_upload(ctx.db, ctx.settings.data_dir, ctx.project_id, upload_id,
+                                   optional(form, "listId"), mapped, skipped)
     return redirect(request, f"/imports/{job.id}")
 
 
 @router.get("/imports/{job_id}")
 async def import_status(request: Request, ctx: Page, job_id: str):
+    """An upload waiting for its mapping shows the mapping; a started one its progress and report."""
     job = await stats.get_import(ctx.db, ctx.project_id, job_id)
+    if job.status == "mapping":
+        return await _mapping_page(request, ctx, job_id)
     name = "dashboard/_import_progress.html" if request.headers.get("hx-request") else "dashboard/import_status.html"
     return render(request, name, ctx, job=job)
