@@ -1,7 +1,7 @@
 """The campaign page over the ASGI app on both databases: a bar split into sent / cancelled /
 remaining, live analytics cards, a reload once the state changes, only the actions the state
 allows; the send confirmation with its recipient count, past start dates refused, local times
-with their zone, duplicate and delete."""
+with their zone, duplicate and delete; the sent → delivered → opened → clicked funnel with its rates."""
 
 from __future__ import annotations
 
@@ -13,6 +13,8 @@ import sqlalchemy as sa
 from sendhouse.domain.times import utcnow
 from sendhouse.services import users as user_service
 from sendhouse.store.schema.campaigns import messages
+from tests.integration.test_analytics import _feedback as analytics_feedback
+from tests.support.feedback_data import sent_campaign
 from tests.support.sending_data import campaign_row, seed_list, start_campaign
 
 PASSWORD = "correct horse battery"
@@ -186,3 +188,31 @@ async def test_a_scheduled_campaign_can_be_unscheduled_back_to_a_draft_and_never
     assert ">Unschedule<" not in page and "Send now" in page
     await api.client.post(f"/app/campaigns/{campaign_id}/unschedule", data={"csrf_token": token})  # wrong state
     assert (await campaign_row(api.db, campaign_id))["status"] == "draft"
+
+
+def _funnel(html: str) -> dict[str, str]:
+    """Each funnel step's text, whitespace squeezed."""
+    steps = re.findall(r'<li data-step="(\w+)">(.*?)</li>', html[html.index('class="funnel"'):], re.DOTALL)
+    return {key: " ".join(re.sub(r"<[^>]+>", " ", body).split()) for key, body in steps}
+
+
+async def test_the_funnel_shows_each_step_with_its_rate_and_follows_the_progress(api, tenant):
+    await _login(api, tenant)
+    campaign_id, rows = await sent_campaign(api.db, tenant.project_id, 10)
+    assert _funnel((await api.client.get(f"/app/campaigns/{campaign_id}")).text)["opened"] == "Opened 0 0.0 % of delivered"
+    await analytics_feedback(api, tenant, rows)  # 9 delivered, 4 opened, 2 clicked
+    live = (await api.client.get(f"/app/campaigns/{campaign_id}/progress")).text
+    assert _funnel(live) == {"sent": "Sent 10", "delivered": "Delivered 9 90.0 % of sent",
+                             "opened": "Opened 4 44.4 % of delivered",
+                             "clicked": "Clicked 2 50.0 % of opened · 22.2 % of delivered"}
+    assert re.search(r'data-step="opened">.*?style="width: 40.0%"', live, re.DOTALL)
+
+
+async def test_the_funnel_says_when_opens_and_clicks_are_not_tracked(api, tenant):
+    await _login(api, tenant)
+    campaign_id, rows = await sent_campaign(api.db, tenant.project_id, 10, trackingOpen=False, trackingClick=False)
+    await analytics_feedback(api, tenant, rows)
+    steps = _funnel((await api.client.get(f"/app/campaigns/{campaign_id}")).text)
+    assert steps["opened"] == "Opened not tracked for this campaign"
+    assert steps["clicked"] == "Clicked not tracked for this campaign"
+    assert steps["delivered"] == "Delivered 9 90.0 % of sent"

@@ -1,6 +1,7 @@
 """The campaign page's use cases: what the campaign is doing now (a progress bar split into sent,
-cancelled, failed and remaining; labelled analytics; the actions its state allows; when it
-starts), the send confirmation with its recipient count, and scheduling at a local time."""
+cancelled, failed and remaining; labelled analytics; a sent → delivered → opened → clicked funnel
+with its rates; the actions its state allows; when it starts), the send confirmation with its
+recipient count, and scheduling at a local time."""
 
 from __future__ import annotations
 
@@ -45,6 +46,26 @@ def cards(analytics: dict) -> list[dict]:
     return found
 
 
+# Funnel steps: (label, count key, the tracking switch it needs, the API's rate of delivered to add).
+FUNNEL = (("Sent", "sent", None, None), ("Delivered", "delivered", None, None), ("Opened", "opened", "open", None),
+          ("Clicked", "clicked", "click", "clickRate"))
+
+
+def funnel(analytics: dict) -> list[dict]:
+    """Each step's count, its width (percent of sent), its rate from the step before (`of` names
+    that step; delivered → opened is the open rate) and, for clicks, the click rate of delivered."""
+    counts, tracking = analytics["counts"], analytics["tracking"]
+    steps: list[dict] = []
+    for label, key, switch, extra_rate in FUNNEL:
+        value, before = counts.get(key, 0), (steps[-1] if steps else None)
+        steps.append({"label": label, "key": key, "value": value, "tracked": not switch or bool(tracking[switch]),
+                      "width": min(rules.rate(value, counts.get("sent", 0)), 100.0),
+                      "rate": rules.rate(value, before["value"]) if before else None,
+                      "of": before["label"].lower() if before else None,
+                      "ofDelivered": analytics["rates"].get(extra_rate) if extra_rate else None})
+    return steps
+
+
 def starts_in(campaign: dict, now: datetime) -> int | None:
     """Seconds until a scheduled campaign starts (0 once due), else None."""
     at = campaign.get("scheduledAt")
@@ -61,7 +82,7 @@ async def live_state(db: Database, project_id: str, campaign_id: str) -> dict:
     analytics = drawn["analytics"]
     pending = any(found["counts"].get(s) for s in rules.PENDING_MESSAGES)
     return {**found, "parts": bar_parts(found["total"], found["counts"]), "cards": cards(analytics),
-            "analytics": analytics, "timeline": drawn["timeline"], "links": drawn["links"], "live": campaign["status"] in LIVE or pending,
+            "funnel": funnel(analytics), "analytics": analytics, "timeline": drawn["timeline"], "links": drawn["links"], "live": campaign["status"] in LIVE or pending,
             "actions": rules.allowed_actions(campaign["status"], campaign.get("sendMode") or "immediate"),
             "startsIn": starts_in(campaign, utcnow())}
 
