@@ -1,5 +1,6 @@
 /* Sendhouse dashboard: dates in the viewer's time zone, the browser's zone in schedule forms,
-   confirmations on dangerous buttons. Everything works without it, only less friendly. */
+   confirmations on dangerous buttons, tables that scroll sideways reachable from the keyboard.
+   Everything works without it, only less friendly. */
 (function () {
   "use strict";
   var zone = Intl.DateTimeFormat().resolvedOptions().timeZone || "UTC";
@@ -17,10 +18,23 @@
     });
   }
 
+  function scrollable() {
+    document.querySelectorAll(".scroll").forEach(function (el) {
+      if (el.scrollWidth > el.clientWidth + 1) {
+        el.tabIndex = 0;
+        el.setAttribute("role", "region");
+        el.setAttribute("aria-label", "Table (scrolls sideways)");
+      } else if (el.hasAttribute("tabindex")) {
+        el.removeAttribute("tabindex"); el.removeAttribute("role"); el.removeAttribute("aria-label");
+      }
+    });
+  }
+
   document.addEventListener("submit", function (event) {
     var message = event.target.getAttribute("data-confirm");
     if (message && !window.confirm(message)) { event.preventDefault(); }
   }, true);
-  document.addEventListener("DOMContentLoaded", function () { localise(document); });
-  document.addEventListener("htmx:afterSwap", function (event) { localise(event.target.parentNode || document); });
+  document.addEventListener("DOMContentLoaded", function () { localise(document); scrollable(); });
+  document.addEventListener("htmx:afterSwap", function (event) { localise(event.target.parentNode || document); scrollable(); });
+  window.addEventListener("resize", scrollable);
 })();

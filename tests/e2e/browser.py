@@ -1,0 +1,142 @@
+"""What the dashboard's browser tests share: a live `sendhouse serve` on a database of the kind
+under test, Debian's chromium through Playwright, screenshots at desktop (1280×800) and phone
+(390×844) width kept in test-artifacts/screenshots/, and the vendored axe-core check."""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+playwright_sync = pytest.importorskip("playwright.sync_api")
+expect = playwright_sync.expect
+CHROMIUM = "/usr/bin/chromium"
+needs_chromium = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian's chromium is not installed")
+
+SENDHOUSE = str(Path(sys.executable).parent / "sendhouse")
+SHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
+AXE = Path(__file__).resolve().parent / "vendor" / "axe-core" / "axe.min.js"
+LAUNCH_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+               "--disable-component-update", "--disable-sync"]
+BROWSER_ZONE = "Europe/Paris"
+DESKTOP, PHONE = {"width": 1280, "height": 800}, {"width": 390, "height": 844}
+SERIOUS = ("serious", "critical")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _env(db_url: str, data_dir: Path, extra: dict[str, str]) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SENDHOUSE_")}
+    env.update({"SENDHOUSE_DATABASE_URL": db_url, "SENDHOUSE_DATA_DIR": str(data_dir),
+                "SENDHOUSE_SEND_NOW_DELAY": "1", "SENDHOUSE_SECRET_KEY": "browser-test-secret", **extra})
+    return env
+
+
+def _read_first_start(proc: subprocess.Popen) -> dict[str, str]:
+    """The API key, dashboard email and password the first start prints."""
+    found: dict[str, str] = {}
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and len(found) < 3:
+        line = proc.stdout.readline()
+        if not line and proc.poll() is not None:
+            break
+        match = re.match(r"\s*(email|password):\s+(\S+)", line) or re.match(r"(key)?(AS_\S+)\s*$", line)
+        if match:
+            found[match[1] or "key"] = match[2]
+    assert len(found) == 3, f"the first start did not print a key and a dashboard login: {sorted(found)}"
+    return found
+
+
+@contextmanager
+def serving(db_url: str, tmp: Path, **extra: str):
+    """`sendhouse serve` on a free port: {url, email, password, key, tmp}; stopped on exit."""
+    port = free_port()
+    env = _env(db_url, tmp / "data", {f"SENDHOUSE_{k.upper()}": v for k, v in extra.items()})
+    proc = subprocess.Popen([SENDHOUSE, "serve", "--port", str(port)], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        yield {"url": f"http://127.0.0.1:{port}", **_read_first_start(proc), "tmp": tmp}
+    finally:
+        proc.terminate()
+        print(proc.stdout.read()[-3000:] if proc.stdout else "")
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=10)
+
+
+@contextmanager
+def chromium():
+    """Debian's chromium, headless."""
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    with playwright_sync.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=LAUNCH_ARGS)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+def new_tab(browser):
+    tab = browser.new_page(viewport=DESKTOP, timezone_id=BROWSER_ZONE)
+    tab.set_default_timeout(30_000)
+    return tab
+
+
+def shot(page, name: str) -> None:
+    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
+
+
+def axe_problems(page) -> list[str]:
+    """The page's serious and critical axe-core violations, one line each (rule, impact, where),
+    once a frame has been drawn at the current size (the page's resize handlers have run)."""
+    page.evaluate("() => new Promise(done => requestAnimationFrame(() => done()))")
+    if not page.evaluate("typeof window.axe === 'object'"):
+        page.add_script_tag(path=str(AXE))
+    found = page.evaluate("""async () => (await axe.run(document, {resultTypes: ['violations']})).violations
+        .map(v => ({id: v.id, impact: v.impact, help: v.help, nodes: v.nodes.slice(0, 3).map(n => n.target.join(' '))}))""")
+    return [f"{v['id']} ({v['impact']}: {v['help']}) at {v['nodes']}" for v in found if v["impact"] in SERIOUS]
+
+
+def both_widths(page, name: str, *, axe: bool = True) -> None:
+    """Screenshots at desktop and phone width; at each, no serious accessibility violation and (on
+    the phone) no sideways scrolling."""
+    for size, label in ((DESKTOP, "desktop"), (PHONE, "phone")):
+        page.set_viewport_size(size)
+        shot(page, f"{name}-{label}")
+        if axe:
+            assert axe_problems(page) == [], (name, label)
+    assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"], name
+    page.set_viewport_size(DESKTOP)
+
+
+def wait_until_server(page, url: str) -> None:
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            page.goto(url + "/app/login")
+            return
+        except playwright_sync.Error:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)
+
+
+def log_in(page, server) -> None:
+    wait_until_server(page, server["url"])
+    page.get_by_label("Email").fill(server["email"])
+    page.get_by_label("Password").fill(server["password"])
+    page.get_by_role("button", name="Log in").click()
+    expect(page.get_by_role("heading", name="Campaigns")).to_be_visible()

@@ -1,0 +1,203 @@
+"""Every dashboard page in a real browser (Playwright driving Debian's chromium) against one live
+`sendhouse serve` per database kind, shared by the tests of this module: every page reachable
+from the navigation passes the vendored axe-core check with no serious violation at desktop
+(1280×800) and phone (390×844) width, labels every field and never scrolls sideways on a phone;
+the login works from the keyboard; a scheduled campaign is unscheduled, duplicated and deleted.
+Screenshots go to test-artifacts/screenshots/.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+from urllib.parse import urlsplit
+
+import httpx2
+import pytest
+
+from tests.conftest import DB_KINDS, _truncate_postgres
+from tests.e2e.browser import (
+    BROWSER_ZONE,
+    DESKTOP,
+    PHONE,
+    axe_problems,
+    both_widths,
+    chromium,
+    expect,
+    log_in,
+    needs_chromium,
+    new_tab,
+    serving,
+    shot,
+    wait_until_server,
+)
+
+pytestmark = needs_chromium
+UNLABELLED = """[...document.querySelectorAll('input:not([type=hidden]):not([hidden]), select, textarea')]
+  .filter(e => !(e.labels && e.labels.length) && !e.getAttribute('aria-label') && !e.getAttribute('aria-labelledby'))
+  .map(e => e.outerHTML.slice(0, 120))"""
+LINKS = "[...document.querySelectorAll('a[href]')].map(a => a.href)"
+NOT_PAGES = re.compile(r"/(raw|logout|attachments)(/|$)|\.(png|ico|css|js)$")
+MAX_PAGES = 60
+
+
+@pytest.fixture(scope="module", params=DB_KINDS)
+def server(request, tmp_path_factory):
+    """One server per database kind for the whole module, with a little of everything to show."""
+    tmp = tmp_path_factory.mktemp(f"pages-{request.param}")
+    if request.param == "sqlite":
+        shutil.copy(request.getfixturevalue("sqlite_template"), tmp / "sendhouse.db")
+        db_url = f"sqlite:///{tmp / 'sendhouse.db'}"
+    else:
+        db_url = request.getfixturevalue("postgres_database")
+        _truncate_postgres(db_url)
+    with serving(db_url, tmp) as found:
+        _seed(found)
+        yield found
+
+
+@pytest.fixture(scope="module")
+def browser(server):
+    with chromium() as launched:
+        yield launched
+
+
+@pytest.fixture
+def page(browser, server):
+    tab = new_tab(browser)
+    try:
+        yield tab
+    finally:
+        tab.context.close()
+
+
+def _api(server, method: str, path: str, body: dict) -> dict:
+    answer = httpx2.request(method, f"{server['url']}/v1{path}", json=body, timeout=30,
+                            headers={"Authorization": f"Bearer {server['key']}"})
+    assert answer.status_code < 300, answer.text
+    return answer.json()["data"]
+
+
+def _seed(server) -> None:
+    """Contacts in a list, a segment, a draft campaign, a template, a domain and a webhook."""
+    wait_until_ready = httpx2.get(f"{server['url']}/app/login", timeout=30)
+    assert wait_until_ready.status_code == 200
+    crowd = _api(server, "POST", "/contact-lists", {"name": "Newsletter"})
+    for i in range(3):
+        _api(server, "POST", "/contacts", {"email": f"reader{i}@shop.example", "firstName": f"Reader{i}",
+                                           "listIds": [crowd["id"]]})
+    _api(server, "POST", "/campaigns", {"name": "Autumn", "subject": "Autumn news", "toLists": [crowd["id"]],
+                                        "htmlTemplate": "<p>Hello {{firstName}}</p>",
+                                        "from": {"email": "news@shop.example"}})
+    _api(server, "POST", "/templates", {"templateName": "Welcome", "subject": "Welcome",
+                                        "emailTemplate": "<p>Welcome {{firstName}}</p>"})
+    _api(server, "POST", "/domains", {"domain": "shop.example"})
+    _api(server, "POST", "/webhooks", {"url": "https://hooks.shop.example/in", "events": ["email.sent"]})
+
+
+def _page_kind(url: str) -> str:
+    """A path with its ids replaced, so each kind of page is visited once."""
+    return re.sub(r"/[0-9a-f]{24}|/A-[0-9a-f]{20}|/[A-Z0-9]{4,12}(?=/|$)", "/{id}", urlsplit(url).path)
+
+
+def _crawl(page, start: str) -> list[str]:
+    """Every dashboard page reachable by links from `start` (GET only), one per kind."""
+    seen, queue, pages = set(), [start], []
+    while queue and len(pages) < MAX_PAGES:
+        url = queue.pop(0)
+        kind = _page_kind(url)
+        if kind in seen or NOT_PAGES.search(url) or not urlsplit(url).path.startswith("/app/"):
+            continue
+        seen.add(kind)
+        page.goto(url)
+        pages.append(url)
+        queue += [link.split("#")[0] for link in page.evaluate(LINKS) if link.startswith(start.split("/app/")[0])]
+    return pages
+
+
+def _problems_here(page, width: int) -> list[str]:
+    """Unlabelled fields, sideways scrolling and serious axe violations of the page as it is shown."""
+    found = [f"unlabelled: {field}" for field in page.evaluate(UNLABELLED)]
+    if page.evaluate("document.documentElement.scrollWidth") > width:
+        found.append(f"scrolls sideways at {width} px")
+    return found + axe_problems(page)
+
+
+def test_every_page_passes_axe_labels_its_fields_and_fits_a_phone(server, page):
+    wait_until_server(page, server["url"])
+    problems = []
+    for size in (DESKTOP, PHONE):
+        page.set_viewport_size(size)
+        problems += [f"/app/login at {size['width']}: {p}" for p in _problems_here(page, size["width"])]
+    page.set_viewport_size(DESKTOP)
+    log_in(page, server)
+    pages = _crawl(page, f"{server['url']}/app/overview")
+    kinds = {_page_kind(url) for url in pages}
+    assert {"/app/campaigns/{id}", "/app/contacts/{id}", "/app/lists/{id}", "/app/domains/{id}",
+            "/app/templates/{id}", "/app/webhooks/{id}", "/app/account/password"} <= kinds, sorted(kinds)
+    for url in pages:
+        page.goto(url)
+        kind = _page_kind(url)
+        name = "30-" + (kind.removeprefix("/app/").replace("/", "-").replace("{id}", "x") or "home")
+        for size, label in ((DESKTOP, "desktop"), (PHONE, "phone")):
+            page.set_viewport_size(size)
+            problems += [f"{kind} at {size['width']}: {p}" for p in _problems_here(page, size["width"])]
+            shot(page, f"{name}-{label}")
+        page.set_viewport_size(DESKTOP)
+    assert problems == [], "\n".join(problems)
+
+
+def _tab_to_login_button(page) -> list[str]:
+    """Press Tab from where the login page puts the focus until the submit button has it; the fields passed."""
+    seen = [page.evaluate("document.activeElement.name || ''")]
+    for _ in range(10):
+        page.keyboard.press("Tab")
+        seen.append(page.evaluate("document.activeElement.name || document.activeElement.textContent.trim()"))
+        if page.evaluate("document.activeElement.type") == "submit":
+            break
+    return seen
+
+
+def test_the_login_works_from_the_keyboard(server, page):
+    wait_until_server(page, server["url"])
+    seen = _tab_to_login_button(page)
+    assert seen[-1] == "Log in" and "email" in seen and "password" in seen
+    page.keyboard.press("Shift+Tab")
+    page.keyboard.type(server["password"])
+    page.get_by_label("Email").fill(server["email"])
+    page.get_by_label("Password").press("Enter")
+    expect(page.get_by_role("heading", name="Campaigns")).to_be_visible()
+
+
+def _open_campaign(page, name: str) -> None:
+    page.get_by_role("link", name="Campaigns", exact=True).click()
+    page.get_by_role("link", name=name, exact=True).click()
+    expect(page.get_by_role("heading", name=name)).to_be_visible()
+
+
+def test_a_scheduled_campaign_is_unscheduled_duplicated_and_deleted(server, page):
+    log_in(page, server)
+    _open_campaign(page, "Autumn")
+    expect(page.get_by_label("Time zone")).to_have_value(BROWSER_ZONE)
+    page.get_by_label("Date and time").fill("2099-10-01T09:30")
+    page.get_by_role("button", name="Schedule").click()
+    expect(page.locator("#campaign-status")).to_have_text("scheduled")
+    expect(page.locator("#starts-in")).to_contain_text("2099")
+    both_widths(page, "31-campaign-scheduled")
+    page.get_by_role("button", name="Unschedule").click()
+    expect(page.locator(".flash")).to_contain_text("a draft again")
+    expect(page.locator("#campaign-status")).to_have_text("draft")
+    expect(page.locator("#starts-in")).to_have_count(0)
+    expect(page.get_by_role("link", name="Send now…")).to_be_visible()
+    page.get_by_role("button", name="Duplicate").click()
+    expect(page.get_by_role("heading", name="Copy of Autumn")).to_be_visible()
+    expect(page.locator("#campaign-status")).to_have_text("draft")
+    page.once("dialog", lambda dialog: dialog.dismiss())  # a second thought keeps it
+    page.get_by_role("button", name="Delete").click()
+    expect(page.get_by_role("heading", name="Copy of Autumn")).to_be_visible()
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.get_by_role("button", name="Delete").click()
+    expect(page.locator(".flash")).to_contain_text("Draft deleted")
+    expect(page.get_by_role("link", name="Copy of Autumn")).to_have_count(0)
+    expect(page.get_by_role("link", name="Autumn", exact=True)).to_be_visible()
+    both_widths(page, "32-campaigns-after-delete")
