@@ -37,6 +37,8 @@ UNLABELLED = """[...document.querySelectorAll('input:not([type=hidden]):not([hid
   .filter(e => !(e.labels && e.labels.length) && !e.getAttribute('aria-label') && !e.getAttribute('aria-labelledby'))
   .map(e => e.outerHTML.slice(0, 120))"""
 LINKS = "[...document.querySelectorAll('a[href]')].map(a => a.href)"
+FIELD_NAMES = re.compile(r"\b(humanOpened|spamReported|totalContacts|filterCriteria|sending_gradual|"
+                         r"(?!SENDHOUSE_)[A-Z]{3,}_[A-Z_]{3,})\b")  # API and enum names (PENDING_CONFIGURATION), not settings
 NOT_PAGES = re.compile(r"/(raw|logout|attachments)(/|$)|\.(png|ico|css|js)$")
 MAX_PAGES = 60
 
@@ -118,6 +120,7 @@ def _crawl(page, start: str) -> list[str]:
 def _problems_here(page, width: int) -> list[str]:
     """Unlabelled fields, sideways scrolling and serious axe violations of the page as it is shown."""
     found = [f"unlabelled: {field}" for field in page.evaluate(UNLABELLED)]
+    found += [f"shows the field name {name}" for name in FIELD_NAMES.findall(page.inner_text("main"))]
     if page.evaluate("document.documentElement.scrollWidth") > width:
         found.append(f"scrolls sideways at {width} px")
     return found + axe_problems(page)
@@ -201,3 +204,44 @@ def test_a_scheduled_campaign_is_unscheduled_duplicated_and_deleted(server, page
     expect(page.get_by_role("link", name="Copy of Autumn")).to_have_count(0)
     expect(page.get_by_role("link", name="Autumn", exact=True)).to_be_visible()
     both_widths(page, "32-campaigns-after-delete")
+
+
+LOCAL_DATES = """[...document.querySelectorAll('time[data-local]')].map(t => [t.textContent,
+  new Intl.DateTimeFormat(undefined, {dateStyle: 'medium', timeStyle: 'short', timeZone: '%s'})
+    .format(new Date(t.getAttribute('datetime')))])"""
+
+
+def test_the_menu_groups_the_pages_marks_the_current_one_and_folds_on_a_phone(server, page):
+    log_in(page, server)
+    menu = page.get_by_role("navigation", name="Main")
+    expect(menu.locator(".group")).to_have_text(["Campaigns", "Audience", "Content", "Deliverability", "Settings"])
+    expect(menu.get_by_role("list", name="Audience").get_by_role("link")).to_have_text(
+        ["Contacts", "Lists & segments", "Import", "Properties", "Suppressions"])
+    expect(menu.locator("[aria-current=page]")).to_have_text(["Campaigns"])
+    menu.get_by_role("link", name="Contacts").click()
+    page.get_by_role("link", name="reader1@shop.example").click()
+    expect(menu.locator("[aria-current=page]")).to_have_text(["Contacts"])  # a contact's page is under Contacts
+    page.set_viewport_size(PHONE)
+    expect(menu.get_by_role("link", name="Contacts")).to_be_hidden()
+    expect(page.locator("summary")).to_have_text("Menu · Contacts")
+    shot(page, "33-menu-folded-phone")
+    page.locator("summary").click()
+    expect(menu.get_by_role("link", name="Templates")).to_be_visible()
+    shot(page, "33-menu-open-phone")
+    menu.get_by_role("link", name="Templates").click()
+    expect(page.get_by_role("heading", name="Templates")).to_be_visible()
+    expect(menu.get_by_role("link", name="Templates")).to_be_hidden()  # folded again on the next page
+    page.set_viewport_size(DESKTOP)
+    expect(menu.locator("[aria-current=page]")).to_have_text(["Templates"])
+    shot(page, "33-menu-desktop")
+
+
+def test_a_favicon_and_dates_in_the_viewers_time_zone(server, page):
+    log_in(page, server)
+    icon = page.locator("link[rel=icon]").get_attribute("href")
+    answer = page.request.get(server["url"] + icon)
+    assert answer.ok and answer.headers["content-type"].startswith("image/svg+xml")
+    assert page.request.get(server["url"] + "/favicon.ico").body() == answer.body()
+    page.get_by_role("link", name="Templates").click()
+    shown = page.evaluate(LOCAL_DATES % BROWSER_ZONE)
+    assert shown and all(text == expected and "UTC" not in text for text, expected in shown), shown

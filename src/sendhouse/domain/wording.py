@@ -71,3 +71,15 @@ def human_line(field: str, message: str) -> str:
 def human_lines(details: list) -> list[str]:
     """AutoSend's [{field, message}] details as sentences."""
     return [human_line(str(d.get("field") or ""), str(d.get("message") or "")) for d in details if isinstance(d, dict)]
+
+
+# Status codes the API returns in capitals, as a person reads them.
+STATUS_WORDS = {"PENDING_CONFIGURATION": "waiting for its DNS records", "PENDING": "some records found, not all",
+                "VERIFIED": "verified", "PROCESSED": "processed", "PROCESSING": "processing", "FAILED": "failed"}
+
+
+def status_words(code: str | None) -> str:
+    """PENDING_CONFIGURATION → "waiting for its DNS records"; any other CODE_NAME → "code name"."""
+    if not code:
+        return ""
+    return STATUS_WORDS.get(code) or code.replace("_", " ").lower()

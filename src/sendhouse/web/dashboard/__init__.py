@@ -76,12 +76,16 @@ def create_dashboard(container: Container) -> FastAPI:
 
 
 def mount_dashboard(app: FastAPI, container: Container) -> None:
-    """Serve the dashboard at /app, and send / there."""
+    """Serve the dashboard at /app, and send / there (and /favicon.ico to its icon)."""
     app.mount(MOUNT_PATH, create_dashboard(container))
 
     @app.get("/", include_in_schema=False)
     async def _root() -> RedirectResponse:
         return RedirectResponse(MOUNT_PATH + "/", status_code=307)
+
+    @app.get("/favicon.ico", include_in_schema=False)
+    async def _favicon() -> RedirectResponse:
+        return RedirectResponse(MOUNT_PATH + "/static/favicon.svg", status_code=308)
 
 
 __all__ = ["MOUNT_PATH", "base", "create_dashboard", "mount_dashboard"]

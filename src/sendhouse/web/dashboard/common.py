@@ -22,6 +22,7 @@ from sendhouse.domain import wording
 from sendhouse.errors import AppError, NotFound
 from sendhouse.services import sessions as session_service
 from sendhouse.services import users as user_service
+from sendhouse.web.dashboard import navigation
 from sendhouse.web.dashboard.sessions import SESSION_KEY
 
 TEMPLATES = Jinja2Templates(directory=str(Path(__file__).resolve().parent.parent / "templates"))
@@ -110,7 +111,9 @@ Form = Annotated[FormData, Depends(checked_form)]
 
 def render(request: Request, name: str, ctx: Ctx | None = None, *, status: int = 200, **context: Any) -> Response:
     flashes = request.session.pop("flash", []) if "flash" in request.session else []
-    values = {"ctx": ctx, "csrf": csrf_token(request), "base": base(request), "flashes": flashes, **context}
+    here = request.url.path.removeprefix(base(request))
+    values = {"ctx": ctx, "csrf": csrf_token(request), "base": base(request), "flashes": flashes,
+              "nav": navigation.menu(here), **context}
     return TEMPLATES.TemplateResponse(request, name, values, status_code=status)
 
 
@@ -174,3 +177,4 @@ def _when(value: Any) -> Markup:
 
 TEMPLATES.env.filters["num"] = _number
 TEMPLATES.env.filters["when"] = _when
+TEMPLATES.env.filters["words"] = wording.status_words
