@@ -22,6 +22,7 @@ from sendhouse.web.dashboard import (
     auth,
     automation_pages,
     campaigns,
+    contact_pages,
     content,
     inbox,
     outbox,
@@ -65,7 +66,7 @@ def create_dashboard(container: Container) -> FastAPI:
     app = FastAPI(openapi_url=None, docs_url=None, redoc_url=None)
     app.state.container = container
     _install_handlers(app)
-    for module in (auth, campaigns, automation_pages, audience, content, suppression_pages, sender_pages,
+    for module in (auth, campaigns, automation_pages, contact_pages, audience, content, suppression_pages, sender_pages,
                    settings_pages, outbox, inbox, overview, property_pages):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")

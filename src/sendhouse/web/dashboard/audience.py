@@ -1,5 +1,6 @@
-"""Audience pages: contacts (search, detail), lists and segments (with the segment builder and its
-live count), and CSV import with a progress bar (the import runs in a background task)."""
+"""Audience pages: lists and segments (with the segment builder and its live count), and CSV import
+with column mapping and a progress bar (the import runs in a background task). Contacts have
+their own pages (contact_pages)."""
 
 from __future__ import annotations
 
@@ -15,9 +16,7 @@ from sendhouse.domain.contacts import PROPERTY_TYPES
 from sendhouse.domain.pagination import Page as Paging
 from sendhouse.domain.segments import BUILTIN_FIELDS, OPERATORS
 from sendhouse.errors import AppError, InvalidInput, InvalidOperation
-from sendhouse.services import contacts as contact_service
 from sendhouse.services import dashboard as stats
-from sendhouse.services import events as event_service
 from sendhouse.services import import_mapping as mapping
 from sendhouse.services import lists as list_service
 from sendhouse.services import properties as property_service
@@ -28,24 +27,6 @@ router = APIRouter()
 CONDITION_ROWS = 5
 PAGE_SIZE = 50
 MAX_UPLOAD = 50 * 1024 * 1024
-
-
-@router.get("/contacts")
-async def contacts(request: Request, ctx: Page, q: str = "", page: int = 1):
-    paging = Paging(max(page, 1), PAGE_SIZE)
-    found, total = await list_service.search_contacts(ctx.db, ctx.project_id, GLOBAL_CONTACT_LIST, q or None, paging)
-    return render(request, "dashboard/contacts.html", ctx, contacts=found, total=total, q=q,
-                  pagination=paging.describe(total))
-
-
-@router.get("/contacts/{contact_id}")
-async def contact_detail(request: Request, ctx: Page, contact_id: str):
-    contact = await contact_service.get_contact(ctx.db, ctx.project_id, contact_id)
-    groups = await contact_service.unsubscribe_groups(ctx.db, ctx.project_id, contact_id)
-    lists = {x["id"]: x["name"] for x in await list_service.list_lists(ctx.db, ctx.project_id, None)}
-    events = await event_service.contact_events(ctx.db, ctx.project_id, contact_id)
-    return render(request, "dashboard/contact.html", ctx, contact=contact, groups=groups, list_names=lists,
-                  events=events)
 
 
 # --- lists and segments --------------------------------------------------------------------
