@@ -81,7 +81,7 @@ def _api(server, method: str, path: str, body: dict) -> dict:
 
 
 def _seed(server) -> None:
-    """Contacts in a list, a segment, a draft campaign, a template, a domain and a webhook."""
+    """Contacts in a list, a draft campaign, a template, a domain, a webhook and a sender."""
     wait_until_ready = httpx2.get(f"{server['url']}/app/login", timeout=30)
     assert wait_until_ready.status_code == 200
     crowd = _api(server, "POST", "/contact-lists", {"name": "Newsletter"})
@@ -95,6 +95,7 @@ def _seed(server) -> None:
                                         "emailTemplate": "<p>Welcome {{firstName}}</p>"})
     _api(server, "POST", "/domains", {"domain": "shop.example"})
     _api(server, "POST", "/webhooks", {"url": "https://hooks.shop.example/in", "events": ["email.sent"]})
+    _api(server, "POST", "/senders", {"email": "news@shop.example", "name": "Shop news"})
 
 
 def _page_kind(url: str) -> str:
@@ -275,3 +276,19 @@ def test_a_contact_is_added_edited_unsubscribed_and_deleted(server, page):
     page.get_by_role("button", name="Delete").click()
     expect(page.locator(".flash")).to_contain_text("grace@shop.example deleted")
     expect(page.get_by_role("link", name="grace@shop.example")).to_have_count(0)
+
+
+def test_a_campaign_takes_its_from_address_from_a_sender(server, page):
+    log_in(page, server)
+    page.get_by_role("link", name="New campaign").click()
+    expect(page.get_by_label("From", exact=True)).to_have_value(re.compile(r"^[0-9a-f]{24}$"))
+    expect(page.get_by_label("From", exact=True).locator("option:checked")).to_have_text("Shop news <news@shop.example>")
+    expect(page.get_by_label("From address")).to_be_hidden()  # another address only on demand
+    page.get_by_label("Name", exact=True).fill("Winter")
+    page.get_by_label("Subject", exact=True).fill("Winter news")
+    page.get_by_label("HTML (used when no template is chosen)").fill("<p>Hello {{firstName}}</p>")
+    page.get_by_role("group", name="Send to").get_by_label("Newsletter").check()
+    both_widths(page, "36-campaign-form-senders")
+    page.get_by_role("button", name="Save campaign").click()
+    expect(page.locator("#campaign-status")).to_have_text("draft")
+    expect(page.get_by_text("From: news@shop.example")).to_be_visible()

@@ -216,3 +216,23 @@ async def test_the_funnel_says_when_opens_and_clicks_are_not_tracked(api, tenant
     assert steps["opened"] == "Opened not tracked for this campaign"
     assert steps["clicked"] == "Clicked not tracked for this campaign"
     assert steps["delivered"] == "Delivered 9 90.0 % of sent"
+
+
+async def test_the_from_address_is_picked_from_the_senders(api, tenant):
+    token = await _login(api, tenant)
+    assert 'id="fromSenderId"' not in (await api.client.get("/app/campaigns/new")).text  # none yet: typed
+    sender = (await api.client.post("/v1/senders", headers=tenant.headers,
+                                    json={"email": "news@shop.example", "name": "Shop news"})).json()["data"]["sender"]
+    form = (await api.client.get("/app/campaigns/new")).text
+    assert f'<option value="{sender["id"]}" >Shop news &lt;news@shop.example&gt;</option>' in form
+    made = await api.client.post("/app/campaigns/new", data={
+        "csrf_token": token, "name": "Picked", "subject": "Hi", "fromSenderId": sender["id"],
+        "fromEmail": "ignored@shop.example", "htmlTemplate": "<p>Hi</p>"})
+    campaign_id = made.headers["location"].rsplit("/", 1)[1]
+    row = await campaign_row(api.db, campaign_id)
+    assert (row["from_sender_id"], row["from_email"], row["from_name"]) == (sender["id"], "news@shop.example", "Shop news")
+    await api.client.post(f"/app/campaigns/{campaign_id}/edit", data={
+        "csrf_token": token, "name": "Picked", "subject": "Hi", "fromSenderId": "", "fromEmail": "other@shop.example",
+        "htmlTemplate": "<p>Hi</p>"})
+    row = await campaign_row(api.db, campaign_id)
+    assert (row["from_sender_id"], row["from_email"]) == (None, "other@shop.example")

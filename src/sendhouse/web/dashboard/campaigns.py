@@ -17,6 +17,7 @@ from sendhouse.services import campaigns as service
 from sendhouse.services import dashboard as stats
 from sendhouse.services import lists as list_service
 from sendhouse.services import overview as overview_service
+from sendhouse.services import senders as sender_service
 from sendhouse.services import templates as template_service
 from sendhouse.store.campaigns import CampaignFilter
 from sendhouse.web.dashboard import charts
@@ -69,7 +70,8 @@ async def campaign_rows(request: Request, ctx: Page):
 
 async def _choices(ctx: Ctx) -> dict:
     return {"lists": await list_service.list_lists(ctx.db, ctx.project_id, None),
-            "templates": await template_service.list_templates(ctx.db, ctx.project_id)}
+            "templates": await template_service.list_templates(ctx.db, ctx.project_id),
+            "senders": await sender_service.list_senders(ctx.db, ctx.project_id)}
 
 
 def fields_of(form: FormData) -> dict:
@@ -80,7 +82,9 @@ def fields_of(form: FormData) -> dict:
               "toLists": [str(v) for v in form.getlist("toLists") if v],
               "excludeLists": [str(v) for v in form.getlist("excludeLists") if v],
               "trackingOpen": form.get("trackingOpen") == "on", "trackingClick": form.get("trackingClick") == "on"}
-    if text(form, "fromEmail"):
+    if "fromSenderId" in form:  # the form offered the project's senders
+        fields["fromSenderId"] = optional(form, "fromSenderId")
+    if not fields.get("fromSenderId") and text(form, "fromEmail"):
         fields["from"] = {"email": text(form, "fromEmail"), "name": optional(form, "fromName")}
     return fields
 
