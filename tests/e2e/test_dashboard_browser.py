@@ -93,20 +93,30 @@ def _import(page, server, crowd: int = CROWD) -> None:
 
 
 def _segment(page) -> None:
+    """Build a segment: a known field brings its type and only the comparisons that fit it; a bad
+    value is explained in words next to the live count; one condition at a time."""
     page.get_by_role("link", name="Lists & segments").click()
     page.get_by_label("Name", exact=True).nth(1).fill("VIPs")
+    expect(page.locator("fieldset.condition:visible")).to_have_count(1)
     page.locator("#field_0").fill("email")
-    page.locator("#fieldType_0").select_option("string")
-    page.locator("#operator_0").select_option("ends_with")
+    expect(page.locator("#fieldType_0")).to_be_disabled()
+    expect(page.locator("#fieldType_0")).to_have_value("string")
+    expect(page.locator("#operator_0 option[value=greater_than]")).to_be_disabled()
+    page.locator("#operator_0").select_option(label="ends with")
     page.locator("#value_0").fill("@vip.example")
     expect(page.locator("#segment-count [data-count]")).to_have_text(str(VIPS))
-    page.locator("#operator_0").select_option("greater_than")  # not a string operator: the service's error shows
-    expect(page.locator("#segment-count")).to_contain_text("must be one of")
-    page.locator("#operator_0").select_option("ends_with")
+    page.get_by_role("button", name="Add a condition").click()
+    page.locator("#field_1").fill("createdAt")
+    expect(page.locator("#fieldType_1")).to_have_value("date")
+    page.locator("#operator_1").select_option(label="is after")
+    page.locator("#value_1").fill("soon")
+    expect(page.locator("#segment-count")).to_contain_text("Condition 2, value")
+    page.locator("#value_1").fill("2000-01-01")
     expect(page.locator("#segment-count [data-count]")).to_have_text(str(VIPS))
-    shot(page, "04-segment-builder")
+    both_widths(page, "04-segment-builder")
     page.get_by_role("button", name="Create segment").click()
     expect(page.locator("#member-count")).to_have_text(str(VIPS))
+    expect(page.locator("#conditions li")).to_have_text(["email ends with @vip.example", re.compile(r"^createdAt is after 2000-01-01")])
 
 
 def _create_campaign(page, name: str, audience: str) -> None:

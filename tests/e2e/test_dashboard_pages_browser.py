@@ -81,7 +81,7 @@ def _api(server, method: str, path: str, body: dict) -> dict:
 
 
 def _seed(server) -> None:
-    """Contacts in a list, a draft campaign, a template, a domain, a webhook and a sender."""
+    """Contacts in a list, a segment, a draft campaign, a template, a domain, a webhook and a sender."""
     wait_until_ready = httpx2.get(f"{server['url']}/app/login", timeout=30)
     assert wait_until_ready.status_code == 200
     crowd = _api(server, "POST", "/contact-lists", {"name": "Newsletter"})
@@ -96,6 +96,9 @@ def _seed(server) -> None:
     _api(server, "POST", "/domains", {"domain": "shop.example"})
     _api(server, "POST", "/webhooks", {"url": "https://hooks.shop.example/in", "events": ["email.sent"]})
     _api(server, "POST", "/senders", {"email": "news@shop.example", "name": "Shop news"})
+    _api(server, "POST", "/contact-lists", {"name": "Readers", "type": "segment", "filterCriteria": {
+        "logicalOperator": "AND", "groups": [{"field": "firstName", "fieldType": "string", "operator": "starts_with",
+                                              "value": "Reader"}]}})
 
 
 def _page_kind(url: str) -> str:
@@ -292,3 +295,22 @@ def test_a_campaign_takes_its_from_address_from_a_sender(server, page):
     page.get_by_role("button", name="Save campaign").click()
     expect(page.locator("#campaign-status")).to_have_text("draft")
     expect(page.get_by_text("From: news@shop.example")).to_be_visible()
+
+
+def test_a_segment_is_edited_with_its_conditions_in_place(server, page):
+    log_in(page, server)
+    page.get_by_role("link", name="Lists & segments").click()
+    page.get_by_role("link", name="Readers").click()
+    expect(page.locator("#conditions li")).to_have_text(["firstName starts with Reader"])
+    page.get_by_role("link", name="Edit segment").click()
+    expect(page.locator("#field_0")).to_have_value("firstName")
+    expect(page.locator("#operator_0 option:checked")).to_have_text("starts with")
+    expect(page.locator("#operator_0 option:not([disabled])")).to_have_text(
+        ["is", "is not", "contains", "does not contain", "starts with", "ends with", "is empty", "is not empty"])
+    page.locator("#value_0").fill("Reader1")
+    expect(page.locator("#segment-count [data-count]")).to_have_text("1")
+    both_widths(page, "37-segment-edit")
+    page.get_by_role("button", name="Save segment").click()
+    expect(page.locator(".flash")).to_contain_text("1 contact matches now")
+    expect(page.locator("#member-count")).to_have_text("1")
+    expect(page.locator("#conditions li")).to_have_text(["firstName starts with Reader1"])

@@ -68,7 +68,7 @@ async def test_columns_are_proposed_mapped_and_imported(api, tenant):
     assert found["first_name"] == "Ada" and found["custom_fields"] == {"plan": "pro", "cityName": "London"}
     properties = (await api.client.get("/app/properties")).text
     assert 'data-property="plan"' in properties and 'data-property="cityName"' in properties
-    assert '<option value="cityName">' in (await api.client.get("/app/lists")).text
+    assert '<option value="cityName" data-type="string">' in (await api.client.get("/app/lists")).text
     again = await api.client.post(f"/app/imports/{upload_id}/start", data={"csrf_token": token})
     assert again.status_code == 404  # an upload is imported once
 

@@ -83,3 +83,12 @@ def status_words(code: str | None) -> str:
     if not code:
         return ""
     return STATUS_WORDS.get(code) or code.replace("_", " ").lower()
+
+
+# Segment operators as the builder reads them.
+OPERATOR_WORDS = {
+    "equals": "is", "not_equals": "is not", "contains": "contains", "not_contains": "does not contain",
+    "starts_with": "starts with", "ends_with": "ends with", "greater_than": "is more than",
+    "less_than": "is less than", "between": "is between", "before": "is before", "after": "is after",
+    "is_empty": "is empty", "is_not_empty": "is not empty",
+}

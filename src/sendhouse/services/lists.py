@@ -111,6 +111,23 @@ async def create_list(db: Database, project_id: str, new: NewList) -> dict:
         return present_list(row, await store.contact_count(conn, project_id, row))
 
 
+async def update_segment(db: Database, project_id: str, list_id: str, changed: NewList) -> dict:
+    """A segment's new name, description and filterCriteria (a list's members change, not its
+    definition); the name stays unique among the project's live lists."""
+    changed = _checked(NewList(changed.name, changed.description, "segment", changed.filter_criteria))
+    async with db.write() as conn:
+        row = await _target(conn, project_id, list_id)
+        if row is None or row["type"] != "segment":
+            raise InvalidOperation("Only a segment's conditions can be edited", code="NOT_A_SEGMENT")
+        if await store.name_taken(conn, project_id, changed.name, other_than=list_id):
+            raise InvalidInput.field("name", "a list or segment with this name already exists")
+        values = {"name": changed.name, "description": changed.description,
+                  "filter_criteria": changed.filter_criteria, "updated_at": utcnow()}
+        await store.update_list(conn, project_id, list_id, values)
+        row = {**row, **values}
+        return present_list(row, await store.contact_count(conn, project_id, row))
+
+
 async def delete_list(db: Database, project_id: str, list_id: str) -> dict:
     """Soft-delete a list or segment no unfinished campaign uses; return it as it was."""
     async with db.write() as conn:

@@ -39,10 +39,19 @@ async def get_list(conn: AsyncConnection, project_id: str, list_id: str) -> dict
     return dict(row) if row else None
 
 
-async def name_taken(conn: AsyncConnection, project_id: str, name: str) -> bool:
-    """Whether a live list or segment of the project already has this name (case-insensitive)."""
+async def name_taken(conn: AsyncConnection, project_id: str, name: str, *, other_than: str | None = None) -> bool:
+    """Whether a live list or segment of the project (other than `other_than`) already has this
+    name (case-insensitive)."""
     query = sa.select(contact_lists.c.id).where(sa.func.lower(contact_lists.c.name) == name.lower(), *_live(project_id))
+    if other_than is not None:
+        query = query.where(contact_lists.c.id != other_than)
     return (await conn.execute(query.limit(1))).first() is not None
+
+
+async def update_list(conn: AsyncConnection, project_id: str, list_id: str, values: dict) -> bool:
+    """Change a live list or segment of the project; whether it was there."""
+    stmt = contact_lists.update().where(contact_lists.c.id == list_id, *_live(project_id)).values(**values)
+    return (await conn.execute(stmt)).rowcount == 1
 
 
 async def list_rows(conn: AsyncConnection, project_id: str, kind: str | None) -> list[dict]:

@@ -1,4 +1,4 @@
-"""Audience pages: lists and segments (with the segment builder and its live count), and CSV import
+"""Audience pages: lists and segments (created with the builder of segment_pages), and CSV import
 with column mapping and a progress bar (the import runs in a background task). Contacts have
 their own pages (contact_pages)."""
 
@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import tempfile
 from pathlib import Path
-from typing import Any
 from urllib.parse import quote
 
 from fastapi import APIRouter, Request
@@ -14,17 +13,16 @@ from starlette.datastructures import FormData, UploadFile
 
 from sendhouse.domain.contacts import PROPERTY_TYPES
 from sendhouse.domain.pagination import Page as Paging
-from sendhouse.domain.segments import BUILTIN_FIELDS, OPERATORS
+from sendhouse.domain.wording import OPERATOR_WORDS
 from sendhouse.errors import AppError, InvalidInput, InvalidOperation
 from sendhouse.services import dashboard as stats
 from sendhouse.services import import_mapping as mapping
 from sendhouse.services import lists as list_service
-from sendhouse.services import properties as property_service
 from sendhouse.store.lists import GLOBAL_CONTACT_LIST
+from sendhouse.web.dashboard import segment_pages as segments
 from sendhouse.web.dashboard.common import Ctx, Form, Page, flash, optional, problems, redirect, render, text
 
 router = APIRouter()
-CONDITION_ROWS = 5
 PAGE_SIZE = 50
 MAX_UPLOAD = 50 * 1024 * 1024
 
@@ -32,72 +30,23 @@ MAX_UPLOAD = 50 * 1024 * 1024
 # --- lists and segments --------------------------------------------------------------------
 
 
-async def _builder(ctx: Ctx) -> dict:
-    """The segment builder's choices: built-in fields, then the project's own properties."""
-    custom = [r["name"] for r in await property_service.list_property_rows(ctx.db, ctx.project_id)]
-    return {"fields": [*BUILTIN_FIELDS, *custom], "operators": OPERATORS, "rows": range(CONDITION_ROWS)}
-
-
 @router.get("/lists")
 async def lists(request: Request, ctx: Page):
     found = await list_service.list_lists(ctx.db, ctx.project_id, None)
-    return render(request, "dashboard/lists.html", ctx, lists=found, values={}, **await _builder(ctx))
-
-
-def _typed(field_type: str, raw: str) -> Any:
-    """A form value as the JSON type the API would receive."""
-    if field_type == "number":
-        for kind in (int, float):
-            try:
-                return kind(raw)
-            except ValueError:
-                pass
-    if field_type == "boolean" and raw.lower() in ("true", "false"):
-        return raw.lower() == "true"
-    return raw
-
-
-def _value(field_type: str, operator: str, raw: str) -> Any:
-    if operator == "between":
-        parts = [p.strip() for p in raw.replace("..", ",").split(",")]
-        return [_typed(field_type, p) for p in parts]
-    return _typed(field_type, raw)
-
-
-def criteria_of(form: FormData) -> dict:
-    """filterCriteria from the builder's rows (rows without a field are ignored)."""
-    groups = []
-    for i in range(CONDITION_ROWS):
-        name = text(form, f"field_{i}")
-        if not name:
-            continue
-        field_type, operator = text(form, f"fieldType_{i}"), text(form, f"operator_{i}")
-        groups.append({"field": name, "fieldType": field_type, "operator": operator,
-                       "value": _value(field_type, operator, text(form, f"value_{i}"))})
-    return {"logicalOperator": text(form, "logicalOperator") or "AND", "groups": groups}
-
-
-@router.post("/segments/count")
-async def segment_count(request: Request, ctx: Page, form: Form):
-    """The live count under the builder (htmx)."""
-    try:
-        count, errors = await stats.count_criteria(ctx.db, ctx.project_id, criteria_of(form)), []
-    except InvalidInput as exc:
-        count, errors = None, problems(exc)
-    return render(request, "dashboard/_segment_count.html", ctx, count=count, errors=errors)
+    return render(request, "dashboard/lists.html", ctx, lists=found, values={}, **await segments.builder(ctx))
 
 
 @router.post("/lists")
 async def create_list(request: Request, ctx: Page, form: Form):
     kind = "segment" if text(form, "type") == "segment" else "list"
-    new = list_service.NewList(text(form, "name"), optional(form, "description"), kind,
-                               criteria_of(form) if kind == "segment" else None)
+    criteria = segments.criteria_of(form, await segments.field_types(ctx)) if kind == "segment" else None
+    new = list_service.NewList(text(form, "name"), optional(form, "description"), kind, criteria)
     try:
         created = await list_service.create_list(ctx.db, ctx.project_id, new)
     except AppError as exc:
         found = await list_service.list_lists(ctx.db, ctx.project_id, None)
         return render(request, "dashboard/lists.html", ctx, status=400, lists=found, errors=problems(exc),
-                      values=dict(form), **await _builder(ctx))
+                      values=dict(form), **await segments.builder(ctx))
     flash(request, f"{kind.capitalize()} “{created['name']}” created with {created['contactCount']} contacts.")
     return redirect(request, f"/lists/{created['id']}")
 
@@ -107,7 +56,8 @@ async def list_detail(request: Request, ctx: Page, list_id: str, q: str = "", pa
     found = await list_service.get_list(ctx.db, ctx.project_id, list_id)
     paging = Paging(max(page, 1), PAGE_SIZE)
     members, total = await list_service.search_contacts(ctx.db, ctx.project_id, list_id, q or None, paging)
-    return render(request, "dashboard/list.html", ctx, list=found, contacts=members, total=total, q=q)
+    return render(request, "dashboard/list.html", ctx, list=found, contacts=members, total=total, q=q,
+                  operator_words=OPERATOR_WORDS)
 
 
 @router.post("/lists/{list_id}/delete")

@@ -1,6 +1,6 @@
 /* Sendhouse dashboard: dates in the viewer's time zone, the browser's zone in schedule forms,
    confirmations on dangerous buttons, tables that scroll sideways reachable from the keyboard,
-   the menu folded on a phone.
+   the menu folded on a phone, a segment builder that offers only the comparisons a field's type allows.
    Everything works without it, only less friendly. */
 (function () {
   "use strict";
@@ -36,11 +36,61 @@
     });
   }
 
+  /* Segment builder: a known field sets its type; only the comparisons of that type are offered;
+     one empty condition is shown at a time, with a button for the next. */
+  function fieldType(input) {
+    var option = input.list && [].find.call(input.list.options, function (o) { return o.value === input.value; });
+    return option ? option.getAttribute("data-type") : null;
+  }
+
+  function fitOperators(row) {
+    var type = row.querySelector("select[name^=fieldType_]"), operator = row.querySelector("select[name^=operator_]");
+    var known = fieldType(row.querySelector("input[name^=field_]"));
+    if (known) { type.value = known; }
+    type.disabled = !!known;
+    var first = null;
+    [].forEach.call(operator.options, function (o) {
+      var fits = o.getAttribute("data-types").split(" ").indexOf(type.value) >= 0;
+      o.hidden = o.disabled = !fits;
+      if (fits && !first) { first = o; }
+    });
+    if (operator.selectedOptions[0] && operator.selectedOptions[0].disabled && first) { operator.value = first.value; }
+  }
+
+  function builder(form) {
+    var rows = [].slice.call(form.querySelectorAll("[data-condition]"));
+    if (!rows.length || form.dataset.built) { return; }
+    form.dataset.built = "1";
+    rows.forEach(function (row) {
+      fitOperators(row);
+      row.addEventListener("input", function () { fitOperators(row); });
+      row.addEventListener("change", function () { fitOperators(row); });
+    });
+    var empty = rows.filter(function (r) { return !r.querySelector("input[name^=field_]").value; });
+    empty.slice(1).forEach(function (r) { r.hidden = true; });
+    if (empty.length > 1) {
+      var more = document.createElement("button");
+      more.type = "button"; more.textContent = "Add a condition";
+      more.addEventListener("click", function () {
+        var next = rows.filter(function (r) { return r.hidden; })[0];
+        if (next) { next.hidden = false; next.querySelector("input").focus(); }
+        if (!rows.some(function (r) { return r.hidden; })) { more.remove(); }
+      });
+      rows[rows.length - 1].after(more);
+    }
+    form.addEventListener("submit", function () {  /* a disabled type is not posted: the server knows it */
+      form.querySelectorAll("select[name^=fieldType_]").forEach(function (s) { s.disabled = false; });
+    });
+  }
+
   document.addEventListener("submit", function (event) {
     var message = event.target.getAttribute("data-confirm");
     if (message && !window.confirm(message)) { event.preventDefault(); }
   }, true);
-  document.addEventListener("DOMContentLoaded", function () { menu(); localise(document); scrollable(); });
+  document.addEventListener("DOMContentLoaded", function () {
+    menu(); localise(document); scrollable();
+    document.querySelectorAll("form").forEach(builder);
+  });
   wide.addEventListener("change", menu);
   document.addEventListener("htmx:afterSwap", function (event) { localise(event.target.parentNode || document); scrollable(); });
   window.addEventListener("resize", scrollable);
