@@ -314,3 +314,19 @@ def test_a_segment_is_edited_with_its_conditions_in_place(server, page):
     expect(page.locator(".flash")).to_contain_text("1 contact matches now")
     expect(page.locator("#member-count")).to_have_text("1")
     expect(page.locator("#conditions li")).to_have_text(["firstName starts with Reader1"])
+
+
+def test_a_template_is_begun_from_a_starter(server, page):
+    log_in(page, server)
+    page.get_by_role("link", name="Templates").click()
+    expect(page.locator("[data-starter]")).to_have_count(2)
+    page.get_by_role("link", name="Use this starter (Monthly newsletter)").click()
+    expect(page.get_by_label("Name", exact=True)).to_have_value("Monthly newsletter")
+    preview = page.frame_locator("iframe.mobile")
+    expect(preview.locator("h1")).to_have_text("What’s new this month")
+    expect(preview.get_by_text("Hi Ada,")).to_be_visible()
+    both_widths(page, "38-template-from-starter")
+    page.get_by_role("button", name="Save template").click()
+    expect(page.locator(".flash")).to_contain_text("Monthly newsletter")
+    page.get_by_role("link", name="Templates").click()
+    expect(page.get_by_role("link", name="Monthly newsletter", exact=True)).to_be_visible()

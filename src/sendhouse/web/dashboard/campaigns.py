@@ -17,6 +17,7 @@ from sendhouse.services import campaigns as service
 from sendhouse.services import dashboard as stats
 from sendhouse.services import lists as list_service
 from sendhouse.services import overview as overview_service
+from sendhouse.services import properties as property_service
 from sendhouse.services import senders as sender_service
 from sendhouse.services import templates as template_service
 from sendhouse.store.campaigns import CampaignFilter
@@ -142,15 +143,25 @@ async def update_campaign(request: Request, ctx: Page, form: Form, campaign_id: 
     return redirect(request, f"/campaigns/{campaign_id}")
 
 
+SAMPLE_OF_TYPE = {"number": 42, "boolean": True, "date": "2025-01-01"}
+
+
+async def _sample(ctx: Ctx) -> dict:
+    """Sample data: a made-up contact, with a value for every property of the project."""
+    rows = await property_service.list_property_rows(ctx.db, ctx.project_id)
+    return {**SAMPLE, **{r["name"]: SAMPLE_OF_TYPE.get(r["type"], f"sample {r['name']}") for r in rows}}
+
+
 @router.post("/campaigns/preview")
 async def preview(request: Request, ctx: Page, form: Form):
-    """The campaign's HTML rendered with sample data, for the desktop and mobile frames."""
+    """The campaign's HTML rendered with sample data (properties included), for the desktop and
+    mobile frames."""
     source = text(form, "htmlTemplate") or text(form, "emailTemplate")
     if not source and text(form, "templateId"):
         template = await template_service.get_template(ctx.db, ctx.project_id, text(form, "templateId"))
         source = template["emailTemplate"] or ""
     try:
-        html, errors = compile_template(source).render(SAMPLE), []
+        html, errors = compile_template(source).render(await _sample(ctx)), []
     except InvalidInput as exc:
         html, errors = "", problems(exc)
     return render(request, "dashboard/_preview.html", ctx, html=html, errors=errors)

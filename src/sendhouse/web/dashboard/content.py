@@ -1,4 +1,5 @@
-"""Template pages: list, editor with a live preview, and a test send through transactional mail."""
+"""Template pages: list, two starter templates to begin from, editor with a live preview, and a
+test send through transactional mail."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from starlette.datastructures import FormData
 from sendhouse.errors import AppError
 from sendhouse.services import templates as service
 from sendhouse.services import transactional
+from sendhouse.web.dashboard import starters
 from sendhouse.web.dashboard.common import Ctx, Form, Page, flash, optional, problems, redirect, render, text
 
 router = APIRouter()
@@ -17,7 +19,7 @@ TEMPLATE_TYPES = service.TEMPLATE_TYPES
 @router.get("/templates")
 async def template_list(request: Request, ctx: Page):
     found = await service.list_templates(ctx.db, ctx.project_id)
-    return render(request, "dashboard/templates.html", ctx, templates=found)
+    return render(request, "dashboard/templates.html", ctx, templates=found, starters=starters.STARTERS)
 
 
 def fields_of(form: FormData) -> dict:
@@ -34,8 +36,10 @@ def _page(request: Request, ctx: Ctx, values: dict, template: dict | None, *, st
 
 
 @router.get("/templates/new")
-async def new_template(request: Request, ctx: Page):
-    return _page(request, ctx, {"templateType": "marketing"}, None)
+async def new_template(request: Request, ctx: Page, starter: str = ""):
+    """A blank template, or one begun from a starter (nothing is saved before "Save template")."""
+    values = starters.starter(starter) if starter else {"templateType": "marketing"}
+    return _page(request, ctx, values, None)
 
 
 @router.post("/templates/new")
