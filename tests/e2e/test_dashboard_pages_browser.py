@@ -330,3 +330,26 @@ def test_a_template_is_begun_from_a_starter(server, page):
     expect(page.locator(".flash")).to_contain_text("Monthly newsletter")
     page.get_by_role("link", name="Templates").click()
     expect(page.get_by_role("link", name="Monthly newsletter", exact=True)).to_be_visible()
+
+
+def test_a_user_is_invited_given_a_new_password_and_removed(server, browser, page):
+    log_in(page, server)
+    page.get_by_role("link", name="Users").click()
+    expect(page.get_by_role("heading", name="Users")).to_be_visible()
+    page.get_by_label("Email").fill("colleague@shop.example")
+    page.get_by_role("button", name="Invite").click()
+    expect(page.locator("#new-password")).to_contain_text("Login created for colleague@shop.example")
+    first = page.locator("#new-password code").inner_text()
+    both_widths(page, "39-users-invited")
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.get_by_role("button", name="Reset password of colleague@shop.example").click()
+    expect(page.locator("#new-password")).to_contain_text("New password for colleague@shop.example")
+    second = page.locator("#new-password code").inner_text()
+    assert second != first
+    colleague = new_tab(browser)  # a browser of their own logs in with the password they were given
+    log_in(colleague, {"url": server["url"], "email": "colleague@shop.example", "password": second})
+    colleague.context.close()
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.get_by_role("button", name="Remove colleague@shop.example").click()
+    expect(page.locator(".flash")).to_contain_text("no longer belongs")
+    expect(page.locator("[data-member='colleague@shop.example']")).to_have_count(0)

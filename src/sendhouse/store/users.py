@@ -46,6 +46,20 @@ async def add_member(conn: AsyncConnection, user_id: str, project_id: str, now: 
     return True
 
 
+async def members_of(conn: AsyncConnection, project_id: str) -> list[dict]:
+    """The users of a project with when they joined and last logged in, by email."""
+    query = (sa.select(users.c.id, users.c.email, users.c.last_login_at, project_members.c.created_at.label("joined_at"))
+             .join(project_members, project_members.c.user_id == users.c.id)
+             .where(project_members.c.project_id == project_id).order_by(users.c.email))
+    return [dict(r) for r in (await conn.execute(query)).mappings()]
+
+
+async def remove_member(conn: AsyncConnection, user_id: str, project_id: str) -> bool:
+    stmt = project_members.delete().where(project_members.c.user_id == user_id,
+                                          project_members.c.project_id == project_id)
+    return (await conn.execute(stmt)).rowcount == 1
+
+
 async def member_projects(conn: AsyncConnection, user_id: str) -> list[dict]:
     """The live projects a user belongs to, oldest first."""
     query = (sa.select(projects).join(project_members, project_members.c.project_id == projects.c.id)

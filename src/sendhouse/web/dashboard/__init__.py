@@ -32,6 +32,7 @@ from sendhouse.web.dashboard import (
     sender_pages,
     settings_pages,
     suppression_pages,
+    user_pages,
 )
 from sendhouse.web.dashboard.common import (
     CsrfRefused,
@@ -68,7 +69,7 @@ def create_dashboard(container: Container) -> FastAPI:
     app.state.container = container
     _install_handlers(app)
     for module in (auth, campaigns, automation_pages, contact_pages, audience, content, suppression_pages, sender_pages,
-                   settings_pages, outbox, inbox, overview, property_pages, segment_pages):
+                   settings_pages, outbox, inbox, overview, property_pages, segment_pages, user_pages):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.add_middleware(SessionMiddleware, secret_key=container.settings.resolved_secret_key(),

@@ -13,8 +13,8 @@ MENU = (
     ("Content", (("Templates", "/templates", "/templates"),)),
     ("Deliverability", (("Senders", "/senders", "/senders"), ("Domains", "/domains", "/domains"),
                         ("Outbox", "/outbox", "/outbox"), ("Inbox", "/inbox", "/inbox"))),
-    ("Settings", (("Webhooks", "/webhooks", "/webhooks"), ("API keys", "/keys", "/keys"),
-                  ("Password", "/account/password", "/account"))),
+    ("Settings", (("Users", "/users", "/users"), ("Webhooks", "/webhooks", "/webhooks"),
+                  ("API keys", "/keys", "/keys"), ("Password", "/account/password", "/account"))),
 )
 
 
