@@ -95,6 +95,6 @@ async def test_the_upload_form_and_its_status_page(api, tenant, elsewhere):
     job_id = sent.headers["location"].rsplit("/", 1)[1]
     await wait_for(lambda: finished(elsewhere.db, tenant.project_id, job_id), timeout=20)
     page = await api.client.get(sent.headers["location"])
-    assert page.status_code == 200 and "3 rows read, 2 contacts imported, 1 rows skipped." in page.text
+    assert page.status_code == 200 and "3 rows read, 2 contacts imported, 1 row skipped." in page.text
     missing = await api.client.get(f"/app/imports/{ids.new_id()}")
     assert missing.status_code == 404
