@@ -9,7 +9,9 @@ import re
 import socket
 import subprocess
 import sys
+import threading
 import time
+from collections import deque
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -28,6 +30,8 @@ LAUNCH_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-ru
 BROWSER_ZONE = "Europe/Paris"
 DESKTOP, PHONE = {"width": 1280, "height": 800}, {"width": 390, "height": 844}
 SERIOUS = ("serious", "critical")
+FIRST_LINES = 40  # the first start prints its key and login among these
+KEPT_LINES = 2000
 
 
 def free_port() -> int:
@@ -43,38 +47,48 @@ def _env(db_url: str, data_dir: Path, extra: dict[str, str]) -> dict[str, str]:
     return env
 
 
-def _read_first_start(proc: subprocess.Popen) -> dict[str, str]:
+def _drain(proc: subprocess.Popen, lines: deque[str]) -> None:
+    """Read the server's output as it comes (a full pipe would stop the server), keeping the last lines."""
+    for line in proc.stdout:
+        lines.append(line)
+
+
+def _first_start(proc: subprocess.Popen, lines: deque[str]) -> dict[str, str]:
     """The API key, dashboard email and password the first start prints."""
     found: dict[str, str] = {}
     deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and len(found) < 3:
-        line = proc.stdout.readline()
-        if not line and proc.poll() is not None:
-            break
-        match = re.match(r"\s*(email|password):\s+(\S+)", line) or re.match(r"(key)?(AS_\S+)\s*$", line)
-        if match:
-            found[match[1] or "key"] = match[2]
+    while time.monotonic() < deadline and len(found) < 3 and proc.poll() is None:
+        for line in list(lines)[:FIRST_LINES]:
+            match = re.match(r"\s*(email|password):\s+(\S+)", line) or re.match(r"(key)?(AS_\S+)\s*$", line)
+            if match:
+                found[match[1] or "key"] = match[2]
+        time.sleep(0.05)
     assert len(found) == 3, f"the first start did not print a key and a dashboard login: {sorted(found)}"
     return found
 
 
 @contextmanager
 def serving(db_url: str, tmp: Path, **extra: str):
-    """`sendhouse serve` on a free port: {url, email, password, key, tmp}; stopped on exit."""
+    """`sendhouse serve` on a free port: {url, email, password, key, tmp}; stopped on exit (its
+    last output printed)."""
     port = free_port()
     env = _env(db_url, tmp / "data", {f"SENDHOUSE_{k.upper()}": v for k, v in extra.items()})
     proc = subprocess.Popen([SENDHOUSE, "serve", "--port", str(port)], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    lines: deque[str] = deque(maxlen=KEPT_LINES)
+    reader = threading.Thread(target=_drain, args=(proc, lines), daemon=True)
+    reader.start()
     try:
-        yield {"url": f"http://127.0.0.1:{port}", **_read_first_start(proc), "tmp": tmp}
+        yield {"url": f"http://127.0.0.1:{port}", **_first_start(proc, lines), "tmp": tmp}
     finally:
         proc.terminate()
-        print(proc.stdout.read()[-3000:] if proc.stdout else "")
         try:
             proc.wait(timeout=20)
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait(timeout=10)
+        reader.join(timeout=5)
+        print("".join(lines)[-3000:])
 
 
 @contextmanager

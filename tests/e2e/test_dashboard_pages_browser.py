@@ -332,6 +332,21 @@ def test_a_template_is_begun_from_a_starter(server, page):
     expect(page.get_by_role("link", name="Monthly newsletter", exact=True)).to_be_visible()
 
 
+def _change_password(page, current: str, new: str) -> None:
+    page.get_by_role("link", name="Password").click()
+    page.get_by_label("Current password").fill(current)
+    page.get_by_label("New password (10 to 200 characters)").fill(new)
+    page.get_by_label("New password again").fill(new + "!")
+    page.get_by_role("button", name="Change password").click()
+    expect(page.get_by_role("alert")).to_contain_text("the two new passwords differ")
+    page.get_by_label("Current password").fill(current)
+    page.get_by_label("New password (10 to 200 characters)").fill(new)
+    page.get_by_label("New password again").fill(new)
+    both_widths(page, "40-password-change")
+    page.get_by_role("button", name="Change password").click()
+    expect(page.locator(".flash")).to_contain_text("Password changed")
+
+
 def test_a_user_is_invited_given_a_new_password_and_removed(server, browser, page):
     log_in(page, server)
     page.get_by_role("link", name="Users").click()
@@ -348,8 +363,21 @@ def test_a_user_is_invited_given_a_new_password_and_removed(server, browser, pag
     assert second != first
     colleague = new_tab(browser)  # a browser of their own logs in with the password they were given
     log_in(colleague, {"url": server["url"], "email": "colleague@shop.example", "password": second})
+    _change_password(colleague, second, "a passphrase of my own")
+    colleague.get_by_role("button", name="Log out").click()
+    log_in(colleague, {"url": server["url"], "email": "colleague@shop.example", "password": "a passphrase of my own"})
     colleague.context.close()
     page.once("dialog", lambda dialog: dialog.accept())
     page.get_by_role("button", name="Remove colleague@shop.example").click()
     expect(page.locator(".flash")).to_contain_text("no longer belongs")
     expect(page.locator("[data-member='colleague@shop.example']")).to_have_count(0)
+
+
+def test_the_overview_names_what_needs_attention(server, page):
+    log_in(page, server)
+    page.get_by_role("link", name="Overview").click()
+    attention = page.get_by_role("region", name="Needs attention")
+    expect(attention.locator("[data-attention=domain]")).to_contain_text("shop.example is not verified yet")
+    attention.get_by_role("link", name="shop.example").click()
+    expect(page.get_by_role("heading", name=re.compile("shop.example"))).to_be_visible()
+    expect(page.locator("main")).to_contain_text("waiting for its DNS records")
