@@ -2,9 +2,8 @@
 write the whole batch at once.
 
 One pass (`run_due`): a read finds whether anything is due (an idle runner takes no write lock);
-then up to `limit` due runs are claimed (committed at once). In one write transaction the runs
-still leased to this runner are locked (`FOR UPDATE` on PostgreSQL; SQLite has one writer), and
-for each run the due steps are worked out from what was read for the whole batch:
+then up to `limit` due runs are claimed (committed at once). In one write transaction, for each
+claimed run the due steps are worked out from what was read for the whole batch:
 - a wait sets the run's due time to now + delay (no task sleeps anywhere);
 - an email becomes a ledger row in `messages` (transactional kind, priority 50, with the contact,
   the automation's unsubscribe group and tracking flags, and workflowAutomationId /
@@ -18,9 +17,14 @@ for each run the due steps are worked out from what was read for the whole batch
   before it, the run goes to the branch's mergeStepId instead (or completes without one).
 Steps due at once are chained (at most MAX_CHAIN per pass). A contact that is deleted or
 suppressed (globally or in the automation's group) exits before its next step. Then the ledger
-rows, the step log (unique per run and step) and the run updates are written in bulk and the
+rows, the step log (unique per run and step) and the run updates are written in bulk
+(store/bulk.py: executemany on SQLite, COPY and one UPDATE … FROM unnest on PostgreSQL) and the
 leases given back. A run that cannot be worked out (its template was deleted…) is released and
-retried RETRY_AFTER later; so is every run of a pass whose bulk write failed (nothing of it kept). Exactly once: a run is advanced only in the transaction that holds it.
+retried RETRY_AFTER later; so is every run of a pass whose bulk write failed (nothing of it kept).
+Exactly once: the run updates are conditional on this runner's lease and on the run being
+active, and the pass is written only when every one of them applied; when a lease was lost (it
+ran out and another runner took the run over, or the automation was archived meanwhile) the
+whole pass rolls back, its other runs are given back as they were, and the next pass takes them.
 """
 
 from __future__ import annotations
@@ -38,9 +42,10 @@ from sendhouse.services.compose import contact_variables
 from sendhouse.services.transactional import Email, contact_rows
 from sendhouse.store import automation_runs as runs
 from sendhouse.store import automations as automation_store
+from sendhouse.store.bulk import insert_many
 from sendhouse.store.db import Database
-from sendhouse.store.ledger import insert_rows
 from sendhouse.store.mails import suppressed_among
+from sendhouse.store.schema.campaigns import messages
 from sendhouse.store.senders import get_sender
 from sendhouse.store.templates import get_template
 
@@ -68,6 +73,10 @@ class _Pass:
     failed: list[str] = field(default_factory=list)
 
 
+class _LeaseLost(Exception):
+    """Some run of the pass was no longer leased to this runner when its advance was written."""
+
+
 async def run_due(db: Database, *, runner: str, now: datetime, limit: int) -> int:
     """Claim up to `limit` due runs and carry out their due steps; how many steps were carried out."""
     async with db.read(snapshot=False) as conn:
@@ -79,12 +88,15 @@ async def run_due(db: Database, *, runner: str, now: datetime, limit: int) -> in
         return 0
     try:
         async with db.write() as conn:
-            held = await runs.lock_leased(conn, [r["id"] for r in claimed], runner)
-            work = await _prepare(conn, runner, now, [r for r in claimed if r["id"] in held])
+            work = await _prepare(conn, runner, now, claimed)
             for run in claimed:
-                if run["id"] in held:
-                    await _plan(work, run)
+                await _plan(work, run)
             await _write(work)
+    except _LeaseLost:
+        async with db.write() as conn:  # nothing of the pass was written: the rest is due as it was
+            await runs.give_back(conn, [r["id"] for r in claimed], runner)
+        log.info("automation pass rolled back: a lease was lost", extra={"action": "automation_lease_lost"})
+        return 0
     except Exception:
         async with db.write() as conn:  # nothing of the pass was written: retry its runs later
             await runs.release(conn, [r["id"] for r in claimed], runner, now + RETRY_AFTER)
@@ -238,7 +250,8 @@ async def _write(work: _Pass) -> None:
     """Ledger rows, step log and run updates of the whole pass, in bulk; failed runs released."""
     queued_at = utcnow()  # the ledger's own clock, whatever time the runner was told it is
     for project_id, emails in work.emails.items():
-        await insert_rows(work.conn, contact_rows(project_id, emails, priority=PRIORITY, now=queued_at))
+        await insert_many(work.conn, messages, contact_rows(project_id, emails, priority=PRIORITY, now=queued_at))
     await runs.log_steps(work.conn, work.log_rows)
-    await runs.advance_many(work.conn, work.updates, work.runner, work.now)
+    if await runs.advance_many(work.conn, work.updates, work.runner, work.now) != len(work.updates):
+        raise _LeaseLost
     await runs.release(work.conn, work.failed, work.runner, work.now + RETRY_AFTER)
