@@ -22,7 +22,7 @@ from sendhouse.services.automation_steps import run_due
 
 log = logging.getLogger("sendhouse.automations")
 TICK_SECONDS = 1.0
-BATCH = 500
+BATCH = 1000
 MAX_BATCHES = 20
 
 

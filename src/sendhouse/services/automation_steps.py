@@ -1,8 +1,8 @@
 """Carrying out automation runs: claim due runs with a lease, work out every step in memory,
 write the whole batch at once.
 
-One pass (`run_due`): a read finds whether anything is due (an idle runner takes no write lock);
-then up to `limit` due runs are claimed (committed at once). In one write transaction, for each
+One pass (`run_due`): on SQLite a read finds whether anything is due first (an idle runner takes
+no write lock; on PostgreSQL the claim itself locks nothing when nothing is due); then up to `limit` due runs are claimed (committed at once). In one write transaction, for each
 claimed run the due steps are worked out from what was read for the whole batch:
 - a wait sets the run's due time to now + delay (no task sleeps anywhere);
 - an email becomes a ledger row in `messages` (transactional kind, priority 50, with the contact,
@@ -64,6 +64,7 @@ class _Pass:
     runner: str
     now: datetime
     flows: dict[str, dict] = field(default_factory=dict)
+    steps: dict[str, dict[str, dict]] = field(default_factory=dict)  # automation id -> step id -> step
     contacts: dict[str, dict] = field(default_factory=dict)
     suppressed: set[tuple[str, str]] = field(default_factory=set)  # (automation id, contact id)
     contents: dict[tuple[str, str], dict] = field(default_factory=dict)  # (automation id, step id) -> content
@@ -79,9 +80,10 @@ class _LeaseLost(Exception):
 
 async def run_due(db: Database, *, runner: str, now: datetime, limit: int) -> int:
     """Claim up to `limit` due runs and carry out their due steps; how many steps were carried out."""
-    async with db.read(snapshot=False) as conn:
-        if not await runs.any_due(conn, now):
-            return 0
+    if db.is_sqlite:  # SQLite's write lock is for the whole file: look before taking it
+        async with db.read(snapshot=False) as conn:
+            if not await runs.any_due(conn, now):
+                return 0
     async with db.write() as conn:
         claimed = await runs.claim(conn, runner=runner, limit=limit, now=now, lease_seconds=LEASE_SECONDS)
     if not claimed:
@@ -108,7 +110,8 @@ async def _prepare(conn: AsyncConnection, runner: str, now: datetime, claimed: l
     """Read what the batch needs: its automations, contacts and which contacts are suppressed."""
     work = _Pass(conn, runner, now)
     for automation_id in {r["automation_id"] for r in claimed}:
-        work.flows[automation_id] = await automation_store.get_by_id(conn, automation_id)
+        work.flows[automation_id] = flow = await automation_store.get_by_id(conn, automation_id)
+        work.steps[automation_id] = {s["stepId"]: s for s in flow["steps"] or []}
     work.contacts = {c["id"]: c for c in await runs.contacts_by_ids(conn, list({r["contact_id"] for r in claimed}))}
     for automation_id, flow in work.flows.items():
         mine = {r["contact_id"] for r in claimed if r["automation_id"] == automation_id} & set(work.contacts)
@@ -133,13 +136,13 @@ async def _plan(work: _Pass, run: dict) -> None:
 
 async def _steps(work: _Pass, run: dict) -> None:
     flow, contact = work.flows[run["automation_id"]], work.contacts.get(run["contact_id"])
-    by_id = {s["stepId"]: s for s in flow["steps"] or []}
+    by_id = work.steps[run["automation_id"]]
     step_id, due = run["step_id"], work.now
     for _ in range(MAX_CHAIN):
         reason = _exit_reason(work, flow, run, contact, by_id.get(step_id))
         if reason:
             return _finish(work, run, "exited", reason, step_id)
-        diverted = _guard(by_id, by_id[step_id], facts(contact, run["event"]))
+        diverted = _guard(by_id, by_id[step_id], contact, run["event"])
         if diverted != step_id:
             if diverted is None:
                 return _finish(work, run, "completed", None, step_id)
@@ -156,13 +159,15 @@ async def _steps(work: _Pass, run: dict) -> None:
     work.updates.append({**_blank(run), "step_id": step_id, "due_at": due})
 
 
-def _guard(by_id: dict, step: dict, known: dict) -> str | None:
+def _guard(by_id: dict, step: dict, contact: dict, event: dict | None) -> str | None:
     """The step to carry out: this one, or, for a step inside a branch whose appliesTo is
     all_branch_steps and whose filter no longer matches, the branch's mergeStepId (None: the end)."""
     parent = by_id.get(step.get("parentBranchStepId") or "")
-    branch = next((b for b in (parent or {}).get("branches") or () if b["branchId"] == step.get("parentBranchId")),
-                  None)
-    if branch and branch["appliesTo"] == "all_branch_steps" and not matches(branch["filterCriteria"], known):
+    if parent is None:
+        return step["stepId"]
+    branch = next((b for b in parent.get("branches") or () if b["branchId"] == step.get("parentBranchId")), None)
+    if branch and branch["appliesTo"] == "all_branch_steps" and not matches(branch["filterCriteria"],
+                                                                            facts(contact, event)):
         return branch.get("mergeStepId")
     return step["stepId"]
 

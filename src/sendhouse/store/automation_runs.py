@@ -22,16 +22,23 @@ from sendhouse.store.schema.automations import automation_runs as runs
 from sendhouse.store.schema.automations import automation_steps_log, automations
 
 INSERT_CHUNK = 2000
+ANALYZE_AFTER = 5000  # runs enrolled at once
 ADVANCED = ("status", "step_id", "due_at", "exit_reason", "finished_at")
 CLAIM_COLUMNS = (runs.c.id, runs.c.automation_id, runs.c.contact_id, runs.c.step_id, runs.c.due_at, runs.c.event)
 
 
 async def enroll(conn: AsyncConnection, rows: list[dict]) -> None:
-    """Insert new runs; an entry already made (same automation, contact and entry key) is skipped."""
+    """Insert new runs; an entry already made (same automation, contact and entry key) is skipped.
+    After a large enrolment (an import) PostgreSQL's statistics of the table are refreshed at once:
+    autovacuum would take up to a minute to notice, and until then the planner, believing the
+    table nearly empty, answers each claim by sorting every due run instead of reading the claim
+    index in order (measured: 250 ms instead of 17 ms per claim of 1,000 among 100,000 runs)."""
     for start in range(0, len(rows), INSERT_CHUNK):
         stmt = dialect_insert(conn, runs).on_conflict_do_nothing(
             index_elements=["automation_id", "contact_id", "entry_key"])
         await conn.execute(stmt, rows[start:start + INSERT_CHUNK])
+    if conn.dialect.name == "postgresql" and len(rows) >= ANALYZE_AFTER:
+        await conn.execute(sa.text(f"ANALYZE {runs.name}"))
 
 
 async def active_contacts(conn: AsyncConnection, automation_ids: list[str], contact_ids: list[str]) -> set[tuple]:

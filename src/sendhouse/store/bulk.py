@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
+from operator import itemgetter
 from typing import Any
 
 import orjson
@@ -44,17 +45,22 @@ async def update_by_id(conn: AsyncConnection, table: sa.Table, rows: Sequence[di
                        where: dict[str, Any], fixed: dict[str, Any]) -> int:
     """For each row {"id": …, column: value, …} (same keys in every row), set its columns and the
     `fixed` ones on the row with that id when the `where` columns equal the given values; how many
-    rows changed."""
+    rows changed. The columns set per row hold text, numbers or timestamps (no JSON)."""
     if not rows:
         return 0
     names = [n for n in rows[0] if n != "id"]
     if conn.dialect.name == "postgresql":
         return await _update_postgres(conn, table, names, rows, where, fixed)
-    assigned = [*names, *fixed]
+    return await _update_sqlite(conn, table, names, rows, where, fixed)
+
+
+async def _update_sqlite(conn: AsyncConnection, table: sa.Table, names: list[str], rows: Sequence[dict],
+                         where: dict[str, Any], fixed: dict[str, Any]) -> int:
+    assigned, compared = [*names, *fixed], [n for n, v in where.items() if v is not None]
     sql = (f"UPDATE {table.name} SET {', '.join(f'{n} = ?' for n in assigned)} "
-           f"WHERE id = ?{''.join(f' AND {n} = ?' for n in where)}")
-    tail = [*_converted(conn, table, list(fixed), [fixed])[0]]
-    condition = _converted(conn, table, list(where), [where])[0]
+           f"WHERE id = ?{_conditions(where, lambda n: f'{n} = ?')}")
+    tail = _converted(conn, table, list(fixed), [fixed])[0] if fixed else ()
+    condition = _converted(conn, table, compared, [where])[0] if compared else ()
     values = [(*row, *tail, key, *condition)
               for row, key in zip(_converted(conn, table, names, rows), (r["id"] for r in rows), strict=True)]
     driver = (await conn.get_raw_connection()).driver_connection
@@ -71,13 +77,18 @@ async def _update_postgres(conn: AsyncConnection, table: sa.Table, names: list[s
                            type_=sa.ARRAY(_plain(table.c[name].type)))
               for i, name in enumerate(columns)]
     binds = [*arrays, *(sa.bindparam(f"f_{n}", v, type_=table.c[n].type) for n, v in fixed.items()),
-             *(sa.bindparam(f"w_{n}", v, type_=table.c[n].type) for n, v in where.items())]
+             *(sa.bindparam(f"w_{n}", v, type_=table.c[n].type) for n, v in where.items() if v is not None)]
     source = ", ".join(f"CAST(:a{i} AS {table.c[name].type.compile(dialect=conn.dialect)}[])"
                        for i, name in enumerate(columns))
     assigned = [f"{n} = u.{n}" for n in names] + [f"{n} = :f_{n}" for n in fixed]
     sql = (f"UPDATE {table.name} AS t SET {', '.join(assigned)} FROM unnest({source}) AS u({', '.join(columns)}) "
-           f"WHERE t.id = u.id{''.join(f' AND t.{n} = :w_{n}' for n in where)}")
+           f"WHERE t.id = u.id{_conditions(where, lambda n: f't.{n} = :w_{n}', 't.')}")
     return (await conn.execute(sa.text(sql).bindparams(*binds))).rowcount
+
+
+def _conditions(where: dict[str, Any], equal: Callable[[str], str], prefix: str = "") -> str:
+    """` AND …` for each condition: `equal(name)` for a value, IS NULL for None."""
+    return "".join(f" AND {prefix}{n} IS NULL" if v is None else f" AND {equal(n)}" for n, v in where.items())
 
 
 def _plain(kind: sa.types.TypeEngine) -> sa.types.TypeEngine:
@@ -92,10 +103,18 @@ def _plain_value(column: sa.Column, value: Any) -> Any:
 def _converted(conn: AsyncConnection, table: sa.Table, names: list[str], rows: Sequence[dict]) -> list[tuple]:
     """The rows as tuples of driver values, in `names` order."""
     sqlite = conn.dialect.name == "sqlite"
-    convert = [_converter(table.c[name].type, sqlite) for name in names]
-    pairs = list(zip(names, convert, strict=True))
-    return [tuple(value if fn is None or value is None else fn(value)
-                  for value, fn in ((row[name], fn) for name, fn in pairs)) for row in rows]
+    pick = itemgetter(*names) if len(names) > 1 else (lambda row: (row[names[0]],))
+    converting = [(i, fn) for i, name in enumerate(names) if (fn := _converter(table.c[name].type, sqlite))]
+    if not converting:
+        return [pick(row) for row in rows]
+    values = []
+    for row in rows:
+        value = list(pick(row))
+        for i, fn in converting:
+            if value[i] is not None:
+                value[i] = fn(value[i])
+        values.append(tuple(value))
+    return values
 
 
 def _converter(kind: sa.types.TypeEngine, sqlite: bool) -> Callable[[Any], Any] | None:
