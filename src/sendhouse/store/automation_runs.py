@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from sendhouse.store.bulk import insert_many, update_by_id
+from sendhouse.store.bulk import among, insert_many, update_by_id
 from sendhouse.store.contacts import dialect_insert
 from sendhouse.store.schema.audience import contacts
 from sendhouse.store.schema.automations import automation_runs as runs
@@ -112,7 +112,7 @@ async def contacts_by_ids(conn: AsyncConnection, contact_ids: list[str]) -> list
     """The stored rows of these contacts (the ones that still exist)."""
     if not contact_ids:
         return []
-    query = sa.select(contacts).where(contacts.c.id.in_(contact_ids))
+    query = sa.select(contacts).where(among(conn, contacts.c.id, contact_ids))
     return [dict(r) for r in (await conn.execute(query)).mappings()]
 
 

@@ -6,7 +6,9 @@ JSON as text, booleans as 0/1 on SQLite), then:
 - SQLite: one `executemany` of one prepared statement on the driver connection;
 - PostgreSQL: inserts go in through COPY (`insert_many`); updates by id are one
   `UPDATE … FROM unnest(arrays)` statement (`update_by_id`).
-Both run inside the caller's transaction.
+Both run inside the caller's transaction. `among` is `IN (…)` for long lists of strings: on
+PostgreSQL `= ANY(array)`, one parameter (one statement text, so psycopg prepares it once) instead
+of one per value, which took three times as long for 1,000 ids.
 """
 
 from __future__ import annotations
@@ -18,9 +20,17 @@ from typing import Any
 
 import orjson
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from sendhouse.store.types import UTCDateTime
+
+
+def among(conn: AsyncConnection, column: sa.ColumnElement, values: Sequence[str]) -> sa.ColumnElement:
+    """`column IN (values)` for a text column and many strings."""
+    if conn.dialect.name == "postgresql":
+        return column == sa.any_(sa.bindparam(None, list(values), type_=postgresql.ARRAY(sa.String)))
+    return column.in_(values)
 
 
 async def insert_many(conn: AsyncConnection, table: sa.Table, rows: Sequence[dict[str, Any]]) -> None:
@@ -72,17 +82,22 @@ async def _update_sqlite(conn: AsyncConnection, table: sa.Table, names: list[str
 
 async def _update_postgres(conn: AsyncConnection, table: sa.Table, names: list[str], rows: Sequence[dict],
                            where: dict[str, Any], fixed: dict[str, Any]) -> int:
-    columns = ["id", *names]
-    arrays = [sa.bindparam(f"a{i}", [_plain_value(table.c[name], row[name]) for row in rows],
-                           type_=sa.ARRAY(_plain(table.c[name].type)))
-              for i, name in enumerate(columns)]
-    binds = [*arrays, *(sa.bindparam(f"f_{n}", v, type_=table.c[n].type) for n, v in fixed.items()),
-             *(sa.bindparam(f"w_{n}", v, type_=table.c[n].type) for n, v in where.items() if v is not None)]
+    """The `where` values come in as arrays beside the rows (one copy per row), so they are join
+    conditions, not restrictions of the table: the planner, which may believe that no row has
+    lease_owner = 'x' (statistics taken while none had), would otherwise scan the table and
+    compare every leased row with every array element instead of looking the ids up."""
+    compared = [n for n, v in where.items() if v is not None]
+    arrays = [(name, [_plain_value(table.c[name], row[name]) for row in rows]) for name in ["id", *names]]
+    arrays += [(name, [_plain_value(table.c[name], where[name])] * len(rows)) for name in compared]
+    binds = [sa.bindparam(f"a{i}", values, type_=sa.ARRAY(_plain(table.c[name].type)))
+             for i, (name, values) in enumerate(arrays)]
+    binds += [sa.bindparam(f"f_{n}", v, type_=table.c[n].type) for n, v in fixed.items()]
     source = ", ".join(f"CAST(:a{i} AS {table.c[name].type.compile(dialect=conn.dialect)}[])"
-                       for i, name in enumerate(columns))
+                       for i, (name, _values) in enumerate(arrays))
+    aliases = ["id", *names, *(f"w_{n}" for n in compared)]
     assigned = [f"{n} = u.{n}" for n in names] + [f"{n} = :f_{n}" for n in fixed]
-    sql = (f"UPDATE {table.name} AS t SET {', '.join(assigned)} FROM unnest({source}) AS u({', '.join(columns)}) "
-           f"WHERE t.id = u.id{_conditions(where, lambda n: f't.{n} = :w_{n}', 't.')}")
+    sql = (f"UPDATE {table.name} AS t SET {', '.join(assigned)} FROM unnest({source}) AS u({', '.join(aliases)}) "
+           f"WHERE t.id = u.id{_conditions(where, lambda n: f't.{n} = u.w_{n}', 't.')}")
     return (await conn.execute(sa.text(sql).bindparams(*binds))).rowcount
 
 
