@@ -44,7 +44,12 @@ class AutomationRunner:
         were carried out."""
         now = now or self.clock()
         lanes = 1 if self.db.is_sqlite else LANES
-        return sum(await asyncio.gather(*(self._lane(now, MAX_BATCHES // lanes) for _ in range(lanes))))
+        done = await asyncio.gather(*(self._lane(now, MAX_BATCHES // lanes) for _ in range(lanes)),
+                                    return_exceptions=True)  # a failing lane lets the other finish its pass
+        failed = [result for result in done if isinstance(result, BaseException)]
+        if failed:
+            raise failed[0]
+        return sum(done)
 
     async def _lane(self, now: datetime, batches: int) -> int:
         total = 0

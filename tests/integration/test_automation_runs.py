@@ -428,6 +428,8 @@ async def test_a_lease_lost_during_a_pass_rolls_the_pass_back(api, tenant, monke
 
     async def claim_then_lose_one(conn, **kwargs):  # another runner takes one run over before the pass writes
         claimed = await claim(conn, **kwargs)
+        if not claimed or taken:
+            return claimed
         taken.append(claimed[0]["id"])
         await conn.execute(automation_runs.update().where(automation_runs.c.id == taken[0])
                            .values(lease_owner="other"))
