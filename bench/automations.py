@@ -1,6 +1,6 @@
 """Benchmark: N contacts entering one automation at once through a list import, then the runner.
 
-    .venv/bin/python bench/automations.py [--contacts 100000] [--batch 500] [--postgres URL] [--no-sqlite]
+    .venv/bin/python bench/automations.py [--contacts 100000] [--batch 1000] [--postgres URL] [--no-sqlite]
 
 In a fresh SQLite file and (when --postgres or SENDHOUSE_TEST_POSTGRES_URL names a server) a fresh
 PostgreSQL database: an active automation "added to list L" with wait 0 → email → wait 1 day →

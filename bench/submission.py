@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
 import os
 import socket
 import ssl
@@ -23,8 +24,6 @@ import sys
 import time
 from contextlib import contextmanager
 from pathlib import Path
-
-import aiosmtplib
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -66,13 +65,69 @@ def serving(url: str, data_dir: Path, port: int, cert: Path, key_file: Path):
 
 
 async def client(port: int, key: str, numbers: range, tls: bool) -> None:
+    """One connection: EHLO, STARTTLS, AUTH PLAIN, then the messages pipelined (RFC 2920, which the
+    server offers): MAIL, RCPT and DATA in one write; after the 354 the data, its final dot and the
+    next message's MAIL, RCPT and DATA in one write. Every reply is read and checked in order: each
+    message must get its 250 with an email id ("queued as …")."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        await _expect(reader, 220)
+        writer.write(b"EHLO bench.example\r\n")
+        await _expect(reader, 250)
+        if tls:
+            writer.write(b"STARTTLS\r\n")
+            await _expect(reader, 220)
+            await writer.start_tls(_client_tls())
+            writer.write(b"EHLO bench.example\r\n")
+            if "PIPELINING" not in await _expect(reader, 250):
+                raise RuntimeError("the server does not offer PIPELINING")
+        writer.write(b"AUTH PLAIN " + base64.b64encode(b"\0autosend\0" + key.encode()) + b"\r\n")
+        await _expect(reader, 235)
+        await _send_pipelined(reader, writer, numbers)
+        writer.write(b"QUIT\r\n")
+        await _expect(reader, 221)
+    finally:
+        writer.close()
+
+
+async def _send_pipelined(reader, writer, numbers: range) -> None:
+    envelopes = [f"MAIL FROM:<app@shop.example.com>\r\nRCPT TO:<user{n}@example.org>\r\nDATA\r\n".encode()
+                 for n in numbers]
+    writer.write(envelopes[0])
+    for i, n in enumerate(numbers):
+        await _expect(reader, 250)
+        await _expect(reader, 250)
+        await _expect(reader, 354)
+        writer.write(_data(raw_message(n)) + (envelopes[i + 1] if i + 1 < len(envelopes) else b""))
+        if "queued as" not in await _expect(reader, 250):
+            raise RuntimeError("a 250 without an email id")
+
+
+def _data(raw: bytes) -> bytes:
+    """The DATA payload: dot-stuffed, ending with CRLF.CRLF."""
+    stuffed = raw.replace(b"\r\n.", b"\r\n..")
+    return (b"." + stuffed if stuffed.startswith(b".") else stuffed) + b"\r\n.\r\n"
+
+
+async def _expect(reader: asyncio.StreamReader, code: int) -> str:
+    """Read one (possibly multi-line) reply; its text, or RuntimeError when the code differs."""
+    lines = []
+    while True:
+        line = (await reader.readline()).decode()
+        if not line:
+            raise RuntimeError(f"connection closed, expected {code}")
+        lines.append(line)
+        if line[3:4] != "-":
+            break
+    if int(lines[-1][:3]) != code:
+        raise RuntimeError(f"expected {code}, got {''.join(lines).strip()}")
+    return "".join(lines)
+
+
+def _client_tls() -> ssl.SSLContext:
     context = ssl.create_default_context()
     context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
-    smtp = aiosmtplib.SMTP(hostname="127.0.0.1", port=port, timeout=60, start_tls=tls, tls_context=context)
-    async with smtp:
-        await smtp.login("autosend", key)
-        for n in numbers:
-            await smtp.sendmail("app@shop.example.com", [f"user{n}@example.org"], raw_message(n))
+    return context
 
 
 async def submit_all(port: int, key: str, messages: int, connections: int, tls: bool) -> float:

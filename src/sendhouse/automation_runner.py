@@ -1,7 +1,9 @@
 """The automation runner loop: carries out due automation runs (services.automation_steps).
 
 Each tick claims due runs in batches until none is left (or MAX_BATCHES), with an injectable
-clock. Any number of runners may run at once, in any number of processes: runs are claimed with
+clock. On PostgreSQL two passes run at once (LANES), each with its own claim: while one waits on
+the database the other is worked out in Python, so the runner and the server use both cores
+(SQLite has a single writer: one pass at a time). Any number of runners may run at once, in any number of processes: runs are claimed with
 a lease (SKIP LOCKED on PostgreSQL), so each step is carried out once. A background part of
 `sendhouse serve` (registered in runtime.PARTS, like the scheduler).
 """
@@ -22,8 +24,9 @@ from sendhouse.services.automation_steps import run_due
 
 log = logging.getLogger("sendhouse.automations")
 TICK_SECONDS = 1.0
-BATCH = 500
+BATCH = 1000
 MAX_BATCHES = 20
+LANES = 2  # passes at once on PostgreSQL: one is worked out in Python while the other is written
 
 
 class AutomationRunner:
@@ -37,10 +40,20 @@ class AutomationRunner:
         self.stopping = asyncio.Event()
 
     async def tick(self, now: datetime | None = None) -> int:
-        """Carry out every due step (batch after batch); how many steps were carried out."""
+        """Carry out every due step (batch after batch, in LANES on PostgreSQL); how many steps
+        were carried out."""
         now = now or self.clock()
+        lanes = 1 if self.db.is_sqlite else LANES
+        done = await asyncio.gather(*(self._lane(now, MAX_BATCHES // lanes) for _ in range(lanes)),
+                                    return_exceptions=True)  # a failing lane lets the other finish its pass
+        failed = [result for result in done if isinstance(result, BaseException)]
+        if failed:
+            raise failed[0]
+        return sum(done)
+
+    async def _lane(self, now: datetime, batches: int) -> int:
         total = 0
-        for _ in range(MAX_BATCHES):
+        for _ in range(batches):
             done = await run_due(self.db, runner=self.name, now=now, limit=self.batch)
             total += done
             if done == 0 or self.stopping.is_set():

@@ -417,3 +417,33 @@ async def test_a_failed_bulk_write_keeps_nothing_and_retries_later(api, tenant, 
     assert await AutomationRunner(api.container).tick(now) == 0  # not before the retry time
     assert await AutomationRunner(api.container).tick(run["due_at"]) == 2
     assert await mail_by_email(api.db, aid) == {"ann@example.com": ["Mail 1"]}
+
+
+async def test_a_lease_lost_during_a_pass_rolls_the_pass_back(api, tenant, monkeypatch):
+    aid = await automation(api, tenant, steps=series(0))
+    for i in range(3):
+        await contact(api, tenant, f"u{i}@example.com")
+    now = utcnow() + timedelta(seconds=1)
+    claim, taken = run_store.claim, []
+
+    async def claim_then_lose_one(conn, **kwargs):  # another runner takes one run over before the pass writes
+        claimed = await claim(conn, **kwargs)
+        if not claimed or taken:
+            return claimed
+        taken.append(claimed[0]["id"])
+        await conn.execute(automation_runs.update().where(automation_runs.c.id == taken[0])
+                           .values(lease_owner="other"))
+        return claimed
+    monkeypatch.setattr(run_store, "claim", claim_then_lose_one)
+    before = {r["id"]: r for r in await runs(api.db, aid)}
+    assert await AutomationRunner(api.container, name="late").tick(now) == 0
+    assert await mail_by_email(api.db, aid) == {} and await step_log_count(api.db, aid) == 0
+    after = {r["id"]: r for r in await runs(api.db, aid)}
+    assert after[taken[0]]["lease_owner"] == "other"
+    for run_id in set(after) - {taken[0]}:  # given back as they were: due at once, on the same step
+        assert after[run_id]["lease_owner"] is None
+        assert (after[run_id]["step_id"], after[run_id]["due_at"]) == (before[run_id]["step_id"], before[run_id]["due_at"])
+    monkeypatch.undo()
+    assert await AutomationRunner(api.container, name="next").tick(now) == 4  # the two runs still free
+    mail = await mail_by_email(api.db, aid)
+    assert len(mail) == 2 and set(map(tuple, mail.values())) == {("Mail 1",)}

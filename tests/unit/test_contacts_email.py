@@ -7,7 +7,7 @@ from email_validator import EmailNotValidError, validate_email
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sendhouse.domain.contacts import _fast_email, email_or_none, normalize_email
+from sendhouse.domain.contacts import _fast_email, email_or_none, normalize_email, plain_ascii_email
 from sendhouse.errors import InvalidInput
 
 
@@ -32,6 +32,20 @@ def test_fast_path_agrees_with_email_validator(local, domain):
     if _fast_email(value.strip().lower()):
         assert reference(value) == value.strip().lower()
     assert email_or_none(value) == reference(value)
+
+
+@settings(max_examples=800, deadline=None)
+@given(local=LOCAL, domain=DOMAIN)
+def test_plain_ascii_form_is_email_validators_normalized_form(local, domain):
+    value = f"{local}@{domain}"
+    fast = plain_ascii_email(value)
+    if fast is not None:
+        assert fast == validate_email(value, check_deliverability=False).normalized
+
+
+def test_plain_ascii_form_keeps_the_local_part():
+    assert plain_ascii_email("Ada.Lovelace@Example.COM") == "Ada.Lovelace@example.com"
+    assert plain_ascii_email("Ünï@bücher.de") is None and plain_ascii_email(" a@example.com") is None
 
 
 @pytest.mark.parametrize("value,expected", [

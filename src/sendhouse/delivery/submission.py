@@ -5,7 +5,7 @@
 - AUTH PLAIN or LOGIN, the password being a per-project SMTP key (services/smtp_keys), any user
   name; AUTH is refused without TLS (538) except on a loopback connection (auth_needs_tls);
 - MAIL, RCPT and DATA only once authenticated (530); each accepted message becomes a transactional
-  ledger row before the 250, whose text carries the email id;
+  ledger row before the 250, whose text carries the email id; PIPELINING (RFC 2920) is offered;
 - refusals: 535 bad credentials, 550 a `from` on a domain the project may not use, 552 over
   MAX_MESSAGE_BYTES, 554 other invalid content, 451 when the database is unavailable;
 - limits per SMTP key (connections, messages per minute: the settings) and per client IP
@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import logging
+import re
 import ssl
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -31,6 +32,8 @@ log = logging.getLogger("sendhouse.submission")
 MAX_MESSAGE_BYTES = 25 * 1024 * 1024
 MAX_RECIPIENTS = 50
 CONNECTIONS_PER_IP = 50
+_DOT_ATOM = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*"
+_PLAIN_PATH = re.compile(rf"\s*<({_DOT_ATOM}@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*)>")
 TOO_MANY_KEY_CONNECTIONS = "454 4.7.0 Too many connections with this SMTP key, try again later"
 
 
@@ -74,6 +77,13 @@ class SubmissionHandler:
         from sendhouse.services.submission import GroupCommit
 
         self.group = GroupCommit(self.container.db, self.container.settings)
+
+    async def handle_EHLO(self, server, session: Session, envelope: Envelope, hostname: str, responses: list[str]):
+        """aiosmtpd reads commands one after another from its stream, so a client may pipeline
+        them (RFC 2920): MAIL, RCPT and DATA in one write, and the next message's commands right
+        after the end of the previous one's data. Each reply still comes in order."""
+        session.host_name = hostname
+        return [*responses[:-1], "250-PIPELINING", responses[-1]]
 
     async def handle_MAIL(self, server, session: Session, envelope: Envelope, address: str, options):
         if not self.key_limits.take_message(session.auth_data["id"]):
@@ -129,6 +139,14 @@ class SubmissionSMTP(LimitedSMTP):
             self.event_handler.key_limits.close(self.credential)
             self.credential = None
         super().connection_lost(error)
+
+    def _getaddr(self, arg: str) -> tuple[str | None, str | None]:
+        """A plain `<local@domain>` path is read with one regular expression; anything else goes
+        through aiosmtpd's RFC 5322 parser (which took a tenth of the server's time per message)."""
+        plain = _PLAIN_PATH.match(arg)
+        if plain is None or self.local_part_limit:
+            return super()._getaddr(arg)
+        return plain[1], arg[plain.end():].lstrip()
 
     async def auth_PLAIN(self, _, args):
         return await self._verified(await super().auth_PLAIN(_, args))

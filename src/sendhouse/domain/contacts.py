@@ -57,6 +57,15 @@ def _fast_email(lowered: str) -> bool:
             and not lowered.endswith(_SPECIAL_SUFFIXES))
 
 
+def plain_ascii_email(value: str) -> str | None:
+    """email-validator's normalized form of an address (local part kept, domain lower-cased) when
+    the fast pattern alone proves it valid; None when unsure (ask email-validator)."""
+    if not _fast_email(value.lower()):
+        return None
+    local, _at, domain = value.rpartition("@")
+    return f"{local}@{domain.lower()}"
+
+
 def email_or_none(value: str) -> str | None:
     """The stored (lower-case, normalised) form of an address, or None when it is not valid."""
     lowered = value.strip().lower()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import itertools
 import os
@@ -52,6 +53,7 @@ _DOMAIN_RE = re.compile(r"[a-z0-9](?:[a-z0-9.-]{0,251}[a-z0-9])?")
 FALLBACK_MESSAGE_ID_DOMAIN = "localhost"
 
 
+@functools.lru_cache(maxsize=1024)
 def message_id_domain(from_email: str | None) -> str:
     """The right-hand side of our Message-IDs: the sending (From) domain, lowercased and in its
     ASCII (IDNA) form, as receivers and spam filters expect; `localhost` when there is none."""

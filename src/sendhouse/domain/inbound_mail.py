@@ -71,30 +71,38 @@ def parse(raw: bytes) -> ParsedMail:
     """Parse a whole message; never raises (a broken header leaves that field empty)."""
     message = BytesParser(policy=policy.default).parsebytes(raw)
     parsed = ParsedMail(headers=_headers(message))
-    sender = mailboxes([_header(message, "from")])
+    read = _read_headers(message)
+    sender = mailboxes(read.get("from", [""])[:1])
     if sender:
         parsed.from_email, parsed.from_name = sender[0]["email"], sender[0]["name"]
     for key, name in (("to", "to"), ("cc", "cc"), ("bcc", "bcc"), ("replyTo", "reply-to")):
-        parsed.addresses[key] = mailboxes([_header(message, name, i) for i in range(_count(message, name))])
-    parsed.subject = _header(message, "subject")
-    found = _MESSAGE_ID.findall(_header(message, "message-id"))
+        parsed.addresses[key] = mailboxes(read.get(name, []))
+    first = {name: values[0] for name, values in read.items()}
+    parsed.subject = first.get("subject", "")
+    found = _MESSAGE_ID.findall(first.get("message-id", ""))
     parsed.message_id = found[0] if found else None
-    parsed.in_reply_to = _header(message, "in-reply-to") or None
-    parsed.references = _MESSAGE_ID.findall(_header(message, "references"))
+    parsed.in_reply_to = first.get("in-reply-to") or None
+    parsed.references = _MESSAGE_ID.findall(first.get("references", ""))
     parsed.text, parsed.html, parsed.attachments = _bodies(message)
     return parsed
 
 
-def _count(message: EmailMessage, name: str) -> int:
-    return len(message.get_all(name, []))
+_READ = frozenset({"from", "to", "cc", "bcc", "reply-to", "subject", "message-id", "in-reply-to", "references"})
+_LINE_BREAK = re.compile(r"[\r\n]")
 
 
-def _header(message: EmailMessage, name: str, index: int = 0) -> str:
-    """A header's decoded value ("" when missing or undecodable)."""
-    raw_values = message.get_all(name, [])
-    if index >= len(raw_values):
-        return ""
-    return _decoded(raw_values[index])[:MAX_HEADER_CHARS]
+def _read_headers(message: EmailMessage) -> dict[str, list[str]]:
+    """Decoded values of the headers parse() reads, by lower-case name, in order ("" when
+    undecodable). A plain ASCII value without encoded words is only unfolded, as the policy would;
+    only the others go through the policy's header classes (the slow part of parsing)."""
+    found: dict[str, list[str]] = {}
+    for name, raw in message.raw_items():
+        key = name.lower()
+        if key in _READ:
+            plain = isinstance(raw, str) and raw.isascii() and "=?" not in raw
+            value = _LINE_BREAK.sub("", raw) if plain else _decoded(message.policy.header_fetch_parse(name, raw))
+            found.setdefault(key, []).append(value[:MAX_HEADER_CHARS])
+    return found
 
 
 def _headers(message: EmailMessage) -> dict[str, str]:

@@ -15,6 +15,7 @@ from typing import Any
 
 from email_validator import EmailNotValidError, validate_email
 
+from sendhouse.domain.contacts import plain_ascii_email
 from sendhouse.errors import InvalidInput
 
 MAX_SUBJECT = 998
@@ -57,6 +58,9 @@ def normalized_email(value: Any, field: str, problems: Problems) -> str | None:
     if not isinstance(value, str) or not value:
         problems.add(field, "is required")
         return None
+    fast = plain_ascii_email(value)
+    if fast is not None:
+        return fast
     try:
         return validate_email(value, check_deliverability=False).normalized
     except EmailNotValidError as exc:

@@ -1,10 +1,9 @@
 """Carrying out automation runs: claim due runs with a lease, work out every step in memory,
 write the whole batch at once.
 
-One pass (`run_due`): a read finds whether anything is due (an idle runner takes no write lock);
-then up to `limit` due runs are claimed (committed at once). In one write transaction the runs
-still leased to this runner are locked (`FOR UPDATE` on PostgreSQL; SQLite has one writer), and
-for each run the due steps are worked out from what was read for the whole batch:
+One pass (`run_due`): on SQLite a read finds whether anything is due first (an idle runner takes
+no write lock; on PostgreSQL the claim itself locks nothing when nothing is due); then up to `limit` due runs are claimed (committed at once). In one write transaction, for each
+claimed run the due steps are worked out from what was read for the whole batch:
 - a wait sets the run's due time to now + delay (no task sleeps anywhere);
 - an email becomes a ledger row in `messages` (transactional kind, priority 50, with the contact,
   the automation's unsubscribe group and tracking flags, and workflowAutomationId /
@@ -18,9 +17,14 @@ for each run the due steps are worked out from what was read for the whole batch
   before it, the run goes to the branch's mergeStepId instead (or completes without one).
 Steps due at once are chained (at most MAX_CHAIN per pass). A contact that is deleted or
 suppressed (globally or in the automation's group) exits before its next step. Then the ledger
-rows, the step log (unique per run and step) and the run updates are written in bulk and the
+rows, the step log (unique per run and step) and the run updates are written in bulk
+(store/bulk.py: executemany on SQLite, COPY and one UPDATE … FROM unnest on PostgreSQL) and the
 leases given back. A run that cannot be worked out (its template was deleted…) is released and
-retried RETRY_AFTER later; so is every run of a pass whose bulk write failed (nothing of it kept). Exactly once: a run is advanced only in the transaction that holds it.
+retried RETRY_AFTER later; so is every run of a pass whose bulk write failed (nothing of it kept).
+Exactly once: the run updates are conditional on this runner's lease and on the run being
+active, and the pass is written only when every one of them applied; when a lease was lost (it
+ran out and another runner took the run over, or the automation was archived meanwhile) the
+whole pass rolls back, its other runs are given back as they were, and the next pass takes them.
 """
 
 from __future__ import annotations
@@ -38,9 +42,10 @@ from sendhouse.services.compose import contact_variables
 from sendhouse.services.transactional import Email, contact_rows
 from sendhouse.store import automation_runs as runs
 from sendhouse.store import automations as automation_store
+from sendhouse.store.bulk import insert_many
 from sendhouse.store.db import Database
-from sendhouse.store.ledger import insert_rows
 from sendhouse.store.mails import suppressed_among
+from sendhouse.store.schema.campaigns import messages
 from sendhouse.store.senders import get_sender
 from sendhouse.store.templates import get_template
 
@@ -59,6 +64,7 @@ class _Pass:
     runner: str
     now: datetime
     flows: dict[str, dict] = field(default_factory=dict)
+    steps: dict[str, dict[str, dict]] = field(default_factory=dict)  # automation id -> step id -> step
     contacts: dict[str, dict] = field(default_factory=dict)
     suppressed: set[tuple[str, str]] = field(default_factory=set)  # (automation id, contact id)
     contents: dict[tuple[str, str], dict] = field(default_factory=dict)  # (automation id, step id) -> content
@@ -68,23 +74,31 @@ class _Pass:
     failed: list[str] = field(default_factory=list)
 
 
+class _LeaseLost(Exception):
+    """Some run of the pass was no longer leased to this runner when its advance was written."""
+
+
 async def run_due(db: Database, *, runner: str, now: datetime, limit: int) -> int:
     """Claim up to `limit` due runs and carry out their due steps; how many steps were carried out."""
-    async with db.read(snapshot=False) as conn:
-        if not await runs.any_due(conn, now):
-            return 0
+    if db.is_sqlite:  # SQLite's write lock is for the whole file: look before taking it
+        async with db.read(snapshot=False) as conn:
+            if not await runs.any_due(conn, now):
+                return 0
     async with db.write() as conn:
         claimed = await runs.claim(conn, runner=runner, limit=limit, now=now, lease_seconds=LEASE_SECONDS)
     if not claimed:
         return 0
     try:
         async with db.write() as conn:
-            held = await runs.lock_leased(conn, [r["id"] for r in claimed], runner)
-            work = await _prepare(conn, runner, now, [r for r in claimed if r["id"] in held])
+            work = await _prepare(conn, runner, now, claimed)
             for run in claimed:
-                if run["id"] in held:
-                    await _plan(work, run)
+                await _plan(work, run)
             await _write(work)
+    except _LeaseLost:
+        async with db.write() as conn:  # nothing of the pass was written: the rest is due as it was
+            await runs.give_back(conn, [r["id"] for r in claimed], runner)
+        log.info("automation pass rolled back: a lease was lost", extra={"action": "automation_lease_lost"})
+        return 0
     except Exception:
         async with db.write() as conn:  # nothing of the pass was written: retry its runs later
             await runs.release(conn, [r["id"] for r in claimed], runner, now + RETRY_AFTER)
@@ -96,7 +110,8 @@ async def _prepare(conn: AsyncConnection, runner: str, now: datetime, claimed: l
     """Read what the batch needs: its automations, contacts and which contacts are suppressed."""
     work = _Pass(conn, runner, now)
     for automation_id in {r["automation_id"] for r in claimed}:
-        work.flows[automation_id] = await automation_store.get_by_id(conn, automation_id)
+        work.flows[automation_id] = flow = await automation_store.get_by_id(conn, automation_id)
+        work.steps[automation_id] = {s["stepId"]: s for s in flow["steps"] or []}
     work.contacts = {c["id"]: c for c in await runs.contacts_by_ids(conn, list({r["contact_id"] for r in claimed}))}
     for automation_id, flow in work.flows.items():
         mine = {r["contact_id"] for r in claimed if r["automation_id"] == automation_id} & set(work.contacts)
@@ -121,13 +136,13 @@ async def _plan(work: _Pass, run: dict) -> None:
 
 async def _steps(work: _Pass, run: dict) -> None:
     flow, contact = work.flows[run["automation_id"]], work.contacts.get(run["contact_id"])
-    by_id = {s["stepId"]: s for s in flow["steps"] or []}
+    by_id = work.steps[run["automation_id"]]
     step_id, due = run["step_id"], work.now
     for _ in range(MAX_CHAIN):
         reason = _exit_reason(work, flow, run, contact, by_id.get(step_id))
         if reason:
             return _finish(work, run, "exited", reason, step_id)
-        diverted = _guard(by_id, by_id[step_id], facts(contact, run["event"]))
+        diverted = _guard(by_id, by_id[step_id], contact, run["event"])
         if diverted != step_id:
             if diverted is None:
                 return _finish(work, run, "completed", None, step_id)
@@ -144,13 +159,15 @@ async def _steps(work: _Pass, run: dict) -> None:
     work.updates.append({**_blank(run), "step_id": step_id, "due_at": due})
 
 
-def _guard(by_id: dict, step: dict, known: dict) -> str | None:
+def _guard(by_id: dict, step: dict, contact: dict, event: dict | None) -> str | None:
     """The step to carry out: this one, or, for a step inside a branch whose appliesTo is
     all_branch_steps and whose filter no longer matches, the branch's mergeStepId (None: the end)."""
     parent = by_id.get(step.get("parentBranchStepId") or "")
-    branch = next((b for b in (parent or {}).get("branches") or () if b["branchId"] == step.get("parentBranchId")),
-                  None)
-    if branch and branch["appliesTo"] == "all_branch_steps" and not matches(branch["filterCriteria"], known):
+    if parent is None:
+        return step["stepId"]
+    branch = next((b for b in parent.get("branches") or () if b["branchId"] == step.get("parentBranchId")), None)
+    if branch and branch["appliesTo"] == "all_branch_steps" and not matches(branch["filterCriteria"],
+                                                                            facts(contact, event)):
         return branch.get("mergeStepId")
     return step["stepId"]
 
@@ -238,7 +255,8 @@ async def _write(work: _Pass) -> None:
     """Ledger rows, step log and run updates of the whole pass, in bulk; failed runs released."""
     queued_at = utcnow()  # the ledger's own clock, whatever time the runner was told it is
     for project_id, emails in work.emails.items():
-        await insert_rows(work.conn, contact_rows(project_id, emails, priority=PRIORITY, now=queued_at))
+        await insert_many(work.conn, messages, contact_rows(project_id, emails, priority=PRIORITY, now=queued_at))
     await runs.log_steps(work.conn, work.log_rows)
-    await runs.advance_many(work.conn, work.updates, work.runner, work.now)
+    if await runs.advance_many(work.conn, work.updates, work.runner, work.now) != len(work.updates):
+        raise _LeaseLost
     await runs.release(work.conn, work.failed, work.runner, work.now + RETRY_AFTER)

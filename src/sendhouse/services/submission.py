@@ -1,7 +1,9 @@
 """SMTP submission as a use case: a message an app handed to the submission server becomes a
 transactional email in the ledger (services/transactional), committed before the server answers 250.
 
-The message is parsed once, in a thread, and checked like a `/mails/send` body. Messages arriving
+The message is parsed once and checked like a `/mails/send` body: on the event loop for messages
+up to INLINE_BYTES (about 0.2 ms for 4 KB, less than the two thread hand-offs it used to take), in a
+thread for larger ones. Messages arriving
 together on many connections are written in small group commits (GroupCommit): one transaction
 holds up to MAX_GROUP messages (one suppression lookup and one insert per project); a message the
 project's rules refuse (e.g. a `from` it may not use) refuses only itself; every caller is answered
@@ -22,6 +24,7 @@ from sendhouse.store.db import Database
 
 log = logging.getLogger("sendhouse.submission")
 MAX_GROUP = 50
+INLINE_BYTES = 128 * 1024  # larger messages are parsed and checked in a thread
 
 
 @dataclass
@@ -74,14 +77,20 @@ class GroupCommit:
         return results
 
 
+def _checked(raw: bytes, mail_from: str, rcpts: list[str]) -> tuple[dict, str | None]:
+    """The checked send request of a raw message, and the Message-ID to keep (pure CPU work)."""
+    parsed = inbound_mail.parse(raw)
+    return mail_rules.check_send(submitted.send_request(parsed, mail_from, rcpts)), submitted.kept_message_id(parsed)
+
+
 async def submit(db: Database, settings: Settings, project_id: str, *, mail_from: str, rcpts: list[str],
                  raw: bytes, group: GroupCommit | None = None) -> str:
     """Queue the message for the envelope recipients; its email id. Raises sendhouse.errors on
     refusal (e.g. InvalidOperation VERIFIED_DOMAIN_REQUIRED), anything else on storage failure."""
-    parsed = await asyncio.to_thread(inbound_mail.parse, raw)
-    body = submitted.send_request(parsed, mail_from, rcpts)
-    mail = await asyncio.to_thread(mail_rules.check_send, body)
-    message_id = submitted.kept_message_id(parsed)
+    if len(raw) > INLINE_BYTES:
+        mail, message_id = await asyncio.to_thread(_checked, raw, mail_from, rcpts)
+    else:
+        mail, message_id = _checked(raw, mail_from, rcpts)
     if group is None:
         async with db.write() as conn:
             sent = await transactional.queue_checked_mail(conn, settings, project_id, mail, message_id=message_id)

@@ -3,8 +3,9 @@
 A claim is one `WITH chosen AS MATERIALIZED (SELECT … LIMIT n FOR UPDATE SKIP LOCKED) UPDATE …
 FROM chosen RETURNING …` on PostgreSQL (`UPDATE … WHERE id IN (SELECT …)` under SQLite's single
 writer), as for the ledger. It matches active runs that are due, whose automation is active, and
-that nobody leases (or whose lease ran out: the runner holding it died). Advancing is conditional
-on the lease and the step, so a run whose lease was lost meanwhile is not advanced twice.
+that nobody leases (or whose lease ran out: the runner holding it died). Advancing is one bulk
+UPDATE conditional on the lease (store/bulk.py), so a run whose lease was lost meanwhile is not
+advanced twice: the caller sees fewer rows changed than it gave and rolls its pass back.
 """
 
 from __future__ import annotations
@@ -14,20 +15,30 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from sendhouse.store.bulk import among, insert_many, update_by_id
 from sendhouse.store.contacts import dialect_insert
 from sendhouse.store.schema.audience import contacts
 from sendhouse.store.schema.automations import automation_runs as runs
 from sendhouse.store.schema.automations import automation_steps_log, automations
 
 INSERT_CHUNK = 2000
+ANALYZE_AFTER = 5000  # runs enrolled at once
+ADVANCED = ("status", "step_id", "due_at", "exit_reason", "finished_at")
+CLAIM_COLUMNS = (runs.c.id, runs.c.automation_id, runs.c.contact_id, runs.c.step_id, runs.c.due_at, runs.c.event)
 
 
 async def enroll(conn: AsyncConnection, rows: list[dict]) -> None:
-    """Insert new runs; an entry already made (same automation, contact and entry key) is skipped."""
+    """Insert new runs; an entry already made (same automation, contact and entry key) is skipped.
+    After a large enrolment (an import) PostgreSQL's statistics of the table are refreshed at once:
+    autovacuum would take up to a minute to notice, and until then the planner, believing the
+    table nearly empty, answers each claim by sorting every due run instead of reading the claim
+    index in order (measured: 250 ms instead of 17 ms per claim of 1,000 among 100,000 runs)."""
     for start in range(0, len(rows), INSERT_CHUNK):
         stmt = dialect_insert(conn, runs).on_conflict_do_nothing(
             index_elements=["automation_id", "contact_id", "entry_key"])
         await conn.execute(stmt, rows[start:start + INSERT_CHUNK])
+    if conn.dialect.name == "postgresql" and len(rows) >= ANALYZE_AFTER:
+        await conn.execute(sa.text(f"ANALYZE {runs.name}"))
 
 
 async def active_contacts(conn: AsyncConnection, automation_ids: list[str], contact_ids: list[str]) -> set[tuple]:
@@ -63,7 +74,7 @@ async def claim(conn: AsyncConnection, *, runner: str, limit: int, now: datetime
         target = runs.update().where(runs.c.id.in_(chosen.scalar_subquery()))
     stmt = (target.where(runs.c.status == "active")
             .values(lease_owner=runner, lease_expires_at=now + timedelta(seconds=lease_seconds), updated_at=now)
-            .returning(*runs.c))
+            .returning(*CLAIM_COLUMNS))
     return [dict(r) for r in (await conn.execute(stmt)).mappings()]
 
 
@@ -101,31 +112,26 @@ async def contacts_by_ids(conn: AsyncConnection, contact_ids: list[str]) -> list
     """The stored rows of these contacts (the ones that still exist)."""
     if not contact_ids:
         return []
-    query = sa.select(contacts).where(contacts.c.id.in_(contact_ids))
+    query = sa.select(contacts).where(among(conn, contacts.c.id, contact_ids))
     return [dict(r) for r in (await conn.execute(query)).mappings()]
 
 
-async def lock_leased(conn: AsyncConnection, run_ids: list[str], runner: str) -> set[str]:
-    """Which of these runs this runner still leases, locked for the rest of the transaction."""
-    if not run_ids:
-        return set()
-    query = (sa.select(runs.c.id).where(runs.c.id.in_(run_ids), runs.c.lease_owner == runner,
-                                        runs.c.status == "active").with_for_update())
-    return set((await conn.execute(query)).scalars())
-
-
 async def log_steps(conn: AsyncConnection, rows: list[dict]) -> None:
-    for start in range(0, len(rows), INSERT_CHUNK):
-        await conn.execute(automation_steps_log.insert(), rows[start:start + INSERT_CHUNK])
+    """Step log rows (all with the same keys), in bulk."""
+    await insert_many(conn, automation_steps_log, rows)
 
 
-async def advance_many(conn: AsyncConnection, updates: list[dict], runner: str, now: datetime) -> None:
-    """updates: [{run_id, status, step_id, due_at, exit_reason, finished_at}] of runs this runner
-    holds (locked by lock_leased); each lease is given back."""
-    if not updates:
-        return
-    names = ("status", "step_id", "due_at", "exit_reason", "finished_at")
-    stmt = (runs.update().where(runs.c.id == sa.bindparam("run_id"), runs.c.lease_owner == runner)
-            .values(**{n: sa.bindparam(f"new_{n}", type_=runs.c[n].type) for n in names},
-                    lease_owner=None, lease_expires_at=None, updated_at=now))
-    await conn.execute(stmt, [{"run_id": u["run_id"], **{f"new_{n}": u[n] for n in names}} for u in updates])
+async def advance_many(conn: AsyncConnection, updates: list[dict], runner: str, now: datetime) -> int:
+    """updates: [{run_id, status, step_id, due_at, exit_reason, finished_at}] of active runs this
+    runner leases; each lease is given back. How many were advanced: fewer than given means some
+    lease was lost (taken over, or the run ended meanwhile), and the caller must roll back."""
+    rows = [{"id": u["run_id"], **{n: u[n] for n in ADVANCED}} for u in updates]
+    return await update_by_id(conn, runs, rows, where={"lease_owner": runner, "status": "active"},
+                              fixed={"lease_owner": None, "lease_expires_at": None, "updated_at": now})
+
+
+async def give_back(conn: AsyncConnection, run_ids: list[str], runner: str) -> None:
+    """Leases given back untouched: the runs are due as they were."""
+    if run_ids:
+        await conn.execute(runs.update().where(runs.c.id.in_(run_ids), runs.c.lease_owner == runner)
+                           .values(lease_owner=None, lease_expires_at=None))
