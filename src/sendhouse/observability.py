@@ -24,8 +24,6 @@ import logging
 import sys
 import time
 import traceback
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
@@ -98,17 +96,6 @@ def event(logger: logging.Logger, action: str, level: int = logging.INFO, **fiel
 def event_after_commit(logger: logging.Logger, action: str, level: int = logging.INFO, **fields: Any) -> None:
     """`event(...)` once the current write transaction commits (at once outside a transaction)."""
     after_commit(lambda: event(logger, action, level, **fields))
-
-
-@contextmanager
-def timed(histogram: Histogram, **labels: str) -> Iterator[None]:
-    """Observe the duration of the block in `histogram` (with `labels`, if any)."""
-    started = time.perf_counter()
-    try:
-        yield
-    finally:
-        target = histogram.labels(**labels) if labels else histogram
-        target.observe(time.perf_counter() - started)
 
 
 class TimedTransport:

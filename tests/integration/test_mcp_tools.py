@@ -72,7 +72,11 @@ async def test_the_tools_and_prompts_listed_and_no_way_to_stop_a_campaign(mcp):
     assert all(t.description and t.input_schema["type"] == "object" for t in tools)
     create = next(t for t in tools if t.name == "create_campaign").input_schema["properties"]
     assert not {"publish", "sendNow", "scheduledAt"} & set(create)
-    assert create["subject"]["maxLength"] == 988 and create["previewText"]["anyOf"][0]["maxLength"] == 140
+    required = next(t for t in tools if t.name == "create_campaign").input_schema["required"]
+    assert set(required) == {"name", "subject"}, required
+    assert create["subject"]["maxLength"] == 998 and create["previewText"]["maxLength"] == 200
+    update = next(t for t in tools if t.name == "update_campaign").input_schema
+    assert set(update["properties"]) == set(create) | {"campaignId"} and update["required"] == ["campaignId"]
     prompts = {p.name: p for p in (await mcp.list_prompts()).prompts}
     assert set(prompts) == {"create-campaign", "create-template", "create-automation"}
     assert all([a.name for a in p.arguments] == ["context"] and not p.arguments[0].required for p in prompts.values())

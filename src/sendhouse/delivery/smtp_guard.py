@@ -41,9 +41,6 @@ class ClientLimits:
         if self._open[key] <= 0:
             del self._open[key]
 
-    def open_count(self, key: str) -> int:
-        return self._open[key]
-
     def take_message(self, key: str, now: float | None = None) -> bool:
         """Count one message of `key` in the sliding minute; False when it already sent its share."""
         if not self.messages_per_minute:

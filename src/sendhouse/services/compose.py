@@ -88,7 +88,7 @@ class Composer:
         """skeletons: campaign id or transactional row id → Skeleton (or why there is none)."""
         try:
             if row["kind"] == "transactional":
-                skeleton, variables = skeletons[row["id"]], _tx_variables(row)
+                skeleton, variables = skeletons[row["id"]], transactional_variables(row)
             else:
                 skeleton = skeletons[row["campaign_id"]]
                 variables = contact_variables(contacts_by_id.get(row["contact_id"]), row)
@@ -96,9 +96,7 @@ class Composer:
                 raise ContentMissing()
             if isinstance(skeleton, Exception):
                 return skeleton
-            return skeleton.render(mime.Recipient(
-                message_id=row["id"], message_id_header=row["message_id_header"], email=row["email"],
-                name=row["name"], variables=variables))
+            return skeleton.render(recipient(row, variables))
         except Exception as error:  # noqa: BLE001 - a broken message must not stop the batch
             return error
 
@@ -149,7 +147,14 @@ class Composer:
         self._skeletons[key] = skeleton
 
 
-def _tx_variables(row: dict) -> dict:
+def recipient(row: dict, variables: dict) -> mime.Recipient:
+    """The Recipient of one ledger row: its address, Message-ID and merge data."""
+    return mime.Recipient(message_id=row["id"], message_id_header=row["message_id_header"], email=row["email"],
+                          name=row["name"], variables=variables)
+
+
+def transactional_variables(row: dict) -> dict:
+    """Merge-tag data of a transactional recipient: the mail's dynamicData and the address."""
     payload = row["payload"] or {}
     return {**dict(payload.get("dynamicData") or {}), "email": row["email"]}
 

@@ -364,10 +364,3 @@ def _plain(name: str | None) -> bool:
 def _attachment(item: dict) -> tuple[str, str | None, bytes]:
     return item["fileName"], item.get("contentType"), base64.b64decode(item["content"])
 
-
-def transactional_recipient(row: dict) -> mime.Recipient:
-    """The Recipient of one transactional ledger row: its address, Message-ID and merge data."""
-    payload = row["payload"] or {}
-    variables = {**dict(payload.get("dynamicData") or {}), "email": row["email"]}
-    return mime.Recipient(message_id=row["id"], message_id_header=row["message_id_header"], email=row["email"],
-                          name=row["name"], variables=variables)

@@ -84,13 +84,6 @@ async def list_page(conn: AsyncConnection, project_id: str, f: CampaignFilter, p
     return [dict(r) for r in rows], total
 
 
-async def due_for_start(conn: AsyncConnection, now: datetime, limit: int = 100) -> list[str]:
-    """Ids of scheduled campaigns whose start time has come, oldest first (for the scheduler)."""
-    query = sa.select(c.c.id).where(c.c.status == "scheduled", c.c.scheduled_at <= now).order_by(
-        c.c.scheduled_at, c.c.id).limit(limit)
-    return list((await conn.execute(query)).scalars())
-
-
 async def lock_for_update(conn: AsyncConnection, campaign_id: str) -> None:
     """Hold the campaign's row lock for the rest of the transaction (SQLite: BEGIN IMMEDIATE
     already holds the database's write lock)."""

@@ -216,12 +216,6 @@ async def promote_deferred(conn: AsyncConnection, now: datetime) -> int:
     return (await conn.execute(stmt)).rowcount
 
 
-async def count_pending(conn: AsyncConnection) -> int:
-    """Rows queued, sending or deferred (all campaigns and transactional)."""
-    query = sa.select(sa.func.count()).where(messages.c.status.in_(PENDING))
-    return (await conn.execute(query)).scalar_one()
-
-
 async def campaign_statuses(conn: AsyncConnection, campaign_ids: list[str]) -> dict[str, str]:
     """The current status of each of these campaigns."""
     if not campaign_ids:
