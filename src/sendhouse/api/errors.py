@@ -48,8 +48,12 @@ def render_app_error(error: errors.AppError) -> EnvelopeResponse:
 
 
 def _field_name(loc: tuple) -> str:
-    parts = [str(p) for p in loc if p not in ("body", "query", "path", "header")]
-    return ".".join(parts) or "body"
+    """A validation error's location as the API's field path: `recipients[1].email`."""
+    parts = loc[1:] if loc and loc[0] in ("body", "query", "path", "header") else loc
+    path = ""
+    for part in parts:
+        path += f"[{part}]" if isinstance(part, int) else f".{part}" if path else str(part)
+    return path or "body"
 
 
 def validation_details(exc: RequestValidationError) -> list[dict]:

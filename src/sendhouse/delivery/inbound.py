@@ -28,6 +28,7 @@ from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from sendhouse.delivery.smtp_guard import TOO_MANY_MESSAGES, ClientLimits, LimitedSMTP
 from sendhouse.domain import tokens
+from sendhouse.domain.emails import key_of
 
 log = logging.getLogger("sendhouse.inbound")
 MAX_MESSAGE_BYTES = 10 * 1024 * 1024
@@ -85,7 +86,7 @@ class FeedbackHandler:
         return "250 OK"
 
     async def handle_RCPT(self, server, session: Session, envelope: Envelope, address: str, options):
-        if any(address.lower() == seen.lower() for seen in envelope.rcpt_tos):
+        if key_of(address) in {key_of(seen) for seen in envelope.rcpt_tos}:
             return "250 OK"  # the same recipient again: one delivery
         if len(envelope.rcpt_tos) >= MAX_RECIPIENTS:
             return "452 4.5.3 Too many recipients"
@@ -99,7 +100,7 @@ class FeedbackHandler:
         if not isinstance(found, tuple):
             server.data_size_limit = MAX_MESSAGE_BYTES
         envelope.rcpt_tos.append(address)
-        envelope.targets[address.lower()] = found
+        envelope.targets[key_of(address)] = found
         return "250 OK"
 
     async def handle_RSET(self, server, session: Session, envelope: Envelope):

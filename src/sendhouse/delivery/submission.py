@@ -25,6 +25,7 @@ from aiosmtpd.smtp import AuthResult, Envelope, LoginPassword, Session
 
 from sendhouse.delivery.inbound import parse_listen
 from sendhouse.delivery.smtp_guard import TOO_MANY_MESSAGES, ClientLimits, LimitedSMTP
+from sendhouse.domain.emails import key_of
 from sendhouse.errors import AppError, InvalidOperation
 
 log = logging.getLogger("sendhouse.submission")
@@ -82,7 +83,7 @@ class SubmissionHandler:
         return "250 OK"
 
     async def handle_RCPT(self, server, session: Session, envelope: Envelope, address: str, options):
-        if any(address.lower() == seen.lower() for seen in envelope.rcpt_tos):
+        if key_of(address) in {key_of(seen) for seen in envelope.rcpt_tos}:
             return "250 OK"
         if len(envelope.rcpt_tos) >= MAX_RECIPIENTS:
             return "452 4.5.3 Too many recipients"

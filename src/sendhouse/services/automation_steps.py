@@ -33,6 +33,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from sendhouse.domain import ids
 from sendhouse.domain.automations import delay_of, facts, matches
+from sendhouse.domain.emails import key_of
 from sendhouse.domain.times import utcnow
 from sendhouse.services.compose import contact_variables
 from sendhouse.services.transactional import Email, contact_rows
@@ -102,7 +103,7 @@ async def _prepare(conn: AsyncConnection, runner: str, now: datetime, claimed: l
         mine = {r["contact_id"] for r in claimed if r["automation_id"] == automation_id} & set(work.contacts)
         blocked = await suppressed_among(conn, flow["project_id"], [work.contacts[c]["email"] for c in mine],
                                          flow["unsubscribe_group_id"])
-        work.suppressed |= {(automation_id, c) for c in mine if work.contacts[c]["email"].lower() in blocked}
+        work.suppressed |= {(automation_id, c) for c in mine if key_of(work.contacts[c]["email"]) in blocked}
     return work
 
 

@@ -24,11 +24,11 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sendhouse.domain import bounces as rules
+from sendhouse.domain import emails
 from sendhouse.domain.fates import Bounced, Complained, Source
 from sendhouse.domain.times import utcnow
 from sendhouse.errors import InvalidInput, NotFound
 from sendhouse.services import feedback
-from sendhouse.services.suppressions import email_or_none
 from sendhouse.store import events as store
 from sendhouse.store.db import Database
 
@@ -139,13 +139,11 @@ async def report_over_http(db: Database, settings, project_id: str, body: HttpRe
     """Record a relay's report; 404 when the email is not the project's, 400 when the address differs."""
     if not (body.email_id or body.message_id):
         raise InvalidInput.field("emailId", "emailId or messageId is required")
-    email = email_or_none(body.email)
-    if email is None:
-        raise InvalidInput.field("email", "Invalid email format")
+    email = emails.key(body.email, "email")
     report = _feedback(body)
     async with db.write() as conn:
         row = await _row_for(conn, project_id, body)
-        if row["email"].lower() != email:
+        if emails.key_of(row["email"]) != email:
             raise InvalidInput.field("email", "does not match the recipient of this email")
         done = await record(conn, row, report, source=Source.HTTP, soft_limit=settings.soft_bounce_limit,
                             now=utcnow())

@@ -11,12 +11,12 @@ from dataclasses import dataclass, field
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from sendhouse.domain import ids
+from sendhouse.domain.emails import INVALID, key_of, key_or_none
 from sendhouse.domain.pagination import Page
 from sendhouse.domain.segments import validate_criteria
 from sendhouse.domain.times import iso, utcnow
 from sendhouse.errors import InvalidInput, InvalidOperation, NotFound
 from sendhouse.services import automation_triggers as triggers
-from sendhouse.services.suppressions import email_or_none
 from sendhouse.store import lists as store
 from sendhouse.store import segments as segment_store
 from sendhouse.store.db import Database
@@ -155,13 +155,13 @@ class BulkAddResult:
 
 
 def _split_emails(emails: list[str], result: BulkAddResult) -> list[str]:
-    """Valid addresses (lower-cased, once each); the invalid ones are recorded in result."""
+    """The keys of the valid addresses, once each; the invalid ones are recorded in result."""
     valid: dict[str, None] = {}
     for raw in emails:
-        email = email_or_none(raw)
+        email = key_or_none(raw)
         if email is None:
-            result.invalid.append({"email": raw, "status": "invalid", "reason": "Invalid email format"})
-            result.errors.append({"email": raw, "error": "Invalid email format"})
+            result.invalid.append({"email": raw, "status": "invalid", "reason": INVALID})
+            result.errors.append({"email": raw, "error": INVALID})
         else:
             valid[email] = None
     return list(valid)
@@ -240,7 +240,7 @@ async def remove_contacts(db: Database, project_id: str, list_id: str, *, emails
         if row is None:
             raise InvalidOperation("Contacts cannot be removed from All Contacts", code="CANNOT_MODIFY_GLOBAL_CONTACT_LIST")
         _writable(row, action="removed from")
-        wanted = list(dict.fromkeys(e.strip().lower() for e in emails)) if emails else list(dict.fromkeys(contact_ids))
+        wanted = list(dict.fromkeys(key_of(e) for e in emails)) if emails else list(dict.fromkeys(contact_ids))
         found = await store.contacts_by(conn, project_id, emails=wanted) if emails else \
             await store.contacts_by(conn, project_id, ids=wanted)
         key = "email" if emails else "id"

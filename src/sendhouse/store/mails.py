@@ -11,6 +11,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from sendhouse.domain.emails import key_of
 from sendhouse.store.schema.audience import suppression_groups, suppressions
 from sendhouse.store.schema.campaigns import messages
 from sendhouse.store.schema.core import projects
@@ -42,7 +43,7 @@ async def suppressed_among(conn: AsyncConnection, project_id: str, emails: list[
     groups = sa.select(suppression_groups.c.id).where(suppression_groups.c.project_id == project_id, wanted)
     query = sa.select(suppressions.c.email).where(
         suppressions.c.project_id == project_id, suppressions.c.group_id.in_(groups),
-        sa.func.lower(suppressions.c.email).in_(sorted({e.lower() for e in emails})),
+        sa.func.lower(suppressions.c.email).in_(sorted({key_of(e) for e in emails})),
     )
     return {row[0].lower() for row in await conn.execute(query)}
 

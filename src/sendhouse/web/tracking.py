@@ -27,6 +27,7 @@ from fastapi.responses import HTMLResponse
 
 from sendhouse.api.errors import status_of
 from sendhouse.domain import tokens
+from sendhouse.domain.emails import key_of
 from sendhouse.domain.times import utcnow
 from sendhouse.domain.urls import ascii_url
 from sendhouse.errors import AppError
@@ -138,7 +139,7 @@ def _invalid(status: int = 404, message: str = "This link is not valid or has ex
 def _target(request: Request, token: str, kind: str) -> tokens.UnsubscribeTarget | None:
     verify = tokens.verify_unsubscribe if kind == "unsubscribe" else tokens.verify_preference
     found = verify(_state(request).secret, token)
-    return replace(found, email=found.email.lower()) if found else None
+    return replace(found, email=key_of(found.email)) if found else None
 
 
 def _preference_url(request: Request, target: tokens.UnsubscribeTarget) -> str:
