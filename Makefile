@@ -35,6 +35,7 @@ bench: install-dev tools
 
 lint: install-dev
 	.venv/bin/ruff check src tests bench
+	.venv/bin/lint-imports
 
 clean:
 	rm -rf .venv .pytest_cache

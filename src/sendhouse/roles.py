@@ -61,8 +61,8 @@ DUTIES: tuple[Duty, ...] = (
     Duty("scheduler", WORKER, "sendhouse.scheduler:scheduler_part"),
     Duty("webhook dispatch", WORKER, "sendhouse.services.webhooks:dispatcher_part"),
     Duty("automation runs", WORKER, "sendhouse.automation_runner:automation_part"),
-    Duty("inbound receiver", API, "sendhouse.delivery.inbound:inbound_part", setting="inbound_smtp"),
-    Duty("SMTP submission", API, "sendhouse.delivery.submission:submission_duty"),
+    Duty("inbound receiver", API, "sendhouse.smtpd.inbound:inbound_part", setting="inbound_smtp"),
+    Duty("SMTP submission", API, "sendhouse.smtpd.submission:submission_duty"),
 )
 
 # The roles each command runs, and the commands of each documented deployment.
@@ -89,7 +89,7 @@ def preload() -> None:
     """Import the code of every role now (a supervisor does, so the children it forks start fast)."""
     import uvicorn  # noqa: F401 - the api role's server
 
-    import sendhouse.api.app  # noqa: F401 - the api role's code
+    import sendhouse.app  # noqa: F401 - the api role's code
 
     for duty in DUTIES:
         _factory(duty)

@@ -28,12 +28,11 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from sendhouse.domain.campaigns import GRADUAL_STRATEGIES
 from sendhouse.domain.times import utcnow
-from sendhouse.observability import event_after_commit
 from sendhouse.runtime import running
 from sendhouse.services import campaigns as campaign_service
 from sendhouse.store import campaigns as campaign_store
 from sendhouse.store import ledger
-from sendhouse.store.db import async_url
+from sendhouse.store.db import async_url, event_after_commit
 from sendhouse.store.schema.campaigns import campaigns
 
 log = logging.getLogger("sendhouse.scheduler")

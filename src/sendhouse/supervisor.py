@@ -181,7 +181,7 @@ def serve_http(container, sock: socket.socket, *, first: bool) -> int:
     """The api role on `sock` until SIGTERM or SIGINT: the app, with the api role's duties."""
     import uvicorn
 
-    from sendhouse.api.app import create_app
+    from sendhouse.app import create_app
 
     app = create_app(container.settings, container=container,
                      background=[_closing, lambda c: start_duties(c, (API,), first=first)])

@@ -28,7 +28,7 @@ import sqlalchemy as sa
 from standardwebhooks import Webhook
 from standardwebhooks.webhooks import WebhookVerificationError
 
-from sendhouse.api.app import create_app
+from sendhouse.app import create_app
 from sendhouse.domain import webhooks as rules
 from sendhouse.services import imports
 from sendhouse.services import projects as project_service

@@ -14,7 +14,7 @@ from sendhouse.store.db import Database
 
 
 def container(request: Request):
-    """The process-wide container (settings, database, ...) built by api/app.py."""
+    """The process-wide container (settings, database, ...) built by app.py."""
     return request.app.state.container
 
 

@@ -33,6 +33,9 @@ RESERVED_NAMES = frozenset(name.lower() for name in (
 NAME_MAX, TEXT_MAX, STRING_VALUE_MAX, MAX_CUSTOM_FIELDS = 100, 200, 10_000, 100
 NAME_PATTERN = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*")
 TEXT_FIELDS = {"firstName": "first_name", "lastName": "last_name", "userId": "user_id"}
+# The virtual list of every contact of a project (AutoSend's id and name for it).
+GLOBAL_CONTACT_LIST = "GLOBAL_CONTACT_LIST"
+GLOBAL_NAME = "All Contacts"
 
 _MOBILE_SEPARATORS = re.compile(r"[\s().-]")
 _E164 = re.compile(r"\+[1-9][0-9]{1,14}")

@@ -18,13 +18,13 @@ from pydantic import Field
 from sendhouse.domain import confirmations
 from sendhouse.domain.campaign_fields import CampaignFields
 from sendhouse.domain.campaigns import MAX_LENGTH, STATUSES
+from sendhouse.domain.filters import CampaignFilter
 from sendhouse.domain.pagination import Page
 from sendhouse.domain.times import utcnow
 from sendhouse.errors import InvalidInput, InvalidOperation
 from sendhouse.mcp_tools.base import SCHEDULING_FIELDS, ToolEnv, given, with_fields
 from sendhouse.services import activity, transactional
 from sendhouse.services import campaigns as service
-from sendhouse.store.campaigns import CampaignFilter
 
 SOURCE = "mcp"
 MAX_TEST_ADDRESSES = 10

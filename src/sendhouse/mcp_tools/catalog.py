@@ -8,11 +8,11 @@ from typing import Annotated, Any, Literal
 from mcp.server.mcpserver import Context, MCPServer
 from pydantic import Field
 
+from sendhouse.domain.filters import TemplateFilter
 from sendhouse.domain.pagination import Page
 from sendhouse.mcp_tools.base import ToolEnv, given
 from sendhouse.services import lists, properties, senders, suppressions, templates
 from sendhouse.services import projects as project_service
-from sendhouse.store.templates import TemplateFilter
 
 Id = Annotated[str, Field(min_length=1, max_length=64, description="the id")]
 TemplateType = Literal["transactional", "marketing", "automation"]

@@ -17,16 +17,15 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from sendhouse.domain import campaigns as rules
 from sendhouse.domain import ids
+from sendhouse.domain.filters import CampaignFilter
 from sendhouse.domain.pagination import Page
 from sendhouse.domain.times import iso, utcnow
 from sendhouse.errors import Conflict, InvalidInput, InvalidOperation, NotFound
-from sendhouse.observability import event_after_commit
 from sendhouse.services import expansion, idempotency
 from sendhouse.services.senders import require_verified
 from sendhouse.store import campaigns as store
 from sendhouse.store import ledger
-from sendhouse.store.campaigns import CampaignFilter
-from sendhouse.store.db import Database
+from sendhouse.store.db import Database, event_after_commit
 from sendhouse.store.events import campaign_counts
 from sendhouse.store.lists import describe_lists
 from sendhouse.store.templates import get_template

@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from sendhouse.domain import emails, ids
-from sendhouse.domain.contacts import clean_contact, clean_list_ids
+from sendhouse.domain.contacts import GLOBAL_CONTACT_LIST, clean_contact, clean_list_ids
 from sendhouse.domain.times import iso, utcnow
 from sendhouse.errors import AppError, Conflict, InvalidInput, NotFound
 from sendhouse.services import automation_triggers as triggers
@@ -21,7 +21,6 @@ from sendhouse.store import contacts as store
 from sendhouse.store import properties as property_store
 from sendhouse.store import segments as segment_store
 from sendhouse.store.db import Database
-from sendhouse.store.lists import GLOBAL_CONTACT_LIST
 
 EMAILS_MAX = 1000
 BULK_MAX = 100

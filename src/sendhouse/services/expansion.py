@@ -13,10 +13,10 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from sendhouse.domain.contacts import GLOBAL_CONTACT_LIST
 from sendhouse.store import ledger
 from sendhouse.store import segments as segment_store
 from sendhouse.store import suppressions as suppression_store
-from sendhouse.store.lists import GLOBAL_CONTACT_LIST
 from sendhouse.store.schema.audience import contact_lists, contacts, list_members
 
 

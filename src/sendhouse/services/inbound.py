@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import re
 import time
+from dataclasses import replace
 from datetime import datetime
 
 from sendhouse.config import Settings
 from sendhouse.domain import inbound_mail as rules
 from sendhouse.domain import tokens
+from sendhouse.domain.filters import InboxFilter
 from sendhouse.domain.pagination import Page
 from sendhouse.domain.times import iso, utcnow
 from sendhouse.errors import Conflict, InvalidInput, InvalidOperation, NotFound
@@ -105,8 +107,8 @@ def present_message(row: dict, attachments: list[dict]) -> dict:
             "inReplyToInboundEmailId": row["in_reply_to_inbound_id"]}
 
 
-async def list_messages(db: Database, project_id: str, filters: store.Filters, page: Page) -> dict:
-    filters = store.Filters(**{**filters.__dict__, "blocked": rules.BLOCKED})
+async def list_messages(db: Database, project_id: str, filters: InboxFilter, page: Page) -> dict:
+    filters = replace(filters, blocked=rules.BLOCKED)
     async with db.read() as conn:
         rows, total = await store.list_messages(conn, project_id, filters, offset=page.offset, limit=page.limit)
         attachments = await store.attachments_of(conn, [r["id"] for r in rows])

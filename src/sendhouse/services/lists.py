@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from sendhouse.domain import ids
+from sendhouse.domain.contacts import GLOBAL_CONTACT_LIST
 from sendhouse.domain.emails import INVALID, key_of, key_or_none
 from sendhouse.domain.pagination import Page
 from sendhouse.domain.segments import validate_criteria
@@ -20,7 +21,6 @@ from sendhouse.services import automation_triggers as triggers
 from sendhouse.store import lists as store
 from sendhouse.store import segments as segment_store
 from sendhouse.store.db import Database
-from sendhouse.store.lists import GLOBAL_CONTACT_LIST
 from sendhouse.store.suppressions import suppressed_among
 
 LIST_NOT_FOUND = "CONTACT_LIST_NOT_FOUND"

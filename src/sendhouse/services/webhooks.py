@@ -29,9 +29,8 @@ from sendhouse.domain.ids import new_id
 from sendhouse.domain.pagination import Page
 from sendhouse.domain.times import iso, utcnow
 from sendhouse.errors import InvalidInput, InvalidOperation, NotFound
-from sendhouse.observability import event_after_commit
 from sendhouse.store import webhooks as store
-from sendhouse.store.db import Database
+from sendhouse.store.db import Database, event_after_commit
 
 log = logging.getLogger("sendhouse.webhooks")
 

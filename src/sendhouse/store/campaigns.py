@@ -7,7 +7,6 @@ ledger queries here (counts by status, cancelling pending rows) only touch a cam
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -15,6 +14,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from sendhouse.domain.campaigns import PENDING_MESSAGES, SENDING
+from sendhouse.domain.filters import CampaignFilter
 from sendhouse.domain.pagination import Page
 from sendhouse.store.schema.audience import suppression_groups
 from sendhouse.store.schema.campaigns import campaigns as c
@@ -22,16 +22,6 @@ from sendhouse.store.schema.campaigns import messages as m
 from sendhouse.store.schema.content import senders
 from sendhouse.store.schema.core import projects
 from sendhouse.store.types import UTCDateTime
-
-
-@dataclass(frozen=True)
-class CampaignFilter:
-    """The list filters of GET /campaigns (all optional)."""
-
-    status: str | None = None
-    name: str | None = None
-    created_from: datetime | None = None
-    created_to: datetime | None = None
 
 
 async def insert(conn: AsyncConnection, row: dict[str, Any]) -> None:

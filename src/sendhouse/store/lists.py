@@ -14,13 +14,12 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from sendhouse.domain.contacts import GLOBAL_CONTACT_LIST, GLOBAL_NAME
 from sendhouse.domain.pagination import Page
 from sendhouse.store import segments
 from sendhouse.store.schema.audience import contact_lists, contacts, list_members
 from sendhouse.store.schema.campaigns import campaigns
 
-GLOBAL_CONTACT_LIST = "GLOBAL_CONTACT_LIST"
-GLOBAL_NAME = "All Contacts"
 FINISHED_CAMPAIGN_STATES = ("sent", "failed", "aborted")
 
 

@@ -4,7 +4,7 @@
   a genuine token's open is handed to the Recorder (services/tracking.py), which writes in batches.
 - GET /t/c/{token}: 302 to the URL signed into the token, and only that one (no open redirect);
   a tampered or foreign token is 404 and records nothing.
-  Both are served by TrackingEndpoints, a pure ASGI layer in front of routing (api/app.py adds it).
+  Both are served by TrackingEndpoints, a pure ASGI layer in front of routing (app.py adds it).
 - GET /u/{token}: a confirm page (link scanners send GETs, so a GET changes nothing).
 - POST /u/{token} with List-Unsubscribe=One-Click (RFC 8058; the confirm form sends the same):
   unsubscribes at once.
@@ -25,12 +25,11 @@ import jinja2
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
-from sendhouse.api.errors import status_of
 from sendhouse.domain import tokens
 from sendhouse.domain.emails import key_of
 from sendhouse.domain.times import utcnow
 from sendhouse.domain.urls import ascii_url
-from sendhouse.errors import AppError
+from sendhouse.errors import AppError, status_of
 from sendhouse.services import unsubscribe as service
 from sendhouse.services.tracking import Hit, Recorder, recorder_part
 

@@ -14,11 +14,11 @@ from sendhouse.api.json_body import JsonRoute
 from sendhouse.api.models import Address, RequestModel
 from sendhouse.domain.campaign_fields import CampaignFields
 from sendhouse.domain.campaigns import STATUSES
+from sendhouse.domain.filters import CampaignFilter
 from sendhouse.domain.pagination import Page
 from sendhouse.domain.times import parse_iso
 from sendhouse.services import campaigns as service
 from sendhouse.services import idempotency
-from sendhouse.store.campaigns import CampaignFilter
 
 router = APIRouter(prefix="/v1/campaigns", tags=["campaigns"], route_class=JsonRoute)
 

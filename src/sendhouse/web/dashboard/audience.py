@@ -10,7 +10,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from starlette.datastructures import FormData, UploadFile
 
-from sendhouse.domain.contacts import PROPERTY_TYPES
+from sendhouse.domain.contacts import GLOBAL_CONTACT_LIST, PROPERTY_TYPES
 from sendhouse.domain.pagination import Page as Paging
 from sendhouse.domain.segments import BUILTIN_FIELDS, OPERATORS
 from sendhouse.errors import AppError, InvalidInput, InvalidOperation
@@ -20,7 +20,6 @@ from sendhouse.services import events as event_service
 from sendhouse.services import import_mapping as mapping
 from sendhouse.services import lists as list_service
 from sendhouse.services import properties as property_service
-from sendhouse.store.lists import GLOBAL_CONTACT_LIST
 from sendhouse.web.dashboard.common import Ctx, Form, Page, flash, optional, problems, redirect, render, text
 
 router = APIRouter()

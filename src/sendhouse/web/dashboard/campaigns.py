@@ -9,6 +9,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from starlette.datastructures import FormData
 
+from sendhouse.domain.filters import CampaignFilter
 from sendhouse.domain.pagination import Page as Paging
 from sendhouse.domain.templating import compile_template
 from sendhouse.errors import AppError, InvalidInput, NotFound
@@ -18,7 +19,6 @@ from sendhouse.services import dashboard as stats
 from sendhouse.services import lists as list_service
 from sendhouse.services import overview as overview_service
 from sendhouse.services import templates as template_service
-from sendhouse.store.campaigns import CampaignFilter
 from sendhouse.web.dashboard import charts
 from sendhouse.web.dashboard.common import (
     Ctx,

@@ -26,9 +26,10 @@ from dataclasses import dataclass, field
 
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
-from sendhouse.delivery.smtp_guard import TOO_MANY_MESSAGES, ClientLimits, LimitedSMTP
 from sendhouse.domain import tokens
 from sendhouse.domain.emails import key_of
+from sendhouse.services import bounces, inbound_receive, unsubscribe
+from sendhouse.smtpd.smtp_guard import TOO_MANY_MESSAGES, ClientLimits, LimitedSMTP
 
 log = logging.getLogger("sendhouse.inbound")
 MAX_MESSAGE_BYTES = 10 * 1024 * 1024
@@ -70,8 +71,6 @@ class FeedbackHandler:
 
     async def resolve(self, address: str):
         """A VERP target (kind, row id), a Route for the inbox, or None."""
-        from sendhouse.services import inbound_receive
-
         found = self.target(address)
         if found is not None:
             return found
@@ -120,8 +119,6 @@ class FeedbackHandler:
         return "250 2.0.0 Accepted"
 
     async def _store(self, server, session: Session, envelope: Envelope, raw: bytes, routes: list) -> None:
-        from sendhouse.services import inbound_receive
-
         if not routes:
             return
         details = inbound_receive.Envelope(mail_from=envelope.mail_from or "", rcpt_tos=tuple(envelope.rcpt_tos),
@@ -132,8 +129,6 @@ class FeedbackHandler:
 
     async def _deliver_all(self, targets: set[tuple[str, str]], raw: bytes) -> None:
         """Record the message for each distinct target, parsing a report at most once (in a thread)."""
-        from sendhouse.services import bounces, unsubscribe
-
         db, settings = self.container.db, self.container.settings
         rows = sorted(row_id for kind, row_id in targets if kind == "bounce")
         report = await bounces.parse_report_off_loop(raw) if rows else None

@@ -23,10 +23,11 @@ from dataclasses import dataclass
 
 from aiosmtpd.smtp import AuthResult, Envelope, LoginPassword, Session
 
-from sendhouse.delivery.inbound import parse_listen
-from sendhouse.delivery.smtp_guard import TOO_MANY_MESSAGES, ClientLimits, LimitedSMTP
 from sendhouse.domain.emails import key_of
 from sendhouse.errors import AppError, InvalidOperation
+from sendhouse.services import smtp_keys, submission
+from sendhouse.smtpd.inbound import parse_listen
+from sendhouse.smtpd.smtp_guard import TOO_MANY_MESSAGES, ClientLimits, LimitedSMTP
 
 log = logging.getLogger("sendhouse.submission")
 MAX_MESSAGE_BYTES = 25 * 1024 * 1024
@@ -72,9 +73,7 @@ class SubmissionHandler:
     group: object = None  # services.submission.GroupCommit, made on the server's loop
 
     def __post_init__(self):
-        from sendhouse.services.submission import GroupCommit
-
-        self.group = GroupCommit(self.container.db, self.container.settings)
+        self.group = submission.GroupCommit(self.container.db, self.container.settings)
 
     async def handle_MAIL(self, server, session: Session, envelope: Envelope, address: str, options):
         if not self.key_limits.take_message(session.auth_data["id"]):
@@ -91,8 +90,6 @@ class SubmissionHandler:
         return "250 OK"
 
     async def handle_DATA(self, server, session: Session, envelope: Envelope):
-        from sendhouse.services import submission
-
         try:
             email_id = await submission.submit(
                 self.container.db, self.container.settings, session.auth_data["project_id"],
@@ -138,8 +135,6 @@ class SubmissionSMTP(LimitedSMTP):
         return await self._verified(await super().auth_LOGIN(_, args))
 
     async def _verified(self, result: AuthResult) -> AuthResult:
-        from sendhouse.services import smtp_keys
-
         if not result.success:
             return result
         try:
