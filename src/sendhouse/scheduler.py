@@ -22,6 +22,7 @@ import zoneinfo
 from collections.abc import Callable
 from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import create_async_engine
@@ -77,7 +78,7 @@ class Scheduler:
         return {"started": started, "stale": stale, "released": await self.release_gradual(now),
                 "aborted": await self.abort_long_paused(now), "finished": await self.finish_complete(now)}
 
-    async def _ids(self, where) -> list[tuple]:
+    async def _ids(self, where) -> list[sa.Row[Any]]:
         async with self.db.read() as conn:
             query = sa.select(campaigns.c.id, campaigns.c.scheduled_at, campaigns.c.started_at,
                               campaigns.c.timezone, campaigns.c.daily_batch_size,

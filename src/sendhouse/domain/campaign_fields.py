@@ -12,13 +12,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, JsonValue
 
 from sendhouse.domain.campaigns import GRADUAL_STRATEGIES, MAX_LENGTH, SEND_MODES
 
 
 def _text(description: str, field: str | None = None) -> Any:
-    hint = {"maxLength": MAX_LENGTH[field]} if field else None
+    hint: dict[str, JsonValue] | None = {"maxLength": MAX_LENGTH[field]} if field else None
     return Field(None, description=description, json_schema_extra=hint)
 
 

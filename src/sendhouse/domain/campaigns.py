@@ -52,7 +52,7 @@ NULL_MEANS_UNSET = frozenset({
     "sendNow", "sendToGlobalList", "trackingOpen", "trackingClick", "defaultCampaign", "sendMode", "publish",
 })
 
-DEFAULTS = {
+DEFAULTS: dict[str, Any] = {
     "preview_text": None, "from_sender_id": None, "from_email": None, "from_name": None, "reply_to": None,
     "template_id": None, "html_template": None, "to_lists": [], "exclude_lists": [],
     "unsubscribe_group_id": None, "send_now": False, "send_to_global_list": False, "scheduled_at": None,

@@ -22,7 +22,6 @@ from sendhouse.services import imports
 from sendhouse.store import campaigns as campaign_store
 from sendhouse.store import dashboard as store
 from sendhouse.store import imports as import_store
-from sendhouse.store import projects as project_store
 from sendhouse.store import segments as segment_store
 from sendhouse.store.db import Database
 
@@ -205,20 +204,6 @@ async def count_criteria(db: Database, project_id: str, raw: dict) -> int:
     async with db.read() as conn:
         condition = segment_store.criteria_condition(criteria, dialect=conn.dialect.name)
         return await segment_store.count_matching(conn, project_id, condition)
-
-
-# --- API keys ------------------------------------------------------------------------------
-
-
-def present_key(row: dict) -> dict:
-    """A key as the dashboard lists it: never its secret, only the prefix it starts with."""
-    return {"id": row["id"], "name": row["name"], "prefix": row["prefix"], "kind": row["kind"],
-            "createdAt": row["created_at"], "revokedAt": row["revoked_at"]}
-
-
-async def list_api_keys(db: Database, project_id: str) -> list[dict]:
-    async with db.read() as conn:
-        return [present_key(r) for r in await project_store.list_api_keys(conn, project_id)]
 
 
 # --- outbox (capture transport) ------------------------------------------------------------

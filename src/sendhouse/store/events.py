@@ -101,10 +101,10 @@ def _place(part: str, key: str, n: int, ledger: dict[str, int], feedback: dict[s
     if part == "ledger":
         ledger[key] = n
     else:
-        feedback[{"feedback": COUNT_NAMES.get(key), "human": "humanOpened", "refused": "failedBounced"}[part]] = n
+        feedback[{"feedback": COUNT_NAMES.get(key, key), "human": "humanOpened", "refused": "failedBounced"}[part]] = n
 
 
-_IDS = sa.bindparam("campaign_ids", expanding=True)
+_IDS: sa.BindParameter[list[str]] = sa.bindparam("campaign_ids", expanding=True)
 # Built once: constructing the UNION costs more CPU than running it on a small campaign.
 _COUNTS = {False: sa.union_all(*_feedback_branches(_IDS)),
            True: sa.union_all(*_feedback_branches(_IDS), _ledger_branch(_IDS))}
@@ -114,7 +114,8 @@ async def campaign_counts(conn: AsyncConnection, campaign_ids: Sequence[str], *,
                           ) -> tuple[dict[str, dict[str, int]], dict[str, dict[str, int]]]:
     """In one statement: ({campaign: {ledger status: rows}} (empty unless `ledger`), campaign_feedback)."""
     ids_ = list(campaign_ids)
-    statuses, feedback = {cid: {} for cid in ids_}, _empty_feedback(ids_)
+    statuses: dict[str, dict[str, int]] = {cid: {} for cid in ids_}
+    feedback = _empty_feedback(ids_)
     if not ids_:
         return statuses, feedback
     for cid, part, key, n in await conn.execute(_COUNTS[ledger], {"campaign_ids": ids_}):

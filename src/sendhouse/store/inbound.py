@@ -130,7 +130,7 @@ async def list_messages(conn: AsyncConnection, project_id: str, f: InboxFilter, 
                         limit: int) -> tuple[list[dict], int]:
     """One page of matching messages' summary columns, newest first, and the number matching."""
     where = _conditions(project_id, f)
-    total = (await conn.execute(sa.select(sa.func.count()).select_from(inbound_messages).where(*where))).scalar()
+    total = (await conn.execute(sa.select(sa.func.count()).select_from(inbound_messages).where(*where))).scalar_one()
     query = (sa.select(*SUMMARY_COLUMNS).where(*where)
              .order_by(inbound_messages.c.received_at.desc(), inbound_messages.c.id.desc())
              .offset(offset).limit(limit))

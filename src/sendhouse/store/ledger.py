@@ -157,10 +157,11 @@ async def release(conn: AsyncConnection, row_ids: list[str], *, status: str, now
     (aborted). A row given back as queued whose campaign has been aborted meanwhile is cancelled."""
     if not row_ids:
         return
+    new_status: str | sa.Case = status
     if status == "queued":
         aborted = sa.select(campaigns.c.id).where(campaigns.c.status == "aborted")
-        status = sa.case((messages.c.campaign_id.in_(aborted), "cancelled"), else_="queued")
-    await conn.execute(_by_id(worker, status=status, updated_at=now), [{"row_id": i} for i in row_ids])
+        new_status = sa.case((messages.c.campaign_id.in_(aborted), "cancelled"), else_="queued")
+    await conn.execute(_by_id(worker, status=new_status, updated_at=now), [{"row_id": i} for i in row_ids])
 
 
 async def mark_bounced(conn: AsyncConnection, row_ids: list[str], now: datetime) -> set[str]:

@@ -37,7 +37,7 @@ async def suppressed_among(conn: AsyncConnection, project_id: str, emails: list[
     """The lower-cased addresses among `emails` suppressed globally or in the given group."""
     if not emails:
         return set()
-    wanted = suppression_groups.c.is_global.is_(True)
+    wanted: sa.ColumnElement[bool] = suppression_groups.c.is_global.is_(True)
     if group_code:
         wanted = sa.or_(wanted, suppression_groups.c.group_code == group_code)
     groups = sa.select(suppression_groups.c.id).where(suppression_groups.c.project_id == project_id, wanted)
