@@ -9,6 +9,7 @@ a lease (SKIP LOCKED on PostgreSQL), so each step is carried out once. A backgro
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import socket
@@ -53,10 +54,8 @@ class AutomationRunner:
                 await self.tick(self.clock())
             except Exception:  # one bad pass must not stop the runner
                 log.exception("automation tick failed")
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.stopping.wait(), self.interval)
-            except TimeoutError:
-                pass
 
     def stop(self) -> None:
         self.stopping.set()

@@ -153,10 +153,8 @@ class Scheduler:
                         await self.tick(self.clock())
                     except Exception:  # one bad pass must not stop scheduling
                         log.exception("scheduler tick failed")
-                try:
+                with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self.stopping.wait(), self.interval)
-                except TimeoutError:
-                    pass
 
     def stop(self) -> None:
         self.stopping.set()

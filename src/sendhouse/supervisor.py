@@ -26,13 +26,13 @@ import asyncio
 import ctypes
 import logging
 import multiprocessing
-from multiprocessing.process import BaseProcess
 import signal
 import socket
 import sys
 import time
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from multiprocessing.process import BaseProcess
 
 from sendhouse.observability import event
 from sendhouse.roles import API, WORKER, run_duties, start_duties

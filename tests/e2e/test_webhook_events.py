@@ -118,7 +118,7 @@ async def _bulk_send(client, headers: dict) -> dict:
     assert response.status_code == 200, response.text
     data = response.json()["data"]
     return {"batch": data["batchId"], "group": body["unsubscribeGroupId"],
-            **dict(zip(("ok", "hard", "full"), data["emailIds"]))}
+            **dict(zip(("ok", "hard", "full"), data["emailIds"], strict=False))}
 
 
 async def _recipient_actions(client, inbound_port: int, by_rcpt: dict, group_code: str) -> None:

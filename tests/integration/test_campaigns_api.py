@@ -312,7 +312,7 @@ async def test_other_projects_key_and_unknown_id_get_404(api, tenant, other_tena
     assert got["name"] == BASE["name"] and got["status"] == "draft"
 
 
-@pytest.mark.parametrize("method,suffix", ID_ROUTES + [("get", "LIST"), ("post", "LIST")])
+@pytest.mark.parametrize("method,suffix", [*ID_ROUTES, ("get", "LIST"), ("post", "LIST")])
 async def test_missing_and_wrong_key_are_401(api, tenant, method, suffix):
     cid = await created_id(api, tenant)
     path = "/v1/campaigns" if suffix == "LIST" else f"/v1/campaigns/{cid}{suffix}"

@@ -189,7 +189,7 @@ async def test_send_test_email_previews_then_queues_transactional_mail(api, mcp)
     assert preview["confirmed"] is False and preview["preview"]["subject"] == "[Test] Hello {{first_name}}"
     token = preview["confirmationToken"]
     missing = await error_of(mcp, "send_test_email", {"campaignId": draft["id"], "emails": to, "confirmed": True})
-    other = await error_of(mcp, "send_test_email", {"campaignId": draft["id"], "emails": to[:9] + ["x@example.org"],
+    other = await error_of(mcp, "send_test_email", {"campaignId": draft["id"], "emails": [*to[:9], "x@example.org"],
                                                     "confirmed": True, "confirmationToken": token})
     assert (missing["code"], other["code"]) == ("CONFIRMATION_TOKEN_REQUIRED", "CONFIRMATION_STALE")
     assert await ledger_rows(api) == 0
@@ -199,7 +199,7 @@ async def test_send_test_email_previews_then_queues_transactional_mail(api, mcp)
     assert await ledger_rows(api, kind="transactional", status="queued") == 10
     assert await ledger_rows(api, campaign_id=draft["id"]) == 0
     assert (await call(mcp, "get_campaign", {"campaignId": draft["id"]}))["status"] == "draft"
-    too_many = await mcp.call_tool("send_test_email", {"campaignId": draft["id"], "emails": to + ["x@example.org"],
+    too_many = await mcp.call_tool("send_test_email", {"campaignId": draft["id"], "emails": [*to, "x@example.org"],
                                                        "confirmed": True, "confirmationToken": token})
     assert too_many.is_error and await ledger_rows(api) == 10
     empty = await mcp.call_tool("send_test_email", {"campaignId": draft["id"], "emails": [], "confirmed": True,

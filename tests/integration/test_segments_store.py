@@ -20,18 +20,18 @@ from sendhouse.store.schema.audience import contact_lists, contacts
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
 
 PEOPLE = {
-    "ann": dict(first_name="Ann", last_name="Lee", user_id="u-1", mobile="+15550001",
-                created_at=datetime(2024, 3, 5, 10, 0, tzinfo=UTC),
-                custom_fields={"plan": "Pro_Annual", "age": 34, "vip": True, "signup": "2024-03-05T10:00:00Z"}),
-    "bob": dict(first_name="bob", last_name=None, user_id=None, mobile=None,
-                created_at=datetime(2024, 3, 6, 0, 0, tzinfo=UTC),
-                custom_fields={"plan": "free", "age": 19.5, "vip": False, "signup": "2024-03-06"}),
-    "cat": dict(first_name="", last_name="Cat%Smith", user_id="u-3", mobile=None,
-                created_at=datetime(2024, 4, 1, 12, 0, tzinfo=UTC),
-                custom_fields={"plan": "100% pro", "age": "34", "vip": "true", "signup": "not a date"}),
-    "dan": dict(first_name="Dan", last_name="Ng", user_id=None, mobile=None,
-                created_at=datetime(2023, 12, 31, 23, 59, tzinfo=UTC),
-                custom_fields={"signup": "2024-03-05T23:30:00-02:00", "age": None}),
+    "ann": {"first_name": "Ann", "last_name": "Lee", "user_id": "u-1", "mobile": "+15550001",
+                "created_at": datetime(2024, 3, 5, 10, 0, tzinfo=UTC),
+                "custom_fields": {"plan": "Pro_Annual", "age": 34, "vip": True, "signup": "2024-03-05T10:00:00Z"}},
+    "bob": {"first_name": "bob", "last_name": None, "user_id": None, "mobile": None,
+                "created_at": datetime(2024, 3, 6, 0, 0, tzinfo=UTC),
+                "custom_fields": {"plan": "free", "age": 19.5, "vip": False, "signup": "2024-03-06"}},
+    "cat": {"first_name": "", "last_name": "Cat%Smith", "user_id": "u-3", "mobile": None,
+                "created_at": datetime(2024, 4, 1, 12, 0, tzinfo=UTC),
+                "custom_fields": {"plan": "100% pro", "age": "34", "vip": "true", "signup": "not a date"}},
+    "dan": {"first_name": "Dan", "last_name": "Ng", "user_id": None, "mobile": None,
+                "created_at": datetime(2023, 12, 31, 23, 59, tzinfo=UTC),
+                "custom_fields": {"signup": "2024-03-05T23:30:00-02:00", "age": None}},
 }
 
 

@@ -213,7 +213,8 @@ async def test_entries_search_filters(api, tenant, other_tenant):
     await suppress(api, tenant, ["alice@example.com", "bob@test.org"], reason="BOUNCE", isGlobal=True)
     await suppress(api, tenant, ["carol@example.com"], groupId=group["groupId"], reason="UNSUBSCRIBE")
     await suppress(api, other_tenant, ["alice@example.com"])
-    emails = lambda data: sorted(e["email"] for e in data["entries"])
+    def emails(data):
+        return sorted(e["email"] for e in data["entries"])
     assert emails(await _search(api, tenant)) == ["alice@example.com", "bob@test.org", "carol@example.com"]
     assert emails(await _search(api, tenant, groupId=group["groupId"])) == ["carol@example.com"]
     assert emails(await _search(api, tenant, reason="BOUNCE")) == ["alice@example.com", "bob@test.org"]

@@ -78,7 +78,7 @@ def with_fields(model: type[BaseModel], *, required: Iterable[str] = ()) -> Call
 
 
 def _parameter(name: str, info: FieldInfo, required: bool) -> inspect.Parameter:
-    kind = info.annotation
+    kind: Any = info.annotation
     if required and get_origin(kind) in (Union, types.UnionType):
         kind = Union[tuple(arg for arg in get_args(kind) if arg is not type(None))]  # noqa: UP007 - built at run time
     schema = Field(description=info.description, json_schema_extra=info.json_schema_extra)

@@ -79,7 +79,8 @@ def _audience(server: MCPServer, env: ToolEnv) -> None:
     @server.tool(description="Contact properties usable as merge tags ({{name}}), with their types; "
                              "includeReserved adds the built-in ones (email, firstName, ...).")
     async def list_contact_properties(ctx: Context, includeReserved: bool = True):
-        found = lambda pid: properties.list_properties(env.db, pid, include_reserved=includeReserved)
+        def found(pid):
+            return properties.list_properties(env.db, pid, include_reserved=includeReserved)
         return await env.run(ctx, lambda pid: _wrap("contactProperties", found(pid)))
 
 

@@ -467,6 +467,7 @@ async def start_campaign(db: Database, campaign_id: str, now: datetime) -> dict 
         if not await store.transition(conn, campaign_id, store.status_in(("scheduled",)), store.start_values(now)):
             return None
         row = await store.get(conn, campaign_id)
+        assert row is not None  # the transition above matched it
         total, suppressed = await expansion.expand_audience(conn, row, now)
         values = {"total_contacts": total, "suppressed_count": suppressed}
         await store.transition(conn, campaign_id, store.status_in(rules.SENDING), values)

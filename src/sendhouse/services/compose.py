@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 import sqlalchemy as sa
 
+from sendhouse.config import Settings
 from sendhouse.delivery.dkim import DkimSigner
 from sendhouse.domain import mime
 from sendhouse.errors import AppError
@@ -63,7 +64,7 @@ class Composer:
 
     db: Database
     links: mime.LinkSettings
-    settings: object = None  # for DKIM key material (services.domains); None: never sign
+    settings: Settings | None = None  # for DKIM key material (services.domains); None: never sign
     _skeletons: dict[str, object] = field(default_factory=dict)
 
     async def compose(self, rows: list[dict]) -> dict[str, object]:

@@ -98,7 +98,7 @@ async def _upsert_in(conn: AsyncConnection, project_id: str, body: dict, types: 
         before = await store.find_by_email(conn, project_id, email)
         changes = {k: v for k, v in values.items() if k not in ("email", "custom_fields")}
         await store.update_by_email(conn, project_id, email, {**changes, "updated_at": row["updated_at"]}, patch)
-        row = await store.find_by_email(conn, project_id, email)
+        row = await store.find_by_email(conn, project_id, email) or row
     await webhooks.emit_contact_change(conn, before, row)
     await store.add_memberships(conn, row["id"], list_ids, row["updated_at"])
     await triggers.contacts_changed(conn, project_id, [(before, row)], added_to=list_ids, flows=flows)
@@ -235,5 +235,6 @@ async def update_custom_fields(db: Database, project_id: str, email: Any, fields
             raise _not_found()
         await store.update_by_email(conn, project_id, email, {"updated_at": utcnow()}, values["custom_fields"])
         row = await store.find_by_email(conn, project_id, email)
+        assert row is not None  # updated just above, in this transaction
         await webhooks.emit_contact_change(conn, before, row)
         return (await _present_many(conn, [row]))[0]

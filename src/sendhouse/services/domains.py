@@ -13,6 +13,7 @@ import base64
 import re
 import secrets
 from datetime import timedelta
+from typing import Any
 
 import dns.asyncresolver
 import dns.exception
@@ -66,7 +67,7 @@ def generate_dkim_keys() -> tuple[str, str]:
 
 
 def _record(name: str, value: str, rtype: str, purpose: str, priority: int | None = None) -> dict:
-    record = {"name": name, "value": value, "type": rtype, "purpose": purpose}
+    record: dict[str, Any] = {"name": name, "value": value, "type": rtype, "purpose": purpose}
     if priority is not None:
         record["priority"] = priority
     return record
@@ -123,6 +124,7 @@ async def add_domain(db: Database, settings: Settings, project_id: str, *, domai
         if await store.find_domain_by_name(conn, project_id, name):
             raise _already_added()
         project = await project_store.get_project(conn, project_id)
+    assert project is not None  # the caller's own project
     row = await _new_domain_row(project_id, name, region_key or project["region_key"], settings)
     async with db.write() as conn:
         if not await store.insert_domain(conn, row):

@@ -121,10 +121,10 @@ def _convert(columns: ColumnMap, cells: list[str]) -> tuple[str, list[Any]] | st
     for index, position, slot in columns.text:
         text = cells[index].strip() if index < width else ""
         if text:
-            text, problem = _text_cell(slot, text)
+            cell, problem = _text_cell(slot, text)
             if problem:
                 return problem
-            values[position] = text
+            values[position] = cell
     for index, name, kind in columns.custom:
         text = cells[index] if index < width else ""
         if text.strip():
@@ -145,7 +145,7 @@ def _text_cell(slot: str, text: str) -> tuple[str | None, str | None]:
 
 def _merge(old: list[Any], new: list[Any]) -> list[Any]:
     """A repeated email in one chunk: later non-blank cells win, custom fields merge."""
-    merged = [n if n is not None else o for o, n in zip(old[:4], new[:4])]
+    merged = [n if n is not None else o for o, n in zip(old[:4], new[:4], strict=False)]
     return [*merged, {**old[4], **new[4]}]
 
 

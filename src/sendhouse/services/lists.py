@@ -7,6 +7,7 @@ A list holds contacts added to it; a segment holds whoever matches its filterCri
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -170,7 +171,7 @@ def _split_emails(emails: list[str], result: BulkAddResult) -> list[str]:
 async def _create_missing(conn: AsyncConnection, project_id: str, emails: list[str], result: BulkAddResult) -> list[dict]:
     known = {c["email"] for c in await store.contacts_by(conn, project_id, emails=emails)}
     now = utcnow()
-    fresh = [{"id": ids.new_id(), "project_id": project_id, "email": e, "custom_fields": {}, "source": "api",
+    fresh: list[dict[str, Any]] = [{"id": ids.new_id(), "project_id": project_id, "email": e, "custom_fields": {}, "source": "api",
               "created_at": now, "updated_at": now} for e in emails if e not in known]
     await store.insert_new_contacts(conn, fresh)
     result.created, result.created_ids = len(fresh), {c["id"] for c in fresh}

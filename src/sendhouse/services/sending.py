@@ -43,8 +43,8 @@ class Outcome:
 
 def retry_delay(attempt: int, base: float, rng: random.Random | None = None) -> float:
     """Seconds before retry number `attempt` (1-based): base × 2^(attempt-1), ±20 % jitter, capped."""
-    rng = rng or random
-    return min(MAX_RETRY_DELAY, base * (2 ** max(0, attempt - 1))) * rng.uniform(0.8, 1.2)
+    jitter = (rng or random).uniform(0.8, 1.2)
+    return min(MAX_RETRY_DELAY, base * (2 ** max(0, attempt - 1))) * jitter
 
 
 async def housekeep(db: Database, now: datetime, *, me: str | None = None,

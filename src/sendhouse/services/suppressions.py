@@ -216,10 +216,11 @@ async def unsuppress_emails(db: Database, project_id: str, emails: list[str], *,
     """Lift suppressions from one group, the global group (isGlobal) or every group; return rows removed."""
     cleaned = list(dict.fromkeys(key_of(e) for e in emails))
     async with db.write() as conn:
+        group_ids: list[str] | None = None  # every group
         if is_global:
             group_ids = [(await _global(conn, project_id))["id"]]
-        else:
-            group_ids = [(await _group(conn, project_id, group_code))["id"]] if group_code else None
+        elif group_code:
+            group_ids = [(await _group(conn, project_id, group_code))["id"]]
         return await store.delete_entries(conn, project_id, cleaned, group_ids)
 
 

@@ -91,6 +91,7 @@ async def create_template(db: Database, project_id: str, fields: dict[str, Any])
         sender = await _sender_of(conn, project_id, row.get("sender_id"))
         await store.insert_template(conn, row)
         saved = await store.get_template(conn, project_id, row["id"])
+    assert saved is not None  # inserted just above
     return present_template(saved, sender)
 
 

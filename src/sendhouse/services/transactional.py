@@ -359,7 +359,7 @@ def cc_header(cc: list[dict]) -> str:
 
 
 def _plain(name: str | None) -> bool:
-    return bool(name) and name.isascii() and "=?" not in name
+    return bool(name and name.isascii() and "=?" not in name)
 
 
 def _attachment(item: dict) -> tuple[str, str | None, bytes]:

@@ -106,7 +106,7 @@ async def unsubscribe_row(db: Database, row_id: str) -> dict | None:
     async with db.read() as conn:
         row = await store.message_row(conn, row_id)
         context = await feedback.message_context(conn, row) if row else None
-    if row is None:
+    if row is None or context is None:
         return None
     target = UnsubscribeTarget(row["project_id"], key_of(row["email"]), context["groupCode"], row["id"])
     return await unsubscribe(db, target)

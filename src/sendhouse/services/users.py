@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import math
 import secrets
+from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -51,7 +52,7 @@ async def create_user(db: Database, email: str, *, password: str | None = None,
     """Create a user (a member of `project_id` when given); returns the user and its password."""
     email = emails.key(email, "email")
     password = check_password(password) if password is not None else generate_password()
-    row = {"id": ids.new_id(), "email": email, "password_hash": _HASHER.hash(password), "created_at": utcnow()}
+    row: dict[str, Any] = {"id": ids.new_id(), "email": email, "password_hash": _HASHER.hash(password), "created_at": utcnow()}
     async with db.write() as conn:
         if await store.find_by_email(conn, email):
             raise Conflict("A user with this email already exists", code="USER_ALREADY_EXISTS")

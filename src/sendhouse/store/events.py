@@ -94,7 +94,7 @@ def _ledger_branch(campaign_ids) -> sa.Select:
 
 
 def _empty_feedback(campaign_ids: Sequence[str]) -> dict[str, dict[str, int]]:
-    return {cid: {name: 0 for name in (*COUNT_NAMES.values(), "humanOpened", "failedBounced")} for cid in campaign_ids}
+    return {cid: dict.fromkeys((*COUNT_NAMES.values(), "humanOpened", "failedBounced"), 0) for cid in campaign_ids}
 
 
 def _place(part: str, key: str, n: int, ledger: dict[str, int], feedback: dict[str, int]) -> None:
@@ -164,7 +164,7 @@ async def rate_basis(conn: AsyncConnection, campaign_id: str) -> dict[str, int]:
     query = (sa.select(messages.c.status, sa.func.count())
              .where(messages.c.campaign_id == campaign_id, messages.c.status.in_(("sent", "bounced")))
              .group_by(messages.c.status))
-    rows = {status: n for status, n in await conn.execute(query)}
+    rows: dict[str, int] = dict((await conn.execute(query)).tuples().all())
     feedback = (await campaign_feedback(conn, [campaign_id]))[campaign_id]
     return {"sent": rows.get("sent", 0) + rows.get("bounced", 0) + feedback["failedBounced"],
             "delivered": rows.get("sent", 0), "bounced": feedback["bounced"],

@@ -222,7 +222,7 @@ async def campaign_statuses(conn: AsyncConnection, campaign_ids: list[str]) -> d
     if not campaign_ids:
         return {}
     query = sa.select(campaigns.c.id, campaigns.c.status).where(campaigns.c.id.in_(campaign_ids))
-    return {cid: status for cid, status in (await conn.execute(query)).all()}
+    return dict((await conn.execute(query)).all())
 
 
 async def released_count(conn: AsyncConnection, campaign_id: str) -> int:

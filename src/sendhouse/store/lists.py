@@ -71,7 +71,7 @@ async def contact_count(conn: AsyncConnection, project_id: str, row: dict | None
 async def contact_counts(conn: AsyncConnection, project_id: str, rows: Sequence[dict]) -> dict[str, int]:
     """{id: contactCount} for many lists and segments (plain lists in one grouped query)."""
     plain = [r["id"] for r in rows if r["type"] == "list"]
-    counts = {i: 0 for i in plain}
+    counts = dict.fromkeys(plain, 0)
     if plain:
         query = sa.select(list_members.c.list_id, sa.func.count()).where(list_members.c.list_id.in_(plain))
         counts.update(dict((await conn.execute(query.group_by(list_members.c.list_id))).all()))

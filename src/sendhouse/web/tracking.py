@@ -70,6 +70,9 @@ def _state(request: Request) -> TrackingState:
 
 def open_hit(state: TrackingState | None, token: str) -> None:
     """Hand a genuine open token's hit to the recorder; never raises (the pixel is always answered)."""
+    if state is None:
+        log.error("open pixel not recorded: tracking is not running")
+        return
     try:
         row_id = tokens.verify_open(state.secret, token)
         if row_id is not None:
@@ -81,7 +84,7 @@ def open_hit(state: TrackingState | None, token: str) -> None:
 def click_target(state: TrackingState | None, token: str) -> str | None:
     """The URL a genuine click token may redirect to (its hit handed to the recorder), else None."""
     target = tokens.verify_click(state.secret, token) if state is not None else None
-    if target is None or not target.url.lower().startswith(("https://", "http://")):
+    if state is None or target is None or not target.url.lower().startswith(("https://", "http://")):
         return None
     url = ascii_url(target.url)  # tokens signed before links were signed in ASCII
     try:

@@ -3,6 +3,7 @@ live count), and CSV import with a progress bar (the import runs in a background
 
 from __future__ import annotations
 
+import asyncio
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -155,7 +156,7 @@ async def _save_upload(ctx: Ctx, upload: UploadFile) -> Path:
         while chunk := await upload.read(1024 * 1024):
             written += len(chunk)
             if written > MAX_UPLOAD:
-                Path(handle.name).unlink(missing_ok=True)
+                await asyncio.to_thread(Path(handle.name).unlink, missing_ok=True)
                 raise InvalidInput.field("file", "the file is larger than 50 MB")
             handle.write(chunk)
     return Path(handle.name)

@@ -4,6 +4,7 @@ schedule, pause, resume and abort buttons, and analytics with SVG charts."""
 from __future__ import annotations
 
 import zoneinfo
+from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
@@ -74,7 +75,7 @@ async def _choices(ctx: Ctx) -> dict:
 
 def fields_of(form: FormData) -> dict:
     """A campaign body under AutoSend's names from the form."""
-    fields = {"name": text(form, "name"), "subject": text(form, "subject"),
+    fields: dict[str, Any] = {"name": text(form, "name"), "subject": text(form, "subject"),
               "previewText": optional(form, "previewText"), "templateId": optional(form, "templateId"),
               "htmlTemplate": optional(form, "htmlTemplate"),
               "toLists": [str(v) for v in form.getlist("toLists") if v],
