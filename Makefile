@@ -1,4 +1,5 @@
-# Sendhouse: `make run` starts the server on SQLite with captured mail; `make test` runs the suite.
+# Sendhouse: `make run` starts the server on SQLite with captured mail; `make test` runs the suite;
+# `make lint` checks formatting, lint rules, types and layers.
 SHELL := /bin/bash
 export UV_PYTHON_DOWNLOADS := never
 UV := $(shell command -v uv 2>/dev/null)
@@ -33,8 +34,15 @@ test: install-dev tools
 bench: install-dev tools
 	.venv/bin/python bench/run_all.py
 
+# Formatting, lint rules, types (mypy) and the import contracts (import-linter); every check runs,
+# then the target fails if any did.
 lint: install-dev
-	.venv/bin/ruff check src tests bench
+	@status=0; \
+	.venv/bin/ruff format --check --output-format concise src tests bench || status=1; \
+	.venv/bin/ruff check src tests bench || status=1; \
+	.venv/bin/mypy || status=1; \
+	.venv/bin/lint-imports || status=1; \
+	exit $$status
 
 clean:
 	rm -rf .venv .pytest_cache

@@ -26,7 +26,7 @@ import sqlalchemy as sa
 from _seed import container, drop_database, fresh_database, scheduled_campaign, seed
 from send import free_port
 
-from sendhouse.api.app import create_app
+from sendhouse.app import create_app
 from sendhouse.domain.times import utcnow
 from sendhouse.services import campaigns as campaign_service
 from sendhouse.services import projects as project_service

@@ -25,8 +25,8 @@ import httpx2
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench._seed import container, fresh_database
-from sendhouse.delivery.inbound import inbound_part
 from sendhouse.domain import ids, tokens
+from sendhouse.smtpd.inbound import inbound_part
 from tests.support.live_server import LiveServer
 from tests.support.reports import dsn
 from tests.support.smtp_sink import free_port

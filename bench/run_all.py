@@ -168,7 +168,8 @@ def _execute(step: Step) -> tuple[object, str, str]:
                               timeout=STEP_TIMEOUT, env={**os.environ, **step.env}, cwd=BENCH.parent)
         return done.returncode, done.stdout, done.stderr
     except subprocess.TimeoutExpired as error:
-        decode = lambda b: b.decode(errors="replace") if isinstance(b, bytes) else (b or "")
+        def decode(b):
+            return b.decode(errors="replace") if isinstance(b, bytes) else (b or "")
         return "timeout", decode(error.stdout), decode(error.stderr)
 
 

@@ -18,7 +18,7 @@ import httpx2
 import pytest
 import sqlalchemy as sa
 
-from sendhouse.api.app import create_app
+from sendhouse.app import create_app
 from sendhouse.bootstrap import build_container
 from sendhouse.config import Settings
 from sendhouse.services import projects as project_service

@@ -14,6 +14,7 @@ fence session it was claimed under still standing) and a worker that is not stop
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections import Counter
@@ -80,9 +81,10 @@ class Admissions:
         self.watched.add(campaign_id)
         why = self.admit(campaign_id)
         while why == Refusal.UNKNOWN:
-            if waiting_since[0] is None:
-                waiting_since[0] = time.monotonic()
-            left = waiting_since[0] + GATE_WAIT - time.monotonic()
+            since = waiting_since[0]
+            if since is None:
+                since = waiting_since[0] = time.monotonic()
+            left = since + GATE_WAIT - time.monotonic()
             if left <= 0 or not await self._next_change(left):
                 return why
             why = self.admit(campaign_id)
@@ -102,10 +104,8 @@ class Admissions:
             started = time.monotonic()
             await self.cycle()
             every = POLL_INTERVAL if self.watched else IDLE_POLL
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(finished.wait(), max(0.005, every - (time.monotonic() - started)))
-            except TimeoutError:
-                pass
 
     async def cycle(self) -> None:
         self.cycling = True

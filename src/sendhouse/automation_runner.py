@@ -11,6 +11,7 @@ a lease (SKIP LOCKED on PostgreSQL), so each step is carried out once. A backgro
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import socket
@@ -49,7 +50,7 @@ class AutomationRunner:
         failed = [result for result in done if isinstance(result, BaseException)]
         if failed:
             raise failed[0]
-        return sum(done)
+        return sum(result for result in done if isinstance(result, int))
 
     async def _lane(self, now: datetime, batches: int) -> int:
         total = 0
@@ -66,10 +67,8 @@ class AutomationRunner:
                 await self.tick(self.clock())
             except Exception:  # one bad pass must not stop the runner
                 log.exception("automation tick failed")
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.stopping.wait(), self.interval)
-            except TimeoutError:
-                pass
 
     def stop(self) -> None:
         self.stopping.set()

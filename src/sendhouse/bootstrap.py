@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from sendhouse.api.ratelimit import RateLimiter
 from sendhouse.config import Settings
+from sendhouse.domain.ratelimit import RateLimiter
 from sendhouse.store.db import Database
 from sendhouse.store.migrate import upgrade_to_head
 

@@ -1,4 +1,6 @@
-"""The one error tree. Services and the domain raise these; api/errors.py maps them to HTTP.
+"""The one error tree. Services and the domain raise these; STATUS_BY_ERROR (status_of) is the one
+table from error class to HTTP status, used by the API (api/errors.py), the dashboard and the
+public pages.
 
 Each error carries an AutoSend-style `code` (UPPER_SNAKE), a human message and optional details.
 The class docstring is the default message.
@@ -77,3 +79,23 @@ class RateLimited(AppError):
     def __init__(self, retry_after: int, message: str | None = None):
         super().__init__(message)
         self.retry_after = retry_after
+
+
+STATUS_BY_ERROR: list[tuple[type[AppError], int]] = [
+    (InvalidInput, 400),
+    (InvalidOperation, 400),
+    (Unauthorized, 401),
+    (Forbidden, 403),
+    (NotFound, 404),
+    (Conflict, 409),
+    (PayloadTooLarge, 413),
+    (RateLimited, 429),
+]
+
+
+def status_of(error: AppError) -> int:
+    """The HTTP status of an error (500 for any other AppError)."""
+    for cls, status in STATUS_BY_ERROR:
+        if isinstance(error, cls):
+            return status
+    return 500

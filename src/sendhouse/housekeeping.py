@@ -5,6 +5,7 @@ conditional UPDATEs, so running it on several hosts is safe."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 
 from sendhouse.domain.times import utcnow
@@ -35,10 +36,8 @@ class Housekeeper:
                 await self.sweep()
             except Exception:  # one failed sweep must not end housekeeping
                 log.exception("housekeeping sweep failed")
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.stopping.wait(), self.every)
-            except TimeoutError:
-                pass
 
     def stop(self) -> None:
         self.stopping.set()

@@ -5,8 +5,9 @@
   `role` and `pid` (which process of the supervisor tree wrote it), `action` (one event
   name per action: api_request, message_sent, campaign_started, ...), `message` and the fields
   given. `event(logger, action, **fields)` writes such a record; plain log calls get the action
-  "log" unless they pass `extra={"action": ...}`. `event_after_commit(...)` writes it once the
-  enclosing `Database.write()` transaction has committed (never for a change that rolled back):
+  "log" unless they pass `extra={"action": ...}`. `event_after_commit(...)` (store/db.py) writes
+  it once the enclosing `Database.write()` transaction has committed (never for a change that
+  rolled back):
   campaign_created / _scheduled / _started / _paused / _resumed / _aborted / _finished,
   campaign_stale_schedule_paused, campaign_auto_aborted, bounce_received, complaint_received,
   unsubscribed, resubscribed; contacts_imported, webhook_delivered and webhook_failed follow their
@@ -24,14 +25,10 @@ import logging
 import sys
 import time
 import traceback
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
 from prometheus_client import Histogram
-
-from sendhouse.store.db import after_commit
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 
@@ -93,22 +90,6 @@ def event(logger: logging.Logger, action: str, level: int = logging.INFO, **fiel
     """Log one structured event named `action` with its fields."""
     if logger.isEnabledFor(level):
         logger.log(level, action, extra={"action": action, **fields})
-
-
-def event_after_commit(logger: logging.Logger, action: str, level: int = logging.INFO, **fields: Any) -> None:
-    """`event(...)` once the current write transaction commits (at once outside a transaction)."""
-    after_commit(lambda: event(logger, action, level, **fields))
-
-
-@contextmanager
-def timed(histogram: Histogram, **labels: str) -> Iterator[None]:
-    """Observe the duration of the block in `histogram` (with `labels`, if any)."""
-    started = time.perf_counter()
-    try:
-        yield
-    finally:
-        target = histogram.labels(**labels) if labels else histogram
-        target.observe(time.perf_counter() - started)
 
 
 class TimedTransport:

@@ -18,6 +18,7 @@ import asyncio
 import logging
 from collections import Counter
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 log = logging.getLogger("sendhouse.worker")
 RETRY_FIRST, RETRY_MAX = 0.1, 5.0
@@ -28,7 +29,7 @@ class Recorder:
     """Group commits of (batch, outcome) pairs pushed by senders; `write(outcomes)` commits a group
     (raising on failure) and `done(batch, n)` is told how many of a batch's rows were recorded."""
 
-    def __init__(self, write: Callable[[list], Awaitable[None]], done: Callable[[object, int], None]):
+    def __init__(self, write: Callable[[list], Awaitable[None]], done: Callable[[Any, int], None]):
         self.write, self.done = write, done
         self.queue: list[tuple[object, object, int]] = []
         self.unrecorded: Counter = Counter()  # sender → outcomes pushed and not yet committed

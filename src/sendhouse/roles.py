@@ -61,8 +61,8 @@ DUTIES: tuple[Duty, ...] = (
     Duty("scheduler", WORKER, "sendhouse.scheduler:scheduler_part"),
     Duty("webhook dispatch", WORKER, "sendhouse.services.webhooks:dispatcher_part"),
     Duty("automation runs", WORKER, "sendhouse.automation_runner:automation_part"),
-    Duty("inbound receiver", API, "sendhouse.delivery.inbound:inbound_part", setting="inbound_smtp"),
-    Duty("SMTP submission", API, "sendhouse.delivery.submission:submission_duty"),
+    Duty("inbound receiver", API, "sendhouse.smtpd.inbound:inbound_part", setting="inbound_smtp"),
+    Duty("SMTP submission", API, "sendhouse.smtpd.submission:submission_duty"),
 )
 
 # The roles each command runs, and the commands of each documented deployment.
@@ -89,7 +89,7 @@ def preload() -> None:
     """Import the code of every role now (a supervisor does, so the children it forks start fast)."""
     import uvicorn  # noqa: F401 - the api role's server
 
-    import sendhouse.api.app  # noqa: F401 - the api role's code
+    import sendhouse.app  # noqa: F401 - the api role's code
 
     for duty in DUTIES:
         _factory(duty)
@@ -105,11 +105,11 @@ async def start_duties(container, roles: Iterable[str], *, first: bool = True, s
     """The one way every command starts its background work: the duties of `roles` (duties_for) run
     for the life of the block, stopped in reverse order on leaving. Yields the tasks of the duties
     that are loops: one that finishes before the block ends means that duty died."""
-    watched: list[asyncio.Future] = []
+    watched: list[asyncio.Task] = []
     async with AsyncExitStack() as stack:
         for duty in duties_for(roles, container.settings, first=first, skip=skip):
             handle = await stack.enter_async_context(_factory(duty)(container))
-            if isinstance(handle, asyncio.Future):
+            if isinstance(handle, asyncio.Task):
                 watched.append(handle)
             event(log, "duty_started", duty=duty.name, duty_role=duty.role)
         yield watched
@@ -129,7 +129,7 @@ async def run_duties(container, roles: Iterable[str], *, first: bool = True, ski
         await container.close()
 
 
-async def _until_stopped(stop: asyncio.Event, watched: list[asyncio.Future]) -> int:
+async def _until_stopped(stop: asyncio.Event, watched: list[asyncio.Task]) -> int:
     waiter = asyncio.create_task(stop.wait())
     await asyncio.wait([waiter, *watched], return_when=asyncio.FIRST_COMPLETED)
     waiter.cancel()

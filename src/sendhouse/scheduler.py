@@ -22,18 +22,18 @@ import zoneinfo
 from collections.abc import Callable
 from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from sendhouse.domain.campaigns import GRADUAL_STRATEGIES
 from sendhouse.domain.times import utcnow
-from sendhouse.observability import event_after_commit
 from sendhouse.runtime import running
 from sendhouse.services import campaigns as campaign_service
 from sendhouse.store import campaigns as campaign_store
 from sendhouse.store import ledger
-from sendhouse.store.db import async_url
+from sendhouse.store.db import async_url, event_after_commit
 from sendhouse.store.schema.campaigns import campaigns
 
 log = logging.getLogger("sendhouse.scheduler")
@@ -78,7 +78,7 @@ class Scheduler:
         return {"started": started, "stale": stale, "released": await self.release_gradual(now),
                 "aborted": await self.abort_long_paused(now), "finished": await self.finish_complete(now)}
 
-    async def _ids(self, where) -> list[tuple]:
+    async def _ids(self, where) -> list[sa.Row[Any]]:
         async with self.db.read() as conn:
             query = sa.select(campaigns.c.id, campaigns.c.scheduled_at, campaigns.c.started_at,
                               campaigns.c.timezone, campaigns.c.daily_batch_size,
@@ -153,10 +153,8 @@ class Scheduler:
                         await self.tick(self.clock())
                     except Exception:  # one bad pass must not stop scheduling
                         log.exception("scheduler tick failed")
-                try:
+                with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self.stopping.wait(), self.interval)
-                except TimeoutError:
-                    pass
 
     def stop(self) -> None:
         self.stopping.set()

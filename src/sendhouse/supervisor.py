@@ -32,6 +32,7 @@ import sys
 import time
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from multiprocessing.process import BaseProcess
 
 from sendhouse.observability import event
 from sendhouse.roles import API, WORKER, run_duties, start_duties
@@ -51,7 +52,7 @@ class Child:
 
     role: str
     index: int
-    proc: multiprocessing.Process | None = None
+    proc: BaseProcess | None = None
     started_at: float = 0.0
     failures: int = 0  # exits in a row without a stable run
     restart_at: float | None = None
@@ -104,20 +105,21 @@ class Supervisor:
             self._start(child)
 
     def _exited(self, child: Child, now: float) -> None:
-        lived = now - child.started_at
+        lived, proc = now - child.started_at, child.proc
+        assert proc is not None
         child.failures = 1 if lived >= STABLE_AFTER else child.failures + 1
         delay = backoff(child.failures)
-        event(log, "child_exited", logging.ERROR, child_role=child.role, index=child.index, child_pid=child.proc.pid,
-              code=child.proc.exitcode, lived_s=round(lived, 1), restart_in_s=delay)
+        event(log, "child_exited", logging.ERROR, child_role=child.role, index=child.index, child_pid=proc.pid,
+              code=proc.exitcode, lived_s=round(lived, 1), restart_in_s=delay)
         child.proc, child.restart_at = None, now + delay
 
     def _start(self, child: Child) -> None:
         child.started_at, child.restart_at = time.monotonic(), None
-        child.proc = FORK.Process(target=_child_main, args=(child.role, child.index, self.sock),
-                                  name=f"{child.role}-{child.index}")
+        child.proc = proc = FORK.Process(target=_child_main, args=(child.role, child.index, self.sock),
+                                         name=f"{child.role}-{child.index}")
         signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)  # until the child has undone our handlers
         try:
-            child.proc.start()
+            proc.start()
         except OSError:
             log.exception("starting a %s process failed", child.role)
             child.proc, child.failures = None, child.failures + 1
@@ -125,20 +127,20 @@ class Supervisor:
             return
         finally:
             signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
-        event(log, "child_started", child_role=child.role, index=child.index, child_pid=child.proc.pid)
+        event(log, "child_started", child_role=child.role, index=child.index, child_pid=proc.pid)
 
     def _stop_all(self) -> None:
-        live = [c for c in self.children if c.proc is not None and c.proc.is_alive()]
-        for child in live:
-            child.proc.terminate()  # SIGTERM
+        live = [(c, c.proc) for c in self.children if c.proc is not None and c.proc.is_alive()]
+        for _, proc in live:
+            proc.terminate()  # SIGTERM
         deadline = time.monotonic() + STOP_GRACE
-        for child in live:
-            child.proc.join(max(0.0, deadline - time.monotonic()))
-            if child.proc.is_alive():
-                child.proc.kill()
-                child.proc.join()
+        for child, proc in live:
+            proc.join(max(0.0, deadline - time.monotonic()))
+            if proc.is_alive():
+                proc.kill()
+                proc.join()
                 event(log, "child_killed", logging.ERROR, child_role=child.role, index=child.index,
-                      child_pid=child.proc.pid, after_s=STOP_GRACE)
+                      child_pid=proc.pid, after_s=STOP_GRACE)
         event(log, "supervisor_stopped")
 
 
@@ -181,7 +183,7 @@ def serve_http(container, sock: socket.socket, *, first: bool) -> int:
     """The api role on `sock` until SIGTERM or SIGINT: the app, with the api role's duties."""
     import uvicorn
 
-    from sendhouse.api.app import create_app
+    from sendhouse.app import create_app
 
     app = create_app(container.settings, container=container,
                      background=[_closing, lambda c: start_duties(c, (API,), first=first)])

@@ -26,6 +26,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import logging
 import os
@@ -145,7 +146,7 @@ class Worker:
             await _finish([recorder], RECORD_GRACE)
         finally:
             finished.set()
-            await _finish(background + [stop, recorder], STOP_GRACE)
+            await _finish([*background, stop, recorder], STOP_GRACE)
             await self._close()
 
     async def _close(self) -> None:
@@ -236,10 +237,8 @@ class Worker:
             self._slots.release()
 
     async def _idle(self) -> None:
-        try:
+        with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self.stopping.wait(), IDLE_WAIT)
-        except TimeoutError:
-            pass
 
     def _bucket(self) -> tuple[str, float] | None:
         """The shared send-rate bucket (key, burst), None when the rate is unlimited."""
@@ -296,10 +295,8 @@ class Worker:
                     await chore()
                 except Exception:
                     log.exception("worker chore %s failed", chore.__name__)
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(finished.wait(), every)
-            except TimeoutError:
-                pass
 
     async def _renew(self) -> None:
         held, started = list(self.in_hand), time.monotonic()

@@ -22,7 +22,7 @@ def _env(db_url: str, data_dir: Path) -> dict[str, str]:
 
 
 def _run(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess:
-    return subprocess.run([SENDHOUSE, *args], env=env, capture_output=True, text=True, timeout=60)
+    return subprocess.run([SENDHOUSE, *args], check=False, env=env, capture_output=True, text=True, timeout=60)
 
 
 def test_projects_and_keys_commands(db_url, tmp_path):
@@ -98,7 +98,7 @@ def fresh_sqlite_server(tmp_path):
 
 
 def test_first_serve_creates_default_project_and_prints_a_key(fresh_sqlite_server):
-    base, key, _env_ = fresh_sqlite_server
+    base, key, _env = fresh_sqlite_server
     response = httpx2.get(f"{base}/v1/campaigns", headers={"Authorization": f"Bearer {key}"})
     assert response.status_code == 200 and response.json()["success"] is True
     unauthorized = httpx2.get(f"{base}/v1/campaigns")
@@ -124,7 +124,7 @@ def test_serve_prints_the_dashboard_and_derives_the_public_url_from_its_port(tmp
 
 
 def test_campaign_lifecycle_over_http(fresh_sqlite_server):
-    base, key, _env_ = fresh_sqlite_server
+    base, key, _env = fresh_sqlite_server
     headers = {"Authorization": f"Bearer {key}"}
     body = {
         "name": "Launch", "subject": "Hello", "htmlTemplate": "<p>Hi {{first_name | \"there\"}}</p>",

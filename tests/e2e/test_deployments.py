@@ -26,7 +26,7 @@ WORKERS = 2  # worker processes of `serve`; `sendhouse worker` is one
 def _args(command: str, port: int) -> list[str]:
     """The command line of one of roles.COMMANDS (the `serve` ones listen on `port`)."""
     args = command.split()
-    return args + ["--port", str(port)] if args[0] == "serve" else args
+    return [*args, "--port", str(port)] if args[0] == "serve" else args
 
 
 async def _tenant(container) -> tuple[str, str, str]:

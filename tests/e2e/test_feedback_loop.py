@@ -14,7 +14,7 @@ from collections import Counter
 
 import httpx2
 
-from sendhouse.api.app import create_app
+from sendhouse.app import create_app
 from sendhouse.domain.times import utcnow
 from sendhouse.services import campaigns as campaign_service
 from sendhouse.services import projects as project_service

@@ -28,7 +28,7 @@ import sqlalchemy as sa
 from standardwebhooks import Webhook
 from standardwebhooks.webhooks import WebhookVerificationError
 
-from sendhouse.api.app import create_app
+from sendhouse.app import create_app
 from sendhouse.domain import webhooks as rules
 from sendhouse.services import imports
 from sendhouse.services import projects as project_service
@@ -118,7 +118,7 @@ async def _bulk_send(client, headers: dict) -> dict:
     assert response.status_code == 200, response.text
     data = response.json()["data"]
     return {"batch": data["batchId"], "group": body["unsubscribeGroupId"],
-            **dict(zip(("ok", "hard", "full"), data["emailIds"]))}
+            **dict(zip(("ok", "hard", "full"), data["emailIds"], strict=False))}
 
 
 async def _recipient_actions(client, inbound_port: int, by_rcpt: dict, group_code: str) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from sendhouse.api.app import create_app
+from sendhouse.app import create_app
 from sendhouse.bootstrap import build_container
 
 
@@ -34,7 +34,7 @@ async def small_api(settings, tmp_path):
 
 
 async def test_oversized_body_is_413_and_changes_nothing(small_api, api):
-    client, container = small_api
+    client, _container = small_api
     tenant = await api.tenant("big")
     key = await api.account_key(tenant.project_id)
     headers = {"Authorization": f"Bearer {key}"}

@@ -44,7 +44,7 @@ async def test_inserted_rows_read_back_as_written(container):
 
 async def test_naive_timestamps_are_refused(container):
     project_id = (await project_service.create_project(container.db, name="bulk"))["id"]
-    row = _row(project_id, 1, datetime(2026, 3, 4, tzinfo=UTC)) | {"created_at": datetime(2026, 3, 4)}
+    row = _row(project_id, 1, datetime(2026, 3, 4, tzinfo=UTC)) | {"created_at": datetime(2026, 3, 4)}  # noqa: DTZ001 (naive on purpose)
     with pytest.raises(ValueError, match="naive"):
         async with container.db.write() as conn:
             await insert_many(conn, messages, [row])

@@ -8,7 +8,7 @@ import threading
 
 import httpx2
 
-from sendhouse.api.app import create_app
+from sendhouse.app import create_app
 from sendhouse.bootstrap import build_container
 from sendhouse.services import users as user_service
 from tests.integration.test_dashboard_pages import PASSWORD, _csrf

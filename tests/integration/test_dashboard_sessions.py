@@ -9,7 +9,7 @@ from contextlib import asynccontextmanager
 import httpx2
 import sqlalchemy as sa
 
-from sendhouse.api.app import create_app
+from sendhouse.app import create_app
 from sendhouse.bootstrap import build_container
 from sendhouse.services import users as user_service
 from sendhouse.store.schema.dashboard import dashboard_sessions

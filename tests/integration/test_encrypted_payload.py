@@ -9,7 +9,7 @@ import orjson
 from joserfc import jwe
 from joserfc.jwk import RSAKey
 
-from sendhouse.api.app import create_app
+from sendhouse.app import create_app
 
 ALGS = ["RSA-OAEP-256", "A256GCM"]
 

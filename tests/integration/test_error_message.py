@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from sendhouse.api.app import create_app
+from sendhouse.app import create_app
 from sendhouse.bootstrap import build_container
 
 

@@ -14,8 +14,8 @@ import pytest
 import sqlalchemy as sa
 
 from sendhouse.domain import mime
+from sendhouse.services import compose, inbound_receive, transactional
 from sendhouse.services import inbound as service
-from sendhouse.services import inbound_receive, transactional
 from sendhouse.store.schema.campaigns import messages
 from tests.support.dns_server import DnsServer
 from tests.support.inbound_data import BOUNCE_DOMAIN, message
@@ -165,7 +165,7 @@ async def test_reply_is_queued_threaded_and_an_answer_to_it_joins_the_thread(api
     assert content["subject"] == "Re: Order 42"
     assert content["headers"] == {"In-Reply-To": got["messageId"], "References": f"<older@a.example.org> {got['messageId']}"}
     built = mime.compile_skeleton(transactional.transactional_spec(row["payload"], tenant.project_id), LINKS)
-    sent = email.message_from_bytes(built.render(transactional.transactional_recipient(row)).data,
+    sent = email.message_from_bytes(built.render(compose.recipient(row, compose.transactional_variables(row))).data,
                                     policy=email.policy.default)
     assert (sent["In-Reply-To"], sent["Subject"], sent["To"]) == (got["messageId"], "Re: Order 42", "orders@a.example.org")
     assert sent["References"].split() == ["<older@a.example.org>", got["messageId"]]

@@ -12,9 +12,9 @@ import threading
 import aiosmtplib
 import pytest
 
-from sendhouse.delivery.inbound import REPORT_MAX_BYTES, inbound_part
-from sendhouse.delivery.smtp_guard import ClientLimits
 from sendhouse.domain import bounces as bounce_rules
+from sendhouse.smtpd.inbound import REPORT_MAX_BYTES, inbound_part
+from sendhouse.smtpd.smtp_guard import ClientLimits
 from tests.support.feedback_data import bounce_rcpt, events_of, row_status, sent_campaign, smtp_deliver
 from tests.support.reports import dsn
 from tests.support.smtp_sink import free_port

@@ -11,9 +11,9 @@ import smtplib
 import pytest
 import sqlalchemy as sa
 
-from sendhouse.delivery import inbound as receiver
 from sendhouse.domain import tokens
 from sendhouse.services import webhooks as webhook_service
+from sendhouse.smtpd import inbound as receiver
 from sendhouse.store.schema.inbound import inbound_messages
 from tests.support.dns_server import DnsServer
 from tests.support.feedback_data import deliveries, inbound_receiver

@@ -7,7 +7,8 @@ import email
 import email.policy
 
 from sendhouse.domain import mime
-from sendhouse.services.transactional import transactional_recipient, transactional_spec
+from sendhouse.services.compose import recipient, transactional_variables
+from sendhouse.services.transactional import transactional_spec
 from tests.integration.test_mails_send import ledger, mail
 
 LINKS = mime.LinkSettings(public_url="http://sendhouse.test", bounce_domain="bounce.test", secret="s" * 32)
@@ -22,7 +23,7 @@ async def built(api, tenant, body: dict) -> dict[str, email.message.EmailMessage
     skeleton = mime.compile_skeleton(transactional_spec(content_row["payload"], tenant.project_id), LINKS)
     out = {}
     for row in rows:
-        outgoing = skeleton.render(transactional_recipient(row))
+        outgoing = skeleton.render(recipient(row, transactional_variables(row)))
         assert outgoing.rcpt_to == (row["email"],)
         out[row["email"]] = email.message_from_bytes(outgoing.data, policy=email.policy.default)
     return out

@@ -72,7 +72,11 @@ async def test_the_tools_and_prompts_listed_and_no_way_to_stop_a_campaign(mcp):
     assert all(t.description and t.input_schema["type"] == "object" for t in tools)
     create = next(t for t in tools if t.name == "create_campaign").input_schema["properties"]
     assert not {"publish", "sendNow", "scheduledAt"} & set(create)
-    assert create["subject"]["maxLength"] == 988 and create["previewText"]["anyOf"][0]["maxLength"] == 140
+    required = next(t for t in tools if t.name == "create_campaign").input_schema["required"]
+    assert set(required) == {"name", "subject"}, required
+    assert create["subject"]["maxLength"] == 998 and create["previewText"]["maxLength"] == 200
+    update = next(t for t in tools if t.name == "update_campaign").input_schema
+    assert set(update["properties"]) == set(create) | {"campaignId"} and update["required"] == ["campaignId"]
     prompts = {p.name: p for p in (await mcp.list_prompts()).prompts}
     assert set(prompts) == {"create-campaign", "create-template", "create-automation"}
     assert all([a.name for a in p.arguments] == ["context"] and not p.arguments[0].required for p in prompts.values())
@@ -185,7 +189,7 @@ async def test_send_test_email_previews_then_queues_transactional_mail(api, mcp)
     assert preview["confirmed"] is False and preview["preview"]["subject"] == "[Test] Hello {{first_name}}"
     token = preview["confirmationToken"]
     missing = await error_of(mcp, "send_test_email", {"campaignId": draft["id"], "emails": to, "confirmed": True})
-    other = await error_of(mcp, "send_test_email", {"campaignId": draft["id"], "emails": to[:9] + ["x@example.org"],
+    other = await error_of(mcp, "send_test_email", {"campaignId": draft["id"], "emails": [*to[:9], "x@example.org"],
                                                     "confirmed": True, "confirmationToken": token})
     assert (missing["code"], other["code"]) == ("CONFIRMATION_TOKEN_REQUIRED", "CONFIRMATION_STALE")
     assert await ledger_rows(api) == 0
@@ -195,7 +199,7 @@ async def test_send_test_email_previews_then_queues_transactional_mail(api, mcp)
     assert await ledger_rows(api, kind="transactional", status="queued") == 10
     assert await ledger_rows(api, campaign_id=draft["id"]) == 0
     assert (await call(mcp, "get_campaign", {"campaignId": draft["id"]}))["status"] == "draft"
-    too_many = await mcp.call_tool("send_test_email", {"campaignId": draft["id"], "emails": to + ["x@example.org"],
+    too_many = await mcp.call_tool("send_test_email", {"campaignId": draft["id"], "emails": [*to, "x@example.org"],
                                                        "confirmed": True, "confirmationToken": token})
     assert too_many.is_error and await ledger_rows(api) == 10
     empty = await mcp.call_tool("send_test_email", {"campaignId": draft["id"], "emails": [], "confirmed": True,

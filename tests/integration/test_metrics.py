@@ -8,9 +8,9 @@ import logging
 import httpx2
 from prometheus_client.parser import text_string_to_metric_families
 
-from sendhouse.api.app import create_app
-from sendhouse.api.ratelimit import RateLimiter
+from sendhouse.app import create_app
 from sendhouse.bootstrap import Container
+from sendhouse.domain.ratelimit import RateLimiter
 from sendhouse.store.db import Database
 from tests.support.sending_data import container_for, ledger_counts, running, start_campaign, wait_for
 from tests.support.smtp_sink import SmtpSink, free_port

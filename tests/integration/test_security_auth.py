@@ -13,7 +13,7 @@ import re
 import httpx2
 import pytest
 
-from sendhouse.api.app import create_app
+from sendhouse.app import create_app
 from sendhouse.services import projects as project_service
 from tests.support.resources import create_all
 

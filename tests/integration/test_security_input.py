@@ -143,7 +143,7 @@ INJECTIONS = [
 
 async def test_header_injection_is_refused_or_neutralised(api, tenant, settings):
     accepted = []
-    for n, change in enumerate(INJECTIONS):
+    for _n, change in enumerate(INJECTIONS):
         response = await api.client.post("/v1/mails/send", json={**MAIL, **change}, headers=tenant.headers)
         assert response.status_code in (200, 400), (change, response.status_code, response.text[:200])
         if response.status_code == 200:

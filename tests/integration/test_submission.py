@@ -18,10 +18,10 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.exc import OperationalError
 
-from sendhouse.delivery import submission as server_module
-from sendhouse.delivery.smtp_guard import ClientLimits
-from sendhouse.delivery.submission import auth_needs_tls, submission_part
 from sendhouse.services import smtp_keys, transactional
+from sendhouse.smtpd import submission as server_module
+from sendhouse.smtpd.smtp_guard import ClientLimits
+from sendhouse.smtpd.submission import auth_needs_tls, submission_part
 from sendhouse.store.schema.campaigns import messages
 from tests.support.inbound_data import message, swaks
 from tests.support.smtp_sink import free_port

@@ -10,9 +10,9 @@ import base64
 
 import pytest
 import sqlalchemy as sa
+from sendhouse.delivery.submission import submission_part
 from sqlalchemy.exc import OperationalError
 
-from sendhouse.delivery.submission import submission_part
 from sendhouse.services import smtp_keys, submission, transactional
 from sendhouse.store.schema.campaigns import messages
 from tests.support.inbound_data import message

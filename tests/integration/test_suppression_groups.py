@@ -163,7 +163,8 @@ async def test_suppress_validates_and_changes_nothing_on_error(api, tenant):
         response = await api.client.post(f"{BASE}/emails/suppress", json=body, headers=tenant.headers)
         assert response.status_code == 400 and response.json()["error"]["code"] == "VALIDATION_FAILED", body
     bad = await suppress(api, tenant, ["a@example.com", "nope"])
-    assert bad.json()["error"]["details"] == [{"field": "emails[1]", "message": "Invalid email format"}]
+    [detail] = bad.json()["error"]["details"]
+    assert detail["field"] == "emails[1]" and detail["message"].startswith("Invalid email format: "), detail
     entries = await api.client.post(f"{BASE}/entries", json={}, headers=tenant.headers)
     assert entries.json()["data"]["pagination"]["total"] == 0
     most = await suppress(api, tenant, [f"u{i}@example.com" for i in range(1000)])
@@ -212,7 +213,8 @@ async def test_entries_search_filters(api, tenant, other_tenant):
     await suppress(api, tenant, ["alice@example.com", "bob@test.org"], reason="BOUNCE", isGlobal=True)
     await suppress(api, tenant, ["carol@example.com"], groupId=group["groupId"], reason="UNSUBSCRIBE")
     await suppress(api, other_tenant, ["alice@example.com"])
-    emails = lambda data: sorted(e["email"] for e in data["entries"])
+    def emails(data):
+        return sorted(e["email"] for e in data["entries"])
     assert emails(await _search(api, tenant)) == ["alice@example.com", "bob@test.org", "carol@example.com"]
     assert emails(await _search(api, tenant, groupId=group["groupId"])) == ["carol@example.com"]
     assert emails(await _search(api, tenant, reason="BOUNCE")) == ["alice@example.com", "bob@test.org"]

@@ -272,7 +272,8 @@ async def test_logs_are_pruned_after_24_and_48_hours(api, tenant):
         await emit(api, tenant, now=t0, data={"n": 2})
         await once.run_once(t0)  # succeeds
         receiver.wait_for(2)
-    statuses = lambda entries: sorted(e["status"] for e in entries)
+    def statuses(entries):
+        return sorted(e["status"] for e in entries)
     assert statuses(await logs(api, tenant, hook["id"])) == ["failed", "succeeded"]
     assert await once.prune(t0 + timedelta(hours=23, minutes=59)) == 0
     assert await once.prune(t0 + timedelta(hours=24, minutes=1)) == 1

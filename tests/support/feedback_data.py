@@ -11,10 +11,10 @@ import aiosmtplib
 import orjson
 import sqlalchemy as sa
 
-from sendhouse.delivery.inbound import inbound_part
 from sendhouse.domain import tokens
 from sendhouse.domain.times import utcnow
 from sendhouse.services import webhooks as webhook_service
+from sendhouse.smtpd.inbound import inbound_part
 from sendhouse.store.schema.audience import suppression_groups, suppressions
 from sendhouse.store.schema.campaigns import messages
 from sendhouse.store.schema.feedback import message_events

@@ -66,7 +66,7 @@ class HttpReceiver:
     def _record(self, handler: BaseHTTPRequestHandler, body: bytes) -> int:
         with self._arrived:
             answered = self._answer_for_next()
-            headers = {k: v for k, v in handler.headers.items()}
+            headers = dict(handler.headers.items())
             self.requests.append(Received(handler.command, handler.path, headers, body, answered))
             self._arrived.notify_all()
             return answered

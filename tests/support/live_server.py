@@ -15,7 +15,7 @@ from typing import Self
 
 import uvicorn
 
-from sendhouse.api.app import create_app
+from sendhouse.app import create_app
 from sendhouse.config import Settings
 from tests.support.smtp_sink import free_port
 

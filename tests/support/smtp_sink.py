@@ -16,6 +16,7 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Self
 
 from aiosmtpd.controller import Controller
 
@@ -82,7 +83,7 @@ class SmtpSink:
         self.handler = SinkHandler(**behaviour)
         self.controller = Controller(self.handler, hostname="127.0.0.1", port=free_port(), data_size_limit=0)
 
-    def __enter__(self) -> SmtpSink:
+    def __enter__(self) -> Self:
         self.controller.start()
         return self
 

@@ -61,7 +61,7 @@ def test_recipients_at_and_beyond_50():
     assert len(mail["cc"]) + len(mail["bcc"]) + len(mail["to"]) == 49
     fifty = rules.check_send(body(cc=many[:24], bcc=many[24:], to=[{"email": "t@example.org"}, {"email": "s@example.org"}]))
     assert len(fifty["to"]) == 2
-    assert fields_of(lambda: rules.check_send(body(cc=many + [{"email": "z@example.org"}],
+    assert fields_of(lambda: rules.check_send(body(cc=[*many, {"email": "z@example.org"}],
                                                    to=[{"email": "t@example.org"}, {"email": "s@example.org"}]))) == ["to"]
 
 
@@ -90,7 +90,7 @@ def b64(data: bytes) -> str:
 def test_attachments_count_and_content():
     files = [{"fileName": f"f{i}.pdf", "content": b64(b"%PDF")} for i in range(20)]
     assert len(rules.check_send(body(attachments=files))["attachments"]) == 20
-    assert fields_of(lambda: rules.check_send(body(attachments=files + [files[0]]))) == ["attachments"]
+    assert fields_of(lambda: rules.check_send(body(attachments=[*files, files[0]]))) == ["attachments"]
     assert fields_of(lambda: rules.check_send(body(attachments=[{"fileName": "a.txt", "content": "@@not base64"}]))) \
         == ["attachments[0].content"]
     assert fields_of(lambda: rules.check_send(body(attachments=[{"fileName": "a.txt"}]))) == ["attachments[0].content"]
@@ -129,7 +129,7 @@ def test_bulk_recipients_bounds_and_data_merge():
     mail = rules.check_bulk({**shared, "recipients": people})
     assert len(mail["recipients"]) == 100
     assert mail["recipients"][7]["dynamicData"] == {"a": 1, "b": 7}
-    assert fields_of(lambda: rules.check_bulk({**shared, "recipients": people + [{"email": "x@example.org"}]})) \
+    assert fields_of(lambda: rules.check_bulk({**shared, "recipients": [*people, {"email": "x@example.org"}]})) \
         == ["recipients"]
     assert fields_of(lambda: rules.check_bulk({**shared, "recipients": []})) == ["recipients"]
     assert fields_of(lambda: rules.check_bulk({**shared, "recipients": [{"email": "bad"}]})) == ["recipients[0].email"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import Depends, Header, Request
+from starlette.types import ASGIApp, Scope
 
 from sendhouse.api.errors import render_app_error
 from sendhouse.errors import AppError, RateLimited
@@ -14,7 +15,7 @@ from sendhouse.store.db import Database
 
 
 def container(request: Request):
-    """The process-wide container (settings, database, ...) built by api/app.py."""
+    """The process-wide container (settings, database, ...) built by app.py."""
     return request.app.state.container
 
 
@@ -40,7 +41,7 @@ async def current_principal(
     return principal
 
 
-async def api_gate(scope) -> object | None:
+async def api_gate(scope: Scope) -> ASGIApp | None:
     """The request gate's authenticator of /v1: None when the key is good, else the error response."""
     request = Request(scope)
     headers = request.headers
@@ -52,7 +53,7 @@ async def api_gate(scope) -> object | None:
     return None
 
 
-async def mcp_gate(scope) -> object | None:
+async def mcp_gate(scope: Scope) -> ASGIApp | None:
     """The request gate's authenticator of /mcp: a valid key, else 401 before the body is read."""
     request = Request(scope)
     secret = _bearer(request.headers.get("authorization"))

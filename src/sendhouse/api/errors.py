@@ -1,4 +1,4 @@
-"""The one table from error class to HTTP status, and the handlers that render the error envelope."""
+"""The handlers that render every error as the API's envelope (statuses: errors.status_of)."""
 
 from __future__ import annotations
 
@@ -12,30 +12,10 @@ from sendhouse import errors
 from sendhouse.api.envelope import EnvelopeResponse, error_body
 
 log = logging.getLogger("sendhouse.api")
-
-STATUS_BY_ERROR: list[tuple[type[errors.AppError], int]] = [
-    (errors.InvalidInput, 400),
-    (errors.InvalidOperation, 400),
-    (errors.Unauthorized, 401),
-    (errors.Forbidden, 403),
-    (errors.NotFound, 404),
-    (errors.Conflict, 409),
-    (errors.PayloadTooLarge, 413),
-    (errors.RateLimited, 429),
-]
-
 HTTP_CODES = {404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED", 401: "UNAUTHORIZED", 403: "INSUFFICIENT_PERMISSIONS"}
 
-
-def status_of(error: errors.AppError) -> int:
-    for cls, status in STATUS_BY_ERROR:
-        if isinstance(error, cls):
-            return status
-    return 500
-
-
 def render_app_error(error: errors.AppError) -> EnvelopeResponse:
-    status = status_of(error)
+    status = errors.status_of(error)
     body = error_body(error.message, error.code, status, error.details)
     headers = {}
     if isinstance(error, errors.RateLimited):
@@ -48,8 +28,12 @@ def render_app_error(error: errors.AppError) -> EnvelopeResponse:
 
 
 def _field_name(loc: tuple) -> str:
-    parts = [str(p) for p in loc if p not in ("body", "query", "path", "header")]
-    return ".".join(parts) or "body"
+    """A validation error's location as the API's field path: `recipients[1].email`."""
+    parts = loc[1:] if loc and loc[0] in ("body", "query", "path", "header") else loc
+    path = ""
+    for part in parts:
+        path += f"[{part}]" if isinstance(part, int) else f".{part}" if path else str(part)
+    return path or "body"
 
 
 def validation_details(exc: RequestValidationError) -> list[dict]:
@@ -61,7 +45,7 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(errors.AppError)
     async def _app_error(_request: Request, exc: errors.AppError) -> EnvelopeResponse:
-        if status_of(exc) == 500:
+        if errors.status_of(exc) == 500:
             log.error("unhandled app error", exc_info=exc, extra={"action": "api_error"})
         return render_app_error(exc)
 

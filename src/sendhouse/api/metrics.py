@@ -24,7 +24,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from sendhouse import __version__
 from sendhouse.api.envelope import EnvelopeResponse, error_body, ok
 from sendhouse.observability import API_SECONDS, event
-from sendhouse.store import metrics as store
+from sendhouse.services.metrics import LedgerCounts, ledger_counts
 
 router = APIRouter(tags=["operations"], include_in_schema=False)
 log = logging.getLogger("sendhouse.api")
@@ -34,8 +34,8 @@ UNMATCHED = "unmatched"
 class LedgerSnapshot:
     """A collector over counts fetched just before the scrape (prometheus collectors are synchronous)."""
 
-    def __init__(self, by_status: dict, feedback: dict, pending: list):
-        self.by_status, self.feedback, self.pending = by_status, feedback, pending
+    def __init__(self, counts: LedgerCounts):
+        self.by_status, self.feedback, self.pending = counts.by_status, counts.feedback, counts.pending
 
     def collect(self):
         rows = GaugeMetricFamily("sendhouse_messages", "Ledger rows by kind and status (sent, deferred, failed, "
@@ -53,17 +53,11 @@ class LedgerSnapshot:
         return [rows, feedback, pending]
 
 
-async def ledger_snapshot(db) -> LedgerSnapshot:
-    async with db.read() as conn:
-        return LedgerSnapshot(await store.messages_by_status(conn), await store.feedback_counts(conn),
-                              await store.pending_by_campaign(conn))
-
-
 @router.get("/metrics")
 async def metrics(request: Request) -> Response:
     """Prometheus exposition: ledger counts and this process's histograms."""
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(await ledger_snapshot(request.app.state.container.db))
+    registry.register(LedgerSnapshot(await ledger_counts(request.app.state.container.db)))
     body = generate_latest(registry) + generate_latest(REGISTRY)
     return Response(body, media_type=CONTENT_TYPE_PLAIN_0_0_4)
 

@@ -80,7 +80,7 @@ def header_fields(block: bytes) -> list[tuple[str, bytes]]:
 
 def _select(fields: list[tuple[str, bytes]]) -> list[tuple[str, bytes]]:
     """The last instance of each signed header present, in SIGNED_HEADERS order."""
-    last = {name: raw for name, raw in fields}
+    last = dict(fields)
     return [(name, last[name]) for name in SIGNED_HEADERS if name in last]
 
 

@@ -187,8 +187,8 @@ class Transaction:
             self._leave()
 
     def _leave(self) -> None:
-        if self.gate is not None:
-            self.gate, gate = None, self.gate
+        gate, self.gate = self.gate, None
+        if gate is not None:
             gate.leave()
 
     async def _exchange(self, wire: Wire) -> SendResult:

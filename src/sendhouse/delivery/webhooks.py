@@ -78,7 +78,7 @@ async def resolve_allowed(host: str, port: int) -> str:
         infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except socket.gaierror as exc:
         raise TargetRefused(f"cannot resolve {host}: {exc.strerror}") from None
-    addresses = [info[4][0] for info in infos]
+    addresses = [str(info[4][0]) for info in infos]
     bad = [a for a in addresses if is_forbidden_address(a)]
     if bad or not addresses:
         raise TargetRefused(f"{host} resolves to a private, loopback or link-local address ({bad[0] if bad else '-'})")

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from typing import Self
+from typing import Self, cast
 
 import aiosmtplib
 from aiosmtplib import SMTPResponse
@@ -26,9 +26,10 @@ class Wire(asyncio.Protocol):
 
     def __init__(self, client: aiosmtplib.SMTP):
         self.client, self.timeout = client, client.timeout
-        self.transport = client.transport
-        if self.transport is None or self.transport.is_closing():
+        transport = client.transport
+        if transport is None or transport.is_closing():
             raise aiosmtplib.SMTPServerDisconnected("Server not connected")
+        self.transport: asyncio.Transport = cast(asyncio.Transport, transport)  # a stream transport
         self.inner = self.transport.get_protocol()
         self.buffer = bytearray()
         self.replies: deque[SMTPResponse] = deque()

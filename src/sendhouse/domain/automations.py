@@ -302,14 +302,15 @@ def _compare(kind: str, op: str, actual: Any, wanted: Any) -> bool:
         return {"equals": a == w, "not_equals": a != w, "contains": w in a, "not_contains": w not in a,
                 "starts_with": a.startswith(w), "ends_with": a.endswith(w)}[op]
     if kind == "boolean":
-        a = actual if isinstance(actual, bool) else str(actual).lower() == "true"
-        return (a == wanted) if op == "equals" else (a != wanted)
+        flag = actual if isinstance(actual, bool) else str(actual).lower() == "true"
+        return (flag == wanted) if op == "equals" else (flag != wanted)
     if kind == "number":
-        a = float(actual)
+        number = float(actual)
         if op == "between":
-            return float(wanted[0]) <= a <= float(wanted[1])
-        w = float(wanted)
-        return {"equals": a == w, "not_equals": a != w, "greater_than": a > w, "less_than": a < w}[op]
+            return float(wanted[0]) <= number <= float(wanted[1])
+        limit = float(wanted)
+        return {"equals": number == limit, "not_equals": number != limit, "greater_than": number > limit,
+                "less_than": number < limit}[op]
     return _date(op, actual, wanted)
 
 

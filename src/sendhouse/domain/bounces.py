@@ -48,7 +48,7 @@ def parse_report(raw: bytes) -> Feedback | None:
     """The report in a received message, or None when it is not a bounce or complaint."""
     message = email.message_from_bytes(raw)
     if message.get_content_type() == "multipart/report":
-        report_type = (message.get_param("report-type") or "").lower()
+        report_type = str(message.get_param("report-type") or "").lower()
         if report_type == "feedback-report":
             return _feedback_report(message)
         if report_type == "delivery-status":
@@ -88,7 +88,7 @@ def _part_fields(message: email.message.Message, content_type: str) -> dict[str,
 def _blocks(part: email.message.Message) -> list[email.message.Message]:
     payload = part.get_payload()
     if isinstance(payload, list):
-        return payload
+        return [p for p in payload if isinstance(p, email.message.Message)]
     text = payload.decode() if isinstance(payload, bytes) else str(payload)
     return [HeaderParser().parsestr(chunk.strip() + "\n") for chunk in re.split(r"\r?\n\r?\n", text) if chunk.strip()]
 
@@ -162,8 +162,7 @@ def _text_of(message: email.message.Message) -> str:
     texts = []
     for part in message.walk():
         if part.get_content_maintype() == "text":
-            payload = part.get_payload(decode=True) or b""
-            texts.append(payload.decode(part.get_content_charset() or "utf-8", errors="replace"))
+            texts.append(_payload_bytes(part).decode(part.get_content_charset() or "utf-8", errors="replace"))
     return "\n".join(texts)[:100_000]
 
 
@@ -171,8 +170,9 @@ def _original_message_id(message: email.message.Message) -> str | None:
     """The Message-ID of the returned message (message/rfc822 or text/rfc822-headers part)."""
     for part in message.walk():
         kind = part.get_content_type()
-        if kind == "message/rfc822" and isinstance(part.get_payload(), list):
-            found = part.get_payload()[0].get("message-id")
+        payload = part.get_payload()
+        if kind == "message/rfc822" and isinstance(payload, list) and isinstance(payload[0], email.message.Message):
+            found = payload[0].get("message-id")
         elif kind == "text/rfc822-headers":
             found = HeaderParser().parsestr(_decoded(part)).get("message-id")
         else:
@@ -183,8 +183,13 @@ def _original_message_id(message: email.message.Message) -> str | None:
 
 
 def _decoded(part: email.message.Message) -> str:
-    payload = part.get_payload(decode=True) or b""
-    return payload.decode("utf-8", errors="replace")
+    return _payload_bytes(part).decode("utf-8", errors="replace")
+
+
+def _payload_bytes(part: email.message.Message) -> bytes:
+    """A non-multipart part's body, transfer-decoded (b"" for anything else)."""
+    payload = part.get_payload(decode=True)
+    return payload if isinstance(payload, bytes) else b""
 
 
 def _address(field: str) -> str | None:

@@ -12,8 +12,7 @@ from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import Any
 
-from email_validator import EmailNotValidError, validate_email
-
+from sendhouse.domain import emails
 from sendhouse.domain.times import parse_iso
 from sendhouse.domain.urls import link_problems
 from sendhouse.errors import InvalidInput
@@ -53,7 +52,7 @@ NULL_MEANS_UNSET = frozenset({
     "sendNow", "sendToGlobalList", "trackingOpen", "trackingClick", "defaultCampaign", "sendMode", "publish",
 })
 
-DEFAULTS = {
+DEFAULTS: dict[str, Any] = {
     "preview_text": None, "from_sender_id": None, "from_email": None, "from_name": None, "reply_to": None,
     "template_id": None, "html_template": None, "to_lists": [], "exclude_lists": [],
     "unsubscribe_group_id": None, "send_now": False, "send_to_global_list": False, "scheduled_at": None,
@@ -86,14 +85,6 @@ def check_length(field: str, value: str | None, *, required: bool = False) -> li
         return [problem(field, f"{field} is required")]
     limit = MAX_LENGTH[field]
     return [problem(field, f"{field} must be at most {limit} characters")] if len(value) > limit else []
-
-
-def normalize_email(field: str, value: str) -> str:
-    """The address in normalized form, or InvalidInput for `field`."""
-    try:
-        return validate_email(value, check_deliverability=False).normalized
-    except EmailNotValidError as exc:
-        raise InvalidInput.field(field, f"Invalid email format: {exc}") from None
 
 
 @lru_cache(maxsize=1)
@@ -155,11 +146,8 @@ def _email_problems(fields: dict, key: str) -> list[dict]:
     address, field = (value.get("email"), "from.email") if key == "from" and value else (value, key)
     if not address:
         return []
-    try:
-        normalize_email(field, address)
-    except InvalidInput as exc:
-        return exc.details
-    return []
+    wrong = emails.checked(address)[1]
+    return [problem(field, wrong)] if wrong else []
 
 
 def check_create(fields: dict) -> None:
@@ -181,12 +169,12 @@ def to_columns(fields: dict) -> dict:
         if key in fields:
             columns[COLUMN_OF[key]] = list(dict.fromkeys(fields[key] or []))
     if fields.get("from") is not None:
-        columns["from_email"] = normalize_email("from.email", fields["from"]["email"])
+        columns["from_email"] = emails.normalized(fields["from"]["email"], "from.email")
         columns["from_name"] = fields["from"].get("name")
     elif "from" in fields:
         columns.update(from_email=None, from_name=None)
     if fields.get("replyTo"):
-        columns["reply_to"] = normalize_email("replyTo", fields["replyTo"])
+        columns["reply_to"] = emails.normalized(fields["replyTo"], "replyTo")
     if "scheduledAt" in fields:
         value = fields["scheduledAt"]
         columns["scheduled_at"] = parse_iso(value, field="scheduledAt") if value is not None else None

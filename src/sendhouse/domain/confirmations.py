@@ -13,6 +13,7 @@ import hashlib
 from datetime import datetime
 
 from sendhouse.domain import tokens
+from sendhouse.domain.emails import key_of
 from sendhouse.errors import InvalidOperation
 
 KIND = "mcp-confirm"
@@ -21,7 +22,7 @@ TTL_SECONDS = 300
 
 def binding_of_addresses(emails: list[str]) -> str:
     """What a test send binds: the set of addresses (order and case ignored)."""
-    joined = "\n".join(sorted({e.strip().lower() for e in emails}))
+    joined = "\n".join(sorted({key_of(e) for e in emails}))
     return hashlib.sha256(joined.encode()).hexdigest()[:32]
 
 

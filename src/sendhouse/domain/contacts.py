@@ -1,8 +1,6 @@
-"""Contact rules: email normalisation, reserved names, field limits and typed custom field values.
+"""Contact rules: reserved names, field limits and typed custom field values.
 
-Emails are stored lower-case. A strict ASCII pattern accepts the common case quickly; anything it
-is unsure about (unicode, IDNA, special-use names) goes through email-validator, so the fast path
-never accepts an address email-validator would refuse (tests/unit/test_contacts_email.py checks).
+A contact's email is stored as its key (domain/emails.py: the normalised address lower-cased).
 
 Custom fields (our decisions where AutoSend is silent):
 * a key with a contact property is checked against the property's type: string -> JSON string,
@@ -20,8 +18,7 @@ import re
 from datetime import date
 from typing import Any
 
-from email_validator import SPECIAL_USE_DOMAIN_NAMES, EmailNotValidError, validate_email
-
+from sendhouse.domain import emails
 from sendhouse.domain.times import iso, parse_iso
 from sendhouse.errors import InvalidInput
 
@@ -36,55 +33,12 @@ RESERVED_NAMES = frozenset(name.lower() for name in (
 NAME_MAX, TEXT_MAX, STRING_VALUE_MAX, MAX_CUSTOM_FIELDS = 100, 200, 10_000, 100
 NAME_PATTERN = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*")
 TEXT_FIELDS = {"firstName": "first_name", "lastName": "last_name", "userId": "user_id"}
+# The virtual list of every contact of a project (AutoSend's id and name for it).
+GLOBAL_CONTACT_LIST = "GLOBAL_CONTACT_LIST"
+GLOBAL_NAME = "All Contacts"
 
-_ATEXT = r"[a-z0-9!#$%&'*+/=?^_`{|}~-]"
-# A dot-atom local part of at most 64 characters, then DNS labels (none with "--" in positions 3-4,
-# the IDNA/reserved form) and an alphabetic top-level label.
-_FAST_EMAIL = re.compile(
-    rf"(?=[^@]{{1,64}}@){_ATEXT}+(?:\.{_ATEXT}+)*"
-    rf"@(?:(?![a-z0-9]{{2}}--)[a-z0-9](?:[a-z0-9-]{{0,61}}[a-z0-9])?\.)+([a-z]{{2,63}})"
-)
-_SPECIAL_TLDS = frozenset(name for name in SPECIAL_USE_DOMAIN_NAMES if "." not in name)
-_SPECIAL_SUFFIXES = tuple("." + name for name in SPECIAL_USE_DOMAIN_NAMES if "." in name)  # none today
 _MOBILE_SEPARATORS = re.compile(r"[\s().-]")
 _E164 = re.compile(r"\+[1-9][0-9]{1,14}")
-
-
-def _fast_email(lowered: str) -> bool:
-    """True when the plain ASCII pattern alone proves the address valid."""
-    match = _FAST_EMAIL.fullmatch(lowered)
-    return (match is not None and len(lowered) <= 254 and match[1] not in _SPECIAL_TLDS
-            and not lowered.endswith(_SPECIAL_SUFFIXES))
-
-
-def plain_ascii_email(value: str) -> str | None:
-    """email-validator's normalized form of an address (local part kept, domain lower-cased) when
-    the fast pattern alone proves it valid; None when unsure (ask email-validator)."""
-    if not _fast_email(value.lower()):
-        return None
-    local, _at, domain = value.rpartition("@")
-    return f"{local}@{domain.lower()}"
-
-
-def email_or_none(value: str) -> str | None:
-    """The stored (lower-case, normalised) form of an address, or None when it is not valid."""
-    lowered = value.strip().lower()
-    if _fast_email(lowered):
-        return lowered
-    try:
-        return validate_email(value.strip(), check_deliverability=False).normalized.lower()
-    except EmailNotValidError:
-        return None
-
-
-def normalize_email(value: Any, field: str = "email") -> str:
-    """The stored form of an address, or InvalidInput naming `field`."""
-    if not isinstance(value, str) or not value.strip():
-        raise InvalidInput.field(field, "email is required and must be a string")
-    email = email_or_none(value)
-    if email is None:
-        raise InvalidInput.field(field, "Invalid email format")
-    return email
 
 
 def mobile_or_error(value: str) -> tuple[str | None, str | None]:
@@ -192,7 +146,7 @@ def clean_contact(body: dict[str, Any], types: dict[str, str], *, upsert: bool) 
     whose None values remove keys). On upsert, null or absent leaves a stored value alone and ""
     clears it; on create both mean "no value".
     """
-    values: dict[str, Any] = {"email": normalize_email(body.get("email"))}
+    values: dict[str, Any] = {"email": emails.key(body.get("email"), "email")}
     for name, column in {**TEXT_FIELDS, "mobile": "mobile"}.items():
         cleaned = _clean_text(name, body.get(name), upsert=upsert)
         if cleaned is not ...:

@@ -30,6 +30,7 @@ from enum import StrEnum
 from typing import Any, ClassVar, NamedTuple
 
 from sendhouse.domain import bounces as rules
+from sendhouse.domain.emails import key_of
 from sendhouse.domain.times import iso
 from sendhouse.domain.tokens import UnsubscribeTarget
 
@@ -320,7 +321,7 @@ class Unsubscribed(FateRecord):
     @property
     def leaves_event(self) -> bool:
         """The event goes on the ledger row when it exists and is this address's."""
-        return self.row is not None and self.row["email"].lower() == self.target.email.lower()
+        return self.row is not None and key_of(self.row["email"]) == key_of(self.target.email)
 
     def detail(self) -> dict:
         return {"groupId": self.group["group_code"], "isGlobal": bool(self.group["is_global"])}

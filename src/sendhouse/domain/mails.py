@@ -13,9 +13,7 @@ import binascii
 import re
 from typing import Any
 
-from email_validator import EmailNotValidError, validate_email
-
-from sendhouse.domain.contacts import plain_ascii_email
+from sendhouse.domain import emails
 from sendhouse.errors import InvalidInput
 
 MAX_SUBJECT = 998
@@ -54,18 +52,11 @@ class Problems:
 
 
 def normalized_email(value: Any, field: str, problems: Problems) -> str | None:
-    """The normalized address, or None (with a problem noted) when it is not a valid address."""
-    if not isinstance(value, str) or not value:
-        problems.add(field, "is required")
-        return None
-    fast = plain_ascii_email(value)
-    if fast is not None:
-        return fast
-    try:
-        return validate_email(value, check_deliverability=False).normalized
-    except EmailNotValidError as exc:
-        problems.add(field, f"Invalid email format: {exc}")
-        return None
+    """The normalized address (domain/emails.py), or None (with a problem noted) when it is not valid."""
+    found, problem = emails.checked(value)
+    if problem:
+        problems.add(field, problem)
+    return found
 
 
 def address(value: Any, field: str, problems: Problems) -> dict | None:

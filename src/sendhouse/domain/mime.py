@@ -17,7 +17,7 @@ import secrets
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import format_datetime
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from sendhouse.domain import tokens
 from sendhouse.domain.mimeheaders import custom_header, filename_param, mailbox, unstructured
@@ -31,9 +31,6 @@ from sendhouse.domain.templating import (
 )
 from sendhouse.domain.urls import LINK_RE, ascii_url
 from sendhouse.errors import InvalidInput
-
-if TYPE_CHECKING:
-    from sendhouse.delivery.dkim import DkimSigner
 
 KINDS = ("campaign", "transactional")
 SUBJECT_MAX_OUTPUT = 4000
@@ -71,6 +68,12 @@ _BODY_OPEN_RE = re.compile(r"<body\b[^>]*>", re.IGNORECASE)
 _BODY_CLOSE_RE = re.compile(r"</body\s*>", re.IGNORECASE)
 _MESSAGE_ID_RE = re.compile(r"<[!-;=?-~]+@[!-;=?-~]+>")
 _CONTENT_TYPE_RE = re.compile(r"[A-Za-z0-9!#$&^_.+-]+/[A-Za-z0-9!#$&^_.+-]+")
+
+
+class Signer(Protocol):
+    """What signs a finished message (delivery/dkim.DkimSigner): the header field to put in front."""
+
+    def sign(self, message: bytes) -> bytes: ...
 
 
 @dataclass(frozen=True)
@@ -143,7 +146,7 @@ def _link(slot: str, template: Template) -> _Links:
     return _Links(slot, template, tokens.pack((url,)))
 
 
-def compile_skeleton(spec: MessageSpec, links: LinkSettings, *, dkim: DkimSigner | None = None) -> Skeleton:
+def compile_skeleton(spec: MessageSpec, links: LinkSettings, *, dkim: Signer | None = None) -> Skeleton:
     """Compile everything that is the same for all recipients; InvalidInput for bad templates or fields."""
     if spec.kind not in KINDS:
         raise InvalidInput.field("kind", "must be campaign or transactional")

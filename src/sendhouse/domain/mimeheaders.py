@@ -38,7 +38,7 @@ RESERVED_HEADERS = frozenset(
         "list-unsubscribe-post",
     ]
 )
-_CONTROL = {c: " " for c in (*range(32), 127)}
+_CONTROL = dict.fromkeys((*range(32), 127), " ")
 
 
 def unstructured(name: str, value: str) -> str:

@@ -13,6 +13,7 @@ import base64
 import re
 
 from sendhouse.domain import mails as mail_rules
+from sendhouse.domain.emails import key_of
 from sendhouse.domain.inbound_mail import ParsedMail
 
 _MESSAGE_ID = re.compile(r"<[!-;=?-~]{1,200}@[!-;=?-~]{1,200}>")
@@ -24,10 +25,12 @@ def kept_message_id(parsed: ParsedMail) -> str | None:
 
 
 def _recipients(parsed: ParsedMail, rcpts: list[str]) -> tuple[list[dict], list[dict], list[dict]]:
-    names = {a["email"].lower(): a.get("name") for key in ("to", "cc") for a in parsed.addresses[key]}
-    visible = {key: {a["email"].lower() for a in parsed.addresses[key]} for key in ("to", "cc")}
-    to, cc, bcc = [], [], []
-    for rcpt in dict.fromkeys(r.lower() for r in rcpts):
+    names = {key_of(a["email"]): a.get("name") for key in ("to", "cc") for a in parsed.addresses[key]}
+    visible = {key: {key_of(a["email"]) for a in parsed.addresses[key]} for key in ("to", "cc")}
+    to: list[dict] = []
+    cc: list[dict] = []
+    bcc: list[dict] = []
+    for rcpt in dict.fromkeys(key_of(r) for r in rcpts):
         entry = {"email": rcpt, "name": names.get(rcpt)}
         (to if rcpt in visible["to"] else cc if rcpt in visible["cc"] else bcc).append(entry)
     if not to and bcc:
@@ -36,7 +39,7 @@ def _recipients(parsed: ParsedMail, rcpts: list[str]) -> tuple[list[dict], list[
 
 
 def _headers(parsed: ParsedMail) -> dict[str, str]:
-    found = {}
+    found: dict[str, str] = {}
     for name, value in parsed.headers.items():
         if name.startswith("x-") and "\n" not in value and len(found) < mail_rules.MAX_HEADERS \
                 and mail_rules.HEADER_NAME.match(name) and len(value) <= mail_rules.MAX_HEADER_VALUE:

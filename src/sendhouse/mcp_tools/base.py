@@ -9,13 +9,17 @@ HTTP API would answer.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+import inspect
+import types
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any, TypeVar, Union, get_args, get_origin
 
 import orjson
 from mcp.server.mcpserver import Context
 from mcp_types import CallToolResult, TextContent
+from pydantic import BaseModel, Field
+from pydantic.fields import FieldInfo
 
 from sendhouse.bootstrap import Container
 from sendhouse.errors import AppError, InvalidInput, RateLimited
@@ -51,6 +55,35 @@ def bearer(header: str | None) -> str | None:
 def given(**fields: Any) -> dict:
     """The arguments a caller actually gave (None means not given)."""
     return {name: value for name, value in fields.items() if value is not None}
+
+
+Tool = TypeVar("Tool", bound=Callable[..., Any])
+
+
+def with_fields(model: type[BaseModel], *, required: Iterable[str] = ()) -> Callable[[Tool], Tool]:
+    """Give a tool ending in `**fields` one keyword parameter per field of `model` (optional unless
+    named in `required`), so one declaration of a field list serves several tools: the SDK builds
+    each tool's input schema and argument validation from its signature."""
+    needed = set(required)
+
+    def decorate(tool: Tool) -> Tool:
+        signature = inspect.signature(tool, eval_str=True)
+        own = [p for p in signature.parameters.values() if p.kind is not inspect.Parameter.VAR_KEYWORD]
+        added = [_parameter(name, info, name in needed) for name, info in model.model_fields.items()]
+        tool.__signature__ = signature.replace(parameters=[*own, *added])  # type: ignore[attr-defined]
+        tool.__annotations__ = {**tool.__annotations__, **{p.name: p.annotation for p in added}}
+        return tool
+
+    return decorate
+
+
+def _parameter(name: str, info: FieldInfo, required: bool) -> inspect.Parameter:
+    kind: Any = info.annotation
+    if required and get_origin(kind) in (Union, types.UnionType):
+        kind = Union[tuple(arg for arg in get_args(kind) if arg is not type(None))]  # noqa: UP007 - built at run time
+    schema = Field(description=info.description, json_schema_extra=info.json_schema_extra)
+    return inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, annotation=Annotated[kind, schema],
+                             default=inspect.Parameter.empty if required else None)
 
 
 @dataclass

@@ -16,30 +16,29 @@ from mcp.server.mcpserver import Context, MCPServer
 from pydantic import Field
 
 from sendhouse.domain import confirmations
-from sendhouse.domain.campaigns import GRADUAL_STRATEGIES, SEND_MODES, STATUSES
+from sendhouse.domain.campaign_fields import CampaignFields
+from sendhouse.domain.campaigns import MAX_LENGTH, STATUSES
+from sendhouse.domain.filters import CampaignFilter
 from sendhouse.domain.pagination import Page
 from sendhouse.domain.times import utcnow
 from sendhouse.errors import InvalidInput, InvalidOperation
-from sendhouse.mcp_tools.base import SCHEDULING_FIELDS, ToolEnv, given
+from sendhouse.mcp_tools.base import SCHEDULING_FIELDS, ToolEnv, given, with_fields
 from sendhouse.services import activity, transactional
 from sendhouse.services import campaigns as service
-from sendhouse.store.campaigns import CampaignFilter
 
 SOURCE = "mcp"
 MAX_TEST_ADDRESSES = 10
 CampaignId = Annotated[str, Field(min_length=1, max_length=64, description="the campaign's id")]
-Name = Annotated[str, Field(min_length=1, max_length=200, description="campaign name (1-200 characters)")]
-Subject = Annotated[str, Field(min_length=1, max_length=988, description="subject line (1-988 characters)")]
-Preview = Annotated[str, Field(max_length=140, description="preview text shown after the subject (≤140)")]
 Email = Annotated[str, Field(min_length=3, max_length=320)]
-Ids = Annotated[list[Annotated[str, Field(max_length=64)]], Field(max_length=100)]
+SenderName = Annotated[str, Field(max_length=MAX_LENGTH["from.name"], description="the sender's display name")]
 Confirmed = Annotated[bool, Field(description="false or absent: only answer a preview; true (with the "
                                              "preview's confirmationToken): really do it")]
 Token = Annotated[str, Field(max_length=512, description="the confirmationToken the preview answered")]
 
 
 def _campaign_fields(**kw) -> dict:
-    """AutoSend's body fields from tool arguments, never with a scheduling flag."""
+    """AutoSend's body fields from tool arguments (the fields of domain/campaign_fields.CampaignFields
+    and fromEmail/fromName), never with a scheduling flag."""
     sender = given(email=kw.pop("fromEmail"), name=kw.pop("fromName"))
     fields = given(**kw)
     if sender:
@@ -87,45 +86,21 @@ def _writing(server: MCPServer, env: ToolEnv) -> None:
     @server.tool(description="Create a campaign. It is always a DRAFT: it is never scheduled or sent from here "
                              "(use send_campaign). Content: templateId or htmlTemplate. Sender: fromSenderId or "
                              "fromEmail/fromName. Recipients: toLists (list/segment ids) or sendToGlobalList.")
-    async def create_campaign(
-        ctx: Context, name: Name, subject: Subject, previewText: Preview | None = None,
-        templateId: Annotated[str, Field(max_length=64)] | None = None,
-        htmlTemplate: Annotated[str, Field(max_length=4_000_000)] | None = None,
-        fromSenderId: Annotated[str, Field(max_length=64)] | None = None, fromEmail: Email | None = None,
-        fromName: Annotated[str, Field(max_length=200)] | None = None, replyTo: Email | None = None,
-        toLists: Ids | None = None, excludeLists: Ids | None = None,
-        unsubscribeGroupId: Annotated[str, Field(max_length=12)] | None = None, sendToGlobalList: bool | None = None,
-        trackingOpen: bool | None = None, trackingClick: bool | None = None,
-        sendMode: Literal[SEND_MODES] | None = None,  # type: ignore[valid-type]
-        gradualStrategy: Literal[tuple(GRADUAL_STRATEGIES)] | None = None,  # type: ignore[valid-type]
-        dailyBatchSize: Annotated[int, Field(ge=1, le=10_000_000)] | None = None,
-        timezone: Annotated[str, Field(max_length=64)] | None = None,
-    ):
-        fields = _campaign_fields(**locals_of(locals()))
+    @with_fields(CampaignFields, required=("name", "subject"))
+    async def create_campaign(ctx: Context, fromEmail: Email | None = None, fromName: SenderName | None = None,
+                              **fields):
+        values = _campaign_fields(fromEmail=fromEmail, fromName=fromName, **fields)
         return await env.run(ctx, lambda pid: service.create_campaign(
-            env.db, pid, fields, source=SOURCE, verified_domain=env.settings.verified_domain_required()))
+            env.db, pid, values, source=SOURCE, verified_domain=env.settings.verified_domain_required()))
 
     @server.tool(description="Edit a DRAFT campaign (other states are refused with CAMPAIGN_NOT_EDITABLE). "
                              "Only the given fields change; it stays a draft.")
-    async def update_campaign(
-        ctx: Context, campaignId: CampaignId, name: Name | None = None, subject: Subject | None = None,
-        previewText: Preview | None = None, templateId: Annotated[str, Field(max_length=64)] | None = None,
-        htmlTemplate: Annotated[str, Field(max_length=4_000_000)] | None = None,
-        fromSenderId: Annotated[str, Field(max_length=64)] | None = None, fromEmail: Email | None = None,
-        fromName: Annotated[str, Field(max_length=200)] | None = None, replyTo: Email | None = None,
-        toLists: Ids | None = None, excludeLists: Ids | None = None,
-        unsubscribeGroupId: Annotated[str, Field(max_length=12)] | None = None, sendToGlobalList: bool | None = None,
-        trackingOpen: bool | None = None, trackingClick: bool | None = None,
-        sendMode: Literal[SEND_MODES] | None = None,  # type: ignore[valid-type]
-        gradualStrategy: Literal[tuple(GRADUAL_STRATEGIES)] | None = None,  # type: ignore[valid-type]
-        dailyBatchSize: Annotated[int, Field(ge=1, le=10_000_000)] | None = None,
-        timezone: Annotated[str, Field(max_length=64)] | None = None,
-    ):
-        args = locals_of(locals())
-        args.pop("campaignId")
-        fields = _campaign_fields(**args)
+    @with_fields(CampaignFields)
+    async def update_campaign(ctx: Context, campaignId: CampaignId, fromEmail: Email | None = None,
+                              fromName: SenderName | None = None, **fields):
+        values = _campaign_fields(fromEmail=fromEmail, fromName=fromName, **fields)
         return await env.run(ctx, lambda pid: service.update_campaign(
-            env.db, pid, campaignId, fields, only_drafts=True,
+            env.db, pid, campaignId, values, only_drafts=True,
             verified_domain=env.settings.verified_domain_required()))
 
     @server.tool(description="Delete a draft campaign (others: ONLY_DRAFT_CAMPAIGNS_CAN_BE_DELETED).")
@@ -138,11 +113,6 @@ def _writing(server: MCPServer, env: ToolEnv) -> None:
     @server.tool(description="Copy a campaign into a new draft named 'Copy of …' with the same settings.")
     async def duplicate_campaign(ctx: Context, campaignId: CampaignId):
         return await env.run(ctx, lambda pid: service.duplicate_campaign(env.db, pid, campaignId, source=SOURCE))
-
-
-def locals_of(values: dict) -> dict:
-    """A tool's own arguments (its locals before any other name is bound), without the context."""
-    return {k: v for k, v in values.items() if k not in ("ctx", "env", "server")}
 
 
 def _sending(server: MCPServer, env: ToolEnv) -> None:

@@ -8,11 +8,11 @@ from typing import Annotated, Any, Literal
 from mcp.server.mcpserver import Context, MCPServer
 from pydantic import Field
 
+from sendhouse.domain.filters import TemplateFilter
 from sendhouse.domain.pagination import Page
 from sendhouse.mcp_tools.base import ToolEnv, given
 from sendhouse.services import lists, properties, senders, suppressions, templates
 from sendhouse.services import projects as project_service
-from sendhouse.store.templates import TemplateFilter
 
 Id = Annotated[str, Field(min_length=1, max_length=64, description="the id")]
 TemplateType = Literal["transactional", "marketing", "automation"]
@@ -79,7 +79,8 @@ def _audience(server: MCPServer, env: ToolEnv) -> None:
     @server.tool(description="Contact properties usable as merge tags ({{name}}), with their types; "
                              "includeReserved adds the built-in ones (email, firstName, ...).")
     async def list_contact_properties(ctx: Context, includeReserved: bool = True):
-        found = lambda pid: properties.list_properties(env.db, pid, include_reserved=includeReserved)
+        def found(pid):
+            return properties.list_properties(env.db, pid, include_reserved=includeReserved)
         return await env.run(ctx, lambda pid: _wrap("contactProperties", found(pid)))
 
 

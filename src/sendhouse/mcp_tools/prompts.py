@@ -9,8 +9,8 @@ from mcp.server.mcpserver import MCPServer
 CAMPAIGN = """Help me create an email campaign in Sendhouse.
 1. Look around first: get_current_project, get_lists_and_segments, list_senders, list_templates,
    list_suppression_groups, list_contact_properties (merge tags such as {{first_name | "there"}}).
-2. Agree on the audience (toLists or sendToGlobalList), the sender, subject (≤988 characters),
-   preview text (≤140) and content (an existing templateId, or htmlTemplate written for me).
+2. Agree on the audience (toLists or sendToGlobalList), the sender, subject (≤998 characters),
+   preview text (≤200) and content (an existing templateId, or htmlTemplate written for me).
 3. create_campaign makes a draft; show me the result with get_campaign.
 4. Offer send_test_email to a few of my addresses; show the preview and send only after I agree.
 5. Only if I ask to send: call send_campaign without confirmed, show me the preview (audience,

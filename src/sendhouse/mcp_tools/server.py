@@ -36,11 +36,10 @@ INSTRUCTIONS = (
 def build_server(container: Container, *, principal: Principal | None = None, http: bool = False) -> MCPServer:
     """The MCP server with every tool and prompt. `principal`: who every call acts as (stdio, tests);
     `http`: callers authenticate with a bearer key checked on each request."""
-    auth = {}
-    if http:
-        auth = {"token_verifier": KeyVerifier(container),
-                "auth": AuthSettings(issuer_url=container.settings.public_url, resource_server_url=None)}
-    server = MCPServer("sendhouse", version=__version__, instructions=INSTRUCTIONS, log_level="WARNING", **auth)
+    verifier = KeyVerifier(container) if http else None
+    auth = AuthSettings(issuer_url=container.settings.public_url, resource_server_url=None) if http else None
+    server = MCPServer("sendhouse", version=__version__, instructions=INSTRUCTIONS, log_level="WARNING",
+                       token_verifier=verifier, auth=auth)
     env = ToolEnv(container, principal)
     catalog.register(server, env)
     campaigns.register(server, env)

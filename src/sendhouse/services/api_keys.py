@@ -79,5 +79,6 @@ async def revoke(db: Database, key_id: str, *, organization_id: str | None = Non
         if key is None or not await store.revoke_key_of(conn, key_id, organization_id, utcnow()):
             raise NotFound("API key not found", code="API_KEY_NOT_FOUND")
         row = await store.get_api_key(conn, key_id)
+    assert row is not None  # revoked, not deleted
     project_service.forget_cached_principals()
     return present_key(row)

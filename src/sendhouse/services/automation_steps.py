@@ -37,6 +37,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from sendhouse.domain import ids
 from sendhouse.domain.automations import delay_of, facts, matches
+from sendhouse.domain.emails import key_of
 from sendhouse.domain.times import utcnow
 from sendhouse.services.compose import contact_variables
 from sendhouse.services.transactional import Email, contact_rows
@@ -63,7 +64,7 @@ class _Pass:
     conn: AsyncConnection
     runner: str
     now: datetime
-    flows: dict[str, dict] = field(default_factory=dict)
+    flows: dict[str, dict | None] = field(default_factory=dict)
     steps: dict[str, dict[str, dict]] = field(default_factory=dict)  # automation id -> step id -> step
     contacts: dict[str, dict] = field(default_factory=dict)
     suppressed: set[tuple[str, str]] = field(default_factory=set)  # (automation id, contact id)
@@ -111,13 +112,15 @@ async def _prepare(conn: AsyncConnection, runner: str, now: datetime, claimed: l
     work = _Pass(conn, runner, now)
     for automation_id in {r["automation_id"] for r in claimed}:
         work.flows[automation_id] = flow = await automation_store.get_by_id(conn, automation_id)
-        work.steps[automation_id] = {s["stepId"]: s for s in flow["steps"] or []}
+        work.steps[automation_id] = {s["stepId"]: s for s in flow["steps"] or []} if flow else {}
     work.contacts = {c["id"]: c for c in await runs.contacts_by_ids(conn, list({r["contact_id"] for r in claimed}))}
     for automation_id, flow in work.flows.items():
+        if flow is None:  # gone: its runs fail one by one in _steps
+            continue
         mine = {r["contact_id"] for r in claimed if r["automation_id"] == automation_id} & set(work.contacts)
         blocked = await suppressed_among(conn, flow["project_id"], [work.contacts[c]["email"] for c in mine],
                                          flow["unsubscribe_group_id"])
-        work.suppressed |= {(automation_id, c) for c in mine if work.contacts[c]["email"].lower() in blocked}
+        work.suppressed |= {(automation_id, c) for c in mine if key_of(work.contacts[c]["email"]) in blocked}
     return work
 
 
@@ -136,12 +139,15 @@ async def _plan(work: _Pass, run: dict) -> None:
 
 async def _steps(work: _Pass, run: dict) -> None:
     flow, contact = work.flows[run["automation_id"]], work.contacts.get(run["contact_id"])
+    if flow is None:
+        raise LookupError(f"automation {run['automation_id']} of run {run['id']} is gone")
     by_id = work.steps[run["automation_id"]]
     step_id, due = run["step_id"], work.now
     for _ in range(MAX_CHAIN):
         reason = _exit_reason(work, flow, run, contact, by_id.get(step_id))
         if reason:
             return _finish(work, run, "exited", reason, step_id)
+        assert contact is not None  # _exit_reason ends the run of a deleted contact
         diverted = _guard(by_id, by_id[step_id], contact, run["event"])
         if diverted != step_id:
             if diverted is None:

@@ -47,7 +47,7 @@ def _not_found(code: str = "WORKFLOW_NOT_FOUND") -> NotFound:
 def present(row: dict, counts: dict[str, int] | None = None, steps: dict | None = None) -> dict:
     """AutoSend's automation object, with analytics from the run counts (and per-step figures)."""
     counts = counts or {}
-    analytics = {"totalEntered": sum(counts.values()), "totalCompleted": counts.get("completed", 0),
+    analytics: dict[str, Any] = {"totalEntered": sum(counts.values()), "totalCompleted": counts.get("completed", 0),
                  "totalExited": counts.get("exited", 0), "totalActive": counts.get("active", 0)}
     if steps is not None:
         analytics["steps"] = steps

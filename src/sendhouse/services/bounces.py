@@ -8,9 +8,11 @@ recording it through services/feedback.record, which does what follows from it:
 - complaint: a `complained` event, the address suppressed globally (COMPLAINT), webhook
   email.spam_reported;
 - then, for campaign mail, the auto-pause check of DESIGN §2 (domain/bounces.threshold_breach).
-Reports reach here from the inbound SMTP receiver (VERP return path), or over HTTP from relays
-(refusals at SMTP time are recorded by services/sending with the worker's outcomes). Repeated
-reports of one kind for one row record nothing new (a DSN delivered twice counts once).
+Reports reach here from the inbound SMTP receiver, only when sent to a row's VERP return path
+(a report to any other address of the bounce domain, such as a feedback loop's own address, is
+refused at RCPT), or over HTTP from relays (POST /v1/inbound/bounce, matched by emailId or by the
+Message-ID). Refusals at SMTP time are recorded by services/sending with the worker's outcomes.
+Repeated reports of one kind for one row record nothing new (a DSN delivered twice counts once).
 """
 
 from __future__ import annotations
@@ -22,12 +24,11 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sendhouse.domain import bounces as rules
-from sendhouse.domain import tokens
+from sendhouse.domain import emails
 from sendhouse.domain.fates import Bounced, Complained, Source
 from sendhouse.domain.times import utcnow
 from sendhouse.errors import InvalidInput, NotFound
 from sendhouse.services import feedback
-from sendhouse.services.suppressions import email_or_none
 from sendhouse.store import events as store
 from sendhouse.store.db import Database
 
@@ -70,11 +71,6 @@ async def parse_report_off_loop(raw: bytes) -> rules.Feedback | None:
     return await asyncio.to_thread(rules.parse_report, raw)
 
 
-async def handle_bounce_message(db: Database, settings, row_id: str, raw: bytes) -> Recorded | None:
-    """A message received at a row's VERP address: parse it (off the loop) and record what it reports."""
-    return await record_parsed_report(db, settings, row_id, await parse_report_off_loop(raw))
-
-
 async def record_parsed_report(db: Database, settings, row_id: str, report: rules.Feedback | None) -> Recorded | None:
     """Record an already parsed report against the row its VERP address names."""
     if report is None:
@@ -88,19 +84,7 @@ async def record_parsed_report(db: Database, settings, row_id: str, report: rule
                             soft_limit=settings.soft_bounce_limit, now=utcnow())
 
 
-async def handle_unaddressed_report(db: Database, settings, raw: bytes) -> Recorded | None:
-    """A report that reached no VERP address (e.g. a feedback loop's own address): tie it to its row
-    through the returned message's Message-ID, which Sendhouse makes from the row id."""
-    report = await parse_report_off_loop(raw)
-    row_id = row_of_message_id(report.original_message_id) if report and report.original_message_id else None
-    if row_id is None:
-        return None
-    async with db.write() as conn:
-        row = await store.message_row(conn, row_id)
-        if row is None or row["message_id_header"] != _bracketed(report.original_message_id):
-            return None
-        return await record(conn, row, report, source=Source.ARF if report.kind == rules.COMPLAINT else Source.DSN,
-                            soft_limit=settings.soft_bounce_limit, now=utcnow())
+# --- over HTTP (POST /v1/inbound/bounce) ----------------------------------------------------
 
 
 def row_of_message_id(message_id: str) -> str | None:
@@ -111,9 +95,6 @@ def row_of_message_id(message_id: str) -> str | None:
 def _bracketed(message_id: str) -> str:
     value = message_id.strip()
     return value if value.startswith("<") else f"<{value}>"
-
-
-# --- over HTTP (POST /v1/inbound/bounce) ----------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -158,20 +139,14 @@ async def report_over_http(db: Database, settings, project_id: str, body: HttpRe
     """Record a relay's report; 404 when the email is not the project's, 400 when the address differs."""
     if not (body.email_id or body.message_id):
         raise InvalidInput.field("emailId", "emailId or messageId is required")
-    email = email_or_none(body.email)
-    if email is None:
-        raise InvalidInput.field("email", "Invalid email format")
+    email = emails.key(body.email, "email")
     report = _feedback(body)
     async with db.write() as conn:
         row = await _row_for(conn, project_id, body)
-        if row["email"].lower() != email:
+        if emails.key_of(row["email"]) != email:
             raise InvalidInput.field("email", "does not match the recipient of this email")
         done = await record(conn, row, report, source=Source.HTTP, soft_limit=settings.soft_bounce_limit,
                             now=utcnow())
     return {"emailId": done.email_id, "type": body.type, "recorded": done.new, "suppressed": done.suppressed,
             "campaignPaused": done.paused_campaign is not None}
 
-
-def verp_target(secret: str, local_part: str) -> tuple[str, str] | None:
-    """("bounce"|"unsubscribe", row id) of a genuine VERP local part."""
-    return tokens.parse_local_part(secret, local_part)

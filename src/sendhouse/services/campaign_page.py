@@ -6,6 +6,7 @@ recipient count, and scheduling at a local time."""
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from sendhouse.domain import campaigns as rules
 from sendhouse.domain.times import iso, utcnow
@@ -27,7 +28,7 @@ CARDS = (("Recipients", "totalContacts", None), ("Sent", "sent", None), ("Delive
 
 def bar_parts(total: int, counts: dict[str, int]) -> list[dict]:
     """The bar's parts ({name, count, percent}), `remaining` last; percents of the total."""
-    parts = [{"name": name, "count": sum(counts.get(s, 0) for s in statuses)} for name, statuses in BAR_PARTS]
+    parts: list[dict[str, Any]] = [{"name": name, "count": sum(counts.get(s, 0) for s in statuses)} for name, statuses in BAR_PARTS]
     done = sum(p["count"] for p in parts)
     parts.append({"name": "remaining", "count": max(total - done, 0)})
     base = max(total, done, 1)

@@ -17,16 +17,15 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from sendhouse.domain import campaigns as rules
 from sendhouse.domain import ids
+from sendhouse.domain.filters import CampaignFilter
 from sendhouse.domain.pagination import Page
 from sendhouse.domain.times import iso, utcnow
 from sendhouse.errors import Conflict, InvalidInput, InvalidOperation, NotFound
-from sendhouse.observability import event_after_commit
 from sendhouse.services import expansion, idempotency
 from sendhouse.services.senders import require_verified
 from sendhouse.store import campaigns as store
 from sendhouse.store import ledger
-from sendhouse.store.campaigns import CampaignFilter
-from sendhouse.store.db import Database
+from sendhouse.store.db import Database, event_after_commit
 from sendhouse.store.events import campaign_counts
 from sendhouse.store.lists import describe_lists
 from sendhouse.store.templates import get_template
@@ -468,6 +467,7 @@ async def start_campaign(db: Database, campaign_id: str, now: datetime) -> dict 
         if not await store.transition(conn, campaign_id, store.status_in(("scheduled",)), store.start_values(now)):
             return None
         row = await store.get(conn, campaign_id)
+        assert row is not None  # the transition above matched it
         total, suppressed = await expansion.expand_audience(conn, row, now)
         values = {"total_contacts": total, "suppressed_count": suppressed}
         await store.transition(conn, campaign_id, store.status_in(rules.SENDING), values)

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 import sqlalchemy as sa
 
+from sendhouse.config import Settings
 from sendhouse.delivery.dkim import DkimSigner
 from sendhouse.domain import mime
 from sendhouse.errors import AppError
@@ -63,7 +64,7 @@ class Composer:
 
     db: Database
     links: mime.LinkSettings
-    settings: object = None  # for DKIM key material (services.domains); None: never sign
+    settings: Settings | None = None  # for DKIM key material (services.domains); None: never sign
     _skeletons: dict[str, object] = field(default_factory=dict)
 
     async def compose(self, rows: list[dict]) -> dict[str, object]:
@@ -88,7 +89,7 @@ class Composer:
         """skeletons: campaign id or transactional row id → Skeleton (or why there is none)."""
         try:
             if row["kind"] == "transactional":
-                skeleton, variables = skeletons[row["id"]], _tx_variables(row)
+                skeleton, variables = skeletons[row["id"]], transactional_variables(row)
             else:
                 skeleton = skeletons[row["campaign_id"]]
                 variables = contact_variables(contacts_by_id.get(row["contact_id"]), row)
@@ -96,9 +97,7 @@ class Composer:
                 raise ContentMissing()
             if isinstance(skeleton, Exception):
                 return skeleton
-            return skeleton.render(mime.Recipient(
-                message_id=row["id"], message_id_header=row["message_id_header"], email=row["email"],
-                name=row["name"], variables=variables))
+            return skeleton.render(recipient(row, variables))
         except Exception as error:  # noqa: BLE001 - a broken message must not stop the batch
             return error
 
@@ -149,7 +148,14 @@ class Composer:
         self._skeletons[key] = skeleton
 
 
-def _tx_variables(row: dict) -> dict:
+def recipient(row: dict, variables: dict) -> mime.Recipient:
+    """The Recipient of one ledger row: its address, Message-ID and merge data."""
+    return mime.Recipient(message_id=row["id"], message_id_header=row["message_id_header"], email=row["email"],
+                          name=row["name"], variables=variables)
+
+
+def transactional_variables(row: dict) -> dict:
+    """Merge-tag data of a transactional recipient: the mail's dynamicData and the address."""
     payload = row["payload"] or {}
     return {**dict(payload.get("dynamicData") or {}), "email": row["email"]}
 

@@ -1,8 +1,8 @@
 """Contacts: create, upsert by email, get, delete, search, bulk update, remove, unsubscribe groups.
 
-One contact per email per project (emails stored lower-case). Create refuses a known email with
-409 CONTACT_ALREADY_EXISTS; upsert and bulk update create or update. listIds add the contact to
-existing plain lists of the project (a segment is refused, an unknown id is 404).
+One contact per email per project (stored under its key, domain/emails.py). Create refuses a
+known email with 409 CONTACT_ALREADY_EXISTS; upsert and bulk update create or update. listIds add
+the contact to existing plain lists of the project (a segment is refused, an unknown id is 404).
 """
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from sendhouse.domain import ids
-from sendhouse.domain.contacts import clean_contact, clean_list_ids, normalize_email
+from sendhouse.domain import emails, ids
+from sendhouse.domain.contacts import GLOBAL_CONTACT_LIST, clean_contact, clean_list_ids
 from sendhouse.domain.times import iso, utcnow
 from sendhouse.errors import AppError, Conflict, InvalidInput, NotFound
 from sendhouse.services import automation_triggers as triggers
@@ -21,7 +21,6 @@ from sendhouse.store import contacts as store
 from sendhouse.store import properties as property_store
 from sendhouse.store import segments as segment_store
 from sendhouse.store.db import Database
-from sendhouse.store.lists import GLOBAL_CONTACT_LIST
 
 EMAILS_MAX = 1000
 BULK_MAX = 100
@@ -99,7 +98,7 @@ async def _upsert_in(conn: AsyncConnection, project_id: str, body: dict, types: 
         before = await store.find_by_email(conn, project_id, email)
         changes = {k: v for k, v in values.items() if k not in ("email", "custom_fields")}
         await store.update_by_email(conn, project_id, email, {**changes, "updated_at": row["updated_at"]}, patch)
-        row = await store.find_by_email(conn, project_id, email)
+        row = await store.find_by_email(conn, project_id, email) or row
     await webhooks.emit_contact_change(conn, before, row)
     await store.add_memberships(conn, row["id"], list_ids, row["updated_at"])
     await triggers.contacts_changed(conn, project_id, [(before, row)], added_to=list_ids, flows=flows)
@@ -139,22 +138,15 @@ async def delete_by_user_id(db: Database, project_id: str, user_id: str) -> int:
     return len(deleted)
 
 
-def clean_emails(value: Any, field: str = "emails") -> list[str]:
-    """1 to EMAILS_MAX addresses, normalised and de-duplicated."""
-    if not isinstance(value, list) or not 1 <= len(value) <= EMAILS_MAX:
-        raise InvalidInput.field(field, f"must be an array of 1 to {EMAILS_MAX} emails")
-    return list(dict.fromkeys(normalize_email(v, f"{field}.{i}") for i, v in enumerate(value)))
-
-
-async def search_by_emails(db: Database, project_id: str, emails: Any) -> list[dict]:
-    wanted = clean_emails(emails)
+async def search_by_emails(db: Database, project_id: str, addresses: Any) -> list[dict]:
+    wanted = emails.keys(addresses, "emails", most=EMAILS_MAX)
     async with db.read() as conn:
         return await _present_many(conn, await store.find_by_emails(conn, project_id, wanted))
 
 
-async def remove_by_emails(db: Database, project_id: str, emails: Any) -> list[str]:
+async def remove_by_emails(db: Database, project_id: str, addresses: Any) -> list[str]:
     """Delete the contacts with these emails; return the removed ids (unknown emails are ignored)."""
-    wanted = clean_emails(emails)
+    wanted = emails.keys(addresses, "emails", most=EMAILS_MAX)
     async with db.write() as conn:
         deleted = await store.delete_by_emails(conn, project_id, wanted)
         await webhooks.emit_contact_changes(conn, project_id, [(row, None) for row in deleted])
@@ -205,8 +197,8 @@ COPIED_FIELDS = ("first_name", "last_name", "user_id", "mobile", "custom_fields"
 async def duplicate_contact(db: Database, project_id: str, source_email: Any, new_email: Any) -> dict:
     """A new contact at `new_email` with the source's names, userId, mobile, custom fields and
     lists; {sourceContact, newContact}. 404 without the source, 409 when the new email is taken."""
-    source_email = normalize_email(source_email, "sourceEmail")
-    new_email = normalize_email(new_email, "newEmail")
+    source_email = emails.key(source_email, "sourceEmail")
+    new_email = emails.key(new_email, "newEmail")
     async with db.write() as conn:
         source = await store.find_by_email(conn, project_id, source_email)
         if source is None:
@@ -234,7 +226,7 @@ async def update_custom_fields(db: Database, project_id: str, email: Any, fields
     one), others stay. 404 when the project has no such contact."""
     if not isinstance(fields, dict) or not fields:
         raise InvalidInput.field("body", "must be an object of one or more custom fields")
-    email = normalize_email(email, "email")
+    email = emails.key(email, "email")
     async with db.write() as conn:
         values = clean_contact({"email": email, "customFields": fields},
                                await property_store.property_types(conn, project_id), upsert=True)
@@ -243,5 +235,6 @@ async def update_custom_fields(db: Database, project_id: str, email: Any, fields
             raise _not_found()
         await store.update_by_email(conn, project_id, email, {"updated_at": utcnow()}, values["custom_fields"])
         row = await store.find_by_email(conn, project_id, email)
+        assert row is not None  # updated just above, in this transaction
         await webhooks.emit_contact_change(conn, before, row)
         return (await _present_many(conn, [row]))[0]

@@ -23,7 +23,6 @@ from sendhouse.services import imports
 from sendhouse.store import campaigns as campaign_store
 from sendhouse.store import dashboard as store
 from sendhouse.store import imports as import_store
-from sendhouse.store import projects as project_store
 from sendhouse.store import segments as segment_store
 from sendhouse.store.db import Database
 
@@ -145,7 +144,7 @@ async def _run_import(db: Database, job: ImportJob, path: Path, list_id: str | N
         log.exception("import %s failed", job.id)
         await _update(db, job.id, {"status": "failed", "error": f"the import stopped: {type(exc).__name__}"})
     finally:
-        path.unlink(missing_ok=True)
+        await asyncio.to_thread(path.unlink, missing_ok=True)
 
 
 def _launch(db: Database, job: ImportJob, path: Path, list_id: str | None, mapped: list[str] | None) -> None:
@@ -163,7 +162,7 @@ async def start_import(db: Database, project_id: str, path: Path, list_id: str |
     """Import the CSV at `path` (deleted afterwards) in a background task, reading its header as
     `mapped` when given; returns its job."""
     now = utcnow()
-    job = ImportJob(ids.new_id(), project_id, _rows_in(path), skipped=skipped or [])
+    job = ImportJob(ids.new_id(), project_id, await asyncio.to_thread(_rows_in, path), skipped=skipped or [])
     async with db.write() as conn:
         await import_store.insert(conn, {"id": job.id, "project_id": project_id, "status": job.status,
                                          "total": job.total, "done": 0, "skipped_columns": job.skipped,
@@ -183,7 +182,7 @@ async def get_import(db: Database, project_id: str, job_id: str) -> ImportJob:
         async with db.write() as conn:
             await import_store.update_running(conn, job_id, {"status": "failed", "error": INTERRUPTED,
                                                              "updated_at": now}, stale_before=now - STALE_IMPORT)
-            row = await import_store.get(conn, project_id, job_id)
+            row = await import_store.get(conn, project_id, job_id) or row
     return ImportJob.of(row)
 
 
@@ -200,10 +199,10 @@ async def keep_upload(db: Database, data_dir: Path, project_id: str, path: Path)
     both); the project's uploads left unmapped for PENDING_UPLOAD_KEPT are forgotten. Its id."""
     upload_id, now = ids.new_id(), utcnow()
     kept = upload_file(data_dir, upload_id)
-    path.replace(kept)
+    rows = await asyncio.to_thread(lambda: (path.replace(kept), _rows_in(kept))[1])  # up to 50 MB: off the loop
     async with db.write() as conn:
         await import_store.insert(conn, {"id": upload_id, "project_id": project_id, "status": "mapping",
-                                         "total": _rows_in(kept), "done": 0, "created_at": now, "updated_at": now})
+                                         "total": rows, "done": 0, "created_at": now, "updated_at": now})
         forgotten = await import_store.delete_mappings_before(conn, project_id, now - PENDING_UPLOAD_KEPT)
     for old in forgotten:
         upload_file(data_dir, old).unlink(missing_ok=True)
@@ -230,6 +229,7 @@ async def start_upload(db: Database, data_dir: Path, project_id: str, upload_id:
         row = await import_store.get(conn, project_id, upload_id)
     if not won:
         raise NotFound("This upload is gone; upload the file again", code="IMPORT_NOT_FOUND")
+    assert row is not None  # the conditional update above just changed it
     job = ImportJob.of(row)
     _launch(db, job, path, list_id, mapped)
     return job
@@ -244,20 +244,6 @@ async def count_criteria(db: Database, project_id: str, raw: dict) -> int:
     async with db.read() as conn:
         condition = segment_store.criteria_condition(criteria, dialect=conn.dialect.name)
         return await segment_store.count_matching(conn, project_id, condition)
-
-
-# --- API keys ------------------------------------------------------------------------------
-
-
-def present_key(row: dict) -> dict:
-    """A key as the dashboard lists it: never its secret, only the prefix it starts with."""
-    return {"id": row["id"], "name": row["name"], "prefix": row["prefix"], "kind": row["kind"],
-            "createdAt": row["created_at"], "revokedAt": row["revoked_at"]}
-
-
-async def list_api_keys(db: Database, project_id: str) -> list[dict]:
-    async with db.read() as conn:
-        return [present_key(r) for r in await project_store.list_api_keys(conn, project_id)]
 
 
 # --- outbox (capture transport) ------------------------------------------------------------

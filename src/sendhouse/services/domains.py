@@ -13,6 +13,7 @@ import base64
 import re
 import secrets
 from datetime import timedelta
+from typing import Any
 
 import dns.asyncresolver
 import dns.exception
@@ -22,6 +23,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from sendhouse.config import Settings
 from sendhouse.domain import ids
 from sendhouse.domain.campaigns import AUTO_PAUSABLE
+from sendhouse.domain.emails import key_of
 from sendhouse.domain.times import iso, utcnow
 from sendhouse.errors import Conflict, InvalidInput, InvalidOperation, NotFound, RateLimited
 from sendhouse.services import campaigns as campaign_service
@@ -65,7 +67,7 @@ def generate_dkim_keys() -> tuple[str, str]:
 
 
 def _record(name: str, value: str, rtype: str, purpose: str, priority: int | None = None) -> dict:
-    record = {"name": name, "value": value, "type": rtype, "purpose": purpose}
+    record: dict[str, Any] = {"name": name, "value": value, "type": rtype, "purpose": purpose}
     if priority is not None:
         record["priority"] = priority
     return record
@@ -122,6 +124,7 @@ async def add_domain(db: Database, settings: Settings, project_id: str, *, domai
         if await store.find_domain_by_name(conn, project_id, name):
             raise _already_added()
         project = await project_store.get_project(conn, project_id)
+    assert project is not None  # the caller's own project
     row = await _new_domain_row(project_id, name, region_key or project["region_key"], settings)
     async with db.write() as conn:
         if not await store.insert_domain(conn, row):
@@ -174,12 +177,12 @@ async def delete_domain(db: Database, project_id: str, domain_id: str) -> dict:
 async def _release_dependents(conn, project_id: str, name: str) -> tuple[list[dict], list[dict], str]:
     """Delete the senders on a deleted domain and pause its campaigns: (senders, campaigns, reason)."""
     orphaned = await _orphaned(conn, project_id, name)
-    senders = [s for s in await sender_store.list_senders(conn, project_id) if s["email"].lower() in orphaned]
+    senders = [s for s in await sender_store.list_senders(conn, project_id) if key_of(s["email"]) in orphaned]
     await sender_store.delete_senders(conn, project_id, [s["id"] for s in senders])
     reason, now = f"Paused: its sending domain {name} was deleted", utcnow()
     paused = []
     for campaign in await campaign_store.with_sender_in(conn, project_id, AUTO_PAUSABLE):
-        if campaign["from_email"].lower() in orphaned and await campaign_service.pause_for_reason(
+        if key_of(campaign["from_email"]) in orphaned and await campaign_service.pause_for_reason(
                 conn, campaign["id"], reason, now):
             paused.append(campaign)
     return senders, paused, reason
@@ -187,9 +190,9 @@ async def _release_dependents(conn, project_id: str, name: str) -> tuple[list[di
 
 async def _orphaned(conn, project_id: str, name: str) -> set[str]:
     """The project's sender and campaign addresses on `name` (or its subdomains) that no remaining
-    VERIFIED domain of the project covers, lower-cased."""
-    addresses = {s["email"].lower() for s in await sender_store.list_senders(conn, project_id)}
-    addresses |= {c["from_email"].lower() for c in await campaign_store.with_sender_in(conn, project_id, AUTO_PAUSABLE)}
+    VERIFIED domain of the project covers, as keys (domain/emails.py)."""
+    addresses = {key_of(s["email"]) for s in await sender_store.list_senders(conn, project_id)}
+    addresses |= {key_of(c["from_email"]) for c in await campaign_store.with_sender_in(conn, project_id, AUTO_PAUSABLE)}
     found = set()
     for email in addresses:
         candidates = domain_candidates(email)

@@ -9,9 +9,8 @@ from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 
+from sendhouse.domain import emails, ids
 from sendhouse.domain import events as rules
-from sendhouse.domain import ids
-from sendhouse.domain.contacts import normalize_email
 from sendhouse.domain.times import iso, utcnow
 from sendhouse.errors import Conflict, InvalidInput, InvalidOperation, NotFound
 from sendhouse.services import automation_triggers as triggers
@@ -133,7 +132,7 @@ async def _contact(conn, project_id: str, contact_id: Any, email: Any) -> dict:
             raise InvalidInput.field("contactId", "must be a string")
         found = await contact_store.get_contact(conn, project_id, contact_id)
     else:
-        found = await contact_store.find_by_email(conn, project_id, normalize_email(email, "email"))
+        found = await contact_store.find_by_email(conn, project_id, emails.key(email, "email"))
     if found is None:
         raise NotFound("No contact matches this email or contactId", code="CONTACT_NOT_FOUND_FOR_EVENT")
     return found

@@ -13,10 +13,10 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from sendhouse.domain.contacts import GLOBAL_CONTACT_LIST
 from sendhouse.store import ledger
 from sendhouse.store import segments as segment_store
 from sendhouse.store import suppressions as suppression_store
-from sendhouse.store.lists import GLOBAL_CONTACT_LIST
 from sendhouse.store.schema.audience import contact_lists, contacts, list_members
 
 
@@ -33,7 +33,7 @@ async def _membership(conn: AsyncConnection, project_id: str, list_ids: list[str
     )
     rows = (await conn.execute(live)).mappings().all()
     plain = [r["id"] for r in rows if r["type"] == "list"]
-    parts = [contacts.c.id.in_(sa.select(list_members.c.contact_id).where(list_members.c.list_id.in_(plain)))] if plain else []
+    parts: list[sa.ColumnElement[bool]] = [contacts.c.id.in_(sa.select(list_members.c.contact_id).where(list_members.c.list_id.in_(plain)))] if plain else []
     segment_ids = [r["id"] for r in rows if r["type"] == "segment"]
     if segment_ids:
         segment_rows = await segment_store.load_segments(conn, project_id)

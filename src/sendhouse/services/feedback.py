@@ -38,12 +38,12 @@ from sendhouse.domain.fates import (
     Source,
     Unsubscribed,
 )
-from sendhouse.observability import event_after_commit
 from sendhouse.services import webhooks as webhook_service
 from sendhouse.services.campaigns import pause_for_reason
 from sendhouse.services.suppressions import suppress
 from sendhouse.store import events as store
 from sendhouse.store import ledger
+from sendhouse.store.db import event_after_commit
 
 _bounce_log = logging.getLogger("sendhouse.bounces")
 _unsubscribe_log = logging.getLogger("sendhouse.unsubscribe")

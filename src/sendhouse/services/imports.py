@@ -26,8 +26,8 @@ from collections.abc import Awaitable, Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
-from sendhouse.domain import ids
-from sendhouse.domain.contacts import TEXT_MAX, csv_value, email_or_none, mobile_or_error
+from sendhouse.domain import emails, ids
+from sendhouse.domain.contacts import TEXT_MAX, csv_value, mobile_or_error
 from sendhouse.domain.times import utcnow
 from sendhouse.errors import InvalidInput, InvalidOperation, NotFound
 from sendhouse.observability import event
@@ -114,17 +114,17 @@ def _convert(columns: ColumnMap, cells: list[str]) -> tuple[str, list[Any]] | st
     width = len(cells)
     if width <= columns.email:
         return "missing email"
-    email = email_or_none(cells[columns.email])
+    email = emails.key_or_none(cells[columns.email])
     if email is None:
         return f"invalid email {cells[columns.email]!r}"
     values: list[Any] = [None, None, None, None, {}]
     for index, position, slot in columns.text:
         text = cells[index].strip() if index < width else ""
         if text:
-            text, problem = _text_cell(slot, text)
+            cell, problem = _text_cell(slot, text)
             if problem:
                 return problem
-            values[position] = text
+            values[position] = cell
     for index, name, kind in columns.custom:
         text = cells[index] if index < width else ""
         if text.strip():
@@ -145,7 +145,7 @@ def _text_cell(slot: str, text: str) -> tuple[str | None, str | None]:
 
 def _merge(old: list[Any], new: list[Any]) -> list[Any]:
     """A repeated email in one chunk: later non-blank cells win, custom fields merge."""
-    merged = [n if n is not None else o for o, n in zip(old[:4], new[:4])]
+    merged = [n if n is not None else o for o, n in zip(old[:4], new[:4], strict=False)]
     return [*merged, {**old[4], **new[4]}]
 
 
@@ -179,17 +179,17 @@ async def _check_list(db: Database, project_id: str, list_id: str | None) -> Non
 
 async def _write(db: Database, project_id: str, chunk: _Chunk, list_id: str | None) -> int:
     rows = chunk.tuples(project_id)
-    emails = list(chunk.pending)
+    keys = list(chunk.pending)
     async with db.write() as conn:
         watched = await webhooks.subscribed_events(conn, project_id) & _UPSERT_EVENTS
         flows = await triggers.watching(conn, project_id)
-        before = await store.find_by_emails(conn, project_id, emails) if watched or flows else []
+        before = await store.find_by_emails(conn, project_id, keys) if watched or flows else []
         members = await _members(conn, list_id, before) if flows else set()
         await store.upsert_many(conn, rows)
         if list_id:
-            await store.add_emails_to_list(conn, project_id, list_id, emails, rows[0][-1])
+            await store.add_emails_to_list(conn, project_id, list_id, keys, rows[0][-1])
         if watched or flows:
-            await _changed(conn, project_id, before, emails, rows[0][-1], watched, flows, list_id, members)
+            await _changed(conn, project_id, before, keys, rows[0][-1], watched, flows, list_id, members)
     return len(rows)
 
 
@@ -198,12 +198,12 @@ async def _members(conn, list_id: str | None, before: list[dict]) -> set[str]:
     return await list_store.members_among(conn, list_id, [row["id"] for row in before]) if list_id else set()
 
 
-async def _changed(conn, project_id: str, before: list[dict], emails: list[str], now, watched, flows,
+async def _changed(conn, project_id: str, before: list[dict], keys: list[str], now, watched, flows,
                    list_id: str | None, members: set[str]) -> None:
     """contact.created / contact.updated (changedFields) for the contacts of a chunk just written,
     and their entries into the automations the import triggers (in the chunk's transaction)."""
     old = {row["email"]: row for row in before}
-    after = await store.find_by_emails(conn, project_id, emails)
+    after = await store.find_by_emails(conn, project_id, keys)
     pairs = [(old.get(row["email"]), row) for row in after]
     if watched:
         await webhooks.emit_contact_changes(conn, project_id, pairs, now=now)

@@ -11,11 +11,14 @@ from __future__ import annotations
 
 import re
 import time
+from dataclasses import replace
 from datetime import datetime
+from typing import Any
 
 from sendhouse.config import Settings
 from sendhouse.domain import inbound_mail as rules
 from sendhouse.domain import tokens
+from sendhouse.domain.filters import InboxFilter
 from sendhouse.domain.pagination import Page
 from sendhouse.domain.times import iso, utcnow
 from sendhouse.errors import Conflict, InvalidInput, InvalidOperation, NotFound
@@ -105,8 +108,8 @@ def present_message(row: dict, attachments: list[dict]) -> dict:
             "inReplyToInboundEmailId": row["in_reply_to_inbound_id"]}
 
 
-async def list_messages(db: Database, project_id: str, filters: store.Filters, page: Page) -> dict:
-    filters = store.Filters(**{**filters.__dict__, "blocked": rules.BLOCKED})
+async def list_messages(db: Database, project_id: str, filters: InboxFilter, page: Page) -> dict:
+    filters = replace(filters, blocked=rules.BLOCKED)
     async with db.read() as conn:
         rows, total = await store.list_messages(conn, project_id, filters, offset=page.offset, limit=page.limit)
         attachments = await store.attachments_of(conn, [r["id"] for r in rows])
@@ -181,6 +184,7 @@ async def download(db: Database, settings: Settings, token: str) -> tuple[str, s
     if fields is None or not fields[3].isdigit() or int(fields[3]) < time.time():
         raise NotFound("This download link is invalid or has expired", code="DOWNLOAD_NOT_FOUND")
     kind, message_id, item, _expires = fields
+    found: dict[str, Any] | None
     async with db.read() as conn:
         if kind == "raw":
             raw = await store.raw_of(conn, message_id)
@@ -205,7 +209,7 @@ def threading_headers(row: dict) -> dict[str, str]:
     parent = row["message_id_header"]
     if not parent:
         return {}
-    refs = rules.parse_references(row["headers"].get("references", "")) + [parent]
+    refs = [*rules.parse_references(row["headers"].get("references", "")), parent]
     while len(" ".join(refs)) > MAX_REFERENCES_CHARS and len(refs) > 1:
         refs.pop(0)
     return {"In-Reply-To": parent, "References": " ".join(refs)}
@@ -235,6 +239,7 @@ async def reply(db: Database, settings: Settings, project_id: str, message_id: s
     sent = await transactional.send_mail(db, settings, project_id, _reply_body(row, body))
     async with db.write() as conn:
         ledger = await mail_store.get_transactional(conn, project_id, sent["emailId"])
+        assert ledger is not None  # queued just above
         await store.insert_reply(conn, {"email_id": sent["emailId"], "project_id": project_id,
                                         "inbound_message_id": row["id"], "thread_id": row["thread_id"],
                                         "message_id_header": ledger["message_id_header"], "created_at": utcnow()})

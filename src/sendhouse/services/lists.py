@@ -7,20 +7,21 @@ A list holds contacts added to it; a segment holds whoever matches its filterCri
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from sendhouse.domain import ids
+from sendhouse.domain.contacts import GLOBAL_CONTACT_LIST
+from sendhouse.domain.emails import INVALID, key_of, key_or_none
 from sendhouse.domain.pagination import Page
 from sendhouse.domain.segments import validate_criteria
 from sendhouse.domain.times import iso, utcnow
 from sendhouse.errors import InvalidInput, InvalidOperation, NotFound
 from sendhouse.services import automation_triggers as triggers
-from sendhouse.services.suppressions import email_or_none
 from sendhouse.store import lists as store
 from sendhouse.store import segments as segment_store
 from sendhouse.store.db import Database
-from sendhouse.store.lists import GLOBAL_CONTACT_LIST
 from sendhouse.store.suppressions import suppressed_among
 
 LIST_NOT_FOUND = "CONTACT_LIST_NOT_FOUND"
@@ -172,13 +173,13 @@ class BulkAddResult:
 
 
 def _split_emails(emails: list[str], result: BulkAddResult) -> list[str]:
-    """Valid addresses (lower-cased, once each); the invalid ones are recorded in result."""
+    """The keys of the valid addresses, once each; the invalid ones are recorded in result."""
     valid: dict[str, None] = {}
     for raw in emails:
-        email = email_or_none(raw)
+        email = key_or_none(raw)
         if email is None:
-            result.invalid.append({"email": raw, "status": "invalid", "reason": "Invalid email format"})
-            result.errors.append({"email": raw, "error": "Invalid email format"})
+            result.invalid.append({"email": raw, "status": "invalid", "reason": INVALID})
+            result.errors.append({"email": raw, "error": INVALID})
         else:
             valid[email] = None
     return list(valid)
@@ -187,7 +188,7 @@ def _split_emails(emails: list[str], result: BulkAddResult) -> list[str]:
 async def _create_missing(conn: AsyncConnection, project_id: str, emails: list[str], result: BulkAddResult) -> list[dict]:
     known = {c["email"] for c in await store.contacts_by(conn, project_id, emails=emails)}
     now = utcnow()
-    fresh = [{"id": ids.new_id(), "project_id": project_id, "email": e, "custom_fields": {}, "source": "api",
+    fresh: list[dict[str, Any]] = [{"id": ids.new_id(), "project_id": project_id, "email": e, "custom_fields": {}, "source": "api",
               "created_at": now, "updated_at": now} for e in emails if e not in known]
     await store.insert_new_contacts(conn, fresh)
     result.created, result.created_ids = len(fresh), {c["id"] for c in fresh}
@@ -257,7 +258,7 @@ async def remove_contacts(db: Database, project_id: str, list_id: str, *, emails
         if row is None:
             raise InvalidOperation("Contacts cannot be removed from All Contacts", code="CANNOT_MODIFY_GLOBAL_CONTACT_LIST")
         _writable(row, action="removed from")
-        wanted = list(dict.fromkeys(e.strip().lower() for e in emails)) if emails else list(dict.fromkeys(contact_ids))
+        wanted = list(dict.fromkeys(key_of(e) for e in emails)) if emails else list(dict.fromkeys(contact_ids))
         found = await store.contacts_by(conn, project_id, emails=wanted) if emails else \
             await store.contacts_by(conn, project_id, ids=wanted)
         key = "email" if emails else "id"

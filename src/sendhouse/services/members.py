@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 
+from sendhouse.domain import emails
 from sendhouse.domain.times import iso, utcnow
 from sendhouse.errors import Conflict, InvalidOperation, NotFound
 from sendhouse.services import users as user_service
@@ -26,7 +27,7 @@ async def list_members(db: Database, project_id: str) -> list[dict]:
 async def invite(db: Database, project_id: str, email: str) -> tuple[dict, str | None]:
     """Make `email` a member: an existing user joins (password None), anyone else becomes a user
     with a generated password (returned once)."""
-    email = user_service.normalized_email(email)
+    email = emails.key(email, "email")
     async with db.write() as conn:
         found = await store.find_by_email(conn, email)
         if found is not None:

@@ -7,11 +7,11 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from sendhouse.domain import campaigns as rules
+from sendhouse.domain.filters import CampaignFilter
 from sendhouse.domain.pagination import Page
 from sendhouse.domain.times import iso, utcnow
 from sendhouse.services import campaigns as campaign_service
 from sendhouse.store import overview as store
-from sendhouse.store.campaigns import CampaignFilter
 from sendhouse.store.db import Database
 
 WINDOW_DAYS = 30

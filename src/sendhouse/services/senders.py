@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from email_validator import EmailNotValidError, validate_email
-
 from sendhouse.config import Settings
-from sendhouse.domain import ids
+from sendhouse.domain import emails, ids
 from sendhouse.domain.times import utcnow
-from sendhouse.errors import Conflict, InvalidInput, InvalidOperation, NotFound
+from sendhouse.errors import Conflict, InvalidOperation, NotFound
 from sendhouse.store import domains as domain_store
 from sendhouse.store import senders as store
 from sendhouse.store.db import Database
@@ -18,14 +16,6 @@ NEEDS_VERIFIED_DOMAIN = "A verified domain is required before adding an authenti
 def present_sender(row: dict) -> dict:
     """AutoSend's sender object (`replyTo` is "" when unset)."""
     return {"id": row["id"], "email": row["email"], "name": row["name"] or "", "replyTo": row["reply_to"] or ""}
-
-
-def normalized_email(value: str, *, field: str) -> str:
-    """A syntactically valid address, lower-cased (no DNS lookups)."""
-    try:
-        return validate_email(value, check_deliverability=False).normalized.lower()
-    except EmailNotValidError as exc:
-        raise InvalidInput.field(field, f"Invalid email format: {exc}") from None
 
 
 def domain_candidates(email: str) -> list[str]:
@@ -64,8 +54,8 @@ async def check_from_allowed(conn, settings: Settings, project_id: str, email: s
 async def create_sender(db: Database, settings: Settings, project_id: str, *, email: str,
                         name: str | None = None, reply_to: str | None = None) -> dict:
     """Add an authenticated sender; 409 when the project already has this address."""
-    email = normalized_email(email, field="email")
-    reply_to = normalized_email(reply_to, field="replyTo") if reply_to else None
+    email = emails.key(email, "email")
+    reply_to = emails.normalized(reply_to, "replyTo") if reply_to else None
     now = utcnow()
     row = {"id": ids.new_id(), "project_id": project_id, "email": email, "name": name or None,
            "reply_to": reply_to, "created_at": now, "updated_at": now}

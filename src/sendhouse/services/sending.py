@@ -1,13 +1,14 @@
-"""Sending use cases the worker loop drives: claim a batch, build each message, record outcomes.
+"""Sending use cases the worker loop (worker.py) drives; the worker claims its rows through
+store/ledger and builds messages with services/compose.Composer.
 
-- Composer: compiles one MIME skeleton per campaign (or per transactional content) and renders
-  it per recipient; the Message-ID is the row's, fixed when the row was created;
 - record_outcomes: one write transaction per batch: 2xx → sent; 4xx / no reply → deferred with
-  exponential backoff and jitter, failed after settings.max_attempts; 5xx → failed, a hard-bounce
-  event, and the address suppressed in the project's global group (reason BOUNCE). plan_outcomes
-  sorts the results; services/feedback.record writes them (ledger, events, suppressions, webhooks,
-  auto-pause);
-- housekeep: leases of dead workers back to queued, due deferred rows back to queued;
+  exponential backoff and jitter (retry_delay), failed after settings.max_attempts; 5xx → failed,
+  a hard-bounce event, and the address suppressed in the project's global group (reason BOUNCE).
+  plan_outcomes sorts the results; services/feedback.record writes them (ledger, events,
+  suppressions, webhooks, auto-pause);
+- the worker's bookkeeping: renew_leases, give_back (rows it will not send after all),
+  pause_for_relay (a relay that keeps failing), database_clock_offset;
+- housekeep: leases of dead workers back to queued, due deferred rows back to queued.
 No transaction is ever held while talking SMTP.
 """
 
@@ -42,8 +43,8 @@ class Outcome:
 
 def retry_delay(attempt: int, base: float, rng: random.Random | None = None) -> float:
     """Seconds before retry number `attempt` (1-based): base × 2^(attempt-1), ±20 % jitter, capped."""
-    rng = rng or random
-    return min(MAX_RETRY_DELAY, base * (2 ** max(0, attempt - 1))) * rng.uniform(0.8, 1.2)
+    jitter = (rng or random).uniform(0.8, 1.2)
+    return min(MAX_RETRY_DELAY, base * (2 ** max(0, attempt - 1))) * jitter
 
 
 async def housekeep(db: Database, now: datetime, *, me: str | None = None,
@@ -132,12 +133,6 @@ def fates_of(plan: Plan, outcomes: list[Outcome]) -> list[fates.FateRecord]:
             *(fates.Bounced.at_smtp(item.row, item.result.code, item.result.response) for item in plan.bounced)]
 
 
-async def stop_statuses(db: Database, campaign_ids: list[str]) -> dict[str, str]:
-    """The current status of the given campaigns (what the worker's stop watch polls)."""
-    async with db.read() as conn:
-        return await ledger.campaign_statuses(conn, campaign_ids)
-
-
 async def pause_for_relay(db: Database, campaign_ids: list[str], reason: str, now: datetime) -> list[str]:
     """Pause these campaigns because the relay keeps failing; the ids actually paused."""
     paused = []
@@ -146,12 +141,6 @@ async def pause_for_relay(db: Database, campaign_ids: list[str], reason: str, no
             if await pause_for_reason(conn, campaign_id, reason, now):
                 paused.append(campaign_id)
     return paused
-
-
-async def count_pending(db: Database) -> int:
-    """Rows queued, sending or deferred (all campaigns and transactional), for idle checks."""
-    async with db.read() as conn:
-        return await ledger.count_pending(conn)
 
 
 async def renew_leases(db: Database, worker_id: str, now: datetime, lease_seconds: float) -> int:

@@ -9,10 +9,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from email_validator import EmailNotValidError, validate_email
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from sendhouse.domain import ids
+from sendhouse.domain.emails import key_of, keys
 from sendhouse.domain.pagination import Page
 from sendhouse.domain.times import iso, utcnow
 from sendhouse.errors import InvalidInput, InvalidOperation, NotFound
@@ -20,17 +20,10 @@ from sendhouse.store import suppressions as store
 from sendhouse.store.db import Database
 
 REASONS = ("UNSUBSCRIBE", "BOUNCE", "COMPLAINT", "MANUAL")
+MAX_EMAILS = 1000  # addresses in one suppress or unsuppress call
 GLOBAL_GROUP_NAME = "Global"
 DEFAULT_GROUP_NAME = "Default"
 MAX_CODE_ATTEMPTS = 8
-
-
-def email_or_none(value: str) -> str | None:
-    """The stored (lower-case) form of an address, or None when it is not a valid address."""
-    try:
-        return validate_email(value.strip(), check_deliverability=False).normalized.lower()
-    except EmailNotValidError:
-        return None
 
 
 def present_group(row: dict) -> dict:
@@ -170,7 +163,7 @@ async def search_entries(db: Database, project_id: str, query: EntryQuery, page:
         group_id = (await _group(conn, project_id, query.group_code))["id"] if query.group_code else None
         filters = store.EntryFilters(
             group_id=group_id, reason=query.reason, search=query.search, is_global=query.is_global,
-            email=query.email.strip().lower() if query.email else None, start=query.start, end=query.end,
+            email=key_of(query.email) if query.email else None, start=query.start, end=query.end,
         )
         return await store.search_entries(conn, project_id, filters, page)
 
@@ -201,22 +194,11 @@ async def all_entries(db: Database, project_id: str, query: EntryQuery) -> list[
     return entries
 
 
-def clean_emails(values: list[str], field: str = "emails") -> list[str]:
-    """Valid, lower-cased, de-duplicated addresses (order kept), or InvalidInput naming the first bad one."""
-    cleaned: dict[str, None] = {}
-    for index, value in enumerate(values):
-        email = email_or_none(value)
-        if email is None:
-            raise InvalidInput.field(f"{field}[{index}]", "Invalid email format")
-        cleaned[email] = None
-    return list(cleaned)
-
-
 async def suppress_emails(db: Database, project_id: str, emails: list[str], *, group_code: str | None,
                           reason: str, is_global: bool) -> int:
     """Suppress addresses in a group: the global group with isGlobal, else the named group, else the
     project's default (non-global) group, as AutoSend does; return how many."""
-    cleaned = clean_emails(emails)
+    cleaned = keys(emails, "emails", most=MAX_EMAILS)
     async with db.write() as conn:
         group = await _target_group(conn, project_id, group_code, is_global)
         await _upsert(conn, project_id, group["id"], cleaned, reason=reason, source_message_id=None)
@@ -232,18 +214,19 @@ async def _target_group(conn: AsyncConnection, project_id: str, group_code: str 
 async def unsuppress_emails(db: Database, project_id: str, emails: list[str], *, group_code: str | None,
                             is_global: bool) -> int:
     """Lift suppressions from one group, the global group (isGlobal) or every group; return rows removed."""
-    cleaned = list(dict.fromkeys(e.strip().lower() for e in emails))
+    cleaned = list(dict.fromkeys(key_of(e) for e in emails))
     async with db.write() as conn:
+        group_ids: list[str] | None = None  # every group
         if is_global:
             group_ids = [(await _global(conn, project_id))["id"]]
-        else:
-            group_ids = [(await _group(conn, project_id, group_code))["id"]] if group_code else None
+        elif group_code:
+            group_ids = [(await _group(conn, project_id, group_code))["id"]]
         return await store.delete_entries(conn, project_id, cleaned, group_ids)
 
 
 async def groups_of_email(db: Database, project_id: str, email: str) -> list[dict]:
     async with db.read() as conn:
-        return await store.groups_of_email(conn, project_id, email.strip().lower())
+        return await store.groups_of_email(conn, project_id, key_of(email))
 
 
 async def _upsert(conn: AsyncConnection, project_id: str, group_id: str, emails: list[str], *, reason: str,
@@ -263,10 +246,10 @@ async def suppress(conn: AsyncConnection, project_id: str, email: str, *, reason
     if reason not in REASONS:
         raise InvalidInput.field("reason", f"must be one of {', '.join(REASONS)}")
     group = await _global(conn, project_id) if group_code is None else await _group(conn, project_id, group_code)
-    await _upsert(conn, project_id, group["id"], [email.strip().lower()], reason=reason,
+    await _upsert(conn, project_id, group["id"], [key_of(email)], reason=reason,
                   source_message_id=source_message_id)
 
 
 async def is_suppressed(conn: AsyncConnection, project_id: str, email: str, group_code: str | None = None) -> bool:
     """Whether an address is suppressed globally or in the given group."""
-    return await store.is_suppressed(conn, project_id, email.strip().lower(), group_code)
+    return await store.is_suppressed(conn, project_id, key_of(email), group_code)

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from sendhouse.domain import ids
+from sendhouse.domain.filters import TemplateFilter
 from sendhouse.domain.pagination import Page
 from sendhouse.domain.templating import compile_template
 from sendhouse.domain.times import iso, utcnow
@@ -18,7 +19,6 @@ from sendhouse.errors import InvalidInput, InvalidOperation, NotFound
 from sendhouse.store import senders as sender_store
 from sendhouse.store import templates as store
 from sendhouse.store.db import Database
-from sendhouse.store.templates import TemplateFilter
 
 TEMPLATE_TYPES = ("transactional", "marketing", "automation")
 BUILDER_TYPES = ("code", "visual")
@@ -91,6 +91,7 @@ async def create_template(db: Database, project_id: str, fields: dict[str, Any])
         sender = await _sender_of(conn, project_id, row.get("sender_id"))
         await store.insert_template(conn, row)
         saved = await store.get_template(conn, project_id, row["id"])
+    assert saved is not None  # inserted just above
     return present_template(saved, sender)
 
 

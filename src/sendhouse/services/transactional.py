@@ -28,6 +28,7 @@ from typing import Any
 from sendhouse.config import Settings
 from sendhouse.domain import ids, mime
 from sendhouse.domain import mails as rules
+from sendhouse.domain.emails import key_of
 from sendhouse.domain.times import iso, utcnow
 from sendhouse.errors import AppError, InvalidInput, NotFound
 from sendhouse.services import idempotency
@@ -267,12 +268,12 @@ class _RowBuilder:
         self._content_rows: dict[int, str] = {}
 
     def add(self, email: Email, blocked: set[str], *, email_id: str | None = None) -> Queued:
-        to_blocked = any(a["email"].lower() in blocked for a in email.to)
+        to_blocked = any(key_of(a["email"]) in blocked for a in email.to)
         email_id, start = email_id or ids.new_id(), len(self.rows)
         for role, addresses in (("to", email.to), ("cc", email.cc), ("bcc", email.bcc)):
             for i, a in enumerate(addresses):
                 row_id = email_id if role == "to" and i == 0 else ids.new_id()
-                skip = a["email"].lower() in blocked or (role != "to" and to_blocked)
+                skip = key_of(a["email"]) in blocked or (role != "to" and to_blocked)
                 self.rows.append(self._row(row_id, email_id, role, a, email, "suppressed" if skip else "queued"))
         mine = self.rows[start:]
         queued = sum(1 for r in mine if r["status"] == "queued")
@@ -358,16 +359,9 @@ def cc_header(cc: list[dict]) -> str:
 
 
 def _plain(name: str | None) -> bool:
-    return bool(name) and name.isascii() and "=?" not in name
+    return bool(name and name.isascii() and "=?" not in name)
 
 
 def _attachment(item: dict) -> tuple[str, str | None, bytes]:
     return item["fileName"], item.get("contentType"), base64.b64decode(item["content"])
 
-
-def transactional_recipient(row: dict) -> mime.Recipient:
-    """The Recipient of one transactional ledger row: its address, Message-ID and merge data."""
-    payload = row["payload"] or {}
-    variables = {**dict(payload.get("dynamicData") or {}), "email": row["email"]}
-    return mime.Recipient(message_id=row["id"], message_id_header=row["message_id_header"], email=row["email"],
-                          name=row["name"], variables=variables)

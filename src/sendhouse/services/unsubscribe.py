@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from sendhouse.domain.emails import key_of
 from sendhouse.domain.fates import Resubscribed, Unsubscribed
 from sendhouse.domain.times import utcnow
 from sendhouse.domain.tokens import UnsubscribeTarget
@@ -105,7 +106,7 @@ async def unsubscribe_row(db: Database, row_id: str) -> dict | None:
     async with db.read() as conn:
         row = await store.message_row(conn, row_id)
         context = await feedback.message_context(conn, row) if row else None
-    if row is None:
+    if row is None or context is None:
         return None
-    target = UnsubscribeTarget(row["project_id"], row["email"].lower(), context["groupCode"], row["id"])
+    target = UnsubscribeTarget(row["project_id"], key_of(row["email"]), context["groupCode"], row["id"])
     return await unsubscribe(db, target)

@@ -10,12 +10,12 @@ from __future__ import annotations
 import asyncio
 import math
 import secrets
+from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from email_validator import EmailNotValidError, validate_email
 
-from sendhouse.domain import ids
+from sendhouse.domain import emails, ids
 from sendhouse.domain.times import utcnow
 from sendhouse.errors import Conflict, InvalidInput, RateLimited, Unauthorized
 from sendhouse.store import kv
@@ -37,13 +37,6 @@ def present_user(row: dict) -> dict:
     return {"id": row["id"], "email": row["email"]}
 
 
-def normalized_email(value: str) -> str:
-    try:
-        return validate_email(value.strip(), check_deliverability=False).normalized.lower()
-    except EmailNotValidError as exc:
-        raise InvalidInput.field("email", f"not a valid email address: {exc}") from None
-
-
 def check_password(password: str) -> str:
     if not MIN_PASSWORD <= len(password) <= MAX_PASSWORD:
         raise InvalidInput.field("password", f"the password must be {MIN_PASSWORD} to {MAX_PASSWORD} characters")
@@ -57,9 +50,9 @@ def generate_password() -> str:
 async def create_user(db: Database, email: str, *, password: str | None = None,
                       project_id: str | None = None) -> tuple[dict, str]:
     """Create a user (a member of `project_id` when given); returns the user and its password."""
-    email = normalized_email(email)
+    email = emails.key(email, "email")
     password = check_password(password) if password is not None else generate_password()
-    row = {"id": ids.new_id(), "email": email, "password_hash": _HASHER.hash(password), "created_at": utcnow()}
+    row: dict[str, Any] = {"id": ids.new_id(), "email": email, "password_hash": _HASHER.hash(password), "created_at": utcnow()}
     async with db.write() as conn:
         if await store.find_by_email(conn, email):
             raise Conflict("A user with this email already exists", code="USER_ALREADY_EXISTS")
@@ -88,7 +81,7 @@ def _verify(hashed: str, password: str) -> bool:
 async def login(db: Database, email: str, password: str, *, client_ip: str | None = None) -> dict:
     """The user with these credentials, or Unauthorized (same answer for unknown email and bad password);
     RateLimited when the client IP or the account has used up its attempts."""
-    email = (email or "").strip().lower()
+    email = emails.key_of(email or "")
     await _throttle(db, f"login-ip:{client_ip or '-'}", LOGIN_IP_LIMIT, "from your address")
     await _throttle(db, f"login-account:{email[:320]}", LOGIN_ACCOUNT_LIMIT, "for this account")
     async with db.read() as conn:

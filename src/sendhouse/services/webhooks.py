@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -29,9 +29,8 @@ from sendhouse.domain.ids import new_id
 from sendhouse.domain.pagination import Page
 from sendhouse.domain.times import iso, utcnow
 from sendhouse.errors import InvalidInput, InvalidOperation, NotFound
-from sendhouse.observability import event_after_commit
 from sendhouse.store import webhooks as store
-from sendhouse.store.db import Database
+from sendhouse.store.db import Database, event_after_commit
 
 log = logging.getLogger("sendhouse.webhooks")
 
@@ -112,9 +111,10 @@ def available_events() -> list[str]:
 async def create_webhook(db: Database, project_id: str, *, url: str, events: list[str],
                          metadata: dict | None = None) -> dict:
     """Create a webhook; the returned object is the only one that shows the secret."""
-    row = {"id": new_id(), "url": _check_url(url), "events": _check_events(events),
-           "metadata": _check_metadata(metadata), "secret": rules.new_secret(), "is_active": True,
-           "status": "active", "failure_count": 0, "created_at": utcnow(), "updated_at": utcnow()}
+    row: dict[str, Any] = {
+        "id": new_id(), "url": _check_url(url), "events": _check_events(events),
+        "metadata": _check_metadata(metadata), "secret": rules.new_secret(), "is_active": True,
+        "status": "active", "failure_count": 0, "created_at": utcnow(), "updated_at": utcnow()}
     async with db.write() as conn:
         row["organization_id"] = await store.lock_project(conn, project_id)
         if await store.count_webhooks(conn, project_id) >= MAX_WEBHOOKS_PER_PROJECT:
@@ -122,6 +122,7 @@ async def create_webhook(db: Database, project_id: str, *, url: str, events: lis
                                    code="WEBHOOK_LIMIT_REACHED")
         await store.insert_webhook(conn, {**row, "project_id": project_id})
         created = await store.get_webhook(conn, project_id, row["id"])
+    assert created is not None  # inserted just above
     return present_webhook(created, secret=row["secret"])
 
 
@@ -286,7 +287,7 @@ async def emit_contact_change(conn, before: dict | None, after: dict | None, *,
     (nothing when nothing changed), from contact rows, inside the caller's transaction."""
     found = _contact_event(before, after)
     if found is not None:
-        await emit(conn, (after or before)["project_id"], found[0], found[1], now=now or utcnow())
+        await emit(conn, (after or before or {})["project_id"], found[0], found[1], now=now or utcnow())
 
 
 async def subscribed_events(conn, project_id: str) -> set[str]:
@@ -294,7 +295,7 @@ async def subscribed_events(conn, project_id: str) -> set[str]:
     return {event for hook in await store.active_webhooks(conn, project_id) for event in hook["events"]}
 
 
-async def emit_contact_changes(conn, project_id: str, pairs: list[tuple[dict | None, dict | None]], *,
+async def emit_contact_changes(conn, project_id: str, pairs: Sequence[tuple[dict | None, dict | None]], *,
                                now: datetime | None = None) -> None:
     """`emit_contact_change` for many (before, after) pairs: one webhook lookup, one multi-row insert."""
     hooks = await store.active_webhooks(conn, project_id) if pairs else []

@@ -20,7 +20,7 @@ async def ledger_counts(conn: AsyncConnection, project_id: str, start: datetime,
     ).group_by(messages.c.status)
     if kind:
         query = query.where(messages.c.kind == kind)
-    return {status: count for status, count in await conn.execute(query)}
+    return dict((await conn.execute(query)).tuples().all())
 
 
 async def event_counts(conn: AsyncConnection, project_id: str, start: datetime, end: datetime,
@@ -34,4 +34,4 @@ async def event_counts(conn: AsyncConnection, project_id: str, start: datetime, 
     if kind:
         of_kind = sa.select(messages.c.id).where(messages.c.project_id == project_id, messages.c.kind == kind)
         query = query.where(ev.c.message_id.in_(of_kind))
-    return {event_type: count for event_type, count in await conn.execute(query)}
+    return dict((await conn.execute(query)).tuples().all())

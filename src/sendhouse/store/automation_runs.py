@@ -103,11 +103,6 @@ async def exit_on_removed_steps(conn: AsyncConnection, automation_id: str, step_
     return (await conn.execute(stmt)).rowcount
 
 
-async def runs_of(conn: AsyncConnection, automation_id: str) -> list[dict]:
-    query = sa.select(runs).where(runs.c.automation_id == automation_id).order_by(runs.c.entered_at, runs.c.id)
-    return [dict(r) for r in (await conn.execute(query)).mappings()]
-
-
 async def contacts_by_ids(conn: AsyncConnection, contact_ids: list[str]) -> list[dict]:
     """The stored rows of these contacts (the ones that still exist)."""
     if not contact_ids:

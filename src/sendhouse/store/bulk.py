@@ -40,6 +40,7 @@ async def insert_many(conn: AsyncConnection, table: sa.Table, rows: Sequence[dic
     names = list(rows[0])
     values = _converted(conn, table, names, rows)
     driver = (await conn.get_raw_connection()).driver_connection
+    assert driver is not None  # a live connection always has its driver's
     if conn.dialect.name == "postgresql":
         copy_sql = f"COPY {table.name} ({', '.join(names)}) FROM STDIN"
         async with driver.cursor() as cursor, cursor.copy(copy_sql) as copy:
@@ -74,6 +75,7 @@ async def _update_sqlite(conn: AsyncConnection, table: sa.Table, names: list[str
     values = [(*row, *tail, key, *condition)
               for row, key in zip(_converted(conn, table, names, rows), (r["id"] for r in rows), strict=True)]
     driver = (await conn.get_raw_connection()).driver_connection
+    assert driver is not None  # a live connection always has its driver's
     cursor = await driver.executemany(sql, values)
     changed = cursor.rowcount
     await cursor.close()

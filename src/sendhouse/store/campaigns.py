@@ -7,7 +7,6 @@ ledger queries here (counts by status, cancelling pending rows) only touch a cam
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -15,6 +14,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from sendhouse.domain.campaigns import PENDING_MESSAGES, SENDING
+from sendhouse.domain.filters import CampaignFilter
 from sendhouse.domain.pagination import Page
 from sendhouse.store.schema.audience import suppression_groups
 from sendhouse.store.schema.campaigns import campaigns as c
@@ -22,16 +22,6 @@ from sendhouse.store.schema.campaigns import messages as m
 from sendhouse.store.schema.content import senders
 from sendhouse.store.schema.core import projects
 from sendhouse.store.types import UTCDateTime
-
-
-@dataclass(frozen=True)
-class CampaignFilter:
-    """The list filters of GET /campaigns (all optional)."""
-
-    status: str | None = None
-    name: str | None = None
-    created_from: datetime | None = None
-    created_to: datetime | None = None
 
 
 async def insert(conn: AsyncConnection, row: dict[str, Any]) -> None:
@@ -82,13 +72,6 @@ async def list_page(conn: AsyncConnection, project_id: str, f: CampaignFilter, p
     query = sa.select(c).where(*where).order_by(c.c.created_at.desc(), c.c.id.desc())
     rows = (await conn.execute(query.limit(page.limit).offset(page.offset))).mappings()
     return [dict(r) for r in rows], total
-
-
-async def due_for_start(conn: AsyncConnection, now: datetime, limit: int = 100) -> list[str]:
-    """Ids of scheduled campaigns whose start time has come, oldest first (for the scheduler)."""
-    query = sa.select(c.c.id).where(c.c.status == "scheduled", c.c.scheduled_at <= now).order_by(
-        c.c.scheduled_at, c.c.id).limit(limit)
-    return list((await conn.execute(query)).scalars())
 
 
 async def lock_for_update(conn: AsyncConnection, campaign_id: str) -> None:

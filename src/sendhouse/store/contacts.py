@@ -118,7 +118,7 @@ async def list_types(conn: AsyncConnection, project_id: str, list_ids: Sequence[
         contact_lists.c.project_id == project_id, contact_lists.c.id.in_(list(list_ids)),
         contact_lists.c.deleted_at.is_(None),
     )
-    return {list_id: kind for list_id, kind in await conn.execute(query)}
+    return dict((await conn.execute(query)).tuples().all())
 
 
 async def add_memberships(conn: AsyncConnection, contact_id: str, list_ids: Sequence[str], now: datetime) -> None:
@@ -153,6 +153,7 @@ def _import_conflict_set(stmt, conn: AsyncConnection) -> dict[str, Any]:
     """On a known email: blank cells keep stored values, custom fields merge, created_at/id stay."""
     keep = {c: sa.func.coalesce(stmt.excluded[c], contacts.c[c]) for c in ("first_name", "last_name", "user_id",
                                                                           "mobile")}
+    merged: sa.ColumnElement[Any]
     if conn.dialect.name == "postgresql":
         merged = contacts.c.custom_fields.op("||")(stmt.excluded.custom_fields)
     else:
@@ -172,12 +173,13 @@ async def _upsert_many_sqlite(conn: AsyncConnection, rows: list[tuple]) -> None:
     stmt = sqlite.insert(contacts)
     stmt = stmt.on_conflict_do_update(index_elements=["project_id", "email"], set_=_import_conflict_set(stmt, conn))
     compiled = stmt.compile(dialect=conn.dialect, column_keys=list(IMPORT_COLUMNS))
-    order = [IMPORT_COLUMNS.index(name) for name in compiled.positiontup]
+    order = [IMPORT_COLUMNS.index(name) for name in compiled.positiontup or ()]
     params = _sqlite_rows(rows)
     if order != list(range(len(IMPORT_COLUMNS))):
         params = [tuple(row[i] for i in order) for row in params]
-    raw = await conn.get_raw_connection()
-    cursor = await raw.driver_connection.executemany(str(compiled), params)
+    driver = (await conn.get_raw_connection()).driver_connection
+    assert driver is not None  # an open connection
+    cursor = await driver.executemany(str(compiled), params)
     await cursor.close()
 
 
@@ -201,6 +203,7 @@ def _naive_utc(value: datetime) -> datetime:
 async def _upsert_many_postgres(conn: AsyncConnection, rows: list[tuple]) -> None:
     await conn.run_sync(lambda sync: _import_buffer.create(sync, checkfirst=False))
     raw = (await conn.get_raw_connection()).driver_connection
+    assert raw is not None  # an open connection
     async with raw.cursor() as cursor:
         copy_sql = f"COPY {_import_buffer.name} ({', '.join(IMPORT_COLUMNS)}) FROM STDIN"
         async with cursor.copy(copy_sql) as copy:

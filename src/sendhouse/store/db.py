@@ -6,13 +6,15 @@ uses psycopg 3 with ordinary pooled transactions. Each handle carries its stop f
 (`db.fence`, store/fence.py): the locks pause/abort and the workers meet on.
 
 `after_commit(callback)` runs a callback once the enclosing `Database.write()` transaction has
-committed (never when it rolls back): structured log events of state changes use it.
+committed (never when it rolls back); `event_after_commit` logs a structured event of a state
+change that way.
 `read(snapshot=False)` on SQLite skips the explicit BEGIN/COMMIT: each statement then sees the
 latest commit on its own, for reads that need no snapshot (a few thread round trips fewer).
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
@@ -22,6 +24,7 @@ import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
+from sendhouse import observability
 from sendhouse.store.fence import make_fence
 
 SQLITE_PRAGMAS = (
@@ -76,6 +79,11 @@ def after_commit(callback: Callable[[], None]) -> None:
         callback()
     else:
         pending.append(callback)
+
+
+def event_after_commit(logger: logging.Logger, action: str, level: int = logging.INFO, **fields: Any) -> None:
+    """`observability.event(...)` once the current write transaction commits (at once outside one)."""
+    after_commit(lambda: observability.event(logger, action, level, **fields))
 
 
 def _run(callbacks: list[Callable[[], None]]) -> None:

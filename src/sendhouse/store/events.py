@@ -94,17 +94,17 @@ def _ledger_branch(campaign_ids) -> sa.Select:
 
 
 def _empty_feedback(campaign_ids: Sequence[str]) -> dict[str, dict[str, int]]:
-    return {cid: {name: 0 for name in (*COUNT_NAMES.values(), "humanOpened", "failedBounced")} for cid in campaign_ids}
+    return {cid: dict.fromkeys((*COUNT_NAMES.values(), "humanOpened", "failedBounced"), 0) for cid in campaign_ids}
 
 
 def _place(part: str, key: str, n: int, ledger: dict[str, int], feedback: dict[str, int]) -> None:
     if part == "ledger":
         ledger[key] = n
     else:
-        feedback[{"feedback": COUNT_NAMES.get(key), "human": "humanOpened", "refused": "failedBounced"}[part]] = n
+        feedback[{"feedback": COUNT_NAMES.get(key, key), "human": "humanOpened", "refused": "failedBounced"}[part]] = n
 
 
-_IDS = sa.bindparam("campaign_ids", expanding=True)
+_IDS: sa.BindParameter[list[str]] = sa.bindparam("campaign_ids", expanding=True)
 # Built once: constructing the UNION costs more CPU than running it on a small campaign.
 _COUNTS = {False: sa.union_all(*_feedback_branches(_IDS)),
            True: sa.union_all(*_feedback_branches(_IDS), _ledger_branch(_IDS))}
@@ -114,7 +114,8 @@ async def campaign_counts(conn: AsyncConnection, campaign_ids: Sequence[str], *,
                           ) -> tuple[dict[str, dict[str, int]], dict[str, dict[str, int]]]:
     """In one statement: ({campaign: {ledger status: rows}} (empty unless `ledger`), campaign_feedback)."""
     ids_ = list(campaign_ids)
-    statuses, feedback = {cid: {} for cid in ids_}, _empty_feedback(ids_)
+    statuses: dict[str, dict[str, int]] = {cid: {} for cid in ids_}
+    feedback = _empty_feedback(ids_)
     if not ids_:
         return statuses, feedback
     for cid, part, key, n in await conn.execute(_COUNTS[ledger], {"campaign_ids": ids_}):
@@ -163,7 +164,7 @@ async def rate_basis(conn: AsyncConnection, campaign_id: str) -> dict[str, int]:
     query = (sa.select(messages.c.status, sa.func.count())
              .where(messages.c.campaign_id == campaign_id, messages.c.status.in_(("sent", "bounced")))
              .group_by(messages.c.status))
-    rows = {status: n for status, n in await conn.execute(query)}
+    rows: dict[str, int] = dict((await conn.execute(query)).tuples().all())
     feedback = (await campaign_feedback(conn, [campaign_id]))[campaign_id]
     return {"sent": rows.get("sent", 0) + rows.get("bounced", 0) + feedback["failedBounced"],
             "delivered": rows.get("sent", 0), "bounced": feedback["bounced"],

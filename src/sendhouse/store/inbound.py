@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from sendhouse.domain.filters import InboxFilter
 from sendhouse.store.schema.campaigns import messages
 from sendhouse.store.schema.inbound import (
     inbound_attachments,
@@ -105,19 +106,7 @@ async def _match(conn: AsyncConnection, project_id: str, ref: str) -> ThreadMatc
     return ThreadMatch(email_id=sent) if sent else None
 
 
-@dataclass(frozen=True)
-class Filters:
-    from_email: str | None = None
-    to_email: str | None = None
-    thread_id: str | None = None
-    search: str | None = None
-    date_from: datetime | None = None
-    date_to: datetime | None = None
-    include_blocked: bool = False
-    blocked: tuple[str, ...] = ()
-
-
-def _conditions(project_id: str, f: Filters) -> list:
+def _conditions(project_id: str, f: InboxFilter) -> list:
     c = inbound_messages.c
     where = [c.project_id == project_id]
     if f.from_email:
@@ -137,11 +126,11 @@ def _conditions(project_id: str, f: Filters) -> list:
     return where
 
 
-async def list_messages(conn: AsyncConnection, project_id: str, f: Filters, *, offset: int,
+async def list_messages(conn: AsyncConnection, project_id: str, f: InboxFilter, *, offset: int,
                         limit: int) -> tuple[list[dict], int]:
     """One page of matching messages' summary columns, newest first, and the number matching."""
     where = _conditions(project_id, f)
-    total = (await conn.execute(sa.select(sa.func.count()).select_from(inbound_messages).where(*where))).scalar()
+    total = (await conn.execute(sa.select(sa.func.count()).select_from(inbound_messages).where(*where))).scalar_one()
     query = (sa.select(*SUMMARY_COLUMNS).where(*where)
              .order_by(inbound_messages.c.received_at.desc(), inbound_messages.c.id.desc())
              .offset(offset).limit(limit))

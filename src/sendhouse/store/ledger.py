@@ -157,10 +157,11 @@ async def release(conn: AsyncConnection, row_ids: list[str], *, status: str, now
     (aborted). A row given back as queued whose campaign has been aborted meanwhile is cancelled."""
     if not row_ids:
         return
+    new_status: str | sa.Case = status
     if status == "queued":
         aborted = sa.select(campaigns.c.id).where(campaigns.c.status == "aborted")
-        status = sa.case((messages.c.campaign_id.in_(aborted), "cancelled"), else_="queued")
-    await conn.execute(_by_id(worker, status=status, updated_at=now), [{"row_id": i} for i in row_ids])
+        new_status = sa.case((messages.c.campaign_id.in_(aborted), "cancelled"), else_="queued")
+    await conn.execute(_by_id(worker, status=new_status, updated_at=now), [{"row_id": i} for i in row_ids])
 
 
 async def mark_bounced(conn: AsyncConnection, row_ids: list[str], now: datetime) -> set[str]:
@@ -216,18 +217,12 @@ async def promote_deferred(conn: AsyncConnection, now: datetime) -> int:
     return (await conn.execute(stmt)).rowcount
 
 
-async def count_pending(conn: AsyncConnection) -> int:
-    """Rows queued, sending or deferred (all campaigns and transactional)."""
-    query = sa.select(sa.func.count()).where(messages.c.status.in_(PENDING))
-    return (await conn.execute(query)).scalar_one()
-
-
 async def campaign_statuses(conn: AsyncConnection, campaign_ids: list[str]) -> dict[str, str]:
     """The current status of each of these campaigns."""
     if not campaign_ids:
         return {}
     query = sa.select(campaigns.c.id, campaigns.c.status).where(campaigns.c.id.in_(campaign_ids))
-    return {cid: status for cid, status in (await conn.execute(query)).all()}
+    return dict((await conn.execute(query)).all())
 
 
 async def released_count(conn: AsyncConnection, campaign_id: str) -> int:

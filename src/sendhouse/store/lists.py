@@ -14,13 +14,12 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from sendhouse.domain.contacts import GLOBAL_CONTACT_LIST, GLOBAL_NAME
 from sendhouse.domain.pagination import Page
 from sendhouse.store import segments
 from sendhouse.store.schema.audience import contact_lists, contacts, list_members
 from sendhouse.store.schema.campaigns import campaigns
 
-GLOBAL_CONTACT_LIST = "GLOBAL_CONTACT_LIST"
-GLOBAL_NAME = "All Contacts"
 FINISHED_CAMPAIGN_STATES = ("sent", "failed", "aborted")
 
 
@@ -81,7 +80,7 @@ async def contact_count(conn: AsyncConnection, project_id: str, row: dict | None
 async def contact_counts(conn: AsyncConnection, project_id: str, rows: Sequence[dict]) -> dict[str, int]:
     """{id: contactCount} for many lists and segments (plain lists in one grouped query)."""
     plain = [r["id"] for r in rows if r["type"] == "list"]
-    counts = {i: 0 for i in plain}
+    counts = dict.fromkeys(plain, 0)
     if plain:
         query = sa.select(list_members.c.list_id, sa.func.count()).where(list_members.c.list_id.in_(plain))
         counts.update(dict((await conn.execute(query.group_by(list_members.c.list_id))).all()))

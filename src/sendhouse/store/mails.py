@@ -11,6 +11,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from sendhouse.domain.emails import key_of
 from sendhouse.store.bulk import among
 from sendhouse.store.schema.audience import suppression_groups, suppressions
 from sendhouse.store.schema.campaigns import messages
@@ -37,13 +38,13 @@ async def suppressed_among(conn: AsyncConnection, project_id: str, emails: list[
     """The lower-cased addresses among `emails` suppressed globally or in the given group."""
     if not emails:
         return set()
-    wanted = suppression_groups.c.is_global.is_(True)
+    wanted: sa.ColumnElement[bool] = suppression_groups.c.is_global.is_(True)
     if group_code:
         wanted = sa.or_(wanted, suppression_groups.c.group_code == group_code)
     groups = sa.select(suppression_groups.c.id).where(suppression_groups.c.project_id == project_id, wanted)
     query = sa.select(suppressions.c.email).where(
         suppressions.c.project_id == project_id, suppressions.c.group_id.in_(groups),
-        among(conn, sa.func.lower(suppressions.c.email), sorted({e.lower() for e in emails})),
+        among(conn, sa.func.lower(suppressions.c.email), sorted({key_of(e) for e in emails})),
     )
     return {row[0].lower() for row in await conn.execute(query)}
 

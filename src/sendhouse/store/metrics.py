@@ -22,7 +22,7 @@ async def feedback_counts(conn: AsyncConnection) -> dict[str, int]:
     """Bounce and complaint events recorded (hard bounces at SMTP time or by DSN, soft, complaints)."""
     query = (sa.select(message_events.c.type, sa.func.count()).where(message_events.c.type.in_(FEEDBACK_TYPES))
              .group_by(message_events.c.type))
-    found = dict((await conn.execute(query)).all())
+    found: dict[str, int] = dict((await conn.execute(query)).tuples().all())
     return {kind: found.get(kind, 0) for kind in FEEDBACK_TYPES}
 
 

@@ -30,7 +30,7 @@ async def events_since(conn: AsyncConnection, project_id: str, since: datetime) 
              .where(ev.c.project_id == project_id, ev.c.created_at >= since, ev.c.type.in_(WATCHED_EVENTS))
              .group_by(ev.c.type))
     found = dict.fromkeys(WATCHED_EVENTS, 0)
-    found.update({kind: n for kind, n in await conn.execute(query)})
+    found.update(dict((await conn.execute(query)).tuples().all()))
     return found
 
 

@@ -55,4 +55,4 @@ async def property_types(conn: AsyncConnection, project_id: str) -> dict[str, st
     query = sa.select(contact_properties.c.name, contact_properties.c.type).where(
         contact_properties.c.project_id == project_id
     )
-    return {name: kind for name, kind in (await conn.execute(query)).all()}
+    return dict((await conn.execute(query)).all())

@@ -207,21 +207,10 @@ def members_select(project_id: str, condition: sa.ColumnElement) -> sa.Select:
     return sa.select(contacts.c.id).where(contacts.c.project_id == project_id, condition)
 
 
-async def segment_member_ids(conn: AsyncConnection, project_id: str, segment_id: str) -> list[str]:
-    """Ids of the contacts in a segment, oldest first."""
-    query = members_select(project_id, await segment_condition(conn, project_id, segment_id)).order_by(contacts.c.id)
-    return list((await conn.execute(query)).scalars())
-
-
 async def count_matching(conn: AsyncConnection, project_id: str, condition: sa.ColumnElement) -> int:
     """How many contacts of the project match a condition."""
     query = sa.select(sa.func.count()).select_from(contacts).where(contacts.c.project_id == project_id, condition)
     return (await conn.execute(query)).scalar_one()
-
-
-async def count_segment_members(conn: AsyncConnection, project_id: str, segment_id: str) -> int:
-    """How many contacts a segment holds right now."""
-    return await count_matching(conn, project_id, await segment_condition(conn, project_id, segment_id))
 
 
 async def segment_ids_for_contacts(conn: AsyncConnection, project_id: str, contact_ids: list[str]) -> dict[str, list[str]]:
@@ -243,7 +232,3 @@ async def segment_ids_for_contacts(conn: AsyncConnection, project_id: str, conta
             found[row["contact_id"]].append(row["segment_id"])
     return found
 
-
-async def segment_ids_containing(conn: AsyncConnection, project_id: str, contact_id: str) -> list[str]:
-    """Ids of the live segments of the project that a contact is in right now."""
-    return (await segment_ids_for_contacts(conn, project_id, [contact_id]))[contact_id]

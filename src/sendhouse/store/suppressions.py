@@ -32,7 +32,7 @@ class EntryFilters:
     is_global: bool | None = None
 
 
-def _count_column() -> sa.ScalarSelect:
+def _count_column() -> sa.Label:
     return (
         sa.select(sa.func.count()).select_from(suppressions)
         .where(suppressions.c.group_id == groups.c.id).scalar_subquery().label("suppression_count")
@@ -120,7 +120,7 @@ def _entry_conditions(project_id: str, f: EntryFilters) -> list[sa.ColumnElement
     optional = [
         (f.group_id, lambda: suppressions.c.group_id == f.group_id),
         (f.reason, lambda: suppressions.c.reason == f.reason),
-        (f.search, lambda: suppressions.c.email.contains(f.search.lower(), autoescape=True)),
+        (f.search, lambda: suppressions.c.email.contains((f.search or "").lower(), autoescape=True)),
         (f.email, lambda: suppressions.c.email == f.email),
         (f.start, lambda: suppressions.c.created_at >= f.start),
         (f.end, lambda: suppressions.c.created_at <= f.end),
@@ -152,7 +152,7 @@ async def groups_of_email(conn: AsyncConnection, project_id: str, email: str) ->
 
 def blocking_groups(project_id: str, group_code: str | None) -> sa.Select:
     """Ids of the groups that stop a mail: the global group and, when given, the mail's own group."""
-    wanted = groups.c.is_global.is_(True)
+    wanted: sa.ColumnElement[bool] = groups.c.is_global.is_(True)
     if group_code:
         wanted = sa.or_(wanted, groups.c.group_code == group_code)
     return sa.select(groups.c.id).where(groups.c.project_id == project_id, wanted)

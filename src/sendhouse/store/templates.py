@@ -2,28 +2,17 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from sendhouse.domain.filters import TemplateFilter
 from sendhouse.store.schema.content import templates
 
 SORT_COLUMNS = {"createdAt": templates.c.created_at, "updatedAt": templates.c.updated_at,
                 "templateName": templates.c.name}
-
-
-@dataclass(frozen=True)
-class TemplateFilter:
-    """What GET /templates/search narrows by (every text filter is a case-insensitive substring)."""
-
-    query: str | None = None
-    template_type: str | None = None
-    name: str | None = None
-    subject: str | None = None
-    template_id: str | None = None
 
 
 async def get_template(conn: AsyncConnection, project_id: str, template_id: str) -> dict | None:

@@ -4,7 +4,7 @@
   a genuine token's open is handed to the Recorder (services/tracking.py), which writes in batches.
 - GET /t/c/{token}: 302 to the URL signed into the token, and only that one (no open redirect);
   a tampered or foreign token is 404 and records nothing.
-  Both are served by TrackingEndpoints, a pure ASGI layer in front of routing (api/app.py adds it).
+  Both are served by TrackingEndpoints, a pure ASGI layer in front of routing (app.py adds it).
 - GET /u/{token}: a confirm page (link scanners send GETs, so a GET changes nothing).
 - POST /u/{token} with List-Unsubscribe=One-Click (RFC 8058; the confirm form sends the same):
   unsubscribes at once.
@@ -25,11 +25,11 @@ import jinja2
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
-from sendhouse.api.errors import status_of
 from sendhouse.domain import tokens
+from sendhouse.domain.emails import key_of
 from sendhouse.domain.times import utcnow
 from sendhouse.domain.urls import ascii_url
-from sendhouse.errors import AppError
+from sendhouse.errors import AppError, status_of
 from sendhouse.services import unsubscribe as service
 from sendhouse.services.tracking import Hit, Recorder, recorder_part
 
@@ -70,6 +70,9 @@ def _state(request: Request) -> TrackingState:
 
 def open_hit(state: TrackingState | None, token: str) -> None:
     """Hand a genuine open token's hit to the recorder; never raises (the pixel is always answered)."""
+    if state is None:
+        log.error("open pixel not recorded: tracking is not running")
+        return
     try:
         row_id = tokens.verify_open(state.secret, token)
         if row_id is not None:
@@ -81,7 +84,7 @@ def open_hit(state: TrackingState | None, token: str) -> None:
 def click_target(state: TrackingState | None, token: str) -> str | None:
     """The URL a genuine click token may redirect to (its hit handed to the recorder), else None."""
     target = tokens.verify_click(state.secret, token) if state is not None else None
-    if target is None or not target.url.lower().startswith(("https://", "http://")):
+    if state is None or target is None or not target.url.lower().startswith(("https://", "http://")):
         return None
     url = ascii_url(target.url)  # tokens signed before links were signed in ASCII
     try:
@@ -138,7 +141,7 @@ def _invalid(status: int = 404, message: str = "This link is not valid or has ex
 def _target(request: Request, token: str, kind: str) -> tokens.UnsubscribeTarget | None:
     verify = tokens.verify_unsubscribe if kind == "unsubscribe" else tokens.verify_preference
     found = verify(_state(request).secret, token)
-    return replace(found, email=found.email.lower()) if found else None
+    return replace(found, email=key_of(found.email)) if found else None
 
 
 def _preference_url(request: Request, target: tokens.UnsubscribeTarget) -> str:

@@ -18,11 +18,9 @@ from sendhouse.api.routes import (
     templates,
     webhooks,
 )
-from sendhouse.web import tracking as web_tracking
 
 ROUTERS = [
     account.router, account_keys.router, campaigns.router, templates.router, senders.router, domains.router, mails.router,
     webhooks.router, contacts.router, contact_properties.router, suppression_groups.router,
     contact_lists.router, inbound.router, inbound_messages.router, events.router, automations.router,
-    web_tracking.router,
 ]

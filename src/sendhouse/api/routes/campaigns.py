@@ -12,40 +12,25 @@ from sendhouse.api.deps import CurrentPrincipal, Db, ProjectId, container
 from sendhouse.api.envelope import ok
 from sendhouse.api.json_body import JsonRoute
 from sendhouse.api.models import Address, RequestModel
+from sendhouse.domain.campaign_fields import CampaignFields
 from sendhouse.domain.campaigns import STATUSES
+from sendhouse.domain.filters import CampaignFilter
 from sendhouse.domain.pagination import Page
 from sendhouse.domain.times import parse_iso
 from sendhouse.services import campaigns as service
 from sendhouse.services import idempotency
-from sendhouse.store.campaigns import CampaignFilter
 
 router = APIRouter(prefix="/v1/campaigns", tags=["campaigns"], route_class=JsonRoute)
 
 
-class CampaignUpdate(RequestModel):
-    """Every field optional; lengths, formats and references are checked by the service."""
+class CampaignUpdate(CampaignFields, RequestModel):
+    """The shared campaign fields, plus `from` as an object and the scheduling flags; every field
+    optional; lengths, formats and references are checked by the service."""
 
-    name: str | None = None
-    subject: str | None = None
-    previewText: str | None = None
     from_: Address | None = Field(None, alias="from")
-    fromSenderId: str | None = None
-    replyTo: str | None = None
-    templateId: str | None = None
-    htmlTemplate: str | None = None
-    toLists: list[str] | None = None
-    excludeLists: list[str] | None = None
-    unsubscribeGroupId: str | None = None
     sendNow: bool | None = None
     scheduledAt: str | None = None
-    sendToGlobalList: bool | None = None
     publish: bool | None = None
-    trackingClick: bool | None = None
-    trackingOpen: bool | None = None
-    sendMode: str | None = None
-    gradualStrategy: str | None = None
-    dailyBatchSize: int | None = None
-    timezone: str | None = None
 
 
 class CampaignCreate(CampaignUpdate):

@@ -14,9 +14,9 @@ from sendhouse.api.deps import Db, ProjectId, container
 from sendhouse.api.envelope import ok
 from sendhouse.api.models import Address, RequestModel
 from sendhouse.api.routes.mails import Attachment
+from sendhouse.domain.filters import InboxFilter
 from sendhouse.domain.pagination import Page
 from sendhouse.services import inbound as service
-from sendhouse.store.inbound import Filters
 
 router = APIRouter(tags=["inbound"])
 
@@ -48,7 +48,7 @@ async def list_messages(
     page: Annotated[int, Query(ge=1, le=1_000_000)] = 1,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ):
-    filters = Filters(from_email=from_ or None, to_email=to or None, thread_id=threadId or None,
+    filters = InboxFilter(from_email=from_ or None, to_email=to or None, thread_id=threadId or None,
                       search=search or None, date_from=service.parse_date(dateFrom, "dateFrom"),
                       date_to=service.parse_date(dateTo, "dateTo"), include_blocked=includeBlocked)
     return ok(await service.list_messages(db, project_id, filters, Page(page, limit)))

@@ -81,7 +81,7 @@ class SendMail(MailFields):
 
 
 class BulkRecipient(Address):
-    email: str | None = None  # a recipient without one is refused alone, not the whole request
+    email: str | None = None  # type: ignore[assignment]  # a recipient without one is refused alone, not the whole request
     dynamicData: dict[str, Any] | None = None
     cc: Address | list[Address] | None = None
     bcc: Address | list[Address] | None = None

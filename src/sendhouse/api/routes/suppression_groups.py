@@ -18,7 +18,6 @@ from sendhouse.services import suppressions as service
 router = APIRouter(prefix="/v1/suppression-groups", tags=["suppression-groups"], route_class=JsonRoute)
 
 Reason = Literal["UNSUBSCRIBE", "BOUNCE", "COMPLAINT", "MANUAL"]
-MAX_EMAILS = 1000
 
 
 class GroupCreate(RequestModel):
@@ -58,14 +57,14 @@ class AllEntries(RequestModel):
 
 
 class Suppress(RequestModel):
-    emails: list[str] = Field(min_length=1, max_length=MAX_EMAILS)
+    emails: list[str] = Field(min_length=1, max_length=service.MAX_EMAILS)
     groupId: str | None = Field(None, max_length=12)
     reason: Reason = "MANUAL"
     isGlobal: bool = False
 
 
 class Unsuppress(RequestModel):
-    emails: list[str] = Field(min_length=1, max_length=MAX_EMAILS)
+    emails: list[str] = Field(min_length=1, max_length=service.MAX_EMAILS)
     groupId: str | None = Field(None, max_length=12)
     isGlobal: bool = False
 

@@ -11,10 +11,10 @@ from sendhouse.api.deps import Db, ProjectId
 from sendhouse.api.envelope import ok
 from sendhouse.api.json_body import JsonRoute
 from sendhouse.api.models import RequestModel
+from sendhouse.domain.filters import TemplateFilter
 from sendhouse.domain.pagination import Page
 from sendhouse.errors import InvalidInput
 from sendhouse.services import templates as service
-from sendhouse.store.templates import TemplateFilter
 
 router = APIRouter(prefix="/v1/templates", tags=["templates"], route_class=JsonRoute)
 

@@ -1,5 +1,5 @@
 """Custom events (definitions and the per-contact event log) and automations with their durable
-runs (issue 16).
+runs.
 
 An automation run is one contact in one automation: a row with its current step and the time it
 is due. Waits are due times; runners claim due rows with a lease, as workers claim ledger rows:

@@ -1,4 +1,4 @@
-"""Inbound mail (issue 17): receiving domains, received messages with their raw bytes and
+"""Inbound mail: receiving domains, received messages with their raw bytes and
 attachments, the replies sent to them (for threading), and SMTP submission keys."""
 
 import sqlalchemy as sa

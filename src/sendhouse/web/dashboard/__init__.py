@@ -16,7 +16,7 @@ from starlette.middleware.sessions import SessionMiddleware
 from starlette.staticfiles import StaticFiles
 
 from sendhouse.bootstrap import Container
-from sendhouse.errors import AppError
+from sendhouse.errors import AppError, status_of
 from sendhouse.web.dashboard import (
     audience,
     auth,
@@ -41,7 +41,6 @@ from sendhouse.web.dashboard.common import (
     problems,
     redirect,
     render,
-    status_of,
 )
 from sendhouse.web.dashboard.sessions import MOUNT_PATH, SESSION_COOKIE, SESSION_MAX_AGE
 

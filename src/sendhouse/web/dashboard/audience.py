@@ -4,6 +4,7 @@ their own pages (contact_pages)."""
 
 from __future__ import annotations
 
+import asyncio
 import tempfile
 from pathlib import Path
 from urllib.parse import quote
@@ -11,14 +12,13 @@ from urllib.parse import quote
 from fastapi import APIRouter, Request
 from starlette.datastructures import FormData, UploadFile
 
-from sendhouse.domain.contacts import PROPERTY_TYPES
+from sendhouse.domain.contacts import GLOBAL_CONTACT_LIST, PROPERTY_TYPES
 from sendhouse.domain.pagination import Page as Paging
 from sendhouse.domain.wording import OPERATOR_WORDS
 from sendhouse.errors import AppError, InvalidInput, InvalidOperation
 from sendhouse.services import dashboard as stats
 from sendhouse.services import import_mapping as mapping
 from sendhouse.services import lists as list_service
-from sendhouse.store.lists import GLOBAL_CONTACT_LIST
 from sendhouse.web.dashboard import segment_pages as segments
 from sendhouse.web.dashboard.common import Ctx, Form, Page, flash, optional, problems, redirect, render, text
 
@@ -88,7 +88,7 @@ async def _save_upload(ctx: Ctx, upload: UploadFile) -> Path:
         while chunk := await upload.read(1024 * 1024):
             written += len(chunk)
             if written > MAX_UPLOAD:
-                Path(handle.name).unlink(missing_ok=True)
+                await asyncio.to_thread(Path(handle.name).unlink, missing_ok=True)
                 raise InvalidInput.field("file", "the file is larger than 50 MB")
             handle.write(chunk)
     return Path(handle.name)

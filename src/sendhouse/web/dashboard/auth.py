@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request
 
-from sendhouse.errors import AppError, InvalidInput, NotFound
+from sendhouse.errors import AppError, InvalidInput, NotFound, status_of
 from sendhouse.services import sessions as session_service
 from sendhouse.services import users as user_service
 from sendhouse.web.dashboard.common import (
@@ -15,7 +15,6 @@ from sendhouse.web.dashboard.common import (
     problems,
     redirect,
     render,
-    status_of,
     text,
 )
 from sendhouse.web.dashboard.sessions import SESSION_KEY

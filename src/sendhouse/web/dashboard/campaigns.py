@@ -4,11 +4,13 @@ schedule, pause, resume and abort buttons, and analytics with SVG charts."""
 from __future__ import annotations
 
 import zoneinfo
+from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from starlette.datastructures import FormData
 
+from sendhouse.domain.filters import CampaignFilter
 from sendhouse.domain.pagination import Page as Paging
 from sendhouse.domain.templating import compile_template
 from sendhouse.errors import AppError, InvalidInput, NotFound
@@ -20,7 +22,6 @@ from sendhouse.services import overview as overview_service
 from sendhouse.services import properties as property_service
 from sendhouse.services import senders as sender_service
 from sendhouse.services import templates as template_service
-from sendhouse.store.campaigns import CampaignFilter
 from sendhouse.web.dashboard import charts
 from sendhouse.web.dashboard.common import (
     Ctx,
@@ -77,7 +78,7 @@ async def _choices(ctx: Ctx) -> dict:
 
 def fields_of(form: FormData) -> dict:
     """A campaign body under AutoSend's names from the form."""
-    fields = {"name": text(form, "name"), "subject": text(form, "subject"),
+    fields: dict[str, Any] = {"name": text(form, "name"), "subject": text(form, "subject"),
               "previewText": optional(form, "previewText"), "templateId": optional(form, "templateId"),
               "htmlTemplate": optional(form, "htmlTemplate"),
               "toLists": [str(v) for v in form.getlist("toLists") if v],

@@ -16,7 +16,6 @@ from fastapi.templating import Jinja2Templates
 from markupsafe import Markup
 from starlette.datastructures import FormData
 
-from sendhouse.api import errors as api_errors
 from sendhouse.bootstrap import Container
 from sendhouse.domain import wording
 from sendhouse.errors import AppError, NotFound
@@ -144,11 +143,6 @@ def problems(exc: AppError) -> list[str]:
 def detail_lines(details: list) -> list[str]:
     """AutoSend's [{field, message}] details as sentences with form labels."""
     return wording.human_lines(details)
-
-
-def status_of(exc: AppError) -> int:
-    """The same HTTP status the API gives this error."""
-    return api_errors.status_of(exc)
 
 
 def text(form: FormData, name: str) -> str:

@@ -9,7 +9,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from starlette.datastructures import FormData
 
-from sendhouse.domain.contacts import csv_value
+from sendhouse.domain.contacts import GLOBAL_CONTACT_LIST, csv_value
 from sendhouse.domain.pagination import Page as Paging
 from sendhouse.errors import AppError, InvalidInput
 from sendhouse.services import contacts as contact_service
@@ -17,7 +17,6 @@ from sendhouse.services import events as event_service
 from sendhouse.services import lists as list_service
 from sendhouse.services import properties as property_service
 from sendhouse.services import suppressions as suppression_service
-from sendhouse.store.lists import GLOBAL_CONTACT_LIST
 from sendhouse.web.dashboard.common import Ctx, Form, Page, flash, problems, redirect, render, text
 
 router = APIRouter()

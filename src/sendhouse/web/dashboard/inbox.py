@@ -6,11 +6,11 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
+from sendhouse.domain.filters import InboxFilter
 from sendhouse.domain.pagination import Page as Paging
 from sendhouse.errors import AppError, NotFound
 from sendhouse.services import inbound as service
 from sendhouse.services import inbound_receive
-from sendhouse.store.inbound import Filters
 from sendhouse.web.dashboard.common import Form, Page, flash, problems, redirect, render, text
 
 router = APIRouter()
@@ -20,7 +20,7 @@ PAGE_SIZE = 50
 @router.get("/inbox")
 async def inbox(request: Request, ctx: Page, page: int = 1, sender: str = "", to: str = "", search: str = "",
                 blocked: bool = False):
-    filters = Filters(from_email=sender.strip()[:320] or None, to_email=to.strip()[:320] or None,
+    filters = InboxFilter(from_email=sender.strip()[:320] or None, to_email=to.strip()[:320] or None,
                       search=search.strip()[:200] or None, include_blocked=blocked)
     found = await service.list_messages(ctx.db, ctx.project_id, filters, Paging(max(page, 1), PAGE_SIZE))
     address = "anything@" + inbound_receive.default_domain(ctx.settings, ctx.project_id)

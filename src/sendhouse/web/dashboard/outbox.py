@@ -6,10 +6,10 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
+from sendhouse.domain.filters import CampaignFilter
 from sendhouse.domain.pagination import Page as Paging
 from sendhouse.services import campaigns as campaign_service
 from sendhouse.services import dashboard as stats
-from sendhouse.store.campaigns import CampaignFilter
 from sendhouse.web.dashboard.common import Page, render
 
 router = APIRouter()

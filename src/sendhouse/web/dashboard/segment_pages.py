@@ -118,7 +118,7 @@ async def update_segment(request: Request, ctx: Page, form: Form, list_id: str):
         saved = await list_service.update_segment(ctx.db, ctx.project_id, list_id, changed)
     except AppError as exc:
         return render(request, "dashboard/segment_form.html", ctx, status=400, segment=segment, values=dict(form),
-                      errors=problems(exc), **await builder(ctx, len(changed.filter_criteria["groups"])))
+                      errors=problems(exc), **await builder(ctx, len((changed.filter_criteria or {}).get("groups") or [])))
     count = saved["contactCount"]
     flash(request, f"Segment “{saved['name']}” saved: {count:,} contact{'' if count == 1 else 's'} match{'es' if count == 1 else ''} now.")
     return redirect(request, f"/lists/{list_id}")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request
 
-from sendhouse.errors import AppError
+from sendhouse.errors import AppError, status_of
 from sendhouse.services import senders as service
 from sendhouse.web.dashboard.common import (
     Ctx,
@@ -15,7 +15,6 @@ from sendhouse.web.dashboard.common import (
     problems,
     redirect,
     render,
-    status_of,
     text,
 )
 

@@ -11,14 +11,14 @@ from fastapi import APIRouter, Request
 
 from sendhouse.domain.pagination import Page as Paging
 from sendhouse.domain.times import utcnow
-from sendhouse.errors import AppError, InvalidInput, NotFound
+from sendhouse.errors import AppError, InvalidInput, NotFound, status_of
 from sendhouse.services import api_keys as key_service
 from sendhouse.services import domains as domain_service
 from sendhouse.services import inbound as inbound_service
 from sendhouse.services import projects as project_service
 from sendhouse.services import smtp_keys
 from sendhouse.services import webhooks as webhook_service
-from sendhouse.web.dashboard.common import Ctx, Form, Page, flash, problems, redirect, render, status_of, text
+from sendhouse.web.dashboard.common import Ctx, Form, Page, flash, problems, redirect, render, text
 
 router = APIRouter()
 MAX_KEY_DAYS = 3650

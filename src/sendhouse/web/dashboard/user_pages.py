@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request
 
-from sendhouse.errors import AppError
+from sendhouse.errors import AppError, status_of
 from sendhouse.services import members as service
-from sendhouse.web.dashboard.common import Ctx, Form, Page, flash, problems, redirect, render, status_of, text
+from sendhouse.web.dashboard.common import Ctx, Form, Page, flash, problems, redirect, render, text
 
 router = APIRouter()
 

@@ -1,4 +1,4 @@
-"""Custom events (definitions, per-contact log) and automations with their durable runs (issue 16).
+"""Custom events (definitions, per-contact log) and automations with their durable runs.
 
 Revision ID: 0005_events
 Revises: 0004_compat

@@ -1,4 +1,4 @@
-"""Hardening (issue 15): server-side dashboard sessions; expiry and last use of API keys.
+"""Hardening: server-side dashboard sessions; expiry and last use of API keys.
 
 Revision ID: 0007_harden
 Revises: 0006_inbound

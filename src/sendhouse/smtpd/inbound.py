@@ -23,11 +23,15 @@ import asyncio
 import logging
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from typing import Any
 
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
-from sendhouse.delivery.smtp_guard import TOO_MANY_MESSAGES, ClientLimits, LimitedSMTP
+from sendhouse.bootstrap import Container
 from sendhouse.domain import tokens
+from sendhouse.domain.emails import key_of
+from sendhouse.services import bounces, inbound_receive, unsubscribe
+from sendhouse.smtpd.smtp_guard import TOO_MANY_MESSAGES, ClientLimits, LimitedSMTP, message_bytes
 
 log = logging.getLogger("sendhouse.inbound")
 MAX_MESSAGE_BYTES = 10 * 1024 * 1024
@@ -49,11 +53,26 @@ def default_limits() -> ClientLimits:
     return ClientLimits(max_connections=MAX_CONNECTIONS_PER_IP, messages_per_minute=MESSAGES_PER_MINUTE_PER_IP)
 
 
+class RoutedEnvelope(Envelope):
+    """aiosmtpd's envelope plus where each accepted recipient goes (a VERP target or an inbox route)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.targets: dict[str, Any] = {}
+
+
+class ReceiverSMTP(LimitedSMTP):
+    """The receiver's SMTP protocol: its envelopes carry the recipients' targets."""
+
+    def _create_envelope(self) -> RoutedEnvelope:
+        return RoutedEnvelope()
+
+
 @dataclass
 class FeedbackHandler:
     """aiosmtpd handler: checks recipients at RCPT, records reports at DATA."""
 
-    container: object
+    container: Container
     limits: ClientLimits = field(default_factory=default_limits)
 
     def __post_init__(self):
@@ -69,14 +88,12 @@ class FeedbackHandler:
 
     async def resolve(self, address: str):
         """A VERP target (kind, row id), a Route for the inbox, or None."""
-        from sendhouse.services import inbound_receive
-
         found = self.target(address)
         if found is not None:
             return found
         return await inbound_receive.route(self.container.db, self.container.settings, address)
 
-    async def handle_MAIL(self, server: SMTP, session: Session, envelope: Envelope, address: str, options):
+    async def handle_MAIL(self, server: SMTP, session: Session, envelope: RoutedEnvelope, address: str, options):
         if not self.limits.take_message(getattr(server, "client_ip", None) or "unknown"):
             return TOO_MANY_MESSAGES
         server.data_size_limit = REPORT_MAX_BYTES  # until a recipient for the inbox is accepted
@@ -84,8 +101,8 @@ class FeedbackHandler:
         envelope.targets = {}
         return "250 OK"
 
-    async def handle_RCPT(self, server, session: Session, envelope: Envelope, address: str, options):
-        if any(address.lower() == seen.lower() for seen in envelope.rcpt_tos):
+    async def handle_RCPT(self, server, session: Session, envelope: RoutedEnvelope, address: str, options):
+        if key_of(address) in {key_of(seen) for seen in envelope.rcpt_tos}:
             return "250 OK"  # the same recipient again: one delivery
         if len(envelope.rcpt_tos) >= MAX_RECIPIENTS:
             return "452 4.5.3 Too many recipients"
@@ -99,16 +116,16 @@ class FeedbackHandler:
         if not isinstance(found, tuple):
             server.data_size_limit = MAX_MESSAGE_BYTES
         envelope.rcpt_tos.append(address)
-        envelope.targets[address.lower()] = found
+        envelope.targets[key_of(address)] = found
         return "250 OK"
 
-    async def handle_RSET(self, server, session: Session, envelope: Envelope):
+    async def handle_RSET(self, server, session: Session, envelope: RoutedEnvelope):
         server.data_size_limit = MAX_MESSAGE_BYTES  # what EHLO and the next MAIL's SIZE= are checked against
         return "250 OK"
 
-    async def handle_DATA(self, server, session: Session, envelope: Envelope):
+    async def handle_DATA(self, server, session: Session, envelope: RoutedEnvelope):
         server.data_size_limit = MAX_MESSAGE_BYTES
-        raw = envelope.original_content or envelope.content
+        raw = message_bytes(envelope)
         targets = set(envelope.targets.values())
         try:
             await self._deliver_all({t for t in targets if isinstance(t, tuple)}, raw)
@@ -118,9 +135,7 @@ class FeedbackHandler:
             return "451 4.3.0 Temporary failure, try again later"
         return "250 2.0.0 Accepted"
 
-    async def _store(self, server, session: Session, envelope: Envelope, raw: bytes, routes: list) -> None:
-        from sendhouse.services import inbound_receive
-
+    async def _store(self, server, session: Session, envelope: RoutedEnvelope, raw: bytes, routes: list) -> None:
         if not routes:
             return
         details = inbound_receive.Envelope(mail_from=envelope.mail_from or "", rcpt_tos=tuple(envelope.rcpt_tos),
@@ -131,8 +146,6 @@ class FeedbackHandler:
 
     async def _deliver_all(self, targets: set[tuple[str, str]], raw: bytes) -> None:
         """Record the message for each distinct target, parsing a report at most once (in a thread)."""
-        from sendhouse.services import bounces, unsubscribe
-
         db, settings = self.container.db, self.container.settings
         rows = sorted(row_id for kind, row_id in targets if kind == "bounce")
         report = await bounces.parse_report_off_loop(raw) if rows else None
@@ -149,7 +162,7 @@ async def inbound_part(container, listen: str | None = None, *, limits: ClientLi
     handler = FeedbackHandler(container, limits or default_limits())
 
     def protocol() -> SMTP:
-        return LimitedSMTP(handler, limits=handler.limits, data_size_limit=MAX_MESSAGE_BYTES,
+        return ReceiverSMTP(handler, limits=handler.limits, data_size_limit=MAX_MESSAGE_BYTES,
                            hostname=handler.domain, timeout=60)
 
     server = await asyncio.get_running_loop().create_server(protocol, host=host, port=port)

@@ -13,7 +13,7 @@ import time
 from collections import Counter, deque
 from dataclasses import dataclass, field
 
-from aiosmtpd.smtp import SMTP
+from aiosmtpd.smtp import SMTP, Envelope
 
 WINDOW_SECONDS = 60.0
 TOO_MANY_CONNECTIONS = b"421 4.7.0 Too many connections from your address, try again later\r\n"
@@ -41,9 +41,6 @@ class ClientLimits:
         if self._open[key] <= 0:
             del self._open[key]
 
-    def open_count(self, key: str) -> int:
-        return self._open[key]
-
     def take_message(self, key: str, now: float | None = None) -> bool:
         """Count one message of `key` in the sliding minute; False when it already sent its share."""
         if not self.messages_per_minute:
@@ -61,6 +58,11 @@ class ClientLimits:
 def peer_ip(transport) -> str:
     peer = transport.get_extra_info("peername")
     return str(peer[0]) if isinstance(peer, tuple) and peer else "unknown"
+
+
+def message_bytes(envelope: Envelope) -> bytes:
+    """The message of DATA as received (aiosmtpd keeps the raw bytes beside its decoded copy)."""
+    return envelope.original_content or b""
 
 
 class LimitedSMTP(SMTP):

@@ -1,4 +1,5 @@
-"""Per-key API rate limit: an in-process token bucket per key (each API replica limits on its own)."""
+"""Per-key API rate limit (HTTP API and MCP alike): an in-process token bucket per key (each API
+replica limits on its own). Pure: the clock is injected."""
 
 from __future__ import annotations
 

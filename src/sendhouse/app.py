@@ -1,4 +1,6 @@
-"""create_app(): the FastAPI application with its routers, middleware and error handlers."""
+"""create_app(): the one HTTP application of Sendhouse, put together from its front doors: the API
+(api/: routers, middleware, error handlers), the dashboard and the public tracking and
+unsubscribe pages (web/), and MCP over HTTP (mcp_tools/). The only module that imports them all."""
 
 from __future__ import annotations
 
@@ -26,6 +28,7 @@ from sendhouse.web.dashboard import mount_dashboard
 from sendhouse.web.dashboard.audience import MAX_UPLOAD
 from sendhouse.web.dashboard.sessions import session_gate
 from sendhouse.web.tracking import TrackingEndpoints
+from sendhouse.web.tracking import router as tracking_router
 
 MAIL_PATHS = ("/v1/mails/send", "/v1/mails/bulk")
 IMPORT_PATH = "/app/imports"
@@ -75,6 +78,7 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
     app.include_router(jwks_router)
     for router in ROUTERS:
         app.include_router(router)
+    app.include_router(tracking_router)
     mount_mcp(app, built)
     mount_dashboard(app, built)
     app.add_middleware(EncryptedPayloadMiddleware, keys=app.state.payload_keys)  # inside the gate: after auth

@@ -21,12 +21,16 @@ import re
 import ssl
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from typing import Any, cast
 
 from aiosmtpd.smtp import AuthResult, Envelope, LoginPassword, Session
 
-from sendhouse.delivery.inbound import parse_listen
-from sendhouse.delivery.smtp_guard import TOO_MANY_MESSAGES, ClientLimits, LimitedSMTP
+from sendhouse.bootstrap import Container
+from sendhouse.domain.emails import key_of
 from sendhouse.errors import AppError, InvalidOperation
+from sendhouse.services import smtp_keys, submission
+from sendhouse.smtpd.inbound import parse_listen
+from sendhouse.smtpd.smtp_guard import TOO_MANY_MESSAGES, ClientLimits, LimitedSMTP, message_bytes
 
 log = logging.getLogger("sendhouse.submission")
 MAX_MESSAGE_BYTES = 25 * 1024 * 1024
@@ -39,6 +43,8 @@ TOO_MANY_KEY_CONNECTIONS = "454 4.7.0 Too many connections with this SMTP key, t
 
 def auth_needs_tls(local_ip: str | None, peer_ip: str | None) -> bool:
     """AUTH is allowed in the clear only on a loopback connection (both ends loopback)."""
+    if local_ip is None or peer_ip is None:
+        return True
     try:
         return not (ipaddress.ip_address(local_ip).is_loopback and ipaddress.ip_address(peer_ip).is_loopback)
     except (TypeError, ValueError):
@@ -59,6 +65,11 @@ def _pending(server, session, envelope, mechanism, auth_data) -> AuthResult:
     return AuthResult(success=isinstance(auth_data, LoginPassword), auth_data=auth_data)
 
 
+def _key(session: Session) -> dict[str, Any]:
+    """The SMTP key the session authenticated with (MAIL, RCPT and DATA come only after AUTH)."""
+    return cast(dict[str, Any], session.auth_data)
+
+
 def _reply_text(error: AppError) -> str:
     details = error.details if isinstance(error.details, list) else []
     text = "; ".join(f"{d.get('field')}: {d.get('message')}" for d in details if isinstance(d, dict)) or error.message
@@ -69,14 +80,12 @@ def _reply_text(error: AppError) -> str:
 class SubmissionHandler:
     """aiosmtpd handler: limits per key at MAIL, recipients at RCPT, the ledger row at DATA."""
 
-    container: object
+    container: Container
     key_limits: ClientLimits
-    group: object = None  # services.submission.GroupCommit, made on the server's loop
+    group: submission.GroupCommit | None = None  # made on the server's loop
 
     def __post_init__(self):
-        from sendhouse.services.submission import GroupCommit
-
-        self.group = GroupCommit(self.container.db, self.container.settings)
+        self.group = submission.GroupCommit(self.container.db, self.container.settings)
 
     async def handle_EHLO(self, server, session: Session, envelope: Envelope, hostname: str, responses: list[str]):
         """aiosmtpd reads commands one after another from its stream, so a client may pipeline
@@ -86,13 +95,13 @@ class SubmissionHandler:
         return [*responses[:-1], "250-PIPELINING", responses[-1]]
 
     async def handle_MAIL(self, server, session: Session, envelope: Envelope, address: str, options):
-        if not self.key_limits.take_message(session.auth_data["id"]):
+        if not self.key_limits.take_message(_key(session)["id"]):
             return TOO_MANY_MESSAGES
         envelope.mail_from, envelope.mail_options = address, list(options)
         return "250 OK"
 
     async def handle_RCPT(self, server, session: Session, envelope: Envelope, address: str, options):
-        if any(address.lower() == seen.lower() for seen in envelope.rcpt_tos):
+        if key_of(address) in {key_of(seen) for seen in envelope.rcpt_tos}:
             return "250 OK"
         if len(envelope.rcpt_tos) >= MAX_RECIPIENTS:
             return "452 4.5.3 Too many recipients"
@@ -100,13 +109,11 @@ class SubmissionHandler:
         return "250 OK"
 
     async def handle_DATA(self, server, session: Session, envelope: Envelope):
-        from sendhouse.services import submission
-
         try:
             email_id = await submission.submit(
-                self.container.db, self.container.settings, session.auth_data["project_id"],
+                self.container.db, self.container.settings, _key(session)["project_id"],
                 mail_from=envelope.mail_from or "", rcpts=list(envelope.rcpt_tos),
-                raw=envelope.original_content or envelope.content, group=self.group)
+                raw=message_bytes(envelope), group=self.group)
         except InvalidOperation as error:
             return f"550 5.7.1 {_reply_text(error)}"
         except AppError as error:
@@ -155,13 +162,11 @@ class SubmissionSMTP(LimitedSMTP):
         return await self._verified(await super().auth_LOGIN(_, args))
 
     async def _verified(self, result: AuthResult) -> AuthResult:
-        from sendhouse.services import smtp_keys
-
         if not result.success:
             return result
         try:
             key = await smtp_keys.authenticate(self.event_handler.container.db,
-                                               result.auth_data.password.decode("utf-8", "replace"))
+                                               cast(LoginPassword, result.auth_data).password.decode("utf-8", "replace"))
         except Exception:
             log.exception("checking an SMTP key failed")
             return AuthResult(success=False, handled=False, message="454 4.7.0 Temporary authentication failure")
