@@ -24,10 +24,9 @@ from sendhouse.observability import event_after_commit
 from sendhouse.services import expansion, idempotency
 from sendhouse.services.senders import require_verified
 from sendhouse.store import campaigns as store
-from sendhouse.store import ledger
+from sendhouse.store import counters, ledger
 from sendhouse.store.campaigns import CampaignFilter
 from sendhouse.store.db import Database
-from sendhouse.store.events import campaign_counts
 from sendhouse.store.lists import describe_lists
 from sendhouse.store.templates import get_template
 
@@ -110,12 +109,12 @@ def _settings(row: dict) -> dict:
 
 
 async def present_campaign(conn: AsyncConnection, row: dict) -> dict:
-    """The full AutoSend campaign object (§2.4), with lists, template and ledger metrics (the
-    organization from row["organization_id"] when the row was read with it)."""
+    """The full AutoSend campaign object (§2.4), with lists, template and metrics (the organization
+    and the counters from the row when it was read with them: store.get_with_counters)."""
     wanted = row["to_lists"] + row["exclude_lists"]
     described = await describe_lists(conn, row["project_id"], wanted) if wanted else {}
     template = await get_template(conn, row["project_id"], row["template_id"]) if row["template_id"] else None
-    counts = (await _message_counts(conn, [row["id"]]))[row["id"]]
+    counts = await _counters_of(conn, row)
     organization = row["organization_id"] if "organization_id" in row else await store.organization_of(
         conn, row["project_id"])
     return {
@@ -222,9 +221,10 @@ async def _get_row(conn: AsyncConnection, project_id: str, campaign_id: str) -> 
 
 
 async def get_campaign(db: Database, project_id: str, campaign_id: str) -> dict:
-    """The full campaign object. No snapshot needed: its row and live counts are read in turn."""
+    """The full campaign object: its row, organization and counters in one query, then its lists
+    and template (no snapshot needed)."""
     async with db.read(snapshot=False) as conn:
-        row = await store.get_with_organization(conn, campaign_id, project_id)
+        row = await store.get_with_counters(conn, campaign_id, project_id)
         if row is None:
             raise not_found()
         return await present_campaign(conn, row)
@@ -242,8 +242,7 @@ async def list_campaigns(db: Database, project_id: str, filters: CampaignFilter,
     """{campaigns, pagination}: newest first, filtered; metrics for sent ones (all with includeCounts)."""
     async with db.read() as conn:
         rows, total = await store.list_page(conn, project_id, filters, page)
-        counts = await _message_counts(conn, [r["id"] for r in rows])
-    items = [_list_item(r, counts[r["id"]], include_counts) for r in rows]
+    items = [_list_item(r, counters.of_row(r), include_counts) for r in rows]
     return {"campaigns": items, "pagination": page.describe(total)}
 
 
@@ -405,31 +404,34 @@ async def abort_campaign(db: Database, project_id: str, campaign_id: str) -> dic
 # --- analytics -----------------------------------------------------------------------------
 
 
-async def _message_counts(conn: AsyncConnection, campaign_ids: list[str]) -> dict[str, dict]:
-    """Ledger rows by status per campaign, with the feedback counts of its events under "_feedback"."""
-    counts, feedback = await campaign_counts(conn, campaign_ids)
-    return {cid: {**found, "_feedback": feedback[cid]} for cid, found in counts.items()}
+async def _counters_of(conn: AsyncConnection, row: dict) -> dict[str, int]:
+    """The campaign's counters: from the row when it was read with them, else read now."""
+    if counters.FIELDS[0] in row:
+        return counters.of_row(row)
+    return (await counters.read(conn, [row["id"]]))[row["id"]]
 
 
-def _metrics(row: dict, counts: dict) -> dict:
-    """The metrics object: ledger counts, plus opens, clicks, bounces, complaints and unsubscribes
-    from events. A row refused at SMTP time (failed, with a bounce event) counts as sent and bounced."""
-    feedback = counts.get("_feedback") or {}
-    found = rules.metrics(row, {k: v for k, v in counts.items() if k != "_feedback"})
-    refused = feedback.get("failedBounced", 0)
+def _metrics(row: dict, found: dict[str, int]) -> dict:
+    """The metrics object from the campaign's counters: ledger rows by status, plus opens, clicks,
+    bounces, complaints and unsubscribes from events. A row refused at SMTP time (failed, with a
+    bounce event) counts as sent and bounced."""
+    statuses, feedback = counters.as_counts(found)
+    found = rules.metrics(row, statuses)
+    refused = feedback["failedBounced"]
     found.update(sent=found["sent"] + refused, failedCount=found["failedCount"] - refused,
-                 bounced=max(found["bounced"], feedback.get("bounced", 0)))
-    found.update({k: feedback.get(k, 0) for k in ("opened", "clicked", "unsubscribed", "spamReported")})
+                 bounced=max(found["bounced"], feedback["bounced"]))
+    found.update({k: feedback[k] for k in ("opened", "clicked", "unsubscribed", "spamReported")})
     return found
 
 
 async def campaign_analytics(db: Database, project_id: str, campaign_id: str) -> dict:
-    """§2.11: counts derived from the ledger, rates in percent, tracking switches."""
-    async with db.read() as conn:
-        row = await _get_row(conn, project_id, campaign_id)
-        counts = (await _message_counts(conn, [campaign_id]))[campaign_id]
-    found = rules.analytics_counts(row, _metrics(row, counts))
-    found["humanOpened"] = counts["_feedback"]["humanOpened"] if row["tracking_open"] else 0
+    """§2.11: counts from the campaign's counters, rates in percent, tracking switches."""
+    async with db.read(snapshot=False) as conn:
+        row = await store.get_with_counters(conn, campaign_id, project_id)
+    if row is None:
+        raise not_found()
+    found = rules.analytics_counts(row, _metrics(row, counters.of_row(row)))
+    found["humanOpened"] = row["human_opened"] if row["tracking_open"] else 0
     return {
         "campaignId": row["id"], "name": row["name"], "status": row["status"], "sentAt": iso(row["sent_at"]),
         "counts": found, "rates": rules.analytics_rates(found),

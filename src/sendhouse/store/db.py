@@ -7,6 +7,8 @@ uses psycopg 3 with ordinary pooled transactions. Each handle carries its stop f
 
 `after_commit(callback)` runs a callback once the enclosing `Database.write()` transaction has
 committed (never when it rolls back): structured log events of state changes use it.
+A write transaction's scoped objects (store/scoped.py) are flushed just before its COMMIT: the
+campaign counters gather there.
 `read(snapshot=False)` on SQLite skips the explicit BEGIN/COMMIT: each statement then sees the
 latest commit on its own, for reads that need no snapshot (a few thread round trips fewer).
 """
@@ -23,6 +25,7 @@ from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from sendhouse.store.fence import make_fence
+from sendhouse.store.scoped import scope_ended, transaction_scope
 
 SQLITE_PRAGMAS = (
     "PRAGMA journal_mode=WAL",
@@ -114,13 +117,19 @@ class Database:
 
     @asynccontextmanager
     async def write(self) -> AsyncIterator[AsyncConnection]:
-        """A write transaction, committed on success and rolled back on error; `after_commit`
-        callbacks registered inside it run after the commit."""
+        """A write transaction, committed on success and rolled back on error; its
+        `transaction_scoped` objects are flushed just before the commit, `after_commit` callbacks
+        registered inside it run after the commit."""
         callbacks: list[Callable[[], None]] = []
         token = _pending.set(callbacks)
         try:
             async with self._writer.begin() as conn:
-                yield conn
+                scoped, scoped_token = transaction_scope(conn)
+                try:
+                    yield conn
+                    await scoped.flush()
+                finally:
+                    scope_ended(scoped_token)
         finally:
             _pending.reset(token)
         _run(callbacks)
