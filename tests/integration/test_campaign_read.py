@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from sendhouse.domain import ids
 from sendhouse.domain.times import utcnow
 from sendhouse.store import events, ledger
+from sendhouse.store.schema.audience import contact_lists
 from sendhouse.store.schema.campaigns import campaigns, messages
 from sendhouse.store.schema.core import projects
 from tests.support.feedback_data import sent_campaign
@@ -84,3 +85,21 @@ async def _organization(db, project_id: str) -> str:
     async with db.read() as conn:
         found = await conn.execute(sa.select(projects.c.organization_id).where(projects.c.id == project_id))
         return found.scalar_one()
+
+
+async def test_plain_lists_and_a_template_are_read_with_the_campaign_as_when_it_was_created(api, tenant):
+    """The one-statement read (lists and template joined to the campaign row) answers what the
+    create path, which reads them one by one, answered; a deleted list is left out by both."""
+    from tests.integration.test_campaigns_api import BASE, create, seed_content
+
+    made = await seed_content(api, tenant.project_id)
+    members, gone = await seed_list(api.db, tenant.project_id, 3, prefix="m"), await seed_list(
+        api.db, tenant.project_id, 2, prefix="g")
+    body = {**BASE, "templateId": made["template"], "toLists": [members, made["list"]], "excludeLists": [gone]}
+    created = (await create(api, tenant, body)).json()["data"]
+    assert [x["contactCount"] for x in created["toLists"] + created["excludeLists"]] == [3, 0, 2]
+    async with api.db.write() as conn:
+        await conn.execute(contact_lists.update().where(contact_lists.c.id == gone).values(deleted_at=utcnow()))
+    got = (await api.client.get(f"/v1/campaigns/{created['id']}", headers=tenant.headers)).json()["data"]
+    assert got["excludeLists"] == [] and got["template"]["templateName"] == "Welcome"
+    assert {**got, "excludeLists": created["excludeLists"]} == created

@@ -109,14 +109,22 @@ def _settings(row: dict) -> dict:
 
 
 async def present_campaign(conn: AsyncConnection, row: dict) -> dict:
-    """The full AutoSend campaign object (§2.4), with lists, template and metrics (the organization
-    and the counters from the row when it was read with them: store.get_with_counters)."""
+    """The full AutoSend campaign object (§2.4), with lists, template and metrics; the parts a row
+    read by store.get_to_present or get_with_counters carries are taken from it."""
     wanted = row["to_lists"] + row["exclude_lists"]
-    described = await describe_lists(conn, row["project_id"], wanted) if wanted else {}
-    template = await get_template(conn, row["project_id"], row["template_id"]) if row["template_id"] else None
-    counts = await _counters_of(conn, row)
+    described = row.get("lists")
+    if described is None:
+        described = await describe_lists(conn, row["project_id"], wanted) if wanted else {}
+    if "template" in row:
+        template = row["template"]
+    else:
+        template = await get_template(conn, row["project_id"], row["template_id"]) if row["template_id"] else None
     organization = row["organization_id"] if "organization_id" in row else await store.organization_of(
         conn, row["project_id"])
+    return _campaign_object(row, described, template, await _counters_of(conn, row), organization)
+
+
+def _campaign_object(row: dict, described: dict, template: dict | None, counts: dict, organization: str | None) -> dict:
     return {
         **present_summary(row), "projectId": row["project_id"], "organizationId": organization,
         **_settings(row), **_timeline(row),
@@ -221,13 +229,17 @@ async def _get_row(conn: AsyncConnection, project_id: str, campaign_id: str) -> 
 
 
 async def get_campaign(db: Database, project_id: str, campaign_id: str) -> dict:
-    """The full campaign object: its row, organization and counters in one query, then its lists
-    and template (no snapshot needed)."""
-    async with db.read(snapshot=False) as conn:
-        row = await store.get_with_counters(conn, campaign_id, project_id)
-        if row is None:
-            raise not_found()
-        return await present_campaign(conn, row)
+    """The full campaign object: its row, organization, counters, template and lists in one
+    statement, as a quick read (no snapshot needed). Lists whose count scans the contacts (All
+    Contacts, segments) are then counted on the ordinary reader, off the event loop."""
+    async with db.quick_read() as conn:
+        row = await store.get_to_present(conn, campaign_id, project_id)
+    if row is None:
+        raise not_found()
+    if any(found["contactCount"] is None for found in row["lists"].values()):
+        async with db.read(snapshot=False) as conn:
+            row["lists"] = await describe_lists(conn, project_id, row["to_lists"] + row["exclude_lists"])
+    return _campaign_object(row, row["lists"], row["template"], counters.of_row(row), row["organization_id"])
 
 
 def _list_item(row: dict, counts: dict, include_counts: bool) -> dict:
@@ -240,7 +252,7 @@ def _list_item(row: dict, counts: dict, include_counts: bool) -> dict:
 async def list_campaigns(db: Database, project_id: str, filters: CampaignFilter, page: Page,
                          *, include_counts: bool = False) -> dict:
     """{campaigns, pagination}: newest first, filtered; metrics for sent ones (all with includeCounts)."""
-    async with db.read() as conn:
+    async with db.quick_read() as conn:
         rows, total = await store.list_page(conn, project_id, filters, page)
     items = [_list_item(r, counters.of_row(r), include_counts) for r in rows]
     return {"campaigns": items, "pagination": page.describe(total)}
@@ -426,7 +438,7 @@ def _metrics(row: dict, found: dict[str, int]) -> dict:
 
 async def campaign_analytics(db: Database, project_id: str, campaign_id: str) -> dict:
     """§2.11: counts from the campaign's counters, rates in percent, tracking switches."""
-    async with db.read(snapshot=False) as conn:
+    async with db.quick_read() as conn:
         row = await store.get_with_counters(conn, campaign_id, project_id)
     if row is None:
         raise not_found()

@@ -41,7 +41,7 @@ def progress_of(total: int, counts: dict[str, int]) -> dict:
 
 async def _ledger_counts(db: Database, campaign_ids: list[str]) -> dict[str, dict[str, int]]:
     """{campaign: {sent, bounced, failed, cancelled, pending}} from the campaign counters."""
-    async with db.read(snapshot=False) as conn:
+    async with db.quick_read() as conn:
         found = await counters.read(conn, campaign_ids)
     return {cid: counters.as_counts(values)[0] for cid, values in found.items()}
 

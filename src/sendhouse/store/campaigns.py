@@ -17,10 +17,11 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from sendhouse.domain.campaigns import PENDING_MESSAGES, SENDING
 from sendhouse.domain.pagination import Page
 from sendhouse.store import counters
+from sendhouse.store.lists import campaign_lists_json, described_from
 from sendhouse.store.schema.audience import suppression_groups
 from sendhouse.store.schema.campaigns import campaigns as c
 from sendhouse.store.schema.campaigns import messages as m
-from sendhouse.store.schema.content import senders
+from sendhouse.store.schema.content import senders, templates
 from sendhouse.store.schema.core import projects
 from sendhouse.store.types import UTCDateTime
 
@@ -53,6 +54,10 @@ async def get(conn: AsyncConnection, campaign_id: str, project_id: str | None = 
 
 
 _WITH_COUNTERS, _COUNTER_COLUMNS = counters.joined(c)
+_TEMPLATE = templates.alias("template")
+TEMPLATE_COLUMNS = ("id", "project_id", "name", "subject", "preview_text", "html", "template_type", "builder_type",
+                    "created_at", "updated_at")
+_READS: dict[str, sa.Select] = {}
 _READ = (sa.select(c, projects.c.organization_id, *_COUNTER_COLUMNS)
          .select_from(_WITH_COUNTERS.join(projects, projects.c.id == c.c.project_id))
          .where(c.c.id == sa.bindparam("campaign_id"), c.c.project_id == sa.bindparam("project_id")))
@@ -61,9 +66,38 @@ _READ = (sa.select(c, projects.c.organization_id, *_COUNTER_COLUMNS)
 async def get_with_counters(conn: AsyncConnection, campaign_id: str, project_id: str) -> dict | None:
     """A campaign of the project with its project's `organization_id` and its counters
     (store/counters.py), in one prebuilt query; or None."""
-    found = await conn.execute(_READ, {"campaign_id": campaign_id, "project_id": project_id})
-    row = found.mappings().first()
+    row = (await conn.execute(_READ, {"campaign_id": campaign_id, "project_id": project_id})).mappings().first()
     return dict(row) if row else None
+
+
+def _full_read(dialect: str) -> sa.Select:
+    """The campaign with its organization, counters, live template (columns `template__*`) and its
+    lists' rows (`lists_json`, store/lists.campaign_lists_json): one statement, built once per dialect."""
+    if dialect not in _READS:
+        template = sa.and_(_TEMPLATE.c.id == c.c.template_id, _TEMPLATE.c.project_id == c.c.project_id,
+                           _TEMPLATE.c.deleted_at.is_(None))
+        source = _WITH_COUNTERS.join(projects, projects.c.id == c.c.project_id).outerjoin(_TEMPLATE, template)
+        _READS[dialect] = (
+            sa.select(c, projects.c.organization_id, *_COUNTER_COLUMNS,
+                      *(_TEMPLATE.c[name].label(f"template__{name}") for name in TEMPLATE_COLUMNS),
+                      campaign_lists_json(dialect).label("lists_json"))
+            .select_from(source)
+            .where(c.c.id == sa.bindparam("campaign_id"), c.c.project_id == sa.bindparam("project_id")))
+    return _READS[dialect]
+
+
+async def get_to_present(conn: AsyncConnection, campaign_id: str, project_id: str) -> dict | None:
+    """What get_with_counters reads, plus `template` (its live template's row, or None) and `lists` (its lists
+    described without scanning contacts: store/lists.described_from), in one statement; or None."""
+    found = await conn.execute(_full_read(conn.dialect.name), {"campaign_id": campaign_id, "project_id": project_id})
+    row = found.mappings().first()
+    if row is None:
+        return None
+    row = dict(row)
+    template = {name: row.pop(f"template__{name}") for name in TEMPLATE_COLUMNS}
+    row["template"] = template if template["id"] is not None else None
+    row["lists"] = described_from(row["to_lists"] + row["exclude_lists"], row.pop("lists_json"))
+    return row
 
 
 def _filtered(project_id: str, f: CampaignFilter) -> list:

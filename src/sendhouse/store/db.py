@@ -11,6 +11,10 @@ A write transaction's scoped objects (store/scoped.py) are flushed just before i
 campaign counters gather there.
 `read(snapshot=False)` on SQLite skips the explicit BEGIN/COMMIT: each statement then sees the
 latest commit on its own, for reads that need no snapshot (a few thread round trips fewer).
+`quick_read()` is for a few indexed rows needing no snapshot: on SQLite its statements run at once
+on the calling thread, through a synchronous connection of their own (a thread hop to the async
+driver costs more than such a read; WAL readers never wait for the writer); on PostgreSQL it is
+`read()`.
 """
 
 from __future__ import annotations
@@ -52,8 +56,12 @@ def sync_url(url: str) -> str:
     return url
 
 
-def _configure_sqlite(engine: AsyncEngine, *, immediate: bool, busy_timeout: float) -> None:
-    @event.listens_for(engine.sync_engine, "connect")
+def _configure_sqlite(engine: AsyncEngine | sa.Engine, *, immediate: bool | None, busy_timeout: float) -> None:
+    """PRAGMAs on every new connection; transactions begun explicitly (BEGIN IMMEDIATE for the
+    writer, BEGIN for readers), or never (immediate None: autocommit statements only)."""
+    engine = getattr(engine, "sync_engine", engine)
+
+    @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:
         dbapi_conn.isolation_level = None
         cursor = dbapi_conn.cursor()
@@ -61,7 +69,10 @@ def _configure_sqlite(engine: AsyncEngine, *, immediate: bool, busy_timeout: flo
             cursor.execute(pragma)
         cursor.close()
 
-    @event.listens_for(engine.sync_engine, "begin")
+    if immediate is None:
+        return
+
+    @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
         if conn.get_execution_options().get(NO_SNAPSHOT):
             return  # autocommit statements (the DBAPI connection runs with isolation_level=None)
@@ -98,6 +109,10 @@ class Database:
             self._reader = create_async_engine(async_url(url), pool_size=pool_size, max_overflow=0)
             _configure_sqlite(self._writer, immediate=True, busy_timeout=busy_timeout)
             _configure_sqlite(self._reader, immediate=False, busy_timeout=busy_timeout)
+            # quick reads: one connection kept, more opened if ever needed (checkout never waits)
+            self._quick = sa.create_engine(url, pool_size=1, max_overflow=-1, pool_reset_on_return=None,
+                                           connect_args={"check_same_thread": False})
+            _configure_sqlite(self._quick, immediate=None, busy_timeout=busy_timeout)
         else:
             self._writer = create_async_engine(
                 async_url(url), pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True
@@ -146,11 +161,42 @@ class Database:
             await conn.execution_options(**{NO_SNAPSHOT: True})
             yield conn
 
+    @asynccontextmanager
+    async def quick_read(self) -> AsyncIterator[AsyncConnection | QuickConnection]:
+        """A read of a few indexed rows that needs no snapshot (see the module docstring): SQLite
+        runs each statement at once on this thread; PostgreSQL reads as `read()` does."""
+        if not self.is_sqlite:
+            async with self.read() as conn:
+                yield conn
+            return
+        with self._quick.connect() as conn:
+            yield QuickConnection(conn)
+
     async def ping(self) -> None:
         async with self.read() as conn:
             await conn.execute(sa.text("SELECT 1"))
 
     async def close(self) -> None:
+        if self.is_sqlite:
+            self._quick.dispose()
         await self._writer.dispose()
         if self._reader is not self._writer:
             await self._reader.dispose()
+
+
+class QuickConnection:
+    """The connection of a SQLite quick read, used like an AsyncConnection (`await conn.execute`):
+    each statement runs at once on the calling thread and returns a buffered result."""
+
+    def __init__(self, conn: sa.Connection):
+        self._conn = conn
+
+    @property
+    def dialect(self) -> sa.Dialect:
+        return self._conn.dialect
+
+    async def execute(self, statement: sa.Executable, parameters: Any = None) -> sa.CursorResult:
+        return self._conn.execute(statement, parameters)
+
+    async def scalar(self, statement: sa.Executable, parameters: Any = None) -> Any:
+        return self._conn.scalar(statement, parameters)
