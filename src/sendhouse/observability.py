@@ -29,6 +29,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
 from prometheus_client import Histogram
 
 from sendhouse.store.db import after_commit
@@ -72,7 +73,10 @@ class JsonFormatter(logging.Formatter):
         body.update({k: v for k, v in vars(record).items() if k not in _RESERVED and not k.startswith("_")})
         if record.exc_info and record.exc_info[0] is not None:
             body["exc"] = "".join(traceback.format_exception(*record.exc_info)).rstrip()
-        return json.dumps(body, default=str, ensure_ascii=False)
+        try:  # orjson: one line costs a few microseconds (an api_request line per request)
+            return orjson.dumps(body, default=str, option=orjson.OPT_PASSTHROUGH_DATETIME).decode()
+        except TypeError:  # an integer beyond 64 bits
+            return json.dumps(body, default=str, ensure_ascii=False)
 
 
 def configure_logging(level: str = "INFO", stream=None, *, role: str | None = None) -> logging.Handler:

@@ -13,8 +13,8 @@ campaign counters gather there.
 latest commit on its own, for reads that need no snapshot (a few thread round trips fewer).
 `quick_read()` is for a few indexed rows needing no snapshot: on SQLite its statements run at once
 on the calling thread, through a synchronous connection of their own (a thread hop to the async
-driver costs more than such a read; WAL readers never wait for the writer); on PostgreSQL it is
-`read()`.
+driver costs more than such a read; WAL readers never wait for the writer); on PostgreSQL its
+statements run in autocommit (one round trip each, no BEGIN/COMMIT).
 """
 
 from __future__ import annotations
@@ -164,10 +164,10 @@ class Database:
     @asynccontextmanager
     async def quick_read(self) -> AsyncIterator[AsyncConnection | QuickConnection]:
         """A read of a few indexed rows that needs no snapshot (see the module docstring): SQLite
-        runs each statement at once on this thread; PostgreSQL reads as `read()` does."""
-        if not self.is_sqlite:
-            async with self.read() as conn:
-                yield conn
+        runs each statement at once on this thread; PostgreSQL in autocommit."""
+        if not self.is_sqlite:  # autocommit: each statement one round trip, no BEGIN/COMMIT around it
+            async with self._reader.connect() as conn:
+                yield await conn.execution_options(isolation_level="AUTOCOMMIT")
             return
         with self._quick.connect() as conn:
             yield QuickConnection(conn)
