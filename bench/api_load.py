@@ -1,8 +1,8 @@
-"""API load while a campaign sends: one `sendhouse serve` (API + scheduler + worker, the default
-deployment) sends a campaign of N recipients into Postfix's smtp-sink on loopback; the campaign's
-throughput is measured over a quiet window, then over a window in which wrk drives 200 concurrent
-connections at a mix of API reads for D seconds. Prints requests/s, p99, the count of 5xx replies,
-and both throughputs (same campaign, same run).
+"""API load while a campaign sends: one `sendhouse serve` (the supervisor with its api process and
+its worker processes, the default deployment) sends a campaign of N recipients into Postfix's
+smtp-sink on loopback; the campaign's throughput is measured over a quiet window, then over a
+window in which wrk drives 200 concurrent connections at a mix of API reads for D seconds. Prints
+requests/s, p99, the count of 5xx replies, and both throughputs (same campaign, same run).
 
     .venv/bin/python bench/api_load.py [--recipients 20000] [--duration 60] [--quiet 20] [--connections 200]
         [--database-url postgresql://…]

@@ -28,6 +28,7 @@ import traceback
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
 from prometheus_client import Histogram
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
@@ -69,7 +70,10 @@ class JsonFormatter(logging.Formatter):
         body.update({k: v for k, v in vars(record).items() if k not in _RESERVED and not k.startswith("_")})
         if record.exc_info and record.exc_info[0] is not None:
             body["exc"] = "".join(traceback.format_exception(*record.exc_info)).rstrip()
-        return json.dumps(body, default=str, ensure_ascii=False)
+        try:  # orjson: one line costs a few microseconds (an api_request line per request)
+            return orjson.dumps(body, default=str, option=orjson.OPT_PASSTHROUGH_DATETIME).decode()
+        except TypeError:  # an integer beyond 64 bits
+            return json.dumps(body, default=str, ensure_ascii=False)
 
 
 def configure_logging(level: str = "INFO", stream=None, *, role: str | None = None) -> logging.Handler:

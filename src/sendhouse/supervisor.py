@@ -12,6 +12,10 @@ so start in well under a second and share the imported code's memory:
 Child 0 of a role also runs that role's run-once duties (roles.duties_for(first=True)): the
 scheduler, webhook dispatch and housekeeping in worker 0, the inbound receiver in api 0.
 
+Beside worker processes, the api processes run at a lower CPU priority (API_NICENESS): when the
+machine's cores are all busy, delivery keeps its pace and HTTP requests wait their turn; when they
+are not, the niceness changes nothing (DESIGN §5: HTTP load must never slow sending).
+
 A child that exits is logged (`child_exited`, with its code) and started again after a backoff
 (BACKOFF_BASE doubling up to BACKOFF_MAX; back to BACKOFF_BASE once a child had lived
 STABLE_AFTER seconds). SIGTERM or SIGINT: every child gets SIGTERM (a worker stops taking mail,
@@ -26,6 +30,7 @@ import asyncio
 import ctypes
 import logging
 import multiprocessing
+import os
 import signal
 import socket
 import sys
@@ -42,6 +47,7 @@ BACKOFF_BASE, BACKOFF_MAX, STABLE_AFTER = 0.5, 30.0, 30.0
 STOP_GRACE = 45.0
 POLL = 0.1
 STARTUP_FAILED = 3
+API_NICENESS = 5  # CPU weight about a third of a worker's when both want the CPU
 PR_SET_PDEATHSIG = 1
 STOP_SIGNALS = {signal.SIGTERM, signal.SIGINT}
 
@@ -81,6 +87,7 @@ class Supervisor:
     def __init__(self, children: list[Child], sock: socket.socket):
         self.children, self.sock = children, sock
         self.signal: int | None = None
+        self.beside_workers = any(child.role == WORKER for child in children)
 
     def run(self) -> int:
         for sig in STOP_SIGNALS:
@@ -115,7 +122,8 @@ class Supervisor:
 
     def _start(self, child: Child) -> None:
         child.started_at, child.restart_at = time.monotonic(), None
-        child.proc = proc = FORK.Process(target=_child_main, args=(child.role, child.index, self.sock),
+        child.proc = proc = FORK.Process(target=_child_main, args=(child.role, child.index, self.sock,
+                                                                   self.beside_workers),
                                          name=f"{child.role}-{child.index}")
         signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)  # until the child has undone our handlers
         try:
@@ -156,12 +164,15 @@ def _die_with_parent() -> None:
 
 # --- the children ------------------------------------------------------------------------------
 
-def _child_main(role: str, index: int, sock: socket.socket) -> None:
-    """A forked child of `serve`: the supervisor's signal handlers undone, then its role."""
+def _child_main(role: str, index: int, sock: socket.socket, beside_workers: bool) -> None:
+    """A forked child of `serve`: the supervisor's signal handlers undone, an api process beside
+    workers lowered in CPU priority, then its role."""
     for sig in STOP_SIGNALS:
         signal.signal(sig, signal.SIG_DFL)
     signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
     _die_with_parent()
+    if role == API and beside_workers:
+        os.nice(API_NICENESS)
     sys.exit(run_child(role, index, sock))
 
 

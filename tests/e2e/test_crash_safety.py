@@ -2,7 +2,7 @@
 20,000-recipient campaign and restarted, on SQLite and PostgreSQL; nobody is missed, and each kill
 re-sends at most 2 × SMTP connections messages (those the relay accepted that were not recorded
 yet), carrying their row's Message-ID. Three workers sharing one campaign on PostgreSQL send no
-duplicate."""
+duplicate. Either way the campaign's counters equal a recount of its ledger at the end."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ import pytest
 import sqlalchemy as sa
 
 from sendhouse.services import projects as project_service
+from sendhouse.store import counters
 from sendhouse.store.schema.campaigns import messages
 from tests.support.sending_data import (
     campaign_row,
@@ -40,6 +41,12 @@ async def _ledger(container, cid) -> dict[str, tuple[str, str]]:
         rows = await conn.execute(sa.select(messages.c.email, messages.c.status, messages.c.message_id_header)
                                   .where(messages.c.campaign_id == cid))
         return {r.email: (r.status, r.message_id_header) for r in rows}
+
+
+async def _counters(container, cid) -> tuple[dict, dict]:
+    """(the campaign's counters, a recount of its ledger and events)."""
+    async with container.db.read() as conn:
+        return (await counters.read(conn, [cid]))[cid], (await counters.recount(conn, [cid]))[cid]
 
 
 async def _sent(container, cid) -> bool:
@@ -71,8 +78,10 @@ async def test_sigkilled_workers_miss_nobody_and_duplicate_only_in_flight_mail(s
             finally:
                 stop_worker(proc)
             ledger = await _ledger(container, cid)
+            kept, truth = await _counters(container, cid)
         finally:
             await container.close()
+    assert kept == truth and kept["ledger_sent"] == kept["ledger_rows"] == 20000
     copies = sink.recipients()
     assert {status for status, _ in ledger.values()} == {"sent"} and len(ledger) == 20000
     assert set(copies) == set(ledger)  # nobody missed, nobody unknown
@@ -99,8 +108,10 @@ async def test_three_workers_on_postgres_share_a_campaign_without_duplicates(db_
             finally:
                 codes = [stop_worker(proc) for proc in procs]
             ledger = await _ledger(container, cid)
+            kept, truth = await _counters(container, cid)
         finally:
             await container.close()
+    assert kept == truth and kept["ledger_sent"] == 3000
     assert {status for status, _ in ledger.values()} == {"sent"}
     assert sink.recipients() == Counter(dict.fromkeys(ledger, 1))
     assert codes == [0, 0, 0], ["".join(p.stderr_tail)[-2000:] for p in procs]  # SIGTERM stops each one

@@ -178,3 +178,27 @@ async def test_mail_signed_in_a_worker_child_verifies_with_dkimpy(settings, cont
     for message in sink.messages:
         assert message.data.startswith(b"DKIM-Signature: v=1; a=rsa-sha256;") and b"d=example.com;" in message.data
         assert dkim.verify(message.data, dnsfunc=lambda name, timeout=5: record)
+
+
+def _niceness(pid: int) -> int:
+    return int(open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[16])
+
+
+async def test_beside_workers_the_api_processes_yield_the_cpu_to_delivery(settings):
+    """An api process of `serve` runs API_NICENESS steps nicer than its workers; with --no-worker
+    (nothing to yield to) at the supervisor's own priority."""
+    from sendhouse.supervisor import API_NICENESS
+
+    found = {}
+    for args in (["serve"], ["serve", "--no-worker"]):
+        port = free_port()
+        proc = Sendhouse([*args, "--port", str(port)], sendhouse_env(settings, SENDHOUSE_WORKERS=1))
+        try:
+            wait_until_up(f"http://127.0.0.1:{port}/healthz", proc)
+            found[len(args)] = ([_niceness(pid) for pid in _children(proc, "api")],
+                                [_niceness(pid) for pid in _children(proc, "worker")], _niceness(proc.pid))
+        finally:
+            assert proc.stop() == 0
+    (api, workers, parent), (alone, none, parent_alone) = found[1], found[2]
+    assert api == [parent + API_NICENESS] and workers == [parent]
+    assert alone == [parent_alone] and none == []

@@ -1,7 +1,7 @@
-"""GET /v1/campaigns/{id} after the read-path shortcuts (organization joined to the campaign row,
-ledger and event counts in one statement, list member counts in the lists query, no snapshot
-transaction on SQLite), on SQLite and PostgreSQL: each part of the response still holds the
-right figures, told apart by distinct non-zero values."""
+"""GET /v1/campaigns/{id} after the read-path shortcuts (organization and campaign counters joined
+to the campaign row, list member counts in the lists query, no snapshot transaction on SQLite), on
+SQLite and PostgreSQL: each part of the response still holds the right figures, told apart by
+distinct non-zero values."""
 
 from __future__ import annotations
 
@@ -9,11 +9,12 @@ import sqlalchemy as sa
 
 from sendhouse.domain import ids
 from sendhouse.domain.times import utcnow
+from sendhouse.store import events, ledger
+from sendhouse.store.schema.audience import contact_lists
 from sendhouse.store.schema.campaigns import campaigns, messages
 from sendhouse.store.schema.core import projects
-from sendhouse.store.schema.feedback import message_events
 from tests.support.feedback_data import sent_campaign
-from tests.support.sending_data import seed_list
+from tests.support.sending_data import seed_list, start_campaign
 
 
 def _event(row: dict, kind: str, *, automated: bool = False) -> dict:
@@ -22,22 +23,30 @@ def _event(row: dict, kind: str, *, automated: bool = False) -> dict:
             "is_automated": automated, "detail": {}, "created_at": utcnow()}
 
 
-async def _feedback(db, rows: list[dict]) -> None:
-    """Opens by 3 rows (one twice, one automated), clicks by 2, a bounce on a delivered row, a refusal
-    at SMTP time (failed row with a bounce event), a complaint; one row still queued."""
-    events = [_event(rows[0], "opened"), _event(rows[0], "opened"), _event(rows[1], "opened"),
-              _event(rows[2], "opened", automated=True), _event(rows[0], "clicked"), _event(rows[1], "clicked"),
-              _event(rows[3], "bounced"), _event(rows[4], "bounced"), _event(rows[5], "complained")]
+async def _send_with_feedback(db, project_id: str) -> tuple[str, list[dict]]:
+    """8 recipients, recorded through the ledger: 6 sent, one refused at SMTP time (failed with a
+    bounce event), one still queued; opens by 3 rows (one twice, one automated), clicks by 2, a bounce
+    reported for a delivered row, a complaint."""
+    cid = await start_campaign(db, project_id, 8)
+    now = utcnow()
     async with db.write() as conn:
-        await conn.execute(message_events.insert(), events)
-        await conn.execute(messages.update().where(messages.c.id == rows[3]["id"]).values(status="bounced"))
-        await conn.execute(messages.update().where(messages.c.id == rows[4]["id"]).values(status="failed"))
-        await conn.execute(messages.update().where(messages.c.id == rows[6]["id"]).values(status="queued"))
+        rows = [dict(r) for r in (await conn.execute(sa.select(messages).where(messages.c.campaign_id == cid)
+                                                     .order_by(messages.c.email))).mappings()]
+        await ledger.mark_sent(conn, [{"row_id": r["id"], "response": "250 OK"} for i, r in enumerate(rows)
+                                      if i not in (4, 6)], now)
+        await conn.execute(messages.update().where(messages.c.id == rows[4]["id"])
+                           .values(status="sending", lease_owner="w1"))
+        await ledger.mark_failed(conn, [{"row_id": rows[4]["id"], "error": "550", "response": "550 no"}], now, "w1")
+        await ledger.mark_bounced(conn, [rows[3]["id"]], now)
+        await events.insert_events(conn, [
+            _event(rows[0], "opened"), _event(rows[0], "opened"), _event(rows[1], "opened"),
+            _event(rows[2], "opened", automated=True), _event(rows[0], "clicked"), _event(rows[1], "clicked"),
+            _event(rows[3], "bounced"), _event(rows[4], "bounced"), _event(rows[5], "complained")])
+    return cid, rows
 
 
 async def test_campaign_read_has_its_lists_counts_organization_and_metrics(api, tenant):
-    cid, rows = await sent_campaign(api.db, tenant.project_id, 8)
-    await _feedback(api.db, rows)
+    cid, _rows = await _send_with_feedback(api.db, tenant.project_id)
     plain = await seed_list(api.db, tenant.project_id, 3, prefix="member")
     criteria = {"logicalOperator": "AND", "groups": [
         {"field": "email", "fieldType": "string", "operator": "contains", "value": "member1"}]}
@@ -76,3 +85,21 @@ async def _organization(db, project_id: str) -> str:
     async with db.read() as conn:
         found = await conn.execute(sa.select(projects.c.organization_id).where(projects.c.id == project_id))
         return found.scalar_one()
+
+
+async def test_plain_lists_and_a_template_are_read_with_the_campaign_as_when_it_was_created(api, tenant):
+    """The one-statement read (lists and template joined to the campaign row) answers what the
+    create path, which reads them one by one, answered; a deleted list is left out by both."""
+    from tests.integration.test_campaigns_api import BASE, create, seed_content
+
+    made = await seed_content(api, tenant.project_id)
+    members, gone = await seed_list(api.db, tenant.project_id, 3, prefix="m"), await seed_list(
+        api.db, tenant.project_id, 2, prefix="g")
+    body = {**BASE, "templateId": made["template"], "toLists": [members, made["list"]], "excludeLists": [gone]}
+    created = (await create(api, tenant, body)).json()["data"]
+    assert [x["contactCount"] for x in created["toLists"] + created["excludeLists"]] == [3, 0, 2]
+    async with api.db.write() as conn:
+        await conn.execute(contact_lists.update().where(contact_lists.c.id == gone).values(deleted_at=utcnow()))
+    got = (await api.client.get(f"/v1/campaigns/{created['id']}", headers=tenant.headers)).json()["data"]
+    assert got["excludeLists"] == [] and got["template"]["templateName"] == "Welcome"
+    assert {**got, "excludeLists": created["excludeLists"]} == created

@@ -14,6 +14,7 @@ import sqlalchemy as sa
 from sendhouse.domain import ids
 from sendhouse.domain.times import utcnow
 from sendhouse.services import campaigns as service
+from sendhouse.store import ledger as store_ledger
 from sendhouse.store.schema.audience import contact_lists, contacts, list_members
 from sendhouse.store.schema.campaigns import campaigns, messages
 
@@ -58,11 +59,23 @@ async def ledger(api, cid: str) -> Counter:
 
 
 async def set_ledger(api, cid: str, email: str, status: str) -> None:
-    """Set the status of the campaign's row for contact `userN@…` (as a worker would)."""
+    """Record an outcome for the campaign's row for contact `userN@…` as a worker would (through the
+    ledger, so the campaign counters follow): sent, bounced (after delivery), sending (leased),
+deferred or failed."""
     local = email.split("@")[0]
     async with api.db.write() as conn:
-        await conn.execute(messages.update().where(messages.c.campaign_id == cid,
-                                                   messages.c.email.like(f"{local}@%")).values(status=status))
+        mine = sa.and_(messages.c.campaign_id == cid, messages.c.email.like(f"{local}@%"))
+        row_id = (await conn.execute(sa.select(messages.c.id).where(mine))).scalar_one()
+        if status in ("sent", "bounced"):
+            await store_ledger.mark_sent(conn, [{"row_id": row_id, "response": "250 OK"}], utcnow())
+            await store_ledger.mark_bounced(conn, [row_id] if status == "bounced" else [], utcnow())
+            return
+        await conn.execute(messages.update().where(messages.c.id == row_id).values(status="sending", lease_owner="w1"))
+        if status == "sending":  # leased by a worker, its outcome not recorded yet
+            return
+        outcome = {"row_id": row_id, "error": "4.0.0 later", "response": "421 later", "retry_at": utcnow()}
+        mark = store_ledger.mark_deferred if status == "deferred" else store_ledger.mark_failed
+        await mark(conn, [outcome], utcnow(), "w1")
 
 
 async def act(api, tenant, cid: str, action: str):

@@ -12,8 +12,8 @@ import sqlalchemy as sa
 
 from sendhouse.domain import ids
 from sendhouse.domain.times import utcnow
+from sendhouse.store import events
 from sendhouse.store.schema.campaigns import messages
-from sendhouse.store.schema.feedback import message_events
 from tests.integration.test_dashboard_campaign_page import _login, _mark_sent
 from tests.support.sending_data import start_campaign
 
@@ -24,7 +24,7 @@ async def _events(db, project_id: str, campaign_id: str, kinds: list[str], *, mi
         rows = (await conn.execute(sa.select(messages.c.id, messages.c.email).where(
             messages.c.campaign_id == campaign_id).order_by(messages.c.id))).all()
         start = utcnow() - timedelta(minutes=len(kinds) * minutes_apart)
-        await conn.execute(message_events.insert(), [
+        await events.insert_events(conn, [
             {"id": ids.new_id(), "project_id": project_id, "message_id": rows[i].id, "campaign_id": campaign_id,
              "email": rows[i].email, "type": kind, "url": "https://shop.example/x" if kind == "clicked" else None,
              "is_automated": False, "created_at": start + timedelta(minutes=i * minutes_apart)}

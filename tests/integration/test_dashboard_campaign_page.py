@@ -12,6 +12,7 @@ import sqlalchemy as sa
 
 from sendhouse.domain.times import utcnow
 from sendhouse.services import users as user_service
+from sendhouse.store import ledger
 from sendhouse.store.schema.campaigns import messages
 from tests.integration.test_analytics import _feedback as analytics_feedback
 from tests.support.feedback_data import sent_campaign
@@ -46,7 +47,7 @@ async def _mark_sent(db, campaign_id: str, how_many: int) -> None:
     async with db.write() as conn:
         ids = (await conn.execute(sa.select(messages.c.id).where(messages.c.campaign_id == campaign_id)
                                   .order_by(messages.c.id).limit(how_many))).scalars().all()
-        await conn.execute(messages.update().where(messages.c.id.in_(ids)).values(status="sent"))
+        await ledger.mark_sent(conn, [{"row_id": row_id, "response": "250 OK"} for row_id in ids], utcnow())
 
 
 async def _draft(api, tenant, list_id: str | None = None, name: str = "Spring") -> str:

@@ -15,6 +15,7 @@ from sendhouse.domain import tokens
 from sendhouse.domain.times import utcnow
 from sendhouse.services import webhooks as webhook_service
 from sendhouse.smtpd.inbound import inbound_part
+from sendhouse.store import ledger
 from sendhouse.store.schema.audience import suppression_groups, suppressions
 from sendhouse.store.schema.campaigns import messages
 from sendhouse.store.schema.feedback import message_events
@@ -25,15 +26,21 @@ from tests.support.smtp_sink import free_port
 SECRET = "test-secret-key"  # the `settings` fixture's secret_key
 
 
-async def sent_campaign(db, project_id: str, size: int, *, ago: float = 60.0, **fields) -> tuple[str, list[dict]]:
-    """A started campaign whose rows were all accepted by the relay `ago` seconds ago."""
+async def sent_campaign(db, project_id: str, size: int, *, ago: float = 60.0, queued=(), leased=(),
+                        **fields) -> tuple[str, list[dict]]:
+    """A started campaign whose rows (in email order) were all accepted by the relay `ago` seconds
+    ago, recorded through the ledger (so its counters are kept), except those at the `queued`
+    positions (left queued) and the `leased` ones (sending, leased to worker "w1")."""
     campaign_id = await start_campaign(db, project_id, size, **fields)
     at = utcnow() - timedelta(seconds=ago)
+    mine = messages.c.campaign_id == campaign_id
     async with db.write() as conn:
-        await conn.execute(messages.update().where(messages.c.campaign_id == campaign_id)
-                           .values(status="sent", sent_at=at, updated_at=at))
-        rows = (await conn.execute(sa.select(messages).where(messages.c.campaign_id == campaign_id)
-                                   .order_by(messages.c.email))).mappings().all()
+        row_ids = list((await conn.execute(sa.select(messages.c.id).where(mine).order_by(messages.c.email))).scalars())
+        await ledger.mark_sent(conn, [{"row_id": row_id, "response": "250 OK"} for i, row_id in enumerate(row_ids)
+                                      if i not in (*queued, *leased)], at)
+        held = [row_ids[i] for i in leased]
+        await conn.execute(messages.update().where(messages.c.id.in_(held)).values(status="sending", lease_owner="w1"))
+        rows = (await conn.execute(sa.select(messages).where(mine).order_by(messages.c.email))).mappings().all()
     return campaign_id, [dict(r) for r in rows]
 
 

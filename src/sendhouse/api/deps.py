@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Header, Request
+from fastapi import Depends, Request
 from starlette.types import ASGIApp, Scope
 
 from sendhouse.api.errors import render_app_error
@@ -19,20 +19,18 @@ def container(request: Request):
     return request.app.state.container
 
 
-async def current_principal(
-    request: Request,
-    authorization: Annotated[str | None, Header(include_in_schema=False)] = None,
-    x_api_key: Annotated[str | None, Header(include_in_schema=False)] = None,
-    x_project_id: Annotated[str | None, Header()] = None,
-) -> Principal:
-    """Authenticate the bearer key (or x-api-key) and apply the per-key rate limit (once per request:
-    the request gate has usually done it before reading the body)."""
+async def current_principal(request: Request) -> Principal:
+    """Authenticate the bearer key (or x-api-key; an account key names its project in x-project-id)
+    and apply the per-key rate limit, once per request: the request gate has usually done it before
+    reading the body. The headers are read here, not declared as parameters (FastAPI would convert
+    each one on every request); api/openapi.py documents x-project-id."""
     known = getattr(request.state, "principal", None)
     if known is not None:
         return known
-    secret = _bearer(authorization) or x_api_key
+    headers = request.headers
+    secret = _bearer(headers.get("authorization")) or headers.get("x-api-key")
     app = container(request)
-    principal = await project_service.authenticate(app.db, secret=secret, project_header=x_project_id)
+    principal = await project_service.authenticate(app.db, secret=secret, project_header=headers.get("x-project-id"))
     verdict = app.rate_limiter.hit(principal.api_key_id)
     request.state.rate_limit = verdict
     if not verdict.allowed:
@@ -43,11 +41,8 @@ async def current_principal(
 
 async def api_gate(scope: Scope) -> ASGIApp | None:
     """The request gate's authenticator of /v1: None when the key is good, else the error response."""
-    request = Request(scope)
-    headers = request.headers
     try:
-        await current_principal(request, headers.get("authorization"), headers.get("x-api-key"),
-                                headers.get("x-project-id"))
+        await current_principal(Request(scope))
     except AppError as exc:
         return render_app_error(exc)
     return None
@@ -82,8 +77,8 @@ async def current_project_id(principal: CurrentPrincipal) -> str:
 ProjectId = Annotated[str, Depends(current_project_id)]
 
 
-def database(request: Request):
-    """The database handle."""
+async def database(request: Request):
+    """The database handle (async: FastAPI runs a plain function dependency in a thread)."""
     return container(request).db
 
 

@@ -3,7 +3,8 @@
 - Every operation lists the error statuses the app really answers with (400, 401, 403, 404,
   409, 413, 429) and their envelope schema, instead of FastAPI's 422 (validation errors are 400
   VALIDATION_FAILED here);
-- the bearer key scheme (`AS_…` project keys, `ASA_…` account keys) is declared and required.
+- the bearer key scheme (`AS_…` project keys, `ASA_…` account keys) is declared and required, with
+  the optional `x-project-id` header (the project an account key acts on; api/deps.py reads it).
 Schemathesis (tests/integration/test_schemathesis.py) checks responses against this document.
 """
 
@@ -34,6 +35,10 @@ ERROR_ENVELOPE: dict[str, Any] = {
     },
 }
 PUBLIC_PREFIXES = ("/t/", "/u/")
+KEYLESS = ("/v1/jwks.json",)  # answered without a key (and so without a project)
+PROJECT_HEADER = {"name": "x-project-id", "in": "header", "required": False,
+                  "description": "With an account key (ASA_…): the project the request acts on",
+                  "schema": {"anyOf": [{"type": "string"}, {"type": "null"}], "title": "X-Project-Id"}}
 
 
 def install(app: FastAPI) -> None:
@@ -58,6 +63,8 @@ def complete(schema: dict[str, Any]) -> dict[str, Any]:
     for path, operations in schema.get("paths", {}).items():
         for operation in operations.values():
             _complete_operation(operation, public=path.startswith(PUBLIC_PREFIXES))
+            if not path.startswith(PUBLIC_PREFIXES) and path not in KEYLESS:
+                operation.setdefault("parameters", []).append(PROJECT_HEADER)
     return schema
 
 

@@ -11,7 +11,7 @@ def iso(value: datetime | None) -> str | None:
     """AutoSend's timestamp format: ISO 8601 in UTC with milliseconds and a Z."""
     if value is None:
         return None
-    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
+    return value.astimezone(UTC).isoformat(timespec="milliseconds")[:-6] + "Z"  # "+00:00" -> "Z"
 
 
 def parse_iso(value: str, *, field: str) -> datetime:

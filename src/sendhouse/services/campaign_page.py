@@ -81,7 +81,7 @@ async def live_state(db: Database, project_id: str, campaign_id: str) -> dict:
     campaign = found["campaign"]
     drawn = await stats.campaign_charts(db, project_id, campaign_id)
     analytics = drawn["analytics"]
-    pending = any(found["counts"].get(s) for s in rules.PENDING_MESSAGES)
+    pending = found["counts"].get("pending", 0) > 0
     return {**found, "parts": bar_parts(found["total"], found["counts"]), "cards": cards(analytics),
             "funnel": funnel(analytics), "analytics": analytics, "timeline": drawn["timeline"], "links": drawn["links"], "live": campaign["status"] in LIVE or pending,
             "actions": rules.allowed_actions(campaign["status"], campaign.get("sendMode") or "immediate"),

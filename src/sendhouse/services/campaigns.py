@@ -24,9 +24,8 @@ from sendhouse.errors import Conflict, InvalidInput, InvalidOperation, NotFound
 from sendhouse.services import expansion, idempotency
 from sendhouse.services.senders import require_verified
 from sendhouse.store import campaigns as store
-from sendhouse.store import ledger
+from sendhouse.store import counters, ledger
 from sendhouse.store.db import Database, event_after_commit
-from sendhouse.store.events import campaign_counts
 from sendhouse.store.lists import describe_lists
 from sendhouse.store.templates import get_template
 
@@ -109,14 +108,22 @@ def _settings(row: dict) -> dict:
 
 
 async def present_campaign(conn: AsyncConnection, row: dict) -> dict:
-    """The full AutoSend campaign object (§2.4), with lists, template and ledger metrics (the
-    organization from row["organization_id"] when the row was read with it)."""
+    """The full AutoSend campaign object (§2.4), with lists, template and metrics; the parts a row
+    read by store.get_to_present or get_with_counters carries are taken from it."""
     wanted = row["to_lists"] + row["exclude_lists"]
-    described = await describe_lists(conn, row["project_id"], wanted) if wanted else {}
-    template = await get_template(conn, row["project_id"], row["template_id"]) if row["template_id"] else None
-    counts = (await _message_counts(conn, [row["id"]]))[row["id"]]
+    described = row.get("lists")
+    if described is None:
+        described = await describe_lists(conn, row["project_id"], wanted) if wanted else {}
+    if "template" in row:
+        template = row["template"]
+    else:
+        template = await get_template(conn, row["project_id"], row["template_id"]) if row["template_id"] else None
     organization = row["organization_id"] if "organization_id" in row else await store.organization_of(
         conn, row["project_id"])
+    return _campaign_object(row, described, template, await _counters_of(conn, row), organization)
+
+
+def _campaign_object(row: dict, described: dict, template: dict | None, counts: dict, organization: str | None) -> dict:
     return {
         **present_summary(row), "projectId": row["project_id"], "organizationId": organization,
         **_settings(row), **_timeline(row),
@@ -221,12 +228,17 @@ async def _get_row(conn: AsyncConnection, project_id: str, campaign_id: str) -> 
 
 
 async def get_campaign(db: Database, project_id: str, campaign_id: str) -> dict:
-    """The full campaign object. No snapshot needed: its row and live counts are read in turn."""
-    async with db.read(snapshot=False) as conn:
-        row = await store.get_with_organization(conn, campaign_id, project_id)
-        if row is None:
-            raise not_found()
-        return await present_campaign(conn, row)
+    """The full campaign object: its row, organization, counters, template and lists in one
+    statement, as a quick read (no snapshot needed). Lists whose count scans the contacts (All
+    Contacts, segments) are then counted on the ordinary reader, off the event loop."""
+    async with db.quick_read() as conn:
+        row = await store.get_to_present(conn, campaign_id, project_id)
+    if row is None:
+        raise not_found()
+    if any(found["contactCount"] is None for found in row["lists"].values()):
+        async with db.read(snapshot=False) as conn:
+            row["lists"] = await describe_lists(conn, project_id, row["to_lists"] + row["exclude_lists"])
+    return _campaign_object(row, row["lists"], row["template"], counters.of_row(row), row["organization_id"])
 
 
 def _list_item(row: dict, counts: dict, include_counts: bool) -> dict:
@@ -239,10 +251,9 @@ def _list_item(row: dict, counts: dict, include_counts: bool) -> dict:
 async def list_campaigns(db: Database, project_id: str, filters: CampaignFilter, page: Page,
                          *, include_counts: bool = False) -> dict:
     """{campaigns, pagination}: newest first, filtered; metrics for sent ones (all with includeCounts)."""
-    async with db.read() as conn:
+    async with db.quick_read() as conn:
         rows, total = await store.list_page(conn, project_id, filters, page)
-        counts = await _message_counts(conn, [r["id"] for r in rows])
-    items = [_list_item(r, counts[r["id"]], include_counts) for r in rows]
+    items = [_list_item(r, counters.of_row(r), include_counts) for r in rows]
     return {"campaigns": items, "pagination": page.describe(total)}
 
 
@@ -404,31 +415,34 @@ async def abort_campaign(db: Database, project_id: str, campaign_id: str) -> dic
 # --- analytics -----------------------------------------------------------------------------
 
 
-async def _message_counts(conn: AsyncConnection, campaign_ids: list[str]) -> dict[str, dict]:
-    """Ledger rows by status per campaign, with the feedback counts of its events under "_feedback"."""
-    counts, feedback = await campaign_counts(conn, campaign_ids)
-    return {cid: {**found, "_feedback": feedback[cid]} for cid, found in counts.items()}
+async def _counters_of(conn: AsyncConnection, row: dict) -> dict[str, int]:
+    """The campaign's counters: from the row when it was read with them, else read now."""
+    if counters.FIELDS[0] in row:
+        return counters.of_row(row)
+    return (await counters.read(conn, [row["id"]]))[row["id"]]
 
 
-def _metrics(row: dict, counts: dict) -> dict:
-    """The metrics object: ledger counts, plus opens, clicks, bounces, complaints and unsubscribes
-    from events. A row refused at SMTP time (failed, with a bounce event) counts as sent and bounced."""
-    feedback = counts.get("_feedback") or {}
-    found = rules.metrics(row, {k: v for k, v in counts.items() if k != "_feedback"})
-    refused = feedback.get("failedBounced", 0)
+def _metrics(row: dict, found: dict[str, int]) -> dict:
+    """The metrics object from the campaign's counters: ledger rows by status, plus opens, clicks,
+    bounces, complaints and unsubscribes from events. A row refused at SMTP time (failed, with a
+    bounce event) counts as sent and bounced."""
+    statuses, feedback = counters.as_counts(found)
+    found = rules.metrics(row, statuses)
+    refused = feedback["failedBounced"]
     found.update(sent=found["sent"] + refused, failedCount=found["failedCount"] - refused,
-                 bounced=max(found["bounced"], feedback.get("bounced", 0)))
-    found.update({k: feedback.get(k, 0) for k in ("opened", "clicked", "unsubscribed", "spamReported")})
+                 bounced=max(found["bounced"], feedback["bounced"]))
+    found.update({k: feedback[k] for k in ("opened", "clicked", "unsubscribed", "spamReported")})
     return found
 
 
 async def campaign_analytics(db: Database, project_id: str, campaign_id: str) -> dict:
-    """§2.11: counts derived from the ledger, rates in percent, tracking switches."""
-    async with db.read() as conn:
-        row = await _get_row(conn, project_id, campaign_id)
-        counts = (await _message_counts(conn, [campaign_id]))[campaign_id]
-    found = rules.analytics_counts(row, _metrics(row, counts))
-    found["humanOpened"] = counts["_feedback"]["humanOpened"] if row["tracking_open"] else 0
+    """§2.11: counts from the campaign's counters, rates in percent, tracking switches."""
+    async with db.quick_read() as conn:
+        row = await store.get_with_counters(conn, campaign_id, project_id)
+    if row is None:
+        raise not_found()
+    found = rules.analytics_counts(row, _metrics(row, counters.of_row(row)))
+    found["humanOpened"] = row["human_opened"] if row["tracking_open"] else 0
     return {
         "campaignId": row["id"], "name": row["name"], "status": row["status"], "sentAt": iso(row["sent_at"]),
         "counts": found, "rates": rules.analytics_rates(found),

@@ -1,5 +1,5 @@
-"""Dashboard read models over the ledger and tracking events: campaign progress, opens and clicks
-over time, clicks per link; CSV imports run in the background, each a row of import_jobs (from
+"""Dashboard read models over the campaign counters and tracking events: campaign progress, opens and
+clicks over time, clicks per link; CSV imports run in the background, each a row of import_jobs (from
 the upload awaiting its column mapping to the report) that any API process can read, and which
 outlives a restart; the uploaded file waits in the data dir under the job's id."""
 
@@ -20,7 +20,7 @@ from sendhouse.domain.times import utcnow
 from sendhouse.errors import AppError, NotFound
 from sendhouse.services import campaigns as campaign_service
 from sendhouse.services import imports
-from sendhouse.store import campaigns as campaign_store
+from sendhouse.store import counters
 from sendhouse.store import dashboard as store
 from sendhouse.store import imports as import_store
 from sendhouse.store import segments as segment_store
@@ -39,19 +39,24 @@ def progress_of(total: int, counts: dict[str, int]) -> dict:
     return {"done": done, "total": total, "percent": percent, "counts": counts}
 
 
+async def _ledger_counts(db: Database, campaign_ids: list[str]) -> dict[str, dict[str, int]]:
+    """{campaign: {sent, bounced, failed, cancelled, pending}} from the campaign counters."""
+    async with db.quick_read() as conn:
+        found = await counters.read(conn, campaign_ids)
+    return {cid: counters.as_counts(values)[0] for cid, values in found.items()}
+
+
 async def campaign_progress(db: Database, project_id: str, campaign_id: str) -> dict:
     """The campaign (AutoSend shape) with its delivery progress."""
     campaign = await campaign_service.get_campaign(db, project_id, campaign_id)
-    async with db.read() as conn:
-        counts = (await campaign_store.message_counts(conn, [campaign_id]))[campaign_id]
+    counts = (await _ledger_counts(db, [campaign_id]))[campaign_id]
     total = (campaign.get("metrics") or {}).get("totalContacts") or sum(counts.values())
     return {"campaign": campaign, **progress_of(total, counts)}
 
 
 async def progress_many(db: Database, campaigns: list[dict]) -> dict[str, dict]:
     """Progress of list items (their ids are already checked to belong to the project)."""
-    async with db.read() as conn:
-        counts = await campaign_store.message_counts(conn, [c["id"] for c in campaigns])
+    counts = await _ledger_counts(db, [c["id"] for c in campaigns])
     totals = {c["id"]: (c.get("metrics") or {}).get("totalContacts") for c in campaigns}
     return {cid: progress_of(totals[cid] or sum(found.values()), found) for cid, found in counts.items()}
 

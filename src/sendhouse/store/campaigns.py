@@ -1,8 +1,8 @@
 """Queries on campaigns: reads, the filtered list, and every state change as one conditional UPDATE.
 
 A transition function returns whether a row matched (`WHERE id=:id [AND project_id=:p] AND
-<allowed states>`); the caller re-reads on a miss to tell "not found" from "wrong state". The
-ledger queries here (counts by status, cancelling pending rows) only touch a campaign's rows.
+<allowed states>`); the caller re-reads on a miss to tell "not found" from "wrong state". Reads
+that present a campaign take its counters (store/counters.py) in the same query.
 """
 
 from __future__ import annotations
@@ -16,10 +16,12 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from sendhouse.domain.campaigns import PENDING_MESSAGES, SENDING
 from sendhouse.domain.filters import CampaignFilter
 from sendhouse.domain.pagination import Page
+from sendhouse.store import counters
+from sendhouse.store.lists import campaign_lists_json, described_from
 from sendhouse.store.schema.audience import suppression_groups
 from sendhouse.store.schema.campaigns import campaigns as c
 from sendhouse.store.schema.campaigns import messages as m
-from sendhouse.store.schema.content import senders
+from sendhouse.store.schema.content import senders, templates
 from sendhouse.store.schema.core import projects
 from sendhouse.store.types import UTCDateTime
 
@@ -41,15 +43,51 @@ async def get(conn: AsyncConnection, campaign_id: str, project_id: str | None = 
     return dict(row) if row else None
 
 
-_WITH_ORGANIZATION = (sa.select(c, projects.c.organization_id).join(projects, projects.c.id == c.c.project_id)
-                      .where(c.c.id == sa.bindparam("campaign_id"), c.c.project_id == sa.bindparam("project_id")))
+_WITH_COUNTERS, _COUNTER_COLUMNS = counters.joined(c)
+_TEMPLATE = templates.alias("template")
+TEMPLATE_COLUMNS = ("id", "project_id", "name", "subject", "preview_text", "html", "template_type", "builder_type",
+                    "created_at", "updated_at")
+_READS: dict[str, sa.Select] = {}
+_READ = (sa.select(c, projects.c.organization_id, *_COUNTER_COLUMNS)
+         .select_from(_WITH_COUNTERS.join(projects, projects.c.id == c.c.project_id))
+         .where(c.c.id == sa.bindparam("campaign_id"), c.c.project_id == sa.bindparam("project_id")))
 
 
-async def get_with_organization(conn: AsyncConnection, campaign_id: str, project_id: str) -> dict | None:
-    """A campaign of the project with its project's `organization_id` (one prebuilt query), or None."""
-    found = await conn.execute(_WITH_ORGANIZATION, {"campaign_id": campaign_id, "project_id": project_id})
-    row = found.mappings().first()
+async def get_with_counters(conn: AsyncConnection, campaign_id: str, project_id: str) -> dict | None:
+    """A campaign of the project with its project's `organization_id` and its counters
+    (store/counters.py), in one prebuilt query; or None."""
+    row = (await conn.execute(_READ, {"campaign_id": campaign_id, "project_id": project_id})).mappings().first()
     return dict(row) if row else None
+
+
+def _full_read(dialect: str) -> sa.Select:
+    """The campaign with its organization, counters, live template (columns `template__*`) and its
+    lists' rows (`lists_json`, store/lists.campaign_lists_json): one statement, built once per dialect."""
+    if dialect not in _READS:
+        template = sa.and_(_TEMPLATE.c.id == c.c.template_id, _TEMPLATE.c.project_id == c.c.project_id,
+                           _TEMPLATE.c.deleted_at.is_(None))
+        source = _WITH_COUNTERS.join(projects, projects.c.id == c.c.project_id).outerjoin(_TEMPLATE, template)
+        _READS[dialect] = (
+            sa.select(c, projects.c.organization_id, *_COUNTER_COLUMNS,
+                      *(_TEMPLATE.c[name].label(f"template__{name}") for name in TEMPLATE_COLUMNS),
+                      campaign_lists_json(dialect).label("lists_json"))
+            .select_from(source)
+            .where(c.c.id == sa.bindparam("campaign_id"), c.c.project_id == sa.bindparam("project_id")))
+    return _READS[dialect]
+
+
+async def get_to_present(conn: AsyncConnection, campaign_id: str, project_id: str) -> dict | None:
+    """What get_with_counters reads, plus `template` (its live template's row, or None) and `lists` (its lists
+    described without scanning contacts: store/lists.described_from), in one statement; or None."""
+    found = await conn.execute(_full_read(conn.dialect.name), {"campaign_id": campaign_id, "project_id": project_id})
+    first = found.mappings().first()
+    if first is None:
+        return None
+    row = dict(first)
+    template = {name: row.pop(f"template__{name}") for name in TEMPLATE_COLUMNS}
+    row["template"] = template if template["id"] is not None else None
+    row["lists"] = described_from(row["to_lists"] + row["exclude_lists"], row.pop("lists_json"))
+    return row
 
 
 def _filtered(project_id: str, f: CampaignFilter) -> list:
@@ -66,10 +104,11 @@ def _filtered(project_id: str, f: CampaignFilter) -> list:
 
 
 async def list_page(conn: AsyncConnection, project_id: str, f: CampaignFilter, page: Page) -> tuple[list[dict], int]:
-    """One page of the project's campaigns, newest first, and the total matching."""
+    """One page of the project's campaigns (each with its counters), newest first, and the total matching."""
     where = _filtered(project_id, f)
     total = (await conn.execute(sa.select(sa.func.count()).select_from(c).where(*where))).scalar_one()
-    query = sa.select(c).where(*where).order_by(c.c.created_at.desc(), c.c.id.desc())
+    query = (sa.select(c, *_COUNTER_COLUMNS).select_from(_WITH_COUNTERS).where(*where)
+             .order_by(c.c.created_at.desc(), c.c.id.desc()))
     rows = (await conn.execute(query.limit(page.limit).offset(page.offset))).mappings()
     return [dict(r) for r in rows], total
 
@@ -125,19 +164,6 @@ def nothing_pending(campaign_id: str) -> sa.ColumnElement:
 async def delete_if(conn: AsyncConnection, campaign_id: str, project_id: str, statuses: tuple[str, ...]) -> bool:
     stmt = c.delete().where(*_scoped(campaign_id, project_id), c.c.status.in_(statuses))
     return (await conn.execute(stmt)).rowcount == 1
-
-
-async def message_counts(conn: AsyncConnection, campaign_ids: list[str]) -> dict[str, dict[str, int]]:
-    """{campaign id: {ledger status: rows}} for the given campaigns."""
-    found: dict[str, dict[str, int]] = {cid: {} for cid in campaign_ids}
-    if not campaign_ids:
-        return found
-    query = sa.select(m.c.campaign_id, m.c.status, sa.func.count()).where(
-        m.c.campaign_id.in_(campaign_ids)
-    ).group_by(m.c.campaign_id, m.c.status)
-    for campaign_id, status, count in await conn.execute(query):
-        found[campaign_id][status] = count
-    return found
 
 
 async def get_sender(conn: AsyncConnection, project_id: str, sender_id: str) -> dict | None:

@@ -7,9 +7,14 @@ uses psycopg 3 with ordinary pooled transactions. Each handle carries its stop f
 
 `after_commit(callback)` runs a callback once the enclosing `Database.write()` transaction has
 committed (never when it rolls back); `event_after_commit` logs a structured event of a state
-change that way.
+change that way. A write transaction's scoped objects (store/scoped.py) are flushed just before
+its COMMIT: the campaign counters gather there.
 `read(snapshot=False)` on SQLite skips the explicit BEGIN/COMMIT: each statement then sees the
 latest commit on its own, for reads that need no snapshot (a few thread round trips fewer).
+`quick_read()` is for a few indexed rows needing no snapshot: on SQLite its statements run at once
+on the calling thread, through a synchronous connection of their own (a thread hop to the async
+driver costs more than such a read; WAL readers never wait for the writer); on PostgreSQL its
+statements run in autocommit (one round trip each, no BEGIN/COMMIT).
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
-from typing import Any
+from typing import Any, cast
 
 import sqlalchemy as sa
 from sqlalchemy import event
@@ -26,6 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 
 from sendhouse import observability
 from sendhouse.store.fence import make_fence
+from sendhouse.store.scoped import scope_ended, transaction_scope
 
 SQLITE_PRAGMAS = (
     "PRAGMA journal_mode=WAL",
@@ -52,8 +58,12 @@ def sync_url(url: str) -> str:
     return url
 
 
-def _configure_sqlite(engine: AsyncEngine, *, immediate: bool, busy_timeout: float) -> None:
-    @event.listens_for(engine.sync_engine, "connect")
+def _configure_sqlite(engine: AsyncEngine | sa.Engine, *, immediate: bool | None, busy_timeout: float) -> None:
+    """PRAGMAs on every new connection; transactions begun explicitly (BEGIN IMMEDIATE for the
+    writer, BEGIN for readers), or never (immediate None: autocommit statements only)."""
+    engine = getattr(engine, "sync_engine", engine)
+
+    @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:
         dbapi_conn.isolation_level = None
         cursor = dbapi_conn.cursor()
@@ -61,7 +71,10 @@ def _configure_sqlite(engine: AsyncEngine, *, immediate: bool, busy_timeout: flo
             cursor.execute(pragma)
         cursor.close()
 
-    @event.listens_for(engine.sync_engine, "begin")
+    if immediate is None:
+        return
+
+    @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
         if conn.get_execution_options().get(NO_SNAPSHOT):
             return  # autocommit statements (the DBAPI connection runs with isolation_level=None)
@@ -103,6 +116,10 @@ class Database:
             self._reader = create_async_engine(async_url(url), pool_size=pool_size, max_overflow=0)
             _configure_sqlite(self._writer, immediate=True, busy_timeout=busy_timeout)
             _configure_sqlite(self._reader, immediate=False, busy_timeout=busy_timeout)
+            # quick reads: one connection kept, more opened if ever needed (checkout never waits)
+            self._quick = sa.create_engine(url, pool_size=1, max_overflow=-1, pool_reset_on_return=None,
+                                           connect_args={"check_same_thread": False})
+            _configure_sqlite(self._quick, immediate=None, busy_timeout=busy_timeout)
         else:
             self._writer = create_async_engine(
                 async_url(url), pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True
@@ -122,13 +139,19 @@ class Database:
 
     @asynccontextmanager
     async def write(self) -> AsyncIterator[AsyncConnection]:
-        """A write transaction, committed on success and rolled back on error; `after_commit`
-        callbacks registered inside it run after the commit."""
+        """A write transaction, committed on success and rolled back on error; its
+        `transaction_scoped` objects are flushed just before the commit, `after_commit` callbacks
+        registered inside it run after the commit."""
         callbacks: list[Callable[[], None]] = []
         token = _pending.set(callbacks)
         try:
             async with self._writer.begin() as conn:
-                yield conn
+                scoped, scoped_token = transaction_scope(conn)
+                try:
+                    yield conn
+                    await scoped.flush()
+                finally:
+                    scope_ended(scoped_token)
         finally:
             _pending.reset(token)
         _run(callbacks)
@@ -145,11 +168,42 @@ class Database:
             await conn.execution_options(**{NO_SNAPSHOT: True})
             yield conn
 
+    @asynccontextmanager
+    async def quick_read(self) -> AsyncIterator[AsyncConnection]:
+        """A read of a few indexed rows that needs no snapshot (see the module docstring): SQLite
+        runs each statement at once on this thread; PostgreSQL in autocommit."""
+        if not self.is_sqlite:  # autocommit: each statement one round trip, no BEGIN/COMMIT around it
+            async with self._reader.connect() as conn:
+                yield await conn.execution_options(isolation_level="AUTOCOMMIT")
+            return
+        with self._quick.connect() as conn:
+            yield cast(AsyncConnection, QuickConnection(conn))  # used like one: `await conn.execute`
+
     async def ping(self) -> None:
         async with self.read() as conn:
             await conn.execute(sa.text("SELECT 1"))
 
     async def close(self) -> None:
+        if self.is_sqlite:
+            self._quick.dispose()
         await self._writer.dispose()
         if self._reader is not self._writer:
             await self._reader.dispose()
+
+
+class QuickConnection:
+    """The connection of a SQLite quick read, used like an AsyncConnection (`await conn.execute`):
+    each statement runs at once on the calling thread and returns a buffered result."""
+
+    def __init__(self, conn: sa.Connection):
+        self._conn = conn
+
+    @property
+    def dialect(self) -> sa.Dialect:
+        return self._conn.dialect
+
+    async def execute(self, statement: sa.Executable, parameters: Any = None) -> sa.CursorResult:
+        return self._conn.execute(statement, parameters)
+
+    async def scalar(self, statement: sa.Executable, parameters: Any = None) -> Any:
+        return self._conn.scalar(statement, parameters)

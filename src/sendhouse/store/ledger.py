@@ -13,6 +13,10 @@ A claim, a release of held rows and a hold are each one UPDATE of chosen rows (s
 a materialized CTE with FOR UPDATE SKIP LOCKED on PostgreSQL, `IN (SELECT …)` on SQLite). A claim
 matches only rows whose campaign is sending (or transactional rows), due now, best priority first.
 Rows of a gradual campaign wait with next_attempt_at = HOLD_UNTIL until the scheduler releases them.
+
+Every status change the campaign counters count (store/counters.py: sent, bounced, failed,
+cancelled) is reported to them from what the statement really changed: the rows are locked and
+read first (executemany UPDATEs), or the UPDATE returns them.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from sendhouse.domain import ids
 from sendhouse.domain.campaigns import CANCELLABLE_MESSAGES
+from sendhouse.store import counters
 from sendhouse.store.campaigns import lock_for_update
 from sendhouse.store.claims import update_chosen
 from sendhouse.store.schema.campaigns import campaigns, messages
@@ -64,7 +69,9 @@ async def insert_campaign_rows(conn: AsyncConnection, campaign: dict, recipients
     contact id), the Message-ID `<id@domain>`."""
     await conn.execute(_campaign_insert(conn.dialect.name, campaign, recipients, due, now))
     counted = sa.select(sa.func.count()).where(messages.c.campaign_id == campaign["id"])  # rowcount: -1 on psycopg
-    return (await conn.execute(counted)).scalar_one()
+    rows = (await conn.execute(counted)).scalar_one()
+    await counters.start(conn, campaign["id"], rows)
+    return rows
 
 
 def _campaign_insert(dialect: str, campaign: dict, recipients: sa.Select, due: datetime, now: datetime) -> sa.Insert:
@@ -118,21 +125,37 @@ async def claim(conn: AsyncConnection, *, worker: str, limit: int, now: datetime
     return [dict(r) for r in (await conn.execute(stmt)).mappings()]
 
 
+def _held(worker: str | None) -> tuple[sa.ColumnElement, ...]:
+    """Rows this worker still leases (any pending row when worker is None)."""
+    if worker:
+        return messages.c.status == "sending", messages.c.lease_owner == worker
+    return (sa.or_(*(messages.c.status == status for status in PENDING)),)  # no IN: executemany
+
+
 def _by_id(worker: str | None, **values) -> sa.Update:
     """UPDATE of one row by :row_id that this worker still leases (any pending row when worker is None)."""
-    mine = (messages.c.status == "sending", messages.c.lease_owner == worker) if worker else \
-        (sa.or_(*(messages.c.status == status for status in PENDING)),)  # no IN: executemany
-    return (messages.update().where(messages.c.id == sa.bindparam("row_id"), *mine)
+    return (messages.update().where(messages.c.id == sa.bindparam("row_id"), *_held(worker))
             .values(lease_owner=None, lease_expires_at=None, **values))
+
+
+async def _locked(conn: AsyncConnection, row_ids: list[str], *, held_by: str | None) -> list[dict]:
+    """{id, campaign_id} of the rows among these that `_by_id(held_by)` matches, locked until the
+    transaction ends (SQLite: the writer's lock), so the UPDATE that follows changes exactly them."""
+    query = (sa.select(messages.c.id, messages.c.campaign_id)
+             .where(messages.c.id.in_(sorted(set(row_ids))), *_held(held_by))
+             .order_by(messages.c.id).with_for_update())
+    return [dict(r) for r in (await conn.execute(query)).mappings()]
 
 
 async def mark_sent(conn: AsyncConnection, rows: list[dict], now: datetime) -> None:
     """rows: [{row_id, response}] accepted by the relay. A 250 is the truth even if the lease was
     lost meanwhile, so any pending row is marked (the other holder's later write then misses)."""
     if rows:
+        moving = await _locked(conn, [r["row_id"] for r in rows], held_by=None)
         stmt = _by_id(None, status="sent", sent_at=now, updated_at=now, attempts=messages.c.attempts + 1,
                       smtp_response=sa.bindparam("response"), last_error=None)
         await conn.execute(stmt, rows)
+        await counters.moved(conn, ((r["campaign_id"], "ledger_sent", 1) for r in moving))
 
 
 async def mark_deferred(conn: AsyncConnection, rows: list[dict], now: datetime, worker: str) -> None:
@@ -147,9 +170,12 @@ async def mark_deferred(conn: AsyncConnection, rows: list[dict], now: datetime, 
 async def mark_failed(conn: AsyncConnection, rows: list[dict], now: datetime, worker: str) -> None:
     """rows: [{row_id, error, response}] that will never be retried (only rows `worker` still leases)."""
     if rows:
+        moving = await _locked(conn, [r["row_id"] for r in rows], held_by=worker)
         stmt = _by_id(worker, status="failed", failed_at=now, updated_at=now, attempts=messages.c.attempts + 1,
                       last_error=sa.bindparam("error"), smtp_response=sa.bindparam("response"))
         await conn.execute(stmt, rows)
+        await counters.moved(conn, ((r["campaign_id"], "ledger_failed", 1) for r in moving))
+        await counters.failed(conn, moving)
 
 
 async def release(conn: AsyncConnection, row_ids: list[str], *, status: str, now: datetime, worker: str) -> None:
@@ -161,7 +187,11 @@ async def release(conn: AsyncConnection, row_ids: list[str], *, status: str, now
     if status == "queued":
         aborted = sa.select(campaigns.c.id).where(campaigns.c.status == "aborted")
         new_status = sa.case((messages.c.campaign_id.in_(aborted), "cancelled"), else_="queued")
-    await conn.execute(_by_id(worker, status=new_status, updated_at=now), [{"row_id": i} for i in row_ids])
+    stmt = (messages.update().where(messages.c.id.in_(sorted(set(row_ids))), *_held(worker))
+            .values(status=new_status, lease_owner=None, lease_expires_at=None, updated_at=now)
+            .returning(messages.c.campaign_id, messages.c.status))
+    changed = (await conn.execute(stmt)).all()
+    await counters.moved(conn, ((cid, "ledger_cancelled", 1) for cid, fate in changed if fate == "cancelled"))
 
 
 async def mark_bounced(conn: AsyncConnection, row_ids: list[str], now: datetime) -> set[str]:
@@ -169,8 +199,11 @@ async def mark_bounced(conn: AsyncConnection, row_ids: list[str], now: datetime)
     if not row_ids:
         return set()
     stmt = (messages.update().where(messages.c.id.in_(sorted(set(row_ids))), messages.c.status == "sent")
-            .values(status="bounced", failed_at=now, updated_at=now).returning(messages.c.id))
-    return set((await conn.execute(stmt)).scalars())
+            .values(status="bounced", failed_at=now, updated_at=now).returning(messages.c.id, messages.c.campaign_id))
+    changed = (await conn.execute(stmt)).all()
+    await counters.moved(conn, [change for _id, cid in changed
+                                for change in ((cid, "ledger_sent", -1), (cid, "ledger_bounced", 1))])
+    return {row_id for row_id, _campaign in changed}
 
 
 async def cancel_pending(conn: AsyncConnection, campaign_id: str, now: datetime) -> int:
@@ -178,7 +211,9 @@ async def cancel_pending(conn: AsyncConnection, campaign_id: str, now: datetime)
     stmt = (messages.update()
             .where(messages.c.campaign_id == campaign_id, messages.c.status.in_(CANCELLABLE_MESSAGES))
             .values(status="cancelled", updated_at=now))
-    return (await conn.execute(stmt)).rowcount
+    cancelled = (await conn.execute(stmt)).rowcount
+    await counters.moved(conn, [(campaign_id, "ledger_cancelled", cancelled)])
+    return cancelled
 
 
 async def renew_leases(conn: AsyncConnection, worker: str, now: datetime, lease_seconds: float) -> int:

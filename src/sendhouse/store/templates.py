@@ -15,12 +15,15 @@ SORT_COLUMNS = {"createdAt": templates.c.created_at, "updatedAt": templates.c.up
                 "templateName": templates.c.name}
 
 
+_LIVE_TEMPLATE = sa.select(templates).where(templates.c.project_id == sa.bindparam("project_id"),
+                                            templates.c.id == sa.bindparam("template_id"),
+                                            templates.c.deleted_at.is_(None))
+
+
 async def get_template(conn: AsyncConnection, project_id: str, template_id: str) -> dict | None:
-    """A live (not deleted) template of the project, or None."""
-    query = sa.select(templates).where(
-        templates.c.project_id == project_id, templates.c.id == template_id, templates.c.deleted_at.is_(None)
-    )
-    row = (await conn.execute(query)).mappings().first()
+    """A live (not deleted) template of the project, or None (one prebuilt query)."""
+    found = await conn.execute(_LIVE_TEMPLATE, {"project_id": project_id, "template_id": template_id})
+    row = found.mappings().first()
     return dict(row) if row else None
 
 

@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
 from pydantic import Field
 
 from sendhouse.api.deps import CurrentPrincipal, Db
 from sendhouse.api.envelope import ok
 from sendhouse.api.json_body import JsonRoute
 from sendhouse.api.models import RequestModel
+from sendhouse.api.routing import PrefixRouter
 from sendhouse.domain.regions import RegionKey
 from sendhouse.services import projects as service
 
-router = APIRouter(prefix="/v1/account/projects", tags=["projects"], route_class=JsonRoute)
+router = PrefixRouter(prefix="/v1/account/projects", tags=["projects"], route_class=JsonRoute)
 
 
 class ProjectCreate(RequestModel):

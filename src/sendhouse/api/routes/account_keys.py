@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
-
 from sendhouse.api.deps import CurrentPrincipal, Db
 from sendhouse.api.envelope import ok
 from sendhouse.api.json_body import JsonRoute
+from sendhouse.api.routing import PrefixRouter
 from sendhouse.services import api_keys as service
 from sendhouse.services import projects as project_service
 
-router = APIRouter(prefix="/v1/account/keys", tags=["projects"], route_class=JsonRoute)
+router = PrefixRouter(prefix="/v1/account/keys", tags=["projects"], route_class=JsonRoute)
 
 
 @router.get("")

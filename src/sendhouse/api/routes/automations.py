@@ -4,14 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter
-
 from sendhouse.api.deps import Db, ProjectId
 from sendhouse.api.envelope import ok
 from sendhouse.api.models import RequestModel
+from sendhouse.api.routing import PrefixRouter
 from sendhouse.services import automations as service
 
-router = APIRouter(prefix="/v1/automations", tags=["automations"])
+router = PrefixRouter(prefix="/v1/automations", tags=["automations"])
 
 
 class AutomationBody(RequestModel):

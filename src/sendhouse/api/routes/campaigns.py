@@ -5,13 +5,14 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Header, Query, Request
+from fastapi import Depends, Header, Query, Request
 from pydantic import Field
 
 from sendhouse.api.deps import CurrentPrincipal, Db, ProjectId, container
 from sendhouse.api.envelope import ok
 from sendhouse.api.json_body import JsonRoute
 from sendhouse.api.models import Address, RequestModel
+from sendhouse.api.routing import PrefixRouter
 from sendhouse.domain.campaign_fields import CampaignFields
 from sendhouse.domain.campaigns import STATUSES
 from sendhouse.domain.filters import CampaignFilter
@@ -20,7 +21,7 @@ from sendhouse.domain.times import parse_iso
 from sendhouse.services import campaigns as service
 from sendhouse.services import idempotency
 
-router = APIRouter(prefix="/v1/campaigns", tags=["campaigns"], route_class=JsonRoute)
+router = PrefixRouter(prefix="/v1/campaigns", tags=["campaigns"], route_class=JsonRoute)
 
 
 class CampaignUpdate(CampaignFields, RequestModel):
@@ -45,14 +46,14 @@ def _fields(body: RequestModel) -> dict:
     return body.model_dump(exclude_unset=True, by_alias=True)
 
 
-def _send_now_delay(request: Request) -> int:
+async def _send_now_delay(request: Request) -> int:
     return container(request).settings.send_now_delay
 
 
 SendNowDelay = Annotated[int, Depends(_send_now_delay)]
 
 
-def _verified_domain(request: Request) -> bool:
+async def _verified_domain(request: Request) -> bool:
     return container(request).settings.verified_domain_required()
 
 

@@ -4,18 +4,18 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from fastapi import APIRouter
 from pydantic import Field
 
 from sendhouse.api.deps import Db, ProjectId
 from sendhouse.api.envelope import ok
 from sendhouse.api.json_body import JsonRoute
 from sendhouse.api.models import RequestModel
+from sendhouse.api.routing import PrefixRouter
 from sendhouse.domain.pagination import Page
 from sendhouse.errors import InvalidInput
 from sendhouse.services import lists as service
 
-router = APIRouter(prefix="/v1/contact-lists", tags=["contact-lists"], route_class=JsonRoute)
+router = PrefixRouter(prefix="/v1/contact-lists", tags=["contact-lists"], route_class=JsonRoute)
 
 MAX_BULK = 500
 Id = Field(min_length=1, max_length=64)

@@ -9,17 +9,18 @@ from __future__ import annotations
 from typing import Any
 
 import orjson
-from fastapi import APIRouter, Request
+from fastapi import Request
 from pydantic import Field
 
 from sendhouse.api.deps import Db, ProjectId
 from sendhouse.api.envelope import ok
 from sendhouse.api.json_body import JsonRoute
 from sendhouse.api.models import RequestModel
+from sendhouse.api.routing import PrefixRouter
 from sendhouse.errors import InvalidInput
 from sendhouse.services import contacts as service
 
-router = APIRouter(prefix="/v1/contacts", tags=["contacts"], route_class=JsonRoute)
+router = PrefixRouter(prefix="/v1/contacts", tags=["contacts"], route_class=JsonRoute)
 
 
 class ContactBody(RequestModel):

@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from fastapi import Request
 from pydantic import Field
 
 from sendhouse.api.deps import Db, ProjectId, container
 from sendhouse.api.envelope import ok
 from sendhouse.api.json_body import JsonRoute
 from sendhouse.api.models import RequestModel
+from sendhouse.api.routing import PrefixRouter
 from sendhouse.domain.regions import RegionKey
 from sendhouse.services import domains as service
 
-router = APIRouter(prefix="/v1/domains", tags=["domains"], route_class=JsonRoute)
+router = PrefixRouter(prefix="/v1/domains", tags=["domains"], route_class=JsonRoute)
 
 
 class DomainCreate(RequestModel):

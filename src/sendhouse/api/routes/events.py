@@ -4,15 +4,16 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Request
+from fastapi import Header, Request
 
 from sendhouse.api.deps import CurrentPrincipal, Db, ProjectId
 from sendhouse.api.envelope import ok
 from sendhouse.api.models import RequestModel
+from sendhouse.api.routing import PrefixRouter
 from sendhouse.services import events as service
 from sendhouse.services import idempotency
 
-router = APIRouter(prefix="/v1/events", tags=["events"])
+router = PrefixRouter(prefix="/v1/events", tags=["events"])
 IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key")]
 
 

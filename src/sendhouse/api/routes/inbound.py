@@ -6,16 +6,17 @@ from __future__ import annotations
 
 from typing import Literal
 
-from fastapi import APIRouter, Request
+from fastapi import Request
 from pydantic import Field
 
 from sendhouse.api.deps import Db, ProjectId, container
 from sendhouse.api.envelope import ok
 from sendhouse.api.json_body import JsonRoute
 from sendhouse.api.models import RequestModel
+from sendhouse.api.routing import PrefixRouter
 from sendhouse.services import bounces as service
 
-router = APIRouter(prefix="/v1/inbound", tags=["inbound"], route_class=JsonRoute)
+router = PrefixRouter(prefix="/v1/inbound", tags=["inbound"], route_class=JsonRoute)
 
 
 class BounceReport(RequestModel):

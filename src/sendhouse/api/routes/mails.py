@@ -8,17 +8,18 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Request
+from fastapi import Header, Request
 from pydantic import Field
 
 from sendhouse.api.deps import CurrentPrincipal, Db, ProjectId, container
 from sendhouse.api.envelope import ok
 from sendhouse.api.json_body import JsonRoute
 from sendhouse.api.models import Address, RequestModel
+from sendhouse.api.routing import PrefixRouter
 from sendhouse.services import idempotency
 from sendhouse.services import transactional as service
 
-router = APIRouter(prefix="/v1/mails", tags=["mails"], route_class=JsonRoute)
+router = PrefixRouter(prefix="/v1/mails", tags=["mails"], route_class=JsonRoute)
 
 
 class Attachment(RequestModel):

@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from fastapi import Request
 from pydantic import Field
 
 from sendhouse.api.deps import Db, ProjectId, container
 from sendhouse.api.envelope import ok
 from sendhouse.api.json_body import JsonRoute
 from sendhouse.api.models import RequestModel
+from sendhouse.api.routing import PrefixRouter
 from sendhouse.services import senders as service
 
-router = APIRouter(prefix="/v1/senders", tags=["senders"], route_class=JsonRoute)
+router = PrefixRouter(prefix="/v1/senders", tags=["senders"], route_class=JsonRoute)
 
 
 class SenderCreate(RequestModel):

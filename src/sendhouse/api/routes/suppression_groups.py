@@ -4,18 +4,18 @@ from __future__ import annotations
 
 from typing import Literal
 
-from fastapi import APIRouter
 from pydantic import Field
 
 from sendhouse.api.deps import Db, ProjectId
 from sendhouse.api.envelope import ok
 from sendhouse.api.json_body import JsonRoute
 from sendhouse.api.models import RequestModel
+from sendhouse.api.routing import PrefixRouter
 from sendhouse.domain.pagination import Page
 from sendhouse.domain.times import parse_iso
 from sendhouse.services import suppressions as service
 
-router = APIRouter(prefix="/v1/suppression-groups", tags=["suppression-groups"], route_class=JsonRoute)
+router = PrefixRouter(prefix="/v1/suppression-groups", tags=["suppression-groups"], route_class=JsonRoute)
 
 Reason = Literal["UNSUBSCRIBE", "BOUNCE", "COMPLAINT", "MANUAL"]
 

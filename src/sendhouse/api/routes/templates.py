@@ -4,19 +4,20 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Query
+from fastapi import Query
 from pydantic import Field
 
 from sendhouse.api.deps import Db, ProjectId
 from sendhouse.api.envelope import ok
 from sendhouse.api.json_body import JsonRoute
 from sendhouse.api.models import RequestModel
+from sendhouse.api.routing import PrefixRouter
 from sendhouse.domain.filters import TemplateFilter
 from sendhouse.domain.pagination import Page
 from sendhouse.errors import InvalidInput
 from sendhouse.services import templates as service
 
-router = APIRouter(prefix="/v1/templates", tags=["templates"], route_class=JsonRoute)
+router = PrefixRouter(prefix="/v1/templates", tags=["templates"], route_class=JsonRoute)
 
 TemplateType = Literal["transactional", "marketing", "automation"]
 Name = Annotated[str, Field(min_length=1, max_length=90)]

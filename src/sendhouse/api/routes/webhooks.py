@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import Query, Request
 from fastapi.exceptions import RequestValidationError
 from pydantic import Field
 
@@ -18,6 +18,7 @@ from sendhouse.api.envelope import ok
 from sendhouse.api.errors import validation_details
 from sendhouse.api.json_body import JsonRoute
 from sendhouse.api.models import RequestModel
+from sendhouse.api.routing import PrefixRouter
 from sendhouse.domain.pagination import Page
 from sendhouse.errors import InvalidInput
 from sendhouse.services import webhooks as service
@@ -39,7 +40,7 @@ class WebhookRoute(JsonRoute):
         return handle
 
 
-router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"], route_class=WebhookRoute)
+router = PrefixRouter(prefix="/v1/webhooks", tags=["webhooks"], route_class=WebhookRoute)
 
 PageNumber = Annotated[int, Query(ge=1, le=1_000_000)]
 PageSize = Annotated[int, Query(ge=1, le=100)]

@@ -1,4 +1,5 @@
-"""Campaigns and the per-recipient send ledger (`messages`), the queue every worker claims from."""
+"""Campaigns, the per-recipient send ledger (`messages`), the queue every worker claims from, and
+each campaign's counters of its ledger rows and feedback events (`campaign_counters`)."""
 
 import sqlalchemy as sa
 
@@ -83,4 +84,20 @@ messages = sa.Table(
     sa.Index("ix_messages_campaign_status", "campaign_id", "status"),
     sa.Index("ix_messages_status_lease", "status", "lease_expires_at"),
     sa.Index("uq_messages_campaign_email", "campaign_id", "email", unique=True),
+)
+
+# What a campaign's metrics and progress are read from: kept by store/counters.py in the same
+# transaction as the ledger change or feedback event it counts, so a counter always equals a recount.
+#   ledger_rows: the campaign's ledger rows (set when its audience is expanded);
+#   ledger_sent / _bounced / _failed / _cancelled: its rows in that status (the others are pending);
+#   opened, human_opened, clicked, bounced, complained, unsubscribed: recipients (ledger rows) with
+#   at least one such event (human_opened: an open not flagged automated); failed_bounced: failed
+#   rows with a bounced event (refused at SMTP time).
+COUNTER_COLUMNS = ("ledger_rows", "ledger_sent", "ledger_bounced", "ledger_failed", "ledger_cancelled", "opened",
+                   "human_opened", "clicked", "bounced", "complained", "unsubscribed", "failed_bounced")
+campaign_counters = sa.Table(
+    "campaign_counters",
+    metadata,
+    sa.Column("campaign_id", sa.String(24), sa.ForeignKey("campaigns.id", ondelete="CASCADE"), primary_key=True),
+    *(sa.Column(name, sa.Integer, nullable=False, server_default="0") for name in COUNTER_COLUMNS),
 )
