@@ -21,9 +21,11 @@ from sendhouse.store.schema.audience import contact_lists, contacts, list_member
 from sendhouse.store.schema.content import domains
 
 CHUNK = 5000
-HTML = ("<html><head><style>p{color:#333}</style></head><body><h1>News for {{first_name | \"you\"}}</h1>"
-        + "<p>Lorem ipsum dolor sit amet, consectetur adipiscing elit. " * 30
-        + "</p><a href=\"https://example.com/a\">Read</a> <a href=\"https://example.com/b\">More</a></body></html>")
+HTML = (
+    '<html><head><style>p{color:#333}</style></head><body><h1>News for {{first_name | "you"}}</h1>'
+    + "<p>Lorem ipsum dolor sit amet, consectetur adipiscing elit. " * 30
+    + '</p><a href="https://example.com/a">Read</a> <a href="https://example.com/b">More</a></body></html>'
+)
 
 
 def fresh_database(url: str | None) -> tuple[str, Path]:
@@ -33,7 +35,9 @@ def fresh_database(url: str | None) -> tuple[str, Path]:
         url = f"sqlite:///{data_dir / 'bench.db'}"
     else:
         name = f"sendhouse_bench_{uuid.uuid4().hex[:8]}"
-        admin = sa.create_engine(url.replace("postgresql://", "postgresql+psycopg://"), isolation_level="AUTOCOMMIT")
+        admin = sa.create_engine(
+            url.replace("postgresql://", "postgresql+psycopg://"), isolation_level="AUTOCOMMIT"
+        )
         with admin.connect() as conn:
             conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
         admin.dispose()
@@ -45,8 +49,9 @@ def fresh_database(url: str | None) -> tuple[str, Path]:
 def drop_database(url: str) -> None:
     if url.startswith("postgresql"):
         base, name = url.rsplit("/", 1)
-        admin = sa.create_engine(base.replace("postgresql://", "postgresql+psycopg://") + "/postgres",
-                                 isolation_level="AUTOCOMMIT")
+        admin = sa.create_engine(
+            base.replace("postgresql://", "postgresql+psycopg://") + "/postgres", isolation_level="AUTOCOMMIT"
+        )
         with admin.connect() as conn:
             conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
@@ -62,23 +67,44 @@ async def seed(db, size: int) -> tuple[str, str]:
     project = await project_service.create_project(db, name=f"bench-{uuid.uuid4().hex[:6]}")
     now, list_id = utcnow(), ids.new_id()
     async with db.write() as conn:
-        await conn.execute(contact_lists.insert().values(id=list_id, project_id=project["id"], name="All",
-                                                         type="list", created_at=now, updated_at=now))
+        await conn.execute(
+            contact_lists.insert().values(
+                id=list_id, project_id=project["id"], name="All", type="list", created_at=now, updated_at=now
+            )
+        )
     for start in range(0, size, CHUNK):
-        people = [{"id": ids.new_id(), "project_id": project["id"], "email": f"user{i}@example.com",
-                   "custom_fields": {}, "first_name": f"User{i}", "created_at": now, "updated_at": now}
-                  for i in range(start, min(size, start + CHUNK))]
+        people = [
+            {
+                "id": ids.new_id(),
+                "project_id": project["id"],
+                "email": f"user{i}@example.com",
+                "custom_fields": {},
+                "first_name": f"User{i}",
+                "created_at": now,
+                "updated_at": now,
+            }
+            for i in range(start, min(size, start + CHUNK))
+        ]
         async with db.write() as conn:
             await conn.execute(contacts.insert(), people)
-            await conn.execute(list_members.insert(), [{"list_id": list_id, "contact_id": p["id"], "created_at": now}
-                                                       for p in people])
+            await conn.execute(
+                list_members.insert(),
+                [{"list_id": list_id, "contact_id": p["id"], "created_at": now} for p in people],
+            )
     return project["id"], list_id
 
 
 async def scheduled_campaign(db, project_id: str, list_id: str) -> str:
-    body = {"name": "Bench", "subject": "Bench {{first_name}}", "htmlTemplate": HTML,
-            "from": {"email": "news@example.com", "name": "News"}, "toLists": [list_id], "sendNow": True,
-            "trackingOpen": True, "trackingClick": True}
+    body = {
+        "name": "Bench",
+        "subject": "Bench {{first_name}}",
+        "htmlTemplate": HTML,
+        "from": {"email": "news@example.com", "name": "News"},
+        "toLists": [list_id],
+        "sendNow": True,
+        "trackingOpen": True,
+        "trackingClick": True,
+    }
     created = await campaign_service.create_campaign(db, project_id, body, send_now_delay=0)
     return created["id"]
 
@@ -87,5 +113,13 @@ async def verified_dkim_domain(built, project_id: str, name: str, dkim: bool = T
     """A sending domain with a fresh DKIM key, marked VERIFIED with DKIM on or off (as the DNS check would)."""
     added = await domain_service.add_domain(built.db, built.settings, project_id, domain=name)
     async with built.db.write() as conn:
-        await conn.execute(domains.update().where(domains.c.id == added["id"]).values(
-            verification_status="VERIFIED", ownership_verified=True, dkim_enabled=dkim, verified_at=utcnow()))
+        await conn.execute(
+            domains.update()
+            .where(domains.c.id == added["id"])
+            .values(
+                verification_status="VERIFIED",
+                ownership_verified=True,
+                dkim_enabled=dkim,
+                verified_at=utcnow(),
+            )
+        )

@@ -35,7 +35,9 @@ from sendhouse.worker import Worker
 
 
 async def _sent(db, campaign_id: str) -> int:
-    query = sa.select(sa.func.count()).where(messages.c.campaign_id == campaign_id, messages.c.status == "sent")
+    query = sa.select(sa.func.count()).where(
+        messages.c.campaign_id == campaign_id, messages.c.status == "sent"
+    )
     async with db.read() as conn:
         return (await conn.execute(query)).scalar_one()
 
@@ -67,9 +69,17 @@ async def measure(url, data_dir, port, rounds, size) -> tuple[list[float], list[
         headers = {"Authorization": f"Bearer {key}"}
         worker = Worker(built)
         task = asyncio.create_task(worker.run())
-        async with httpx2.AsyncClient(transport=httpx2.ASGITransport(app=app), base_url="http://bench") as client:
-            idle = [await _one_round(built, client, headers, project_id, list_id, sending=False) for _ in range(rounds)]
-            busy = [await _one_round(built, client, headers, project_id, list_id, sending=True) for _ in range(rounds)]
+        async with httpx2.AsyncClient(
+            transport=httpx2.ASGITransport(app=app), base_url="http://bench"
+        ) as client:
+            idle = [
+                await _one_round(built, client, headers, project_id, list_id, sending=False)
+                for _ in range(rounds)
+            ]
+            busy = [
+                await _one_round(built, client, headers, project_id, list_id, sending=True)
+                for _ in range(rounds)
+            ]
         worker.stop()
         await task
         return idle, busy
@@ -94,12 +104,29 @@ def main() -> None:
         sink.wait()
         drop_database(url)
     idle_ms, busy_ms = statistics.median(idle), statistics.median(busy)
-    print(f"abort while sending at full speed: median {busy_ms:.1f} ms, max {max(busy):.1f} ms ({args.rounds} rounds)")
-    print(f"abort of a campaign nobody sends:  median {idle_ms:.1f} ms, max {max(idle):.1f} ms; ratio {busy_ms / idle_ms:.2f}")
-    print(json.dumps({"bench": "abort_latency", "results": [{
-        "figure": "abort latency while sending (median)", "unit": "ms", "value": round(busy_ms, 1),
-        "baseline": round(idle_ms, 1), "baseline_name": "abort of an idle scheduled campaign",
-        "higher_is_better": False}]}))
+    print(
+        f"abort while sending at full speed: median {busy_ms:.1f} ms, max {max(busy):.1f} ms ({args.rounds} rounds)"
+    )
+    print(
+        f"abort of a campaign nobody sends:  median {idle_ms:.1f} ms, max {max(idle):.1f} ms; ratio {busy_ms / idle_ms:.2f}"
+    )
+    print(
+        json.dumps(
+            {
+                "bench": "abort_latency",
+                "results": [
+                    {
+                        "figure": "abort latency while sending (median)",
+                        "unit": "ms",
+                        "value": round(busy_ms, 1),
+                        "baseline": round(idle_ms, 1),
+                        "baseline_name": "abort of an idle scheduled campaign",
+                        "higher_is_better": False,
+                    }
+                ],
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -51,8 +51,10 @@ class Ledger:
 
     def sent(self) -> int:
         with self.engine.connect() as conn:
-            return conn.execute(sa.text("SELECT count(*) FROM messages WHERE campaign_id = :c AND status = 'sent'"),
-                                {"c": self.campaign_id}).scalar_one()
+            return conn.execute(
+                sa.text("SELECT count(*) FROM messages WHERE campaign_id = :c AND status = 'sent'"),
+                {"c": self.campaign_id},
+            ).scalar_one()
 
     def window(self, seconds: float) -> tuple[int, float]:
         """(messages sent, seconds) over a quiet window of about `seconds`."""
@@ -77,16 +79,28 @@ def measure(args, folder: Path, url: str) -> dict:
     _, key, cid = asyncio.run(project_with_campaign(url, folder, args.recipients))
     port, smtp_port = free_port(), free_port()
     sink = subprocess.Popen(["smtp-sink", "-u", "root", f"127.0.0.1:{smtp_port}", "1000"])
-    env = serve_env(url, folder, SENDHOUSE_SMTP_URL=f"smtp://127.0.0.1:{smtp_port}", SENDHOUSE_SMTP_CONNECTIONS="20")
-    server = start_server([str(VENV_BIN / "sendhouse"), "serve", "--port", str(port)], env, port,
-                          folder / "serve.log", "/healthz")
+    env = serve_env(
+        url, folder, SENDHOUSE_SMTP_URL=f"smtp://127.0.0.1:{smtp_port}", SENDHOUSE_SMTP_CONNECTIONS="20"
+    )
+    server = start_server(
+        [str(VENV_BIN / "sendhouse"), "serve", "--port", str(port)],
+        env,
+        port,
+        folder / "serve.log",
+        "/healthz",
+    )
     ledger = Ledger(url, cid)
     try:
         ledger.wait_started()
         quiet = ledger.window(args.quiet)
         before, t0 = ledger.sent(), time.perf_counter()
-        api = run_wrk(port, wrk_script(folder, "mix", mix(cid), key), threads=2, connections=args.connections,
-                      duration=args.duration)
+        api = run_wrk(
+            port,
+            wrk_script(folder, "mix", mix(cid), key),
+            threads=2,
+            connections=args.connections,
+            duration=args.duration,
+        )
         loaded = (ledger.sent() - before, time.perf_counter() - t0)
         left = args.recipients - ledger.sent()
     finally:
@@ -117,24 +131,60 @@ def main() -> None:
 def report(args, found: dict) -> None:
     api, quiet_rate = found["api"], found["quiet"][0] / found["quiet"][1]
     loaded_rate = found["loaded"][0] / found["loaded"][1]
-    print(f"API under load (wrk -t2 -c{args.connections} -d{args.duration}s, read mix): {api['rps']:.0f} req/s, "
-          f"p99 {api['p99_ms']:.1f} ms, {api['requests']} requests, {api['5xx']} 5xx, {api['429']} 429, "
-          f"{api['4xx']} other 4xx, {api['socket_errors']} socket errors")
-    print(f"campaign throughput: {quiet_rate:.0f} msg/s without API load ({found['quiet'][0]} in {found['quiet'][1]:.1f} s), "
-          f"{loaded_rate:.0f} msg/s under it ({found['loaded'][0]} in {found['loaded'][1]:.1f} s)")
+    print(
+        f"API under load (wrk -t2 -c{args.connections} -d{args.duration}s, read mix): {api['rps']:.0f} req/s, "
+        f"p99 {api['p99_ms']:.1f} ms, {api['requests']} requests, {api['5xx']} 5xx, {api['429']} 429, "
+        f"{api['4xx']} other 4xx, {api['socket_errors']} socket errors"
+    )
+    print(
+        f"campaign throughput: {quiet_rate:.0f} msg/s without API load ({found['quiet'][0]} in {found['quiet'][1]:.1f} s), "
+        f"{loaded_rate:.0f} msg/s under it ({found['loaded'][0]} in {found['loaded'][1]:.1f} s)"
+    )
     valid = found["left"] > 0
     if not valid:
         print("WARNING: the campaign finished before the load window ended; raise --recipients")
-    print(json.dumps({"bench": "api_load", "valid": valid, "results": [
-        {"figure": f"campaign throughput under API load (-c{args.connections})", "unit": "msg/s", "value": loaded_rate,
-         "baseline": quiet_rate, "baseline_name": "same campaign, no API load", "higher_is_better": True},
-        {"figure": "API read mix while sending", "unit": "req/s", "value": api["rps"], "baseline": None,
-         "baseline_name": None, "higher_is_better": True},
-        {"figure": "API read mix while sending, p99", "unit": "ms", "value": api["p99_ms"], "baseline": None,
-         "baseline_name": None, "higher_is_better": False},
-        {"figure": "API 5xx replies while sending", "unit": "count", "value": api["5xx"], "baseline": None,
-         "baseline_name": None, "higher_is_better": False},
-    ]}))
+    print(
+        json.dumps(
+            {
+                "bench": "api_load",
+                "valid": valid,
+                "results": [
+                    {
+                        "figure": f"campaign throughput under API load (-c{args.connections})",
+                        "unit": "msg/s",
+                        "value": loaded_rate,
+                        "baseline": quiet_rate,
+                        "baseline_name": "same campaign, no API load",
+                        "higher_is_better": True,
+                    },
+                    {
+                        "figure": "API read mix while sending",
+                        "unit": "req/s",
+                        "value": api["rps"],
+                        "baseline": None,
+                        "baseline_name": None,
+                        "higher_is_better": True,
+                    },
+                    {
+                        "figure": "API read mix while sending, p99",
+                        "unit": "ms",
+                        "value": api["p99_ms"],
+                        "baseline": None,
+                        "baseline_name": None,
+                        "higher_is_better": False,
+                    },
+                    {
+                        "figure": "API 5xx replies while sending",
+                        "unit": "count",
+                        "value": api["5xx"],
+                        "baseline": None,
+                        "baseline_name": None,
+                        "higher_is_better": False,
+                    },
+                ],
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

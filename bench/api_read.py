@@ -32,7 +32,7 @@ from _seed import container, drop_database, fresh_database, scheduled_campaign, 
 from sendhouse.services import projects as project_service
 
 VENV_BIN = Path(sys.executable).parent
-BARE_APP = '''
+BARE_APP = """
 import sys, uvicorn
 from starlette.applications import Starlette
 from starlette.responses import Response
@@ -42,9 +42,9 @@ async def campaign(request):
     return Response(BODY, media_type="application/json")
 app = Starlette(routes=[Route("/v1/campaigns/{campaign_id}", campaign)])
 uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[1]), log_level="warning", proxy_headers=True, log_config=None)
-'''
+"""
 # wrk: request the given paths in turn (weights by repetition) and count replies by class per thread.
-LUA = '''
+LUA = """
 local paths = {%s}
 local threads = {}
 local counter = 0
@@ -62,7 +62,7 @@ function done(summary, latency, requests)
   for _, t in ipairs(threads) do t5 = t5 + t:get("s5"); t429 = t429 + t:get("s429"); t4 = t4 + t:get("s4") end
   io.write(string.format("STATUS 5xx=%%d 429=%%d 4xx=%%d\\n", t5, t429, t4))
 end
-'''
+"""
 
 
 def free_port() -> int:
@@ -79,20 +79,36 @@ def wrk_script(folder: Path, name: str, paths: list[str], key: str) -> Path:
 
 def run_wrk(port: int, script: Path, *, threads: int, connections: int, duration: int) -> dict:
     """wrk's figures: rps, p99_ms, requests, 5xx / 429 / other 4xx counts, socket errors."""
-    cmd = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{duration}s", "--timeout", "10s", "--latency",
-           "-s", str(script), f"http://127.0.0.1:{port}"]
+    cmd = [
+        "wrk",
+        f"-t{threads}",
+        f"-c{connections}",
+        f"-d{duration}s",
+        "--timeout",
+        "10s",
+        "--latency",
+        "-s",
+        str(script),
+        f"http://127.0.0.1:{port}",
+    ]
     out = subprocess.run(cmd, capture_output=True, text=True, check=True, timeout=duration + 120).stdout
     p99 = re.search(r"99%\s+([\d.]+)(us|ms|s)\b", out)
     status = re.search(r"STATUS 5xx=(\d+) 429=(\d+) 4xx=(\d+)", out)
     errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
-    return {"rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),
-            "p99_ms": float(p99.group(1)) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[p99.group(2)],
-            "requests": int(re.search(r"(\d+) requests in", out).group(1)),
-            "5xx": int(status.group(1)), "429": int(status.group(2)), "4xx": int(status.group(3)),
-            "socket_errors": sum(int(g) for g in errors.groups()) if errors else 0}
+    return {
+        "rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),
+        "p99_ms": float(p99.group(1)) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[p99.group(2)],
+        "requests": int(re.search(r"(\d+) requests in", out).group(1)),
+        "5xx": int(status.group(1)),
+        "429": int(status.group(2)),
+        "4xx": int(status.group(3)),
+        "socket_errors": sum(int(g) for g in errors.groups()) if errors else 0,
+    }
 
 
-def start_server(cmd: list[str], env: dict, port: int, log: Path, probe: str, timeout: float = 90) -> subprocess.Popen:
+def start_server(
+    cmd: list[str], env: dict, port: int, log: Path, probe: str, timeout: float = 90
+) -> subprocess.Popen:
     """Start a server (output to `log`: an unread pipe would stall it) and wait until `probe` answers."""
     with log.open("ab") as out:
         proc = subprocess.Popen(cmd, env=env, stdout=out, stderr=out)
@@ -120,8 +136,14 @@ def stop_server(proc: subprocess.Popen, timeout: float = 60) -> None:
 
 
 def serve_env(url: str, data_dir: Path, **extra) -> dict:
-    return {**os.environ, "SENDHOUSE_DATABASE_URL": url, "SENDHOUSE_DATA_DIR": str(data_dir),
-            "SENDHOUSE_SECRET_KEY": "bench-secret", "SENDHOUSE_RATE_LIMIT": "1000000000", **extra}
+    return {
+        **os.environ,
+        "SENDHOUSE_DATABASE_URL": url,
+        "SENDHOUSE_DATA_DIR": str(data_dir),
+        "SENDHOUSE_SECRET_KEY": "bench-secret",
+        "SENDHOUSE_RATE_LIMIT": "1000000000",
+        **extra,
+    }
 
 
 async def project_with_campaign(url: str, data_dir: Path, size: int, **overrides) -> tuple[str, str, str]:
@@ -140,17 +162,29 @@ def measure(args, folder: Path, url: str, data_dir: Path) -> tuple[dict, dict]:
     path, port, bare_port = f"/v1/campaigns/{cid}", free_port(), free_port()
     script = wrk_script(folder, "campaign", [path], key)
     wrk = {"threads": args.threads, "connections": args.connections, "duration": args.duration}
-    server = start_server([str(VENV_BIN / "sendhouse"), "serve", "--no-worker", "--port", str(port)],
-                          serve_env(url, data_dir), port, folder / "serve.log", "/healthz")
+    server = start_server(
+        [str(VENV_BIN / "sendhouse"), "serve", "--no-worker", "--port", str(port)],
+        serve_env(url, data_dir),
+        port,
+        folder / "serve.log",
+        "/healthz",
+    )
     try:
-        body = httpx2.get(f"http://127.0.0.1:{port}{path}", headers={"Authorization": f"Bearer {key}"}).content
+        body = httpx2.get(
+            f"http://127.0.0.1:{port}{path}", headers={"Authorization": f"Bearer {key}"}
+        ).content
         ours = run_wrk(port, script, **wrk)
     finally:
         stop_server(server)
     (folder / "body.json").write_bytes(body)
     (folder / "bare.py").write_text(BARE_APP)
-    bare = start_server([sys.executable, str(folder / "bare.py"), str(bare_port), str(folder / "body.json")],
-                        dict(os.environ), bare_port, folder / "bare.log", path)
+    bare = start_server(
+        [sys.executable, str(folder / "bare.py"), str(bare_port), str(folder / "body.json")],
+        dict(os.environ),
+        bare_port,
+        folder / "bare.log",
+        path,
+    )
     try:
         baseline = run_wrk(bare_port, script, **wrk)
     finally:
@@ -170,15 +204,38 @@ def main() -> None:
     finally:
         drop_database(url)
     for name, found in (("GET /v1/campaigns/{id}", ours), ("bare Starlette, same body", bare)):
-        print(f"{name:<28} {found['rps']:>8.0f} req/s  p99 {found['p99_ms']:>8.2f} ms  ({found['requests']} requests, "
-              f"{found['5xx']} 5xx, {found['429']} 429, {found['socket_errors']} socket errors)")
-    print(f"wrk -t{args.threads} -c{args.connections} -d{args.duration}s; ratio {ours['rps'] / bare['rps']:.2f}")
-    print(json.dumps({"bench": "api_read", "results": [
-        {"figure": "API GET /v1/campaigns/{id}", "unit": "req/s", "value": ours["rps"],
-         "baseline": bare["rps"], "baseline_name": "bare Starlette endpoint", "higher_is_better": True},
-        {"figure": "API GET /v1/campaigns/{id} p99", "unit": "ms", "value": ours["p99_ms"],
-         "baseline": bare["p99_ms"], "baseline_name": "bare Starlette endpoint", "higher_is_better": False},
-    ]}))
+        print(
+            f"{name:<28} {found['rps']:>8.0f} req/s  p99 {found['p99_ms']:>8.2f} ms  ({found['requests']} requests, "
+            f"{found['5xx']} 5xx, {found['429']} 429, {found['socket_errors']} socket errors)"
+        )
+    print(
+        f"wrk -t{args.threads} -c{args.connections} -d{args.duration}s; ratio {ours['rps'] / bare['rps']:.2f}"
+    )
+    print(
+        json.dumps(
+            {
+                "bench": "api_read",
+                "results": [
+                    {
+                        "figure": "API GET /v1/campaigns/{id}",
+                        "unit": "req/s",
+                        "value": ours["rps"],
+                        "baseline": bare["rps"],
+                        "baseline_name": "bare Starlette endpoint",
+                        "higher_is_better": True,
+                    },
+                    {
+                        "figure": "API GET /v1/campaigns/{id} p99",
+                        "unit": "ms",
+                        "value": ours["p99_ms"],
+                        "baseline": bare["p99_ms"],
+                        "baseline_name": "bare Starlette endpoint",
+                        "higher_is_better": False,
+                    },
+                ],
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -36,18 +36,27 @@ from sendhouse.store.migrate import upgrade_to_head
 from sendhouse.store.schema.automations import automation_runs
 
 EMAIL = {"htmlTemplate": "<p>Hi {{first_name}}</p>", "senderEmail": "team@example.com"}
-STEPS = [{"type": "wait", "stepId": "w1", "delay": {"value": 0, "unit": "minutes"}},
-         {"type": "email", "stepId": "e1", "email": {**EMAIL, "subject": "One"}},
-         {"type": "wait", "stepId": "w2", "delay": {"value": 1, "unit": "days"}},
-         {"type": "email", "stepId": "e2", "email": {**EMAIL, "subject": "Two"}}]
+STEPS = [
+    {"type": "wait", "stepId": "w1", "delay": {"value": 0, "unit": "minutes"}},
+    {"type": "email", "stepId": "e1", "email": {**EMAIL, "subject": "One"}},
+    {"type": "wait", "stepId": "w2", "delay": {"value": 1, "unit": "days"}},
+    {"type": "email", "stepId": "e2", "email": {**EMAIL, "subject": "Two"}},
+]
 
 
 async def setup(db: Database) -> tuple[str, str]:
     project = await project_service.create_project(db, name=f"bench-{uuid.uuid4().hex[:6]}")
     made = await list_service.create_list(db, project["id"], list_service.NewList(name="L"))
-    await automation_service.create_automation(db, project["id"], {
-        "name": "Welcome", "active": True, "steps": STEPS,
-        "entryCriteria": {"type": "contact_added_to_list", "contactListId": made["id"]}})
+    await automation_service.create_automation(
+        db,
+        project["id"],
+        {
+            "name": "Welcome",
+            "active": True,
+            "steps": STEPS,
+            "entryCriteria": {"type": "contact_added_to_list", "contactListId": made["id"]},
+        },
+    )
     return project["id"], made["id"]
 
 
@@ -58,12 +67,18 @@ async def run(url: str, contacts: int, batch: int) -> list[tuple[str, float, str
         project_id, list_id = await setup(db)
         rows = ((i + 2, [f"user{i}@example{i % 97}.com", f"First{i}"]) for i in range(contacts))
         started = time.perf_counter()
-        report = await import_rows(db, project_id, ["email", "first_name"], rows, list_id=list_id, chunk_size=10_000)
+        report = await import_rows(
+            db, project_id, ["email", "first_name"], rows, list_id=list_id, chunk_size=10_000
+        )
         elapsed = time.perf_counter() - started
         async with db.read() as conn:
-            entered = (await conn.execute(sa.select(sa.func.count()).select_from(automation_runs))).scalar_one()
-        print(f"  import into the list: {report.imported:,} contacts in {elapsed:.1f} s "
-              f"({report.imported / elapsed:,.0f}/s), {entered:,} runs entered with them")
+            entered = (
+                await conn.execute(sa.select(sa.func.count()).select_from(automation_runs))
+            ).scalar_one()
+        print(
+            f"  import into the list: {report.imported:,} contacts in {elapsed:.1f} s "
+            f"({report.imported / elapsed:,.0f}/s), {entered:,} runs entered with them"
+        )
         figures = [("list import with enrolment", report.imported / elapsed, "contacts/s")]
         runner = AutomationRunner(SimpleNamespace(db=db), name="bench", batch=batch)
         t0 = utcnow() + timedelta(seconds=1)
@@ -72,8 +87,10 @@ async def run(url: str, contacts: int, batch: int) -> list[tuple[str, float, str
             while done := await runner.tick(at):
                 steps += done
             elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
-            print(f"  runner, {label}: {steps:,} steps in {elapsed:.1f} s = {steps / elapsed:,.0f} steps/s "
-                  f"(this process used {cpu:.1f} s of CPU; load average {os.getloadavg()[0]:.1f})")
+            print(
+                f"  runner, {label}: {steps:,} steps in {elapsed:.1f} s = {steps / elapsed:,.0f} steps/s "
+                f"(this process used {cpu:.1f} s of CPU; load average {os.getloadavg()[0]:.1f})"
+            )
             figures.append((f"runner, {label}", steps / elapsed, "steps/s"))
         return figures
     finally:
@@ -83,8 +100,9 @@ async def run(url: str, contacts: int, batch: int) -> list[tuple[str, float, str
 def fresh_postgres(server_url: str) -> tuple[str, sa.Engine, str]:
     base = server_url.rpartition("/")[0]
     name = f"sendhouse_bench_{uuid.uuid4().hex[:8]}"
-    admin = sa.create_engine(f"{base}/postgres".replace("postgresql://", "postgresql+psycopg://"),
-                             isolation_level="AUTOCOMMIT")
+    admin = sa.create_engine(
+        f"{base}/postgres".replace("postgresql://", "postgresql+psycopg://"), isolation_level="AUTOCOMMIT"
+    )
     with admin.connect() as conn:
         conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
     upgrade_to_head(f"{base}/{name}")
@@ -120,10 +138,17 @@ def main() -> None:
 
 def _rows(database: str, figures: list[tuple[str, float, str]]) -> list[dict]:
     """run_all.py's result rows; the goal of the runner figures is 5,000 steps/s."""
-    return [{"figure": f"automations: {name} ({database})", "unit": unit, "value": round(value),
-             "baseline": None, "baseline_name": "goal 5,000 steps/s" if unit == "steps/s" else None,
-             "higher_is_better": True}
-            for name, value, unit in figures]
+    return [
+        {
+            "figure": f"automations: {name} ({database})",
+            "unit": unit,
+            "value": round(value),
+            "baseline": None,
+            "baseline_name": "goal 5,000 steps/s" if unit == "steps/s" else None,
+            "higher_is_better": True,
+        }
+        for name, value, unit in figures
+    ]
 
 
 if __name__ == "__main__":

@@ -32,11 +32,20 @@ from tests.support.smtp_sink import SmtpSink
 
 
 def spawn(url: str, data_dir: Path, sink: SmtpSink, connections: int) -> subprocess.Popen:
-    env = {**os.environ, "SENDHOUSE_DATABASE_URL": url, "SENDHOUSE_DATA_DIR": str(data_dir),
-           "SENDHOUSE_SMTP_URL": sink.url, "SENDHOUSE_SMTP_CONNECTIONS": str(connections),
-           "SENDHOUSE_SECRET_KEY": "bench-secret"}
-    return subprocess.Popen([sys.executable, "-m", "sendhouse", "worker"], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    env = {
+        **os.environ,
+        "SENDHOUSE_DATABASE_URL": url,
+        "SENDHOUSE_DATA_DIR": str(data_dir),
+        "SENDHOUSE_SMTP_URL": sink.url,
+        "SENDHOUSE_SMTP_CONNECTIONS": str(connections),
+        "SENDHOUSE_SECRET_KEY": "bench-secret",
+    }
+    return subprocess.Popen(
+        [sys.executable, "-m", "sendhouse", "worker"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
 
 
 async def wait_until(predicate, timeout: float) -> None:
@@ -95,12 +104,27 @@ def main() -> None:
     bound = 2 * args.connections
     per_kill = found["extra"] / args.kills
     kind = "postgresql" if args.database_url else "sqlite"
-    print(f"{kind}: {args.recipients} recipients, {args.kills} kills: missed {found['missed']}, "
-          f"second copies {found['extra']} = {per_kill:.1f} per kill (bound {bound} = 2 x {args.connections} connections)")
-    print(json.dumps({"bench": "crash_duplicates", "results": [{
-        "figure": f"second copies per kill -9 ({kind}, {args.connections} connections)", "unit": "messages",
-        "value": round(per_kill, 1), "baseline": bound, "baseline_name": "the bound: 2 x SMTP connections",
-        "higher_is_better": False}]}))
+    print(
+        f"{kind}: {args.recipients} recipients, {args.kills} kills: missed {found['missed']}, "
+        f"second copies {found['extra']} = {per_kill:.1f} per kill (bound {bound} = 2 x {args.connections} connections)"
+    )
+    print(
+        json.dumps(
+            {
+                "bench": "crash_duplicates",
+                "results": [
+                    {
+                        "figure": f"second copies per kill -9 ({kind}, {args.connections} connections)",
+                        "unit": "messages",
+                        "value": round(per_kill, 1),
+                        "baseline": bound,
+                        "baseline_name": "the bound: 2 x SMTP connections",
+                        "higher_is_better": False,
+                    }
+                ],
+            }
+        )
+    )
     if found["missed"] or per_kill > bound:
         raise SystemExit(1)
 

@@ -42,7 +42,9 @@ def main() -> None:
         seconds, total, dialect = asyncio.run(run(url, data_dir, args.recipients))
     finally:
         drop_database(url)
-    print(f"{dialect}: expanded {total} recipients into ledger rows in {seconds:.1f} s ({total / seconds:.0f} rows/s)")
+    print(
+        f"{dialect}: expanded {total} recipients into ledger rows in {seconds:.1f} s ({total / seconds:.0f} rows/s)"
+    )
 
 
 if __name__ == "__main__":

@@ -49,9 +49,11 @@ async def run_import(url: str, path: Path, chunk: int) -> None:
                 started, cpu = time.perf_counter(), time.process_time()
                 report = await import_rows(db, project["id"], header, rows, chunk_size=chunk)
                 elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
-            print(f"  {label}: {report.rows:,} rows ({report.imported:,} written, {report.failed:,} bad) "
-                  f"in {elapsed:.1f} s = {report.rows / elapsed:,.0f} rows/s "
-                  f"(this process used {cpu:.1f} s of CPU; load average {os.getloadavg()[0]:.1f})")
+            print(
+                f"  {label}: {report.rows:,} rows ({report.imported:,} written, {report.failed:,} bad) "
+                f"in {elapsed:.1f} s = {report.rows / elapsed:,.0f} rows/s "
+                f"(this process used {cpu:.1f} s of CPU; load average {os.getloadavg()[0]:.1f})"
+            )
     finally:
         await db.close()
 
@@ -59,8 +61,9 @@ async def run_import(url: str, path: Path, chunk: int) -> None:
 def fresh_postgres(server_url: str) -> tuple[str, sa.Engine, str]:
     base = server_url.rpartition("/")[0]
     name = f"sendhouse_bench_{uuid.uuid4().hex[:8]}"
-    admin = sa.create_engine(f"{base}/postgres".replace("postgresql://", "postgresql+psycopg://"),
-                             isolation_level="AUTOCOMMIT")
+    admin = sa.create_engine(
+        f"{base}/postgres".replace("postgresql://", "postgresql+psycopg://"), isolation_level="AUTOCOMMIT"
+    )
     with admin.connect() as conn:
         conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
     upgrade_to_head(f"{base}/{name}")

@@ -55,7 +55,9 @@ async def flood_client(port: int, rcpt: str, raw: bytes, messages: int) -> int:
 
 def report(name: str, values: list[float]) -> None:
     q = statistics.quantiles(values, n=100) if len(values) > 1 else values * 99
-    print(f"{name:>9}: {len(values)} probes, p50 {q[49]:.1f} ms, p95 {q[94]:.1f} ms, max {max(values):.1f} ms")
+    print(
+        f"{name:>9}: {len(values)} probes, p50 {q[49]:.1f} ms, p95 {q[94]:.1f} ms, max {max(values):.1f} ms"
+    )
 
 
 def main() -> None:
@@ -83,16 +85,21 @@ def main() -> None:
         thread.start()
 
         async def flood() -> int:
-            return sum(await asyncio.gather(*(flood_client(port, rcpt, raw, args.messages)
-                                              for _ in range(args.clients))))
+            return sum(
+                await asyncio.gather(
+                    *(flood_client(port, rcpt, raw, args.messages) for _ in range(args.clients))
+                )
+            )
 
         started = time.perf_counter()
         accepted = asyncio.run(flood())
         elapsed = time.perf_counter() - started
         stop.set()
         thread.join()
-    print(f"flood: {args.clients} clients x {args.messages} reports of {len(raw)} bytes, 10 RCPTs each: "
-          f"{accepted} accepted in {elapsed:.1f} s")
+    print(
+        f"flood: {args.clients} clients x {args.messages} reports of {len(raw)} bytes, 10 RCPTs each: "
+        f"{accepted} accepted in {elapsed:.1f} s"
+    )
     report("idle", idle)
     report("flooded", flooded)
 

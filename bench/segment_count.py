@@ -28,11 +28,16 @@ from sendhouse.store.db import Database, sync_url
 from sendhouse.store.migrate import upgrade_to_head
 from sendhouse.store.segments import count_matching, criteria_condition
 
-CRITERIA = validate_criteria({"logicalOperator": "AND", "groups": [
-    {"field": "plan", "fieldType": "string", "operator": "contains", "value": "pro"},
-    {"field": "age", "fieldType": "number", "operator": "greater_than", "value": 30},
-    {"field": "signup", "fieldType": "date", "operator": "after", "value": "2022-01-01"},
-]})
+CRITERIA = validate_criteria(
+    {
+        "logicalOperator": "AND",
+        "groups": [
+            {"field": "plan", "fieldType": "string", "operator": "contains", "value": "pro"},
+            {"field": "age", "fieldType": "number", "operator": "greater_than", "value": 30},
+            {"field": "signup", "fieldType": "date", "operator": "after", "value": "2022-01-01"},
+        ],
+    }
+)
 
 SQLITE_FILL = """
 WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < :count - 1)
@@ -74,7 +79,9 @@ async def _time_counts(db: Database, project_id: str, runs: int) -> tuple[int, l
     for _ in range(runs + 1):  # the first run warms the cache and is not counted
         started = time.perf_counter()
         async with db.read() as conn:
-            found = await count_matching(conn, project_id, criteria_condition(CRITERIA, dialect=conn.dialect.name))
+            found = await count_matching(
+                conn, project_id, criteria_condition(CRITERIA, dialect=conn.dialect.name)
+            )
         timings.append(time.perf_counter() - started)
     return found, timings[1:]
 
@@ -89,12 +96,16 @@ async def bench(url: str, label: str, count: int, runs: int) -> None:
     finally:
         await db.close()
     runs_text = ", ".join(f"{t:.3f}" for t in timings)
-    print(f"  segment count = {found:,}; median {statistics.median(timings):.3f} s over {runs} runs ({runs_text})")
+    print(
+        f"  segment count = {found:,}; median {statistics.median(timings):.3f} s over {runs} runs ({runs_text})"
+    )
 
 
 def _postgres_scratch(server_url: str) -> tuple[str, sa.Engine, str]:
     name = f"sendhouse_bench_{uuid.uuid4().hex[:8]}"
-    admin = sa.create_engine(sync_url(server_url.rpartition("/")[0] + "/postgres"), isolation_level="AUTOCOMMIT")
+    admin = sa.create_engine(
+        sync_url(server_url.rpartition("/")[0] + "/postgres"), isolation_level="AUTOCOMMIT"
+    )
     with admin.connect() as conn:
         conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
     return server_url.rpartition("/")[0] + f"/{name}", admin, name

@@ -55,8 +55,9 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-async def run_campaign(url, data_dir, port, size, connections, dkim,
-                       pipelining=True) -> tuple[float, float, float, str]:
+async def run_campaign(
+    url, data_dir, port, size, connections, dkim, pipelining=True
+) -> tuple[float, float, float, str]:
     """(expansion s, publish→done s, CPU s this process used meanwhile, dialect)."""
     smtp_url = f"smtp://127.0.0.1:{port}" + ("" if pipelining else "?pipelining=false")
     built = container(url, data_dir, smtp_url=smtp_url, smtp_connections=connections)
@@ -95,8 +96,10 @@ async def seeded_list(url, data_dir, size, dkim) -> tuple[str, str]:
 
 def sent_count(engine, campaign_id: str) -> int:
     with engine.connect() as conn:
-        return conn.execute(sa.text("SELECT count(*) FROM messages WHERE campaign_id = :c AND status = 'sent'"),
-                            {"c": campaign_id}).scalar_one()
+        return conn.execute(
+            sa.text("SELECT count(*) FROM messages WHERE campaign_id = :c AND status = 'sent'"),
+            {"c": campaign_id},
+        ).scalar_one()
 
 
 def process_tree_cpu(pid: int) -> float:
@@ -118,17 +121,35 @@ def serve_campaign(url, data_dir, port, size, dkim) -> tuple[float, float, float
     """(0, publish→last accepted s, CPU s of serve and its children) for one campaign sent by `sendhouse serve`."""
     key, list_id = asyncio.run(seeded_list(url, data_dir, size, dkim))
     http_port = free_port()
-    env = serve_env(url, data_dir, SENDHOUSE_SMTP_URL=f"smtp://127.0.0.1:{port}", SENDHOUSE_SEND_NOW_DELAY="0")
-    server = start_server([str(VENV_BIN / "sendhouse"), "serve", "--port", str(http_port)], env, http_port,
-                          data_dir / "serve.log", "/healthz")
+    env = serve_env(
+        url, data_dir, SENDHOUSE_SMTP_URL=f"smtp://127.0.0.1:{port}", SENDHOUSE_SEND_NOW_DELAY="0"
+    )
+    server = start_server(
+        [str(VENV_BIN / "sendhouse"), "serve", "--port", str(http_port)],
+        env,
+        http_port,
+        data_dir / "serve.log",
+        "/healthz",
+    )
     engine = sa.create_engine(sync_url(url))
     try:
-        body = {"name": "Bench", "subject": "Bench {{first_name}}", "htmlTemplate": HTML, "toLists": [list_id],
-                "from": {"email": "news@example.com", "name": "News"}, "sendNow": True,
-                "trackingOpen": True, "trackingClick": True}
+        body = {
+            "name": "Bench",
+            "subject": "Bench {{first_name}}",
+            "htmlTemplate": HTML,
+            "toLists": [list_id],
+            "from": {"email": "news@example.com", "name": "News"},
+            "sendNow": True,
+            "trackingOpen": True,
+            "trackingClick": True,
+        }
         t0, cpu0 = time.perf_counter(), process_tree_cpu(server.pid)
-        created = httpx2.post(f"http://127.0.0.1:{http_port}/v1/campaigns", json=body, timeout=60,
-                              headers={"Authorization": f"Bearer {key}"})
+        created = httpx2.post(
+            f"http://127.0.0.1:{http_port}/v1/campaigns",
+            json=body,
+            timeout=60,
+            headers={"Authorization": f"Bearer {key}"},
+        )
         if created.status_code not in (200, 201):
             raise RuntimeError(f"publish failed: {created.status_code} {created.text}")
         campaign_id = created.json()["data"]["id"]
@@ -144,8 +165,24 @@ def serve_campaign(url, data_dir, port, size, dkim) -> tuple[float, float, float
 
 def smtp_source(port: int, count: int, size: int) -> float:
     t0 = time.perf_counter()
-    subprocess.run(["smtp-source", "-m", str(count), "-s", "20", "-l", str(size), "-t", "to@example.test",
-                    "-f", "from@example.test", f"127.0.0.1:{port}"], check=True, stdout=subprocess.DEVNULL)
+    subprocess.run(
+        [
+            "smtp-source",
+            "-m",
+            str(count),
+            "-s",
+            "20",
+            "-l",
+            str(size),
+            "-t",
+            "to@example.test",
+            "-f",
+            "from@example.test",
+            f"127.0.0.1:{port}",
+        ],
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
     return count / (time.perf_counter() - t0)
 
 
@@ -154,10 +191,15 @@ def one_run(args, port: int) -> tuple[float, float, float, str]:
     url, data_dir = fresh_database(args.database_url or None)
     try:
         if args.serve:
-            return (*serve_campaign(url, data_dir, port, args.recipients, args.dkim),
-                    "postgresql" if url.startswith("postgresql") else "sqlite")
-        return asyncio.run(run_campaign(url, data_dir, port, args.recipients, args.connections, args.dkim,
-                                        not args.no_pipelining))
+            return (
+                *serve_campaign(url, data_dir, port, args.recipients, args.dkim),
+                "postgresql" if url.startswith("postgresql") else "sqlite",
+            )
+        return asyncio.run(
+            run_campaign(
+                url, data_dir, port, args.recipients, args.connections, args.dkim, not args.no_pipelining
+            )
+        )
     finally:
         drop_database(url)
 
@@ -169,7 +211,9 @@ def main() -> None:
     parser.add_argument("--database-url", default="")
     parser.add_argument("--dkim", action="store_true", help="sign every message (RSA-2048, verified domain)")
     parser.add_argument("--no-pipelining", action="store_true", help="one SMTP command per round trip")
-    parser.add_argument("--serve", action="store_true", help="send with a real `sendhouse serve`, default settings")
+    parser.add_argument(
+        "--serve", action="store_true", help="send with a real `sendhouse serve`, default settings"
+    )
     parser.add_argument("--runs", type=int, default=1)
     args = parser.parse_args()
     port = free_port()
@@ -189,17 +233,27 @@ def main() -> None:
 
 def report(args, runs, anchors, load_before) -> None:
     elapsed, anchor = median(r[1] for r in runs), median(anchors)
-    expanded, cpu, dialect, ours = median(r[0] for r in runs), median(r[2] for r in runs), runs[0][3], \
-        args.recipients / median(r[1] for r in runs)
+    expanded, cpu, dialect, ours = (
+        median(r[0] for r in runs),
+        median(r[2] for r in runs),
+        runs[0][3],
+        args.recipients / median(r[1] for r in runs),
+    )
     how = "sendhouse serve with default settings" if args.serve else f"{args.connections} connections"
-    print(f"{dialect}: {args.recipients} recipients, expansion {expanded:.1f} s, publish→last accepted {elapsed:.1f} s"
-          f" = {ours:.0f} msg/s (tracking on, DKIM {'on' if args.dkim else 'off'}, {how},"
-          f" pipelining {'off' if args.no_pipelining else 'on'}; median of {len(runs)} runs:"
-          f" {', '.join(f'{args.recipients / r[1]:.0f}' for r in runs)} msg/s)")
+    print(
+        f"{dialect}: {args.recipients} recipients, expansion {expanded:.1f} s, publish→last accepted {elapsed:.1f} s"
+        f" = {ours:.0f} msg/s (tracking on, DKIM {'on' if args.dkim else 'off'}, {how},"
+        f" pipelining {'off' if args.no_pipelining else 'on'}; median of {len(runs)} runs:"
+        f" {', '.join(f'{args.recipients / r[1]:.0f}' for r in runs)} msg/s)"
+    )
     who = "serve and its child processes" if args.serve else "the sending process"
-    print(f"CPU of {who} meanwhile: {cpu:.1f} s = {args.recipients / cpu:.0f} msg per CPU second;"
-          f" load average {load_before:.1f} before, {os.getloadavg()[0]:.1f} after")
-    print(f"smtp-source → same smtp-sink: {anchor:.0f} msg/s (median of {len(anchors)}); ratio {ours / anchor:.2f}")
+    print(
+        f"CPU of {who} meanwhile: {cpu:.1f} s = {args.recipients / cpu:.0f} msg per CPU second;"
+        f" load average {load_before:.1f} before, {os.getloadavg()[0]:.1f} after"
+    )
+    print(
+        f"smtp-source → same smtp-sink: {anchor:.0f} msg/s (median of {len(anchors)}); ratio {ours / anchor:.2f}"
+    )
 
 
 if __name__ == "__main__":

@@ -37,20 +37,37 @@ BODY = ("This is a line of an ordinary transactional message sent by an app over
 
 
 def raw_message(n: int) -> bytes:
-    return (f"From: App <app@shop.example.com>\r\nTo: user{n}@example.org\r\nSubject: Order {n}\r\n"
-            f"Message-ID: <bench-{n}@shop.example.com>\r\n\r\n{BODY}").replace("\n", "\r\n").encode()
+    return (
+        (
+            f"From: App <app@shop.example.com>\r\nTo: user{n}@example.org\r\nSubject: Order {n}\r\n"
+            f"Message-ID: <bench-{n}@shop.example.com>\r\n\r\n{BODY}"
+        )
+        .replace("\n", "\r\n")
+        .encode()
+    )
 
 
 @contextmanager
 def serving(url: str, data_dir: Path, port: int, cert: Path, key_file: Path):
     """`sendhouse serve --no-worker` with SMTP submission on `port`, until the block ends."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("SENDHOUSE_")}
-    env.update({"SENDHOUSE_DATABASE_URL": url, "SENDHOUSE_DATA_DIR": str(data_dir),
-                "SENDHOUSE_SECRET_KEY": "bench-secret", "SENDHOUSE_SUBMISSION_SMTP": f"127.0.0.1:{port}",
-                "SENDHOUSE_SUBMISSION_TLS_CERT": str(cert), "SENDHOUSE_SUBMISSION_TLS_KEY": str(key_file),
-                "SENDHOUSE_SUBMISSION_RATE": "1000000"})
-    proc = subprocess.Popen([SENDHOUSE, "serve", "--no-worker", "--port", str(free_port())], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    env.update(
+        {
+            "SENDHOUSE_DATABASE_URL": url,
+            "SENDHOUSE_DATA_DIR": str(data_dir),
+            "SENDHOUSE_SECRET_KEY": "bench-secret",
+            "SENDHOUSE_SUBMISSION_SMTP": f"127.0.0.1:{port}",
+            "SENDHOUSE_SUBMISSION_TLS_CERT": str(cert),
+            "SENDHOUSE_SUBMISSION_TLS_KEY": str(key_file),
+            "SENDHOUSE_SUBMISSION_RATE": "1000000",
+        }
+    )
+    proc = subprocess.Popen(
+        [SENDHOUSE, "serve", "--no-worker", "--port", str(free_port())],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
@@ -91,8 +108,10 @@ async def client(port: int, key: str, numbers: range, tls: bool) -> None:
 
 
 async def _send_pipelined(reader, writer, numbers: range) -> None:
-    envelopes = [f"MAIL FROM:<app@shop.example.com>\r\nRCPT TO:<user{n}@example.org>\r\nDATA\r\n".encode()
-                 for n in numbers]
+    envelopes = [
+        f"MAIL FROM:<app@shop.example.com>\r\nRCPT TO:<user{n}@example.org>\r\nDATA\r\n".encode()
+        for n in numbers
+    ]
     writer.write(envelopes[0])
     for i, n in enumerate(numbers):
         await _expect(reader, 250)
@@ -132,7 +151,9 @@ def _client_tls() -> ssl.SSLContext:
 
 async def submit_all(port: int, key: str, messages: int, connections: int, tls: bool) -> float:
     started = time.perf_counter()
-    await asyncio.gather(*(client(port, key, range(i, messages, connections), tls) for i in range(connections)))
+    await asyncio.gather(
+        *(client(port, key, range(i, messages, connections), tls) for i in range(connections))
+    )
     return messages / (time.perf_counter() - started)
 
 
@@ -142,9 +163,24 @@ def anchor(messages: int, connections: int) -> float:
     try:
         time.sleep(0.5)
         started = time.perf_counter()
-        subprocess.run(["smtp-source", "-m", str(messages), "-s", str(connections), "-l", "4000",
-                        "-t", "to@example.test", "-f", "from@example.test", f"127.0.0.1:{port}"],
-                       check=True, stdout=subprocess.DEVNULL)
+        subprocess.run(
+            [
+                "smtp-source",
+                "-m",
+                str(messages),
+                "-s",
+                str(connections),
+                "-l",
+                "4000",
+                "-t",
+                "to@example.test",
+                "-f",
+                "from@example.test",
+                f"127.0.0.1:{port}",
+            ],
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
         return messages / (time.perf_counter() - started)
     finally:
         sink.terminate()
@@ -160,8 +196,13 @@ def main() -> None:
     args = parser.parse_args()
     url, data_dir = fresh_database(args.database_url or None)
     cert, key_file = self_signed(data_dir / "tls")
-    built = container(url, data_dir, submission_tls_cert=str(cert), submission_tls_key=str(key_file),
-                      submission_rate=1_000_000)
+    built = container(
+        url,
+        data_dir,
+        submission_tls_cert=str(cert),
+        submission_tls_key=str(key_file),
+        submission_rate=1_000_000,
+    )
 
     async def setup() -> str:
         project = await projects.create_project(built.db, name="bench")
@@ -178,9 +219,13 @@ def main() -> None:
     finally:
         drop_database(url)
     kind = "PostgreSQL" if url.startswith("postgresql") else "SQLite"
-    print(f"submission ({kind}, {args.connections} connections, {'no TLS' if args.no_tls else 'STARTTLS'}): "
-          f"{args.messages} messages, {ours:.0f} msg/s accepted (each a committed ledger row)")
-    print(f"smtp-source → smtp-sink ({args.connections} sessions): {theirs:.0f} msg/s; ratio {ours / theirs:.2f}")
+    print(
+        f"submission ({kind}, {args.connections} connections, {'no TLS' if args.no_tls else 'STARTTLS'}): "
+        f"{args.messages} messages, {ours:.0f} msg/s accepted (each a committed ledger row)"
+    )
+    print(
+        f"smtp-source → smtp-sink ({args.connections} sessions): {theirs:.0f} msg/s; ratio {ours / theirs:.2f}"
+    )
 
 
 if __name__ == "__main__":

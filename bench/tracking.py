@@ -36,7 +36,7 @@ from sendhouse.store.schema.feedback import message_events
 
 SECRET = "bench-secret"
 VENV_BIN = Path(sys.executable).parent
-BARE_APP = '''
+BARE_APP = """
 import base64
 from starlette.applications import Starlette
 from starlette.responses import Response
@@ -49,7 +49,7 @@ app = Starlette(routes=[Route("/t/o/{token}", pixel)])
 if __name__ == "__main__":
     import sys, uvicorn
     uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[1]), log_level="warning", proxy_headers=True, log_config=None)
-'''
+"""
 
 
 def free_port() -> int:
@@ -66,9 +66,12 @@ async def seeded_rows(url: str, data_dir: Path, size: int) -> list[str]:
         cid = await scheduled_campaign(built.db, project_id, list_id)
         await campaign_service.start_campaign(built.db, cid, utcnow())
         async with built.db.write() as conn:
-            await conn.execute(messages.update().where(messages.c.campaign_id == cid)
-                               .values(status="sent", sent_at=utcnow()))
-            return list((await conn.execute(sa.select(messages.c.id).where(messages.c.campaign_id == cid))).scalars())
+            await conn.execute(
+                messages.update().where(messages.c.campaign_id == cid).values(status="sent", sent_at=utcnow())
+            )
+            return list(
+                (await conn.execute(sa.select(messages.c.id).where(messages.c.campaign_id == cid))).scalars()
+            )
     finally:
         await built.close()
 
@@ -77,8 +80,10 @@ def lua_script(paths: list[str], folder: Path, name: str) -> Path:
     """A wrk script that requests the given paths in random order."""
     quoted = ",\n".join(f'"{p}"' for p in paths)
     script = folder / f"{name}.lua"
-    script.write_text(f"local paths = {{\n{quoted}\n}}\nmath.randomseed(42)\n"
-                      "request = function()\n  return wrk.format('GET', paths[math.random(#paths)])\nend\n")
+    script.write_text(
+        f"local paths = {{\n{quoted}\n}}\nmath.randomseed(42)\n"
+        "request = function()\n  return wrk.format('GET', paths[math.random(#paths)])\nend\n"
+    )
     return script
 
 
@@ -96,16 +101,33 @@ def wait_listening(port: int, proc: subprocess.Popen, timeout: float = 60) -> No
 
 
 def run_wrk(port: int, script: Path, args) -> dict:
-    out = subprocess.run(["wrk", f"-t{args.threads}", f"-c{args.connections}", f"-d{args.duration}s", "--latency",
-                          "-s", str(script), f"http://127.0.0.1:{port}"], capture_output=True, text=True,
-                         check=True, timeout=args.duration + 60).stdout
+    out = subprocess.run(
+        [
+            "wrk",
+            f"-t{args.threads}",
+            f"-c{args.connections}",
+            f"-d{args.duration}s",
+            "--latency",
+            "-s",
+            str(script),
+            f"http://127.0.0.1:{port}",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=args.duration + 60,
+    ).stdout
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
     p99 = re.search(r"99%\s+([\d.]+)(us|ms|s)", out)
     scale = {"us": 0.001, "ms": 1.0, "s": 1000.0}[p99.group(2)]
     done = int(re.search(r"(\d+) requests in", out).group(1))
     non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-    return {"rps": rps, "p99_ms": float(p99.group(1)) * scale, "requests": done,
-            "errors": int(non_2xx.group(1)) if non_2xx else 0}
+    return {
+        "rps": rps,
+        "p99_ms": float(p99.group(1)) * scale,
+        "requests": done,
+        "errors": int(non_2xx.group(1)) if non_2xx else 0,
+    }
 
 
 def start(cmd: list[str], env: dict, port: int, log: Path) -> subprocess.Popen:
@@ -140,8 +162,10 @@ async def stored(url: str, data_dir: Path) -> dict[str, int]:
 
 
 def report(name: str, found: dict) -> None:
-    print(f"{name:<34} {found['rps']:>9.0f} req/s   p99 {found['p99_ms']:>7.2f} ms   "
-          f"({found['requests']} requests, {found['errors']} non-2xx/3xx)")
+    print(
+        f"{name:<34} {found['rps']:>9.0f} req/s   p99 {found['p99_ms']:>7.2f} ms   "
+        f"({found['requests']} requests, {found['errors']} non-2xx/3xx)"
+    )
 
 
 def main() -> None:
@@ -155,11 +179,19 @@ def main() -> None:
     rows = asyncio.run(seeded_rows(url, data_dir, args.recipients))
     work = Path(tempfile.mkdtemp(prefix="sendhouse-bench-wrk-"))
     opens = lua_script([tokens.OPEN_PATH + tokens.sign_open(SECRET, r) for r in rows], work, "opens")
-    clicks = lua_script([tokens.CLICK_PATH + tokens.sign_click(SECRET, r, "https://example.com/a") for r in rows],
-                        work, "clicks")
+    clicks = lua_script(
+        [tokens.CLICK_PATH + tokens.sign_click(SECRET, r, "https://example.com/a") for r in rows],
+        work,
+        "clicks",
+    )
     (work / "bare.py").write_text(BARE_APP)
-    env = {**os.environ, "SENDHOUSE_DATA_DIR": str(data_dir), "SENDHOUSE_DATABASE_URL": url,
-           "SENDHOUSE_SECRET_KEY": SECRET, "SENDHOUSE_PUBLIC_URL": "http://127.0.0.1"}
+    env = {
+        **os.environ,
+        "SENDHOUSE_DATA_DIR": str(data_dir),
+        "SENDHOUSE_DATABASE_URL": url,
+        "SENDHOUSE_SECRET_KEY": SECRET,
+        "SENDHOUSE_PUBLIC_URL": "http://127.0.0.1",
+    }
 
     bare_port = free_port()
     bare = start([sys.executable, str(work / "bare.py"), str(bare_port)], env, bare_port, work / "bare.log")
@@ -168,8 +200,12 @@ def main() -> None:
     finally:
         stop(bare)
     port = free_port()
-    server = start([str(VENV_BIN / "sendhouse"), "serve", "--no-worker", "--host", "127.0.0.1", "--port", str(port)],
-                   env, port, work / "serve.log")
+    server = start(
+        [str(VENV_BIN / "sendhouse"), "serve", "--no-worker", "--host", "127.0.0.1", "--port", str(port)],
+        env,
+        port,
+        work / "serve.log",
+    )
     try:
         open_result = run_wrk(port, opens, args)
         click_result = run_wrk(port, clicks, args)
@@ -177,15 +213,21 @@ def main() -> None:
         shutdown = stop(server)
     kept = asyncio.run(stored(url, data_dir))
 
-    print(f"wrk -t{args.threads} -c{args.connections} -d{args.duration}s, {args.recipients} distinct tokens, "
-          f"SQLite, {os.cpu_count()} CPUs")
+    print(
+        f"wrk -t{args.threads} -c{args.connections} -d{args.duration}s, {args.recipients} distinct tokens, "
+        f"SQLite, {os.cpu_count()} CPUs"
+    )
     report("bare Starlette pixel (uvicorn)", bare_result)
     report("sendhouse serve: open pixel", open_result)
     report("sendhouse serve: click redirect", click_result)
-    print(f"pixel vs bare Starlette: {open_result['rps'] / bare_result['rps']:.0%} of the requests per second")
+    print(
+        f"pixel vs bare Starlette: {open_result['rps'] / bare_result['rps']:.0%} of the requests per second"
+    )
     print(f"clean shutdown took {shutdown:.1f} s")
-    print(f"stored after SIGTERM: {kept.get('opened', 0)} opens for {open_result['requests']} pixel requests, "
-          f"{kept.get('clicked', 0)} clicks for {click_result['requests']} click requests")
+    print(
+        f"stored after SIGTERM: {kept.get('opened', 0)} opens for {open_result['requests']} pixel requests, "
+        f"{kept.get('clicked', 0)} clicks for {click_result['requests']} click requests"
+    )
     goal = open_result["rps"] >= 3000 and open_result["p99_ms"] < 20
     print(f"goal (pixel ≥ 3,000 req/s with p99 < 20 ms): {'met' if goal else 'NOT met'}")
 

@@ -49,8 +49,11 @@ def sqlite_template(tmp_path_factory) -> Path:
 def postgres_database() -> str:
     """A migrated database of this test session's own, dropped at the end."""
     name = f"sendhouse_test_{uuid.uuid4().hex[:10]}"
-    admin = sa.create_engine(_pg_url("postgres").replace("postgresql://", "postgresql+psycopg://"),
-                             isolation_level="AUTOCOMMIT", pool_pre_ping=True)  # survives the fault suite's restart
+    admin = sa.create_engine(
+        _pg_url("postgres").replace("postgresql://", "postgresql+psycopg://"),
+        isolation_level="AUTOCOMMIT",
+        pool_pre_ping=True,
+    )  # survives the fault suite's restart
     with admin.connect() as conn:
         conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
     upgrade_to_head(_pg_url(name))
@@ -88,8 +91,13 @@ def db_url(db_kind, tmp_path, request) -> str:
 @pytest.fixture
 def settings(db_url, tmp_path) -> Settings:
     return Settings(
-        data_dir=tmp_path / "data", database_url=db_url, secret_key="test-secret-key", rate_limit=100000,
-        public_url="http://sendhouse.test", send_now_delay=120, webhook_allow_private=True,
+        data_dir=tmp_path / "data",
+        database_url=db_url,
+        secret_key="test-secret-key",
+        rate_limit=100000,
+        public_url="http://sendhouse.test",
+        send_now_delay=120,
+        webhook_allow_private=True,
     )
 
 

@@ -47,8 +47,9 @@ def body_limits(settings: Settings):
     return limit_of
 
 
-def create_app(settings: Settings | None = None, *, container: Container | None = None,
-               background: list | None = None) -> FastAPI:
+def create_app(
+    settings: Settings | None = None, *, container: Container | None = None, background: list | None = None
+) -> FastAPI:
     """The whole HTTP application. `background` parts (runtime.PARTS factories: container -> async
     context manager) start and stop with it."""
     settings = settings or (container.settings if container else Settings())
@@ -66,7 +67,9 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
                 await built.close()
 
     app = FastAPI(
-        title="Sendhouse", version=__version__, lifespan=lifespan,
+        title="Sendhouse",
+        version=__version__,
+        lifespan=lifespan,
         description="Self-hosted email campaigns and transactional email, compatible with the AutoSend API.",
     )
     app.state.container = built
@@ -82,7 +85,11 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
     mount_mcp(app, built)
     mount_dashboard(app, built)
     app.add_middleware(EncryptedPayloadMiddleware, keys=app.state.payload_keys)  # inside the gate: after auth
-    authenticators = (("/v1/", api_gate), ("/mcp", mcp_gate), ("/app/", session_gate(built.db, settings.resolved_secret_key())))
+    authenticators = (
+        ("/v1/", api_gate),
+        ("/mcp", mcp_gate),
+        ("/app/", session_gate(built.db, settings.resolved_secret_key())),
+    )
     app.state.body_limit = body_limits(settings)
     app.add_middleware(RequestGate, limit_of=app.state.body_limit, authenticators=authenticators)
     app.add_middleware(RateLimitHeadersMiddleware)

@@ -33,8 +33,15 @@ LANES = 2  # passes at once on PostgreSQL: one is worked out in Python while the
 class AutomationRunner:
     """`tick(now)` is one pass over due runs; `run()` ticks every interval until `stop()`."""
 
-    def __init__(self, container, *, clock: Callable[[], datetime] = utcnow, interval: float = TICK_SECONDS,
-                 batch: int = BATCH, name: str | None = None):
+    def __init__(
+        self,
+        container,
+        *,
+        clock: Callable[[], datetime] = utcnow,
+        interval: float = TICK_SECONDS,
+        batch: int = BATCH,
+        name: str | None = None,
+    ):
         self.db = container.db
         self.clock, self.interval, self.batch = clock, interval, batch
         self.name = name or f"auto-{socket.gethostname()[:20]}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
@@ -45,8 +52,9 @@ class AutomationRunner:
         were carried out."""
         now = now or self.clock()
         lanes = 1 if self.db.is_sqlite else LANES
-        done = await asyncio.gather(*(self._lane(now, MAX_BATCHES // lanes) for _ in range(lanes)),
-                                    return_exceptions=True)  # a failing lane lets the other finish its pass
+        done = await asyncio.gather(
+            *(self._lane(now, MAX_BATCHES // lanes) for _ in range(lanes)), return_exceptions=True
+        )  # a failing lane lets the other finish its pass
         failed = [result for result in done if isinstance(result, BaseException)]
         if failed:
             raise failed[0]

@@ -37,4 +37,8 @@ def build_container(settings: Settings, *, migrate: bool | None = None) -> Conta
     if migrate if migrate is not None else url.startswith("sqlite"):
         upgrade_to_head(url)
     settings.resolved_secret_key()
-    return Container(settings=settings, db=Database(url, busy_timeout=settings.sqlite_busy_timeout), rate_limiter=RateLimiter(settings.rate_limit))
+    return Container(
+        settings=settings,
+        db=Database(url, busy_timeout=settings.sqlite_busy_timeout),
+        rate_limiter=RateLimiter(settings.rate_limit),
+    )

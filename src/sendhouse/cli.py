@@ -25,8 +25,11 @@ from sendhouse.services import projects as project_service
 from sendhouse.services import smtp_keys
 from sendhouse.store.migrate import upgrade_to_head
 
-app = typer.Typer(help="Sendhouse: self-hosted email campaigns, compatible with the AutoSend API.",
-                  no_args_is_help=True, pretty_exceptions_enable=False)
+app = typer.Typer(
+    help="Sendhouse: self-hosted email campaigns, compatible with the AutoSend API.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
 projects_app = typer.Typer(help="Manage projects.", no_args_is_help=True)
 keys_app = typer.Typer(help="Manage API keys.", no_args_is_help=True)
 app.add_typer(projects_app, name="projects")
@@ -66,7 +69,9 @@ def migrate() -> None:
 def serve(
     host: Annotated[str, typer.Option(help="address to listen on")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="port to listen on")] = 8080,
-    no_worker: Annotated[bool, typer.Option("--no-worker", help="the HTTP side only; delivery runs in `sendhouse worker`")] = False,
+    no_worker: Annotated[
+        bool, typer.Option("--no-worker", help="the HTTP side only; delivery runs in `sendhouse worker`")
+    ] = False,
 ) -> None:
     """Supervise the HTTP processes (API, dashboard, tracking, MCP) and (unless --no-worker) the delivery workers."""
     from sendhouse.roles import COMMANDS, preload
@@ -113,17 +118,30 @@ async def _first_start(container) -> None:
 def _print_addresses(settings: Settings, host: str, port: int, *, derived: bool) -> None:
     """Where the server listens, the dashboard's address, and the public URL with its origin."""
     here = listening_url(host, port)
-    console.print(f"Sendhouse listening on {here} · dashboard: {here}/app/", markup=False, highlight=False,
-                  soft_wrap=True)
-    origin = ("from --host/--port; set SENDHOUSE_PUBLIC_URL if people reach this server at another address"
-              if derived else "from SENDHOUSE_PUBLIC_URL")
-    console.print(f"Public URL for tracking and unsubscribe links: {settings.public_url} ({origin})",
-                  markup=False, highlight=False, soft_wrap=True)
+    console.print(
+        f"Sendhouse listening on {here} · dashboard: {here}/app/",
+        markup=False,
+        highlight=False,
+        soft_wrap=True,
+    )
+    origin = (
+        "from --host/--port; set SENDHOUSE_PUBLIC_URL if people reach this server at another address"
+        if derived
+        else "from SENDHOUSE_PUBLIC_URL"
+    )
+    console.print(
+        f"Public URL for tracking and unsubscribe links: {settings.public_url} ({origin})",
+        markup=False,
+        highlight=False,
+        soft_wrap=True,
+    )
 
 
 @app.command()
 def worker(
-    no_scheduler: Annotated[bool, typer.Option("--no-scheduler", help="leave out the scheduler duty (another process runs it)")] = False,
+    no_scheduler: Annotated[
+        bool, typer.Option("--no-scheduler", help="leave out the scheduler duty (another process runs it)")
+    ] = False,
 ) -> None:
     """Run the delivery side until stopped: delivery, housekeeping, scheduler (one leader) and webhook dispatch."""
     from sendhouse.roles import COMMANDS, run_duties
@@ -144,10 +162,14 @@ def projects_create(name: str) -> None:
 @keys_app.command("create")
 def keys_create(
     project: Annotated[str, typer.Option(help="project name or id")],
-    account: Annotated[bool, typer.Option("--account", help="an account key (ASA_…) instead of a project key")] = False,
+    account: Annotated[
+        bool, typer.Option("--account", help="an account key (ASA_…) instead of a project key")
+    ] = False,
     smtp: Annotated[bool, typer.Option("--smtp", help="an SMTP submission key (the AUTH password)")] = False,
     name: Annotated[str, typer.Option(help="a label for the key")] = "",
-    expires_days: Annotated[int | None, typer.Option(min=1, max=3650, help="the key expires after this many days")] = None,
+    expires_days: Annotated[
+        int | None, typer.Option(min=1, max=3650, help="the key expires after this many days")
+    ] = None,
 ) -> None:
     """Create an API key (or an SMTP key with --smtp); the key alone is the last line of output."""
 
@@ -156,8 +178,9 @@ def keys_create(
         if smtp:
             return await smtp_keys.create_key(c.db, project_id=row["id"], name=name)
         expires = utcnow() + timedelta(days=expires_days) if expires_days else None
-        return await project_service.create_api_key(c.db, project_id=row["id"], account=account, name=name,
-                                                    expires_at=expires)
+        return await project_service.create_api_key(
+            c.db, project_id=row["id"], account=account, name=name, expires_at=expires
+        )
 
     _, secret = run_service(_create)
     err_console.print("The key is shown once; keep it.")
@@ -173,8 +196,21 @@ def keys_list(
     found = run_service(lambda c: key_service.list_all_keys(c.db, project))
     print("id\tkind\tproject\tname\tprefix\tcreated\texpires\tlast used\tstate")
     for k in found:
-        print("\t".join((k["id"], k["kind"], k["projectId"] or "-", k["name"] or "-", k["prefix"], k["createdAt"],
-                         k["expiresAt"] or "never", k["lastUsedAt"] or "never", k["state"])))
+        print(
+            "\t".join(
+                (
+                    k["id"],
+                    k["kind"],
+                    k["projectId"] or "-",
+                    k["name"] or "-",
+                    k["prefix"],
+                    k["createdAt"],
+                    k["expiresAt"] or "never",
+                    k["lastUsedAt"] or "never",
+                    k["state"],
+                )
+            )
+        )
 
 
 @keys_app.command("revoke")
@@ -191,8 +227,12 @@ app.add_typer(contacts_app, name="contacts")
 @contacts_app.command("import")
 def contacts_import(
     file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="CSV file with a header row")],
-    list_id: Annotated[str | None, typer.Option("--list", help="also add every imported contact to this list")] = None,
-    project: Annotated[str | None, typer.Option(help="project name or id (default: the only or `default` one)")] = None,
+    list_id: Annotated[
+        str | None, typer.Option("--list", help="also add every imported contact to this list")
+    ] = None,
+    project: Annotated[
+        str | None, typer.Option(help="project name or id (default: the only or `default` one)")
+    ] = None,
 ) -> None:
     """Import contacts from a CSV (email, firstName, lastName, userId, mobile, property columns); upserts by email."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -204,11 +244,20 @@ def contacts_import(
 
     async def _import(c):
         row = await imports.resolve_project(c.db, project)
-        with file.open(newline="", encoding="utf-8-sig") as handle, Progress(*columns, console=err_console) as bar:
+        with (
+            file.open(newline="", encoding="utf-8-sig") as handle,
+            Progress(*columns, console=err_console) as bar,
+        ):
             task = bar.add_task("import", total=total)
             header, rows = imports.csv_rows(handle)
-            return await imports.import_rows(c.db, row["id"], header, rows, list_id=list_id,
-                                             on_progress=lambda done: bar.update(task, completed=min(done, total)))
+            return await imports.import_rows(
+                c.db,
+                row["id"],
+                header,
+                rows,
+                list_id=list_id,
+                on_progress=lambda done: bar.update(task, completed=min(done, total)),
+            )
 
     report = run_service(_import)
     for line, message in report.errors[:50]:
@@ -217,12 +266,16 @@ def contacts_import(
         err_console.print(f"... and {report.failed - 50} more bad rows")
     if report.ignored_columns:
         err_console.print(f"ignored columns: {', '.join(report.ignored_columns)}", markup=False)
-    console.print(f"{report.rows} rows read, {report.imported} contacts imported, {report.failed} rows skipped")
+    console.print(
+        f"{report.rows} rows read, {report.imported} contacts imported, {report.failed} rows skipped"
+    )
 
 
 @app.command("mcp")
 def mcp_stdio(
-    project: Annotated[str, typer.Option(help="project name or id the MCP tools act on")] = project_service.DEFAULT_PROJECT,
+    project: Annotated[
+        str, typer.Option(help="project name or id the MCP tools act on")
+    ] = project_service.DEFAULT_PROJECT,
 ) -> None:
     """Serve MCP (for AI assistants) over stdin/stdout, acting on one project. Logs go to stderr."""
     from sendhouse.mcp_tools import run_stdio
@@ -244,7 +297,9 @@ app.add_typer(users_app, name="users")
 def users_create(
     email: str,
     project: Annotated[str | None, typer.Option(help="project name or id the user joins")] = None,
-    password: Annotated[str | None, typer.Option(help="the password (default: a generated one, printed once)")] = None,
+    password: Annotated[
+        str | None, typer.Option(help="the password (default: a generated one, printed once)")
+    ] = None,
 ) -> None:
     """Create a dashboard user; a generated password is printed once as the last line."""
     from sendhouse.services import users as user_service

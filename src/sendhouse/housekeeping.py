@@ -28,7 +28,9 @@ class Housekeeper:
 
     async def sweep(self) -> tuple[int, int]:
         """(expired leases, promoted deferred rows) of one pass."""
-        return await asyncio.wait_for(sending.housekeep(self.db, utcnow(), orphan_after=self.orphan_after), TIMEOUT)
+        return await asyncio.wait_for(
+            sending.housekeep(self.db, utcnow(), orphan_after=self.orphan_after), TIMEOUT
+        )
 
     async def run(self) -> None:
         while not self.stopping.is_set():

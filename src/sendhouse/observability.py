@@ -34,21 +34,30 @@ from prometheus_client import Histogram
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 
 CLAIM_SECONDS = Histogram(
-    "sendhouse_worker_claim_seconds", "Time a worker spends claiming one batch of ledger rows (one transaction)",
+    "sendhouse_worker_claim_seconds",
+    "Time a worker spends claiming one batch of ledger rows (one transaction)",
     buckets=LATENCY_BUCKETS,
 )
 SMTP_SECONDS = Histogram(
     "sendhouse_smtp_send_seconds",
     "Time from handing one message to the transport to the relay's final reply (includes the stop gate)",
-    ["outcome"], buckets=LATENCY_BUCKETS,
+    ["outcome"],
+    buckets=LATENCY_BUCKETS,
 )
 API_SECONDS = Histogram(
-    "sendhouse_api_request_seconds", "API request latency by route template, method and status class",
-    ["method", "route", "status"], buckets=LATENCY_BUCKETS,
+    "sendhouse_api_request_seconds",
+    "API request latency by route template, method and status class",
+    ["method", "route", "status"],
+    buckets=LATENCY_BUCKETS,
 )
 
 # LogRecord attributes that are not user fields.
-_RESERVED = set(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"message", "asctime", "action", "taskName"}
+_RESERVED = set(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {
+    "message",
+    "asctime",
+    "action",
+    "taskName",
+}
 
 
 class JsonFormatter(logging.Formatter):
@@ -62,7 +71,8 @@ class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         body: dict[str, Any] = {
             "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
-            "level": record.levelname.lower(), "logger": record.name,
+            "level": record.levelname.lower(),
+            "logger": record.name,
         }
         if self.role:
             body.update(role=self.role, pid=record.process)
@@ -123,10 +133,18 @@ def log_outcomes(plan, rows_by_id: dict[str, dict]) -> None:
         for item in getattr(plan, attr):
             _log_row(action, rows_by_id.get(item["row_id"], {}), item)
     for outcome in plan.bounced:
-        _log_row("message_bounced", outcome.row, {"response": outcome.result.response, "code": outcome.result.code})
+        _log_row(
+            "message_bounced", outcome.row, {"response": outcome.result.response, "code": outcome.result.code}
+        )
 
 
 def _log_row(action: str, row: dict, item: dict) -> None:
-    event(_delivery_log, action, message_id=row.get("id"), campaign_id=row.get("campaign_id"),
-          project_id=row.get("project_id"), kind=row.get("kind"),
-          **{k: v for k, v in item.items() if k in ("response", "error", "retry_at", "code")})
+    event(
+        _delivery_log,
+        action,
+        message_id=row.get("id"),
+        campaign_id=row.get("campaign_id"),
+        project_id=row.get("project_id"),
+        kind=row.get("kind"),
+        **{k: v for k, v in item.items() if k in ("response", "error", "retry_at", "code")},
+    )

@@ -66,8 +66,15 @@ DUTIES: tuple[Duty, ...] = (
 )
 
 # The roles each command runs, and the commands of each documented deployment.
-COMMANDS: dict[str, tuple[str, ...]] = {"serve": (API, WORKER), "serve --no-worker": (API,), "worker": (WORKER,)}
-DEPLOYMENTS: dict[str, tuple[str, ...]] = {"one machine": ("serve",), "scale-out": ("serve --no-worker", "worker")}
+COMMANDS: dict[str, tuple[str, ...]] = {
+    "serve": (API, WORKER),
+    "serve --no-worker": (API,),
+    "worker": (WORKER,),
+}
+DEPLOYMENTS: dict[str, tuple[str, ...]] = {
+    "one machine": ("serve",),
+    "scale-out": ("serve --no-worker", "worker"),
+}
 
 
 def delivery_part(container):
@@ -81,8 +88,14 @@ def duties_for(roles: Iterable[str], settings, *, first: bool = True, skip: Iter
     """The duties a process running `roles` starts: `first` is whether it is the first process of its
     roles (the one that runs the `once` duties); `skip` names duties left out on purpose."""
     roles, skip = set(roles), set(skip)
-    return [duty for duty in DUTIES if duty.role in roles and duty.name not in skip and (first or not duty.once)
-            and (not duty.setting or getattr(settings, duty.setting))]
+    return [
+        duty
+        for duty in DUTIES
+        if duty.role in roles
+        and duty.name not in skip
+        and (first or not duty.once)
+        and (not duty.setting or getattr(settings, duty.setting))
+    ]
 
 
 def preload() -> None:
@@ -136,5 +149,7 @@ async def _until_stopped(stop: asyncio.Event, watched: list[asyncio.Task]) -> in
     if stop.is_set():
         return 0
     dead = [task.get_name() for task in watched if task.done()]
-    log.error("a duty ended on its own (%s); stopping the process", ", ".join(dead), extra={"action": "duty_died"})
+    log.error(
+        "a duty ended on its own (%s); stopping the process", ", ".join(dead), extra={"action": "duty_died"}
+    )
     return 1

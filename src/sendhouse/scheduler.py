@@ -43,7 +43,9 @@ TICK_SECONDS = 1.0
 MAX_ALLOWANCE = 10**9
 
 
-def gradual_allowance(started_at: datetime, now: datetime, tz_name: str | None, daily: int, strategy: str | None) -> int:
+def gradual_allowance(
+    started_at: datetime, now: datetime, tz_name: str | None, daily: int, strategy: str | None
+) -> int:
     """Rows a gradual campaign may have released by `now`: the sum of each local day's batch."""
     tz = _zone(tz_name)
     day = (now.astimezone(tz).date() - started_at.astimezone(tz).date()).days + 1
@@ -75,23 +77,43 @@ class Scheduler:
         """One pass over every rule; which campaigns each rule touched."""
         now = now or self.clock()
         started, stale = await self.fire_due(now)
-        return {"started": started, "stale": stale, "released": await self.release_gradual(now),
-                "aborted": await self.abort_long_paused(now), "finished": await self.finish_complete(now)}
+        return {
+            "started": started,
+            "stale": stale,
+            "released": await self.release_gradual(now),
+            "aborted": await self.abort_long_paused(now),
+            "finished": await self.finish_complete(now),
+        }
 
     async def _ids(self, where) -> list[sa.Row[Any]]:
         async with self.db.read() as conn:
-            query = sa.select(campaigns.c.id, campaigns.c.scheduled_at, campaigns.c.started_at,
-                              campaigns.c.timezone, campaigns.c.daily_batch_size,
-                              campaigns.c.gradual_strategy).where(where).order_by(campaigns.c.id)
+            query = (
+                sa.select(
+                    campaigns.c.id,
+                    campaigns.c.scheduled_at,
+                    campaigns.c.started_at,
+                    campaigns.c.timezone,
+                    campaigns.c.daily_batch_size,
+                    campaigns.c.gradual_strategy,
+                )
+                .where(where)
+                .order_by(campaigns.c.id)
+            )
             return list((await conn.execute(query)).all())
 
     async def fire_due(self, now: datetime) -> tuple[list[str], list[str]]:
         """Start due scheduled campaigns; pause those whose time was missed too long ago."""
-        due = await self._ids(sa.and_(campaigns.c.status == "scheduled",
-                                      sa.or_(campaigns.c.scheduled_at.is_(None), campaigns.c.scheduled_at <= now)))
+        due = await self._ids(
+            sa.and_(
+                campaigns.c.status == "scheduled",
+                sa.or_(campaigns.c.scheduled_at.is_(None), campaigns.c.scheduled_at <= now),
+            )
+        )
         started, stale = [], []
         for row in due:
-            if row.scheduled_at is not None and now - row.scheduled_at > timedelta(seconds=self.settings.stale_schedule_after):
+            if row.scheduled_at is not None and now - row.scheduled_at > timedelta(
+                seconds=self.settings.stale_schedule_after
+            ):
                 if await self._pause_stale(row.id, row.scheduled_at, now):
                     stale.append(row.id)
             elif await campaign_service.start_campaign(self.db, row.id, now) is not None:
@@ -100,18 +122,22 @@ class Scheduler:
 
     async def _pause_stale(self, campaign_id: str, scheduled_at: datetime, now: datetime) -> bool:
         late = int((now - scheduled_at).total_seconds() // 60)
-        reason = (f"The scheduled start ({scheduled_at.isoformat()}) was missed by {late} minutes "
-                  "(the server was not running); resume to send now.")
+        reason = (
+            f"The scheduled start ({scheduled_at.isoformat()}) was missed by {late} minutes "
+            "(the server was not running); resume to send now."
+        )
         async with self.db.write() as conn:
-            return await campaign_service.pause_for_reason(conn, campaign_id, reason, now,
-                                                           action="campaign_stale_schedule_paused")
+            return await campaign_service.pause_for_reason(
+                conn, campaign_id, reason, now, action="campaign_stale_schedule_paused"
+            )
 
     async def release_gradual(self, now: datetime) -> list[str]:
         """Hold a gradual campaign's rows beyond today's allowance; release up to the allowance."""
         touched = []
         for row in await self._ids(campaigns.c.status == "sending_gradual"):
-            allowance = gradual_allowance(row.started_at or now, now, row.timezone, row.daily_batch_size or 0,
-                                          row.gradual_strategy)
+            allowance = gradual_allowance(
+                row.started_at or now, now, row.timezone, row.daily_batch_size or 0, row.gradual_strategy
+            )
             async with self.db.write() as conn:
                 await ledger.hold_beyond(conn, row.id, allowance, now)
                 released = await ledger.released_count(conn, row.id)
@@ -124,14 +150,25 @@ class Scheduler:
         aborted = []
         cutoff = now - PAUSED_ABORT_AFTER
         for row in await self._ids(sa.and_(campaigns.c.status == "paused", campaigns.c.paused_at <= cutoff)):
-            values = {"status": "aborted", "aborted_at": now, "updated_at": now,
-                      "paused_reason": "Aborted automatically after 14 days paused"}
+            values = {
+                "status": "aborted",
+                "aborted_at": now,
+                "updated_at": now,
+                "paused_reason": "Aborted automatically after 14 days paused",
+            }
             async with self.db.write() as conn:
-                ok = await campaign_store.transition(conn, row.id, campaign_store.status_in(("paused",)), values)
+                ok = await campaign_store.transition(
+                    conn, row.id, campaign_store.status_in(("paused",)), values
+                )
                 if ok:
                     cancelled = await ledger.cancel_pending(conn, row.id, now)
-                    event_after_commit(log, "campaign_auto_aborted", campaign_id=row.id, cancelled=cancelled,
-                                       reason=values["paused_reason"])
+                    event_after_commit(
+                        log,
+                        "campaign_auto_aborted",
+                        campaign_id=row.id,
+                        cancelled=cancelled,
+                        reason=values["paused_reason"],
+                    )
                     aborted.append(row.id)
         return aborted
 

@@ -116,15 +116,26 @@ class Supervisor:
         assert proc is not None
         child.failures = 1 if lived >= STABLE_AFTER else child.failures + 1
         delay = backoff(child.failures)
-        event(log, "child_exited", logging.ERROR, child_role=child.role, index=child.index, child_pid=proc.pid,
-              code=proc.exitcode, lived_s=round(lived, 1), restart_in_s=delay)
+        event(
+            log,
+            "child_exited",
+            logging.ERROR,
+            child_role=child.role,
+            index=child.index,
+            child_pid=proc.pid,
+            code=proc.exitcode,
+            lived_s=round(lived, 1),
+            restart_in_s=delay,
+        )
         child.proc, child.restart_at = None, now + delay
 
     def _start(self, child: Child) -> None:
         child.started_at, child.restart_at = time.monotonic(), None
-        child.proc = proc = FORK.Process(target=_child_main, args=(child.role, child.index, self.sock,
-                                                                   self.beside_workers),
-                                         name=f"{child.role}-{child.index}")
+        child.proc = proc = FORK.Process(
+            target=_child_main,
+            args=(child.role, child.index, self.sock, self.beside_workers),
+            name=f"{child.role}-{child.index}",
+        )
         signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)  # until the child has undone our handlers
         try:
             proc.start()
@@ -147,8 +158,15 @@ class Supervisor:
             if proc.is_alive():
                 proc.kill()
                 proc.join()
-                event(log, "child_killed", logging.ERROR, child_role=child.role, index=child.index,
-                      child_pid=proc.pid, after_s=STOP_GRACE)
+                event(
+                    log,
+                    "child_killed",
+                    logging.ERROR,
+                    child_role=child.role,
+                    index=child.index,
+                    child_pid=proc.pid,
+                    after_s=STOP_GRACE,
+                )
         event(log, "supervisor_stopped")
 
 
@@ -163,6 +181,7 @@ def _die_with_parent() -> None:
 
 
 # --- the children ------------------------------------------------------------------------------
+
 
 def _child_main(role: str, index: int, sock: socket.socket, beside_workers: bool) -> None:
     """A forked child of `serve`: the supervisor's signal handlers undone, an api process beside
@@ -196,8 +215,11 @@ def serve_http(container, sock: socket.socket, *, first: bool) -> int:
 
     from sendhouse.app import create_app
 
-    app = create_app(container.settings, container=container,
-                     background=[_closing, lambda c: start_duties(c, (API,), first=first)])
+    app = create_app(
+        container.settings,
+        container=container,
+        background=[_closing, lambda c: start_duties(c, (API,), first=first)],
+    )
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning", proxy_headers=True, log_config=None))
     server.run(sockets=[sock])
     return 0 if server.started else STARTUP_FAILED

@@ -76,7 +76,9 @@ class MessageGate:
 
     async def enter(self) -> bool:
         admissions = self.worker.admissions
-        why = await admissions.verdict(self.campaign_id, self.batch.waiting_since) if self.campaign_id else None
+        why = (
+            await admissions.verdict(self.campaign_id, self.batch.waiting_since) if self.campaign_id else None
+        )
         if why is None and not self._may_start():
             self.leave()
             why = Refusal.STOPPING if self.worker.stopping.is_set() else Refusal.LEASE_LOST
@@ -85,8 +87,12 @@ class MessageGate:
 
     def _may_start(self) -> bool:
         admissions = self.worker.admissions
-        return (not self.worker.stopping.is_set() and time.monotonic() < self.batch.valid_until
-                and admissions.healthy and self.batch.epoch == admissions.epoch)
+        return (
+            not self.worker.stopping.is_set()
+            and time.monotonic() < self.batch.valid_until
+            and admissions.healthy
+            and self.batch.epoch == admissions.epoch
+        )
 
     def leave(self) -> None:
         if self.campaign_id:
@@ -96,9 +102,16 @@ class MessageGate:
 class Worker:
     """One worker process's delivery pipeline (see the module docstring)."""
 
-    def __init__(self, container, *, transport=None, worker_id: str | None = None,
-                 clock: Callable[[], datetime] | None = None, batch_size: int | None = None,
-                 senders: int | None = None):
+    def __init__(
+        self,
+        container,
+        *,
+        transport=None,
+        worker_id: str | None = None,
+        clock: Callable[[], datetime] | None = None,
+        batch_size: int | None = None,
+        senders: int | None = None,
+    ):
         self.container, self.db, self.settings = container, container.db, container.settings
         self.transport = transport or make_transport(self.settings)
         self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}:{ids.new_id()[-6:]}"
@@ -131,11 +144,14 @@ class Worker:
         await self.session.start()
         await self.admissions.cycle()
         finished, recorded = asyncio.Event(), asyncio.Event()
-        background = [asyncio.create_task(self.admissions.run(finished)),
-                      asyncio.create_task(self._keepalive(finished))]
+        background = [
+            asyncio.create_task(self.admissions.run(finished)),
+            asyncio.create_task(self._keepalive(finished)),
+        ]
         recorder = asyncio.create_task(self.recorder.run(recorded))
-        pipeline = [asyncio.create_task(self._feed())] + [asyncio.create_task(self._sender(n))
-                                                          for n in range(self.senders)]
+        pipeline = [asyncio.create_task(self._feed())] + [
+            asyncio.create_task(self._sender(n)) for n in range(self.senders)
+        ]
         stop = asyncio.create_task(self.stopping.wait())
         try:
             await asyncio.wait([stop, recorder, *background, *pipeline], return_when=asyncio.FIRST_COMPLETED)
@@ -221,9 +237,14 @@ class Worker:
     async def _write(self, outcomes: list[sending.Outcome]) -> None:
         """One group commit of outcomes (raises when nothing was committed: the recorder retries)."""
         plan = await sending.record_outcomes(
-            self.db, outcomes, max_attempts=self.settings.max_attempts,
-            retry_base=self.settings.retry_base_seconds, now=self.clock(), worker=self.worker_id,
-            refund=self._bucket())
+            self.db,
+            outcomes,
+            max_attempts=self.settings.max_attempts,
+            retry_base=self.settings.retry_base_seconds,
+            now=self.clock(),
+            worker=self.worker_id,
+            refund=self._bucket(),
+        )
         self.sent += len(plan.sent)
         try:
             await self._watch_relay(outcomes)
@@ -251,8 +272,9 @@ class Worker:
         async with self.db.write() as conn:
             if bucket:
                 want = await kv.take_tokens(conn, bucket[0], want, rate=rate, burst=bucket[1], now=now)
-            rows = await ledger.claim(conn, worker=self.worker_id, limit=want, now=now,
-                                      lease_seconds=self.settings.lease_seconds)
+            rows = await ledger.claim(
+                conn, worker=self.worker_id, limit=want, now=now, lease_seconds=self.settings.lease_seconds
+            )
             if bucket:
                 await kv.give_back(conn, bucket[0], want - len(rows), burst=bucket[1])
         CLAIM_SECONDS.observe(time.monotonic() - started)
@@ -266,7 +288,9 @@ class Worker:
             outcome.result = await self.transport.send(msg, gate=MessageGate(self, batch, outcome))
         except Exception as error:
             log.exception("transport failed")
-            outcome.result = connection_trouble(error) if outcome.stopped_status is None else SendResult(SKIPPED)
+            outcome.result = (
+                connection_trouble(error) if outcome.stopped_status is None else SendResult(SKIPPED)
+            )
         if outcome.result.outcome != SKIPPED:
             outcome.stopped_status = None
         return outcome
@@ -301,16 +325,22 @@ class Worker:
     async def _renew(self) -> None:
         held, started = list(self.in_hand), time.monotonic()
         if held:
-            await asyncio.wait_for(sending.renew_leases(self.db, self.worker_id, self.clock(),
-                                                        self.settings.lease_seconds), CHORE_TIMEOUT)
+            await asyncio.wait_for(
+                sending.renew_leases(self.db, self.worker_id, self.clock(), self.settings.lease_seconds),
+                CHORE_TIMEOUT,
+            )
             for batch in held:  # rows whose lease could have expired before we renewed may be someone else's
                 if started < batch.valid_until:
-                    batch.valid_until = max(batch.valid_until, started + self.settings.lease_seconds - self.lease_margin)
+                    batch.valid_until = max(
+                        batch.valid_until, started + self.settings.lease_seconds - self.lease_margin
+                    )
 
     async def _housekeep(self) -> None:
         orphan_after = ORPHAN_LEASES * self.settings.lease_seconds
-        await asyncio.wait_for(sending.housekeep(self.db, self.clock(), me=self.worker_id,
-                                                 orphan_after=orphan_after), CHORE_TIMEOUT)
+        await asyncio.wait_for(
+            sending.housekeep(self.db, self.clock(), me=self.worker_id, orphan_after=orphan_after),
+            CHORE_TIMEOUT,
+        )
 
 
 def _report_death(tasks: list[asyncio.Task]) -> None:
@@ -335,6 +365,8 @@ def _bucket_key(settings) -> str:
 
 
 def _links(settings) -> mime.LinkSettings:
-    return mime.LinkSettings(public_url=settings.public_url, bounce_domain=settings.resolved_bounce_domain(),
-                             secret=settings.resolved_secret_key())
-
+    return mime.LinkSettings(
+        public_url=settings.public_url,
+        bounce_domain=settings.resolved_bounce_domain(),
+        secret=settings.resolved_secret_key(),
+    )

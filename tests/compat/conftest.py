@@ -47,10 +47,17 @@ class Live:
 
 def _env(db_url: str, data_dir: Path, dns: DnsServer) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("SENDHOUSE_")}
-    env.update({"SENDHOUSE_DATABASE_URL": db_url, "SENDHOUSE_DATA_DIR": str(data_dir),
-                "SENDHOUSE_RATE_LIMIT": "1000", "SENDHOUSE_SEND_NOW_DELAY": "600",
-                "SENDHOUSE_REQUIRE_VERIFIED_DOMAIN": "true", "SENDHOUSE_DNS_RESOLVER": dns.address,
-                "SENDHOUSE_SECRET_KEY": "compat-secret"})
+    env.update(
+        {
+            "SENDHOUSE_DATABASE_URL": db_url,
+            "SENDHOUSE_DATA_DIR": str(data_dir),
+            "SENDHOUSE_RATE_LIMIT": "1000",
+            "SENDHOUSE_SEND_NOW_DELAY": "600",
+            "SENDHOUSE_REQUIRE_VERIFIED_DOMAIN": "true",
+            "SENDHOUSE_DNS_RESOLVER": dns.address,
+            "SENDHOUSE_SECRET_KEY": "compat-secret",
+        }
+    )
     return env
 
 
@@ -70,13 +77,23 @@ def live(db_url, tmp_path):
     port = free_port()
     with DnsServer() as dns, open(tmp_path / "serve.log", "w") as log:
         env = _env(db_url, tmp_path / "data", dns)
-        proc = subprocess.Popen([SENDHOUSE, "serve", "--port", str(port), "--no-worker"], env=env, stdout=log,
-                                stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(
+            [SENDHOUSE, "serve", "--port", str(port), "--no-worker"],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
         try:
             base = f"http://127.0.0.1:{port}"
             _wait_until_up(base, proc)
-            made = subprocess.run([SENDHOUSE, "keys", "create", "--project", "default"], env=env,
-                                  capture_output=True, text=True, timeout=60, check=False)
+            made = subprocess.run(
+                [SENDHOUSE, "keys", "create", "--project", "default"],
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=60,
+                check=False,
+            )
             assert made.returncode == 0, made.stderr
             yield Live(base + "/v1", made.stdout.strip().splitlines()[-1], dns)
         finally:

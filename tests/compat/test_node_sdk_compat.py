@@ -25,17 +25,34 @@ def sdk_dir(tmp_path_factory) -> Path:
     folder = tmp_path_factory.mktemp("compat-node")
     for name in ("package.json", "compat_flow.mjs"):
         shutil.copy(NODE_DIR / name, folder / name)
-    done = subprocess.run([npm, "install", "--no-audit", "--no-fund", "--loglevel=error"], cwd=folder,
-                          capture_output=True, text=True, timeout=300, check=False)
+    done = subprocess.run(
+        [npm, "install", "--no-audit", "--no-fund", "--loglevel=error"],
+        cwd=folder,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
     assert done.returncode == 0, done.stderr
     return folder
 
 
 def run_flow(sdk_dir: Path, live, domain_id: str) -> dict:
-    env = {**os.environ, "AUTOSEND_BASE_URL": live.base, "AUTOSEND_API_KEY": live.key,
-           "COMPAT_DOMAIN_ID": domain_id}
-    done = subprocess.run(["node", "compat_flow.mjs"], cwd=sdk_dir, env=env, capture_output=True, text=True,
-                          timeout=300, check=False)
+    env = {
+        **os.environ,
+        "AUTOSEND_BASE_URL": live.base,
+        "AUTOSEND_API_KEY": live.key,
+        "COMPAT_DOMAIN_ID": domain_id,
+    }
+    done = subprocess.run(
+        ["node", "compat_flow.mjs"],
+        cwd=sdk_dir,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
     assert done.returncode == 0, done.stderr
     return json.loads(done.stdout.strip().splitlines()[-1])
 
@@ -64,7 +81,9 @@ def test_every_resource_through_the_node_sdk(sdk_dir, live):
     _audience_and_content(out)
     _campaigns_and_domains(out)
     _suppressions_and_webhooks(out)
-    assert out["inbound"]["success"] is True and out["inbound"]["data"]["items"] == [], out["inbound"]  # empty inbox
+    assert out["inbound"]["success"] is True and out["inbound"]["data"]["items"] == [], out[
+        "inbound"
+    ]  # empty inbox
 
 
 def _mails(out: dict) -> None:
@@ -77,15 +96,19 @@ def _mails(out: dict) -> None:
     failed(out["bulkNoneValid"], 400, "Validation failed: no valid recipient")
     failed(out["badSend"], 400, "Validation failed")
     status = out["status"]["data"]
-    assert status["id"] == out["send"]["data"]["emailId"] and status["recipient"]["email"] == "ann@example.org"
+    assert (
+        status["id"] == out["send"]["data"]["emailId"] and status["recipient"]["email"] == "ann@example.org"
+    )
     assert status["status"] == "queued" and status["sender"]["email"] == "app@compat.example"
 
 
 def _contacts(out: dict) -> None:
     assert_contact(out["created"]["data"])
     assert out["created"]["data"]["customFields"] == {"plan": "pro"}
-    assert out["createdAgain"] == {"success": False,
-                                   "error": "A contact with this email already exists; use POST /contacts/email to upsert"}
+    assert out["createdAgain"] == {
+        "success": False,
+        "error": "A contact with this email already exists; use POST /contacts/email to upsert",
+    }
     assert out["got"]["data"]["id"] == out["created"]["data"]["id"]
     assert out["upserted"]["data"]["lastName"] == "Jones" and out["upserted"]["data"]["firstName"] == "Carol"
     duplicated = out["duplicated"]["data"]
@@ -107,7 +130,9 @@ def _audience_and_content(out: dict) -> None:
 
 
 def _campaigns_and_domains(out: dict) -> None:
-    failed(out["unverifiedSender"], 400, "A verified domain is required before adding an authenticated sender")
+    failed(
+        out["unverifiedSender"], 400, "A verified domain is required before adding an authenticated sender"
+    )
     sender = out["sender"]["data"]["sender"]
     assert sender["email"] == "news@compat.example" and sender["replyTo"] == ""
     assert [s["email"] for s in out["senders"]["data"]["senders"]] == ["news@compat.example"]

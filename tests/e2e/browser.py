@@ -25,8 +25,15 @@ needs_chromium = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian'
 SENDHOUSE = str(Path(sys.executable).parent / "sendhouse")
 SHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
 AXE = Path(__file__).resolve().parent / "vendor" / "axe-core" / "axe.min.js"
-LAUNCH_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-               "--disable-component-update", "--disable-sync"]
+LAUNCH_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 BROWSER_ZONE = "Europe/Paris"
 DESKTOP, PHONE = {"width": 1280, "height": 800}, {"width": 390, "height": 844}
 SERIOUS = ("serious", "critical")
@@ -42,8 +49,15 @@ def free_port() -> int:
 
 def _env(db_url: str, data_dir: Path, extra: dict[str, str]) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("SENDHOUSE_")}
-    env.update({"SENDHOUSE_DATABASE_URL": db_url, "SENDHOUSE_DATA_DIR": str(data_dir),
-                "SENDHOUSE_SEND_NOW_DELAY": "1", "SENDHOUSE_SECRET_KEY": "browser-test-secret", **extra})
+    env.update(
+        {
+            "SENDHOUSE_DATABASE_URL": db_url,
+            "SENDHOUSE_DATA_DIR": str(data_dir),
+            "SENDHOUSE_SEND_NOW_DELAY": "1",
+            "SENDHOUSE_SECRET_KEY": "browser-test-secret",
+            **extra,
+        }
+    )
     return env
 
 
@@ -73,8 +87,13 @@ def serving(db_url: str, tmp: Path, **extra: str):
     last output printed)."""
     port = free_port()
     env = _env(db_url, tmp / "data", {f"SENDHOUSE_{k.upper()}": v for k, v in extra.items()})
-    proc = subprocess.Popen([SENDHOUSE, "serve", "--port", str(port)], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen(
+        [SENDHOUSE, "serve", "--port", str(port)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     lines: deque[str] = deque(maxlen=KEPT_LINES)
     reader = threading.Thread(target=_drain, args=(proc, lines), daemon=True)
     reader.start()
@@ -121,7 +140,9 @@ def axe_problems(page) -> list[str]:
         page.add_script_tag(path=str(AXE))
     found = page.evaluate("""async () => (await axe.run(document, {resultTypes: ['violations']})).violations
         .map(v => ({id: v.id, impact: v.impact, help: v.help, nodes: v.nodes.slice(0, 3).map(n => n.target.join(' '))}))""")
-    return [f"{v['id']} ({v['impact']}: {v['help']}) at {v['nodes']}" for v in found if v["impact"] in SERIOUS]
+    return [
+        f"{v['id']} ({v['impact']}: {v['help']}) at {v['nodes']}" for v in found if v["impact"] in SERIOUS
+    ]
 
 
 def both_widths(page, name: str, *, axe: bool = True) -> None:

@@ -69,7 +69,11 @@ async def test_abort_mid_send_stops_every_new_smtp_transaction(api, tenant, sett
     assert len(times) >= 500 and [t for t in times if t > answered] == []
     assert row["status"] == "aborted" and counts["cancelled"] > 0
     assert counts["sent"] == len(sink.messages) < SIZE
-    assert counts["sent"] + counts["cancelled"] + counts["failed"] + counts["suppressed"] == row["total_contacts"] == SIZE
+    assert (
+        counts["sent"] + counts["cancelled"] + counts["failed"] + counts["suppressed"]
+        == row["total_contacts"]
+        == SIZE
+    )
 
 
 async def test_pause_then_resume_delivers_each_recipient_exactly_once(api, tenant, settings):
@@ -89,8 +93,15 @@ async def test_pause_then_resume_delivers_each_recipient_exactly_once(api, tenan
                 resumed_at = time.monotonic()
                 await wait_for(lambda: _status(container, cid, "sent"), timeout=120)
             async with container.db.read() as conn:
-                emails = set((await conn.execute(sa.select(messages.c.email).where(
-                    messages.c.campaign_id == cid, messages.c.status == "sent"))).scalars())
+                emails = set(
+                    (
+                        await conn.execute(
+                            sa.select(messages.c.email).where(
+                                messages.c.campaign_id == cid, messages.c.status == "sent"
+                            )
+                        )
+                    ).scalars()
+                )
         finally:
             await container.close()
     assert paused.json()["data"]["status"] == "paused" and resumed.json()["data"]["status"] == "sending"

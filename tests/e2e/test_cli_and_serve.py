@@ -22,7 +22,9 @@ def _env(db_url: str, data_dir: Path) -> dict[str, str]:
 
 
 def _run(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess:
-    return subprocess.run([SENDHOUSE, *args], check=False, env=env, capture_output=True, text=True, timeout=60)
+    return subprocess.run(
+        [SENDHOUSE, *args], check=False, env=env, capture_output=True, text=True, timeout=60
+    )
 
 
 def test_projects_and_keys_commands(db_url, tmp_path):
@@ -44,7 +46,10 @@ def test_cli_errors_say_what_is_wrong(db_url, tmp_path):
     env = _env(db_url, tmp_path)
     short = _run(["users", "create", "ada@shop.example", "--password", "short"], env)
     assert short.returncode == 1
-    assert "error: Password: the password must be 10 to" in short.stderr and "Validation failed" not in short.stderr
+    assert (
+        "error: Password: the password must be 10 to" in short.stderr
+        and "Validation failed" not in short.stderr
+    )
 
 
 def test_migrate_command_is_idempotent(db_url, tmp_path):
@@ -86,8 +91,13 @@ def fresh_sqlite_server(tmp_path):
     port = _free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("SENDHOUSE_")}
     env["SENDHOUSE_DATA_DIR"] = str(tmp_path / "data")
-    proc = subprocess.Popen([SENDHOUSE, "serve", "--port", str(port)], env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen(
+        [SENDHOUSE, "serve", "--port", str(port)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     try:
         key = _wait_for_key(proc)
         _wait_until_up(f"http://127.0.0.1:{port}/openapi.json")
@@ -109,8 +119,13 @@ def test_serve_prints_the_dashboard_and_derives_the_public_url_from_its_port(tmp
     port = _free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("SENDHOUSE_")}
     env["SENDHOUSE_DATA_DIR"] = str(tmp_path / "data")
-    proc = subprocess.Popen([SENDHOUSE, "serve", "--port", str(port)], env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen(
+        [SENDHOUSE, "serve", "--port", str(port)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     lines: list[str] = []
     try:
         while not any("Public URL" in line for line in lines) and proc.poll() is None and len(lines) < 40:
@@ -120,21 +135,28 @@ def test_serve_prints_the_dashboard_and_derives_the_public_url_from_its_port(tmp
         proc.wait(timeout=20)
     text = "".join(lines)
     assert f"Sendhouse listening on http://127.0.0.1:{port} · dashboard: http://127.0.0.1:{port}/app/" in text
-    assert f"Public URL for tracking and unsubscribe links: http://127.0.0.1:{port} (from --host/--port" in text
+    assert (
+        f"Public URL for tracking and unsubscribe links: http://127.0.0.1:{port} (from --host/--port" in text
+    )
 
 
 def test_campaign_lifecycle_over_http(fresh_sqlite_server):
     base, key, _env = fresh_sqlite_server
     headers = {"Authorization": f"Bearer {key}"}
     body = {
-        "name": "Launch", "subject": "Hello", "htmlTemplate": "<p>Hi {{first_name | \"there\"}}</p>",
-        "from": {"email": "news@example.com", "name": "News"}, "sendToGlobalList": True,
+        "name": "Launch",
+        "subject": "Hello",
+        "htmlTemplate": '<p>Hi {{first_name | "there"}}</p>',
+        "from": {"email": "news@example.com", "name": "News"},
+        "sendToGlobalList": True,
         "scheduledAt": "2099-01-01T09:00:00Z",
     }
     created = httpx2.post(f"{base}/v1/campaigns", json=body, headers=headers).json()["data"]
     assert created["status"] == "scheduled" and created["id"] == created["campaignId"]
     cid = created["id"]
-    draft = httpx2.post(f"{base}/v1/campaigns", json={**body, "scheduledAt": None}, headers=headers).json()["data"]
+    draft = httpx2.post(f"{base}/v1/campaigns", json={**body, "scheduledAt": None}, headers=headers).json()[
+        "data"
+    ]
     refused = httpx2.post(f"{base}/v1/campaigns/{draft['id']}/abort", headers=headers)
     assert refused.status_code == 409 and refused.json()["error"]["code"] == "CAMPAIGN_NOT_ABORTABLE"
     aborted = httpx2.post(f"{base}/v1/campaigns/{cid}/abort", headers=headers)

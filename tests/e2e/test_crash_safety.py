@@ -32,14 +32,22 @@ PER_KILL = 2 * CONNECTIONS  # accepted-but-unrecorded messages a worker can have
 
 
 def _spawn(settings, sink, *, scheduler: bool = True, lease: float = 2) -> subprocess.Popen:
-    return spawn_worker(settings, sink.url, scheduler=scheduler, SENDHOUSE_LEASE_SECONDS=lease,
-                        SENDHOUSE_SMTP_CONNECTIONS=CONNECTIONS)
+    return spawn_worker(
+        settings,
+        sink.url,
+        scheduler=scheduler,
+        SENDHOUSE_LEASE_SECONDS=lease,
+        SENDHOUSE_SMTP_CONNECTIONS=CONNECTIONS,
+    )
 
 
 async def _ledger(container, cid) -> dict[str, tuple[str, str]]:
     async with container.db.read() as conn:
-        rows = await conn.execute(sa.select(messages.c.email, messages.c.status, messages.c.message_id_header)
-                                  .where(messages.c.campaign_id == cid))
+        rows = await conn.execute(
+            sa.select(messages.c.email, messages.c.status, messages.c.message_id_header).where(
+                messages.c.campaign_id == cid
+            )
+        )
         return {r.email: (r.status, r.message_id_header) for r in rows}
 
 

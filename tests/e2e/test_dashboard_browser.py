@@ -91,12 +91,18 @@ def _import(page, server, crowd: int = CROWD) -> None:
     page.get_by_role("button", name="Start import").click()
     expect(page.locator("#import-status")).to_have_text("finished", timeout=60_000)
     expect(page.get_by_role("progressbar")).to_have_attribute("aria-valuenow", "100")
-    expect(page.locator("#import-report")).to_contain_text(f"{VIPS + crowd:,} contacts imported, 1 row skipped")
-    expect(page.locator("#import-progress li")).to_have_text([f"line {VIPS + crowd + 2}: invalid email 'not-an-address'"])
+    expect(page.locator("#import-report")).to_contain_text(
+        f"{VIPS + crowd:,} contacts imported, 1 row skipped"
+    )
+    expect(page.locator("#import-progress li")).to_have_text(
+        [f"line {VIPS + crowd + 2}: invalid email 'not-an-address'"]
+    )
     expect(page.locator("#import-skipped")).to_have_text("Columns you chose to skip: lastName")
     both_widths(page, "03-import-done")
     page.get_by_role("link", name="Properties").click()
-    expect(page.locator("[data-property=plan], [data-property=cityName]")).to_have_count(2)  # created at the mapping
+    expect(page.locator("[data-property=plan], [data-property=cityName]")).to_have_count(
+        2
+    )  # created at the mapping
 
 
 def _segment(page) -> None:
@@ -123,7 +129,9 @@ def _segment(page) -> None:
     both_widths(page, "04-segment-builder")
     page.get_by_role("button", name="Create segment").click()
     expect(page.locator("#member-count")).to_have_text(str(VIPS))
-    expect(page.locator("#conditions li")).to_have_text(["email ends with @vip.example", re.compile(r"^createdAt is after 2000-01-01")])
+    expect(page.locator("#conditions li")).to_have_text(
+        ["email ends with @vip.example", re.compile(r"^createdAt is after 2000-01-01")]
+    )
 
 
 def _create_campaign(page, name: str, audience: str) -> None:
@@ -133,7 +141,8 @@ def _create_campaign(page, name: str, audience: str) -> None:
     page.get_by_label("Subject", exact=True).fill(f"{name} news")
     page.get_by_label("From address").fill("news@shop.example")
     page.get_by_label("HTML (used when no template is chosen)").fill(
-        '<h1>Hello {{firstName}}</h1><p><a href="https://shop.example/sale">Sale</a></p>')
+        '<h1>Hello {{firstName}}</h1><p><a href="https://shop.example/sale">Sale</a></p>'
+    )
     page.get_by_role("group", name="Send to").get_by_label(audience).check()
     preview = page.frame_locator("iframe.mobile")
     expect(preview.locator("h1")).to_have_text("Hello Ada")
@@ -183,7 +192,9 @@ def _outbox(page, server) -> None:
     href = page.frame_locator("iframe.message").get_by_role("link", name="Sale").get_attribute("href")
     assert href == "https://shop.example/sale" and tracked == []  # no pixel, no tracked link
     expect(page.locator("#message-from")).to_have_text("news@shop.example")
-    assert server["url"] + "/u/" in page.content()  # List-Unsubscribe follows `serve --port` (no SENDHOUSE_PUBLIC_URL)
+    assert (
+        server["url"] + "/u/" in page.content()
+    )  # List-Unsubscribe follows `serve --port` (no SENDHOUSE_PUBLIC_URL)
     both_widths(page, "08-captured-message")
     page.get_by_role("link", name="Raw source").click()
     source = page.content()
@@ -194,8 +205,16 @@ def _outbox(page, server) -> None:
 
 def _open_and_click_as_the_recipient(page, raw: bytes) -> None:
     """Load the message's open pixel and follow its tracked link, as vip1's mail client would."""
-    html = BytesParser(policy=email.policy.default).parsebytes(raw).get_body(preferencelist=("html",)).get_content()
-    pixel, link = re.search(r'src="([^"]+/t/o/[^"]+)"', html)[1], re.search(r'href="([^"]+/t/c/[^"]+)"', html)[1]
+    html = (
+        BytesParser(policy=email.policy.default)
+        .parsebytes(raw)
+        .get_body(preferencelist=("html",))
+        .get_content()
+    )
+    pixel, link = (
+        re.search(r'src="([^"]+/t/o/[^"]+)"', html)[1],
+        re.search(r'href="([^"]+/t/c/[^"]+)"', html)[1],
+    )
     assert page.request.get(pixel).ok
     assert page.request.get(link, max_redirects=0).headers["location"] == "https://shop.example/sale"
 
@@ -206,8 +225,9 @@ def _funnel(page) -> None:
     page.get_by_role("link", name="Spring", exact=True).click()
     steps = page.locator(".funnel li")
     expect(steps).to_have_count(4)
-    expect(page.locator("[data-step=clicked]")).to_contain_text("1 100.0 % of opened · 33.3 % of delivered",
-                                                                timeout=30_000)
+    expect(page.locator("[data-step=clicked]")).to_contain_text(
+        "1 100.0 % of opened · 33.3 % of delivered", timeout=30_000
+    )
     expect(page.locator("[data-step=opened]")).to_contain_text("1 33.3 % of delivered")
     expect(page.locator("[data-step=delivered]")).to_contain_text(f"{VIPS} 100.0 % of sent")
     both_widths(page, "06b-campaign-funnel")
@@ -228,7 +248,9 @@ def _abort_mid_send(page) -> None:
     expect(bar).not_to_have_attribute("aria-valuenow", "0", timeout=60_000)
     expect(page.get_by_role("button", name="Pause")).to_be_visible()
     shot(page, "09-campaign-sending")
-    page.once("dialog", lambda dialog: dialog.accept() if "not recalled" in dialog.message else dialog.dismiss())
+    page.once(
+        "dialog", lambda dialog: dialog.accept() if "not recalled" in dialog.message else dialog.dismiss()
+    )
     page.get_by_role("button", name="Abort").click()
     expect(page.locator("#campaign-status")).to_have_text("aborted")
     expect(page.locator(".flash")).to_contain_text("not recalled")

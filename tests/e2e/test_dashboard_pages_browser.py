@@ -37,8 +37,10 @@ UNLABELLED = """[...document.querySelectorAll('input:not([type=hidden]):not([hid
   .filter(e => !(e.labels && e.labels.length) && !e.getAttribute('aria-label') && !e.getAttribute('aria-labelledby'))
   .map(e => e.outerHTML.slice(0, 120))"""
 LINKS = "[...document.querySelectorAll('a[href]')].map(a => a.href)"
-FIELD_NAMES = re.compile(r"\b(humanOpened|spamReported|totalContacts|filterCriteria|sending_gradual|"
-                         r"(?!SENDHOUSE_)[A-Z]{3,}_[A-Z_]{3,})\b")  # API and enum names (PENDING_CONFIGURATION), not settings
+FIELD_NAMES = re.compile(
+    r"\b(humanOpened|spamReported|totalContacts|filterCriteria|sending_gradual|"
+    r"(?!SENDHOUSE_)[A-Z]{3,}_[A-Z_]{3,})\b"
+)  # API and enum names (PENDING_CONFIGURATION), not settings
 NOT_PAGES = re.compile(r"/(raw|logout|attachments)(/|$)|\.(png|ico|css|js)$")
 MAX_PAGES = 60
 
@@ -74,8 +76,13 @@ def page(browser, server):
 
 
 def _api(server, method: str, path: str, body: dict) -> dict:
-    answer = httpx2.request(method, f"{server['url']}/v1{path}", json=body, timeout=30,
-                            headers={"Authorization": f"Bearer {server['key']}"})
+    answer = httpx2.request(
+        method,
+        f"{server['url']}/v1{path}",
+        json=body,
+        timeout=30,
+        headers={"Authorization": f"Bearer {server['key']}"},
+    )
     assert answer.status_code < 300, answer.text
     return answer.json()["data"]
 
@@ -86,19 +93,53 @@ def _seed(server) -> None:
     assert wait_until_ready.status_code == 200
     crowd = _api(server, "POST", "/contact-lists", {"name": "Newsletter"})
     for i in range(3):
-        _api(server, "POST", "/contacts", {"email": f"reader{i}@shop.example", "firstName": f"Reader{i}",
-                                           "listIds": [crowd["id"]]})
-    _api(server, "POST", "/campaigns", {"name": "Autumn", "subject": "Autumn news", "toLists": [crowd["id"]],
-                                        "htmlTemplate": "<p>Hello {{firstName}}</p>",
-                                        "from": {"email": "news@shop.example"}})
-    _api(server, "POST", "/templates", {"templateName": "Welcome", "subject": "Welcome",
-                                        "emailTemplate": "<p>Welcome {{firstName}}</p>"})
+        _api(
+            server,
+            "POST",
+            "/contacts",
+            {"email": f"reader{i}@shop.example", "firstName": f"Reader{i}", "listIds": [crowd["id"]]},
+        )
+    _api(
+        server,
+        "POST",
+        "/campaigns",
+        {
+            "name": "Autumn",
+            "subject": "Autumn news",
+            "toLists": [crowd["id"]],
+            "htmlTemplate": "<p>Hello {{firstName}}</p>",
+            "from": {"email": "news@shop.example"},
+        },
+    )
+    _api(
+        server,
+        "POST",
+        "/templates",
+        {"templateName": "Welcome", "subject": "Welcome", "emailTemplate": "<p>Welcome {{firstName}}</p>"},
+    )
     _api(server, "POST", "/domains", {"domain": "shop.example"})
     _api(server, "POST", "/webhooks", {"url": "https://hooks.shop.example/in", "events": ["email.sent"]})
     _api(server, "POST", "/senders", {"email": "news@shop.example", "name": "Shop news"})
-    _api(server, "POST", "/contact-lists", {"name": "Readers", "type": "segment", "filterCriteria": {
-        "logicalOperator": "AND", "groups": [{"field": "firstName", "fieldType": "string", "operator": "starts_with",
-                                              "value": "Reader"}]}})
+    _api(
+        server,
+        "POST",
+        "/contact-lists",
+        {
+            "name": "Readers",
+            "type": "segment",
+            "filterCriteria": {
+                "logicalOperator": "AND",
+                "groups": [
+                    {
+                        "field": "firstName",
+                        "fieldType": "string",
+                        "operator": "starts_with",
+                        "value": "Reader",
+                    }
+                ],
+            },
+        },
+    )
 
 
 def _page_kind(url: str) -> str:
@@ -117,7 +158,9 @@ def _crawl(page, start: str) -> list[str]:
         seen.add(kind)
         page.goto(url)
         pages.append(url)
-        queue += [link.split("#")[0] for link in page.evaluate(LINKS) if link.startswith(start.split("/app/")[0])]
+        queue += [
+            link.split("#")[0] for link in page.evaluate(LINKS) if link.startswith(start.split("/app/")[0])
+        ]
     return pages
 
 
@@ -140,8 +183,15 @@ def test_every_page_passes_axe_labels_its_fields_and_fits_a_phone(server, page):
     log_in(page, server)
     pages = _crawl(page, f"{server['url']}/app/overview")
     kinds = {_page_kind(url) for url in pages}
-    assert {"/app/campaigns/{id}", "/app/contacts/{id}", "/app/lists/{id}", "/app/domains/{id}",
-            "/app/templates/{id}", "/app/webhooks/{id}", "/app/account/password"} <= kinds, sorted(kinds)
+    assert {
+        "/app/campaigns/{id}",
+        "/app/contacts/{id}",
+        "/app/lists/{id}",
+        "/app/domains/{id}",
+        "/app/templates/{id}",
+        "/app/webhooks/{id}",
+        "/app/account/password",
+    } <= kinds, sorted(kinds)
     for url in pages:
         page.goto(url)
         kind = _page_kind(url)
@@ -218,13 +268,18 @@ LOCAL_DATES = """[...document.querySelectorAll('time[data-local]')].map(t => [t.
 def test_the_menu_groups_the_pages_marks_the_current_one_and_folds_on_a_phone(server, page):
     log_in(page, server)
     menu = page.get_by_role("navigation", name="Main")
-    expect(menu.locator(".group")).to_have_text(["Campaigns", "Audience", "Content", "Deliverability", "Settings"])
+    expect(menu.locator(".group")).to_have_text(
+        ["Campaigns", "Audience", "Content", "Deliverability", "Settings"]
+    )
     expect(menu.get_by_role("list", name="Audience").get_by_role("link")).to_have_text(
-        ["Contacts", "Lists & segments", "Import", "Properties", "Suppressions"])
+        ["Contacts", "Lists & segments", "Import", "Properties", "Suppressions"]
+    )
     expect(menu.locator("[aria-current=page]")).to_have_text(["Campaigns"])
     menu.get_by_role("link", name="Contacts").click()
     page.get_by_role("link", name="reader1@shop.example").click()
-    expect(menu.locator("[aria-current=page]")).to_have_text(["Contacts"])  # a contact's page is under Contacts
+    expect(menu.locator("[aria-current=page]")).to_have_text(
+        ["Contacts"]
+    )  # a contact's page is under Contacts
     page.set_viewport_size(PHONE)
     expect(menu.get_by_role("link", name="Contacts")).to_be_hidden()
     expect(page.locator("summary")).to_have_text("Menu · Contacts")
@@ -285,7 +340,9 @@ def test_a_campaign_takes_its_from_address_from_a_sender(server, page):
     log_in(page, server)
     page.get_by_role("link", name="New campaign").click()
     expect(page.get_by_label("From", exact=True)).to_have_value(re.compile(r"^[0-9a-f]{24}$"))
-    expect(page.get_by_label("From", exact=True).locator("option:checked")).to_have_text("Shop news <news@shop.example>")
+    expect(page.get_by_label("From", exact=True).locator("option:checked")).to_have_text(
+        "Shop news <news@shop.example>"
+    )
     expect(page.get_by_label("From address")).to_be_hidden()  # another address only on demand
     page.get_by_label("Name", exact=True).fill("Winter")
     page.get_by_label("Subject", exact=True).fill("Winter news")
@@ -306,7 +363,17 @@ def test_a_segment_is_edited_with_its_conditions_in_place(server, page):
     expect(page.locator("#field_0")).to_have_value("firstName")
     expect(page.locator("#operator_0 option:checked")).to_have_text("starts with")
     expect(page.locator("#operator_0 option:not([disabled])")).to_have_text(
-        ["is", "is not", "contains", "does not contain", "starts with", "ends with", "is empty", "is not empty"])
+        [
+            "is",
+            "is not",
+            "contains",
+            "does not contain",
+            "starts with",
+            "ends with",
+            "is empty",
+            "is not empty",
+        ]
+    )
     page.locator("#value_0").fill("Reader1")
     expect(page.locator("#segment-count [data-count]")).to_have_text("1")
     both_widths(page, "37-segment-edit")
@@ -365,7 +432,10 @@ def test_a_user_is_invited_given_a_new_password_and_removed(server, browser, pag
     log_in(colleague, {"url": server["url"], "email": "colleague@shop.example", "password": second})
     _change_password(colleague, second, "a passphrase of my own")
     colleague.get_by_role("button", name="Log out").click()
-    log_in(colleague, {"url": server["url"], "email": "colleague@shop.example", "password": "a passphrase of my own"})
+    log_in(
+        colleague,
+        {"url": server["url"], "email": "colleague@shop.example", "password": "a passphrase of my own"},
+    )
     colleague.context.close()
     page.once("dialog", lambda dialog: dialog.accept())
     page.get_by_role("button", name="Remove colleague@shop.example").click()

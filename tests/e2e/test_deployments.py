@@ -39,8 +39,14 @@ async def _tenant(container) -> tuple[str, str, str]:
 def _start_campaign(client: httpx2.Client, hook_url: str, list_id: str) -> str:
     hook = client.post("/v1/webhooks", json={"url": hook_url, "events": ["email.sent"]})
     assert hook.status_code in (200, 201), hook.text
-    body = {"name": "Launch", "subject": "Hello", "htmlTemplate": "<p>Hi {{first_name}}</p>",
-            "from": {"email": "news@example.com"}, "toLists": [list_id], "sendNow": True}
+    body = {
+        "name": "Launch",
+        "subject": "Hello",
+        "htmlTemplate": "<p>Hi {{first_name}}</p>",
+        "from": {"email": "news@example.com"},
+        "toLists": [list_id],
+        "sendNow": True,
+    }
     created = client.post("/v1/campaigns", json=body)
     assert created.status_code in (200, 201), created.text
     return created.json()["data"]["id"]
@@ -51,7 +57,9 @@ async def _campaign_sent(client: httpx2.Client, campaign_id: str) -> bool:
 
 
 def _duties_started(processes: list[Sendhouse]) -> list[str]:
-    return [line["duty"] for proc in processes for line in proc.json_logs() if line["action"] == "duty_started"]
+    return [
+        line["duty"] for proc in processes for line in proc.json_logs() if line["action"] == "duty_started"
+    ]
 
 
 @pytest.mark.parametrize("deployment", sorted(DEPLOYMENTS))
@@ -59,23 +67,33 @@ async def test_deployment_sends_campaigns_and_delivers_webhooks(deployment, sett
     _project_id, key, list_id = await _tenant(container)
     port = free_port()
     with SmtpSink() as sink, HttpReceiver() as receiver:
-        env = sendhouse_env(settings, SENDHOUSE_SMTP_URL=sink.url, SENDHOUSE_SEND_NOW_DELAY=0,
-                            SENDHOUSE_REQUIRE_VERIFIED_DOMAIN="false",
-                            SENDHOUSE_INBOUND_SMTP=f"127.0.0.1:{free_port()}", SENDHOUSE_WORKERS=WORKERS)
+        env = sendhouse_env(
+            settings,
+            SENDHOUSE_SMTP_URL=sink.url,
+            SENDHOUSE_SEND_NOW_DELAY=0,
+            SENDHOUSE_REQUIRE_VERIFIED_DOMAIN="false",
+            SENDHOUSE_INBOUND_SMTP=f"127.0.0.1:{free_port()}",
+            SENDHOUSE_WORKERS=WORKERS,
+        )
         processes = [Sendhouse(_args(command, port), env) for command in DEPLOYMENTS[deployment]]
         try:
             wait_until_up(f"http://127.0.0.1:{port}/healthz", processes[0])
-            with httpx2.Client(base_url=f"http://127.0.0.1:{port}", headers={"Authorization": f"Bearer {key}"},
-                               timeout=10) as client:
+            with httpx2.Client(
+                base_url=f"http://127.0.0.1:{port}", headers={"Authorization": f"Bearer {key}"}, timeout=10
+            ) as client:
                 campaign_id = _start_campaign(client, receiver.url(), list_id)
                 await wait_for(lambda: _campaign_sent(client, campaign_id), timeout=30, every=0.2)
                 hooks = await receiver.arrived(RECIPIENTS, timeout=30)
         finally:
             codes = [proc.stop() for proc in processes]
-    assert sorted(r for m in sink.messages for r in m.rcpt_to) == sorted(f"user{i}@example.com" for i in range(RECIPIENTS))
+    assert sorted(r for m in sink.messages for r in m.rcpt_to) == sorted(
+        f"user{i}@example.com" for i in range(RECIPIENTS)
+    )
     assert len(hooks) == RECIPIENTS and {h.headers["X-Webhook-Event"] for h in hooks} == {"email.sent"}
     for i in range(RECIPIENTS):
         assert sum(f"user{i}@example.com".encode() in h.body for h in hooks) == 1
     workers = WORKERS if "serve" in DEPLOYMENTS[deployment] else 1
     assert Counter(_duties_started(processes)) == {d.name: 1 if d.once else workers for d in DUTIES}
-    assert set(codes) <= {0, -signal.SIGTERM}, [proc.tail() for proc in processes]  # uvicorn re-raises SIGTERM
+    assert set(codes) <= {0, -signal.SIGTERM}, [
+        proc.tail() for proc in processes
+    ]  # uvicorn re-raises SIGTERM

@@ -56,8 +56,13 @@ def _cluster() -> tuple[str, str] | None:
 
 
 def _pg(action: str, cluster: tuple[str, str]) -> subprocess.CompletedProcess:
-    return subprocess.run(["pg_ctlcluster", "--skip-systemctl-redirect", *cluster, action],
-                          capture_output=True, text=True, timeout=90, check=False)
+    return subprocess.run(
+        ["pg_ctlcluster", "--skip-systemctl-redirect", *cluster, action],
+        capture_output=True,
+        text=True,
+        timeout=90,
+        check=False,
+    )
 
 
 def _ensure_running(cluster: tuple[str, str]) -> None:
@@ -84,8 +89,11 @@ async def _received(sink, n) -> bool:
 
 async def _ledger(db, cid) -> dict[str, tuple[str, str]]:
     async with db.read() as conn:
-        rows = await conn.execute(sa.select(messages.c.email, messages.c.status, messages.c.message_id_header)
-                                  .where(messages.c.campaign_id == cid))
+        rows = await conn.execute(
+            sa.select(messages.c.email, messages.c.status, messages.c.message_id_header).where(
+                messages.c.campaign_id == cid
+            )
+        )
         return {r.email: (r.status, r.message_id_header) for r in rows}
 
 

@@ -19,8 +19,14 @@ from mcp.shared.exceptions import MCPError
 from tests.e2e.test_cli_and_serve import SENDHOUSE, _env, _free_port, _run, _wait_until_up
 from tests.support.smtp_sink import SmtpSink
 
-DRAFT = {"name": "Launch", "subject": "Spring", "htmlTemplate": "<p>Hi {{first_name | \"there\"}}</p>",
-         "fromEmail": "news@example.com", "sendToGlobalList": True, "sendNow": True}
+DRAFT = {
+    "name": "Launch",
+    "subject": "Spring",
+    "htmlTemplate": '<p>Hi {{first_name | "there"}}</p>',
+    "fromEmail": "news@example.com",
+    "sendToGlobalList": True,
+    "sendNow": True,
+}
 
 
 async def data(client, name, args=None):
@@ -32,13 +38,20 @@ async def data(client, name, args=None):
 @pytest.fixture
 def live_server(db_url, tmp_path):
     with SmtpSink() as sink:
-        env = _env(db_url, tmp_path) | {"SENDHOUSE_SMTP_URL": sink.url, "SENDHOUSE_SEND_NOW_DELAY": "600",
-                                        "SENDHOUSE_REQUIRE_VERIFIED_DOMAIN": "false"}  # unverified test senders
+        env = _env(db_url, tmp_path) | {
+            "SENDHOUSE_SMTP_URL": sink.url,
+            "SENDHOUSE_SEND_NOW_DELAY": "600",
+            "SENDHOUSE_REQUIRE_VERIFIED_DOMAIN": "false",
+        }  # unverified test senders
         assert _run(["projects", "create", "default"], env).returncode == 0
         key = _run(["keys", "create", "--project", "default"], env).stdout.strip().splitlines()[-1]
         port = _free_port()
-        proc = subprocess.Popen([SENDHOUSE, "serve", "--port", str(port)], env=env,
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        proc = subprocess.Popen(
+            [SENDHOUSE, "serve", "--port", str(port)],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         try:
             _wait_until_up(f"http://127.0.0.1:{port}/openapi.json")
             yield f"http://127.0.0.1:{port}", key, sink, env
@@ -60,18 +73,29 @@ def test_http_list_draft_preview_test_send_and_confirmed_send(live_server):
         assert httpx2.post(f"{base}/v1/contacts", json={"email": email_}, headers=headers).status_code == 200
 
     async def session():
-        async with Client(streamable_http_client(f"{base}/mcp", http_client=httpx2.AsyncClient(headers=headers))) as c:
+        async with Client(
+            streamable_http_client(f"{base}/mcp", http_client=httpx2.AsyncClient(headers=headers))
+        ) as c:
             assert (await data(c, "list_campaigns"))["campaigns"] == []
             draft = await data(c, "create_campaign", DRAFT)
             assert draft["status"] == "draft"
             test_args = {"campaignId": draft["id"], "emails": ["qa@example.org"]}
             token = (await data(c, "send_test_email", test_args))["confirmationToken"]
-            test = await data(c, "send_test_email", {**test_args, "confirmed": True, "confirmationToken": token})
+            test = await data(
+                c, "send_test_email", {**test_args, "confirmed": True, "confirmationToken": token}
+            )
             previewed = await data(c, "send_campaign", {"campaignId": draft["id"]})
             preview = previewed["preview"]
             assert (await data(c, "get_campaign", {"campaignId": draft["id"]}))["status"] == "draft"
-            sent = await data(c, "send_campaign", {"campaignId": draft["id"], "confirmed": True,
-                                                   "confirmationToken": previewed["confirmationToken"]})
+            sent = await data(
+                c,
+                "send_campaign",
+                {
+                    "campaignId": draft["id"],
+                    "confirmed": True,
+                    "confirmationToken": previewed["confirmationToken"],
+                },
+            )
             missing = await c.call_tool("get_campaign", {"campaignId": "f" * 24})
             return test, preview, sent, missing
 
@@ -98,7 +122,9 @@ def test_http_refuses_missing_and_wrong_keys(live_server):
     assert httpx2.post(f"{base}/mcp", json=body, headers=wrong).status_code == 401
 
     async def connect():
-        async with Client(streamable_http_client(f"{base}/mcp", http_client=httpx2.AsyncClient(headers=wrong))) as c:
+        async with Client(
+            streamable_http_client(f"{base}/mcp", http_client=httpx2.AsyncClient(headers=wrong))
+        ) as c:
             await c.list_tools()
 
     with pytest.raises(ExceptionGroup) as refused:
@@ -124,6 +150,13 @@ def test_stdio_process_acts_on_the_named_project(live_server):
     assert not {"pause_campaign", "resume_campaign", "abort_campaign"} & names
     seen = httpx2.get(f"{base}/v1/campaigns/{draft['id']}", headers={"Authorization": f"Bearer {key}"}).json()
     assert seen["data"]["status"] == "draft" and seen["data"]["source"] == "mcp"
-    unknown = subprocess.run([SENDHOUSE, "mcp", "--project", "nope"], env=env, capture_output=True, text=True,
-                             timeout=60, stdin=subprocess.DEVNULL, check=False)
+    unknown = subprocess.run(
+        [SENDHOUSE, "mcp", "--project", "nope"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        stdin=subprocess.DEVNULL,
+        check=False,
+    )
     assert unknown.returncode == 1 and "nope" in unknown.stderr and unknown.stdout == ""

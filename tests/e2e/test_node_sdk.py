@@ -37,18 +37,30 @@ def sdk_dir(tmp_path_factory) -> Path:
     folder = tmp_path_factory.mktemp("node-sdk")
     for name in ("package.json", "sdk_flow.mjs"):
         shutil.copy(NODE_DIR / name, folder / name)
-    done = subprocess.run([npm, "install", "--no-audit", "--no-fund", "--loglevel=error"], cwd=folder,
-                          capture_output=True, text=True, timeout=300, check=False)
+    done = subprocess.run(
+        [npm, "install", "--no-audit", "--no-fund", "--loglevel=error"],
+        cwd=folder,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
     assert done.returncode == 0, done.stderr
     return folder
 
 
 def _env(db_url: str, data_dir: Path, smtp_url: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("SENDHOUSE_")}
-    env.update({"SENDHOUSE_DATABASE_URL": db_url, "SENDHOUSE_DATA_DIR": str(data_dir),
-                "SENDHOUSE_SMTP_URL": smtp_url, "SENDHOUSE_RATE_LIMIT": "1000",
-                # a real relay, but the SDK sends from example.com, a domain no test verifies
-                "SENDHOUSE_REQUIRE_VERIFIED_DOMAIN": "false"})
+    env.update(
+        {
+            "SENDHOUSE_DATABASE_URL": db_url,
+            "SENDHOUSE_DATA_DIR": str(data_dir),
+            "SENDHOUSE_SMTP_URL": smtp_url,
+            "SENDHOUSE_RATE_LIMIT": "1000",
+            # a real relay, but the SDK sends from example.com, a domain no test verifies
+            "SENDHOUSE_REQUIRE_VERIFIED_DOMAIN": "false",
+        }
+    )
     return env
 
 
@@ -69,13 +81,20 @@ def live(db_url, tmp_path):
     port = free_port()
     with SmtpSink() as sink, open(tmp_path / "serve.log", "w") as log:
         env = _env(db_url, tmp_path / "data", sink.url)
-        proc = subprocess.Popen([SENDHOUSE, "serve", "--port", str(port)], env=env, stdout=log,
-                                stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(
+            [SENDHOUSE, "serve", "--port", str(port)], env=env, stdout=log, stderr=subprocess.STDOUT
+        )
         try:
             base = f"http://127.0.0.1:{port}"
             _wait_until_up(base, proc)
-            key = subprocess.run([SENDHOUSE, "keys", "create", "--project", "default"], env=env,
-                                 capture_output=True, text=True, timeout=60, check=False)
+            key = subprocess.run(
+                [SENDHOUSE, "keys", "create", "--project", "default"],
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=60,
+                check=False,
+            )
             assert key.returncode == 0, key.stderr
             yield base, key.stdout.strip().splitlines()[-1], sink
         finally:
@@ -85,8 +104,15 @@ def live(db_url, tmp_path):
 
 def _run_flow(sdk_dir: Path, base: str, key: str) -> dict:
     env = {**os.environ, "AUTOSEND_BASE_URL": f"{base}/v1", "AUTOSEND_API_KEY": key}
-    done = subprocess.run(["node", "sdk_flow.mjs"], cwd=sdk_dir, env=env, capture_output=True, text=True,
-                          timeout=180, check=False)
+    done = subprocess.run(
+        ["node", "sdk_flow.mjs"],
+        cwd=sdk_dir,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
     assert done.returncode == 0, done.stderr
     return json.loads(done.stdout.strip().splitlines()[-1])
 
@@ -111,7 +137,11 @@ def test_node_sdk_sends_and_manages_contacts(sdk_dir, live):
     assert len(email_id) == 24
     bulk = out["bulk"]
     assert bulk["success"] is True, bulk
-    assert (bulk["data"]["totalRecipients"], bulk["data"]["successCount"], bulk["data"]["failedCount"]) == (2, 2, 0)
+    assert (bulk["data"]["totalRecipients"], bulk["data"]["successCount"], bulk["data"]["failedCount"]) == (
+        2,
+        2,
+        0,
+    )
     assert out["badSend"]["success"] is False and out["badSend"]["statusCode"] == 400
 
     assert out["created"]["success"] is True, out["created"]
@@ -122,8 +152,9 @@ def test_node_sdk_sends_and_manages_contacts(sdk_dir, live):
     assert out["afterDelete"]["success"] is False
 
     received = _by_recipient(_wait_for(sink, 4))
-    assert sorted(received) == ["ann@example.org", "b1@example.org", "b2@example.org", "cc@example.org"], \
+    assert sorted(received) == ["ann@example.org", "b1@example.org", "b2@example.org", "cc@example.org"], (
         "the worker inside `sendhouse serve` did not deliver the queued transactional mail"
+    )
     assert received["ann@example.org"]["Subject"] == "Hello Ann"
     assert "your code is 4711" in received["ann@example.org"].get_body(("html",)).get_content()
     assert received["ann@example.org"]["Cc"] == "Cee <cc@example.org>"
@@ -142,7 +173,9 @@ def _final_status(base: str, key: str, email_id: str) -> dict:
     """The email's status once the worker has recorded the outcome (SMTP accepts before the commit)."""
     deadline = time.monotonic() + DELIVERY_DEADLINE
     while True:
-        data = httpx2.get(f"{base}/v1/mails/{email_id}/status", headers={"Authorization": f"Bearer {key}"}).json()
+        data = httpx2.get(
+            f"{base}/v1/mails/{email_id}/status", headers={"Authorization": f"Bearer {key}"}
+        ).json()
         if data["data"]["status"] not in ("queued", "sending") or time.monotonic() > deadline:
             return data["data"]
         time.sleep(0.25)

@@ -71,16 +71,26 @@ async def _finish(container, cid, sink, answered: float, proc) -> None:
 @pytest.mark.parametrize("shift", ["-5m", "+5m"])
 async def test_abort_with_a_worker_whose_clock_is_minutes_off(api, tenant, settings, shift, db_kind):
     if db_kind == "sqlite" and shift.startswith("-"):
-        pytest.skip("SQLite is one host with one clock: a worker set minutes behind it finds no row due yet "
-                    "(on PostgreSQL workers take the server's clock)")
+        pytest.skip(
+            "SQLite is one host with one clock: a worker set minutes behind it finds no row due yet "
+            "(on PostgreSQL workers take the server's clock)"
+        )
     with SmtpSink(data_delay=0.002) as sink:
         container = container_for(settings, smtp_url=sink.url)
         cid = await start_campaign(container.db, tenant.project_id, SIZE)
-        proc = spawn_worker(settings, sink.url, SENDHOUSE_SMTP_CONNECTIONS=10,
-                            LD_PRELOAD=FAKETIME[0], FAKETIME=shift, FAKETIME_NO_CACHE="1")
+        proc = spawn_worker(
+            settings,
+            sink.url,
+            SENDHOUSE_SMTP_CONNECTIONS=10,
+            LD_PRELOAD=FAKETIME[0],
+            FAKETIME=shift,
+            FAKETIME_NO_CACHE="1",
+        )
         try:
             await wait_for(lambda: _received(sink, 400), timeout=90)
-            assert abs(_worker_log_time(proc) - utcnow()) > timedelta(minutes=4)  # it really lives in another time
+            assert abs(_worker_log_time(proc) - utcnow()) > timedelta(
+                minutes=4
+            )  # it really lives in another time
             status, answered = await _abort(api, tenant, cid)
             assert status == 200
             await _finish(container, cid, sink, answered, proc)

@@ -22,7 +22,9 @@ DEADLINE = 90  # seconds to wait for the worker: a bound on the wait, not a spee
 
 
 def _cli(env: dict, *args: str) -> str:
-    done = subprocess.run([SENDHOUSE, *args], env=env, capture_output=True, text=True, timeout=60, check=False)
+    done = subprocess.run(
+        [SENDHOUSE, *args], env=env, capture_output=True, text=True, timeout=60, check=False
+    )
     assert done.returncode == 0, done.stderr
     return done.stdout.strip().splitlines()[-1]
 
@@ -44,16 +46,30 @@ def test_an_app_sends_over_smtp_through_serve(db_url, tmp_path):
     base = f"http://127.0.0.1:{port}"
     with SmtpSink() as sink, open(tmp_path / "serve.log", "w") as log:
         env = _env(db_url, tmp_path / "data", sink.url)
-        env.update({"SENDHOUSE_SUBMISSION_SMTP": f"127.0.0.1:{smtp_port}", "SENDHOUSE_SUBMISSION_TLS_CERT": str(cert),
-                    "SENDHOUSE_SUBMISSION_TLS_KEY": str(key_file)})
-        proc = subprocess.Popen([SENDHOUSE, "serve", "--port", str(port)], env=env, stdout=log, stderr=subprocess.STDOUT)
+        env.update(
+            {
+                "SENDHOUSE_SUBMISSION_SMTP": f"127.0.0.1:{smtp_port}",
+                "SENDHOUSE_SUBMISSION_TLS_CERT": str(cert),
+                "SENDHOUSE_SUBMISSION_TLS_KEY": str(key_file),
+            }
+        )
+        proc = subprocess.Popen(
+            [SENDHOUSE, "serve", "--port", str(port)], env=env, stdout=log, stderr=subprocess.STDOUT
+        )
         try:
             _wait_until_up(base, proc)
             _cli(env, "projects", "create", "app")
-            smtp_key, api_key = _cli(env, "keys", "create", "--project", "app", "--smtp"), \
-                _cli(env, "keys", "create", "--project", "app")
-            raw = message(sender="Shop <app@shop.example.com>", to="customer@example.org", subject="Welcome",
-                          html="<p>Hello from the app</p>", message_id="<welcome-1@shop.example.com>")
+            smtp_key, api_key = (
+                _cli(env, "keys", "create", "--project", "app", "--smtp"),
+                _cli(env, "keys", "create", "--project", "app"),
+            )
+            raw = message(
+                sender="Shop <app@shop.example.com>",
+                to="customer@example.org",
+                subject="Welcome",
+                html="<p>Hello from the app</p>",
+                message_id="<welcome-1@shop.example.com>",
+            )
             code, text = _submit(smtp_port, smtp_key, raw)
             assert code == 250, text
             email_id = text.decode().rsplit(" ", 1)[1]
@@ -65,8 +81,13 @@ def test_an_app_sends_over_smtp_through_serve(db_url, tmp_path):
             assert received.rcpt_to == ["customer@example.org"] and delivered["Subject"] == "Welcome"
             assert delivered["Message-ID"] == "<welcome-1@shop.example.com>"
             assert "Hello from the app" in delivered.get_body(("html",)).get_content()
-            status = httpx2.get(f"{base}/v1/mails/{email_id}/status", headers={"Authorization": f"Bearer {api_key}"})
-            assert status.status_code == 200 and status.json()["data"]["recipient"]["email"] == "customer@example.org"
+            status = httpx2.get(
+                f"{base}/v1/mails/{email_id}/status", headers={"Authorization": f"Bearer {api_key}"}
+            )
+            assert (
+                status.status_code == 200
+                and status.json()["data"]["recipient"]["email"] == "customer@example.org"
+            )
         finally:
             proc.terminate()
             proc.wait(timeout=60)

@@ -28,8 +28,16 @@ BEFORE_THE_SIGNAL = 300  # messages received before the kill or the SIGTERM
 
 
 def _serve(settings, sink, port: int, **extra) -> Sendhouse:
-    env = sendhouse_env(settings, **{"SENDHOUSE_SMTP_URL": sink.url, "SENDHOUSE_WORKERS": 1,
-                                     "SENDHOUSE_LEASE_SECONDS": 2, "SENDHOUSE_SMTP_CONNECTIONS": 4, **extra})
+    env = sendhouse_env(
+        settings,
+        **{
+            "SENDHOUSE_SMTP_URL": sink.url,
+            "SENDHOUSE_WORKERS": 1,
+            "SENDHOUSE_LEASE_SECONDS": 2,
+            "SENDHOUSE_SMTP_CONNECTIONS": 4,
+            **extra,
+        },
+    )
     proc = Sendhouse(["serve", "--port", str(port)], env)
     wait_until_up(f"http://127.0.0.1:{port}/healthz", proc)
     return proc
@@ -43,27 +51,35 @@ async def _campaign(container) -> str:
 async def _ledger(container, campaign_id: str) -> dict[str, tuple[str, str]]:
     """email → (status, Message-ID) of every row of the campaign."""
     async with container.db.read() as conn:
-        rows = await conn.execute(sa.select(messages.c.email, messages.c.status, messages.c.message_id_header)
-                                  .where(messages.c.campaign_id == campaign_id))
+        rows = await conn.execute(
+            sa.select(messages.c.email, messages.c.status, messages.c.message_id_header).where(
+                messages.c.campaign_id == campaign_id
+            )
+        )
         return {r.email: (r.status, r.message_id_header) for r in rows}
 
 
 def _received(sink, count: int):
     async def check() -> bool:
         return len(sink.messages) >= count
+
     return check
 
 
 def _sent(container, campaign_id: str):
     async def check() -> bool:
         return (await campaign_row(container.db, campaign_id))["status"] == "sent"
+
     return check
 
 
 def _children(proc: Sendhouse, role: str) -> list[int]:
     """Pids of the children of `role` the supervisor started, in order."""
-    return [line["child_pid"] for line in proc.json_logs()
-            if line["action"] == "child_started" and line["child_role"] == role]
+    return [
+        line["child_pid"]
+        for line in proc.json_logs()
+        if line["action"] == "child_started" and line["child_role"] == role
+    ]
 
 
 async def test_a_killed_worker_child_is_restarted_and_the_campaign_completes(settings, container):
@@ -79,7 +95,9 @@ async def test_a_killed_worker_child_is_restarted_and_the_campaign_completes(set
             code = proc.stop()
         ledger = await _ledger(container, campaign_id)
     exits = [line for line in proc.json_logs() if line["action"] == "child_exited"]
-    assert [(e["child_role"], e["child_pid"], e["code"]) for e in exits] == [("worker", worker, -signal.SIGKILL)]
+    assert [(e["child_role"], e["child_pid"], e["code"]) for e in exits] == [
+        ("worker", worker, -signal.SIGKILL)
+    ]
     assert len(_children(proc, "worker")) == 2 and _children(proc, "worker")[1] != worker
     assert code == 0, proc.tail()
     assert len(ledger) == RECIPIENTS and {status for status, _ in ledger.values()} == {"sent"}
@@ -147,8 +165,12 @@ async def test_first_start_happens_once_in_the_parent_whatever_the_children(sett
         finally:
             assert proc.stop() == 0
         outputs.append("".join(proc.out))
-        assert [line["child_role"] for line in proc.json_logs() if line["action"] == "child_started"] == \
-            ["api", "api", "worker", "worker"]
+        assert [line["child_role"] for line in proc.json_logs() if line["action"] == "child_started"] == [
+            "api",
+            "api",
+            "worker",
+            "worker",
+        ]
         assert not [line for line in proc.json_logs() if line["action"] == "child_exited"]
     first, second = outputs
     assert sum(line.startswith("AS_") for line in first.splitlines()) == 1 and "password:" in first
@@ -176,7 +198,10 @@ async def test_mail_signed_in_a_worker_child_verifies_with_dkimpy(settings, cont
     signers = {line["pid"] for line in proc.json_logs() if line.get("role") == "worker"}
     assert signers and os.getpid() not in signers and len(sink.messages) == 20
     for message in sink.messages:
-        assert message.data.startswith(b"DKIM-Signature: v=1; a=rsa-sha256;") and b"d=example.com;" in message.data
+        assert (
+            message.data.startswith(b"DKIM-Signature: v=1; a=rsa-sha256;")
+            and b"d=example.com;" in message.data
+        )
         assert dkim.verify(message.data, dnsfunc=lambda name, timeout=5: record)
 
 
@@ -195,8 +220,11 @@ async def test_beside_workers_the_api_processes_yield_the_cpu_to_delivery(settin
         proc = Sendhouse([*args, "--port", str(port)], sendhouse_env(settings, SENDHOUSE_WORKERS=1))
         try:
             wait_until_up(f"http://127.0.0.1:{port}/healthz", proc)
-            found[len(args)] = ([_niceness(pid) for pid in _children(proc, "api")],
-                                [_niceness(pid) for pid in _children(proc, "worker")], _niceness(proc.pid))
+            found[len(args)] = (
+                [_niceness(pid) for pid in _children(proc, "api")],
+                [_niceness(pid) for pid in _children(proc, "worker")],
+                _niceness(proc.pid),
+            )
         finally:
             assert proc.stop() == 0
     (api, workers, parent), (alone, none, parent_alone) = found[1], found[2]

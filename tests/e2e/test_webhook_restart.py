@@ -34,8 +34,9 @@ asyncio.run(main())
 
 
 async def _create_and_emit(api, tenant, url: str) -> dict:
-    response = await api.client.post("/v1/webhooks", json={"url": url, "events": ["contact.deleted"]},
-                                     headers=tenant.headers)
+    response = await api.client.post(
+        "/v1/webhooks", json={"url": url, "events": ["contact.deleted"]}, headers=tenant.headers
+    )
     hook = response.json()["data"]["webhook"]
     async with api.db.write() as conn:
         await service.emit(conn, tenant.project_id, "contact.deleted", {"contactId": "c7"}, now=utcnow())
@@ -63,7 +64,9 @@ async def _finish_with_new_container(api, tenant, settings, hook, receiver) -> N
     async with service.dispatcher_part(restarted, poll_interval=0.05):
         got = await receiver.arrived(2)
         entry = await _wait_log(api, tenant, hook["id"], status="succeeded", attempts=2)
-    later = service.Dispatcher(restarted.db, allow_private=True, retry_schedule=settings.webhook_retry_schedule)
+    later = service.Dispatcher(
+        restarted.db, allow_private=True, retry_schedule=settings.webhook_retry_schedule
+    )
     assert await later.run_once(utcnow() + timedelta(hours=1)) == 0
     await later.close()
     await restarted.close()
@@ -87,9 +90,14 @@ async def test_stopped_dispatcher_and_container_resume_the_schedule(api, tenant,
 
 async def test_killed_dispatcher_process_loses_nothing(api, tenant, settings):
     settings = settings.model_copy(update={"webhook_retry_schedule": "3"})
-    env = {**os.environ, "SENDHOUSE_DATABASE_URL": settings.database_url,
-           "SENDHOUSE_DATA_DIR": str(settings.data_dir), "SENDHOUSE_SECRET_KEY": "test-secret-key",
-           "SENDHOUSE_WEBHOOK_ALLOW_PRIVATE": "true", "SENDHOUSE_WEBHOOK_RETRY_SCHEDULE": "3"}
+    env = {
+        **os.environ,
+        "SENDHOUSE_DATABASE_URL": settings.database_url,
+        "SENDHOUSE_DATA_DIR": str(settings.data_dir),
+        "SENDHOUSE_SECRET_KEY": "test-secret-key",
+        "SENDHOUSE_WEBHOOK_ALLOW_PRIVATE": "true",
+        "SENDHOUSE_WEBHOOK_RETRY_SCHEDULE": "3",
+    }
     with HttpReceiver(fail_first=1) as receiver:
         hook = await _create_and_emit(api, tenant, receiver.url())
         process = await asyncio.create_subprocess_exec(sys.executable, "-c", DISPATCHER_SCRIPT, env=env)

@@ -9,8 +9,9 @@ async def test_missing_key_is_401_in_envelope(api):
     response = await api.client.get("/v1/account/projects")
     assert response.status_code == 401
     assert response.json() == {
-        "success": False, "message": "Unauthorized",
-        "error": {"message": "Unauthorized", "code": "UNAUTHORIZED", "status": 401}
+        "success": False,
+        "message": "Unauthorized",
+        "error": {"message": "Unauthorized", "code": "UNAUTHORIZED", "status": 401},
     }
 
 
@@ -62,15 +63,17 @@ async def test_create_project_validates_types_and_limits(api, tenant):
 async def test_create_project_region_key_is_one_of_autosends_regions(api, tenant):
     headers = {"Authorization": f"Bearer {await api.account_key(tenant.project_id)}"}
     for region in ("mars-1", "US-EAST-1", "", 5):
-        response = await api.client.post("/v1/account/projects", json={"name": "r", "regionKey": region},
-                                         headers=headers)
+        response = await api.client.post(
+            "/v1/account/projects", json={"name": "r", "regionKey": region}, headers=headers
+        )
         assert response.status_code == 400, region
         error = response.json()["error"]
         assert error["code"] == "VALIDATION_FAILED" and error["details"][0]["field"] == "regionKey"
     listed = (await api.client.get("/v1/account/projects", headers=headers)).json()["data"]["projects"]
     assert [p["name"] for p in listed] == ["main"]
-    made = await api.client.post("/v1/account/projects", json={"name": "eu", "regionKey": "eu-central-1"},
-                                 headers=headers)
+    made = await api.client.post(
+        "/v1/account/projects", json={"name": "eu", "regionKey": "eu-central-1"}, headers=headers
+    )
     assert made.status_code == 201 and made.json()["data"]["regionKey"] == "eu-central-1"
 
 
@@ -86,12 +89,19 @@ async def test_create_project_service_refuses_unknown_regions(api):
 async def test_malformed_project_id_is_400_validation_error(api, tenant):
     headers = {"Authorization": f"Bearer {await api.account_key(tenant.project_id)}"}
     for method in ("GET", "DELETE"):
-        for bad in ("not-valid", "0123456789abcdef0123456", "0123456789abcdef012345678", "zz23456789abcdef01234567"):
+        for bad in (
+            "not-valid",
+            "0123456789abcdef0123456",
+            "0123456789abcdef012345678",
+            "zz23456789abcdef01234567",
+        ):
             response = await api.client.request(method, f"/v1/account/projects/{bad}", headers=headers)
             assert response.status_code == 400, (method, bad)
             body = response.json()
             assert body["error"]["code"] == "VALIDATION_ERROR" and body["message"] == "Invalid project ID"
-        unknown = await api.client.request(method, "/v1/account/projects/0123456789abcdef01234567", headers=headers)
+        unknown = await api.client.request(
+            method, "/v1/account/projects/0123456789abcdef01234567", headers=headers
+        )
         assert unknown.status_code == 404 and unknown.json()["error"]["code"] == "PROJECT_NOT_FOUND"
     assert (await api.client.get("/v1/account/projects/not-valid", headers=tenant.headers)).status_code == 403
     assert (await api.client.get("/v1/account/projects/not-valid")).status_code == 401

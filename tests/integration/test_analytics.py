@@ -38,16 +38,43 @@ async def test_counts_and_rates_follow_the_reference_formulas(api, tenant):
     await _feedback(api, tenant, rows)
     data = await _analytics(api, tenant, cid)
     assert data["counts"] == {
-        "totalContacts": 10, "suppressed": 0, "failed": 0, "attempted": 10, "sent": 10, "delivered": 9,
-        "opened": 4, "humanOpened": 4, "clicked": 2, "bounced": 1, "unsubscribed": 1, "spamReported": 1}
+        "totalContacts": 10,
+        "suppressed": 0,
+        "failed": 0,
+        "attempted": 10,
+        "sent": 10,
+        "delivered": 9,
+        "opened": 4,
+        "humanOpened": 4,
+        "clicked": 2,
+        "bounced": 1,
+        "unsubscribed": 1,
+        "spamReported": 1,
+    }
     assert data["rates"] == {
-        "openRate": 44.44, "clickRate": 22.22, "bounceRate": 10.0, "unsubscribedRate": 11.11,
-        "complaintRate": 11.11, "successRate": 100.0, "deliveryRate": 90.0, "trueOpenRate": 44.44}
+        "openRate": 44.44,
+        "clickRate": 22.22,
+        "bounceRate": 10.0,
+        "unsubscribedRate": 11.11,
+        "complaintRate": 11.11,
+        "successRate": 100.0,
+        "deliveryRate": 90.0,
+        "trueOpenRate": 44.44,
+    }
     assert data["tracking"] == {"open": True, "click": True} and data["campaignId"] == cid
     metrics = (await api.client.get(f"/v1/campaigns/{cid}", headers=tenant.headers)).json()["data"]["metrics"]
-    assert {k: metrics[k] for k in ("sent", "delivered", "opened", "clicked", "bounced", "unsubscribed",
-                                    "spamReported")} == {"sent": 10, "delivered": 9, "opened": 4, "clicked": 2,
-                                                         "bounced": 1, "unsubscribed": 1, "spamReported": 1}
+    assert {
+        k: metrics[k]
+        for k in ("sent", "delivered", "opened", "clicked", "bounced", "unsubscribed", "spamReported")
+    } == {
+        "sent": 10,
+        "delivered": 9,
+        "opened": 4,
+        "clicked": 2,
+        "bounced": 1,
+        "unsubscribed": 1,
+        "spamReported": 1,
+    }
 
 
 async def test_tracking_off_keeps_open_and_click_counts_at_zero(api, tenant):
@@ -73,12 +100,16 @@ async def test_a_refusal_at_smtp_time_counts_as_sent_and_bounced_not_failed(api,
 
 async def test_analytics_not_found_other_project_and_auth(api, tenant, other_tenant):
     cid, _rows = await sent_campaign(api.db, tenant.project_id, 1)
-    for path, headers in ((f"/v1/campaigns/{cid}/analytics", other_tenant.headers),
-                          (f"/v1/campaigns/{'0' * 24}/analytics", tenant.headers)):
+    for path, headers in (
+        (f"/v1/campaigns/{cid}/analytics", other_tenant.headers),
+        (f"/v1/campaigns/{'0' * 24}/analytics", tenant.headers),
+    ):
         response = await api.client.get(path, headers=headers)
         assert response.status_code == 404 and response.json()["error"]["code"] == "CAMPAIGN_NOT_FOUND"
     assert (await api.client.get(f"/v1/campaigns/{cid}/analytics")).status_code == 401
-    wrong = await api.client.get(f"/v1/campaigns/{cid}/analytics", headers={"Authorization": "Bearer AS_nope"})
+    wrong = await api.client.get(
+        f"/v1/campaigns/{cid}/analytics", headers={"Authorization": "Bearer AS_nope"}
+    )
     assert wrong.status_code == 401
 
 
@@ -95,12 +126,20 @@ async def test_gradual_campaign_attempted_counts_only_processed_rows(api, tenant
 
 
 async def _sent_mail(api, tenant, *, ago: float = 60) -> str:
-    body = {"to": {"email": "reader@example.com"}, "from": {"email": "app@example.com"}, "subject": "Hi",
-            "html": '<p>Hi <a href="https://example.com/x">x</a></p>'}
-    email_id = (await api.client.post("/v1/mails/send", json=body, headers=tenant.headers)).json()["data"]["emailId"]
+    body = {
+        "to": {"email": "reader@example.com"},
+        "from": {"email": "app@example.com"},
+        "subject": "Hi",
+        "html": '<p>Hi <a href="https://example.com/x">x</a></p>',
+    }
+    email_id = (await api.client.post("/v1/mails/send", json=body, headers=tenant.headers)).json()["data"][
+        "emailId"
+    ]
     at = utcnow() - timedelta(seconds=ago)
     async with api.db.write() as conn:
-        await conn.execute(messages.update().where(messages.c.id == email_id).values(status="sent", sent_at=at))
+        await conn.execute(
+            messages.update().where(messages.c.id == email_id).values(status="sent", sent_at=at)
+        )
     return email_id
 
 
@@ -123,7 +162,12 @@ async def test_mail_status_follows_the_lifecycle(api, tenant):
     await api.app.state.tracking.recorder.flush()
     clicked = await _status(api, tenant, email_id)
     assert clicked["status"] == "clicked" and clicked["clickedAt"] >= clicked["openedAt"]
-    await api.client.post(INBOUND, json={"emailId": email_id, "email": "reader@example.com", "type": "hard"},
-                          headers=tenant.headers)
+    await api.client.post(
+        INBOUND,
+        json={"emailId": email_id, "email": "reader@example.com", "type": "hard"},
+        headers=tenant.headers,
+    )
     bounced = await _status(api, tenant, email_id)
-    assert bounced["status"] == "bounced" and bounced["bouncedAt"] is not None and bounced["deliveredAt"] is None
+    assert (
+        bounced["status"] == "bounced" and bounced["bouncedAt"] is not None and bounced["deliveredAt"] is None
+    )

@@ -38,8 +38,11 @@ async def test_oversized_body_is_413_and_changes_nothing(small_api, api):
     tenant = await api.tenant("big")
     key = await api.account_key(tenant.project_id)
     headers = {"Authorization": f"Bearer {key}"}
-    response = await client.post("/v1/account/projects", content=b'{"name": "' + b"x" * 4096 + b'"}',
-                                 headers={**headers, "Content-Type": "application/json"})
+    response = await client.post(
+        "/v1/account/projects",
+        content=b'{"name": "' + b"x" * 4096 + b'"}',
+        headers={**headers, "Content-Type": "application/json"},
+    )
     assert response.status_code == 413
     assert response.json()["error"]["code"] == "PAYLOAD_TOO_LARGE"
     listed = (await client.get("/v1/account/projects", headers=headers)).json()["data"]["projects"]

@@ -45,17 +45,22 @@ async def test_an_account_key_reaches_only_its_organization(api, tenant, other_t
     key = await api.account_key(tenant.project_id)
     listed = (await api.client.get("/v1/account/projects", headers=_account(key))).json()["data"]["projects"]
     assert [p["id"] for p in listed] == [tenant.project_id]
-    foreign = await api.client.get("/v1/contacts/x@example.com", headers=_account(key, other_tenant.project_id))
+    foreign = await api.client.get(
+        "/v1/contacts/x@example.com", headers=_account(key, other_tenant.project_id)
+    )
     assert foreign.status_code == 404 and foreign.json()["error"]["code"] == "PROJECT_NOT_FOUND"
-    refused = await api.client.post("/v1/contacts", json={"email": "x@example.com"},
-                                    headers=_account(key, other_tenant.project_id))
+    refused = await api.client.post(
+        "/v1/contacts", json={"email": "x@example.com"}, headers=_account(key, other_tenant.project_id)
+    )
     assert refused.status_code == 404
     made = await api.client.post("/v1/account/projects", json={"name": "second"}, headers=_account(key))
     assert made.status_code == 201
     listed = (await api.client.get("/v1/account/projects", headers=_account(key))).json()["data"]["projects"]
     assert sorted(p["id"] for p in listed) == sorted([tenant.project_id, made.json()["data"]["id"]])
     theirs = await api.account_key(other_tenant.project_id)
-    listed = (await api.client.get("/v1/account/projects", headers=_account(theirs))).json()["data"]["projects"]
+    listed = (await api.client.get("/v1/account/projects", headers=_account(theirs))).json()["data"][
+        "projects"
+    ]
     assert [p["id"] for p in listed] == [other_tenant.project_id]
 
 
@@ -68,9 +73,22 @@ async def test_account_api_lists_the_organization_keys_without_secrets(api, tena
     answer = await api.client.get(KEYS, headers=_account(key))
     assert answer.status_code == 200
     found = answer.json()["data"]["keys"]
-    assert sorted((k["kind"], k["projectId"]) for k in found) == [("account", None), ("project", tenant.project_id)]
-    assert set(found[0]) == {"id", "name", "kind", "prefix", "projectId", "createdAt", "expiresAt", "lastUsedAt",
-                             "revokedAt", "state"}
+    assert sorted((k["kind"], k["projectId"]) for k in found) == [
+        ("account", None),
+        ("project", tenant.project_id),
+    ]
+    assert set(found[0]) == {
+        "id",
+        "name",
+        "kind",
+        "prefix",
+        "projectId",
+        "createdAt",
+        "expiresAt",
+        "lastUsedAt",
+        "revokedAt",
+        "state",
+    }
     assert key not in answer.text and tenant.key not in answer.text
     assert all(k["state"] == "active" for k in found)
 
@@ -111,18 +129,25 @@ async def test_account_api_revokes_keys_of_its_organization_only(api, tenant, ot
 async def test_keys_expire(api, tenant):
     with pytest.raises(InvalidInput):
         await project_service.create_api_key(api.db, project_id=tenant.project_id, expires_at=utcnow())
-    row, secret = await project_service.create_api_key(api.db, project_id=tenant.project_id,
-                                                       expires_at=utcnow() + timedelta(days=1))
+    row, secret = await project_service.create_api_key(
+        api.db, project_id=tenant.project_id, expires_at=utcnow() + timedelta(days=1)
+    )
     headers = {"Authorization": f"Bearer {secret}"}
     assert (await api.client.get("/v1/contacts/x@example.com", headers=headers)).status_code == 404
     async with api.db.write() as conn:  # a day later
-        await conn.execute(api_keys.update().where(api_keys.c.id == row["id"])
-                           .values(expires_at=utcnow() - timedelta(seconds=1)))
+        await conn.execute(
+            api_keys.update()
+            .where(api_keys.c.id == row["id"])
+            .values(expires_at=utcnow() - timedelta(seconds=1))
+        )
     project_service.forget_cached_principals()
     expired = await api.client.get("/v1/contacts/x@example.com", headers=headers)
     assert expired.status_code == 401 and expired.json()["error"]["code"] == "API_KEY_EXPIRED"
     key = await api.account_key(tenant.project_id)
-    states = {k["id"]: k["state"] for k in (await api.client.get(KEYS, headers=_account(key))).json()["data"]["keys"]}
+    states = {
+        k["id"]: k["state"]
+        for k in (await api.client.get(KEYS, headers=_account(key))).json()["data"]["keys"]
+    }
     assert states[row["id"]] == "expired"
 
 
@@ -142,18 +167,22 @@ async def test_the_last_use_of_each_key_is_recorded(api, tenant):
 
 
 async def _dashboard(api, tenant) -> str:
-    await user_service.create_user(api.db, "ada@shop.example", password=PASSWORD, project_id=tenant.project_id)
+    await user_service.create_user(
+        api.db, "ada@shop.example", password=PASSWORD, project_id=tenant.project_id
+    )
     page = await api.client.get("/app/login")
-    await api.client.post("/app/login", data={"email": "ada@shop.example", "password": PASSWORD,
-                                              "csrf_token": _csrf(page.text)})
+    await api.client.post(
+        "/app/login", data={"email": "ada@shop.example", "password": PASSWORD, "csrf_token": _csrf(page.text)}
+    )
     return _csrf((await api.client.get("/app/keys")).text)
 
 
 async def test_dashboard_lists_creates_with_expiry_and_revokes_account_keys(api, tenant, other_tenant):
     csrf = await _dashboard(api, tenant)
     await api.account_key(other_tenant.project_id)
-    made = await api.client.post("/app/keys", data={"name": "deploy", "kind": "account", "expires_days": "30",
-                                                    "csrf_token": csrf})
+    made = await api.client.post(
+        "/app/keys", data={"name": "deploy", "kind": "account", "expires_days": "30", "csrf_token": csrf}
+    )
     assert made.status_code == 200
     secret = re.search(r'<code id="new-key">([^<]+)</code>', made.text)[1]
     assert secret.startswith("ASA_")
@@ -194,8 +223,9 @@ def cli_env(db_url, tmp_path, monkeypatch) -> str:
 def test_cli_creates_lists_and_revokes_keys(cli_env):
     runner = CliRunner()
     project = in_db(cli_env, lambda db: project_service.create_project(db, name="alpha"))
-    made = runner.invoke(cli_app, ["keys", "create", "--project", "alpha", "--account", "--expires-days", "7",
-                                   "--name", "ops"])
+    made = runner.invoke(
+        cli_app, ["keys", "create", "--project", "alpha", "--account", "--expires-days", "7", "--name", "ops"]
+    )
     assert made.exit_code == 0, made.output
     secret = made.output.strip().splitlines()[-1]
     listed = runner.invoke(cli_app, ["keys", "list", "--project", project["id"]], terminal_width=250)

@@ -35,10 +35,15 @@ asyncio.run(main())
 
 
 def _spawn(settings) -> subprocess.Popen:
-    env = {**os.environ, "SENDHOUSE_DATABASE_URL": settings.resolved_database_url(),
-           "SENDHOUSE_DATA_DIR": str(settings.data_dir), "SENDHOUSE_SECRET_KEY": "test-secret-key"}
-    return subprocess.Popen([sys.executable, "-c", RUNNER], env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
+    env = {
+        **os.environ,
+        "SENDHOUSE_DATABASE_URL": settings.resolved_database_url(),
+        "SENDHOUSE_DATA_DIR": str(settings.data_dir),
+        "SENDHOUSE_SECRET_KEY": "test-secret-key",
+    }
+    return subprocess.Popen(
+        [sys.executable, "-c", RUNNER], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
 
 
 async def _some_steps(db, aid: str) -> bool:
@@ -64,7 +69,9 @@ async def test_kill_9_mid_pass_then_takeover(api, tenant, settings):
     assert await step_log_count(api.db, aid) == CONTACTS * 6
     assert {r["status"] for r in await runs(api.db, aid)} == {"completed"}
     mail = await mail_by_email(api.db, aid)
-    assert len(mail) == CONTACTS and all(subjects == ["Mail 1", "Mail 2", "Mail 3"] for subjects in mail.values())
+    assert len(mail) == CONTACTS and all(
+        subjects == ["Mail 1", "Mail 2", "Mail 3"] for subjects in mail.values()
+    )
     async with api.db.read() as conn:
         total = (await conn.execute(sa.text("SELECT count(*) FROM messages"))).scalar_one()
     assert total == CONTACTS * 3

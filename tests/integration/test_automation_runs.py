@@ -40,8 +40,9 @@ async def test_welcome_series_delivered_in_order_exactly_once(api, tenant, setti
         runner = AutomationRunner(container, name="r1")
         try:
             async with running(container, scheduler=False):
-                for step, (at, subjects) in enumerate([(t0, 1), (t0 + timedelta(days=1), 2),
-                                                       (t0 + timedelta(days=3), 3)]):
+                for step, (at, subjects) in enumerate(
+                    [(t0, 1), (t0 + timedelta(days=1), 2), (t0 + timedelta(days=3), 3)]
+                ):
                     assert await runner.tick(at) > 0
                     assert await runner.tick(at) == 0  # nothing is carried out twice
                     await wait_for(lambda n=subjects: _delivered(sink, n * len(people)))
@@ -59,7 +60,10 @@ async def test_welcome_series_delivered_in_order_exactly_once(api, tenant, setti
     assert await mail_by_email(api.db, aid) == {e: ["Mail 1", "Mail 2", "Mail 3"] for e in people}
     got = (await api.client.get(f"/v1/automations/{aid}", headers=tenant.headers)).json()["data"]
     assert got["analytics"]["totalEntered"] == got["analytics"]["totalCompleted"] == 3
-    assert got["analytics"]["steps"]["email_2"]["entered"] == 3 and got["analytics"]["steps"]["email_2"]["sent"] == 3
+    assert (
+        got["analytics"]["steps"]["email_2"]["entered"] == 3
+        and got["analytics"]["steps"]["email_2"]["sent"] == 3
+    )
     assert got["analytics"]["steps"]["email_3"]["completed"] == 3
     assert got["analytics"]["sent"] == 9
 
@@ -89,7 +93,9 @@ async def test_entry_survives_a_crash_before_any_runner(api, tenant, settings):
 async def test_a_failed_change_makes_no_entry(api, tenant):
     aid = await automation(api, tenant, steps=series(0))
     body = {"contacts": [{"email": "ok@example.com"}, {"email": "not-an-email"}]}
-    result = (await api.client.post("/v1/contacts/bulk-update", json=body, headers=tenant.headers)).json()["data"]
+    result = (await api.client.post("/v1/contacts/bulk-update", json=body, headers=tenant.headers)).json()[
+        "data"
+    ]
     assert result["successCount"] == 1 and result["failedCount"] == 1
     assert len(await runs(api.db, aid)) == 1
 
@@ -114,7 +120,9 @@ async def test_concurrent_runners_never_carry_a_run_out_twice(api, tenant):
     aid = await automation(api, tenant, steps=series(0, 0, 0))
     people = [f"u{i}@example.com" for i in range(40)]
     body = {"contacts": [{"email": e} for e in people]}
-    assert (await api.client.post("/v1/contacts/bulk-update", json=body, headers=tenant.headers)).status_code == 200
+    assert (
+        await api.client.post("/v1/contacts/bulk-update", json=body, headers=tenant.headers)
+    ).status_code == 200
     now = utcnow() + timedelta(seconds=1)
     first, second = await asyncio.gather(_claim(api.db, "a", now), _claim(api.db, "b", now))
     assert not set(first) & set(second) and len(first) + len(second) == 40
@@ -159,17 +167,27 @@ async def test_unsubscribed_and_deleted_contacts_exit(api, tenant):
     await contact(api, tenant, "cat@example.com")
     runner, now = AutomationRunner(api.container), utcnow() + timedelta(seconds=1)
     await runner.tick(now)
-    suppressed = await api.client.post("/v1/suppression-groups/emails/suppress", headers=tenant.headers,
-                                       json={"emails": ["bob@example.com"], "isGlobal": True})
+    suppressed = await api.client.post(
+        "/v1/suppression-groups/emails/suppress",
+        headers=tenant.headers,
+        json={"emails": ["bob@example.com"], "isGlobal": True},
+    )
     assert suppressed.status_code in (200, 201), suppressed.text
     await api.client.delete(f"/v1/contacts/{ann}", headers=tenant.headers)
     await runner.tick(now + timedelta(days=1, seconds=1))
     reasons = {r["contact_id"]: (r["status"], r["exit_reason"]) for r in await runs(api.db, aid)}
-    assert sorted(reasons.values()) == [("completed", None), ("exited", "contact_deleted"), ("exited", "unsubscribed")]
+    assert sorted(reasons.values()) == [
+        ("completed", None),
+        ("exited", "contact_deleted"),
+        ("exited", "unsubscribed"),
+    ]
     assert {r["step_id"] for r in await runs(api.db, aid) if r["status"] == "exited"} == {"email_2"}
     mail = await mail_by_email(api.db, aid)
-    assert mail == {"ann@example.com": ["Mail 1"], "bob@example.com": ["Mail 1"],
-                    "cat@example.com": ["Mail 1", "Mail 2"]}
+    assert mail == {
+        "ann@example.com": ["Mail 1"],
+        "bob@example.com": ["Mail 1"],
+        "cat@example.com": ["Mail 1", "Mail 2"],
+    }
 
 
 async def test_removed_steps_exit_their_runs(api, tenant):
@@ -178,27 +196,59 @@ async def test_removed_steps_exit_their_runs(api, tenant):
     runner, now = AutomationRunner(api.container), utcnow() + timedelta(seconds=1)
     await runner.tick(now)  # ann waits on wait_2
     await api.client.post(f"/v1/automations/{aid}/pause", headers=tenant.headers)
-    await api.client.patch(f"/v1/automations/{aid}", json={"steps": series(0), "active": True}, headers=tenant.headers)
+    await api.client.patch(
+        f"/v1/automations/{aid}", json={"steps": series(0), "active": True}, headers=tenant.headers
+    )
     [run] = await runs(api.db, aid)
     assert (run["status"], run["exit_reason"]) == ("exited", "step_removed")
 
 
-EVENT = {"eventName": "order_placed", "properties": [{"propertyName": "plan", "type": "string"},
-                                                      {"propertyName": "total", "type": "number"}]}
+EVENT = {
+    "eventName": "order_placed",
+    "properties": [{"propertyName": "plan", "type": "string"}, {"propertyName": "total", "type": "number"}],
+}
 
 
 def _branching() -> list[dict]:
-    pro = {"logicalOperator": "AND", "groups": [{"field": "event.properties.plan", "fieldType": "string",
-                                                 "operator": "equals", "value": "pro"}]}
-    big = {"logicalOperator": "AND", "groups": [{"field": "event.properties.total", "fieldType": "number",
-                                                 "operator": "greater_than", "value": 100}]}
+    pro = {
+        "logicalOperator": "AND",
+        "groups": [
+            {"field": "event.properties.plan", "fieldType": "string", "operator": "equals", "value": "pro"}
+        ],
+    }
+    big = {
+        "logicalOperator": "AND",
+        "groups": [
+            {
+                "field": "event.properties.total",
+                "fieldType": "number",
+                "operator": "greater_than",
+                "value": 100,
+            }
+        ],
+    }
     email = {"htmlTemplate": "<p>{{event.properties.plan}}</p>", "senderEmail": "team@example.com"}
     return [
         {"type": "wait", "stepId": "w0", "delay": {"value": 0, "unit": "mins"}, "nextStepId": "split"},
-        {"type": "branch", "stepId": "split", "branches": [
-            {"branchId": "pro", "triggerType": "event_property", "filterCriteria": pro, "nextStepId": "w_pro"},
-            {"branchId": "big", "triggerType": "event_property", "filterCriteria": big, "nextStepId": "w_big"}],
-         "nextStepId": "w_rest"},
+        {
+            "type": "branch",
+            "stepId": "split",
+            "branches": [
+                {
+                    "branchId": "pro",
+                    "triggerType": "event_property",
+                    "filterCriteria": pro,
+                    "nextStepId": "w_pro",
+                },
+                {
+                    "branchId": "big",
+                    "triggerType": "event_property",
+                    "filterCriteria": big,
+                    "nextStepId": "w_big",
+                },
+            ],
+            "nextStepId": "w_rest",
+        },
         {"type": "wait", "stepId": "w_pro", "delay": {"value": 0, "unit": "mins"}, "nextStepId": "e_pro"},
         {"type": "email", "stepId": "e_pro", "email": {**email, "subject": "Pro"}},
         {"type": "wait", "stepId": "w_big", "delay": {"value": 0, "unit": "mins"}, "nextStepId": "e_big"},
@@ -210,37 +260,60 @@ def _branching() -> list[dict]:
 
 async def test_event_trigger_with_a_branch_on_an_event_property(api, tenant):
     await api.client.post("/v1/events", json=EVENT, headers=tenant.headers)
-    aid = await automation(api, tenant, steps=_branching(),
-                           entryCriteria={"type": "event_trigger", "eventName": "order_placed"})
+    aid = await automation(
+        api, tenant, steps=_branching(), entryCriteria={"type": "event_trigger", "eventName": "order_placed"}
+    )
     for email in ("ann@example.com", "bob@example.com", "cat@example.com"):
         await contact(api, tenant, email)
     assert await runs(api.db, aid) == []  # creating contacts does not enter an event automation
-    sends = [("ann@example.com", {"plan": "pro", "total": 500}), ("bob@example.com", {"plan": "free", "total": 500}),
-             ("cat@example.com", {"plan": "free", "total": "5"})]
+    sends = [
+        ("ann@example.com", {"plan": "pro", "total": 500}),
+        ("bob@example.com", {"plan": "free", "total": 500}),
+        ("cat@example.com", {"plan": "free", "total": "5"}),
+    ]
     for email, props in sends:
-        response = await api.client.post("/v1/events/send", headers=tenant.headers,
-                                         json={"eventName": "order_placed", "email": email, "eventProperties": props})
+        response = await api.client.post(
+            "/v1/events/send",
+            headers=tenant.headers,
+            json={"eventName": "order_placed", "email": email, "eventProperties": props},
+        )
         assert response.status_code == 201
     runner, now = AutomationRunner(api.container), utcnow() + timedelta(seconds=1)
     await runner.tick(now)
-    assert await mail_by_email(api.db, aid) == {"ann@example.com": ["Pro"], "bob@example.com": ["Big"],
-                                                "cat@example.com": ["Rest"]}
-    await api.client.post("/v1/events/send", headers=tenant.headers,
-                          json={"eventName": "order_placed", "email": "cat@example.com",
-                                "eventProperties": {"plan": "pro"}})
+    assert await mail_by_email(api.db, aid) == {
+        "ann@example.com": ["Pro"],
+        "bob@example.com": ["Big"],
+        "cat@example.com": ["Rest"],
+    }
+    await api.client.post(
+        "/v1/events/send",
+        headers=tenant.headers,
+        json={"eventName": "order_placed", "email": "cat@example.com", "eventProperties": {"plan": "pro"}},
+    )
     await runner.tick(now)  # a new event enters again once the last run is over
     assert (await mail_by_email(api.db, aid))["cat@example.com"] == ["Rest", "Pro"]
 
 
 async def test_event_entry_filter(api, tenant):
     await api.client.post("/v1/events", json=EVENT, headers=tenant.headers)
-    pro = {"groups": [{"field": "event.properties.plan", "fieldType": "string", "operator": "equals", "value": "pro"}]}
-    aid = await automation(api, tenant, steps=series(0), entryCriteria={
-        "type": "event_trigger", "eventName": "order_placed", "filterCriteria": pro})
+    pro = {
+        "groups": [
+            {"field": "event.properties.plan", "fieldType": "string", "operator": "equals", "value": "pro"}
+        ]
+    }
+    aid = await automation(
+        api,
+        tenant,
+        steps=series(0),
+        entryCriteria={"type": "event_trigger", "eventName": "order_placed", "filterCriteria": pro},
+    )
     await contact(api, tenant, "ann@example.com")
     for plan in ("free", "pro"):
-        await api.client.post("/v1/events/send", headers=tenant.headers, json={
-            "eventName": "order_placed", "email": "ann@example.com", "eventProperties": {"plan": plan}})
+        await api.client.post(
+            "/v1/events/send",
+            headers=tenant.headers,
+            json={"eventName": "order_placed", "email": "ann@example.com", "eventProperties": {"plan": plan}},
+        )
     [run] = await runs(api.db, aid)
     assert run["event"] == {"name": "order_placed", "properties": {"plan": "pro"}}
 
@@ -249,21 +322,38 @@ async def test_run_workflow_false_and_list_and_property_triggers(api, tenant):
     made = await api.client.post("/v1/contact-lists", json={"name": "VIP"}, headers=tenant.headers)
     list_id = made.json()["data"]["id"]
     created = await automation(api, tenant, steps=series(0))
-    joined = await automation(api, tenant, steps=series(0),
-                              entryCriteria={"type": "contact_added_to_list", "contactListId": list_id})
+    joined = await automation(
+        api,
+        tenant,
+        steps=series(0),
+        entryCriteria={"type": "contact_added_to_list", "contactListId": list_id},
+    )
     plan = {"groups": [{"field": "plan", "fieldType": "string", "operator": "equals", "value": "pro"}]}
-    upgraded = await automation(api, tenant, steps=series(0), entryCriteria={
-        "type": "contact_property_matches_with", "filterCriteria": plan})
+    upgraded = await automation(
+        api,
+        tenant,
+        steps=series(0),
+        entryCriteria={"type": "contact_property_matches_with", "filterCriteria": plan},
+    )
     body = {"contacts": [{"email": "quiet@example.com"}], "runWorkflow": False}
     await api.client.post("/v1/contacts/bulk-update", json=body, headers=tenant.headers)
     assert await runs(api.db, created) == []
     await contact(api, tenant, "ann@example.com", customFields={})
-    await api.client.post("/v1/contact-lists/contacts/bulk-add", headers=tenant.headers,
-                          json={"contactListId": list_id, "emails": ["ann@example.com", "new@example.com"]})
-    await api.client.post("/v1/contacts/email", json={"email": "ann@example.com", "customFields": {"plan": "pro"}},
-                          headers=tenant.headers)
-    await api.client.post("/v1/contacts/email", json={"email": "ann@example.com", "customFields": {"plan": "pro"}},
-                          headers=tenant.headers)  # no change: no second entry
+    await api.client.post(
+        "/v1/contact-lists/contacts/bulk-add",
+        headers=tenant.headers,
+        json={"contactListId": list_id, "emails": ["ann@example.com", "new@example.com"]},
+    )
+    await api.client.post(
+        "/v1/contacts/email",
+        json={"email": "ann@example.com", "customFields": {"plan": "pro"}},
+        headers=tenant.headers,
+    )
+    await api.client.post(
+        "/v1/contacts/email",
+        json={"email": "ann@example.com", "customFields": {"plan": "pro"}},
+        headers=tenant.headers,
+    )  # no change: no second entry
     emails = await _emails_of_runs(api.db, tenant.project_id)
     assert emails[created] == ["ann@example.com", "new@example.com"]
     assert emails[joined] == ["ann@example.com", "new@example.com"]
@@ -272,8 +362,12 @@ async def test_run_workflow_false_and_list_and_property_triggers(api, tenant):
 
 async def _emails_of_runs(db, project_id: str) -> dict[str, list[str]]:
     r = automation_runs
-    query = sa.select(r.c.automation_id, contacts.c.email).join(contacts, contacts.c.id == r.c.contact_id).where(
-        r.c.project_id == project_id).order_by(contacts.c.email)
+    query = (
+        sa.select(r.c.automation_id, contacts.c.email)
+        .join(contacts, contacts.c.id == r.c.contact_id)
+        .where(r.c.project_id == project_id)
+        .order_by(contacts.c.email)
+    )
     found: dict[str, list[str]] = {}
     async with db.read() as conn:
         for automation_id, email in await conn.execute(query):
@@ -296,8 +390,11 @@ async def test_csv_import_enters_new_contacts(api, tenant):
 
 async def test_automation_mail_webhooks_carry_the_automation_id(api, tenant, settings):
     aid = await automation(api, tenant, steps=series(0))
-    hook = await api.client.post("/v1/webhooks", headers=tenant.headers,
-                                 json={"url": "https://hooks.example.com/a", "events": ["email.sent"]})
+    hook = await api.client.post(
+        "/v1/webhooks",
+        headers=tenant.headers,
+        json={"url": "https://hooks.example.com/a", "events": ["email.sent"]},
+    )
     assert hook.status_code in (200, 201), hook.text
     await contact(api, tenant, "ann@example.com")
     await AutomationRunner(api.container).tick(utcnow() + timedelta(seconds=1))
@@ -329,20 +426,33 @@ async def test_the_runner_loop_runs_until_stopped(api, tenant):
 
 
 async def test_template_step_with_the_template_sender(api, tenant):
-    sender = await api.client.post("/v1/senders", headers=tenant.headers,
-                                   json={"email": "hello@example.com", "name": "Hello Team"})
+    sender = await api.client.post(
+        "/v1/senders", headers=tenant.headers, json={"email": "hello@example.com", "name": "Hello Team"}
+    )
     assert sender.status_code in (200, 201), sender.text
     sender_id = sender.json()["data"]["sender"]["id"]
-    made = await api.client.post("/v1/templates", headers=tenant.headers, json={
-        "templateName": "Welcome", "subject": "From the template", "emailTemplate": "<p>T {{first_name}}</p>",
-        "templateType": "automation", "senderId": sender_id})
+    made = await api.client.post(
+        "/v1/templates",
+        headers=tenant.headers,
+        json={
+            "templateName": "Welcome",
+            "subject": "From the template",
+            "emailTemplate": "<p>T {{first_name}}</p>",
+            "templateType": "automation",
+            "senderId": sender_id,
+        },
+    )
     assert made.status_code in (200, 201), made.text
     template_id = made.json()["data"]["templateId"]
     steps = [series(0)[0], {"type": "email", "stepId": "e", "email": {"templateId": template_id}}]
     aid = await automation(api, tenant, steps=steps)
     got = (await api.client.get(f"/v1/automations/{aid}", headers=tenant.headers)).json()["data"]
-    assert got["steps"][1]["email"] == {"templateId": template_id, "templateName": "Welcome",
-                                        "templateType": "automation", "subject": "From the template"}
+    assert got["steps"][1]["email"] == {
+        "templateId": template_id,
+        "templateName": "Welcome",
+        "templateType": "automation",
+        "subject": "From the template",
+    }
     await contact(api, tenant, "ann@example.com")
     await AutomationRunner(api.container).tick(utcnow() + timedelta(seconds=1))
     assert await mail_by_email(api.db, aid) == {"ann@example.com": ["From the template"]}
@@ -350,14 +460,31 @@ async def test_template_step_with_the_template_sender(api, tenant):
 
 async def test_property_change_from_to_and_exit_when_no_longer_matching(api, tenant):
     vip = {"groups": [{"field": "plan", "fieldType": "string", "operator": "equals", "value": "pro"}]}
-    changed = await automation(api, tenant, steps=series(0), entryCriteria={
-        "type": "contact_property_changes_from_to", "propertyName": "plan", "fromValue": "free", "toValue": "pro"})
-    matching = await automation(api, tenant, steps=series(0, DAY), exitCriteria={"type": "entry_criteria_no_longer_met"},
-                                entryCriteria={"type": "contact_property_matches_with", "filterCriteria": vip})
+    changed = await automation(
+        api,
+        tenant,
+        steps=series(0),
+        entryCriteria={
+            "type": "contact_property_changes_from_to",
+            "propertyName": "plan",
+            "fromValue": "free",
+            "toValue": "pro",
+        },
+    )
+    matching = await automation(
+        api,
+        tenant,
+        steps=series(0, DAY),
+        exitCriteria={"type": "entry_criteria_no_longer_met"},
+        entryCriteria={"type": "contact_property_matches_with", "filterCriteria": vip},
+    )
 
     async def upsert(email, plan):
-        await api.client.post("/v1/contacts/email", json={"email": email, "customFields": {"plan": plan}},
-                              headers=tenant.headers)
+        await api.client.post(
+            "/v1/contacts/email",
+            json={"email": email, "customFields": {"plan": plan}},
+            headers=tenant.headers,
+        )
 
     await upsert("ann@example.com", "free")  # a first value is not a change
     await upsert("bob@example.com", "trial")
@@ -369,8 +496,10 @@ async def test_property_change_from_to_and_exit_when_no_longer_matching(api, ten
     await upsert("bob@example.com", "free")  # bob leaves the filter before his second email
     await runner.tick(now + timedelta(days=1, seconds=1))
     assert await mail_by_email(api.db, changed) == {"ann@example.com": ["Mail 1"]}
-    assert await mail_by_email(api.db, matching) == {"ann@example.com": ["Mail 1", "Mail 2"],
-                                                     "bob@example.com": ["Mail 1"]}
+    assert await mail_by_email(api.db, matching) == {
+        "ann@example.com": ["Mail 1", "Mail 2"],
+        "bob@example.com": ["Mail 1"],
+    }
     ends = sorted((r["status"], r["exit_reason"]) for r in await runs(api.db, matching))
     assert ends == [("completed", None), ("exited", "entry_criteria_no_longer_met")]
 
@@ -381,11 +510,34 @@ async def test_all_branch_steps_guard_diverts_to_the_merge_step(api, tenant):
     email = {"htmlTemplate": "<p>x</p>", "senderEmail": "team@example.com"}
     steps = [
         {"type": "wait", "stepId": "w0", "delay": {"value": 0, "unit": "mins"}, "nextStepId": "split"},
-        {"type": "branch", "stepId": "split", "branches": [
-            {"branchId": "pro", "appliesTo": "all_branch_steps", "filterCriteria": pro, "nextStepId": "w_pro",
-             "mergeStepId": "w_end"}], "nextStepId": "w_end"},
-        {"type": "wait", "stepId": "w_pro", "delay": {"value": 1, "unit": "days"}, "nextStepId": "e_pro", **inside},
-        {"type": "email", "stepId": "e_pro", "email": {**email, "subject": "Pro"}, "nextStepId": "w_end", **inside},
+        {
+            "type": "branch",
+            "stepId": "split",
+            "branches": [
+                {
+                    "branchId": "pro",
+                    "appliesTo": "all_branch_steps",
+                    "filterCriteria": pro,
+                    "nextStepId": "w_pro",
+                    "mergeStepId": "w_end",
+                }
+            ],
+            "nextStepId": "w_end",
+        },
+        {
+            "type": "wait",
+            "stepId": "w_pro",
+            "delay": {"value": 1, "unit": "days"},
+            "nextStepId": "e_pro",
+            **inside,
+        },
+        {
+            "type": "email",
+            "stepId": "e_pro",
+            "email": {**email, "subject": "Pro"},
+            "nextStepId": "w_end",
+            **inside,
+        },
         {"type": "wait", "stepId": "w_end", "delay": {"value": 0, "unit": "mins"}, "nextStepId": "e_end"},
         {"type": "email", "stepId": "e_end", "email": {**email, "subject": "End"}},
     ]
@@ -394,8 +546,11 @@ async def test_all_branch_steps_guard_diverts_to_the_merge_step(api, tenant):
         await contact(api, tenant, email_address, customFields={"plan": "pro"})
     runner, now = AutomationRunner(api.container), utcnow() + timedelta(seconds=1)
     await runner.tick(now)  # both wait a day inside the pro branch
-    await api.client.post("/v1/contacts/email", json={"email": "bob@example.com", "customFields": {"plan": "free"}},
-                          headers=tenant.headers)
+    await api.client.post(
+        "/v1/contacts/email",
+        json={"email": "bob@example.com", "customFields": {"plan": "free"}},
+        headers=tenant.headers,
+    )
     await runner.tick(now + timedelta(days=1, seconds=1))
     assert await mail_by_email(api.db, aid) == {"ann@example.com": ["Pro", "End"], "bob@example.com": ["End"]}
 
@@ -407,6 +562,7 @@ async def test_a_failed_bulk_write_keeps_nothing_and_retries_later(api, tenant, 
 
     async def broken(conn, rows):
         raise RuntimeError("disk full")
+
     monkeypatch.setattr(run_store, "log_steps", broken)
     with pytest.raises(RuntimeError):
         await AutomationRunner(api.container).tick(now)
@@ -431,9 +587,11 @@ async def test_a_lease_lost_during_a_pass_rolls_the_pass_back(api, tenant, monke
         if not claimed or taken:
             return claimed
         taken.append(claimed[0]["id"])
-        await conn.execute(automation_runs.update().where(automation_runs.c.id == taken[0])
-                           .values(lease_owner="other"))
+        await conn.execute(
+            automation_runs.update().where(automation_runs.c.id == taken[0]).values(lease_owner="other")
+        )
         return claimed
+
     monkeypatch.setattr(run_store, "claim", claim_then_lose_one)
     before = {r["id"]: r for r in await runs(api.db, aid)}
     assert await AutomationRunner(api.container, name="late").tick(now) == 0
@@ -442,7 +600,10 @@ async def test_a_lease_lost_during_a_pass_rolls_the_pass_back(api, tenant, monke
     assert after[taken[0]]["lease_owner"] == "other"
     for run_id in set(after) - {taken[0]}:  # given back as they were: due at once, on the same step
         assert after[run_id]["lease_owner"] is None
-        assert (after[run_id]["step_id"], after[run_id]["due_at"]) == (before[run_id]["step_id"], before[run_id]["due_at"])
+        assert (after[run_id]["step_id"], after[run_id]["due_at"]) == (
+            before[run_id]["step_id"],
+            before[run_id]["due_at"],
+        )
     monkeypatch.undo()
     assert await AutomationRunner(api.container, name="next").tick(now) == 4  # the two runs still free
     mail = await mail_by_email(api.db, aid)

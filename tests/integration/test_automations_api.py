@@ -13,8 +13,10 @@ def series(*delays: int) -> list[dict]:
     """wait → email pairs with these delays (minutes)."""
     steps = []
     for n, minutes in enumerate(delays, 1):
-        steps += [{"type": "wait", "stepId": f"wait_{n}", "delay": {"value": minutes, "unit": "minutes"}},
-                  {"type": "email", "stepId": f"email_{n}", "email": {**EMAIL, "subject": f"Mail {n}"}}]
+        steps += [
+            {"type": "wait", "stepId": f"wait_{n}", "delay": {"value": minutes, "unit": "minutes"}},
+            {"type": "email", "stepId": f"email_{n}", "email": {**EMAIL, "subject": f"Mail {n}"}},
+        ]
     return steps
 
 
@@ -31,7 +33,9 @@ async def test_create_draft_then_get(api, tenant):
     assert response.status_code == 201, response.text
     made = response.json()["data"]
     assert made["status"] == "draft" and made["activeAt"] is None and made["organizationId"]
-    assert made["entryCriteria"]["type"] == "contact_created" and made["exitCriteria"] == {"type": "workflow_complete"}
+    assert made["entryCriteria"]["type"] == "contact_created" and made["exitCriteria"] == {
+        "type": "workflow_complete"
+    }
     assert [s["nextStepId"] for s in made["steps"][:-1]] == ["email_1", "wait_2", "email_2"]
     assert "nextStepId" not in made["steps"][-1]
     got = (await api.client.get(f"{BASE}/{made['id']}", headers=tenant.headers)).json()["data"]
@@ -50,19 +54,30 @@ async def test_step_ids_are_generated(api, tenant):
 async def test_create_active_and_activation_checks(api, tenant):
     made = (await create(api, tenant, steps=series(0), active=True)).json()["data"]
     assert made["status"] == "active" and made["activeAt"]
-    for body, text in [({"steps": []}, "email step"),
-                       ({"steps": series(0), "entryCriteria": {"type": "event_trigger", "eventName": "nope"}}, "nope"),
-                       ({"steps": series(0), "entryCriteria": {"type": "contact_added_to_list",
-                                                               "contactListId": "0" * 24}}, "not found"),
-                       ({"steps": series(0), "entryCriteria": {"type": "contact_added_to_list"}}, "contactListId"),
-                       ({"steps": series(0), "unsubscribeGroupId": "NOPE"}, "NOPE"),
-                       ({"steps": [series(0)[0], {"type": "email", "email": {"templateId": "A-" + "0" * 20}}]},
-                        "template"),
-                       ({"steps": [series(0)[0], {"type": "email", "email": {"htmlTemplate": "x", "subject": "s"}}]},
-                        "senderEmail")]:
+    for body, text in [
+        ({"steps": []}, "email step"),
+        ({"steps": series(0), "entryCriteria": {"type": "event_trigger", "eventName": "nope"}}, "nope"),
+        (
+            {
+                "steps": series(0),
+                "entryCriteria": {"type": "contact_added_to_list", "contactListId": "0" * 24},
+            },
+            "not found",
+        ),
+        ({"steps": series(0), "entryCriteria": {"type": "contact_added_to_list"}}, "contactListId"),
+        ({"steps": series(0), "unsubscribeGroupId": "NOPE"}, "NOPE"),
+        ({"steps": [series(0)[0], {"type": "email", "email": {"templateId": "A-" + "0" * 20}}]}, "template"),
+        (
+            {"steps": [series(0)[0], {"type": "email", "email": {"htmlTemplate": "x", "subject": "s"}}]},
+            "senderEmail",
+        ),
+    ]:
         response = await create(api, tenant, active=True, **body)
         assert response.status_code == 400, body
-        assert response.json()["error"]["code"] == "CANNOT_ACTIVATE_AUTOMATION" and text in response.json()["error"]["message"]
+        assert (
+            response.json()["error"]["code"] == "CANNOT_ACTIVATE_AUTOMATION"
+            and text in response.json()["error"]["message"]
+        )
     assert (await listed(api, tenant))["pagination"]["total"] == 1
 
 
@@ -71,13 +86,23 @@ BAD_SEQUENCES = [
     [{"type": "wait", "delay": {"value": 1, "unit": "days"}}],
     series(0)[:1] * 1 + [{"type": "wait", "stepId": "w2", "delay": {"value": 1, "unit": "days"}}],
     [*series(0), {"type": "email", "stepId": "again", "email": EMAIL}],
-    [{"type": "wait", "stepId": "w", "delay": {"value": 0, "unit": "mins"}, "nextStepId": "b"},
-     {"type": "branch", "stepId": "b", "branches": [{"branchId": "x", "nextStepId": "e", "filterCriteria": None}]},
-     {"type": "email", "stepId": "e", "email": EMAIL}],
-    [{"type": "wait", "stepId": "w", "delay": {"value": 0, "unit": "mins"}, "nextStepId": "b"},
-     {"type": "branch", "stepId": "b", "branches": [{"branchId": "x", "nextStepId": "missing"}]}],
-    [{"type": "wait", "stepId": "w", "delay": {"value": 0, "unit": "mins"}, "nextStepId": "b"},
-     {"type": "branch", "stepId": "b", "branches": [{"branchId": "x", "nextStepId": "w"}]}],
+    [
+        {"type": "wait", "stepId": "w", "delay": {"value": 0, "unit": "mins"}, "nextStepId": "b"},
+        {
+            "type": "branch",
+            "stepId": "b",
+            "branches": [{"branchId": "x", "nextStepId": "e", "filterCriteria": None}],
+        },
+        {"type": "email", "stepId": "e", "email": EMAIL},
+    ],
+    [
+        {"type": "wait", "stepId": "w", "delay": {"value": 0, "unit": "mins"}, "nextStepId": "b"},
+        {"type": "branch", "stepId": "b", "branches": [{"branchId": "x", "nextStepId": "missing"}]},
+    ],
+    [
+        {"type": "wait", "stepId": "w", "delay": {"value": 0, "unit": "mins"}, "nextStepId": "b"},
+        {"type": "branch", "stepId": "b", "branches": [{"branchId": "x", "nextStepId": "w"}]},
+    ],
 ]
 
 
@@ -89,30 +114,49 @@ async def test_invalid_step_sequences(api, tenant, steps):
     assert (await listed(api, tenant))["workflowAutomations"] == []
 
 
-@pytest.mark.parametrize("body,code", [
-    ({"name": None}, "NAME_REQUIRED"),
-    ({"name": "  "}, "NAME_REQUIRED"),
-    ({"steps": [series(0)[0], {"type": "email", "email": {"subject": "x"}}]}, "EMAIL_TEMPLATE_REQUIRED"),
-    ({"steps": [series(0)[0], {"type": "email", "email": {"htmlTemplate": "<p>x</p>"}}]}, "EMAIL_TEMPLATE_REQUIRED"),
-    ({"steps": [series(0)[0], {"type": "email"}]}, "EMAIL_TEMPLATE_REQUIRED"),
-    ({"steps": [series(0)[0], {"type": "branch", "stepId": "b"}]}, "BRANCH_BRANCHES_REQUIRED"),
-    ({"steps": [series(0)[0], {"type": "branch", "stepId": "b", "branches": []}]}, "BRANCH_BRANCHES_REQUIRED"),
-    ({"entryCriteria": {"type": "event_trigger"}}, "EVENT_NAME_REQUIRED"),
-    ({"name": 5}, "VALIDATION_FAILED"),
-    ({"name": "x" * 256}, "VALIDATION_FAILED"),
-    ({"description": "x" * 1001}, "VALIDATION_FAILED"),
-    ({"steps": "wait"}, "VALIDATION_FAILED"),
-    ({"steps": [{"type": "sms"}]}, "VALIDATION_FAILED"),
-    ({"steps": [{"type": "wait", "delay": {"value": -1, "unit": "days"}}]}, "VALIDATION_FAILED"),
-    ({"steps": [{"type": "wait", "delay": {"value": 1, "unit": "weeks"}}]}, "VALIDATION_FAILED"),
-    ({"entryCriteria": {"type": "segment_match"}}, "VALIDATION_FAILED"),
-    ({"entryCriteria": {"filterCriteria": {"groups": [{"field": "plan", "fieldType": "string", "operator": "above",
-                                                        "value": "x"}]}}}, "VALIDATION_FAILED"),
-    ({"exitCriteria": {"type": "never"}}, "VALIDATION_FAILED"),
-    ({"active": "yes"}, "VALIDATION_FAILED"),
-    ({"tags": "a,b"}, "VALIDATION_FAILED"),
-    ({"trackingOpen": 1}, "VALIDATION_FAILED"),
-])
+@pytest.mark.parametrize(
+    "body,code",
+    [
+        ({"name": None}, "NAME_REQUIRED"),
+        ({"name": "  "}, "NAME_REQUIRED"),
+        ({"steps": [series(0)[0], {"type": "email", "email": {"subject": "x"}}]}, "EMAIL_TEMPLATE_REQUIRED"),
+        (
+            {"steps": [series(0)[0], {"type": "email", "email": {"htmlTemplate": "<p>x</p>"}}]},
+            "EMAIL_TEMPLATE_REQUIRED",
+        ),
+        ({"steps": [series(0)[0], {"type": "email"}]}, "EMAIL_TEMPLATE_REQUIRED"),
+        ({"steps": [series(0)[0], {"type": "branch", "stepId": "b"}]}, "BRANCH_BRANCHES_REQUIRED"),
+        (
+            {"steps": [series(0)[0], {"type": "branch", "stepId": "b", "branches": []}]},
+            "BRANCH_BRANCHES_REQUIRED",
+        ),
+        ({"entryCriteria": {"type": "event_trigger"}}, "EVENT_NAME_REQUIRED"),
+        ({"name": 5}, "VALIDATION_FAILED"),
+        ({"name": "x" * 256}, "VALIDATION_FAILED"),
+        ({"description": "x" * 1001}, "VALIDATION_FAILED"),
+        ({"steps": "wait"}, "VALIDATION_FAILED"),
+        ({"steps": [{"type": "sms"}]}, "VALIDATION_FAILED"),
+        ({"steps": [{"type": "wait", "delay": {"value": -1, "unit": "days"}}]}, "VALIDATION_FAILED"),
+        ({"steps": [{"type": "wait", "delay": {"value": 1, "unit": "weeks"}}]}, "VALIDATION_FAILED"),
+        ({"entryCriteria": {"type": "segment_match"}}, "VALIDATION_FAILED"),
+        (
+            {
+                "entryCriteria": {
+                    "filterCriteria": {
+                        "groups": [
+                            {"field": "plan", "fieldType": "string", "operator": "above", "value": "x"}
+                        ]
+                    }
+                }
+            },
+            "VALIDATION_FAILED",
+        ),
+        ({"exitCriteria": {"type": "never"}}, "VALIDATION_FAILED"),
+        ({"active": "yes"}, "VALIDATION_FAILED"),
+        ({"tags": "a,b"}, "VALIDATION_FAILED"),
+        ({"trackingOpen": 1}, "VALIDATION_FAILED"),
+    ],
+)
 async def test_bad_bodies_have_precise_codes_and_write_nothing(api, tenant, body, code):
     response = await api.client.post(BASE, json={"name": "Welcome", **body}, headers=tenant.headers)
     assert response.status_code == 400, response.text
@@ -127,9 +171,13 @@ async def test_limits_at_the_bound(api, tenant):
 
 
 async def test_legacy_conditions_key_is_accepted(api, tenant):
-    criteria = {"logicalOperator": "AND", "conditions": [{"field": "plan", "fieldType": "string",
-                                                          "operator": "equals", "value": "pro"}]}
-    made = await create(api, tenant, entryCriteria={"type": "contact_property_matches_with", "filterCriteria": criteria})
+    criteria = {
+        "logicalOperator": "AND",
+        "conditions": [{"field": "plan", "fieldType": "string", "operator": "equals", "value": "pro"}],
+    }
+    made = await create(
+        api, tenant, entryCriteria={"type": "contact_property_matches_with", "filterCriteria": criteria}
+    )
     assert made.status_code == 201
     assert made.json()["data"]["entryCriteria"]["filterCriteria"]["groups"][0]["value"] == "pro"
 
@@ -161,14 +209,24 @@ async def test_lifecycle_and_state_codes(api, tenant):
     gone = await api.client.get(url, headers=tenant.headers)
     assert gone.status_code == 404 and gone.json()["error"]["code"] == "WORKFLOW_NOT_FOUND"
     again = await api.client.delete(url, headers=tenant.headers)
-    assert again.status_code == 404 and again.json()["error"] == {"message": "Automation not found",
-                                                                  "code": "AUTOMATION_NOT_FOUND", "status": 404}
+    assert again.status_code == 404 and again.json()["error"] == {
+        "message": "Automation not found",
+        "code": "AUTOMATION_NOT_FOUND",
+        "status": 404,
+    }
 
 
 async def test_resume_rechecks_activation(api, tenant):
     await api.client.post("/v1/events", json={"eventName": "paid"}, headers=tenant.headers)
-    made = (await create(api, tenant, steps=series(0), active=True,
-                         entryCriteria={"type": "event_trigger", "eventName": "paid"})).json()["data"]
+    made = (
+        await create(
+            api,
+            tenant,
+            steps=series(0),
+            active=True,
+            entryCriteria={"type": "event_trigger", "eventName": "paid"},
+        )
+    ).json()["data"]
     await api.client.post(f"{BASE}/{made['id']}/pause", headers=tenant.headers)
     await api.client.delete("/v1/events/eventName/paid", headers=tenant.headers)
     resume = await api.client.post(f"{BASE}/{made['id']}/resume", headers=tenant.headers)
@@ -179,8 +237,11 @@ async def test_resume_rechecks_activation(api, tenant):
 
 async def test_bad_patch_changes_nothing(api, tenant):
     aid = (await create(api, tenant, steps=series(0))).json()["data"]["id"]
-    response = await api.client.patch(f"{BASE}/{aid}", json={"name": "New", "steps": [{"type": "email", "email": EMAIL}]},
-                                      headers=tenant.headers)
+    response = await api.client.patch(
+        f"{BASE}/{aid}",
+        json={"name": "New", "steps": [{"type": "email", "email": EMAIL}]},
+        headers=tenant.headers,
+    )
     assert response.status_code == 400 and response.json()["error"]["code"] == "INVALID_STEP_SEQUENCE"
     got = (await api.client.get(f"{BASE}/{aid}", headers=tenant.headers)).json()["data"]
     assert got["name"] == "Welcome" and len(got["steps"]) == 2
@@ -193,7 +254,10 @@ async def test_list_filters_and_pages(api, tenant):
     assert [a["name"] for a in page["workflowAutomations"]] == ["A0"]
     assert page["pagination"] == {"page": 2, "limit": 2, "total": 3, "pages": 2, "totalPages": 2}
     assert [a["name"] for a in (await listed(api, tenant, "?status=active"))["workflowAutomations"]] == ["A0"]
-    assert [a["name"] for a in (await listed(api, tenant, "?tags=n1,n2"))["workflowAutomations"]] == ["A2", "A1"]
+    assert [a["name"] for a in (await listed(api, tenant, "?tags=n1,n2"))["workflowAutomations"]] == [
+        "A2",
+        "A1",
+    ]
     first = (await listed(api, tenant))["workflowAutomations"][0]
     assert {"sent", "delivered", "opened", "clicked", "bounced", "totalEntered"} <= set(first["analytics"])
     for query in ("?status=done", "?limit=101", "?limit=0", "?page=0", "?limit=x"):
@@ -208,8 +272,9 @@ async def test_auth_and_other_projects(api, tenant, other_tenant):
     assert (await api.client.get(BASE, headers={"Authorization": "Bearer AS_nope"})).status_code == 401
     assert (await listed(api, other_tenant))["workflowAutomations"] == []
     for method, path in [("GET", ""), ("PATCH", ""), ("POST", "/pause"), ("POST", "/resume"), ("DELETE", "")]:
-        response = await api.client.request(method, f"{BASE}/{aid}{path}", json={"name": "x"},
-                                            headers=other_tenant.headers)
+        response = await api.client.request(
+            method, f"{BASE}/{aid}{path}", json={"name": "x"}, headers=other_tenant.headers
+        )
         assert response.status_code == 404, (method, path)
     got = (await api.client.get(f"{BASE}/{aid}", headers=tenant.headers)).json()["data"]
     assert got["status"] == "active" and got["name"] == "Welcome"

@@ -16,8 +16,10 @@ HUGE = "123456789012345678901234567890"
 
 
 def _criteria(value: str, name: str = "Big") -> str:
-    return ('{"name": "' + name + '", "type": "segment", "filterCriteria": {"logicalOperator": "AND", "groups": '
-            f'[{{"field": "age", "fieldType": "number", "operator": "greater_than", "value": {value}}}]}}}}')
+    return (
+        '{"name": "' + name + '", "type": "segment", "filterCriteria": {"logicalOperator": "AND", "groups": '
+        f'[{{"field": "age", "fieldType": "number", "operator": "greater_than", "value": {value}}}]}}}}'
+    )
 
 
 async def _post_raw(api, tenant, path: str, raw: str):
@@ -29,7 +31,9 @@ def _refused(response, words: str) -> None:
     assert response.status_code == 400, response.text
     error = response.json()["error"]
     assert error["code"] == "VALIDATION_FAILED", error
-    assert [d["field"] for d in error["details"]] == ["body"] and words in error["details"][0]["message"], error
+    assert [d["field"] for d in error["details"]] == ["body"] and words in error["details"][0]["message"], (
+        error
+    )
 
 
 async def _segment_names(api, tenant) -> list[str]:
@@ -54,13 +58,16 @@ async def test_numbers_within_64_bits_still_work(api, tenant):
 async def test_lone_surrogates_are_refused(api, tenant, raw):
     body = '{"email": "s@example.com", "firstName": ' + raw + "}"
     _refused(await _post_raw(api, tenant, "/v1/contacts", body), "lone surrogates")
-    listed = await api.client.post(f"{BASE}/contacts/search", json={"contactListId": "GLOBAL_CONTACT_LIST"},
-                                   headers=tenant.headers)
+    listed = await api.client.post(
+        f"{BASE}/contacts/search", json={"contactListId": "GLOBAL_CONTACT_LIST"}, headers=tenant.headers
+    )
     assert listed.json()["data"]["contacts"] == []
 
 
 async def test_a_paired_surrogate_escape_is_an_ordinary_character(api, tenant):
-    made = await _post_raw(api, tenant, "/v1/contacts", '{"email": "s@example.com", "firstName": "\\ud83d\\ude00"}')
+    made = await _post_raw(
+        api, tenant, "/v1/contacts", '{"email": "s@example.com", "firstName": "\\ud83d\\ude00"}'
+    )
     assert made.status_code in (200, 201), made.text
     assert made.json()["data"]["firstName"] == "\U0001f600"
 
@@ -89,8 +96,11 @@ def _project(api, job_id: str) -> str:
 async def test_dashboard_import_with_a_huge_cell_fails_with_a_clear_message(api, tenant):
     csrf = await _login(api, tenant)
     content = "email,firstName\nok@example.com,Ok\nbig@example.com," + "x" * (140 * 1024) + "\n"
-    mapping = await api.client.post("/app/imports", data={"csrf_token": csrf},
-                                    files={"file": ("people.csv", content.encode(), "text/csv")})
+    mapping = await api.client.post(
+        "/app/imports",
+        data={"csrf_token": csrf},
+        files={"file": ("people.csv", content.encode(), "text/csv")},
+    )
     # the column-mapping step reads the file first: the oversized cell is reported there, nothing starts
     assert mapping.status_code == 303 and mapping.headers["location"].endswith("/imports/new"), mapping.text
     page = await api.client.get(mapping.headers["location"])

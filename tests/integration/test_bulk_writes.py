@@ -18,11 +18,21 @@ AWKWARD = "tab\there, back\\slash, new\nline, \r, \\N, NUL-free ünïcødé 📬
 
 
 def _row(project_id: str, n: int, when: datetime) -> dict:
-    return {"id": ids.new_id(), "project_id": project_id, "kind": "transactional", "priority": 50,
-            "email": f"u{n}@example.com", "name": None if n % 2 else AWKWARD, "status": "queued", "attempts": 0,
-            "next_attempt_at": when, "message_id_header": f"<m{n}@example.com>", "created_at": when,
-            "updated_at": when + timedelta(microseconds=n),
-            "payload": {"n": n, "text": AWKWARD, "nested": {"list": [1, 2.5, None, True]}}}
+    return {
+        "id": ids.new_id(),
+        "project_id": project_id,
+        "kind": "transactional",
+        "priority": 50,
+        "email": f"u{n}@example.com",
+        "name": None if n % 2 else AWKWARD,
+        "status": "queued",
+        "attempts": 0,
+        "next_attempt_at": when,
+        "message_id_header": f"<m{n}@example.com>",
+        "created_at": when,
+        "updated_at": when + timedelta(microseconds=n),
+        "payload": {"n": n, "text": AWKWARD, "nested": {"list": [1, 2.5, None, True]}},
+    }
 
 
 async def _read(db, row_ids: list[str]) -> dict[str, dict]:
@@ -56,12 +66,26 @@ async def test_updates_apply_only_where_their_conditions_hold(container):
     rows = [_row(project_id, n, when) for n in range(4)]
     async with container.db.write() as conn:
         await insert_many(conn, messages, rows)
-        await conn.execute(messages.update().where(messages.c.id == rows[3]["id"]).values(lease_owner="other"))
+        await conn.execute(
+            messages.update().where(messages.c.id == rows[3]["id"]).values(lease_owner="other")
+        )
         later = when + timedelta(hours=1)
-        changes = [{"id": r["id"], "status": "sent", "sent_at": later + timedelta(seconds=i),
-                    "smtp_response": AWKWARD if i else None} for i, r in enumerate(rows[1:])]
-        changed = await update_by_id(conn, messages, changes, where={"lease_owner": None, "status": "queued"},
-                                     fixed={"updated_at": later, "attempts": 1})
+        changes = [
+            {
+                "id": r["id"],
+                "status": "sent",
+                "sent_at": later + timedelta(seconds=i),
+                "smtp_response": AWKWARD if i else None,
+            }
+            for i, r in enumerate(rows[1:])
+        ]
+        changed = await update_by_id(
+            conn,
+            messages,
+            changes,
+            where={"lease_owner": None, "status": "queued"},
+            fixed={"updated_at": later, "attempts": 1},
+        )
     assert changed == 2
     stored = await _read(container.db, [r["id"] for r in rows])
     assert [stored[r["id"]]["status"] for r in rows] == ["queued", "sent", "sent", "queued"]

@@ -29,15 +29,23 @@ INBOUND = "/v1/inbound/bounce"
 @pytest.fixture
 def settings(db_url, tmp_path) -> Settings:
     """The shared settings with every open counted as a person's (no automated-open window)."""
-    return Settings(data_dir=tmp_path / "data", database_url=db_url, secret_key="test-secret-key", rate_limit=100000,
-                    public_url="http://sendhouse.test", send_now_delay=120, webhook_allow_private=True,
-                    automated_open_window=0)
+    return Settings(
+        data_dir=tmp_path / "data",
+        database_url=db_url,
+        secret_key="test-secret-key",
+        rate_limit=100000,
+        public_url="http://sendhouse.test",
+        send_now_delay=120,
+        webhook_allow_private=True,
+        automated_open_window=0,
+    )
 
 
 async def _both(db, campaign_id: str) -> tuple[dict, dict]:
     async with db.read() as conn:
-        return (await counters.read(conn, [campaign_id]))[campaign_id], \
-            (await counters.recount(conn, [campaign_id]))[campaign_id]
+        return (await counters.read(conn, [campaign_id]))[campaign_id], (
+            await counters.recount(conn, [campaign_id])
+        )[campaign_id]
 
 
 async def _rows(db, campaign_id: str) -> dict[str, dict]:
@@ -79,7 +87,9 @@ async def _feedback_over_http(api, tenant, rows: dict[str, dict]) -> None:
     await api.client.post(unsubscribe_path(rows["user8"]), data={"List-Unsubscribe": "One-Click"})
 
 
-async def test_counters_equal_the_ledger_after_a_send_with_refusals_retries_and_feedback(api, tenant, settings):
+async def test_counters_equal_the_ledger_after_a_send_with_refusals_retries_and_feedback(
+    api, tenant, settings
+):
     with SmtpSink(rcpt_reply=_relay_reply()) as sink:
         container = container_for(settings, smtp_url=sink.url, retry_base_seconds=0, max_attempts=3)
         try:
@@ -89,20 +99,39 @@ async def test_counters_equal_the_ledger_after_a_send_with_refusals_retries_and_
         finally:
             await container.close()
     rows = await _rows(api.db, cid)
-    assert (rows["user1"]["status"], rows["user2"]["status"], rows["user3"]["status"]) == ("failed", "sent", "failed")
+    assert (rows["user1"]["status"], rows["user2"]["status"], rows["user3"]["status"]) == (
+        "failed",
+        "sent",
+        "failed",
+    )
     await _feedback_over_http(api, tenant, rows)
-    async with api.db.write() as conn:  # an automated open of a row a person opened too, and of one nobody did
+    async with (
+        api.db.write() as conn
+    ):  # an automated open of a row a person opened too, and of one nobody did
         row = await events.message_row(conn, rows["user4"]["id"])
         other = await events.message_row(conn, rows["user9"]["id"])
-        await feedback.record(conn, [Opened(row, when=utcnow(), automated=True),
-                                     Opened(other, when=utcnow(), automated=True)], now=utcnow())
+        await feedback.record(
+            conn,
+            [Opened(row, when=utcnow(), automated=True), Opened(other, when=utcnow(), automated=True)],
+            now=utcnow(),
+        )
     kept, truth = await _both(api.db, cid)
     assert kept == truth
-    assert (kept["ledger_rows"], kept["ledger_sent"], kept["ledger_bounced"], kept["ledger_failed"]) == (12, 9, 1, 2)
+    assert (kept["ledger_rows"], kept["ledger_sent"], kept["ledger_bounced"], kept["ledger_failed"]) == (
+        12,
+        9,
+        1,
+        2,
+    )
     assert (kept["opened"], kept["human_opened"], kept["clicked"]) == (4, 3, 2)
     assert (kept["bounced"], kept["failed_bounced"], kept["complained"], kept["unsubscribed"]) == (3, 2, 1, 1)
     metrics = (await api.client.get(f"/v1/campaigns/{cid}", headers=tenant.headers)).json()["data"]["metrics"]
-    assert (metrics["sent"], metrics["delivered"], metrics["bounced"], metrics["failedCount"]) == (12, 9, 3, 0)
+    assert (metrics["sent"], metrics["delivered"], metrics["bounced"], metrics["failedCount"]) == (
+        12,
+        9,
+        3,
+        0,
+    )
 
 
 async def _finished(container, cid: str) -> bool:
@@ -134,8 +163,9 @@ async def _received(sink, n: int) -> bool:
 async def _settled(container, cid: str) -> bool:
     """Nothing of the campaign is queued, sending or deferred any more."""
     async with container.db.read() as conn:
-        query = sa.select(sa.func.count()).where(messages.c.campaign_id == cid,
-                                                 messages.c.status.in_(("queued", "sending", "deferred")))
+        query = sa.select(sa.func.count()).where(
+            messages.c.campaign_id == cid, messages.c.status.in_(("queued", "sending", "deferred"))
+        )
         return (await conn.execute(query)).scalar_one() == 0
 
 
@@ -147,7 +177,12 @@ async def test_an_abort_cancels_into_the_counters_and_a_later_bounce_moves_sent_
         await ledger.mark_bounced(conn, [rows[0]["id"], rows[3]["id"]], utcnow())  # row 3 was never sent
     kept, truth = await _both(api.db, cid)
     assert kept == truth
-    assert (kept["ledger_sent"], kept["ledger_bounced"], kept["ledger_cancelled"], counters.pending(kept)) == (2, 1, 3, 0)
+    assert (
+        kept["ledger_sent"],
+        kept["ledger_bounced"],
+        kept["ledger_cancelled"],
+        counters.pending(kept),
+    ) == (2, 1, 3, 0)
 
 
 async def test_two_transactions_recording_one_first_open_count_it_once(api, tenant, db_kind):
@@ -160,7 +195,9 @@ async def test_two_transactions_recording_one_first_open_count_it_once(api, tena
 
     async def holder() -> None:
         async with api.db.write() as conn:
-            await conn.execute(sa.text("SELECT 1 FROM campaign_counters WHERE campaign_id = :c FOR UPDATE"), {"c": cid})
+            await conn.execute(
+                sa.text("SELECT 1 FROM campaign_counters WHERE campaign_id = :c FOR UPDATE"), {"c": cid}
+            )
             await events.insert_events(conn, [_open(rows[0])])
             first.set()
             await second.wait()
@@ -180,15 +217,26 @@ async def test_two_transactions_recording_one_first_open_count_it_once(api, tena
 
 
 def _open(row: dict) -> dict:
-    return {"id": ids.new_id(), "project_id": row["project_id"], "message_id": row["id"],
-            "campaign_id": row["campaign_id"], "email": row["email"], "type": "opened", "url": None,
-            "is_automated": False, "detail": {}, "created_at": utcnow()}
+    return {
+        "id": ids.new_id(),
+        "project_id": row["project_id"],
+        "message_id": row["id"],
+        "campaign_id": row["campaign_id"],
+        "email": row["email"],
+        "type": "opened",
+        "url": None,
+        "is_automated": False,
+        "detail": {},
+        "created_at": utcnow(),
+    }
 
 
 async def _someone_waits_on_a_lock(db) -> bool:
     async with db.read() as conn:
-        query = sa.text("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
-                        "AND datname = current_database()")
+        query = sa.text(
+            "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+            "AND datname = current_database()"
+        )
         return (await conn.execute(query)).scalar_one() > 0
 
 

@@ -18,22 +18,46 @@ from sendhouse.store import ledger as store_ledger
 from sendhouse.store.schema.audience import contact_lists, contacts, list_members
 from sendhouse.store.schema.campaigns import campaigns, messages
 
-BASE = {"name": "Launch", "subject": "Hello", "htmlTemplate": "<p>Hi</p>", "from": {"email": "news@example.com"}}
+BASE = {
+    "name": "Launch",
+    "subject": "Hello",
+    "htmlTemplate": "<p>Hi</p>",
+    "from": {"email": "news@example.com"},
+}
 
 
 async def seed_list(api, project_id: str, size: int) -> str:
     """A plain list of `size` contacts, inserted directly."""
     now, list_id = utcnow(), ids.new_id()
-    people = [{"id": ids.new_id(), "project_id": project_id, "email": f"user{i}@{list_id}.example.com",
-               "custom_fields": {},
-               "first_name": f"User{i}", "created_at": now, "updated_at": now} for i in range(size)]
+    people = [
+        {
+            "id": ids.new_id(),
+            "project_id": project_id,
+            "email": f"user{i}@{list_id}.example.com",
+            "custom_fields": {},
+            "first_name": f"User{i}",
+            "created_at": now,
+            "updated_at": now,
+        }
+        for i in range(size)
+    ]
     async with api.db.write() as conn:
-        await conn.execute(contact_lists.insert().values(
-            id=list_id, project_id=project_id, name="Customers", type="list", created_at=now, updated_at=now))
+        await conn.execute(
+            contact_lists.insert().values(
+                id=list_id,
+                project_id=project_id,
+                name="Customers",
+                type="list",
+                created_at=now,
+                updated_at=now,
+            )
+        )
         if people:
             await conn.execute(contacts.insert(), people)
-            await conn.execute(list_members.insert(), [
-                {"list_id": list_id, "contact_id": p["id"], "created_at": now} for p in people])
+            await conn.execute(
+                list_members.insert(),
+                [{"list_id": list_id, "contact_id": p["id"], "created_at": now} for p in people],
+            )
     return list_id
 
 
@@ -60,8 +84,8 @@ async def ledger(api, cid: str) -> Counter:
 
 async def set_ledger(api, cid: str, email: str, status: str) -> None:
     """Record an outcome for the campaign's row for contact `userN@…` as a worker would (through the
-    ledger, so the campaign counters follow): sent, bounced (after delivery), sending (leased),
-deferred or failed."""
+        ledger, so the campaign counters follow): sent, bounced (after delivery), sending (leased),
+    deferred or failed."""
     local = email.split("@")[0]
     async with api.db.write() as conn:
         mine = sa.and_(messages.c.campaign_id == cid, messages.c.email.like(f"{local}@%"))
@@ -70,7 +94,9 @@ deferred or failed."""
             await store_ledger.mark_sent(conn, [{"row_id": row_id, "response": "250 OK"}], utcnow())
             await store_ledger.mark_bounced(conn, [row_id] if status == "bounced" else [], utcnow())
             return
-        await conn.execute(messages.update().where(messages.c.id == row_id).values(status="sending", lease_owner="w1"))
+        await conn.execute(
+            messages.update().where(messages.c.id == row_id).values(status="sending", lease_owner="w1")
+        )
         if status == "sending":  # leased by a worker, its outcome not recorded yet
             return
         outcome = {"row_id": row_id, "error": "4.0.0 later", "response": "421 later", "retry_at": utcnow()}
@@ -137,8 +163,12 @@ async def test_analytics_counts_and_rates_from_the_ledger(api, tenant):
     cid = await sending(api, tenant, size=4)
     zero = (await api.client.get(f"/v1/campaigns/{cid}/analytics", headers=tenant.headers)).json()["data"]
     assert zero["counts"]["sent"] == 0 and zero["rates"]["deliveryRate"] == 0 and zero["sentAt"] is None
-    for email, status in (("user0@example.com", "sent"), ("user1@example.com", "sent"),
-                          ("user2@example.com", "bounced"), ("user3@example.com", "failed")):
+    for email, status in (
+        ("user0@example.com", "sent"),
+        ("user1@example.com", "sent"),
+        ("user2@example.com", "bounced"),
+        ("user3@example.com", "failed"),
+    ):
         await set_ledger(api, cid, email, status)
     response = await api.client.get(f"/v1/campaigns/{cid}/analytics", headers=tenant.headers)
     data = response.json()["data"]
@@ -178,22 +208,40 @@ def error_of(response, status: int) -> dict:
 
 async def test_wrong_states_for_each_action(api, tenant):
     draft = (await api.client.post("/v1/campaigns", json=BASE, headers=tenant.headers)).json()["data"]["id"]
-    for action, code in (("pause", "CAMPAIGN_NOT_PAUSABLE"), ("resume", "CAMPAIGN_NOT_RESUMABLE"),
-                         ("abort", "CAMPAIGN_NOT_ABORTABLE")):
+    for action, code in (
+        ("pause", "CAMPAIGN_NOT_PAUSABLE"),
+        ("resume", "CAMPAIGN_NOT_RESUMABLE"),
+        ("abort", "CAMPAIGN_NOT_ABORTABLE"),
+    ):
         assert error_of(await act(api, tenant, draft, action), 409)["code"] == code
     immediate = await scheduled(api, tenant)
     assert error_of(await act(api, tenant, immediate, "pause"), 409)["code"] == "CAMPAIGN_NOT_PAUSABLE"
     done = await scheduled(api, tenant, size=0)
     await service.start_campaign(api.db, done, utcnow())
     assert error_of(await act(api, tenant, done, "abort"), 409)["code"] == "CAMPAIGN_NOT_ABORTABLE"
-    assert error_of(await api.client.patch(f"/v1/campaigns/{done}", json={"name": "x"}, headers=tenant.headers),
-                    409)["code"] == "CAMPAIGN_NOT_EDITABLE"
-    assert [await status_of(api, tenant, c) for c in (draft, immediate, done)] == ["draft", "scheduled", "sent"]
+    assert (
+        error_of(
+            await api.client.patch(f"/v1/campaigns/{done}", json={"name": "x"}, headers=tenant.headers), 409
+        )["code"]
+        == "CAMPAIGN_NOT_EDITABLE"
+    )
+    assert [await status_of(api, tenant, c) for c in (draft, immediate, done)] == [
+        "draft",
+        "scheduled",
+        "sent",
+    ]
 
 
 async def test_gradual_scheduled_pause_and_resume_keeps_its_start(api, tenant):
-    cid = await scheduled(api, tenant, sendMode="gradual", gradualStrategy="fixed", dailyBatchSize=1,
-                          scheduledAt="2099-01-01T00:00:00Z", sendNow=False)
+    cid = await scheduled(
+        api,
+        tenant,
+        sendMode="gradual",
+        gradualStrategy="fixed",
+        dailyBatchSize=1,
+        scheduledAt="2099-01-01T00:00:00Z",
+        sendNow=False,
+    )
     assert (await act(api, tenant, cid, "pause")).json()["data"]["status"] == "paused"
     data = (await act(api, tenant, cid, "resume")).json()["data"]
     assert data["status"] == "scheduled"
@@ -204,21 +252,28 @@ async def test_gradual_scheduled_pause_and_resume_keeps_its_start(api, tenant):
 async def test_paused_campaign_edits_only_gradual_settings(api, tenant):
     cid = await sending(api, tenant, sendMode="gradual", gradualStrategy="fixed", dailyBatchSize=1)
     await act(api, tenant, cid, "pause")
-    ok = await api.client.patch(f"/v1/campaigns/{cid}", json={"dailyBatchSize": 5, "gradualStrategy": "2x"},
-                                headers=tenant.headers)
+    ok = await api.client.patch(
+        f"/v1/campaigns/{cid}", json={"dailyBatchSize": 5, "gradualStrategy": "2x"}, headers=tenant.headers
+    )
     assert ok.status_code == 200 and ok.json()["data"]["gradualSend"]["dailyBatchSize"] == 5
     refused = await api.client.patch(f"/v1/campaigns/{cid}", json={"subject": "New"}, headers=tenant.headers)
     assert error_of(refused, 409)["code"] == "CAMPAIGN_NOT_EDITABLE"
     zero = await api.client.patch(f"/v1/campaigns/{cid}", json={"dailyBatchSize": 0}, headers=tenant.headers)
     assert error_of(zero, 400)["details"][0]["field"] == "dailyBatchSize"
     got = (await api.client.get(f"/v1/campaigns/{cid}", headers=tenant.headers)).json()["data"]
-    assert got["subject"] == "Hello" and got["status"] == "paused" and got["gradualSend"]["gradualStrategy"] == "2x"
+    assert (
+        got["subject"] == "Hello"
+        and got["status"] == "paused"
+        and got["gradualSend"]["gradualStrategy"] == "2x"
+    )
     assert (await act(api, tenant, cid, "resume")).json()["data"]["status"] == "sending_gradual"
 
 
 async def test_sending_campaign_is_not_editable(api, tenant):
     cid = await sending(api, tenant)
-    response = await api.client.patch(f"/v1/campaigns/{cid}", json={"dailyBatchSize": 3}, headers=tenant.headers)
+    response = await api.client.patch(
+        f"/v1/campaigns/{cid}", json={"dailyBatchSize": 3}, headers=tenant.headers
+    )
     assert error_of(response, 409)["code"] == "CAMPAIGN_NOT_EDITABLE"
 
 
@@ -233,9 +288,17 @@ async def test_abort_cancels_queued_and_deferred_rows_in_the_same_transaction(ap
     assert response.json()["data"]["status"] == "aborted"
     assert await ledger(api, cid) == Counter({"cancelled": 3, "sent": 1, "sending": 1})
     async with api.db.read() as conn:
-        aborted_at = (await conn.execute(sa.select(campaigns.c.aborted_at).where(campaigns.c.id == cid))).scalar()
-        stamps = {s for (s,) in await conn.execute(sa.select(messages.c.updated_at).where(
-            messages.c.campaign_id == cid, messages.c.status == "cancelled"))}
+        aborted_at = (
+            await conn.execute(sa.select(campaigns.c.aborted_at).where(campaigns.c.id == cid))
+        ).scalar()
+        stamps = {
+            s
+            for (s,) in await conn.execute(
+                sa.select(messages.c.updated_at).where(
+                    messages.c.campaign_id == cid, messages.c.status == "cancelled"
+                )
+            )
+        }
     assert stamps == {aborted_at}
 
 
@@ -252,8 +315,9 @@ async def test_automatic_pause_with_reason_and_resume_of_a_never_started_campaig
     async with api.db.write() as conn:
         assert await service.pause_for_reason(conn, cid, "schedule missed while the server was down", now)
         assert not await service.pause_for_reason(conn, cid, "again", now)
-        await conn.execute(campaigns.update().where(campaigns.c.id == cid)
-                           .values(scheduled_at=now - timedelta(hours=3)))
+        await conn.execute(
+            campaigns.update().where(campaigns.c.id == cid).values(scheduled_at=now - timedelta(hours=3))
+        )
     data = (await api.client.get(f"/v1/campaigns/{cid}", headers=tenant.headers)).json()["data"]
     assert data["status"] == "paused" and data["pausedReason"] == "schedule missed while the server was down"
     resumed = (await act(api, tenant, cid, "resume")).json()["data"]
@@ -305,21 +369,27 @@ async def test_mixed_concurrent_actions_leave_a_consistent_state(api, tenant, se
 
 async def test_patch_moves_a_scheduled_campaign_keeping_the_buffer(api, tenant):
     cid = await scheduled(api, tenant, scheduledAt="2099-01-01T00:00:00Z", sendNow=False)
-    moved = await api.client.patch(f"/v1/campaigns/{cid}", json={"scheduledAt": "2098-06-01T08:30:00Z"},
-                                   headers=tenant.headers)
+    moved = await api.client.patch(
+        f"/v1/campaigns/{cid}", json={"scheduledAt": "2098-06-01T08:30:00Z"}, headers=tenant.headers
+    )
     assert moved.json()["data"]["scheduledAt"] == "2098-06-01T08:30:00.000Z"
     now = utcnow()
-    soon = await api.client.patch(f"/v1/campaigns/{cid}", json={"scheduledAt": now.isoformat()},
-                                  headers=tenant.headers)
+    soon = await api.client.patch(
+        f"/v1/campaigns/{cid}", json={"scheduledAt": now.isoformat()}, headers=tenant.headers
+    )
     async with api.db.read() as conn:
-        start = (await conn.execute(sa.select(campaigns.c.scheduled_at).where(campaigns.c.id == cid))).scalar()
+        start = (
+            await conn.execute(sa.select(campaigns.c.scheduled_at).where(campaigns.c.id == cid))
+        ).scalar()
     assert soon.json()["data"]["status"] == "scheduled"
     assert (start - now).total_seconds() >= api.container.settings.send_now_delay
 
 
 async def test_patch_cannot_remove_the_content(api, tenant):
     cid = await scheduled(api, tenant)
-    response = await api.client.patch(f"/v1/campaigns/{cid}", json={"htmlTemplate": None}, headers=tenant.headers)
+    response = await api.client.patch(
+        f"/v1/campaigns/{cid}", json={"htmlTemplate": None}, headers=tenant.headers
+    )
     assert error_of(response, 400)["details"][0]["field"] == "templateId"
     got = (await api.client.get(f"/v1/campaigns/{cid}", headers=tenant.headers)).json()["data"]
     assert got["htmlTemplate"] == BASE["htmlTemplate"]

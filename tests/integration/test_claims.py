@@ -43,15 +43,17 @@ async def _held_campaign(container, size: int) -> str:
     """A started campaign whose rows are all held back, as a gradual campaign's are."""
     cid = await start_campaign(container.db, await _project(container), size)
     async with container.db.write() as conn:
-        await conn.execute(messages.update().where(messages.c.campaign_id == cid)
-                           .values(next_attempt_at=ledger.HOLD_UNTIL))
+        await conn.execute(
+            messages.update().where(messages.c.campaign_id == cid).values(next_attempt_at=ledger.HOLD_UNTIL)
+        )
     return cid
 
 
 async def _released(container, cid: str) -> set[str]:
     async with container.db.read() as conn:
-        query = sa.select(messages.c.id).where(messages.c.campaign_id == cid,
-                                               messages.c.next_attempt_at < ledger.HOLD_UNTIL)
+        query = sa.select(messages.c.id).where(
+            messages.c.campaign_id == cid, messages.c.next_attempt_at < ledger.HOLD_UNTIL
+        )
         return set((await conn.execute(query)).scalars())
 
 
@@ -68,7 +70,9 @@ async def test_concurrent_ledger_claims_never_exceed_their_limit(container):
     assert [len(b) for b in batches] == [10] * HOLDERS
     assert len(set(claimed)) == len(claimed) == HOLDERS * 10
     async with container.db.read() as conn:
-        leased = (await conn.execute(sa.select(sa.func.count()).where(messages.c.status == "sending"))).scalar_one()
+        leased = (
+            await conn.execute(sa.select(sa.func.count()).where(messages.c.status == "sending"))
+        ).scalar_one()
     assert leased == len(claimed)
 
 
@@ -110,13 +114,35 @@ async def _deliveries(container, count: int) -> None:
     project_id, now = await _project(container), utcnow()
     webhook_id = ids.new_id()
     async with container.db.write() as conn:
-        await conn.execute(webhooks.insert().values(
-            id=webhook_id, organization_id=ids.new_id(), project_id=project_id, url="https://hooks.example.com/",
-            secret="whsec_x", events=["email.sent"], created_at=now, updated_at=now))
-        await conn.execute(webhook_deliveries.insert(), [
-            {"id": ids.new_id(), "webhook_id": webhook_id, "project_id": project_id, "event": "email.sent",
-             "payload": b"{}", "status": "pending", "next_attempt_at": now, "created_at": now, "updated_at": now}
-            for _ in range(count)])
+        await conn.execute(
+            webhooks.insert().values(
+                id=webhook_id,
+                organization_id=ids.new_id(),
+                project_id=project_id,
+                url="https://hooks.example.com/",
+                secret="whsec_x",
+                events=["email.sent"],
+                created_at=now,
+                updated_at=now,
+            )
+        )
+        await conn.execute(
+            webhook_deliveries.insert(),
+            [
+                {
+                    "id": ids.new_id(),
+                    "webhook_id": webhook_id,
+                    "project_id": project_id,
+                    "event": "email.sent",
+                    "payload": b"{}",
+                    "status": "pending",
+                    "next_attempt_at": now,
+                    "created_at": now,
+                    "updated_at": now,
+                }
+                for _ in range(count)
+            ],
+        )
 
 
 async def test_concurrent_webhook_claims_never_exceed_their_limit(container):
@@ -127,8 +153,9 @@ async def test_concurrent_webhook_claims_never_exceed_their_limit(container):
     capacity = webhook_store.Capacity(limit=10, per_webhook=100, per_project=100)
 
     async def claim(conn, i: int) -> list[str]:
-        rows = await webhook_store.claim_due(conn, owner=f"d{i}", now=now, lease_until=now + timedelta(minutes=1),
-                                             capacity=capacity)
+        rows = await webhook_store.claim_due(
+            conn, owner=f"d{i}", now=now, lease_until=now + timedelta(minutes=1), capacity=capacity
+        )
         return [r["id"] for r in rows]
 
     batches = await together(container, claim)
@@ -136,6 +163,7 @@ async def test_concurrent_webhook_claims_never_exceed_their_limit(container):
     assert all(len(b) <= 10 for b in batches) and any(len(b) == 10 for b in batches)
     assert len(set(claimed)) == len(claimed)
     async with container.db.read() as conn:
-        leased = (await conn.execute(sa.select(sa.func.count()).where(
-            webhook_deliveries.c.status == "delivering"))).scalar_one()
+        leased = (
+            await conn.execute(sa.select(sa.func.count()).where(webhook_deliveries.c.status == "delivering"))
+        ).scalar_one()
     assert leased == len(claimed)

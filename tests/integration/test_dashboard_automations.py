@@ -14,8 +14,13 @@ from tests.support.automation_data import automation, contact, series
 
 
 def _form(token: str, **extra) -> dict:
-    return {"csrf_token": token, "name": "Welcome", "triggerType": "contact_created",
-            "steps": json.dumps(series(0)), **extra}
+    return {
+        "csrf_token": token,
+        "name": "Welcome",
+        "triggerType": "contact_created",
+        "steps": json.dumps(series(0)),
+        **extra,
+    }
 
 
 async def test_pages_need_a_login_and_the_csrf_token(api, tenant):
@@ -42,7 +47,7 @@ async def test_create_activate_pause_resume_from_the_pages(api, tenant):
     for action, status in (("activate", "active"), ("pause", "paused"), ("resume", "active")):
         done = await api.client.post(f"/app{path}/{action}", data={"csrf_token": token})
         assert done.status_code == 303, action
-        assert f'status {status}' in (await api.client.get(f"/app{path}")).text
+        assert f"status {status}" in (await api.client.get(f"/app{path}")).text
     again = await api.client.post(f"/app{path}/resume", data={"csrf_token": token})
     assert again.status_code == 303
     assert "Only paused workflows can be resumed" in (await api.client.get(f"/app{path}")).text
@@ -63,15 +68,23 @@ async def test_list_and_step_figures(api, tenant):
 
 
 async def test_events_page_and_other_projects(api, tenant, other_tenant):
-    await api.client.post("/v1/events", headers=tenant.headers,
-                          json={"eventName": "paid", "properties": [{"propertyName": "total", "type": "number"}]})
+    await api.client.post(
+        "/v1/events",
+        headers=tenant.headers,
+        json={"eventName": "paid", "properties": [{"propertyName": "total", "type": "number"}]},
+    )
     cid = await contact(api, tenant, "ann@example.com")
-    await api.client.post("/v1/events/send", headers=tenant.headers,
-                          json={"eventName": "paid", "contactId": cid, "eventProperties": {"total": 12}})
+    await api.client.post(
+        "/v1/events/send",
+        headers=tenant.headers,
+        json={"eventName": "paid", "contactId": cid, "eventProperties": {"total": 12}},
+    )
     theirs = await automation(api, other_tenant, steps=series(0))
     token = await _login(api, tenant)
     page = (await api.client.get("/app/events")).text
     assert 'data-event="paid"' in page and "total (number)" in page and "total=12" in page
     assert (await api.client.get(f"/app/automations/{theirs}")).status_code == 404
-    assert (await api.client.post(f"/app/automations/{theirs}/pause", data={"csrf_token": token})).status_code == 404
+    assert (
+        await api.client.post(f"/app/automations/{theirs}/pause", data={"csrf_token": token})
+    ).status_code == 404
     assert (await api.client.post(f"/app/automations/{theirs}", data=_form(token))).status_code == 404

@@ -64,9 +64,18 @@ async def test_a_file_that_cannot_be_imported_fails_with_its_reason(api, tenant,
 
 async def test_a_job_interrupted_by_a_restart_is_reported_as_such(api, tenant):
     now = utcnow()
-    rows = {name: {"id": ids.new_id(), "project_id": tenant.project_id, "status": "running", "total": 100,
-                   "done": 40, "created_at": now - age, "updated_at": now - age}
-            for name, age in (("silent", dashboard.STALE_IMPORT + timedelta(seconds=1)), ("busy", timedelta(0)))}
+    rows = {
+        name: {
+            "id": ids.new_id(),
+            "project_id": tenant.project_id,
+            "status": "running",
+            "total": 100,
+            "done": 40,
+            "created_at": now - age,
+            "updated_at": now - age,
+        }
+        for name, age in (("silent", dashboard.STALE_IMPORT + timedelta(seconds=1)), ("busy", timedelta(0)))
+    }
     async with api.db.write() as conn:
         await conn.execute(import_jobs.insert(), list(rows.values()))
     silent = await dashboard.get_import(api.db, tenant.project_id, rows["silent"]["id"])
@@ -85,12 +94,15 @@ async def test_another_projects_job_is_not_found(api, tenant, other_tenant, tmp_
 
 async def test_the_upload_form_and_its_status_page(api, tenant, elsewhere):
     token = await _login(api, tenant)
-    uploaded = await api.client.post("/app/imports", data={"csrf_token": token},
-                                     files={"file": ("people.csv", CSV.encode(), "text/csv")})
+    uploaded = await api.client.post(
+        "/app/imports", data={"csrf_token": token}, files={"file": ("people.csv", CSV.encode(), "text/csv")}
+    )
     mapping = await api.client.get(uploaded.headers["location"])
     upload_id = re.search(r"/app/imports/([0-9a-f]{24})/start", mapping.text)[1]
-    sent = await api.client.post(f"/app/imports/{upload_id}/start",
-                                 data={"csrf_token": token, "target_0": "email", "target_1": "firstName"})
+    sent = await api.client.post(
+        f"/app/imports/{upload_id}/start",
+        data={"csrf_token": token, "target_0": "email", "target_1": "firstName"},
+    )
     assert sent.status_code == 303 and sent.headers["location"].startswith("/app/imports/")
     job_id = sent.headers["location"].rsplit("/", 1)[1]
     await wait_for(lambda: finished(elsewhere.db, tenant.project_id, job_id), timeout=20)

@@ -25,26 +25,40 @@ def _csrf(html: str) -> str:
 async def _login(api, tenant, email="ada@shop.example") -> str:
     await users.create_user(api.db, email, password=PASSWORD, project_id=tenant.project_id)
     page = await api.client.get("/app/login")
-    done = await api.client.post("/app/login", data={"email": email, "password": PASSWORD,
-                                                     "csrf_token": _csrf(page.text)})
+    done = await api.client.post(
+        "/app/login", data={"email": email, "password": PASSWORD, "csrf_token": _csrf(page.text)}
+    )
     assert done.status_code == 303
     return _csrf((await api.client.get("/app/inbox")).text)
 
 
 async def _deliver(api, project_id: str, raw: bytes) -> str:
     domain = inbound_receive.default_domain(api.container.settings, project_id)
-    envelope = inbound_receive.Envelope("bob@example.org", (f"in@{domain}",), "127.0.0.1", "client.example.org")
-    [stored] = await inbound_receive.receive(api.db, api.container.settings, envelope, raw,
-                                             [inbound_receive.Route(project_id, domain, True)])
+    envelope = inbound_receive.Envelope(
+        "bob@example.org", (f"in@{domain}",), "127.0.0.1", "client.example.org"
+    )
+    [stored] = await inbound_receive.receive(
+        api.db, api.container.settings, envelope, raw, [inbound_receive.Route(project_id, domain, True)]
+    )
     return stored
 
 
 async def test_inbox_lists_filters_and_shows_a_message_with_its_parts(api, tenant, other_tenant):
     token = await _login(api, tenant)
-    first = await _deliver(api, tenant.project_id, message(sender="Ann <ann@example.org>", to="x@example.com",
-                                                           subject="Invoice", html="<p>Pay</p>",
-                                                           attachments=(("inv.pdf", "application/pdf", PDF),)))
-    await _deliver(api, tenant.project_id, message(sender="bob@example.org", to="x@example.com", subject="Other"))
+    first = await _deliver(
+        api,
+        tenant.project_id,
+        message(
+            sender="Ann <ann@example.org>",
+            to="x@example.com",
+            subject="Invoice",
+            html="<p>Pay</p>",
+            attachments=(("inv.pdf", "application/pdf", PDF),),
+        ),
+    )
+    await _deliver(
+        api, tenant.project_id, message(sender="bob@example.org", to="x@example.com", subject="Other")
+    )
     page = await api.client.get("/app/inbox")
     assert page.status_code == 200 and "Invoice" in page.text and "Other" in page.text
     assert f"anything@{tenant.project_id}." in page.text
@@ -55,18 +69,26 @@ async def test_inbox_lists_filters_and_shows_a_message_with_its_parts(api, tenan
     att_id = re.search(rf"/app/inbox/{first}/attachments/(att_[0-9a-f]{{24}})", shown.text)[1]
     assert (await api.client.get(f"/app/inbox/{first}/attachments/{att_id}")).content == PDF
     assert b"Subject: Invoice" in (await api.client.get(f"/app/inbox/{first}/raw")).content
-    replied = await api.client.post(f"/app/inbox/{first}/reply", data={
-        "from_email": "support@example.com", "text": "Paid.", "csrf_token": token})
+    replied = await api.client.post(
+        f"/app/inbox/{first}/reply",
+        data={"from_email": "support@example.com", "text": "Paid.", "csrf_token": token},
+    )
     assert replied.status_code == 303
     async with api.db.read() as conn:
         [row] = (await conn.execute(sa.select(messages))).mappings().all()
     assert row["email"] == "ann@example.org" and row["payload"]["content"]["subject"] == "Re: Invoice"
-    bad = await api.client.post(f"/app/inbox/{first}/reply", data={"from_email": "", "text": "x", "csrf_token": token})
+    bad = await api.client.post(
+        f"/app/inbox/{first}/reply", data={"from_email": "", "text": "x", "csrf_token": token}
+    )
     assert "from" in (await api.client.get(bad.headers["location"])).text
     other = await _deliver(api, other_tenant.project_id, message(sender="c@example.org", to="y@example.com"))
     assert (await api.client.get(f"/app/inbox/{other}")).status_code == 404
-    assert (await api.client.post(f"/app/inbox/{other}/reply", data={
-        "from_email": "support@example.com", "text": "x", "csrf_token": token})).status_code == 404
+    assert (
+        await api.client.post(
+            f"/app/inbox/{other}/reply",
+            data={"from_email": "support@example.com", "text": "x", "csrf_token": token},
+        )
+    ).status_code == 404
 
 
 async def test_smtp_key_is_shown_once_with_the_settings_and_revoked(api, tenant):
@@ -83,12 +105,16 @@ async def test_smtp_key_is_shown_once_with_the_settings_and_revoked(api, tenant)
 
 async def test_receiving_is_switched_from_the_domain_page(api, tenant):
     token = await _login(api, tenant)
-    added = (await api.client.post("/v1/domains", json={"domain": "example.com"}, headers=tenant.headers)).json()
+    added = (
+        await api.client.post("/v1/domains", json={"domain": "example.com"}, headers=tenant.headers)
+    ).json()
     domain_id = added["data"]["id"]
     refused = await api.client.post(f"/app/domains/{domain_id}/inbound/enable", data={"csrf_token": token})
     assert "verified for sending" in (await api.client.get(refused.headers["location"])).text
     async with api.db.write() as conn:
-        await conn.execute(domains.update().where(domains.c.id == domain_id).values(verification_status="VERIFIED"))
+        await conn.execute(
+            domains.update().where(domains.c.id == domain_id).values(verification_status="VERIFIED")
+        )
     await api.client.post(f"/app/domains/{domain_id}/inbound/enable", data={"csrf_token": token})
     page = (await api.client.get(f"/app/domains/{domain_id}")).text
     assert "Receiving is on" in page and ">inbound<" in page

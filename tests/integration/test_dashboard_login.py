@@ -18,7 +18,9 @@ EMAIL = "ada@shop.example"
 
 async def _attempt(client, email: str, password: str):
     page = await client.get("/app/login")
-    return await client.post("/app/login", data={"email": email, "password": password, "csrf_token": _csrf(page.text)})
+    return await client.post(
+        "/app/login", data={"email": email, "password": password, "csrf_token": _csrf(page.text)}
+    )
 
 
 async def test_the_password_check_runs_in_a_thread(api, tenant, monkeypatch):
@@ -49,7 +51,9 @@ async def test_guesses_at_one_account_are_throttled_even_with_the_right_password
     assert refused.status_code == 429
     assert "Too many login attempts for this account. Try again in 1000000 seconds." in refused.text
     assert "sendhouse_session" not in refused.headers.get("set-cookie", "")
-    other = await user_service.create_user(api.db, "bob@shop.example", password=PASSWORD, project_id=tenant.project_id)
+    other = await user_service.create_user(
+        api.db, "bob@shop.example", password=PASSWORD, project_id=tenant.project_id
+    )
     assert (await _attempt(api.client, other[0]["email"], PASSWORD)).status_code == 303
 
 

@@ -10,14 +10,24 @@ import re
 from tests.integration.test_dashboard_campaign_page import _login
 from tests.support.sending_data import container_for, ledger_counts, running, start_campaign, wait_for
 
-HTML = ('<html><body><h1>Hello {{first_name}}</h1><a href="https://shop.example/sale?a=1&amp;b=2">Sale</a>'
-        "</body></html>")
+HTML = (
+    '<html><body><h1>Hello {{first_name}}</h1><a href="https://shop.example/sale?a=1&amp;b=2">Sale</a>'
+    "</body></html>"
+)
 
 
 async def _send_two_campaigns(api, tenant, settings) -> tuple[str, str]:
-    first = await start_campaign(api.db, tenant.project_id, 3, htmlTemplate=HTML, prefix="spring",
-                                 **{"from": {"email": "news@shop.example", "name": "Shop News"}})
-    second = await start_campaign(api.db, tenant.project_id, 2, htmlTemplate=HTML, prefix="summer", name="Summer")
+    first = await start_campaign(
+        api.db,
+        tenant.project_id,
+        3,
+        htmlTemplate=HTML,
+        prefix="spring",
+        **{"from": {"email": "news@shop.example", "name": "Shop News"}},
+    )
+    second = await start_campaign(
+        api.db, tenant.project_id, 2, htmlTemplate=HTML, prefix="summer", name="Summer"
+    )
     worker = container_for(settings, smtp_url="capture")
     try:
         async with running(worker):
@@ -50,7 +60,7 @@ async def test_reading_a_message_loads_no_pixel_and_shows_the_real_from(api, ten
     text_part = re.search(r"<summary>Text part</summary><pre[^>]*>(.*?)</pre>", page, re.DOTALL)[1]
     assert "/t/c/" not in text_part and "https://shop.example/sale" in html.unescape(text_part)
     assert re.search(r'id="message-from" class="wrap">Shop News &lt;news@shop.example&gt;<', page)
-    assert "bounces+" in page[page.index("Return path"):]
+    assert "bounces+" in page[page.index("Return path") :]
 
 
 async def test_the_outbox_filters_by_campaign_recipient_and_status(api, tenant, settings):

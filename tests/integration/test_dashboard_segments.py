@@ -7,23 +7,39 @@ from __future__ import annotations
 
 from tests.integration.test_dashboard_campaign_page import _login
 
-READERS = {"logicalOperator": "AND", "groups": [
-    {"field": "firstName", "fieldType": "string", "operator": "starts_with", "value": "Reader"}]}
+READERS = {
+    "logicalOperator": "AND",
+    "groups": [{"field": "firstName", "fieldType": "string", "operator": "starts_with", "value": "Reader"}],
+}
 
 
 async def _segment(api, tenant, name: str = "Readers") -> str:
     for i in range(3):
-        await api.client.post("/v1/contacts", headers=tenant.headers,
-                              json={"email": f"r{i}@shop.example", "firstName": f"Reader{i}"})
-    made = await api.client.post("/v1/contact-lists", headers=tenant.headers,
-                                 json={"name": name, "type": "segment", "filterCriteria": READERS})
+        await api.client.post(
+            "/v1/contacts",
+            headers=tenant.headers,
+            json={"email": f"r{i}@shop.example", "firstName": f"Reader{i}"},
+        )
+    made = await api.client.post(
+        "/v1/contact-lists",
+        headers=tenant.headers,
+        json={"name": name, "type": "segment", "filterCriteria": READERS},
+    )
     return made.json()["data"]["id"]
 
 
 def _form(token: str, **changes) -> dict:
-    return {"csrf_token": token, "type": "segment", "name": "Readers", "logicalOperator": "AND",
-            "field_0": "firstName", "fieldType_0": "number", "operator_0": "starts_with", "value_0": "Reader1",
-            **changes}
+    return {
+        "csrf_token": token,
+        "type": "segment",
+        "name": "Readers",
+        "logicalOperator": "AND",
+        "field_0": "firstName",
+        "fieldType_0": "number",
+        "operator_0": "starts_with",
+        "value_0": "Reader1",
+        **changes,
+    }
 
 
 async def _stored(api, tenant, segment_id: str) -> dict:
@@ -41,7 +57,8 @@ async def test_a_segment_is_edited(api, tenant):
     stored = await _stored(api, tenant, segment_id)
     assert (stored["name"], stored["contactCount"]) == ("First reader", 1)
     assert stored["filterCriteria"]["groups"] == [
-        {"field": "firstName", "fieldType": "string", "operator": "starts_with", "value": "Reader1"}]
+        {"field": "firstName", "fieldType": "string", "operator": "starts_with", "value": "Reader1"}
+    ]
 
 
 async def test_a_bad_condition_or_a_taken_name_changes_nothing(api, tenant):
@@ -58,8 +75,12 @@ async def test_a_bad_condition_or_a_taken_name_changes_nothing(api, tenant):
 
 async def test_lists_and_other_projects_segments_cannot_be_edited(api, tenant, other_tenant):
     token = await _login(api, tenant)
-    plain = (await api.client.post("/v1/contact-lists", headers=tenant.headers, json={"name": "Plain"})).json()["data"]
-    assert (await api.client.get(f"/app/lists/{plain['id']}/edit")).headers["location"] == f"/app/lists/{plain['id']}"
+    plain = (
+        await api.client.post("/v1/contact-lists", headers=tenant.headers, json={"name": "Plain"})
+    ).json()["data"]
+    assert (await api.client.get(f"/app/lists/{plain['id']}/edit")).headers[
+        "location"
+    ] == f"/app/lists/{plain['id']}"
     refused = await api.client.post(f"/app/lists/{plain['id']}/edit", data=_form(token))
     assert refused.status_code == 400 and "Only a segment" in refused.text
     theirs = await _segment(api, other_tenant)

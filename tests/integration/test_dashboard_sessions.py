@@ -27,7 +27,9 @@ async def browser(app, base_url: str = "http://sendhouse.test"):
 
 async def _log_in(client, password: str = PASSWORD):
     page = await client.get("/app/login")
-    return await client.post("/app/login", data={"email": EMAIL, "password": password, "csrf_token": _csrf(page.text)})
+    return await client.post(
+        "/app/login", data={"email": EMAIL, "password": password, "csrf_token": _csrf(page.text)}
+    )
 
 
 async def _signed_in(client) -> bool:
@@ -42,7 +44,11 @@ async def _with_cookie(app, cookie: str) -> bool:
 
 async def _live_sessions(api) -> int:
     async with api.db.read() as conn:
-        query = sa.select(sa.func.count()).select_from(dashboard_sessions).where(dashboard_sessions.c.revoked_at.is_(None))
+        query = (
+            sa.select(sa.func.count())
+            .select_from(dashboard_sessions)
+            .where(dashboard_sessions.c.revoked_at.is_(None))
+        )
         return (await conn.execute(query)).scalar_one()
 
 
@@ -66,9 +72,15 @@ async def test_a_password_change_logs_out_every_other_browser(api, tenant):
         await _log_in(phone)
         page = await laptop.get("/app/account/password")
         assert page.status_code == 200 and "Change password" in page.text
-        changed = await laptop.post("/app/account/password", data={
-            "password": PASSWORD, "new_password": NEW_PASSWORD, "confirm_password": NEW_PASSWORD,
-            "csrf_token": _csrf(page.text)})
+        changed = await laptop.post(
+            "/app/account/password",
+            data={
+                "password": PASSWORD,
+                "new_password": NEW_PASSWORD,
+                "confirm_password": NEW_PASSWORD,
+                "csrf_token": _csrf(page.text),
+            },
+        )
         assert changed.status_code == 303
         assert await _signed_in(laptop) and not await _signed_in(phone)
         assert await _live_sessions(api) == 1
@@ -84,11 +96,25 @@ async def test_the_password_form_is_checked_and_a_refusal_changes_nothing(api, t
         await _log_in(other)
         csrf = _csrf((await ada.get("/app/account/password")).text)
         cases = [
-            ({"password": "not the password", "new_password": NEW_PASSWORD, "confirm_password": NEW_PASSWORD},
-             401, "The current password is wrong"),
-            ({"password": PASSWORD, "new_password": NEW_PASSWORD, "confirm_password": NEW_PASSWORD + "!"},
-             400, "the two new passwords differ"),
-            ({"password": PASSWORD, "new_password": "short", "confirm_password": "short"}, 400, "10 to 200 characters"),
+            (
+                {
+                    "password": "not the password",
+                    "new_password": NEW_PASSWORD,
+                    "confirm_password": NEW_PASSWORD,
+                },
+                401,
+                "The current password is wrong",
+            ),
+            (
+                {"password": PASSWORD, "new_password": NEW_PASSWORD, "confirm_password": NEW_PASSWORD + "!"},
+                400,
+                "the two new passwords differ",
+            ),
+            (
+                {"password": PASSWORD, "new_password": "short", "confirm_password": "short"},
+                400,
+                "10 to 200 characters",
+            ),
         ]
         for fields, status, message in cases:
             answer = await ada.post("/app/account/password", data={**fields, "csrf_token": csrf})
@@ -109,7 +135,9 @@ async def test_the_cookie_is_secure_when_the_public_url_is_https(api, tenant, se
     async with browser(api.app) as plain:
         cookie = (await _log_in(plain)).headers["set-cookie"]
         assert "sendhouse_session=" in cookie and "secure" not in cookie.lower()
-    https = build_container(settings.model_copy(update={"public_url": "https://mail.example.com"}), migrate=False)
+    https = build_container(
+        settings.model_copy(update={"public_url": "https://mail.example.com"}), migrate=False
+    )
     try:
         async with browser(create_app(container=https), "https://mail.example.com") as secure:
             cookie = (await _log_in(secure)).headers["set-cookie"]

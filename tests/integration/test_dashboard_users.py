@@ -20,7 +20,7 @@ def _password(page: str) -> str:
 
 
 def _member_id(page: str, email: str) -> str:
-    row = page[page.index(f'data-member="{email}"'):]
+    row = page[page.index(f'data-member="{email}"') :]
     return re.search(r"/users/([0-9a-f]{24})/reset-password", row)[1]
 
 
@@ -30,7 +30,9 @@ async def test_invite_reset_and_remove(api, tenant, other_tenant):
     assert invited.status_code == 200 and "Login created for" in invited.text
     first = _password(invited.text)
     assert (await user_service.login(api.db, "bob@shop.example", first))["email"] == "bob@shop.example"
-    await user_service.create_user(api.db, "eve@other.example", password="x" * 12, project_id=other_tenant.project_id)
+    await user_service.create_user(
+        api.db, "eve@other.example", password="x" * 12, project_id=other_tenant.project_id
+    )
     joined = await api.client.post("/app/users", data={"csrf_token": token, "email": "eve@other.example"})
     assert joined.headers["location"] == "/app/users"
     page = (await api.client.get("/app/users")).text
@@ -54,7 +56,9 @@ async def test_you_cannot_remove_yourself_nor_touch_another_projects_member(api,
     own_id = (await user_service.login(api.db, "ada@shop.example", "correct horse battery"))["id"]
     refused = await api.client.post(f"/app/users/{own_id}/remove", data={"csrf_token": token})
     assert "cannot remove yourself" in (await api.client.get(refused.headers["location"])).text
-    outsider, _ = await user_service.create_user(api.db, "mal@other.example", project_id=other_tenant.project_id)
+    outsider, _ = await user_service.create_user(
+        api.db, "mal@other.example", project_id=other_tenant.project_id
+    )
     for action in ("reset-password", "remove"):
         answer = await api.client.post(f"/app/users/{outsider['id']}/{action}", data={"csrf_token": token})
         assert answer.status_code == 404, action

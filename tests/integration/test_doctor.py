@@ -31,7 +31,9 @@ class Relay:
 
     def _authenticate(self, _server, _session, _envelope, _mechanism, data) -> AuthResult:
         self.logins.append((data.login, data.password))
-        return AuthResult(success=(data.login, data.password) == (USER.encode(), PASSWORD.encode()), handled=False)
+        return AuthResult(
+            success=(data.login, data.password) == (USER.encode(), PASSWORD.encode()), handled=False
+        )
 
     def url(self, credentials: str = "") -> str:
         return f"smtp://{credentials}127.0.0.1:{self.controller.port}"
@@ -49,6 +51,7 @@ def _with(settings, **changes):
 
 
 # --- database ----------------------------------------------------------------------------------
+
 
 async def test_database_at_head_is_fine(settings):
     check = await doctor.check_database(settings)
@@ -71,6 +74,7 @@ async def test_unreachable_database_is_named_without_its_password(settings):
 
 
 # --- SMTP relay --------------------------------------------------------------------------------
+
 
 async def test_capture_needs_no_relay(settings):
     check = await doctor.check_smtp(_with(settings, smtp_url="capture"))
@@ -124,6 +128,7 @@ async def test_malformed_relay_url(settings):
 
 # --- DNS ---------------------------------------------------------------------------------------
 
+
 async def _add_domain(api, tenant, name: str) -> dict:
     response = await api.client.post("/v1/domains", json={"domain": name}, headers=tenant.headers)
     assert response.status_code == 200, response.text
@@ -132,8 +137,9 @@ async def _add_domain(api, tenant, name: str) -> dict:
 
 async def _status(api, domain_id: str) -> str:
     async with api.db.read() as conn:
-        return (await conn.execute(sa.select(domains.c.verification_status)
-                                   .where(domains.c.id == domain_id))).scalar_one()
+        return (
+            await conn.execute(sa.select(domains.c.verification_status).where(domains.c.id == domain_id))
+        ).scalar_one()
 
 
 async def test_no_domain_is_not_a_problem(settings):
@@ -160,6 +166,7 @@ async def test_each_domain_reports_the_records_that_are_missing(api, tenant, oth
 
 # --- public URL --------------------------------------------------------------------------------
 
+
 def test_public_url_reaching_this_sendhouse(settings):
     with LiveServer(settings) as server:
         import asyncio
@@ -170,20 +177,31 @@ def test_public_url_reaching_this_sendhouse(settings):
 
 async def test_public_url_where_nothing_listens(settings):
     check = await doctor.check_public_url(_with(settings, public_url=f"http://127.0.0.1:{free_port()}"))
-    assert not check.ok and "cannot be reached" in check.detail and "Set SENDHOUSE_PUBLIC_URL to" in check.detail
+    assert (
+        not check.ok and "cannot be reached" in check.detail and "Set SENDHOUSE_PUBLIC_URL to" in check.detail
+    )
 
 
 async def test_public_url_answered_by_something_else(settings):
     with HttpReceiver() as other:
         check = await doctor.check_public_url(_with(settings, public_url=other.url().rstrip("/")))
-    assert not check.ok and "pointing at this Sendhouse" in check.detail and "Set SENDHOUSE_PUBLIC_URL" in check.detail
+    assert (
+        not check.ok
+        and "pointing at this Sendhouse" in check.detail
+        and "Set SENDHOUSE_PUBLIC_URL" in check.detail
+    )
 
 
 # --- the command -------------------------------------------------------------------------------
 
+
 def _env(settings, monkeypatch, **extra) -> None:
-    values = {"DATA_DIR": str(settings.data_dir), "DATABASE_URL": settings.database_url,
-              "SECRET_KEY": "test-secret-key", **extra}
+    values = {
+        "DATA_DIR": str(settings.data_dir),
+        "DATABASE_URL": settings.database_url,
+        "SECRET_KEY": "test-secret-key",
+        **extra,
+    }
     for name, value in values.items():
         monkeypatch.setenv(f"SENDHOUSE_{name}", value)
 
@@ -197,8 +215,12 @@ def test_command_exits_zero_when_everything_answers(settings, monkeypatch):
 
 
 def test_command_prints_problems_and_exits_non_zero(settings, monkeypatch):
-    _env(settings, monkeypatch, PUBLIC_URL=f"http://127.0.0.1:{free_port()}",
-         SMTP_URL=f"smtp://127.0.0.1:{free_port()}")
+    _env(
+        settings,
+        monkeypatch,
+        PUBLIC_URL=f"http://127.0.0.1:{free_port()}",
+        SMTP_URL=f"smtp://127.0.0.1:{free_port()}",
+    )
     result = CliRunner().invoke(cli_app, ["doctor"])
     assert result.exit_code == 1
     assert result.output.count("PROBLEM") == 2

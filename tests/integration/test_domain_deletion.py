@@ -19,8 +19,9 @@ async def add_domain(api, tenant, name: str = "example.com", *, verified: bool =
     domain_id = response.json()["data"]["id"]
     if verified:
         async with api.db.write() as conn:
-            await conn.execute(domains.update().where(domains.c.id == domain_id)
-                               .values(verification_status="VERIFIED"))
+            await conn.execute(
+                domains.update().where(domains.c.id == domain_id).values(verification_status="VERIFIED")
+            )
     return domain_id
 
 
@@ -46,15 +47,22 @@ async def test_delete_removes_its_senders_and_pauses_its_campaigns(api, tenant):
     await add_sender(api, tenant, "ops@mail.example.com")
     waiting = await scheduled(api, tenant, fromSenderId=news)
     running = await sending(api, tenant)
-    gradual = await scheduled(api, tenant, sendMode="gradual", gradualStrategy="fixed", dailyBatchSize=1,
-                              **{"from": {"email": "x@mail.example.com"}})
+    gradual = await scheduled(
+        api,
+        tenant,
+        sendMode="gradual",
+        gradualStrategy="fixed",
+        dailyBatchSize=1,
+        **{"from": {"email": "x@mail.example.com"}},
+    )
     elsewhere = await scheduled(api, tenant, **{"from": {"email": "hello@other.org"}})
     draft = (await api.client.post("/v1/campaigns", json=BASE, headers=tenant.headers)).json()["data"]["id"]
     response = await api.client.delete(f"/v1/domains/{domain_id}", headers=tenant.headers)
     assert response.status_code == 200, response.text
     body = response.json()
-    assert body["message"] == ("Domain deleted successfully; 2 sender(s) on it deleted and 3 campaign(s) "
-                               "sending from it paused")
+    assert body["message"] == (
+        "Domain deleted successfully; 2 sender(s) on it deleted and 3 campaign(s) sending from it paused"
+    )
     data = body["data"]
     assert data["id"] == domain_id and data["domainName"] == "example.com"
     assert sorted(s["email"] for s in data["deletedSenders"]) == ["news@example.com", "ops@mail.example.com"]
@@ -95,7 +103,9 @@ async def test_addresses_a_verified_parent_domain_still_covers_are_kept(api, ten
     cid = await scheduled(api, tenant, **{"from": {"email": "x@mail.example.com"}})
     response = await api.client.delete(f"/v1/domains/{sub_id}", headers=tenant.headers)
     assert response.json()["message"] == "Domain deleted successfully"
-    assert response.json()["data"]["deletedSenders"] == [] and response.json()["data"]["pausedCampaigns"] == []
+    assert (
+        response.json()["data"]["deletedSenders"] == [] and response.json()["data"]["pausedCampaigns"] == []
+    )
     assert await sender_emails(api, tenant) == ["ops@mail.example.com"]
     assert await status_of(api, tenant, cid) == "scheduled"
 
@@ -103,9 +113,11 @@ async def test_addresses_a_verified_parent_domain_still_covers_are_kept(api, ten
 async def test_templates_lose_the_deleted_sender(api, tenant):
     domain_id = await add_domain(api, tenant)
     sender_id = await add_sender(api, tenant, "news@example.com")
-    created = await api.client.post("/v1/templates", json={"templateName": "T", "subject": "S",
-                                                           "emailTemplate": "<p>x</p>", "senderId": sender_id},
-                                    headers=tenant.headers)
+    created = await api.client.post(
+        "/v1/templates",
+        json={"templateName": "T", "subject": "S", "emailTemplate": "<p>x</p>", "senderId": sender_id},
+        headers=tenant.headers,
+    )
     assert created.status_code in (200, 201), created.text
     await api.client.delete(f"/v1/domains/{domain_id}", headers=tenant.headers)
     async with api.db.read() as conn:

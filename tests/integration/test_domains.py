@@ -28,7 +28,9 @@ def dns_server():
 
 @pytest.fixture
 def settings(settings, dns_server):
-    return settings.model_copy(update={"dns_resolver": dns_server.address, "bounce_domain": "bounces.sendhouse.test"})
+    return settings.model_copy(
+        update={"dns_resolver": dns_server.address, "bounce_domain": "bounces.sendhouse.test"}
+    )
 
 
 async def add(api, tenant, name="example.com", **body):
@@ -44,14 +46,21 @@ async def verify(api, tenant, domain_id):
 async def let_time_pass(api, domain_id):
     """Move the last check back a minute, as if the verify rate limit had elapsed."""
     async with api.db.write() as conn:
-        stamp = (await conn.execute(sa.select(domains.c.last_checked_at).where(domains.c.id == domain_id))).scalar()
-        await conn.execute(domains.update().where(domains.c.id == domain_id)
-                           .values(last_checked_at=stamp - timedelta(minutes=1)))
+        stamp = (
+            await conn.execute(sa.select(domains.c.last_checked_at).where(domains.c.id == domain_id))
+        ).scalar()
+        await conn.execute(
+            domains.update()
+            .where(domains.c.id == domain_id)
+            .values(last_checked_at=stamp - timedelta(minutes=1))
+        )
 
 
 async def stored(api, domain_id) -> dict:
     async with api.db.read() as conn:
-        return dict((await conn.execute(sa.select(domains).where(domains.c.id == domain_id))).mappings().one())
+        return dict(
+            (await conn.execute(sa.select(domains).where(domains.c.id == domain_id))).mappings().one()
+        )
 
 
 async def test_add_returns_domain_with_records_to_publish(api, tenant):
@@ -61,16 +70,32 @@ async def test_add_returns_domain_with_records_to_publish(api, tenant):
     assert data["domainName"] == "example.com" and data["verificationStatus"] == "PENDING_CONFIGURATION"
     assert not any(data[k] for k in ("ownershipVerified", "dkimEnabled", "mailFromEnabled", "dmarcEnabled"))
     assert (data["regionKey"], data["lastCheckedAt"], data["verifiedAt"]) == ("us-east-1", None, None)
-    assert records["ownership"] == {"name": "_autosend-verify.example.com", "type": "TXT", "purpose": "ownership",
-                                    "value": f"sendhouse-verification={row['ownership_token']}"}
+    assert records["ownership"] == {
+        "name": "_autosend-verify.example.com",
+        "type": "TXT",
+        "purpose": "ownership",
+        "value": f"sendhouse-verification={row['ownership_token']}",
+    }
     assert records["dkim"]["name"] == f"{row['dkim_selector']}._domainkey.example.com"
     assert records["dkim"]["value"] == f"v=DKIM1; k=rsa; p={row['dkim_public_key']}"
     mx, spf = records["mailFrom"]
-    assert (mx["name"], mx["type"], mx["value"], mx["priority"]) == ("mail.example.com", "MX",
-                                                                     "bounces.sendhouse.test", 10)
-    assert spf["name"] == "mail.example.com" and spf["value"].startswith("v=spf1 ") and spf["value"].endswith("~all")
-    assert records["dmarc"] == {"name": "_dmarc.example.com", "type": "TXT", "purpose": "dmarc",
-                                "value": "v=DMARC1; p=none;"}
+    assert (mx["name"], mx["type"], mx["value"], mx["priority"]) == (
+        "mail.example.com",
+        "MX",
+        "bounces.sendhouse.test",
+        10,
+    )
+    assert (
+        spf["name"] == "mail.example.com"
+        and spf["value"].startswith("v=spf1 ")
+        and spf["value"].endswith("~all")
+    )
+    assert records["dmarc"] == {
+        "name": "_dmarc.example.com",
+        "type": "TXT",
+        "purpose": "dmarc",
+        "value": "v=DMARC1; p=none;",
+    }
     got = await api.client.get(f"/v1/domains/{data['id']}", headers=tenant.headers)
     assert got.json()["data"] == data
 
@@ -81,7 +106,9 @@ async def test_dkim_private_key_is_stored_encrypted_and_matches_the_public_key(a
     assert "PRIVATE KEY" not in row["dkim_private_key"] and "MII" not in row["dkim_private_key"][:8]
     pem = secrets_box.open_sealed(api.container.settings, row["dkim_private_key"])
     key = serialization.load_pem_private_key(pem.encode(), password=None)
-    public = key.public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    public = key.public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
     assert key.key_size == 2048 and base64.b64encode(public).decode() == row["dkim_public_key"]
     other = api.container.settings.model_copy(update={"secret_key": "another-secret"})
     with pytest.raises(AppError):
@@ -90,7 +117,9 @@ async def test_dkim_private_key_is_stored_encrypted_and_matches_the_public_key(a
 
 async def test_region_key(api, tenant):
     assert (await add(api, tenant, regionKey="eu-central-1"))["regionKey"] == "eu-central-1"
-    bad = await api.client.post("/v1/domains", json={"domain": "x.com", "regionKey": "mars-1"}, headers=tenant.headers)
+    bad = await api.client.post(
+        "/v1/domains", json={"domain": "x.com", "regionKey": "mars-1"}, headers=tenant.headers
+    )
     assert bad.status_code == 400 and bad.json()["error"]["details"][0]["field"] == "regionKey"
 
 
@@ -100,11 +129,22 @@ async def test_domain_length_at_and_over_the_bound(api, tenant):
     assert over.status_code == 400 and over.json()["error"]["details"][0]["field"] == "domain"
 
 
-@pytest.mark.parametrize("body", [
-    {}, {"domain": 5}, {"domain": ""}, {"domain": "https://example.com"}, {"domain": "example.com/path"},
-    {"domain": "exa mple.com"}, {"domain": "localhost"}, {"domain": "-bad.example.com"},
-    {"domain": "a" * 64 + ".com"}, {"domain": "example.123"}, {"domain": "ex_ample.com"},
-])
+@pytest.mark.parametrize(
+    "body",
+    [
+        {},
+        {"domain": 5},
+        {"domain": ""},
+        {"domain": "https://example.com"},
+        {"domain": "example.com/path"},
+        {"domain": "exa mple.com"},
+        {"domain": "localhost"},
+        {"domain": "-bad.example.com"},
+        {"domain": "a" * 64 + ".com"},
+        {"domain": "example.123"},
+        {"domain": "ex_ample.com"},
+    ],
+)
 async def test_invalid_domains_are_refused_and_change_nothing(api, tenant, body):
     response = await api.client.post("/v1/domains", json=body, headers=tenant.headers)
     assert response.status_code == 400, response.text
@@ -126,11 +166,15 @@ async def test_list_and_delete(api, tenant):
     listed = (await api.client.get("/v1/domains", headers=tenant.headers)).json()["data"]["domains"]
     assert [d["id"] for d in listed] == [first["id"], second["id"]]
     deleted = await api.client.delete(f"/v1/domains/{first['id']}", headers=tenant.headers)
-    assert deleted.json() == {"success": True, "message": "Domain deleted successfully",
-                              "data": {"id": first["id"], "domainName": "one.example", "deletedSenders": [],
-                                       "pausedCampaigns": []}}
+    assert deleted.json() == {
+        "success": True,
+        "message": "Domain deleted successfully",
+        "data": {"id": first["id"], "domainName": "one.example", "deletedSenders": [], "pausedCampaigns": []},
+    }
     for method, path in [("GET", ""), ("DELETE", ""), ("POST", "/verify")]:
-        response = await api.client.request(method, f"/v1/domains/{first['id']}{path}", headers=tenant.headers)
+        response = await api.client.request(
+            method, f"/v1/domains/{first['id']}{path}", headers=tenant.headers
+        )
         assert response.status_code == 404 and response.json()["error"]["code"] == "DOMAIN_NOT_FOUND"
     listed = (await api.client.get("/v1/domains", headers=tenant.headers)).json()["data"]["domains"]
     assert [d["id"] for d in listed] == [second["id"]]
@@ -142,14 +186,19 @@ async def test_verify_follows_what_dns_serves(api, tenant, dns_server):
     assert before.status_code == 200 and before.json()["message"] == "Domain verification status updated"
     result = before.json()["data"]
     assert result["verificationStatus"] == "PENDING_CONFIGURATION" and result["domain"]["lastCheckedAt"]
-    assert (result["ownershipVerified"], result["dkimEnabled"], result["verificationInProgress"]) == (False,) * 3
+    assert (result["ownershipVerified"], result["dkimEnabled"], result["verificationInProgress"]) == (
+        False,
+    ) * 3
     assert ("_autosend-verify.example.com", "TXT") in dns_server.queries
 
     publish(dns_server, data["dnsRecords"], only=("ownership",))
     await let_time_pass(api, data["id"])
     partial = (await verify(api, tenant, data["id"])).json()["data"]
     assert (partial["verificationStatus"], partial["ownershipVerified"], partial["dkimEnabled"]) == (
-        "PENDING", True, False)
+        "PENDING",
+        True,
+        False,
+    )
 
     publish(dns_server, data["dnsRecords"], only=("dkim", "mailFrom", "dmarc"))
     await let_time_pass(api, data["id"])
@@ -196,7 +245,9 @@ async def test_dkim_signer_material_signs_mail_that_verifies(api, tenant, dns_se
     publish(dns_server, data["dnsRecords"])
     await verify(api, tenant, data["id"])
     async with api.db.read() as conn:
-        domain, selector, pem = await dkim_signer_material(conn, settings, tenant.project_id, "news.example.com")
+        domain, selector, pem = await dkim_signer_material(
+            conn, settings, tenant.project_id, "news.example.com"
+        )
         assert await dkim_signer_material(conn, settings, tenant.project_id, "example.org") is None
     message = b"From: a@example.com\r\nTo: b@example.org\r\nSubject: hi\r\n\r\nbody\r\n"
     signed = dkim.sign(message, selector.encode(), domain.encode(), pem.encode()) + message
@@ -207,22 +258,34 @@ async def test_dkim_signer_material_signs_mail_that_verifies(api, tenant, dns_se
 async def test_another_projects_domain_is_404(api, tenant, other_tenant):
     data = await add(api, tenant)
     for method, path in [("GET", ""), ("POST", "/verify"), ("DELETE", "")]:
-        response = await api.client.request(method, f"/v1/domains/{data['id']}{path}", headers=other_tenant.headers)
+        response = await api.client.request(
+            method, f"/v1/domains/{data['id']}{path}", headers=other_tenant.headers
+        )
         assert response.status_code == 404 and response.json()["error"]["code"] == "DOMAIN_NOT_FOUND"
     assert (await api.client.get("/v1/domains", headers=other_tenant.headers)).json()["data"]["domains"] == []
     assert (await stored(api, data["id"]))["last_checked_at"] is None
 
 
-@pytest.mark.parametrize("method,path", [("GET", "/v1/domains"), ("GET", "/v1/domains/x"), ("POST", "/v1/domains"),
-                                         ("POST", "/v1/domains/x/verify"), ("DELETE", "/v1/domains/x")])
+@pytest.mark.parametrize(
+    "method,path",
+    [
+        ("GET", "/v1/domains"),
+        ("GET", "/v1/domains/x"),
+        ("POST", "/v1/domains"),
+        ("POST", "/v1/domains/x/verify"),
+        ("DELETE", "/v1/domains/x"),
+    ],
+)
 @pytest.mark.parametrize("headers", [{}, {"Authorization": "Bearer AS_wrong"}])
 async def test_missing_or_wrong_key_is_401(api, method, path, headers):
     response = await api.client.request(method, path, json={"domain": "example.com"}, headers=headers)
     assert response.status_code == 401 and response.json()["error"]["code"] == "UNAUTHORIZED"
 
 
-@pytest.mark.parametrize("value,host,port", [("127.0.0.1", "127.0.0.1", 53), ("10.0.0.2:5353", "10.0.0.2", 5353),
-                                             ("[::1]:5300", "::1", 5300)])
+@pytest.mark.parametrize(
+    "value,host,port",
+    [("127.0.0.1", "127.0.0.1", 53), ("10.0.0.2:5353", "10.0.0.2", 5353), ("[::1]:5300", "::1", 5300)],
+)
 def test_resolver_setting_forms(value, host, port):
     resolver = make_resolver(Settings(dns_resolver=value))
     assert (resolver.nameservers, resolver.port) == ([host], port)

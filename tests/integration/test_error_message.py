@@ -23,10 +23,18 @@ async def test_each_kind_of_error_has_a_top_level_message(api, tenant, other_ten
     h = tenant.headers
     cases = [
         (await api.client.get("/v1/campaigns"), 401, "UNAUTHORIZED"),
-        (await api.client.get("/v1/campaigns", headers={"Authorization": "Bearer AS_nope"}), 401, "UNAUTHORIZED"),
+        (
+            await api.client.get("/v1/campaigns", headers={"Authorization": "Bearer AS_nope"}),
+            401,
+            "UNAUTHORIZED",
+        ),
         (await api.client.get("/v1/account/projects", headers=h), 403, "INSUFFICIENT_PERMISSIONS"),
         (await api.client.get("/v1/no-such-route", headers=h), 404, "NOT_FOUND"),
-        (await api.client.get("/v1/campaigns/0123456789abcdef01234567", headers=h), 404, "CAMPAIGN_NOT_FOUND"),
+        (
+            await api.client.get("/v1/campaigns/0123456789abcdef01234567", headers=h),
+            404,
+            "CAMPAIGN_NOT_FOUND",
+        ),
         (await api.client.put("/v1/campaigns", headers=h), 405, "METHOD_NOT_ALLOWED"),
         (await api.client.post("/v1/senders", json={"email": 5}, headers=h), 400, "VALIDATION_FAILED"),
         (await api.client.post("/v1/contacts", json={"email": "nope"}, headers=h), 400, "VALIDATION_FAILED"),
@@ -63,8 +71,11 @@ async def tight_client(settings):
 
 
 async def test_413_and_429_have_a_top_level_message(tight_client, api, tenant):
-    big = await tight_client.post("/v1/contacts", content=b'{"email": "' + b"x" * 4096 + b'"}',
-                                  headers={**tenant.headers, "Content-Type": "application/json"})
+    big = await tight_client.post(
+        "/v1/contacts",
+        content=b'{"email": "' + b"x" * 4096 + b'"}',
+        headers={**tenant.headers, "Content-Type": "application/json"},
+    )
     assert_envelope(big, 413, "PAYLOAD_TOO_LARGE")
     answers = [await tight_client.get("/v1/senders", headers=tenant.headers) for _ in range(5)]
     limited = [r for r in answers if r.status_code == 429]

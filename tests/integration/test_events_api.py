@@ -9,11 +9,16 @@ import pytest
 from sendhouse.services import events as service
 from tests.integration.test_dashboard_pages import _login
 
-ORDER = {"eventName": "order_placed", "description": "An order",
-         "properties": [{"propertyName": "order_total", "type": "number"},
-                        {"propertyName": "plan", "type": "string", "suggestedValues": "free, pro"},
-                        {"propertyName": "gift", "type": "boolean"},
-                        {"propertyName": "placed_at", "type": "date"}]}
+ORDER = {
+    "eventName": "order_placed",
+    "description": "An order",
+    "properties": [
+        {"propertyName": "order_total", "type": "number"},
+        {"propertyName": "plan", "type": "string", "suggestedValues": "free, pro"},
+        {"propertyName": "gift", "type": "boolean"},
+        {"propertyName": "placed_at", "type": "date"},
+    ],
+}
 
 
 async def define(api, tenant, body=ORDER):
@@ -35,24 +40,34 @@ async def test_create_list_get_patch_delete(api, tenant):
     assert created.status_code == 201, created.text
     data = created.json()["data"]
     assert data["eventName"] == "order_placed" and data["projectId"] == tenant.project_id
-    assert data["properties"][1] == {"propertyName": "plan", "type": "string", "description": None,
-                                     "suggestedValues": ["free", "pro"]}
+    assert data["properties"][1] == {
+        "propertyName": "plan",
+        "type": "string",
+        "description": None,
+        "suggestedValues": ["free", "pro"],
+    }
     assert data["properties"][0]["suggestedValues"] == []
     await define(api, tenant, {"eventName": "signed_up"})
     assert await names(api, tenant) == ["signed_up", "order_placed"]  # newest first
     got = (await api.client.get("/v1/events/eventName/order_placed", headers=tenant.headers)).json()["data"]
     assert "projectId" not in got and got["id"] == data["id"]
-    patched = await api.client.patch("/v1/events/eventName/order_placed", headers=tenant.headers,
-                                     json={"properties": [{"propertyName": "total", "type": "number"}]})
+    patched = await api.client.patch(
+        "/v1/events/eventName/order_placed",
+        headers=tenant.headers,
+        json={"properties": [{"propertyName": "total", "type": "number"}]},
+    )
     assert patched.status_code == 200
-    assert [p["propertyName"] for p in patched.json()["data"]["properties"]] == ["total"]  # replaced wholesale
+    assert [p["propertyName"] for p in patched.json()["data"]["properties"]] == [
+        "total"
+    ]  # replaced wholesale
     assert patched.json()["data"]["description"] == "An order"
     deleted = await api.client.delete("/v1/events/eventName/order_placed", headers=tenant.headers)
     assert deleted.json() == {"success": True, "message": "Event deleted successfully"}
     assert await names(api, tenant) == ["signed_up"]
     for method in ("GET", "DELETE", "PATCH"):
-        gone = await api.client.request(method, "/v1/events/eventName/order_placed", headers=tenant.headers,
-                                        json={"description": "x"})
+        gone = await api.client.request(
+            method, "/v1/events/eventName/order_placed", headers=tenant.headers, json={"description": "x"}
+        )
         assert gone.status_code == 404 and gone.json()["error"]["code"] == "EVENT_NOT_FOUND"
     again = await define(api, tenant)  # a soft-deleted name can be defined anew
     assert again.status_code == 201
@@ -65,21 +80,47 @@ async def test_name_characters(api, tenant, name):
     assert await names(api, tenant) == []
 
 
-@pytest.mark.parametrize("body,field", [
-    ({}, "eventName"),
-    ({"eventName": 5}, "eventName"),
-    ({"eventName": "x" * 65}, "eventName"),
-    ({"eventName": "ok", "properties": "nope"}, "properties"),
-    ({"eventName": "ok", "properties": [{"propertyName": "a", "type": "text"}]}, "properties[0].type"),
-    ({"eventName": "ok", "properties": [{"propertyName": "a-b", "type": "string"}]}, "properties[0].propertyName"),
-    ({"eventName": "ok", "properties": [{"propertyName": "a", "type": "string"}] * 2}, "properties[1].propertyName"),
-    ({"eventName": "ok", "properties": [{"propertyName": f"p{i}", "type": "string"} for i in range(51)]}, "properties"),
-    ({"eventName": "ok", "properties": [{"propertyName": "n", "type": "number", "suggestedValues": ["x"]}]},
-     "properties[0].suggestedValues"),
-    ({"eventName": "ok", "properties": [{"propertyName": "n", "type": "string",
-                                         "suggestedValues": [str(i) for i in range(51)]}]},
-     "properties[0].suggestedValues"),
-])
+@pytest.mark.parametrize(
+    "body,field",
+    [
+        ({}, "eventName"),
+        ({"eventName": 5}, "eventName"),
+        ({"eventName": "x" * 65}, "eventName"),
+        ({"eventName": "ok", "properties": "nope"}, "properties"),
+        ({"eventName": "ok", "properties": [{"propertyName": "a", "type": "text"}]}, "properties[0].type"),
+        (
+            {"eventName": "ok", "properties": [{"propertyName": "a-b", "type": "string"}]},
+            "properties[0].propertyName",
+        ),
+        (
+            {"eventName": "ok", "properties": [{"propertyName": "a", "type": "string"}] * 2},
+            "properties[1].propertyName",
+        ),
+        (
+            {
+                "eventName": "ok",
+                "properties": [{"propertyName": f"p{i}", "type": "string"} for i in range(51)],
+            },
+            "properties",
+        ),
+        (
+            {
+                "eventName": "ok",
+                "properties": [{"propertyName": "n", "type": "number", "suggestedValues": ["x"]}],
+            },
+            "properties[0].suggestedValues",
+        ),
+        (
+            {
+                "eventName": "ok",
+                "properties": [
+                    {"propertyName": "n", "type": "string", "suggestedValues": [str(i) for i in range(51)]}
+                ],
+            },
+            "properties[0].suggestedValues",
+        ),
+    ],
+)
 async def test_bad_definitions_change_nothing(api, tenant, body, field):
     response = await define(api, tenant, body)
     assert response.status_code == 400, response.text
@@ -90,8 +131,10 @@ async def test_bad_definitions_change_nothing(api, tenant, body, field):
 
 async def test_limits_at_the_bound(api, tenant):
     name = "x" * 64
-    props = [{"propertyName": f"p{i}", "type": "string", "suggestedValues": [str(j) for j in range(50)]}
-             for i in range(50)]
+    props = [
+        {"propertyName": f"p{i}", "type": "string", "suggestedValues": [str(j) for j in range(50)]}
+        for i in range(50)
+    ]
     assert (await define(api, tenant, {"eventName": name, "properties": props})).status_code == 201
 
 
@@ -111,8 +154,11 @@ async def test_patch_needs_data(api, tenant):
     await define(api, tenant)
     empty = await api.client.patch("/v1/events/eventName/order_placed", json={}, headers=tenant.headers)
     assert empty.status_code == 400 and empty.json()["error"]["code"] == "NO_DATA_TO_UPDATE"
-    bad = await api.client.patch("/v1/events/eventName/order_placed", headers=tenant.headers,
-                                 json={"properties": [{"propertyName": "a", "type": "nope"}]})
+    bad = await api.client.patch(
+        "/v1/events/eventName/order_placed",
+        headers=tenant.headers,
+        json={"properties": [{"propertyName": "a", "type": "nope"}]},
+    )
     assert bad.status_code == 400
     got = (await api.client.get("/v1/events/eventName/order_placed", headers=tenant.headers)).json()["data"]
     assert len(got["properties"]) == 4
@@ -121,19 +167,27 @@ async def test_patch_needs_data(api, tenant):
 async def test_auth_and_other_projects(api, tenant, other_tenant):
     await define(api, tenant)
     assert (await api.client.get("/v1/events")).status_code == 401
-    assert (await api.client.get("/v1/events", headers={"Authorization": "Bearer AS_nope"})).status_code == 401
+    assert (
+        await api.client.get("/v1/events", headers={"Authorization": "Bearer AS_nope"})
+    ).status_code == 401
     assert await names(api, other_tenant) == []
     for method in ("GET", "PATCH", "DELETE"):
-        response = await api.client.request(method, "/v1/events/eventName/order_placed", headers=other_tenant.headers,
-                                            json={"description": "mine"})
+        response = await api.client.request(
+            method,
+            "/v1/events/eventName/order_placed",
+            headers=other_tenant.headers,
+            json={"description": "mine"},
+        )
         assert response.status_code == 404 and response.json()["error"]["code"] == "EVENT_NOT_FOUND"
     cid = await contact(api, tenant)
-    sent = await api.client.post("/v1/events/send", headers=other_tenant.headers,
-                                 json={"eventName": "order_placed", "contactId": cid})
+    sent = await api.client.post(
+        "/v1/events/send", headers=other_tenant.headers, json={"eventName": "order_placed", "contactId": cid}
+    )
     assert sent.status_code == 404 and sent.json()["error"]["code"] == "EVENT_NOT_FOUND"
     assert (await define(api, other_tenant)).status_code == 201  # names are per project
-    sent = await api.client.post("/v1/events/send", headers=other_tenant.headers,
-                                 json={"eventName": "order_placed", "contactId": cid})
+    sent = await api.client.post(
+        "/v1/events/send", headers=other_tenant.headers, json={"eventName": "order_placed", "contactId": cid}
+    )
     assert sent.status_code == 404 and sent.json()["error"]["code"] == "CONTACT_NOT_FOUND_FOR_EVENT"
 
 
@@ -144,13 +198,29 @@ async def send(api, tenant, body, **headers):
 async def test_send_coerces_and_logs_for_the_contact(api, tenant):
     await define(api, tenant)
     cid = await contact(api, tenant)
-    response = await send(api, tenant, {"eventName": "order_placed", "email": "ANN@example.com", "eventProperties": {
-        "order_total": "12.5", "plan": "pro", "gift": "true", "placed_at": "2026-01-02T03:04:05Z"}})
+    response = await send(
+        api,
+        tenant,
+        {
+            "eventName": "order_placed",
+            "email": "ANN@example.com",
+            "eventProperties": {
+                "order_total": "12.5",
+                "plan": "pro",
+                "gift": "true",
+                "placed_at": "2026-01-02T03:04:05Z",
+            },
+        },
+    )
     assert response.status_code == 201, response.text
     data = response.json()["data"]
     assert data["contactId"] == cid and data["eventName"] == "order_placed"
-    assert data["properties"] == {"order_total": 12.5, "plan": "pro", "gift": True,
-                                  "placed_at": "2026-01-02T03:04:05.000Z"}
+    assert data["properties"] == {
+        "order_total": 12.5,
+        "plan": "pro",
+        "gift": True,
+        "placed_at": "2026-01-02T03:04:05.000Z",
+    }
     log = await service.contact_events(api.db, tenant.project_id, cid)
     assert [e["id"] for e in log] == [data["id"]]
 
@@ -162,25 +232,55 @@ async def test_contact_id_wins_over_email(api, tenant):
     assert response.json()["data"]["contactId"] == bob != ann
 
 
-@pytest.mark.parametrize("body,status,code", [
-    ({"email": "ann@example.com"}, 400, "VALIDATION_FAILED"),
-    ({"eventName": "order_placed"}, 400, "EMAIL_OR_CONTACT_ID_REQUIRED"),
-    ({"eventName": "nope", "email": "ann@example.com"}, 404, "EVENT_NOT_FOUND"),
-    ({"eventName": "order_placed", "email": "zed@example.com"}, 404, "CONTACT_NOT_FOUND_FOR_EVENT"),
-    ({"eventName": "order_placed", "contactId": "0" * 24}, 404, "CONTACT_NOT_FOUND_FOR_EVENT"),
-    ({"eventName": "order_placed", "email": "ann@example.com", "eventProperties": {"color": "red"}},
-     400, "UNKNOWN_PROPERTY"),
-    ({"eventName": "order_placed", "email": "ann@example.com", "eventProperties": {"order_total": "lots"}},
-     400, "INVALID_PROPERTY_VALUE"),
-    ({"eventName": "order_placed", "email": "ann@example.com", "eventProperties": {"gift": "maybe"}},
-     400, "INVALID_PROPERTY_VALUE"),
-    ({"eventName": "order_placed", "email": "ann@example.com", "eventProperties": {"placed_at": "soon"}},
-     400, "INVALID_PROPERTY_VALUE"),
-    ({"eventName": "order_placed", "email": "ann@example.com", "eventProperties": {"plan": {"a": 1}}},
-     400, "INVALID_PROPERTY_VALUE"),
-    ({"eventName": "order_placed", "email": 5}, 400, "VALIDATION_FAILED"),
-    ({"eventName": "order_placed", "email": "ann@example.com", "eventProperties": []}, 400, "VALIDATION_FAILED"),
-])
+@pytest.mark.parametrize(
+    "body,status,code",
+    [
+        ({"email": "ann@example.com"}, 400, "VALIDATION_FAILED"),
+        ({"eventName": "order_placed"}, 400, "EMAIL_OR_CONTACT_ID_REQUIRED"),
+        ({"eventName": "nope", "email": "ann@example.com"}, 404, "EVENT_NOT_FOUND"),
+        ({"eventName": "order_placed", "email": "zed@example.com"}, 404, "CONTACT_NOT_FOUND_FOR_EVENT"),
+        ({"eventName": "order_placed", "contactId": "0" * 24}, 404, "CONTACT_NOT_FOUND_FOR_EVENT"),
+        (
+            {"eventName": "order_placed", "email": "ann@example.com", "eventProperties": {"color": "red"}},
+            400,
+            "UNKNOWN_PROPERTY",
+        ),
+        (
+            {
+                "eventName": "order_placed",
+                "email": "ann@example.com",
+                "eventProperties": {"order_total": "lots"},
+            },
+            400,
+            "INVALID_PROPERTY_VALUE",
+        ),
+        (
+            {"eventName": "order_placed", "email": "ann@example.com", "eventProperties": {"gift": "maybe"}},
+            400,
+            "INVALID_PROPERTY_VALUE",
+        ),
+        (
+            {
+                "eventName": "order_placed",
+                "email": "ann@example.com",
+                "eventProperties": {"placed_at": "soon"},
+            },
+            400,
+            "INVALID_PROPERTY_VALUE",
+        ),
+        (
+            {"eventName": "order_placed", "email": "ann@example.com", "eventProperties": {"plan": {"a": 1}}},
+            400,
+            "INVALID_PROPERTY_VALUE",
+        ),
+        ({"eventName": "order_placed", "email": 5}, 400, "VALIDATION_FAILED"),
+        (
+            {"eventName": "order_placed", "email": "ann@example.com", "eventProperties": []},
+            400,
+            "VALIDATION_FAILED",
+        ),
+    ],
+)
 async def test_send_errors_store_nothing(api, tenant, body, status, code):
     await define(api, tenant)
     cid = await contact(api, tenant)
@@ -206,7 +306,9 @@ async def test_idempotency_key(api, tenant):
     again = await send(api, tenant, body, **{"Idempotency-Key": "k1"})
     assert first.status_code == again.status_code == 201
     assert again.json()["data"] == first.json()["data"]
-    other = await send(api, tenant, {**body, "eventProperties": {"order_total": 4}}, **{"Idempotency-Key": "k1"})
+    other = await send(
+        api, tenant, {**body, "eventProperties": {"order_total": 4}}, **{"Idempotency-Key": "k1"}
+    )
     assert other.status_code == 409 and other.json()["error"]["code"] == "IDEMPOTENCY_KEY_REUSED"
     assert len(await service.contact_events(api.db, tenant.project_id, cid)) == 1
     failed = await send(api, tenant, {"eventName": "order_placed"}, **{"Idempotency-Key": "k2"})
@@ -219,7 +321,9 @@ async def test_idempotency_key(api, tenant):
 async def test_events_show_in_the_contact_activity_page(api, tenant):
     await define(api, tenant)
     cid = await contact(api, tenant)
-    await send(api, tenant, {"eventName": "order_placed", "contactId": cid, "eventProperties": {"plan": "pro"}})
+    await send(
+        api, tenant, {"eventName": "order_placed", "contactId": cid, "eventProperties": {"plan": "pro"}}
+    )
     await _login(api, tenant)
     page = (await api.client.get(f"/app/contacts/{cid}")).text
     assert "order_placed" in page and "plan=pro" in page

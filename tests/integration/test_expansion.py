@@ -25,13 +25,16 @@ PEOPLE = {
 
 
 def crit(*groups, logical="AND") -> dict:
-    return {"logicalOperator": logical, "groups": [
-        {"field": f, "fieldType": t, "operator": o, "value": v} for f, t, o, v in groups
-    ]}
+    return {
+        "logicalOperator": logical,
+        "groups": [{"field": f, "fieldType": t, "operator": o, "value": v} for f, t, o, v in groups],
+    }
 
 
 async def new_list(api, tenant, name, **extra) -> str:
-    response = await api.client.post("/v1/contact-lists", json={"name": name, **extra}, headers=tenant.headers)
+    response = await api.client.post(
+        "/v1/contact-lists", json={"name": name, **extra}, headers=tenant.headers
+    )
     assert response.status_code == 200, response.text
     return response.json()["data"]["id"]
 
@@ -42,15 +45,32 @@ async def fill(api, tenant, list_id, names) -> None:
     assert response.status_code == 200, response.text
 
 
-async def expand(api, tenant, to_lists=(), exclude=(), group=None, everyone=False) -> tuple[int, int, list[str]]:
-    campaign = {"id": ids.new_id(), "project_id": tenant.project_id, "name": "c", "subject": "s", "status": "sending",
-                "send_mode": "all", "to_lists": list(to_lists), "exclude_lists": list(exclude),
-                "unsubscribe_group_id": group, "send_to_global_list": everyone, "created_at": NOW, "updated_at": NOW}
+async def expand(
+    api, tenant, to_lists=(), exclude=(), group=None, everyone=False
+) -> tuple[int, int, list[str]]:
+    campaign = {
+        "id": ids.new_id(),
+        "project_id": tenant.project_id,
+        "name": "c",
+        "subject": "s",
+        "status": "sending",
+        "send_mode": "all",
+        "to_lists": list(to_lists),
+        "exclude_lists": list(exclude),
+        "unsubscribe_group_id": group,
+        "send_to_global_list": everyone,
+        "created_at": NOW,
+        "updated_at": NOW,
+    }
     async with api.container.db.write() as conn:
         await conn.execute(campaigns.insert().values(**campaign))
         total, suppressed = await expand_audience(conn, campaign, NOW)
     async with api.container.db.read() as conn:
-        query = sa.select(messages.c.email).where(messages.c.campaign_id == campaign["id"]).order_by(messages.c.email)
+        query = (
+            sa.select(messages.c.email)
+            .where(messages.c.campaign_id == campaign["id"])
+            .order_by(messages.c.email)
+        )
         emails = [e.split("@")[0] for e in (await conn.execute(query)).scalars()]
     return total, suppressed, emails
 
@@ -60,10 +80,20 @@ async def setup(api, tenant) -> dict:
     made = {"a": await new_list(api, tenant, "A"), "b": await new_list(api, tenant, "B")}
     await fill(api, tenant, made["a"], ["ann", "bob"])
     await fill(api, tenant, made["b"], ["bob", "cat"])
-    made["pro"] = await new_list(api, tenant, "Pro", type="segment", filterCriteria=crit(("plan", "string", "equals", "pro")))
-    made["old"] = await new_list(api, tenant, "Old", type="segment", filterCriteria=crit(("age", "number", "greater_than", 30)))
-    made["old_pro"] = await new_list(api, tenant, "Old pro", type="segment", parentId=made["pro"],
-                                     filterCriteria=crit(("age", "number", "greater_than", 30)))
+    made["pro"] = await new_list(
+        api, tenant, "Pro", type="segment", filterCriteria=crit(("plan", "string", "equals", "pro"))
+    )
+    made["old"] = await new_list(
+        api, tenant, "Old", type="segment", filterCriteria=crit(("age", "number", "greater_than", 30))
+    )
+    made["old_pro"] = await new_list(
+        api,
+        tenant,
+        "Old pro",
+        type="segment",
+        parentId=made["pro"],
+        filterCriteria=crit(("age", "number", "greater_than", 30)),
+    )
     return made
 
 
@@ -77,7 +107,11 @@ async def test_lists_and_segments_union_each_address_once(api, tenant):
 async def test_exclusions_of_lists_and_segments(api, tenant):
     made = await setup(api, tenant)
     assert await expand(api, tenant, [made["a"], made["b"]], exclude=[made["pro"]]) == (1, 0, ["cat"])
-    assert await expand(api, tenant, ["GLOBAL_CONTACT_LIST"], exclude=[made["b"], made["old"]]) == (2, 0, ["dan", "eve"])
+    assert await expand(api, tenant, ["GLOBAL_CONTACT_LIST"], exclude=[made["b"], made["old"]]) == (
+        2,
+        0,
+        ["dan", "eve"],
+    )
     assert await expand(api, tenant, [made["pro"]], exclude=[made["old_pro"]]) == (1, 0, ["bob"])
     assert await expand(api, tenant, [made["a"]], exclude=["GLOBAL_CONTACT_LIST"]) == (0, 0, [])
 
@@ -106,13 +140,27 @@ async def test_suppressed_globally_or_in_the_campaign_group(api, tenant):
     url = "/v1/suppression-groups"
     groups = []
     for name in ("News", "Offers"):
-        groups.append((await api.client.post(url, json={"name": name}, headers=tenant.headers)).json()["data"]["groupId"])
+        groups.append(
+            (await api.client.post(url, json={"name": name}, headers=tenant.headers)).json()["data"][
+                "groupId"
+            ]
+        )
     news, offers = groups
-    await api.client.post(f"{url}/emails/suppress", json={"emails": ["ann@example.com"], "isGlobal": True}, headers=tenant.headers)
-    await api.client.post(f"{url}/emails/suppress", json={"emails": ["bob@example.com"], "groupId": news},
-                          headers=tenant.headers)
-    await api.client.post(f"{url}/emails/suppress", json={"emails": ["cat@example.com"], "groupId": offers},
-                          headers=tenant.headers)
+    await api.client.post(
+        f"{url}/emails/suppress",
+        json={"emails": ["ann@example.com"], "isGlobal": True},
+        headers=tenant.headers,
+    )
+    await api.client.post(
+        f"{url}/emails/suppress",
+        json={"emails": ["bob@example.com"], "groupId": news},
+        headers=tenant.headers,
+    )
+    await api.client.post(
+        f"{url}/emails/suppress",
+        json={"emails": ["cat@example.com"], "groupId": offers},
+        headers=tenant.headers,
+    )
     targets = [made["a"], made["b"]]
     assert await expand(api, tenant, targets, group=news) == (3, 2, ["cat"])
     assert await expand(api, tenant, targets, group=offers) == (3, 2, ["bob"])
@@ -123,6 +171,9 @@ async def test_message_ids_carry_the_sending_domain(api, tenant):
     project = tenant.project_id
     cid = await start_campaign(api.container.db, project, 3, **{"from": {"email": "news@Mail.Example.com"}})
     async with api.container.db.read() as conn:
-        rows = (await conn.execute(sa.select(messages.c.id, messages.c.message_id_header)
-                                   .where(messages.c.campaign_id == cid))).all()
+        rows = (
+            await conn.execute(
+                sa.select(messages.c.id, messages.c.message_id_header).where(messages.c.campaign_id == cid)
+            )
+        ).all()
     assert len(rows) == 3 and all(header == f"<{row_id}@mail.example.com>" for row_id, header in rows)

@@ -62,8 +62,11 @@ async def _record(db, records, **options):
 async def _leased(db, rows: list[dict]) -> None:
     """The rows as a worker holds them while sending."""
     async with db.write() as conn:
-        await conn.execute(messages.update().where(messages.c.id.in_([r["id"] for r in rows]))
-                           .values(status="sending", lease_owner=WORKER, sent_at=None))
+        await conn.execute(
+            messages.update()
+            .where(messages.c.id.in_([r["id"] for r in rows]))
+            .values(status="sending", lease_owner=WORKER, sent_at=None)
+        )
 
 
 async def _global(db, project_id: str) -> str:
@@ -77,9 +80,13 @@ async def _sending(db, campaign_id: str) -> None:
 
 
 def _report(kind: str, status: str) -> reports.Feedback:
-    return reports.Feedback(kind=kind, status=status, reason=f"smtp; 550 {status} gone",
-                            sub_type=reports.sub_type(status, kind == reports.HARD),
-                            complaint_type="abuse" if kind == reports.COMPLAINT else None)
+    return reports.Feedback(
+        kind=kind,
+        status=status,
+        reason=f"smtp; 550 {status} gone",
+        sub_type=reports.sub_type(status, kind == reports.HARD),
+        complaint_type="abuse" if kind == reports.COMPLAINT else None,
+    )
 
 
 async def test_worker_fates_change_the_ledger_and_raise_each_webhook_once(api, tenant, lookups):
@@ -87,20 +94,34 @@ async def test_worker_fates_change_the_ledger_and_raise_each_webhook_once(api, t
     await _leased(api.db, rows)
     await subscribe_all(api.db, tenant.project_id)
     retry_at = utcnow()
-    done = await _record(api.db, [Sent(rows[0], response="250 ok"),
-                                  Deferred(rows[1], error="451 4.3.0 try later", retry_at=retry_at),
-                                  Failed(rows[2], error="could not build", response="could not build"),
-                                  Bounced.at_smtp(rows[3], 550, "5.1.1 no such user")], worker=WORKER)
+    done = await _record(
+        api.db,
+        [
+            Sent(rows[0], response="250 ok"),
+            Deferred(rows[1], error="451 4.3.0 try later", retry_at=retry_at),
+            Failed(rows[2], error="could not build", response="could not build"),
+            Bounced.at_smtp(rows[3], 550, "5.1.1 no such user"),
+        ],
+        worker=WORKER,
+    )
     assert [await row_status(api.db, r["id"]) for r in rows] == ["sent", "deferred", "failed", "failed"]
     [event] = await events_of(api.db, campaign_id=rows[0]["campaign_id"])
     assert (event["type"], event["message_id"], event["detail"]["source"], event["detail"]["code"]) == (
-        "bounced", rows[3]["id"], "smtp", 550)
-    assert await suppressed(api.db, tenant.project_id) == {(rows[3]["email"], await _global(api.db, tenant.project_id),
-                                                           "BOUNCE")}
+        "bounced",
+        rows[3]["id"],
+        "smtp",
+        550,
+    )
+    assert await suppressed(api.db, tenant.project_id) == {
+        (rows[3]["email"], await _global(api.db, tenant.project_id), "BOUNCE")
+    }
     sent = await deliveries(api.db, tenant.project_id)
     assert [(name, data["emailId"]) for name, data in sent] == [
-        ("email.sent", rows[0]["id"]), ("email.delivered", rows[0]["id"]), ("email.deferred", rows[1]["id"]),
-        ("email.bounced", rows[3]["id"])]
+        ("email.sent", rows[0]["id"]),
+        ("email.delivered", rows[0]["id"]),
+        ("email.deferred", rows[1]["id"]),
+        ("email.bounced", rows[3]["id"]),
+    ]
     assert sent[2][1]["delayReason"] == "451 4.3.0 try later" and sent[3][1]["bounceSubType"] == "NoEmail"
     assert lookups == [[tenant.project_id]]
     assert (done.paused, len(done.written), done.suppressed) == ([], 4, [done.written[3]])
@@ -109,9 +130,15 @@ async def test_worker_fates_change_the_ledger_and_raise_each_webhook_once(api, t
 async def test_rows_another_worker_leases_are_not_changed_except_by_a_250(api, tenant):
     _cid, rows = await sent_campaign(api.db, tenant.project_id, 3)
     await _leased(api.db, rows)
-    await _record(api.db, [Sent(rows[0], response="250 ok"),
-                           Deferred(rows[1], error="451 later", retry_at=utcnow()),
-                           Failed(rows[2], error="550 no", response="550 no")], worker="another")
+    await _record(
+        api.db,
+        [
+            Sent(rows[0], response="250 ok"),
+            Deferred(rows[1], error="451 later", retry_at=utcnow()),
+            Failed(rows[2], error="550 no", response="550 no"),
+        ],
+        worker="another",
+    )
     assert [await row_status(api.db, r["id"]) for r in rows] == ["sent", "sending", "sending"]
 
 
@@ -123,8 +150,13 @@ async def test_one_lookup_per_call_for_many_events_of_several_projects(api, tena
     await subscribe_all(api.db, other_tenant.project_id)
     await _record(api.db, [Sent(r, response="250 ok") for r in rows + others], worker=WORKER)
     assert len(lookups) == 1 and sorted(lookups[0]) == sorted([tenant.project_id, other_tenant.project_id])
-    mine, theirs = await deliveries(api.db, tenant.project_id), await deliveries(api.db, other_tenant.project_id)
-    assert sorted(data["emailId"] for name, data in mine if name == "email.sent") == sorted(r["id"] for r in rows)
+    mine, theirs = (
+        await deliveries(api.db, tenant.project_id),
+        await deliveries(api.db, other_tenant.project_id),
+    )
+    assert sorted(data["emailId"] for name, data in mine if name == "email.sent") == sorted(
+        r["id"] for r in rows
+    )
     assert len(mine) == 20 and len(theirs) == 4
     assert {data["emailId"] for _n, data in theirs} == {r["id"] for r in others}
 
@@ -143,16 +175,23 @@ async def test_a_reported_hard_bounce_bounces_a_sent_row_once(api, tenant, looku
     _cid, rows = await sent_campaign(api.db, tenant.project_id, 2)
     await subscribe_all(api.db, tenant.project_id)
     report = _report(reports.HARD, "5.1.1")
-    first = await _record(api.db, [Bounced.reported(rows[0], report, Source.DSN),
-                                   Bounced.reported(rows[0], report, Source.DSN)])  # twice in one call: once
+    first = await _record(
+        api.db, [Bounced.reported(rows[0], report, Source.DSN), Bounced.reported(rows[0], report, Source.DSN)]
+    )  # twice in one call: once
     again = await _record(api.db, [Bounced.reported(rows[0], report, Source.HTTP)])
     assert (len(first.written), len(first.suppressed), again.written) == (1, 1, [])
     assert [await row_status(api.db, r["id"]) for r in rows] == ["bounced", "sent"]
     [event] = await events_of(api.db, type="bounced")
-    assert (event["message_id"], event["detail"]["source"], event["detail"]["status"]) == (rows[0]["id"], "dsn", "5.1.1")
+    assert (event["message_id"], event["detail"]["source"], event["detail"]["status"]) == (
+        rows[0]["id"],
+        "dsn",
+        "5.1.1",
+    )
     [(name, data)] = await deliveries(api.db, tenant.project_id)
     assert (name, data["bounceType"], data["bounceSubType"]) == ("email.bounced", "Permanent", "NoEmail")
-    assert {(e, r) for e, _g, r in await suppressed(api.db, tenant.project_id)} == {(rows[0]["email"], "BOUNCE")}
+    assert {(e, r) for e, _g, r in await suppressed(api.db, tenant.project_id)} == {
+        (rows[0]["email"], "BOUNCE")
+    }
     assert len(lookups) == 1
 
 
@@ -166,8 +205,9 @@ async def test_soft_bounces_suppress_at_the_limit_and_leave_the_row_sent(api, te
     assert len(second.suppressed) == 1 and len(await suppressed(api.db, tenant.project_id)) == 1
     assert await row_status(api.db, rows[0]["id"]) == "sent"
     assert [e["type"] for e in await events_of(api.db, message_id=rows[0]["id"])] == ["soft_bounced"] * 2
-    assert [(n, d["bounceType"], d["bounceSubType"]) for n, d in await deliveries(api.db, tenant.project_id)] == [
-        ("email.bounced", "Transient", "MailboxFull")] * 2
+    assert [
+        (n, d["bounceType"], d["bounceSubType"]) for n, d in await deliveries(api.db, tenant.project_id)
+    ] == [("email.bounced", "Transient", "MailboxFull")] * 2
     with pytest.raises(ValueError, match="soft_limit"):
         await _record(api.db, [Bounced.reported(rows[0], soft, Source.DSN)])
 
@@ -179,11 +219,17 @@ async def test_a_complaint_suppresses_globally_once_and_reports_spam(api, tenant
     assert (await _record(api.db, [complaint])).suppressed == [complaint]
     assert (await _record(api.db, [complaint])).written == []
     [event] = await events_of(api.db, message_id=rows[0]["id"])
-    assert (event["type"], event["detail"]["complaintType"], event["detail"]["source"]) == ("complained", "abuse", "arf")
-    assert await suppressed(api.db, tenant.project_id) == {(rows[0]["email"], await _global(api.db, tenant.project_id),
-                                                           "COMPLAINT")}
+    assert (event["type"], event["detail"]["complaintType"], event["detail"]["source"]) == (
+        "complained",
+        "abuse",
+        "arf",
+    )
+    assert await suppressed(api.db, tenant.project_id) == {
+        (rows[0]["email"], await _global(api.db, tenant.project_id), "COMPLAINT")
+    }
     assert [(n, d["complaintType"]) for n, d in await deliveries(api.db, tenant.project_id)] == [
-        ("email.spam_reported", "abuse")]
+        ("email.spam_reported", "abuse")
+    ]
     assert await row_status(api.db, rows[0]["id"]) == "sent"
 
 
@@ -191,13 +237,26 @@ async def test_opens_and_clicks_are_events_and_only_human_opens_are_webhooks(api
     _cid, rows = await sent_campaign(api.db, tenant.project_id, 2)
     await subscribe_all(api.db, tenant.project_id)
     at = utcnow()
-    await _record(api.db, [Opened(rows[0], when=at), Opened(rows[1], when=at, automated=True),
-                           Clicked(rows[0], when=at, url="https://example.com/a")])
+    await _record(
+        api.db,
+        [
+            Opened(rows[0], when=at),
+            Opened(rows[1], when=at, automated=True),
+            Clicked(rows[0], when=at, url="https://example.com/a"),
+        ],
+    )
     found = sorted((e["message_id"], e["type"], e["is_automated"], e["url"]) for e in await events_of(api.db))
-    assert found == sorted([(rows[0]["id"], "opened", False, None), (rows[1]["id"], "opened", True, None),
-                            (rows[0]["id"], "clicked", False, "https://example.com/a")])
+    assert found == sorted(
+        [
+            (rows[0]["id"], "opened", False, None),
+            (rows[1]["id"], "opened", True, None),
+            (rows[0]["id"], "clicked", False, "https://example.com/a"),
+        ]
+    )
     assert [(n, d["emailId"]) for n, d in await deliveries(api.db, tenant.project_id)] == [
-        ("email.opened", rows[0]["id"]), ("email.clicked", rows[0]["id"])]
+        ("email.opened", rows[0]["id"]),
+        ("email.clicked", rows[0]["id"]),
+    ]
     assert [await row_status(api.db, r["id"]) for r in rows] == ["sent", "sent"]
     assert await suppressed(api.db, tenant.project_id) == set() and len(lookups) == 1
 
@@ -215,15 +274,19 @@ async def test_unsubscribe_and_resubscribe_of_a_group(api, tenant, lookups):
     target = UnsubscribeTarget(tenant.project_id, rows[0]["email"], group["group_code"], rows[0]["id"])
     done = await _record(api.db, [Unsubscribed(rows[0], target=target, group=group)])
     assert len(done.suppressed) == 1
-    assert await suppressed(api.db, tenant.project_id) == {(rows[0]["email"], group["group_code"], "UNSUBSCRIBE")}
+    assert await suppressed(api.db, tenant.project_id) == {
+        (rows[0]["email"], group["group_code"], "UNSUBSCRIBE")
+    }
     await _record(api.db, [Resubscribed(rows[0], target=target, group=group)])
     assert [(e["type"], e["detail"]) for e in await events_of(api.db, message_id=rows[0]["id"])] == [
         ("unsubscribed", {"groupId": group["group_code"], "isGlobal": False}),
-        ("resubscribed", {"groupId": group["group_code"], "isGlobal": False})]
+        ("resubscribed", {"groupId": group["group_code"], "isGlobal": False}),
+    ]
     sent = await deliveries(api.db, tenant.project_id)
     assert [(n, d["emailId"], d["unsubscribeGroupId"]) for n, d in sent] == [
         ("email.group_unsubscribed", rows[0]["id"], group["group_code"]),
-        ("email.group_resubscribed", rows[0]["id"], group["group_code"])]
+        ("email.group_resubscribed", rows[0]["id"], group["group_code"]),
+    ]
     assert len(lookups) == 2
 
 
@@ -233,7 +296,9 @@ async def test_an_unsubscribe_whose_row_is_gone_suppresses_and_notifies_without_
         group = await group_store.global_group(conn, tenant.project_id)
     target = UnsubscribeTarget(tenant.project_id, "gone@example.com", None, "0" * 24)
     await _record(api.db, [Unsubscribed(None, target=target, group=group)])
-    assert await suppressed(api.db, tenant.project_id) == {("gone@example.com", group["group_code"], "UNSUBSCRIBE")}
+    assert await suppressed(api.db, tenant.project_id) == {
+        ("gone@example.com", group["group_code"], "UNSUBSCRIBE")
+    }
     assert await events_of(api.db) == []
     [(name, data)] = await deliveries(api.db, tenant.project_id)
     assert name == "email.unsubscribed" and "emailId" not in data
@@ -243,12 +308,16 @@ async def test_the_auto_pause_decision_is_returned_and_applied(api, tenant):
     cid, rows = await sent_campaign(api.db, tenant.project_id, 100)
     await _sending(api.db, cid)
     hard = _report(reports.HARD, "5.1.1")
-    below = await _record(api.db, [Bounced.reported(r, hard, Source.DSN) for r in rows[:3]])  # 3 %: not above 3 %
+    below = await _record(
+        api.db, [Bounced.reported(r, hard, Source.DSN) for r in rows[:3]]
+    )  # 3 %: not above 3 %
     assert below.paused == [] and (await campaign_row(api.db, cid))["status"] == "sending"
     over = await _record(api.db, [Bounced.reported(rows[3], hard, Source.HTTP)])
     assert over.paused == [cid]
     paused = await campaign_row(api.db, cid)
-    assert paused["status"] == "paused" and paused["paused_reason"].startswith("Auto-paused: Bounce rate 4.00%")
+    assert paused["status"] == "paused" and paused["paused_reason"].startswith(
+        "Auto-paused: Bounce rate 4.00%"
+    )
 
 
 async def test_smtp_refusals_and_complaints_also_decide_the_auto_pause(api, tenant):
@@ -257,8 +326,12 @@ async def test_smtp_refusals_and_complaints_also_decide_the_auto_pause(api, tena
     await _sending(api.db, cid)
     await _sending(api.db, _other)
     await _leased(api.db, rows[:4])
-    refused = await _record(api.db, [Bounced.at_smtp(r, 550, "5.1.1 unknown") for r in rows[:4]], worker=WORKER)
-    complaint = await _record(api.db, [Complained.reported(others[0], _report(reports.COMPLAINT, "5.7.1"), Source.ARF)])
+    refused = await _record(
+        api.db, [Bounced.at_smtp(r, 550, "5.1.1 unknown") for r in rows[:4]], worker=WORKER
+    )
+    complaint = await _record(
+        api.db, [Complained.reported(others[0], _report(reports.COMPLAINT, "5.7.1"), Source.ARF)]
+    )
     assert (refused.paused, complaint.paused) == ([cid], [_other])
     async with api.db.read() as conn:
         statuses = dict((await conn.execute(sa.select(campaigns.c.id, campaigns.c.status))).all())

@@ -97,7 +97,9 @@ async def _statuses(db, row_ids: list[str]) -> set[str]:
         return set(found.scalars())
 
 
-async def test_housekeeping_takes_back_dead_workers_leases_at_once_and_live_ones_never_early(container, tenant):
+async def test_housekeeping_takes_back_dead_workers_leases_at_once_and_live_ones_never_early(
+    container, tenant
+):
     db = container.db
     await start_campaign(db, tenant.project_id, 6)
     live = db.fence.session("live-worker")
@@ -137,7 +139,9 @@ async def test_aborted_at_is_stamped_once_the_campaign_is_locked(container, tena
     db = container.db
     cid = await start_campaign(db, tenant.project_id, 3)
     held = threading.Event()
-    holder = asyncio.create_task(asyncio.to_thread(_hold_lock, settings.resolved_database_url(), cid, 1.0, held))
+    holder = asyncio.create_task(
+        asyncio.to_thread(_hold_lock, settings.resolved_database_url(), cid, 1.0, held)
+    )
     await asyncio.to_thread(held.wait, 10)
     await campaign_service.abort_campaign(db, tenant.project_id, cid)
     released = await holder
@@ -150,7 +154,9 @@ async def test_paused_at_is_stamped_once_the_campaign_is_locked(container, tenan
     db = container.db
     cid = await start_campaign(db, tenant.project_id, 3)
     held = threading.Event()
-    holder = asyncio.create_task(asyncio.to_thread(_hold_lock, settings.resolved_database_url(), cid, 1.0, held))
+    holder = asyncio.create_task(
+        asyncio.to_thread(_hold_lock, settings.resolved_database_url(), cid, 1.0, held)
+    )
     await asyncio.to_thread(held.wait, 10)
     await campaign_service.pause_campaign(db, tenant.project_id, cid)
     released = await holder

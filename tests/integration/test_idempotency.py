@@ -14,13 +14,24 @@ from sendhouse.services import idempotency, transactional
 from sendhouse.store.schema.campaigns import campaigns, messages
 from sendhouse.store.schema.core import idempotency_keys
 
-MAIL = {"from": {"email": "app@example.com"}, "to": {"email": "ann@example.org"}, "subject": "Hi", "html": "<p>x</p>"}
-BULK = {"from": {"email": "app@example.com"}, "subject": "Hi", "html": "<p>x</p>",
-        "recipients": [{"email": "ann@example.org"}, {"email": "bob@example.org"}]}
+MAIL = {
+    "from": {"email": "app@example.com"},
+    "to": {"email": "ann@example.org"},
+    "subject": "Hi",
+    "html": "<p>x</p>",
+}
+BULK = {
+    "from": {"email": "app@example.com"},
+    "subject": "Hi",
+    "html": "<p>x</p>",
+    "recipients": [{"email": "ann@example.org"}, {"email": "bob@example.org"}],
+}
 CAMPAIGN = {"name": "Launch", "subject": "Hello", "htmlTemplate": "<p>Hi</p>"}
-ROUTES = [("/v1/mails/send", MAIL, {**MAIL, "subject": "Other"}),
-          ("/v1/mails/bulk", BULK, {**BULK, "subject": "Other"}),
-          ("/v1/campaigns", CAMPAIGN, {**CAMPAIGN, "name": "Other"})]
+ROUTES = [
+    ("/v1/mails/send", MAIL, {**MAIL, "subject": "Other"}),
+    ("/v1/mails/bulk", BULK, {**BULK, "subject": "Other"}),
+    ("/v1/campaigns", CAMPAIGN, {**CAMPAIGN, "name": "Other"}),
+]
 
 
 async def count(api, table) -> int:
@@ -60,8 +71,11 @@ async def test_concurrent_requests_with_one_key_do_the_work_once(api, tenant, pa
     assert (messages_now, campaigns_now) in ((4, 0), (2, 0), (0, 2))  # each route's work done twice in all
 
 
-FAILURES = [OperationalError("INSERT", {}, Exception("connection lost")), asyncio.CancelledError(),
-            RuntimeError("boom")]
+FAILURES = [
+    OperationalError("INSERT", {}, Exception("connection lost")),
+    asyncio.CancelledError(),
+    RuntimeError("boom"),
+]
 
 
 @pytest.mark.parametrize("failure", FAILURES, ids=["database-error", "cancelled", "exception"])
@@ -73,12 +87,14 @@ async def test_a_failure_in_the_middle_leaves_no_key(api, tenant, monkeypatch, f
         raise failure
 
     monkeypatch.setattr(idempotency.store, "insert", insert_then_fail)
-    key = idempotency.key_for(api_key_id="k", project_id=tenant.project_id, route="POST /v1/mails/send",
-                              key="k-1", body=b"{}")
+    key = idempotency.key_for(
+        api_key_id="k", project_id=tenant.project_id, route="POST /v1/mails/send", key="k-1", body=b"{}"
+    )
 
     async def work(k):
-        return await transactional.send_mail(api.db, api.container.settings, tenant.project_id, dict(MAIL),
-                                             idempotency_record=k)
+        return await transactional.send_mail(
+            api.db, api.container.settings, tenant.project_id, dict(MAIL), idempotency_record=k
+        )
 
     with pytest.raises(type(failure)):
         await idempotency.once(api.db, key, work)

@@ -31,8 +31,16 @@ async def make_project(db: Database, name: str = "default") -> str:
 async def make_list(db: Database, project_id: str, kind: str = "list") -> str:
     list_id, now = ids.new_id(), utcnow()
     async with db.write() as conn:
-        await conn.execute(contact_lists.insert().values(id=list_id, project_id=project_id, name=f"l-{list_id}",
-                                                         type=kind, created_at=now, updated_at=now))
+        await conn.execute(
+            contact_lists.insert().values(
+                id=list_id,
+                project_id=project_id,
+                name=f"l-{list_id}",
+                type=kind,
+                created_at=now,
+                updated_at=now,
+            )
+        )
     return list_id
 
 
@@ -67,18 +75,29 @@ async def test_import_maps_columns_converts_types_and_reports_bad_rows(container
     project_id = await make_project(container.db)
     report = await run(container.db, project_id, CSV)
     assert (report.rows, report.imported, report.failed) == (8, 4, 4)
-    assert report.errors == [(3, "invalid email 'not-an-email'"), (5, "age is not a number"),
-                             (9, "mobile must be an E.164 phone number such as +14155550123"),
-                             (10, "born must be an ISO 8601 date or date-time")]
+    assert report.errors == [
+        (3, "invalid email 'not-an-email'"),
+        (5, "age is not a number"),
+        (9, "mobile must be an E.164 phone number such as +14155550123"),
+        (10, "born must be an ISO 8601 date or date-time"),
+    ]
     assert report.ignored_columns == ["favourite colour"]
     found = await stored(container.db, project_id)
     assert sorted(found) == ["ada@example.com", "bob@example.com", "dee@example.com", "gus@example.com"]
     ada = found["ada@example.com"]
     assert (ada["first_name"], ada["last_name"], ada["user_id"], ada["mobile"], ada["source"]) == (
-        "Ada", "Lovelace", "u1", "+442079460958", "csv")
+        "Ada",
+        "Lovelace",
+        "u1",
+        "+442079460958",
+        "csv",
+    )
     assert ada["custom_fields"] == {"age": 36, "vip": True, "born": "1815-12-10", "plan": "pro"}
     assert found["bob@example.com"]["custom_fields"] == {"vip": False}
-    assert found["dee@example.com"]["first_name"] == 'Dee "D"' and found["dee@example.com"]["last_name"] == "Multi\nLine"
+    assert (
+        found["dee@example.com"]["first_name"] == 'Dee "D"'
+        and found["dee@example.com"]["last_name"] == "Multi\nLine"
+    )
 
 
 async def test_reimport_updates_instead_of_duplicating(container):
@@ -98,8 +117,11 @@ async def test_reimport_updates_instead_of_duplicating(container):
 
 async def test_repeated_email_in_one_file_merges(container):
     project_id = await make_project(container.db)
-    report = await run(container.db, project_id, "email,firstName,lastName,plan\nz@example.com,Zed,,free\n"
-                                                 "Z@example.com,,Zulu,pro\n")
+    report = await run(
+        container.db,
+        project_id,
+        "email,firstName,lastName,plan\nz@example.com,Zed,,free\nZ@example.com,,Zulu,pro\n",
+    )
     assert (report.rows, report.imported) == (2, 1)
     row = (await stored(container.db, project_id))["z@example.com"]
     assert (row["first_name"], row["last_name"], row["custom_fields"]) == ("Zed", "Zulu", {"plan": "pro"})
@@ -108,15 +130,24 @@ async def test_repeated_email_in_one_file_merges(container):
 async def test_import_into_a_list(container):
     project_id = await make_project(container.db)
     list_id = await make_list(container.db, project_id)
-    await contact_service.upsert_contact(container.db, project_id, {"email": "old@example.com", "listIds": [list_id]})
-    await run(container.db, project_id, "email\nold@example.com\nnew@example.com\n", list_id=list_id, chunk_size=1)
+    await contact_service.upsert_contact(
+        container.db, project_id, {"email": "old@example.com", "listIds": [list_id]}
+    )
+    await run(
+        container.db, project_id, "email\nold@example.com\nnew@example.com\n", list_id=list_id, chunk_size=1
+    )
     async with container.db.read() as conn:
-        members = (await conn.execute(sa.select(sa.func.count()).select_from(list_members).where(
-            list_members.c.list_id == list_id))).scalar_one()
+        members = (
+            await conn.execute(
+                sa.select(sa.func.count()).select_from(list_members).where(list_members.c.list_id == list_id)
+            )
+        ).scalar_one()
     assert members == 2
 
 
-@pytest.mark.parametrize("kind,code", [("segment", "CONTACT_LIST_IS_SEGMENT"), (None, "CONTACT_LIST_NOT_FOUND")])
+@pytest.mark.parametrize(
+    "kind,code", [("segment", "CONTACT_LIST_IS_SEGMENT"), (None, "CONTACT_LIST_NOT_FOUND")]
+)
 async def test_import_into_a_bad_list_writes_nothing(container, kind, code):
     project_id = await make_project(container.db)
     other_project = await make_project(container.db, "other")
@@ -158,14 +189,18 @@ async def test_twenty_thousand_rows_and_reimport(container, tmp_path):
     for _ in range(2):
         with path.open(newline="") as handle:
             header, rows = csv_rows(handle)
-            report = await import_rows(container.db, project_id, header, rows, chunk_size=5000,
-                                       on_progress=seen.append)
+            report = await import_rows(
+                container.db, project_id, header, rows, chunk_size=5000, on_progress=seen.append
+            )
         assert (report.rows, report.imported, report.failed) == (20_000, 20_000, 0)
     assert seen == [5000, 10000, 15000, 20000, 20000] * 2
     async with container.db.read() as conn:
         count = (await conn.execute(sa.select(sa.func.count()).select_from(contacts))).scalar_one()
-        sample = (await conn.execute(sa.select(contacts.c.custom_fields).where(
-            contacts.c.email == "p19999@example.com"))).scalar_one()
+        sample = (
+            await conn.execute(
+                sa.select(contacts.c.custom_fields).where(contacts.c.email == "p19999@example.com")
+            )
+        ).scalar_one()
     assert count == 20_000 and sample == {"age": 19999}
 
 
@@ -238,7 +273,9 @@ def test_cli_refuses_a_file_without_email_column(cli_env, tmp_path):
 
 async def test_special_characters_survive_the_bulk_path(container):
     project_id = await make_project(container.db)
-    text = 'email,firstName,lastName,plan\ns@example.com,"back\\slash\ttab","a\r\nb","quote "" and \\\\ and é"\n'
+    text = (
+        'email,firstName,lastName,plan\ns@example.com,"back\\slash\ttab","a\r\nb","quote "" and \\\\ and é"\n'
+    )
     report = await run(container.db, project_id, text)
     assert report.failed == 0, report.errors
     row = (await stored(container.db, project_id))["s@example.com"]

@@ -31,8 +31,9 @@ async def _receiver(container, limits: ClientLimits | None = None):
     return port, inbound_part(container, f"127.0.0.1:{port}", limits=limits)
 
 
-async def test_repeated_rcpt_collapses_and_the_report_is_parsed_once_in_a_thread(api, tenant, container,
-                                                                                  monkeypatch):
+async def test_repeated_rcpt_collapses_and_the_report_is_parsed_once_in_a_thread(
+    api, tenant, container, monkeypatch
+):
     _cid, rows = await sent_campaign(api.db, tenant.project_id, 1)
     row, calls = rows[0], []
     real = bounce_rules.parse_report
@@ -101,7 +102,9 @@ async def test_messages_per_client_ip_are_limited_with_451(api, tenant, containe
     port, receiver = await _receiver(container, ClientLimits(max_connections=5, messages_per_minute=2))
     async with receiver:
         for row in rows[:2]:
-            await smtp_deliver(port, bounce_rcpt(row["id"]), dsn(to=bounce_rcpt(row["id"]), recipient=row["email"]))
+            await smtp_deliver(
+                port, bounce_rcpt(row["id"]), dsn(to=bounce_rcpt(row["id"]), recipient=row["email"])
+            )
         with pytest.raises(aiosmtplib.SMTPSenderRefused) as refused:
             await smtp_deliver(port, bounce_rcpt(rows[2]["id"]), dsn(to="x@y", recipient=rows[2]["email"]))
     assert refused.value.code == 451

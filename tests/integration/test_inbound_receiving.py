@@ -39,7 +39,9 @@ def settings(settings, dns_server):
 
 
 async def subscribe_all(db, project_id: str) -> None:
-    await webhook_service.create_webhook(db, project_id, url="http://127.0.0.1:9/hook", events=["email.received"])
+    await webhook_service.create_webhook(
+        db, project_id, url="http://127.0.0.1:9/hook", events=["email.received"]
+    )
 
 
 async def stored_count(api) -> int:
@@ -64,8 +66,13 @@ async def full(api, tenant, message_id: str) -> dict:
 
 async def test_enable_shows_the_mx_record_and_disable_removes_it(api, tenant, dns_server):
     domain = await receiving_domain(api, tenant, dns_server, "example.com")
-    assert domain["dnsRecords"]["inboundMx"] == {"name": "example.com", "value": BOUNCE_DOMAIN, "type": "MX",
-                                                 "purpose": "inbound", "priority": 10}
+    assert domain["dnsRecords"]["inboundMx"] == {
+        "name": "example.com",
+        "value": BOUNCE_DOMAIN,
+        "type": "MX",
+        "purpose": "inbound",
+        "priority": 10,
+    }
     assert domain["inboundEnabledAt"] and domain["inboundDomainVerifiedAt"]
     again = (await api.client.get(f"/v1/domains/{domain['id']}", headers=tenant.headers)).json()["data"]
     assert again["dnsRecords"]["inboundMx"]["value"] == BOUNCE_DOMAIN
@@ -77,7 +84,9 @@ async def test_enable_shows_the_mx_record_and_disable_removes_it(api, tenant, dn
 
 
 async def test_enable_refuses_an_unverified_domain_and_other_projects(api, tenant, other_tenant, dns_server):
-    added = (await api.client.post("/v1/domains", json={"domain": "fresh.com"}, headers=tenant.headers)).json()
+    added = (
+        await api.client.post("/v1/domains", json={"domain": "fresh.com"}, headers=tenant.headers)
+    ).json()
     path = f"/v1/domains/{added['data']['id']}/inbound/enable"
     refused = await api.client.post(path, headers=tenant.headers)
     assert refused.status_code == 400 and refused.json()["error"]["code"] == "DOMAIN_NOT_VERIFIED"
@@ -85,17 +94,27 @@ async def test_enable_refuses_an_unverified_domain_and_other_projects(api, tenan
     assert (await api.client.post(path)).status_code == 401
     missing = await api.client.post("/v1/domains/" + "0" * 24 + "/inbound/enable", headers=tenant.headers)
     assert missing.status_code == 404 and missing.json()["error"]["code"] == "DOMAIN_NOT_FOUND"
-    assert (await api.client.post(path.replace("enable", "disable"), headers=other_tenant.headers)).status_code == 404
+    assert (
+        await api.client.post(path.replace("enable", "disable"), headers=other_tenant.headers)
+    ).status_code == 404
 
 
-async def test_an_enabled_domain_name_cannot_be_enabled_by_a_second_project(api, tenant, other_tenant, dns_server):
+async def test_an_enabled_domain_name_cannot_be_enabled_by_a_second_project(
+    api, tenant, other_tenant, dns_server
+):
     await receiving_domain(api, tenant, dns_server, "shared.com")
-    added = (await api.client.post("/v1/domains", json={"domain": "shared.com"}, headers=other_tenant.headers)).json()
+    added = (
+        await api.client.post("/v1/domains", json={"domain": "shared.com"}, headers=other_tenant.headers)
+    ).json()
     async with api.db.write() as conn:
         from sendhouse.store.schema.content import domains
-        await conn.execute(domains.update().where(domains.c.id == added["data"]["id"])
-                           .values(verification_status="VERIFIED"))
-    taken = await api.client.post(f"/v1/domains/{added['data']['id']}/inbound/enable", headers=other_tenant.headers)
+
+        await conn.execute(
+            domains.update().where(domains.c.id == added["data"]["id"]).values(verification_status="VERIFIED")
+        )
+    taken = await api.client.post(
+        f"/v1/domains/{added['data']['id']}/inbound/enable", headers=other_tenant.headers
+    )
     assert taken.status_code == 409 and taken.json()["error"]["code"] == "INBOUND_DOMAIN_TAKEN"
 
 
@@ -103,24 +122,34 @@ async def test_an_enabled_domain_name_cannot_be_enabled_by_a_second_project(api,
 
 
 async def test_signed_mail_to_an_enabled_domain_is_stored_with_passing_verdicts_and_announced(
-        api, tenant, container, dns_server):
+    api, tenant, container, dns_server
+):
     await receiving_domain(api, tenant, dns_server, "example.com")
     await subscribe_all(api.db, tenant.project_id)
     sender = SenderDomain(dns_server)
-    raw = sender.sign(message(sender="Alice <alice@sender.org>", to="Support <support@example.com>",
-                              subject="Help please", html="<p>Hi <b>there</b></p>"))
+    raw = sender.sign(
+        message(
+            sender="Alice <alice@sender.org>",
+            to="Support <support@example.com>",
+            subject="Help please",
+            html="<p>Hi <b>there</b></p>",
+        )
+    )
     async with inbound_receiver(container) as (_h, port):
         assert await smtp_send(port, "alice@sender.org", ["support@example.com"], raw) == {}
     [item] = await inbox(api, tenant)
     got = await full(api, tenant, item["id"])
     assert (got["spfVerdict"], got["dkimVerdict"], got["dmarcVerdict"]) == ("PASS", "PASS", "PASS")
-    assert got["status"] == "PROCESSED" and got["threadId"] == got["id"] and got["domainName"] == "example.com"
+    assert (
+        got["status"] == "PROCESSED" and got["threadId"] == got["id"] and got["domainName"] == "example.com"
+    )
     assert got["from"] == {"email": "alice@sender.org", "name": "Alice"}
     assert got["to"] == [{"email": "support@example.com", "name": "Support"}]
     assert got["subject"] == "Help please" and got["text"].strip() == "Hi there."
     assert got["html"].strip() == "<p>Hi <b>there</b></p>" and got["headers"]["subject"] == "Help please"
-    raw_back = await api.client.get(f"/v1/inbound/messages/{got['id']}/raw", params={"download": "true"},
-                                    headers=tenant.headers)
+    raw_back = await api.client.get(
+        f"/v1/inbound/messages/{got['id']}/raw", params={"download": "true"}, headers=tenant.headers
+    )
     assert raw_back.content == raw
     [(event, data)] = await deliveries(api.db, tenant.project_id)
     assert event == "email.received" and data["inboundEmailId"] == got["id"]
@@ -130,7 +159,9 @@ async def test_signed_mail_to_an_enabled_domain_is_stored_with_passing_verdicts_
 async def test_forged_mail_fails_spf_dkim_and_dmarc(api, tenant, container, dns_server):
     await receiving_domain(api, tenant, dns_server, "example.com")
     sender = SenderDomain(dns_server, spf_ip="192.0.2.1")
-    raw = sender.sign(message(sender="alice@sender.org", to="support@example.com", text="Pay this invoice.\n"))
+    raw = sender.sign(
+        message(sender="alice@sender.org", to="support@example.com", text="Pay this invoice.\n")
+    )
     raw = raw.replace(b"Pay this invoice.", b"Pay that invoice.")  # the body changed after signing
     async with inbound_receiver(container) as (_h, port):
         await smtp_send(port, "alice@sender.org", ["support@example.com"], raw)
@@ -142,8 +173,12 @@ async def test_forged_mail_fails_spf_dkim_and_dmarc(api, tenant, container, dns_
 async def test_unsigned_mail_from_a_domain_without_policy_is_gray(api, tenant, container, dns_server):
     await receiving_domain(api, tenant, dns_server, "example.com")
     async with inbound_receiver(container) as (_h, port):
-        await smtp_send(port, "bob@nowhere.test", ["support@example.com"],
-                        message(sender="bob@nowhere.test", to="support@example.com"))
+        await smtp_send(
+            port,
+            "bob@nowhere.test",
+            ["support@example.com"],
+            message(sender="bob@nowhere.test", to="support@example.com"),
+        )
     [item] = await inbox(api, tenant)
     got = await full(api, tenant, item["id"])
     assert (got["spfVerdict"], got["dkimVerdict"], got["dmarcVerdict"]) == ("GRAY", "GRAY", "GRAY")
@@ -158,7 +193,9 @@ async def test_the_project_default_address_receives_without_any_domain(api, tena
     assert await inbox(api, other_tenant) == []
 
 
-async def test_unrouted_recipients_are_refused_at_rcpt_and_nothing_is_stored(api, tenant, container, dns_server):
+async def test_unrouted_recipients_are_refused_at_rcpt_and_nothing_is_stored(
+    api, tenant, container, dns_server
+):
     domain = await receiving_domain(api, tenant, dns_server, "example.com")
     await api.client.post(f"/v1/domains/{domain['id']}/inbound/disable", headers=tenant.headers)
     raw = message(sender="bob@nowhere.test", to="x@example.com")
@@ -173,10 +210,15 @@ async def test_unrouted_recipients_are_refused_at_rcpt_and_nothing_is_stored(api
 async def test_an_oversized_message_is_refused_with_552(api, tenant, container, dns_server, monkeypatch):
     monkeypatch.setattr(receiver, "MAX_MESSAGE_BYTES", 300_000)
     await receiving_domain(api, tenant, dns_server, "example.com")
-    big = message(sender="bob@nowhere.test", to="x@example.com", attachments=(("big.bin", "application/octet-stream",
-                                                                              b"\x01" * 400_000),))
+    big = message(
+        sender="bob@nowhere.test",
+        to="x@example.com",
+        attachments=(("big.bin", "application/octet-stream", b"\x01" * 400_000),),
+    )
     async with inbound_receiver(container) as (_h, port):
-        with pytest.raises((smtplib.SMTPSenderRefused, smtplib.SMTPDataError)) as refused:  # SIZE=, or at DATA
+        with pytest.raises(
+            (smtplib.SMTPSenderRefused, smtplib.SMTPDataError)
+        ) as refused:  # SIZE=, or at DATA
             await smtp_send(port, "bob@nowhere.test", ["x@example.com"], big)
     assert refused.value.smtp_code == 552
     assert await stored_count(api) == 0
@@ -186,8 +228,12 @@ async def test_mail_before_the_mx_is_seen_is_blocked_unverified(api, tenant, con
     await receiving_domain(api, tenant, dns_server, "example.com", mx=False)
     await subscribe_all(api.db, tenant.project_id)
     async with inbound_receiver(container) as (_h, port):
-        await smtp_send(port, "bob@nowhere.test", ["x@example.com"], message(sender="bob@nowhere.test",
-                                                                             to="x@example.com"))
+        await smtp_send(
+            port,
+            "bob@nowhere.test",
+            ["x@example.com"],
+            message(sender="bob@nowhere.test", to="x@example.com"),
+        )
     assert await inbox(api, tenant) == []
     [blocked] = await inbox(api, tenant, includeBlocked="true")
     assert blocked["status"] == "BLOCKED_UNVERIFIED"
@@ -196,9 +242,15 @@ async def test_mail_before_the_mx_is_seen_is_blocked_unverified(api, tenant, con
 
 async def test_a_reply_by_mail_joins_the_thread_of_the_message_it_answers(api, tenant, container, dns_server):
     await receiving_domain(api, tenant, dns_server, "example.com")
-    first = message(sender="bob@nowhere.test", to="x@example.com", subject="Question", message_id="<q1@nowhere.test>")
-    second = message(sender="bob@nowhere.test", to="x@example.com", subject="Re: Question",
-                     headers={"In-Reply-To": "<q1@nowhere.test>", "References": "<q1@nowhere.test>"})
+    first = message(
+        sender="bob@nowhere.test", to="x@example.com", subject="Question", message_id="<q1@nowhere.test>"
+    )
+    second = message(
+        sender="bob@nowhere.test",
+        to="x@example.com",
+        subject="Re: Question",
+        headers={"In-Reply-To": "<q1@nowhere.test>", "References": "<q1@nowhere.test>"},
+    )
     async with inbound_receiver(container) as (_h, port):
         await smtp_send(port, "bob@nowhere.test", ["x@example.com"], first)
         await smtp_send(port, "bob@nowhere.test", ["x@example.com", "x@example.com"], second)
@@ -212,10 +264,30 @@ async def test_a_reply_by_mail_joins_the_thread_of_the_message_it_answers(api, t
 async def test_swaks_delivers_to_the_default_address(api, tenant, container):
     address = f"desk@{tenant.project_id}.{BOUNCE_DOMAIN}"
     async with inbound_receiver(container) as (_h, port):
-        done = await asyncio.to_thread(swaks, "--server", "127.0.0.1", "--port", str(port), "--from",
-                                       "bob@nowhere.test", "--to", address, "--header", "Subject: Via swaks")
-        refused = await asyncio.to_thread(swaks, "--server", "127.0.0.1", "--port", str(port), "--from",
-                                          "bob@nowhere.test", "--to", "desk@elsewhere.test")
+        done = await asyncio.to_thread(
+            swaks,
+            "--server",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--from",
+            "bob@nowhere.test",
+            "--to",
+            address,
+            "--header",
+            "Subject: Via swaks",
+        )
+        refused = await asyncio.to_thread(
+            swaks,
+            "--server",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--from",
+            "bob@nowhere.test",
+            "--to",
+            "desk@elsewhere.test",
+        )
     assert done.returncode == 0, done.stdout + done.stderr
     [item] = await inbox(api, tenant)
     assert item["subject"] == "Via swaks" and item["to"] == [{"email": address, "name": None}]
@@ -231,9 +303,14 @@ def _two_on_one_connection(port: int, report_rcpt: str, report: bytes, inbox_rcp
 async def test_the_report_cap_does_not_stick_to_the_next_message_on_the_connection(api, tenant, container):
     address = f"desk@{tenant.project_id}.{BOUNCE_DOMAIN}"
     report_rcpt = tokens.bounce_address("test-secret-key", "f" * 24, BOUNCE_DOMAIN)
-    big = message(sender="bob@nowhere.test", to=address, attachments=(("a.bin", "application/octet-stream",
-                                                                       b"\x03" * 400_000),))
+    big = message(
+        sender="bob@nowhere.test",
+        to=address,
+        attachments=(("a.bin", "application/octet-stream", b"\x03" * 400_000),),
+    )
     async with inbound_receiver(container) as (_h, port):
-        await asyncio.to_thread(_two_on_one_connection, port, report_rcpt, b"Subject: x\r\n\r\nx\r\n", address, big)
+        await asyncio.to_thread(
+            _two_on_one_connection, port, report_rcpt, b"Subject: x\r\n\r\nx\r\n", address, big
+        )
     [item] = await inbox(api, tenant)
     assert item["attachmentCount"] == 1

@@ -19,38 +19,105 @@ from tests.support.resources import create_all
 MAX_EXAMPLES = int(os.environ.get("SENDHOUSE_FUZZ_EXAMPLES", "60"))
 INFINITE = "\x1eINF\x1e"  # replaced by the literal 1e400 once serialized
 VOLATILE_COLUMNS = {"last_used_at"}  # stamped by authentication itself, refused or not
-FIELDS = ["email", "name", "firstName", "customFields", "subject", "htmlTemplate", "emailTemplate", "templateName",
-          "filterCriteria", "groups", "value", "fieldType", "operator", "to", "from", "events", "url", "toLists",
-          "emails", "contactListId", "fieldName", "type", "sendMode", "dailyBatchSize", "data", "metadata",
-          "isActive", "html", "text", "page", "limit", "reason", "domain", "userId", "previewText", "contacts"]
+FIELDS = [
+    "email",
+    "name",
+    "firstName",
+    "customFields",
+    "subject",
+    "htmlTemplate",
+    "emailTemplate",
+    "templateName",
+    "filterCriteria",
+    "groups",
+    "value",
+    "fieldType",
+    "operator",
+    "to",
+    "from",
+    "events",
+    "url",
+    "toLists",
+    "emails",
+    "contactListId",
+    "fieldName",
+    "type",
+    "sendMode",
+    "dailyBatchSize",
+    "data",
+    "metadata",
+    "isActive",
+    "html",
+    "text",
+    "page",
+    "limit",
+    "reason",
+    "domain",
+    "userId",
+    "previewText",
+    "contacts",
+]
 
 _leaves = st.one_of(
-    st.none(), st.booleans(),
+    st.none(),
+    st.booleans(),
     st.integers(min_value=-(10**30), max_value=10**30),
-    st.floats(allow_nan=False, allow_infinity=False), st.just(INFINITE),
-    st.text(max_size=20), st.text(alphabet=st.characters(min_codepoint=0xD800, max_codepoint=0xDFFF), min_size=1,
-                                  max_size=3),
-    st.sampled_from(["x" * 70_000, "<a href='https://example.com/Москва'>m</a>", "a@example.com", "GLOBAL_CONTACT_LIST"]),
+    st.floats(allow_nan=False, allow_infinity=False),
+    st.just(INFINITE),
+    st.text(max_size=20),
+    st.text(alphabet=st.characters(min_codepoint=0xD800, max_codepoint=0xDFFF), min_size=1, max_size=3),
+    st.sampled_from(
+        ["x" * 70_000, "<a href='https://example.com/Москва'>m</a>", "a@example.com", "GLOBAL_CONTACT_LIST"]
+    ),
 )
 _nasty = st.one_of(
-    st.integers(min_value=2**63, max_value=10**30), st.integers(min_value=-(10**30), max_value=-(2**63) - 1),
-    st.just(INFINITE), st.text(alphabet=st.characters(min_codepoint=0xD800, max_codepoint=0xDFFF), min_size=1,
-                               max_size=2).map(lambda s: "a" + s),
+    st.integers(min_value=2**63, max_value=10**30),
+    st.integers(min_value=-(10**30), max_value=-(2**63) - 1),
+    st.just(INFINITE),
+    st.text(alphabet=st.characters(min_codepoint=0xD800, max_codepoint=0xDFFF), min_size=1, max_size=2).map(
+        lambda s: "a" + s
+    ),
 )
-_values = st.recursive(_leaves, lambda inner: st.lists(inner, max_size=3)
-                       | st.dictionaries(st.sampled_from(FIELDS), inner, max_size=4), max_leaves=12)
-_bodies = st.one_of(st.dictionaries(st.sampled_from(FIELDS), _values, max_size=6), _values,
-                    st.integers(60, 200).map(lambda depth: _nest(depth)))
-SEGMENT = {"logicalOperator": "AND", "groups": [{"field": "age", "fieldType": "number", "operator": "greater_than",
-                                                 "value": 3}]}
+_values = st.recursive(
+    _leaves,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.sampled_from(FIELDS), inner, max_size=4),
+    max_leaves=12,
+)
+_bodies = st.one_of(
+    st.dictionaries(st.sampled_from(FIELDS), _values, max_size=6),
+    _values,
+    st.integers(60, 200).map(lambda depth: _nest(depth)),
+)
+SEGMENT = {
+    "logicalOperator": "AND",
+    "groups": [{"field": "age", "fieldType": "number", "operator": "greater_than", "value": 3}],
+}
 BASES = {  # a valid body per route family; a generated value replaces one of its leaves
-    "/v1/contacts": {"email": "fuzz@example.com", "firstName": "F", "customFields": {"plan": "pro", "age": 3}},
+    "/v1/contacts": {
+        "email": "fuzz@example.com",
+        "firstName": "F",
+        "customFields": {"plan": "pro", "age": 3},
+    },
     "/v1/contact-lists": {"name": "Fuzz", "type": "segment", "filterCriteria": SEGMENT},
-    "/v1/campaigns": {"name": "C", "subject": "S", "htmlTemplate": "<p>x</p>", "from": {"email": "a@example.com"}},
+    "/v1/campaigns": {
+        "name": "C",
+        "subject": "S",
+        "htmlTemplate": "<p>x</p>",
+        "from": {"email": "a@example.com"},
+    },
     "/v1/templates": {"templateName": "T", "subject": "S", "emailTemplate": "<p>x</p>"},
-    "/v1/webhooks": {"url": "https://hooks.example.com/y", "events": ["contact.created"], "metadata": {"a": 1}},
-    "/v1/mails": {"to": {"email": "a@example.com"}, "from": {"email": "b@example.com"}, "subject": "S",
-                  "html": "<p>x</p>", "dynamicData": {"n": 1}},
+    "/v1/webhooks": {
+        "url": "https://hooks.example.com/y",
+        "events": ["contact.created"],
+        "metadata": {"a": 1},
+    },
+    "/v1/mails": {
+        "to": {"email": "a@example.com"},
+        "from": {"email": "b@example.com"},
+        "subject": "S",
+        "html": "<p>x</p>",
+        "dynamicData": {"n": 1},
+    },
     "/v1/senders": {"email": "s@example.com", "name": "S"},
     "/v1/suppression-groups": {"name": "G", "emails": ["a@example.com"], "reason": "manual"},
     "/v1/contact-properties": {"fieldName": "score", "fieldType": "number"},
@@ -97,8 +164,12 @@ def _serialize(value) -> bytes:
 
 def _routes(app) -> list[tuple[str, str]]:
     paths = app.openapi()["paths"]
-    return sorted((method.upper(), path) for path, ops in paths.items() for method in ops
-                  if method in ("post", "put", "patch") and path.startswith("/v1/"))
+    return sorted(
+        (method.upper(), path)
+        for path, ops in paths.items()
+        for method in ops
+        if method in ("post", "put", "patch") and path.startswith("/v1/")
+    )
 
 
 async def _snapshot(db) -> dict:
@@ -116,17 +187,25 @@ async def seeded(api, tenant):
     return await create_all(api.client, tenant.headers)
 
 
-@settings(max_examples=MAX_EXAMPLES, deadline=None, database=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow,
-                                 HealthCheck.data_too_large])
+@settings(
+    max_examples=MAX_EXAMPLES,
+    deadline=None,
+    database=None,
+    suppress_health_check=[
+        HealthCheck.function_scoped_fixture,
+        HealthCheck.too_slow,
+        HealthCheck.data_too_large,
+    ],
+)
 @given(data=st.data())
 async def test_generated_bodies_never_give_5xx_and_refusals_change_nothing(api, tenant, seeded, data):
     method, path = data.draw(st.sampled_from(_routes(api.app)), label="route")
     url = re.sub(r"\{(\w+)\}", lambda m: seeded.get(m.group(1), "0" * 24), path)
     body = _serialize(_body_for(data, path))
     before = await _snapshot(api.db)
-    response = await api.client.request(method, url, content=body,
-                                        headers={**tenant.headers, "content-type": "application/json"})
+    response = await api.client.request(
+        method, url, content=body, headers={**tenant.headers, "content-type": "application/json"}
+    )
     assert response.status_code < 500, (method, url, body[:300], response.text)
     if 400 <= response.status_code < 500:
         assert response.json()["success"] is False

@@ -29,10 +29,23 @@ async def _claim(container, worker: str, limit: int, now, lease: float = 60) -> 
 
 
 async def _transactional(container, project_id: str, count: int, now) -> list[str]:
-    rows = [{"id": ids.new_id(), "project_id": project_id, "kind": "transactional", "priority": ledger.TRANSACTIONAL_PRIORITY,
-             "email": f"tx{i}@example.com", "status": "queued", "attempts": 0, "next_attempt_at": now,
-             "message_id_header": f"<tx{i}@example.com>", "payload": {}, "created_at": now, "updated_at": now}
-            for i in range(count)]
+    rows = [
+        {
+            "id": ids.new_id(),
+            "project_id": project_id,
+            "kind": "transactional",
+            "priority": ledger.TRANSACTIONAL_PRIORITY,
+            "email": f"tx{i}@example.com",
+            "status": "queued",
+            "attempts": 0,
+            "next_attempt_at": now,
+            "message_id_header": f"<tx{i}@example.com>",
+            "payload": {},
+            "created_at": now,
+            "updated_at": now,
+        }
+        for i in range(count)
+    ]
     async with container.db.write() as conn:
         await conn.execute(messages.insert(), rows)
     return [r["id"] for r in rows]
@@ -46,9 +59,16 @@ async def test_concurrent_claimers_get_disjoint_batches(container):
     assert all(len(batch) <= 100 for batch in batches)
     assert len(claimed) == len(set(claimed)) == 300
     async with container.db.read() as conn:
-        owners = dict((await conn.execute(sa.select(messages.c.id, messages.c.lease_owner)
-                                          .where(messages.c.campaign_id == cid))).all())
-    assert {owners[row["id"]] for row in batches[0]} <= {"w0"} and (await ledger_counts(container.db, cid))["sending"] == 300
+        owners = dict(
+            (
+                await conn.execute(
+                    sa.select(messages.c.id, messages.c.lease_owner).where(messages.c.campaign_id == cid)
+                )
+            ).all()
+        )
+    assert {owners[row["id"]] for row in batches[0]} <= {"w0"} and (await ledger_counts(container.db, cid))[
+        "sending"
+    ] == 300
 
 
 async def test_only_rows_of_sending_campaigns_are_claimed(container):
@@ -67,7 +87,9 @@ async def test_transactional_rows_go_before_campaign_rows(container):
     now = utcnow()
     tx = await _transactional(container, project_id, 3, now + timedelta(milliseconds=1))
     first = await _claim(container, "w", 4, now + timedelta(seconds=1))
-    assert sorted(row["kind"] for row in first) == ["campaign"] + ["transactional"] * 3  # RETURNING has no order
+    assert (
+        sorted(row["kind"] for row in first) == ["campaign"] + ["transactional"] * 3
+    )  # RETURNING has no order
     assert {row["id"] for row in first if row["kind"] == "transactional"} == set(tx)
 
 
@@ -96,8 +118,12 @@ async def test_deferred_rows_become_due_and_claimable(container):
     now = utcnow()
     (row,) = await _claim(container, "w", 10, now)
     async with container.db.write() as conn:
-        await ledger.mark_deferred(conn, [{"row_id": row["id"], "error": "451 later",
-                                           "retry_at": now + timedelta(seconds=60)}], now, "w")
+        await ledger.mark_deferred(
+            conn,
+            [{"row_id": row["id"], "error": "451 later", "retry_at": now + timedelta(seconds=60)}],
+            now,
+            "w",
+        )
         assert await ledger.promote_deferred(conn, now + timedelta(seconds=59)) == 0
     assert await _claim(container, "w", 10, now + timedelta(seconds=59)) == []
     async with container.db.write() as conn:

@@ -35,14 +35,34 @@ def test_link_problems_names_each_href_with_a_control_character():
 
 def _click_urls(html: str, variables: dict) -> list[str]:
     spec = mime.MessageSpec(
-        project_id="p" * 24, kind="campaign", from_email="news@example.com", from_name=None, reply_to=None,
-        subject="Hi", html=html, text=None, preview_text=None, headers={}, tracking_open=False,
-        tracking_click=True, unsubscribe_group=None, campaign_id="c" * 24, attachments=())
-    links = mime.LinkSettings(public_url="http://sendhouse.test", bounce_domain="sendhouse.test",
-                              secret="test-secret-key")
-    message = mime.compile_skeleton(spec, links).render(mime.Recipient(
-        message_id="a" * 24, message_id_header="<x@sendhouse.test>", email="u@example.com", name=None,
-        variables=variables))
+        project_id="p" * 24,
+        kind="campaign",
+        from_email="news@example.com",
+        from_name=None,
+        reply_to=None,
+        subject="Hi",
+        html=html,
+        text=None,
+        preview_text=None,
+        headers={},
+        tracking_open=False,
+        tracking_click=True,
+        unsubscribe_group=None,
+        campaign_id="c" * 24,
+        attachments=(),
+    )
+    links = mime.LinkSettings(
+        public_url="http://sendhouse.test", bounce_domain="sendhouse.test", secret="test-secret-key"
+    )
+    message = mime.compile_skeleton(spec, links).render(
+        mime.Recipient(
+            message_id="a" * 24,
+            message_id_header="<x@sendhouse.test>",
+            email="u@example.com",
+            name=None,
+            variables=variables,
+        )
+    )
     body = message.data.decode().replace("=\r\n", "").replace("=3D", "=")
     found = re.findall(r'href="http://sendhouse\.test/t/c/([^"]+)"', body)
     return [tokens.verify_click("test-secret-key", token).url for token in found]
@@ -76,14 +96,22 @@ def _refused(response, field: str) -> None:
 
 async def test_templates_with_control_characters_in_links_are_refused(api, tenant):
     bad = '<a href="https://example.com/a\r\nb">x</a>'
-    made = await api.client.post("/v1/templates", json={"templateName": "T", "subject": "S", "emailTemplate": bad},
-                                 headers=tenant.headers)
+    made = await api.client.post(
+        "/v1/templates",
+        json={"templateName": "T", "subject": "S", "emailTemplate": bad},
+        headers=tenant.headers,
+    )
     _refused(made, "emailTemplate")
     assert await _count(api, tenant, "/v1/templates") == 0
-    good = await api.client.post("/v1/templates", json={"templateName": "T", "subject": "S", "emailTemplate": "<p/>"},
-                                 headers=tenant.headers)
+    good = await api.client.post(
+        "/v1/templates",
+        json={"templateName": "T", "subject": "S", "emailTemplate": "<p/>"},
+        headers=tenant.headers,
+    )
     template_id = good.json()["data"]["templateId"]
-    changed = await api.client.put(f"/v1/templates/{template_id}", json={"emailTemplate": bad}, headers=tenant.headers)
+    changed = await api.client.put(
+        f"/v1/templates/{template_id}", json={"emailTemplate": bad}, headers=tenant.headers
+    )
     _refused(changed, "emailTemplate")
     stored = await api.client.get(f"/v1/templates/{template_id}", headers=tenant.headers)
     assert stored.json()["data"]["emailTemplate"] == "<p/>"
@@ -91,14 +119,18 @@ async def test_templates_with_control_characters_in_links_are_refused(api, tenan
 
 async def test_campaigns_with_control_characters_in_links_are_refused(api, tenant):
     bad = "<a href='https://example.com/\x07'>x</a>"
-    made = await api.client.post("/v1/campaigns", json={"name": "C", "subject": "S", "htmlTemplate": bad},
-                                 headers=tenant.headers)
+    made = await api.client.post(
+        "/v1/campaigns", json={"name": "C", "subject": "S", "htmlTemplate": bad}, headers=tenant.headers
+    )
     _refused(made, "htmlTemplate")
     assert await _count(api, tenant, "/v1/campaigns") == 0
-    good = await api.client.post("/v1/campaigns", json={"name": "C", "subject": "S", "htmlTemplate": "<p/>"},
-                                 headers=tenant.headers)
+    good = await api.client.post(
+        "/v1/campaigns", json={"name": "C", "subject": "S", "htmlTemplate": "<p/>"}, headers=tenant.headers
+    )
     campaign_id = good.json()["data"]["id"]
-    changed = await api.client.patch(f"/v1/campaigns/{campaign_id}", json={"htmlTemplate": bad}, headers=tenant.headers)
+    changed = await api.client.patch(
+        f"/v1/campaigns/{campaign_id}", json={"htmlTemplate": bad}, headers=tenant.headers
+    )
     _refused(changed, "htmlTemplate")
     stored = await api.client.get(f"/v1/campaigns/{campaign_id}", headers=tenant.headers)
     assert stored.json()["data"]["htmlTemplate"] == "<p/>"

@@ -49,8 +49,14 @@ async def _project(container) -> str:
 
 async def _draft(container, project_id: str, size: int = 3, *, prefix: str = "user", **fields) -> str:
     list_id = await seed_list(container.db, project_id, size, prefix=prefix)
-    body = {"name": "Launch", "subject": "Hello", "htmlTemplate": HTML, "from": {"email": "news@example.com"},
-            "toLists": [list_id], **fields}
+    body = {
+        "name": "Launch",
+        "subject": "Hello",
+        "htmlTemplate": HTML,
+        "from": {"email": "news@example.com"},
+        "toLists": [list_id],
+        **fields,
+    }
     return (await campaign_service.create_campaign(container.db, project_id, body, send_now_delay=0))["id"]
 
 
@@ -60,7 +66,11 @@ async def test_campaign_lifecycle_logs_one_event_per_transition(container, logge
     cid = await _draft(container, project_id)
     [(action, fields)] = logged()
     assert (action, fields["campaign_id"], fields["project_id"], fields["status"]) == (
-        "campaign_created", cid, project_id, "draft")
+        "campaign_created",
+        cid,
+        project_id,
+        "draft",
+    )
     await campaign_service.update_campaign(container.db, project_id, cid, {"sendNow": True}, send_now_delay=0)
     [(action, fields)] = logged()
     due = (await campaign_row(container.db, cid))["scheduled_at"]
@@ -68,7 +78,11 @@ async def test_campaign_lifecycle_logs_one_event_per_transition(container, logge
     assert (await Scheduler(container).tick(due))["started"] == [cid]
     [(action, fields)] = logged()
     assert (action, fields["campaign_id"], fields["total_contacts"], fields["suppressed"]) == (
-        "campaign_started", cid, 3, 0)
+        "campaign_started",
+        cid,
+        3,
+        0,
+    )
 
 
 async def test_pause_resume_abort_log_their_events_and_the_cancelled_rows(container, logged):
@@ -79,14 +93,22 @@ async def test_pause_resume_abort_log_their_events_and_the_cancelled_rows(contai
     await campaign_service.pause_campaign(container.db, project_id, cid)
     [(action, fields)] = logged()
     assert (action, fields["campaign_id"], fields["automatic"], fields["reason"]) == (
-        "campaign_paused", cid, False, None)
+        "campaign_paused",
+        cid,
+        False,
+        None,
+    )
     await campaign_service.resume_campaign(container.db, project_id, cid)
     [(action, fields)] = logged()
     assert (action, fields["campaign_id"], fields["status"]) == ("campaign_resumed", cid, "sending")
     await campaign_service.abort_campaign(container.db, project_id, cid)
     [(action, fields)] = logged()
     assert (action, fields["campaign_id"], fields["project_id"], fields["cancelled"]) == (
-        "campaign_aborted", cid, project_id, 4)
+        "campaign_aborted",
+        cid,
+        project_id,
+        4,
+    )
     await campaign_service.abort_campaign(container.db, project_id, cid)  # already aborted: no change
     assert logged() == []
 
@@ -141,7 +163,11 @@ async def test_automatic_pause_logs_its_reason(container, logged):
         assert await campaign_service.pause_for_reason(conn, cid, "relay down", utcnow())
     [(action, fields)] = logged()
     assert (action, fields["campaign_id"], fields["reason"], fields["automatic"]) == (
-        "campaign_paused", cid, "relay down", True)
+        "campaign_paused",
+        cid,
+        "relay down",
+        True,
+    )
 
 
 async def test_scheduler_stale_pause_and_auto_abort_log_their_own_events(container, logged):
@@ -152,7 +178,11 @@ async def test_scheduler_stale_pause_and_auto_abort_log_their_own_events(contain
     late = due + timedelta(seconds=container.settings.stale_schedule_after + 60)
     assert (await Scheduler(container).tick(late))["stale"] == [cid]
     [(action, fields)] = logged()
-    assert (action, fields["campaign_id"], fields["automatic"]) == ("campaign_stale_schedule_paused", cid, True)
+    assert (action, fields["campaign_id"], fields["automatic"]) == (
+        "campaign_stale_schedule_paused",
+        cid,
+        True,
+    )
     assert "missed" in fields["reason"]
     other = await _draft(container, project_id, 3, prefix="other", sendNow=True)
     await campaign_service.start_campaign(container.db, other, utcnow())
@@ -167,16 +197,28 @@ async def test_scheduler_stale_pause_and_auto_abort_log_their_own_events(contain
 async def test_bounce_and_complaint_reports_log_once(api, tenant, logged):
     cid, rows = await sent_campaign(api.db, tenant.project_id, 2)
     logged()
-    body = {"emailId": rows[0]["id"], "email": rows[0]["email"], "type": "hard", "status": "5.1.1", "code": 550}
+    body = {
+        "emailId": rows[0]["id"],
+        "email": rows[0]["email"],
+        "type": "hard",
+        "status": "5.1.1",
+        "code": 550,
+    }
     assert (await api.client.post("/v1/inbound/bounce", json=body, headers=tenant.headers)).status_code == 200
     [(action, fields)] = logged()
     assert (action, fields["message_id"], fields["campaign_id"], fields["project_id"]) == (
-        "bounce_received", rows[0]["id"], cid, tenant.project_id)
+        "bounce_received",
+        rows[0]["id"],
+        cid,
+        tenant.project_id,
+    )
     assert (fields["bounce_type"], fields["source"], fields["suppressed"]) == ("hard", "http", True)
     assert (await api.client.post("/v1/inbound/bounce", json=body, headers=tenant.headers)).status_code == 200
     assert logged() == []  # the same report twice records nothing new
     complaint = {"emailId": rows[1]["id"], "email": rows[1]["email"], "type": "complaint"}
-    assert (await api.client.post("/v1/inbound/bounce", json=complaint, headers=tenant.headers)).status_code == 200
+    assert (
+        await api.client.post("/v1/inbound/bounce", json=complaint, headers=tenant.headers)
+    ).status_code == 200
     [(action, fields)] = logged()
     assert (action, fields["message_id"], fields["campaign_id"]) == ("complaint_received", rows[1]["id"], cid)
 
@@ -188,7 +230,11 @@ async def test_unsubscribe_logs_once(api, tenant, logged):
     [(action, fields)] = logged()
     assert done["changed"] is True
     assert (action, fields["message_id"], fields["project_id"], fields["group_id"]) == (
-        "unsubscribed", rows[0]["id"], tenant.project_id, done["group"]["groupId"])
+        "unsubscribed",
+        rows[0]["id"],
+        tenant.project_id,
+        done["group"]["groupId"],
+    )
     assert (await unsubscribe_service.unsubscribe(api.db, target_of(rows[0])))["changed"] is False
     assert logged() == []
 
@@ -201,28 +247,46 @@ async def test_import_logs_its_counts(container, logged):
     [(action, fields)] = logged()
     assert (report.imported, report.failed) == (2, 1)
     assert (action, fields["project_id"], fields["rows"], fields["imported"], fields["failed"]) == (
-        "contacts_imported", project_id, 3, 2, 1)
+        "contacts_imported",
+        project_id,
+        3,
+        2,
+        1,
+    )
 
 
 async def test_webhook_attempts_log_failed_then_delivered(api, tenant, logged):
     dispatcher = webhook_service.Dispatcher(api.db, allow_private=True, retry_schedule="5,10")
     try:
         with HttpReceiver(fail_first=1) as receiver:
-            created = await api.client.post("/v1/webhooks", json={"url": receiver.url(), "events": ["contact.created"]},
-                                            headers=tenant.headers)
+            created = await api.client.post(
+                "/v1/webhooks",
+                json={"url": receiver.url(), "events": ["contact.created"]},
+                headers=tenant.headers,
+            )
             hook_id = created.json()["data"]["webhook"]["id"]
             now = utcnow()
             async with api.db.write() as conn:
-                await webhook_service.emit(conn, tenant.project_id, "contact.created", {"contactId": "c1"}, now=now)
+                await webhook_service.emit(
+                    conn, tenant.project_id, "contact.created", {"contactId": "c1"}, now=now
+                )
             logged()
             assert await dispatcher.run_once(now) == 1
             [(action, fields)] = logged()
             assert (action, fields["webhook_id"], fields["project_id"], fields["status_code"]) == (
-                "webhook_failed", hook_id, tenant.project_id, 500)
+                "webhook_failed",
+                hook_id,
+                tenant.project_id,
+                500,
+            )
             assert (fields["attempt"], fields["final"], fields["event"]) == (1, False, "contact.created")
             assert await dispatcher.run_once(now + timedelta(seconds=6)) == 1
             [(action, fields)] = logged()
             assert (action, fields["webhook_id"], fields["attempt"], fields["status_code"]) == (
-                "webhook_delivered", hook_id, 2, 200)
+                "webhook_delivered",
+                hook_id,
+                2,
+                200,
+            )
     finally:
         await dispatcher.close()

@@ -16,7 +16,9 @@ BULK = "/v1/mails/bulk"
 
 def bulk(n: int = 3, **extra) -> dict:
     shared = {k: v for k, v in mail(dynamicData={"plan": "free", "name": "friend"}).items() if k != "to"}
-    people = [{"email": f"u{i}@example.org", "name": f"U{i}", "dynamicData": {"name": f"U{i}"}} for i in range(n)]
+    people = [
+        {"email": f"u{i}@example.org", "name": f"U{i}", "dynamicData": {"name": f"U{i}"}} for i in range(n)
+    ]
     return {**shared, "recipients": people, **extra}
 
 
@@ -29,21 +31,31 @@ async def test_bulk_queues_one_email_per_recipient_with_merged_data(api, tenant)
     rows = await ledger(api, tenant.project_id)
     assert [r["email"] for r in rows] == ["u0@example.org", "u1@example.org", "u2@example.org"]
     assert [r["id"] for r in rows] == data["emailIds"]
-    assert all((r["kind"], r["priority"], r["batch_id"], r["status"]) == ("transactional", 10, data["batchId"], "queued")
-               for r in rows)
-    assert [r["payload"]["dynamicData"] for r in rows] == [{"plan": "free", "name": f"U{i}"} for i in range(3)]
+    assert all(
+        (r["kind"], r["priority"], r["batch_id"], r["status"])
+        == ("transactional", 10, data["batchId"], "queued")
+        for r in rows
+    )
+    assert [r["payload"]["dynamicData"] for r in rows] == [
+        {"plan": "free", "name": f"U{i}"} for i in range(3)
+    ]
     assert "content" in rows[0]["payload"]
     assert rows[1]["payload"]["contentRowId"] == rows[2]["payload"]["contentRowId"] == rows[0]["id"]
     assert rows[2]["payload"]["to"] == [{"email": "u2@example.org", "name": "U2"}]
 
 
 async def test_bulk_shared_cc_goes_with_every_email(api, tenant):
-    data = (await api.client.post(BULK, json=bulk(2, cc=[{"email": "boss@example.org"}]),
-                                  headers=tenant.headers)).json()["data"]
+    data = (
+        await api.client.post(BULK, json=bulk(2, cc=[{"email": "boss@example.org"}]), headers=tenant.headers)
+    ).json()["data"]
     assert data["successCount"] == 2
     rows = await ledger(api, tenant.project_id)
-    assert sorted(r["email"] for r in rows) == ["boss@example.org", "boss@example.org", "u0@example.org",
-                                                "u1@example.org"]
+    assert sorted(r["email"] for r in rows) == [
+        "boss@example.org",
+        "boss@example.org",
+        "u0@example.org",
+        "u1@example.org",
+    ]
 
 
 async def test_bulk_counts_suppressed_recipients_as_failed(api, tenant):
@@ -52,7 +64,9 @@ async def test_bulk_counts_suppressed_recipients_as_failed(api, tenant):
     assert (data["totalRecipients"], data["successCount"], data["failedCount"]) == (3, 2, 1)
     statuses = {r["email"]: r["status"] for r in await ledger(api, tenant.project_id)}
     assert statuses["u1@example.org"] == "suppressed"
-    bypassed = (await api.client.post(BULK, json=bulk(3, bypassSuppressions=True), headers=tenant.headers)).json()
+    bypassed = (
+        await api.client.post(BULK, json=bulk(3, bypassSuppressions=True), headers=tenant.headers)
+    ).json()
     assert bypassed["data"]["successCount"] == 3
 
 
@@ -61,21 +75,28 @@ async def test_bulk_recipient_limit_at_and_beyond_100(api, tenant):
     assert at.status_code == 200 and at.json()["data"]["successCount"] == 100
     beyond = await api.client.post(BULK, json=bulk(101), headers=tenant.headers)
     assert beyond.status_code == 400
-    assert beyond.json()["error"]["details"] == [{"field": "recipients",
-                                                  "message": "at most 100 recipients per request"}]
+    assert beyond.json()["error"]["details"] == [
+        {"field": "recipients", "message": "at most 100 recipients per request"}
+    ]
     assert len(await ledger(api, tenant.project_id)) == 100
 
 
-@pytest.mark.parametrize("change, field", [
-    ({"recipients": []}, "recipients"),
-    ({"recipients": [{"email": "nope"}]}, "recipients[0].email"),
-    ({"recipients": [{"name": "no email"}]}, "recipients[0].email"),
-    ({"recipients": [{"email": 123}, {"email": "fine@example.org"}]}, "recipients[0].email"),
-    ({"recipients": [{"email": "a@"}, {"email": "b@example.org", "cc": "not a list"}]}, "recipients[1].cc.Address"),
-    ({"recipients": "u@example.org"}, "recipients"),
-    ({"headers": {"Subject": "x"}}, "headers.Subject"),
-    ({"from": None}, "from"),
-])
+@pytest.mark.parametrize(
+    "change, field",
+    [
+        ({"recipients": []}, "recipients"),
+        ({"recipients": [{"email": "nope"}]}, "recipients[0].email"),
+        ({"recipients": [{"name": "no email"}]}, "recipients[0].email"),
+        ({"recipients": [{"email": 123}, {"email": "fine@example.org"}]}, "recipients[0].email"),
+        (
+            {"recipients": [{"email": "a@"}, {"email": "b@example.org", "cc": "not a list"}]},
+            "recipients[1].cc.Address",
+        ),
+        ({"recipients": "u@example.org"}, "recipients"),
+        ({"headers": {"Subject": "x"}}, "headers.Subject"),
+        ({"from": None}, "from"),
+    ],
+)
 async def test_bulk_bad_input_is_400_and_changes_nothing(api, tenant, change, field):
     response = await api.client.post(BULK, json=bulk(2, **change), headers=tenant.headers)
     assert response.status_code == 400, response.text
@@ -84,15 +105,22 @@ async def test_bulk_bad_input_is_400_and_changes_nothing(api, tenant, change, fi
 
 
 async def test_bulk_queues_the_valid_recipients_and_reports_each_refused_one(api, tenant):
-    people = [{"email": "ok0@example.org"}, {"email": "not-an-address"}, {"email": "ok2@example.org"},
-              {"name": "no address"}, {"email": "ok4@example.org", "cc": [{"email": "bad@"}]}]
+    people = [
+        {"email": "ok0@example.org"},
+        {"email": "not-an-address"},
+        {"email": "ok2@example.org"},
+        {"name": "no address"},
+        {"email": "ok4@example.org", "cc": [{"email": "bad@"}]},
+    ]
     response = await api.client.post(BULK, json=bulk(0, recipients=people), headers=tenant.headers)
     assert response.status_code == 200, response.text
     data = response.json()["data"]
     assert (data["totalRecipients"], data["successCount"], data["failedCount"]) == (5, 2, 3)
     assert [(f["index"], f["email"], f["code"]) for f in data["failures"]] == [
-        (1, "not-an-address", "INVALID_RECIPIENT"), (3, None, "INVALID_RECIPIENT"),
-        (4, "ok4@example.org", "INVALID_RECIPIENT")]
+        (1, "not-an-address", "INVALID_RECIPIENT"),
+        (3, None, "INVALID_RECIPIENT"),
+        (4, "ok4@example.org", "INVALID_RECIPIENT"),
+    ]
     assert data["failures"][0]["reason"].startswith("recipients[1].email: Invalid email format")
     assert data["failures"][1]["reason"] == "recipients[3].email: is required"
     assert data["failures"][2]["reason"].startswith("recipients[4].cc[0].email: Invalid email format")
@@ -104,10 +132,14 @@ async def test_bulk_queues_the_valid_recipients_and_reports_each_refused_one(api
 async def test_bulk_refused_and_suppressed_recipients_are_both_failures(api, tenant):
     await suppress(api, tenant.project_id, "u2@example.org")
     people = [{"email": "u0@example.org"}, {"email": "x@@example.org"}, {"email": "u2@example.org"}]
-    data = (await api.client.post(BULK, json=bulk(0, recipients=people), headers=tenant.headers)).json()["data"]
+    data = (await api.client.post(BULK, json=bulk(0, recipients=people), headers=tenant.headers)).json()[
+        "data"
+    ]
     assert (data["totalRecipients"], data["successCount"], data["failedCount"]) == (3, 1, 2)
     assert [(f["index"], f["email"], f["code"]) for f in data["failures"]] == [
-        (1, "x@@example.org", "INVALID_RECIPIENT"), (2, "u2@example.org", "SUPPRESSED")]
+        (1, "x@@example.org", "INVALID_RECIPIENT"),
+        (2, "u2@example.org", "SUPPRESSED"),
+    ]
     statuses = {r["email"]: r["status"] for r in await ledger(api, tenant.project_id)}
     assert statuses == {"u0@example.org": "queued", "u2@example.org": "suppressed"}
 
@@ -124,8 +156,9 @@ async def test_bulk_with_no_valid_recipient_is_400_listing_each(api, tenant):
 
 async def test_bulk_broken_shared_field_still_refuses_the_whole_request(api, tenant):
     people = [{"email": "ok@example.org"}, {"email": "bad"}]
-    response = await api.client.post(BULK, json=bulk(0, recipients=people, headers={"From": "x"}),
-                                     headers=tenant.headers)
+    response = await api.client.post(
+        BULK, json=bulk(0, recipients=people, headers={"From": "x"}), headers=tenant.headers
+    )
     assert response.status_code == 400
     assert [d["field"] for d in response.json()["error"]["details"]] == ["headers.From"]
     assert await ledger(api, tenant.project_id) == []
@@ -171,45 +204,72 @@ async def test_bulk_accepts_autosendjs_1_0_1_shape(api, tenant):
 
 async def test_bulk_auth(api, tenant):
     assert (await api.client.post(BULK, json=bulk(1))).status_code == 401
-    assert (await api.client.post(BULK, json=bulk(1), headers={"Authorization": "Bearer AS_x"})).status_code == 401
+    assert (
+        await api.client.post(BULK, json=bulk(1), headers={"Authorization": "Bearer AS_x"})
+    ).status_code == 401
 
 
 async def test_status_of_a_queued_then_sent_email(api, tenant):
-    email_id = (await api.client.post("/v1/mails/send", json=mail(), headers=tenant.headers)).json()["data"]["emailId"]
+    email_id = (await api.client.post("/v1/mails/send", json=mail(), headers=tenant.headers)).json()["data"][
+        "emailId"
+    ]
     got = await api.client.get(f"/v1/mails/{email_id}/status", headers=tenant.headers)
     assert got.status_code == 200
     assert got.json()["data"] == {
-        "id": email_id, "projectId": tenant.project_id, "status": "queued", "subject": "Hello {{name}}",
-        "recipient": {"email": "ann@example.org", "name": "Ann"}, "sender": {"email": "app@example.com", "name": "App"},
-        "sentAt": None, "deliveredAt": None, "openedAt": None, "clickedAt": None, "bouncedAt": None,
+        "id": email_id,
+        "projectId": tenant.project_id,
+        "status": "queued",
+        "subject": "Hello {{name}}",
+        "recipient": {"email": "ann@example.org", "name": "Ann"},
+        "sender": {"email": "app@example.com", "name": "App"},
+        "sentAt": None,
+        "deliveredAt": None,
+        "openedAt": None,
+        "clickedAt": None,
+        "bouncedAt": None,
     }
     sent_at = utcnow()
     async with api.db.write() as conn:
-        await conn.execute(messages.update().where(messages.c.id == email_id).values(status="sent", sent_at=sent_at))
+        await conn.execute(
+            messages.update().where(messages.c.id == email_id).values(status="sent", sent_at=sent_at)
+        )
     data = (await api.client.get(f"/v1/mails/{email_id}/status", headers=tenant.headers)).json()["data"]
     assert data["status"] == "sent" and data["sentAt"].startswith(sent_at.strftime("%Y-%m-%dT%H:%M:%S"))
 
 
 async def test_status_of_a_cc_row_reads_the_shared_content(api, tenant):
-    await api.client.post("/v1/mails/send", json=mail(cc=[{"email": "cc@example.org"}]), headers=tenant.headers)
+    await api.client.post(
+        "/v1/mails/send", json=mail(cc=[{"email": "cc@example.org"}]), headers=tenant.headers
+    )
     async with api.db.read() as conn:
-        cc_id = (await conn.execute(sa.select(messages.c.id).where(messages.c.email == "cc@example.org"))).scalar_one()
+        cc_id = (
+            await conn.execute(sa.select(messages.c.id).where(messages.c.email == "cc@example.org"))
+        ).scalar_one()
     data = (await api.client.get(f"/v1/mails/{cc_id}/status", headers=tenant.headers)).json()["data"]
     assert data["subject"] == "Hello {{name}}" and data["recipient"]["email"] == "cc@example.org"
 
 
 async def test_status_of_a_bounced_email(api, tenant):
-    email_id = (await api.client.post("/v1/mails/send", json=mail(), headers=tenant.headers)).json()["data"]["emailId"]
+    email_id = (await api.client.post("/v1/mails/send", json=mail(), headers=tenant.headers)).json()["data"][
+        "emailId"
+    ]
     async with api.db.write() as conn:
-        await conn.execute(messages.update().where(messages.c.id == email_id)
-                           .values(status="bounced", failed_at=utcnow()))
+        await conn.execute(
+            messages.update().where(messages.c.id == email_id).values(status="bounced", failed_at=utcnow())
+        )
     data = (await api.client.get(f"/v1/mails/{email_id}/status", headers=tenant.headers)).json()["data"]
     assert data["status"] == "bounced" and data["bouncedAt"] is not None
 
 
 async def test_status_not_found_other_project_and_auth(api, tenant, other_tenant):
-    email_id = (await api.client.post("/v1/mails/send", json=mail(), headers=tenant.headers)).json()["data"]["emailId"]
-    for headers, mail_id in ((other_tenant.headers, email_id), (tenant.headers, "0" * 24), (tenant.headers, "x")):
+    email_id = (await api.client.post("/v1/mails/send", json=mail(), headers=tenant.headers)).json()["data"][
+        "emailId"
+    ]
+    for headers, mail_id in (
+        (other_tenant.headers, email_id),
+        (tenant.headers, "0" * 24),
+        (tenant.headers, "x"),
+    ):
         response = await api.client.get(f"/v1/mails/{mail_id}/status", headers=headers)
         assert response.status_code == 404 and response.json()["error"]["code"] == "EMAIL_NOT_FOUND"
     assert (await api.client.get(f"/v1/mails/{email_id}/status")).status_code == 401

@@ -30,8 +30,13 @@ async def built(api, tenant, body: dict) -> dict[str, email.message.EmailMessage
 
 
 async def test_rendered_with_dynamic_data_headers_and_cc(api, tenant):
-    body = mail(cc=[{"email": "cc@example.org", "name": "Cee"}], bcc=[{"email": "hidden@example.org"}],
-                headers={"X-Order": "42"}, replyTo={"email": "help@example.com"}, trackingOpen=False)
+    body = mail(
+        cc=[{"email": "cc@example.org", "name": "Cee"}],
+        bcc=[{"email": "hidden@example.org"}],
+        headers={"X-Order": "42"},
+        replyTo={"email": "help@example.com"},
+        trackingOpen=False,
+    )
     messages = await built(api, tenant, body)
     to_copy = messages["ann@example.org"]
     assert to_copy["Subject"] == "Hello Ann"
@@ -46,8 +51,15 @@ async def test_rendered_with_dynamic_data_headers_and_cc(api, tenant):
 
 async def test_attachments_are_decoded_into_the_message(api, tenant):
     raw = b"%PDF-1.4 \x00\x01 binary"
-    body = mail(attachments=[{"fileName": "invoice.pdf", "content": base64.b64encode(raw).decode(),
-                              "contentType": "application/pdf"}])
+    body = mail(
+        attachments=[
+            {
+                "fileName": "invoice.pdf",
+                "content": base64.b64encode(raw).decode(),
+                "contentType": "application/pdf",
+            }
+        ]
+    )
     message = (await built(api, tenant, body))["ann@example.org"]
     [part] = list(message.iter_attachments())
     assert part.get_filename() == "invoice.pdf" and part.get_content_type() == "application/pdf"

@@ -8,19 +8,31 @@ from tests.support.automation_data import runs
 
 
 async def _template(mcp_client, kind: str = "automation") -> str:
-    made = await call(mcp_client, "create_template", {"templateName": "Hello", "subject": "Hi",
-                                                      "htmlTemplate": "<p>Hi</p>", "templateType": kind})
+    made = await call(
+        mcp_client,
+        "create_template",
+        {"templateName": "Hello", "subject": "Hi", "htmlTemplate": "<p>Hi</p>", "templateType": kind},
+    )
     return made["templateId"]
 
 
 def _steps(template_id: str) -> list[dict]:
-    return [{"type": "wait", "stepId": "w", "delay": {"value": 0, "unit": "minutes"}},
-            {"type": "email", "stepId": "e", "email": {"templateId": template_id, "senderEmail": "team@example.com"}}]
+    return [
+        {"type": "wait", "stepId": "w", "delay": {"value": 0, "unit": "minutes"}},
+        {
+            "type": "email",
+            "stepId": "e",
+            "email": {"templateId": template_id, "senderEmail": "team@example.com"},
+        },
+    ]
 
 
 async def test_event_definitions(api, tenant, mcp):  # noqa: F811
-    await api.client.post("/v1/events", headers=tenant.headers,
-                          json={"eventName": "paid", "properties": [{"propertyName": "total", "type": "number"}]})
+    await api.client.post(
+        "/v1/events",
+        headers=tenant.headers,
+        json={"eventName": "paid", "properties": [{"propertyName": "total", "type": "number"}]},
+    )
     listed = await call(mcp, "list_event_definitions")
     assert [e["eventName"] for e in listed["events"]] == ["paid"]
     got = await call(mcp, "get_event_definition", {"eventName": "paid"})
@@ -30,9 +42,13 @@ async def test_event_definitions(api, tenant, mcp):  # noqa: F811
 
 async def test_create_is_a_draft_and_activation_needs_confirmation(api, tenant, mcp):  # noqa: F811
     template_id = await _template(mcp)
-    made = await call(mcp, "create_automation", {"name": "Welcome", "steps": _steps(template_id), "active": True})
+    made = await call(
+        mcp, "create_automation", {"name": "Welcome", "steps": _steps(template_id), "active": True}
+    )
     assert made["status"] == "draft"
-    edited = await call(mcp, "update_automation", {"automationId": made["id"], "name": "Hello", "active": True})
+    edited = await call(
+        mcp, "update_automation", {"automationId": made["id"], "name": "Hello", "active": True}
+    )
     assert edited["status"] == "draft" and edited["name"] == "Hello"
     preview = await call(mcp, "activate_automation", {"automationId": made["id"]})
     assert preview["confirmed"] is False and preview["preview"]["canActivate"] is True
@@ -59,9 +75,14 @@ async def test_preview_names_what_blocks_activation(mcp):  # noqa: F811
 
 async def test_email_steps_need_automation_templates(api, tenant, mcp):  # noqa: F811
     other = await _template(mcp, "transactional")
-    for steps in (_steps(other), _steps("A-" + "0" * 20),
-                  [{"type": "wait", "delay": {"value": 0, "unit": "minutes"}},
-                   {"type": "email", "email": {"htmlTemplate": "<p>x</p>", "subject": "s"}}]):
+    for steps in (
+        _steps(other),
+        _steps("A-" + "0" * 20),
+        [
+            {"type": "wait", "delay": {"value": 0, "unit": "minutes"}},
+            {"type": "email", "email": {"htmlTemplate": "<p>x</p>", "subject": "s"}},
+        ],
+    ):
         error = await error_of(mcp, "create_automation", {"name": "W", "steps": steps})
         assert error["code"] == "AUTOMATION_TEMPLATE_REQUIRED"
     assert (await call(mcp, "list_automations"))["workflowAutomations"] == []
@@ -70,6 +91,9 @@ async def test_email_steps_need_automation_templates(api, tenant, mcp):  # noqa:
 async def test_other_projects_automations_are_not_found(api, other_tenant, mcp):  # noqa: F811
     theirs = await api.client.post("/v1/automations", json={"name": "Theirs"}, headers=other_tenant.headers)
     aid = theirs.json()["data"]["id"]
-    for tool, args in (("get_automation", {}), ("activate_automation", {"confirmed": True}),
-                       ("update_automation", {"name": "mine"})):
+    for tool, args in (
+        ("get_automation", {}),
+        ("activate_automation", {"confirmed": True}),
+        ("update_automation", {"name": "mine"}),
+    ):
         assert (await error_of(mcp, tool, {"automationId": aid, **args}))["code"] == "WORKFLOW_NOT_FOUND"

@@ -33,7 +33,9 @@ async def error(client, name, args=None):
     return result.structured_content["error"]
 
 
-@pytest.mark.parametrize("authorization", [None, "Bearer AS_not-a-real-key", "Bearer ", "Basic abc", "AS_raw"])
+@pytest.mark.parametrize(
+    "authorization", [None, "Bearer AS_not-a-real-key", "Bearer ", "Basic abc", "AS_raw"]
+)
 async def test_without_a_valid_key_the_endpoint_answers_401(api, tenant, authorization):
     headers = ACCEPT | ({"authorization": authorization} if authorization else {})
     response = await api.client.post("/mcp", json=LIST_TOOLS, headers=headers)
@@ -50,7 +52,9 @@ async def test_a_revoked_key_is_refused(api, tenant):
 
     row, key = await projects.create_api_key(api.db, project_id=tenant.project_id)
     await projects.revoke_api_key(api.db, project_id=tenant.project_id, key_id=row["id"])
-    response = await api.client.post("/mcp", json=LIST_TOOLS, headers=ACCEPT | {"authorization": f"Bearer {key}"})
+    response = await api.client.post(
+        "/mcp", json=LIST_TOOLS, headers=ACCEPT | {"authorization": f"Bearer {key}"}
+    )
     assert response.status_code == 401
 
 
@@ -62,28 +66,39 @@ async def test_unknown_host_is_refused_even_with_a_key(api, tenant):
 
 
 async def test_a_project_key_acts_on_its_project_only(api, tenant, other_tenant):
-    theirs = await api.client.post("/v1/campaigns", headers=other_tenant.headers,
-                                   json={"name": "T", "subject": "T", "htmlTemplate": "<p>t</p>"})
+    theirs = await api.client.post(
+        "/v1/campaigns",
+        headers=other_tenant.headers,
+        json={"name": "T", "subject": "T", "htmlTemplate": "<p>t</p>"},
+    )
     async with held(over_http(api, tenant.headers)) as client:
         assert (await data(client, "get_current_project"))["id"] == tenant.project_id
-        made = await data(client, "create_campaign", {"name": "Mine", "subject": "S", "htmlTemplate": "<p>x</p>"})
+        made = await data(
+            client, "create_campaign", {"name": "Mine", "subject": "S", "htmlTemplate": "<p>x</p>"}
+        )
         assert made["status"] == "draft" and made["projectId"] == tenant.project_id
         missing = await error(client, "get_campaign", {"campaignId": theirs.json()["data"]["id"]})
         assert missing["code"] == "CAMPAIGN_NOT_FOUND"
-        assert (await error(client, "switch_project", {"projectId": other_tenant.project_id}))["code"] == \
-            "INSUFFICIENT_PERMISSIONS"
+        assert (await error(client, "switch_project", {"projectId": other_tenant.project_id}))[
+            "code"
+        ] == "INSUFFICIENT_PERMISSIONS"
     listed = await api.client.get("/v1/campaigns", headers=tenant.headers)
     assert [c["name"] for c in listed.json()["data"]["campaigns"]] == ["Mine"]
 
 
 async def test_an_account_key_needs_a_project_then_acts_on_the_chosen_one(api, tenant, other_tenant):
     key = await api.account_key(tenant.project_id)
-    made = await api.client.post("/v1/account/projects", json={"name": "second"}, headers={"authorization": f"Bearer {key}"})
+    made = await api.client.post(
+        "/v1/account/projects", json={"name": "second"}, headers={"authorization": f"Bearer {key}"}
+    )
     second = made.json()["data"]["id"]
     async with held(over_http(api, {"authorization": f"Bearer {key}"})) as client:
         unchosen = await error(client, "get_current_project")
         assert unchosen["code"] == "VALIDATION_FAILED" and unchosen["details"][0]["field"] == "projectId"
-        assert {p["id"] for p in (await data(client, "list_projects"))["projects"]} == {tenant.project_id, second}
+        assert {p["id"] for p in (await data(client, "list_projects"))["projects"]} == {
+            tenant.project_id,
+            second,
+        }
         assert (await error(client, "switch_project", {"projectId": "f" * 24}))["code"] == "PROJECT_NOT_FOUND"
         foreign = await error(client, "switch_project", {"projectId": other_tenant.project_id})
         assert foreign["code"] == "PROJECT_NOT_FOUND"  # another organization's project

@@ -21,9 +21,23 @@ from sendhouse.services.projects import Principal
 from sendhouse.store.schema.campaigns import campaigns, messages
 from tests.support.sending_data import start_campaign
 
-WATCHED = ("status", "paused_at", "resumed_at", "aborted_at", "sent_at", "scheduled_at", "updated_at", "subject")
-STRAY = {"sendNow": st.booleans(), "publish": st.booleans(), "status": st.sampled_from(["paused", "aborted", "sent"]),
-         "scheduledAt": st.just("2000-01-01T00:00:00Z"), "action": st.sampled_from(["pause", "resume", "abort"])}
+WATCHED = (
+    "status",
+    "paused_at",
+    "resumed_at",
+    "aborted_at",
+    "sent_at",
+    "scheduled_at",
+    "updated_at",
+    "subject",
+)
+STRAY = {
+    "sendNow": st.booleans(),
+    "publish": st.booleans(),
+    "status": st.sampled_from(["paused", "aborted", "sent"]),
+    "scheduledAt": st.just("2000-01-01T00:00:00Z"),
+    "action": st.sampled_from(["pause", "resume", "abort"]),
+}
 
 
 async def _setup(settings) -> tuple[Principal, dict[str, str], list]:
@@ -45,11 +59,24 @@ async def _snapshot(settings, ids: dict[str, str]) -> dict:
     container = build_container(settings, migrate=False)
     try:
         async with container.db.read() as conn:
-            rows = (await conn.execute(sa.select(*[campaigns.c[c] for c in ("id", *WATCHED)])
-                                       .where(campaigns.c.id.in_(ids.values())))).mappings().all()
-            ledger = (await conn.execute(sa.select(messages.c.campaign_id, messages.c.status, sa.func.count())
-                                         .where(messages.c.campaign_id.in_(ids.values()))
-                                         .group_by(messages.c.campaign_id, messages.c.status))).all()
+            rows = (
+                (
+                    await conn.execute(
+                        sa.select(*[campaigns.c[c] for c in ("id", *WATCHED)]).where(
+                            campaigns.c.id.in_(ids.values())
+                        )
+                    )
+                )
+                .mappings()
+                .all()
+            )
+            ledger = (
+                await conn.execute(
+                    sa.select(messages.c.campaign_id, messages.c.status, sa.func.count())
+                    .where(messages.c.campaign_id.in_(ids.values()))
+                    .group_by(messages.c.campaign_id, messages.c.status)
+                )
+            ).all()
         return {"campaigns": {r["id"]: dict(r) for r in rows}, "ledger": sorted(tuple(x) for x in ledger)}
     finally:
         await container.close()
@@ -78,10 +105,15 @@ def _by_type(schema: dict) -> st.SearchStrategy:
     if "enum" in schema:
         return st.sampled_from(schema["enum"])
     kind = schema.get("type")
-    plausible = st.sampled_from(["2099-01-01T00:00:00Z", "qa@example.org", "<p>Hi {{first_name}}</p>", "Launch"])
+    plausible = st.sampled_from(
+        ["2099-01-01T00:00:00Z", "qa@example.org", "<p>Hi {{first_name}}</p>", "Launch"]
+    )
     return {
-        "string": plausible | st.text(max_size=30), "integer": st.integers(-2, 120), "boolean": st.booleans(),
-        "array": st.lists(plausible, max_size=3), "null": st.none(),
+        "string": plausible | st.text(max_size=30),
+        "integer": st.integers(-2, 120),
+        "boolean": st.booleans(),
+        "array": st.lists(plausible, max_size=3),
+        "null": st.none(),
         "object": st.dictionaries(st.text(max_size=6), st.text(max_size=6), max_size=2),
     }.get(kind, st.none())
 
@@ -90,8 +122,10 @@ def _arguments(tool, ids: list[str]) -> st.SearchStrategy:
     props = tool.input_schema.get("properties", {})
     required = set(tool.input_schema.get("required", []))
     values = {name: _value(name, schema, ids) for name, schema in props.items()}
-    base = st.fixed_dictionaries({k: v for k, v in values.items() if k in required},
-                                 optional={k: v for k, v in values.items() if k not in required})
+    base = st.fixed_dictionaries(
+        {k: v for k, v in values.items() if k in required},
+        optional={k: v for k, v in values.items() if k not in required},
+    )
     return st.tuples(base, st.fixed_dictionaries({}, optional=STRAY)).map(lambda pair: {**pair[1], **pair[0]})
 
 
@@ -100,8 +134,16 @@ def _plausible_calls(tools, ids: dict[str, str]) -> list[tuple[str, dict]]:
     calls = []
     for tool in tools:
         for campaign_id in ids.values():
-            args = {"campaignId": campaign_id, "confirmed": True, "emails": ["qa@example.org"],
-                    "name": "x", "subject": "y", "htmlTemplate": "<p>z</p>", "sendNow": True, "publish": True}
+            args = {
+                "campaignId": campaign_id,
+                "confirmed": True,
+                "emails": ["qa@example.org"],
+                "name": "x",
+                "subject": "y",
+                "htmlTemplate": "<p>z</p>",
+                "sendNow": True,
+                "publish": True,
+            }
             props = tool.input_schema.get("properties", {})
             calls.append((tool.name, {k: v for k, v in args.items() if k in props or k in STRAY}))
     return calls
@@ -117,10 +159,15 @@ def test_no_sequence_of_mcp_calls_changes_a_sending_or_paused_campaign(settings)
     assert asyncio.run(_snapshot(settings, ids)) == before
 
     one_call = st.sampled_from(tools).flatmap(
-        lambda tool: _arguments(tool, list(ids.values())).map(lambda args: (tool.name, args)))
+        lambda tool: _arguments(tool, list(ids.values())).map(lambda args: (tool.name, args))
+    )
 
-    @hyp_settings(max_examples=30, deadline=None, database=None,
-                  suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+    @hyp_settings(
+        max_examples=30,
+        deadline=None,
+        database=None,
+        suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+    )
     @given(st.lists(one_call, min_size=1, max_size=6))
     def sequence_changes_nothing(calls):
         asyncio.run(_call_all(settings, principal, calls))

@@ -19,16 +19,48 @@ from tests.support.mcp_session import held
 from tests.support.sending_data import seed_list
 
 EXPECTED_TOOLS = {
-    "get_current_project", "list_projects", "switch_project", "get_lists_and_segments", "create_contact_list",
-    "list_contact_properties", "list_templates", "get_template", "create_template", "update_template",
-    "delete_template", "list_senders", "get_sender", "create_sender", "list_suppression_groups",
-    "get_suppression_group", "create_suppression_group", "list_campaigns", "get_campaign", "create_campaign",
-    "update_campaign", "delete_campaign", "duplicate_campaign", "send_campaign", "send_test_email",
-    "get_campaign_analytics", "get_email_activity_analytics", "list_event_definitions", "get_event_definition",
-    "list_automations", "get_automation", "create_automation", "update_automation", "activate_automation",
+    "get_current_project",
+    "list_projects",
+    "switch_project",
+    "get_lists_and_segments",
+    "create_contact_list",
+    "list_contact_properties",
+    "list_templates",
+    "get_template",
+    "create_template",
+    "update_template",
+    "delete_template",
+    "list_senders",
+    "get_sender",
+    "create_sender",
+    "list_suppression_groups",
+    "get_suppression_group",
+    "create_suppression_group",
+    "list_campaigns",
+    "get_campaign",
+    "create_campaign",
+    "update_campaign",
+    "delete_campaign",
+    "duplicate_campaign",
+    "send_campaign",
+    "send_test_email",
+    "get_campaign_analytics",
+    "get_email_activity_analytics",
+    "list_event_definitions",
+    "get_event_definition",
+    "list_automations",
+    "get_automation",
+    "create_automation",
+    "update_automation",
+    "activate_automation",
 }
-DRAFT = {"name": "Launch", "subject": "Hello {{first_name}}", "htmlTemplate": "<p>Hi {{first_name | \"there\"}}</p>",
-         "fromEmail": "news@example.com", "fromName": "News"}
+DRAFT = {
+    "name": "Launch",
+    "subject": "Hello {{first_name}}",
+    "htmlTemplate": '<p>Hi {{first_name | "there"}}</p>',
+    "fromEmail": "news@example.com",
+    "fromName": "News",
+}
 
 
 async def project_client(api, tenant):
@@ -68,7 +100,9 @@ async def ledger_rows(api, **where) -> int:
 async def test_the_tools_and_prompts_listed_and_no_way_to_stop_a_campaign(mcp):
     tools = (await mcp.list_tools()).tools
     assert {t.name for t in tools} == EXPECTED_TOOLS
-    assert not [t.name for t in tools if any(w in t.name for w in ("pause", "resume", "abort", "stop", "cancel"))]
+    assert not [
+        t.name for t in tools if any(w in t.name for w in ("pause", "resume", "abort", "stop", "cancel"))
+    ]
     assert all(t.description and t.input_schema["type"] == "object" for t in tools)
     create = next(t for t in tools if t.name == "create_campaign").input_schema["properties"]
     assert not {"publish", "sendNow", "scheduledAt"} & set(create)
@@ -79,29 +113,55 @@ async def test_the_tools_and_prompts_listed_and_no_way_to_stop_a_campaign(mcp):
     assert set(update["properties"]) == set(create) | {"campaignId"} and update["required"] == ["campaignId"]
     prompts = {p.name: p for p in (await mcp.list_prompts()).prompts}
     assert set(prompts) == {"create-campaign", "create-template", "create-automation"}
-    assert all([a.name for a in p.arguments] == ["context"] and not p.arguments[0].required for p in prompts.values())
+    assert all(
+        [a.name for a in p.arguments] == ["context"] and not p.arguments[0].required for p in prompts.values()
+    )
     got = await mcp.get_prompt("create-campaign", {"context": "spring sale for VIPs"})
     text = got.messages[0].content.text
     assert "spring sale for VIPs" in text and "confirmed=true" in text
     plain = await mcp.get_prompt("create-automation")
-    assert "templateType \"automation\"" in plain.messages[0].content.text
+    assert 'templateType "automation"' in plain.messages[0].content.text
 
 
 async def test_create_is_always_a_draft_even_when_asked_to_send(mcp):
-    created = await call(mcp, "create_campaign", {**DRAFT, "sendNow": True, "publish": True,
-                                                  "scheduledAt": "2099-01-01T00:00:00Z", "sendToGlobalList": True})
+    created = await call(
+        mcp,
+        "create_campaign",
+        {
+            **DRAFT,
+            "sendNow": True,
+            "publish": True,
+            "scheduledAt": "2099-01-01T00:00:00Z",
+            "sendToGlobalList": True,
+        },
+    )
     assert created["status"] == "draft" and created["source"] == "mcp" and created["scheduledAt"] is None
     assert created["from"] == {"email": "news@example.com", "name": "News"}
-    updated = await call(mcp, "update_campaign", {"campaignId": created["id"], "subject": "New", "sendNow": True,
-                                                   "publish": True, "scheduledAt": "2099-01-01T00:00:00Z"})
+    updated = await call(
+        mcp,
+        "update_campaign",
+        {
+            "campaignId": created["id"],
+            "subject": "New",
+            "sendNow": True,
+            "publish": True,
+            "scheduledAt": "2099-01-01T00:00:00Z",
+        },
+    )
     assert updated["status"] == "draft" and updated["subject"] == "New" and updated["scheduledAt"] is None
     listed = await call(mcp, "list_campaigns", {"status": "draft"})
     assert [c["id"] for c in listed["campaigns"]] == [created["id"]]
 
 
 async def test_update_refuses_anything_but_a_draft(api, tenant, mcp):
-    body = {"name": "S", "subject": "S", "htmlTemplate": "<p>x</p>", "from": {"email": "a@example.com"},
-            "sendToGlobalList": True, "scheduledAt": "2099-01-01T09:00:00Z"}
+    body = {
+        "name": "S",
+        "subject": "S",
+        "htmlTemplate": "<p>x</p>",
+        "from": {"email": "a@example.com"},
+        "sendToGlobalList": True,
+        "scheduledAt": "2099-01-01T09:00:00Z",
+    }
     scheduled = (await api.client.post("/v1/campaigns", json=body, headers=tenant.headers)).json()["data"]
     error = await error_of(mcp, "update_campaign", {"campaignId": scheduled["id"], "subject": "changed"})
     assert error["code"] == "CAMPAIGN_NOT_EDITABLE"
@@ -113,8 +173,9 @@ async def test_update_refuses_anything_but_a_draft(api, tenant, mcp):
 
 async def test_send_campaign_previews_then_schedules_only_with_the_preview_token(api, tenant, mcp):
     list_id = await seed_list(api.db, tenant.project_id, 5)
-    await suppressions.suppress_emails(api.db, tenant.project_id, ["user0@example.com"], group_code=None,
-                                       reason="MANUAL", is_global=True)
+    await suppressions.suppress_emails(
+        api.db, tenant.project_id, ["user0@example.com"], group_code=None, reason="MANUAL", is_global=True
+    )
     draft = await call(mcp, "create_campaign", {**DRAFT, "toLists": [list_id]})
     for confirmed in ({}, {"confirmed": False}):
         answer = await call(mcp, "send_campaign", {"campaignId": draft["id"], **confirmed})
@@ -127,13 +188,19 @@ async def test_send_campaign_previews_then_schedules_only_with_the_preview_token
     assert first["code"] == "CONFIRMATION_TOKEN_REQUIRED"
     assert (await call(mcp, "get_campaign", {"campaignId": draft["id"]}))["status"] == "draft"
     before = datetime.now(UTC)
-    sent = await call(mcp, "send_campaign", {"campaignId": draft["id"], "confirmed": True,
-                                             "confirmationToken": answer["confirmationToken"]})
+    sent = await call(
+        mcp,
+        "send_campaign",
+        {"campaignId": draft["id"], "confirmed": True, "confirmationToken": answer["confirmationToken"]},
+    )
     assert sent["confirmed"] is True and sent["campaign"]["status"] == "scheduled"
     starts = datetime.fromisoformat(sent["campaign"]["scheduledAt"])
     assert starts >= before + timedelta(seconds=api.container.settings.send_now_delay) - timedelta(seconds=1)
-    again = await error_of(mcp, "send_campaign", {"campaignId": draft["id"], "confirmed": True,
-                                                  "confirmationToken": answer["confirmationToken"]})
+    again = await error_of(
+        mcp,
+        "send_campaign",
+        {"campaignId": draft["id"], "confirmed": True, "confirmationToken": answer["confirmationToken"]},
+    )
     assert again["code"] == "CAMPAIGN_NOT_EDITABLE"
     assert await ledger_rows(api, campaign_id=draft["id"]) == 0
 
@@ -147,23 +214,37 @@ async def test_a_token_confirms_only_its_campaign_audience_and_time(api, tenant,
     one = await call(mcp, "create_campaign", {**DRAFT, "toLists": [list_id]})
     two = await call(mcp, "create_campaign", {**DRAFT, "name": "Other", "toLists": [list_id]})
     token = await _preview_token(mcp, "send_campaign", {"campaignId": one["id"]})
-    test_token = await _preview_token(mcp, "send_test_email", {"campaignId": one["id"], "emails": ["qa@example.org"]})
-    cases = [(two["id"], token, "CONFIRMATION_TOKEN_INVALID"),  # another campaign's preview
-             (one["id"], test_token, "CONFIRMATION_TOKEN_INVALID"),  # another action's preview
-             (one["id"], token[:-3] + ("AAA" if not token.endswith("AAA") else "BBB"), "CONFIRMATION_TOKEN_INVALID"),
-             (one["id"], "not-a-token", "CONFIRMATION_TOKEN_INVALID")]
+    test_token = await _preview_token(
+        mcp, "send_test_email", {"campaignId": one["id"], "emails": ["qa@example.org"]}
+    )
+    cases = [
+        (two["id"], token, "CONFIRMATION_TOKEN_INVALID"),  # another campaign's preview
+        (one["id"], test_token, "CONFIRMATION_TOKEN_INVALID"),  # another action's preview
+        (
+            one["id"],
+            token[:-3] + ("AAA" if not token.endswith("AAA") else "BBB"),
+            "CONFIRMATION_TOKEN_INVALID",
+        ),
+        (one["id"], "not-a-token", "CONFIRMATION_TOKEN_INVALID"),
+    ]
     for campaign_id, given, code in cases:
-        refused = await error_of(mcp, "send_campaign", {"campaignId": campaign_id, "confirmed": True,
-                                                        "confirmationToken": given})
+        refused = await error_of(
+            mcp, "send_campaign", {"campaignId": campaign_id, "confirmed": True, "confirmationToken": given}
+        )
         assert refused["code"] == code, (campaign_id, given)
-    await suppressions.suppress_emails(api.db, tenant.project_id, ["user1@example.com"], group_code=None,
-                                       reason="MANUAL", is_global=True)  # the audience shrinks to 2
-    stale = await error_of(mcp, "send_campaign", {"campaignId": one["id"], "confirmed": True, "confirmationToken": token})
+    await suppressions.suppress_emails(
+        api.db, tenant.project_id, ["user1@example.com"], group_code=None, reason="MANUAL", is_global=True
+    )  # the audience shrinks to 2
+    stale = await error_of(
+        mcp, "send_campaign", {"campaignId": one["id"], "confirmed": True, "confirmationToken": token}
+    )
     assert stale["code"] == "CONFIRMATION_STALE"
     fresh = await _preview_token(mcp, "send_campaign", {"campaignId": one["id"]})
     later = datetime.now(UTC) + timedelta(seconds=301)
     monkeypatch.setattr("sendhouse.mcp_tools.campaigns.utcnow", lambda: later)
-    expired = await error_of(mcp, "send_campaign", {"campaignId": one["id"], "confirmed": True, "confirmationToken": fresh})
+    expired = await error_of(
+        mcp, "send_campaign", {"campaignId": one["id"], "confirmed": True, "confirmationToken": fresh}
+    )
     assert expired["code"] == "CONFIRMATION_TOKEN_EXPIRED"
     for campaign in (one, two):
         assert (await call(mcp, "get_campaign", {"campaignId": campaign["id"]}))["status"] == "draft"
@@ -176,9 +257,15 @@ async def test_send_campaign_preview_names_what_is_missing_and_confirm_is_refuse
     preview = answer["preview"]
     assert preview["canSend"] is False
     assert {p["field"] for p in preview["problems"]} == {"from", "toLists"}
-    error = await error_of(mcp, "send_campaign", {"campaignId": draft["id"], "confirmed": True,
-                                                  "confirmationToken": answer["confirmationToken"]})
-    assert error["code"] == "VALIDATION_FAILED" and {d["field"] for d in error["details"]} == {"from", "toLists"}
+    error = await error_of(
+        mcp,
+        "send_campaign",
+        {"campaignId": draft["id"], "confirmed": True, "confirmationToken": answer["confirmationToken"]},
+    )
+    assert error["code"] == "VALIDATION_FAILED" and {d["field"] for d in error["details"]} == {
+        "from",
+        "toLists",
+    }
     assert (await call(mcp, "get_campaign", {"campaignId": draft["id"]}))["status"] == "draft"
 
 
@@ -188,26 +275,63 @@ async def test_send_test_email_previews_then_queues_transactional_mail(api, mcp)
     preview = await call(mcp, "send_test_email", {"campaignId": draft["id"], "emails": to})
     assert preview["confirmed"] is False and preview["preview"]["subject"] == "[Test] Hello {{first_name}}"
     token = preview["confirmationToken"]
-    missing = await error_of(mcp, "send_test_email", {"campaignId": draft["id"], "emails": to, "confirmed": True})
-    other = await error_of(mcp, "send_test_email", {"campaignId": draft["id"], "emails": [*to[:9], "x@example.org"],
-                                                    "confirmed": True, "confirmationToken": token})
+    missing = await error_of(
+        mcp, "send_test_email", {"campaignId": draft["id"], "emails": to, "confirmed": True}
+    )
+    other = await error_of(
+        mcp,
+        "send_test_email",
+        {
+            "campaignId": draft["id"],
+            "emails": [*to[:9], "x@example.org"],
+            "confirmed": True,
+            "confirmationToken": token,
+        },
+    )
     assert (missing["code"], other["code"]) == ("CONFIRMATION_TOKEN_REQUIRED", "CONFIRMATION_STALE")
     assert await ledger_rows(api) == 0
-    sent = await call(mcp, "send_test_email", {"campaignId": draft["id"], "emails": list(reversed(to)),
-                                               "confirmed": True, "confirmationToken": token})
+    sent = await call(
+        mcp,
+        "send_test_email",
+        {
+            "campaignId": draft["id"],
+            "emails": list(reversed(to)),
+            "confirmed": True,
+            "confirmationToken": token,
+        },
+    )
     assert sent["confirmed"] is True and sent["successCount"] == 10 and len(sent["emailIds"]) == 10
     assert await ledger_rows(api, kind="transactional", status="queued") == 10
     assert await ledger_rows(api, campaign_id=draft["id"]) == 0
     assert (await call(mcp, "get_campaign", {"campaignId": draft["id"]}))["status"] == "draft"
-    too_many = await mcp.call_tool("send_test_email", {"campaignId": draft["id"], "emails": [*to, "x@example.org"],
-                                                       "confirmed": True, "confirmationToken": token})
+    too_many = await mcp.call_tool(
+        "send_test_email",
+        {
+            "campaignId": draft["id"],
+            "emails": [*to, "x@example.org"],
+            "confirmed": True,
+            "confirmationToken": token,
+        },
+    )
     assert too_many.is_error and await ledger_rows(api) == 10
-    empty = await mcp.call_tool("send_test_email", {"campaignId": draft["id"], "emails": [], "confirmed": True,
-                                                    "confirmationToken": token})
+    empty = await mcp.call_tool(
+        "send_test_email",
+        {"campaignId": draft["id"], "emails": [], "confirmed": True, "confirmationToken": token},
+    )
     assert empty.is_error and await ledger_rows(api) == 10
-    bad_token = await _preview_token(mcp, "send_test_email", {"campaignId": draft["id"], "emails": ["not-an-address"]})
-    bad = await error_of(mcp, "send_test_email", {"campaignId": draft["id"], "emails": ["not-an-address"],
-                                                  "confirmed": True, "confirmationToken": bad_token})
+    bad_token = await _preview_token(
+        mcp, "send_test_email", {"campaignId": draft["id"], "emails": ["not-an-address"]}
+    )
+    bad = await error_of(
+        mcp,
+        "send_test_email",
+        {
+            "campaignId": draft["id"],
+            "emails": ["not-an-address"],
+            "confirmed": True,
+            "confirmationToken": bad_token,
+        },
+    )
     assert bad["code"] == "VALIDATION_FAILED" and await ledger_rows(api) == 10
 
 
@@ -219,12 +343,25 @@ async def test_test_email_needs_a_sender(mcp):
 
 async def test_errors_carry_the_api_codes_and_other_projects_are_invisible(api, tenant, other_tenant, mcp):
     assert (await error_of(mcp, "get_campaign", {"campaignId": "f" * 24}))["code"] == "CAMPAIGN_NOT_FOUND"
-    theirs = (await api.client.post("/v1/campaigns", json={"name": "T", "subject": "T", "htmlTemplate": "<p>t</p>"},
-                                    headers=other_tenant.headers)).json()["data"]
-    for tool in ("get_campaign", "update_campaign", "delete_campaign", "duplicate_campaign", "send_campaign",
-                 "get_campaign_analytics"):
+    theirs = (
+        await api.client.post(
+            "/v1/campaigns",
+            json={"name": "T", "subject": "T", "htmlTemplate": "<p>t</p>"},
+            headers=other_tenant.headers,
+        )
+    ).json()["data"]
+    for tool in (
+        "get_campaign",
+        "update_campaign",
+        "delete_campaign",
+        "duplicate_campaign",
+        "send_campaign",
+        "get_campaign_analytics",
+    ):
         assert (await error_of(mcp, tool, {"campaignId": theirs["id"]}))["code"] == "CAMPAIGN_NOT_FOUND", tool
-    assert (await error_of(mcp, "get_template", {"templateId": "A-" + "0" * 20}))["code"] == "TEMPLATE_NOT_FOUND"
+    assert (await error_of(mcp, "get_template", {"templateId": "A-" + "0" * 20}))[
+        "code"
+    ] == "TEMPLATE_NOT_FOUND"
     missing = await error_of(mcp, "create_campaign", {"name": "X", "subject": "Y"})
     assert missing["code"] == "VALIDATION_FAILED" and missing["details"][0]["field"] == "templateId"
     wrong_type = await mcp.call_tool("get_campaign", {"campaignId": 5})
@@ -250,22 +387,35 @@ async def test_duplicate_delete_and_analytics(mcp):
 
 
 async def test_templates_senders_groups_lists_and_properties(mcp):
-    made = await call(mcp, "create_template", {"templateName": "Welcome", "subject": "Hi",
-                                               "emailTemplate": "<p>Hello {{first_name}}</p>"})
-    await call(mcp, "create_template", {"templateName": "Receipt", "subject": "Paid", "templateType": "transactional"})
+    made = await call(
+        mcp,
+        "create_template",
+        {"templateName": "Welcome", "subject": "Hi", "emailTemplate": "<p>Hello {{first_name}}</p>"},
+    )
+    await call(
+        mcp,
+        "create_template",
+        {"templateName": "Receipt", "subject": "Paid", "templateType": "transactional"},
+    )
     found = await call(mcp, "list_templates", {"search": "welc"})
     assert [t["templateId"] for t in found["templates"]] == [made["templateId"]]
     by_type = await call(mcp, "list_templates", {"templateType": "transactional", "limit": 1})
-    assert [t["templateName"] for t in by_type["templates"]] == ["Receipt"] and by_type["pagination"]["total"] == 1
+    assert [t["templateName"] for t in by_type["templates"]] == ["Receipt"] and by_type["pagination"][
+        "total"
+    ] == 1
     paged = await call(mcp, "list_templates", {"limit": 1, "page": 2})
     assert len(paged["templates"]) == 1 and paged["pagination"]["total"] == 2
     assert (await mcp.call_tool("list_templates", {"limit": 101})).is_error
     changed = await call(mcp, "update_template", {"templateId": made["templateId"], "subject": "Hey"})
     assert changed["subject"] == "Hey" and changed["templateName"] == "Welcome"
-    broken = await error_of(mcp, "update_template", {"templateId": made["templateId"], "emailTemplate": "{{#if x}}"})
+    broken = await error_of(
+        mcp, "update_template", {"templateId": made["templateId"], "emailTemplate": "{{#if x}}"}
+    )
     assert broken["code"] == "VALIDATION_FAILED"
     await call(mcp, "delete_template", {"templateId": made["templateId"]})
-    assert (await error_of(mcp, "get_template", {"templateId": made["templateId"]}))["code"] == "TEMPLATE_NOT_FOUND"
+    assert (await error_of(mcp, "get_template", {"templateId": made["templateId"]}))[
+        "code"
+    ] == "TEMPLATE_NOT_FOUND"
     sender = (await call(mcp, "create_sender", {"email": "Team@Example.com", "name": "Team"}))["sender"]
     assert (await call(mcp, "get_sender", {"senderId": sender["id"]}))["email"] == "team@example.com"
     assert [s["id"] for s in (await call(mcp, "list_senders"))["senders"]] == [sender["id"]]
@@ -283,8 +433,18 @@ async def test_templates_senders_groups_lists_and_properties(mcp):
     assert taken["code"] == "VALIDATION_FAILED"
     props = (await call(mcp, "list_contact_properties"))["contactProperties"]
     assert "email" in {p["name"] for p in props}
-    draft = await call(mcp, "create_campaign", {**DRAFT, "fromEmail": None, "fromName": None, "fromSenderId": sender["id"],
-                                                "toLists": [made_list["id"]], "unsubscribeGroupId": group["groupId"]})
+    draft = await call(
+        mcp,
+        "create_campaign",
+        {
+            **DRAFT,
+            "fromEmail": None,
+            "fromName": None,
+            "fromSenderId": sender["id"],
+            "toLists": [made_list["id"]],
+            "unsubscribeGroupId": group["groupId"],
+        },
+    )
     assert draft["from"]["email"] == "team@example.com" and draft["toLists"][0]["id"] == made_list["id"]
 
 
@@ -294,17 +454,24 @@ async def test_email_activity_counts_the_projects_mail_in_the_range(api, mcp):
     token = await _preview_token(mcp, "send_test_email", args)
     await call(mcp, "send_test_email", {**args, "confirmed": True, "confirmationToken": token})
     now = datetime.now(UTC)
-    window = {"startDate": (now - timedelta(hours=1)).isoformat(), "endDate": (now + timedelta(hours=1)).isoformat()}
+    window = {
+        "startDate": (now - timedelta(hours=1)).isoformat(),
+        "endDate": (now + timedelta(hours=1)).isoformat(),
+    }
     found = await call(mcp, "get_email_activity_analytics", window)
     assert found["counts"]["total"] == 2 and found["counts"]["queued"] == 2 and found["counts"]["sent"] == 0
     only_campaigns = await call(mcp, "get_email_activity_analytics", {**window, "kind": "campaign"})
     assert only_campaigns["counts"]["total"] == 0
     default = await call(mcp, "get_email_activity_analytics")
     assert default["counts"]["total"] == 2
-    earlier = {"startDate": (now - timedelta(days=3)).isoformat(), "endDate": (now - timedelta(days=2)).isoformat()}
+    earlier = {
+        "startDate": (now - timedelta(days=3)).isoformat(),
+        "endDate": (now - timedelta(days=2)).isoformat(),
+    }
     assert (await call(mcp, "get_email_activity_analytics", earlier))["counts"]["total"] == 0
-    backwards = await error_of(mcp, "get_email_activity_analytics", {"startDate": window["endDate"],
-                                                                     "endDate": window["startDate"]})
+    backwards = await error_of(
+        mcp, "get_email_activity_analytics", {"startDate": window["endDate"], "endDate": window["startDate"]}
+    )
     assert backwards["code"] == "VALIDATION_FAILED"
     year = {"startDate": "2025-01-01T00:00:00Z", "endDate": "2026-01-02T00:00:00Z"}
     assert (await call(mcp, "get_email_activity_analytics", year))["counts"]["total"] == 0

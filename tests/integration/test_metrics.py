@@ -18,8 +18,11 @@ from tests.support.smtp_sink import SmtpSink, free_port
 
 def samples(text: str) -> dict[tuple[str, frozenset], float]:
     """Every sample of an exposition, keyed by (name, labels)."""
-    return {(s.name, frozenset(s.labels.items())): s.value
-            for family in text_string_to_metric_families(text) for s in family.samples}
+    return {
+        (s.name, frozenset(s.labels.items())): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }
 
 
 def value(found: dict, name: str, **labels) -> float:
@@ -66,8 +69,13 @@ async def test_empty_database_exposes_every_family(api):
     assert value(found, "sendhouse_message_feedback", type="bounced") == 0
     assert not any(name == "sendhouse_messages" for name in names)  # no rows, no series
     response = await api.client.get("/metrics")
-    for family in ("sendhouse_messages", "sendhouse_campaign_messages_pending", "sendhouse_worker_claim_seconds",
-                   "sendhouse_smtp_send_seconds", "sendhouse_api_request_seconds"):
+    for family in (
+        "sendhouse_messages",
+        "sendhouse_campaign_messages_pending",
+        "sendhouse_worker_claim_seconds",
+        "sendhouse_smtp_send_seconds",
+        "sendhouse_api_request_seconds",
+    ):
         assert f"# HELP {family} " in response.text
 
 
@@ -79,15 +87,26 @@ async def test_counts_come_from_the_ledger_after_a_real_send(api, tenant, settin
     for status, count in {"sent": 4, "failed": 1, "deferred": 1}.items():
         assert value(found, "sendhouse_messages", kind="campaign", status=status) == count
     assert value(found, "sendhouse_message_feedback", type="bounced") == 1
-    assert value(found, "sendhouse_campaign_messages_pending", project_id=tenant.project_id, campaign_id=cid,
-                 status="deferred") == 1
+    assert (
+        value(
+            found,
+            "sendhouse_campaign_messages_pending",
+            project_id=tenant.project_id,
+            campaign_id=cid,
+            status="deferred",
+        )
+        == 1
+    )
     for outcome, count in {"sent": 4, "permanent": 1, "transient": 1}.items():
         name = "sendhouse_smtp_send_seconds_count"
         assert value(found, name, outcome=outcome) - value(before, name, outcome=outcome) == count
-    assert value(found, "sendhouse_worker_claim_seconds_count") > value(before, "sendhouse_worker_claim_seconds_count")
+    assert value(found, "sendhouse_worker_claim_seconds_count") > value(
+        before, "sendhouse_worker_claim_seconds_count"
+    )
     actions = [(r.action, r.campaign_id) for r in caplog.records if r.name == "sendhouse.delivery"]
     assert sorted(a for a, c in actions if c == cid) == (
-        ["message_bounced", "message_deferred", "message_failed"] + ["message_sent"] * 4)
+        ["message_bounced", "message_deferred", "message_failed"] + ["message_sent"] * 4
+    )
 
 
 async def test_counts_survive_a_restart(api, tenant, settings, container):
@@ -97,15 +116,26 @@ async def test_counts_survive_a_restart(api, tenant, settings, container):
     async with httpx2.AsyncClient(transport=httpx2.ASGITransport(app=fresh), base_url="http://x") as client:
         again = samples((await client.get("/metrics")).text)
     for status in ("sent", "failed", "deferred"):
-        assert value(again, "sendhouse_messages", kind="campaign", status=status) == \
-            value(first, "sendhouse_messages", kind="campaign", status=status) > 0
+        assert (
+            value(again, "sendhouse_messages", kind="campaign", status=status)
+            == value(first, "sendhouse_messages", kind="campaign", status=status)
+            > 0
+        )
 
 
 async def test_queued_rows_per_campaign(api, tenant, settings):
     cid = await start_campaign(api.db, tenant.project_id, 7)  # started, no worker running
     found = await scrape(api)
-    assert value(found, "sendhouse_campaign_messages_pending", project_id=tenant.project_id, campaign_id=cid,
-                 status="queued") == 7
+    assert (
+        value(
+            found,
+            "sendhouse_campaign_messages_pending",
+            project_id=tenant.project_id,
+            campaign_id=cid,
+            status="queued",
+        )
+        == 7
+    )
     assert value(found, "sendhouse_messages", kind="campaign", status="queued") == 7
 
 
@@ -119,8 +149,11 @@ async def test_api_latency_is_labelled_by_route_template(api, tenant, caplog):
     await api.client.get("/no/such/path")
     found = await scrape(api)
     route = "/v1/campaigns/{campaign_id}"
-    assert value(found, name, method="GET", route=route, status="4xx") - \
-        value(before, name, method="GET", route=route, status="4xx") == 3
+    assert (
+        value(found, name, method="GET", route=route, status="4xx")
+        - value(before, name, method="GET", route=route, status="4xx")
+        == 3
+    )
     assert value(found, name, method="GET", route="unmatched", status="4xx") > 0
     assert "0" * 24 not in (await api.client.get("/metrics")).text
     logged = [r for r in caplog.records if getattr(r, "action", None) == "api_request" and r.route == route]
@@ -134,8 +167,11 @@ async def test_oversized_bodies_are_observed_too(api, tenant):
     big = await api.client.post("/v1/contacts", content=b"x" * (limit + 1), headers=tenant.headers)
     assert big.status_code == 413
     found = await scrape(api)
-    assert value(found, name, method="POST", route="unmatched", status="4xx") - \
-        value(before, name, method="POST", route="unmatched", status="4xx") == 1
+    assert (
+        value(found, name, method="POST", route="unmatched", status="4xx")
+        - value(before, name, method="POST", route="unmatched", status="4xx")
+        == 1
+    )
 
 
 async def test_healthz_answers_when_the_database_does(api):

@@ -28,13 +28,26 @@ class Recorded:
             self.headers = {k.decode(): v.decode() for k, v in message["headers"]}
 
 
-async def _raw(api, method: str, path: str, headers: dict[str, str], body: bytes, *, length: bool = True) -> Recorded:
+async def _raw(
+    api, method: str, path: str, headers: dict[str, str], body: bytes, *, length: bool = True
+) -> Recorded:
     pairs = [(k.lower().encode(), v.encode()) for k, v in headers.items()]
     if length:
         pairs.append((b"content-length", str(len(body)).encode()))
-    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": method, "scheme": "http",
-             "path": path, "raw_path": path.encode(), "root_path": "", "query_string": b"", "headers": pairs,
-             "client": ("127.0.0.1", 5000), "server": ("sendhouse.test", 80)}
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": method,
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "root_path": "",
+        "query_string": b"",
+        "headers": pairs,
+        "client": ("127.0.0.1", 5000),
+        "server": ("sendhouse.test", 80),
+    }
     exchange = Recorded(body)
     await api.app(scope, exchange.receive, exchange.send)
     return exchange
@@ -50,8 +63,13 @@ async def test_api_bodies_without_a_valid_key_are_never_read(api, tenant, path, 
     for headers in ({}, {"authorization": "Bearer AS_wrong"}, {"x-api-key": "nope"}):
         exchange = await _raw(api, "POST", path, {**JSON, **headers}, BIG, length=length)
         assert (exchange.status, exchange.reads) == (401, 0), headers
-    exchange = await _raw(api, "POST", "/v1/contacts", {**JSON, "authorization": f"Bearer {tenant.key}"},
-                          b'{"email": "ok@example.com"}')
+    exchange = await _raw(
+        api,
+        "POST",
+        "/v1/contacts",
+        {**JSON, "authorization": f"Bearer {tenant.key}"},
+        b'{"email": "ok@example.com"}',
+    )
     assert (exchange.status, exchange.reads) == (200, 1)
 
 
@@ -82,7 +100,9 @@ async def test_each_route_has_the_limit_of_its_largest_real_request(api, tenant)
         assert (exchange.status, exchange.reads) == (413, 0), path
     mail = await _raw(api, "POST", "/v1/mails/send", headers, over_default)
     assert mail.status == 400 and mail.reads == 1  # read and parsed: the limit of mails is larger
-    too_big_mail = await _raw(api, "POST", "/v1/mails/send", headers, b" " * (settings.max_mail_body_bytes + 1))
+    too_big_mail = await _raw(
+        api, "POST", "/v1/mails/send", headers, b" " * (settings.max_mail_body_bytes + 1)
+    )
     assert (too_big_mail.status, too_big_mail.reads) == (413, 0)
     assert api.app.state.body_limit("/app/imports") > MAX_UPLOAD
 
@@ -97,8 +117,15 @@ async def test_large_json_is_parsed_in_a_thread(api, tenant, monkeypatch):
 
     monkeypatch.setattr(json_body, "parse", spy)
     small = await api.client.post("/v1/contacts", json={"email": "s@example.com"}, headers=tenant.headers)
-    large = await api.client.post("/v1/contacts", json={"email": "l@example.com", "firstName": "L",
-                                                        "customFields": {"note": "n" * 9000}, "pad": "p" * 100_000},
-                                  headers=tenant.headers)
+    large = await api.client.post(
+        "/v1/contacts",
+        json={
+            "email": "l@example.com",
+            "firstName": "L",
+            "customFields": {"note": "n" * 9000},
+            "pad": "p" * 100_000,
+        },
+        headers=tenant.headers,
+    )
     assert small.status_code == 200 and large.status_code in (200, 400), large.text
     assert threads[0] is threading.main_thread() and threads[1] is not threading.main_thread()

@@ -21,9 +21,17 @@ from tests.support.sending_data import HTML, campaign_row, ledger_counts, seed_l
 async def _campaign(container, size: int = 5, *, delay: int = 120, **fields) -> str:
     project_id = (await project_service.create_project(container.db, name="sched"))["id"]
     list_id = await seed_list(container.db, project_id, size)
-    body = {"name": "Launch", "subject": "Hello", "htmlTemplate": HTML, "from": {"email": "news@example.com"},
-            "toLists": [list_id], **fields}
-    return (await campaign_service.create_campaign(container.db, project_id, body, send_now_delay=delay))["id"]
+    body = {
+        "name": "Launch",
+        "subject": "Hello",
+        "htmlTemplate": HTML,
+        "from": {"email": "news@example.com"},
+        "toLists": [list_id],
+        **fields,
+    }
+    return (await campaign_service.create_campaign(container.db, project_id, body, send_now_delay=delay))[
+        "id"
+    ]
 
 
 async def _set(container, cid: str, **values) -> None:
@@ -71,8 +79,15 @@ async def test_a_schedule_missed_too_long_ago_pauses_with_a_reason(container):
 
 
 async def test_gradual_campaign_releases_growing_daily_batches_in_its_timezone(container):
-    cid = await _campaign(container, 100, sendNow=True, sendMode="gradual", gradualStrategy="2x",
-                          dailyBatchSize=10, timezone="America/New_York")
+    cid = await _campaign(
+        container,
+        100,
+        sendNow=True,
+        sendMode="gradual",
+        gradualStrategy="2x",
+        dailyBatchSize=10,
+        timezone="America/New_York",
+    )
     start = datetime(2030, 3, 12, 3, 30, tzinfo=UTC)  # 23:30 on the 11th in New York
     await _set(container, cid, scheduled_at=start - timedelta(minutes=1))
     scheduler = Scheduler(container)
@@ -89,8 +104,12 @@ async def test_gradual_campaign_releases_growing_daily_batches_in_its_timezone(c
 
 def test_gradual_allowance_is_the_sum_of_each_days_batch():
     start = datetime(2030, 1, 1, 12, tzinfo=UTC)
-    assert [gradual_allowance(start, start + timedelta(days=d), "UTC", 100, "1.5x") for d in range(4)] == \
-        [100, 250, 475, 813]
+    assert [gradual_allowance(start, start + timedelta(days=d), "UTC", 100, "1.5x") for d in range(4)] == [
+        100,
+        250,
+        475,
+        813,
+    ]
     assert gradual_allowance(start, start + timedelta(days=9), "UTC", 7, "fixed") == 70
     assert gradual_allowance(start, start - timedelta(days=1), "UTC", 7, "fixed") == 0
 
@@ -115,8 +134,11 @@ async def test_a_campaign_with_nothing_pending_is_finished(container):
     now = utcnow() + timedelta(seconds=1)
     await scheduler.tick(now)
     async with container.db.write() as conn:
-        await conn.execute(messages.update().where(messages.c.campaign_id == cid, messages.c.email != "user0@example.com")
-                           .values(status="sent", sent_at=now))
+        await conn.execute(
+            messages.update()
+            .where(messages.c.campaign_id == cid, messages.c.email != "user0@example.com")
+            .values(status="sent", sent_at=now)
+        )
     assert (await scheduler.tick(now))["finished"] == []
     async with container.db.write() as conn:
         await conn.execute(messages.update().where(messages.c.campaign_id == cid).values(status="failed"))

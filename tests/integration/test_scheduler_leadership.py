@@ -30,13 +30,17 @@ def db_kind():
 
 async def _terminate_lock_holder(url: str) -> None:
     engine = create_async_engine(async_url(url))
-    query = sa.text("SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory' AND objid = :k")
+    query = sa.text(
+        "SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory' AND objid = :k"
+    )
     async with engine.begin() as conn:
         await conn.execute(query, {"k": ADVISORY_LOCK_KEY})
     await engine.dispose()
 
 
-async def test_a_leader_whose_connection_dies_steps_down_and_another_takes_over(postgres_container, monkeypatch):
+async def test_a_leader_whose_connection_dies_steps_down_and_another_takes_over(
+    postgres_container, monkeypatch
+):
     monkeypatch.setattr(scheduler, "LEADERSHIP_CHECK", 0.1)
     db = postgres_container.db
     async with leadership(db, asyncio.Event()) as first, leadership(db, asyncio.Event()) as second:

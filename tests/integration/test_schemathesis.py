@@ -45,21 +45,25 @@ async def _seed(settings, base_url: str) -> dict[str, str]:
 
 def _config(seeded: dict[str, str], base_url: str) -> SchemathesisConfig:
     dictionaries = {name: {"values": [value]} for name, value in seeded.items() if name != "key"}
-    return SchemathesisConfig.from_dict({
-        "base-url": base_url,
-        "headers": {"Authorization": f"Bearer {seeded['key']}"},
-        "generation": {"max-examples": MAX_EXAMPLES},
-        "phases": {"coverage": {"enabled": False}, "stateful": {"enabled": False}},
-        "dictionaries": dictionaries,
-        "parameters": {f"path.{name}": {"dictionary": name, "probability": 0.5} for name in dictionaries},
-    })
+    return SchemathesisConfig.from_dict(
+        {
+            "base-url": base_url,
+            "headers": {"Authorization": f"Bearer {seeded['key']}"},
+            "generation": {"max-examples": MAX_EXAMPLES},
+            "phases": {"coverage": {"enabled": False}, "stateful": {"enabled": False}},
+            "dictionaries": dictionaries,
+            "parameters": {f"path.{name}": {"dictionary": name, "probability": 0.5} for name in dictionaries},
+        }
+    )
 
 
 @pytest.fixture
 def fuzz_schema(settings):
     with LiveServer(settings) as server:
         seeded = asyncio.run(_seed(settings, server.url))
-        schema = schemathesis.openapi.from_url(server.url + "/openapi.json", config=_config(seeded, server.url))
+        schema = schemathesis.openapi.from_url(
+            server.url + "/openapi.json", config=_config(seeded, server.url)
+        )
         yield schema.exclude(path_regex=r"^/(mcp|dashboard)")
 
 
@@ -76,8 +80,13 @@ def _fuzz(operation, statuses: Counter) -> str | None:
     """Run the operation's examples (counting the statuses seen); the first failure as text, or None."""
 
     @given(case=_strategy(operation))
-    @settings(max_examples=MAX_EXAMPLES, deadline=None, database=None, suppress_health_check=list(HealthCheck),
-              phases=[Phase.generate, Phase.target])
+    @settings(
+        max_examples=MAX_EXAMPLES,
+        deadline=None,
+        database=None,
+        suppress_health_check=list(HealthCheck),
+        phases=[Phase.generate, Phase.target],
+    )
     def run(case):
         # positive_data_acceptance wants 2xx for any schema-valid input, but ids that do not exist
         # (or references in a body) are schema-valid and rightly 404 / 400. ignored_auth mistakes

@@ -17,21 +17,34 @@ from sendhouse.app import create_app
 from sendhouse.services import projects as project_service
 from tests.support.resources import create_all
 
-PLAUSIBLE = {"template_id": "A-" + "0" * 20, "group_id": "ZZZZZZ", "name": "plan", "user_id": "someone",
-             "email": "owner@example.com"}
+PLAUSIBLE = {
+    "template_id": "A-" + "0" * 20,
+    "group_id": "ZZZZZZ",
+    "name": "plan",
+    "user_id": "someone",
+    "email": "owner@example.com",
+}
 PUBLIC = [("get", "/v1/jwks.json")]  # documented without security: the key to encrypt bodies with
 BODY_METHODS = ("post", "put", "patch")
 
 
 def operations(app) -> list[tuple[str, str]]:
     """(method, path template) of every operation the document describes as needing a key."""
-    return [(method, path) for path, ops in app.openapi()["paths"].items() for method, op in ops.items()
-            if op.get("security") != []]
+    return [
+        (method, path)
+        for path, ops in app.openapi()["paths"].items()
+        for method, op in ops.items()
+        if op.get("security") != []
+    ]
 
 
 async def test_only_the_public_key_set_needs_no_key(api):
-    public = [(m, p) for p, ops in api.app.openapi()["paths"].items() for m, op in ops.items()
-              if op.get("security") == []]
+    public = [
+        (m, p)
+        for p, ops in api.app.openapi()["paths"].items()
+        for m, op in ops.items()
+        if op.get("security") == []
+    ]
     assert public == PUBLIC
     response = await api.client.get("/v1/jwks.json")
     assert response.status_code == 200 and "d" not in response.json()["keys"][0]
@@ -58,10 +71,19 @@ async def test_document_covers_the_api(api):
     assert ("get", "/v1/campaigns/{campaign_id}") in found and ("post", "/v1/mails/send") in found
 
 
-@pytest.mark.parametrize("headers", [
-    {}, {"Authorization": "Bearer"}, {"Authorization": "Basic dXNlcjpwYXNz"}, {"Authorization": "Bearer AS_"},
-    {"Authorization": "Bearer AS_" + "x" * 40}, {"Authorization": "Bearer ' OR 1=1 --"}, {"x-api-key": "nope"},
-], ids=["none", "empty-bearer", "basic", "prefix-only", "unknown", "sql", "x-api-key"])
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {},
+        {"Authorization": "Bearer"},
+        {"Authorization": "Basic dXNlcjpwYXNz"},
+        {"Authorization": "Bearer AS_"},
+        {"Authorization": "Bearer AS_" + "x" * 40},
+        {"Authorization": "Bearer ' OR 1=1 --"},
+        {"x-api-key": "nope"},
+    ],
+    ids=["none", "empty-bearer", "basic", "prefix-only", "unknown", "sql", "x-api-key"],
+)
 async def test_every_operation_refuses_missing_or_malformed_keys(api, headers):
     for method, path in operations(api.app):
         response = await call(api, method, fill(path, {}), headers)
@@ -101,21 +123,38 @@ def resource_operations(app) -> list[tuple[str, str]]:
 
 async def test_another_projects_key_gets_404_and_never_the_data(api, tenant, other_tenant):
     owned = await create_all(api.client, tenant.headers)
-    before = {path: (await api.client.get(fill(path, owned), headers=tenant.headers)).json()
-              for method, path in resource_operations(api.app) if method == "get" and not path.endswith("/analytics")}
+    before = {
+        path: (await api.client.get(fill(path, owned), headers=tenant.headers)).json()
+        for method, path in resource_operations(api.app)
+        if method == "get" and not path.endswith("/analytics")
+    }
     secrets = [v for k, v in owned.items() if k.endswith("_id")]
     for method, path in resource_operations(api.app):
-        response = await call(api, method, fill(path, owned), other_tenant.headers, BODIES.get((method, path)))
+        response = await call(
+            api, method, fill(path, owned), other_tenant.headers, BODIES.get((method, path))
+        )
         status, code = NOT_FOUND_AS.get((method, path), (404, None))
         assert_error(response, status, f"{method} {path}")
         assert code is None or response.json()["error"]["code"] == code
         assert not any(secret in response.text for secret in secrets if secret not in fill(path, {})), path
-    after = {path: (await api.client.get(fill(path, owned), headers=tenant.headers)).json() for path in before}
+    after = {
+        path: (await api.client.get(fill(path, owned), headers=tenant.headers)).json() for path in before
+    }
     assert after == before  # nothing of project A was changed, deleted or resent
 
 
-LISTS = ["/v1/campaigns", "/v1/templates", "/v1/senders", "/v1/domains", "/v1/webhooks", "/v1/contact-lists",
-         "/v1/suppression-groups", "/v1/contact-properties", "/v1/events", "/v1/automations"]
+LISTS = [
+    "/v1/campaigns",
+    "/v1/templates",
+    "/v1/senders",
+    "/v1/domains",
+    "/v1/webhooks",
+    "/v1/contact-lists",
+    "/v1/suppression-groups",
+    "/v1/contact-properties",
+    "/v1/events",
+    "/v1/automations",
+]
 
 
 async def test_lists_never_show_another_projects_rows(api, tenant, other_tenant):
@@ -127,8 +166,9 @@ async def test_lists_never_show_another_projects_rows(api, tenant, other_tenant)
         shown = [v for v in owned.values() if v in mine.text]
         assert shown, f"{path} shows none of the owner's rows"
         assert not [v for v in shown if v in theirs.text], path
-    upserted = await api.client.post("/v1/contacts/email", json={"email": "owner@example.com"},
-                                     headers=other_tenant.headers)  # B's own contact, not A's
+    upserted = await api.client.post(
+        "/v1/contacts/email", json={"email": "owner@example.com"}, headers=other_tenant.headers
+    )  # B's own contact, not A's
     assert upserted.status_code == 200 and owned["contact_id"] not in upserted.text
     assert upserted.json()["data"].get("firstName") is None  # A's "Owner" did not leak
 
@@ -142,7 +182,9 @@ LIMIT = 2048
 async def small_limit_client(api, settings):
     tight = settings.model_copy(update={"max_body_bytes": LIMIT, "max_mail_body_bytes": LIMIT})
     app = create_app(tight, container=api.container)
-    async with httpx2.AsyncClient(transport=httpx2.ASGITransport(app=app), base_url="http://sendhouse.test") as c:
+    async with httpx2.AsyncClient(
+        transport=httpx2.ASGITransport(app=app), base_url="http://sendhouse.test"
+    ) as c:
         yield c
 
 
@@ -158,9 +200,13 @@ async def test_every_body_route_refuses_oversized_bodies(api, tenant, small_limi
     headers = {**tenant.headers, "content-type": "application/json"}
     for method, path in routes:
         url = fill(path, {})
-        over = await small_limit_client.request(method.upper(), url, content=_json_of_size(LIMIT + 1), headers=headers)
+        over = await small_limit_client.request(
+            method.upper(), url, content=_json_of_size(LIMIT + 1), headers=headers
+        )
         assert_error(over, 413, f"{method} {path}")
-        at = await small_limit_client.request(method.upper(), url, content=_json_of_size(LIMIT), headers=headers)
+        at = await small_limit_client.request(
+            method.upper(), url, content=_json_of_size(LIMIT), headers=headers
+        )
         assert at.status_code != 413 and at.status_code < 500, (method, path, at.status_code, at.text[:200])
 
 
@@ -169,6 +215,7 @@ async def test_streamed_bodies_without_length_are_cut_at_the_limit(tenant, small
         for _ in range(LIMIT // 100 + 2):
             yield b"x" * 100
 
-    response = await small_limit_client.post("/v1/contacts", content=chunks(),
-                                             headers={**tenant.headers, "content-type": "application/json"})
+    response = await small_limit_client.post(
+        "/v1/contacts", content=chunks(), headers={**tenant.headers, "content-type": "application/json"}
+    )
     assert_error(response, 413, "streamed")

@@ -20,18 +20,38 @@ from sendhouse.store.schema.audience import contact_lists, contacts
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
 
 PEOPLE = {
-    "ann": {"first_name": "Ann", "last_name": "Lee", "user_id": "u-1", "mobile": "+15550001",
-                "created_at": datetime(2024, 3, 5, 10, 0, tzinfo=UTC),
-                "custom_fields": {"plan": "Pro_Annual", "age": 34, "vip": True, "signup": "2024-03-05T10:00:00Z"}},
-    "bob": {"first_name": "bob", "last_name": None, "user_id": None, "mobile": None,
-                "created_at": datetime(2024, 3, 6, 0, 0, tzinfo=UTC),
-                "custom_fields": {"plan": "free", "age": 19.5, "vip": False, "signup": "2024-03-06"}},
-    "cat": {"first_name": "", "last_name": "Cat%Smith", "user_id": "u-3", "mobile": None,
-                "created_at": datetime(2024, 4, 1, 12, 0, tzinfo=UTC),
-                "custom_fields": {"plan": "100% pro", "age": "34", "vip": "true", "signup": "not a date"}},
-    "dan": {"first_name": "Dan", "last_name": "Ng", "user_id": None, "mobile": None,
-                "created_at": datetime(2023, 12, 31, 23, 59, tzinfo=UTC),
-                "custom_fields": {"signup": "2024-03-05T23:30:00-02:00", "age": None}},
+    "ann": {
+        "first_name": "Ann",
+        "last_name": "Lee",
+        "user_id": "u-1",
+        "mobile": "+15550001",
+        "created_at": datetime(2024, 3, 5, 10, 0, tzinfo=UTC),
+        "custom_fields": {"plan": "Pro_Annual", "age": 34, "vip": True, "signup": "2024-03-05T10:00:00Z"},
+    },
+    "bob": {
+        "first_name": "bob",
+        "last_name": None,
+        "user_id": None,
+        "mobile": None,
+        "created_at": datetime(2024, 3, 6, 0, 0, tzinfo=UTC),
+        "custom_fields": {"plan": "free", "age": 19.5, "vip": False, "signup": "2024-03-06"},
+    },
+    "cat": {
+        "first_name": "",
+        "last_name": "Cat%Smith",
+        "user_id": "u-3",
+        "mobile": None,
+        "created_at": datetime(2024, 4, 1, 12, 0, tzinfo=UTC),
+        "custom_fields": {"plan": "100% pro", "age": "34", "vip": "true", "signup": "not a date"},
+    },
+    "dan": {
+        "first_name": "Dan",
+        "last_name": "Ng",
+        "user_id": None,
+        "mobile": None,
+        "created_at": datetime(2023, 12, 31, 23, 59, tzinfo=UTC),
+        "custom_fields": {"signup": "2024-03-05T23:30:00-02:00", "age": None},
+    },
 }
 
 
@@ -40,8 +60,14 @@ async def make_contacts(db, project_id: str, people: dict[str, dict]) -> dict[st
     made = {}
     async with db.write() as conn:
         for name, spec in people.items():
-            row = {"id": ids.new_id(), "project_id": project_id, "email": f"{name}@example.com",
-                   "updated_at": spec.get("created_at", T0), "custom_fields": {}, **spec}
+            row = {
+                "id": ids.new_id(),
+                "project_id": project_id,
+                "email": f"{name}@example.com",
+                "updated_at": spec.get("created_at", T0),
+                "custom_fields": {},
+                **spec,
+            }
             row.setdefault("created_at", T0)
             await conn.execute(contacts.insert().values(**row))
             made[name] = row["id"]
@@ -125,8 +151,11 @@ DATE_CASES = [
 ]
 
 
-@pytest.mark.parametrize("group,expected", STRING_CASES + NUMBER_CASES + BOOLEAN_CASES + DATE_CASES,
-                         ids=lambda v: f"{v['field']}-{v['operator']}-{v['value']}" if isinstance(v, dict) else None)
+@pytest.mark.parametrize(
+    "group,expected",
+    STRING_CASES + NUMBER_CASES + BOOLEAN_CASES + DATE_CASES,
+    ids=lambda v: f"{v['field']}-{v['operator']}-{v['value']}" if isinstance(v, dict) else None,
+)
 async def test_operator(people, group, expected):
     assert await matching(people, group) == expected
 
@@ -150,11 +179,19 @@ async def test_negated_criteria_is_the_complement(people):
 async def add_segment(db, project_id, criteria, parent_id=None, deleted=False) -> str:
     segment_id = ids.new_id()
     async with db.write() as conn:
-        await conn.execute(contact_lists.insert().values(
-            id=segment_id, project_id=project_id, name=segment_id, type="segment", parent_id=parent_id,
-            filter_criteria=validate_criteria(criteria), created_at=T0, updated_at=T0,
-            deleted_at=T0 if deleted else None,
-        ))
+        await conn.execute(
+            contact_lists.insert().values(
+                id=segment_id,
+                project_id=project_id,
+                name=segment_id,
+                type="segment",
+                parent_id=parent_id,
+                filter_criteria=validate_criteria(criteria),
+                created_at=T0,
+                updated_at=T0,
+                deleted_at=T0 if deleted else None,
+            )
+        )
     return segment_id
 
 
@@ -174,7 +211,9 @@ async def member_ids(conn, project_id: str, segment_id: str) -> list[str]:
 
 
 async def count_members(conn, project_id: str, segment_id: str) -> int:
-    return await store.count_matching(conn, project_id, await store.segment_condition(conn, project_id, segment_id))
+    return await store.count_matching(
+        conn, project_id, await store.segment_condition(conn, project_id, segment_id)
+    )
 
 
 async def segment_ids_containing(conn, project_id: str, contact_id: str) -> list[str]:
@@ -197,8 +236,11 @@ async def test_segment_ids_containing(people):
 
 async def test_leap_days_and_impossible_dates(container):
     project = await project_service.create_project(container.db, name="leap")
-    people = {"leap": {"custom_fields": {"d": "2024-02-29"}}, "bad": {"custom_fields": {"d": "2023-02-30T10:00:00Z"}},
-              "num": {"custom_fields": {"d": 20240229}}}
+    people = {
+        "leap": {"custom_fields": {"d": "2024-02-29"}},
+        "bad": {"custom_fields": {"d": "2023-02-30T10:00:00Z"}},
+        "num": {"custom_fields": {"d": 20240229}},
+    }
     made = await make_contacts(container.db, project["id"], people)
     names = {v: k for k, v in made.items()}
     both = (container.db, project["id"], names)

@@ -44,8 +44,9 @@ async def _drain(dbs, clock: FrozenClock, *, rate: float, burst: float) -> int:
     """Both handles ask for small amounts at the same time until neither gets anything."""
     total = 0
     while True:
-        got = await asyncio.gather(*(_take(db, clock, want, rate=rate, burst=burst)
-                                     for db in dbs for want in (3, 7)))
+        got = await asyncio.gather(
+            *(_take(db, clock, want, rate=rate, burst=burst) for db in dbs for want in (3, 7))
+        )
         total += sum(got)
         if not any(got):
             return total
@@ -89,16 +90,27 @@ async def test_two_workers_at_a_limited_rate_send_exactly_burst_plus_refill(sett
             project = await project_service.create_project(first.db, name="rate")
             cid = await start_campaign(first.db, project["id"], size)
             clock = FrozenClock(datetime.now(UTC) + timedelta(seconds=1))
-            async with running(first, scheduler=False, clock=clock, worker_id="w1"), \
-                    running(second, scheduler=False, clock=clock, worker_id="w2"):
+            async with (
+                running(first, scheduler=False, clock=clock, worker_id="w1"),
+                running(second, scheduler=False, clock=clock, worker_id="w2"),
+            ):
                 await wait_for(lambda: _settled(first, cid, rate))
-                for step in range(1, 4):  # 0.5 s: 20 tokens each time (a bigger jump would overflow the burst)
+                for step in range(
+                    1, 4
+                ):  # 0.5 s: 20 tokens each time (a bigger jump would overflow the burst)
                     clock.advance(0.5)
                     await wait_for(lambda step=step: _settled(first, cid, rate + 20 * step))
             counts = await ledger_counts(first.db, cid)
             async with first.db.read() as conn:
-                sent = set((await conn.execute(sa.select(messages.c.email).where(
-                    messages.c.campaign_id == cid, messages.c.status == "sent"))).scalars())
+                sent = set(
+                    (
+                        await conn.execute(
+                            sa.select(messages.c.email).where(
+                                messages.c.campaign_id == cid, messages.c.status == "sent"
+                            )
+                        )
+                    ).scalars()
+                )
         finally:
             await first.close()
             await second.close()

@@ -16,19 +16,37 @@ from sendhouse.domain.ids import new_id
 from sendhouse.domain.mime import LinkSettings, MessageSpec, OutgoingMessage, Recipient, compile_skeleton
 from tests.support.scripted_smtp import ScriptedSmtp, self_signed_certificate
 
-LINKS = LinkSettings(public_url="http://127.0.0.1:8080", bounce_domain="bounce.example.com", secret="pipe-test")
-PEOPLE = [("Ann Lee", "ann@example.org"), ("Zoë Ōtsuka", "zoe@example.net"), ("Kunde", "kunde@bücher.example"),
-          ("Dot", "dot@example.com")]
+LINKS = LinkSettings(
+    public_url="http://127.0.0.1:8080", bounce_domain="bounce.example.com", secret="pipe-test"
+)
+PEOPLE = [
+    ("Ann Lee", "ann@example.org"),
+    ("Zoë Ōtsuka", "zoe@example.net"),
+    ("Kunde", "kunde@bücher.example"),
+    ("Dot", "dot@example.com"),
+]
 
 
 def _messages() -> list[OutgoingMessage]:
     spec = MessageSpec(
-        project_id=new_id(), kind="campaign", from_email="news@example.com", from_name="Nöws Désk",
-        reply_to="help@example.com", subject="{{first_name}}, 20 % off", text=None, preview_text="Sale",
-        html="<html><body><p>Hello {{first_name}}</p>\n.\n<p>.leading dot</p>" + "<p>" + "long line " * 300
-             + '</p><a href="https://shop.example.com/?a=1&amp;b=2">Shop</a></body></html>',
-        headers={"X-Campaign": "sale"}, tracking_open=True, tracking_click=True, unsubscribe_group="SALE01",
-        campaign_id=new_id())
+        project_id=new_id(),
+        kind="campaign",
+        from_email="news@example.com",
+        from_name="Nöws Désk",
+        reply_to="help@example.com",
+        subject="{{first_name}}, 20 % off",
+        text=None,
+        preview_text="Sale",
+        html="<html><body><p>Hello {{first_name}}</p>\n.\n<p>.leading dot</p>"
+        + "<p>"
+        + "long line " * 300
+        + '</p><a href="https://shop.example.com/?a=1&amp;b=2">Shop</a></body></html>',
+        headers={"X-Campaign": "sale"},
+        tracking_open=True,
+        tracking_click=True,
+        unsubscribe_group="SALE01",
+        campaign_id=new_id(),
+    )
     skeleton = compile_skeleton(spec, LINKS)
     built = []
     for name, email in PEOPLE:
@@ -53,14 +71,18 @@ async def test_pipelined_and_unpipelined_deliveries_are_byte_identical():
         results = [await _deliver_all(plain, messages), await _deliver_all(piped, messages)]
     assert [r.outcome for r in results[0]] == [r.outcome for r in results[1]] == [SENT] * len(messages)
     assert plain.kept == piped.kept and len(plain.kept) == len(messages)
-    assert plain.handler.pipelined == [False] * len(messages) and piped.handler.pipelined == [True] * len(messages)
+    assert plain.handler.pipelined == [False] * len(messages) and piped.handler.pipelined == [True] * len(
+        messages
+    )
     assert piped.kept[2].rcpt_to == ["kunde@xn--bcher-kva.example"]
     assert piped.kept[-1].data == b".first\r\n..second\r\nlast\r\n"
 
 
 @pytest.mark.parametrize("pipelining", [False, True])
 async def test_one_refused_recipient_among_several(pipelining):
-    msg = OutgoingMessage("bounce@example.com", ("a@example.org", "b@example.org", "c@example.org"), b"Hi\r\n", "<m>")
+    msg = OutgoingMessage(
+        "bounce@example.com", ("a@example.org", "b@example.org", "c@example.org"), b"Hi\r\n", "<m>"
+    )
     with ScriptedSmtp(pipelining=pipelining) as relay:
         relay.script_rcpt("", "550 5.1.1 no such user", "")
         transport = SmtpTransport(relay.url(), connections=1)

@@ -57,26 +57,48 @@ async def transport(relay):
     await pool.close()
 
 
-@pytest.mark.parametrize("reply", ["530 5.7.0 Authentication required", "550 5.7.1 sender refused",
-                                   "451 4.3.0 try later", "421 4.3.2 closing"])
+@pytest.mark.parametrize(
+    "reply",
+    [
+        "530 5.7.0 Authentication required",
+        "550 5.7.1 sender refused",
+        "451 4.3.0 try later",
+        "421 4.3.2 closing",
+    ],
+)
 async def test_mail_from_refusal_is_a_relay_failure(relay, transport, reply):
     await transport.send(message(n=1))  # a connection is open and has carried a message
     relay.script_mail(reply)
     result = await transport.send(message("bob@example.org", 2))
     assert (result.outcome, result.code, result.stage, result.connection_error) == (
-        TRANSIENT, int(reply[:3]), MAIL, True)
+        TRANSIENT,
+        int(reply[:3]),
+        MAIL,
+        True,
+    )
     assert "bob@example.org" not in relay.handler.rcpts
     await _then_clean(relay, transport)
     assert relay.lines.count("250-relay.test") == 2  # the failed connection was closed, a new one opened
 
 
-@pytest.mark.parametrize("reply", ["503 5.5.1 Error: need MAIL command", "501 5.5.4 Syntax error",
-                                   "530 5.7.0 Authentication required", "421 4.3.2 shutting down"])
+@pytest.mark.parametrize(
+    "reply",
+    [
+        "503 5.5.1 Error: need MAIL command",
+        "501 5.5.4 Syntax error",
+        "530 5.7.0 Authentication required",
+        "421 4.3.2 shutting down",
+    ],
+)
 async def test_protocol_auth_and_closing_replies_to_rcpt_are_relay_failures(relay, transport, reply):
     relay.script_rcpt(reply)
     result = await transport.send(message("bob@example.org", 1))
     assert (result.outcome, result.code, result.stage, result.connection_error) == (
-        TRANSIENT, int(reply[:3]), RCPT, True)
+        TRANSIENT,
+        int(reply[:3]),
+        RCPT,
+        True,
+    )
     await _then_clean(relay, transport)
     assert relay.lines.count("250-relay.test") == 2
 
@@ -84,7 +106,12 @@ async def test_protocol_auth_and_closing_replies_to_rcpt_are_relay_failures(rela
 async def test_5xx_to_rcpt_is_a_hard_bounce_and_the_connection_is_reset_and_kept(relay, transport):
     relay.script_rcpt("550 5.1.1 no such user")
     result = await transport.send(message("gone@example.org", 1))
-    assert (result.outcome, result.code, result.stage, result.connection_error) == (PERMANENT, 550, RCPT, False)
+    assert (result.outcome, result.code, result.stage, result.connection_error) == (
+        PERMANENT,
+        550,
+        RCPT,
+        False,
+    )
     assert result.hard_bounce
     await _then_clean(relay, transport)
     assert relay.lines.count("250-relay.test") == 1  # one EHLO: the same connection throughout
@@ -93,13 +120,23 @@ async def test_5xx_to_rcpt_is_a_hard_bounce_and_the_connection_is_reset_and_kept
 async def test_4xx_to_rcpt_is_transient_for_that_recipient(relay, transport):
     relay.script_rcpt("450 4.2.1 mailbox busy")
     result = await transport.send(message("busy@example.org", 1))
-    assert (result.outcome, result.code, result.stage, result.connection_error) == (TRANSIENT, 450, RCPT, False)
+    assert (result.outcome, result.code, result.stage, result.connection_error) == (
+        TRANSIENT,
+        450,
+        RCPT,
+        False,
+    )
     await _then_clean(relay, transport)
 
 
-@pytest.mark.parametrize(("reply", "outcome"), [("554 5.7.1 message refused", PERMANENT),
-                                                ("452 4.3.1 queue full", TRANSIENT),
-                                                ("503 5.5.1 bad sequence", TRANSIENT)])
+@pytest.mark.parametrize(
+    ("reply", "outcome"),
+    [
+        ("554 5.7.1 message refused", PERMANENT),
+        ("452 4.3.1 queue full", TRANSIENT),
+        ("503 5.5.1 bad sequence", TRANSIENT),
+    ],
+)
 async def test_data_replies_with_one_recipient(relay, transport, reply, outcome):
     relay.script_data(reply)
     result = await transport.send(message(n=1))
@@ -112,7 +149,12 @@ async def test_data_replies_with_one_recipient(relay, transport, reply, outcome)
 async def test_relay_that_hangs_up_in_the_middle_of_data(relay, transport):
     relay.cut_next_data()
     result = await transport.send(message(n=1))
-    assert (result.outcome, result.code, result.stage, result.connection_error) == (TRANSIENT, None, DATA, True)
+    assert (result.outcome, result.code, result.stage, result.connection_error) == (
+        TRANSIENT,
+        None,
+        DATA,
+        True,
+    )
     assert relay.kept == []
     await _then_clean(relay, transport)
 
@@ -122,7 +164,12 @@ async def test_unanswered_mail_from_times_out_and_the_connection_is_closed(relay
     try:
         relay.script_mail("stall")
         result = await transport.send(message(n=1))
-        assert (result.outcome, result.code, result.stage, result.connection_error) == (TRANSIENT, None, MAIL, True)
+        assert (result.outcome, result.code, result.stage, result.connection_error) == (
+            TRANSIENT,
+            None,
+            MAIL,
+            True,
+        )
         assert "Timed out" in result.response
         await _then_clean(relay, transport)
     finally:
@@ -133,7 +180,12 @@ async def test_unanswered_mail_from_times_out_and_the_connection_is_closed(relay
 async def test_local_exception_mid_transaction_closes_the_connection(relay, transport):
     await transport.send(message(n=1))
     result = await transport.send(BadBytes())
-    assert (result.outcome, result.code, result.stage, result.connection_error) == (TRANSIENT, None, LOCAL, True)
+    assert (result.outcome, result.code, result.stage, result.connection_error) == (
+        TRANSIENT,
+        None,
+        LOCAL,
+        True,
+    )
     assert "UnicodeEncodeError" in result.response
     await _then_clean(relay, transport)
     assert len(relay.kept) == 2
@@ -146,7 +198,11 @@ async def test_failed_authentication_is_a_connection_failure():
         try:
             result = await wrong.send(message(n=1))
             assert (result.outcome, result.code, result.stage, result.connection_error) == (
-                TRANSIENT, 535, CONNECT, True)
+                TRANSIENT,
+                535,
+                CONNECT,
+                True,
+            )
             assert relay.handler.mails == []
             assert (await right.send(message(n=2))).outcome == SENT
         finally:
@@ -190,7 +246,12 @@ async def test_idn_address_goes_out_in_utf8_with_smtputf8():
 async def test_non_ascii_local_part_without_smtputf8_fails_that_message_only(relay, transport):
     await transport.send(message(n=1))
     result = await transport.send(message("jürgen@example.com", 2))
-    assert (result.outcome, result.code, result.stage, result.connection_error) == (PERMANENT, None, LOCAL, False)
+    assert (result.outcome, result.code, result.stage, result.connection_error) == (
+        PERMANENT,
+        None,
+        LOCAL,
+        False,
+    )
     assert not result.hard_bounce and "SMTPUTF8" in result.response
     assert len(relay.handler.mails) == 1  # no MAIL FROM was written for it
     await _then_clean(relay, transport)

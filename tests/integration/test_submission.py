@@ -90,7 +90,9 @@ async def smtp_key(api, tenant) -> str:
 
 async def ledger(api) -> list[dict]:
     async with api.db.read() as conn:
-        rows = (await conn.execute(sa.select(messages).order_by(messages.c.created_at, messages.c.id))).mappings()
+        rows = (
+            await conn.execute(sa.select(messages).order_by(messages.c.created_at, messages.c.id))
+        ).mappings()
         return [dict(r) for r in rows]
 
 
@@ -102,29 +104,49 @@ def queued_id(reply: tuple[int, bytes]) -> str:
 
 async def test_starttls_auth_login_and_a_message_becomes_a_ledger_row_before_250(api, tenant, server):
     env = {k: v for k, v in os.environ.items() if not k.startswith("SENDHOUSE_")}
-    env.update({"SENDHOUSE_DATABASE_URL": api.container.settings.database_url,
-                "SENDHOUSE_DATA_DIR": str(api.container.settings.data_dir)})
-    made = await asyncio.to_thread(subprocess.run, [SENDHOUSE, "keys", "create", "--project", tenant.project_id,
-                                                    "--smtp"], env=env, capture_output=True, text=True,
-                                   timeout=60, check=False)
+    env.update(
+        {
+            "SENDHOUSE_DATABASE_URL": api.container.settings.database_url,
+            "SENDHOUSE_DATA_DIR": str(api.container.settings.data_dir),
+        }
+    )
+    made = await asyncio.to_thread(
+        subprocess.run,
+        [SENDHOUSE, "keys", "create", "--project", tenant.project_id, "--smtp"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert made.returncode == 0, made.stderr
     key = made.stdout.strip().splitlines()[-1]
-    raw = message(sender="Shop <orders@shop.example.com>", to="Ann <ann@example.org>", subject="Your order",
-                  html="<p>Thanks</p>", attachments=(("invoice.pdf", "application/pdf", PDF),),
-                  headers={"Cc": "cc@example.org", "X-Order": "42"}, message_id="<order-42@shop.example.com>")
+    raw = message(
+        sender="Shop <orders@shop.example.com>",
+        to="Ann <ann@example.org>",
+        subject="Your order",
+        html="<p>Thanks</p>",
+        attachments=(("invoice.pdf", "application/pdf", PDF),),
+        headers={"Cc": "cc@example.org", "X-Order": "42"},
+        message_id="<order-42@shop.example.com>",
+    )
     session = Session(server)
     await session.open()
     await session.login(key)
-    email_id = queued_id(await session.send("orders@shop.example.com",
-                                            ["ann@example.org", "cc@example.org", "hidden@example.org"], raw))
+    email_id = queued_id(
+        await session.send(
+            "orders@shop.example.com", ["ann@example.org", "cc@example.org", "hidden@example.org"], raw
+        )
+    )
     await session.close()
     rows = {r["email"]: r for r in await ledger(api)}
     assert set(rows) == {"ann@example.org", "cc@example.org", "hidden@example.org"}
     first = rows["ann@example.org"]
     assert first["id"] == email_id and first["kind"] == "transactional" and first["status"] == "queued"
     assert {r["message_id_header"] for r in rows.values()} == {"<order-42@shop.example.com>"}
-    assert [rows[e]["payload"]["role"] for e in ("ann@example.org", "cc@example.org", "hidden@example.org")] \
-        == ["to", "cc", "bcc"]
+    assert [
+        rows[e]["payload"]["role"] for e in ("ann@example.org", "cc@example.org", "hidden@example.org")
+    ] == ["to", "cc", "bcc"]
     content = first["payload"]["content"]
     assert content["from"] == {"email": "orders@shop.example.com", "name": "Shop"}
     assert content["subject"] == "Your order" and content["html"].strip() == "<p>Thanks</p>"
@@ -142,8 +164,11 @@ async def test_auth_plain_in_the_clear_is_allowed_on_loopback(api, tenant, serve
     session.client.user, session.client.password = "anyone@example.com", key
     code, _text = await session.run(session.client.auth, "PLAIN", session.client.auth_plain)
     assert code == 235
-    queued_id(await session.send("a@shop.example.com", ["b@example.org"],
-                                 message(sender="a@shop.example.com", to="b@example.org")))
+    queued_id(
+        await session.send(
+            "a@shop.example.com", ["b@example.org"], message(sender="a@shop.example.com", to="b@example.org")
+        )
+    )
     await session.close()
 
 
@@ -184,8 +209,11 @@ async def test_a_from_on_an_unverified_domain_is_refused_with_550(api, tenant, c
         session = Session(port)
         await session.open()
         await session.login(key)
-        code, text = await session.send("a@unverified.example.com", ["b@example.org"],
-                                        message(sender="a@unverified.example.com", to="b@example.org"))
+        code, text = await session.send(
+            "a@unverified.example.com",
+            ["b@example.org"],
+            message(sender="a@unverified.example.com", to="b@example.org"),
+        )
         await session.close()
     assert code == 550 and b"not a verified domain" in text
     assert await ledger(api) == []
@@ -199,8 +227,11 @@ async def test_an_oversized_message_is_refused_with_552(api, tenant, container, 
         session = Session(port)
         await session.open()
         await session.login(key)
-        big = message(sender="a@shop.example.com", to="b@example.org",
-                      attachments=(("big.bin", "application/octet-stream", b"\x02" * 300_000),))
+        big = message(
+            sender="a@shop.example.com",
+            to="b@example.org",
+            attachments=(("big.bin", "application/octet-stream", b"\x02" * 300_000),),
+        )
         code, _text = await session.send("a@shop.example.com", ["b@example.org"], big)
         await session.close()
     assert code == 552
@@ -217,8 +248,9 @@ async def test_a_database_failure_answers_451_and_keeps_nothing(api, tenant, ser
     session = Session(server)
     await session.open()
     await session.login(key)
-    code, _text = await session.send("a@shop.example.com", ["b@example.org"],
-                                     message(sender="a@shop.example.com", to="b@example.org"))
+    code, _text = await session.send(
+        "a@shop.example.com", ["b@example.org"], message(sender="a@shop.example.com", to="b@example.org")
+    )
     await session.close()
     assert code == 451
     assert await ledger(api) == []
@@ -248,16 +280,49 @@ async def test_limits_per_key_messages_per_minute_and_connections(api, tenant, c
 async def test_swaks_sends_through_starttls_and_auth(api, tenant, server):
     key = await smtp_key(api, tenant)
     done = await asyncio.to_thread(
-        swaks, "--server", "127.0.0.1", "--port", str(server), "--tls", "--auth", "LOGIN", "--auth-user", "autosend",
-        "--auth-password", key, "--from", "app@shop.example.com", "--to", "user@example.org",
-        "--header", "Subject: From swaks", "--body", "Sent by swaks.")
+        swaks,
+        "--server",
+        "127.0.0.1",
+        "--port",
+        str(server),
+        "--tls",
+        "--auth",
+        "LOGIN",
+        "--auth-user",
+        "autosend",
+        "--auth-password",
+        key,
+        "--from",
+        "app@shop.example.com",
+        "--to",
+        "user@example.org",
+        "--header",
+        "Subject: From swaks",
+        "--body",
+        "Sent by swaks.",
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     [row] = await ledger(api)
     assert f"250 2.0.0 OK queued as {row['id']}" in done.stdout
     assert row["payload"]["content"]["subject"] == "From swaks" and row["email"] == "user@example.org"
     refused = await asyncio.to_thread(
-        swaks, "--server", "127.0.0.1", "--port", str(server), "--tls", "--auth", "PLAIN", "--auth-user", "x",
-        "--auth-password", "AS_wrong", "--from", "app@shop.example.com", "--to", "user@example.org")
+        swaks,
+        "--server",
+        "127.0.0.1",
+        "--port",
+        str(server),
+        "--tls",
+        "--auth",
+        "PLAIN",
+        "--auth-user",
+        "x",
+        "--auth-password",
+        "AS_wrong",
+        "--from",
+        "app@shop.example.com",
+        "--to",
+        "user@example.org",
+    )
     assert refused.returncode != 0 and "535 5.7.8" in refused.stdout
 
 

@@ -25,8 +25,12 @@ async def _ledger(db) -> dict[str, dict]:
 
 
 def _raw(n: int) -> bytes:
-    return message(sender="app@shop.example.com", to=f"user{n}@example.org", subject=f"Order {n}",
-                   message_id=f"<order-{n}@shop.example.com>")
+    return message(
+        sender="app@shop.example.com",
+        to=f"user{n}@example.org",
+        subject=f"Order {n}",
+        message_id=f"<order-{n}@shop.example.com>",
+    )
 
 
 def _recording(monkeypatch) -> list[int]:
@@ -36,15 +40,27 @@ def _recording(monkeypatch) -> list[int]:
     async def recorded(conn, settings, project_id, mails):
         sizes.append(len(mails))
         return await original(conn, settings, project_id, mails)
+
     monkeypatch.setattr(transactional, "queue_checked_mails", recorded)
     return sizes
 
 
 async def _submit_together(api, tenant, group, count: int) -> list:
-    return await asyncio.gather(*(submission.submit(api.db, api.container.settings, tenant.project_id,
-                                                    mail_from="app@shop.example.com", rcpts=[f"user{n}@example.org"],
-                                                    raw=_raw(n), group=group) for n in range(count)),
-                                return_exceptions=True)
+    return await asyncio.gather(
+        *(
+            submission.submit(
+                api.db,
+                api.container.settings,
+                tenant.project_id,
+                mail_from="app@shop.example.com",
+                rcpts=[f"user{n}@example.org"],
+                raw=_raw(n),
+                group=group,
+            )
+            for n in range(count)
+        ),
+        return_exceptions=True,
+    )
 
 
 async def test_messages_arriving_together_share_one_commit(api, tenant, monkeypatch):
@@ -54,8 +70,9 @@ async def test_messages_arriving_together_share_one_commit(api, tenant, monkeypa
     assert sizes == [8]  # all eight queued before the writer's first turn: one transaction
     stored = await _ledger(api.db)
     assert len(set(ids)) == 8 and set(ids) == set(stored)
-    assert {stored[i]["email"]: stored[i]["message_id_header"] for i in ids} == \
-        {f"user{n}@example.org": f"<order-{n}@shop.example.com>" for n in range(8)}
+    assert {stored[i]["email"]: stored[i]["message_id_header"] for i in ids} == {
+        f"user{n}@example.org": f"<order-{n}@shop.example.com>" for n in range(8)
+    }
 
 
 async def test_a_failed_group_commit_fails_every_message_and_keeps_none(api, tenant, monkeypatch):
@@ -64,6 +81,7 @@ async def test_a_failed_group_commit_fails_every_message_and_keeps_none(api, ten
     async def queued_then_failing(conn, settings, project_id, mails):
         await original(conn, settings, project_id, mails)  # the rows are written, then the commit fails
         raise OperationalError("COMMIT", {}, Exception("database is down"))
+
     monkeypatch.setattr(transactional, "queue_checked_mails", queued_then_failing)
     group = submission.GroupCommit(api.db, api.container.settings)
     outcomes = await _submit_together(api, tenant, group, 5)
@@ -97,14 +115,19 @@ async def _pipelined_session(port: int, key: str, numbers: list[int]) -> list[st
     assert "250-PIPELINING" in await _reply(reader)
     writer.write(b"AUTH PLAIN " + base64.b64encode(b"\0autosend\0" + key.encode()) + b"\r\n")
     assert (await _reply(reader)).startswith("235")
-    commands = [f"MAIL FROM:<app@shop.example.com>\r\nRCPT TO:<user{n}@example.org>\r\nDATA\r\n".encode()
-                for n in numbers]
+    commands = [
+        f"MAIL FROM:<app@shop.example.com>\r\nRCPT TO:<user{n}@example.org>\r\nDATA\r\n".encode()
+        for n in numbers
+    ]
     writer.write(commands[0])
     replies = []
     for i, n in enumerate(numbers):
         replies += [await _reply(reader) for _ in range(3)]
-        writer.write(_raw(n).replace(b"\r\n.", b"\r\n..") + b"\r\n.\r\n" + (commands[i + 1] if i + 1 < len(numbers)
-                                                                            else b"QUIT\r\n"))
+        writer.write(
+            _raw(n).replace(b"\r\n.", b"\r\n..")
+            + b"\r\n.\r\n"
+            + (commands[i + 1] if i + 1 < len(numbers) else b"QUIT\r\n")
+        )
         replies.append(await _reply(reader))
     replies.append(await _reply(reader))
     writer.close()
@@ -114,10 +137,14 @@ async def _pipelined_session(port: int, key: str, numbers: list[int]) -> list[st
 async def test_pipelining_clients_on_several_connections_each_get_their_email_id(api, tenant, plain_server):
     key = (await smtp_keys.create_key(api.db, project_id=tenant.project_id))[1]
     sessions = [[c * 3 + i for i in range(3)] for c in range(4)]
-    all_replies = await asyncio.gather(*(_pipelined_session(plain_server, key, numbers) for numbers in sessions))
+    all_replies = await asyncio.gather(
+        *(_pipelined_session(plain_server, key, numbers) for numbers in sessions)
+    )
     stored = await _ledger(api.db)
     for numbers, replies in zip(sessions, all_replies, strict=True):
         assert [r[:3] for r in replies] == ["250", "250", "354", "250"] * len(numbers) + ["221"]
         ids = [r.split()[-1] for r in replies[3::4]]
-        assert [stored[i]["message_id_header"] for i in ids] == [f"<order-{n}@shop.example.com>" for n in numbers]
+        assert [stored[i]["message_id_header"] for i in ids] == [
+            f"<order-{n}@shop.example.com>" for n in numbers
+        ]
     assert len(stored) == 12

@@ -14,13 +14,17 @@ BASE = "/v1/suppression-groups"
 
 
 async def make_group(api, tenant, name="Newsletter") -> dict:
-    response = await api.client.post(BASE, json={"name": name, "description": "weekly"}, headers=tenant.headers)
+    response = await api.client.post(
+        BASE, json={"name": name, "description": "weekly"}, headers=tenant.headers
+    )
     assert response.status_code == 200, response.text
     return response.json()["data"]
 
 
 async def suppress(api, tenant, emails, **extra) -> dict:
-    response = await api.client.post(f"{BASE}/emails/suppress", json={"emails": emails, **extra}, headers=tenant.headers)
+    response = await api.client.post(
+        f"{BASE}/emails/suppress", json={"emails": emails, **extra}, headers=tenant.headers
+    )
     return response
 
 
@@ -39,17 +43,27 @@ async def test_every_project_starts_with_a_global_and_a_default_group(api, tenan
     assert group["isGlobal"] is True and group["isActive"] is True and group["suppressionCount"] == 0
     assert group["groupId"].isupper() and len(group["groupId"]) == 6 and len(group["id"]) == 24
     assert (default["name"], default["isGlobal"], default["isDefault"], default["isActive"]) == (
-        "Default", False, True, True)
+        "Default",
+        False,
+        True,
+        True,
+    )
     assert group["isDefault"] is False
 
 
 async def test_create_get_update_delete(api, tenant):
     created = await make_group(api, tenant)
-    assert created["name"] == "Newsletter" and created["description"] == "weekly" and created["isGlobal"] is False
+    assert (
+        created["name"] == "Newsletter"
+        and created["description"] == "weekly"
+        and created["isGlobal"] is False
+    )
     code = created["groupId"]
     got = (await api.client.get(f"{BASE}/{code}", headers=tenant.headers)).json()["data"]
     assert got == created
-    put = await api.client.put(f"{BASE}/{code}", json={"name": "Weekly", "isActive": False}, headers=tenant.headers)
+    put = await api.client.put(
+        f"{BASE}/{code}", json={"name": "Weekly", "isActive": False}, headers=tenant.headers
+    )
     assert put.status_code == 200
     assert put.json()["data"]["name"] == "Weekly" and put.json()["data"]["isActive"] is False
     assert put.json()["data"]["description"] == "weekly"
@@ -64,7 +78,9 @@ async def test_listing_filters_global(api, tenant):
     listed = (await api.client.get(BASE, headers=tenant.headers)).json()["data"]["groups"]
     assert [g["isGlobal"] for g in listed] == [True, False, False]
     assert [g["name"] for g in listed] == ["Global", "Default", "B"]
-    only = (await api.client.get(BASE, params={"onlyGlobal": "true"}, headers=tenant.headers)).json()["data"]["groups"]
+    only = (await api.client.get(BASE, params={"onlyGlobal": "true"}, headers=tenant.headers)).json()["data"][
+        "groups"
+    ]
     assert [g["isGlobal"] for g in only] == [True]
     without = await api.client.get(BASE, params={"includeGlobal": "false"}, headers=tenant.headers)
     assert [g["name"] for g in without.json()["data"]["groups"]] == ["Default", "B"]
@@ -73,8 +89,15 @@ async def test_listing_filters_global(api, tenant):
 
 
 async def test_create_validates_types_and_limits(api, tenant):
-    cases = [{}, {"name": 5}, {"name": ""}, {"name": "   "}, {"name": "x" * 201}, {"name": "a", "isActive": "yes"},
-             {"name": "a", "description": "d" * 501}]
+    cases = [
+        {},
+        {"name": 5},
+        {"name": ""},
+        {"name": "   "},
+        {"name": "x" * 201},
+        {"name": "a", "isActive": "yes"},
+        {"name": "a", "description": "d" * 501},
+    ]
     for body in cases:
         response = await api.client.post(BASE, json=body, headers=tenant.headers)
         assert response.status_code == 400, body
@@ -89,7 +112,9 @@ async def test_global_group_cannot_be_deleted_or_deactivated(api, tenant):
     assert deleted.status_code == 400 and deleted.json()["error"]["code"] == "CANNOT_DELETE_GLOBAL_GROUP"
     off = await api.client.put(f"{BASE}/{group['groupId']}", json={"isActive": False}, headers=tenant.headers)
     assert off.status_code == 400 and off.json()["error"]["code"] == "CANNOT_DEACTIVATE_GLOBAL_GROUP"
-    renamed = await api.client.put(f"{BASE}/{group['groupId']}", json={"name": "Everyone"}, headers=tenant.headers)
+    renamed = await api.client.put(
+        f"{BASE}/{group['groupId']}", json={"name": "Everyone"}, headers=tenant.headers
+    )
     assert renamed.json()["data"]["name"] == "Everyone" and renamed.json()["data"]["isActive"] is True
 
 
@@ -97,11 +122,14 @@ async def test_default_group_cannot_be_deleted_but_can_be_renamed(api, tenant):
     _global, default = (await api.client.get(BASE, headers=tenant.headers)).json()["data"]["groups"]
     deleted = await api.client.delete(f"{BASE}/{default['groupId']}", headers=tenant.headers)
     assert deleted.status_code == 400 and deleted.json()["error"]["code"] == "CANNOT_DELETE_DEFAULT_GROUP"
-    renamed = await api.client.put(f"{BASE}/{default['groupId']}", json={"name": "General"}, headers=tenant.headers)
+    renamed = await api.client.put(
+        f"{BASE}/{default['groupId']}", json={"name": "General"}, headers=tenant.headers
+    )
     assert renamed.json()["data"]["name"] == "General" and renamed.json()["data"]["isDefault"] is True
     await suppress(api, tenant, ["a@example.com"])
-    assert (await api.client.get(f"{BASE}/{default['groupId']}", headers=tenant.headers)).json()[
-        "data"]["suppressionCount"] == 1
+    assert (await api.client.get(f"{BASE}/{default['groupId']}", headers=tenant.headers)).json()["data"][
+        "suppressionCount"
+    ] == 1
 
 
 async def test_a_project_without_a_default_group_gets_one_when_needed(api, tenant):
@@ -112,12 +140,17 @@ async def test_a_project_without_a_default_group_gets_one_when_needed(api, tenan
     assert (await suppress(api, tenant, ["a@example.com"])).json()["data"] == {"suppressed": 1}
     groups = (await api.client.get(BASE, headers=tenant.headers)).json()["data"]["groups"]
     assert [(g["name"], g["isDefault"], g["suppressionCount"]) for g in groups] == [
-        ("Global", False, 0), ("Default", True, 1)]
+        ("Global", False, 0),
+        ("Default", True, 1),
+    ]
 
 
 async def test_suppress_wrong_types_and_other_projects_group(api, tenant, other_tenant):
     theirs = (await api.client.get(BASE, headers=other_tenant.headers)).json()["data"]["groups"][1]
-    for body in ({"emails": ["a@example.com"], "isGlobal": "true"}, {"emails": ["a@example.com"], "groupId": 5}):
+    for body in (
+        {"emails": ["a@example.com"], "isGlobal": "true"},
+        {"emails": ["a@example.com"], "groupId": 5},
+    ):
         response = await api.client.post(f"{BASE}/emails/suppress", json=body, headers=tenant.headers)
         assert response.status_code == 400 and response.json()["error"]["code"] == "VALIDATION_FAILED"
     foreign = await suppress(api, tenant, ["a@example.com"], groupId=theirs["groupId"])
@@ -129,7 +162,9 @@ async def test_unknown_and_other_projects_group_are_404(api, tenant, other_tenan
     theirs = await make_group(api, other_tenant)
     for code in ("NOPE42", theirs["groupId"]):
         for method in ("GET", "PUT", "DELETE"):
-            response = await api.client.request(method, f"{BASE}/{code}", json={"name": "x"}, headers=tenant.headers)
+            response = await api.client.request(
+                method, f"{BASE}/{code}", json={"name": "x"}, headers=tenant.headers
+            )
             assert response.status_code == 404 and response.json()["error"]["code"] == "GROUP_NOT_FOUND"
         response = await suppress(api, tenant, ["a@example.com"], groupId=code)
         assert response.status_code == 404
@@ -149,7 +184,10 @@ async def test_suppress_without_group_goes_to_the_default_group_and_is_global_to
     assert glob.json()["data"] == {"suppressed": 1}
     groups = (await api.client.get(BASE, headers=tenant.headers)).json()["data"]["groups"]
     assert [(g["name"], g["isGlobal"], g["suppressionCount"]) for g in groups] == [
-        ("Global", True, 2), ("Default", False, 2), ("Newsletter", False, 1)]
+        ("Global", True, 2),
+        ("Default", False, 2),
+        ("Newsletter", False, 1),
+    ]
     async with api.db.read() as conn:
         assert not await service.is_suppressed(conn, tenant.project_id, "a@example.com")
         assert await service.is_suppressed(conn, tenant.project_id, "a@example.com", groups[1]["groupId"])
@@ -157,9 +195,14 @@ async def test_suppress_without_group_goes_to_the_default_group_and_is_global_to
 
 
 async def test_suppress_validates_and_changes_nothing_on_error(api, tenant):
-    for body in [{"emails": []}, {"emails": "a@example.com"}, {"emails": ["a@example.com", "nope"]},
-                 {"emails": ["a@example.com"], "reason": "SPAM"}, {"emails": [5]},
-                 {"emails": [f"u{i}@example.com" for i in range(1001)]}]:
+    for body in [
+        {"emails": []},
+        {"emails": "a@example.com"},
+        {"emails": ["a@example.com", "nope"]},
+        {"emails": ["a@example.com"], "reason": "SPAM"},
+        {"emails": [5]},
+        {"emails": [f"u{i}@example.com" for i in range(1001)]},
+    ]:
         response = await api.client.post(f"{BASE}/emails/suppress", json=body, headers=tenant.headers)
         assert response.status_code == 400 and response.json()["error"]["code"] == "VALIDATION_FAILED", body
     bad = await suppress(api, tenant, ["a@example.com", "nope"])
@@ -176,16 +219,24 @@ async def test_unsuppress_from_group_global_or_everywhere(api, tenant):
     await suppress(api, tenant, ["a@example.com", "b@example.com"], isGlobal=True)
     await suppress(api, tenant, ["a@example.com", "b@example.com"], groupId=group["groupId"])
     url = f"{BASE}/emails/unsuppress"
-    one = await api.client.post(url, json={"emails": ["A@example.com"], "groupId": group["groupId"]}, headers=tenant.headers)
+    one = await api.client.post(
+        url, json={"emails": ["A@example.com"], "groupId": group["groupId"]}, headers=tenant.headers
+    )
     assert one.json()["data"] == {"unsuppressed": 1}
-    glob = await api.client.post(url, json={"emails": ["b@example.com"], "isGlobal": True}, headers=tenant.headers)
+    glob = await api.client.post(
+        url, json={"emails": ["b@example.com"], "isGlobal": True}, headers=tenant.headers
+    )
     assert glob.json()["data"] == {"unsuppressed": 1}
-    rest = await api.client.post(url, json={"emails": ["a@example.com", "b@example.com"]}, headers=tenant.headers)
+    rest = await api.client.post(
+        url, json={"emails": ["a@example.com", "b@example.com"]}, headers=tenant.headers
+    )
     assert rest.json()["data"] == {"unsuppressed": 2}
     again = await api.client.post(url, json={"emails": ["a@example.com"]}, headers=tenant.headers)
     assert again.json()["data"] == {"unsuppressed": 0}
     assert (await api.client.post(url, json={"emails": []}, headers=tenant.headers)).status_code == 400
-    missing = await api.client.post(url, json={"emails": ["a@example.com"], "groupId": "NOPE42"}, headers=tenant.headers)
+    missing = await api.client.post(
+        url, json={"emails": ["a@example.com"], "groupId": "NOPE42"}, headers=tenant.headers
+    )
     assert missing.status_code == 404
 
 
@@ -193,13 +244,19 @@ async def test_email_entries_lists_groups_of_one_address(api, tenant):
     group = await make_group(api, tenant)
     await suppress(api, tenant, ["a@example.com"], isGlobal=True)
     await suppress(api, tenant, ["a@example.com"], groupId=group["groupId"])
-    response = await api.client.post(f"{BASE}/email/entries", json={"email": "A@example.com"}, headers=tenant.headers)
+    response = await api.client.post(
+        f"{BASE}/email/entries", json={"email": "A@example.com"}, headers=tenant.headers
+    )
     found = response.json()["data"]
     assert [g["isGlobal"] for g in found] == [True, False] and found[1]["id"] == group["groupId"]
     assert set(found[1]) == {"id", "name", "description", "isActive", "isGlobal"}
-    none = await api.client.post(f"{BASE}/email/entries", json={"email": "z@example.com"}, headers=tenant.headers)
+    none = await api.client.post(
+        f"{BASE}/email/entries", json={"email": "z@example.com"}, headers=tenant.headers
+    )
     assert none.json()["data"] == []
-    assert (await api.client.post(f"{BASE}/email/entries", json={}, headers=tenant.headers)).status_code == 400
+    assert (
+        await api.client.post(f"{BASE}/email/entries", json={}, headers=tenant.headers)
+    ).status_code == 400
 
 
 async def _search(api, tenant, **body) -> dict:
@@ -213,8 +270,10 @@ async def test_entries_search_filters(api, tenant, other_tenant):
     await suppress(api, tenant, ["alice@example.com", "bob@test.org"], reason="BOUNCE", isGlobal=True)
     await suppress(api, tenant, ["carol@example.com"], groupId=group["groupId"], reason="UNSUBSCRIBE")
     await suppress(api, other_tenant, ["alice@example.com"])
+
     def emails(data):
         return sorted(e["email"] for e in data["entries"])
+
     assert emails(await _search(api, tenant)) == ["alice@example.com", "bob@test.org", "carol@example.com"]
     assert emails(await _search(api, tenant, groupId=group["groupId"])) == ["carol@example.com"]
     assert emails(await _search(api, tenant, reason="BOUNCE")) == ["alice@example.com", "bob@test.org"]
@@ -232,7 +291,9 @@ async def test_entries_search_dates(api, tenant):
     await suppress(api, tenant, ["old@example.com", "new@example.com"])
     async with api.container.db.write() as conn:
         past = utcnow() - timedelta(days=10)
-        await conn.execute(sa.update(suppressions).where(suppressions.c.email == "old@example.com").values(created_at=past))
+        await conn.execute(
+            sa.update(suppressions).where(suppressions.c.email == "old@example.com").values(created_at=past)
+        )
     cut = iso(utcnow() - timedelta(days=5))
     later = await _search(api, tenant, startDate=cut)
     assert [e["email"] for e in later["entries"]] == ["new@example.com"]
@@ -261,8 +322,12 @@ async def test_service_suppress_is_idempotent_and_scoped(api, tenant, other_tena
     db = api.container.db
     async with db.write() as conn:
         await service.suppress(conn, tenant.project_id, "X@example.com", reason="BOUNCE")
-        await service.suppress(conn, tenant.project_id, "x@example.com", reason="COMPLAINT", source_message_id="m" * 24)
-        await service.suppress(conn, tenant.project_id, "y@example.com", reason="UNSUBSCRIBE", group_code=group["groupId"])
+        await service.suppress(
+            conn, tenant.project_id, "x@example.com", reason="COMPLAINT", source_message_id="m" * 24
+        )
+        await service.suppress(
+            conn, tenant.project_id, "y@example.com", reason="UNSUBSCRIBE", group_code=group["groupId"]
+        )
     async with db.read() as conn:
         assert await service.is_suppressed(conn, tenant.project_id, "x@EXAMPLE.com")
         assert await service.is_suppressed(conn, tenant.project_id, "x@example.com", group["groupId"])

@@ -27,8 +27,12 @@ async def _fetch(api, path: str):
 
 
 def _is_pixel(response) -> bool:
-    return (response.status_code == 200 and response.headers["content-type"] == "image/gif"
-            and response.content.startswith(b"GIF89a") and "no-store" in response.headers["cache-control"])
+    return (
+        response.status_code == 200
+        and response.headers["content-type"] == "image/gif"
+        and response.content.startswith(b"GIF89a")
+        and "no-store" in response.headers["cache-control"]
+    )
 
 
 async def test_opens_are_recorded_unique_and_total_per_recipient(api, tenant):
@@ -41,10 +45,14 @@ async def test_opens_are_recorded_unique_and_total_per_recipient(api, tenant):
     assert sorted(e["message_id"] for e in opens) == sorted([rows[0]["id"]] * 3 + [rows[1]["id"]])
     assert {e["email"] for e in opens} == {rows[0]["email"], rows[1]["email"]}
     assert not any(e["is_automated"] for e in opens)
-    analytics = (await api.client.get(f"/v1/campaigns/{cid}/analytics", headers=tenant.headers)).json()["data"]
+    analytics = (await api.client.get(f"/v1/campaigns/{cid}/analytics", headers=tenant.headers)).json()[
+        "data"
+    ]
     assert analytics["counts"]["opened"] == 2 and analytics["counts"]["humanOpened"] == 2
     hooks = [(e, d["emailId"], d["campaignId"]) for e, d in await deliveries(api.db, tenant.project_id)]
-    assert sorted(hooks) == sorted([("email.opened", rows[0]["id"], cid)] * 3 + [("email.opened", rows[1]["id"], cid)])
+    assert sorted(hooks) == sorted(
+        [("email.opened", rows[0]["id"], cid)] * 3 + [("email.opened", rows[1]["id"], cid)]
+    )
 
 
 async def test_an_open_right_after_sending_is_automated(api, tenant):
@@ -53,7 +61,9 @@ async def test_an_open_right_after_sending_is_automated(api, tenant):
     await _recorder(api).flush()
     [event] = await events_of(api.db, campaign_id=cid, type="opened")
     assert event["is_automated"] is True
-    counts = (await api.client.get(f"/v1/campaigns/{cid}/analytics", headers=tenant.headers)).json()["data"]["counts"]
+    counts = (await api.client.get(f"/v1/campaigns/{cid}/analytics", headers=tenant.headers)).json()["data"][
+        "counts"
+    ]
     assert (counts["opened"], counts["humanOpened"]) == (1, 0)
 
 
@@ -96,10 +106,15 @@ async def test_click_redirects_only_to_the_signed_url_and_records_it(api, tenant
     await _recorder(api).flush()
     clicks = await events_of(api.db, campaign_id=cid, type="clicked")
     assert sorted((e["message_id"], e["url"]) for e in clicks) == sorted(
-        [(rows[0]["id"], a), (rows[0]["id"], a), (rows[0]["id"], b), (rows[1]["id"], a)])
-    counts = (await api.client.get(f"/v1/campaigns/{cid}/analytics", headers=tenant.headers)).json()["data"]["counts"]
+        [(rows[0]["id"], a), (rows[0]["id"], a), (rows[0]["id"], b), (rows[1]["id"], a)]
+    )
+    counts = (await api.client.get(f"/v1/campaigns/{cid}/analytics", headers=tenant.headers)).json()["data"][
+        "counts"
+    ]
     assert counts["clicked"] == 2
-    urls = sorted(d["clickedUrl"] for e, d in await deliveries(api.db, tenant.project_id) if e == "email.clicked")
+    urls = sorted(
+        d["clickedUrl"] for e, d in await deliveries(api.db, tenant.project_id) if e == "email.clicked"
+    )
     assert urls == sorted([a, a, b, a])
 
 
@@ -114,7 +129,9 @@ async def test_click_tokens_cannot_be_bent_into_an_open_redirect(api, tenant):
         tokens.sign_click("another-secret", row_id, "https://evil.example/"),  # foreign secret
         tokens.sign_open("test-secret-key", row_id),  # another kind of token
         tokens.sign_click("test-secret-key", row_id, "javascript:alert(1)"),  # never followed
-        payload + "." + mac + "x", "", "not-a-token",
+        payload + "." + mac + "x",
+        "",
+        "not-a-token",
     ]
     for token in attempts:
         response = await _fetch(api, tokens.CLICK_PATH + token)
@@ -125,16 +142,35 @@ async def test_click_tokens_cannot_be_bent_into_an_open_redirect(api, tenant):
 
 def test_builder_never_signs_javascript_or_data_urls():
     spec = mime.MessageSpec(
-        project_id="p" * 24, kind="campaign", from_email="news@example.com", from_name=None, reply_to=None,
-        subject="Hi", html='<a href="javascript:alert(1)">j</a><a href="data:text/html,x">d</a>'
-                            '<a href="https://example.com/ok">ok</a>',
-        text=None, preview_text=None, headers={}, tracking_open=True, tracking_click=True,
-        unsubscribe_group=None, campaign_id="c" * 24, attachments=())
-    links = mime.LinkSettings(public_url="http://sendhouse.test", bounce_domain="sendhouse.test",
-                              secret="test-secret-key")
+        project_id="p" * 24,
+        kind="campaign",
+        from_email="news@example.com",
+        from_name=None,
+        reply_to=None,
+        subject="Hi",
+        html='<a href="javascript:alert(1)">j</a><a href="data:text/html,x">d</a>'
+        '<a href="https://example.com/ok">ok</a>',
+        text=None,
+        preview_text=None,
+        headers={},
+        tracking_open=True,
+        tracking_click=True,
+        unsubscribe_group=None,
+        campaign_id="c" * 24,
+        attachments=(),
+    )
+    links = mime.LinkSettings(
+        public_url="http://sendhouse.test", bounce_domain="sendhouse.test", secret="test-secret-key"
+    )
     message = mime.compile_skeleton(spec, links).render(
-        mime.Recipient(message_id="a" * 24, message_id_header="<x@sendhouse.test>", email="u@example.com",
-                       name=None, variables={}))
+        mime.Recipient(
+            message_id="a" * 24,
+            message_id_header="<x@sendhouse.test>",
+            email="u@example.com",
+            name=None,
+            variables={},
+        )
+    )
     body = message.data.decode().replace("=\r\n", "").replace("=3D", "=")
     assert 'href="javascript:alert(1)"' in body and 'href="data:text/html,x"' in body
     assert body.count("/t/c/") == 1

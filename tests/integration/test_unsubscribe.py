@@ -48,11 +48,16 @@ async def test_one_click_post_unsubscribes_globally_with_event_webhook_and_metri
     done = await api.client.post(unsubscribe_path(rows[0]), data=ONE_CLICK)
     again = await api.client.post(unsubscribe_path(rows[0]), data=ONE_CLICK)
     assert done.status_code == 200 and "unsubscribed" in done.text and again.status_code == 200
-    assert await suppressed(api.db, tenant.project_id) == {(rows[0]["email"], await _global_code(api, tenant), "UNSUBSCRIBE")}
+    assert await suppressed(api.db, tenant.project_id) == {
+        (rows[0]["email"], await _global_code(api, tenant), "UNSUBSCRIBE")
+    }
     assert [e["message_id"] for e in await events_of(api.db, type="unsubscribed")] == [rows[0]["id"]]
     assert [(e, d["emailId"], d["campaignId"]) for e, d in await deliveries(api.db, tenant.project_id)] == [
-        ("email.unsubscribed", rows[0]["id"], cid)]
-    analytics = (await api.client.get(f"/v1/campaigns/{cid}/analytics", headers=tenant.headers)).json()["data"]
+        ("email.unsubscribed", rows[0]["id"], cid)
+    ]
+    analytics = (await api.client.get(f"/v1/campaigns/{cid}/analytics", headers=tenant.headers)).json()[
+        "data"
+    ]
     assert analytics["counts"]["unsubscribed"] == 1 and analytics["rates"]["unsubscribedRate"] == 33.33
     campaign = (await api.client.get(f"/v1/campaigns/{cid}", headers=tenant.headers)).json()["data"]
     assert campaign["metrics"]["unsubscribed"] == 1
@@ -74,8 +79,9 @@ async def test_post_without_one_click_and_bad_tokens_change_nothing(api, tenant)
     assert wrong_body.status_code == 400
     token = unsubscribe_path(rows[0]).removeprefix(tokens.UNSUBSCRIBE_PATH)
     preference_token = preference_path(rows[0]).removeprefix(tokens.PREFERENCE_PATH)
-    forged = tokens.sign_unsubscribe("another-secret", tokens.UnsubscribeTarget(
-        tenant.project_id, rows[0]["email"], None, rows[0]["id"]))
+    forged = tokens.sign_unsubscribe(
+        "another-secret", tokens.UnsubscribeTarget(tenant.project_id, rows[0]["email"], None, rows[0]["id"])
+    )
     for bad in (token[:-1] + ("A" if token[-1] != "A" else "B"), forged, preference_token, "nope"):
         assert (await api.client.post(tokens.UNSUBSCRIBE_PATH + bad, data=ONE_CLICK)).status_code == 404
         assert (await api.client.get(tokens.UNSUBSCRIBE_PATH + bad)).status_code == 404
@@ -99,7 +105,10 @@ async def test_preference_page_lists_groups_and_unsubscribes_and_resubscribes(ap
     assert back.status_code == 200 and await suppressed(api.db, tenant.project_id) == set()
     events = [e for e, _d in await deliveries(api.db, tenant.project_id)]
     assert events == ["email.group_unsubscribed", "email.group_resubscribed"]
-    assert [e["type"] for e in await events_of(api.db, message_id=rows[0]["id"])] == ["unsubscribed", "resubscribed"]
+    assert [e["type"] for e in await events_of(api.db, message_id=rows[0]["id"])] == [
+        "unsubscribed",
+        "resubscribed",
+    ]
 
 
 async def test_preference_page_refuses_bad_actions_and_never_lifts_a_complaint(api, tenant):
@@ -112,7 +121,9 @@ async def test_preference_page_refuses_bad_actions_and_never_lifts_a_complaint(a
     assert "Blocked (complaint)" in page.text and 'value="resubscribe"' not in page.text
     assert (await api.client.post(path, data={"action": "resubscribe", "groupId": code})).status_code == 200
     assert (await api.client.post(path, data={"action": "explode", "groupId": code})).status_code == 400
-    assert (await api.client.post(path, data={"action": "unsubscribe", "groupId": "NOPE99"})).status_code == 404
+    assert (
+        await api.client.post(path, data={"action": "unsubscribe", "groupId": "NOPE99"})
+    ).status_code == 404
     assert await suppressed(api.db, tenant.project_id) == {(rows[0]["email"], code, "COMPLAINT")}
 
 
@@ -120,7 +131,11 @@ async def test_mail_to_the_list_unsubscribe_mailto_unsubscribes(api, tenant, con
     group = await _group(api, tenant)
     _cid, rows = await sent_campaign(api.db, tenant.project_id, 2, unsubscribeGroupId=group)
     async with inbound_receiver(container) as (_host, port):
-        await smtp_deliver(port, unsubscribe_rcpt(rows[1]["id"]), b"Subject: unsubscribe\r\n\r\nplease\r\n",
-                           sender=rows[1]["email"])
+        await smtp_deliver(
+            port,
+            unsubscribe_rcpt(rows[1]["id"]),
+            b"Subject: unsubscribe\r\n\r\nplease\r\n",
+            sender=rows[1]["email"],
+        )
     assert await suppressed(api.db, tenant.project_id) == {(rows[1]["email"], group, "UNSUBSCRIBE")}
     assert [e["message_id"] for e in await events_of(api.db, type="unsubscribed")] == [rows[1]["id"]]

@@ -43,7 +43,9 @@ def refused(response, field: str, message: str | None = None) -> dict:
     body = response.json()
     assert body["error"]["code"] == "VERIFIED_DOMAIN_REQUIRED"
     assert body["message"] == body["error"]["message"]
-    assert body["error"]["message"] == (message or "A verified domain is required before sending from example.com")
+    assert body["error"]["message"] == (
+        message or "A verified domain is required before sending from example.com"
+    )
     assert body["error"]["details"][0]["field"] == field
     return body
 
@@ -54,7 +56,9 @@ async def test_the_rule_is_on_by_default_with_a_real_relay(api):
 
 
 async def test_sender_on_an_unverified_domain_is_refused_with_autosends_message(api, tenant, dns_server):
-    response = await api.client.post("/v1/senders", json={"email": "news@example.com"}, headers=tenant.headers)
+    response = await api.client.post(
+        "/v1/senders", json={"email": "news@example.com"}, headers=tenant.headers
+    )
     refused(response, "email", SENDER_MESSAGE)
     await api.client.post("/v1/domains", json={"domain": "example.com"}, headers=tenant.headers)
     pending = await api.client.post("/v1/senders", json={"email": "news@example.com"}, headers=tenant.headers)
@@ -72,12 +76,16 @@ async def test_send_from_an_unverified_domain_is_refused_and_queues_nothing(api,
     await verify(api, tenant, dns_server)
     sent = await api.client.post("/v1/mails/send", json=mail(), headers=tenant.headers)
     assert sent.status_code == 200, sent.text
-    sub = await api.client.post("/v1/mails/send", json=mail(**{"from": {"email": "a@mail.example.com"}}),
-                                headers=tenant.headers)
+    sub = await api.client.post(
+        "/v1/mails/send", json=mail(**{"from": {"email": "a@mail.example.com"}}), headers=tenant.headers
+    )
     assert sub.status_code == 200, sub.text
     other = mail(**{"from": {"email": "a@example.org"}})
-    body = refused(await api.client.post("/v1/mails/send", json=other, headers=tenant.headers), "from.email",
-                   "A verified domain is required before sending from example.org")
+    body = refused(
+        await api.client.post("/v1/mails/send", json=other, headers=tenant.headers),
+        "from.email",
+        "A verified domain is required before sending from example.org",
+    )
     assert body["error"]["status"] == 400
     assert len(await ledger(api, tenant.project_id)) == 2
 
@@ -95,23 +103,28 @@ async def test_campaign_from_an_unverified_domain_is_refused_on_create_and_patch
     draft = await api.client.post("/v1/campaigns", json=BASE, headers=tenant.headers)
     assert draft.status_code == 200, draft.text  # no sender yet: nothing to check
     cid = draft.json()["data"]["id"]
-    patch = await api.client.patch(f"/v1/campaigns/{cid}", json={"from": {"email": "x@example.com"}},
-                                   headers=tenant.headers)
+    patch = await api.client.patch(
+        f"/v1/campaigns/{cid}", json={"from": {"email": "x@example.com"}}, headers=tenant.headers
+    )
     refused(patch, "from.email")
     seeded = await seed_content(api, tenant.project_id)  # a sender stored earlier, on example.com
-    by_id = await api.client.patch(f"/v1/campaigns/{cid}", json={"fromSenderId": seeded["sender"]},
-                                   headers=tenant.headers)
+    by_id = await api.client.patch(
+        f"/v1/campaigns/{cid}", json={"fromSenderId": seeded["sender"]}, headers=tenant.headers
+    )
     refused(by_id, "from.email")
     got = (await api.client.get(f"/v1/campaigns/{cid}", headers=tenant.headers)).json()["data"]
     assert got["from"]["email"] is None
     await verify(api, tenant, dns_server)
-    again = await api.client.patch(f"/v1/campaigns/{cid}", json={"fromSenderId": seeded["sender"]},
-                                   headers=tenant.headers)
+    again = await api.client.patch(
+        f"/v1/campaigns/{cid}", json={"fromSenderId": seeded["sender"]}, headers=tenant.headers
+    )
     assert again.status_code == 200 and again.json()["data"]["from"]["email"] == "news@example.com"
 
 
 async def test_wrong_types_and_auth_come_before_the_domain_rule(api, tenant):
-    wrong = await api.client.post("/v1/mails/send", json=mail(**{"from": {"email": 7}}), headers=tenant.headers)
+    wrong = await api.client.post(
+        "/v1/mails/send", json=mail(**{"from": {"email": 7}}), headers=tenant.headers
+    )
     assert wrong.status_code == 400 and wrong.json()["error"]["code"] == "VALIDATION_FAILED"
     assert (await api.client.post("/v1/senders", json={"email": "a@example.com"})).status_code == 401
 
@@ -123,6 +136,9 @@ class TestExplicitSetting:
 
     async def test_off_explicitly_with_a_real_relay(self, api, tenant):
         assert api.container.settings.verified_domain_required() is False
-        assert (await api.client.post("/v1/mails/send", json=mail(), headers=tenant.headers)).status_code == 200
-        assert (await api.client.post("/v1/senders", json={"email": "a@example.com"},
-                                      headers=tenant.headers)).status_code == 200
+        assert (
+            await api.client.post("/v1/mails/send", json=mail(), headers=tenant.headers)
+        ).status_code == 200
+        assert (
+            await api.client.post("/v1/senders", json={"email": "a@example.com"}, headers=tenant.headers)
+        ).status_code == 200

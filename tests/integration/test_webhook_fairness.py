@@ -43,7 +43,9 @@ async def test_a_slow_endpoint_does_not_hold_back_another_projects_delivery(api,
             assert slow.started >= 1 and slow.finished == 0 and slow.in_progress >= 1
             assert (await _statuses(api, tenant, slow_hook["id"]))["succeeded"] == 0
             slow.release()
-            await _until(lambda: _has(api, tenant, slow_hook["id"], "succeeded", SLOW_EVENTS), "slow delivered")
+            await _until(
+                lambda: _has(api, tenant, slow_hook["id"], "succeeded", SLOW_EVENTS), "slow delivered"
+            )
     assert len(fast.requests) == 1 and slow.finished == SLOW_EVENTS
     assert 1 <= slow.max_in_progress <= service.PER_WEBHOOK
 

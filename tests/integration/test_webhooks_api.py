@@ -32,8 +32,14 @@ def assert_error(response, status: int, code: str, field: str | None = None) -> 
 
 async def test_create_shows_secret_once_then_masks_it(api, tenant):
     response = await api.client.post(
-        "/v1/webhooks", json={"url": URL, "events": ["email.sent", "email.sent", "contact.created"],
-                              "metadata": {"team": "ops"}}, headers=tenant.headers)
+        "/v1/webhooks",
+        json={
+            "url": URL,
+            "events": ["email.sent", "email.sent", "contact.created"],
+            "metadata": {"team": "ops"},
+        },
+        headers=tenant.headers,
+    )
     assert response.status_code == 201
     body = response.json()
     assert body["message"] == "Webhook created successfully"
@@ -43,7 +49,9 @@ async def test_create_shows_secret_once_then_masks_it(api, tenant):
     assert (hook["url"], hook["isActive"], hook["status"], hook["failureCount"]) == (URL, True, "active", 0)
     assert hook["projectId"] == tenant.project_id and hook["metadata"] == {"team": "ops"}
     assert hook["lastFailedAt"] is None and hook["createdAt"].endswith("Z")
-    got = (await api.client.get(f"/v1/webhooks/{hook['id']}", headers=tenant.headers)).json()["data"]["webhook"]
+    got = (await api.client.get(f"/v1/webhooks/{hook['id']}", headers=tenant.headers)).json()["data"][
+        "webhook"
+    ]
     assert got == {**hook, "secret": "***hidden***"}
     listed = (await api.client.get("/v1/webhooks", headers=tenant.headers)).json()["data"]
     assert listed == {"webhooks": [got], "total": 1, "page": 1, "limit": 50, "totalPages": 1}
@@ -56,10 +64,20 @@ async def test_each_webhook_gets_its_own_secret(api, tenant):
     assert first["secret"] != second["secret"]
 
 
-@pytest.mark.parametrize("method,suffix", [
-    ("get", ""), ("post", ""), ("get", "/x"), ("put", "/x"), ("delete", "/x"), ("get", "/x/logs"),
-    ("get", "/x/reveal"), ("post", "/x/resend"), ("get", "/events/available"),
-])
+@pytest.mark.parametrize(
+    "method,suffix",
+    [
+        ("get", ""),
+        ("post", ""),
+        ("get", "/x"),
+        ("put", "/x"),
+        ("delete", "/x"),
+        ("get", "/x/logs"),
+        ("get", "/x/reveal"),
+        ("post", "/x/resend"),
+        ("get", "/events/available"),
+    ],
+)
 async def test_every_endpoint_needs_a_valid_key(api, tenant, method, suffix):
     for headers in ({}, {"Authorization": "Bearer AS_not-a-key"}):
         response = await api.client.request(method, f"/v1/webhooks{suffix}", headers=headers, json={})
@@ -69,9 +87,14 @@ async def test_every_endpoint_needs_a_valid_key(api, tenant, method, suffix):
 async def test_another_projects_webhook_is_not_found(api, tenant, other_tenant):
     hook = await create(api, tenant)
     base = f"/v1/webhooks/{hook['id']}"
-    calls = [("get", base, None), ("put", base, {"isActive": False}), ("delete", base, None),
-             ("get", f"{base}/logs", None), ("get", f"{base}/reveal", None),
-             ("post", f"{base}/resend", {"event": "email.sent", "data": {}})]
+    calls = [
+        ("get", base, None),
+        ("put", base, {"isActive": False}),
+        ("delete", base, None),
+        ("get", f"{base}/logs", None),
+        ("get", f"{base}/reveal", None),
+        ("post", f"{base}/resend", {"event": "email.sent", "data": {}}),
+    ]
     for method, path, body in calls:
         response = await api.client.request(method, path, json=body, headers=other_tenant.headers)
         assert_error(response, 404, "WEBHOOK_NOT_FOUND")
@@ -82,26 +105,30 @@ async def test_another_projects_webhook_is_not_found(api, tenant, other_tenant):
 
 async def test_unknown_id_is_not_found(api, tenant):
     for method, suffix in [("get", ""), ("put", ""), ("delete", ""), ("get", "/logs"), ("get", "/reveal")]:
-        response = await api.client.request(method, f"/v1/webhooks/{MISSING}{suffix}", json={},
-                                            headers=tenant.headers)
+        response = await api.client.request(
+            method, f"/v1/webhooks/{MISSING}{suffix}", json={}, headers=tenant.headers
+        )
         assert_error(response, 404, "WEBHOOK_NOT_FOUND")
 
 
-@pytest.mark.parametrize("body,field", [
-    ({"events": ["email.sent"]}, "url"),
-    ({"url": 5, "events": ["email.sent"]}, "url"),
-    ({"url": "ftp://files.example.com/x", "events": ["email.sent"]}, "url"),
-    ({"url": "https://", "events": ["email.sent"]}, "url"),
-    ({"url": "https://example.com:99999/x", "events": ["email.sent"]}, "url"),
-    ({"url": "https://e.com/" + "a" * 2035, "events": ["email.sent"]}, "url"),
-    ({"url": URL}, "events"),
-    ({"url": URL, "events": []}, "events"),
-    ({"url": URL, "events": "email.sent"}, "events"),
-    ({"url": URL, "events": ["email.sent", "email.exploded"]}, "events"),
-    ({"url": URL, "events": [1]}, "events.0"),
-    ({"url": URL, "events": ["email.sent"], "metadata": ["not", "an", "object"]}, "metadata"),
-    ({"url": URL, "events": ["email.sent"], "metadata": {"big": "x" * 17000}}, "metadata"),
-])
+@pytest.mark.parametrize(
+    "body,field",
+    [
+        ({"events": ["email.sent"]}, "url"),
+        ({"url": 5, "events": ["email.sent"]}, "url"),
+        ({"url": "ftp://files.example.com/x", "events": ["email.sent"]}, "url"),
+        ({"url": "https://", "events": ["email.sent"]}, "url"),
+        ({"url": "https://example.com:99999/x", "events": ["email.sent"]}, "url"),
+        ({"url": "https://e.com/" + "a" * 2035, "events": ["email.sent"]}, "url"),
+        ({"url": URL}, "events"),
+        ({"url": URL, "events": []}, "events"),
+        ({"url": URL, "events": "email.sent"}, "events"),
+        ({"url": URL, "events": ["email.sent", "email.exploded"]}, "events"),
+        ({"url": URL, "events": [1]}, "events.0"),
+        ({"url": URL, "events": ["email.sent"], "metadata": ["not", "an", "object"]}, "metadata"),
+        ({"url": URL, "events": ["email.sent"], "metadata": {"big": "x" * 17000}}, "metadata"),
+    ],
+)
 async def test_create_rejects_bad_input_and_creates_nothing(api, tenant, body, field):
     response = await api.client.post("/v1/webhooks", json=body, headers=tenant.headers)
     assert_error(response, 400, "VALIDATION_ERROR", field)
@@ -111,16 +138,18 @@ async def test_create_rejects_bad_input_and_creates_nothing(api, tenant, body, f
 async def test_url_length_bound(api, tenant):
     exact = "https://e.com/" + "a" * (2048 - len("https://e.com/"))
     assert (await create(api, tenant, url=exact))["url"] == exact
-    response = await api.client.post("/v1/webhooks", json={"url": exact + "a", "events": ["email.sent"]},
-                                     headers=tenant.headers)
+    response = await api.client.post(
+        "/v1/webhooks", json={"url": exact + "a", "events": ["email.sent"]}, headers=tenant.headers
+    )
     assert_error(response, 400, "VALIDATION_ERROR", "url")
 
 
 async def test_at_most_100_webhooks_per_project(api, tenant, other_tenant):
     for _ in range(100):
         await create(api, tenant)
-    response = await api.client.post("/v1/webhooks", json={"url": URL, "events": ["email.sent"]},
-                                     headers=tenant.headers)
+    response = await api.client.post(
+        "/v1/webhooks", json={"url": URL, "events": ["email.sent"]}, headers=tenant.headers
+    )
     assert_error(response, 400, "WEBHOOK_LIMIT_REACHED")
     assert await total(api, tenant) == 100
     await create(api, other_tenant)
@@ -138,8 +167,13 @@ async def test_list_pages_filters_and_limit_bounds(api, tenant):
     assert [w["id"] for w in inactive["webhooks"]] == [hooks[0]["id"]]
     ok = await api.client.get("/v1/webhooks?limit=100", headers=tenant.headers)
     assert ok.json()["data"]["limit"] == 100
-    for query, field in [("limit=101", "limit"), ("limit=0", "limit"), ("page=0", "page"),
-                         ("limit=abc", "limit"), ("isActive=maybe", "isActive")]:
+    for query, field in [
+        ("limit=101", "limit"),
+        ("limit=0", "limit"),
+        ("page=0", "page"),
+        ("limit=abc", "limit"),
+        ("isActive=maybe", "isActive"),
+    ]:
         response = await api.client.get(f"/v1/webhooks?{query}", headers=tenant.headers)
         assert_error(response, 400, "VALIDATION_ERROR", field)
 
@@ -147,8 +181,11 @@ async def test_list_pages_filters_and_limit_bounds(api, tenant):
 async def test_update_replaces_events_and_toggles_state(api, tenant):
     hook = await create(api, tenant, events=["email.sent", "email.opened"])
     path = f"/v1/webhooks/{hook['id']}"
-    response = await api.client.put(path, json={"events": ["contact.created"], "url": URL + "/v2",
-                                                "isActive": False}, headers=tenant.headers)
+    response = await api.client.put(
+        path,
+        json={"events": ["contact.created"], "url": URL + "/v2", "isActive": False},
+        headers=tenant.headers,
+    )
     assert response.json()["message"] == "Webhook updated successfully"
     updated = response.json()["data"]["webhook"]
     assert updated["events"] == ["contact.created"] and updated["url"] == URL + "/v2"
@@ -160,23 +197,34 @@ async def test_update_replaces_events_and_toggles_state(api, tenant):
 async def test_secret_cannot_be_updated(api, tenant):
     hook = await create(api, tenant)
     path = f"/v1/webhooks/{hook['id']}"
-    response = await api.client.put(path, json={"secret": "whsec_AAAA", "url": URL + "/changed"},
-                                    headers=tenant.headers)
+    response = await api.client.put(
+        path, json={"secret": "whsec_AAAA", "url": URL + "/changed"}, headers=tenant.headers
+    )
     error = assert_error(response, 400, "VALIDATION_ERROR", "secret")
     assert error["details"][0]["message"].startswith("Secret cannot be updated")
-    assert (await api.client.get(f"{path}/reveal", headers=tenant.headers)).json()["data"]["secret"] == hook["secret"]
+    assert (await api.client.get(f"{path}/reveal", headers=tenant.headers)).json()["data"]["secret"] == hook[
+        "secret"
+    ]
     assert (await api.client.get(path, headers=tenant.headers)).json()["data"]["webhook"]["url"] == URL
 
 
-@pytest.mark.parametrize("body,field", [
-    ({"isActive": "yes"}, "isActive"), ({"events": []}, "events"), ({"events": ["nope"]}, "events"),
-    ({"url": "mailto:a@b.c"}, "url"), ({"url": 3}, "url"),
-])
+@pytest.mark.parametrize(
+    "body,field",
+    [
+        ({"isActive": "yes"}, "isActive"),
+        ({"events": []}, "events"),
+        ({"events": ["nope"]}, "events"),
+        ({"url": "mailto:a@b.c"}, "url"),
+        ({"url": 3}, "url"),
+    ],
+)
 async def test_update_rejects_bad_input_and_changes_nothing(api, tenant, body, field):
     hook = await create(api, tenant)
     response = await api.client.put(f"/v1/webhooks/{hook['id']}", json=body, headers=tenant.headers)
     assert_error(response, 400, "VALIDATION_ERROR", field)
-    got = (await api.client.get(f"/v1/webhooks/{hook['id']}", headers=tenant.headers)).json()["data"]["webhook"]
+    got = (await api.client.get(f"/v1/webhooks/{hook['id']}", headers=tenant.headers)).json()["data"][
+        "webhook"
+    ]
     assert got == {**hook, "secret": "***hidden***"}
 
 
@@ -198,31 +246,49 @@ async def test_available_events(api, tenant):
 
 async def test_resend_queues_a_delivery_with_a_job_id(api, tenant):
     hook = await create(api, tenant, events=["email.opened"])
-    response = await api.client.post(f"/v1/webhooks/{hook['id']}/resend",
-                                     json={"event": "email.opened", "data": {"emailId": "e1"}},
-                                     headers=tenant.headers)
+    response = await api.client.post(
+        f"/v1/webhooks/{hook['id']}/resend",
+        json={"event": "email.opened", "data": {"emailId": "e1"}},
+        headers=tenant.headers,
+    )
     assert response.status_code == 200
     assert response.json()["message"] == "Webhook queued for delivery"
     job_id = response.json()["data"]["jobId"]
     logs = (await api.client.get(f"/v1/webhooks/{hook['id']}/logs", headers=tenant.headers)).json()["data"]
     assert logs["total"] == 1 and logs["logs"][0]["_id"] == job_id
     entry = logs["logs"][0]
-    assert (entry["event"], entry["status"], entry["success"], entry["attempts"]) == ("email.opened", "pending", False, 0)
+    assert (entry["event"], entry["status"], entry["success"], entry["attempts"]) == (
+        "email.opened",
+        "pending",
+        False,
+        0,
+    )
 
 
 async def test_resend_wrong_state_and_bad_input(api, tenant):
     hook = await create(api, tenant, events=["email.opened"])
     path = f"/v1/webhooks/{hook['id']}/resend"
-    assert_error(await api.client.post(path, json={"event": "email.sent", "data": {}}, headers=tenant.headers),
-                 400, "WEBHOOK_NOT_SUBSCRIBED")
-    for body, field in [({"event": "email.opened"}, "data"), ({"data": {}}, "event"),
-                        ({"event": "email.opened", "data": "text"}, "data"),
-                        ({"event": "email.nope", "data": {}}, "event"),
-                        ({"event": "email.opened", "data": {"x": "y" * 300_000}}, "data")]:
-        assert_error(await api.client.post(path, json=body, headers=tenant.headers), 400, "VALIDATION_ERROR", field)
+    assert_error(
+        await api.client.post(path, json={"event": "email.sent", "data": {}}, headers=tenant.headers),
+        400,
+        "WEBHOOK_NOT_SUBSCRIBED",
+    )
+    for body, field in [
+        ({"event": "email.opened"}, "data"),
+        ({"data": {}}, "event"),
+        ({"event": "email.opened", "data": "text"}, "data"),
+        ({"event": "email.nope", "data": {}}, "event"),
+        ({"event": "email.opened", "data": {"x": "y" * 300_000}}, "data"),
+    ]:
+        assert_error(
+            await api.client.post(path, json=body, headers=tenant.headers), 400, "VALIDATION_ERROR", field
+        )
     await api.client.put(f"/v1/webhooks/{hook['id']}", json={"isActive": False}, headers=tenant.headers)
-    assert_error(await api.client.post(path, json={"event": "email.opened", "data": {}}, headers=tenant.headers),
-                 400, "WEBHOOK_INACTIVE")
+    assert_error(
+        await api.client.post(path, json={"event": "email.opened", "data": {}}, headers=tenant.headers),
+        400,
+        "WEBHOOK_INACTIVE",
+    )
     logs = (await api.client.get(f"/v1/webhooks/{hook['id']}/logs", headers=tenant.headers)).json()["data"]
     assert logs["total"] == 0
 
@@ -232,13 +298,23 @@ async def test_logs_newest_first_and_limit_bounds(api, tenant):
     path = f"/v1/webhooks/{hook['id']}"
     jobs = []
     for n in range(3):
-        sent = await api.client.post(f"{path}/resend", json={"event": "email.opened", "data": {"n": n}},
-                                     headers=tenant.headers)
+        sent = await api.client.post(
+            f"{path}/resend", json={"event": "email.opened", "data": {"n": n}}, headers=tenant.headers
+        )
         jobs.append(sent.json()["data"]["jobId"])
     page = (await api.client.get(f"{path}/logs?limit=2", headers=tenant.headers)).json()["data"]
     assert [entry["_id"] for entry in page["logs"]] == [jobs[2], jobs[1]]
     assert (page["total"], page["limit"], page["totalPages"]) == (3, 2, 2)
     assert (await api.client.get(f"{path}/logs?limit=100", headers=tenant.headers)).status_code == 200
-    for query, field in [("limit=101", "limit"), ("limit=0", "limit"), ("page=0", "page"), ("page=x", "page")]:
-        assert_error(await api.client.get(f"{path}/logs?{query}", headers=tenant.headers), 400,
-                     "VALIDATION_ERROR", field)
+    for query, field in [
+        ("limit=101", "limit"),
+        ("limit=0", "limit"),
+        ("page=0", "page"),
+        ("page=x", "page"),
+    ]:
+        assert_error(
+            await api.client.get(f"{path}/logs?{query}", headers=tenant.headers),
+            400,
+            "VALIDATION_ERROR",
+            field,
+        )

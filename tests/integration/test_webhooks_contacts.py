@@ -14,10 +14,14 @@ EVENTS = ["contact.created", "contact.updated", "contact.deleted"]
 async def test_contact_changes_are_delivered_in_order(api, tenant):
     dispatcher = service.Dispatcher(api.db, allow_private=True, retry_schedule="")
     with HttpReceiver() as receiver:
-        hook = (await api.client.post("/v1/webhooks", json={"url": receiver.url(), "events": EVENTS},
-                                      headers=tenant.headers)).json()["data"]["webhook"]
-        created = await api.client.post("/v1/contacts", json={"email": "ann@example.com", "firstName": "Ann"},
-                                        headers=tenant.headers)
+        hook = (
+            await api.client.post(
+                "/v1/webhooks", json={"url": receiver.url(), "events": EVENTS}, headers=tenant.headers
+            )
+        ).json()["data"]["webhook"]
+        created = await api.client.post(
+            "/v1/contacts", json={"email": "ann@example.com", "firstName": "Ann"}, headers=tenant.headers
+        )
         contact_id = created.json()["data"]["id"]
         same = {"email": "ann@example.com", "firstName": "Ann"}
         await api.client.post("/v1/contacts/email", json=same, headers=tenant.headers)  # no change: no event
@@ -31,15 +35,26 @@ async def test_contact_changes_are_delivered_in_order(api, tenant):
     by_type = {b["type"]: b["data"] for b in bodies}
     assert sorted(by_type) == sorted(EVENTS) and len(got) == 3
     assert by_type["contact.created"] == {"contactId": contact_id, "email": "ann@example.com", "name": "Ann"}
-    assert by_type["contact.updated"] == {"contactId": contact_id, "email": "ann@example.com",
-                                          "name": "Ann Lee", "changedFields": ["lastName"]}
+    assert by_type["contact.updated"] == {
+        "contactId": contact_id,
+        "email": "ann@example.com",
+        "name": "Ann Lee",
+        "changedFields": ["lastName"],
+    }
     assert by_type["contact.deleted"]["contactId"] == contact_id
-    assert [orjson.loads(r.body)["type"] for r in sorted(got, key=lambda r: r.headers["webhook-id"])] == EVENTS
+    assert [
+        orjson.loads(r.body)["type"] for r in sorted(got, key=lambda r: r.headers["webhook-id"])
+    ] == EVENTS
 
 
 async def test_a_refused_contact_change_emits_nothing(api, tenant):
-    hook = (await api.client.post("/v1/webhooks", json={"url": "https://hooks.example.com/c", "events": EVENTS},
-                                  headers=tenant.headers)).json()["data"]["webhook"]
+    hook = (
+        await api.client.post(
+            "/v1/webhooks",
+            json={"url": "https://hooks.example.com/c", "events": EVENTS},
+            headers=tenant.headers,
+        )
+    ).json()["data"]["webhook"]
     await api.client.post("/v1/contacts", json={"email": "bo@example.com"}, headers=tenant.headers)
     again = await api.client.post("/v1/contacts", json={"email": "bo@example.com"}, headers=tenant.headers)
     assert again.status_code == 409

@@ -24,16 +24,22 @@ from tests.support.http_receiver import HttpReceiver
 
 
 async def create(api, tenant, url: str, events=("contact.created",)) -> dict:
-    response = await api.client.post("/v1/webhooks", json={"url": url, "events": list(events)},
-                                     headers=tenant.headers)
+    response = await api.client.post(
+        "/v1/webhooks", json={"url": url, "events": list(events)}, headers=tenant.headers
+    )
     assert response.status_code == 201, response.text
     return response.json()["data"]["webhook"]
 
 
 async def emit(api, tenant, event="contact.created", data=None, now=None) -> None:
     async with api.db.write() as conn:
-        await service.emit(conn, tenant.project_id, event, data or {"contactId": "c1", "email": "a@b.co"},
-                           now=now or utcnow())
+        await service.emit(
+            conn,
+            tenant.project_id,
+            event,
+            data or {"contactId": "c1", "email": "a@b.co"},
+            now=now or utcnow(),
+        )
 
 
 async def webhook(api, tenant, hook_id: str) -> dict:
@@ -60,8 +66,11 @@ async def test_delivery_is_signed_both_ways(api, tenant, dispatcher):
         assert await dispatcher.run_once(now) == 1
         [got] = receiver.wait_for(1)
     payload = Webhook(hook["secret"]).verify(got.body, got.headers)
-    assert payload == {"type": "contact.created", "createdAt": rules.iso(now),
-                       "data": {"contactId": "c1", "email": "a@b.co", "name": "Ann"}}
+    assert payload == {
+        "type": "contact.created",
+        "createdAt": rules.iso(now),
+        "data": {"contactId": "c1", "email": "a@b.co", "name": "Ann"},
+    }
     expected = hmac.new(hook["secret"].encode(), got.body, hashlib.sha256).hexdigest()
     assert hmac.compare_digest(got.headers["X-Webhook-Signature"], expected)
     assert got.headers["X-Webhook-Event"] == "contact.created"
@@ -71,7 +80,12 @@ async def test_delivery_is_signed_both_ways(api, tenant, dispatcher):
     assert got.headers["User-Agent"] == f"Sendhouse-Webhooks/{__version__}"
     [entry] = await logs(api, tenant, hook["id"])
     assert entry["_id"] == got.headers["webhook-id"] and entry["success"] is True
-    assert (entry["statusCode"], entry["attempts"], entry["url"], entry["status"]) == (200, 1, receiver.url(), "succeeded")
+    assert (entry["statusCode"], entry["attempts"], entry["url"], entry["status"]) == (
+        200,
+        1,
+        receiver.url(),
+        "succeeded",
+    )
     state = await webhook(api, tenant, hook["id"])
     assert state["lastSuccessAt"] and state["lastDeliveredAt"] and state["failureCount"] == 0
 
@@ -87,7 +101,9 @@ async def test_tampered_body_fails_verification(api, tenant, dispatcher):
         Webhook(hook["secret"]).verify(tampered, got.headers)
 
 
-async def test_only_active_subscribed_webhooks_of_the_project_get_the_event(api, tenant, other_tenant, dispatcher):
+async def test_only_active_subscribed_webhooks_of_the_project_get_the_event(
+    api, tenant, other_tenant, dispatcher
+):
     with HttpReceiver() as receiver:
         wanted = await create(api, tenant, receiver.url("/wanted"))
         await create(api, tenant, receiver.url("/other-event"), events=["email.sent"])
@@ -131,7 +147,12 @@ async def test_retries_follow_the_schedule_with_the_same_bytes_and_id(api, tenan
     for request in got:
         Webhook(hook["secret"]).verify(request.body, request.headers)
     [entry] = await logs(api, tenant, hook["id"])
-    assert (entry["attempts"], entry["status"], entry["statusCode"], entry["errorMessage"]) == (3, "succeeded", 200, None)
+    assert (entry["attempts"], entry["status"], entry["statusCode"], entry["errorMessage"]) == (
+        3,
+        "succeeded",
+        200,
+        None,
+    )
     assert (await webhook(api, tenant, hook["id"]))["failureCount"] == 0
 
 
@@ -144,7 +165,12 @@ async def test_after_the_last_retry_the_webhook_counts_a_failure(api, tenant, di
             await dispatcher.run_once(t0 + timedelta(seconds=offset))
         assert len(receiver.wait_for(4)) == 4
     [entry] = await logs(api, tenant, hook["id"])
-    assert (entry["attempts"], entry["status"], entry["success"], entry["errorMessage"]) == (4, "failed", False, "HTTP 503")
+    assert (entry["attempts"], entry["status"], entry["success"], entry["errorMessage"]) == (
+        4,
+        "failed",
+        False,
+        "HTTP 503",
+    )
     state = await webhook(api, tenant, hook["id"])
     assert state["failureCount"] == 1 and state["lastFailedAt"] and state["lastSuccessAt"] is None
 
@@ -201,18 +227,41 @@ async def test_ssrf_guard_off_allows_loopback(api, tenant):
         assert len(receiver.wait_for(1)) == 1
 
 
-@pytest.mark.parametrize("address,forbidden", [
-    ("127.0.0.1", True), ("10.1.2.3", True), ("172.16.0.1", True), ("192.168.1.1", True),
-    ("169.254.169.254", True), ("0.0.0.0", True), ("::1", True), ("fe80::1", True), ("fc00::1", True),
-    ("::ffff:127.0.0.1", True), ("224.0.0.1", True), ("93.184.216.34", False), ("2606:4700::1111", False),
-    # IPv4 carried inside IPv6: mapped, IPv4-compatible, NAT64 and 6to4 forms
-    ("::ffff:169.254.169.254", True), ("::ffff:10.0.0.1", True), ("::ffff:93.184.216.34", False),
-    ("::127.0.0.1", True), ("::a9fe:a9fe", True), ("::93.184.216.34", True),
-    ("64:ff9b::a9fe:a9fe", True), ("64:ff9b::127.0.0.1", True), ("64:ff9b::10.0.0.1", True),
-    ("64:ff9b::93.184.216.34", False), ("64:ff9b:1::a9fe:a9fe", True),
-    ("2002:7f00:1::1", True), ("2002:a9fe:a9fe::1", True), ("2002:c0a8:101::1", True), ("2002:5db8:d822::1", False),
-    ("2001:0:4136:e378:8000:63bf:3fff:fdd2", True),
-])
+@pytest.mark.parametrize(
+    "address,forbidden",
+    [
+        ("127.0.0.1", True),
+        ("10.1.2.3", True),
+        ("172.16.0.1", True),
+        ("192.168.1.1", True),
+        ("169.254.169.254", True),
+        ("0.0.0.0", True),
+        ("::1", True),
+        ("fe80::1", True),
+        ("fc00::1", True),
+        ("::ffff:127.0.0.1", True),
+        ("224.0.0.1", True),
+        ("93.184.216.34", False),
+        ("2606:4700::1111", False),
+        # IPv4 carried inside IPv6: mapped, IPv4-compatible, NAT64 and 6to4 forms
+        ("::ffff:169.254.169.254", True),
+        ("::ffff:10.0.0.1", True),
+        ("::ffff:93.184.216.34", False),
+        ("::127.0.0.1", True),
+        ("::a9fe:a9fe", True),
+        ("::93.184.216.34", True),
+        ("64:ff9b::a9fe:a9fe", True),
+        ("64:ff9b::127.0.0.1", True),
+        ("64:ff9b::10.0.0.1", True),
+        ("64:ff9b::93.184.216.34", False),
+        ("64:ff9b:1::a9fe:a9fe", True),
+        ("2002:7f00:1::1", True),
+        ("2002:a9fe:a9fe::1", True),
+        ("2002:c0a8:101::1", True),
+        ("2002:5db8:d822::1", False),
+        ("2001:0:4136:e378:8000:63bf:3fff:fdd2", True),
+    ],
+)
 def test_forbidden_addresses(address, forbidden):
     assert is_forbidden_address(address) is forbidden
 
@@ -220,9 +269,11 @@ def test_forbidden_addresses(address, forbidden):
 async def test_resend_is_delivered_with_the_given_data(api, tenant, dispatcher):
     with HttpReceiver() as receiver:
         hook = await create(api, tenant, receiver.url(), events=["email.opened"])
-        sent = await api.client.post(f"/v1/webhooks/{hook['id']}/resend",
-                                     json={"event": "email.opened", "data": {"emailId": "e9"}},
-                                     headers=tenant.headers)
+        sent = await api.client.post(
+            f"/v1/webhooks/{hook['id']}/resend",
+            json={"event": "email.opened", "data": {"emailId": "e9"}},
+            headers=tenant.headers,
+        )
         await dispatcher.run_once()
         [got] = receiver.wait_for(1)
     body = orjson.loads(got.body)
@@ -251,8 +302,13 @@ async def test_an_expired_lease_is_taken_over(api, tenant):
         await emit(api, tenant, now=t0)
         crashed = service.Dispatcher(api.db, allow_private=True, retry_schedule="")
         async with api.db.write() as conn:  # claimed, then the process "dies" before posting
-            claimed = await service.store.claim_due(conn, owner=crashed.owner, now=t0,
-                                                    lease_until=t0 + service.LEASE, capacity=service.store.Capacity(10, 4, 8))
+            claimed = await service.store.claim_due(
+                conn,
+                owner=crashed.owner,
+                now=t0,
+                lease_until=t0 + service.LEASE,
+                capacity=service.store.Capacity(10, 4, 8),
+            )
         assert len(claimed) == 1
         survivor = service.Dispatcher(api.db, allow_private=True, retry_schedule="")
         assert await survivor.run_once(t0 + timedelta(seconds=30)) == 0
@@ -272,8 +328,10 @@ async def test_logs_are_pruned_after_24_and_48_hours(api, tenant):
         await emit(api, tenant, now=t0, data={"n": 2})
         await once.run_once(t0)  # succeeds
         receiver.wait_for(2)
+
     def statuses(entries):
         return sorted(e["status"] for e in entries)
+
     assert statuses(await logs(api, tenant, hook["id"])) == ["failed", "succeeded"]
     assert await once.prune(t0 + timedelta(hours=23, minutes=59)) == 0
     assert await once.prune(t0 + timedelta(hours=24, minutes=1)) == 1
@@ -285,7 +343,9 @@ async def test_logs_are_pruned_after_24_and_48_hours(api, tenant):
 
 
 async def test_background_part_retries_with_a_short_schedule(api, tenant, settings):
-    quick = build_container(settings.model_copy(update={"webhook_retry_schedule": "0.05,0.05,0.05"}), migrate=False)
+    quick = build_container(
+        settings.model_copy(update={"webhook_retry_schedule": "0.05,0.05,0.05"}), migrate=False
+    )
     with HttpReceiver(fail_first=2) as receiver:
         hook = await create(api, tenant, receiver.url())
         await emit(api, tenant)

@@ -33,8 +33,13 @@ async def test_campaign_goes_out_once_per_recipient_with_its_message_id(api, ten
             async with running(container):
                 await wait_for(lambda: _sent(container, cid))
             async with container.db.read() as conn:
-                rows = (await conn.execute(sa.select(messages.c.email, messages.c.message_id_header, messages.c.status)
-                                           .where(messages.c.campaign_id == cid))).all()
+                rows = (
+                    await conn.execute(
+                        sa.select(messages.c.email, messages.c.message_id_header, messages.c.status).where(
+                            messages.c.campaign_id == cid
+                        )
+                    )
+                ).all()
         finally:
             await container.close()
     assert {r.status for r in rows} == {"sent"} and len(rows) == 120
@@ -59,9 +64,15 @@ async def test_replies_are_classified_5xx_bounce_4xx_retry_then_fail(api, tenant
             async with running(container):
                 await wait_for(lambda: _sent(container, cid))
             async with container.db.read() as conn:
-                rows = {r.email: r for r in (await conn.execute(
-                    sa.select(messages).where(messages.c.campaign_id == cid))).all()}
-                suppressed = (await conn.execute(sa.select(suppressions.c.email, suppressions.c.reason))).all()
+                rows = {
+                    r.email: r
+                    for r in (
+                        await conn.execute(sa.select(messages).where(messages.c.campaign_id == cid))
+                    ).all()
+                }
+                suppressed = (
+                    await conn.execute(sa.select(suppressions.c.email, suppressions.c.reason))
+                ).all()
                 events = (await conn.execute(sa.select(message_events.c.type, message_events.c.detail))).all()
         finally:
             await container.close()
@@ -82,8 +93,13 @@ async def test_temporary_failure_is_deferred_with_backoff(api, tenant, settings)
                 await wait_for(lambda: _count(container, cid, "sent", 1))
                 await wait_for(lambda: _count(container, cid, "deferred", 1))
             async with container.db.read() as conn:
-                row = (await conn.execute(sa.select(messages).where(
-                    messages.c.campaign_id == cid, messages.c.status == "deferred"))).one()
+                row = (
+                    await conn.execute(
+                        sa.select(messages).where(
+                            messages.c.campaign_id == cid, messages.c.status == "deferred"
+                        )
+                    )
+                ).one()
         finally:
             await container.close()
     delay = (row.next_attempt_at - row.updated_at).total_seconds()
@@ -96,7 +112,9 @@ async def _count(container, cid, status, n):
 
 async def test_relay_that_keeps_failing_pauses_the_campaign(api, tenant, settings):
     dead = f"smtp://127.0.0.1:{free_port()}?timeout=2"
-    container = container_for(settings, smtp_url=dead, relay_failure_limit=5, retry_base_seconds=0, max_attempts=100)
+    container = container_for(
+        settings, smtp_url=dead, relay_failure_limit=5, retry_base_seconds=0, max_attempts=100
+    )
     try:
         cid = await start_campaign(container.db, tenant.project_id, 30)
         async with running(container, scheduler=False, batch_size=10):
@@ -118,8 +136,9 @@ async def test_capture_transport_keeps_every_message_with_its_subject(api, tenan
     container = container_for(settings, smtp_url="capture")
     try:
         plain = await start_campaign(container.db, tenant.project_id, 40, subject="Plain news")
-        accented = await start_campaign(container.db, tenant.project_id, 10, subject="Nouvelles été",
-                                        prefix="accent")
+        accented = await start_campaign(
+            container.db, tenant.project_id, 10, subject="Nouvelles été", prefix="accent"
+        )
         async with running(container):
             await wait_for(lambda: _sent(container, plain))
             await wait_for(lambda: _sent(container, accented))

@@ -20,7 +20,9 @@ def dns_server():
 
 @pytest.fixture
 def settings(settings, dns_server):
-    return settings.model_copy(update={"dns_resolver": dns_server.address, "bounce_domain": "bounces.sendhouse.test"})
+    return settings.model_copy(
+        update={"dns_resolver": dns_server.address, "bounce_domain": "bounces.sendhouse.test"}
+    )
 
 
 async def _sent(container, cid):
@@ -55,7 +57,10 @@ async def test_campaign_mail_is_dkim_signed_once_the_domain_is_verified(api, ten
     signed = await _send_campaign(settings, tenant.project_id, "after")
     assert len(signed) == 3
     for message in signed:
-        assert message.data.startswith(b"DKIM-Signature: v=1; a=rsa-sha256;") and b"d=example.com;" in message.data
+        assert (
+            message.data.startswith(b"DKIM-Signature: v=1; a=rsa-sha256;")
+            and b"d=example.com;" in message.data
+        )
         assert dkim.verify(message.data, dnsfunc=lambda name, timeout=5: record)
         tampered = message.data.replace(b"Hello User", b"Hello Mallory")
         assert not dkim.verify(tampered, dnsfunc=lambda name, timeout=5: record)

@@ -27,11 +27,27 @@ async def _campaign(db, project_id: str, size: int, extra: tuple[str, ...] = ())
     async with db.write() as conn:
         for email in extra:
             contact_id = ids.new_id()
-            await conn.execute(contacts.insert().values(id=contact_id, project_id=project_id, email=email,
-                                                        custom_fields={}, created_at=now, updated_at=now))
-            await conn.execute(list_members.insert().values(list_id=list_id, contact_id=contact_id, created_at=now))
-    body = {"name": "Launch", "subject": "Hello", "htmlTemplate": HTML, "from": {"email": "news@example.com"},
-            "toLists": [list_id], "sendNow": True}
+            await conn.execute(
+                contacts.insert().values(
+                    id=contact_id,
+                    project_id=project_id,
+                    email=email,
+                    custom_fields={},
+                    created_at=now,
+                    updated_at=now,
+                )
+            )
+            await conn.execute(
+                list_members.insert().values(list_id=list_id, contact_id=contact_id, created_at=now)
+            )
+    body = {
+        "name": "Launch",
+        "subject": "Hello",
+        "htmlTemplate": HTML,
+        "from": {"email": "news@example.com"},
+        "toLists": [list_id],
+        "sendNow": True,
+    }
     created = await campaign_service.create_campaign(db, project_id, body, send_now_delay=0)
     assert await campaign_service.start_campaign(db, created["id"], utcnow()) is not None
     return created["id"]
@@ -39,7 +55,9 @@ async def _campaign(db, project_id: str, size: int, extra: tuple[str, ...] = ())
 
 async def _rows(db, cid) -> dict:
     async with db.read() as conn:
-        return {r.email: r for r in (await conn.execute(sa.select(messages).where(messages.c.campaign_id == cid)))}
+        return {
+            r.email: r for r in (await conn.execute(sa.select(messages).where(messages.c.campaign_id == cid)))
+        }
 
 
 async def _nothing_suppressed(db) -> None:
@@ -59,8 +77,14 @@ async def test_relay_failures_defer_and_suppress_nobody(api, tenant, settings, p
         relay.script_mail("530 5.7.0 Authentication required", "530 5.7.0 Authentication required")
         relay.script_rcpt("503 5.5.1 Error: need MAIL command", "421 4.3.2 shutting down")
         relay.cut_next_data()
-        container = container_for(settings, smtp_url=relay.url(), smtp_connections=1, retry_base_seconds=0,
-                                  max_attempts=10, relay_failure_limit=50)
+        container = container_for(
+            settings,
+            smtp_url=relay.url(),
+            smtp_connections=1,
+            retry_base_seconds=0,
+            max_attempts=10,
+            relay_failure_limit=50,
+        )
         try:
             cid = await _campaign(container.db, tenant.project_id, 6)
             async with running(container):
@@ -80,8 +104,9 @@ async def test_relay_refusing_every_message_pauses_the_campaign(api, tenant, set
     with ScriptedSmtp(auth=refusal == "535-to-auth") as relay:
         relay.script_mail(*["530 5.7.0 Authentication required"] * 200)
         url = relay.url("user:wrong@") if refusal == "535-to-auth" else relay.url()
-        container = container_for(settings, smtp_url=url, relay_failure_limit=5, retry_base_seconds=0,
-                                  max_attempts=100)
+        container = container_for(
+            settings, smtp_url=url, relay_failure_limit=5, retry_base_seconds=0, max_attempts=100
+        )
         try:
             cid = await _campaign(container.db, tenant.project_id, 20)
             async with running(container, scheduler=False, batch_size=10):
@@ -105,7 +130,9 @@ async def test_international_recipients(api, tenant, settings):
     with ScriptedSmtp() as relay:
         container = container_for(settings, smtp_url=relay.url(), smtp_connections=1)
         try:
-            cid = await _campaign(container.db, tenant.project_id, 3, ("kunde@bücher.example", "jürgen@example.com"))
+            cid = await _campaign(
+                container.db, tenant.project_id, 3, ("kunde@bücher.example", "jürgen@example.com")
+            )
             async with running(container):
                 await wait_for(lambda: _done(container, cid))
             rows = await _rows(container.db, cid)
@@ -116,5 +143,10 @@ async def test_international_recipients(api, tenant, settings):
     failed = rows["jürgen@example.com"]
     assert (failed.status, failed.attempts) == ("failed", 1)
     delivered = sorted(rcpt for kept in relay.kept for rcpt in kept.rcpt_to)
-    assert delivered == ["kunde@xn--bcher-kva.example", "user0@example.com", "user1@example.com", "user2@example.com"]
+    assert delivered == [
+        "kunde@xn--bcher-kva.example",
+        "user0@example.com",
+        "user1@example.com",
+        "user2@example.com",
+    ]
     assert relay.nested_mail_errors() == 0

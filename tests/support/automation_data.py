@@ -15,8 +15,10 @@ def series(*minutes: int) -> list[dict]:
     """wait → email pairs; the n-th email's subject is "Mail n"."""
     steps = []
     for n, delay in enumerate(minutes, 1):
-        steps += [{"type": "wait", "stepId": f"wait_{n}", "delay": {"value": delay, "unit": "minutes"}},
-                  {"type": "email", "stepId": f"email_{n}", "email": {**EMAIL, "subject": f"Mail {n}"}}]
+        steps += [
+            {"type": "wait", "stepId": f"wait_{n}", "delay": {"value": delay, "unit": "minutes"}},
+            {"type": "email", "stepId": f"email_{n}", "email": {**EMAIL, "subject": f"Mail {n}"}},
+        ]
     return steps
 
 
@@ -36,15 +38,20 @@ async def contact(api, tenant, email: str, **fields) -> str:
 async def runs(db, automation_id: str) -> list[dict]:
     async with db.read() as conn:
         query = sa.select(automation_runs).where(automation_runs.c.automation_id == automation_id)
-        return [dict(r) for r in (await conn.execute(query.order_by(automation_runs.c.entered_at))).mappings()]
+        return [
+            dict(r) for r in (await conn.execute(query.order_by(automation_runs.c.entered_at))).mappings()
+        ]
 
 
 async def mail_by_email(db, automation_id: str) -> dict[str, list[str]]:
     """{address: [subjects of its automation mail, in creation order]} (a shared content is stored
     on the first row that uses it: contentRowId)."""
-    query = (sa.select(messages.c.id, messages.c.email, messages.c.payload)
-             .join(automation_steps_log, automation_steps_log.c.message_id == messages.c.id)
-             .where(automation_steps_log.c.automation_id == automation_id).order_by(messages.c.created_at, messages.c.id))
+    query = (
+        sa.select(messages.c.id, messages.c.email, messages.c.payload)
+        .join(automation_steps_log, automation_steps_log.c.message_id == messages.c.id)
+        .where(automation_steps_log.c.automation_id == automation_id)
+        .order_by(messages.c.created_at, messages.c.id)
+    )
     async with db.read() as conn:
         rows = (await conn.execute(query)).all()
         contents = {r.id: r.payload.get("content") for r in rows}

@@ -29,7 +29,7 @@ PLAIN_UDP_LIMIT = 512
 
 def txt_rdata(value: str) -> str:
     """A TXT value in zone-file form, split into the 255-byte strings DNS requires."""
-    chunks = [value[i:i + 255] for i in range(0, len(value), 255)] or [""]
+    chunks = [value[i : i + 255] for i in range(0, len(value), 255)] or [""]
     return " ".join('"' + c.replace("\\", "\\\\").replace('"', '\\"') + '"' for c in chunks)
 
 
@@ -48,7 +48,7 @@ class DnsServer:
 
     @property
     def address(self) -> str:
-        """"127.0.0.1:<port>", the form settings.dns_resolver takes."""
+        """ "127.0.0.1:<port>", the form settings.dns_resolver takes."""
         host, port = self._sock.getsockname()
         return f"{host}:{port}"
 

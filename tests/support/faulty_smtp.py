@@ -35,8 +35,17 @@ from aiosmtpd.smtp import SMTP
 from tests.support.smtp_sink import free_port
 
 _PARSER = email.parser.BytesHeaderParser(policy=email.policy.default)
-DEFAULT_RATES = {"421@rcpt": 0.04, "451@rcpt": 0.04, "550@rcpt": 0.006, "451@data": 0.04, "550@data": 0.006,
-                 "cut": 0.04, "drop": 0.03, "stall@rcpt": 0.006, "stall@data": 0.006}
+DEFAULT_RATES = {
+    "421@rcpt": 0.04,
+    "451@rcpt": 0.04,
+    "550@rcpt": 0.006,
+    "451@data": 0.04,
+    "550@data": 0.006,
+    "cut": 0.04,
+    "drop": 0.03,
+    "stall@rcpt": 0.006,
+    "stall@data": 0.006,
+}
 KEEPING = ("ok", "drop", "stall@data")
 
 
@@ -169,8 +178,14 @@ class FaultyHandler:
 class FaultySmtp:
     """`with FaultySmtp(seed=…) as relay:`; `relay.url(timeout)` is the smtp:// URL to deliver to."""
 
-    def __init__(self, *, seed: int, rates: dict[str, float] | None = None, stall: float = 3.0,
-                 pipelining: bool = False):
+    def __init__(
+        self,
+        *,
+        seed: int,
+        rates: dict[str, float] | None = None,
+        stall: float = 3.0,
+        pipelining: bool = False,
+    ):
         self.handler = FaultyHandler(seed, dict(rates or DEFAULT_RATES), stall, pipelining=pipelining)
         self.controller = Controller(self.handler, hostname="127.0.0.1", port=free_port(), data_size_limit=0)
         self.controller.factory = lambda: FaultySMTP(self.handler, hostname="faulty.test")

@@ -26,8 +26,9 @@ from tests.support.smtp_sink import free_port
 SECRET = "test-secret-key"  # the `settings` fixture's secret_key
 
 
-async def sent_campaign(db, project_id: str, size: int, *, ago: float = 60.0, queued=(), leased=(),
-                        **fields) -> tuple[str, list[dict]]:
+async def sent_campaign(
+    db, project_id: str, size: int, *, ago: float = 60.0, queued=(), leased=(), **fields
+) -> tuple[str, list[dict]]:
     """A started campaign whose rows (in email order) were all accepted by the relay `ago` seconds
     ago, recorded through the ledger (so its counters are kept), except those at the `queued`
     positions (left queued) and the `leased` ones (sending, leased to worker "w1")."""
@@ -35,12 +36,25 @@ async def sent_campaign(db, project_id: str, size: int, *, ago: float = 60.0, qu
     at = utcnow() - timedelta(seconds=ago)
     mine = messages.c.campaign_id == campaign_id
     async with db.write() as conn:
-        row_ids = list((await conn.execute(sa.select(messages.c.id).where(mine).order_by(messages.c.email))).scalars())
-        await ledger.mark_sent(conn, [{"row_id": row_id, "response": "250 OK"} for i, row_id in enumerate(row_ids)
-                                      if i not in (*queued, *leased)], at)
+        row_ids = list(
+            (await conn.execute(sa.select(messages.c.id).where(mine).order_by(messages.c.email))).scalars()
+        )
+        await ledger.mark_sent(
+            conn,
+            [
+                {"row_id": row_id, "response": "250 OK"}
+                for i, row_id in enumerate(row_ids)
+                if i not in (*queued, *leased)
+            ],
+            at,
+        )
         held = [row_ids[i] for i in leased]
-        await conn.execute(messages.update().where(messages.c.id.in_(held)).values(status="sending", lease_owner="w1"))
-        rows = (await conn.execute(sa.select(messages).where(mine).order_by(messages.c.email))).mappings().all()
+        await conn.execute(
+            messages.update().where(messages.c.id.in_(held)).values(status="sending", lease_owner="w1")
+        )
+        rows = (
+            (await conn.execute(sa.select(messages).where(mine).order_by(messages.c.email))).mappings().all()
+        )
     return campaign_id, [dict(r) for r in rows]
 
 
@@ -66,18 +80,25 @@ def preference_path(row: dict, group: str | None = None) -> str:
 
 async def subscribe_all(db, project_id: str) -> str:
     """A webhook of the project subscribed to every email event (deliveries stay stored: no dispatcher)."""
-    hook = await webhook_service.create_webhook(db, project_id, url="http://127.0.0.1:9/hook",
-                                                events=list(webhook_service.rules.EMAIL_EVENTS
-                                                            + webhook_service.rules.SUBSCRIPTION_EVENTS))
+    hook = await webhook_service.create_webhook(
+        db,
+        project_id,
+        url="http://127.0.0.1:9/hook",
+        events=list(webhook_service.rules.EMAIL_EVENTS + webhook_service.rules.SUBSCRIPTION_EVENTS),
+    )
     return hook["id"]
 
 
 async def deliveries(db, project_id: str) -> list[tuple[str, dict]]:
     """(event, data) of every stored webhook delivery of the project, oldest first."""
     async with db.read() as conn:
-        rows = (await conn.execute(sa.select(webhook_deliveries.c.event, webhook_deliveries.c.payload)
-                                   .where(webhook_deliveries.c.project_id == project_id)
-                                   .order_by(webhook_deliveries.c.created_at, webhook_deliveries.c.id))).all()
+        rows = (
+            await conn.execute(
+                sa.select(webhook_deliveries.c.event, webhook_deliveries.c.payload)
+                .where(webhook_deliveries.c.project_id == project_id)
+                .order_by(webhook_deliveries.c.created_at, webhook_deliveries.c.id)
+            )
+        ).all()
     return [(event, orjson.loads(payload)["data"]) for event, payload in rows]
 
 
@@ -90,8 +111,11 @@ async def events_of(db, **where) -> list[dict]:
 async def suppressed(db, project_id: str) -> set[tuple[str, str, str]]:
     """{(email, group code, reason)} of the project."""
     joined = suppressions.join(suppression_groups, suppression_groups.c.id == suppressions.c.group_id)
-    query = (sa.select(suppressions.c.email, suppression_groups.c.group_code, suppressions.c.reason)
-             .select_from(joined).where(suppressions.c.project_id == project_id))
+    query = (
+        sa.select(suppressions.c.email, suppression_groups.c.group_code, suppressions.c.reason)
+        .select_from(joined)
+        .where(suppressions.c.project_id == project_id)
+    )
     async with db.read() as conn:
         return {tuple(r) for r in (await conn.execute(query)).all()}
 

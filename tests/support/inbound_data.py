@@ -24,8 +24,9 @@ BOUNCE_DOMAIN = "bounces.sendhouse.test"
 SELECTOR = b"s1"
 
 
-async def receiving_domain(api, tenant, dns_server: DnsServer, name: str = "example.com", *,
-                           mx: bool = True) -> dict:
+async def receiving_domain(
+    api, tenant, dns_server: DnsServer, name: str = "example.com", *, mx: bool = True
+) -> dict:
     """A domain of the tenant verified for sending (records served by dns_server) with inbound on."""
     added = await api.client.post("/v1/domains", json={"domain": name}, headers=tenant.headers)
     assert added.status_code == 200, added.text
@@ -43,28 +44,52 @@ async def receiving_domain(api, tenant, dns_server: DnsServer, name: str = "exam
 class SenderDomain:
     """A domain that sends to us: its DKIM key, and SPF/DMARC records served by the DNS server."""
 
-    def __init__(self, dns_server: DnsServer, name: str = "sender.org", *, spf_ip: str = "127.0.0.1",
-                 dmarc: str = "v=DMARC1; p=reject"):
+    def __init__(
+        self,
+        dns_server: DnsServer,
+        name: str = "sender.org",
+        *,
+        spf_ip: str = "127.0.0.1",
+        dmarc: str = "v=DMARC1; p=reject",
+    ):
         self.name = name
         key = rsa.generate_private_key(public_exponent=65537, key_size=1024)
-        self.private_pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                             serialization.NoEncryption())
-        public = key.public_key().public_bytes(serialization.Encoding.DER,
-                                               serialization.PublicFormat.SubjectPublicKeyInfo)
-        dns_server.add(f"{SELECTOR.decode()}._domainkey.{name}", "TXT",
-                       "v=DKIM1; k=rsa; p=" + base64.b64encode(public).decode())
+        self.private_pem = key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+        public = key.public_key().public_bytes(
+            serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+        dns_server.add(
+            f"{SELECTOR.decode()}._domainkey.{name}",
+            "TXT",
+            "v=DKIM1; k=rsa; p=" + base64.b64encode(public).decode(),
+        )
         dns_server.add(name, "TXT", f"v=spf1 ip4:{spf_ip} -all")
         dns_server.add(f"_dmarc.{name}", "TXT", dmarc)
 
     def sign(self, raw: bytes) -> bytes:
-        signature = dkim.sign(raw, SELECTOR, self.name.encode(), self.private_pem,
-                              include_headers=[b"from", b"to", b"subject", b"message-id"])
+        signature = dkim.sign(
+            raw,
+            SELECTOR,
+            self.name.encode(),
+            self.private_pem,
+            include_headers=[b"from", b"to", b"subject", b"message-id"],
+        )
         return signature + raw
 
 
-def message(*, sender: str, to: str, subject: str = "Hello", text: str = "Hi there.\n", html: str | None = None,
-            attachments: tuple[tuple[str, str, bytes], ...] = (), headers: dict | None = None,
-            message_id: str | None = None) -> bytes:
+def message(
+    *,
+    sender: str,
+    to: str,
+    subject: str = "Hello",
+    text: str = "Hi there.\n",
+    html: str | None = None,
+    attachments: tuple[tuple[str, str, bytes], ...] = (),
+    headers: dict | None = None,
+    message_id: str | None = None,
+) -> bytes:
     """A message as a mail client writes it (CRLF line endings)."""
     mail = EmailMessage()
     mail["From"], mail["To"], mail["Subject"] = sender, to, subject
@@ -86,8 +111,9 @@ def _smtp_send(port: int, mail_from: str, rcpts: list[str], raw: bytes, helo: st
         return client.sendmail(mail_from, rcpts, raw)
 
 
-async def smtp_send(port: int, mail_from: str, rcpts: list[str], raw: bytes, *,
-                    helo: str = "client.sender.org") -> dict:
+async def smtp_send(
+    port: int, mail_from: str, rcpts: list[str], raw: bytes, *, helo: str = "client.sender.org"
+) -> dict:
     """smtplib.sendmail in a thread; its refused-recipients dict (raises like smtplib)."""
     return await asyncio.to_thread(_smtp_send, port, mail_from, rcpts, raw, helo)
 
@@ -96,5 +122,6 @@ def swaks(*args: str) -> subprocess.CompletedProcess:
     """Run swaks (Debian package, installed by .ci/setup-tools) with a bounded time."""
     if shutil.which("swaks") is None:
         pytest.skip("swaks is not installed (.ci/setup-tools installs it)")
-    return subprocess.run(["swaks", "--timeout", "30", *args], capture_output=True, text=True, timeout=60,
-                          check=False)
+    return subprocess.run(
+        ["swaks", "--timeout", "30", *args], capture_output=True, text=True, timeout=60, check=False
+    )

@@ -26,8 +26,14 @@ START_TIMEOUT = 60.0  # a loaded 2-core machine starts Python slowly
 def sendhouse_env(settings, **extra) -> dict[str, str]:
     """The environment of a process on the test's database and data dir (no other SENDHOUSE_* leaks in)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("SENDHOUSE_")}
-    env.update({"SENDHOUSE_DATABASE_URL": settings.resolved_database_url(), "SENDHOUSE_DATA_DIR": str(settings.data_dir),
-                "SENDHOUSE_SECRET_KEY": "test-secret-key", "SENDHOUSE_WEBHOOK_ALLOW_PRIVATE": "true"})
+    env.update(
+        {
+            "SENDHOUSE_DATABASE_URL": settings.resolved_database_url(),
+            "SENDHOUSE_DATA_DIR": str(settings.data_dir),
+            "SENDHOUSE_SECRET_KEY": "test-secret-key",
+            "SENDHOUSE_WEBHOOK_ALLOW_PRIVATE": "true",
+        }
+    )
     env.update({k: str(v) for k, v in extra.items()})
     return env
 
@@ -36,8 +42,13 @@ class Sendhouse:
     """`python -m sendhouse ARGS` as a child process; keeps every line of its stdout and stderr."""
 
     def __init__(self, args: list[str], env: dict[str, str]):
-        self.proc = subprocess.Popen([sys.executable, "-m", "sendhouse", *args], env=env, stdout=subprocess.PIPE,
-                                     stderr=subprocess.PIPE, text=True)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "sendhouse", *args],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         self.out: list[str] = []
         self.err: list[str] = []
         for stream, lines in ((self.proc.stdout, self.out), (self.proc.stderr, self.err)):

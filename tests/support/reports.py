@@ -4,9 +4,15 @@ as a receiving MTA would send them back to a VERP return path."""
 from __future__ import annotations
 
 
-def dsn(*, to: str, recipient: str, status: str = "5.1.1", action: str = "failed",
-        diagnostic: str = "smtp; 550 5.1.1 <{r}>: Recipient address rejected: User unknown",
-        message_id: str = "<orig@example.com>") -> bytes:
+def dsn(
+    *,
+    to: str,
+    recipient: str,
+    status: str = "5.1.1",
+    action: str = "failed",
+    diagnostic: str = "smtp; 550 5.1.1 <{r}>: Recipient address rejected: User unknown",
+    message_id: str = "<orig@example.com>",
+) -> bytes:
     """A Postfix-style delivery status notification quoting the original headers."""
     diag = diagnostic.format(r=recipient)
     return f"""Return-Path: <>\r
@@ -60,7 +66,9 @@ Message-ID: {message_id}\r
 """.encode()
 
 
-def arf(*, to: str, recipient: str, feedback_type: str = "abuse", message_id: str = "<orig@example.com>") -> bytes:
+def arf(
+    *, to: str, recipient: str, feedback_type: str = "abuse", message_id: str = "<orig@example.com>"
+) -> bytes:
     """An ARF (RFC 5965) complaint report as a mailbox provider's feedback loop sends it."""
     return f"""From: <staff@hotmail.example>\r
 Date: Mon, 1 Dec 2026 11:00:00 +0000\r

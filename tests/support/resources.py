@@ -20,28 +20,68 @@ async def _post(client: httpx2.AsyncClient, headers: dict, path: str, body: dict
 async def create_all(client: httpx2.AsyncClient, headers: dict) -> dict[str, str]:
     """A contact, list, template, sender, domain, suppression group, webhook, property, campaign, mail,
     event definition and automation."""
-    contact = await _post(client, headers, "/v1/contacts", {"email": "owner@example.com", "userId": "owner-1",
-                                                           "firstName": "Owner"})
+    contact = await _post(
+        client,
+        headers,
+        "/v1/contacts",
+        {"email": "owner@example.com", "userId": "owner-1", "firstName": "Owner"},
+    )
     listed = await _post(client, headers, "/v1/contact-lists", {"name": "Owners"})
     template = await _post(client, headers, "/v1/templates", {"templateName": "Welcome", "subject": "Hi"})
     sender = await _post(client, headers, "/v1/senders", {"email": "team@example.com", "name": "Team"})
     domain = await _post(client, headers, "/v1/domains", {"domain": "owner-example.com"})
     group = await _post(client, headers, "/v1/suppression-groups", {"name": "Newsletter"})
-    hook = await _post(client, headers, "/v1/webhooks", {"url": "https://hooks.example.com/x",
-                                                         "events": ["contact.created"]})
+    hook = await _post(
+        client, headers, "/v1/webhooks", {"url": "https://hooks.example.com/x", "events": ["contact.created"]}
+    )
     await _post(client, headers, "/v1/contact-properties", {"fieldName": "plan", "fieldType": "string"})
     campaign = await _post(client, headers, "/v1/campaigns", {**CAMPAIGN, "toLists": [_id(listed)]})
-    mail = await _post(client, headers, "/v1/mails/send", {
-        "to": {"email": "owner@example.com"}, "from": {"email": "team@example.com"},
-        "subject": "Receipt", "html": "<p>Thanks</p>"})
+    mail = await _post(
+        client,
+        headers,
+        "/v1/mails/send",
+        {
+            "to": {"email": "owner@example.com"},
+            "from": {"email": "team@example.com"},
+            "subject": "Receipt",
+            "html": "<p>Thanks</p>",
+        },
+    )
     event = await _post(client, headers, "/v1/events", {"eventName": "signed_up"})
-    flow = await _post(client, headers, "/v1/automations", {"name": "Welcome", "steps": [
-        {"type": "wait", "delay": {"value": 0, "unit": "minutes"}},
-        {"type": "email", "email": {"htmlTemplate": "<p>Hi</p>", "subject": "Hi", "senderEmail": "team@example.com"}}]})
-    return {"contact_id": _id(contact), "list_id": _id(listed), "template_id": _id(template),
-            "sender_id": _id(sender), "domain_id": _id(domain), "group_id": _id(group),
-            "webhook_id": _id(hook), "campaign_id": _id(campaign), "email_id": mail["emailId"],
-            "name": "plan", "user_id": "owner-1", "event_name": event["eventName"], "automation_id": _id(flow)}
+    flow = await _post(
+        client,
+        headers,
+        "/v1/automations",
+        {
+            "name": "Welcome",
+            "steps": [
+                {"type": "wait", "delay": {"value": 0, "unit": "minutes"}},
+                {
+                    "type": "email",
+                    "email": {
+                        "htmlTemplate": "<p>Hi</p>",
+                        "subject": "Hi",
+                        "senderEmail": "team@example.com",
+                    },
+                },
+            ],
+        },
+    )
+    return {
+        "contact_id": _id(contact),
+        "list_id": _id(listed),
+        "template_id": _id(template),
+        "sender_id": _id(sender),
+        "domain_id": _id(domain),
+        "group_id": _id(group),
+        "webhook_id": _id(hook),
+        "campaign_id": _id(campaign),
+        "email_id": mail["emailId"],
+        "name": "plan",
+        "user_id": "owner-1",
+        "event_name": event["eventName"],
+        "automation_id": _id(flow),
+    }
 
 
 def _id(data: dict) -> str:

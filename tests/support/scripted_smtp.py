@@ -92,8 +92,14 @@ class ScriptedHandler:
         with self.lock:
             scripted = self.data_replies.popleft() if self.data_replies else None
             if not scripted:
-                self.kept.append(Kept(envelope.mail_from, list(envelope.mail_options), list(envelope.rcpt_tos),
-                                      envelope.original_content or envelope.content))
+                self.kept.append(
+                    Kept(
+                        envelope.mail_from,
+                        list(envelope.mail_options),
+                        list(envelope.rcpt_tos),
+                        envelope.original_content or envelope.content,
+                    )
+                )
         return scripted or "250 2.0.0 accepted"
 
     def authenticate(self, server, session, envelope, mechanism, data) -> AuthResult:
@@ -124,12 +130,22 @@ class RecordingSMTP(SMTP):
 class ScriptedSmtp:
     """`with ScriptedSmtp(smtputf8=…, pipelining=…, auth=…) as relay:`; `relay.url` to deliver to."""
 
-    def __init__(self, *, smtputf8: bool = False, pipelining: bool = False, auth: bool = False,
-                 tls: tuple[str, str] | None = None):
+    def __init__(
+        self,
+        *,
+        smtputf8: bool = False,
+        pipelining: bool = False,
+        auth: bool = False,
+        tls: tuple[str, str] | None = None,
+    ):
         self.handler = ScriptedHandler(pipelining=pipelining)
         self.port = free_port()
-        options = {"hostname": "relay.test", "enable_SMTPUTF8": smtputf8, "data_size_limit": 0,
-                   "decode_data": False}
+        options = {
+            "hostname": "relay.test",
+            "enable_SMTPUTF8": smtputf8,
+            "data_size_limit": 0,
+            "decode_data": False,
+        }
         if tls:  # (cert file, key file): STARTTLS offered and required
             context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
             context.load_cert_chain(*tls)
@@ -185,16 +201,27 @@ def self_signed_certificate(folder) -> tuple[str, str]:
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
     now = datetime.datetime.now(datetime.UTC)
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-            .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(hours=1))
-            .not_valid_after(now + datetime.timedelta(days=1))
-            .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False)
-            .add_extension(x509.BasicConstraints(ca=True, path_length=None), True)
-            .sign(key, hashes.SHA256()))
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(hours=1))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False
+        )
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), True)
+        .sign(key, hashes.SHA256())
+    )
     cert_file, key_file = f"{folder}/relay.pem", f"{folder}/relay.key"
     with open(cert_file, "wb") as out:
         out.write(cert.public_bytes(serialization.Encoding.PEM))
     with open(key_file, "wb") as out:
-        out.write(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                    serialization.NoEncryption()))
+        out.write(
+            key.private_bytes(
+                serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+            )
+        )
     return cert_file, key_file

@@ -26,31 +26,57 @@ from sendhouse.store.schema.campaigns import campaigns, messages
 from sendhouse.worker import Worker
 
 CHUNK = 2000
-HTML = "<html><body><p>Hello {{first_name | \"there\"}}</p><a href=\"https://example.com/x\">x</a></body></html>"
+HTML = '<html><body><p>Hello {{first_name | "there"}}</p><a href="https://example.com/x">x</a></body></html>'
 
 
 async def seed_list(db, project_id: str, size: int, *, prefix: str = "user") -> str:
     """A plain list of `size` contacts, inserted directly in chunks."""
     now, list_id = utcnow(), ids.new_id()
     async with db.write() as conn:
-        await conn.execute(contact_lists.insert().values(
-            id=list_id, project_id=project_id, name="Customers", type="list", created_at=now, updated_at=now))
+        await conn.execute(
+            contact_lists.insert().values(
+                id=list_id,
+                project_id=project_id,
+                name="Customers",
+                type="list",
+                created_at=now,
+                updated_at=now,
+            )
+        )
     for start in range(0, size, CHUNK):
-        people = [{"id": ids.new_id(), "project_id": project_id, "email": f"{prefix}{i}@example.com",
-                   "custom_fields": {}, "first_name": f"User{i}", "created_at": now, "updated_at": now}
-                  for i in range(start, min(size, start + CHUNK))]
+        people = [
+            {
+                "id": ids.new_id(),
+                "project_id": project_id,
+                "email": f"{prefix}{i}@example.com",
+                "custom_fields": {},
+                "first_name": f"User{i}",
+                "created_at": now,
+                "updated_at": now,
+            }
+            for i in range(start, min(size, start + CHUNK))
+        ]
         async with db.write() as conn:
             await conn.execute(contacts.insert(), people)
-            await conn.execute(list_members.insert(), [
-                {"list_id": list_id, "contact_id": p["id"], "created_at": now} for p in people])
+            await conn.execute(
+                list_members.insert(),
+                [{"list_id": list_id, "contact_id": p["id"], "created_at": now} for p in people],
+            )
     return list_id
 
 
 async def start_campaign(db, project_id: str, size: int, **fields) -> str:
     """A campaign to a fresh list of `size` contacts, created through the service and started now."""
     list_id = await seed_list(db, project_id, size, prefix=fields.pop("prefix", "user"))
-    body = {"name": "Launch", "subject": "Hello", "htmlTemplate": HTML, "from": {"email": "news@example.com"},
-            "toLists": [list_id], "sendNow": True, **fields}
+    body = {
+        "name": "Launch",
+        "subject": "Hello",
+        "htmlTemplate": HTML,
+        "from": {"email": "news@example.com"},
+        "toLists": [list_id],
+        "sendNow": True,
+        **fields,
+    }
     created = await campaign_service.create_campaign(db, project_id, body, send_now_delay=0)
     started = await campaign_service.start_campaign(db, created["id"], utcnow())
     assert started is not None
@@ -59,14 +85,19 @@ async def start_campaign(db, project_id: str, size: int, **fields) -> str:
 
 async def ledger_counts(db, campaign_id: str) -> Counter:
     async with db.read() as conn:
-        rows = await conn.execute(sa.select(messages.c.status, sa.func.count())
-                                  .where(messages.c.campaign_id == campaign_id).group_by(messages.c.status))
+        rows = await conn.execute(
+            sa.select(messages.c.status, sa.func.count())
+            .where(messages.c.campaign_id == campaign_id)
+            .group_by(messages.c.status)
+        )
         return Counter(dict(rows.all()))
 
 
 async def campaign_row(db, campaign_id: str) -> dict:
     async with db.read() as conn:
-        return dict((await conn.execute(sa.select(campaigns).where(campaigns.c.id == campaign_id))).mappings().one())
+        return dict(
+            (await conn.execute(sa.select(campaigns).where(campaigns.c.id == campaign_id))).mappings().one()
+        )
 
 
 async def wait_for(predicate, *, timeout: float = 60.0, every: float = 0.05):
@@ -101,9 +132,14 @@ async def running(container, *, scheduler: bool = True, **worker_options):
 
 def spawn_worker(settings, smtp_url: str, *, scheduler: bool = True, **env) -> subprocess.Popen:
     """`sendhouse worker` as a real process on the test's database, delivering to smtp_url."""
-    variables = {**os.environ, "SENDHOUSE_DATABASE_URL": settings.resolved_database_url(),
-                 "SENDHOUSE_SMTP_URL": smtp_url, "SENDHOUSE_DATA_DIR": str(settings.data_dir),
-                 "SENDHOUSE_SECRET_KEY": "test-secret-key", **{k: str(v) for k, v in env.items()}}
+    variables = {
+        **os.environ,
+        "SENDHOUSE_DATABASE_URL": settings.resolved_database_url(),
+        "SENDHOUSE_SMTP_URL": smtp_url,
+        "SENDHOUSE_DATA_DIR": str(settings.data_dir),
+        "SENDHOUSE_SECRET_KEY": "test-secret-key",
+        **{k: str(v) for k, v in env.items()},
+    }
     args = [sys.executable, "-m", "sendhouse", "worker"] + ([] if scheduler else ["--no-scheduler"])
     proc = subprocess.Popen(args, env=variables, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     proc.stderr_tail = collections.deque(maxlen=200)

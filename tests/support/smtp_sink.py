@@ -65,8 +65,15 @@ class SinkHandler:
         data = envelope.original_content or envelope.content
         head = _PARSER.parsebytes(data.split(b"\r\n\r\n", 1)[0])
         with self.lock:
-            self.messages.append(Received(envelope.mail_from, list(envelope.rcpt_tos), data,
-                                          str(head.get("Message-ID", "")), time.monotonic()))
+            self.messages.append(
+                Received(
+                    envelope.mail_from,
+                    list(envelope.rcpt_tos),
+                    data,
+                    str(head.get("Message-ID", "")),
+                    time.monotonic(),
+                )
+            )
         return "250 2.0.0 accepted"
 
 

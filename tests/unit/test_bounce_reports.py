@@ -21,21 +21,38 @@ def test_permanent_dsn_is_a_hard_bounce_with_status_reason_and_original_message(
 
 def test_status_class_wins_over_the_action_field():
     # A relay that says "failed" for a 4.x.x status: the status decides (listmonk #2873's lesson).
-    found = bounces.parse_report(dsn(to=TO, recipient="a@example.com", status="4.4.7", action="failed",
-                                     diagnostic="smtp; 421 4.4.7 queue expired"))
+    found = bounces.parse_report(
+        dsn(
+            to=TO,
+            recipient="a@example.com",
+            status="4.4.7",
+            action="failed",
+            diagnostic="smtp; 421 4.4.7 queue expired",
+        )
+    )
     assert found.kind == bounces.SOFT and found.bounce_type == "Transient"
 
 
-@pytest.mark.parametrize("status, action, kind, sub_type", [
-    ("4.2.2", "delayed", bounces.SOFT, "MailboxFull"),
-    ("5.2.2", "failed", bounces.HARD, "MailboxFull"),
-    ("5.3.4", "failed", bounces.HARD, "MessageTooLarge"),
-    ("4.7.1", "delayed", bounces.SOFT, "ContentRejected"),
-    ("5.7.1", "failed", bounces.HARD, "General"),
-])
+@pytest.mark.parametrize(
+    "status, action, kind, sub_type",
+    [
+        ("4.2.2", "delayed", bounces.SOFT, "MailboxFull"),
+        ("5.2.2", "failed", bounces.HARD, "MailboxFull"),
+        ("5.3.4", "failed", bounces.HARD, "MessageTooLarge"),
+        ("4.7.1", "delayed", bounces.SOFT, "ContentRejected"),
+        ("5.7.1", "failed", bounces.HARD, "General"),
+    ],
+)
 def test_classification_and_sub_types(status, action, kind, sub_type):
-    found = bounces.parse_report(dsn(to=TO, recipient="a@example.com", status=status, action=action,
-                                     diagnostic=f"smtp; 5xx {status} text"))
+    found = bounces.parse_report(
+        dsn(
+            to=TO,
+            recipient="a@example.com",
+            status=status,
+            action=action,
+            diagnostic=f"smtp; 5xx {status} text",
+        )
+    )
     assert (found.kind, found.sub_type, found.status) == (kind, sub_type, status)
 
 
@@ -49,12 +66,25 @@ def test_a_success_dsn_is_no_bounce():
     assert bounces.parse_report(raw) is None
 
 
-@pytest.mark.parametrize("feedback_type, complaint_type", [("abuse", "abuse"), ("fraud", "fraud"),
-                                                            ("virus", "virus"), ("other", "other"),
-                                                            ("auth-failure", "other")])
+@pytest.mark.parametrize(
+    "feedback_type, complaint_type",
+    [
+        ("abuse", "abuse"),
+        ("fraud", "fraud"),
+        ("virus", "virus"),
+        ("other", "other"),
+        ("auth-failure", "other"),
+    ],
+)
 def test_arf_reports_are_complaints(feedback_type, complaint_type):
-    found = bounces.parse_report(arf(to=TO, recipient="Reader@Example.com", feedback_type=feedback_type,
-                                     message_id="<row@sendhouse.test>"))
+    found = bounces.parse_report(
+        arf(
+            to=TO,
+            recipient="Reader@Example.com",
+            feedback_type=feedback_type,
+            message_id="<row@sendhouse.test>",
+        )
+    )
     assert found.kind == bounces.COMPLAINT and found.complaint_type == complaint_type
     assert found.recipients == ("reader@example.com",) and found.original_message_id == "<row@sendhouse.test>"
 
@@ -68,30 +98,38 @@ def test_vendor_bounce_found_by_flufl_with_status_from_the_text():
     assert (found.kind, found.status, found.recipients) == (bounces.HARD, "5.1.1", ("lost@example.org",))
 
 
-@pytest.mark.parametrize("raw", [
-    b"From: friend@example.com\r\nSubject: hello\r\n\r\nJust saying hi.\r\n",
-    b"Subject: out of office\r\n\r\nI am away.\r\n",  # no From: flufl's detectors trip on it
-    b"",
-])
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b"From: friend@example.com\r\nSubject: hello\r\n\r\nJust saying hi.\r\n",
+        b"Subject: out of office\r\n\r\nI am away.\r\n",  # no From: flufl's detectors trip on it
+        b"",
+    ],
+)
 def test_ordinary_mail_is_no_report(raw):
     assert bounces.parse_report(raw) is None
 
 
-@pytest.mark.parametrize("preset, sent, delivered, bounced, complained, pauses", [
-    ("balanced", 99, 60, 60, 0, False),  # below the minimum sent: never
-    ("balanced", 100, 97, 3, 0, False),  # exactly 3 %: not above
-    ("balanced", 100, 96, 4, 0, True),
-    ("conservative", 100, 97, 3, 0, True),
-    ("aggressive", 100, 95, 5, 0, False),
-    ("aggressive", 100, 94, 6, 0, True),
-    ("balanced", 10000, 10000, 0, 7, False),  # 0.07 %: not above
-    ("balanced", 10000, 10000, 0, 8, True),
-    ("conservative", 10000, 10000, 0, 6, True),
-    ("aggressive", 10000, 10000, 0, 10, False),
-    ("unknown-preset", 100, 96, 4, 0, True),  # unknown presets act as balanced
-])
+@pytest.mark.parametrize(
+    "preset, sent, delivered, bounced, complained, pauses",
+    [
+        ("balanced", 99, 60, 60, 0, False),  # below the minimum sent: never
+        ("balanced", 100, 97, 3, 0, False),  # exactly 3 %: not above
+        ("balanced", 100, 96, 4, 0, True),
+        ("conservative", 100, 97, 3, 0, True),
+        ("aggressive", 100, 95, 5, 0, False),
+        ("aggressive", 100, 94, 6, 0, True),
+        ("balanced", 10000, 10000, 0, 7, False),  # 0.07 %: not above
+        ("balanced", 10000, 10000, 0, 8, True),
+        ("conservative", 10000, 10000, 0, 6, True),
+        ("aggressive", 10000, 10000, 0, 10, False),
+        ("unknown-preset", 100, 96, 4, 0, True),  # unknown presets act as balanced
+    ],
+)
 def test_thresholds(preset, sent, delivered, bounced, complained, pauses):
-    reason = bounces.threshold_breach(preset, sent=sent, delivered=delivered, bounced=bounced, complained=complained)
+    reason = bounces.threshold_breach(
+        preset, sent=sent, delivered=delivered, bounced=bounced, complained=complained
+    )
     assert (reason is not None) == pauses
     if reason:
         assert ("Bounce rate" if bounced else "Complaint rate") in reason

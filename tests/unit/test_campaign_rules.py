@@ -24,15 +24,32 @@ def test_length_limits_at_and_beyond(field, limit):
 
 def test_from_name_limit_and_email_format():
     assert rules.check_fields({"from": {"email": "a@example.com", "name": "n" * 200}}) == []
-    assert fields_of(rules.check_fields({"from": {"email": "a@example.com", "name": "n" * 201}})) == ["from.name"]
+    assert fields_of(rules.check_fields({"from": {"email": "a@example.com", "name": "n" * 201}})) == [
+        "from.name"
+    ]
     assert fields_of(rules.check_fields({"from": {"email": "not-an-address"}})) == ["from.email"]
     assert fields_of(rules.check_fields({"replyTo": "also@bad@"})) == ["replyTo"]
 
 
 def test_blank_name_is_required_and_every_problem_is_listed():
-    found = rules.check_fields({"name": "  ", "sendMode": "later", "gradualStrategy": "3x", "dailyBatchSize": 0,
-                                "timezone": "Mars/Olympus", "scheduledAt": "tomorrow"})
-    assert fields_of(found) == ["name", "sendMode", "gradualStrategy", "dailyBatchSize", "timezone", "scheduledAt"]
+    found = rules.check_fields(
+        {
+            "name": "  ",
+            "sendMode": "later",
+            "gradualStrategy": "3x",
+            "dailyBatchSize": 0,
+            "timezone": "Mars/Olympus",
+            "scheduledAt": "tomorrow",
+        }
+    )
+    assert fields_of(found) == [
+        "name",
+        "sendMode",
+        "gradualStrategy",
+        "dailyBatchSize",
+        "timezone",
+        "scheduledAt",
+    ]
 
 
 def test_create_needs_template_or_html():
@@ -48,8 +65,15 @@ def test_timezones_are_real_iana_zones():
 
 
 def test_columns_normalize_and_drop_nulls_of_required_flags():
-    columns = rules.to_columns({"from": {"email": "Ann@Example.com", "name": "Ann"}, "toLists": ["a", "a", "b"],
-                                "scheduledAt": "2026-05-02T09:00:00+02:00", "sendNow": None, "previewText": None})
+    columns = rules.to_columns(
+        {
+            "from": {"email": "Ann@Example.com", "name": "Ann"},
+            "toLists": ["a", "a", "b"],
+            "scheduledAt": "2026-05-02T09:00:00+02:00",
+            "sendNow": None,
+            "previewText": None,
+        }
+    )
     assert columns["from_email"] == "Ann@example.com" and columns["to_lists"] == ["a", "b"]
     assert columns["scheduled_at"] == datetime(2026, 5, 2, 7, 0, tzinfo=UTC)
     assert "send_now" not in columns and columns["preview_text"] is None
@@ -76,7 +100,12 @@ def test_scheduling_needs_sender_recipients_content():
     with pytest.raises(InvalidInput) as caught:
         rules.check_schedulable(dict(rules.DEFAULTS))
     assert fields_of(caught.value.details) == ["from", "toLists", "templateId"]
-    ready = {**rules.DEFAULTS, "from_email": "a@example.com", "send_to_global_list": True, "html_template": "x"}
+    ready = {
+        **rules.DEFAULTS,
+        "from_email": "a@example.com",
+        "send_to_global_list": True,
+        "html_template": "x",
+    }
     rules.check_schedulable(ready)
     with pytest.raises(InvalidInput):
         rules.check_schedulable({**ready, "send_mode": "gradual", "gradual_strategy": "fixed"})
@@ -86,10 +115,14 @@ def test_start_time_keeps_the_abort_window():
     delay = 120
     assert rules.start_time(None, send_now=True, now=NOW, delay_seconds=delay) == NOW + timedelta(seconds=120)
     soon = NOW + timedelta(seconds=30)
-    assert rules.start_time(soon, send_now=False, now=NOW, delay_seconds=delay) == NOW + timedelta(seconds=120)
+    assert rules.start_time(soon, send_now=False, now=NOW, delay_seconds=delay) == NOW + timedelta(
+        seconds=120
+    )
     later = NOW + timedelta(days=1)
     assert rules.start_time(later, send_now=False, now=NOW, delay_seconds=delay) == later
-    assert rules.start_time(later, send_now=True, now=NOW, delay_seconds=delay) == NOW + timedelta(seconds=120)
+    assert rules.start_time(later, send_now=True, now=NOW, delay_seconds=delay) == NOW + timedelta(
+        seconds=120
+    )
 
 
 def test_copy_name_stays_within_limit():
@@ -98,8 +131,14 @@ def test_copy_name_stays_within_limit():
 
 
 def test_metrics_and_analytics_from_ledger_counts():
-    campaign = {**rules.DEFAULTS, "status": "sent", "total_contacts": 10, "suppressed_count": 1,
-                "started_at": NOW, "sent_at": NOW + timedelta(seconds=4)}
+    campaign = {
+        **rules.DEFAULTS,
+        "status": "sent",
+        "total_contacts": 10,
+        "suppressed_count": 1,
+        "started_at": NOW,
+        "sent_at": NOW + timedelta(seconds=4),
+    }
     counts = {"sent": 6, "bounced": 2, "failed": 1, "suppressed": 0}
     found = rules.metrics(campaign, counts)
     assert (found["sent"], found["delivered"], found["bounced"], found["failedCount"]) == (8, 6, 2, 1)

@@ -36,14 +36,25 @@ def test_secret_key_is_generated_once(tmp_path):
 def test_verified_domains_are_required_by_default_only_with_a_real_relay(monkeypatch, tmp_path):
     monkeypatch.delenv("SENDHOUSE_REQUIRE_VERIFIED_DOMAIN", raising=False)
     assert Settings(data_dir=tmp_path).verified_domain_required() is False
-    assert Settings(data_dir=tmp_path, smtp_url="smtp://relay.example.com:587").verified_domain_required() is True
-    assert Settings(data_dir=tmp_path, smtp_url="smtps://relay.example.com").verified_domain_required() is True
+    assert (
+        Settings(data_dir=tmp_path, smtp_url="smtp://relay.example.com:587").verified_domain_required()
+        is True
+    )
+    assert (
+        Settings(data_dir=tmp_path, smtp_url="smtps://relay.example.com").verified_domain_required() is True
+    )
     monkeypatch.setenv("SENDHOUSE_REQUIRE_VERIFIED_DOMAIN", "false")
-    assert Settings(data_dir=tmp_path, smtp_url="smtp://relay.example.com:587").verified_domain_required() is False
+    assert (
+        Settings(data_dir=tmp_path, smtp_url="smtp://relay.example.com:587").verified_domain_required()
+        is False
+    )
     monkeypatch.setenv("SENDHOUSE_REQUIRE_VERIFIED_DOMAIN", "true")
     assert Settings(data_dir=tmp_path).verified_domain_required() is True
     monkeypatch.setenv("SENDHOUSE_REQUIRE_VERIFIED_DOMAIN", "")
-    assert Settings(data_dir=tmp_path, smtp_url="smtp://relay.example.com:587").verified_domain_required() is True
+    assert (
+        Settings(data_dir=tmp_path, smtp_url="smtp://relay.example.com:587").verified_domain_required()
+        is True
+    )
 
 
 def test_the_public_url_follows_the_listener_unless_set(monkeypatch):
@@ -52,7 +63,9 @@ def test_the_public_url_follows_the_listener_unless_set(monkeypatch):
     monkeypatch.delenv("SENDHOUSE_PUBLIC_URL", raising=False)
     assert Settings().for_listener("127.0.0.1", 18383).public_url == "http://127.0.0.1:18383"
     assert Settings().for_listener("0.0.0.0", 9000).resolved_bounce_domain() == "127.0.0.1"
-    assert listening_url("::", 80) == "http://[::1]:80" and listening_url("mail.example", 8080).endswith("e:8080")
+    assert listening_url("::", 80) == "http://[::1]:80" and listening_url("mail.example", 8080).endswith(
+        "e:8080"
+    )
     monkeypatch.setenv("SENDHOUSE_PUBLIC_URL", "https://mail.shop.example")
     kept = Settings().for_listener("127.0.0.1", 18383)
     assert kept.public_url == "https://mail.shop.example" and kept.public_url_is_explicit()

@@ -17,18 +17,46 @@ from sendhouse.domain.contacts import (
 from sendhouse.errors import InvalidInput
 
 
-@pytest.mark.parametrize("name", ["email", "Email", "firstName", "first_name", "LASTNAME", "mobile", "unsubscribed",
-                                  "unsubscribe_groups", "externalId", "createdAt", "contactLists", "address_line_2",
-                                  "zip", "country"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "email",
+        "Email",
+        "firstName",
+        "first_name",
+        "LASTNAME",
+        "mobile",
+        "unsubscribed",
+        "unsubscribe_groups",
+        "externalId",
+        "createdAt",
+        "contactLists",
+        "address_line_2",
+        "zip",
+        "country",
+    ],
+)
 def test_reserved_names_are_refused(name):
     with pytest.raises(InvalidInput, match="Validation failed") as caught:
         check_property_name(name)
     assert "reserved" in caught.value.details[0]["message"]
 
 
-@pytest.mark.parametrize("name,ok", [("plan", True), ("_x", True), ("a-b_9", True), ("x" * 100, True),
-                                     ("x" * 101, False), ("", False), ("9lives", False), ("a b", False),
-                                     ("a.b", False), (5, False)])
+@pytest.mark.parametrize(
+    "name,ok",
+    [
+        ("plan", True),
+        ("_x", True),
+        ("a-b_9", True),
+        ("x" * 100, True),
+        ("x" * 101, False),
+        ("", False),
+        ("9lives", False),
+        ("a b", False),
+        ("a.b", False),
+        (5, False),
+    ],
+)
 def test_property_name_shape(name, ok):
     if ok:
         assert check_property_name(name) == name
@@ -37,25 +65,53 @@ def test_property_name_shape(name, ok):
             check_property_name(name)
 
 
-@pytest.mark.parametrize("kind,value,stored", [
-    ("number", 3, 3), ("number", 2.5, 2.5), ("number", True, None), ("number", "3", None),
-    ("number", float("nan"), None), ("boolean", False, False), ("boolean", 0, None), ("string", "x", "x"),
-    ("string", 5, None), ("string", "x" * 10_001, None), ("date", "2024-02-29", "2024-02-29"),
-    ("date", "2023-02-29", None), ("date", "2024-05-01T12:30:00-02:00", "2024-05-01T14:30:00.000Z"),
-    ("date", "tomorrow", None), ("date", 20240101, None), (None, "free text", "free text"), (None, 1.5, 1.5),
-    (None, True, True), (None, {"a": 1}, None), (None, [1], None),
-])
+@pytest.mark.parametrize(
+    "kind,value,stored",
+    [
+        ("number", 3, 3),
+        ("number", 2.5, 2.5),
+        ("number", True, None),
+        ("number", "3", None),
+        ("number", float("nan"), None),
+        ("boolean", False, False),
+        ("boolean", 0, None),
+        ("string", "x", "x"),
+        ("string", 5, None),
+        ("string", "x" * 10_001, None),
+        ("date", "2024-02-29", "2024-02-29"),
+        ("date", "2023-02-29", None),
+        ("date", "2024-05-01T12:30:00-02:00", "2024-05-01T14:30:00.000Z"),
+        ("date", "tomorrow", None),
+        ("date", 20240101, None),
+        (None, "free text", "free text"),
+        (None, 1.5, 1.5),
+        (None, True, True),
+        (None, {"a": 1}, None),
+        (None, [1], None),
+    ],
+)
 def test_typed_values(kind, value, stored):
     result, problem = typed_value(kind, value)
     assert result == stored and (problem is None) == (stored is not None)
 
 
-@pytest.mark.parametrize("kind,text,stored", [
-    ("number", "42", 42), ("number", "-1.25", -1.25), ("number", "1e3", 1000.0), ("number", "abc", None),
-    ("number", "inf", None), ("boolean", "TRUE", True), ("boolean", "no", False), ("boolean", "0", False),
-    ("boolean", "maybe", None), ("date", "2024-01-31", "2024-01-31"), ("date", "31/01/2024", None),
-    ("string", "  kept as is ", "  kept as is "),
-])
+@pytest.mark.parametrize(
+    "kind,text,stored",
+    [
+        ("number", "42", 42),
+        ("number", "-1.25", -1.25),
+        ("number", "1e3", 1000.0),
+        ("number", "abc", None),
+        ("number", "inf", None),
+        ("boolean", "TRUE", True),
+        ("boolean", "no", False),
+        ("boolean", "0", False),
+        ("boolean", "maybe", None),
+        ("date", "2024-01-31", "2024-01-31"),
+        ("date", "31/01/2024", None),
+        ("string", "  kept as is ", "  kept as is "),
+    ],
+)
 def test_csv_values(kind, text, stored):
     result, problem = csv_value(kind, text)
     assert result == stored and (problem is None) == (stored is not None)
@@ -68,23 +124,46 @@ def test_dates_normalise():
     assert normalize_date("2024-13-01") is None
 
 
-@pytest.mark.parametrize("raw,number", [("+1 (415) 555-0123", "+14155550123"), ("0044 20 7946 0958", "+442079460958"),
-                                        ("+44.20.7946.0958", "+442079460958"), ("4155550123", None),
-                                        ("+0123", None), ("+1234567890123456", None), ("call me", None)])
+@pytest.mark.parametrize(
+    "raw,number",
+    [
+        ("+1 (415) 555-0123", "+14155550123"),
+        ("0044 20 7946 0958", "+442079460958"),
+        ("+44.20.7946.0958", "+442079460958"),
+        ("4155550123", None),
+        ("+0123", None),
+        ("+1234567890123456", None),
+        ("call me", None),
+    ],
+)
 def test_mobiles_become_e164(raw, number):
     assert mobile_or_error(raw)[0] == number
 
 
 def test_upsert_rules_empty_clears_null_and_absent_keep():
-    values = clean_contact({"email": "A@Example.com", "firstName": "", "lastName": None, "mobile": "+15551234567"},
-                           {}, upsert=True)
-    assert values == {"email": "a@example.com", "first_name": None, "mobile": "+15551234567", "custom_fields": {}}
+    values = clean_contact(
+        {"email": "A@Example.com", "firstName": "", "lastName": None, "mobile": "+15551234567"},
+        {},
+        upsert=True,
+    )
+    assert values == {
+        "email": "a@example.com",
+        "first_name": None,
+        "mobile": "+15551234567",
+        "custom_fields": {},
+    }
 
 
 def test_create_rules_empty_and_null_mean_no_value():
     values = clean_contact({"email": "a@example.com", "firstName": "", "lastName": None}, {}, upsert=False)
-    assert values == {"email": "a@example.com", "first_name": None, "last_name": None, "user_id": None,
-                      "mobile": None, "custom_fields": {}}
+    assert values == {
+        "email": "a@example.com",
+        "first_name": None,
+        "last_name": None,
+        "user_id": None,
+        "mobile": None,
+        "custom_fields": {},
+    }
 
 
 def test_custom_fields_check_types_and_keep_null_as_removal():

@@ -27,10 +27,16 @@ def test_utf8_with_smtputf8_and_the_mail_from_parameter():
     assert env.rcpt_lines() == ["RCPT TO:<jürgen@bücher.example>\r\n".encode()]
 
 
-@pytest.mark.parametrize(("address", "why"), [
-    ("jürgen@example.com", "not ASCII"), ("kunde@bü cher.example", "not an address"),
-    ("a@b\r\nRSET", "not an address"), ("nobody", "not an address"), ("x@a\u200d\u200d.example", "IDNA"),
-])
+@pytest.mark.parametrize(
+    ("address", "why"),
+    [
+        ("jürgen@example.com", "not ASCII"),
+        ("kunde@bü cher.example", "not an address"),
+        ("a@b\r\nRSET", "not an address"),
+        ("nobody", "not an address"),
+        ("x@a\u200d\u200d.example", "IDNA"),
+    ],
+)
 def test_what_cannot_be_expressed_is_refused_with_a_reason(address, why):
     with pytest.raises(UnsendableAddress, match=why):
         encode_address(address, smtputf8=False)
@@ -42,12 +48,15 @@ def test_null_reverse_path_is_allowed_for_the_sender_only():
         encode_address("", smtputf8=False)
 
 
-@pytest.mark.parametrize(("data", "wire"), [
-    (b"A\r\n.b\r\n", b"A\r\n..b\r\n.\r\n"),
-    (b".start\r\nend", b"..start\r\nend\r\n.\r\n"),
-    (b"lf only\n.dot\n", b"lf only\r\n..dot\r\n.\r\n"),
-    (b"mixed\r\nlone\rcr\n", b"mixed\r\nlone\r\ncr\r\n.\r\n"),
-])
+@pytest.mark.parametrize(
+    ("data", "wire"),
+    [
+        (b"A\r\n.b\r\n", b"A\r\n..b\r\n.\r\n"),
+        (b".start\r\nend", b"..start\r\nend\r\n.\r\n"),
+        (b"lf only\n.dot\n", b"lf only\r\n..dot\r\n.\r\n"),
+        (b"mixed\r\nlone\rcr\n", b"mixed\r\nlone\r\ncr\r\n.\r\n"),
+    ],
+)
 def test_dot_stuffing(data, wire):
     assert dot_stuffed(data) == wire
 

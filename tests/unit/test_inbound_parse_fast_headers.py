@@ -29,14 +29,20 @@ def _fold(value: str, width: int) -> str:
 
 
 @settings(max_examples=300, deadline=None)
-@given(subject=st.lists(WORD, min_size=1, max_size=8).map(" ".join), names=st.lists(NAME, min_size=1, max_size=3),
-       emails=st.lists(ADDRESS, min_size=1, max_size=3), width=st.integers(5, 40),
-       encoded=st.booleans())
+@given(
+    subject=st.lists(WORD, min_size=1, max_size=8).map(" ".join),
+    names=st.lists(NAME, min_size=1, max_size=3),
+    emails=st.lists(ADDRESS, min_size=1, max_size=3),
+    width=st.integers(5, 40),
+    encoded=st.booleans(),
+)
 def test_headers_read_as_the_policy_reads_them(subject, names, emails, width, encoded):
     subject_header = "=?utf-8?q?caf=C3=A9?= " + subject if encoded else subject
     to = ", ".join(f'"{n}" <{e}>' if n.strip() else e for n, e in zip(names, emails, strict=True))
-    raw = (f"From: App <app@shop.example.com>\r\nTo: {_fold(to, width)}\r\nSubject: {_fold(subject_header, width)}\r\n"
-           f"Message-ID: <m1@shop.example.com>\r\nIn-Reply-To: <p1@shop.example.com>\r\n\r\nbody\r\n").encode()
+    raw = (
+        f"From: App <app@shop.example.com>\r\nTo: {_fold(to, width)}\r\nSubject: {_fold(subject_header, width)}\r\n"
+        f"Message-ID: <m1@shop.example.com>\r\nIn-Reply-To: <p1@shop.example.com>\r\n\r\nbody\r\n"
+    ).encode()
     message = BytesParser(policy=policy.default).parsebytes(raw)
     parsed = parse(raw)
     assert parsed.subject == str(message["subject"])

@@ -11,8 +11,12 @@ from sendhouse.errors import InvalidInput
 
 
 def body(**extra):
-    base = {"from": {"email": "app@example.com"}, "to": {"email": "ann@example.org", "name": "Ann"},
-            "subject": "Hi", "html": "<p>Hi {{name}}</p>"}
+    base = {
+        "from": {"email": "app@example.com"},
+        "to": {"email": "ann@example.org", "name": "Ann"},
+        "subject": "Hi",
+        "html": "<p>Hi {{name}}</p>",
+    }
     return {**base, **extra}
 
 
@@ -33,7 +37,9 @@ def test_from_and_to_are_required_and_valid():
     assert fields_of(lambda: rules.check_send({k: v for k, v in body().items() if k != "from"})) == ["from"]
     assert fields_of(lambda: rules.check_send(body(to=None))) == ["to"]
     assert fields_of(lambda: rules.check_send(body(to={"email": "not-an-address"}))) == ["to.email"]
-    assert fields_of(lambda: rules.check_send(body(to=[{"email": "a@b.co"}, {"email": "x"}]))) == ["to[1].email"]
+    assert fields_of(lambda: rules.check_send(body(to=[{"email": "a@b.co"}, {"email": "x"}]))) == [
+        "to[1].email"
+    ]
 
 
 def test_template_or_body_required_and_subject_unless_template():
@@ -59,10 +65,18 @@ def test_recipients_at_and_beyond_50():
     many = [{"email": f"u{i}@example.org"} for i in range(48)]
     mail = rules.check_send(body(cc=many[:24], bcc=many[24:], to={"email": "t@example.org"}))
     assert len(mail["cc"]) + len(mail["bcc"]) + len(mail["to"]) == 49
-    fifty = rules.check_send(body(cc=many[:24], bcc=many[24:], to=[{"email": "t@example.org"}, {"email": "s@example.org"}]))
+    fifty = rules.check_send(
+        body(cc=many[:24], bcc=many[24:], to=[{"email": "t@example.org"}, {"email": "s@example.org"}])
+    )
     assert len(fifty["to"]) == 2
-    assert fields_of(lambda: rules.check_send(body(cc=[*many, {"email": "z@example.org"}],
-                                                   to=[{"email": "t@example.org"}, {"email": "s@example.org"}]))) == ["to"]
+    assert fields_of(
+        lambda: rules.check_send(
+            body(
+                cc=[*many, {"email": "z@example.org"}],
+                to=[{"email": "t@example.org"}, {"email": "s@example.org"}],
+            )
+        )
+    ) == ["to"]
 
 
 def test_headers_count_name_value_and_reserved():
@@ -70,11 +84,15 @@ def test_headers_count_name_value_and_reserved():
     assert rules.check_send(body(headers=twenty))["headers"] == twenty
     assert fields_of(lambda: rules.check_send(body(headers={**twenty, "X-More": "v"}))) == ["headers"]
     assert rules.check_send(body(headers={"X-" + "a" * 74: "v"}))["headers"]
-    assert fields_of(lambda: rules.check_send(body(headers={"X-" + "a" * 75: "v"}))) == ["headers.X-" + "a" * 75]
+    assert fields_of(lambda: rules.check_send(body(headers={"X-" + "a" * 75: "v"}))) == [
+        "headers.X-" + "a" * 75
+    ]
     assert fields_of(lambda: rules.check_send(body(headers={"X Bad": "v"}))) == ["headers.X Bad"]
     assert rules.check_send(body(headers={"X-Long": "v" * 1000}))["headers"]["X-Long"] == "v" * 1000
     assert fields_of(lambda: rules.check_send(body(headers={"X-Long": "v" * 1001}))) == ["headers.X-Long"]
-    assert fields_of(lambda: rules.check_send(body(headers={"X-Inject": "a\r\nBcc: evil@x.y"}))) == ["headers.X-Inject"]
+    assert fields_of(lambda: rules.check_send(body(headers={"X-Inject": "a\r\nBcc: evil@x.y"}))) == [
+        "headers.X-Inject"
+    ]
 
 
 @pytest.mark.parametrize("name", sorted(rules.RESERVED_HEADERS))
@@ -91,21 +109,47 @@ def test_attachments_count_and_content():
     files = [{"fileName": f"f{i}.pdf", "content": b64(b"%PDF")} for i in range(20)]
     assert len(rules.check_send(body(attachments=files))["attachments"]) == 20
     assert fields_of(lambda: rules.check_send(body(attachments=[*files, files[0]]))) == ["attachments"]
-    assert fields_of(lambda: rules.check_send(body(attachments=[{"fileName": "a.txt", "content": "@@not base64"}]))) \
-        == ["attachments[0].content"]
-    assert fields_of(lambda: rules.check_send(body(attachments=[{"fileName": "a.txt"}]))) == ["attachments[0].content"]
-    assert fields_of(lambda: rules.check_send(body(attachments=[{"content": b64(b"x")}]))) == ["attachments[0].fileName"]
+    assert fields_of(
+        lambda: rules.check_send(body(attachments=[{"fileName": "a.txt", "content": "@@not base64"}]))
+    ) == ["attachments[0].content"]
+    assert fields_of(lambda: rules.check_send(body(attachments=[{"fileName": "a.txt"}]))) == [
+        "attachments[0].content"
+    ]
+    assert fields_of(lambda: rules.check_send(body(attachments=[{"content": b64(b"x")}]))) == [
+        "attachments[0].fileName"
+    ]
     wrapped = b64(b"x" * 200)
-    split = "\n".join(wrapped[i:i + 76] for i in range(0, len(wrapped), 76))
-    assert rules.check_send(body(attachments=[{"fileName": "a.txt", "content": split}]))["attachments"][0]["content"] \
+    split = "\n".join(wrapped[i : i + 76] for i in range(0, len(wrapped), 76))
+    assert (
+        rules.check_send(body(attachments=[{"fileName": "a.txt", "content": split}]))["attachments"][0][
+            "content"
+        ]
         == wrapped
+    )
 
 
-@pytest.mark.parametrize("name", ["setup.exe", "run.BAT", "x.cmd", "y.com", "app.js", "v.vbs", "i.msi", "s.scr",
-                                  "p.pif", "lib.jar", "go.ps1", "do.sh", "report.pdf.exe"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "setup.exe",
+        "run.BAT",
+        "x.cmd",
+        "y.com",
+        "app.js",
+        "v.vbs",
+        "i.msi",
+        "s.scr",
+        "p.pif",
+        "lib.jar",
+        "go.ps1",
+        "do.sh",
+        "report.pdf.exe",
+    ],
+)
 def test_blocked_extensions_are_refused(name):
-    assert fields_of(lambda: rules.check_send(body(attachments=[{"fileName": name, "content": b64(b"x")}]))) \
-        == ["attachments[0].fileName"]
+    assert fields_of(
+        lambda: rules.check_send(body(attachments=[{"fileName": name, "content": b64(b"x")}]))
+    ) == ["attachments[0].fileName"]
 
 
 @pytest.mark.parametrize("name", ["report.pdf", "photo.jpeg", "notes.txt", "archive.zip", "exe", "Makefile"])
@@ -119,8 +163,9 @@ def test_whole_email_at_and_beyond_40_mb():
     content = "A" * ((limit - fixed) // 4 * 4)
     assert rules.check_send(body(attachments=[{"fileName": "big.bin", "content": content}]))
     over = "A" * (len(content) + 4)
-    assert fields_of(lambda: rules.check_send(body(attachments=[{"fileName": "big.bin", "content": over}]))) \
-        == ["attachments"]
+    assert fields_of(
+        lambda: rules.check_send(body(attachments=[{"fileName": "big.bin", "content": over}]))
+    ) == ["attachments"]
 
 
 def test_bulk_recipients_bounds_and_data_merge():
@@ -129,10 +174,13 @@ def test_bulk_recipients_bounds_and_data_merge():
     mail = rules.check_bulk({**shared, "recipients": people})
     assert len(mail["recipients"]) == 100
     assert mail["recipients"][7]["dynamicData"] == {"a": 1, "b": 7}
-    assert fields_of(lambda: rules.check_bulk({**shared, "recipients": [*people, {"email": "x@example.org"}]})) \
-        == ["recipients"]
+    assert fields_of(
+        lambda: rules.check_bulk({**shared, "recipients": [*people, {"email": "x@example.org"}]})
+    ) == ["recipients"]
     assert fields_of(lambda: rules.check_bulk({**shared, "recipients": []})) == ["recipients"]
-    assert fields_of(lambda: rules.check_bulk({**shared, "recipients": [{"email": "bad"}]})) == ["recipients[0].email"]
+    assert fields_of(lambda: rules.check_bulk({**shared, "recipients": [{"email": "bad"}]})) == [
+        "recipients[0].email"
+    ]
 
 
 def test_all_problems_are_reported_together():
@@ -142,9 +190,15 @@ def test_all_problems_are_reported_together():
 
 def test_bulk_leaves_out_broken_recipients_and_says_why():
     shared = {"from": {"email": "a@example.com"}, "subject": "s", "html": "h"}
-    people = [{"email": "ok@example.org"}, {"email": "bad"}, {"email": "ok2@example.org", "bcc": [{"email": "@"}]}]
+    people = [
+        {"email": "ok@example.org"},
+        {"email": "bad"},
+        {"email": "ok2@example.org", "bcc": [{"email": "@"}]},
+    ]
     mail = rules.check_bulk({**shared, "recipients": people})
     assert [(r["index"], r["email"]) for r in mail["recipients"]] == [(0, "ok@example.org")]
     assert [(r["index"], r["email"], r["code"]) for r in mail["refused"]] == [
-        (1, "bad", "INVALID_RECIPIENT"), (2, "ok2@example.org", "INVALID_RECIPIENT")]
+        (1, "bad", "INVALID_RECIPIENT"),
+        (2, "ok2@example.org", "INVALID_RECIPIENT"),
+    ]
     assert mail["refused"][1]["reason"].startswith("recipients[2].bcc[0].email:")

@@ -8,16 +8,19 @@ from sendhouse.domain import ids
 from sendhouse.domain.mime import _MESSAGE_ID_RE
 
 
-@pytest.mark.parametrize(("from_email", "domain"), [
-    ("news@Example.COM", "example.com"),
-    ("a@mail.example.co.uk.", "mail.example.co.uk"),
-    ("info@bücher.example", "xn--bcher-kva.example"),
-    ("", "localhost"),
-    (None, "localhost"),
-    ("broken@", "localhost"),
-    ("x@no_dots", "localhost"),
-    ("x@bad domain.com", "localhost"),
-])
+@pytest.mark.parametrize(
+    ("from_email", "domain"),
+    [
+        ("news@Example.COM", "example.com"),
+        ("a@mail.example.co.uk.", "mail.example.co.uk"),
+        ("info@bücher.example", "xn--bcher-kva.example"),
+        ("", "localhost"),
+        (None, "localhost"),
+        ("broken@", "localhost"),
+        ("x@no_dots", "localhost"),
+        ("x@bad domain.com", "localhost"),
+    ],
+)
 def test_the_domain_is_the_senders(from_email, domain):
     assert ids.message_id_domain(from_email) == domain
 

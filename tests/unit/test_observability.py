@@ -18,8 +18,10 @@ from sendhouse.services.sending import Outcome, plan_outcomes
 def stream():
     """configure_logging() onto a buffer, restored afterwards."""
     names = ("sendhouse", "uvicorn", "uvicorn.error")
-    saved = {n: (logging.getLogger(n).handlers[:], logging.getLogger(n).level, logging.getLogger(n).propagate)
-             for n in names}
+    saved = {
+        n: (logging.getLogger(n).handlers[:], logging.getLogger(n).level, logging.getLogger(n).propagate)
+        for n in names
+    }
     buffer = io.StringIO()
     configure_logging("INFO", stream=buffer)
     yield buffer
@@ -49,7 +51,11 @@ def test_plain_log_calls_get_the_generic_action_and_their_exception(stream):
     except ValueError:
         log.exception("delivery step failed for %s", "batch-1")
     [line] = lines(stream)
-    assert (line["action"], line["level"], line["message"]) == ("log", "error", "delivery step failed for batch-1")
+    assert (line["action"], line["level"], line["message"]) == (
+        "log",
+        "error",
+        "delivery step failed for batch-1",
+    )
     assert "ValueError: relay said no" in line["exc"]
 
 
@@ -72,13 +78,22 @@ def test_uvicorn_access_lines_are_replaced_by_api_request_events(stream):
 
 
 def test_every_outcome_of_a_batch_is_one_event(stream):
-    rows = [{"id": f"r{i}", "campaign_id": "c1", "project_id": "p1", "kind": "campaign", "attempts": 0}
-            for i in range(3)]
-    outcomes = [Outcome(rows[0], SendResult(SENT, 250, "ok")), Outcome(rows[1], SendResult(TRANSIENT, 451, "later")),
-                Outcome(rows[2], SendResult(PERMANENT, 550, "no such user"))]
+    rows = [
+        {"id": f"r{i}", "campaign_id": "c1", "project_id": "p1", "kind": "campaign", "attempts": 0}
+        for i in range(3)
+    ]
+    outcomes = [
+        Outcome(rows[0], SendResult(SENT, 250, "ok")),
+        Outcome(rows[1], SendResult(TRANSIENT, 451, "later")),
+        Outcome(rows[2], SendResult(PERMANENT, 550, "no such user")),
+    ]
     plan = plan_outcomes(outcomes, max_attempts=5, retry_base=60, now=datetime.now(UTC))
     log_outcomes(plan, {row["id"]: row for row in rows})
     found = {(line["action"], line["message_id"]) for line in lines(stream)}
-    assert found == {("message_sent", "r0"), ("message_deferred", "r1"), ("message_failed", "r2"),
-                     ("message_bounced", "r2")}
+    assert found == {
+        ("message_sent", "r0"),
+        ("message_deferred", "r1"),
+        ("message_failed", "r2"),
+        ("message_bounced", "r2"),
+    }
     assert all(line["campaign_id"] == "c1" for line in lines(stream))

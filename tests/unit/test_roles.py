@@ -18,14 +18,21 @@ def everything_on(tmp_path) -> Settings:
 
 @pytest.mark.parametrize("deployment", sorted(DEPLOYMENTS))
 def test_every_duty_runs_in_exactly_one_role_of_each_deployment(deployment, everything_on):
-    started = Counter(duty.name for command in DEPLOYMENTS[deployment]
-                      for duty in duties_for(COMMANDS[command], everything_on))
+    started = Counter(
+        duty.name
+        for command in DEPLOYMENTS[deployment]
+        for duty in duties_for(COMMANDS[command], everything_on)
+    )
     assert started == Counter({duty.name: 1 for duty in DUTIES})
 
 
 def test_deployments_cover_the_documented_commands():
     assert DEPLOYMENTS == {"one machine": ("serve",), "scale-out": ("serve --no-worker", "worker")}
-    assert COMMANDS["serve"] == ROLES and COMMANDS["serve --no-worker"] == (API,) and COMMANDS["worker"] == (WORKER,)
+    assert (
+        COMMANDS["serve"] == ROLES
+        and COMMANDS["serve --no-worker"] == (API,)
+        and COMMANDS["worker"] == (WORKER,)
+    )
 
 
 def test_each_duty_has_one_known_role_a_unique_name_and_a_starter():
@@ -37,8 +44,13 @@ def test_each_duty_has_one_known_role_a_unique_name_and_a_starter():
 def test_only_the_first_process_of_a_role_runs_the_once_duties(everything_on):
     later = {duty.name for duty in duties_for(ROLES, everything_on, first=False)}
     assert later == {"delivery"}
-    assert {d.name for d in duties_for((WORKER,), everything_on)} == {"delivery", "housekeeping", "scheduler",
-                                                                      "automation runs", "webhook dispatch"}
+    assert {d.name for d in duties_for((WORKER,), everything_on)} == {
+        "delivery",
+        "housekeeping",
+        "scheduler",
+        "automation runs",
+        "webhook dispatch",
+    }
 
 
 def test_a_duty_switched_off_by_its_setting_is_not_started(tmp_path):

@@ -22,7 +22,12 @@ def test_every_operator_of_every_type_is_accepted(field_type, operator):
     criteria = validate_criteria(one("custom", field_type, operator, value))
     assert criteria["logicalOperator"] == "AND"
     expected = None if operator in ("is_empty", "is_not_empty") else value
-    assert criteria["groups"][0] == {"field": "custom", "fieldType": field_type, "operator": operator, "value": expected}
+    assert criteria["groups"][0] == {
+        "field": "custom",
+        "fieldType": field_type,
+        "operator": operator,
+        "value": expected,
+    }
 
 
 def _field_of_error(raw) -> str:
@@ -31,32 +36,38 @@ def _field_of_error(raw) -> str:
     return caught.value.details[0]["field"]
 
 
-@pytest.mark.parametrize("raw,field", [
-    ("plan", "filterCriteria"),
-    ({"logicalOperator": "XOR", "groups": one()["groups"]}, "filterCriteria.logicalOperator"),
-    ({"groups": []}, "filterCriteria.groups"),
-    ({"groups": one()["groups"] * 51}, "filterCriteria.groups"),
-    ({"groups": ["x"]}, "filterCriteria.groups[0]"),
-    (one(field=""), "filterCriteria.groups[0].field"),
-    (one(field='a"b'), "filterCriteria.groups[0].field"),
-    (one(field="x" * 101), "filterCriteria.groups[0].field"),
-    (one(field_type="text"), "filterCriteria.groups[0].fieldType"),
-    (one(field="email", field_type="number", value=1), "filterCriteria.groups[0].fieldType"),
-    (one(field="createdAt", field_type="string"), "filterCriteria.groups[0].fieldType"),
-    (one(operator="greater_than"), "filterCriteria.groups[0].operator"),
-    (one(field_type="boolean", operator="contains", value=True), "filterCriteria.groups[0].operator"),
-    (one(field_type="number", operator="is_empty", value=None), "filterCriteria.groups[0].operator"),
-    (one(value=5), "filterCriteria.groups[0].value"),
-    (one(value="x" * 501), "filterCriteria.groups[0].value"),
-    (one(field_type="number", value="5"), "filterCriteria.groups[0].value"),
-    (one(field_type="number", value=True), "filterCriteria.groups[0].value"),
-    (one(field_type="boolean", value="true"), "filterCriteria.groups[0].value"),
-    (one(field_type="date", value="yesterday"), "filterCriteria.groups[0].value"),
-    (one(field_type="date", value="2023-02-29"), "filterCriteria.groups[0].value"),
-    (one(field_type="number", operator="between", value=[1]), "filterCriteria.groups[0].value"),
-    (one(field_type="number", operator="between", value=[5, 1]), "filterCriteria.groups[0].value"),
-    (one(field_type="date", operator="between", value=["2024-02-01", "2024-01-01"]), "filterCriteria.groups[0].value"),
-])
+@pytest.mark.parametrize(
+    "raw,field",
+    [
+        ("plan", "filterCriteria"),
+        ({"logicalOperator": "XOR", "groups": one()["groups"]}, "filterCriteria.logicalOperator"),
+        ({"groups": []}, "filterCriteria.groups"),
+        ({"groups": one()["groups"] * 51}, "filterCriteria.groups"),
+        ({"groups": ["x"]}, "filterCriteria.groups[0]"),
+        (one(field=""), "filterCriteria.groups[0].field"),
+        (one(field='a"b'), "filterCriteria.groups[0].field"),
+        (one(field="x" * 101), "filterCriteria.groups[0].field"),
+        (one(field_type="text"), "filterCriteria.groups[0].fieldType"),
+        (one(field="email", field_type="number", value=1), "filterCriteria.groups[0].fieldType"),
+        (one(field="createdAt", field_type="string"), "filterCriteria.groups[0].fieldType"),
+        (one(operator="greater_than"), "filterCriteria.groups[0].operator"),
+        (one(field_type="boolean", operator="contains", value=True), "filterCriteria.groups[0].operator"),
+        (one(field_type="number", operator="is_empty", value=None), "filterCriteria.groups[0].operator"),
+        (one(value=5), "filterCriteria.groups[0].value"),
+        (one(value="x" * 501), "filterCriteria.groups[0].value"),
+        (one(field_type="number", value="5"), "filterCriteria.groups[0].value"),
+        (one(field_type="number", value=True), "filterCriteria.groups[0].value"),
+        (one(field_type="boolean", value="true"), "filterCriteria.groups[0].value"),
+        (one(field_type="date", value="yesterday"), "filterCriteria.groups[0].value"),
+        (one(field_type="date", value="2023-02-29"), "filterCriteria.groups[0].value"),
+        (one(field_type="number", operator="between", value=[1]), "filterCriteria.groups[0].value"),
+        (one(field_type="number", operator="between", value=[5, 1]), "filterCriteria.groups[0].value"),
+        (
+            one(field_type="date", operator="between", value=["2024-02-01", "2024-01-01"]),
+            "filterCriteria.groups[0].value",
+        ),
+    ],
+)
 def test_bad_criteria_name_the_field(raw, field):
     assert _field_of_error(raw) == field
 

@@ -13,9 +13,15 @@ def test_field_paths_become_labels():
 
 def test_messages_read_as_sentences():
     assert human_line("name", "name must be at most 200 characters") == "Name must be at most 200 characters"
-    assert human_line("filterCriteria.groups[1].value", "must be a number") == "Condition 2, value: must be a number"
-    reserved = human_line("email", "Invalid email format: The part after the @-sign is a special-use or reserved "
-                                   "name that cannot be used with email.")
+    assert (
+        human_line("filterCriteria.groups[1].value", "must be a number")
+        == "Condition 2, value: must be a number"
+    )
+    reserved = human_line(
+        "email",
+        "Invalid email format: The part after the @-sign is a special-use or reserved "
+        "name that cannot be used with email.",
+    )
     assert reserved.startswith("Email: this domain is reserved") and "special-use" not in reserved
     assert human_lines([{"field": "", "message": "nothing here"}, "junk"]) == ["nothing here"]
     assert label_of("emails[1]") == "Address 2"

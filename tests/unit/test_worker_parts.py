@@ -71,9 +71,16 @@ class MemoryTransport:
 async def container(sqlite_template, tmp_path):
     path = tmp_path / "worker.db"
     shutil.copy(sqlite_template, path)
-    settings = Settings(data_dir=tmp_path / "data", database_url=f"sqlite:///{path}", secret_key="test-secret-key",
-                        public_url="http://sendhouse.test", max_attempts=3, retry_base_seconds=RETRY_BASE,
-                        lease_seconds=30, relay_failure_limit=1000)
+    settings = Settings(
+        data_dir=tmp_path / "data",
+        database_url=f"sqlite:///{path}",
+        secret_key="test-secret-key",
+        public_url="http://sendhouse.test",
+        max_attempts=3,
+        retry_base_seconds=RETRY_BASE,
+        lease_seconds=30,
+        relay_failure_limit=1000,
+    )
     built = build_container(settings, migrate=False)
     yield built
     await built.close()
@@ -102,7 +109,9 @@ async def statuses(container, campaign_id: str) -> dict[str, str]:
 @pytest.fixture
 async def worker(container):
     """A worker whose fence session is up, not running its loops: the test drives its pieces."""
-    made = Worker(container, transport=MemoryTransport(), worker_id="w1", clock=Clock(), batch_size=10, senders=1)
+    made = Worker(
+        container, transport=MemoryTransport(), worker_id="w1", clock=Clock(), batch_size=10, senders=1
+    )
     await made.session.start()
     yield made
     await made.session.stop()
@@ -135,9 +144,13 @@ async def test_a_sending_campaign_is_admitted_and_its_message_leaves_the_gate(co
     assert not worker.admissions.inflight
 
 
-@pytest.mark.parametrize(("status", "refusal", "row_status"), [
-    ("aborted", Refusal.ABORTED, "cancelled"), ("paused", Refusal.NOT_SENDING, "queued")])
-async def test_a_stopped_campaign_is_refused_and_its_row_given_back(container, worker, status, refusal, row_status):
+@pytest.mark.parametrize(
+    ("status", "refusal", "row_status"),
+    [("aborted", Refusal.ABORTED, "cancelled"), ("paused", Refusal.NOT_SENDING, "queued")],
+)
+async def test_a_stopped_campaign_is_refused_and_its_row_given_back(
+    container, worker, status, refusal, row_status
+):
     cid = await campaign(container, 1)
     batch = await claimed(worker, cid)
     await set_status(container, cid, status)
@@ -227,7 +240,9 @@ async def test_every_row_goes_out_once(container, quick):
     assert set((await statuses(container, cid)).values()) == {"sent"}
 
 
-async def test_stop_during_a_batch_finishes_the_transaction_on_the_wire_and_requeues_the_rest(container, quick):
+async def test_stop_during_a_batch_finishes_the_transaction_on_the_wire_and_requeues_the_rest(
+    container, quick
+):
     cid = await campaign(container, 10)
     transport = MemoryTransport()
     made = Worker(container, transport=transport, worker_id="w3", clock=Clock(), batch_size=10, senders=1)
@@ -236,7 +251,9 @@ async def test_stop_during_a_batch_finishes_the_transaction_on_the_wire_and_requ
     found = await rows(container, cid)
     assert len(transport.sent) == 3 and all(found[email]["status"] == "sent" for email in transport.sent)
     rest = [row for email, row in found.items() if email not in transport.sent]
-    assert len(rest) == 7 and {(r["status"], r["attempts"], r["lease_owner"]) for r in rest} == {("queued", 0, None)}
+    assert len(rest) == 7 and {(r["status"], r["attempts"], r["lease_owner"]) for r in rest} == {
+        ("queued", 0, None)
+    }
 
 
 # --- the recorder ----------------------------------------------------------------------------

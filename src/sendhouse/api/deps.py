@@ -30,7 +30,9 @@ async def current_principal(request: Request) -> Principal:
     headers = request.headers
     secret = _bearer(headers.get("authorization")) or headers.get("x-api-key")
     app = container(request)
-    principal = await project_service.authenticate(app.db, secret=secret, project_header=headers.get("x-project-id"))
+    principal = await project_service.authenticate(
+        app.db, secret=secret, project_header=headers.get("x-project-id")
+    )
     verdict = app.rate_limiter.hit(principal.api_key_id)
     request.state.rate_limit = verdict
     if not verdict.allowed:

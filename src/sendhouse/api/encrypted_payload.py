@@ -44,16 +44,23 @@ class EncryptedPayloadMiddleware:
         self.app, self.keys = app, keys
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if (scope["type"] != "http" or not scope["path"].startswith("/v1/")
-                or (_header(scope, b"x-payload-encryption") or "").lower() != "jwe"):
+        if (
+            scope["type"] != "http"
+            or not scope["path"].startswith("/v1/")
+            or (_header(scope, b"x-payload-encryption") or "").lower() != "jwe"
+        ):
             return await self.app(scope, receive, send)
         try:
             plaintext = await self._plaintext(scope, await _read(receive))
             if any(mark in plaintext for mark in NUL_MARKS):
-                raise InvalidInput("Validation failed", details=[{"field": "body",
-                                                                  "message": "must not contain NUL characters"}])
+                raise InvalidInput(
+                    "Validation failed",
+                    details=[{"field": "body", "message": "must not contain NUL characters"}],
+                )
             decrypted = _with_json_body(scope, plaintext)
-            decrypted[json_body.SCOPE_KEY] = await json_body.parse_body(plaintext)  # checked as a plain body is
+            decrypted[json_body.SCOPE_KEY] = await json_body.parse_body(
+                plaintext
+            )  # checked as a plain body is
         except AppError as exc:
             body = error_body(exc.message, exc.code, 400, exc.details)
             return await EnvelopeResponse(body, status_code=400)(scope, receive, send)
@@ -63,9 +70,9 @@ class EncryptedPayloadMiddleware:
         try:
             wrapper = orjson.loads(raw)
         except orjson.JSONDecodeError:
-            raise invalid("the body must be JSON: {\"encryptedData\": \"<compact JWE>\"}") from None
+            raise invalid('the body must be JSON: {"encryptedData": "<compact JWE>"}') from None
         if not isinstance(wrapper, dict) or not isinstance(wrapper.get("encryptedData"), str):
-            raise invalid("the body must be JSON: {\"encryptedData\": \"<compact JWE>\"}")
+            raise invalid('the body must be JSON: {"encryptedData": "<compact JWE>"}')
         return await self.keys.decrypt(wrapper["encryptedData"], _header(scope, b"x-key-id") or None)
 
 

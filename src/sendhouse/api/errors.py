@@ -12,7 +12,13 @@ from sendhouse import errors
 from sendhouse.api.envelope import EnvelopeResponse, error_body
 
 log = logging.getLogger("sendhouse.api")
-HTTP_CODES = {404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED", 401: "UNAUTHORIZED", 403: "INSUFFICIENT_PERMISSIONS"}
+HTTP_CODES = {
+    404: "NOT_FOUND",
+    405: "METHOD_NOT_ALLOWED",
+    401: "UNAUTHORIZED",
+    403: "INSUFFICIENT_PERMISSIONS",
+}
+
 
 def render_app_error(error: errors.AppError) -> EnvelopeResponse:
     status = errors.status_of(error)
@@ -37,7 +43,10 @@ def _field_name(loc: tuple) -> str:
 
 
 def validation_details(exc: RequestValidationError) -> list[dict]:
-    return [{"field": _field_name(tuple(e.get("loc", ()))), "message": e.get("msg", "invalid")} for e in exc.errors()]
+    return [
+        {"field": _field_name(tuple(e.get("loc", ()))), "message": e.get("msg", "invalid")}
+        for e in exc.errors()
+    ]
 
 
 def install(app: FastAPI) -> None:

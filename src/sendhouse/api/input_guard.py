@@ -45,8 +45,13 @@ def _content_length(scope: Scope) -> int | None:
 class RequestGate:
     """Authenticate, bound and check request bodies before any route reads them."""
 
-    def __init__(self, app: ASGIApp, *, limit_of: Callable[[str], int],
-                 authenticators: tuple[tuple[str, Authenticator], ...] = ()):
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        limit_of: Callable[[str], int],
+        authenticators: tuple[tuple[str, Authenticator], ...] = (),
+    ):
         self.app = app
         self.limit_of = limit_of
         self.authenticators = authenticators
@@ -83,7 +88,9 @@ class RequestGate:
         if (is_json or kind in CHECKED_TYPES) and any(mark in text for mark in NUL_MARKS):
             return await _refuse_nul(scope, receive, send, "body")
         encrypted = (dict(scope["headers"]).get(b"x-payload-encryption") or b"").lower() == b"jwe"
-        if body and is_json and not scope["path"].startswith("/mcp") and not encrypted:  # JWE: parsed once decrypted
+        if (
+            body and is_json and not scope["path"].startswith("/mcp") and not encrypted
+        ):  # JWE: parsed once decrypted
             try:
                 scope[json_body.SCOPE_KEY] = await json_body.parse_body(body)
             except InvalidInput as exc:
@@ -135,6 +142,10 @@ async def _refuse_invalid(scope: Scope, receive: Receive, send: Send, exc: Inval
 
 
 async def _refuse_nul(scope: Scope, receive: Receive, send: Send, where: str) -> None:
-    body = error_body("Validation failed", "VALIDATION_FAILED", 400,
-                      [{"field": where, "message": "must not contain NUL characters"}])
+    body = error_body(
+        "Validation failed",
+        "VALIDATION_FAILED",
+        400,
+        [{"field": where, "message": "must not contain NUL characters"}],
+    )
     await EnvelopeResponse(body, status_code=400)(scope, receive, send)

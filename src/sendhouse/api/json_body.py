@@ -63,7 +63,11 @@ def check_value(value: Any) -> None:
         elif isinstance(item, list):
             children = item
         else:
-            if isinstance(item, (int, float)) and not isinstance(item, bool) and not -NUMBER_LIMIT <= item < NUMBER_LIMIT:
+            if (
+                isinstance(item, (int, float))
+                and not isinstance(item, bool)
+                and not -NUMBER_LIMIT <= item < NUMBER_LIMIT
+            ):
                 raise InvalidInput.field("body", f"numbers must be between -2^63 and 2^63 (got {item:.3g})")
             continue
         if depth > MAX_DEPTH:

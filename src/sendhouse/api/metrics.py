@@ -38,16 +38,24 @@ class LedgerSnapshot:
         self.by_status, self.feedback, self.pending = counts.by_status, counts.feedback, counts.pending
 
     def collect(self):
-        rows = GaugeMetricFamily("sendhouse_messages", "Ledger rows by kind and status (sent, deferred, failed, "
-                                 "bounced, queued, sending, cancelled, suppressed)", labels=["kind", "status"])
+        rows = GaugeMetricFamily(
+            "sendhouse_messages",
+            "Ledger rows by kind and status (sent, deferred, failed, "
+            "bounced, queued, sending, cancelled, suppressed)",
+            labels=["kind", "status"],
+        )
         for (kind, status), count in sorted(self.by_status.items()):
             rows.add_metric([kind, status], count)
-        feedback = GaugeMetricFamily("sendhouse_message_feedback", "Bounce and complaint events recorded, by type",
-                                     labels=["type"])
+        feedback = GaugeMetricFamily(
+            "sendhouse_message_feedback", "Bounce and complaint events recorded, by type", labels=["type"]
+        )
         for kind, count in sorted(self.feedback.items()):
             feedback.add_metric([kind], count)
-        pending = GaugeMetricFamily("sendhouse_campaign_messages_pending", "Ledger rows of a campaign still to "
-                                    "send, by status", labels=["project_id", "campaign_id", "status"])
+        pending = GaugeMetricFamily(
+            "sendhouse_campaign_messages_pending",
+            "Ledger rows of a campaign still to send, by status",
+            labels=["project_id", "campaign_id", "status"],
+        )
         for project_id, campaign_id, status, count in sorted(self.pending):
             pending.add_metric([project_id, campaign_id, status], count)
         return [rows, feedback, pending]
@@ -105,5 +113,11 @@ def route_template(scope: Scope) -> str:
 def _observe(scope: Scope, status: int, seconds: float) -> None:
     route = route_template(scope)
     API_SECONDS.labels(method=scope["method"], route=route, status=f"{status // 100}xx").observe(seconds)
-    event(log, "api_request", method=scope["method"], route=route, status=status,
-          duration_ms=round(seconds * 1000, 2))
+    event(
+        log,
+        "api_request",
+        method=scope["method"],
+        route=route,
+        status=status,
+        duration_ms=round(seconds * 1000, 2),
+    )

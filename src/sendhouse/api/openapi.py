@@ -25,20 +25,32 @@ ERROR_STATUSES = {
     "429": "Rate limit of the key exceeded (Retry-After)",
 }
 ERROR_ENVELOPE: dict[str, Any] = {
-    "type": "object", "required": ["success", "message", "error"],
+    "type": "object",
+    "required": ["success", "message", "error"],
     "properties": {
         "success": {"const": False},
         "message": {"type": "string", "description": "the same text as error.message"},
-        "error": {"type": "object", "required": ["message", "code", "status"],
-                  "properties": {"message": {"type": "string"}, "code": {"type": "string"},
-                                 "status": {"type": "integer"}, "details": {}}},
+        "error": {
+            "type": "object",
+            "required": ["message", "code", "status"],
+            "properties": {
+                "message": {"type": "string"},
+                "code": {"type": "string"},
+                "status": {"type": "integer"},
+                "details": {},
+            },
+        },
     },
 }
 PUBLIC_PREFIXES = ("/t/", "/u/")
 KEYLESS = ("/v1/jwks.json",)  # answered without a key (and so without a project)
-PROJECT_HEADER = {"name": "x-project-id", "in": "header", "required": False,
-                  "description": "With an account key (ASA_…): the project the request acts on",
-                  "schema": {"anyOf": [{"type": "string"}, {"type": "null"}], "title": "X-Project-Id"}}
+PROJECT_HEADER = {
+    "name": "x-project-id",
+    "in": "header",
+    "required": False,
+    "description": "With an account key (ASA_…): the project the request acts on",
+    "schema": {"anyOf": [{"type": "string"}, {"type": "null"}], "title": "X-Project-Id"},
+}
 
 
 def install(app: FastAPI) -> None:
@@ -46,8 +58,9 @@ def install(app: FastAPI) -> None:
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
-            schema = get_openapi(title=app.title, version=app.version, description=app.description,
-                                 routes=app.routes)
+            schema = get_openapi(
+                title=app.title, version=app.version, description=app.description, routes=app.routes
+            )
             app.openapi_schema = complete(schema)
         return app.openapi_schema
 
@@ -58,8 +71,13 @@ def complete(schema: dict[str, Any]) -> dict[str, Any]:
     """Error responses and the security scheme added to a generated document."""
     components = schema.setdefault("components", {})
     components.setdefault("schemas", {})["ErrorEnvelope"] = ERROR_ENVELOPE
-    components["securitySchemes"] = {"bearerKey": {"type": "http", "scheme": "bearer",
-                                                   "description": "An AS_… project key or an ASA_… account key"}}
+    components["securitySchemes"] = {
+        "bearerKey": {
+            "type": "http",
+            "scheme": "bearer",
+            "description": "An AS_… project key or an ASA_… account key",
+        }
+    }
     for path, operations in schema.get("paths", {}).items():
         for operation in operations.values():
             _complete_operation(operation, public=path.startswith(PUBLIC_PREFIXES))
@@ -73,6 +91,8 @@ def _complete_operation(operation: dict[str, Any], *, public: bool) -> None:
     responses.pop("422", None)
     ref = {"$ref": "#/components/schemas/ErrorEnvelope"}
     for status, description in ERROR_STATUSES.items():
-        responses.setdefault(status, {"description": description, "content": {"application/json": {"schema": ref}}})
+        responses.setdefault(
+            status, {"description": description, "content": {"application/json": {"schema": ref}}}
+        )
     if not public:
         operation.setdefault("security", [{"bearerKey": []}])

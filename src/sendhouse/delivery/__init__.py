@@ -17,4 +17,13 @@ def make_transport(settings) -> Transport:
     return TimedTransport(SmtpTransport(url, connections=settings.smtp_connections))
 
 
-__all__ = ["PERMANENT", "SENT", "SKIPPED", "TRANSIENT", "SendResult", "Transport", "classify", "make_transport"]
+__all__ = [
+    "PERMANENT",
+    "SENT",
+    "SKIPPED",
+    "TRANSIENT",
+    "SendResult",
+    "Transport",
+    "classify",
+    "make_transport",
+]

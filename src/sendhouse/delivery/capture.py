@@ -56,9 +56,14 @@ class CaptureTransport:
         capture_id = ids.new_id()
         path = self.folder / f"{capture_id}.eml"
         entry = {
-            "id": capture_id, "message_id_header": msg.message_id_header, "mail_from": msg.mail_from,
-            "rcpt_to": msg.rcpt_to if isinstance(msg.rcpt_to, str) else ", ".join(msg.rcpt_to), "subject": _subject(msg.data), "size": len(msg.data),
-            "path": path.name, "time": times.iso(times.utcnow()),
+            "id": capture_id,
+            "message_id_header": msg.message_id_header,
+            "mail_from": msg.mail_from,
+            "rcpt_to": msg.rcpt_to if isinstance(msg.rcpt_to, str) else ", ".join(msg.rcpt_to),
+            "subject": _subject(msg.data),
+            "size": len(msg.data),
+            "path": path.name,
+            "time": times.iso(times.utcnow()),
         }
         async with self._lock:
             path.write_bytes(msg.data)
@@ -70,8 +75,9 @@ class CaptureTransport:
         return None
 
 
-def list_captured(data_dir: Path | str, *, limit: int = 50, offset: int = 0,
-                  rcpt_to: str | None = None) -> tuple[list[dict], int]:
+def list_captured(
+    data_dir: Path | str, *, limit: int = 50, offset: int = 0, rcpt_to: str | None = None
+) -> tuple[list[dict], int]:
     """Captured messages, newest first, optionally only those to one address; and how many match."""
     index = outbox_dir(data_dir) / INDEX_NAME
     if not index.exists():
@@ -80,7 +86,7 @@ def list_captured(data_dir: Path | str, *, limit: int = 50, offset: int = 0,
     if rcpt_to:
         entries = [e for e in entries if rcpt_to.lower() in e["rcpt_to"].lower().split(", ")]
     entries.reverse()
-    return entries[offset:offset + limit], len(entries)
+    return entries[offset : offset + limit], len(entries)
 
 
 def read_captured(data_dir: Path | str, capture_id: str) -> tuple[dict, bytes]:

@@ -57,7 +57,9 @@ def encode_address(address: str, *, smtputf8: bool, sender: bool = False) -> byt
     if smtputf8:
         return address.encode("utf-8")
     if not local.isascii():
-        raise UnsendableAddress(f"the local part of {address!r} is not ASCII and the relay does not offer SMTPUTF8")
+        raise UnsendableAddress(
+            f"the local part of {address!r} is not ASCII and the relay does not offer SMTPUTF8"
+        )
     return local.encode("ascii") + b"@" + _idna(domain, address)
 
 

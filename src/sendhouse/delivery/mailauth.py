@@ -23,11 +23,19 @@ from authres import DKIMAuthenticationResult, SPFAuthenticationResult
 
 log = logging.getLogger("sendhouse.mailauth")
 PASS, FAIL, GRAY, FAILED = "PASS", "FAIL", "GRAY", "PROCESSING_FAILED"
-SPF_VERDICT = {"pass": PASS, "fail": FAIL, "softfail": FAIL, "neutral": GRAY, "none": GRAY,
-               "temperror": FAILED, "permerror": FAILED}
+SPF_VERDICT = {
+    "pass": PASS,
+    "fail": FAIL,
+    "softfail": FAIL,
+    "neutral": GRAY,
+    "none": GRAY,
+    "temperror": FAILED,
+    "permerror": FAILED,
+}
 DNS_TIMEOUT = 5.0
-_resolver: contextvars.ContextVar[dns.resolver.Resolver | None] = contextvars.ContextVar("dns_resolver",
-                                                                                         default=None)
+_resolver: contextvars.ContextVar[dns.resolver.Resolver | None] = contextvars.ContextVar(
+    "dns_resolver", default=None
+)
 _library_lookup = spf.DNSLookup
 
 
@@ -98,8 +106,11 @@ def check_dkim(raw: bytes, resolver: dns.resolver.Resolver) -> DKIMAuthenticatio
         return None
     signed = dkim.DKIM(raw)
     try:
-        result = "pass" if signed.verify(dnsfunc=lambda name, timeout=5: b"".join(_txt(resolver, name.decode()))) \
+        result = (
+            "pass"
+            if signed.verify(dnsfunc=lambda name, timeout=5: b"".join(_txt(resolver, name.decode())))
             else "fail"
+        )
     except dns.exception.DNSException:
         result = "temperror"
     except Exception:  # noqa: BLE001 - a broken signature or key is a failed verification
@@ -121,8 +132,9 @@ def check_dmarc(from_domain: str, spf_result, dkim_result, resolver: dns.resolve
     return result
 
 
-def verdicts(raw: bytes, *, ip: str, mail_from: str, helo: str, from_domain: str,
-             resolver_address: str) -> Verdicts:
+def verdicts(
+    raw: bytes, *, ip: str, mail_from: str, helo: str, from_domain: str, resolver_address: str
+) -> Verdicts:
     """SPF (envelope sender and client IP), DKIM (first signature) and DMARC (From domain)."""
     resolver = make_resolver(resolver_address)
     token = _resolver.set(resolver)
@@ -132,9 +144,11 @@ def verdicts(raw: bytes, *, ip: str, mail_from: str, helo: str, from_domain: str
         dmarc = _safely(lambda: check_dmarc(from_domain.lower(), spf_result, dkim_result, resolver), "error")
     finally:
         _resolver.reset(token)
-    return Verdicts(spf=SPF_VERDICT.get(spf_result.result, FAILED) if spf_result else FAILED,
-                    dkim=_dkim_verdict(dkim_result),
-                    dmarc={"pass": PASS, "fail": FAIL, "none": GRAY}.get(dmarc, FAILED))
+    return Verdicts(
+        spf=SPF_VERDICT.get(spf_result.result, FAILED) if spf_result else FAILED,
+        dkim=_dkim_verdict(dkim_result),
+        dmarc={"pass": PASS, "fail": FAIL, "none": GRAY}.get(dmarc, FAILED),
+    )
 
 
 def _dkim_verdict(result) -> str:

@@ -65,15 +65,20 @@ def parse_smtp_url(url: str) -> RelayConfig:
     """Parse smtp:// or smtps:// URLs; anything else is a clear configuration error."""
     parts = urlsplit(url)
     if parts.scheme not in ("smtp", "smtps") or not parts.hostname:
-        raise InvalidInput.field("SENDHOUSE_SMTP_URL", "must be `capture`, smtp://host:port or smtps://host:port")
+        raise InvalidInput.field(
+            "SENDHOUSE_SMTP_URL", "must be `capture`, smtp://host:port or smtps://host:port"
+        )
     query = parse_qs(parts.query)
     start_tls = query.get("starttls", ["false"])[0].lower() in TRUE_WORDS
     timeout = float(query.get("timeout", ["30"])[0])
     return RelayConfig(
-        host=parts.hostname, port=parts.port or (465 if parts.scheme == "smtps" else 25),
-        use_tls=parts.scheme == "smtps", start_tls=start_tls and parts.scheme == "smtp",
+        host=parts.hostname,
+        port=parts.port or (465 if parts.scheme == "smtps" else 25),
+        use_tls=parts.scheme == "smtps",
+        start_tls=start_tls and parts.scheme == "smtp",
         username=unquote(parts.username) if parts.username else None,
-        password=unquote(parts.password) if parts.password else None, timeout=timeout,
+        password=unquote(parts.password) if parts.password else None,
+        timeout=timeout,
         pipelining=query.get("pipelining", ["true"])[0].lower() in TRUE_WORDS,
     )
 
@@ -91,8 +96,11 @@ class SmtpTransport:
     async def send(self, msg, *, gate: Gate | None = None) -> SendResult:
         """One SMTP transaction for msg on a pooled connection; gate is checked right before MAIL FROM."""
         try:
-            slot = self._idle.get_nowait() if not self._idle.empty() else \
-                await asyncio.wait_for(self._idle.get(), self.config.timeout)
+            slot = (
+                self._idle.get_nowait()
+                if not self._idle.empty()
+                else await asyncio.wait_for(self._idle.get(), self.config.timeout)
+            )
         except TimeoutError:
             return relay_failure(None, "no SMTP connection became free", stage=CONNECT)
         back: aiosmtplib.SMTP | None = None  # what returns to the pool: a clean connection, or None
@@ -123,7 +131,9 @@ class SmtpTransport:
 
     async def _attempt(self, client: aiosmtplib.SMTP, msg, gate: Gate | None) -> tuple[SendResult, bool]:
         try:
-            envelope = encode_envelope(msg.mail_from, _recipients(msg), smtputf8=client.supports_extension("smtputf8"))
+            envelope = encode_envelope(
+                msg.mail_from, _recipients(msg), smtputf8=client.supports_extension("smtputf8")
+            )
         except UnsendableAddress as error:
             return SendResult(PERMANENT, None, str(error)[:500], stage=LOCAL), True  # nothing was written
         if gate is not None and not await gate.enter():
@@ -136,8 +146,15 @@ class SmtpTransport:
             return client
         self._discard(client)
         c = self.config
-        client = aiosmtplib.SMTP(hostname=c.host, port=c.port, use_tls=c.use_tls, start_tls=c.start_tls,
-                                 username=c.username, password=c.password, timeout=c.timeout)
+        client = aiosmtplib.SMTP(
+            hostname=c.host,
+            port=c.port,
+            use_tls=c.use_tls,
+            start_tls=c.start_tls,
+            username=c.username,
+            password=c.password,
+            timeout=c.timeout,
+        )
         self._all.add(client)
         try:
             await client.connect()
@@ -167,7 +184,9 @@ class SmtpTransport:
 class Transaction:
     """One message on one connection. run() → (result, whether the connection is clean to reuse)."""
 
-    def __init__(self, client: aiosmtplib.SMTP, envelope: Envelope, msg, gate: Gate | None, *, pipelined: bool):
+    def __init__(
+        self, client: aiosmtplib.SMTP, envelope: Envelope, msg, gate: Gate | None, *, pipelined: bool
+    ):
         self.client, self.envelope, self.msg, self.gate = client, envelope, msg, gate
         self.pipelined = pipelined
         self.stage = MAIL

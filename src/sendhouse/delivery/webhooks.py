@@ -81,7 +81,9 @@ async def resolve_allowed(host: str, port: int) -> str:
     addresses = [str(info[4][0]) for info in infos]
     bad = [a for a in addresses if is_forbidden_address(a)]
     if bad or not addresses:
-        raise TargetRefused(f"{host} resolves to a private, loopback or link-local address ({bad[0] if bad else '-'})")
+        raise TargetRefused(
+            f"{host} resolves to a private, loopback or link-local address ({bad[0] if bad else '-'})"
+        )
     return addresses[0]
 
 
@@ -91,7 +93,10 @@ class WebhookSender:
     def __init__(self, *, allow_private: bool, timeout: float = TIMEOUT_SECONDS):
         self.allow_private, self.deadline = allow_private, timeout
         self._client = httpx2.AsyncClient(
-            timeout=timeout, follow_redirects=False, trust_env=False, headers={"User-Agent": USER_AGENT},
+            timeout=timeout,
+            follow_redirects=False,
+            trust_env=False,
+            headers={"User-Agent": USER_AGENT},
         )
 
     async def aclose(self) -> None:

@@ -46,7 +46,12 @@ class Wire(asyncio.Protocol):
 
     @property
     def clean(self) -> bool:
-        return self.failure is None and self.expected == 0 and not self.buffer and not self.transport.is_closing()
+        return (
+            self.failure is None
+            and self.expected == 0
+            and not self.buffer
+            and not self.transport.is_closing()
+        )
 
     def write(self, data: bytes, commands: int) -> None:
         """Write `commands` commands (or a message body, 1) in one go."""
@@ -117,7 +122,7 @@ class Wire(asyncio.Protocol):
         """One complete (possibly multi-line) reply from the front of the buffer, or None."""
         offset, lines = 0, []
         while (end := self.buffer.find(b"\n", offset)) != -1:
-            line = bytes(self.buffer[offset:end + 1])
+            line = bytes(self.buffer[offset : end + 1])
             offset = end + 1
             if len(line) < 4 or not line[:3].isdigit() or line[3:4] not in (b" ", b"-", b"\r", b"\n"):
                 raise aiosmtplib.SMTPResponseException(-1, f"Malformed SMTP reply line: {line[:80]!r}")

@@ -20,8 +20,13 @@ from sendhouse.domain.segments import date_interval, validate_criteria
 from sendhouse.errors import InvalidInput, InvalidOperation
 
 STATUSES = ("draft", "active", "paused", "archived")
-TRIGGERS = ("contact_created", "contact_added_to_list", "contact_property_matches_with",
-            "contact_property_changes_from_to", "event_trigger")
+TRIGGERS = (
+    "contact_created",
+    "contact_added_to_list",
+    "contact_property_matches_with",
+    "contact_property_changes_from_to",
+    "event_trigger",
+)
 EXITS = ("workflow_complete", "entry_criteria_no_longer_met")
 UNITS = {"minutes": 60, "mins": 60, "hours": 3600, "days": 86400}
 BRANCH_TRIGGERS = ("contact_property_matches_with", "event_property")
@@ -52,7 +57,11 @@ def check_text(value: Any, field: str, limit: int) -> str | None:
 def check_tags(value: Any) -> list[str]:
     if value is None:
         return []
-    if not isinstance(value, list) or len(value) > 50 or not all(isinstance(t, str) and 0 < len(t) <= 100 for t in value):
+    if (
+        not isinstance(value, list)
+        or len(value) > 50
+        or not all(isinstance(t, str) and 0 < len(t) <= 100 for t in value)
+    ):
         raise InvalidInput.field("tags", "must be an array of at most 50 strings (1 to 100 characters)")
     return list(dict.fromkeys(value))
 
@@ -76,10 +85,15 @@ def check_entry(value: Any) -> dict:
         raise InvalidInput.field("entryCriteria.type", f"must be one of {', '.join(TRIGGERS)}")
     event = value.get("eventName")
     if kind == "event_trigger" and (not isinstance(event, str) or not event):
-        raise InvalidOperation("eventName is required for an event_trigger automation", code="EVENT_NAME_REQUIRED")
-    entry = {"type": kind, "contactListId": check_text(value.get("contactListId"), "entryCriteria.contactListId", 64),
-             "eventName": event if kind == "event_trigger" else None,
-             "filterCriteria": check_filter(value.get("filterCriteria"), "entryCriteria.filterCriteria")}
+        raise InvalidOperation(
+            "eventName is required for an event_trigger automation", code="EVENT_NAME_REQUIRED"
+        )
+    entry = {
+        "type": kind,
+        "contactListId": check_text(value.get("contactListId"), "entryCriteria.contactListId", 64),
+        "eventName": event if kind == "event_trigger" else None,
+        "filterCriteria": check_filter(value.get("filterCriteria"), "entryCriteria.filterCriteria"),
+    }
     if kind == "contact_property_changes_from_to":
         entry["propertyName"] = check_text(value.get("propertyName"), "entryCriteria.propertyName", 100)
         entry["fromValue"], entry["toValue"] = value.get("fromValue"), value.get("toValue")
@@ -135,7 +149,9 @@ def _step(item: Any, where: str) -> dict:
     for key in ("stepId", "nextStepId", "parentBranchStepId", "parentBranchId"):
         if item.get(key) is not None:
             if not isinstance(item[key], str) or not STEP_ID.match(item[key]):
-                raise InvalidInput.field(f"{where}.{key}", "letters, digits and _ . : - only, 1 to 100 characters")
+                raise InvalidInput.field(
+                    f"{where}.{key}", "letters, digits and _ . : - only, 1 to 100 characters"
+                )
             step[key] = item[key]
     if kind != "branch":
         check = item.get("checkExitCriteria", True)
@@ -160,19 +176,31 @@ def _wait(item: dict, where: str) -> dict:
     return {"delay": {"value": value, "unit": unit}}
 
 
-EMAIL_FIELDS = {"templateId": 64, "htmlTemplate": 500_000, "subject": 988, "previewText": 140,
-                "senderEmail": 320, "senderName": 200, "senderReplyToEmail": 320, "senderReplyToName": 200,
-                "templateName": 200}
+EMAIL_FIELDS = {
+    "templateId": 64,
+    "htmlTemplate": 500_000,
+    "subject": 988,
+    "previewText": 140,
+    "senderEmail": 320,
+    "senderName": 200,
+    "senderReplyToEmail": 320,
+    "senderReplyToName": 200,
+    "templateName": 200,
+}
 
 
 def _email(item: dict, where: str) -> dict:
     email = item.get("email")
     if not isinstance(email, dict):
-        raise InvalidOperation("An email step needs a templateId or an htmlTemplate", code="EMAIL_TEMPLATE_REQUIRED")
+        raise InvalidOperation(
+            "An email step needs a templateId or an htmlTemplate", code="EMAIL_TEMPLATE_REQUIRED"
+        )
     found = {k: check_text(email.get(k), f"{where}.email.{k}", limit) for k, limit in EMAIL_FIELDS.items()}
     if not found["templateId"] and not (found["htmlTemplate"] and found["subject"]):
-        raise InvalidOperation("An email step needs a templateId, or an htmlTemplate with a subject",
-                               code="EMAIL_TEMPLATE_REQUIRED")
+        raise InvalidOperation(
+            "An email step needs a templateId, or an htmlTemplate with a subject",
+            code="EMAIL_TEMPLATE_REQUIRED",
+        )
     return {"email": {k: v for k, v in found.items() if v is not None}}
 
 
@@ -188,14 +216,22 @@ def _branch(item: dict, where: str) -> dict:
 def _one_branch(item: Any, where: str) -> dict:
     if not isinstance(item, dict):
         raise InvalidInput.field(where, "must be an object")
-    trigger, applies = item.get("triggerType", "contact_property_matches_with"), item.get("appliesTo", "branch_entry")
+    trigger, applies = (
+        item.get("triggerType", "contact_property_matches_with"),
+        item.get("appliesTo", "branch_entry"),
+    )
     if trigger not in BRANCH_TRIGGERS:
         raise InvalidInput.field(f"{where}.triggerType", f"must be one of {', '.join(BRANCH_TRIGGERS)}")
     if applies not in APPLIES_TO:
         raise InvalidInput.field(f"{where}.appliesTo", f"must be one of {', '.join(APPLIES_TO)}")
-    branch = {"branchId": check_text(item.get("branchId"), f"{where}.branchId", 100) or f"branch_{secrets.token_hex(2)}",
-              "label": check_text(item.get("label"), f"{where}.label", 200), "triggerType": trigger,
-              "appliesTo": applies, "filterCriteria": check_filter(item.get("filterCriteria"), f"{where}.filterCriteria")}
+    branch = {
+        "branchId": check_text(item.get("branchId"), f"{where}.branchId", 100)
+        or f"branch_{secrets.token_hex(2)}",
+        "label": check_text(item.get("label"), f"{where}.label", 200),
+        "triggerType": trigger,
+        "appliesTo": applies,
+        "filterCriteria": check_filter(item.get("filterCriteria"), f"{where}.filterCriteria"),
+    }
     for key in ("nextStepId", "mergeStepId"):
         if item.get(key) is not None:
             branch[key] = check_text(item[key], f"{where}.{key}", 100)
@@ -252,7 +288,9 @@ def _alternates(start: str | None, by_id: dict) -> None:
     if len(kinds) != len(by_id):
         raise _bad_sequence("Every step must be on the path from the first step")
     if kinds and (kinds[-1] != "email" or any(k != ("wait", "email")[i % 2] for i, k in enumerate(kinds))):
-        raise _bad_sequence("Steps must alternate wait then email, starting with a wait and ending with an email")
+        raise _bad_sequence(
+            "Steps must alternate wait then email, starting with a wait and ending with an email"
+        )
 
 
 def delay_of(step: dict) -> timedelta:
@@ -262,13 +300,21 @@ def delay_of(step: dict) -> timedelta:
 
 # --- filterCriteria evaluated in Python (entry filters and branches) ---------------------------------
 
+
 def facts(contact: dict, event: dict | None) -> dict[str, Any]:
     """Field → value of a stored contact row (and the entering event) for filter evaluation."""
     custom = dict(contact.get("custom_fields") or {})
-    found = {**custom, **{f"customFields.{k}": v for k, v in custom.items()},
-             "email": contact.get("email"), "firstName": contact.get("first_name"),
-             "lastName": contact.get("last_name"), "userId": contact.get("user_id"), "mobile": contact.get("mobile"),
-             "createdAt": contact.get("created_at"), "updatedAt": contact.get("updated_at")}
+    found = {
+        **custom,
+        **{f"customFields.{k}": v for k, v in custom.items()},
+        "email": contact.get("email"),
+        "firstName": contact.get("first_name"),
+        "lastName": contact.get("last_name"),
+        "userId": contact.get("user_id"),
+        "mobile": contact.get("mobile"),
+        "createdAt": contact.get("created_at"),
+        "updatedAt": contact.get("updated_at"),
+    }
     if event:
         found["event.name"] = event.get("name")
         found.update({f"event.properties.{k}": v for k, v in (event.get("properties") or {}).items()})
@@ -299,8 +345,14 @@ def _condition(group: dict, actual: Any) -> bool:
 def _compare(kind: str, op: str, actual: Any, wanted: Any) -> bool:
     if kind == "string":
         a, w = str(actual), str(wanted)
-        return {"equals": a == w, "not_equals": a != w, "contains": w in a, "not_contains": w not in a,
-                "starts_with": a.startswith(w), "ends_with": a.endswith(w)}[op]
+        return {
+            "equals": a == w,
+            "not_equals": a != w,
+            "contains": w in a,
+            "not_contains": w not in a,
+            "starts_with": a.startswith(w),
+            "ends_with": a.endswith(w),
+        }[op]
     if kind == "boolean":
         flag = actual if isinstance(actual, bool) else str(actual).lower() == "true"
         return (flag == wanted) if op == "equals" else (flag != wanted)
@@ -309,8 +361,12 @@ def _compare(kind: str, op: str, actual: Any, wanted: Any) -> bool:
         if op == "between":
             return float(wanted[0]) <= number <= float(wanted[1])
         limit = float(wanted)
-        return {"equals": number == limit, "not_equals": number != limit, "greater_than": number > limit,
-                "less_than": number < limit}[op]
+        return {
+            "equals": number == limit,
+            "not_equals": number != limit,
+            "greater_than": number > limit,
+            "less_than": number < limit,
+        }[op]
     return _date(op, actual, wanted)
 
 
@@ -321,4 +377,3 @@ def _date(op: str, actual: Any, wanted: Any) -> bool:
     start, end = date_interval(wanted)
     inside = start <= moment < end
     return {"equals": inside, "not_equals": not inside, "before": moment < start, "after": moment >= end}[op]
-

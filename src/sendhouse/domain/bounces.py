@@ -63,6 +63,7 @@ _NOT_A_BOUNCE = Feedback(kind="none")
 
 # --- RFC 5965 -------------------------------------------------------------------------------
 
+
 def _feedback_report(message: email.message.Message) -> Feedback | None:
     fields = _part_fields(message, "message/feedback-report")
     if not fields:
@@ -71,10 +72,14 @@ def _feedback_report(message: email.message.Message) -> Feedback | None:
     if feedback_type == "not-spam":
         return None
     recipients = tuple(a for a in (_address(fields.get("original-rcpt-to", "")),) if a)
-    return Feedback(kind=COMPLAINT, reason=f"feedback report: {feedback_type}"[:MAX_REASON],
-                    sub_type=feedback_type, recipients=recipients,
-                    original_message_id=_original_message_id(message),
-                    complaint_type=feedback_type if feedback_type in COMPLAINT_TYPES else "other")
+    return Feedback(
+        kind=COMPLAINT,
+        reason=f"feedback report: {feedback_type}"[:MAX_REASON],
+        sub_type=feedback_type,
+        recipients=recipients,
+        original_message_id=_original_message_id(message),
+        complaint_type=feedback_type if feedback_type in COMPLAINT_TYPES else "other",
+    )
 
 
 def _part_fields(message: email.message.Message, content_type: str) -> dict[str, str]:
@@ -90,10 +95,15 @@ def _blocks(part: email.message.Message) -> list[email.message.Message]:
     if isinstance(payload, list):
         return [p for p in payload if isinstance(p, email.message.Message)]
     text = payload.decode() if isinstance(payload, bytes) else str(payload)
-    return [HeaderParser().parsestr(chunk.strip() + "\n") for chunk in re.split(r"\r?\n\r?\n", text) if chunk.strip()]
+    return [
+        HeaderParser().parsestr(chunk.strip() + "\n")
+        for chunk in re.split(r"\r?\n\r?\n", text)
+        if chunk.strip()
+    ]
 
 
 # --- RFC 3464 -------------------------------------------------------------------------------
+
 
 def _delivery_status(message: email.message.Message) -> Feedback | None:
     part = next((p for p in message.walk() if p.get_content_type() == "message/delivery-status"), None)
@@ -112,11 +122,21 @@ def _from_block(block: email.message.Message, blocks: list, original: str | None
     permanent = status[0] == "5" if status else action == "failed"
     diagnostic = " ".join(str(block.get("diagnostic-code", "")).split())
     reason = diagnostic.partition(";")[2].strip() if ";" in diagnostic else diagnostic
-    recipients = tuple(a for a in (_address(str(b.get("final-recipient") or b.get("original-recipient") or ""))
-                                   for b in blocks) if a)
-    return Feedback(kind=HARD if permanent else SOFT, status=status,
-                    reason=(reason or f"{action or 'failed'} {status or ''}".strip())[:MAX_REASON],
-                    sub_type=sub_type(status, permanent), recipients=recipients, original_message_id=original)
+    recipients = tuple(
+        a
+        for a in (
+            _address(str(b.get("final-recipient") or b.get("original-recipient") or "")) for b in blocks
+        )
+        if a
+    )
+    return Feedback(
+        kind=HARD if permanent else SOFT,
+        status=status,
+        reason=(reason or f"{action or 'failed'} {status or ''}".strip())[:MAX_REASON],
+        sub_type=sub_type(status, permanent),
+        recipients=recipients,
+        original_message_id=original,
+    )
 
 
 def _status(text: str) -> str | None:
@@ -142,6 +162,7 @@ def sub_type(status: str | None, permanent: bool) -> str:
 
 # --- anything else --------------------------------------------------------------------------
 
+
 def _non_standard(message: email.message.Message) -> Feedback | None:
     """A bounce in a vendor format: flufl.bounce finds the recipients, the text the status."""
     try:
@@ -153,9 +174,14 @@ def _non_standard(message: email.message.Message) -> Feedback | None:
     status = _status(_text_of(message))
     is_permanent = bool(permanent) if not status else status[0] == "5"
     recipients = tuple(sorted(a.decode(errors="replace").lower() for a in (permanent or temporary)))
-    return Feedback(kind=HARD if is_permanent else SOFT, status=status,
-                    reason=f"non-standard bounce {status or ''}".strip(), sub_type=sub_type(status, is_permanent),
-                    recipients=recipients, original_message_id=_original_message_id(message))
+    return Feedback(
+        kind=HARD if is_permanent else SOFT,
+        status=status,
+        reason=f"non-standard bounce {status or ''}".strip(),
+        sub_type=sub_type(status, is_permanent),
+        recipients=recipients,
+        original_message_id=_original_message_id(message),
+    )
 
 
 def _text_of(message: email.message.Message) -> str:
@@ -171,7 +197,11 @@ def _original_message_id(message: email.message.Message) -> str | None:
     for part in message.walk():
         kind = part.get_content_type()
         payload = part.get_payload()
-        if kind == "message/rfc822" and isinstance(payload, list) and isinstance(payload[0], email.message.Message):
+        if (
+            kind == "message/rfc822"
+            and isinstance(payload, list)
+            and isinstance(payload[0], email.message.Message)
+        ):
             found = payload[0].get("message-id")
         elif kind == "text/rfc822-headers":
             found = HeaderParser().parsestr(_decoded(part)).get("message-id")
@@ -201,15 +231,20 @@ def _address(field: str) -> str | None:
 
 # --- auto-pause -----------------------------------------------------------------------------
 
+
 def threshold_breach(preset: str, *, sent: int, delivered: int, bounced: int, complained: int) -> str | None:
     """Why a campaign must pause (its bounce or complaint rate crossed the preset), or None."""
     if sent < MIN_SENT_FOR_PAUSE:
         return None
     bounce_limit, complaint_limit = THRESHOLDS.get(preset, THRESHOLDS["balanced"])
     if bounced / sent > bounce_limit:
-        return (f"Bounce rate {bounced / sent:.2%} ({bounced} of {sent} sent) is above the {preset} "
-                f"threshold of {bounce_limit:.2%}")
+        return (
+            f"Bounce rate {bounced / sent:.2%} ({bounced} of {sent} sent) is above the {preset} "
+            f"threshold of {bounce_limit:.2%}"
+        )
     if delivered and complained / delivered > complaint_limit:
-        return (f"Complaint rate {complained / delivered:.2%} ({complained} of {delivered} delivered) is above "
-                f"the {preset} threshold of {complaint_limit:.2%}")
+        return (
+            f"Complaint rate {complained / delivered:.2%} ({complained} of {delivered} delivered) is above "
+            f"the {preset} threshold of {complaint_limit:.2%}"
+        )
     return None

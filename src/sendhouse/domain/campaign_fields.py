@@ -30,22 +30,29 @@ class CampaignFields(BaseModel):
     """What a client may set on a campaign besides its sender address and its scheduling."""
 
     name: str | None = _text(f"campaign name (1-{MAX_LENGTH['name']} characters)", "name")
-    subject: str | None = _text(f"subject line (1-{MAX_LENGTH['subject']} characters); merge tags allowed", "subject")
-    previewText: str | None = _text(f"preview text shown after the subject (≤{MAX_LENGTH['previewText']})",
-                                    "previewText")
+    subject: str | None = _text(
+        f"subject line (1-{MAX_LENGTH['subject']} characters); merge tags allowed", "subject"
+    )
+    previewText: str | None = _text(
+        f"preview text shown after the subject (≤{MAX_LENGTH['previewText']})", "previewText"
+    )
     fromSenderId: str | None = _text("id of a sender to send from (instead of a from address)")
     replyTo: str | None = _text("Reply-To address")
     templateId: str | None = _text("id of the template whose content the campaign sends")
     htmlTemplate: str | None = _text("HTML content (instead of templateId)")
     toLists: list[str] | None = Field(None, description="ids of the lists and segments to send to")
-    excludeLists: list[str] | None = Field(None, description="ids of lists and segments whose contacts are left out")
+    excludeLists: list[str] | None = Field(
+        None, description="ids of lists and segments whose contacts are left out"
+    )
     unsubscribeGroupId: str | None = _text("the suppression group its unsubscribe link leaves")
     sendToGlobalList: bool | None = Field(None, description="send to every contact of the project")
     trackingOpen: bool | None = Field(None, description="count opens (a tracking pixel); default true")
     trackingClick: bool | None = Field(None, description="count clicks (links rewritten); default true")
     sendMode: str | None = _one_of("immediate, scheduled or gradual", SEND_MODES)
-    gradualStrategy: str | None = _one_of("how a gradual send's daily volume grows (fixed: it stays the same)",
-                                          tuple(GRADUAL_STRATEGIES))
-    dailyBatchSize: int | None = Field(None, description="the first day's volume of a gradual send",
-                                       json_schema_extra={"minimum": 1})
+    gradualStrategy: str | None = _one_of(
+        "how a gradual send's daily volume grows (fixed: it stays the same)", tuple(GRADUAL_STRATEGIES)
+    )
+    dailyBatchSize: int | None = Field(
+        None, description="the first day's volume of a gradual send", json_schema_extra={"minimum": 1}
+    )
     timezone: str | None = _text("IANA time zone of a gradual send's days, such as Europe/Paris")

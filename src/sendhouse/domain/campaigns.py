@@ -38,29 +38,74 @@ PAUSED_EDITABLE_FIELDS = frozenset({"gradualStrategy", "dailyBatchSize", "timezo
 MAX_LENGTH = {"name": 200, "subject": 998, "previewText": 200, "from.name": 200}
 
 COLUMN_OF = {
-    "name": "name", "subject": "subject", "previewText": "preview_text", "fromSenderId": "from_sender_id",
-    "replyTo": "reply_to", "templateId": "template_id", "htmlTemplate": "html_template",
-    "toLists": "to_lists", "excludeLists": "exclude_lists", "unsubscribeGroupId": "unsubscribe_group_id",
-    "sendNow": "send_now", "sendToGlobalList": "send_to_global_list", "sendMode": "send_mode",
-    "gradualStrategy": "gradual_strategy", "dailyBatchSize": "daily_batch_size", "timezone": "timezone",
-    "trackingOpen": "tracking_open", "trackingClick": "tracking_click", "defaultCampaign": "default_campaign",
+    "name": "name",
+    "subject": "subject",
+    "previewText": "preview_text",
+    "fromSenderId": "from_sender_id",
+    "replyTo": "reply_to",
+    "templateId": "template_id",
+    "htmlTemplate": "html_template",
+    "toLists": "to_lists",
+    "excludeLists": "exclude_lists",
+    "unsubscribeGroupId": "unsubscribe_group_id",
+    "sendNow": "send_now",
+    "sendToGlobalList": "send_to_global_list",
+    "sendMode": "send_mode",
+    "gradualStrategy": "gradual_strategy",
+    "dailyBatchSize": "daily_batch_size",
+    "timezone": "timezone",
+    "trackingOpen": "tracking_open",
+    "trackingClick": "tracking_click",
+    "defaultCampaign": "default_campaign",
     "builderType": "builder_type",
 }
 CREATE_ONLY_FIELDS = frozenset({"defaultCampaign", "builderType"})
 # Fields whose null means "not given" (their columns cannot be empty).
-NULL_MEANS_UNSET = frozenset({
-    "sendNow", "sendToGlobalList", "trackingOpen", "trackingClick", "defaultCampaign", "sendMode", "publish",
-})
+NULL_MEANS_UNSET = frozenset(
+    {
+        "sendNow",
+        "sendToGlobalList",
+        "trackingOpen",
+        "trackingClick",
+        "defaultCampaign",
+        "sendMode",
+        "publish",
+    }
+)
 
 DEFAULTS: dict[str, Any] = {
-    "preview_text": None, "from_sender_id": None, "from_email": None, "from_name": None, "reply_to": None,
-    "template_id": None, "html_template": None, "to_lists": [], "exclude_lists": [],
-    "unsubscribe_group_id": None, "send_now": False, "send_to_global_list": False, "scheduled_at": None,
-    "send_mode": "immediate", "gradual_strategy": None, "daily_batch_size": None, "timezone": None,
-    "tracking_open": True, "tracking_click": True, "threshold_preset": "balanced", "builder_type": None,
-    "default_campaign": False, "created_by": None, "started_at": None, "sent_at": None, "aborted_at": None,
-    "paused_at": None, "paused_reason": None, "resumed_at": None, "failure_reason": None,
-    "total_contacts": 0, "suppressed_count": 0,
+    "preview_text": None,
+    "from_sender_id": None,
+    "from_email": None,
+    "from_name": None,
+    "reply_to": None,
+    "template_id": None,
+    "html_template": None,
+    "to_lists": [],
+    "exclude_lists": [],
+    "unsubscribe_group_id": None,
+    "send_now": False,
+    "send_to_global_list": False,
+    "scheduled_at": None,
+    "send_mode": "immediate",
+    "gradual_strategy": None,
+    "daily_batch_size": None,
+    "timezone": None,
+    "tracking_open": True,
+    "tracking_click": True,
+    "threshold_preset": "balanced",
+    "builder_type": None,
+    "default_campaign": False,
+    "created_by": None,
+    "started_at": None,
+    "sent_at": None,
+    "aborted_at": None,
+    "paused_at": None,
+    "paused_reason": None,
+    "resumed_at": None,
+    "failure_reason": None,
+    "total_contacts": 0,
+    "suppressed_count": 0,
 }
 
 
@@ -222,7 +267,11 @@ def check_schedulable(campaign: dict) -> None:
         found.append(problem("templateId", "content (templateId or htmlTemplate) is required to schedule"))
     if campaign["send_mode"] == "gradual" and not campaign.get("daily_batch_size"):
         found.append(problem("dailyBatchSize", "dailyBatchSize is required to schedule a gradual campaign"))
-    if campaign["send_mode"] == "scheduled" and not campaign.get("scheduled_at") and not campaign.get("send_now"):
+    if (
+        campaign["send_mode"] == "scheduled"
+        and not campaign.get("scheduled_at")
+        and not campaign.get("send_now")
+    ):
         found.append(problem("scheduledAt", "scheduledAt is required when sendMode is scheduled"))
     raise_problems(found)
 
@@ -250,9 +299,16 @@ def metrics(campaign: dict, counts: dict[str, int]) -> dict:
     failed = counts.get("failed", 0)
     skipped = counts.get("suppressed", 0)
     found = {
-        "sent": sent, "delivered": counts.get("sent", 0), "opened": 0, "clicked": 0, "bounced": bounced,
-        "unsubscribed": 0, "spamReported": 0, "suppressed": campaign["suppressed_count"] + skipped,
-        "processedCount": sent + failed + skipped, "totalContacts": campaign["total_contacts"],
+        "sent": sent,
+        "delivered": counts.get("sent", 0),
+        "opened": 0,
+        "clicked": 0,
+        "bounced": bounced,
+        "unsubscribed": 0,
+        "spamReported": 0,
+        "suppressed": campaign["suppressed_count"] + skipped,
+        "processedCount": sent + failed + skipped,
+        "totalContacts": campaign["total_contacts"],
         "failedCount": failed,
     }
     found.update(_speed(campaign, sent))
@@ -264,8 +320,10 @@ def _speed(campaign: dict, sent: int) -> dict:
     if not (started and finished):
         return {"averageRatePerSecond": None, "totalDurationSeconds": None}
     seconds = max((finished - started).total_seconds(), 0.0)
-    return {"averageRatePerSecond": round(sent / seconds, 2) if seconds else None,
-            "totalDurationSeconds": round(seconds, 3)}
+    return {
+        "averageRatePerSecond": round(sent / seconds, 2) if seconds else None,
+        "totalDurationSeconds": round(seconds, 3),
+    }
 
 
 def rate(count: int, base: int) -> float:
@@ -281,10 +339,18 @@ def analytics_counts(campaign: dict, found: dict) -> dict:
     opened = found["opened"] if campaign["tracking_open"] else 0
     clicked = found["clicked"] if campaign["tracking_click"] else 0
     return {
-        "totalContacts": found["totalContacts"], "suppressed": found["suppressed"], "failed": found["failedCount"],
-        "attempted": max(0, total - found["suppressed"] - found["failedCount"]), "sent": found["sent"],
-        "delivered": found["delivered"], "opened": opened, "humanOpened": opened, "clicked": clicked,
-        "bounced": found["bounced"], "unsubscribed": found["unsubscribed"], "spamReported": found["spamReported"],
+        "totalContacts": found["totalContacts"],
+        "suppressed": found["suppressed"],
+        "failed": found["failedCount"],
+        "attempted": max(0, total - found["suppressed"] - found["failedCount"]),
+        "sent": found["sent"],
+        "delivered": found["delivered"],
+        "opened": opened,
+        "humanOpened": opened,
+        "clicked": clicked,
+        "bounced": found["bounced"],
+        "unsubscribed": found["unsubscribed"],
+        "spamReported": found["spamReported"],
     }
 
 
@@ -292,16 +358,30 @@ def analytics_rates(c: dict) -> dict:
     """§2.11 rates (percentages) from the counts."""
     delivered, sent = c["delivered"], c["sent"]
     return {
-        "openRate": rate(c["opened"], delivered), "clickRate": rate(c["clicked"], delivered),
-        "bounceRate": rate(c["bounced"], sent), "unsubscribedRate": rate(c["unsubscribed"], delivered),
-        "complaintRate": rate(c["spamReported"], delivered), "successRate": rate(sent, c["attempted"]),
-        "deliveryRate": rate(delivered, sent), "trueOpenRate": rate(c["humanOpened"], delivered),
+        "openRate": rate(c["opened"], delivered),
+        "clickRate": rate(c["clicked"], delivered),
+        "bounceRate": rate(c["bounced"], sent),
+        "unsubscribedRate": rate(c["unsubscribed"], delivered),
+        "complaintRate": rate(c["spamReported"], delivered),
+        "successRate": rate(sent, c["attempted"]),
+        "deliveryRate": rate(delivered, sent),
+        "trueOpenRate": rate(c["humanOpened"], delivered),
     }
 
 
 # --- what a person may do next (the dashboard shows only these) ----------------------------
 
-ACTIONS_IN_ORDER = ("send", "schedule", "unschedule", "edit", "pause", "resume", "abort", "duplicate", "delete")
+ACTIONS_IN_ORDER = (
+    "send",
+    "schedule",
+    "unschedule",
+    "edit",
+    "pause",
+    "resume",
+    "abort",
+    "duplicate",
+    "delete",
+)
 
 
 def allowed_actions(status: str, send_mode: str) -> tuple[str, ...]:
@@ -339,6 +419,7 @@ def local_start(value: str, zone: str, now: datetime) -> datetime:
         raise InvalidInput.field("scheduledAt", "Give the time without a zone; choose the zone in the list")
     at = wall.replace(tzinfo=zoneinfo.ZoneInfo(zone)).astimezone(now.tzinfo)
     if at <= now:
-        raise InvalidInput.field("scheduledAt", f"{wall:%d %b %Y %H:%M} in {zone} has already passed; "
-                                                "choose a time in the future")
+        raise InvalidInput.field(
+            "scheduledAt", f"{wall:%d %b %Y %H:%M} in {zone} has already passed; choose a time in the future"
+        )
     return at

@@ -32,20 +32,34 @@ def issue(secret: str, action: str, project_id: str, campaign_id: str, binding: 
     return tokens.sign_web(secret, KIND, (action, project_id, campaign_id, binding, expires))
 
 
-def check(secret: str, token: str | None, action: str, project_id: str, campaign_id: str, binding: str,
-          now: datetime) -> None:
+def check(
+    secret: str,
+    token: str | None,
+    action: str,
+    project_id: str,
+    campaign_id: str,
+    binding: str,
+    now: datetime,
+) -> None:
     """Pass silently when `token` confirms exactly this action now; InvalidOperation otherwise."""
     if not token:
-        raise InvalidOperation(f"{action} needs the confirmationToken of a preview: call it first without "
-                               "confirmed, show the preview, then call again with confirmed=true and the token",
-                               code="CONFIRMATION_TOKEN_REQUIRED")
+        raise InvalidOperation(
+            f"{action} needs the confirmationToken of a preview: call it first without "
+            "confirmed, show the preview, then call again with confirmed=true and the token",
+            code="CONFIRMATION_TOKEN_REQUIRED",
+        )
     fields = tokens.verify_web(secret, KIND, token, 5)
     if fields is None or fields[:3] != (action, project_id, campaign_id) or not fields[4].isdigit():
-        raise InvalidOperation("The confirmationToken is not one of this action's previews",
-                               code="CONFIRMATION_TOKEN_INVALID")
+        raise InvalidOperation(
+            "The confirmationToken is not one of this action's previews", code="CONFIRMATION_TOKEN_INVALID"
+        )
     if int(fields[4]) < now.timestamp():
-        raise InvalidOperation(f"The confirmationToken expired ({TTL_SECONDS} s after its preview); preview again",
-                               code="CONFIRMATION_TOKEN_EXPIRED")
+        raise InvalidOperation(
+            f"The confirmationToken expired ({TTL_SECONDS} s after its preview); preview again",
+            code="CONFIRMATION_TOKEN_EXPIRED",
+        )
     if fields[3] != binding:
-        raise InvalidOperation("What would be sent changed since the preview (audience or addresses); "
-                               "preview again", code="CONFIRMATION_STALE")
+        raise InvalidOperation(
+            "What would be sent changed since the preview (audience or addresses); preview again",
+            code="CONFIRMATION_STALE",
+        )

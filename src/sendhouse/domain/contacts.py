@@ -23,13 +23,40 @@ from sendhouse.domain.times import iso, parse_iso
 from sendhouse.errors import InvalidInput
 
 PROPERTY_TYPES = ("string", "number", "boolean", "date")
-BUILTIN_PROPERTIES = (("email", "string"), ("firstName", "string"), ("lastName", "string"),
-                      ("createdAt", "date"), ("userId", "string"))
-RESERVED_NAMES = frozenset(name.lower() for name in (
-    "email", "firstName", "first_name", "lastName", "last_name", "mobile", "unsubscribe", "unsubscribed",
-    "unsubscribe_groups", "unsubscribe_preferences", "userId", "externalId", "createdAt", "updatedAt",
-    "contactLists", "address", "address_line_1", "address_line_2", "city", "state", "zip", "country",
-))
+BUILTIN_PROPERTIES = (
+    ("email", "string"),
+    ("firstName", "string"),
+    ("lastName", "string"),
+    ("createdAt", "date"),
+    ("userId", "string"),
+)
+RESERVED_NAMES = frozenset(
+    name.lower()
+    for name in (
+        "email",
+        "firstName",
+        "first_name",
+        "lastName",
+        "last_name",
+        "mobile",
+        "unsubscribe",
+        "unsubscribed",
+        "unsubscribe_groups",
+        "unsubscribe_preferences",
+        "userId",
+        "externalId",
+        "createdAt",
+        "updatedAt",
+        "contactLists",
+        "address",
+        "address_line_1",
+        "address_line_2",
+        "city",
+        "state",
+        "zip",
+        "country",
+    )
+)
 NAME_MAX, TEXT_MAX, STRING_VALUE_MAX, MAX_CUSTOM_FIELDS = 100, 200, 10_000, 100
 NAME_PATTERN = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*")
 TEXT_FIELDS = {"firstName": "first_name", "lastName": "last_name", "userId": "user_id"}
@@ -56,7 +83,9 @@ def check_property_name(name: Any, field: str = "name") -> str:
     if not isinstance(name, str) or not 1 <= len(name) <= NAME_MAX:
         raise InvalidInput.field(field, f"must be a string of 1 to {NAME_MAX} characters")
     if not NAME_PATTERN.fullmatch(name):
-        raise InvalidInput.field(field, "must start with a letter or _ and hold only letters, digits, _ and -")
+        raise InvalidInput.field(
+            field, "must start with a letter or _ and hold only letters, digits, _ and -"
+        )
     if name.lower() in RESERVED_NAMES:
         raise InvalidInput.field(field, f"{name!r} is a reserved contact field")
     return name
@@ -87,7 +116,9 @@ def typed_value(kind: str | None, value: Any) -> tuple[Any, str | None]:
     if isinstance(value, float) and not math.isfinite(value):
         return None, "must be a finite number"
     if kind is None:
-        ok = isinstance(value, (str, int, float)) and not (isinstance(value, str) and len(value) > STRING_VALUE_MAX)
+        ok = isinstance(value, (str, int, float)) and not (
+            isinstance(value, str) and len(value) > STRING_VALUE_MAX
+        )
         return (value, None) if ok else (None, "must be a string, number or boolean")
     if kind == "number":
         ok = isinstance(value, (int, float)) and not isinstance(value, bool)
@@ -176,7 +207,9 @@ def csv_value(kind: str, text: str) -> tuple[Any, str | None]:
             return None, "is not a number"
         if not math.isfinite(number):
             return None, "is not a finite number"
-        return (int(number) if number.is_integer() and "." not in text and "e" not in text.lower() else number), None
+        return (
+            int(number) if number.is_integer() and "." not in text and "e" not in text.lower() else number
+        ), None
     if kind == "boolean":
         lowered = text.strip().lower()
         if lowered in ("true", "yes", "1", "y"):
@@ -185,4 +218,3 @@ def csv_value(kind: str, text: str) -> tuple[Any, str | None]:
             return False, None
         return None, "is not a boolean (true/false, yes/no, 1/0)"
     return typed_value(kind, text)
-

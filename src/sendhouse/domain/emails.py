@@ -41,8 +41,12 @@ _SPECIAL_SUFFIXES = tuple("." + name for name in SPECIAL_USE_DOMAIN_NAMES if "."
 def _fast(lowered: str) -> bool:
     """True when the plain ASCII pattern alone proves the (lower-cased) address valid."""
     match = _FAST_EMAIL.fullmatch(lowered)
-    return (match is not None and len(lowered) <= 254 and match[1] not in _SPECIAL_TLDS
-            and not lowered.endswith(_SPECIAL_SUFFIXES))
+    return (
+        match is not None
+        and len(lowered) <= 254
+        and match[1] not in _SPECIAL_TLDS
+        and not lowered.endswith(_SPECIAL_SUFFIXES)
+    )
 
 
 def checked(value: Any) -> tuple[str | None, str | None]:

@@ -33,8 +33,10 @@ def check_event_name(value: Any) -> str:
     if len(value) > 64:
         raise InvalidInput.field("eventName", "eventName is at most 64 characters")
     if not NAME.match(value):
-        raise InvalidOperation("Event name may only contain letters, digits and underscores",
-                               code="INVALID_EVENT_NAME_CHARACTERS")
+        raise InvalidOperation(
+            "Event name may only contain letters, digits and underscores",
+            code="INVALID_EVENT_NAME_CHARACTERS",
+        )
     return value
 
 
@@ -69,8 +71,12 @@ def _property(item: Any, where: str) -> dict:
     description = item.get("description")
     if description is not None and (not isinstance(description, str) or len(description) > MAX_DESCRIPTION):
         raise InvalidInput.field(f"{where}.description", f"a string of at most {MAX_DESCRIPTION} characters")
-    return {"propertyName": name, "type": kind, "description": description,
-            "suggestedValues": _suggested(item.get("suggestedValues"), kind, f"{where}.suggestedValues")}
+    return {
+        "propertyName": name,
+        "type": kind,
+        "description": description,
+        "suggestedValues": _suggested(item.get("suggestedValues"), kind, f"{where}.suggestedValues"),
+    }
 
 
 def _suggested(value: Any, kind: str, where: str) -> list:
@@ -79,7 +85,9 @@ def _suggested(value: Any, kind: str, where: str) -> list:
     if isinstance(value, str):
         value = [v.strip() for v in value.split(",") if v.strip()]
     if not isinstance(value, list) or len(value) > MAX_SUGGESTED:
-        raise InvalidInput.field(where, f"an array (or comma-separated string) of at most {MAX_SUGGESTED} values")
+        raise InvalidInput.field(
+            where, f"an array (or comma-separated string) of at most {MAX_SUGGESTED} values"
+        )
     try:
         return [coerce(kind, v) for v in value]
     except (TypeError, ValueError) as exc:
@@ -91,7 +99,9 @@ def coerce(kind: str, value: Any) -> Any:
     if kind == "string":
         if isinstance(value, (dict, list)) or value is None:
             raise ValueError("not a string")
-        text = value if isinstance(value, str) else str(value).lower() if isinstance(value, bool) else str(value)
+        text = (
+            value if isinstance(value, str) else str(value).lower() if isinstance(value, bool) else str(value)
+        )
         if len(text) > MAX_STRING:
             raise ValueError(f"longer than {MAX_STRING} characters")
         return text
@@ -119,7 +129,9 @@ def _number(value: Any) -> int | float:
             raise ValueError("not a number") from None
         if not math.isfinite(number):
             raise ValueError("not a number")
-        return int(number) if number.is_integer() and "." not in value and "e" not in value.lower() else number
+        return (
+            int(number) if number.is_integer() and "." not in value and "e" not in value.lower() else number
+        )
     raise ValueError("not a number")
 
 
@@ -143,10 +155,13 @@ def coerce_sent(event_name: str, schema: list[dict], values: Any) -> dict:
     coerced = {}
     for key, value in values.items():
         if key not in types:
-            raise InvalidOperation(f"Property \"{key}\" is not defined for event \"{event_name}\"",
-                                   code="UNKNOWN_PROPERTY")
+            raise InvalidOperation(
+                f'Property "{key}" is not defined for event "{event_name}"', code="UNKNOWN_PROPERTY"
+            )
         try:
             coerced[key] = None if value is None else coerce(types[key], value)
         except (TypeError, ValueError):
-            raise InvalidOperation(f"Property \"{key}\" must be a {types[key]}", code="INVALID_PROPERTY_VALUE") from None
+            raise InvalidOperation(
+                f'Property "{key}" must be a {types[key]}', code="INVALID_PROPERTY_VALUE"
+            ) from None
     return coerced

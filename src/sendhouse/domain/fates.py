@@ -122,7 +122,9 @@ class FateRecord:
         """The entry this fate asks for (a soft bounce: only once the address has enough of them)."""
         if self.suppress_reason is None:
             return None
-        return Suppression(self.row["project_id"], self.row["email"], self.suppress_reason, None, self.row["id"])
+        return Suppression(
+            self.row["project_id"], self.row["email"], self.suppress_reason, None, self.row["id"]
+        )
 
 
 class Suppression(NamedTuple):
@@ -149,8 +151,16 @@ class Deferred(FateRecord):
     retry_at: datetime | None = None
 
     def webhooks(self) -> tuple[Webhook, ...]:
-        return (("email.deferred", {"delayType": delay_type(self.error), "delayReason": self.error,
-                                    "expirationTime": iso(self.retry_at)}),)
+        return (
+            (
+                "email.deferred",
+                {
+                    "delayType": delay_type(self.error),
+                    "delayReason": self.error,
+                    "expirationTime": iso(self.retry_at),
+                },
+            ),
+        )
 
 
 @dataclass(frozen=True)
@@ -178,15 +188,28 @@ class Bounced(FateRecord):
     @classmethod
     def at_smtp(cls, row: dict, code: int | None, response: str) -> Bounced:
         """A 5xx answer of the relay to this recipient."""
-        return cls(row, kind=BounceKind.HARD, source=Source.SMTP, code=code, response=response,
-                   reason=f"{code} {response}".strip()[:rules.MAX_REASON], status=rules._status(response),
-                   sub_type=rules.sub_type(rules._status(response), True))
+        return cls(
+            row,
+            kind=BounceKind.HARD,
+            source=Source.SMTP,
+            code=code,
+            response=response,
+            reason=f"{code} {response}".strip()[: rules.MAX_REASON],
+            status=rules._status(response),
+            sub_type=rules.sub_type(rules._status(response), True),
+        )
 
     @classmethod
     def reported(cls, row: dict, report: rules.Feedback, source: Source) -> Bounced:
         """A hard or soft bounce reported after sending (DSN, HTTP)."""
-        return cls(row, kind=BounceKind(report.kind), source=source, reason=report.reason, status=report.status,
-                   sub_type=report.sub_type)
+        return cls(
+            row,
+            kind=BounceKind(report.kind),
+            source=source,
+            reason=report.reason,
+            status=report.status,
+            sub_type=report.sub_type,
+        )
 
     @property
     def event_email(self) -> str:
@@ -202,14 +225,29 @@ class Bounced(FateRecord):
 
     def detail(self) -> dict:
         if self.source == Source.SMTP:
-            return {"bounceType": "hard", "source": "smtp", "code": self.code, "response": self.response[:1000],
-                    "email": self.row["email"]}
-        return {"bounceType": str(self.kind), "status": self.status, "reason": self.reason,
-                "subType": self.sub_type, "source": str(self.source), "email": self.row["email"]}
+            return {
+                "bounceType": "hard",
+                "source": "smtp",
+                "code": self.code,
+                "response": self.response[:1000],
+                "email": self.row["email"],
+            }
+        return {
+            "bounceType": str(self.kind),
+            "status": self.status,
+            "reason": self.reason,
+            "subType": self.sub_type,
+            "source": str(self.source),
+            "email": self.row["email"],
+        }
 
     def webhooks(self) -> tuple[Webhook, ...]:
-        return (("email.bounced", {"bounceType": self.bounce_type, "bounceSubType": self.sub_type,
-                                   "reason": self.reason}),)
+        return (
+            (
+                "email.bounced",
+                {"bounceType": self.bounce_type, "bounceSubType": self.sub_type, "reason": self.reason},
+            ),
+        )
 
     @property
     def recorded_once(self) -> bool:
@@ -232,16 +270,29 @@ class Complained(FateRecord):
 
     @classmethod
     def reported(cls, row: dict, report: rules.Feedback, source: Source) -> Complained:
-        return cls(row, source=source, complaint_type=report.complaint_type or "other", reason=report.reason,
-                   status=report.status, sub_type=report.sub_type)
+        return cls(
+            row,
+            source=source,
+            complaint_type=report.complaint_type or "other",
+            reason=report.reason,
+            status=report.status,
+            sub_type=report.sub_type,
+        )
 
     @property
     def event_type(self) -> str:
         return "complained"
 
     def detail(self) -> dict:
-        return {"bounceType": rules.COMPLAINT, "status": self.status, "reason": self.reason, "subType": self.sub_type,
-                "source": str(self.source), "email": self.row["email"], "complaintType": self.complaint_type}
+        return {
+            "bounceType": rules.COMPLAINT,
+            "status": self.status,
+            "reason": self.reason,
+            "subType": self.sub_type,
+            "source": str(self.source),
+            "email": self.row["email"],
+            "complaintType": self.complaint_type,
+        }
 
     def webhooks(self) -> tuple[Webhook, ...]:
         return (("email.spam_reported", {"complaintType": self.complaint_type}),)
@@ -331,8 +382,13 @@ class Unsubscribed(FateRecord):
         return ((event, {"unsubscribeGroupId": self.group["group_code"]}),)
 
     def suppression(self) -> Suppression | None:
-        return Suppression(self.target.project_id, self.target.email, "UNSUBSCRIBE", self.group["group_code"],
-                           self.target.message_id)
+        return Suppression(
+            self.target.project_id,
+            self.target.email,
+            "UNSUBSCRIBE",
+            self.group["group_code"],
+            self.target.message_id,
+        )
 
 
 @dataclass(frozen=True)

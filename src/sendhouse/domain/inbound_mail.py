@@ -87,7 +87,9 @@ def parse(raw: bytes) -> ParsedMail:
     return parsed
 
 
-_READ = frozenset({"from", "to", "cc", "bcc", "reply-to", "subject", "message-id", "in-reply-to", "references"})
+_READ = frozenset(
+    {"from", "to", "cc", "bcc", "reply-to", "subject", "message-id", "in-reply-to", "references"}
+)
 _LINE_BREAK = re.compile(r"[\r\n]")
 
 
@@ -100,7 +102,9 @@ def _read_headers(message: EmailMessage) -> dict[str, list[str]]:
         key = name.lower()
         if key in _READ:
             plain = isinstance(raw, str) and raw.isascii() and "=?" not in raw
-            value = _LINE_BREAK.sub("", raw) if plain else _decoded(message.policy.header_fetch_parse(name, raw))
+            value = (
+                _LINE_BREAK.sub("", raw) if plain else _decoded(message.policy.header_fetch_parse(name, raw))
+            )
             found.setdefault(key, []).append(value[:MAX_HEADER_CHARS])
     return found
 
@@ -122,9 +126,14 @@ def _decoded(value) -> str:
 
 def _bodies(message: EmailMessage) -> tuple[str | None, str | None, list[Attachment]]:
     text_part, html_part = _body(message, "plain"), _body(message, "html")
-    attachments = [_attachment(part) for part in message.walk()
-                   if not part.is_multipart() and part is not text_part and part is not html_part
-                   and _is_attachment(part)]
+    attachments = [
+        _attachment(part)
+        for part in message.walk()
+        if not part.is_multipart()
+        and part is not text_part
+        and part is not html_part
+        and _is_attachment(part)
+    ]
     return _content(text_part), _content(html_part), attachments
 
 
@@ -136,8 +145,11 @@ def _body(message: EmailMessage, kind: str):
 
 
 def _is_attachment(part) -> bool:
-    return part.get_content_disposition() in ("attachment", "inline") or part.get_content_maintype() != "text" \
+    return (
+        part.get_content_disposition() in ("attachment", "inline")
+        or part.get_content_maintype() != "text"
         or bool(part.get_filename())
+    )
 
 
 def _attachment(part) -> Attachment:

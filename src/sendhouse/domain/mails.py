@@ -27,14 +27,127 @@ MAX_ATTACHMENTS = 20
 MAX_NAME = 200
 HEADER_NAME = re.compile(r"^[A-Za-z0-9-]{1,76}$")
 
-RESERVED_HEADERS = frozenset(h.lower() for h in (
-    "From", "To", "Cc", "Bcc", "Subject", "Date", "Message-ID", "Return-Path", "Sender", "Reply-To",
-    "Received", "DKIM-Signature", "MIME-Version", "Content-Type", "Content-Transfer-Encoding",
-    "List-Unsubscribe", "List-Unsubscribe-Post", "X-SES-Configuration-Set", "X-SES-Message-Tags",
-))
+RESERVED_HEADERS = frozenset(
+    h.lower()
+    for h in (
+        "From",
+        "To",
+        "Cc",
+        "Bcc",
+        "Subject",
+        "Date",
+        "Message-ID",
+        "Return-Path",
+        "Sender",
+        "Reply-To",
+        "Received",
+        "DKIM-Signature",
+        "MIME-Version",
+        "Content-Type",
+        "Content-Transfer-Encoding",
+        "List-Unsubscribe",
+        "List-Unsubscribe-Post",
+        "X-SES-Configuration-Set",
+        "X-SES-Message-Tags",
+    )
+)
 
 # The list AutoSend's attachment section carries (read as a block list, like its Python SDK).
-BLOCKED_EXTENSIONS = frozenset([".adp", ".app", ".asp", ".bas", ".bat", ".cer", ".chm", ".cmd", ".com", ".cpl", ".crt", ".csh", ".der", ".exe", ".fxp", ".gadget", ".hlp", ".hta", ".inf", ".ins", ".isp", ".its", ".jar", ".js", ".jse", ".ksh", ".lib", ".lnk", ".mad", ".maf", ".mag", ".mam", ".maq", ".mar", ".mas", ".mat", ".mau", ".mav", ".maw", ".mda", ".mdb", ".mde", ".mdt", ".mdw", ".mdz", ".msc", ".msh", ".msh1", ".msh2", ".mshxml", ".msh1xml", ".msh2xml", ".msi", ".msp", ".mst", ".ops", ".pcd", ".pif", ".plg", ".prf", ".prg", ".ps1", ".ps1xml", ".ps2", ".ps2xml", ".psc1", ".psc2", ".reg", ".scf", ".scr", ".sct", ".sh", ".shb", ".shs", ".sys", ".tmp", ".url", ".vb", ".vbe", ".vbs", ".vps", ".vsmacros", ".vss", ".vst", ".vsw", ".vxd", ".ws", ".wsc", ".wsf", ".wsh", ".xnk"])
+BLOCKED_EXTENSIONS = frozenset(
+    [
+        ".adp",
+        ".app",
+        ".asp",
+        ".bas",
+        ".bat",
+        ".cer",
+        ".chm",
+        ".cmd",
+        ".com",
+        ".cpl",
+        ".crt",
+        ".csh",
+        ".der",
+        ".exe",
+        ".fxp",
+        ".gadget",
+        ".hlp",
+        ".hta",
+        ".inf",
+        ".ins",
+        ".isp",
+        ".its",
+        ".jar",
+        ".js",
+        ".jse",
+        ".ksh",
+        ".lib",
+        ".lnk",
+        ".mad",
+        ".maf",
+        ".mag",
+        ".mam",
+        ".maq",
+        ".mar",
+        ".mas",
+        ".mat",
+        ".mau",
+        ".mav",
+        ".maw",
+        ".mda",
+        ".mdb",
+        ".mde",
+        ".mdt",
+        ".mdw",
+        ".mdz",
+        ".msc",
+        ".msh",
+        ".msh1",
+        ".msh2",
+        ".mshxml",
+        ".msh1xml",
+        ".msh2xml",
+        ".msi",
+        ".msp",
+        ".mst",
+        ".ops",
+        ".pcd",
+        ".pif",
+        ".plg",
+        ".prf",
+        ".prg",
+        ".ps1",
+        ".ps1xml",
+        ".ps2",
+        ".ps2xml",
+        ".psc1",
+        ".psc2",
+        ".reg",
+        ".scf",
+        ".scr",
+        ".sct",
+        ".sh",
+        ".shb",
+        ".shs",
+        ".sys",
+        ".tmp",
+        ".url",
+        ".vb",
+        ".vbe",
+        ".vbs",
+        ".vps",
+        ".vsmacros",
+        ".vss",
+        ".vst",
+        ".vsw",
+        ".vxd",
+        ".ws",
+        ".wsc",
+        ".wsf",
+        ".wsh",
+        ".xnk",
+    ]
+)
 
 
 class Problems:
@@ -77,8 +190,10 @@ def address_list(value: Any, field: str, problems: Problems) -> list[dict]:
     if value is None:
         return []
     items = value if isinstance(value, list) else [value]
-    found = [address(item, f"{field}[{i}]" if isinstance(value, list) else field, problems)
-             for i, item in enumerate(items)]
+    found = [
+        address(item, f"{field}[{i}]" if isinstance(value, list) else field, problems)
+        for i, item in enumerate(items)
+    ]
     return [a for a in found if a]
 
 
@@ -141,14 +256,23 @@ def _check_attachment(item: Any, field: str, problems: Problems) -> dict | None:
     if blocked := blocked_extension(name):
         problems.add(f"{field}.fileName", f"files of type {blocked} cannot be attached")
     if content is None:
-        message = "fileUrl is not supported; send the file as base64 content" if item.get("fileUrl") else "is required"
+        message = (
+            "fileUrl is not supported; send the file as base64 content"
+            if item.get("fileUrl")
+            else "is required"
+        )
         problems.add(f"{field}.content", message)
         return None
     if not is_base64(content):
         problems.add(f"{field}.content", "must be valid base64")
         return None
-    return {"fileName": name, "content": "".join(content.split()), "contentType": item.get("contentType"),
-            "description": item.get("description"), "contentId": item.get("contentId")}
+    return {
+        "fileName": name,
+        "content": "".join(content.split()),
+        "contentType": item.get("contentType"),
+        "description": item.get("description"),
+        "contentId": item.get("contentId"),
+    }
 
 
 def is_base64(value: Any) -> bool:
@@ -194,11 +318,15 @@ def _shared(body: dict, problems: Problems) -> dict:
         "replyTo": address(body["replyTo"], "replyTo", problems) if body.get("replyTo") else None,
         "cc": address_list(body.get("cc"), "cc", problems),
         "bcc": address_list(body.get("bcc"), "bcc", problems),
-        "subject": body.get("subject"), "html": body.get("html"), "text": body.get("text"),
-        "templateId": body.get("templateId"), "dynamicData": dict(body.get("dynamicData") or {}),
+        "subject": body.get("subject"),
+        "html": body.get("html"),
+        "text": body.get("text"),
+        "templateId": body.get("templateId"),
+        "dynamicData": dict(body.get("dynamicData") or {}),
         "headers": check_headers(body.get("headers"), problems),
         "unsubscribeGroupId": body.get("unsubscribeGroupId"),
-        "trackingOpen": body.get("trackingOpen"), "trackingClick": body.get("trackingClick"),
+        "trackingOpen": body.get("trackingOpen"),
+        "trackingClick": body.get("trackingClick"),
         "bypassSuppressions": bool(body.get("bypassSuppressions")),
     }
 
@@ -261,8 +389,12 @@ def refusal(index: int, item: Any, details: list[dict]) -> dict:
     """How a refused bulk recipient is reported: its position, its address as sent, and why."""
     email = item.get("email") if isinstance(item, dict) else None
     reason = "; ".join(f"{d['field']}: {d['message']}" for d in details)
-    return {"index": index, "email": email if isinstance(email, str) else None, "reason": reason,
-            "code": "INVALID_RECIPIENT"}
+    return {
+        "index": index,
+        "email": email if isinstance(email, str) else None,
+        "reason": reason,
+        "code": "INVALID_RECIPIENT",
+    }
 
 
 def _bulk_recipient(item: Any, field: str, shared: dict, problems: Problems) -> dict | None:

@@ -11,8 +11,9 @@ from sendhouse.domain import tokens
 
 _TOKEN = r"([A-Za-z0-9_\-]+\.[A-Za-z0-9_\-]+)"
 _PIXEL = re.compile(r"<img\b[^>]*?" + re.escape(tokens.OPEN_PATH) + r"[^>]*>", re.IGNORECASE)
-_HTML_LINK = re.compile(r"(\bhref\s*=\s*[\"'])[^\"']*?" + re.escape(tokens.CLICK_PATH) + _TOKEN + r"(?=[\"'])",
-                        re.IGNORECASE)
+_HTML_LINK = re.compile(
+    r"(\bhref\s*=\s*[\"'])[^\"']*?" + re.escape(tokens.CLICK_PATH) + _TOKEN + r"(?=[\"'])", re.IGNORECASE
+)
 _TEXT_LINK = re.compile(r"https?://\S*?" + re.escape(tokens.CLICK_PATH) + _TOKEN)
 
 

@@ -17,11 +17,25 @@ from typing import Any
 from sendhouse.errors import InvalidInput
 
 BUILTIN_FIELDS = {
-    "email": "string", "firstName": "string", "lastName": "string", "userId": "string", "mobile": "string",
-    "createdAt": "date", "updatedAt": "date",
+    "email": "string",
+    "firstName": "string",
+    "lastName": "string",
+    "userId": "string",
+    "mobile": "string",
+    "createdAt": "date",
+    "updatedAt": "date",
 }
 OPERATORS = {
-    "string": ("equals", "not_equals", "contains", "not_contains", "starts_with", "ends_with", "is_empty", "is_not_empty"),
+    "string": (
+        "equals",
+        "not_equals",
+        "contains",
+        "not_contains",
+        "starts_with",
+        "ends_with",
+        "is_empty",
+        "is_not_empty",
+    ),
     "number": ("equals", "not_equals", "greater_than", "less_than", "between"),
     "boolean": ("equals", "not_equals"),
     "date": ("equals", "not_equals", "before", "after", "between", "is_empty", "is_not_empty"),
@@ -43,7 +57,10 @@ def validate_criteria(raw: Any, *, field: str = "filterCriteria") -> dict:
     groups = raw.get("groups")
     if not isinstance(groups, list) or not 1 <= len(groups) <= MAX_CONDITIONS:
         raise InvalidInput.field(f"{field}.groups", f"must be a list of 1 to {MAX_CONDITIONS} conditions")
-    return {"logicalOperator": operator, "groups": [_condition(g, f"{field}.groups[{i}]") for i, g in enumerate(groups)]}
+    return {
+        "logicalOperator": operator,
+        "groups": [_condition(g, f"{field}.groups[{i}]") for i, g in enumerate(groups)],
+    }
 
 
 def _condition(raw: Any, where: str) -> dict:
@@ -51,7 +68,9 @@ def _condition(raw: Any, where: str) -> dict:
         raise InvalidInput.field(where, "must be an object {field, fieldType, operator, value}")
     name, field_type, operator = raw.get("field"), raw.get("fieldType"), raw.get("operator")
     if not isinstance(name, str) or not FIELD_NAME.match(name):
-        raise InvalidInput.field(f"{where}.field", "must be a field name (letters, digits, _ . - and spaces, ≤100)")
+        raise InvalidInput.field(
+            f"{where}.field", "must be a field name (letters, digits, _ . - and spaces, ≤100)"
+        )
     if field_type not in OPERATORS:
         raise InvalidInput.field(f"{where}.fieldType", "must be one of string, number, boolean, date")
     if name in BUILTIN_FIELDS and BUILTIN_FIELDS[name] != field_type:
@@ -59,7 +78,11 @@ def _condition(raw: Any, where: str) -> dict:
     if operator not in OPERATORS[field_type]:
         allowed = ", ".join(OPERATORS[field_type])
         raise InvalidInput.field(f"{where}.operator", f"for a {field_type} field must be one of {allowed}")
-    value = None if operator in NO_VALUE_OPERATORS else _value(field_type, operator, raw.get("value"), f"{where}.value")
+    value = (
+        None
+        if operator in NO_VALUE_OPERATORS
+        else _value(field_type, operator, raw.get("value"), f"{where}.value")
+    )
     return {"field": name, "fieldType": field_type, "operator": operator, "value": value}
 
 
@@ -111,4 +134,3 @@ def date_interval(value: Any, *, where: str = "value") -> tuple[datetime, dateti
     moment = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
     moment = moment.replace(microsecond=moment.microsecond // 1000 * 1000)
     return moment, moment + ONE_MILLISECOND
-

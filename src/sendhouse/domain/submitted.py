@@ -41,8 +41,13 @@ def _recipients(parsed: ParsedMail, rcpts: list[str]) -> tuple[list[dict], list[
 def _headers(parsed: ParsedMail) -> dict[str, str]:
     found: dict[str, str] = {}
     for name, value in parsed.headers.items():
-        if name.startswith("x-") and "\n" not in value and len(found) < mail_rules.MAX_HEADERS \
-                and mail_rules.HEADER_NAME.match(name) and len(value) <= mail_rules.MAX_HEADER_VALUE:
+        if (
+            name.startswith("x-")
+            and "\n" not in value
+            and len(found) < mail_rules.MAX_HEADERS
+            and mail_rules.HEADER_NAME.match(name)
+            and len(value) <= mail_rules.MAX_HEADER_VALUE
+        ):
             found["-".join(part.capitalize() for part in name.split("-"))] = value
     return found
 
@@ -51,11 +56,24 @@ def send_request(parsed: ParsedMail, mail_from: str, rcpts: list[str]) -> dict:
     """The body of an equivalent POST /v1/mails/send."""
     to, cc, bcc = _recipients(parsed, rcpts)
     sender = {"email": parsed.from_email or mail_from, "name": parsed.from_name}
-    body = {"from": sender, "to": to, "cc": cc, "bcc": bcc, "subject": parsed.subject or "(no subject)",
-            "html": parsed.html, "text": parsed.text, "headers": _headers(parsed),
-            "attachments": [{"fileName": a.filename or f"attachment-{i + 1}", "contentType": a.content_type,
-                             "content": base64.b64encode(a.content).decode("ascii")}
-                            for i, a in enumerate(parsed.attachments)]}
+    body = {
+        "from": sender,
+        "to": to,
+        "cc": cc,
+        "bcc": bcc,
+        "subject": parsed.subject or "(no subject)",
+        "html": parsed.html,
+        "text": parsed.text,
+        "headers": _headers(parsed),
+        "attachments": [
+            {
+                "fileName": a.filename or f"attachment-{i + 1}",
+                "contentType": a.content_type,
+                "content": base64.b64encode(a.content).decode("ascii"),
+            }
+            for i, a in enumerate(parsed.attachments)
+        ],
+    }
     if parsed.addresses["replyTo"]:
         body["replyTo"] = parsed.addresses["replyTo"][0]
     if not body["html"] and not body["text"]:

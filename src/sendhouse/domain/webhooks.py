@@ -20,8 +20,13 @@ import orjson
 from sendhouse.domain.times import iso
 
 EMAIL_EVENTS = (
-    "email.sent", "email.delivered", "email.deferred", "email.bounced",
-    "email.opened", "email.clicked", "email.spam_reported",
+    "email.sent",
+    "email.delivered",
+    "email.deferred",
+    "email.bounced",
+    "email.opened",
+    "email.clicked",
+    "email.spam_reported",
 )
 SUBSCRIPTION_EVENTS = ("email.unsubscribed", "email.group_unsubscribed", "email.group_resubscribed")
 CONTACT_EVENTS = ("contact.created", "contact.updated", "contact.deleted")
@@ -40,32 +45,60 @@ HIDDEN_SECRET = "***hidden***"
 MAX_URL_LENGTH = 2048
 
 
-def _refs(campaign_id: str | None, template_id: str | None, workflow_automation_id: str | None,
-          batch_id: str | None) -> dict[str, str]:
-    refs = {"campaignId": campaign_id, "templateId": template_id,
-            "workflowAutomationId": workflow_automation_id, "batchId": batch_id}
+def _refs(
+    campaign_id: str | None, template_id: str | None, workflow_automation_id: str | None, batch_id: str | None
+) -> dict[str, str]:
+    refs = {
+        "campaignId": campaign_id,
+        "templateId": template_id,
+        "workflowAutomationId": workflow_automation_id,
+        "batchId": batch_id,
+    }
     return {key: value for key, value in refs.items() if value is not None}
 
 
-def email_data(event: str, *, email_id: str, from_email: str, to_email: str, to_name: str | None = None,
-               subject: str = "", test: bool = False, campaign_id: str | None = None,
-               template_id: str | None = None, workflow_automation_id: str | None = None,
-               batch_id: str | None = None, **extra: Any) -> dict:
+def email_data(
+    event: str,
+    *,
+    email_id: str,
+    from_email: str,
+    to_email: str,
+    to_name: str | None = None,
+    subject: str = "",
+    test: bool = False,
+    campaign_id: str | None = None,
+    template_id: str | None = None,
+    workflow_automation_id: str | None = None,
+    batch_id: str | None = None,
+    **extra: Any,
+) -> dict:
     """`data` of an email.* delivery event: the common fields plus the event's own extras."""
     allowed = EMAIL_EXTRA_FIELDS.get(event, ())
     if event not in EMAIL_EVENTS or set(extra) - set(allowed):
         raise ValueError(f"{event} does not take {sorted(set(extra) - set(allowed))}")
-    data = {"emailId": email_id, "from": from_email, "to": {"email": to_email, "name": to_name},
-            "subject": subject, "test": test}
+    data = {
+        "emailId": email_id,
+        "from": from_email,
+        "to": {"email": to_email, "name": to_name},
+        "subject": subject,
+        "test": test,
+    }
     data.update(_refs(campaign_id, template_id, workflow_automation_id, batch_id))
     data.update({key: extra.get(key) for key in allowed})
     return data
 
 
-def subscription_data(event: str, *, email_id: str | None = None, test: bool = False,
-                      unsubscribe_group_id: str | None = None, campaign_id: str | None = None,
-                      template_id: str | None = None, workflow_automation_id: str | None = None,
-                      batch_id: str | None = None) -> dict:
+def subscription_data(
+    event: str,
+    *,
+    email_id: str | None = None,
+    test: bool = False,
+    unsubscribe_group_id: str | None = None,
+    campaign_id: str | None = None,
+    template_id: str | None = None,
+    workflow_automation_id: str | None = None,
+    batch_id: str | None = None,
+) -> dict:
     """`data` of email.unsubscribed / group_unsubscribed / group_resubscribed (no from/to/subject)."""
     if event not in SUBSCRIPTION_EVENTS:
         raise ValueError(f"{event} is not a subscription event")
@@ -78,8 +111,14 @@ def subscription_data(event: str, *, email_id: str | None = None, test: bool = F
     return data
 
 
-def contact_data(event: str, *, contact_id: str | None, email: str | None, name: str | None = None,
-                 changed_fields: list[str] | None = None) -> dict:
+def contact_data(
+    event: str,
+    *,
+    contact_id: str | None,
+    email: str | None,
+    name: str | None = None,
+    changed_fields: list[str] | None = None,
+) -> dict:
     """`data` of contact.created / updated (with changedFields) / deleted."""
     if event not in CONTACT_EVENTS:
         raise ValueError(f"{event} is not a contact event")
@@ -89,17 +128,39 @@ def contact_data(event: str, *, contact_id: str | None, email: str | None, name:
     return data
 
 
-def received_data(*, inbound_email_id: str, from_email: str, from_name: str | None, to: list[str],
-                  cc: list[str], subject: str, attachments: list[dict], spam_verdict: str,
-                  virus_verdict: str, received_at: datetime, thread_id: str | None = None,
-                  in_reply_to_email_activity_id: str | None = None,
-                  in_reply_to_inbound_email_id: str | None = None) -> dict:
+def received_data(
+    *,
+    inbound_email_id: str,
+    from_email: str,
+    from_name: str | None,
+    to: list[str],
+    cc: list[str],
+    subject: str,
+    attachments: list[dict],
+    spam_verdict: str,
+    virus_verdict: str,
+    received_at: datetime,
+    thread_id: str | None = None,
+    in_reply_to_email_activity_id: str | None = None,
+    in_reply_to_inbound_email_id: str | None = None,
+) -> dict:
     """`data` of email.received (attachments: {attachmentId, attachmentIndex, filename, contentType, size})."""
-    data = {"inboundEmailId": inbound_email_id, "from": {"email": from_email, "name": from_name},
-            "to": list(to), "cc": list(cc), "subject": subject, "attachments": list(attachments),
-            "spamVerdict": spam_verdict, "virusVerdict": virus_verdict, "receivedAt": iso(received_at)}
-    optional = {"threadId": thread_id, "inReplyToEmailActivityId": in_reply_to_email_activity_id,
-                "inReplyToInboundEmailId": in_reply_to_inbound_email_id}
+    data = {
+        "inboundEmailId": inbound_email_id,
+        "from": {"email": from_email, "name": from_name},
+        "to": list(to),
+        "cc": list(cc),
+        "subject": subject,
+        "attachments": list(attachments),
+        "spamVerdict": spam_verdict,
+        "virusVerdict": virus_verdict,
+        "receivedAt": iso(received_at),
+    }
+    optional = {
+        "threadId": thread_id,
+        "inReplyToEmailActivityId": in_reply_to_email_activity_id,
+        "inReplyToInboundEmailId": in_reply_to_inbound_email_id,
+    }
     data.update({key: value for key, value in optional.items() if value is not None})
     return data
 
@@ -108,8 +169,10 @@ def envelope(event: str, data: dict, created_at: datetime) -> bytes:
     """The delivery body `{type, createdAt, data}`, serialized once."""
     if event not in EVENTS:
         raise ValueError(f"unknown webhook event {event!r}")
-    return orjson.dumps({"type": event, "createdAt": iso(created_at), "data": data},
-                        option=orjson.OPT_UTC_Z | orjson.OPT_NON_STR_KEYS)
+    return orjson.dumps(
+        {"type": event, "createdAt": iso(created_at), "data": data},
+        option=orjson.OPT_UTC_Z | orjson.OPT_NON_STR_KEYS,
+    )
 
 
 def new_secret() -> str:
@@ -129,7 +192,9 @@ def standard_signature(secret: str, delivery_id: str, timestamp: int, body: byte
     return "v1," + base64.b64encode(hmac.new(key, signed, hashlib.sha256).digest()).decode()
 
 
-def delivery_headers(*, secret: str, delivery_id: str, event: str, body: bytes, now: datetime) -> dict[str, str]:
+def delivery_headers(
+    *, secret: str, delivery_id: str, event: str, body: bytes, now: datetime
+) -> dict[str, str]:
     """Every signed header of one attempt (AutoSend's and Standard Webhooks')."""
     seconds = math.floor(now.timestamp())
     return {
@@ -145,7 +210,7 @@ def delivery_headers(*, secret: str, delivery_id: str, event: str, body: bytes, 
 
 
 def parse_retry_schedule(text: str) -> tuple[float, ...]:
-    """"5,10,20" -> (5.0, 10.0, 20.0): the wait before each retry; empty means no retries."""
+    """ "5,10,20" -> (5.0, 10.0, 20.0): the wait before each retry; empty means no retries."""
     parts = [part.strip() for part in text.split(",") if part.strip()]
     delays = tuple(float(part) for part in parts)
     if any(not math.isfinite(d) or d < 0 for d in delays):

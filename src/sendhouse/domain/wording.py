@@ -7,14 +7,39 @@ from __future__ import annotations
 import re
 
 LABELS = {
-    "name": "Name", "subject": "Subject", "previewText": "Preview text", "from": "From address",
-    "from.email": "From address", "from.name": "From name", "replyTo": "Reply-to address",
-    "templateId": "Template", "htmlTemplate": "HTML", "emailTemplate": "HTML", "plainTextTemplate": "Plain text",
-    "templateName": "Template name", "toLists": "Send to", "excludeLists": "Exclude", "scheduledAt": "Date and time",
-    "timezone": "Time zone", "email": "Email", "password": "Password", "firstName": "First name",
-    "lastName": "Last name", "userId": "User ID", "mobile": "Mobile", "url": "URL", "events": "Events",
-    "domain": "Domain", "to": "To", "listId": "List", "filterCriteria": "Conditions",
-    "emails": "Address", "contacts": "Contact", "dailyBatchSize": "Daily batch size", "gradualStrategy": "Gradual strategy", "sendMode": "Send mode",
+    "name": "Name",
+    "subject": "Subject",
+    "previewText": "Preview text",
+    "from": "From address",
+    "from.email": "From address",
+    "from.name": "From name",
+    "replyTo": "Reply-to address",
+    "templateId": "Template",
+    "htmlTemplate": "HTML",
+    "emailTemplate": "HTML",
+    "plainTextTemplate": "Plain text",
+    "templateName": "Template name",
+    "toLists": "Send to",
+    "excludeLists": "Exclude",
+    "scheduledAt": "Date and time",
+    "timezone": "Time zone",
+    "email": "Email",
+    "password": "Password",
+    "firstName": "First name",
+    "lastName": "Last name",
+    "userId": "User ID",
+    "mobile": "Mobile",
+    "url": "URL",
+    "events": "Events",
+    "domain": "Domain",
+    "to": "To",
+    "listId": "List",
+    "filterCriteria": "Conditions",
+    "emails": "Address",
+    "contacts": "Contact",
+    "dailyBatchSize": "Daily batch size",
+    "gradualStrategy": "Gradual strategy",
+    "sendMode": "Send mode",
 }
 CONDITION_PARTS = {"field": "field", "fieldType": "type", "operator": "operator", "value": "value"}
 _CONDITION = re.compile(r"^filterCriteria\.groups\[(\d+)\](?:\.(\w+))?$")
@@ -22,8 +47,11 @@ _CUSTOM = re.compile(r"^customFields\.(.+)$")
 _ITEM = re.compile(r"^(\w+)\[(\d+)\]$")
 # (library wording, ours, whether ours replaces the whole message)
 REPHRASED = (
-    ("special-use or reserved name",
-     "this domain is reserved for examples, tests or private networks and cannot receive mail", True),
+    (
+        "special-use or reserved name",
+        "this domain is reserved for examples, tests or private networks and cannot receive mail",
+        True,
+    ),
     ("It must have exactly one @-sign.", "an email address needs exactly one @", True),
     ("Invalid email format: ", "", False),
 )
@@ -64,18 +92,28 @@ def human_line(field: str, message: str) -> str:
         return message
     label = label_of(field)
     if message.startswith(field + " "):
-        return label + message[len(field):]
+        return label + message[len(field) :]
     return f"{label}: {message}"
 
 
 def human_lines(details: list) -> list[str]:
     """AutoSend's [{field, message}] details as sentences."""
-    return [human_line(str(d.get("field") or ""), str(d.get("message") or "")) for d in details if isinstance(d, dict)]
+    return [
+        human_line(str(d.get("field") or ""), str(d.get("message") or ""))
+        for d in details
+        if isinstance(d, dict)
+    ]
 
 
 # Status codes the API returns in capitals, as a person reads them.
-STATUS_WORDS = {"PENDING_CONFIGURATION": "waiting for its DNS records", "PENDING": "some records found, not all",
-                "VERIFIED": "verified", "PROCESSED": "processed", "PROCESSING": "processing", "FAILED": "failed"}
+STATUS_WORDS = {
+    "PENDING_CONFIGURATION": "waiting for its DNS records",
+    "PENDING": "some records found, not all",
+    "VERIFIED": "verified",
+    "PROCESSED": "processed",
+    "PROCESSING": "processing",
+    "FAILED": "failed",
+}
 
 
 def status_words(code: str | None) -> str:
@@ -87,8 +125,17 @@ def status_words(code: str | None) -> str:
 
 # Segment operators as the builder reads them.
 OPERATOR_WORDS = {
-    "equals": "is", "not_equals": "is not", "contains": "contains", "not_contains": "does not contain",
-    "starts_with": "starts with", "ends_with": "ends with", "greater_than": "is more than",
-    "less_than": "is less than", "between": "is between", "before": "is before", "after": "is after",
-    "is_empty": "is empty", "is_not_empty": "is not empty",
+    "equals": "is",
+    "not_equals": "is not",
+    "contains": "contains",
+    "not_contains": "does not contain",
+    "starts_with": "starts with",
+    "ends_with": "ends with",
+    "greater_than": "is more than",
+    "less_than": "is less than",
+    "between": "is between",
+    "before": "is before",
+    "after": "is after",
+    "is_empty": "is empty",
+    "is_not_empty": "is not empty",
 }

@@ -82,8 +82,12 @@ def _parameter(name: str, info: FieldInfo, required: bool) -> inspect.Parameter:
     if required and get_origin(kind) in (Union, types.UnionType):
         kind = Union[tuple(arg for arg in get_args(kind) if arg is not type(None))]  # noqa: UP007 - built at run time
     schema = Field(description=info.description, json_schema_extra=info.json_schema_extra)
-    return inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, annotation=Annotated[kind, schema],
-                             default=inspect.Parameter.empty if required else None)
+    return inspect.Parameter(
+        name,
+        inspect.Parameter.KEYWORD_ONLY,
+        annotation=Annotated[kind, schema],
+        default=inspect.Parameter.empty if required else None,
+    )
 
 
 @dataclass
@@ -107,7 +111,8 @@ class ToolEnv:
             return self.fixed
         headers = ctx.headers or {}
         principal = await project_service.authenticate(
-            self.db, secret=bearer(headers.get("authorization")), project_header=headers.get("x-project-id"))
+            self.db, secret=bearer(headers.get("authorization")), project_header=headers.get("x-project-id")
+        )
         verdict = self.container.rate_limiter.hit(principal.api_key_id)
         if not verdict.allowed:
             raise RateLimited(verdict.retry_after)
@@ -118,7 +123,9 @@ class ToolEnv:
         chosen = principal.project_id or await project_service.selected_project(self.db, principal)
         if chosen is None:
             raise InvalidInput.field(
-                "projectId", "this account key has no project: call switch_project or send the x-project-id header")
+                "projectId",
+                "this account key has no project: call switch_project or send the x-project-id header",
+            )
         return chosen
 
     async def run_as(self, ctx: Context, action: Callable[[Principal], Awaitable[Any]]) -> CallToolResult:

@@ -33,13 +33,21 @@ INSTRUCTIONS = (
 )
 
 
-def build_server(container: Container, *, principal: Principal | None = None, http: bool = False) -> MCPServer:
+def build_server(
+    container: Container, *, principal: Principal | None = None, http: bool = False
+) -> MCPServer:
     """The MCP server with every tool and prompt. `principal`: who every call acts as (stdio, tests);
     `http`: callers authenticate with a bearer key checked on each request."""
     verifier = KeyVerifier(container) if http else None
     auth = AuthSettings(issuer_url=container.settings.public_url, resource_server_url=None) if http else None
-    server = MCPServer("sendhouse", version=__version__, instructions=INSTRUCTIONS, log_level="WARNING",
-                       token_verifier=verifier, auth=auth)
+    server = MCPServer(
+        "sendhouse",
+        version=__version__,
+        instructions=INSTRUCTIONS,
+        log_level="WARNING",
+        token_verifier=verifier,
+        auth=auth,
+    )
     env = ToolEnv(container, principal)
     catalog.register(server, env)
     campaigns.register(server, env)
@@ -56,7 +64,9 @@ class KeyVerifier(TokenVerifier):
 
     async def verify_token(self, token: str) -> AccessToken | None:
         try:
-            principal = await project_service.authenticate(self.container.db, secret=token, project_header=None)
+            principal = await project_service.authenticate(
+                self.container.db, secret=token, project_header=None
+            )
         except AppError:
             return None
         return AccessToken(token=token, client_id=principal.api_key_id, scopes=[])
@@ -74,8 +84,9 @@ def transport_security(settings: Settings) -> TransportSecuritySettings:
 def mount_http(app: FastAPI, container: Container) -> MCPServer:
     """Serve MCP over streamable HTTP at /mcp; its session manager runs in the app's lifespan."""
     server = build_server(container, http=True)
-    asgi = server.streamable_http_app(streamable_http_path=PATH,
-                                      transport_security=transport_security(container.settings))
+    asgi = server.streamable_http_app(
+        streamable_http_path=PATH, transport_security=transport_security(container.settings)
+    )
     app.router.routes.append(Route(PATH, endpoint=asgi, include_in_schema=False))
     app.state.lifespan_parts.append(lambda _container: _session_manager(server))
     return server

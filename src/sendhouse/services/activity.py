@@ -29,23 +29,39 @@ def _window(start_date: str | None, end_date: str | None) -> tuple:
 def _counts(ledger: dict[str, int], events: dict[str, int]) -> dict[str, int]:
     bounced = ledger.get("bounced", 0)
     return {
-        "total": sum(ledger.values()), "queued": sum(ledger.get(s, 0) for s in ("queued", "sending", "deferred")),
-        "sent": ledger.get("sent", 0) + bounced, "delivered": ledger.get("sent", 0), "bounced": bounced,
-        "failed": ledger.get("failed", 0), "suppressed": ledger.get("suppressed", 0),
-        "cancelled": ledger.get("cancelled", 0), "opened": events.get("opened", 0),
-        "clicked": events.get("clicked", 0), "unsubscribed": events.get("unsubscribed", 0),
+        "total": sum(ledger.values()),
+        "queued": sum(ledger.get(s, 0) for s in ("queued", "sending", "deferred")),
+        "sent": ledger.get("sent", 0) + bounced,
+        "delivered": ledger.get("sent", 0),
+        "bounced": bounced,
+        "failed": ledger.get("failed", 0),
+        "suppressed": ledger.get("suppressed", 0),
+        "cancelled": ledger.get("cancelled", 0),
+        "opened": events.get("opened", 0),
+        "clicked": events.get("clicked", 0),
+        "unsubscribed": events.get("unsubscribed", 0),
         "spamReported": events.get("complained", 0),
     }
 
 
 def _rates(c: dict[str, int]) -> dict[str, float]:
-    return {"deliveryRate": rate(c["delivered"], c["sent"]), "bounceRate": rate(c["bounced"], c["sent"]),
-            "openRate": rate(c["opened"], c["delivered"]), "clickRate": rate(c["clicked"], c["delivered"]),
-            "complaintRate": rate(c["spamReported"], c["delivered"])}
+    return {
+        "deliveryRate": rate(c["delivered"], c["sent"]),
+        "bounceRate": rate(c["bounced"], c["sent"]),
+        "openRate": rate(c["opened"], c["delivered"]),
+        "clickRate": rate(c["clicked"], c["delivered"]),
+        "complaintRate": rate(c["spamReported"], c["delivered"]),
+    }
 
 
-async def email_activity(db: Database, project_id: str, *, start_date: str | None = None,
-                         end_date: str | None = None, kind: str | None = None) -> dict:
+async def email_activity(
+    db: Database,
+    project_id: str,
+    *,
+    start_date: str | None = None,
+    end_date: str | None = None,
+    kind: str | None = None,
+) -> dict:
     """Counts and rates of the project's mail in [startDate, endDate) (default: the last 30 days)."""
     if kind is not None and kind not in KINDS:
         raise InvalidInput.field("kind", f"kind must be one of: {', '.join(KINDS)}")
@@ -54,5 +70,10 @@ async def email_activity(db: Database, project_id: str, *, start_date: str | Non
         ledger = await store.ledger_counts(conn, project_id, start, end, kind)
         events = await store.event_counts(conn, project_id, start, end, kind)
     counts = _counts(ledger, events)
-    return {"startDate": iso(start), "endDate": iso(end), "kind": kind or "all", "counts": counts,
-            "rates": _rates(counts)}
+    return {
+        "startDate": iso(start),
+        "endDate": iso(end),
+        "kind": kind or "all",
+        "counts": counts,
+        "rates": _rates(counts),
+    }

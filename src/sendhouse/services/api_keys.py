@@ -29,9 +29,15 @@ def state_of(row: dict, now: datetime) -> str:
 def present_key(row: dict, now: datetime | None = None) -> dict:
     """A key as the API and the dashboard show it (never its secret)."""
     return {
-        "id": row["id"], "name": row["name"], "kind": row["kind"], "prefix": row["prefix"],
-        "projectId": row["project_id"], "createdAt": iso(row["created_at"]), "expiresAt": iso(row["expires_at"]),
-        "lastUsedAt": iso(row["last_used_at"]), "revokedAt": iso(row["revoked_at"]),
+        "id": row["id"],
+        "name": row["name"],
+        "kind": row["kind"],
+        "prefix": row["prefix"],
+        "projectId": row["project_id"],
+        "createdAt": iso(row["created_at"]),
+        "expiresAt": iso(row["expires_at"]),
+        "lastUsedAt": iso(row["last_used_at"]),
+        "revokedAt": iso(row["revoked_at"]),
         "state": state_of(row, now or utcnow()),
     }
 
@@ -65,8 +71,9 @@ async def list_all_keys(db: Database, project: str | None = None) -> list[dict]:
     return [present_key(r) for r in sorted(rows, key=lambda r: r["id"])]
 
 
-async def revoke(db: Database, key_id: str, *, organization_id: str | None = None,
-                 project_id: str | None = None) -> dict:
+async def revoke(
+    db: Database, key_id: str, *, organization_id: str | None = None, project_id: str | None = None
+) -> dict:
     """Revoke a live key of the organization, or one the project sees (its keys and its organization's
     account keys), or any key when neither is given (CLI). NotFound otherwise, or when already revoked."""
     async with db.write() as conn:

@@ -113,13 +113,16 @@ async def _prepare(conn: AsyncConnection, runner: str, now: datetime, claimed: l
     for automation_id in {r["automation_id"] for r in claimed}:
         work.flows[automation_id] = flow = await automation_store.get_by_id(conn, automation_id)
         work.steps[automation_id] = {s["stepId"]: s for s in flow["steps"] or []} if flow else {}
-    work.contacts = {c["id"]: c for c in await runs.contacts_by_ids(conn, list({r["contact_id"] for r in claimed}))}
+    work.contacts = {
+        c["id"]: c for c in await runs.contacts_by_ids(conn, list({r["contact_id"] for r in claimed}))
+    }
     for automation_id, flow in work.flows.items():
         if flow is None:  # gone: its runs fail one by one in _steps
             continue
         mine = {r["contact_id"] for r in claimed if r["automation_id"] == automation_id} & set(work.contacts)
-        blocked = await suppressed_among(conn, flow["project_id"], [work.contacts[c]["email"] for c in mine],
-                                         flow["unsubscribe_group_id"])
+        blocked = await suppressed_among(
+            conn, flow["project_id"], [work.contacts[c]["email"] for c in mine], flow["unsubscribe_group_id"]
+        )
         work.suppressed |= {(automation_id, c) for c in mine if key_of(work.contacts[c]["email"]) in blocked}
     return work
 
@@ -130,11 +133,13 @@ async def _plan(work: _Pass, run: dict) -> None:
     try:
         await _steps(work, run)
     except Exception:  # one broken run must not stop the others
-        del work.log_rows[marks[0]:]
+        del work.log_rows[marks[0] :]
         for project_id, emails in work.emails.items():
-            del emails[marks[1].get(project_id, 0):]
+            del emails[marks[1].get(project_id, 0) :]
         work.failed.append(run["id"])
-        log.exception("automation step failed", extra={"action": "automation_step_failed", "run_id": run["id"]})
+        log.exception(
+            "automation step failed", extra={"action": "automation_step_failed", "run_id": run["id"]}
+        )
 
 
 async def _steps(work: _Pass, run: dict) -> None:
@@ -155,8 +160,16 @@ async def _steps(work: _Pass, run: dict) -> None:
             step_id = diverted
             continue
         next_id, due, message_id = await _execute(work, flow, run, contact, by_id[step_id])
-        work.log_rows.append({"id": ids.new_id(), "automation_id": flow["id"], "run_id": run["id"],
-                              "step_id": step_id, "message_id": message_id, "created_at": work.now})
+        work.log_rows.append(
+            {
+                "id": ids.new_id(),
+                "automation_id": flow["id"],
+                "run_id": run["id"],
+                "step_id": step_id,
+                "message_id": message_id,
+                "created_at": work.now,
+            }
+        )
         if next_id is None:
             return _finish(work, run, "completed", None, step_id)
         step_id = next_id
@@ -171,22 +184,34 @@ def _guard(by_id: dict, step: dict, contact: dict, event: dict | None) -> str | 
     parent = by_id.get(step.get("parentBranchStepId") or "")
     if parent is None:
         return step["stepId"]
-    branch = next((b for b in parent.get("branches") or () if b["branchId"] == step.get("parentBranchId")), None)
-    if branch and branch["appliesTo"] == "all_branch_steps" and not matches(branch["filterCriteria"],
-                                                                            facts(contact, event)):
+    branch = next(
+        (b for b in parent.get("branches") or () if b["branchId"] == step.get("parentBranchId")), None
+    )
+    if (
+        branch
+        and branch["appliesTo"] == "all_branch_steps"
+        and not matches(branch["filterCriteria"], facts(contact, event))
+    ):
         return branch.get("mergeStepId")
     return step["stepId"]
 
 
 def _blank(run: dict) -> dict:
-    return {"run_id": run["id"], "status": "active", "step_id": run["step_id"], "due_at": run["due_at"],
-            "exit_reason": None, "finished_at": None}
+    return {
+        "run_id": run["id"],
+        "status": "active",
+        "step_id": run["step_id"],
+        "due_at": run["due_at"],
+        "exit_reason": None,
+        "finished_at": None,
+    }
 
 
 def _finish(work: _Pass, run: dict, status: str, reason: str | None, step_id: str | None) -> None:
     """The run ends on step_id (the last step carried out, or the one it exited before)."""
-    work.updates.append({**_blank(run), "status": status, "exit_reason": reason, "finished_at": work.now,
-                         "step_id": step_id})
+    work.updates.append(
+        {**_blank(run), "status": status, "exit_reason": reason, "finished_at": work.now, "step_id": step_id}
+    )
 
 
 def _exit_reason(work: _Pass, flow: dict, run: dict, contact: dict | None, step: dict | None) -> str | None:
@@ -196,14 +221,17 @@ def _exit_reason(work: _Pass, flow: dict, run: dict, contact: dict | None, step:
         return "step_removed"
     if (flow["id"], contact["id"]) in work.suppressed:
         return "unsubscribed"
-    recheck = (flow["exit_criteria"] or {}).get("type") == "entry_criteria_no_longer_met" \
-        and step.get("checkExitCriteria", True)
+    recheck = (flow["exit_criteria"] or {}).get("type") == "entry_criteria_no_longer_met" and step.get(
+        "checkExitCriteria", True
+    )
     if recheck and not matches(flow["entry_criteria"].get("filterCriteria"), facts(contact, run["event"])):
         return "entry_criteria_no_longer_met"
     return None
 
 
-async def _execute(work: _Pass, flow: dict, run: dict, contact: dict, step: dict) -> tuple[str | None, datetime, str | None]:
+async def _execute(
+    work: _Pass, flow: dict, run: dict, contact: dict, step: dict
+) -> tuple[str | None, datetime, str | None]:
     """(next step id, when it is due, ledger row id of an email step)."""
     if step["type"] == "wait":
         return step.get("nextStepId"), work.now + delay_of(step), None
@@ -230,20 +258,35 @@ async def _content(work: _Pass, flow: dict, step: dict) -> dict:
     key = (flow["id"], step["stepId"])
     if key not in work.contents:
         spec = step["email"]
-        template = await get_template(work.conn, flow["project_id"], spec["templateId"]) if spec.get("templateId") else None
+        template = (
+            await get_template(work.conn, flow["project_id"], spec["templateId"])
+            if spec.get("templateId")
+            else None
+        )
         if spec.get("templateId") and template is None:
             raise LookupError(f"template {spec['templateId']} not found")
-        reply = {"email": spec["senderReplyToEmail"], "name": spec.get("senderReplyToName")} \
-            if spec.get("senderReplyToEmail") else None
+        reply = (
+            {"email": spec["senderReplyToEmail"], "name": spec.get("senderReplyToName")}
+            if spec.get("senderReplyToEmail")
+            else None
+        )
         work.contents[key] = {
-            "from": await _sender(work, flow["project_id"], spec, template), "replyTo": reply, "cc": [],
+            "from": await _sender(work, flow["project_id"], spec, template),
+            "replyTo": reply,
+            "cc": [],
             "subject": spec.get("subject") or (template or {}).get("subject"),
             "html": spec.get("htmlTemplate") or (template or {}).get("html"),
             "text": None if spec.get("htmlTemplate") else (template or {}).get("plain_text"),
-            "templateId": spec.get("templateId"), "headers": {}, "attachments": [],
-            "trackingOpen": bool(flow["tracking_open"]), "trackingClick": bool(flow["tracking_click"]),
-            "unsubscribeGroupId": flow["unsubscribe_group_id"], "bypassSuppressions": False, "batchId": None,
-            "previewText": spec.get("previewText") or (template or {}).get("preview_text"), "marketing": True,
+            "templateId": spec.get("templateId"),
+            "headers": {},
+            "attachments": [],
+            "trackingOpen": bool(flow["tracking_open"]),
+            "trackingClick": bool(flow["tracking_click"]),
+            "unsubscribeGroupId": flow["unsubscribe_group_id"],
+            "bypassSuppressions": False,
+            "batchId": None,
+            "previewText": spec.get("previewText") or (template or {}).get("preview_text"),
+            "marketing": True,
         }
     return work.contents[key]
 
@@ -251,7 +294,11 @@ async def _content(work: _Pass, flow: dict, step: dict) -> dict:
 async def _sender(work: _Pass, project_id: str, spec: dict, template: dict | None) -> dict:
     if spec.get("senderEmail"):
         return {"email": spec["senderEmail"], "name": spec.get("senderName")}
-    sender = await get_sender(work.conn, project_id, template["sender_id"]) if template and template.get("sender_id") else None
+    sender = (
+        await get_sender(work.conn, project_id, template["sender_id"])
+        if template and template.get("sender_id")
+        else None
+    )
     if sender is None:
         raise LookupError("the email step has no sender")
     return {"email": sender["email"], "name": spec.get("senderName") or sender.get("name")}
@@ -261,7 +308,9 @@ async def _write(work: _Pass) -> None:
     """Ledger rows, step log and run updates of the whole pass, in bulk; failed runs released."""
     queued_at = utcnow()  # the ledger's own clock, whatever time the runner was told it is
     for project_id, emails in work.emails.items():
-        await insert_many(work.conn, messages, contact_rows(project_id, emails, priority=PRIORITY, now=queued_at))
+        await insert_many(
+            work.conn, messages, contact_rows(project_id, emails, priority=PRIORITY, now=queued_at)
+        )
     await runs.log_steps(work.conn, work.log_rows)
     if await runs.advance_many(work.conn, work.updates, work.runner, work.now) != len(work.updates):
         raise _LeaseLost

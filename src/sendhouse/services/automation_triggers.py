@@ -31,8 +31,12 @@ from sendhouse.store import automations as store
 from sendhouse.store import contacts as contact_store
 from sendhouse.store import segments as segment_store
 
-CONTACT_TRIGGERS = ("contact_created", "contact_added_to_list", "contact_property_matches_with",
-                    "contact_property_changes_from_to")
+CONTACT_TRIGGERS = (
+    "contact_created",
+    "contact_added_to_list",
+    "contact_property_matches_with",
+    "contact_property_changes_from_to",
+)
 
 
 async def watching(conn: AsyncConnection, project_id: str) -> list[dict]:
@@ -40,9 +44,15 @@ async def watching(conn: AsyncConnection, project_id: str) -> list[dict]:
     return await store.active_with_triggers(conn, project_id, CONTACT_TRIGGERS)
 
 
-async def contacts_changed(conn: AsyncConnection, project_id: str, pairs: Sequence[tuple[dict | None, dict | None]],
-                           *, added_to: Sequence[str] = (), flows: list[dict] | None = None,
-                           now: datetime | None = None) -> None:
+async def contacts_changed(
+    conn: AsyncConnection,
+    project_id: str,
+    pairs: Sequence[tuple[dict | None, dict | None]],
+    *,
+    added_to: Sequence[str] = (),
+    flows: list[dict] | None = None,
+    now: datetime | None = None,
+) -> None:
     """Enrol the contacts of (before, after) pairs into the automations the change triggers;
     `added_to`: the list ids every one of these contacts was just added to."""
     flows = await watching(conn, project_id) if flows is None else flows
@@ -51,14 +61,24 @@ async def contacts_changed(conn: AsyncConnection, project_id: str, pairs: Sequen
         return
     members, segments = await _memberships(conn, project_id, flows, [after["id"] for _, after in changed])
     now, added = now or utcnow(), set(added_to)
-    rows = [_run_row(flow, after, now, "once", None) for flow in flows for before, after in changed
-            if _enters(flow["entry_criteria"], before, after, added | segments.get(after["id"], set()),
-                       members.get(after["id"], set()))]
+    rows = [
+        _run_row(flow, after, now, "once", None)
+        for flow in flows
+        for before, after in changed
+        if _enters(
+            flow["entry_criteria"],
+            before,
+            after,
+            added | segments.get(after["id"], set()),
+            members.get(after["id"], set()),
+        )
+    ]
     await runs.enroll(conn, rows)
 
 
-async def _memberships(conn: AsyncConnection, project_id: str, flows: list[dict],
-                       contact_ids: list[str]) -> tuple[dict[str, set], dict[str, set]]:
+async def _memberships(
+    conn: AsyncConnection, project_id: str, flows: list[dict], contact_ids: list[str]
+) -> tuple[dict[str, set], dict[str, set]]:
     """({contact id: its lists and segments}, {contact id: its segments}), read only when some
     automation names a list."""
     if not any(f["entry_criteria"].get("contactListId") for f in flows):
@@ -91,22 +111,31 @@ def _changed_from_to(entry: dict, before: dict | None, after: dict) -> bool:
     old, new = facts(before, None).get(name), facts(after, None).get(name)
     if old is None or old == new:
         return False
-    return (entry.get("fromValue") is None or old == entry["fromValue"]) and \
-        (entry.get("toValue") is None or new == entry["toValue"]) and matches(entry["filterCriteria"], facts(after, None))
+    return (
+        (entry.get("fromValue") is None or old == entry["fromValue"])
+        and (entry.get("toValue") is None or new == entry["toValue"])
+        and matches(entry["filterCriteria"], facts(after, None))
+    )
 
 
 async def event_received(conn: AsyncConnection, project_id: str, contact: dict, event_row: dict) -> None:
     """Enrol the contact into the active automations this event triggers (filters checked)."""
-    flows = [f for f in await store.active_with_triggers(conn, project_id, ("event_trigger",))
-             if f["entry_criteria"].get("eventName") == event_row["event_name"]]
+    flows = [
+        f
+        for f in await store.active_with_triggers(conn, project_id, ("event_trigger",))
+        if f["entry_criteria"].get("eventName") == event_row["event_name"]
+    ]
     if not flows:
         return
     event = {"name": event_row["event_name"], "properties": event_row["properties"]}
     members, _segments = await _memberships(conn, project_id, flows, [contact["id"]])
     busy = await runs.active_contacts(conn, [f["id"] for f in flows], [contact["id"]])
-    rows = [_run_row(f, contact, event_row["created_at"], event_row["id"], event) for f in flows
-            if (f["id"], contact["id"]) not in busy and _event_enters(f["entry_criteria"], contact, event,
-                                                                      members.get(contact["id"], set()))]
+    rows = [
+        _run_row(f, contact, event_row["created_at"], event_row["id"], event)
+        for f in flows
+        if (f["id"], contact["id"]) not in busy
+        and _event_enters(f["entry_criteria"], contact, event, members.get(contact["id"], set()))
+    ]
     await runs.enroll(conn, rows)
 
 
@@ -117,7 +146,16 @@ def _event_enters(entry: dict, contact: dict, event: dict, member_of: set[str]) 
 
 def _run_row(flow: dict, contact: dict, now: datetime, entry_key: str, event: dict | None) -> dict:
     steps = flow["steps"] or []
-    return {"id": ids.new_id(), "project_id": flow["project_id"], "automation_id": flow["id"],
-            "contact_id": contact["id"], "entry_key": entry_key, "status": "active",
-            "step_id": steps[0]["stepId"] if steps else None, "due_at": now, "event": event,
-            "entered_at": now, "updated_at": now}
+    return {
+        "id": ids.new_id(),
+        "project_id": flow["project_id"],
+        "automation_id": flow["id"],
+        "contact_id": contact["id"],
+        "entry_key": entry_key,
+        "status": "active",
+        "step_id": steps[0]["stepId"] if steps else None,
+        "due_at": now,
+        "event": event,
+        "entered_at": now,
+        "updated_at": now,
+    }

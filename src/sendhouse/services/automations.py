@@ -47,17 +47,35 @@ def _not_found(code: str = "WORKFLOW_NOT_FOUND") -> NotFound:
 def present(row: dict, counts: dict[str, int] | None = None, steps: dict | None = None) -> dict:
     """AutoSend's automation object, with analytics from the run counts (and per-step figures)."""
     counts = counts or {}
-    analytics: dict[str, Any] = {"totalEntered": sum(counts.values()), "totalCompleted": counts.get("completed", 0),
-                 "totalExited": counts.get("exited", 0), "totalActive": counts.get("active", 0)}
+    analytics: dict[str, Any] = {
+        "totalEntered": sum(counts.values()),
+        "totalCompleted": counts.get("completed", 0),
+        "totalExited": counts.get("exited", 0),
+        "totalActive": counts.get("active", 0),
+    }
     if steps is not None:
         analytics["steps"] = steps
     return {
-        "id": row["id"], "projectId": row["project_id"], "name": row["name"], "description": row["description"],
-        "status": row["status"], "entryCriteria": row["entry_criteria"], "exitCriteria": row["exit_criteria"],
-        "steps": row["steps"], "tags": row["tags"] or [], "unsubscribeGroupId": row["unsubscribe_group_id"],
-        "trackingOpen": bool(row["tracking_open"]), "trackingClick": bool(row["tracking_click"]),
-        "activeAt": iso(row["active_at"]), "createdAt": iso(row["created_at"]), "updatedAt": iso(row["updated_at"]),
-        "settings": {"allowReentry": row["trigger_type"] == "event_trigger", "timezone": "UTC", "priority": 0},
+        "id": row["id"],
+        "projectId": row["project_id"],
+        "name": row["name"],
+        "description": row["description"],
+        "status": row["status"],
+        "entryCriteria": row["entry_criteria"],
+        "exitCriteria": row["exit_criteria"],
+        "steps": row["steps"],
+        "tags": row["tags"] or [],
+        "unsubscribeGroupId": row["unsubscribe_group_id"],
+        "trackingOpen": bool(row["tracking_open"]),
+        "trackingClick": bool(row["tracking_click"]),
+        "activeAt": iso(row["active_at"]),
+        "createdAt": iso(row["created_at"]),
+        "updatedAt": iso(row["updated_at"]),
+        "settings": {
+            "allowReentry": row["trigger_type"] == "event_trigger",
+            "timezone": "UTC",
+            "priority": 0,
+        },
         "analytics": analytics,
     }
 
@@ -68,12 +86,20 @@ def _step_figures(found: dict[str, dict[str, int]]) -> dict[str, dict[str, int]]
     figures = {}
     for step_id, c in found.items():
         sent = c.get("sent", 0) + c.get("bounced", 0)
-        figures[step_id] = {"entered": c.get("entered", 0), "active": c.get("runs_active", 0),
-                            "exited": c.get("runs_exited", 0), "completed": c.get("runs_completed", 0),
-                            "queued": c.get("queued", 0) + c.get("sending", 0)
-                            + c.get("deferred", 0), "sent": sent, "delivered": c.get("sent", 0),
-                            "bounced": c.get("bounced", 0), "suppressed": c.get("suppressed", 0),
-                            "failed": c.get("failed", 0), "opened": c.get("opened", 0), "clicked": c.get("clicked", 0)}
+        figures[step_id] = {
+            "entered": c.get("entered", 0),
+            "active": c.get("runs_active", 0),
+            "exited": c.get("runs_exited", 0),
+            "completed": c.get("runs_completed", 0),
+            "queued": c.get("queued", 0) + c.get("sending", 0) + c.get("deferred", 0),
+            "sent": sent,
+            "delivered": c.get("sent", 0),
+            "bounced": c.get("bounced", 0),
+            "suppressed": c.get("suppressed", 0),
+            "failed": c.get("failed", 0),
+            "opened": c.get("opened", 0),
+            "clicked": c.get("clicked", 0),
+        }
     return figures
 
 
@@ -94,7 +120,9 @@ def _fields(body: dict[str, Any], *, partial: bool) -> dict[str, Any]:
     if not partial or "tags" in body:
         values["tags"] = rules.check_tags(body.get("tags"))
     if not partial or "unsubscribeGroupId" in body:
-        values["unsubscribe_group_id"] = rules.check_text(body.get("unsubscribeGroupId"), "unsubscribeGroupId", 24)
+        values["unsubscribe_group_id"] = rules.check_text(
+            body.get("unsubscribeGroupId"), "unsubscribeGroupId", 24
+        )
     for key, column in (("trackingOpen", "tracking_open"), ("trackingClick", "tracking_click")):
         if body.get(key) is not None or not partial:
             values[column] = _flag(body.get(key, True), key)
@@ -116,8 +144,15 @@ async def create_automation(db: Database, project_id: str, body: dict[str, Any])
     """A draft, or an active automation when `active: true` and the activation checks pass."""
     values, activate = _fields(body, partial=False), _active_flag(body)
     now = utcnow()
-    row = {**values, "id": ids.new_id(), "project_id": project_id, "status": "draft", "active_at": None,
-           "created_at": now, "updated_at": now}
+    row = {
+        **values,
+        "id": ids.new_id(),
+        "project_id": project_id,
+        "status": "draft",
+        "active_at": None,
+        "created_at": now,
+        "updated_at": now,
+    }
     async with db.write() as conn:
         if activate:
             await check_activation(conn, project_id, row)
@@ -127,18 +162,21 @@ async def create_automation(db: Database, project_id: str, body: dict[str, Any])
     return {**present(row), "organizationId": project["organization_id"] if project else None}
 
 
-async def list_automations(db: Database, project_id: str, *, status: str | None, tags: str | None,
-                           page: int, limit: int) -> dict:
+async def list_automations(
+    db: Database, project_id: str, *, status: str | None, tags: str | None, page: int, limit: int
+) -> dict:
     if status is not None and status not in rules.STATUSES:
         raise InvalidInput.field("status", f"must be one of {', '.join(rules.STATUSES)}")
     if page < 1 or not 1 <= limit <= MAX_LIMIT:
-        raise InvalidInput.field("limit" if page >= 1 else "page", f"page ≥ 1 and limit between 1 and {MAX_LIMIT}")
+        raise InvalidInput.field(
+            "limit" if page >= 1 else "page", f"page ≥ 1 and limit between 1 and {MAX_LIMIT}"
+        )
     paging = Page(page, limit)
     wanted = {t.strip() for t in (tags or "").split(",") if t.strip()}
     async with db.read() as conn:
         if wanted:
             every = [r for r in await store.all_of(conn, project_id, status) if wanted & set(r["tags"] or [])]
-            rows, total = every[paging.offset:paging.offset + limit], len(every)
+            rows, total = every[paging.offset : paging.offset + limit], len(every)
         else:
             rows, total = await store.listing(conn, project_id, status, paging.offset, limit)
         counts = await store.run_counts(conn, [r["id"] for r in rows])
@@ -172,7 +210,11 @@ async def _with_templates(conn: AsyncConnection, project_id: str, steps: list[di
         template_id = (step.get("email") or {}).get("templateId")
         template = await get_template(conn, project_id, template_id) if template_id else None
         if template is not None:
-            email = {**step["email"], "templateName": template["name"], "templateType": template["template_type"]}
+            email = {
+                **step["email"],
+                "templateName": template["name"],
+                "templateType": template["template_type"],
+            }
             email.setdefault("subject", template["subject"])
             step = {**step, "email": email}
         enriched.append(step)
@@ -188,7 +230,9 @@ async def update_automation(db: Database, project_id: str, automation_id: str, b
         if row is None:
             raise _not_found()
         if row["status"] not in EDITABLE:
-            raise InvalidOperation("Only draft or paused workflows can be edited", code="CANNOT_EDIT_AUTOMATION")
+            raise InvalidOperation(
+                "Only draft or paused workflows can be edited", code="CANNOT_EDIT_AUTOMATION"
+            )
         values["updated_at"] = now
         if activate:
             await check_activation(conn, project_id, {**row, **values})
@@ -197,9 +241,13 @@ async def update_automation(db: Database, project_id: str, automation_id: str, b
             values["status"] = "draft"
         updated = await store.transition(conn, project_id, automation_id, (row["status"],), values)
         if updated is None:
-            raise InvalidOperation("Only draft or paused workflows can be edited", code="CANNOT_EDIT_AUTOMATION")
+            raise InvalidOperation(
+                "Only draft or paused workflows can be edited", code="CANNOT_EDIT_AUTOMATION"
+            )
         if "steps" in values:
-            await run_store.exit_on_removed_steps(conn, automation_id, [s["stepId"] for s in values["steps"]], now)
+            await run_store.exit_on_removed_steps(
+                conn, automation_id, [s["stepId"] for s in values["steps"]], now
+            )
         counts = (await store.run_counts(conn, [automation_id]))[automation_id]
     return present(updated, counts)
 
@@ -207,11 +255,20 @@ async def update_automation(db: Database, project_id: str, automation_id: str, b
 async def pause_automation(db: Database, project_id: str, automation_id: str) -> dict:
     now = utcnow()
     async with db.write() as conn:
-        row = await store.transition(conn, project_id, automation_id, ("active",), {"status": "paused", "updated_at": now})
+        row = await store.transition(
+            conn, project_id, automation_id, ("active",), {"status": "paused", "updated_at": now}
+        )
         if row is None:
             await _existing(conn, project_id, automation_id)
-            raise InvalidOperation("Only active workflows can be paused", code="CANNOT_PAUSE_INACTIVE_AUTOMATION")
-    return {"id": row["id"], "name": row["name"], "status": row["status"], "updatedAt": iso(row["updated_at"])}
+            raise InvalidOperation(
+                "Only active workflows can be paused", code="CANNOT_PAUSE_INACTIVE_AUTOMATION"
+            )
+    return {
+        "id": row["id"],
+        "name": row["name"],
+        "status": row["status"],
+        "updatedAt": iso(row["updated_at"]),
+    }
 
 
 async def resume_automation(db: Database, project_id: str, automation_id: str) -> dict:
@@ -221,20 +278,35 @@ async def resume_automation(db: Database, project_id: str, automation_id: str) -
         if found["status"] != "paused":
             raise InvalidOperation("Only paused workflows can be resumed", code="CANNOT_ACTIVATE_AUTOMATION")
         await check_activation(conn, project_id, found)
-        row = await store.transition(conn, project_id, automation_id, ("paused",),
-                                     {"status": "active", "active_at": now, "updated_at": now})
+        row = await store.transition(
+            conn,
+            project_id,
+            automation_id,
+            ("paused",),
+            {"status": "active", "active_at": now, "updated_at": now},
+        )
         if row is None:
             raise InvalidOperation("Only paused workflows can be resumed", code="CANNOT_ACTIVATE_AUTOMATION")
-    return {"id": row["id"], "name": row["name"], "status": row["status"], "activeAt": iso(row["active_at"]),
-            "updatedAt": iso(row["updated_at"])}
+    return {
+        "id": row["id"],
+        "name": row["name"],
+        "status": row["status"],
+        "activeAt": iso(row["active_at"]),
+        "updatedAt": iso(row["updated_at"]),
+    }
 
 
 async def delete_automation(db: Database, project_id: str, automation_id: str) -> None:
     """Archive (soft delete); every run still in flight exits."""
     now = utcnow()
     async with db.write() as conn:
-        row = await store.transition(conn, project_id, automation_id, rules.STATUSES,
-                                     {"status": "archived", "deleted_at": now, "updated_at": now})
+        row = await store.transition(
+            conn,
+            project_id,
+            automation_id,
+            rules.STATUSES,
+            {"status": "archived", "deleted_at": now, "updated_at": now},
+        )
         if row is None:
             raise NotFound("Automation not found", code="AUTOMATION_NOT_FOUND")
         await run_store.exit_all(conn, automation_id, "automation_deleted", now)
@@ -251,18 +323,25 @@ async def check_activation(conn: AsyncConnection, project_id: str, row: dict) ->
     """CANNOT_ACTIVATE_AUTOMATION naming the first thing activation lacks."""
     problem = await _activation_problem(conn, project_id, row)
     if problem:
-        raise InvalidOperation(f"Cannot activate the automation: {problem}", code="CANNOT_ACTIVATE_AUTOMATION")
+        raise InvalidOperation(
+            f"Cannot activate the automation: {problem}", code="CANNOT_ACTIVATE_AUTOMATION"
+        )
 
 
 async def _activation_problem(conn: AsyncConnection, project_id: str, row: dict) -> str | None:
     steps, entry = row["steps"] or [], row["entry_criteria"]
     if not any(s["type"] == "email" for s in steps):
         return "it needs at least one email step"
-    if entry.get("contactListId") and not await contact_store.list_types(conn, project_id, [entry["contactListId"]]):
+    if entry.get("contactListId") and not await contact_store.list_types(
+        conn, project_id, [entry["contactListId"]]
+    ):
         return f"contact list {entry['contactListId']} not found"
     if entry["type"] == "contact_added_to_list" and not entry.get("contactListId"):
         return "contact_added_to_list needs a contactListId"
-    if entry["type"] == "event_trigger" and await event_store.get_definition(conn, project_id, entry["eventName"]) is None:
+    if (
+        entry["type"] == "event_trigger"
+        and await event_store.get_definition(conn, project_id, entry["eventName"]) is None
+    ):
         return f"event {entry['eventName']} is not defined"
     if row["unsubscribe_group_id"] and not await group_exists(conn, project_id, row["unsubscribe_group_id"]):
         return f"unsubscribe group {row['unsubscribe_group_id']} not found"
@@ -291,9 +370,17 @@ async def activation_preview(db: Database, project_id: str, automation_id: str) 
         if row["status"] not in EDITABLE:
             problem = f"the automation is {row['status']}; only draft or paused automations can be activated"
     steps = row["steps"] or []
-    return {"id": row["id"], "name": row["name"], "status": row["status"], "entryCriteria": row["entry_criteria"],
-            "steps": len(steps), "emailSteps": sum(1 for s in steps if s["type"] == "email"),
-            "unsubscribeGroupId": row["unsubscribe_group_id"], "canActivate": problem is None, "problem": problem}
+    return {
+        "id": row["id"],
+        "name": row["name"],
+        "status": row["status"],
+        "entryCriteria": row["entry_criteria"],
+        "steps": len(steps),
+        "emailSteps": sum(1 for s in steps if s["type"] == "email"),
+        "unsubscribeGroupId": row["unsubscribe_group_id"],
+        "canActivate": problem is None,
+        "problem": problem,
+    }
 
 
 async def activate(db: Database, project_id: str, automation_id: str) -> dict:
@@ -311,7 +398,12 @@ async def check_automation_templates(db: Database, project_id: str, steps: list[
     async with db.read() as conn:
         for step in (s for s in steps or [] if isinstance(s, dict) and s.get("type") == "email"):
             template_id = (step.get("email") or {}).get("templateId")
-            template = await get_template(conn, project_id, template_id) if isinstance(template_id, str) else None
+            template = (
+                await get_template(conn, project_id, template_id) if isinstance(template_id, str) else None
+            )
             if template is None or template["template_type"] != "automation":
-                raise InvalidOperation("Email steps created through MCP need a templateId of a template with "
-                                       "templateType automation", code="AUTOMATION_TEMPLATE_REQUIRED")
+                raise InvalidOperation(
+                    "Email steps created through MCP need a templateId of a template with "
+                    "templateType automation",
+                    code="AUTOMATION_TEMPLATE_REQUIRED",
+                )

@@ -54,13 +54,19 @@ def fate_of(row: dict, report: rules.Feedback, source: Source) -> Bounced | Comp
     return Bounced.reported(row, report, source)
 
 
-async def record(conn, row: dict, report: rules.Feedback, *, source: Source, soft_limit: int,
-                 now: datetime) -> Recorded:
+async def record(
+    conn, row: dict, report: rules.Feedback, *, source: Source, soft_limit: int, now: datetime
+) -> Recorded:
     """Record one report for its ledger row, inside the caller's transaction (services/feedback)."""
     fate = fate_of(row, report, source)
     done = await feedback.record(conn, [fate], now=now, soft_limit=soft_limit)
-    return Recorded(row["id"], report.kind, new=done.is_new(fate), suppressed=done.has_suppressed(fate),
-                    paused_campaign=done.paused[0] if done.paused else None)
+    return Recorded(
+        row["id"],
+        report.kind,
+        new=done.is_new(fate),
+        suppressed=done.has_suppressed(fate),
+        paused_campaign=done.paused[0] if done.paused else None,
+    )
 
 
 # --- from the inbound SMTP receiver ---------------------------------------------------------
@@ -71,7 +77,9 @@ async def parse_report_off_loop(raw: bytes) -> rules.Feedback | None:
     return await asyncio.to_thread(rules.parse_report, raw)
 
 
-async def record_parsed_report(db: Database, settings, row_id: str, report: rules.Feedback | None) -> Recorded | None:
+async def record_parsed_report(
+    db: Database, settings, row_id: str, report: rules.Feedback | None
+) -> Recorded | None:
     """Record an already parsed report against the row its VERP address names."""
     if report is None:
         log.info("message to the return path of %s is no bounce or complaint; ignored", row_id)
@@ -80,8 +88,14 @@ async def record_parsed_report(db: Database, settings, row_id: str, report: rule
         row = await store.message_row(conn, row_id)
         if row is None:
             return None
-        return await record(conn, row, report, source=Source.DSN if report.kind != rules.COMPLAINT else Source.ARF,
-                            soft_limit=settings.soft_bounce_limit, now=utcnow())
+        return await record(
+            conn,
+            row,
+            report,
+            source=Source.DSN if report.kind != rules.COMPLAINT else Source.ARF,
+            soft_limit=settings.soft_bounce_limit,
+            now=utcnow(),
+        )
 
 
 # --- over HTTP (POST /v1/inbound/bounce) ----------------------------------------------------
@@ -117,10 +131,15 @@ def _feedback(body: HttpReport) -> rules.Feedback:
     kind = {"hard": rules.HARD, "soft": rules.SOFT, "complaint": rules.COMPLAINT}[body.type]
     if status and kind != rules.COMPLAINT and (status[0] == "5") != (kind == rules.HARD):
         raise InvalidInput.field("status", f"a {body.type} bounce cannot have status {status}")
-    reason = (body.reason or f"{body.code or ''} {status or ''}".strip() or body.type)[:rules.MAX_REASON]
-    return rules.Feedback(kind=kind, status=status, reason=reason, recipients=(body.email,),
-                          sub_type=rules.sub_type(status, kind == rules.HARD) if kind != rules.COMPLAINT else "abuse",
-                          complaint_type="abuse" if kind == rules.COMPLAINT else None)
+    reason = (body.reason or f"{body.code or ''} {status or ''}".strip() or body.type)[: rules.MAX_REASON]
+    return rules.Feedback(
+        kind=kind,
+        status=status,
+        reason=reason,
+        recipients=(body.email,),
+        sub_type=rules.sub_type(status, kind == rules.HARD) if kind != rules.COMPLAINT else "abuse",
+        complaint_type="abuse" if kind == rules.COMPLAINT else None,
+    )
 
 
 async def _row_for(conn, project_id: str, body: HttpReport) -> dict:
@@ -145,8 +164,13 @@ async def report_over_http(db: Database, settings, project_id: str, body: HttpRe
         row = await _row_for(conn, project_id, body)
         if emails.key_of(row["email"]) != email:
             raise InvalidInput.field("email", "does not match the recipient of this email")
-        done = await record(conn, row, report, source=Source.HTTP, soft_limit=settings.soft_bounce_limit,
-                            now=utcnow())
-    return {"emailId": done.email_id, "type": body.type, "recorded": done.new, "suppressed": done.suppressed,
-            "campaignPaused": done.paused_campaign is not None}
-
+        done = await record(
+            conn, row, report, source=Source.HTTP, soft_limit=settings.soft_bounce_limit, now=utcnow()
+        )
+    return {
+        "emailId": done.email_id,
+        "type": body.type,
+        "recorded": done.new,
+        "suppressed": done.suppressed,
+        "campaignPaused": done.paused_campaign is not None,
+    }

@@ -17,18 +17,32 @@ from sendhouse.store.db import Database
 
 LIVE = ("scheduled", "sending", "sending_gradual")
 # (label, ledger statuses) of each part of the bar, left to right.
-BAR_PARTS = (("sent", ("sent", "bounced")), ("failed", ("failed",)), ("skipped", ("suppressed",)),
-             ("cancelled", ("cancelled",)))
+BAR_PARTS = (
+    ("sent", ("sent", "bounced")),
+    ("failed", ("failed",)),
+    ("skipped", ("suppressed",)),
+    ("cancelled", ("cancelled",)),
+)
 # Analytics cards in reading order: (label, count key, rate key or None).
-CARDS = (("Recipients", "totalContacts", None), ("Sent", "sent", None), ("Delivered", "delivered", "deliveryRate"),
-         ("Opened", "opened", "openRate"), ("Clicked", "clicked", "clickRate"), ("Bounced", "bounced", "bounceRate"),
-         ("Unsubscribed", "unsubscribed", "unsubscribedRate"), ("Marked as spam", "spamReported", "complaintRate"),
-         ("Failed", "failed", None), ("Suppressed", "suppressed", None))
+CARDS = (
+    ("Recipients", "totalContacts", None),
+    ("Sent", "sent", None),
+    ("Delivered", "delivered", "deliveryRate"),
+    ("Opened", "opened", "openRate"),
+    ("Clicked", "clicked", "clickRate"),
+    ("Bounced", "bounced", "bounceRate"),
+    ("Unsubscribed", "unsubscribed", "unsubscribedRate"),
+    ("Marked as spam", "spamReported", "complaintRate"),
+    ("Failed", "failed", None),
+    ("Suppressed", "suppressed", None),
+)
 
 
 def bar_parts(total: int, counts: dict[str, int]) -> list[dict]:
     """The bar's parts ({name, count, percent}), `remaining` last; percents of the total."""
-    parts: list[dict[str, Any]] = [{"name": name, "count": sum(counts.get(s, 0) for s in statuses)} for name, statuses in BAR_PARTS]
+    parts: list[dict[str, Any]] = [
+        {"name": name, "count": sum(counts.get(s, 0) for s in statuses)} for name, statuses in BAR_PARTS
+    ]
     done = sum(p["count"] for p in parts)
     parts.append({"name": "remaining", "count": max(total - done, 0)})
     base = max(total, done, 1)
@@ -42,14 +56,24 @@ def cards(analytics: dict) -> list[dict]:
     found = []
     for label, key, rate in CARDS:
         value = analytics["counts"].get(key, 0)
-        found.append({"label": label, "key": key, "value": value,
-                      "rate": analytics["rates"].get(rate) if rate else None})
+        found.append(
+            {
+                "label": label,
+                "key": key,
+                "value": value,
+                "rate": analytics["rates"].get(rate) if rate else None,
+            }
+        )
     return found
 
 
 # Funnel steps: (label, count key, the tracking switch it needs, the API's rate of delivered to add).
-FUNNEL = (("Sent", "sent", None, None), ("Delivered", "delivered", None, None), ("Opened", "opened", "open", None),
-          ("Clicked", "clicked", "click", "clickRate"))
+FUNNEL = (
+    ("Sent", "sent", None, None),
+    ("Delivered", "delivered", None, None),
+    ("Opened", "opened", "open", None),
+    ("Clicked", "clicked", "click", "clickRate"),
+)
 
 
 def funnel(analytics: dict) -> list[dict]:
@@ -59,11 +83,18 @@ def funnel(analytics: dict) -> list[dict]:
     steps: list[dict] = []
     for label, key, switch, extra_rate in FUNNEL:
         value, before = counts.get(key, 0), (steps[-1] if steps else None)
-        steps.append({"label": label, "key": key, "value": value, "tracked": not switch or bool(tracking[switch]),
-                      "width": min(rules.rate(value, counts.get("sent", 0)), 100.0),
-                      "rate": rules.rate(value, before["value"]) if before else None,
-                      "of": before["label"].lower() if before else None,
-                      "ofDelivered": analytics["rates"].get(extra_rate) if extra_rate else None})
+        steps.append(
+            {
+                "label": label,
+                "key": key,
+                "value": value,
+                "tracked": not switch or bool(tracking[switch]),
+                "width": min(rules.rate(value, counts.get("sent", 0)), 100.0),
+                "rate": rules.rate(value, before["value"]) if before else None,
+                "of": before["label"].lower() if before else None,
+                "ofDelivered": analytics["rates"].get(extra_rate) if extra_rate else None,
+            }
+        )
     return steps
 
 
@@ -82,10 +113,18 @@ async def live_state(db: Database, project_id: str, campaign_id: str) -> dict:
     drawn = await stats.campaign_charts(db, project_id, campaign_id)
     analytics = drawn["analytics"]
     pending = found["counts"].get("pending", 0) > 0
-    return {**found, "parts": bar_parts(found["total"], found["counts"]), "cards": cards(analytics),
-            "funnel": funnel(analytics), "analytics": analytics, "timeline": drawn["timeline"], "links": drawn["links"], "live": campaign["status"] in LIVE or pending,
-            "actions": rules.allowed_actions(campaign["status"], campaign.get("sendMode") or "immediate"),
-            "startsIn": starts_in(campaign, utcnow())}
+    return {
+        **found,
+        "parts": bar_parts(found["total"], found["counts"]),
+        "cards": cards(analytics),
+        "funnel": funnel(analytics),
+        "analytics": analytics,
+        "timeline": drawn["timeline"],
+        "links": drawn["links"],
+        "live": campaign["status"] in LIVE or pending,
+        "actions": rules.allowed_actions(campaign["status"], campaign.get("sendMode") or "immediate"),
+        "startsIn": starts_in(campaign, utcnow()),
+    }
 
 
 async def send_confirmation(db: Database, project_id: str, campaign_id: str, *, send_now_delay: int) -> dict:
@@ -95,15 +134,18 @@ async def send_confirmation(db: Database, project_id: str, campaign_id: str, *, 
 
 async def send_now(db: Database, project_id: str, campaign_id: str, *, send_now_delay: int) -> dict:
     """Schedule the start `send_now_delay` seconds ahead (the abort window)."""
-    return await campaign_service.update_campaign(db, project_id, campaign_id, {"sendNow": True},
-                                                  send_now_delay=send_now_delay)
+    return await campaign_service.update_campaign(
+        db, project_id, campaign_id, {"sendNow": True}, send_now_delay=send_now_delay
+    )
 
 
-async def schedule_at(db: Database, project_id: str, campaign_id: str, local: str, zone: str,
-                      *, send_now_delay: int) -> dict:
+async def schedule_at(
+    db: Database, project_id: str, campaign_id: str, local: str, zone: str, *, send_now_delay: int
+) -> dict:
     """Schedule at a wall-clock time in `zone`; a time already past is refused (InvalidInput)."""
     if not local:
         raise InvalidInput.field("scheduledAt", "Choose a date and a time")
     at = rules.local_start(local, zone or "UTC", utcnow())
-    return await campaign_service.update_campaign(db, project_id, campaign_id, {"scheduledAt": iso(at)},
-                                                  send_now_delay=send_now_delay)
+    return await campaign_service.update_campaign(
+        db, project_id, campaign_id, {"scheduledAt": iso(at)}, send_now_delay=send_now_delay
+    )

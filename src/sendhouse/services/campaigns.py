@@ -32,9 +32,25 @@ from sendhouse.store.templates import get_template
 log = logging.getLogger("sendhouse.campaigns")
 DEFAULT_SEND_NOW_DELAY = 120
 COPIED_COLUMNS = (
-    "subject", "preview_text", "from_sender_id", "from_email", "from_name", "reply_to", "template_id",
-    "html_template", "to_lists", "exclude_lists", "unsubscribe_group_id", "send_to_global_list", "send_mode",
-    "gradual_strategy", "daily_batch_size", "timezone", "tracking_open", "tracking_click", "threshold_preset",
+    "subject",
+    "preview_text",
+    "from_sender_id",
+    "from_email",
+    "from_name",
+    "reply_to",
+    "template_id",
+    "html_template",
+    "to_lists",
+    "exclude_lists",
+    "unsubscribe_group_id",
+    "send_to_global_list",
+    "send_mode",
+    "gradual_strategy",
+    "daily_batch_size",
+    "timezone",
+    "tracking_open",
+    "tracking_click",
+    "threshold_preset",
     "builder_type",
 )
 
@@ -45,8 +61,11 @@ def _log(action: str, campaign_id: str, project_id: str | None = None, **fields)
 
 
 def not_found() -> NotFound:
-    return NotFound("Campaign not found", code="CAMPAIGN_NOT_FOUND",
-                    details="No campaign matching the provided ID was found in this project.")
+    return NotFound(
+        "Campaign not found",
+        code="CAMPAIGN_NOT_FOUND",
+        details="No campaign matching the provided ID was found in this project.",
+    )
 
 
 # --- presentation --------------------------------------------------------------------------
@@ -55,30 +74,52 @@ def not_found() -> NotFound:
 def present_summary(row: dict) -> dict:
     """The short campaign shape of list items and of pause/resume/abort responses."""
     return {
-        "id": row["id"], "campaignId": row["id"], "name": row["name"], "subject": row["subject"],
-        "previewText": row["preview_text"], "status": row["status"], "sendMode": row["send_mode"],
-        "trackingClick": row["tracking_click"], "trackingOpen": row["tracking_open"],
-        "pausedAt": iso(row["paused_at"]), "resumedAt": iso(row["resumed_at"]),
-        "abortedAt": iso(row["aborted_at"]), "createdAt": iso(row["created_at"]), "updatedAt": iso(row["updated_at"]),
+        "id": row["id"],
+        "campaignId": row["id"],
+        "name": row["name"],
+        "subject": row["subject"],
+        "previewText": row["preview_text"],
+        "status": row["status"],
+        "sendMode": row["send_mode"],
+        "trackingClick": row["tracking_click"],
+        "trackingOpen": row["tracking_open"],
+        "pausedAt": iso(row["paused_at"]),
+        "resumedAt": iso(row["resumed_at"]),
+        "abortedAt": iso(row["aborted_at"]),
+        "createdAt": iso(row["created_at"]),
+        "updatedAt": iso(row["updated_at"]),
     }
 
 
 def _gradual(row: dict) -> dict | None:
     if row["send_mode"] != "gradual":
         return None
-    return {"gradualStrategy": row["gradual_strategy"], "dailyBatchSize": row["daily_batch_size"],
-            "timezone": row["timezone"], "startAt": iso(row["scheduled_at"])}
+    return {
+        "gradualStrategy": row["gradual_strategy"],
+        "dailyBatchSize": row["daily_batch_size"],
+        "timezone": row["timezone"],
+        "startAt": iso(row["scheduled_at"]),
+    }
 
 
 def _template(template: dict | None, row: dict) -> dict | None:
     if template is None:
         return None
     return {
-        "templateId": template["id"], "id": template["id"], "projectId": template["project_id"],
-        "templateName": template["name"], "subject": template["subject"], "previewText": template["preview_text"],
-        "emailTemplate": row["html_template"] or template["html"], "templateType": template["template_type"],
-        "builderType": template["builder_type"], "editorJson": None, "parentBodyProperties": None,
-        "isFlagged": False, "source": "api", "createdAt": iso(template["created_at"]),
+        "templateId": template["id"],
+        "id": template["id"],
+        "projectId": template["project_id"],
+        "templateName": template["name"],
+        "subject": template["subject"],
+        "previewText": template["preview_text"],
+        "emailTemplate": row["html_template"] or template["html"],
+        "templateType": template["template_type"],
+        "builderType": template["builder_type"],
+        "editorJson": None,
+        "parentBodyProperties": None,
+        "isFlagged": False,
+        "source": "api",
+        "createdAt": iso(template["created_at"]),
         "updatedAt": iso(template["updated_at"]),
     }
 
@@ -89,21 +130,36 @@ def _lists(ids_: list[str], described: dict) -> list[dict]:
 
 def _timeline(row: dict) -> dict:
     return {
-        "scheduledAt": iso(row["scheduled_at"]), "sentAt": iso(row["sent_at"]), "abortedAt": iso(row["aborted_at"]),
-        "pausedAt": iso(row["paused_at"]), "pausedReason": row["paused_reason"],
-        "resumedAt": iso(row["resumed_at"]), "failureReason": row["failure_reason"], "agendaJobId": None,
-        "createdAt": iso(row["created_at"]), "updatedAt": iso(row["updated_at"]),
+        "scheduledAt": iso(row["scheduled_at"]),
+        "sentAt": iso(row["sent_at"]),
+        "abortedAt": iso(row["aborted_at"]),
+        "pausedAt": iso(row["paused_at"]),
+        "pausedReason": row["paused_reason"],
+        "resumedAt": iso(row["resumed_at"]),
+        "failureReason": row["failure_reason"],
+        "agendaJobId": None,
+        "createdAt": iso(row["created_at"]),
+        "updatedAt": iso(row["updated_at"]),
     }
 
 
 def _settings(row: dict) -> dict:
     return {
-        "fromSenderId": row["from_sender_id"], "from": {"email": row["from_email"], "name": row["from_name"]},
-        "replyTo": row["reply_to"], "unsubscribeGroupId": row["unsubscribe_group_id"], "sendNow": row["send_now"],
-        "templateId": row["template_id"], "htmlTemplate": row["html_template"], "gradualSend": _gradual(row),
-        "timezone": row["timezone"], "thresholdPreset": row["threshold_preset"], "source": row["source"],
-        "sendToGlobalList": row["send_to_global_list"], "createdBy": row["created_by"],
-        "defaultCampaign": row["default_campaign"], "builderType": row["builder_type"],
+        "fromSenderId": row["from_sender_id"],
+        "from": {"email": row["from_email"], "name": row["from_name"]},
+        "replyTo": row["reply_to"],
+        "unsubscribeGroupId": row["unsubscribe_group_id"],
+        "sendNow": row["send_now"],
+        "templateId": row["template_id"],
+        "htmlTemplate": row["html_template"],
+        "gradualSend": _gradual(row),
+        "timezone": row["timezone"],
+        "thresholdPreset": row["threshold_preset"],
+        "source": row["source"],
+        "sendToGlobalList": row["send_to_global_list"],
+        "createdBy": row["created_by"],
+        "defaultCampaign": row["default_campaign"],
+        "builderType": row["builder_type"],
     }
 
 
@@ -117,18 +173,30 @@ async def present_campaign(conn: AsyncConnection, row: dict) -> dict:
     if "template" in row:
         template = row["template"]
     else:
-        template = await get_template(conn, row["project_id"], row["template_id"]) if row["template_id"] else None
-    organization = row["organization_id"] if "organization_id" in row else await store.organization_of(
-        conn, row["project_id"])
+        template = (
+            await get_template(conn, row["project_id"], row["template_id"]) if row["template_id"] else None
+        )
+    organization = (
+        row["organization_id"]
+        if "organization_id" in row
+        else await store.organization_of(conn, row["project_id"])
+    )
     return _campaign_object(row, described, template, await _counters_of(conn, row), organization)
 
 
-def _campaign_object(row: dict, described: dict, template: dict | None, counts: dict, organization: str | None) -> dict:
+def _campaign_object(
+    row: dict, described: dict, template: dict | None, counts: dict, organization: str | None
+) -> dict:
     return {
-        **present_summary(row), "projectId": row["project_id"], "organizationId": organization,
-        **_settings(row), **_timeline(row),
-        "toLists": _lists(row["to_lists"], described), "excludeLists": _lists(row["exclude_lists"], described),
-        "metrics": _metrics(row, counts), "template": _template(template, row),
+        **present_summary(row),
+        "projectId": row["project_id"],
+        "organizationId": organization,
+        **_settings(row),
+        **_timeline(row),
+        "toLists": _lists(row["to_lists"], described),
+        "excludeLists": _lists(row["exclude_lists"], described),
+        "metrics": _metrics(row, counts),
+        "template": _template(template, row),
     }
 
 
@@ -169,8 +237,9 @@ async def _apply_sender(conn: AsyncConnection, project_id: str, columns: dict) -
     return []
 
 
-async def _check_references(conn: AsyncConnection, project_id: str, columns: dict, *,
-                            verified_domain: bool = False) -> None:
+async def _check_references(
+    conn: AsyncConnection, project_id: str, columns: dict, *, verified_domain: bool = False
+) -> None:
     """Lists, template, group and sender exist in the project; with `verified_domain`, the `from`
     address must be on a VERIFIED domain of the project."""
     found = await _check_lists(conn, project_id, columns) + await _check_content(conn, project_id, columns)
@@ -182,8 +251,9 @@ async def _check_references(conn: AsyncConnection, project_id: str, columns: dic
 def _schedule(campaign: dict, fields: dict, now: datetime, delay: int) -> dict:
     """The status and start time of a campaign asked to be scheduled (after checking it can be)."""
     rules.check_schedulable(campaign)
-    start = rules.start_time(campaign["scheduled_at"], send_now=bool(fields.get("sendNow")), now=now,
-                             delay_seconds=delay)
+    start = rules.start_time(
+        campaign["scheduled_at"], send_now=bool(fields.get("sendNow")), now=now, delay_seconds=delay
+    )
     return {"status": "scheduled", "scheduled_at": start}
 
 
@@ -193,14 +263,31 @@ def _schedule(campaign: dict, fields: dict, now: datetime, delay: int) -> dict:
 def _new_row(project_id: str, fields: dict, *, source: str, created_by: str | None, now: datetime) -> dict:
     rules.check_create(fields)
     columns = rules.to_columns(fields)
-    return {**rules.DEFAULTS, **columns, "id": ids.new_id(), "project_id": project_id, "status": "draft",
-            "send_mode": rules.create_mode(fields), "source": source, "created_by": created_by,
-            "created_at": now, "updated_at": now}
+    return {
+        **rules.DEFAULTS,
+        **columns,
+        "id": ids.new_id(),
+        "project_id": project_id,
+        "status": "draft",
+        "send_mode": rules.create_mode(fields),
+        "source": source,
+        "created_by": created_by,
+        "created_at": now,
+        "updated_at": now,
+    }
 
 
-async def create_campaign(db: Database, project_id: str, fields: dict, *, source: str = "api",
-                          created_by: str | None = None, send_now_delay: int = DEFAULT_SEND_NOW_DELAY,
-                          idempotency_key: idempotency.Key | None = None, verified_domain: bool = False) -> dict:
+async def create_campaign(
+    db: Database,
+    project_id: str,
+    fields: dict,
+    *,
+    source: str = "api",
+    created_by: str | None = None,
+    send_now_delay: int = DEFAULT_SEND_NOW_DELAY,
+    idempotency_key: idempotency.Key | None = None,
+    verified_domain: bool = False,
+) -> dict:
     """Create a draft, or a scheduled campaign when the body asks for publish/sendNow/scheduledAt;
     an Idempotency-Key's response is stored in the same transaction (`verified_domain`: the sender
     must be on a verified domain, settings.verified_domain_required())."""
@@ -248,8 +335,9 @@ def _list_item(row: dict, counts: dict, include_counts: bool) -> dict:
     return item
 
 
-async def list_campaigns(db: Database, project_id: str, filters: CampaignFilter, page: Page,
-                         *, include_counts: bool = False) -> dict:
+async def list_campaigns(
+    db: Database, project_id: str, filters: CampaignFilter, page: Page, *, include_counts: bool = False
+) -> dict:
     """{campaigns, pagination}: newest first, filtered; metrics for sent ones (all with includeCounts)."""
     async with db.quick_read() as conn:
         rows, total = await store.list_page(conn, project_id, filters, page)
@@ -260,15 +348,19 @@ async def list_campaigns(db: Database, project_id: str, filters: CampaignFilter,
 # --- update, delete, duplicate -------------------------------------------------------------
 
 
-async def _miss(conn: AsyncConnection, project_id: str, campaign_id: str, code: str, message: str) -> Conflict:
+async def _miss(
+    conn: AsyncConnection, project_id: str, campaign_id: str, code: str, message: str
+) -> Conflict:
     """After a conditional UPDATE matched nothing: 404 if the campaign is absent, else this 409."""
     await _get_row(conn, project_id, campaign_id)
     return Conflict(message, code=code)
 
 
 def _not_editable() -> Conflict:
-    return Conflict("Only draft or scheduled campaigns can be edited (paused: gradual settings only)",
-                    code="CAMPAIGN_NOT_EDITABLE")
+    return Conflict(
+        "Only draft or scheduled campaigns can be edited (paused: gradual settings only)",
+        code="CAMPAIGN_NOT_EDITABLE",
+    )
 
 
 def _editable_from(fields: dict) -> tuple[str, ...]:
@@ -283,9 +375,16 @@ def _changes(fields: dict, now: datetime) -> dict:
     return {**rules.to_columns(editable), "updated_at": now}
 
 
-async def update_campaign(db: Database, project_id: str, campaign_id: str, fields: dict,
-                          *, send_now_delay: int = DEFAULT_SEND_NOW_DELAY, only_drafts: bool = False,
-                          verified_domain: bool = False) -> dict:
+async def update_campaign(
+    db: Database,
+    project_id: str,
+    campaign_id: str,
+    fields: dict,
+    *,
+    send_now_delay: int = DEFAULT_SEND_NOW_DELAY,
+    only_drafts: bool = False,
+    verified_domain: bool = False,
+) -> dict:
     """PATCH: draft and scheduled campaigns; a paused one only its gradual settings (only drafts
     when `only_drafts`, as MCP asks)."""
     now = utcnow()
@@ -299,8 +398,9 @@ async def update_campaign(db: Database, project_id: str, campaign_id: str, field
         rules.check_combination(merged)
         schedule = _reschedule(current["status"], merged, fields, now, send_now_delay)
         changes.update(schedule)
-        if not await store.transition(conn, campaign_id, store.status_in((current["status"],)), changes,
-                                      project_id=project_id):
+        if not await store.transition(
+            conn, campaign_id, store.status_in((current["status"],)), changes, project_id=project_id
+        ):
             raise await _miss(conn, project_id, campaign_id, "CAMPAIGN_NOT_EDITABLE", _not_editable().message)
         if schedule:
             _log("campaign_scheduled", campaign_id, project_id, scheduled_at=iso(schedule["scheduled_at"]))
@@ -322,7 +422,9 @@ async def delete_campaign(db: Database, project_id: str, campaign_id: str) -> No
     async with db.write() as conn:
         if not await store.delete_if(conn, campaign_id, project_id, rules.DELETABLE):
             await _get_row(conn, project_id, campaign_id)
-            raise InvalidOperation("Only draft campaigns can be deleted", code="ONLY_DRAFT_CAMPAIGNS_CAN_BE_DELETED")
+            raise InvalidOperation(
+                "Only draft campaigns can be deleted", code="ONLY_DRAFT_CAMPAIGNS_CAN_BE_DELETED"
+            )
 
 
 async def duplicate_campaign(db: Database, project_id: str, campaign_id: str, *, source: str = "api") -> dict:
@@ -330,9 +432,17 @@ async def duplicate_campaign(db: Database, project_id: str, campaign_id: str, *,
     now = utcnow()
     async with db.write() as conn:
         original = await _get_row(conn, project_id, campaign_id)
-        row = {**rules.DEFAULTS, **{k: original[k] for k in COPIED_COLUMNS}, "id": ids.new_id(),
-               "project_id": project_id, "name": rules.copy_name(original["name"]), "status": "draft",
-               "source": source, "created_at": now, "updated_at": now}
+        row = {
+            **rules.DEFAULTS,
+            **{k: original[k] for k in COPIED_COLUMNS},
+            "id": ids.new_id(),
+            "project_id": project_id,
+            "name": rules.copy_name(original["name"]),
+            "status": "draft",
+            "source": source,
+            "created_at": now,
+            "updated_at": now,
+        }
         await store.insert(conn, row)
         return await present_campaign(conn, row)
 
@@ -340,8 +450,9 @@ async def duplicate_campaign(db: Database, project_id: str, campaign_id: str, *,
 # --- pause, resume, abort ------------------------------------------------------------------
 
 
-async def _act(db: Database, project_id: str, campaign_id: str, allowed, values_at, code: str,
-               message: str) -> dict:
+async def _act(
+    db: Database, project_id: str, campaign_id: str, allowed, values_at, code: str, message: str
+) -> dict:
     """One conditional transition; `values_at(now)` is stamped once the campaign's row is locked."""
     async with db.write() as conn:
         await store.lock_for_update(conn, campaign_id)
@@ -357,8 +468,15 @@ def _paused_at(now: datetime) -> dict:
 async def pause_campaign(db: Database, project_id: str, campaign_id: str) -> dict:
     """sending / sending_gradual / gradual scheduled → paused; no new SMTP transaction starts
     once this returns (the stop fence)."""
-    summary = await _act(db, project_id, campaign_id, store.pausable(), _paused_at, "CAMPAIGN_NOT_PAUSABLE",
-                         "Only sending campaigns (or gradual scheduled ones) can be paused")
+    summary = await _act(
+        db,
+        project_id,
+        campaign_id,
+        store.pausable(),
+        _paused_at,
+        "CAMPAIGN_NOT_PAUSABLE",
+        "Only sending campaigns (or gradual scheduled ones) can be paused",
+    )
     _log("campaign_paused", campaign_id, project_id, reason=None, automatic=False)
     await _stop_fence(db, campaign_id)
     return summary
@@ -376,8 +494,15 @@ async def _stop_fence(db: Database, campaign_id: str) -> None:
 
 async def resume_campaign(db: Database, project_id: str, campaign_id: str) -> dict:
     """paused → the sending state of its mode (or scheduled when it never started)."""
-    summary = await _act(db, project_id, campaign_id, store.status_in(("paused",)), store.resume_values,
-                         "CAMPAIGN_NOT_RESUMABLE", "Only paused campaigns can be resumed")
+    summary = await _act(
+        db,
+        project_id,
+        campaign_id,
+        store.status_in(("paused",)),
+        store.resume_values,
+        "CAMPAIGN_NOT_RESUMABLE",
+        "Only paused campaigns can be resumed",
+    )
     _log("campaign_resumed", campaign_id, project_id, status=summary["status"])
     return summary
 
@@ -389,8 +514,15 @@ def _unscheduled(now: datetime) -> dict:
 async def unschedule_campaign(db: Database, project_id: str, campaign_id: str) -> dict:
     """scheduled (not started yet) → draft, its start time cleared; nothing was queued, so nothing
     is cancelled."""
-    summary = await _act(db, project_id, campaign_id, store.status_in(("scheduled",)), _unscheduled,
-                         "CAMPAIGN_NOT_UNSCHEDULABLE", "Only scheduled campaigns that have not started can be unscheduled")
+    summary = await _act(
+        db,
+        project_id,
+        campaign_id,
+        store.status_in(("scheduled",)),
+        _unscheduled,
+        "CAMPAIGN_NOT_UNSCHEDULABLE",
+        "Only scheduled campaigns that have not started can be unscheduled",
+    )
     _log("campaign_unscheduled", campaign_id, project_id)
     return summary
 
@@ -402,12 +534,16 @@ async def abort_campaign(db: Database, project_id: str, campaign_id: str) -> dic
         await store.lock_for_update(conn, campaign_id)
         now = utcnow()  # stamped once the row (SQLite: the database) is locked
         values = {"status": "aborted", "aborted_at": now, "updated_at": now}
-        if await store.transition(conn, campaign_id, store.status_in(rules.ABORTABLE), values, project_id=project_id):
+        if await store.transition(
+            conn, campaign_id, store.status_in(rules.ABORTABLE), values, project_id=project_id
+        ):
             cancelled = await ledger.cancel_pending(conn, campaign_id, now)
             _log("campaign_aborted", campaign_id, project_id, cancelled=cancelled)
         row = await _get_row(conn, project_id, campaign_id)
     if row["status"] != "aborted":
-        raise Conflict("Only scheduled, sending or paused campaigns can be aborted", code="CAMPAIGN_NOT_ABORTABLE")
+        raise Conflict(
+            "Only scheduled, sending or paused campaigns can be aborted", code="CAMPAIGN_NOT_ABORTABLE"
+        )
     await _stop_fence(db, campaign_id)
     return present_summary(row)
 
@@ -429,8 +565,11 @@ def _metrics(row: dict, found: dict[str, int]) -> dict:
     statuses, feedback = counters.as_counts(found)
     found = rules.metrics(row, statuses)
     refused = feedback["failedBounced"]
-    found.update(sent=found["sent"] + refused, failedCount=found["failedCount"] - refused,
-                 bounced=max(found["bounced"], feedback["bounced"]))
+    found.update(
+        sent=found["sent"] + refused,
+        failedCount=found["failedCount"] - refused,
+        bounced=max(found["bounced"], feedback["bounced"]),
+    )
     found.update({k: feedback[k] for k in ("opened", "clicked", "unsubscribed", "spamReported")})
     return found
 
@@ -444,14 +583,20 @@ async def campaign_analytics(db: Database, project_id: str, campaign_id: str) ->
     found = rules.analytics_counts(row, _metrics(row, counters.of_row(row)))
     found["humanOpened"] = row["human_opened"] if row["tracking_open"] else 0
     return {
-        "campaignId": row["id"], "name": row["name"], "status": row["status"], "sentAt": iso(row["sent_at"]),
-        "counts": found, "rates": rules.analytics_rates(found),
-        "tracking": {"open": row["tracking_open"], "click": row["tracking_click"]}, "refreshedAt": iso(utcnow()),
+        "campaignId": row["id"],
+        "name": row["name"],
+        "status": row["status"],
+        "sentAt": iso(row["sent_at"]),
+        "counts": found,
+        "rates": rules.analytics_rates(found),
+        "tracking": {"open": row["tracking_open"], "click": row["tracking_click"]},
+        "refreshedAt": iso(utcnow()),
     }
 
 
-async def send_preview(db: Database, project_id: str, campaign_id: str,
-                       *, send_now_delay: int = DEFAULT_SEND_NOW_DELAY) -> dict:
+async def send_preview(
+    db: Database, project_id: str, campaign_id: str, *, send_now_delay: int = DEFAULT_SEND_NOW_DELAY
+) -> dict:
     """What sending this campaign now would do, changing nothing: audience after suppression,
     content, start time and whatever still blocks scheduling it."""
     async with db.read() as conn:
@@ -464,10 +609,16 @@ async def send_preview(db: Database, project_id: str, campaign_id: str,
         problems = exc.details
     start = rules.start_time(None, send_now=True, now=utcnow(), delay_seconds=send_now_delay)
     return {
-        "campaignId": row["id"], "name": row["name"], "status": row["status"], "subject": row["subject"],
-        "from": {"email": row["from_email"], "name": row["from_name"]}, "replyTo": row["reply_to"],
+        "campaignId": row["id"],
+        "name": row["name"],
+        "status": row["status"],
+        "subject": row["subject"],
+        "from": {"email": row["from_email"], "name": row["from_name"]},
+        "replyTo": row["reply_to"],
         "audience": {"totalContacts": total, "suppressed": suppressed, "recipients": total - suppressed},
-        "startsAt": iso(start), "canSend": row["status"] == "draft" and not problems, "problems": problems,
+        "startsAt": iso(start),
+        "canSend": row["status"] == "draft" and not problems,
+        "problems": problems,
     }
 
 
@@ -478,7 +629,9 @@ async def start_campaign(db: Database, campaign_id: str, now: datetime) -> dict 
     """scheduled → sending/sending_gradual with its audience expanded into ledger rows, in one
     transaction. None if the campaign was not scheduled. A campaign with nobody to send to is sent."""
     async with db.write() as conn:
-        if not await store.transition(conn, campaign_id, store.status_in(("scheduled",)), store.start_values(now)):
+        if not await store.transition(
+            conn, campaign_id, store.status_in(("scheduled",)), store.start_values(now)
+        ):
             return None
         row = await store.get(conn, campaign_id)
         assert row is not None  # the transition above matched it
@@ -493,14 +646,17 @@ async def start_campaign(db: Database, campaign_id: str, now: datetime) -> dict 
 async def finish_if_complete(conn: AsyncConnection, campaign_id: str, now: datetime) -> bool:
     """A sending campaign with no queued, sending or deferred row becomes sent; whether it changed."""
     allowed = store.status_in(rules.SENDING) & store.nothing_pending(campaign_id)
-    if not await store.transition(conn, campaign_id, allowed, {"status": "sent", "sent_at": now, "updated_at": now}):
+    if not await store.transition(
+        conn, campaign_id, allowed, {"status": "sent", "sent_at": now, "updated_at": now}
+    ):
         return False
     _log("campaign_finished", campaign_id)
     return True
 
 
-async def pause_for_reason(conn: AsyncConnection, campaign_id: str, reason: str, now: datetime,
-                           *, action: str = "campaign_paused") -> bool:
+async def pause_for_reason(
+    conn: AsyncConnection, campaign_id: str, reason: str, now: datetime, *, action: str = "campaign_paused"
+) -> bool:
     """Automatic pause (thresholds, relay failures, stale schedule) with pausedReason; whether it
     changed. Logged as `action` (automatic=True) after the commit."""
     values = {"status": "paused", "paused_at": now, "paused_reason": reason, "updated_at": now}

@@ -40,11 +40,21 @@ def campaign_spec(campaign: dict, template: dict | None) -> mime.MessageSpec:
     html = campaign["html_template"] or (template or {}).get("html") or ""
     text = (template or {}).get("plain_text") if not campaign["html_template"] else None
     return mime.MessageSpec(
-        project_id=campaign["project_id"], kind="campaign", from_email=campaign["from_email"] or "",
-        from_name=campaign["from_name"], reply_to=campaign["reply_to"], subject=campaign["subject"],
-        html=html, text=text, preview_text=campaign["preview_text"], headers={},
-        tracking_open=bool(campaign["tracking_open"]), tracking_click=bool(campaign["tracking_click"]),
-        unsubscribe_group=campaign["unsubscribe_group_id"], campaign_id=campaign["id"], attachments=(),
+        project_id=campaign["project_id"],
+        kind="campaign",
+        from_email=campaign["from_email"] or "",
+        from_name=campaign["from_name"],
+        reply_to=campaign["reply_to"],
+        subject=campaign["subject"],
+        html=html,
+        text=text,
+        preview_text=campaign["preview_text"],
+        headers={},
+        tracking_open=bool(campaign["tracking_open"]),
+        tracking_click=bool(campaign["tracking_click"]),
+        unsubscribe_group=campaign["unsubscribe_group_id"],
+        campaign_id=campaign["id"],
+        attachments=(),
     )
 
 
@@ -53,9 +63,16 @@ def contact_variables(contact: dict | None, row: dict) -> dict:
     if contact is None:
         return {"email": row["email"]}
     custom = dict(contact.get("custom_fields") or {})
-    return {**custom, "email": row["email"], "first_name": contact["first_name"], "last_name": contact["last_name"],
-            "firstName": contact["first_name"], "lastName": contact["last_name"], "user_id": contact["user_id"],
-            "userId": contact["user_id"]}
+    return {
+        **custom,
+        "email": row["email"],
+        "first_name": contact["first_name"],
+        "last_name": contact["last_name"],
+        "firstName": contact["first_name"],
+        "lastName": contact["last_name"],
+        "user_id": contact["user_id"],
+        "userId": contact["user_id"],
+    }
 
 
 @dataclass
@@ -73,10 +90,17 @@ class Composer:
         to the event loop every RENDER_SLICE messages (so messages already composed keep flowing)."""
         async with self.db.read() as conn:
             await self._load_campaigns(conn, rows)
-            skeletons = {cid: self._skeletons.get(cid) for cid in {r["campaign_id"] for r in rows if r["campaign_id"]}}
+            skeletons = {
+                cid: self._skeletons.get(cid) for cid in {r["campaign_id"] for r in rows if r["campaign_id"]}
+            }
             contacts_by_id = await _contacts_of(conn, rows)
-            skeletons.update({row["id"]: await self._transactional_or_error(conn, row)
-                              for row in rows if row["kind"] == "transactional"})
+            skeletons.update(
+                {
+                    row["id"]: await self._transactional_or_error(conn, row)
+                    for row in rows
+                    if row["kind"] == "transactional"
+                }
+            )
         built = {}
         for n, row in enumerate(rows, 1):
             built[row["id"]] = self._one(row, contacts_by_id, skeletons)
@@ -113,10 +137,15 @@ class Composer:
             return
         found = (await conn.execute(sa.select(campaigns).where(campaigns.c.id.in_(wanted)))).mappings()
         for campaign in found:
-            template = await get_template(conn, campaign["project_id"], campaign["template_id"]) \
-                if campaign["template_id"] and not campaign["html_template"] else None
+            template = (
+                await get_template(conn, campaign["project_id"], campaign["template_id"])
+                if campaign["template_id"] and not campaign["html_template"]
+                else None
+            )
             spec = campaign_spec(dict(campaign), template)
-            self._remember(campaign["id"], mime.compile_skeleton(spec, self.links, dkim=await self._dkim(conn, spec)))
+            self._remember(
+                campaign["id"], mime.compile_skeleton(spec, self.links, dkim=await self._dkim(conn, spec))
+            )
 
     async def _transactional(self, conn, row: dict):
         payload = row["payload"] or {}
@@ -150,8 +179,13 @@ class Composer:
 
 def recipient(row: dict, variables: dict) -> mime.Recipient:
     """The Recipient of one ledger row: its address, Message-ID and merge data."""
-    return mime.Recipient(message_id=row["id"], message_id_header=row["message_id_header"], email=row["email"],
-                          name=row["name"], variables=variables)
+    return mime.Recipient(
+        message_id=row["id"],
+        message_id_header=row["message_id_header"],
+        email=row["email"],
+        name=row["name"],
+        variables=variables,
+    )
 
 
 def transactional_variables(row: dict) -> dict:
@@ -164,6 +198,11 @@ async def _contacts_of(conn, rows: list[dict]) -> dict[str, dict]:
     contact_ids = list({r["contact_id"] for r in rows if r["contact_id"]})
     if not contact_ids:
         return {}
-    query = sa.select(contacts.c.id, contacts.c.first_name, contacts.c.last_name, contacts.c.user_id,
-                      contacts.c.custom_fields).where(contacts.c.id.in_(contact_ids))
+    query = sa.select(
+        contacts.c.id,
+        contacts.c.first_name,
+        contacts.c.last_name,
+        contacts.c.user_id,
+        contacts.c.custom_fields,
+    ).where(contacts.c.id.in_(contact_ids))
     return {r["id"]: dict(r) for r in (await conn.execute(query)).mappings()}

@@ -29,10 +29,18 @@ BULK_MAX = 100
 def present_contact(row: dict, list_ids: list[str], segment_ids: list[str]) -> dict:
     """AutoSend's contact object."""
     return {
-        "id": row["id"], "email": row["email"], "firstName": row["first_name"], "lastName": row["last_name"],
-        "userId": row["user_id"], "mobile": row["mobile"], "customFields": row["custom_fields"] or {},
-        "listIds": list_ids, "segmentIds": segment_ids, "projectId": row["project_id"],
-        "createdAt": iso(row["created_at"]), "updatedAt": iso(row["updated_at"]),
+        "id": row["id"],
+        "email": row["email"],
+        "firstName": row["first_name"],
+        "lastName": row["last_name"],
+        "userId": row["user_id"],
+        "mobile": row["mobile"],
+        "customFields": row["custom_fields"] or {},
+        "listIds": list_ids,
+        "segmentIds": segment_ids,
+        "projectId": row["project_id"],
+        "createdAt": iso(row["created_at"]),
+        "updatedAt": iso(row["updated_at"]),
     }
 
 
@@ -58,7 +66,9 @@ async def _check_lists(conn: AsyncConnection, project_id: str, list_ids: list[st
         if list_id not in kinds:
             raise NotFound(f"Contact list {list_id} not found", code="CONTACT_LIST_NOT_FOUND")
         if kinds[list_id] != "list":
-            raise InvalidInput.field("listIds", f"{list_id} is a segment; contacts can only be added to lists")
+            raise InvalidInput.field(
+                "listIds", f"{list_id} is a segment; contacts can only be added to lists"
+            )
     return wanted
 
 
@@ -66,8 +76,16 @@ def _new_row(project_id: str, values: dict, source: str) -> dict:
     now = utcnow()
     custom = {k: v for k, v in values.pop("custom_fields").items() if v is not None}
     blank = {"first_name": None, "last_name": None, "user_id": None, "mobile": None}
-    return {**blank, **values, "id": ids.new_id(), "project_id": project_id, "custom_fields": custom,
-            "source": source, "created_at": now, "updated_at": now}
+    return {
+        **blank,
+        **values,
+        "id": ids.new_id(),
+        "project_id": project_id,
+        "custom_fields": custom,
+        "source": source,
+        "created_at": now,
+        "updated_at": now,
+    }
 
 
 async def create_contact(db: Database, project_id: str, body: dict[str, Any]) -> dict:
@@ -77,16 +95,24 @@ async def create_contact(db: Database, project_id: str, body: dict[str, Any]) ->
         list_ids = await _check_lists(conn, project_id, clean_list_ids(body.get("listIds")))
         row = _new_row(project_id, values, "api")
         if not await store.insert_if_new(conn, row):
-            raise Conflict("A contact with this email already exists; use POST /contacts/email to upsert",
-                           code="CONTACT_ALREADY_EXISTS")
+            raise Conflict(
+                "A contact with this email already exists; use POST /contacts/email to upsert",
+                code="CONTACT_ALREADY_EXISTS",
+            )
         await store.add_memberships(conn, row["id"], list_ids, row["created_at"])
         await webhooks.emit_contact_change(conn, None, row)
         await triggers.contacts_changed(conn, project_id, [(None, row)], added_to=list_ids)
         return (await _present_many(conn, [row]))[0]
 
 
-async def _upsert_in(conn: AsyncConnection, project_id: str, body: dict, types: dict[str, str], *,
-                     flows: list[dict] | None = None) -> dict:
+async def _upsert_in(
+    conn: AsyncConnection,
+    project_id: str,
+    body: dict,
+    types: dict[str, str],
+    *,
+    flows: list[dict] | None = None,
+) -> dict:
     """Create or update one contact by email inside a transaction (entering the automations the
     change triggers, of `flows` when given); return the stored row."""
     values = clean_contact(body, types, upsert=True)
@@ -97,7 +123,9 @@ async def _upsert_in(conn: AsyncConnection, project_id: str, body: dict, types: 
     if not await store.insert_if_new(conn, row):
         before = await store.find_by_email(conn, project_id, email)
         changes = {k: v for k, v in values.items() if k not in ("email", "custom_fields")}
-        await store.update_by_email(conn, project_id, email, {**changes, "updated_at": row["updated_at"]}, patch)
+        await store.update_by_email(
+            conn, project_id, email, {**changes, "updated_at": row["updated_at"]}, patch
+        )
         row = await store.find_by_email(conn, project_id, email) or row
     await webhooks.emit_contact_change(conn, before, row)
     await store.add_memberships(conn, row["id"], list_ids, row["updated_at"])
@@ -165,13 +193,20 @@ async def bulk_update(db: Database, project_id: str, items: Any, *, run_workflow
         for index, item in enumerate(items):
             problem = await _bulk_one(conn, project_id, item, types, flows)
             if problem:
-                errors.append({"index": index, "email": item.get("email") if isinstance(item, dict) else None,
-                               **problem})
+                errors.append(
+                    {
+                        "index": index,
+                        "email": item.get("email") if isinstance(item, dict) else None,
+                        **problem,
+                    }
+                )
     done = len(items) - len(errors)
     return {"successCount": done, "failedCount": len(errors), "totalCount": len(items), "errors": errors}
 
 
-async def _bulk_one(conn: AsyncConnection, project_id: str, item: Any, types: dict, flows: list[dict]) -> dict | None:
+async def _bulk_one(
+    conn: AsyncConnection, project_id: str, item: Any, types: dict, flows: list[dict]
+) -> dict | None:
     """Upsert one bulk item in a savepoint; the error as {code, message, details} when it fails."""
     if not isinstance(item, dict):
         return {"code": "VALIDATION_FAILED", "message": "each contact must be an object"}
@@ -216,9 +251,16 @@ async def duplicate_contact(db: Database, project_id: str, source_email: Any, ne
 def _copy_row(source: dict, email: str) -> dict:
     now = utcnow()
     copied = {k: source[k] for k in COPIED_FIELDS}
-    return {**copied, "custom_fields": dict(source["custom_fields"] or {}), "id": ids.new_id(),
-            "project_id": source["project_id"], "email": email, "source": "api", "created_at": now,
-            "updated_at": now}
+    return {
+        **copied,
+        "custom_fields": dict(source["custom_fields"] or {}),
+        "id": ids.new_id(),
+        "project_id": source["project_id"],
+        "email": email,
+        "source": "api",
+        "created_at": now,
+        "updated_at": now,
+    }
 
 
 async def update_custom_fields(db: Database, project_id: str, email: Any, fields: Any) -> dict:
@@ -228,12 +270,17 @@ async def update_custom_fields(db: Database, project_id: str, email: Any, fields
         raise InvalidInput.field("body", "must be an object of one or more custom fields")
     email = emails.key(email, "email")
     async with db.write() as conn:
-        values = clean_contact({"email": email, "customFields": fields},
-                               await property_store.property_types(conn, project_id), upsert=True)
+        values = clean_contact(
+            {"email": email, "customFields": fields},
+            await property_store.property_types(conn, project_id),
+            upsert=True,
+        )
         before = await store.find_by_email(conn, project_id, email)
         if before is None:
             raise _not_found()
-        await store.update_by_email(conn, project_id, email, {"updated_at": utcnow()}, values["custom_fields"])
+        await store.update_by_email(
+            conn, project_id, email, {"updated_at": utcnow()}, values["custom_fields"]
+        )
         row = await store.find_by_email(conn, project_id, email)
         assert row is not None  # updated just above, in this transaction
         await webhooks.emit_contact_change(conn, before, row)

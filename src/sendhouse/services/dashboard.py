@@ -112,17 +112,39 @@ class ImportJob:
 
     @classmethod
     def of(cls, row: dict) -> ImportJob:
-        report = None if row["rows_read"] is None else imports.ImportReport(
-            rows=row["rows_read"], imported=row["imported"], failed=row["failed"],
-            errors=[tuple(e) for e in row["errors"] or []], ignored_columns=list(row["ignored_columns"] or []))
-        return cls(row["id"], row["project_id"], row["total"], row["done"], row["status"], report, row["error"],
-                   list(row["skipped_columns"] or []))
+        report = (
+            None
+            if row["rows_read"] is None
+            else imports.ImportReport(
+                rows=row["rows_read"],
+                imported=row["imported"],
+                failed=row["failed"],
+                errors=[tuple(e) for e in row["errors"] or []],
+                ignored_columns=list(row["ignored_columns"] or []),
+            )
+        )
+        return cls(
+            row["id"],
+            row["project_id"],
+            row["total"],
+            row["done"],
+            row["status"],
+            report,
+            row["error"],
+            list(row["skipped_columns"] or []),
+        )
 
 
 def _finished(report: imports.ImportReport) -> dict:
-    return {"status": "finished", "done": report.rows, "rows_read": report.rows, "imported": report.imported,
-            "failed": report.failed, "errors": [list(e) for e in report.errors[:ERRORS_STORED]],
-            "ignored_columns": report.ignored_columns}
+    return {
+        "status": "finished",
+        "done": report.rows,
+        "rows_read": report.rows,
+        "imported": report.imported,
+        "failed": report.failed,
+        "errors": [list(e) for e in report.errors[:ERRORS_STORED]],
+        "ignored_columns": report.ignored_columns,
+    }
 
 
 async def _update(db: Database, job_id: str, values: dict) -> None:
@@ -130,8 +152,9 @@ async def _update(db: Database, job_id: str, values: dict) -> None:
         await import_store.update_running(conn, job_id, {**values, "updated_at": utcnow()})
 
 
-async def _run_import(db: Database, job: ImportJob, path: Path, list_id: str | None,
-                      mapped: list[str] | None) -> None:
+async def _run_import(
+    db: Database, job: ImportJob, path: Path, list_id: str | None, mapped: list[str] | None
+) -> None:
     async def progress(done: int) -> None:
         await _update(db, job.id, {"done": done})
 
@@ -139,7 +162,9 @@ async def _run_import(db: Database, job: ImportJob, path: Path, list_id: str | N
         with path.open(newline="", encoding="utf-8-sig") as handle:
             header, rows = imports.csv_rows(handle)
             header = mapped or header
-            report = await imports.import_rows(db, job.project_id, header, rows, list_id=list_id, on_progress=progress)
+            report = await imports.import_rows(
+                db, job.project_id, header, rows, list_id=list_id, on_progress=progress
+            )
         await _update(db, job.id, _finished(report))
     except AppError as exc:
         await _update(db, job.id, {"status": "failed", "error": exc.message})
@@ -162,16 +187,32 @@ def _rows_in(path: Path) -> int:
     return max(path.read_bytes().count(b"\n") - 1, 1)
 
 
-async def start_import(db: Database, project_id: str, path: Path, list_id: str | None,
-                       mapped: list[str] | None = None, skipped: list[str] | None = None) -> ImportJob:
+async def start_import(
+    db: Database,
+    project_id: str,
+    path: Path,
+    list_id: str | None,
+    mapped: list[str] | None = None,
+    skipped: list[str] | None = None,
+) -> ImportJob:
     """Import the CSV at `path` (deleted afterwards) in a background task, reading its header as
     `mapped` when given; returns its job."""
     now = utcnow()
     job = ImportJob(ids.new_id(), project_id, await asyncio.to_thread(_rows_in, path), skipped=skipped or [])
     async with db.write() as conn:
-        await import_store.insert(conn, {"id": job.id, "project_id": project_id, "status": job.status,
-                                         "total": job.total, "done": 0, "skipped_columns": job.skipped,
-                                         "created_at": now, "updated_at": now})
+        await import_store.insert(
+            conn,
+            {
+                "id": job.id,
+                "project_id": project_id,
+                "status": job.status,
+                "total": job.total,
+                "done": 0,
+                "skipped_columns": job.skipped,
+                "created_at": now,
+                "updated_at": now,
+            },
+        )
     _launch(db, job, path, list_id, mapped)
     return job
 
@@ -185,8 +226,12 @@ async def get_import(db: Database, project_id: str, job_id: str) -> ImportJob:
     now = utcnow()
     if row["status"] == "running" and row["updated_at"] < now - STALE_IMPORT:
         async with db.write() as conn:
-            await import_store.update_running(conn, job_id, {"status": "failed", "error": INTERRUPTED,
-                                                             "updated_at": now}, stale_before=now - STALE_IMPORT)
+            await import_store.update_running(
+                conn,
+                job_id,
+                {"status": "failed", "error": INTERRUPTED, "updated_at": now},
+                stale_before=now - STALE_IMPORT,
+            )
             row = await import_store.get(conn, project_id, job_id) or row
     return ImportJob.of(row)
 
@@ -204,10 +249,22 @@ async def keep_upload(db: Database, data_dir: Path, project_id: str, path: Path)
     both); the project's uploads left unmapped for PENDING_UPLOAD_KEPT are forgotten. Its id."""
     upload_id, now = ids.new_id(), utcnow()
     kept = upload_file(data_dir, upload_id)
-    rows = await asyncio.to_thread(lambda: (path.replace(kept), _rows_in(kept))[1])  # up to 50 MB: off the loop
+    rows = await asyncio.to_thread(
+        lambda: (path.replace(kept), _rows_in(kept))[1]
+    )  # up to 50 MB: off the loop
     async with db.write() as conn:
-        await import_store.insert(conn, {"id": upload_id, "project_id": project_id, "status": "mapping",
-                                         "total": rows, "done": 0, "created_at": now, "updated_at": now})
+        await import_store.insert(
+            conn,
+            {
+                "id": upload_id,
+                "project_id": project_id,
+                "status": "mapping",
+                "total": rows,
+                "done": 0,
+                "created_at": now,
+                "updated_at": now,
+            },
+        )
         forgotten = await import_store.delete_mappings_before(conn, project_id, now - PENDING_UPLOAD_KEPT)
     for old in forgotten:
         upload_file(data_dir, old).unlink(missing_ok=True)
@@ -224,13 +281,21 @@ async def upload_path(db: Database, data_dir: Path, project_id: str, upload_id: 
     return kept
 
 
-async def start_upload(db: Database, data_dir: Path, project_id: str, upload_id: str, list_id: str | None,
-                       mapped: list[str], skipped: list[str]) -> ImportJob:
+async def start_upload(
+    db: Database,
+    data_dir: Path,
+    project_id: str,
+    upload_id: str,
+    list_id: str | None,
+    mapped: list[str],
+    skipped: list[str],
+) -> ImportJob:
     """Import a mapped upload (once: a second start finds it gone); the job keeps the upload's id."""
     path = await upload_path(db, data_dir, project_id, upload_id)
     async with db.write() as conn:
-        won = await import_store.claim_mapping(conn, project_id, upload_id,
-                                               {"skipped_columns": skipped, "updated_at": utcnow()})
+        won = await import_store.claim_mapping(
+            conn, project_id, upload_id, {"skipped_columns": skipped, "updated_at": utcnow()}
+        )
         row = await import_store.get(conn, project_id, upload_id)
     if not won:
         raise NotFound("This upload is gone; upload the file again", code="IMPORT_NOT_FOUND")
@@ -265,13 +330,22 @@ class OutboxFilter:
     recipient: str | None = None
 
     def keeps(self, entry: dict) -> bool:
-        return ((not self.status or entry["status"] == self.status)
-                and (not self.campaign_id or entry["campaignId"] == self.campaign_id)
-                and (not self.recipient or self.recipient.lower() in entry["rcpt_to"].lower()))
+        return (
+            (not self.status or entry["status"] == self.status)
+            and (not self.campaign_id or entry["campaignId"] == self.campaign_id)
+            and (not self.recipient or self.recipient.lower() in entry["rcpt_to"].lower())
+        )
 
 
-async def outbox(db: Database, data_dir: Path, project_id: str, *, limit: int, offset: int,
-                 filters: OutboxFilter = OutboxFilter()) -> tuple[list[dict], int]:
+async def outbox(
+    db: Database,
+    data_dir: Path,
+    project_id: str,
+    *,
+    limit: int,
+    offset: int,
+    filters: OutboxFilter = OutboxFilter(),
+) -> tuple[list[dict], int]:
     """Captured messages of the project's ledger rows (with their campaign and status), newest
     first, filtered (the newest OUTBOX_SCAN are looked at)."""
     entries, _ = capture.list_captured(data_dir, limit=OUTBOX_SCAN)
@@ -279,10 +353,12 @@ async def outbox(db: Database, data_dir: Path, project_id: str, *, limit: int, o
         rows = await store.outbox_rows(conn, project_id, [e["message_id_header"] for e in entries])
     kept = [{**e, **rows[e["message_id_header"]]} for e in entries if e["message_id_header"] in rows]
     kept = [e for e in kept if filters.keeps(e)]
-    return kept[offset:offset + limit], len(kept)
+    return kept[offset : offset + limit], len(kept)
 
 
-async def captured_message(db: Database, data_dir: Path, project_id: str, capture_id: str) -> tuple[dict, bytes]:
+async def captured_message(
+    db: Database, data_dir: Path, project_id: str, capture_id: str
+) -> tuple[dict, bytes]:
     """One captured message of the project (NotFound for another project's, as if absent)."""
     entry, raw = capture.read_captured(data_dir, capture_id)
     async with db.read() as conn:
@@ -295,12 +371,17 @@ def _parts(raw: bytes, secret: str) -> dict:
     message = BytesParser(policy=email.policy.default).parsebytes(raw)
     html = message.get_body(preferencelist=("html",))
     plain = message.get_body(preferencelist=("plain",))
-    return {"headers": [(k, str(v)) for k, v in message.items()], "fromHeader": str(message.get("From", "")),
-            "html": preview.inert_html(html.get_content(), secret) if html else "",
-            "text": preview.inert_text(plain.get_content(), secret) if plain else ""}
+    return {
+        "headers": [(k, str(v)) for k, v in message.items()],
+        "fromHeader": str(message.get("From", "")),
+        "html": preview.inert_html(html.get_content(), secret) if html else "",
+        "text": preview.inert_text(plain.get_content(), secret) if plain else "",
+    }
 
 
-async def readable_message(db: Database, data_dir: Path, secret: str, project_id: str, capture_id: str) -> dict:
+async def readable_message(
+    db: Database, data_dir: Path, secret: str, project_id: str, capture_id: str
+) -> dict:
     """A captured message to read in the dashboard: its real From header, and bodies whose open
     pixel is gone and whose tracked links point at their targets (reading it records nothing)."""
     entry, raw = await captured_message(db, data_dir, project_id, capture_id)

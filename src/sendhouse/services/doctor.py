@@ -30,8 +30,12 @@ from sendhouse.store.db import Database, sync_url
 from sendhouse.store.migrate import alembic_config
 
 TIMEOUT = 10.0
-RECORD_NAMES = {"ownership_verified": ("ownership", "ownership"), "dkim_enabled": ("dkim", "DKIM"),
-                "mail_from_enabled": ("mailFrom", "mail-from MX and SPF"), "dmarc_enabled": ("dmarc", "DMARC")}
+RECORD_NAMES = {
+    "ownership_verified": ("ownership", "ownership"),
+    "dkim_enabled": ("dkim", "DKIM"),
+    "mail_from_enabled": ("mailFrom", "mail-from MX and SPF"),
+    "dmarc_enabled": ("dmarc", "DMARC"),
+}
 
 
 @dataclass(frozen=True)
@@ -55,6 +59,7 @@ async def run_all(settings: Settings) -> list[Check]:
 
 # --- database ---------------------------------------------------------------------------------
 
+
 async def check_database(settings: Settings) -> Check:
     url = settings.resolved_database_url()
     try:
@@ -62,8 +67,12 @@ async def check_database(settings: Settings) -> Check:
     except Exception as exc:  # noqa: BLE001 - any failure to connect is the finding
         return Check("database", False, f"cannot use the database at {_safe_url(url)}: {_first_line(exc)}")
     if current != head:
-        return Check("database", False, f"the database schema is at {current or 'no revision'}, the newest is "
-                                        f"{head}: run `sendhouse migrate`")
+        return Check(
+            "database",
+            False,
+            f"the database schema is at {current or 'no revision'}, the newest is "
+            f"{head}: run `sendhouse migrate`",
+        )
     return Check("database", True, f"connected to {_safe_url(url)}; schema at the newest revision ({head})")
 
 
@@ -93,9 +102,12 @@ def _first_line(exc: BaseException) -> str:
 
 # --- SMTP relay --------------------------------------------------------------------------------
 
+
 async def check_smtp(settings: Settings) -> Check:
     if settings.smtp_url == "capture":
-        return Check("smtp", True, "SENDHOUSE_SMTP_URL is `capture`: mail is stored, not sent (nothing to check)")
+        return Check(
+            "smtp", True, "SENDHOUSE_SMTP_URL is `capture`: mail is stored, not sent (nothing to check)"
+        )
     try:
         relay = parse_smtp_url(settings.smtp_url)
     except AppError as exc:
@@ -106,7 +118,9 @@ async def check_smtp(settings: Settings) -> Check:
     except _RelayProblem as exc:
         return Check("smtp", False, f"the SMTP relay at {where} {exc}")
     except (TimeoutError, aiosmtplib.SMTPException, OSError) as exc:
-        return Check("smtp", False, f"cannot talk to the SMTP relay at {where}: {_first_line(exc) or 'timed out'}")
+        return Check(
+            "smtp", False, f"cannot talk to the SMTP relay at {where}: {_first_line(exc) or 'timed out'}"
+        )
     return Check("smtp", True, f"the SMTP relay at {where} answered: {', '.join(steps)}")
 
 
@@ -115,8 +129,9 @@ class _RelayProblem(Exception):
 
 
 async def _talk_to_relay(relay) -> list[str]:
-    client = aiosmtplib.SMTP(hostname=relay.host, port=relay.port, use_tls=relay.use_tls, start_tls=False,
-                             timeout=TIMEOUT)
+    client = aiosmtplib.SMTP(
+        hostname=relay.host, port=relay.port, use_tls=relay.use_tls, start_tls=False, timeout=TIMEOUT
+    )
     await client.connect()
     try:
         steps = ["TLS" if relay.use_tls else "connect", await _ehlo(client)]
@@ -170,12 +185,15 @@ async def _login_once(client: aiosmtplib.SMTP, username: str, password: str) -> 
 
 # --- DNS ---------------------------------------------------------------------------------------
 
+
 async def check_domains(settings: Settings) -> list[Check]:
     db = Database(settings.resolved_database_url(), pool_size=1)
     try:
         async with db.read() as conn:
-            found = [(project, await domain_store.list_domains(conn, project["id"]))
-                     for project in await project_store.list_projects(conn)]
+            found = [
+                (project, await domain_store.list_domains(conn, project["id"]))
+                for project in await project_store.list_projects(conn)
+            ]
     finally:
         await db.close()
     rows = [(project, row) for project, domains in found for row in domains]
@@ -207,8 +225,10 @@ def _missing_words(flag: str, wanted: dict) -> str:
 
 # --- public URL --------------------------------------------------------------------------------
 
-SET_PUBLIC_URL = ("Set SENDHOUSE_PUBLIC_URL to the address people reach this Sendhouse at "
-                  "(e.g. SENDHOUSE_PUBLIC_URL=https://mail.example.com)")
+SET_PUBLIC_URL = (
+    "Set SENDHOUSE_PUBLIC_URL to the address people reach this Sendhouse at "
+    "(e.g. SENDHOUSE_PUBLIC_URL=https://mail.example.com)"
+)
 
 
 async def check_public_url(settings: Settings) -> Check:
@@ -217,11 +237,19 @@ async def check_public_url(settings: Settings) -> Check:
         async with httpx2.AsyncClient(timeout=TIMEOUT, follow_redirects=True) as client:
             response = await client.get(url)
     except httpx2.HTTPError as exc:
-        return Check("public url", False, f"{url} cannot be reached: {_first_line(exc) or type(exc).__name__}; "
-                                          "tracking and unsubscribe links would not work. " + SET_PUBLIC_URL)
+        return Check(
+            "public url",
+            False,
+            f"{url} cannot be reached: {_first_line(exc) or type(exc).__name__}; "
+            "tracking and unsubscribe links would not work. " + SET_PUBLIC_URL,
+        )
     if response.status_code != 200 or not _is_sendhouse(response):
-        return Check("public url", False, f"{url} answered {response.status_code} without Sendhouse's health "
-                                          "report: is SENDHOUSE_PUBLIC_URL pointing at this Sendhouse? " + SET_PUBLIC_URL)
+        return Check(
+            "public url",
+            False,
+            f"{url} answered {response.status_code} without Sendhouse's health "
+            "report: is SENDHOUSE_PUBLIC_URL pointing at this Sendhouse? " + SET_PUBLIC_URL,
+        )
     return Check("public url", True, f"{url} answered 200")
 
 

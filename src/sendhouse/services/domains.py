@@ -59,10 +59,12 @@ def normalize_domain(value: str) -> str:
 def generate_dkim_keys() -> tuple[str, str]:
     """A new RSA-2048 key pair: (private key PEM, public key as base64 DER for the DNS record)."""
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    private_pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                    serialization.NoEncryption()).decode("ascii")
-    public_der = key.public_key().public_bytes(serialization.Encoding.DER,
-                                               serialization.PublicFormat.SubjectPublicKeyInfo)
+    private_pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode("ascii")
+    public_der = key.public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
     return private_pem, base64.b64encode(public_der).decode("ascii")
 
 
@@ -77,11 +79,19 @@ def expected_records(row: dict, settings: Settings) -> dict:
     """The DNS records the owner publishes for this domain (AutoSend's dnsRecords)."""
     d, bounce = row["domain_name"], settings.resolved_bounce_domain()
     return {
-        "ownership": _record(f"_autosend-verify.{d}", OWNERSHIP_PREFIX + row["ownership_token"], "TXT", "ownership"),
-        "dkim": _record(f"{row['dkim_selector']}._domainkey.{d}", f"v=DKIM1; k=rsa; p={row['dkim_public_key']}",
-                        "TXT", "dkim"),
-        "mailFrom": [_record(f"mail.{d}", bounce, "MX", "mail_from", 10),
-                     _record(f"mail.{d}", f"v=spf1 a:{bounce} mx ~all", "TXT", "spf")],
+        "ownership": _record(
+            f"_autosend-verify.{d}", OWNERSHIP_PREFIX + row["ownership_token"], "TXT", "ownership"
+        ),
+        "dkim": _record(
+            f"{row['dkim_selector']}._domainkey.{d}",
+            f"v=DKIM1; k=rsa; p={row['dkim_public_key']}",
+            "TXT",
+            "dkim",
+        ),
+        "mailFrom": [
+            _record(f"mail.{d}", bounce, "MX", "mail_from", 10),
+            _record(f"mail.{d}", f"v=spf1 a:{bounce} mx ~all", "TXT", "spf"),
+        ],
         "dmarc": _record(f"_dmarc.{d}", "v=DMARC1; p=none;", "TXT", "dmarc"),
     }
 
@@ -90,14 +100,23 @@ def present_domain(row: dict, settings: Settings, inbound: dict | None = None) -
     """AutoSend's domain object (`inbound`: its inbound_domains row when receiving is enabled)."""
     records = expected_records(row, settings)
     if inbound:
-        records["inboundMx"] = _record(row["domain_name"], settings.resolved_bounce_domain(), "MX", "inbound", 10)
+        records["inboundMx"] = _record(
+            row["domain_name"], settings.resolved_bounce_domain(), "MX", "inbound", 10
+        )
     return {
-        "id": row["id"], "domainName": row["domain_name"], "verificationStatus": row["verification_status"],
-        "ownershipVerified": row["ownership_verified"], "dkimEnabled": row["dkim_enabled"],
-        "mailFromEnabled": row["mail_from_enabled"], "dmarcEnabled": row["dmarc_enabled"],
-        "dnsRecords": records, "createdAt": iso(row["created_at"]),
-        "lastCheckedAt": iso(row["last_checked_at"]), "verifiedAt": iso(row["verified_at"]),
-        "regionKey": row["region_key"], "verificationInProgress": False,
+        "id": row["id"],
+        "domainName": row["domain_name"],
+        "verificationStatus": row["verification_status"],
+        "ownershipVerified": row["ownership_verified"],
+        "dkimEnabled": row["dkim_enabled"],
+        "mailFromEnabled": row["mail_from_enabled"],
+        "dmarcEnabled": row["dmarc_enabled"],
+        "dnsRecords": records,
+        "createdAt": iso(row["created_at"]),
+        "lastCheckedAt": iso(row["last_checked_at"]),
+        "verifiedAt": iso(row["verified_at"]),
+        "regionKey": row["region_key"],
+        "verificationInProgress": False,
         "inboundEnabledAt": iso(inbound["enabled_at"]) if inbound else None,
         "inboundDomainVerifiedAt": iso(inbound["verified_at"]) if inbound else None,
     }
@@ -107,17 +126,29 @@ async def _new_domain_row(project_id: str, name: str, region_key: str, settings:
     private_pem, public_b64 = await asyncio.to_thread(generate_dkim_keys)
     now = utcnow()
     return {
-        "id": ids.new_id(), "project_id": project_id, "domain_name": name, "region_key": region_key,
-        "verification_status": "PENDING_CONFIGURATION", "ownership_token": secrets.token_hex(16),
+        "id": ids.new_id(),
+        "project_id": project_id,
+        "domain_name": name,
+        "region_key": region_key,
+        "verification_status": "PENDING_CONFIGURATION",
+        "ownership_token": secrets.token_hex(16),
         "dkim_selector": "sendhouse" + now.strftime("%Y%m"),
-        "dkim_private_key": secrets_box.seal(settings, private_pem), "dkim_public_key": public_b64,
-        "ownership_verified": False, "dkim_enabled": False, "mail_from_enabled": False, "dmarc_enabled": False,
-        "last_checked_at": None, "verified_at": None, "created_at": now, "updated_at": now,
+        "dkim_private_key": secrets_box.seal(settings, private_pem),
+        "dkim_public_key": public_b64,
+        "ownership_verified": False,
+        "dkim_enabled": False,
+        "mail_from_enabled": False,
+        "dmarc_enabled": False,
+        "last_checked_at": None,
+        "verified_at": None,
+        "created_at": now,
+        "updated_at": now,
     }
 
 
-async def add_domain(db: Database, settings: Settings, project_id: str, *, domain: str,
-                     region_key: str | None = None) -> dict:
+async def add_domain(
+    db: Database, settings: Settings, project_id: str, *, domain: str, region_key: str | None = None
+) -> dict:
     """Add a sending domain (PENDING_CONFIGURATION) with a fresh DKIM key; 409 when already added."""
     name = normalize_domain(domain)
     async with db.read() as conn:
@@ -169,9 +200,12 @@ async def delete_domain(db: Database, project_id: str, domain_id: str) -> dict:
         senders, paused, reason = await _release_dependents(conn, project_id, row["domain_name"])
     for campaign in paused:
         await campaign_service.stop_fence(db, campaign["id"])
-    return {"id": row["id"], "domainName": row["domain_name"],
-            "deletedSenders": [{"id": s["id"], "email": s["email"]} for s in senders],
-            "pausedCampaigns": [{"id": c["id"], "name": c["name"], "pausedReason": reason} for c in paused]}
+    return {
+        "id": row["id"],
+        "domainName": row["domain_name"],
+        "deletedSenders": [{"id": s["id"], "email": s["email"]} for s in senders],
+        "pausedCampaigns": [{"id": c["id"], "name": c["name"], "pausedReason": reason} for c in paused],
+    }
 
 
 async def _release_dependents(conn, project_id: str, name: str) -> tuple[list[dict], list[dict], str]:
@@ -183,7 +217,8 @@ async def _release_dependents(conn, project_id: str, name: str) -> tuple[list[di
     paused = []
     for campaign in await campaign_store.with_sender_in(conn, project_id, AUTO_PAUSABLE):
         if key_of(campaign["from_email"]) in orphaned and await campaign_service.pause_for_reason(
-                conn, campaign["id"], reason, now):
+            conn, campaign["id"], reason, now
+        ):
             paused.append(campaign)
     return senders, paused, reason
 
@@ -192,7 +227,9 @@ async def _orphaned(conn, project_id: str, name: str) -> set[str]:
     """The project's sender and campaign addresses on `name` (or its subdomains) that no remaining
     VERIFIED domain of the project covers, as keys (domain/emails.py)."""
     addresses = {key_of(s["email"]) for s in await sender_store.list_senders(conn, project_id)}
-    addresses |= {key_of(c["from_email"]) for c in await campaign_store.with_sender_in(conn, project_id, AUTO_PAUSABLE)}
+    addresses |= {
+        key_of(c["from_email"]) for c in await campaign_store.with_sender_in(conn, project_id, AUTO_PAUSABLE)
+    }
     found = set()
     for email in addresses:
         candidates = domain_candidates(email)
@@ -213,8 +250,10 @@ def deletion_message(result: dict) -> str:
     senders, campaigns = len(result["deletedSenders"]), len(result["pausedCampaigns"])
     if not senders and not campaigns:
         return "Domain deleted successfully"
-    return (f"Domain deleted successfully; {senders} sender(s) on it deleted and {campaigns} campaign(s) "
-            "sending from it paused")
+    return (
+        f"Domain deleted successfully; {senders} sender(s) on it deleted and {campaigns} campaign(s) "
+        "sending from it paused"
+    )
 
 
 def make_resolver(settings: Settings) -> dns.asyncresolver.Resolver:
@@ -223,8 +262,10 @@ def make_resolver(settings: Settings) -> dns.asyncresolver.Resolver:
         try:
             return dns.asyncresolver.Resolver()
         except dns.exception.DNSException:
-            raise InvalidOperation("No DNS resolver is configured on this server (set SENDHOUSE_DNS_RESOLVER)",
-                                   code="DNS_RESOLVER_UNAVAILABLE") from None
+            raise InvalidOperation(
+                "No DNS resolver is configured on this server (set SENDHOUSE_DNS_RESOLVER)",
+                code="DNS_RESOLVER_UNAVAILABLE",
+            ) from None
     host, port = _host_port(settings.dns_resolver)
     resolver = dns.asyncresolver.Resolver(configure=False)
     resolver.nameservers = [host]
@@ -265,9 +306,12 @@ async def check_dns(settings: Settings, row: dict) -> dict[str, bool]:
     """Query DNS for every record of the domain; which checks pass."""
     resolver, want = make_resolver(settings), expected_records(row, settings)
     ownership, dkim, mx, spf, dmarc = await asyncio.gather(
-        _txt(resolver, want["ownership"]["name"]), _txt(resolver, want["dkim"]["name"]),
-        _mx(resolver, want["mailFrom"][0]["name"]), _txt(resolver, want["mailFrom"][1]["name"]),
-        _txt(resolver, want["dmarc"]["name"]))
+        _txt(resolver, want["ownership"]["name"]),
+        _txt(resolver, want["dkim"]["name"]),
+        _mx(resolver, want["mailFrom"][0]["name"]),
+        _txt(resolver, want["mailFrom"][1]["name"]),
+        _txt(resolver, want["dmarc"]["name"]),
+    )
     public = f"p={row['dkim_public_key']}"
     return {
         "ownership_verified": want["ownership"]["value"] in ownership,
@@ -316,17 +360,26 @@ async def _why_not_claimed(conn, project_id: str, domain_id: str, now) -> Except
     if row is None:
         return _not_found()
     wait = (row["last_checked_at"] + VERIFY_INTERVAL - now).total_seconds()
-    return RateLimited(max(1, int(wait + 0.999)), "Domain verification was requested too often; try again shortly")
+    return RateLimited(
+        max(1, int(wait + 0.999)), "Domain verification was requested too often; try again shortly"
+    )
 
 
 def _verify_result(domain: dict) -> dict:
-    keys = ("verificationInProgress", "ownershipVerified", "verificationStatus", "dkimEnabled",
-            "mailFromEnabled", "dmarcEnabled")
+    keys = (
+        "verificationInProgress",
+        "ownershipVerified",
+        "verificationStatus",
+        "dkimEnabled",
+        "mailFromEnabled",
+        "dmarcEnabled",
+    )
     return {"domain": domain, **{k: domain[k] for k in keys}}
 
 
-async def dkim_signer_material(conn, settings: Settings, project_id: str,
-                               from_domain: str) -> tuple[str, str, str] | None:
+async def dkim_signer_material(
+    conn, settings: Settings, project_id: str, from_domain: str
+) -> tuple[str, str, str] | None:
     """(domain, selector, private key PEM) to sign mail from this domain (or a subdomain), or None.
 
     Only a VERIFIED domain of the project with DKIM seen in DNS signs.
@@ -334,5 +387,9 @@ async def dkim_signer_material(conn, settings: Settings, project_id: str,
     for name in domain_candidates("@" + from_domain):
         row = await store.find_verified(conn, project_id, name)
         if row and row["dkim_enabled"]:
-            return row["domain_name"], row["dkim_selector"], secrets_box.open_sealed(settings, row["dkim_private_key"])
+            return (
+                row["domain_name"],
+                row["dkim_selector"],
+                secrets_box.open_sealed(settings, row["dkim_private_key"]),
+            )
     return None

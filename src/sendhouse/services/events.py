@@ -23,15 +23,25 @@ CONTACT_EVENTS_SHOWN = 50
 
 
 def present_definition(row: dict, *, with_project: bool = False) -> dict:
-    data = {"id": row["id"], "eventName": row["event_name"], "description": row["description"],
-            "properties": row["properties"] or [], "createdAt": iso(row["created_at"]),
-            "updatedAt": iso(row["updated_at"])}
+    data = {
+        "id": row["id"],
+        "eventName": row["event_name"],
+        "description": row["description"],
+        "properties": row["properties"] or [],
+        "createdAt": iso(row["created_at"]),
+        "updatedAt": iso(row["updated_at"]),
+    }
     return {**data, "projectId": row["project_id"]} if with_project else data
 
 
 def present_event(row: dict) -> dict:
-    return {"id": row["id"], "eventName": row["event_name"], "contactId": row["contact_id"],
-            "properties": row["properties"] or {}, "createdAt": iso(row["created_at"])}
+    return {
+        "id": row["id"],
+        "eventName": row["event_name"],
+        "contactId": row["contact_id"],
+        "properties": row["properties"] or {},
+        "createdAt": iso(row["created_at"]),
+    }
 
 
 def _not_found() -> NotFound:
@@ -49,14 +59,23 @@ async def create_definition(db: Database, project_id: str, body: dict[str, Any])
     description = rules.check_description(body.get("description"))
     properties = rules.check_properties(body.get("properties"))
     now = utcnow()
-    row = {"id": ids.new_id(), "project_id": project_id, "event_name": name, "description": description,
-           "properties": properties, "created_at": now, "updated_at": now}
+    row = {
+        "id": ids.new_id(),
+        "project_id": project_id,
+        "event_name": name,
+        "description": description,
+        "properties": properties,
+        "created_at": now,
+        "updated_at": now,
+    }
     async with db.write() as conn:
         await store.lock_project(conn, project_id)  # two creates cannot both pass the limit
         if await store.get_definition(conn, project_id, name) is not None:
             raise _exists()
         if await store.count_definitions(conn, project_id) >= rules.MAX_EVENTS:
-            raise InvalidOperation(f"A project can have at most {rules.MAX_EVENTS} events", code="MAX_EVENTS_REACHED")
+            raise InvalidOperation(
+                f"A project can have at most {rules.MAX_EVENTS} events", code="MAX_EVENTS_REACHED"
+            )
         try:
             async with conn.begin_nested():
                 await store.insert_definition(conn, row)
@@ -101,8 +120,9 @@ async def delete_definition(db: Database, project_id: str, name: str) -> None:
             raise _not_found()
 
 
-async def send_event(db: Database, project_id: str, body: dict[str, Any], *,
-                     idempotency_record: idempotency.Key | None = None) -> dict:
+async def send_event(
+    db: Database, project_id: str, body: dict[str, Any], *, idempotency_record: idempotency.Key | None = None
+) -> dict:
     """Log an event for a contact and enrol it into the automations it triggers (one transaction)."""
     name = body.get("eventName")
     if not isinstance(name, str) or not name:
@@ -116,8 +136,14 @@ async def send_event(db: Database, project_id: str, body: dict[str, Any], *,
             raise _not_found()
         contact = await _contact(conn, project_id, contact_id, email)
         properties = rules.coerce_sent(name, definition["properties"] or [], body.get("eventProperties"))
-        row = {"id": ids.new_id(), "project_id": project_id, "contact_id": contact["id"], "event_name": name,
-               "properties": properties, "created_at": utcnow()}
+        row = {
+            "id": ids.new_id(),
+            "project_id": project_id,
+            "contact_id": contact["id"],
+            "event_name": name,
+            "properties": properties,
+            "created_at": utcnow(),
+        }
         await store.insert_event(conn, row)
         await triggers.event_received(conn, project_id, contact, row)
         data = present_event(row)
@@ -143,7 +169,9 @@ async def contact_events(db: Database, project_id: str, contact_id: str) -> list
     async with db.read() as conn:
         if await contact_store.get_contact(conn, project_id, contact_id) is None:
             raise NotFound("Contact not found", code="CONTACT_NOT_FOUND")
-        return [present_event(r) for r in await store.events_of_contact(conn, contact_id, CONTACT_EVENTS_SHOWN)]
+        return [
+            present_event(r) for r in await store.events_of_contact(conn, contact_id, CONTACT_EVENTS_SHOWN)
+        ]
 
 
 async def latest_events(db: Database, project_id: str, limit: int = CONTACT_EVENTS_SHOWN) -> list[dict]:

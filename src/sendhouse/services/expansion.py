@@ -29,15 +29,23 @@ async def _membership(conn: AsyncConnection, project_id: str, list_ids: list[str
     if GLOBAL_CONTACT_LIST in list_ids:
         return sa.true()
     live = sa.select(contact_lists.c.id, contact_lists.c.type).where(
-        contact_lists.c.project_id == project_id, contact_lists.c.id.in_(list_ids), contact_lists.c.deleted_at.is_(None)
+        contact_lists.c.project_id == project_id,
+        contact_lists.c.id.in_(list_ids),
+        contact_lists.c.deleted_at.is_(None),
     )
     rows = (await conn.execute(live)).mappings().all()
     plain = [r["id"] for r in rows if r["type"] == "list"]
-    parts: list[sa.ColumnElement[bool]] = [contacts.c.id.in_(sa.select(list_members.c.contact_id).where(list_members.c.list_id.in_(plain)))] if plain else []
+    parts: list[sa.ColumnElement[bool]] = (
+        [contacts.c.id.in_(sa.select(list_members.c.contact_id).where(list_members.c.list_id.in_(plain)))]
+        if plain
+        else []
+    )
     segment_ids = [r["id"] for r in rows if r["type"] == "segment"]
     if segment_ids:
         segment_rows = await segment_store.load_segments(conn, project_id)
-        parts += [segment_store.chain_condition(segment_rows, sid, dialect=conn.dialect.name) for sid in segment_ids]
+        parts += [
+            segment_store.chain_condition(segment_rows, sid, dialect=conn.dialect.name) for sid in segment_ids
+        ]
     return sa.or_(*parts) if parts else sa.false()
 
 
@@ -78,6 +86,8 @@ async def count_audience(conn: AsyncConnection, campaign: dict) -> tuple[int, in
     (MCP's send_campaign preview)."""
     query = await audience_query(conn, campaign)
     sendable = query.where(contacts.c.email.not_in(suppressed_emails(campaign)))
-    total, kept = [(await conn.execute(sa.select(sa.func.count()).select_from(q.subquery()))).scalar_one()
-                   for q in (query, sendable)]
+    total, kept = [
+        (await conn.execute(sa.select(sa.func.count()).select_from(q.subquery()))).scalar_one()
+        for q in (query, sendable)
+    ]
     return total, total - kept

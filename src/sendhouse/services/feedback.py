@@ -64,8 +64,14 @@ class Recorded:
         return any(done is item for done in self.suppressed)
 
 
-async def record(conn, records: Sequence[FateRecord], *, now: datetime, worker: str | None = None,
-                 soft_limit: int | None = None) -> Recorded:
+async def record(
+    conn,
+    records: Sequence[FateRecord],
+    *,
+    now: datetime,
+    worker: str | None = None,
+    soft_limit: int | None = None,
+) -> Recorded:
     """Record these fates inside the caller's transaction (see the module docstring). worker: the
     lease holder whose rows deferred / failed / refused rows must still be; soft_limit: soft bounces
     of one address before it is suppressed (needed when soft bounces are recorded)."""
@@ -102,14 +108,22 @@ async def _ledger(conn, records: list[FateRecord], now: datetime, worker: str | 
     after delivery turns a sent row into a bounced one."""
     of = _sorted(records)
     await ledger.mark_sent(conn, [{"row_id": r.row["id"], "response": r.response} for r in of[Sent]], now)
-    await ledger.mark_deferred(conn, [{"row_id": r.row["id"], "error": r.error, "retry_at": r.retry_at}
-                                      for r in of[Deferred]], now, worker)
+    await ledger.mark_deferred(
+        conn,
+        [{"row_id": r.row["id"], "error": r.error, "retry_at": r.retry_at} for r in of[Deferred]],
+        now,
+        worker,
+    )
     failed = [{"row_id": r.row["id"], "error": r.error, "response": r.response} for r in of[Failed]]
-    failed += [{"row_id": r.row["id"], "error": r.reason, "response": r.reason} for r in of[Bounced]
-               if r.source == Source.SMTP]
+    failed += [
+        {"row_id": r.row["id"], "error": r.reason, "response": r.reason}
+        for r in of[Bounced]
+        if r.source == Source.SMTP
+    ]
     await ledger.mark_failed(conn, failed, now, worker)
-    await ledger.mark_bounced(conn, [r.row["id"] for r in of[Bounced]
-                                     if r.source != Source.SMTP and r.kind == BounceKind.HARD], now)
+    await ledger.mark_bounced(
+        conn, [r.row["id"] for r in of[Bounced] if r.source != Source.SMTP and r.kind == BounceKind.HARD], now
+    )
 
 
 def _sorted(records: list[FateRecord]) -> dict[type, list]:
@@ -125,10 +139,18 @@ def _sorted(records: list[FateRecord]) -> dict[type, list]:
 
 def _event_row(item: FateRecord, now: datetime) -> dict:
     row = item.row
-    return {"id": ids.new_id(), "project_id": row["project_id"], "message_id": row["id"],
-            "campaign_id": row["campaign_id"], "email": item.event_email, "type": item.event_type,
-            "url": item.event_url, "is_automated": item.is_automated, "detail": item.detail(),
-            "created_at": item.at or now}
+    return {
+        "id": ids.new_id(),
+        "project_id": row["project_id"],
+        "message_id": row["id"],
+        "campaign_id": row["campaign_id"],
+        "email": item.event_email,
+        "type": item.event_type,
+        "url": item.event_url,
+        "is_automated": item.is_automated,
+        "detail": item.detail(),
+        "created_at": item.at or now,
+    }
 
 
 async def _suppressed(conn, item: FateRecord, soft_limit: int | None) -> bool:
@@ -141,8 +163,14 @@ async def _suppressed(conn, item: FateRecord, soft_limit: int | None) -> bool:
             raise ValueError("recording a soft bounce needs soft_limit")
         if await store.soft_bounces_of(conn, entry.project_id, entry.email) < soft_limit:
             return False
-    await suppress(conn, entry.project_id, entry.email, reason=entry.reason, group_code=entry.group_code,
-                   source_message_id=entry.source_message_id)
+    await suppress(
+        conn,
+        entry.project_id,
+        entry.email,
+        reason=entry.reason,
+        group_code=entry.group_code,
+        source_message_id=entry.source_message_id,
+    )
     return True
 
 
@@ -171,18 +199,29 @@ class Payloads:
     async def data(self, event: str, row: dict | None, extra: dict) -> dict:
         context = await self.context(row) if row else {}
         if event in hooks.SUBSCRIPTION_EVENTS:
-            return hooks.subscription_data(event, email_id=context.get("emailId"),
-                                           unsubscribe_group_id=extra["unsubscribeGroupId"],
-                                           campaign_id=row["campaign_id"] if row else None,
-                                           template_id=context.get("templateId"),
-                                           batch_id=row.get("batch_id") if row else None,
-                                           workflow_automation_id=context.get("workflowAutomationId"))
+            return hooks.subscription_data(
+                event,
+                email_id=context.get("emailId"),
+                unsubscribe_group_id=extra["unsubscribeGroupId"],
+                campaign_id=row["campaign_id"] if row else None,
+                template_id=context.get("templateId"),
+                batch_id=row.get("batch_id") if row else None,
+                workflow_automation_id=context.get("workflowAutomationId"),
+            )
         email_id = row["id"] if row.get("campaign_id") else context["emailId"]
-        return hooks.email_data(event, email_id=email_id, from_email=context["from"], to_email=row["email"],
-                                to_name=row.get("name"), subject=context["subject"],
-                                campaign_id=row.get("campaign_id"), template_id=context["templateId"],
-                                workflow_automation_id=context.get("workflowAutomationId"),
-                                batch_id=row.get("batch_id") or context.get("batchId"), **extra)
+        return hooks.email_data(
+            event,
+            email_id=email_id,
+            from_email=context["from"],
+            to_email=row["email"],
+            to_name=row.get("name"),
+            subject=context["subject"],
+            campaign_id=row.get("campaign_id"),
+            template_id=context["templateId"],
+            workflow_automation_id=context.get("workflowAutomationId"),
+            batch_id=row.get("batch_id") or context.get("batchId"),
+            **extra,
+        )
 
     async def context(self, row: dict) -> dict:
         key = row["campaign_id"] or row["id"]
@@ -196,17 +235,27 @@ async def message_context(conn, row: dict) -> dict:
     what webhooks and unsubscribes need to know of its content."""
     if row.get("campaign_id"):
         campaign = await store.campaign_context(conn, row["campaign_id"]) or {}
-        return {"emailId": row["id"], "from": campaign.get("from_email") or "", "subject": campaign.get("subject") or "",
-                "templateId": campaign.get("template_id"), "groupCode": campaign.get("unsubscribe_group_id")}
+        return {
+            "emailId": row["id"],
+            "from": campaign.get("from_email") or "",
+            "subject": campaign.get("subject") or "",
+            "templateId": campaign.get("template_id"),
+            "groupCode": campaign.get("unsubscribe_group_id"),
+        }
     payload = await store.payload_of(conn, row["id"])
     content = payload.get("content")
     if content is None and payload.get("contentRowId"):
         content = (await store.payload_of(conn, payload["contentRowId"])).get("content")
     content = content or {}
-    return {"emailId": payload.get("emailId") or row["id"], "from": (content.get("from") or {}).get("email") or "",
-            "subject": content.get("subject") or "", "templateId": content.get("templateId"),
-            "groupCode": content.get("unsubscribeGroupId"), "batchId": content.get("batchId"),
-            "workflowAutomationId": payload.get("workflowAutomationId")}
+    return {
+        "emailId": payload.get("emailId") or row["id"],
+        "from": (content.get("from") or {}).get("email") or "",
+        "subject": content.get("subject") or "",
+        "templateId": content.get("templateId"),
+        "groupCode": content.get("unsubscribeGroupId"),
+        "batchId": content.get("batchId"),
+        "workflowAutomationId": payload.get("workflowAutomationId"),
+    }
 
 
 # --- log events and the auto-pause check ---------------------------------------------------
@@ -217,19 +266,32 @@ def _log(done: Recorded) -> None:
     (bounces at SMTP time are logged with the worker's outcomes)."""
     for item in done.written:
         if isinstance(item, Unsubscribed):
-            event_after_commit(_unsubscribe_log, str(item.fate), project_id=item.target.project_id,
-                               message_id=item.target.message_id, group_id=item.group["group_code"],
-                               is_global=bool(item.group["is_global"]))
+            event_after_commit(
+                _unsubscribe_log,
+                str(item.fate),
+                project_id=item.target.project_id,
+                message_id=item.target.message_id,
+                group_id=item.group["group_code"],
+                is_global=bool(item.group["is_global"]),
+            )
         elif isinstance(item, Complained | Bounced) and item.source != Source.SMTP:
             kind = bounce_rules.COMPLAINT if isinstance(item, Complained) else str(item.kind)
-            event_after_commit(_bounce_log, "complaint_received" if isinstance(item, Complained) else "bounce_received",
-                               message_id=item.row["id"], campaign_id=item.row["campaign_id"],
-                               project_id=item.row["project_id"], bounce_type=kind, source=str(item.source),
-                               suppressed=done.has_suppressed(item))
+            event_after_commit(
+                _bounce_log,
+                "complaint_received" if isinstance(item, Complained) else "bounce_received",
+                message_id=item.row["id"],
+                campaign_id=item.row["campaign_id"],
+                project_id=item.row["project_id"],
+                bounce_type=kind,
+                source=str(item.source),
+                suppressed=done.has_suppressed(item),
+            )
 
 
 async def _pause_checks(conn, records: list[FateRecord], now: datetime) -> list[str]:
-    campaign_ids = sorted({item.row["campaign_id"] for item in records if item.pause_check and item.row["campaign_id"]})
+    campaign_ids = sorted(
+        {item.row["campaign_id"] for item in records if item.pause_check and item.row["campaign_id"]}
+    )
     return [campaign_id for campaign_id in campaign_ids if await check_thresholds(conn, campaign_id, now)]
 
 

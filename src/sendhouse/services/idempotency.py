@@ -79,7 +79,9 @@ async def once(db: Database, key: Key | None, run: Callable[[Key | None], Awaita
     except _Taken:
         stored = await _stored(db, key)
     if stored is None:  # the winner's record expired in between: practically never
-        raise Conflict("A request with this Idempotency-Key is still in progress", code="IDEMPOTENCY_KEY_IN_USE")
+        raise Conflict(
+            "A request with this Idempotency-Key is still in progress", code="IDEMPOTENCY_KEY_IN_USE"
+        )
     return stored
 
 
@@ -89,9 +91,17 @@ async def record(conn: AsyncConnection, key: Key | None, data: Any, *, status_co
         return
     now = utcnow()
     await store.delete_stale(conn, key.api_key_id, key.route, key.key, now - WINDOW)
-    row = {"id": ids.new_id(), "api_key_id": key.api_key_id, "project_id": key.project_id, "route": key.route,
-           "idem_key": key.key, "body_hash": key.body_hash, "created_at": now, "status_code": status_code,
-           "response": data}
+    row = {
+        "id": ids.new_id(),
+        "api_key_id": key.api_key_id,
+        "project_id": key.project_id,
+        "route": key.route,
+        "idem_key": key.key,
+        "body_hash": key.body_hash,
+        "created_at": now,
+        "status_code": status_code,
+        "response": data,
+    }
     try:
         await store.insert(conn, row)
     except IntegrityError:
@@ -105,6 +115,7 @@ async def _stored(db: Database, key: Key) -> Outcome | None:
         return None
     if found["body_hash"] != key.body_hash:
         raise Conflict(
-            "This Idempotency-Key was already used with a different request body", code="IDEMPOTENCY_KEY_REUSED"
+            "This Idempotency-Key was already used with a different request body",
+            code="IDEMPOTENCY_KEY_REUSED",
         )
     return Outcome(found["response"], replayed=True)

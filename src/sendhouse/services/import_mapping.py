@@ -16,10 +16,23 @@ from sendhouse.services import imports
 from sendhouse.services import properties as property_service
 
 PREVIEW_ROWS = 5
-BUILTIN = {"email": "email", "emailaddress": "email", "firstname": "firstName", "lastname": "lastName",
-           "userid": "userId", "mobile": "mobile"}
-RENAMED = {"city": "cityName", "state": "stateName", "country": "countryName", "zip": "zipCode",
-           "address": "postalAddress", "address_line_1": "addressLine1", "address_line_2": "addressLine2"}
+BUILTIN = {
+    "email": "email",
+    "emailaddress": "email",
+    "firstname": "firstName",
+    "lastname": "lastName",
+    "userid": "userId",
+    "mobile": "mobile",
+}
+RENAMED = {
+    "city": "cityName",
+    "state": "stateName",
+    "country": "countryName",
+    "zip": "zipCode",
+    "address": "postalAddress",
+    "address_line_1": "addressLine1",
+    "address_line_2": "addressLine2",
+}
 SKIP = "skip"
 
 

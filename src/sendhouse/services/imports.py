@@ -44,8 +44,14 @@ log = logging.getLogger("sendhouse.imports")
 CHUNK_SIZE = 10_000
 YIELD_EVERY = 500
 ERRORS_KEPT = 1000
-_BUILTIN_HEADERS = {"email": "email", "emailaddress": "email", "firstname": "first_name", "lastname": "last_name",
-                    "userid": "user_id", "mobile": "mobile"}
+_BUILTIN_HEADERS = {
+    "email": "email",
+    "emailaddress": "email",
+    "firstname": "first_name",
+    "lastname": "last_name",
+    "userid": "user_id",
+    "mobile": "mobile",
+}
 _TEXT_SLOTS = ("first_name", "last_name", "user_id", "mobile")
 _UPSERT_EVENTS = {"contact.created", "contact.updated"}
 Progress = Callable[[int], Awaitable[None] | None]
@@ -161,8 +167,10 @@ class _Chunk:
 
     def tuples(self, project_id: str) -> list[tuple]:
         now = utcnow()
-        return [(ids.new_id(), project_id, email, v[0], v[1], v[2], v[3], store.json_text(v[4]), "csv", now, now)
-                for email, v in self.pending.items()]
+        return [
+            (ids.new_id(), project_id, email, v[0], v[1], v[2], v[3], store.json_text(v[4]), "csv", now, now)
+            for email, v in self.pending.items()
+        ]
 
 
 async def _check_list(db: Database, project_id: str, list_id: str | None) -> None:
@@ -173,8 +181,9 @@ async def _check_list(db: Database, project_id: str, list_id: str | None) -> Non
     if kind is None:
         raise NotFound(f"Contact list {list_id} not found", code="CONTACT_LIST_NOT_FOUND")
     if kind != "list":
-        raise InvalidOperation(f"{list_id} is a segment; contacts can only be added to lists",
-                               code="CONTACT_LIST_IS_SEGMENT")
+        raise InvalidOperation(
+            f"{list_id} is a segment; contacts can only be added to lists", code="CONTACT_LIST_IS_SEGMENT"
+        )
 
 
 async def _write(db: Database, project_id: str, chunk: _Chunk, list_id: str | None) -> int:
@@ -198,8 +207,17 @@ async def _members(conn, list_id: str | None, before: list[dict]) -> set[str]:
     return await list_store.members_among(conn, list_id, [row["id"] for row in before]) if list_id else set()
 
 
-async def _changed(conn, project_id: str, before: list[dict], keys: list[str], now, watched, flows,
-                   list_id: str | None, members: set[str]) -> None:
+async def _changed(
+    conn,
+    project_id: str,
+    before: list[dict],
+    keys: list[str],
+    now,
+    watched,
+    flows,
+    list_id: str | None,
+    members: set[str],
+) -> None:
     """contact.created / contact.updated (changedFields) for the contacts of a chunk just written,
     and their entries into the automations the import triggers (in the chunk's transaction)."""
     old = {row["email"]: row for row in before}
@@ -209,8 +227,9 @@ async def _changed(conn, project_id: str, before: list[dict], keys: list[str], n
         await webhooks.emit_contact_changes(conn, project_id, pairs, now=now)
     if flows:
         joined = [p for p in pairs if p[1]["id"] not in members]
-        await triggers.contacts_changed(conn, project_id, joined, flows=flows, now=now,
-                                        added_to=[list_id] if list_id else [])
+        await triggers.contacts_changed(
+            conn, project_id, joined, flows=flows, now=now, added_to=[list_id] if list_id else []
+        )
         stayed = [p for p in pairs if p[1]["id"] in members]
         await triggers.contacts_changed(conn, project_id, stayed, flows=flows, now=now)
 
@@ -218,8 +237,14 @@ async def _changed(conn, project_id: str, before: list[dict], keys: list[str], n
 class _Writer:
     """Writes one chunk in the background while the next is parsed (the database works meanwhile)."""
 
-    def __init__(self, db: Database, project_id: str, list_id: str | None, report: ImportReport,
-                 on_progress: Progress | None):
+    def __init__(
+        self,
+        db: Database,
+        project_id: str,
+        list_id: str | None,
+        report: ImportReport,
+        on_progress: Progress | None,
+    ):
         self.db, self.project_id, self.list_id = db, project_id, list_id
         self.report, self.on_progress = report, on_progress
         self.task: asyncio.Task | None = None
@@ -238,9 +263,16 @@ class _Writer:
         await _progress(self.on_progress, rows_read)
 
 
-async def import_rows(db: Database, project_id: str, header: list[str], rows: Iterable[tuple[int, list[str]]], *,
-                      list_id: str | None = None, chunk_size: int = CHUNK_SIZE,
-                      on_progress: Progress | None = None) -> ImportReport:
+async def import_rows(
+    db: Database,
+    project_id: str,
+    header: list[str],
+    rows: Iterable[tuple[int, list[str]]],
+    *,
+    list_id: str | None = None,
+    chunk_size: int = CHUNK_SIZE,
+    on_progress: Progress | None = None,
+) -> ImportReport:
     """Import contacts from rows of cells; `on_progress(rows read so far)` after every chunk
     (awaited when it returns an awaitable).
 
@@ -269,8 +301,15 @@ async def import_rows(db: Database, project_id: str, header: list[str], rows: It
             await writer.submit(chunk)
     finally:
         await writer.drain()
-    event(log, "contacts_imported", project_id=project_id, list_id=list_id, rows=report.rows,
-          imported=report.imported, failed=report.failed)
+    event(
+        log,
+        "contacts_imported",
+        project_id=project_id,
+        list_id=list_id,
+        rows=report.rows,
+        imported=report.imported,
+        failed=report.failed,
+    )
     await _progress(on_progress, report.rows)
     return report
 

@@ -56,14 +56,27 @@ async def enable_domain(db: Database, settings: Settings, project_id: str, domai
         if row is None:
             raise NotFound("Domain not found", code="DOMAIN_NOT_FOUND")
         if row["verification_status"] != "VERIFIED":
-            raise InvalidOperation("The domain must be verified for sending before it can receive mail",
-                                   code="DOMAIN_NOT_VERIFIED")
+            raise InvalidOperation(
+                "The domain must be verified for sending before it can receive mail",
+                code="DOMAIN_NOT_VERIFIED",
+            )
         state = await store.inbound_states(conn, [domain_id])
-        if not state and not await store.enable_domain(conn, {
-                "domain_id": domain_id, "project_id": project_id, "domain_name": row["domain_name"],
-                "enabled_at": utcnow(), "verified_at": None}):
-            raise Conflict("Another project already receives mail for this domain", code="INBOUND_DOMAIN_TAKEN")
-    return domain_service.present_domain(row, settings, await domain_service.check_inbound_mx(db, settings, row))
+        if not state and not await store.enable_domain(
+            conn,
+            {
+                "domain_id": domain_id,
+                "project_id": project_id,
+                "domain_name": row["domain_name"],
+                "enabled_at": utcnow(),
+                "verified_at": None,
+            },
+        ):
+            raise Conflict(
+                "Another project already receives mail for this domain", code="INBOUND_DOMAIN_TAKEN"
+            )
+    return domain_service.present_domain(
+        row, settings, await domain_service.check_inbound_mx(db, settings, row)
+    )
 
 
 async def disable_domain(db: Database, settings: Settings, project_id: str, domain_id: str) -> dict:
@@ -83,37 +96,64 @@ def _mailbox_list(addresses: dict, key: str) -> list[dict]:
 
 
 def present_attachment(row: dict) -> dict:
-    return {"attachmentId": row["id"], "filename": row["filename"], "contentType": row["content_type"],
-            "size": row["size"], "index": row["position"]}
+    return {
+        "attachmentId": row["id"],
+        "filename": row["filename"],
+        "contentType": row["content_type"],
+        "size": row["size"],
+        "index": row["position"],
+    }
 
 
 def present_summary(row: dict, attachments: list[dict]) -> dict:
     addresses = row["addresses"]
-    return {"id": row["id"], "messageId": row["message_id_header"], "domainName": row["domain_name"],
-            "from": {"email": row["from_email"], "name": row["from_name"]},
-            "to": _mailbox_list(addresses, "to"), "cc": _mailbox_list(addresses, "cc"),
-            "subject": row["subject"], "status": row["status"], "threadId": row["thread_id"],
-            "attachmentCount": len(attachments), "receivedAt": iso(row["received_at"])}
+    return {
+        "id": row["id"],
+        "messageId": row["message_id_header"],
+        "domainName": row["domain_name"],
+        "from": {"email": row["from_email"], "name": row["from_name"]},
+        "to": _mailbox_list(addresses, "to"),
+        "cc": _mailbox_list(addresses, "cc"),
+        "subject": row["subject"],
+        "status": row["status"],
+        "threadId": row["thread_id"],
+        "attachmentCount": len(attachments),
+        "receivedAt": iso(row["received_at"]),
+    }
 
 
 def present_message(row: dict, attachments: list[dict]) -> dict:
     verdicts = row["verdicts"]
-    return {**present_summary(row, attachments),
-            "bcc": _mailbox_list(row["addresses"], "bcc"), "replyTo": _mailbox_list(row["addresses"], "replyTo"),
-            "text": row["text_body"], "html": row["html_body"], "headers": row["headers"],
-            "attachments": [present_attachment(a) for a in attachments],
-            "spamVerdict": verdicts["spam"], "virusVerdict": verdicts["virus"], "spfVerdict": verdicts["spf"],
-            "dkimVerdict": verdicts["dkim"], "dmarcVerdict": verdicts["dmarc"],
-            "inReplyTo": row["in_reply_to"], "inReplyToEmailActivityId": row["in_reply_to_email_id"],
-            "inReplyToInboundEmailId": row["in_reply_to_inbound_id"]}
+    return {
+        **present_summary(row, attachments),
+        "bcc": _mailbox_list(row["addresses"], "bcc"),
+        "replyTo": _mailbox_list(row["addresses"], "replyTo"),
+        "text": row["text_body"],
+        "html": row["html_body"],
+        "headers": row["headers"],
+        "attachments": [present_attachment(a) for a in attachments],
+        "spamVerdict": verdicts["spam"],
+        "virusVerdict": verdicts["virus"],
+        "spfVerdict": verdicts["spf"],
+        "dkimVerdict": verdicts["dkim"],
+        "dmarcVerdict": verdicts["dmarc"],
+        "inReplyTo": row["in_reply_to"],
+        "inReplyToEmailActivityId": row["in_reply_to_email_id"],
+        "inReplyToInboundEmailId": row["in_reply_to_inbound_id"],
+    }
 
 
 async def list_messages(db: Database, project_id: str, filters: InboxFilter, page: Page) -> dict:
     filters = replace(filters, blocked=rules.BLOCKED)
     async with db.read() as conn:
-        rows, total = await store.list_messages(conn, project_id, filters, offset=page.offset, limit=page.limit)
+        rows, total = await store.list_messages(
+            conn, project_id, filters, offset=page.offset, limit=page.limit
+        )
         attachments = await store.attachments_of(conn, [r["id"] for r in rows])
-    return {"items": [present_summary(r, attachments[r["id"]]) for r in rows], "pagination": page.describe(total)}
+    return {
+        "items": [present_summary(r, attachments[r["id"]]) for r in rows],
+        "pagination": page.describe(total),
+    }
 
 
 def check_id(message_id: str) -> str:
@@ -154,8 +194,9 @@ async def attachment(db: Database, project_id: str, message_id: str, ref: str) -
     return found
 
 
-def signed_url(settings: Settings, kind: str, message_id: str, item: str, seconds: int,
-               now: float | None = None) -> str:
+def signed_url(
+    settings: Settings, kind: str, message_id: str, item: str, seconds: int, now: float | None = None
+) -> str:
     expires = str(int((now or time.time()) + seconds))
     token = tokens.sign_web(settings.resolved_secret_key(), FILE_TOKEN, (kind, message_id, item, expires))
     return settings.public_url.rstrip("/") + DOWNLOAD_PATH + token
@@ -163,14 +204,20 @@ def signed_url(settings: Settings, kind: str, message_id: str, item: str, second
 
 def attachment_link(settings: Settings, found: dict) -> dict:
     url = signed_url(settings, "attachment", found["inbound_message_id"], found["id"], ATTACHMENT_URL_SECONDS)
-    return {**{k: v for k, v in present_attachment(found).items() if k != "index"},
-            "downloadUrl": url, "expiresIn": ATTACHMENT_URL_SECONDS}
+    return {
+        **{k: v for k, v in present_attachment(found).items() if k != "index"},
+        "downloadUrl": url,
+        "expiresIn": ATTACHMENT_URL_SECONDS,
+    }
 
 
 async def raw_link(db: Database, settings: Settings, project_id: str, message_id: str) -> dict:
     async with db.read() as conn:
         row = await _message(conn, project_id, message_id)
-    return {"url": signed_url(settings, "raw", row["id"], "raw", RAW_URL_SECONDS), "expiresIn": RAW_URL_SECONDS}
+    return {
+        "url": signed_url(settings, "raw", row["id"], "raw", RAW_URL_SECONDS),
+        "expiresIn": RAW_URL_SECONDS,
+    }
 
 
 async def raw_source(db: Database, project_id: str, message_id: str) -> bytes:
@@ -222,12 +269,17 @@ def _reply_body(row: dict, body: dict) -> dict:
     if not body.get("html") and not body.get("text"):
         raise InvalidInput.field("html", "html or text is required")
     recipient = (row["addresses"].get("replyTo") or [None])[0] or (
-        {"email": row["from_email"], "name": row["from_name"]} if row["from_email"] else None)
+        {"email": row["from_email"], "name": row["from_name"]} if row["from_email"] else None
+    )
     if recipient is None:
         raise _not_found()
-    return {**{k: body[k] for k in ("cc", "bcc", "attachments", "html", "text") if body.get(k) is not None},
-            "from": sender, "to": [recipient], "subject": body.get("subject") or reply_subject(row["subject"]),
-            "headers": threading_headers(row)}
+    return {
+        **{k: body[k] for k in ("cc", "bcc", "attachments", "html", "text") if body.get(k) is not None},
+        "from": sender,
+        "to": [recipient],
+        "subject": body.get("subject") or reply_subject(row["subject"]),
+        "headers": threading_headers(row),
+    }
 
 
 async def reply(db: Database, settings: Settings, project_id: str, message_id: str, body: dict) -> dict:
@@ -240,11 +292,23 @@ async def reply(db: Database, settings: Settings, project_id: str, message_id: s
     async with db.write() as conn:
         ledger = await mail_store.get_transactional(conn, project_id, sent["emailId"])
         assert ledger is not None  # queued just above
-        await store.insert_reply(conn, {"email_id": sent["emailId"], "project_id": project_id,
-                                        "inbound_message_id": row["id"], "thread_id": row["thread_id"],
-                                        "message_id_header": ledger["message_id_header"], "created_at": utcnow()})
-    return {"emailId": sent["emailId"], "message": transactional.QUEUED_MESSAGE, "status": "QUEUED",
-            "totalRecipients": sent["totalRecipients"]}
+        await store.insert_reply(
+            conn,
+            {
+                "email_id": sent["emailId"],
+                "project_id": project_id,
+                "inbound_message_id": row["id"],
+                "thread_id": row["thread_id"],
+                "message_id_header": ledger["message_id_header"],
+                "created_at": utcnow(),
+            },
+        )
+    return {
+        "emailId": sent["emailId"],
+        "message": transactional.QUEUED_MESSAGE,
+        "status": "QUEUED",
+        "totalRecipients": sent["totalRecipients"],
+    }
 
 
 def parse_date(value: str | None, field: str) -> datetime | None:

@@ -76,13 +76,20 @@ def _parse(raw: bytes) -> rules.ParsedMail | None:
         return None
 
 
-async def receive(db: Database, settings: Settings, envelope: Envelope, raw: bytes,
-                  routes: list[Route]) -> list[str]:
+async def receive(
+    db: Database, settings: Settings, envelope: Envelope, raw: bytes, routes: list[Route]
+) -> list[str]:
     """Store one delivery for each project among `routes`; the stored message ids."""
     parsed = await asyncio.to_thread(_parse, raw)
     verdicts = await asyncio.to_thread(
-        mailauth.verdicts, raw, ip=envelope.client_ip, mail_from=envelope.mail_from, helo=envelope.helo,
-        from_domain=parsed.from_domain if parsed else "", resolver_address=settings.dns_resolver)
+        mailauth.verdicts,
+        raw,
+        ip=envelope.client_ip,
+        mail_from=envelope.mail_from,
+        helo=envelope.helo,
+        from_domain=parsed.from_domain if parsed else "",
+        resolver_address=settings.dns_resolver,
+    )
     by_project: dict[str, list[Route]] = {}
     for r in routes:
         by_project.setdefault(r.project_id, []).append(r)
@@ -93,15 +100,25 @@ async def receive(db: Database, settings: Settings, envelope: Envelope, raw: byt
     return stored
 
 
-async def _store(conn, project_id: str, routes: list[Route], envelope: Envelope, raw: bytes,
-                 parsed: rules.ParsedMail | None, verdicts: mailauth.Verdicts) -> str:
+async def _store(
+    conn,
+    project_id: str,
+    routes: list[Route],
+    envelope: Envelope,
+    raw: bytes,
+    parsed: rules.ParsedMail | None,
+    verdicts: mailauth.Verdicts,
+) -> str:
     mail = parsed or rules.ParsedMail()
     message_id, now = ids.new_id(), utcnow()
     match = await store.find_thread(conn, project_id, mail.thread_refs())
     status = _status(parsed, routes)
     row = _message_row(message_id, project_id, routes, envelope, raw, mail, verdicts, status, now)
-    row.update(thread_id=match.thread_id or message_id, in_reply_to_email_id=match.email_id,
-               in_reply_to_inbound_id=match.inbound_id)
+    row.update(
+        thread_id=match.thread_id or message_id,
+        in_reply_to_email_id=match.email_id,
+        in_reply_to_inbound_id=match.inbound_id,
+    )
     attachments = [_attachment_row(message_id, i, a) for i, a in enumerate(mail.attachments)]
     await store.insert_message(conn, row, attachments)
     if status == rules.PROCESSED:
@@ -115,35 +132,88 @@ def _status(parsed: rules.ParsedMail | None, routes: list[Route]) -> str:
     return rules.PROCESSED if any(r.verified for r in routes) else rules.BLOCKED_UNVERIFIED
 
 
-def _message_row(message_id: str, project_id: str, routes: list[Route], envelope: Envelope, raw: bytes,
-                 mail: rules.ParsedMail, verdicts: mailauth.Verdicts, status: str, now) -> dict:
+def _message_row(
+    message_id: str,
+    project_id: str,
+    routes: list[Route],
+    envelope: Envelope,
+    raw: bytes,
+    mail: rules.ParsedMail,
+    verdicts: mailauth.Verdicts,
+    status: str,
+    now,
+) -> dict:
     return {
-        "id": message_id, "project_id": project_id, "domain_name": routes[0].domain_name,
-        "message_id_header": mail.message_id, "from_email": mail.from_email, "from_name": mail.from_name,
-        "addresses": mail.addresses, "subject": mail.subject, "text_body": mail.text, "html_body": mail.html,
-        "headers": mail.headers, "status": status, "in_reply_to": mail.in_reply_to,
-        "verdicts": {"spf": verdicts.spf, "dkim": verdicts.dkim, "dmarc": verdicts.dmarc,
-                     "spam": NO_VERDICT, "virus": NO_VERDICT},
-        "envelope": {"mailFrom": envelope.mail_from, "rcptTo": [a for a in envelope.rcpt_tos
-                                                               if a.rpartition("@")[2].lower() in
-                                                               {r.domain_name for r in routes}],
-                     "clientIp": envelope.client_ip, "helo": envelope.helo},
-        "size": len(raw), "raw": raw, "received_at": now,
+        "id": message_id,
+        "project_id": project_id,
+        "domain_name": routes[0].domain_name,
+        "message_id_header": mail.message_id,
+        "from_email": mail.from_email,
+        "from_name": mail.from_name,
+        "addresses": mail.addresses,
+        "subject": mail.subject,
+        "text_body": mail.text,
+        "html_body": mail.html,
+        "headers": mail.headers,
+        "status": status,
+        "in_reply_to": mail.in_reply_to,
+        "verdicts": {
+            "spf": verdicts.spf,
+            "dkim": verdicts.dkim,
+            "dmarc": verdicts.dmarc,
+            "spam": NO_VERDICT,
+            "virus": NO_VERDICT,
+        },
+        "envelope": {
+            "mailFrom": envelope.mail_from,
+            "rcptTo": [
+                a
+                for a in envelope.rcpt_tos
+                if a.rpartition("@")[2].lower() in {r.domain_name for r in routes}
+            ],
+            "clientIp": envelope.client_ip,
+            "helo": envelope.helo,
+        },
+        "size": len(raw),
+        "raw": raw,
+        "received_at": now,
     }
 
 
 def _attachment_row(message_id: str, position: int, attachment: rules.Attachment) -> dict:
-    return {"id": "att_" + ids.new_id(), "inbound_message_id": message_id, "position": position,
-            "filename": attachment.filename, "content_type": attachment.content_type,
-            "size": len(attachment.content), "content": attachment.content}
+    return {
+        "id": "att_" + ids.new_id(),
+        "inbound_message_id": message_id,
+        "position": position,
+        "filename": attachment.filename,
+        "content_type": attachment.content_type,
+        "size": len(attachment.content),
+        "content": attachment.content,
+    }
 
 
 def _webhook_data(row: dict, attachments: list[dict], match: store.ThreadMatch) -> dict:
     return webhook_rules.received_data(
-        inbound_email_id=row["id"], from_email=row["from_email"], from_name=row["from_name"],
-        to=row["addresses"]["to"], cc=row["addresses"]["cc"], subject=row["subject"],
-        attachments=[{"attachmentId": a["id"], "attachmentIndex": a["position"], "filename": a["filename"],
-                      "contentType": a["content_type"], "size": a["size"]} for a in attachments],
-        spam_verdict=NO_VERDICT, virus_verdict=NO_VERDICT, received_at=row["received_at"],
-        thread_id=match.thread_id, in_reply_to_email_activity_id=match.email_id,
-        in_reply_to_inbound_email_id=match.inbound_id)
+        inbound_email_id=row["id"],
+        from_email=row["from_email"],
+        from_name=row["from_name"],
+        to=row["addresses"]["to"],
+        cc=row["addresses"]["cc"],
+        subject=row["subject"],
+        attachments=[
+            {
+                "attachmentId": a["id"],
+                "attachmentIndex": a["position"],
+                "filename": a["filename"],
+                "contentType": a["content_type"],
+                "size": a["size"],
+            }
+            for a in attachments
+        ],
+        spam_verdict=NO_VERDICT,
+        virus_verdict=NO_VERDICT,
+        received_at=row["received_at"],
+        thread_id=match.thread_id,
+        in_reply_to_email_activity_id=match.email_id,
+        in_reply_to_inbound_email_id=match.inbound_id,
+    )

@@ -30,19 +30,39 @@ LIST_NOT_FOUND = "CONTACT_LIST_NOT_FOUND"
 def present_list(row: dict | None, count: int) -> dict:
     """AutoSend's list object (row None: the virtual "All Contacts" list)."""
     if row is None:
-        return {"id": GLOBAL_CONTACT_LIST, "name": store.GLOBAL_NAME, "description": "Every contact of the project",
-                "type": "list", "contactCount": count, "filterCriteria": None, "parentId": None,
-                "createdAt": None, "updatedAt": None}
+        return {
+            "id": GLOBAL_CONTACT_LIST,
+            "name": store.GLOBAL_NAME,
+            "description": "Every contact of the project",
+            "type": "list",
+            "contactCount": count,
+            "filterCriteria": None,
+            "parentId": None,
+            "createdAt": None,
+            "updatedAt": None,
+        }
     return {
-        "id": row["id"], "name": row["name"], "description": row["description"], "type": row["type"],
-        "contactCount": count, "filterCriteria": row["filter_criteria"] if row["type"] == "segment" else None,
-        "parentId": row["parent_id"], "createdAt": iso(row["created_at"]), "updatedAt": iso(row["updated_at"]),
+        "id": row["id"],
+        "name": row["name"],
+        "description": row["description"],
+        "type": row["type"],
+        "contactCount": count,
+        "filterCriteria": row["filter_criteria"] if row["type"] == "segment" else None,
+        "parentId": row["parent_id"],
+        "createdAt": iso(row["created_at"]),
+        "updatedAt": iso(row["updated_at"]),
     }
 
 
 def present_member(row: dict) -> dict:
-    return {"id": row["id"], "email": row["email"], "firstName": row["first_name"], "lastName": row["last_name"],
-            "createdAt": iso(row["created_at"]), "updatedAt": iso(row["updated_at"])}
+    return {
+        "id": row["id"],
+        "email": row["email"],
+        "firstName": row["first_name"],
+        "lastName": row["last_name"],
+        "createdAt": iso(row["created_at"]),
+        "updatedAt": iso(row["updated_at"]),
+    }
 
 
 async def _target(conn: AsyncConnection, project_id: str, list_id: str) -> dict | None:
@@ -56,12 +76,16 @@ async def _target(conn: AsyncConnection, project_id: str, list_id: str) -> dict 
 
 
 async def list_lists(db: Database, project_id: str, kind: str | None) -> list[dict]:
-    """"All Contacts" first (a list: left out when only segments are asked for), then the
+    """ "All Contacts" first (a list: left out when only segments are asked for), then the
     project's lists and segments with their counts."""
     async with db.read() as conn:
         rows = await store.list_rows(conn, project_id, kind)
         counts = await store.contact_counts(conn, project_id, rows)
-        everyone = [] if kind == "segment" else [present_list(None, await store.contact_count(conn, project_id, None))]
+        everyone = (
+            []
+            if kind == "segment"
+            else [present_list(None, await store.contact_count(conn, project_id, None))]
+        )
     return everyone + [present_list(r, counts[r["id"]]) for r in rows]
 
 
@@ -105,9 +129,18 @@ async def create_list(db: Database, project_id: str, new: NewList) -> dict:
             if parent is None or parent["type"] != "segment":
                 raise InvalidInput.field("parentId", "parentId must be a segment of this project")
         now = utcnow()
-        row = {"id": ids.new_id(), "project_id": project_id, "name": new.name, "description": new.description,
-               "type": new.type, "filter_criteria": new.filter_criteria, "parent_id": new.parent_id,
-               "created_at": now, "updated_at": now, "deleted_at": None}
+        row = {
+            "id": ids.new_id(),
+            "project_id": project_id,
+            "name": new.name,
+            "description": new.description,
+            "type": new.type,
+            "filter_criteria": new.filter_criteria,
+            "parent_id": new.parent_id,
+            "created_at": now,
+            "updated_at": now,
+            "deleted_at": None,
+        }
         await store.insert_list(conn, row)
         return present_list(row, await store.contact_count(conn, project_id, row))
 
@@ -122,8 +155,12 @@ async def update_segment(db: Database, project_id: str, list_id: str, changed: N
             raise InvalidOperation("Only a segment's conditions can be edited", code="NOT_A_SEGMENT")
         if await store.name_taken(conn, project_id, changed.name, other_than=list_id):
             raise InvalidInput.field("name", "a list or segment with this name already exists")
-        values = {"name": changed.name, "description": changed.description,
-                  "filter_criteria": changed.filter_criteria, "updated_at": utcnow()}
+        values = {
+            "name": changed.name,
+            "description": changed.description,
+            "filter_criteria": changed.filter_criteria,
+            "updated_at": utcnow(),
+        }
         await store.update_list(conn, project_id, list_id, values)
         row = {**row, **values}
         return present_list(row, await store.contact_count(conn, project_id, row))
@@ -137,12 +174,16 @@ async def delete_list(db: Database, project_id: str, list_id: str) -> dict:
             raise InvalidOperation("All Contacts cannot be deleted", code="CANNOT_DELETE_GLOBAL_CONTACT_LIST")
         shown = present_list(row, await store.contact_count(conn, project_id, row))
         if not await store.soft_delete(conn, project_id, list_id, utcnow()):
-            raise InvalidOperation("The contact list is used by a campaign that has not finished",
-                                   code="CANNOT_DELETE_CONTACT_LIST_IN_USE")
+            raise InvalidOperation(
+                "The contact list is used by a campaign that has not finished",
+                code="CANNOT_DELETE_CONTACT_LIST_IN_USE",
+            )
     return shown
 
 
-async def search_contacts(db: Database, project_id: str, list_id: str, email: str | None, page: Page) -> tuple[list[dict], int]:
+async def search_contacts(
+    db: Database, project_id: str, list_id: str, email: str | None, page: Page
+) -> tuple[list[dict], int]:
     async with db.read() as conn:
         row = await _target(conn, project_id, list_id)
         segment_rows = await segment_store.load_segments(conn, project_id)
@@ -167,9 +208,15 @@ class BulkAddResult:
     created_ids: set[str] = field(default_factory=set)  # not shown: for the automation triggers
 
     def present(self) -> dict:
-        return {"added": self.added, "created": self.created, "alreadyInList": self.already, "errors": self.errors,
-                "validation": {"valid": self.valid, "invalid": self.invalid, "suppressed": self.suppressed},
-                "totalContactsInList": self.total, "contacts": self.contacts}
+        return {
+            "added": self.added,
+            "created": self.created,
+            "alreadyInList": self.already,
+            "errors": self.errors,
+            "validation": {"valid": self.valid, "invalid": self.invalid, "suppressed": self.suppressed},
+            "totalContactsInList": self.total,
+            "contacts": self.contacts,
+        }
 
 
 def _split_emails(emails: list[str], result: BulkAddResult) -> list[str]:
@@ -185,17 +232,32 @@ def _split_emails(emails: list[str], result: BulkAddResult) -> list[str]:
     return list(valid)
 
 
-async def _create_missing(conn: AsyncConnection, project_id: str, emails: list[str], result: BulkAddResult) -> list[dict]:
+async def _create_missing(
+    conn: AsyncConnection, project_id: str, emails: list[str], result: BulkAddResult
+) -> list[dict]:
     known = {c["email"] for c in await store.contacts_by(conn, project_id, emails=emails)}
     now = utcnow()
-    fresh: list[dict[str, Any]] = [{"id": ids.new_id(), "project_id": project_id, "email": e, "custom_fields": {}, "source": "api",
-              "created_at": now, "updated_at": now} for e in emails if e not in known]
+    fresh: list[dict[str, Any]] = [
+        {
+            "id": ids.new_id(),
+            "project_id": project_id,
+            "email": e,
+            "custom_fields": {},
+            "source": "api",
+            "created_at": now,
+            "updated_at": now,
+        }
+        for e in emails
+        if e not in known
+    ]
     await store.insert_new_contacts(conn, fresh)
     result.created, result.created_ids = len(fresh), {c["id"] for c in fresh}
     return await store.contacts_by(conn, project_id, emails=emails)
 
 
-async def _resolve_ids(conn: AsyncConnection, project_id: str, contact_ids: list[str], result: BulkAddResult) -> list[dict]:
+async def _resolve_ids(
+    conn: AsyncConnection, project_id: str, contact_ids: list[str], result: BulkAddResult
+) -> list[dict]:
     wanted = list(dict.fromkeys(contact_ids))
     found = await store.contacts_by(conn, project_id, ids=wanted)
     known = {c["id"] for c in found}
@@ -205,11 +267,15 @@ async def _resolve_ids(conn: AsyncConnection, project_id: str, contact_ids: list
 
 def _writable(row: dict | None, *, action: str) -> None:
     if row is not None and row["type"] == "segment":
-        raise InvalidOperation(f"Contacts cannot be {action} a segment: its members follow its criteria",
-                               code="CONTACT_LIST_IS_SEGMENT")
+        raise InvalidOperation(
+            f"Contacts cannot be {action} a segment: its members follow its criteria",
+            code="CONTACT_LIST_IS_SEGMENT",
+        )
 
 
-async def bulk_add(db: Database, project_id: str, list_id: str, *, emails: list[str], contact_ids: list[str]) -> dict:
+async def bulk_add(
+    db: Database, project_id: str, list_id: str, *, emails: list[str], contact_ids: list[str]
+) -> dict:
     """Add contacts (by email, creating unknown ones, or by id) to a list; report what happened."""
     result = BulkAddResult()
     async with db.write() as conn:
@@ -228,7 +294,9 @@ async def bulk_add(db: Database, project_id: str, list_id: str, *, emails: list[
     return result.present()
 
 
-async def _add_found(conn: AsyncConnection, project_id: str, row: dict | None, found: list[dict], result: BulkAddResult) -> None:
+async def _add_found(
+    conn: AsyncConnection, project_id: str, row: dict | None, found: list[dict], result: BulkAddResult
+) -> None:
     ids_found = [c["id"] for c in found]
     if row is None:
         result.already, result.added = len(found) - result.created, result.created
@@ -239,30 +307,54 @@ async def _add_found(conn: AsyncConnection, project_id: str, row: dict | None, f
     blocked = await suppressed_among(conn, project_id, [c["email"] for c in found], None)
     for contact in found:
         status = "suppressed" if contact["email"] in blocked else "valid"
-        (result.suppressed if status == "suppressed" else result.valid).append({"email": contact["email"], "status": status})
+        (result.suppressed if status == "suppressed" else result.valid).append(
+            {"email": contact["email"], "status": status}
+        )
 
 
 async def _describe_contacts(conn: AsyncConnection, project_id: str, found: list[dict]) -> list[dict]:
     contact_ids = [c["id"] for c in found]
     list_ids = await store.list_ids_of(conn, contact_ids)
     segment_ids = await segment_store.segment_ids_for_contacts(conn, project_id, contact_ids)
-    return [{"id": c["id"], "email": c["email"], "createdAt": iso(c["created_at"]), "updatedAt": iso(c["updated_at"]),
-             "projectId": c["project_id"], "listIds": list_ids[c["id"]], "segmentIds": segment_ids[c["id"]]}
-            for c in found]
+    return [
+        {
+            "id": c["id"],
+            "email": c["email"],
+            "createdAt": iso(c["created_at"]),
+            "updatedAt": iso(c["updated_at"]),
+            "projectId": c["project_id"],
+            "listIds": list_ids[c["id"]],
+            "segmentIds": segment_ids[c["id"]],
+        }
+        for c in found
+    ]
 
 
-async def remove_contacts(db: Database, project_id: str, list_id: str, *, emails: list[str], contact_ids: list[str]) -> dict:
+async def remove_contacts(
+    db: Database, project_id: str, list_id: str, *, emails: list[str], contact_ids: list[str]
+) -> dict:
     """Take contacts out of a plain list: {removed, notInList, errors}."""
     async with db.write() as conn:
         row = await _target(conn, project_id, list_id)
         if row is None:
-            raise InvalidOperation("Contacts cannot be removed from All Contacts", code="CANNOT_MODIFY_GLOBAL_CONTACT_LIST")
+            raise InvalidOperation(
+                "Contacts cannot be removed from All Contacts", code="CANNOT_MODIFY_GLOBAL_CONTACT_LIST"
+            )
         _writable(row, action="removed from")
-        wanted = list(dict.fromkeys(key_of(e) for e in emails)) if emails else list(dict.fromkeys(contact_ids))
-        found = await store.contacts_by(conn, project_id, emails=wanted) if emails else \
-            await store.contacts_by(conn, project_id, ids=wanted)
+        wanted = (
+            list(dict.fromkeys(key_of(e) for e in emails)) if emails else list(dict.fromkeys(contact_ids))
+        )
+        found = (
+            await store.contacts_by(conn, project_id, emails=wanted)
+            if emails
+            else await store.contacts_by(conn, project_id, ids=wanted)
+        )
         key = "email" if emails else "id"
         known = {c[key] for c in found}
-        errors = [{("email" if emails else "contactId"): w, "error": "Contact not found"} for w in wanted if w not in known]
+        errors = [
+            {("email" if emails else "contactId"): w, "error": "Contact not found"}
+            for w in wanted
+            if w not in known
+        ]
         removed = await store.remove_members(conn, row["id"], [c["id"] for c in found])
     return {"removed": removed, "notInList": len(found) - removed, "errors": errors}

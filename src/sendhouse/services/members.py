@@ -15,8 +15,12 @@ from sendhouse.store.db import Database
 
 
 def _present(row: dict) -> dict:
-    return {"id": row["id"], "email": row["email"], "joinedAt": iso(row["joined_at"]),
-            "lastLoginAt": iso(row["last_login_at"])}
+    return {
+        "id": row["id"],
+        "email": row["email"],
+        "joinedAt": iso(row["joined_at"]),
+        "lastLoginAt": iso(row["last_login_at"]),
+    }
 
 
 async def list_members(db: Database, project_id: str) -> list[dict]:
@@ -58,7 +62,9 @@ async def reset_password(db: Database, project_id: str, user_id: str) -> tuple[d
 async def remove(db: Database, project_id: str, user_id: str, *, acting_user_id: str) -> dict:
     """Take a member out of the project (their account stays; other projects keep them)."""
     if user_id == acting_user_id:
-        raise InvalidOperation("You cannot remove yourself; ask another member", code="CANNOT_REMOVE_YOURSELF")
+        raise InvalidOperation(
+            "You cannot remove yourself; ask another member", code="CANNOT_REMOVE_YOURSELF"
+        )
     async with db.write() as conn:
         member = await _member(conn, project_id, user_id)
         await store.remove_member(conn, user_id, project_id)

@@ -17,5 +17,8 @@ class LedgerCounts:
 
 async def ledger_counts(db: Database) -> LedgerCounts:
     async with db.read() as conn:
-        return LedgerCounts(await store.messages_by_status(conn), await store.feedback_counts(conn),
-                            await store.pending_by_campaign(conn))
+        return LedgerCounts(
+            await store.messages_by_status(conn),
+            await store.feedback_counts(conn),
+            await store.pending_by_campaign(conn),
+        )

@@ -22,13 +22,19 @@ def campaign_rates(item: dict) -> dict:
     """Sent, opened and clicked of a listed campaign with the open and click rates (of delivered)."""
     found = item.get("metrics") or {}
     delivered = found.get("delivered", 0)
-    return {"sent": found.get("sent", 0), "opened": found.get("opened", 0), "clicked": found.get("clicked", 0),
-            "openRate": rules.rate(found.get("opened", 0), delivered),
-            "clickRate": rules.rate(found.get("clicked", 0), delivered)}
+    return {
+        "sent": found.get("sent", 0),
+        "opened": found.get("opened", 0),
+        "clicked": found.get("clicked", 0),
+        "openRate": rules.rate(found.get("opened", 0), delivered),
+        "clickRate": rules.rate(found.get("clicked", 0), delivered),
+    }
 
 
 async def recent_campaigns(db: Database, project_id: str, size: int = RECENT) -> list[dict]:
-    found = await campaign_service.list_campaigns(db, project_id, CampaignFilter(), Page(1, size), include_counts=True)
+    found = await campaign_service.list_campaigns(
+        db, project_id, CampaignFilter(), Page(1, size), include_counts=True
+    )
     return [{**c, "numbers": campaign_rates(c)} for c in found["campaigns"]]
 
 
@@ -37,10 +43,15 @@ async def _growth(conn, project_id: str, now: datetime) -> dict:
     weeks = []
     for back in range(4, 0, -1):
         start, end = now - timedelta(days=7 * back), now - timedelta(days=7 * (back - 1))
-        weeks.append({"start": iso(start), "added": await store.contacts_between(conn, project_id, start, end)})
+        weeks.append(
+            {"start": iso(start), "added": await store.contacts_between(conn, project_id, start, end)}
+        )
     since = now - timedelta(days=WINDOW_DAYS)
-    return {"total": await store.contacts_between(conn, project_id, None, now),
-            "added": await store.contacts_between(conn, project_id, since, now), "weeks": weeks}
+    return {
+        "total": await store.contacts_between(conn, project_id, None, now),
+        "added": await store.contacts_between(conn, project_id, since, now),
+        "weeks": weeks,
+    }
 
 
 async def overview(db: Database, project_id: str) -> dict:
@@ -51,5 +62,13 @@ async def overview(db: Database, project_id: str) -> dict:
         events = await store.events_since(conn, project_id, now - timedelta(days=WINDOW_DAYS))
         domains = await store.unverified_domains(conn, project_id)
         paused = await store.auto_paused_campaigns(conn, project_id)
-    return {"recent": recent, "growth": growth, "events": events, "days": WINDOW_DAYS,
-            "attention": {"domains": domains, "paused": [{**p, "paused_at": iso(p["paused_at"])} for p in paused]}}
+    return {
+        "recent": recent,
+        "growth": growth,
+        "events": events,
+        "days": WINDOW_DAYS,
+        "attention": {
+            "domains": domains,
+            "paused": [{**p, "paused_at": iso(p["paused_at"])} for p in paused],
+        },
+    }

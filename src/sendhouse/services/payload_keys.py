@@ -107,7 +107,9 @@ class PayloadKeys:
     async def _load(self) -> None:
         async with self.db.read() as conn:
             rows = await kv.texts_with_prefix(conn, PREFIX)
-        self._keys = {key.removeprefix(PREFIX): self._open(key.removeprefix(PREFIX), text) for key, text in rows}
+        self._keys = {
+            key.removeprefix(PREFIX): self._open(key.removeprefix(PREFIX), text) for key, text in rows
+        }
 
     def _open(self, kid: str, sealed: str) -> RSAKey:
         pem = secrets_box.open_sealed(self.settings, sealed)

@@ -59,8 +59,14 @@ async def _new_organization(conn, name: str) -> str:
     return org_id
 
 
-async def create_project_in(conn, *, name: str, domain: str | None = None, region_key: str | None = None,
-                            organization_id: str | None = None) -> dict:
+async def create_project_in(
+    conn,
+    *,
+    name: str,
+    domain: str | None = None,
+    region_key: str | None = None,
+    organization_id: str | None = None,
+) -> dict:
     """Create a project inside an open transaction (and everything a new project starts with), in
     `organization_id`, or in a new organization of its own."""
     name = (name or "").strip()
@@ -70,9 +76,15 @@ async def create_project_in(conn, *, name: str, domain: str | None = None, regio
         raise InvalidInput.field("regionKey", f"must be one of {', '.join(REGIONS)}")
     now = utcnow()
     row = {
-        "id": ids.new_id(), "organization_id": organization_id or await _new_organization(conn, name), "name": name,
-        "domain": domain, "region_key": region_key or "us-east-1", "tracking_open": True,
-        "tracking_click": True, "created_at": now, "updated_at": now,
+        "id": ids.new_id(),
+        "organization_id": organization_id or await _new_organization(conn, name),
+        "name": name,
+        "domain": domain,
+        "region_key": region_key or "us-east-1",
+        "tracking_open": True,
+        "tracking_click": True,
+        "created_at": now,
+        "updated_at": now,
     }
     await store.insert_project(conn, row)
     await create_global_group(conn, row)
@@ -80,12 +92,19 @@ async def create_project_in(conn, *, name: str, domain: str | None = None, regio
     return row
 
 
-async def create_project(db: Database, *, name: str, domain: str | None = None, region_key: str | None = None,
-                         organization_id: str | None = None) -> dict:
+async def create_project(
+    db: Database,
+    *,
+    name: str,
+    domain: str | None = None,
+    region_key: str | None = None,
+    organization_id: str | None = None,
+) -> dict:
     """Create a project (in a new organization unless one is given)."""
     async with db.write() as conn:
-        return await create_project_in(conn, name=name, domain=domain, region_key=region_key,
-                                       organization_id=organization_id)
+        return await create_project_in(
+            conn, name=name, domain=domain, region_key=region_key, organization_id=organization_id
+        )
 
 
 async def list_projects(db: Database, principal: Principal) -> list[dict]:
@@ -96,8 +115,11 @@ async def list_projects(db: Database, principal: Principal) -> list[dict]:
 def check_project_id(project_id: str) -> None:
     """A project id is 24 hex characters; anything else is AutoSend's 400 VALIDATION_ERROR."""
     if not ids.is_object_id(project_id.lower()):
-        raise InvalidInput("Invalid project ID", code="VALIDATION_ERROR",
-                           details=[{"field": "projectId", "message": "Invalid project ID"}])
+        raise InvalidInput(
+            "Invalid project ID",
+            code="VALIDATION_ERROR",
+            details=[{"field": "projectId", "message": "Invalid project ID"}],
+        )
 
 
 async def get_project(db: Database, principal: Principal, project_id: str) -> dict:
@@ -116,7 +138,9 @@ async def delete_project(db: Database, principal: Principal, project_id: str) ->
         if await store.get_project(conn, project_id, principal.organization_id) is None:
             raise NotFound("Project not found", code="PROJECT_NOT_FOUND")
         if await store.count_projects(conn, principal.organization_id) <= 1:
-            raise InvalidOperation("The last project cannot be deleted", code="LAST_PROJECT_CANNOT_BE_DELETED")
+            raise InvalidOperation(
+                "The last project cannot be deleted", code="LAST_PROJECT_CANNOT_BE_DELETED"
+            )
         await store.soft_delete_project(conn, project_id, utcnow())
     _principals.clear()
 
@@ -130,8 +154,14 @@ async def resolve_project(db: Database, name_or_id: str) -> dict:
     return row
 
 
-async def create_api_key(db: Database, *, project_id: str, account: bool = False, name: str = "",
-                         expires_at: datetime | None = None) -> tuple[dict, str]:
+async def create_api_key(
+    db: Database,
+    *,
+    project_id: str,
+    account: bool = False,
+    name: str = "",
+    expires_at: datetime | None = None,
+) -> tuple[dict, str]:
     """Create a key for a project (or an account key for its organization), valid until `expires_at`
     when given. The secret is returned once."""
     if expires_at is not None and expires_at <= utcnow():
@@ -142,9 +172,14 @@ async def create_api_key(db: Database, *, project_id: str, account: bool = False
         if project is None:
             raise NotFound("Project not found", code="PROJECT_NOT_FOUND")
         row = {
-            "id": ids.new_id(), "organization_id": project["organization_id"],
-            "project_id": None if account else project_id, "kind": "account" if account else "project",
-            "key_hash": ids.hash_api_key(secret), "prefix": secret[:8], "name": name, "created_at": utcnow(),
+            "id": ids.new_id(),
+            "organization_id": project["organization_id"],
+            "project_id": None if account else project_id,
+            "kind": "account" if account else "project",
+            "key_hash": ids.hash_api_key(secret),
+            "prefix": secret[:8],
+            "name": name,
+            "created_at": utcnow(),
             "expires_at": expires_at,
         }
         await store.insert_api_key(conn, row)

@@ -28,24 +28,46 @@ DESCRIPTION_MAX = 500
 def present_property(row: dict) -> dict:
     """AutoSend's contact property object (with the legacy fieldName/fieldType names too)."""
     return {
-        "id": row["id"], "name": row["name"], "type": row["type"], "fieldName": row["name"],
-        "fieldType": row["type"], "description": row["description"], "defaultValue": row["default_value"],
-        "isReserved": False, "createdAt": iso(row["created_at"]), "updatedAt": iso(row["updated_at"]),
+        "id": row["id"],
+        "name": row["name"],
+        "type": row["type"],
+        "fieldName": row["name"],
+        "fieldType": row["type"],
+        "description": row["description"],
+        "defaultValue": row["default_value"],
+        "isReserved": False,
+        "createdAt": iso(row["created_at"]),
+        "updatedAt": iso(row["updated_at"]),
     }
 
 
 def present_custom_field(row: dict) -> dict:
     """The deprecated /custom-fields object."""
     return {
-        "id": row["id"], "fieldName": row["name"], "fieldType": row["type"], "description": row["description"],
-        "defaultValue": row["default_value"], "projectId": row["project_id"],
-        "createdAt": iso(row["created_at"]), "updatedAt": iso(row["updated_at"]),
+        "id": row["id"],
+        "fieldName": row["name"],
+        "fieldType": row["type"],
+        "description": row["description"],
+        "defaultValue": row["default_value"],
+        "projectId": row["project_id"],
+        "createdAt": iso(row["created_at"]),
+        "updatedAt": iso(row["updated_at"]),
     }
 
 
 def _builtin(name: str, kind: str) -> dict:
-    return {"id": name, "name": name, "type": kind, "fieldName": name, "fieldType": kind, "description": None,
-            "defaultValue": None, "isReserved": True, "createdAt": None, "updatedAt": None}
+    return {
+        "id": name,
+        "name": name,
+        "type": kind,
+        "fieldName": name,
+        "fieldType": kind,
+        "description": None,
+        "defaultValue": None,
+        "isReserved": True,
+        "createdAt": None,
+        "updatedAt": None,
+    }
 
 
 async def list_properties(db: Database, project_id: str, *, include_reserved: bool = True) -> list[dict]:
@@ -67,17 +89,34 @@ def _check_new(name: Any, kind: Any, description: Any, default: Any, fields: tup
     if description is not None and (not isinstance(description, str) or len(description) > DESCRIPTION_MAX):
         raise InvalidInput.field("description", f"must be a string of at most {DESCRIPTION_MAX} characters")
     if default is not None and typed_value(kind, default)[1]:
-        raise InvalidInput.field("defaultValue", f"{typed_value(kind, default)[1]} (the property is a {kind})")
+        raise InvalidInput.field(
+            "defaultValue", f"{typed_value(kind, default)[1]} (the property is a {kind})"
+        )
 
 
-async def create_property(db: Database, project_id: str, *, name: Any, kind: Any, description: Any = None,
-                          default: Any = None, legacy: bool = False) -> dict:
+async def create_property(
+    db: Database,
+    project_id: str,
+    *,
+    name: Any,
+    kind: Any,
+    description: Any = None,
+    default: Any = None,
+    legacy: bool = False,
+) -> dict:
     """Create a property; names are unique per project ignoring case (409 otherwise)."""
     _check_new(name, kind, description, default, ("fieldName", "fieldType") if legacy else ("name", "type"))
     now = utcnow()
-    row = {"id": ids.new_id(), "project_id": project_id, "name": name, "type": kind, "description": description,
-           "default_value": None if default is None else typed_value(kind, default)[0],
-           "created_at": now, "updated_at": now}
+    row = {
+        "id": ids.new_id(),
+        "project_id": project_id,
+        "name": name,
+        "type": kind,
+        "description": description,
+        "default_value": None if default is None else typed_value(kind, default)[0],
+        "created_at": now,
+        "updated_at": now,
+    }
     async with db.write() as conn:
         if await store.name_taken(conn, project_id, name) or not await store.insert_property(conn, row):
             code = "CUSTOM_FIELD_ALREADY_EXISTS" if legacy else "CONTACT_PROPERTY_ALREADY_EXISTS"

@@ -35,5 +35,6 @@ def open_sealed(settings: Settings, token: str) -> str:
     try:
         return _fernet(settings.resolved_secret_key()).decrypt(token.encode("ascii")).decode()
     except (InvalidToken, ValueError):
-        raise AppError("A stored secret could not be decrypted (was the secret key changed?)",
-                       code="SECRET_UNREADABLE") from None
+        raise AppError(
+            "A stored secret could not be decrypted (was the secret key changed?)", code="SECRET_UNREADABLE"
+        ) from None

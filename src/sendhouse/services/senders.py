@@ -15,7 +15,12 @@ NEEDS_VERIFIED_DOMAIN = "A verified domain is required before adding an authenti
 
 def present_sender(row: dict) -> dict:
     """AutoSend's sender object (`replyTo` is "" when unset)."""
-    return {"id": row["id"], "email": row["email"], "name": row["name"] or "", "replyTo": row["reply_to"] or ""}
+    return {
+        "id": row["id"],
+        "email": row["email"],
+        "name": row["name"] or "",
+        "replyTo": row["reply_to"] or "",
+    }
 
 
 def domain_candidates(email: str) -> list[str]:
@@ -35,8 +40,11 @@ def needs_verified_domain(email: str, *, field: str, message: str | None = None)
     """AutoSend's refusal of an address whose domain is not a VERIFIED domain of the project."""
     domain = email.rpartition("@")[2]
     text = message or f"A verified domain is required before sending from {domain}"
-    return InvalidOperation(text, code="VERIFIED_DOMAIN_REQUIRED",
-                            details=[{"field": field, "message": f"{domain} is not a verified domain of this project"}])
+    return InvalidOperation(
+        text,
+        code="VERIFIED_DOMAIN_REQUIRED",
+        details=[{"field": field, "message": f"{domain} is not a verified domain of this project"}],
+    )
 
 
 async def require_verified(conn, project_id: str, email: str, *, field: str = "from.email") -> None:
@@ -51,20 +59,36 @@ async def check_from_allowed(conn, settings: Settings, project_id: str, email: s
         await require_verified(conn, project_id, email)
 
 
-async def create_sender(db: Database, settings: Settings, project_id: str, *, email: str,
-                        name: str | None = None, reply_to: str | None = None) -> dict:
+async def create_sender(
+    db: Database,
+    settings: Settings,
+    project_id: str,
+    *,
+    email: str,
+    name: str | None = None,
+    reply_to: str | None = None,
+) -> dict:
     """Add an authenticated sender; 409 when the project already has this address."""
     email = emails.key(email, "email")
     reply_to = emails.normalized(reply_to, "replyTo") if reply_to else None
     now = utcnow()
-    row = {"id": ids.new_id(), "project_id": project_id, "email": email, "name": name or None,
-           "reply_to": reply_to, "created_at": now, "updated_at": now}
+    row = {
+        "id": ids.new_id(),
+        "project_id": project_id,
+        "email": email,
+        "name": name or None,
+        "reply_to": reply_to,
+        "created_at": now,
+        "updated_at": now,
+    }
     async with db.write() as conn:
         if settings.verified_domain_required() and not await _has_verified_domain(conn, project_id, email):
             raise needs_verified_domain(email, field="email", message=NEEDS_VERIFIED_DOMAIN)
         if not await store.insert_sender(conn, row):
-            raise Conflict("An authenticated sender with this email already exists",
-                           code="AUTHENTICATED_SENDER_ALREADY_EXISTS")
+            raise Conflict(
+                "An authenticated sender with this email already exists",
+                code="AUTHENTICATED_SENDER_ALREADY_EXISTS",
+            )
     return {"sender": present_sender(row), "projectId": project_id}
 
 
@@ -92,5 +116,7 @@ async def delete_sender(db: Database, project_id: str, sender_id: str) -> None:
             return
         if await store.get_sender(conn, project_id, sender_id) is None:
             raise _not_found()
-    raise InvalidOperation("This authenticated sender is used in templates or campaigns that are not finished",
-                           code="AUTHENTICATED_SENDER_IN_USE")
+    raise InvalidOperation(
+        "This authenticated sender is used in templates or campaigns that are not finished",
+        code="AUTHENTICATED_SENDER_IN_USE",
+    )

@@ -47,8 +47,9 @@ def retry_delay(attempt: int, base: float, rng: random.Random | None = None) -> 
     return min(MAX_RETRY_DELAY, base * (2 ** max(0, attempt - 1))) * jitter
 
 
-async def housekeep(db: Database, now: datetime, *, me: str | None = None,
-                    orphan_after: float = 3600.0) -> tuple[int, int]:
+async def housekeep(
+    db: Database, now: datetime, *, me: str | None = None, orphan_after: float = 3600.0
+) -> tuple[int, int]:
     """(leased rows taken back, deferred rows now due), both returned to queued. Leases are taken
     back from workers that are gone (their liveness lock is free), never from a live worker unless
     its lease ran out more than `orphan_after` seconds ago (it lost track of the rows)."""
@@ -56,8 +57,9 @@ async def housekeep(db: Database, now: datetime, *, me: str | None = None,
         owners = await ledger.lease_owners(conn)
     dead = await db.fence.dead_owners(owners - {me})
     async with db.write() as conn:
-        expired = await ledger.expire_leases(conn, now, dead=dead,
-                                             orphaned_before=now - timedelta(seconds=orphan_after))
+        expired = await ledger.expire_leases(
+            conn, now, dead=dead, orphaned_before=now - timedelta(seconds=orphan_after)
+        )
         return expired, await ledger.promote_deferred(conn, now)
 
 
@@ -73,8 +75,14 @@ class Plan:
     cancel: list[str]
 
 
-def plan_outcomes(outcomes: list[Outcome], *, max_attempts: int, retry_base: float, now: datetime,
-                  rng: random.Random | None = None) -> Plan:
+def plan_outcomes(
+    outcomes: list[Outcome],
+    *,
+    max_attempts: int,
+    retry_base: float,
+    now: datetime,
+    rng: random.Random | None = None,
+) -> Plan:
     """Sort outcomes into sent / deferred / failed / released rows (pure)."""
     plan = Plan([], [], [], [], [], [])
     for item in outcomes:
@@ -96,8 +104,9 @@ def _plan_one(plan: Plan, item: Outcome, max_attempts: int, retry_base: float, n
         plan.failed.append({"row_id": row["id"], "error": _reply(result), "response": _reply(result)})
     else:
         delay = retry_delay(row["attempts"] + 1, retry_base, rng)
-        plan.deferred.append({"row_id": row["id"], "error": _reply(result),
-                              "retry_at": now + timedelta(seconds=delay)})
+        plan.deferred.append(
+            {"row_id": row["id"], "error": _reply(result), "retry_at": now + timedelta(seconds=delay)}
+        )
 
 
 def _reply(result: SendResult) -> str:
@@ -105,8 +114,16 @@ def _reply(result: SendResult) -> str:
     return text.strip()[:1000]
 
 
-async def record_outcomes(db: Database, outcomes: list[Outcome], *, max_attempts: int, retry_base: float,
-                          now: datetime, worker: str, refund: tuple[str, float] | None = None) -> Plan:
+async def record_outcomes(
+    db: Database,
+    outcomes: list[Outcome],
+    *,
+    max_attempts: int,
+    retry_base: float,
+    now: datetime,
+    worker: str,
+    refund: tuple[str, float] | None = None,
+) -> Plan:
     """Commit a batch's results in one transaction (after the relay answered, never before), their
     fates through services/feedback.record. refund: the send-rate bucket (key, burst) the batch's
     tokens came from; rows that never reached the relay (released or cancelled at the gate) give
@@ -118,7 +135,9 @@ async def record_outcomes(db: Database, outcomes: list[Outcome], *, max_attempts
         await ledger.release(conn, plan.cancel, status="cancelled", now=now, worker=worker)
         if refund is not None:
             await kv.give_back(conn, refund[0], len(plan.requeue) + len(plan.cancel), burst=refund[1])
-    log_outcomes(plan, {item.row["id"]: item.row for item in outcomes})  # after the commit: what really happened
+    log_outcomes(
+        plan, {item.row["id"]: item.row for item in outcomes}
+    )  # after the commit: what really happened
     return plan
 
 
@@ -126,11 +145,16 @@ def fates_of(plan: Plan, outcomes: list[Outcome]) -> list[fates.FateRecord]:
     """The fate records of a plan, in webhook order: sent, deferred, failed, refused at SMTP time."""
     rows = {item.row["id"]: item.row for item in outcomes}
     refused = {item.row["id"] for item in plan.bounced}
-    return [*(fates.Sent(rows[i["row_id"]], response=i["response"]) for i in plan.sent),
-            *(fates.Deferred(rows[i["row_id"]], error=i["error"], retry_at=i["retry_at"]) for i in plan.deferred),
-            *(fates.Failed(rows[i["row_id"]], error=i["error"], response=i["response"]) for i in plan.failed
-              if i["row_id"] not in refused),
-            *(fates.Bounced.at_smtp(item.row, item.result.code, item.result.response) for item in plan.bounced)]
+    return [
+        *(fates.Sent(rows[i["row_id"]], response=i["response"]) for i in plan.sent),
+        *(fates.Deferred(rows[i["row_id"]], error=i["error"], retry_at=i["retry_at"]) for i in plan.deferred),
+        *(
+            fates.Failed(rows[i["row_id"]], error=i["error"], response=i["response"])
+            for i in plan.failed
+            if i["row_id"] not in refused
+        ),
+        *(fates.Bounced.at_smtp(item.row, item.result.code, item.result.response) for item in plan.bounced),
+    ]
 
 
 async def pause_for_relay(db: Database, campaign_ids: list[str], reason: str, now: datetime) -> list[str]:

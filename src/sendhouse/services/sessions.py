@@ -35,8 +35,16 @@ async def start(db: Database, user_id: str) -> str:
 async def _start(conn, user_id: str) -> str:
     token, now = secrets.token_urlsafe(32), utcnow()
     await store.forget_old_sessions(conn, now)  # keeps the table to the sessions still alive
-    await store.insert_session(conn, {"id": ids.new_id(), "user_id": user_id, "token_hash": _hash(token),
-                                      "created_at": now, "expires_at": now + timedelta(days=SESSION_DAYS)})
+    await store.insert_session(
+        conn,
+        {
+            "id": ids.new_id(),
+            "user_id": user_id,
+            "token_hash": _hash(token),
+            "created_at": now,
+            "expires_at": now + timedelta(days=SESSION_DAYS),
+        },
+    )
     return token
 
 
@@ -61,7 +69,9 @@ async def change_password(db: Database, user_id: str, current: str, new: str) ->
     new = user_service.check_password(new)
     async with db.read() as conn:
         row = await store.get_user(conn, user_id)
-    if row is None or not await asyncio.to_thread(user_service.verify_password, row["password_hash"], current):
+    if row is None or not await asyncio.to_thread(
+        user_service.verify_password, row["password_hash"], current
+    ):
         raise Unauthorized("The current password is wrong", code="INVALID_CREDENTIALS")
     hashed = await asyncio.to_thread(user_service.hash_password, new)
     async with db.write() as conn:

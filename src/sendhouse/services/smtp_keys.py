@@ -15,15 +15,28 @@ from sendhouse.store.db import Database
 
 
 def present_key(row: dict) -> dict:
-    return {"id": row["id"], "name": row["name"], "prefix": row["prefix"], "createdAt": iso(row["created_at"]),
-            "lastUsedAt": iso(row["last_used_at"])}
+    return {
+        "id": row["id"],
+        "name": row["name"],
+        "prefix": row["prefix"],
+        "createdAt": iso(row["created_at"]),
+        "lastUsedAt": iso(row["last_used_at"]),
+    }
 
 
 async def create_key(db: Database, *, project_id: str, name: str = "") -> tuple[dict, str]:
     """A new SMTP key of the project; (row, secret) — the secret is not kept."""
     secret = ids.new_api_key(account=False)
-    row = {"id": ids.new_id(), "project_id": project_id, "key_hash": ids.hash_api_key(secret),
-           "prefix": secret[:8], "name": name, "created_at": utcnow(), "last_used_at": None, "revoked_at": None}
+    row = {
+        "id": ids.new_id(),
+        "project_id": project_id,
+        "key_hash": ids.hash_api_key(secret),
+        "prefix": secret[:8],
+        "name": name,
+        "created_at": utcnow(),
+        "last_used_at": None,
+        "revoked_at": None,
+    }
     async with db.write() as conn:
         if await project_store.get_project(conn, project_id) is None:
             raise NotFound("Project not found", code="PROJECT_NOT_FOUND")

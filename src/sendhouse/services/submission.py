@@ -60,7 +60,9 @@ class GroupCommit:
                 results = [error] * len(group)
             for item, result in zip(group, results, strict=True):
                 if not item.done.done():
-                    item.done.set_exception(result) if isinstance(result, Exception) else item.done.set_result(result)
+                    item.done.set_exception(result) if isinstance(
+                        result, Exception
+                    ) else item.done.set_result(result)
 
     async def _write(self, group: list[_Pending]) -> list:
         """One transaction for the group: each project's messages with one insert."""
@@ -71,7 +73,8 @@ class GroupCommit:
         async with self.db.write() as conn:
             for project_id, positions in by_project.items():
                 done = await transactional.queue_checked_mails(
-                    conn, self.settings, project_id, [(group[i].mail, group[i].message_id) for i in positions])
+                    conn, self.settings, project_id, [(group[i].mail, group[i].message_id) for i in positions]
+                )
                 for i, result in zip(positions, done, strict=True):
                     results[i] = result
         return results
@@ -80,11 +83,21 @@ class GroupCommit:
 def _checked(raw: bytes, mail_from: str, rcpts: list[str]) -> tuple[dict, str | None]:
     """The checked send request of a raw message, and the Message-ID to keep (pure CPU work)."""
     parsed = inbound_mail.parse(raw)
-    return mail_rules.check_send(submitted.send_request(parsed, mail_from, rcpts)), submitted.kept_message_id(parsed)
+    return mail_rules.check_send(submitted.send_request(parsed, mail_from, rcpts)), submitted.kept_message_id(
+        parsed
+    )
 
 
-async def submit(db: Database, settings: Settings, project_id: str, *, mail_from: str, rcpts: list[str],
-                 raw: bytes, group: GroupCommit | None = None) -> str:
+async def submit(
+    db: Database,
+    settings: Settings,
+    project_id: str,
+    *,
+    mail_from: str,
+    rcpts: list[str],
+    raw: bytes,
+    group: GroupCommit | None = None,
+) -> str:
     """Queue the message for the envelope recipients; its email id. Raises sendhouse.errors on
     refusal (e.g. InvalidOperation VERIFIED_DOMAIN_REQUIRED), anything else on storage failure."""
     if len(raw) > INLINE_BYTES:
@@ -93,7 +106,9 @@ async def submit(db: Database, settings: Settings, project_id: str, *, mail_from
         mail, message_id = _checked(raw, mail_from, rcpts)
     if group is None:
         async with db.write() as conn:
-            sent = await transactional.queue_checked_mail(conn, settings, project_id, mail, message_id=message_id)
+            sent = await transactional.queue_checked_mail(
+                conn, settings, project_id, mail, message_id=message_id
+            )
     else:
         sent = await group.queue(project_id, mail, message_id)
     return sent["emailId"]

@@ -29,50 +29,95 @@ MAX_CODE_ATTEMPTS = 8
 def present_group(row: dict) -> dict:
     """AutoSend's suppression group object."""
     return {
-        "id": row["id"], "groupId": row["group_code"], "name": row["name"], "description": row["description"],
-        "isGlobal": bool(row["is_global"]), "isActive": bool(row["is_active"]),
-        "isDefault": bool(row.get("is_default")), "suppressionCount": row.get("suppression_count", 0),
-        "createdAt": iso(row["created_at"]), "updatedAt": iso(row["updated_at"]),
+        "id": row["id"],
+        "groupId": row["group_code"],
+        "name": row["name"],
+        "description": row["description"],
+        "isGlobal": bool(row["is_global"]),
+        "isActive": bool(row["is_active"]),
+        "isDefault": bool(row.get("is_default")),
+        "suppressionCount": row.get("suppression_count", 0),
+        "createdAt": iso(row["created_at"]),
+        "updatedAt": iso(row["updated_at"]),
     }
 
 
 def present_entry(row: dict) -> dict:
     return {
-        "id": row["id"], "email": row["email"], "groupId": row["group_code"], "reason": row["reason"],
-        "createdAt": iso(row["created_at"]), "updatedAt": iso(row["updated_at"]),
+        "id": row["id"],
+        "email": row["email"],
+        "groupId": row["group_code"],
+        "reason": row["reason"],
+        "createdAt": iso(row["created_at"]),
+        "updatedAt": iso(row["updated_at"]),
     }
 
 
 def present_group_brief(row: dict) -> dict:
     """The group as listed for one address (POST /suppression-groups/email/entries)."""
-    return {"id": row["group_code"], "name": row["name"], "description": row["description"],
-            "isActive": bool(row["is_active"]), "isGlobal": bool(row["is_global"])}
+    return {
+        "id": row["group_code"],
+        "name": row["name"],
+        "description": row["description"],
+        "isActive": bool(row["is_active"]),
+        "isGlobal": bool(row["is_global"]),
+    }
 
 
-async def _insert_group(conn: AsyncConnection, project_id: str, *, name: str, description: str | None,
-                        is_active: bool, is_global: bool, is_default: bool = False) -> dict:
+async def _insert_group(
+    conn: AsyncConnection,
+    project_id: str,
+    *,
+    name: str,
+    description: str | None,
+    is_active: bool,
+    is_global: bool,
+    is_default: bool = False,
+) -> dict:
     now = utcnow()
     for _ in range(MAX_CODE_ATTEMPTS):
         code = ids.new_group_code()
         if await store.get_group(conn, project_id, code) is None:
             break
-    row = {"id": ids.new_id(), "project_id": project_id, "group_code": code, "name": name, "description": description,
-           "is_global": is_global, "is_active": is_active, "is_default": is_default,
-           "created_at": now, "updated_at": now}
+    row = {
+        "id": ids.new_id(),
+        "project_id": project_id,
+        "group_code": code,
+        "name": name,
+        "description": description,
+        "is_global": is_global,
+        "is_active": is_active,
+        "is_default": is_default,
+        "created_at": now,
+        "updated_at": now,
+    }
     await store.insert_group(conn, row)
     return {**row, "suppression_count": 0}
 
 
 async def create_global_group(conn: AsyncConnection, project_row: dict) -> dict:
     """The global group a new project starts with (called inside the project's creating transaction)."""
-    return await _insert_group(conn, project_row["id"], name=GLOBAL_GROUP_NAME, is_active=True, is_global=True,
-                               description="Addresses that never receive mail from this project")
+    return await _insert_group(
+        conn,
+        project_row["id"],
+        name=GLOBAL_GROUP_NAME,
+        is_active=True,
+        is_global=True,
+        description="Addresses that never receive mail from this project",
+    )
 
 
 async def create_default_group(conn: AsyncConnection, project_row: dict) -> dict:
     """The default (non-global) group a new project starts with: suppressions without a groupId."""
-    return await _insert_group(conn, project_row["id"], name=DEFAULT_GROUP_NAME, is_active=True, is_global=False,
-                               is_default=True, description="Suppressions and unsubscribes without a named group")
+    return await _insert_group(
+        conn,
+        project_row["id"],
+        name=DEFAULT_GROUP_NAME,
+        is_active=True,
+        is_global=False,
+        is_default=True,
+        description="Suppressions and unsubscribes without a named group",
+    )
 
 
 async def _global(conn: AsyncConnection, project_id: str) -> dict:
@@ -96,11 +141,15 @@ async def _group(conn: AsyncConnection, project_id: str, code: str) -> dict:
     return found
 
 
-async def list_groups(db: Database, project_id: str, *, only_global: bool = False, include_global: bool = True) -> list[dict]:
+async def list_groups(
+    db: Database, project_id: str, *, only_global: bool = False, include_global: bool = True
+) -> list[dict]:
     async with db.write() as conn:
         await _global(conn, project_id)
         await _default(conn, project_id)
-        return await store.list_groups(conn, project_id, only_global=only_global, include_global=include_global)
+        return await store.list_groups(
+            conn, project_id, only_global=only_global, include_global=include_global
+        )
 
 
 def _clean_name(name: str) -> str:
@@ -109,10 +158,14 @@ def _clean_name(name: str) -> str:
     return name.strip()
 
 
-async def create_group(db: Database, project_id: str, *, name: str, description: str | None, is_active: bool) -> dict:
+async def create_group(
+    db: Database, project_id: str, *, name: str, description: str | None, is_active: bool
+) -> dict:
     name = _clean_name(name)
     async with db.write() as conn:
-        return await _insert_group(conn, project_id, name=name, description=description, is_active=is_active, is_global=False)
+        return await _insert_group(
+            conn, project_id, name=name, description=description, is_active=is_active, is_global=False
+        )
 
 
 async def get_group(db: Database, project_id: str, code: str) -> dict:
@@ -127,7 +180,9 @@ async def update_group(db: Database, project_id: str, code: str, changes: dict) 
     async with db.write() as conn:
         group = await _group(conn, project_id, code)
         if group["is_global"] and changes.get("is_active") is False:
-            raise InvalidOperation("The global group cannot be deactivated", code="CANNOT_DEACTIVATE_GLOBAL_GROUP")
+            raise InvalidOperation(
+                "The global group cannot be deactivated", code="CANNOT_DEACTIVATE_GLOBAL_GROUP"
+            )
         if changes:
             await store.update_group(conn, project_id, code, {**changes, "updated_at": utcnow()})
         return await _group(conn, project_id, code)
@@ -139,10 +194,13 @@ async def delete_group(db: Database, project_id: str, code: str) -> None:
             return
         group = await _group(conn, project_id, code)
         if group["is_global"]:
-            raise InvalidOperation("The global suppression group cannot be deleted", code="CANNOT_DELETE_GLOBAL_GROUP")
+            raise InvalidOperation(
+                "The global suppression group cannot be deleted", code="CANNOT_DELETE_GLOBAL_GROUP"
+            )
         if group["is_default"]:
-            raise InvalidOperation("The default suppression group cannot be deleted",
-                                   code="CANNOT_DELETE_DEFAULT_GROUP")
+            raise InvalidOperation(
+                "The default suppression group cannot be deleted", code="CANNOT_DELETE_DEFAULT_GROUP"
+            )
 
 
 @dataclass(frozen=True)
@@ -158,20 +216,31 @@ class EntryQuery:
     is_global: bool | None = None
 
 
-async def search_entries(db: Database, project_id: str, query: EntryQuery, page: Page) -> tuple[list[dict], int]:
+async def search_entries(
+    db: Database, project_id: str, query: EntryQuery, page: Page
+) -> tuple[list[dict], int]:
     async with db.read() as conn:
         group_id = (await _group(conn, project_id, query.group_code))["id"] if query.group_code else None
         filters = store.EntryFilters(
-            group_id=group_id, reason=query.reason, search=query.search, is_global=query.is_global,
-            email=key_of(query.email) if query.email else None, start=query.start, end=query.end,
+            group_id=group_id,
+            reason=query.reason,
+            search=query.search,
+            is_global=query.is_global,
+            email=key_of(query.email) if query.email else None,
+            start=query.start,
+            end=query.end,
         )
         return await store.search_entries(conn, project_id, filters, page)
 
 
 MAX_ALL_ENTRIES = 10_000
 # The deprecated /entries/all documented lower-case reasons; both spellings are accepted there.
-LEGACY_REASONS = {"unsubscribed": "UNSUBSCRIBE", "bounced": "BOUNCE", "spam_complaint": "COMPLAINT",
-                  "manual": "MANUAL"}
+LEGACY_REASONS = {
+    "unsubscribed": "UNSUBSCRIBE",
+    "bounced": "BOUNCE",
+    "spam_complaint": "COMPLAINT",
+    "manual": "MANUAL",
+}
 
 
 def reason_of(value: str | None) -> str | None:
@@ -189,13 +258,16 @@ async def all_entries(db: Database, project_id: str, query: EntryQuery) -> list[
     matching more than MAX_ALL_ENTRIES is refused rather than cut short."""
     entries, total = await search_entries(db, project_id, query, Page(1, MAX_ALL_ENTRIES))
     if total > MAX_ALL_ENTRIES:
-        raise InvalidOperation(f"{total} entries match; narrow the filters or page with /suppression-groups/entries",
-                               code="TOO_MANY_ENTRIES")
+        raise InvalidOperation(
+            f"{total} entries match; narrow the filters or page with /suppression-groups/entries",
+            code="TOO_MANY_ENTRIES",
+        )
     return entries
 
 
-async def suppress_emails(db: Database, project_id: str, emails: list[str], *, group_code: str | None,
-                          reason: str, is_global: bool) -> int:
+async def suppress_emails(
+    db: Database, project_id: str, emails: list[str], *, group_code: str | None, reason: str, is_global: bool
+) -> int:
     """Suppress addresses in a group: the global group with isGlobal, else the named group, else the
     project's default (non-global) group, as AutoSend does; return how many."""
     cleaned = keys(emails, "emails", most=MAX_EMAILS)
@@ -205,14 +277,17 @@ async def suppress_emails(db: Database, project_id: str, emails: list[str], *, g
     return len(cleaned)
 
 
-async def _target_group(conn: AsyncConnection, project_id: str, group_code: str | None, is_global: bool) -> dict:
+async def _target_group(
+    conn: AsyncConnection, project_id: str, group_code: str | None, is_global: bool
+) -> dict:
     if is_global:
         return await _global(conn, project_id)
     return await _group(conn, project_id, group_code) if group_code else await _default(conn, project_id)
 
 
-async def unsuppress_emails(db: Database, project_id: str, emails: list[str], *, group_code: str | None,
-                            is_global: bool) -> int:
+async def unsuppress_emails(
+    db: Database, project_id: str, emails: list[str], *, group_code: str | None, is_global: bool
+) -> int:
     """Lift suppressions from one group, the global group (isGlobal) or every group; return rows removed."""
     cleaned = list(dict.fromkeys(key_of(e) for e in emails))
     async with db.write() as conn:
@@ -229,27 +304,57 @@ async def groups_of_email(db: Database, project_id: str, email: str) -> list[dic
         return await store.groups_of_email(conn, project_id, key_of(email))
 
 
-async def _upsert(conn: AsyncConnection, project_id: str, group_id: str, emails: list[str], *, reason: str,
-                  source_message_id: str | None) -> None:
+async def _upsert(
+    conn: AsyncConnection,
+    project_id: str,
+    group_id: str,
+    emails: list[str],
+    *,
+    reason: str,
+    source_message_id: str | None,
+) -> None:
     now = utcnow()
-    rows = [{"id": ids.new_id(), "project_id": project_id, "group_id": group_id, "email": email, "reason": reason,
-             "source_message_id": source_message_id, "created_at": now, "updated_at": now} for email in emails]
+    rows = [
+        {
+            "id": ids.new_id(),
+            "project_id": project_id,
+            "group_id": group_id,
+            "email": email,
+            "reason": reason,
+            "source_message_id": source_message_id,
+            "created_at": now,
+            "updated_at": now,
+        }
+        for email in emails
+    ]
     await store.upsert_entries(conn, rows)
 
 
-async def suppress(conn: AsyncConnection, project_id: str, email: str, *, reason: str, group_code: str | None = None,
-                   source_message_id: str | None = None) -> None:
+async def suppress(
+    conn: AsyncConnection,
+    project_id: str,
+    email: str,
+    *,
+    reason: str,
+    group_code: str | None = None,
+    source_message_id: str | None = None,
+) -> None:
     """Suppress one address (global group when group_code is None), inside the caller's transaction.
 
     Idempotent: suppressing an address again only refreshes its reason and time.
     """
     if reason not in REASONS:
         raise InvalidInput.field("reason", f"must be one of {', '.join(REASONS)}")
-    group = await _global(conn, project_id) if group_code is None else await _group(conn, project_id, group_code)
-    await _upsert(conn, project_id, group["id"], [key_of(email)], reason=reason,
-                  source_message_id=source_message_id)
+    group = (
+        await _global(conn, project_id) if group_code is None else await _group(conn, project_id, group_code)
+    )
+    await _upsert(
+        conn, project_id, group["id"], [key_of(email)], reason=reason, source_message_id=source_message_id
+    )
 
 
-async def is_suppressed(conn: AsyncConnection, project_id: str, email: str, group_code: str | None = None) -> bool:
+async def is_suppressed(
+    conn: AsyncConnection, project_id: str, email: str, group_code: str | None = None
+) -> bool:
     """Whether an address is suppressed globally or in the given group."""
     return await store.is_suppressed(conn, project_id, key_of(email), group_code)

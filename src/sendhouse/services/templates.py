@@ -24,9 +24,15 @@ TEMPLATE_TYPES = ("transactional", "marketing", "automation")
 BUILDER_TYPES = ("code", "visual")
 # AutoSend field -> column (builderType is only settable at creation)
 COLUMNS = {
-    "templateName": "name", "subject": "subject", "description": "description", "previewText": "preview_text",
-    "emailTemplate": "html", "plainTextTemplate": "plain_text", "templateType": "template_type",
-    "dynamicVariables": "dynamic_variables", "senderId": "sender_id",
+    "templateName": "name",
+    "subject": "subject",
+    "description": "description",
+    "previewText": "preview_text",
+    "emailTemplate": "html",
+    "plainTextTemplate": "plain_text",
+    "templateType": "template_type",
+    "dynamicVariables": "dynamic_variables",
+    "senderId": "sender_id",
 }
 CHECKED_SOURCES = ("subject", "emailTemplate", "plainTextTemplate")
 
@@ -34,18 +40,31 @@ CHECKED_SOURCES = ("subject", "emailTemplate", "plainTextTemplate")
 def present_sender(row: dict | None) -> dict | None:
     if row is None:
         return None
-    return {"id": row["id"], "name": row["name"] or "", "email": row["email"], "replyTo": row["reply_to"] or ""}
+    return {
+        "id": row["id"],
+        "name": row["name"] or "",
+        "email": row["email"],
+        "replyTo": row["reply_to"] or "",
+    }
 
 
 def present_template(row: dict, sender: dict | None = None) -> dict:
     """AutoSend's template object."""
     return {
-        "templateId": row["id"], "projectId": row["project_id"], "templateName": row["name"],
-        "description": row["description"], "subject": row["subject"], "previewText": row["preview_text"],
-        "emailTemplate": row["html"], "plainTextTemplate": row["plain_text"],
-        "templateType": row["template_type"], "builderType": row["builder_type"],
-        "dynamicVariables": row["dynamic_variables"] or {}, "sender": present_sender(sender),
-        "createdAt": iso(row["created_at"]), "updatedAt": iso(row["updated_at"]),
+        "templateId": row["id"],
+        "projectId": row["project_id"],
+        "templateName": row["name"],
+        "description": row["description"],
+        "subject": row["subject"],
+        "previewText": row["preview_text"],
+        "emailTemplate": row["html"],
+        "plainTextTemplate": row["plain_text"],
+        "templateType": row["template_type"],
+        "builderType": row["builder_type"],
+        "dynamicVariables": row["dynamic_variables"] or {},
+        "sender": present_sender(sender),
+        "createdAt": iso(row["created_at"]),
+        "updatedAt": iso(row["updated_at"]),
     }
 
 
@@ -84,9 +103,15 @@ async def create_template(db: Database, project_id: str, fields: dict[str, Any])
             raise InvalidInput.field(required, f"{required} is required")
     check_syntax(fields)
     now = utcnow()
-    row = {"template_type": "transactional", "builder_type": fields.get("builderType") or "code",
-           **_columns(fields), "id": ids.new_template_id(), "project_id": project_id,
-           "created_at": now, "updated_at": now}
+    row = {
+        "template_type": "transactional",
+        "builder_type": fields.get("builderType") or "code",
+        **_columns(fields),
+        "id": ids.new_template_id(),
+        "project_id": project_id,
+        "created_at": now,
+        "updated_at": now,
+    }
     async with db.write() as conn:
         sender = await _sender_of(conn, project_id, row.get("sender_id"))
         await store.insert_template(conn, row)
@@ -126,20 +151,29 @@ async def _present_all(conn, project_id: str, rows: list[dict]) -> list[dict]:
     return [present_template(r, senders.get(r["sender_id"])) for r in rows]
 
 
-async def list_templates(db: Database, project_id: str, *, template_type: str | None = None,
-                         limit: int = 100) -> list[dict]:
+async def list_templates(
+    db: Database, project_id: str, *, template_type: str | None = None, limit: int = 100
+) -> list[dict]:
     """The newest templates (AutoSend's list is not paginated: `limit` only)."""
     async with db.read() as conn:
         rows = await store.list_templates(conn, project_id, template_type=template_type, limit=limit)
         return await _present_all(conn, project_id, rows)
 
 
-async def search_templates(db: Database, project_id: str, f: TemplateFilter, page: Page, *,
-                           sort_by: str = "createdAt", descending: bool = True) -> dict:
+async def search_templates(
+    db: Database,
+    project_id: str,
+    f: TemplateFilter,
+    page: Page,
+    *,
+    sort_by: str = "createdAt",
+    descending: bool = True,
+) -> dict:
     """`{templates, pagination}` of the templates matching the filter."""
     async with db.read() as conn:
-        rows, total = await store.search_templates(conn, project_id, f, sort_by=sort_by, descending=descending,
-                                                   offset=page.offset, limit=page.limit)
+        rows, total = await store.search_templates(
+            conn, project_id, f, sort_by=sort_by, descending=descending, offset=page.offset, limit=page.limit
+        )
         return {"templates": await _present_all(conn, project_id, rows), "pagination": page.describe(total)}
 
 
@@ -147,4 +181,6 @@ async def delete_template(db: Database, project_id: str, template_id: str) -> No
     """Soft-delete a template; AutoSend answers 400 DELETE_TEMPLATE_FAILED when there is none."""
     async with db.write() as conn:
         if not await store.soft_delete_template(conn, project_id, template_id, utcnow()):
-            raise InvalidOperation("Failed to delete template: template not found", code="DELETE_TEMPLATE_FAILED")
+            raise InvalidOperation(
+                "Failed to delete template: template not found", code="DELETE_TEMPLATE_FAILED"
+            )

@@ -55,7 +55,11 @@ class Recorder:
         """Queue a hit; beyond MAX_BUFFER waiting hits (the database cannot keep up) it is dropped."""
         if len(self.buffer) >= MAX_BUFFER:
             if not self.dropped % 10_000:
-                log.warning("tracking backlog full (%d hits waiting); %d hits dropped so far", MAX_BUFFER, self.dropped + 1)
+                log.warning(
+                    "tracking backlog full (%d hits waiting); %d hits dropped so far",
+                    MAX_BUFFER,
+                    self.dropped + 1,
+                )
             self.dropped += 1
             return
         self.buffer.append(hit)

@@ -66,8 +66,15 @@ class Queued:
     address: str = ""
 
 
-async def send_mail(db: Database, settings: Settings, project_id: str, body: dict,
-                    *, idempotency_record: idempotency.Key | None = None, message_id: str | None = None) -> dict:
+async def send_mail(
+    db: Database,
+    settings: Settings,
+    project_id: str,
+    body: dict,
+    *,
+    idempotency_record: idempotency.Key | None = None,
+    message_id: str | None = None,
+) -> dict:
     """Queue one email (to + cc + bcc); {emailId, message, totalRecipients}. `message_id`: the
     Message-ID every row of it carries (SMTP submission keeps the app's), else one per row."""
     mail = rules.check_send(body)
@@ -77,8 +84,9 @@ async def send_mail(db: Database, settings: Settings, project_id: str, body: dic
     return data
 
 
-async def queue_checked_mail(conn, settings: Settings, project_id: str, mail: dict, *,
-                             message_id: str | None = None) -> dict:
+async def queue_checked_mail(
+    conn, settings: Settings, project_id: str, mail: dict, *, message_id: str | None = None
+) -> dict:
     """Queue one email already checked by rules.check_send, inside the caller's transaction."""
     content = await _content(conn, settings, project_id, mail, batch_id=None)
     email = Email(content, mail["to"], mail["cc"], mail["bcc"], mail["dynamicData"], message_id)
@@ -86,8 +94,9 @@ async def queue_checked_mail(conn, settings: Settings, project_id: str, mail: di
     return _queued_data(done)
 
 
-async def queue_checked_mails(conn, settings: Settings, project_id: str,
-                              mails: list[tuple[dict, str | None]]) -> list[dict | AppError]:
+async def queue_checked_mails(
+    conn, settings: Settings, project_id: str, mails: list[tuple[dict, str | None]]
+) -> list[dict | AppError]:
     """Queue several checked emails ((mail, message_id) pairs) of one project inside the caller's
     transaction, with one suppression lookup and one insert; an email the project's rules refuse
     (e.g. its `from`) comes back as its error and queues nothing."""
@@ -109,8 +118,14 @@ def _queued_data(done: Queued) -> dict:
     return {"emailId": done.email_id, "message": QUEUED_MESSAGE, "totalRecipients": done.queued}
 
 
-async def send_bulk(db: Database, settings: Settings, project_id: str, body: dict,
-                    *, idempotency_record: idempotency.Key | None = None) -> dict:
+async def send_bulk(
+    db: Database,
+    settings: Settings,
+    project_id: str,
+    body: dict,
+    *,
+    idempotency_record: idempotency.Key | None = None,
+) -> dict:
     """Queue one email per valid recipient; {batchId, totalRecipients, successCount, failedCount,
     emailIds, failures}: a refused or suppressed recipient is a failure, listed with its reason."""
     if "emails" in body and "recipients" not in body:
@@ -119,16 +134,19 @@ async def send_bulk(db: Database, settings: Settings, project_id: str, body: dic
     batch_id = str(uuid.uuid4())
     async with db.write() as conn:
         content = await _content(conn, settings, project_id, mail, batch_id=batch_id)
-        emails = [Email(_with_cc(content, r["cc"]), [_addr(r)], r["cc"], r["bcc"], r["dynamicData"])
-                  for r in mail["recipients"]]
+        emails = [
+            Email(_with_cc(content, r["cc"]), [_addr(r)], r["cc"], r["bcc"], r["dynamicData"])
+            for r in mail["recipients"]
+        ]
         done = await _queue(conn, project_id, emails, batch_id=batch_id)
         data = _bulk_result(batch_id, mail["recipients"], done, mail["refused"])
         await _complete(conn, idempotency_record, data)
     return data
 
 
-async def _send_legacy_bulk(db: Database, settings: Settings, project_id: str, body: dict,
-                            idempotency_record: idempotency.Key | None) -> dict:
+async def _send_legacy_bulk(
+    db: Database, settings: Settings, project_id: str, body: dict, idempotency_record: idempotency.Key | None
+) -> dict:
     """autosendjs 1.0.1's bulk shape: {emails: [send request, ...]} (`variables` = dynamicData)."""
     items = body.get("emails")
     if not isinstance(items, list) or not 1 <= len(items) <= rules.MAX_BULK_RECIPIENTS:
@@ -136,8 +154,16 @@ async def _send_legacy_bulk(db: Database, settings: Settings, project_id: str, b
     mails, refused = _legacy_mails(items)
     batch_id = str(uuid.uuid4())
     async with db.write() as conn:
-        emails = [Email(await _content(conn, settings, project_id, m, batch_id=batch_id), m["to"], m["cc"],
-                        m["bcc"], m["dynamicData"]) for m in mails]
+        emails = [
+            Email(
+                await _content(conn, settings, project_id, m, batch_id=batch_id),
+                m["to"],
+                m["cc"],
+                m["bcc"],
+                m["dynamicData"],
+            )
+            for m in mails
+        ]
         done = await _queue(conn, project_id, emails, batch_id=batch_id)
         data = _bulk_result(batch_id, mails, done, refused)
         await _complete(conn, idempotency_record, data)
@@ -170,12 +196,27 @@ SUPPRESSED_REASON = "The address is suppressed (unsubscribed, bounced or complai
 
 def _bulk_result(batch_id: str, accepted: list[dict], done: list[Queued], refused: list[dict]) -> dict:
     """AutoSend's counts over every recipient sent, and each failure with its reason."""
-    suppressed = [{"index": a["index"], "email": q.address, "reason": SUPPRESSED_REASON, "code": "SUPPRESSED",
-                   "emailId": q.email_id} for a, q in zip(accepted, done, strict=True) if not q.to_queued]
+    suppressed = [
+        {
+            "index": a["index"],
+            "email": q.address,
+            "reason": SUPPRESSED_REASON,
+            "code": "SUPPRESSED",
+            "emailId": q.email_id,
+        }
+        for a, q in zip(accepted, done, strict=True)
+        if not q.to_queued
+    ]
     failures = sorted(refused + suppressed, key=lambda f: f["index"])
     success = len(done) - len(suppressed)
-    return {"batchId": batch_id, "totalRecipients": success + len(failures), "successCount": success,
-            "failedCount": len(failures), "emailIds": [q.email_id for q in done], "failures": failures}
+    return {
+        "batchId": batch_id,
+        "totalRecipients": success + len(failures),
+        "successCount": success,
+        "failedCount": len(failures),
+        "emailIds": [q.email_id for q in done],
+        "failures": failures,
+    }
 
 
 def _with_cc(content: dict, cc: list[dict]) -> dict:
@@ -192,8 +233,15 @@ async def _complete(conn, key: idempotency.Key | None, data: dict) -> None:
     await idempotency.record(conn, key, data)
 
 
-async def _content(conn, settings: Settings, project_id: str, mail: dict, *, batch_id: str | None,
-                   tracking: tuple[bool, bool] | None = None) -> dict:
+async def _content(
+    conn,
+    settings: Settings,
+    project_id: str,
+    mail: dict,
+    *,
+    batch_id: str | None,
+    tracking: tuple[bool, bool] | None = None,
+) -> dict:
     """The stored content of an email: template resolved, tracking defaults applied (`tracking`: the
     project's, when the caller already read them), sender checked."""
     await check_from_allowed(conn, settings, project_id, mail["from"]["email"])
@@ -203,12 +251,20 @@ async def _content(conn, settings: Settings, project_id: str, mail: dict, *, bat
     subject, html, text = await _body(conn, project_id, mail)
     track_open, track_click = tracking or await store.tracking_defaults(conn, project_id)
     return {
-        "from": mail["from"], "replyTo": mail["replyTo"], "cc": mail["cc"],
-        "subject": subject, "html": html, "text": text,
-        "templateId": mail["templateId"], "headers": mail["headers"], "attachments": mail["attachments"],
+        "from": mail["from"],
+        "replyTo": mail["replyTo"],
+        "cc": mail["cc"],
+        "subject": subject,
+        "html": html,
+        "text": text,
+        "templateId": mail["templateId"],
+        "headers": mail["headers"],
+        "attachments": mail["attachments"],
         "trackingOpen": _either(mail["trackingOpen"], track_open),
         "trackingClick": _either(mail["trackingClick"], track_click),
-        "unsubscribeGroupId": group, "bypassSuppressions": mail["bypassSuppressions"], "batchId": batch_id,
+        "unsubscribeGroupId": group,
+        "bypassSuppressions": mail["bypassSuppressions"],
+        "batchId": batch_id,
     }
 
 
@@ -223,8 +279,11 @@ async def _body(conn, project_id: str, mail: dict) -> tuple[str | None, str | No
     template = await get_template(conn, project_id, mail["templateId"])
     if template is None:
         raise NotFound("Template not found", code="TEMPLATE_NOT_FOUND")
-    return (mail["subject"] or template["subject"], mail["html"] or template["html"],
-            mail["text"] or template["plain_text"])
+    return (
+        mail["subject"] or template["subject"],
+        mail["html"] or template["html"],
+        mail["text"] or template["plain_text"],
+    )
 
 
 async def _queue(conn, project_id: str, emails: list[Email], *, batch_id: str | None) -> list[Queued]:
@@ -238,8 +297,9 @@ async def _queue(conn, project_id: str, emails: list[Email], *, batch_id: str | 
     return done
 
 
-def contact_rows(project_id: str, items: list[tuple[str, Email, str, dict]], *, priority: int,
-                 now: datetime) -> list[dict]:
+def contact_rows(
+    project_id: str, items: list[tuple[str, Email, str, dict]], *, priority: int, now: datetime
+) -> list[dict]:
     """Ledger rows of emails another feature sends to contacts (an automation's email steps), one
     per (email id, email, contact id, payload extra): the same rows and Message-IDs as /mails/send,
     with the contact and the feature's ids on them; emails sharing one content object store it
@@ -274,21 +334,40 @@ class _RowBuilder:
             for i, a in enumerate(addresses):
                 row_id = email_id if role == "to" and i == 0 else ids.new_id()
                 skip = key_of(a["email"]) in blocked or (role != "to" and to_blocked)
-                self.rows.append(self._row(row_id, email_id, role, a, email, "suppressed" if skip else "queued"))
+                self.rows.append(
+                    self._row(row_id, email_id, role, a, email, "suppressed" if skip else "queued")
+                )
         mine = self.rows[start:]
         queued = sum(1 for r in mine if r["status"] == "queued")
         return Queued(email_id, queued, len(mine) - queued, mine[0]["status"] == "queued", mine[0]["email"])
 
     def _row(self, row_id: str, email_id: str, role: str, addr: dict, email: Email, status: str) -> dict:
-        payload = {"role": role, "emailId": email_id, "to": email.to, "cc": email.cc, "dynamicData": email.data}
+        payload = {
+            "role": role,
+            "emailId": email_id,
+            "to": email.to,
+            "cc": email.cc,
+            "dynamicData": email.data,
+        }
         content_row = self._content_rows.setdefault(id(email.content), row_id)
         payload.update({"content": email.content} if content_row == row_id else {"contentRowId": content_row})
         return {
-            "id": row_id, "project_id": self.project_id, "campaign_id": None, "batch_id": self.batch_id,
-            "kind": "transactional", "priority": PRIORITY, "email": addr["email"], "name": addr["name"],
-            "status": status, "attempts": 0, "next_attempt_at": self.now, "payload": payload,
-            "message_id_header": email.message_id or ids.message_id_header(row_id, email.content["from"]["email"]),
-            "created_at": self.now, "updated_at": self.now,
+            "id": row_id,
+            "project_id": self.project_id,
+            "campaign_id": None,
+            "batch_id": self.batch_id,
+            "kind": "transactional",
+            "priority": PRIORITY,
+            "email": addr["email"],
+            "name": addr["name"],
+            "status": status,
+            "attempts": 0,
+            "next_attempt_at": self.now,
+            "payload": payload,
+            "message_id_header": email.message_id
+            or ids.message_id_header(row_id, email.content["from"]["email"]),
+            "created_at": self.now,
+            "updated_at": self.now,
         }
 
 
@@ -317,10 +396,16 @@ def present_status(row: dict, content: dict, times: dict | None = None) -> dict:
     bounced = times.get("bounced", (row["failed_at"],) * 2 if row["status"] == "bounced" else (None, None))[0]
     first = {kind: iso(found[0]) for kind, found in times.items()}
     return {
-        "id": row["id"], "projectId": row["project_id"], "status": _latest(row["status"], times),
-        "subject": content.get("subject"), "recipient": {"email": row["email"], "name": row["name"]},
-        "sender": {"email": sender.get("email"), "name": sender.get("name")}, "sentAt": iso(row["sent_at"]),
-        "deliveredAt": first.get("delivered"), "openedAt": first.get("opened"), "clickedAt": first.get("clicked"),
+        "id": row["id"],
+        "projectId": row["project_id"],
+        "status": _latest(row["status"], times),
+        "subject": content.get("subject"),
+        "recipient": {"email": row["email"], "name": row["name"]},
+        "sender": {"email": sender.get("email"), "name": sender.get("name")},
+        "sentAt": iso(row["sent_at"]),
+        "deliveredAt": first.get("delivered"),
+        "openedAt": first.get("opened"),
+        "clickedAt": first.get("clicked"),
         "bouncedAt": iso(bounced),
     }
 
@@ -342,20 +427,29 @@ def transactional_spec(payload: dict, project_id: str) -> mime.MessageSpec:
     if content.get("cc"):
         headers["Cc"] = cc_header(content["cc"])
     return mime.MessageSpec(
-        project_id=project_id, kind="campaign" if content.get("marketing") else "transactional",
+        project_id=project_id,
+        kind="campaign" if content.get("marketing") else "transactional",
         from_email=sender.get("email", ""),
-        from_name=sender.get("name"), reply_to=reply_to.get("email"), subject=content.get("subject") or "",
-        html=content.get("html") or "", text=content.get("text"), preview_text=content.get("previewText"),
+        from_name=sender.get("name"),
+        reply_to=reply_to.get("email"),
+        subject=content.get("subject") or "",
+        html=content.get("html") or "",
+        text=content.get("text"),
+        preview_text=content.get("previewText"),
         headers=headers,
-        tracking_open=bool(content.get("trackingOpen")), tracking_click=bool(content.get("trackingClick")),
-        unsubscribe_group=content.get("unsubscribeGroupId"), campaign_id=None,
+        tracking_open=bool(content.get("trackingOpen")),
+        tracking_click=bool(content.get("trackingClick")),
+        unsubscribe_group=content.get("unsubscribeGroupId"),
+        campaign_id=None,
         attachments=tuple(_attachment(a) for a in content.get("attachments") or ()),
     )
 
 
 def cc_header(cc: list[dict]) -> str:
     """The visible Cc list; names that need encoding are left out (the address alone is shown)."""
-    return ", ".join(mime.mailbox(a["name"] if _plain(a.get("name")) else None, a["email"], field="cc") for a in cc)
+    return ", ".join(
+        mime.mailbox(a["name"] if _plain(a.get("name")) else None, a["email"], field="cc") for a in cc
+    )
 
 
 def _plain(name: str | None) -> bool:
@@ -364,4 +458,3 @@ def _plain(name: str | None) -> bool:
 
 def _attachment(item: dict) -> tuple[str, str | None, bytes]:
     return item["fileName"], item.get("contentType"), base64.b64decode(item["content"])
-

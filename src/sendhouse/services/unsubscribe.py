@@ -42,8 +42,9 @@ def _brief(group: dict) -> dict:
     return {"groupId": group["group_code"], "name": group["name"], "isGlobal": bool(group["is_global"])}
 
 
-async def unsubscribe(db: Database, target: UnsubscribeTarget, *, group_code: str | None = None,
-                      now: datetime | None = None) -> dict:
+async def unsubscribe(
+    db: Database, target: UnsubscribeTarget, *, group_code: str | None = None, now: datetime | None = None
+) -> dict:
     """Unsubscribe the token's address from its group (or `group_code`, from the preference page)."""
     now = now or utcnow()
     async with db.write() as conn:
@@ -55,7 +56,9 @@ async def unsubscribe(db: Database, target: UnsubscribeTarget, *, group_code: st
     return {"email": target.email, "group": _brief(group), "changed": True}
 
 
-async def resubscribe(db: Database, target: UnsubscribeTarget, group_code: str, *, now: datetime | None = None) -> dict:
+async def resubscribe(
+    db: Database, target: UnsubscribeTarget, group_code: str, *, now: datetime | None = None
+) -> dict:
     """Lift the address's UNSUBSCRIBE entry in one group (from the preference page)."""
     now = now or utcnow()
     async with db.write() as conn:
@@ -68,7 +71,9 @@ async def resubscribe(db: Database, target: UnsubscribeTarget, group_code: str, 
     return {"email": target.email, "group": _brief(group), "changed": changed}
 
 
-async def _record(conn, target: UnsubscribeTarget, group: dict, fate: type[Unsubscribed], now: datetime) -> None:
+async def _record(
+    conn, target: UnsubscribeTarget, group: dict, fate: type[Unsubscribed], now: datetime
+) -> None:
     """The fate of the message the token names (event, webhook, log event) through services/feedback."""
     row = await store.message_row(conn, target.message_id, target.project_id)
     await feedback.record(conn, [fate(row, target=target, group=group)], now=now)
@@ -83,9 +88,15 @@ async def preferences(db: Database, target: UnsubscribeTarget) -> dict:
 
 def _preference(group: dict) -> dict:
     reason = group["reason"]
-    return {"groupId": group["group_code"], "name": group["name"], "description": group["description"],
-            "isGlobal": bool(group["is_global"]), "subscribed": reason is None, "reason": reason,
-            "canResubscribe": reason == "UNSUBSCRIBE"}
+    return {
+        "groupId": group["group_code"],
+        "name": group["name"],
+        "description": group["description"],
+        "isGlobal": bool(group["is_global"]),
+        "subscribed": reason is None,
+        "reason": reason,
+        "canResubscribe": reason == "UNSUBSCRIBE",
+    }
 
 
 async def set_preference(db: Database, target: UnsubscribeTarget, *, action: str, group_code: str) -> dict:

@@ -39,7 +39,9 @@ def present_user(row: dict) -> dict:
 
 def check_password(password: str) -> str:
     if not MIN_PASSWORD <= len(password) <= MAX_PASSWORD:
-        raise InvalidInput.field("password", f"the password must be {MIN_PASSWORD} to {MAX_PASSWORD} characters")
+        raise InvalidInput.field(
+            "password", f"the password must be {MIN_PASSWORD} to {MAX_PASSWORD} characters"
+        )
     return password
 
 
@@ -47,12 +49,18 @@ def generate_password() -> str:
     return secrets.token_urlsafe(15)
 
 
-async def create_user(db: Database, email: str, *, password: str | None = None,
-                      project_id: str | None = None) -> tuple[dict, str]:
+async def create_user(
+    db: Database, email: str, *, password: str | None = None, project_id: str | None = None
+) -> tuple[dict, str]:
     """Create a user (a member of `project_id` when given); returns the user and its password."""
     email = emails.key(email, "email")
     password = check_password(password) if password is not None else generate_password()
-    row: dict[str, Any] = {"id": ids.new_id(), "email": email, "password_hash": _HASHER.hash(password), "created_at": utcnow()}
+    row: dict[str, Any] = {
+        "id": ids.new_id(),
+        "email": email,
+        "password_hash": _HASHER.hash(password),
+        "created_at": utcnow(),
+    }
     async with db.write() as conn:
         if await store.find_by_email(conn, email):
             raise Conflict("A user with this email already exists", code="USER_ALREADY_EXISTS")

@@ -51,26 +51,44 @@ def _not_found() -> NotFound:
 
 # --- presentation ---------------------------------------------------------------------------
 
+
 def present_webhook(row: dict, *, secret: str | None = None) -> dict:
     """AutoSend's webhook object; the secret is masked unless given (only at creation)."""
     return {
-        "id": row["id"], "organizationId": row["organization_id"], "projectId": row["project_id"],
-        "url": row["url"], "secret": secret or rules.HIDDEN_SECRET, "events": list(row["events"]),
-        "isActive": row["is_active"], "status": row["status"], "failureCount": row["failure_count"],
-        "lastFailedAt": iso(row["last_failed_at"]), "lastSuccessAt": iso(row["last_success_at"]),
-        "lastDeliveredAt": iso(row["last_delivered_at"]), "metadata": row["metadata"],
-        "createdAt": iso(row["created_at"]), "updatedAt": iso(row["updated_at"]),
+        "id": row["id"],
+        "organizationId": row["organization_id"],
+        "projectId": row["project_id"],
+        "url": row["url"],
+        "secret": secret or rules.HIDDEN_SECRET,
+        "events": list(row["events"]),
+        "isActive": row["is_active"],
+        "status": row["status"],
+        "failureCount": row["failure_count"],
+        "lastFailedAt": iso(row["last_failed_at"]),
+        "lastSuccessAt": iso(row["last_success_at"]),
+        "lastDeliveredAt": iso(row["last_delivered_at"]),
+        "metadata": row["metadata"],
+        "createdAt": iso(row["created_at"]),
+        "updatedAt": iso(row["updated_at"]),
     }
 
 
 def present_log(row: dict) -> dict:
     """AutoSend's delivery log entry (plus `status`: pending, delivering, succeeded or failed)."""
     return {
-        "_id": row["id"], "webhookId": row["webhook_id"], "projectId": row["project_id"],
-        "event": row["event"], "url": row["url"], "statusCode": row["status_code"],
-        "success": row["status"] == "succeeded", "status": row["status"], "attempts": row["attempts"],
-        "duration": row["duration_ms"], "errorMessage": row["error_message"],
-        "deliveredAt": iso(row["delivered_at"]), "createdAt": iso(row["created_at"]),
+        "_id": row["id"],
+        "webhookId": row["webhook_id"],
+        "projectId": row["project_id"],
+        "event": row["event"],
+        "url": row["url"],
+        "statusCode": row["status_code"],
+        "success": row["status"] == "succeeded",
+        "status": row["status"],
+        "attempts": row["attempts"],
+        "duration": row["duration_ms"],
+        "errorMessage": row["error_message"],
+        "deliveredAt": iso(row["delivered_at"]),
+        "createdAt": iso(row["created_at"]),
         "updatedAt": iso(row["updated_at"]),
     }
 
@@ -81,6 +99,7 @@ def _listing(key: str, items: list[dict], total: int, page: Page) -> dict:
 
 
 # --- validation -----------------------------------------------------------------------------
+
 
 def _check_url(url: str) -> str:
     problem = rules.url_problem(url.strip())
@@ -104,22 +123,34 @@ def _check_metadata(metadata: dict | None) -> dict | None:
 
 # --- management -----------------------------------------------------------------------------
 
+
 def available_events() -> list[str]:
     return list(rules.EVENTS)
 
 
-async def create_webhook(db: Database, project_id: str, *, url: str, events: list[str],
-                         metadata: dict | None = None) -> dict:
+async def create_webhook(
+    db: Database, project_id: str, *, url: str, events: list[str], metadata: dict | None = None
+) -> dict:
     """Create a webhook; the returned object is the only one that shows the secret."""
     row: dict[str, Any] = {
-        "id": new_id(), "url": _check_url(url), "events": _check_events(events),
-        "metadata": _check_metadata(metadata), "secret": rules.new_secret(), "is_active": True,
-        "status": "active", "failure_count": 0, "created_at": utcnow(), "updated_at": utcnow()}
+        "id": new_id(),
+        "url": _check_url(url),
+        "events": _check_events(events),
+        "metadata": _check_metadata(metadata),
+        "secret": rules.new_secret(),
+        "is_active": True,
+        "status": "active",
+        "failure_count": 0,
+        "created_at": utcnow(),
+        "updated_at": utcnow(),
+    }
     async with db.write() as conn:
         row["organization_id"] = await store.lock_project(conn, project_id)
         if await store.count_webhooks(conn, project_id) >= MAX_WEBHOOKS_PER_PROJECT:
-            raise InvalidOperation(f"A project can have at most {MAX_WEBHOOKS_PER_PROJECT} webhooks",
-                                   code="WEBHOOK_LIMIT_REACHED")
+            raise InvalidOperation(
+                f"A project can have at most {MAX_WEBHOOKS_PER_PROJECT} webhooks",
+                code="WEBHOOK_LIMIT_REACHED",
+            )
         await store.insert_webhook(conn, {**row, "project_id": project_id})
         created = await store.get_webhook(conn, project_id, row["id"])
     assert created is not None  # inserted just above
@@ -128,8 +159,9 @@ async def create_webhook(db: Database, project_id: str, *, url: str, events: lis
 
 async def list_webhooks(db: Database, project_id: str, *, is_active: bool | None, page: Page) -> dict:
     async with db.read() as conn:
-        rows, total = await store.list_webhooks(conn, project_id, is_active=is_active,
-                                                offset=page.offset, limit=page.limit)
+        rows, total = await store.list_webhooks(
+            conn, project_id, is_active=is_active, offset=page.offset, limit=page.limit
+        )
     return _listing("webhooks", [present_webhook(r) for r in rows], total, page)
 
 
@@ -156,8 +188,15 @@ def _changes(url: str | None, events: list[str] | None, is_active: bool | None) 
     return values
 
 
-async def update_webhook(db: Database, project_id: str, webhook_id: str, *, url: str | None = None,
-                         events: list[str] | None = None, is_active: bool | None = None) -> dict:
+async def update_webhook(
+    db: Database,
+    project_id: str,
+    webhook_id: str,
+    *,
+    url: str | None = None,
+    events: list[str] | None = None,
+    is_active: bool | None = None,
+) -> dict:
     """Change url, events (the list is replaced) or isActive; re-activating resets failureCount."""
     values = _changes(url, events, is_active)
     async with db.write() as conn:
@@ -205,10 +244,20 @@ async def resend(db: Database, project_id: str, webhook_id: str, *, event: str, 
 
 # --- emission -------------------------------------------------------------------------------
 
+
 def _delivery_row(webhook_id: str, project_id: str, event: str, body: bytes, now: datetime) -> dict:
-    return {"id": new_id(), "webhook_id": webhook_id, "project_id": project_id, "event": event,
-            "payload": body, "status": "pending", "attempts": 0, "next_attempt_at": now,
-            "created_at": now, "updated_at": now}
+    return {
+        "id": new_id(),
+        "webhook_id": webhook_id,
+        "project_id": project_id,
+        "event": event,
+        "payload": body,
+        "status": "pending",
+        "attempts": 0,
+        "next_attempt_at": now,
+        "created_at": now,
+        "updated_at": now,
+    }
 
 
 class Subscriptions:
@@ -239,25 +288,41 @@ async def subscriptions(conn, project_ids) -> Subscriptions:
     return Subscriptions(await store.active_webhooks_of(conn, sorted(set(project_ids))))
 
 
-async def emit(conn, project_id: str, event_type: str, data: dict, *, now: datetime,
-               subscribed: Subscriptions | None = None) -> None:
+async def emit(
+    conn,
+    project_id: str,
+    event_type: str,
+    data: dict,
+    *,
+    now: datetime,
+    subscribed: Subscriptions | None = None,
+) -> None:
     """Store the event for every active webhook of the project subscribed to it (caller's transaction).
     `subscribed`: the subscriptions already looked up in this transaction (no new lookup)."""
     await emit_many(conn, [(project_id, event_type, data)], now=now, subscribed=subscribed)
 
 
-async def emit_many(conn, events: list[tuple[str, str, dict]], *, now: datetime,
-                    subscribed: Subscriptions | None = None) -> None:
+async def emit_many(
+    conn, events: list[tuple[str, str, dict]], *, now: datetime, subscribed: Subscriptions | None = None
+) -> None:
     """emit() for many (project_id, event_type, data): at most one lookup, one multi-row insert."""
     if subscribed is None:
         subscribed = await subscriptions(conn, [project_id for project_id, _e, _d in events])
-    rows = [row for project_id, event_type, data in events
-            for row in subscribed.deliveries(project_id, event_type, data, now)]
+    rows = [
+        row
+        for project_id, event_type, data in events
+        for row in subscribed.deliveries(project_id, event_type, data, now)
+    ]
     await store.insert_deliveries(conn, rows)
 
 
-CONTACT_COLUMNS = {"email": "email", "first_name": "firstName", "last_name": "lastName",
-                   "user_id": "userId", "mobile": "mobile"}
+CONTACT_COLUMNS = {
+    "email": "email",
+    "first_name": "firstName",
+    "last_name": "lastName",
+    "user_id": "userId",
+    "mobile": "mobile",
+}
 
 
 def contact_changes(before: dict, after: dict) -> list[str]:
@@ -277,12 +342,14 @@ def _contact_event(before: dict | None, after: dict | None) -> tuple[str, dict] 
         return None
     event = "contact.created" if before is None else "contact.deleted" if after is None else "contact.updated"
     name = " ".join(p for p in (row.get("first_name"), row.get("last_name")) if p) or None
-    return event, rules.contact_data(event, contact_id=row["id"], email=row["email"], name=name,
-                                     changed_fields=changed)
+    return event, rules.contact_data(
+        event, contact_id=row["id"], email=row["email"], name=name, changed_fields=changed
+    )
 
 
-async def emit_contact_change(conn, before: dict | None, after: dict | None, *,
-                              now: datetime | None = None) -> None:
+async def emit_contact_change(
+    conn, before: dict | None, after: dict | None, *, now: datetime | None = None
+) -> None:
     """contact.created (no `before`), contact.deleted (no `after`) or contact.updated with changedFields
     (nothing when nothing changed), from contact rows, inside the caller's transaction."""
     found = _contact_event(before, after)
@@ -295,8 +362,9 @@ async def subscribed_events(conn, project_id: str) -> set[str]:
     return {event for hook in await store.active_webhooks(conn, project_id) for event in hook["events"]}
 
 
-async def emit_contact_changes(conn, project_id: str, pairs: Sequence[tuple[dict | None, dict | None]], *,
-                               now: datetime | None = None) -> None:
+async def emit_contact_changes(
+    conn, project_id: str, pairs: Sequence[tuple[dict | None, dict | None]], *, now: datetime | None = None
+) -> None:
     """`emit_contact_change` for many (before, after) pairs: one webhook lookup, one multi-row insert."""
     hooks = await store.active_webhooks(conn, project_id) if pairs else []
     if not any(set(rules.CONTACT_EVENTS) & set(h["events"]) for h in hooks):
@@ -317,8 +385,16 @@ PER_PROJECT = 8
 class Dispatcher:
     """Claims due deliveries with a lease into a bounded pool of attempts, records each outcome and the retry."""
 
-    def __init__(self, db: Database, *, allow_private: bool, retry_schedule: str, batch: int = 20,
-                 concurrency: int = 32, timeout: float = 10.0):
+    def __init__(
+        self,
+        db: Database,
+        *,
+        allow_private: bool,
+        retry_schedule: str,
+        batch: int = 20,
+        concurrency: int = 32,
+        timeout: float = 10.0,
+    ):
         self.db, self.batch, self.owner, self.concurrency = db, batch, new_id(), concurrency
         self.schedule = rules.parse_retry_schedule(retry_schedule)
         self.sender = WebhookSender(allow_private=allow_private, timeout=timeout)
@@ -339,8 +415,9 @@ class Dispatcher:
         if free <= 0:
             return []
         async with self.db.write() as conn:
-            rows = await store.claim_due(conn, owner=self.owner, now=now, lease_until=now + LEASE,
-                                         capacity=self._capacity(free))
+            rows = await store.claim_due(
+                conn, owner=self.owner, now=now, lease_until=now + LEASE, capacity=self._capacity(free)
+            )
         return [self._start(row, now) for row in rows]
 
     def _capacity(self, free: int) -> store.Capacity:
@@ -368,8 +445,9 @@ class Dispatcher:
             self.slot_freed.set()
 
     async def _attempt(self, row: dict, now: datetime) -> None:
-        headers = rules.delivery_headers(secret=row["secret"], delivery_id=row["id"], event=row["event"],
-                                         body=row["payload"], now=now)
+        headers = rules.delivery_headers(
+            secret=row["secret"], delivery_id=row["id"], event=row["event"], body=row["payload"], now=now
+        )
         outcome = await self.sender.post(row["target_url"], row["payload"], headers)
         values, final = self._outcome_values(row, outcome, now)
         async with self.db.write() as conn:
@@ -381,9 +459,13 @@ class Dispatcher:
 
     def _outcome_values(self, row: dict, outcome, now: datetime) -> tuple[dict, bool]:
         attempts = row["attempts"] + 1
-        values: dict[str, Any] = {"url": row["target_url"], "status_code": outcome.status_code,
-                                  "error_message": outcome.error, "duration_ms": outcome.duration_ms,
-                                  "updated_at": now}
+        values: dict[str, Any] = {
+            "url": row["target_url"],
+            "status_code": outcome.status_code,
+            "error_message": outcome.error,
+            "duration_ms": outcome.duration_ms,
+            "updated_at": now,
+        }
         if outcome.ok:
             return {**values, "status": "succeeded", "delivered_at": now, "finished_at": now}, True
         if attempts > len(self.schedule):
@@ -409,14 +491,27 @@ class Dispatcher:
 
 def _log_attempt(row: dict, outcome, values: dict) -> None:
     """webhook_delivered or webhook_failed (with whether it is final), after the attempt's commit."""
-    fields = {"delivery_id": row["id"], "webhook_id": row["webhook_id"], "project_id": row["project_id"],
-              "event": row["event"], "attempt": row["attempts"] + 1, "status_code": outcome.status_code,
-              "duration_ms": outcome.duration_ms}
+    fields = {
+        "delivery_id": row["id"],
+        "webhook_id": row["webhook_id"],
+        "project_id": row["project_id"],
+        "event": row["event"],
+        "attempt": row["attempts"] + 1,
+        "status_code": outcome.status_code,
+        "duration_ms": outcome.duration_ms,
+    }
     if outcome.ok:
         event_after_commit(log, "webhook_delivered", **fields)
         return
-    event_after_commit(log, "webhook_failed", logging.WARNING, **fields, error=outcome.error,
-                       final=values["status"] == "failed", retry_at=iso(values.get("next_attempt_at")))
+    event_after_commit(
+        log,
+        "webhook_failed",
+        logging.WARNING,
+        **fields,
+        error=outcome.error,
+        final=values["status"] == "failed",
+        retry_at=iso(values.get("next_attempt_at")),
+    )
 
 
 async def _loop(dispatcher: Dispatcher, stop: asyncio.Event, poll_interval: float) -> None:
@@ -451,9 +546,13 @@ async def _wait_for_work(dispatcher: Dispatcher, stop: asyncio.Event, poll_inter
 async def dispatcher_part(container, *, poll_interval: float = 1.0) -> AsyncIterator[Dispatcher]:
     """The background part: runs the dispatch loop until the server stops."""
     settings = container.settings
-    dispatcher = Dispatcher(container.db, allow_private=settings.webhook_allow_private,
-                            retry_schedule=settings.webhook_retry_schedule,
-                            concurrency=settings.webhook_concurrency, timeout=settings.webhook_timeout)
+    dispatcher = Dispatcher(
+        container.db,
+        allow_private=settings.webhook_allow_private,
+        retry_schedule=settings.webhook_retry_schedule,
+        concurrency=settings.webhook_concurrency,
+        timeout=settings.webhook_timeout,
+    )
     stop = asyncio.Event()
     task = asyncio.create_task(_loop(dispatcher, stop, poll_interval), name="webhook-dispatcher")
     try:

@@ -50,7 +50,9 @@ def parse_listen(value: str, setting: str = "SENDHOUSE_INBOUND_SMTP") -> tuple[s
 
 
 def default_limits() -> ClientLimits:
-    return ClientLimits(max_connections=MAX_CONNECTIONS_PER_IP, messages_per_minute=MESSAGES_PER_MINUTE_PER_IP)
+    return ClientLimits(
+        max_connections=MAX_CONNECTIONS_PER_IP, messages_per_minute=MESSAGES_PER_MINUTE_PER_IP
+    )
 
 
 class RoutedEnvelope(Envelope):
@@ -93,7 +95,9 @@ class FeedbackHandler:
             return found
         return await inbound_receive.route(self.container.db, self.container.settings, address)
 
-    async def handle_MAIL(self, server: SMTP, session: Session, envelope: RoutedEnvelope, address: str, options):
+    async def handle_MAIL(
+        self, server: SMTP, session: Session, envelope: RoutedEnvelope, address: str, options
+    ):
         if not self.limits.take_message(getattr(server, "client_ip", None) or "unknown"):
             return TOO_MANY_MESSAGES
         server.data_size_limit = REPORT_MAX_BYTES  # until a recipient for the inbox is accepted
@@ -129,20 +133,32 @@ class FeedbackHandler:
         targets = set(envelope.targets.values())
         try:
             await self._deliver_all({t for t in targets if isinstance(t, tuple)}, raw)
-            await self._store(server, session, envelope, raw, [t for t in targets if not isinstance(t, tuple)])
+            await self._store(
+                server, session, envelope, raw, [t for t in targets if not isinstance(t, tuple)]
+            )
         except Exception:
             log.exception("recording an inbound message failed")
             return "451 4.3.0 Temporary failure, try again later"
         return "250 2.0.0 Accepted"
 
-    async def _store(self, server, session: Session, envelope: RoutedEnvelope, raw: bytes, routes: list) -> None:
+    async def _store(
+        self, server, session: Session, envelope: RoutedEnvelope, raw: bytes, routes: list
+    ) -> None:
         if not routes:
             return
-        details = inbound_receive.Envelope(mail_from=envelope.mail_from or "", rcpt_tos=tuple(envelope.rcpt_tos),
-                                           client_ip=getattr(server, "client_ip", None) or "",
-                                           helo=session.host_name or "")
-        await inbound_receive.receive(self.container.db, self.container.settings, details, raw,
-                                      sorted(routes, key=lambda r: (r.project_id, r.domain_name)))
+        details = inbound_receive.Envelope(
+            mail_from=envelope.mail_from or "",
+            rcpt_tos=tuple(envelope.rcpt_tos),
+            client_ip=getattr(server, "client_ip", None) or "",
+            helo=session.host_name or "",
+        )
+        await inbound_receive.receive(
+            self.container.db,
+            self.container.settings,
+            details,
+            raw,
+            sorted(routes, key=lambda r: (r.project_id, r.domain_name)),
+        )
 
     async def _deliver_all(self, targets: set[tuple[str, str]], raw: bytes) -> None:
         """Record the message for each distinct target, parsing a report at most once (in a thread)."""
@@ -162,8 +178,13 @@ async def inbound_part(container, listen: str | None = None, *, limits: ClientLi
     handler = FeedbackHandler(container, limits or default_limits())
 
     def protocol() -> SMTP:
-        return ReceiverSMTP(handler, limits=handler.limits, data_size_limit=MAX_MESSAGE_BYTES,
-                           hostname=handler.domain, timeout=60)
+        return ReceiverSMTP(
+            handler,
+            limits=handler.limits,
+            data_size_limit=MAX_MESSAGE_BYTES,
+            hostname=handler.domain,
+            timeout=60,
+        )
 
     server = await asyncio.get_running_loop().create_server(protocol, host=host, port=port)
     log.info("inbound SMTP receiver listening on %s:%d", host, port)

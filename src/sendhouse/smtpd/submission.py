@@ -37,7 +37,9 @@ MAX_MESSAGE_BYTES = 25 * 1024 * 1024
 MAX_RECIPIENTS = 50
 CONNECTIONS_PER_IP = 50
 _DOT_ATOM = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*"
-_PLAIN_PATH = re.compile(rf"\s*<({_DOT_ATOM}@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*)>")
+_PLAIN_PATH = re.compile(
+    rf"\s*<({_DOT_ATOM}@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*)>"
+)
 TOO_MANY_KEY_CONNECTIONS = "454 4.7.0 Too many connections with this SMTP key, try again later"
 
 
@@ -72,7 +74,10 @@ def _key(session: Session) -> dict[str, Any]:
 
 def _reply_text(error: AppError) -> str:
     details = error.details if isinstance(error.details, list) else []
-    text = "; ".join(f"{d.get('field')}: {d.get('message')}" for d in details if isinstance(d, dict)) or error.message
+    text = (
+        "; ".join(f"{d.get('field')}: {d.get('message')}" for d in details if isinstance(d, dict))
+        or error.message
+    )
     return " ".join(text.split())[:300]
 
 
@@ -87,7 +92,9 @@ class SubmissionHandler:
     def __post_init__(self):
         self.group = submission.GroupCommit(self.container.db, self.container.settings)
 
-    async def handle_EHLO(self, server, session: Session, envelope: Envelope, hostname: str, responses: list[str]):
+    async def handle_EHLO(
+        self, server, session: Session, envelope: Envelope, hostname: str, responses: list[str]
+    ):
         """aiosmtpd reads commands one after another from its stream, so a client may pipeline
         them (RFC 2920): MAIL, RCPT and DATA in one write, and the next message's commands right
         after the end of the previous one's data. Each reply still comes in order."""
@@ -111,9 +118,14 @@ class SubmissionHandler:
     async def handle_DATA(self, server, session: Session, envelope: Envelope):
         try:
             email_id = await submission.submit(
-                self.container.db, self.container.settings, _key(session)["project_id"],
-                mail_from=envelope.mail_from or "", rcpts=list(envelope.rcpt_tos),
-                raw=message_bytes(envelope), group=self.group)
+                self.container.db,
+                self.container.settings,
+                _key(session)["project_id"],
+                mail_from=envelope.mail_from or "",
+                rcpts=list(envelope.rcpt_tos),
+                raw=message_bytes(envelope),
+                group=self.group,
+            )
         except InvalidOperation as error:
             return f"550 5.7.1 {_reply_text(error)}"
         except AppError as error:
@@ -128,8 +140,14 @@ class SubmissionSMTP(LimitedSMTP):
     """aiosmtpd's SMTP with SMTP-key AUTH (checked against the database) and per-key limits."""
 
     def __init__(self, handler: SubmissionHandler, *, limits: ClientLimits, **kwargs):
-        super().__init__(handler, limits=limits, authenticator=_pending, auth_required=True,
-                         auth_require_tls=True, **kwargs)
+        super().__init__(
+            handler,
+            limits=limits,
+            authenticator=_pending,
+            auth_required=True,
+            auth_require_tls=True,
+            **kwargs,
+        )
         self.credential: str | None = None
 
     def connection_made(self, transport) -> None:
@@ -138,8 +156,9 @@ class SubmissionSMTP(LimitedSMTP):
         if first and self.client_ip is not None:
             local = transport.get_extra_info("sockname")
             implicit_tls = transport.get_extra_info("ssl_object") is not None  # the SMTPS port
-            self._auth_require_tls = not implicit_tls and auth_needs_tls(local[0] if local else None,
-                                                                        self.client_ip)
+            self._auth_require_tls = not implicit_tls and auth_needs_tls(
+                local[0] if local else None, self.client_ip
+            )
 
     def connection_lost(self, error) -> None:
         if self.credential is not None:
@@ -153,7 +172,7 @@ class SubmissionSMTP(LimitedSMTP):
         plain = _PLAIN_PATH.match(arg)
         if plain is None or self.local_part_limit:
             return super()._getaddr(arg)
-        return plain[1], arg[plain.end():].lstrip()
+        return plain[1], arg[plain.end() :].lstrip()
 
     async def auth_PLAIN(self, _, args):
         return await self._verified(await super().auth_PLAIN(_, args))
@@ -165,11 +184,15 @@ class SubmissionSMTP(LimitedSMTP):
         if not result.success:
             return result
         try:
-            key = await smtp_keys.authenticate(self.event_handler.container.db,
-                                               cast(LoginPassword, result.auth_data).password.decode("utf-8", "replace"))
+            key = await smtp_keys.authenticate(
+                self.event_handler.container.db,
+                cast(LoginPassword, result.auth_data).password.decode("utf-8", "replace"),
+            )
         except Exception:
             log.exception("checking an SMTP key failed")
-            return AuthResult(success=False, handled=False, message="454 4.7.0 Temporary authentication failure")
+            return AuthResult(
+                success=False, handled=False, message="454 4.7.0 Temporary authentication failure"
+            )
         if key is None:
             return AuthResult(success=False, handled=False)
         if not self.event_handler.key_limits.open(key["id"]):
@@ -179,20 +202,39 @@ class SubmissionSMTP(LimitedSMTP):
 
 
 @asynccontextmanager
-async def submission_part(container, listen: str | None = None, *, implicit_tls: str | None = None,
-                          key_limits: ClientLimits | None = None):
+async def submission_part(
+    container,
+    listen: str | None = None,
+    *,
+    implicit_tls: str | None = None,
+    key_limits: ClientLimits | None = None,
+):
     """The submission server listening on `listen` (STARTTLS; default: the setting) and, when
     `implicit_tls` or SENDHOUSE_SUBMISSION_SMTPS names host:port, with implicit TLS there too."""
     settings = container.settings
-    handler = SubmissionHandler(container, key_limits or ClientLimits(
-        max_connections=settings.submission_connections, messages_per_minute=settings.submission_rate))
-    ip_limits, context = ClientLimits(max_connections=CONNECTIONS_PER_IP, messages_per_minute=0), tls_context(settings)
+    handler = SubmissionHandler(
+        container,
+        key_limits
+        or ClientLimits(
+            max_connections=settings.submission_connections, messages_per_minute=settings.submission_rate
+        ),
+    )
+    ip_limits, context = (
+        ClientLimits(max_connections=CONNECTIONS_PER_IP, messages_per_minute=0),
+        tls_context(settings),
+    )
     if context is None:
         log.warning("no SENDHOUSE_SUBMISSION_TLS_CERT: AUTH is accepted only over loopback connections")
 
     def protocol() -> SubmissionSMTP:
-        return SubmissionSMTP(handler, limits=ip_limits, tls_context=context, data_size_limit=MAX_MESSAGE_BYTES,
-                              hostname=settings.resolved_bounce_domain(), timeout=300)
+        return SubmissionSMTP(
+            handler,
+            limits=ip_limits,
+            tls_context=context,
+            data_size_limit=MAX_MESSAGE_BYTES,
+            hostname=settings.resolved_bounce_domain(),
+            timeout=300,
+        )
 
     servers = [await _listen(protocol, listen or settings.submission_smtp, None)]
     if (implicit_tls or settings.submission_smtps) and context is not None:
@@ -206,7 +248,9 @@ async def submission_part(container, listen: str | None = None, *, implicit_tls:
 
 
 async def _listen(protocol, listen: str, context: ssl.SSLContext | None):
-    host, port = parse_listen(listen, "SENDHOUSE_SUBMISSION_SMTPS" if context else "SENDHOUSE_SUBMISSION_SMTP")
+    host, port = parse_listen(
+        listen, "SENDHOUSE_SUBMISSION_SMTPS" if context else "SENDHOUSE_SUBMISSION_SMTP"
+    )
     server = await asyncio.get_running_loop().create_server(protocol, host=host, port=port, ssl=context)
     log.info("SMTP submission server listening on %s:%d%s", host, port, " (implicit TLS)" if context else "")
     return server

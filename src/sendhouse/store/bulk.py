@@ -52,8 +52,14 @@ async def insert_many(conn: AsyncConnection, table: sa.Table, rows: Sequence[dic
     await cursor.close()
 
 
-async def update_by_id(conn: AsyncConnection, table: sa.Table, rows: Sequence[dict[str, Any]], *,
-                       where: dict[str, Any], fixed: dict[str, Any]) -> int:
+async def update_by_id(
+    conn: AsyncConnection,
+    table: sa.Table,
+    rows: Sequence[dict[str, Any]],
+    *,
+    where: dict[str, Any],
+    fixed: dict[str, Any],
+) -> int:
     """For each row {"id": …, column: value, …} (same keys in every row), set its columns and the
     `fixed` ones on the row with that id when the `where` columns equal the given values; how many
     rows changed. The columns set per row hold text, numbers or timestamps (no JSON)."""
@@ -65,15 +71,25 @@ async def update_by_id(conn: AsyncConnection, table: sa.Table, rows: Sequence[di
     return await _update_sqlite(conn, table, names, rows, where, fixed)
 
 
-async def _update_sqlite(conn: AsyncConnection, table: sa.Table, names: list[str], rows: Sequence[dict],
-                         where: dict[str, Any], fixed: dict[str, Any]) -> int:
+async def _update_sqlite(
+    conn: AsyncConnection,
+    table: sa.Table,
+    names: list[str],
+    rows: Sequence[dict],
+    where: dict[str, Any],
+    fixed: dict[str, Any],
+) -> int:
     assigned, compared = [*names, *fixed], [n for n, v in where.items() if v is not None]
-    sql = (f"UPDATE {table.name} SET {', '.join(f'{n} = ?' for n in assigned)} "
-           f"WHERE id = ?{_conditions(where, lambda n: f'{n} = ?')}")
+    sql = (
+        f"UPDATE {table.name} SET {', '.join(f'{n} = ?' for n in assigned)} "
+        f"WHERE id = ?{_conditions(where, lambda n: f'{n} = ?')}"
+    )
     tail = _converted(conn, table, list(fixed), [fixed])[0] if fixed else ()
     condition = _converted(conn, table, compared, [where])[0] if compared else ()
-    values = [(*row, *tail, key, *condition)
-              for row, key in zip(_converted(conn, table, names, rows), (r["id"] for r in rows), strict=True)]
+    values = [
+        (*row, *tail, key, *condition)
+        for row, key in zip(_converted(conn, table, names, rows), (r["id"] for r in rows), strict=True)
+    ]
     driver = (await conn.get_raw_connection()).driver_connection
     assert driver is not None  # a live connection always has its driver's
     cursor = await driver.executemany(sql, values)
@@ -82,8 +98,14 @@ async def _update_sqlite(conn: AsyncConnection, table: sa.Table, names: list[str
     return changed
 
 
-async def _update_postgres(conn: AsyncConnection, table: sa.Table, names: list[str], rows: Sequence[dict],
-                           where: dict[str, Any], fixed: dict[str, Any]) -> int:
+async def _update_postgres(
+    conn: AsyncConnection,
+    table: sa.Table,
+    names: list[str],
+    rows: Sequence[dict],
+    where: dict[str, Any],
+    fixed: dict[str, Any],
+) -> int:
     """The `where` values come in as arrays beside the rows (one copy per row), so they are join
     conditions, not restrictions of the table: the planner, which may believe that no row has
     lease_owner = 'x' (statistics taken while none had), would otherwise scan the table and
@@ -91,15 +113,21 @@ async def _update_postgres(conn: AsyncConnection, table: sa.Table, names: list[s
     compared = [n for n, v in where.items() if v is not None]
     arrays = [(name, [_plain_value(table.c[name], row[name]) for row in rows]) for name in ["id", *names]]
     arrays += [(name, [_plain_value(table.c[name], where[name])] * len(rows)) for name in compared]
-    binds = [sa.bindparam(f"a{i}", values, type_=sa.ARRAY(_plain(table.c[name].type)))
-             for i, (name, values) in enumerate(arrays)]
+    binds = [
+        sa.bindparam(f"a{i}", values, type_=sa.ARRAY(_plain(table.c[name].type)))
+        for i, (name, values) in enumerate(arrays)
+    ]
     binds += [sa.bindparam(f"f_{n}", v, type_=table.c[n].type) for n, v in fixed.items()]
-    source = ", ".join(f"CAST(:a{i} AS {table.c[name].type.compile(dialect=conn.dialect)}[])"
-                       for i, (name, _values) in enumerate(arrays))
+    source = ", ".join(
+        f"CAST(:a{i} AS {table.c[name].type.compile(dialect=conn.dialect)}[])"
+        for i, (name, _values) in enumerate(arrays)
+    )
     aliases = ["id", *names, *(f"w_{n}" for n in compared)]
     assigned = [f"{n} = u.{n}" for n in names] + [f"{n} = :f_{n}" for n in fixed]
-    sql = (f"UPDATE {table.name} AS t SET {', '.join(assigned)} FROM unnest({source}) AS u({', '.join(aliases)}) "
-           f"WHERE t.id = u.id{_conditions(where, lambda n: f't.{n} = u.w_{n}', 't.')}")
+    sql = (
+        f"UPDATE {table.name} AS t SET {', '.join(assigned)} FROM unnest({source}) AS u({', '.join(aliases)}) "
+        f"WHERE t.id = u.id{_conditions(where, lambda n: f't.{n} = u.w_{n}', 't.')}"
+    )
     return (await conn.execute(sa.text(sql).bindparams(*binds))).rowcount
 
 

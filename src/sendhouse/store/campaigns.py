@@ -45,18 +45,32 @@ async def get(conn: AsyncConnection, campaign_id: str, project_id: str | None = 
 
 _WITH_COUNTERS, _COUNTER_COLUMNS = counters.joined(c)
 _TEMPLATE = templates.alias("template")
-TEMPLATE_COLUMNS = ("id", "project_id", "name", "subject", "preview_text", "html", "template_type", "builder_type",
-                    "created_at", "updated_at")
+TEMPLATE_COLUMNS = (
+    "id",
+    "project_id",
+    "name",
+    "subject",
+    "preview_text",
+    "html",
+    "template_type",
+    "builder_type",
+    "created_at",
+    "updated_at",
+)
 _READS: dict[str, sa.Select] = {}
-_READ = (sa.select(c, projects.c.organization_id, *_COUNTER_COLUMNS)
-         .select_from(_WITH_COUNTERS.join(projects, projects.c.id == c.c.project_id))
-         .where(c.c.id == sa.bindparam("campaign_id"), c.c.project_id == sa.bindparam("project_id")))
+_READ = (
+    sa.select(c, projects.c.organization_id, *_COUNTER_COLUMNS)
+    .select_from(_WITH_COUNTERS.join(projects, projects.c.id == c.c.project_id))
+    .where(c.c.id == sa.bindparam("campaign_id"), c.c.project_id == sa.bindparam("project_id"))
+)
 
 
 async def get_with_counters(conn: AsyncConnection, campaign_id: str, project_id: str) -> dict | None:
     """A campaign of the project with its project's `organization_id` and its counters
     (store/counters.py), in one prebuilt query; or None."""
-    row = (await conn.execute(_READ, {"campaign_id": campaign_id, "project_id": project_id})).mappings().first()
+    row = (
+        (await conn.execute(_READ, {"campaign_id": campaign_id, "project_id": project_id})).mappings().first()
+    )
     return dict(row) if row else None
 
 
@@ -64,22 +78,32 @@ def _full_read(dialect: str) -> sa.Select:
     """The campaign with its organization, counters, live template (columns `template__*`) and its
     lists' rows (`lists_json`, store/lists.campaign_lists_json): one statement, built once per dialect."""
     if dialect not in _READS:
-        template = sa.and_(_TEMPLATE.c.id == c.c.template_id, _TEMPLATE.c.project_id == c.c.project_id,
-                           _TEMPLATE.c.deleted_at.is_(None))
+        template = sa.and_(
+            _TEMPLATE.c.id == c.c.template_id,
+            _TEMPLATE.c.project_id == c.c.project_id,
+            _TEMPLATE.c.deleted_at.is_(None),
+        )
         source = _WITH_COUNTERS.join(projects, projects.c.id == c.c.project_id).outerjoin(_TEMPLATE, template)
         _READS[dialect] = (
-            sa.select(c, projects.c.organization_id, *_COUNTER_COLUMNS,
-                      *(_TEMPLATE.c[name].label(f"template__{name}") for name in TEMPLATE_COLUMNS),
-                      campaign_lists_json(dialect).label("lists_json"))
+            sa.select(
+                c,
+                projects.c.organization_id,
+                *_COUNTER_COLUMNS,
+                *(_TEMPLATE.c[name].label(f"template__{name}") for name in TEMPLATE_COLUMNS),
+                campaign_lists_json(dialect).label("lists_json"),
+            )
             .select_from(source)
-            .where(c.c.id == sa.bindparam("campaign_id"), c.c.project_id == sa.bindparam("project_id")))
+            .where(c.c.id == sa.bindparam("campaign_id"), c.c.project_id == sa.bindparam("project_id"))
+        )
     return _READS[dialect]
 
 
 async def get_to_present(conn: AsyncConnection, campaign_id: str, project_id: str) -> dict | None:
     """What get_with_counters reads, plus `template` (its live template's row, or None) and `lists` (its lists
     described without scanning contacts: store/lists.described_from), in one statement; or None."""
-    found = await conn.execute(_full_read(conn.dialect.name), {"campaign_id": campaign_id, "project_id": project_id})
+    found = await conn.execute(
+        _full_read(conn.dialect.name), {"campaign_id": campaign_id, "project_id": project_id}
+    )
     first = found.mappings().first()
     if first is None:
         return None
@@ -103,12 +127,18 @@ def _filtered(project_id: str, f: CampaignFilter) -> list:
     return where
 
 
-async def list_page(conn: AsyncConnection, project_id: str, f: CampaignFilter, page: Page) -> tuple[list[dict], int]:
+async def list_page(
+    conn: AsyncConnection, project_id: str, f: CampaignFilter, page: Page
+) -> tuple[list[dict], int]:
     """One page of the project's campaigns (each with its counters), newest first, and the total matching."""
     where = _filtered(project_id, f)
     total = (await conn.execute(sa.select(sa.func.count()).select_from(c).where(*where))).scalar_one()
-    query = (sa.select(c, *_COUNTER_COLUMNS).select_from(_WITH_COUNTERS).where(*where)
-             .order_by(c.c.created_at.desc(), c.c.id.desc()))
+    query = (
+        sa.select(c, *_COUNTER_COLUMNS)
+        .select_from(_WITH_COUNTERS)
+        .where(*where)
+        .order_by(c.c.created_at.desc(), c.c.id.desc())
+    )
     rows = (await conn.execute(query.limit(page.limit).offset(page.offset))).mappings()
     return [dict(r) for r in rows], total
 
@@ -120,8 +150,14 @@ async def lock_for_update(conn: AsyncConnection, campaign_id: str) -> None:
         await conn.execute(sa.select(c.c.id).where(c.c.id == campaign_id).with_for_update())
 
 
-async def transition(conn: AsyncConnection, campaign_id: str, allowed: sa.ColumnElement, values: dict,
-                     *, project_id: str | None = None) -> bool:
+async def transition(
+    conn: AsyncConnection,
+    campaign_id: str,
+    allowed: sa.ColumnElement,
+    values: dict,
+    *,
+    project_id: str | None = None,
+) -> bool:
     """UPDATE the campaign WHERE id (and project) AND `allowed`; whether it matched."""
     stmt = c.update().where(*_scoped(campaign_id, project_id), allowed).values(**values)
     return (await conn.execute(stmt)).rowcount == 1
@@ -146,8 +182,13 @@ def resume_values(now: datetime) -> dict:
     )
     overdue = sa.and_(never_started, sa.or_(c.c.scheduled_at.is_(None), c.c.scheduled_at < now))
     scheduled_at = sa.case((overdue, now_value), else_=c.c.scheduled_at)
-    return {"status": status, "scheduled_at": scheduled_at, "resumed_at": now, "paused_reason": None,
-            "updated_at": now}
+    return {
+        "status": status,
+        "scheduled_at": scheduled_at,
+        "resumed_at": now,
+        "paused_reason": None,
+        "updated_at": now,
+    }
 
 
 def start_values(now: datetime) -> dict:
@@ -161,7 +202,9 @@ def nothing_pending(campaign_id: str) -> sa.ColumnElement:
     return ~sa.exists(pending)
 
 
-async def delete_if(conn: AsyncConnection, campaign_id: str, project_id: str, statuses: tuple[str, ...]) -> bool:
+async def delete_if(
+    conn: AsyncConnection, campaign_id: str, project_id: str, statuses: tuple[str, ...]
+) -> bool:
     stmt = c.delete().where(*_scoped(campaign_id, project_id), c.c.status.in_(statuses))
     return (await conn.execute(stmt)).rowcount == 1
 
@@ -186,7 +229,9 @@ async def organization_of(conn: AsyncConnection, project_id: str) -> str | None:
 
 async def with_sender_in(conn: AsyncConnection, project_id: str, statuses: tuple[str, ...]) -> list[dict]:
     """{id, name, from_email} of the project's campaigns in these states that have a `from` address."""
-    query = (sa.select(c.c.id, c.c.name, c.c.from_email)
-             .where(c.c.project_id == project_id, c.c.status.in_(statuses), c.c.from_email.is_not(None))
-             .order_by(c.c.id))
+    query = (
+        sa.select(c.c.id, c.c.name, c.c.from_email)
+        .where(c.c.project_id == project_id, c.c.status.in_(statuses), c.c.from_email.is_not(None))
+        .order_by(c.c.id)
+    )
     return [dict(r) for r in (await conn.execute(query)).mappings()]

@@ -25,12 +25,26 @@ from sendhouse.store.schema.audience import (
 )
 from sendhouse.store.types import JSONType
 
-IMPORT_COLUMNS = ("id", "project_id", "email", "first_name", "last_name", "user_id", "mobile", "custom_fields",
-                  "source", "created_at", "updated_at")
+IMPORT_COLUMNS = (
+    "id",
+    "project_id",
+    "email",
+    "first_name",
+    "last_name",
+    "user_id",
+    "mobile",
+    "custom_fields",
+    "source",
+    "created_at",
+    "updated_at",
+)
 _scratch = sa.MetaData()
 _import_buffer = sa.Table(  # a temporary table on PostgreSQL only (never in the shared metadata)
-    "contact_import_buffer", _scratch, *(sa.Column(c.name, c.type) for c in contacts.c if c.name in IMPORT_COLUMNS),
-    prefixes=["TEMPORARY"], postgresql_on_commit="DROP",
+    "contact_import_buffer",
+    _scratch,
+    *(sa.Column(c.name, c.type) for c in contacts.c if c.name in IMPORT_COLUMNS),
+    prefixes=["TEMPORARY"],
+    postgresql_on_commit="DROP",
 )
 
 
@@ -48,15 +62,23 @@ def _merged_fields(conn: AsyncConnection, patch: Any) -> sa.ColumnElement:
 
 async def insert_if_new(conn: AsyncConnection, row: dict[str, Any]) -> bool:
     """Insert a contact unless its email exists in the project; True when inserted."""
-    stmt = dialect_insert(conn, contacts).values(**row).on_conflict_do_nothing(index_elements=["project_id", "email"])
+    stmt = (
+        dialect_insert(conn, contacts)
+        .values(**row)
+        .on_conflict_do_nothing(index_elements=["project_id", "email"])
+    )
     return (await conn.execute(stmt.returning(contacts.c.id))).first() is not None
 
 
-async def update_by_email(conn: AsyncConnection, project_id: str, email: str, values: dict, patch: dict) -> None:
+async def update_by_email(
+    conn: AsyncConnection, project_id: str, email: str, values: dict, patch: dict
+) -> None:
     """Set the given columns and merge the custom field patch, in one UPDATE."""
     merged = _merged_fields(conn, sa.bindparam("patch", patch, type_=JSONType))
-    stmt = contacts.update().where(contacts.c.project_id == project_id, contacts.c.email == email).values(
-        **values, custom_fields=merged
+    stmt = (
+        contacts.update()
+        .where(contacts.c.project_id == project_id, contacts.c.email == email)
+        .values(**values, custom_fields=merged)
     )
     await conn.execute(stmt)
 
@@ -102,8 +124,11 @@ async def list_ids_of(conn: AsyncConnection, contact_ids: Sequence[str]) -> dict
     query = (
         sa.select(list_members.c.contact_id, list_members.c.list_id)
         .join(contact_lists, contact_lists.c.id == list_members.c.list_id)
-        .where(list_members.c.contact_id.in_(list(contact_ids)), contact_lists.c.deleted_at.is_(None),
-               contact_lists.c.type == "list")
+        .where(
+            list_members.c.contact_id.in_(list(contact_ids)),
+            contact_lists.c.deleted_at.is_(None),
+            contact_lists.c.type == "list",
+        )
         .order_by(list_members.c.created_at, list_members.c.list_id)
     )
     found: dict[str, list[str]] = {cid: [] for cid in contact_ids}
@@ -115,20 +140,24 @@ async def list_ids_of(conn: AsyncConnection, contact_ids: Sequence[str]) -> dict
 async def list_types(conn: AsyncConnection, project_id: str, list_ids: Sequence[str]) -> dict[str, str]:
     """{id: type} of the live lists and segments of the project among list_ids."""
     query = sa.select(contact_lists.c.id, contact_lists.c.type).where(
-        contact_lists.c.project_id == project_id, contact_lists.c.id.in_(list(list_ids)),
+        contact_lists.c.project_id == project_id,
+        contact_lists.c.id.in_(list(list_ids)),
         contact_lists.c.deleted_at.is_(None),
     )
     return dict((await conn.execute(query)).tuples().all())
 
 
-async def add_memberships(conn: AsyncConnection, contact_id: str, list_ids: Sequence[str], now: datetime) -> None:
+async def add_memberships(
+    conn: AsyncConnection, contact_id: str, list_ids: Sequence[str], now: datetime
+) -> None:
     rows = [{"list_id": list_id, "contact_id": contact_id, "created_at": now} for list_id in list_ids]
     if rows:
         await conn.execute(dialect_insert(conn, list_members).on_conflict_do_nothing(), rows)
 
 
-async def add_emails_to_list(conn: AsyncConnection, project_id: str, list_id: str, emails: Sequence[str],
-                             now: datetime) -> None:
+async def add_emails_to_list(
+    conn: AsyncConnection, project_id: str, list_id: str, emails: Sequence[str], now: datetime
+) -> None:
     """Put the project's contacts with these emails into a list (already members are left alone)."""
     chosen = sa.select(sa.literal(list_id), contacts.c.id, sa.literal(now, contacts.c.created_at.type)).where(
         contacts.c.project_id == project_id, contacts.c.email.in_(list(emails))
@@ -142,17 +171,23 @@ async def unsubscribe_groups(conn: AsyncConnection, project_id: str, email: str)
     query = (
         sa.select(suppression_groups.c.group_code, suppression_groups.c.name)
         .join(suppressions, suppressions.c.group_id == suppression_groups.c.id)
-        .where(suppressions.c.project_id == project_id, suppressions.c.email == email,
-               suppression_groups.c.project_id == project_id)
-        .distinct().order_by(suppression_groups.c.name, suppression_groups.c.group_code)
+        .where(
+            suppressions.c.project_id == project_id,
+            suppressions.c.email == email,
+            suppression_groups.c.project_id == project_id,
+        )
+        .distinct()
+        .order_by(suppression_groups.c.name, suppression_groups.c.group_code)
     )
     return [{"groupId": code, "name": name} for code, name in await conn.execute(query)]
 
 
 def _import_conflict_set(stmt, conn: AsyncConnection) -> dict[str, Any]:
     """On a known email: blank cells keep stored values, custom fields merge, created_at/id stay."""
-    keep = {c: sa.func.coalesce(stmt.excluded[c], contacts.c[c]) for c in ("first_name", "last_name", "user_id",
-                                                                          "mobile")}
+    keep = {
+        c: sa.func.coalesce(stmt.excluded[c], contacts.c[c])
+        for c in ("first_name", "last_name", "user_id", "mobile")
+    }
     merged: sa.ColumnElement[Any]
     if conn.dialect.name == "postgresql":
         merged = contacts.c.custom_fields.op("||")(stmt.excluded.custom_fields)
@@ -171,7 +206,9 @@ async def upsert_many(conn: AsyncConnection, rows: list[tuple]) -> None:
 
 async def _upsert_many_sqlite(conn: AsyncConnection, rows: list[tuple]) -> None:
     stmt = sqlite.insert(contacts)
-    stmt = stmt.on_conflict_do_update(index_elements=["project_id", "email"], set_=_import_conflict_set(stmt, conn))
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["project_id", "email"], set_=_import_conflict_set(stmt, conn)
+    )
     compiled = stmt.compile(dialect=conn.dialect, column_keys=list(IMPORT_COLUMNS))
     order = [IMPORT_COLUMNS.index(name) for name in compiled.positiontup or ()]
     params = _sqlite_rows(rows)
@@ -199,7 +236,6 @@ def _naive_utc(value: datetime) -> datetime:
     return value.astimezone(UTC).replace(tzinfo=None)
 
 
-
 async def _upsert_many_postgres(conn: AsyncConnection, rows: list[tuple]) -> None:
     await conn.run_sync(lambda sync: _import_buffer.create(sync, checkfirst=False))
     raw = (await conn.get_raw_connection()).driver_connection
@@ -209,7 +245,9 @@ async def _upsert_many_postgres(conn: AsyncConnection, rows: list[tuple]) -> Non
         async with cursor.copy(copy_sql) as copy:
             await copy.write(_copy_text(rows))
     stmt = postgresql.insert(contacts).from_select(list(IMPORT_COLUMNS), sa.select(_import_buffer))
-    stmt = stmt.on_conflict_do_update(index_elements=["project_id", "email"], set_=_import_conflict_set(stmt, conn))
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["project_id", "email"], set_=_import_conflict_set(stmt, conn)
+    )
     await conn.execute(stmt)
     await conn.execute(sa.text(f"DROP TABLE {_import_buffer.name}"))
 

@@ -32,10 +32,19 @@ from sendhouse.store.schema.feedback import message_events as ev
 from sendhouse.store.scoped import transaction_scoped
 
 FIELDS = COUNTER_COLUMNS
-COUNTED_STATUSES = {"sent": "ledger_sent", "bounced": "ledger_bounced", "failed": "ledger_failed",
-                    "cancelled": "ledger_cancelled"}
-COUNTED_EVENTS = {"opened": "opened", "clicked": "clicked", "bounced": "bounced", "complained": "complained",
-                  "unsubscribed": "unsubscribed"}
+COUNTED_STATUSES = {
+    "sent": "ledger_sent",
+    "bounced": "ledger_bounced",
+    "failed": "ledger_failed",
+    "cancelled": "ledger_cancelled",
+}
+COUNTED_EVENTS = {
+    "opened": "opened",
+    "clicked": "clicked",
+    "bounced": "bounced",
+    "complained": "complained",
+    "unsubscribed": "unsubscribed",
+}
 Deltas = dict[str, Counter]  # campaign id -> {counter: change}
 
 
@@ -102,19 +111,30 @@ async def _lock(conn: AsyncConnection, campaign_ids: Iterable[str]) -> None:
     """Hold these campaigns' counter rows until the transaction ends (PostgreSQL; SQLite's single
     writer already excludes every other writer)."""
     if conn.dialect.name == "postgresql":
-        query = (sa.select(campaign_counters.c.campaign_id)
-                 .where(campaign_counters.c.campaign_id.in_(sorted(campaign_ids)))
-                 .order_by(campaign_counters.c.campaign_id).with_for_update())
+        query = (
+            sa.select(campaign_counters.c.campaign_id)
+            .where(campaign_counters.c.campaign_id.in_(sorted(campaign_ids)))
+            .order_by(campaign_counters.c.campaign_id)
+            .with_for_update()
+        )
         await conn.execute(query)
 
 
-_ADD = (campaign_counters.update().where(campaign_counters.c.campaign_id == sa.bindparam("cid"))
-        .values({name: campaign_counters.c[name] + sa.bindparam(f"d_{name}", type_=sa.Integer) for name in FIELDS}))
+_ADD = (
+    campaign_counters.update()
+    .where(campaign_counters.c.campaign_id == sa.bindparam("cid"))
+    .values(
+        {name: campaign_counters.c[name] + sa.bindparam(f"d_{name}", type_=sa.Integer) for name in FIELDS}
+    )
+)
 
 
 async def _add(conn: AsyncConnection, deltas: Deltas) -> None:
-    params = [{"cid": cid, **{f"d_{name}": change.get(name, 0) for name in FIELDS}}
-              for cid, change in sorted(deltas.items()) if any(change.values())]
+    params = [
+        {"cid": cid, **{f"d_{name}": change.get(name, 0) for name in FIELDS}}
+        for cid, change in sorted(deltas.items())
+        if any(change.values())
+    ]
     if params:
         await conn.execute(_ADD, params)
 
@@ -171,9 +191,11 @@ async def _events_before(conn: AsyncConnection, tally: Tally) -> set[tuple[str, 
     row_ids = sorted({e["message_id"] for e in tally.events} | set(tally.failed))
     mine = [e["id"] for e in tally.events] or ["-"]
     automated = sa.func.min(sa.case((ev.c.is_automated, 1), else_=0))
-    query = (sa.select(ev.c.message_id, ev.c.type, automated)
-             .where(ev.c.message_id.in_(row_ids), ev.c.type.in_(list(COUNTED_EVENTS)), ev.c.id.not_in(mine))
-             .group_by(ev.c.message_id, ev.c.type))
+    query = (
+        sa.select(ev.c.message_id, ev.c.type, automated)
+        .where(ev.c.message_id.in_(row_ids), ev.c.type.in_(list(COUNTED_EVENTS)), ev.c.id.not_in(mine))
+        .group_by(ev.c.message_id, ev.c.type)
+    )
     found = set()
     for row_id, kind, all_automated in await conn.execute(query):
         found.add((row_id, kind))
@@ -234,10 +256,15 @@ def as_counts(counters: Mapping[str, int]) -> tuple[dict[str, int], dict[str, in
     counts) in the shape the campaign metrics and progress are built from."""
     ledger = {status: counters[name] for status, name in COUNTED_STATUSES.items()}
     ledger["pending"] = pending(counters)
-    feedback = {"opened": counters["opened"], "humanOpened": counters["human_opened"],
-                "clicked": counters["clicked"], "bounced": counters["bounced"],
-                "spamReported": counters["complained"], "unsubscribed": counters["unsubscribed"],
-                "failedBounced": counters["failed_bounced"]}
+    feedback = {
+        "opened": counters["opened"],
+        "humanOpened": counters["human_opened"],
+        "clicked": counters["clicked"],
+        "bounced": counters["bounced"],
+        "spamReported": counters["complained"],
+        "unsubscribed": counters["unsubscribed"],
+        "failedBounced": counters["failed_bounced"],
+    }
     return ledger, feedback
 
 
@@ -246,7 +273,9 @@ def as_counts(counters: Mapping[str, int]) -> tuple[dict[str, int], dict[str, in
 
 def _recipients(name: str, *where, join: bool = False) -> sa.Select:
     """One branch of the recount: (campaign id, counter, distinct ledger rows with such an event)."""
-    query = sa.select(ev.c.campaign_id, sa.literal(name, sa.String), sa.func.count(sa.distinct(ev.c.message_id)))
+    query = sa.select(
+        ev.c.campaign_id, sa.literal(name, sa.String), sa.func.count(sa.distinct(ev.c.message_id))
+    )
     if join:
         query = query.select_from(ev.join(messages, messages.c.id == ev.c.message_id))
     return query.where(ev.c.campaign_id.in_(_IDS), *where).group_by(ev.c.campaign_id)
@@ -255,7 +284,8 @@ def _recipients(name: str, *where, join: bool = False) -> sa.Select:
 _IDS: sa.BindParameter[list[str]] = sa.bindparam("campaign_ids", expanding=True)
 _RECOUNT = sa.union_all(
     sa.select(messages.c.campaign_id, sa.literal("ledger_rows", sa.String), sa.func.count())
-    .where(messages.c.campaign_id.in_(_IDS)).group_by(messages.c.campaign_id),
+    .where(messages.c.campaign_id.in_(_IDS))
+    .group_by(messages.c.campaign_id),
     sa.select(messages.c.campaign_id, sa.case(COUNTED_STATUSES, value=messages.c.status), sa.func.count())
     .where(messages.c.campaign_id.in_(_IDS), messages.c.status.in_(list(COUNTED_STATUSES)))
     .group_by(messages.c.campaign_id, messages.c.status),

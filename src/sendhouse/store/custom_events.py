@@ -48,7 +48,11 @@ async def update_definition(conn: AsyncConnection, project_id: str, name: str, v
 
 
 async def soft_delete(conn: AsyncConnection, project_id: str, name: str, now: datetime) -> bool:
-    stmt = defs.update().where(_live(project_id), defs.c.event_name == name).values(deleted_at=now, updated_at=now)
+    stmt = (
+        defs.update()
+        .where(_live(project_id), defs.c.event_name == name)
+        .values(deleted_at=now, updated_at=now)
+    )
     return (await conn.execute(stmt)).rowcount > 0
 
 
@@ -57,12 +61,20 @@ async def insert_event(conn: AsyncConnection, row: dict) -> None:
 
 
 async def events_of_contact(conn: AsyncConnection, contact_id: str, limit: int) -> list[dict]:
-    query = (sa.select(contact_events).where(contact_events.c.contact_id == contact_id)
-             .order_by(contact_events.c.created_at.desc(), contact_events.c.id.desc()).limit(limit))
+    query = (
+        sa.select(contact_events)
+        .where(contact_events.c.contact_id == contact_id)
+        .order_by(contact_events.c.created_at.desc(), contact_events.c.id.desc())
+        .limit(limit)
+    )
     return [dict(r) for r in (await conn.execute(query)).mappings()]
 
 
 async def latest_events(conn: AsyncConnection, project_id: str, limit: int) -> list[dict]:
-    query = (sa.select(contact_events).where(contact_events.c.project_id == project_id)
-             .order_by(contact_events.c.created_at.desc(), contact_events.c.id.desc()).limit(limit))
+    query = (
+        sa.select(contact_events)
+        .where(contact_events.c.project_id == project_id)
+        .order_by(contact_events.c.created_at.desc(), contact_events.c.id.desc())
+        .limit(limit)
+    )
     return [dict(r) for r in (await conn.execute(query)).mappings()]

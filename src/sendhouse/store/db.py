@@ -46,7 +46,7 @@ def async_url(url: str) -> str:
         return url.replace("sqlite:", "sqlite+aiosqlite:", 1)
     for prefix in ("postgresql://", "postgres://"):
         if url.startswith(prefix):
-            return "postgresql+psycopg://" + url[len(prefix):]
+            return "postgresql+psycopg://" + url[len(prefix) :]
     return url
 
 
@@ -54,11 +54,13 @@ def sync_url(url: str) -> str:
     """The same database for a synchronous engine (Alembic, CLI)."""
     for prefix in ("postgresql://", "postgres://"):
         if url.startswith(prefix):
-            return "postgresql+psycopg://" + url[len(prefix):]
+            return "postgresql+psycopg://" + url[len(prefix) :]
     return url
 
 
-def _configure_sqlite(engine: AsyncEngine | sa.Engine, *, immediate: bool | None, busy_timeout: float) -> None:
+def _configure_sqlite(
+    engine: AsyncEngine | sa.Engine, *, immediate: bool | None, busy_timeout: float
+) -> None:
     """PRAGMAs on every new connection; transactions begun explicitly (BEGIN IMMEDIATE for the
     writer, BEGIN for readers), or never (immediate None: autocommit statements only)."""
     engine = getattr(engine, "sync_engine", engine)
@@ -117,8 +119,13 @@ class Database:
             _configure_sqlite(self._writer, immediate=True, busy_timeout=busy_timeout)
             _configure_sqlite(self._reader, immediate=False, busy_timeout=busy_timeout)
             # quick reads: one connection kept, more opened if ever needed (checkout never waits)
-            self._quick = sa.create_engine(url, pool_size=1, max_overflow=-1, pool_reset_on_return=None,
-                                           connect_args={"check_same_thread": False})
+            self._quick = sa.create_engine(
+                url,
+                pool_size=1,
+                max_overflow=-1,
+                pool_reset_on_return=None,
+                connect_args={"check_same_thread": False},
+            )
             _configure_sqlite(self._quick, immediate=None, busy_timeout=busy_timeout)
         else:
             self._writer = create_async_engine(

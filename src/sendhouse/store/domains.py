@@ -32,50 +32,75 @@ async def get_domain(conn: AsyncConnection, project_id: str, domain_id: str) -> 
 
 
 async def find_domain_by_name(conn: AsyncConnection, project_id: str, name: str) -> dict | None:
-    query = sa.select(domains).where(domains.c.project_id == project_id, domains.c.domain_name == name.lower())
+    query = sa.select(domains).where(
+        domains.c.project_id == project_id, domains.c.domain_name == name.lower()
+    )
     row = (await conn.execute(query)).mappings().first()
     return dict(row) if row else None
 
 
 async def list_domains(conn: AsyncConnection, project_id: str) -> list[dict]:
-    query = sa.select(domains).where(domains.c.project_id == project_id).order_by(domains.c.created_at, domains.c.id)
+    query = (
+        sa.select(domains)
+        .where(domains.c.project_id == project_id)
+        .order_by(domains.c.created_at, domains.c.id)
+    )
     return [dict(r) for r in (await conn.execute(query)).mappings()]
 
 
-async def claim_check(conn: AsyncConnection, project_id: str, domain_id: str, now: datetime,
-                      not_checked_since: datetime) -> dict | None:
+async def claim_check(
+    conn: AsyncConnection, project_id: str, domain_id: str, now: datetime, not_checked_since: datetime
+) -> dict | None:
     """Stamp `last_checked_at` unless the domain was checked after `not_checked_since` (one conditional UPDATE)."""
-    stmt = (domains.update()
-            .where(domains.c.project_id == project_id, domains.c.id == domain_id,
-                   sa.or_(domains.c.last_checked_at.is_(None), domains.c.last_checked_at <= not_checked_since))
-            .values(last_checked_at=now).returning(*domains.c))
+    stmt = (
+        domains.update()
+        .where(
+            domains.c.project_id == project_id,
+            domains.c.id == domain_id,
+            sa.or_(domains.c.last_checked_at.is_(None), domains.c.last_checked_at <= not_checked_since),
+        )
+        .values(last_checked_at=now)
+        .returning(*domains.c)
+    )
     row = (await conn.execute(stmt)).mappings().first()
     return dict(row) if row else None
 
 
-async def record_check(conn: AsyncConnection, domain_id: str, found: dict[str, bool], now: datetime) -> dict | None:
+async def record_check(
+    conn: AsyncConnection, domain_id: str, found: dict[str, bool], now: datetime
+) -> dict | None:
     """Merge what a DNS check found: flags only ever turn on; status follows the flags; verified_at set once."""
     flags = {name: sa.or_(domains.c[name], sa.literal(bool(found.get(name)))) for name in CHECK_FLAGS}
     verified = sa.and_(flags["ownership_verified"], flags["dkim_enabled"])
     any_found = sa.or_(*flags.values())
     status = sa.case((verified, "VERIFIED"), (any_found, "PENDING"), else_="PENDING_CONFIGURATION")
     stamp = sa.literal(now, UTCDateTime)
-    verified_at = sa.case((sa.and_(verified, domains.c.verified_at.is_(None)), stamp), else_=domains.c.verified_at)
-    stmt = (domains.update().where(domains.c.id == domain_id)
-            .values(**flags, verification_status=status, verified_at=verified_at, updated_at=now)
-            .returning(*domains.c))
+    verified_at = sa.case(
+        (sa.and_(verified, domains.c.verified_at.is_(None)), stamp), else_=domains.c.verified_at
+    )
+    stmt = (
+        domains.update()
+        .where(domains.c.id == domain_id)
+        .values(**flags, verification_status=status, verified_at=verified_at, updated_at=now)
+        .returning(*domains.c)
+    )
     row = (await conn.execute(stmt)).mappings().first()
     return dict(row) if row else None
 
 
 async def delete_domain(conn: AsyncConnection, project_id: str, domain_id: str) -> bool:
-    result = await conn.execute(domains.delete().where(domains.c.project_id == project_id, domains.c.id == domain_id))
+    result = await conn.execute(
+        domains.delete().where(domains.c.project_id == project_id, domains.c.id == domain_id)
+    )
     return result.rowcount > 0
 
 
 async def find_verified(conn: AsyncConnection, project_id: str, name: str) -> dict | None:
     """The project's VERIFIED domain of this name, or None."""
-    query = sa.select(domains).where(domains.c.project_id == project_id, domains.c.domain_name == name.lower(),
-                                     domains.c.verification_status == "VERIFIED")
+    query = sa.select(domains).where(
+        domains.c.project_id == project_id,
+        domains.c.domain_name == name.lower(),
+        domains.c.verification_status == "VERIFIED",
+    )
     row = (await conn.execute(query)).mappings().first()
     return dict(row) if row else None

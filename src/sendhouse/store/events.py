@@ -16,9 +16,19 @@ from sendhouse.store.schema.audience import suppression_groups, suppressions
 from sendhouse.store.schema.campaigns import campaigns, messages
 from sendhouse.store.schema.feedback import message_events as ev
 
-ROW_COLUMNS = (messages.c.id, messages.c.project_id, messages.c.campaign_id, messages.c.batch_id, messages.c.kind,
-               messages.c.email, messages.c.name, messages.c.status, messages.c.sent_at, messages.c.failed_at,
-               messages.c.message_id_header)
+ROW_COLUMNS = (
+    messages.c.id,
+    messages.c.project_id,
+    messages.c.campaign_id,
+    messages.c.batch_id,
+    messages.c.kind,
+    messages.c.email,
+    messages.c.name,
+    messages.c.status,
+    messages.c.sent_at,
+    messages.c.failed_at,
+    messages.c.message_id_header,
+)
 
 
 async def message_rows(conn: AsyncConnection, row_ids: Sequence[str]) -> dict[str, dict]:
@@ -44,9 +54,16 @@ async def payload_of(conn: AsyncConnection, row_id: str) -> dict:
 
 async def campaign_context(conn: AsyncConnection, campaign_id: str) -> dict | None:
     """What webhook payloads and unsubscribes need of a campaign."""
-    query = sa.select(campaigns.c.id, campaigns.c.from_email, campaigns.c.from_name, campaigns.c.subject,
-                      campaigns.c.template_id, campaigns.c.unsubscribe_group_id, campaigns.c.threshold_preset,
-                      campaigns.c.status).where(campaigns.c.id == campaign_id)
+    query = sa.select(
+        campaigns.c.id,
+        campaigns.c.from_email,
+        campaigns.c.from_name,
+        campaigns.c.subject,
+        campaigns.c.template_id,
+        campaigns.c.unsubscribe_group_id,
+        campaigns.c.threshold_preset,
+        campaigns.c.status,
+    ).where(campaigns.c.id == campaign_id)
     row = (await conn.execute(query)).mappings().first()
     return dict(row) if row else None
 
@@ -64,15 +81,19 @@ async def has_event(conn: AsyncConnection, row_id: str, event_type: str) -> bool
 
 
 async def soft_bounces_of(conn: AsyncConnection, project_id: str, email: str) -> int:
-    query = sa.select(sa.func.count()).where(ev.c.project_id == project_id, ev.c.email == email,
-                                             ev.c.type == "soft_bounced")
+    query = sa.select(sa.func.count()).where(
+        ev.c.project_id == project_id, ev.c.email == email, ev.c.type == "soft_bounced"
+    )
     return (await conn.execute(query)).scalar_one()
 
 
 async def lifecycle(conn: AsyncConnection, row_id: str) -> dict[str, tuple[datetime, datetime, int]]:
     """{event type: (first at, last at, how many)} of one ledger row."""
-    query = (sa.select(ev.c.type, sa.func.min(ev.c.created_at), sa.func.max(ev.c.created_at), sa.func.count())
-             .where(ev.c.message_id == row_id).group_by(ev.c.type))
+    query = (
+        sa.select(ev.c.type, sa.func.min(ev.c.created_at), sa.func.max(ev.c.created_at), sa.func.count())
+        .where(ev.c.message_id == row_id)
+        .group_by(ev.c.type)
+    )
     return {kind: (first, last, n) for kind, first, last, n in await conn.execute(query)}
 
 
@@ -81,21 +102,37 @@ async def lifecycle(conn: AsyncConnection, row_id: str) -> dict[str, tuple[datet
 
 async def preference_groups(conn: AsyncConnection, project_id: str, email: str) -> list[dict]:
     """The project's active groups (global first), each with the address's suppression reason or None."""
-    entry = (sa.select(suppressions.c.reason).where(suppressions.c.group_id == suppression_groups.c.id,
-                                                    suppressions.c.email == email)
-             .limit(1).scalar_subquery().label("reason"))
-    query = (sa.select(suppression_groups.c.id, suppression_groups.c.group_code, suppression_groups.c.name,
-                       suppression_groups.c.description, suppression_groups.c.is_global, entry)
-             .where(suppression_groups.c.project_id == project_id, suppression_groups.c.is_active.is_(True))
-             .order_by(suppression_groups.c.is_global.desc(), suppression_groups.c.created_at,
-                       suppression_groups.c.id))
+    entry = (
+        sa.select(suppressions.c.reason)
+        .where(suppressions.c.group_id == suppression_groups.c.id, suppressions.c.email == email)
+        .limit(1)
+        .scalar_subquery()
+        .label("reason")
+    )
+    query = (
+        sa.select(
+            suppression_groups.c.id,
+            suppression_groups.c.group_code,
+            suppression_groups.c.name,
+            suppression_groups.c.description,
+            suppression_groups.c.is_global,
+            entry,
+        )
+        .where(suppression_groups.c.project_id == project_id, suppression_groups.c.is_active.is_(True))
+        .order_by(
+            suppression_groups.c.is_global.desc(), suppression_groups.c.created_at, suppression_groups.c.id
+        )
+    )
     return [dict(r) for r in (await conn.execute(query)).mappings()]
 
 
 async def delete_unsubscribe(conn: AsyncConnection, group_id: str, email: str) -> bool:
     """Lift an UNSUBSCRIBE entry (never a bounce or complaint); whether one was removed."""
-    stmt = suppressions.delete().where(suppressions.c.group_id == group_id, suppressions.c.email == email,
-                                       suppressions.c.reason == "UNSUBSCRIBE")
+    stmt = suppressions.delete().where(
+        suppressions.c.group_id == group_id,
+        suppressions.c.email == email,
+        suppressions.c.reason == "UNSUBSCRIBE",
+    )
     return (await conn.execute(stmt)).rowcount > 0
 
 
@@ -103,5 +140,9 @@ async def rate_basis(conn: AsyncConnection, campaign_id: str) -> dict[str, int]:
     """{sent, delivered, bounced, complained} of a campaign, as the auto-pause rates use them (from
     its counters, as they stand in this transaction)."""
     found = await counters.read_current(conn, campaign_id)
-    return {"sent": found["ledger_sent"] + found["ledger_bounced"] + found["failed_bounced"],
-            "delivered": found["ledger_sent"], "bounced": found["bounced"], "complained": found["complained"]}
+    return {
+        "sent": found["ledger_sent"] + found["ledger_bounced"] + found["failed_bounced"],
+        "delivered": found["ledger_sent"],
+        "bounced": found["bounced"],
+        "complained": found["complained"],
+    }

@@ -83,8 +83,11 @@ class Fence:
             log.exception("stop fence for campaign %s failed", campaign_id)
             return False
         if not done:
-            log.error("stop fence: campaign %s still held by a worker after %.0f s; answering anyway",
-                      campaign_id, time.monotonic() - started)
+            log.error(
+                "stop fence: campaign %s still held by a worker after %.0f s; answering anyway",
+                campaign_id,
+                time.monotonic() - started,
+            )
         return done
 
     async def _exclusive(self, campaign_id: str) -> bool:
@@ -225,9 +228,13 @@ def _holds(path: Path) -> bool:
 # --- PostgreSQL: session advisory locks --------------------------------------------------------
 
 _UNLOCK_ALL = sa.text("SELECT pg_advisory_unlock_shared(:c, k) FROM unnest(CAST(:keys AS integer[])) AS k")
-_TRY_SHARED = sa.text("SELECT k, pg_try_advisory_lock_shared(:c, k) FROM unnest(CAST(:keys AS integer[])) AS k")
-_DEAD = sa.text("SELECT k, CASE WHEN pg_try_advisory_lock_shared(:c, k) THEN pg_advisory_unlock_shared(:c, k) "
-                "ELSE false END FROM unnest(CAST(:keys AS integer[])) AS k")
+_TRY_SHARED = sa.text(
+    "SELECT k, pg_try_advisory_lock_shared(:c, k) FROM unnest(CAST(:keys AS integer[])) AS k"
+)
+_DEAD = sa.text(
+    "SELECT k, CASE WHEN pg_try_advisory_lock_shared(:c, k) THEN pg_advisory_unlock_shared(:c, k) "
+    "ELSE false END FROM unnest(CAST(:keys AS integer[])) AS k"
+)
 
 
 class PostgresFence(Fence):
@@ -266,8 +273,9 @@ class PostgresFence(Fence):
 class PostgresSession(FenceSession):
     def __init__(self, fence: PostgresFence, worker_id: str):
         self.fence, self.worker_id = fence, worker_id
-        self.engine = create_async_engine(fence.db.async_url, pool_size=1, max_overflow=0,
-                                          isolation_level="AUTOCOMMIT")
+        self.engine = create_async_engine(
+            fence.db.async_url, pool_size=1, max_overflow=0, isolation_level="AUTOCOMMIT"
+        )
         self.conn: AsyncConnection | None = None
         self.held: list[int] = []
         self.epoch = 0
@@ -275,8 +283,9 @@ class PostgresSession(FenceSession):
     async def start(self) -> None:
         self.conn = await self.engine.connect()
         self.held = []
-        await self.conn.execute(sa.text("SELECT pg_advisory_lock(:c, :k)"),
-                                {"c": LIVE_CLASS, "k": lock_key(self.worker_id)})
+        await self.conn.execute(
+            sa.text("SELECT pg_advisory_lock(:c, :k)"), {"c": LIVE_CLASS, "k": lock_key(self.worker_id)}
+        )
 
     async def cycle(self, campaign_ids: list[str]) -> dict[str, str]:
         if self.conn is None:

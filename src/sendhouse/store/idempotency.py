@@ -19,12 +19,18 @@ async def find(conn: AsyncConnection, api_key_id: str, route: str, key: str, sin
     return dict(row) if row else None
 
 
-async def delete_stale(conn: AsyncConnection, api_key_id: str, route: str, key: str, before: datetime) -> None:
+async def delete_stale(
+    conn: AsyncConnection, api_key_id: str, route: str, key: str, before: datetime
+) -> None:
     """Drop the scope's expired record, or an unfinished claim left by an older version."""
-    await conn.execute(t.delete().where(
-        t.c.api_key_id == api_key_id, t.c.route == route, t.c.idem_key == key,
-        sa.or_(t.c.created_at < before, t.c.status_code.is_(None)),
-    ))
+    await conn.execute(
+        t.delete().where(
+            t.c.api_key_id == api_key_id,
+            t.c.route == route,
+            t.c.idem_key == key,
+            sa.or_(t.c.created_at < before, t.c.status_code.is_(None)),
+        )
+    )
 
 
 async def insert(conn: AsyncConnection, row: dict[str, Any]) -> None:

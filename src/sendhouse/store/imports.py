@@ -23,8 +23,9 @@ async def get(conn: AsyncConnection, project_id: str, job_id: str) -> dict | Non
     return dict(row) if row else None
 
 
-async def update_running(conn: AsyncConnection, job_id: str, values: dict[str, Any],
-                         *, stale_before: datetime | None = None) -> bool:
+async def update_running(
+    conn: AsyncConnection, job_id: str, values: dict[str, Any], *, stale_before: datetime | None = None
+) -> bool:
     """Change a job that is still running (and, with stale_before, not heard of since then)."""
     stmt = t.update().where(t.c.id == job_id, t.c.status == "running")
     if stale_before is not None:
@@ -40,7 +41,9 @@ async def claim_mapping(conn: AsyncConnection, project_id: str, job_id: str, val
 
 async def delete_mappings_before(conn: AsyncConnection, project_id: str, before: datetime) -> list[str]:
     """Forget the project's uploads still waiting for a mapping since before `before`; their ids."""
-    query = sa.select(t.c.id).where(t.c.project_id == project_id, t.c.status == "mapping", t.c.created_at < before)
+    query = sa.select(t.c.id).where(
+        t.c.project_id == project_id, t.c.status == "mapping", t.c.created_at < before
+    )
     found = list((await conn.execute(query)).scalars())
     if found:
         await conn.execute(t.delete().where(t.c.id.in_(found), t.c.status == "mapping"))

@@ -58,9 +58,11 @@ async def disable_domain(conn: AsyncConnection, domain_id: str) -> None:
 
 
 async def mark_verified(conn: AsyncConnection, domain_id: str, at: datetime) -> None:
-    await conn.execute(inbound_domains.update()
-                       .where(inbound_domains.c.domain_id == domain_id, inbound_domains.c.verified_at.is_(None))
-                       .values(verified_at=at))
+    await conn.execute(
+        inbound_domains.update()
+        .where(inbound_domains.c.domain_id == domain_id, inbound_domains.c.verified_at.is_(None))
+        .values(verified_at=at)
+    )
 
 
 # --- messages -------------------------------------------------------------------------------
@@ -90,19 +92,32 @@ async def find_thread(conn: AsyncConnection, project_id: str, refs: list[str]) -
 
 
 async def _match(conn: AsyncConnection, project_id: str, ref: str) -> ThreadMatch | None:
-    received = _one(await conn.execute(
-        sa.select(inbound_messages.c.id, inbound_messages.c.thread_id)
-        .where(inbound_messages.c.project_id == project_id, inbound_messages.c.message_id_header == ref)
-        .order_by(inbound_messages.c.received_at).limit(1)))
+    received = _one(
+        await conn.execute(
+            sa.select(inbound_messages.c.id, inbound_messages.c.thread_id)
+            .where(inbound_messages.c.project_id == project_id, inbound_messages.c.message_id_header == ref)
+            .order_by(inbound_messages.c.received_at)
+            .limit(1)
+        )
+    )
     if received:
         return ThreadMatch(thread_id=received["thread_id"], inbound_id=received["id"])
-    reply = _one(await conn.execute(
-        sa.select(inbound_replies).where(inbound_replies.c.project_id == project_id,
-                                         inbound_replies.c.message_id_header == ref).limit(1)))
+    reply = _one(
+        await conn.execute(
+            sa.select(inbound_replies)
+            .where(inbound_replies.c.project_id == project_id, inbound_replies.c.message_id_header == ref)
+            .limit(1)
+        )
+    )
     if reply:
         return ThreadMatch(thread_id=reply["thread_id"], email_id=reply["email_id"])
-    sent = (await conn.execute(sa.select(messages.c.id).where(
-        messages.c.project_id == project_id, messages.c.message_id_header == ref).limit(1))).scalar()
+    sent = (
+        await conn.execute(
+            sa.select(messages.c.id)
+            .where(messages.c.project_id == project_id, messages.c.message_id_header == ref)
+            .limit(1)
+        )
+    ).scalar()
     return ThreadMatch(email_id=sent) if sent else None
 
 
@@ -112,7 +127,9 @@ def _conditions(project_id: str, f: InboxFilter) -> list:
     if f.from_email:
         where.append(sa.func.lower(c.from_email) == f.from_email.lower())
     if f.to_email:  # the quoted address inside the stored recipient lists
-        where.append(sa.func.lower(sa.cast(c.addresses, sa.Text)).contains(f'"{f.to_email.lower()}"', autoescape=True))
+        where.append(
+            sa.func.lower(sa.cast(c.addresses, sa.Text)).contains(f'"{f.to_email.lower()}"', autoescape=True)
+        )
     if f.thread_id:
         where.append(c.thread_id == f.thread_id)
     if f.search:
@@ -126,21 +143,31 @@ def _conditions(project_id: str, f: InboxFilter) -> list:
     return where
 
 
-async def list_messages(conn: AsyncConnection, project_id: str, f: InboxFilter, *, offset: int,
-                        limit: int) -> tuple[list[dict], int]:
+async def list_messages(
+    conn: AsyncConnection, project_id: str, f: InboxFilter, *, offset: int, limit: int
+) -> tuple[list[dict], int]:
     """One page of matching messages' summary columns, newest first, and the number matching."""
     where = _conditions(project_id, f)
-    total = (await conn.execute(sa.select(sa.func.count()).select_from(inbound_messages).where(*where))).scalar_one()
-    query = (sa.select(*SUMMARY_COLUMNS).where(*where)
-             .order_by(inbound_messages.c.received_at.desc(), inbound_messages.c.id.desc())
-             .offset(offset).limit(limit))
+    total = (
+        await conn.execute(sa.select(sa.func.count()).select_from(inbound_messages).where(*where))
+    ).scalar_one()
+    query = (
+        sa.select(*SUMMARY_COLUMNS)
+        .where(*where)
+        .order_by(inbound_messages.c.received_at.desc(), inbound_messages.c.id.desc())
+        .offset(offset)
+        .limit(limit)
+    )
     return [dict(r) for r in (await conn.execute(query)).mappings()], total
 
 
-async def get_message(conn: AsyncConnection, project_id: str, message_id: str, *, raw: bool = False) -> dict | None:
+async def get_message(
+    conn: AsyncConnection, project_id: str, message_id: str, *, raw: bool = False
+) -> dict | None:
     columns = list(inbound_messages.c) if raw else [c for c in inbound_messages.c if c.name != "raw"]
-    query = sa.select(*columns).where(inbound_messages.c.project_id == project_id,
-                                      inbound_messages.c.id == message_id)
+    query = sa.select(*columns).where(
+        inbound_messages.c.project_id == project_id, inbound_messages.c.id == message_id
+    )
     return _one(await conn.execute(query))
 
 
@@ -154,19 +181,25 @@ async def attachments_of(conn: AsyncConnection, message_ids: list[str]) -> dict[
     if not message_ids:
         return {}
     a = inbound_attachments.c
-    query = (sa.select(a.id, a.inbound_message_id, a.position, a.filename, a.content_type, a.size)
-             .where(a.inbound_message_id.in_(message_ids)).order_by(a.inbound_message_id, a.position))
+    query = (
+        sa.select(a.id, a.inbound_message_id, a.position, a.filename, a.content_type, a.size)
+        .where(a.inbound_message_id.in_(message_ids))
+        .order_by(a.inbound_message_id, a.position)
+    )
     found: dict[str, list[dict]] = {m: [] for m in message_ids}
     for row in (await conn.execute(query)).mappings():
         found[row["inbound_message_id"]].append(dict(row))
     return found
 
 
-async def get_attachment(conn: AsyncConnection, message_id: str, *, attachment_id: str | None = None,
-                         position: int | None = None) -> dict | None:
+async def get_attachment(
+    conn: AsyncConnection, message_id: str, *, attachment_id: str | None = None, position: int | None = None
+) -> dict | None:
     a = inbound_attachments.c
     which = a.id == attachment_id if attachment_id is not None else a.position == position
-    return _one(await conn.execute(sa.select(inbound_attachments).where(a.inbound_message_id == message_id, which)))
+    return _one(
+        await conn.execute(sa.select(inbound_attachments).where(a.inbound_message_id == message_id, which))
+    )
 
 
 async def insert_reply(conn: AsyncConnection, row: dict) -> None:
@@ -186,14 +219,22 @@ async def smtp_key_by_hash(conn: AsyncConnection, key_hash: str) -> dict | None:
 
 
 async def list_smtp_keys(conn: AsyncConnection, project_id: str) -> list[dict]:
-    query = (sa.select(smtp_keys).where(smtp_keys.c.project_id == project_id, smtp_keys.c.revoked_at.is_(None))
-             .order_by(smtp_keys.c.created_at, smtp_keys.c.id))
+    query = (
+        sa.select(smtp_keys)
+        .where(smtp_keys.c.project_id == project_id, smtp_keys.c.revoked_at.is_(None))
+        .order_by(smtp_keys.c.created_at, smtp_keys.c.id)
+    )
     return [dict(r) for r in (await conn.execute(query)).mappings()]
 
 
 async def revoke_smtp_key(conn: AsyncConnection, project_id: str, key_id: str, now: datetime) -> bool:
-    stmt = (smtp_keys.update().where(smtp_keys.c.id == key_id, smtp_keys.c.project_id == project_id,
-                                     smtp_keys.c.revoked_at.is_(None)).values(revoked_at=now))
+    stmt = (
+        smtp_keys.update()
+        .where(
+            smtp_keys.c.id == key_id, smtp_keys.c.project_id == project_id, smtp_keys.c.revoked_at.is_(None)
+        )
+        .values(revoked_at=now)
+    )
     return (await conn.execute(stmt)).rowcount == 1
 
 

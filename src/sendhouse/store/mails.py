@@ -33,8 +33,9 @@ async def group_exists(conn: AsyncConnection, project_id: str, group_code: str) 
     return (await conn.execute(query)).first() is not None
 
 
-async def suppressed_among(conn: AsyncConnection, project_id: str, emails: list[str],
-                           group_code: str | None) -> set[str]:
+async def suppressed_among(
+    conn: AsyncConnection, project_id: str, emails: list[str], group_code: str | None
+) -> set[str]:
     """The lower-cased addresses among `emails` suppressed globally or in the given group."""
     if not emails:
         return set()
@@ -43,7 +44,8 @@ async def suppressed_among(conn: AsyncConnection, project_id: str, emails: list[
         wanted = sa.or_(wanted, suppression_groups.c.group_code == group_code)
     groups = sa.select(suppression_groups.c.id).where(suppression_groups.c.project_id == project_id, wanted)
     query = sa.select(suppressions.c.email).where(
-        suppressions.c.project_id == project_id, suppressions.c.group_id.in_(groups),
+        suppressions.c.project_id == project_id,
+        suppressions.c.group_id.in_(groups),
         among(conn, sa.func.lower(suppressions.c.email), sorted({key_of(e) for e in emails})),
     )
     return {row[0].lower() for row in await conn.execute(query)}
@@ -68,4 +70,3 @@ async def content_of(conn: AsyncConnection, row: dict) -> dict:
     )
     found = (await conn.execute(query)).scalar_one_or_none()
     return (found or {}).get("content", {})
-

@@ -22,7 +22,9 @@ def _live_projects() -> sa.Select:
     return sa.select(projects).where(projects.c.deleted_at.is_(None))
 
 
-async def get_project(conn: AsyncConnection, project_id: str, organization_id: str | None = None) -> dict | None:
+async def get_project(
+    conn: AsyncConnection, project_id: str, organization_id: str | None = None
+) -> dict | None:
     query = _live_projects().where(projects.c.id == project_id)
     if organization_id is not None:
         query = query.where(projects.c.organization_id == organization_id)
@@ -44,8 +46,10 @@ async def list_projects(conn: AsyncConnection, organization_id: str | None = Non
 
 
 async def count_projects(conn: AsyncConnection, organization_id: str) -> int:
-    query = sa.select(sa.func.count()).select_from(projects).where(
-        projects.c.organization_id == organization_id, projects.c.deleted_at.is_(None)
+    query = (
+        sa.select(sa.func.count())
+        .select_from(projects)
+        .where(projects.c.organization_id == organization_id, projects.c.deleted_at.is_(None))
     )
     return (await conn.execute(query)).scalar_one()
 
@@ -69,7 +73,9 @@ async def find_api_key(conn: AsyncConnection, key_hash: str) -> dict | None:
     return dict(row) if row else None
 
 
-async def list_keys_of(conn: AsyncConnection, organization_id: str, *, project_id: str | None = None) -> list[dict]:
+async def list_keys_of(
+    conn: AsyncConnection, organization_id: str, *, project_id: str | None = None
+) -> list[dict]:
     """The keys of an organization (those of one of its projects and its account keys, with project_id)."""
     where = [api_keys.c.organization_id == organization_id]
     if project_id is not None:
@@ -102,6 +108,11 @@ async def get_api_key(conn: AsyncConnection, key_id: str) -> dict | None:
 
 async def stamp_key_use(conn: AsyncConnection, key_id: str, now: Any, unless_after: Any) -> None:
     """Set last_used_at unless it was set after `unless_after` (one write a minute at most)."""
-    await conn.execute(api_keys.update().where(
-        api_keys.c.id == key_id, sa.or_(api_keys.c.last_used_at.is_(None), api_keys.c.last_used_at < unless_after),
-    ).values(last_used_at=now))
+    await conn.execute(
+        api_keys.update()
+        .where(
+            api_keys.c.id == key_id,
+            sa.or_(api_keys.c.last_used_at.is_(None), api_keys.c.last_used_at < unless_after),
+        )
+        .values(last_used_at=now)
+    )

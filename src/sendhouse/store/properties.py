@@ -13,15 +13,19 @@ from sendhouse.store.schema.audience import contact_properties
 
 async def insert_property(conn: AsyncConnection, row: dict[str, Any]) -> bool:
     """Insert unless a property of that name exists; True when inserted."""
-    stmt = dialect_insert(conn, contact_properties).values(**row).on_conflict_do_nothing(
-        index_elements=["project_id", "name"]
+    stmt = (
+        dialect_insert(conn, contact_properties)
+        .values(**row)
+        .on_conflict_do_nothing(index_elements=["project_id", "name"])
     )
     return (await conn.execute(stmt.returning(contact_properties.c.id))).first() is not None
 
 
 async def list_properties(conn: AsyncConnection, project_id: str) -> list[dict]:
-    query = sa.select(contact_properties).where(contact_properties.c.project_id == project_id).order_by(
-        contact_properties.c.created_at, contact_properties.c.id
+    query = (
+        sa.select(contact_properties)
+        .where(contact_properties.c.project_id == project_id)
+        .order_by(contact_properties.c.created_at, contact_properties.c.id)
     )
     return [dict(r) for r in (await conn.execute(query)).mappings()]
 
@@ -36,9 +40,13 @@ async def get_property(conn: AsyncConnection, project_id: str, name: str) -> dic
 
 async def name_taken(conn: AsyncConnection, project_id: str, name: str) -> bool:
     """Whether a property of that name exists, ignoring case."""
-    query = sa.select(sa.func.count()).select_from(contact_properties).where(
-        contact_properties.c.project_id == project_id,
-        sa.func.lower(contact_properties.c.name) == name.lower(),
+    query = (
+        sa.select(sa.func.count())
+        .select_from(contact_properties)
+        .where(
+            contact_properties.c.project_id == project_id,
+            sa.func.lower(contact_properties.c.name) == name.lower(),
+        )
     )
     return (await conn.execute(query)).scalar_one() > 0
 

@@ -19,9 +19,13 @@ from sendhouse.domain.segments import date_interval
 from sendhouse.store.schema.audience import contact_lists, contacts
 
 COLUMNS = {
-    "email": contacts.c.email, "firstName": contacts.c.first_name, "lastName": contacts.c.last_name,
-    "userId": contacts.c.user_id, "mobile": contacts.c.mobile,
-    "createdAt": contacts.c.created_at, "updatedAt": contacts.c.updated_at,
+    "email": contacts.c.email,
+    "firstName": contacts.c.first_name,
+    "lastName": contacts.c.last_name,
+    "userId": contacts.c.user_id,
+    "mobile": contacts.c.mobile,
+    "createdAt": contacts.c.created_at,
+    "updatedAt": contacts.c.updated_at,
 }
 MAX_PARENT_DEPTH = 10
 UNION_CHUNK = 20
@@ -107,7 +111,8 @@ def _string(x: sa.ColumnElement, operator: str, value: Any) -> sa.ColumnElement:
         return empty if operator == "is_empty" else sa.not_(empty)
     needle = value.lower()
     preds: dict[str, Callable[[], sa.ColumnElement]] = {
-        "equals": lambda: low == needle, "not_equals": lambda: low == needle,
+        "equals": lambda: low == needle,
+        "not_equals": lambda: low == needle,
         "contains": lambda: low.contains(needle, autoescape=True),
         "not_contains": lambda: low.contains(needle, autoescape=True),
         "starts_with": lambda: low.startswith(needle, autoescape=True),
@@ -131,7 +136,9 @@ def _boolean(x: sa.ColumnElement, operator: str, value: Any) -> sa.ColumnElement
     return _present(x, pred) if operator == "equals" else _absent_or_not(x, pred)
 
 
-def _date(x: sa.ColumnElement, operator: str, value: Any, bound: Callable[[datetime], Any]) -> sa.ColumnElement:
+def _date(
+    x: sa.ColumnElement, operator: str, value: Any, bound: Callable[[datetime], Any]
+) -> sa.ColumnElement:
     if operator in ("is_empty", "is_not_empty"):
         return x.is_(None) if operator == "is_empty" else x.is_not(None)
     if operator == "between":
@@ -179,7 +186,10 @@ def criteria_condition(criteria: dict, *, dialect: str) -> sa.ColumnElement:
 async def load_segments(conn: AsyncConnection, project_id: str) -> dict[str, dict]:
     """Every segment of the project (deleted ones too: a sub-segment keeps its parent's criteria)."""
     query = sa.select(
-        contact_lists.c.id, contact_lists.c.filter_criteria, contact_lists.c.parent_id, contact_lists.c.deleted_at
+        contact_lists.c.id,
+        contact_lists.c.filter_criteria,
+        contact_lists.c.parent_id,
+        contact_lists.c.deleted_at,
     ).where(contact_lists.c.project_id == project_id, contact_lists.c.type == "segment")
     return {row["id"]: dict(row) for row in (await conn.execute(query)).mappings()}
 
@@ -209,11 +219,15 @@ def members_select(project_id: str, condition: sa.ColumnElement) -> sa.Select:
 
 async def count_matching(conn: AsyncConnection, project_id: str, condition: sa.ColumnElement) -> int:
     """How many contacts of the project match a condition."""
-    query = sa.select(sa.func.count()).select_from(contacts).where(contacts.c.project_id == project_id, condition)
+    query = (
+        sa.select(sa.func.count()).select_from(contacts).where(contacts.c.project_id == project_id, condition)
+    )
     return (await conn.execute(query)).scalar_one()
 
 
-async def segment_ids_for_contacts(conn: AsyncConnection, project_id: str, contact_ids: list[str]) -> dict[str, list[str]]:
+async def segment_ids_for_contacts(
+    conn: AsyncConnection, project_id: str, contact_ids: list[str]
+) -> dict[str, list[str]]:
     """{contact id: [ids of the live segments it is in]} for the given contacts, in few queries."""
     found: dict[str, list[str]] = {cid: [] for cid in contact_ids}
     segments = await load_segments(conn, project_id)
@@ -222,13 +236,15 @@ async def segment_ids_for_contacts(conn: AsyncConnection, project_id: str, conta
         return found
     for start in range(0, len(live), UNION_CHUNK):
         selects = [
-            sa.select(sa.literal(sid, sa.String).label("segment_id"), contacts.c.id.label("contact_id")).where(
-                contacts.c.project_id == project_id, contacts.c.id.in_(contact_ids),
+            sa.select(
+                sa.literal(sid, sa.String).label("segment_id"), contacts.c.id.label("contact_id")
+            ).where(
+                contacts.c.project_id == project_id,
+                contacts.c.id.in_(contact_ids),
                 chain_condition(segments, sid, dialect=conn.dialect.name),
             )
-            for sid in live[start:start + UNION_CHUNK]
+            for sid in live[start : start + UNION_CHUNK]
         ]
         for row in (await conn.execute(sa.union_all(*selects))).mappings():
             found[row["contact_id"]].append(row["segment_id"])
     return found
-

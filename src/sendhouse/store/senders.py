@@ -31,7 +31,11 @@ async def get_sender(conn: AsyncConnection, project_id: str, sender_id: str) -> 
 
 
 async def list_senders(conn: AsyncConnection, project_id: str) -> list[dict]:
-    query = sa.select(senders).where(senders.c.project_id == project_id).order_by(senders.c.created_at, senders.c.id)
+    query = (
+        sa.select(senders)
+        .where(senders.c.project_id == project_id)
+        .order_by(senders.c.created_at, senders.c.id)
+    )
     return [dict(r) for r in (await conn.execute(query)).mappings()]
 
 
@@ -44,21 +48,30 @@ async def senders_by_id(conn: AsyncConnection, project_id: str, sender_ids: set[
 
 
 def _used_by_templates(project_id: str, sender_id: str) -> sa.Exists:
-    return sa.exists().where(templates.c.project_id == project_id, templates.c.sender_id == sender_id,
-                             templates.c.deleted_at.is_(None))
+    return sa.exists().where(
+        templates.c.project_id == project_id,
+        templates.c.sender_id == sender_id,
+        templates.c.deleted_at.is_(None),
+    )
 
 
 def _used_by_campaigns(project_id: str, sender_id: str) -> sa.Exists:
     """Campaigns of the project, not yet sent, failed or aborted, that send from this sender."""
-    return sa.exists().where(campaigns.c.project_id == project_id, campaigns.c.from_sender_id == sender_id,
-                             campaigns.c.status.not_in(FINISHED_CAMPAIGN_STATES))
+    return sa.exists().where(
+        campaigns.c.project_id == project_id,
+        campaigns.c.from_sender_id == sender_id,
+        campaigns.c.status.not_in(FINISHED_CAMPAIGN_STATES),
+    )
 
 
 async def delete_unused_sender(conn: AsyncConnection, project_id: str, sender_id: str) -> bool:
     """Delete a sender no live template and no unfinished campaign uses (one conditional DELETE)."""
     stmt = senders.delete().where(
-        senders.c.project_id == project_id, senders.c.id == sender_id,
-        ~_used_by_templates(project_id, sender_id), ~_used_by_campaigns(project_id, sender_id))
+        senders.c.project_id == project_id,
+        senders.c.id == sender_id,
+        ~_used_by_templates(project_id, sender_id),
+        ~_used_by_campaigns(project_id, sender_id),
+    )
     return (await conn.execute(stmt)).rowcount > 0
 
 
@@ -66,9 +79,16 @@ async def delete_senders(conn: AsyncConnection, project_id: str, sender_ids: lis
     """Delete these senders; templates and campaigns that named them keep their copied address."""
     if not sender_ids:
         return
-    await conn.execute(templates.update().where(templates.c.project_id == project_id,
-                                                templates.c.sender_id.in_(sender_ids)).values(sender_id=None))
-    await conn.execute(campaigns.update().where(campaigns.c.project_id == project_id,
-                                                campaigns.c.from_sender_id.in_(sender_ids))
-                       .values(from_sender_id=None))
-    await conn.execute(senders.delete().where(senders.c.project_id == project_id, senders.c.id.in_(sender_ids)))
+    await conn.execute(
+        templates.update()
+        .where(templates.c.project_id == project_id, templates.c.sender_id.in_(sender_ids))
+        .values(sender_id=None)
+    )
+    await conn.execute(
+        campaigns.update()
+        .where(campaigns.c.project_id == project_id, campaigns.c.from_sender_id.in_(sender_ids))
+        .values(from_sender_id=None)
+    )
+    await conn.execute(
+        senders.delete().where(senders.c.project_id == project_id, senders.c.id.in_(sender_ids))
+    )

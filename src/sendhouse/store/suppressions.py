@@ -34,8 +34,11 @@ class EntryFilters:
 
 def _count_column() -> sa.Label:
     return (
-        sa.select(sa.func.count()).select_from(suppressions)
-        .where(suppressions.c.group_id == groups.c.id).scalar_subquery().label("suppression_count")
+        sa.select(sa.func.count())
+        .select_from(suppressions)
+        .where(suppressions.c.group_id == groups.c.id)
+        .scalar_subquery()
+        .label("suppression_count")
     )
 
 
@@ -49,42 +52,60 @@ async def insert_group(conn: AsyncConnection, row: dict) -> None:
 
 async def get_group(conn: AsyncConnection, project_id: str, code: str) -> dict | None:
     """A group of the project by its short code, with its suppression_count."""
-    row = (await conn.execute(_groups_query(project_id).where(groups.c.group_code == code))).mappings().first()
+    row = (
+        (await conn.execute(_groups_query(project_id).where(groups.c.group_code == code))).mappings().first()
+    )
     return dict(row) if row else None
 
 
 async def global_group(conn: AsyncConnection, project_id: str) -> dict | None:
-    row = (await conn.execute(_groups_query(project_id).where(groups.c.is_global.is_(True)))).mappings().first()
+    row = (
+        (await conn.execute(_groups_query(project_id).where(groups.c.is_global.is_(True)))).mappings().first()
+    )
     return dict(row) if row else None
 
 
 async def default_group(conn: AsyncConnection, project_id: str) -> dict | None:
     """The project's default (non-global) group, where suppressions without a groupId go."""
-    query = _groups_query(project_id).where(groups.c.is_default.is_(True)).order_by(groups.c.created_at, groups.c.id)
+    query = (
+        _groups_query(project_id)
+        .where(groups.c.is_default.is_(True))
+        .order_by(groups.c.created_at, groups.c.id)
+    )
     row = (await conn.execute(query)).mappings().first()
     return dict(row) if row else None
 
 
-async def list_groups(conn: AsyncConnection, project_id: str, *, only_global: bool, include_global: bool) -> list[dict]:
+async def list_groups(
+    conn: AsyncConnection, project_id: str, *, only_global: bool, include_global: bool
+) -> list[dict]:
     """The project's groups, the global one first, then the default one."""
     query = _groups_query(project_id)
     if only_global:
         query = query.where(groups.c.is_global.is_(True))
     elif not include_global:
         query = query.where(groups.c.is_global.is_(False))
-    query = query.order_by(groups.c.is_global.desc(), groups.c.is_default.desc(), groups.c.created_at, groups.c.id)
+    query = query.order_by(
+        groups.c.is_global.desc(), groups.c.is_default.desc(), groups.c.created_at, groups.c.id
+    )
     return [dict(r) for r in (await conn.execute(query)).mappings()]
 
 
 async def update_group(conn: AsyncConnection, project_id: str, code: str, values: dict) -> bool:
-    query = groups.update().where(groups.c.project_id == project_id, groups.c.group_code == code).values(**values)
+    query = (
+        groups.update().where(groups.c.project_id == project_id, groups.c.group_code == code).values(**values)
+    )
     return (await conn.execute(query)).rowcount > 0
 
 
 async def delete_group(conn: AsyncConnection, project_id: str, code: str) -> bool:
     """Delete a group (neither global nor default) and its entries; False when there is no such deletable group."""
-    where = (groups.c.project_id == project_id, groups.c.group_code == code, groups.c.is_global.is_(False),
-             groups.c.is_default.is_(False))
+    where = (
+        groups.c.project_id == project_id,
+        groups.c.group_code == code,
+        groups.c.is_global.is_(False),
+        groups.c.is_default.is_(False),
+    )
     target = sa.select(groups.c.id).where(*where).scalar_subquery()
     await conn.execute(suppressions.delete().where(suppressions.c.group_id == target))
     return (await conn.execute(groups.delete().where(*where))).rowcount > 0
@@ -101,15 +122,22 @@ async def upsert_entries(conn: AsyncConnection, rows: list[dict]) -> None:
     stmt = _dialect_insert(conn)(suppressions).values(rows)
     stmt = stmt.on_conflict_do_update(
         index_elements=[suppressions.c.group_id, suppressions.c.email],
-        set_={"reason": stmt.excluded.reason, "source_message_id": stmt.excluded.source_message_id,
-              "updated_at": stmt.excluded.updated_at},
+        set_={
+            "reason": stmt.excluded.reason,
+            "source_message_id": stmt.excluded.source_message_id,
+            "updated_at": stmt.excluded.updated_at,
+        },
     )
     await conn.execute(stmt)
 
 
-async def delete_entries(conn: AsyncConnection, project_id: str, emails: Sequence[str], group_ids: Sequence[str] | None) -> int:
+async def delete_entries(
+    conn: AsyncConnection, project_id: str, emails: Sequence[str], group_ids: Sequence[str] | None
+) -> int:
     """Remove addresses from the given groups (all the project's groups when None); return the rows removed."""
-    query = suppressions.delete().where(suppressions.c.project_id == project_id, suppressions.c.email.in_(list(emails)))
+    query = suppressions.delete().where(
+        suppressions.c.project_id == project_id, suppressions.c.email.in_(list(emails))
+    )
     if group_ids is not None:
         query = query.where(suppressions.c.group_id.in_(list(group_ids)))
     return (await conn.execute(query)).rowcount
@@ -130,23 +158,33 @@ def _entry_conditions(project_id: str, f: EntryFilters) -> list[sa.ColumnElement
     return where
 
 
-async def search_entries(conn: AsyncConnection, project_id: str, filters: EntryFilters, page: Page) -> tuple[list[dict], int]:
+async def search_entries(
+    conn: AsyncConnection, project_id: str, filters: EntryFilters, page: Page
+) -> tuple[list[dict], int]:
     """One page of entries (newest first) with their group's code, and the total matching."""
     joined = suppressions.join(groups, groups.c.id == suppressions.c.group_id)
     where = _entry_conditions(project_id, filters)
     total = (await conn.execute(sa.select(sa.func.count()).select_from(joined).where(*where))).scalar_one()
     query = (
-        sa.select(suppressions, groups.c.group_code).select_from(joined).where(*where)
-        .order_by(suppressions.c.created_at.desc(), suppressions.c.id.desc()).limit(page.limit).offset(page.offset)
+        sa.select(suppressions, groups.c.group_code)
+        .select_from(joined)
+        .where(*where)
+        .order_by(suppressions.c.created_at.desc(), suppressions.c.id.desc())
+        .limit(page.limit)
+        .offset(page.offset)
     )
     return [dict(r) for r in (await conn.execute(query)).mappings()], total
 
 
 async def groups_of_email(conn: AsyncConnection, project_id: str, email: str) -> list[dict]:
     """The groups of the project an address is suppressed in, the global one first."""
-    inside = sa.select(suppressions.c.group_id).where(suppressions.c.project_id == project_id, suppressions.c.email == email)
+    inside = sa.select(suppressions.c.group_id).where(
+        suppressions.c.project_id == project_id, suppressions.c.email == email
+    )
     query = sa.select(groups).where(groups.c.project_id == project_id, groups.c.id.in_(inside))
-    query = query.order_by(groups.c.is_global.desc(), groups.c.is_default.desc(), groups.c.created_at, groups.c.id)
+    query = query.order_by(
+        groups.c.is_global.desc(), groups.c.is_default.desc(), groups.c.created_at, groups.c.id
+    )
     return [dict(r) for r in (await conn.execute(query)).mappings()]
 
 
@@ -161,7 +199,9 @@ def blocking_groups(project_id: str, group_code: str | None) -> sa.Select:
 def suppressed_emails(project_id: str, group_code: str | None) -> sa.Select:
     """SELECT of the addresses suppressed globally or in the given group."""
     blocking = blocking_groups(project_id, group_code)
-    return sa.select(suppressions.c.email).where(suppressions.c.project_id == project_id, suppressions.c.group_id.in_(blocking))
+    return sa.select(suppressions.c.email).where(
+        suppressions.c.project_id == project_id, suppressions.c.group_id.in_(blocking)
+    )
 
 
 async def is_suppressed(conn: AsyncConnection, project_id: str, email: str, group_code: str | None) -> bool:
@@ -169,7 +209,9 @@ async def is_suppressed(conn: AsyncConnection, project_id: str, email: str, grou
     return (await conn.execute(query)).first() is not None
 
 
-async def suppressed_among(conn: AsyncConnection, project_id: str, emails: Sequence[str], group_code: str | None) -> set[str]:
+async def suppressed_among(
+    conn: AsyncConnection, project_id: str, emails: Sequence[str], group_code: str | None
+) -> set[str]:
     """Which of the given addresses are suppressed globally or in the given group."""
     if not emails:
         return set()

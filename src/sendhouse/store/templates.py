@@ -11,13 +11,18 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from sendhouse.domain.filters import TemplateFilter
 from sendhouse.store.schema.content import templates
 
-SORT_COLUMNS = {"createdAt": templates.c.created_at, "updatedAt": templates.c.updated_at,
-                "templateName": templates.c.name}
+SORT_COLUMNS = {
+    "createdAt": templates.c.created_at,
+    "updatedAt": templates.c.updated_at,
+    "templateName": templates.c.name,
+}
 
 
-_LIVE_TEMPLATE = sa.select(templates).where(templates.c.project_id == sa.bindparam("project_id"),
-                                            templates.c.id == sa.bindparam("template_id"),
-                                            templates.c.deleted_at.is_(None))
+_LIVE_TEMPLATE = sa.select(templates).where(
+    templates.c.project_id == sa.bindparam("project_id"),
+    templates.c.id == sa.bindparam("template_id"),
+    templates.c.deleted_at.is_(None),
+)
 
 
 async def get_template(conn: AsyncConnection, project_id: str, template_id: str) -> dict | None:
@@ -35,8 +40,9 @@ def _live(project_id: str) -> sa.Select:
     return sa.select(templates).where(templates.c.project_id == project_id, templates.c.deleted_at.is_(None))
 
 
-async def list_templates(conn: AsyncConnection, project_id: str, *, template_type: str | None,
-                         limit: int) -> list[dict]:
+async def list_templates(
+    conn: AsyncConnection, project_id: str, *, template_type: str | None, limit: int
+) -> list[dict]:
     """The newest live templates of a project, optionally of one type."""
     query = _live(project_id)
     if template_type:
@@ -51,18 +57,35 @@ def _contains(column: sa.ColumnElement, text: str) -> sa.ColumnElement:
 
 def _filtered(query: sa.Select, f: TemplateFilter) -> sa.Select:
     if f.query:
-        query = query.where(sa.or_(_contains(templates.c.name, f.query), _contains(templates.c.subject, f.query),
-                                   _contains(templates.c.id, f.query)))
+        query = query.where(
+            sa.or_(
+                _contains(templates.c.name, f.query),
+                _contains(templates.c.subject, f.query),
+                _contains(templates.c.id, f.query),
+            )
+        )
     if f.template_type:
         query = query.where(templates.c.template_type == f.template_type)
-    for column, text in ((templates.c.name, f.name), (templates.c.subject, f.subject), (templates.c.id, f.template_id)):
+    for column, text in (
+        (templates.c.name, f.name),
+        (templates.c.subject, f.subject),
+        (templates.c.id, f.template_id),
+    ):
         if text:
             query = query.where(_contains(column, text))
     return query
 
 
-async def search_templates(conn: AsyncConnection, project_id: str, f: TemplateFilter, *, sort_by: str,
-                           descending: bool, offset: int, limit: int) -> tuple[list[dict], int]:
+async def search_templates(
+    conn: AsyncConnection,
+    project_id: str,
+    f: TemplateFilter,
+    *,
+    sort_by: str,
+    descending: bool,
+    offset: int,
+    limit: int,
+) -> tuple[list[dict], int]:
     """One page of the templates matching the filter, and how many match in all."""
     query = _filtered(_live(project_id), f)
     total = (await conn.execute(sa.select(sa.func.count()).select_from(query.subquery()))).scalar_one()
@@ -72,19 +95,27 @@ async def search_templates(conn: AsyncConnection, project_id: str, f: TemplateFi
     return [dict(r) for r in rows], total
 
 
-async def update_template(conn: AsyncConnection, project_id: str, template_id: str,
-                          values: dict[str, Any]) -> dict | None:
+async def update_template(
+    conn: AsyncConnection, project_id: str, template_id: str, values: dict[str, Any]
+) -> dict | None:
     """Change a live template; the updated row, or None when there is no such live template."""
-    stmt = (templates.update()
-            .where(templates.c.project_id == project_id, templates.c.id == template_id,
-                   templates.c.deleted_at.is_(None))
-            .values(**values).returning(*templates.c))
+    stmt = (
+        templates.update()
+        .where(
+            templates.c.project_id == project_id,
+            templates.c.id == template_id,
+            templates.c.deleted_at.is_(None),
+        )
+        .values(**values)
+        .returning(*templates.c)
+    )
     row = (await conn.execute(stmt)).mappings().first()
     return dict(row) if row else None
 
 
-async def soft_delete_template(conn: AsyncConnection, project_id: str, template_id: str, now: datetime) -> bool:
+async def soft_delete_template(
+    conn: AsyncConnection, project_id: str, template_id: str, now: datetime
+) -> bool:
     """Mark a live template deleted; False when there was none."""
     result = await update_template(conn, project_id, template_id, {"deleted_at": now, "updated_at": now})
     return result is not None
-

@@ -44,8 +44,9 @@ async def get_webhook(conn: AsyncConnection, project_id: str, webhook_id: str) -
     return dict(row) if row else None
 
 
-async def list_webhooks(conn: AsyncConnection, project_id: str, *, is_active: bool | None,
-                        offset: int, limit: int) -> tuple[list[dict], int]:
+async def list_webhooks(
+    conn: AsyncConnection, project_id: str, *, is_active: bool | None, offset: int, limit: int
+) -> tuple[list[dict], int]:
     """A page of a project's webhooks, newest first, and how many there are in all."""
     where = [webhooks.c.project_id == project_id]
     if is_active is not None:
@@ -55,13 +56,20 @@ async def list_webhooks(conn: AsyncConnection, project_id: str, *, is_active: bo
     return [dict(r) for r in (await conn.execute(query)).mappings()], total
 
 
-async def update_webhook(conn: AsyncConnection, project_id: str, webhook_id: str, values: dict[str, Any]) -> bool:
+async def update_webhook(
+    conn: AsyncConnection, project_id: str, webhook_id: str, values: dict[str, Any]
+) -> bool:
     """Apply changes; turning an inactive webhook active resets its failure count (one UPDATE)."""
     if values.get("is_active") is True:
-        values = {**values, "failure_count": sa.case((webhooks.c.is_active.is_(False), 0),
-                                                     else_=webhooks.c.failure_count)}
-    stmt = (webhooks.update()
-            .where(webhooks.c.id == webhook_id, webhooks.c.project_id == project_id).values(**values))
+        values = {
+            **values,
+            "failure_count": sa.case((webhooks.c.is_active.is_(False), 0), else_=webhooks.c.failure_count),
+        }
+    stmt = (
+        webhooks.update()
+        .where(webhooks.c.id == webhook_id, webhooks.c.project_id == project_id)
+        .values(**values)
+    )
     return (await conn.execute(stmt)).rowcount == 1
 
 
@@ -83,9 +91,11 @@ async def active_webhooks_of(conn: AsyncConnection, project_ids: list[str]) -> d
     found: dict[str, list[dict]] = {project_id: [] for project_id in project_ids}
     if not found:
         return found
-    query = (sa.select(webhooks.c.project_id, webhooks.c.id, webhooks.c.events)
-             .where(webhooks.c.project_id.in_(sorted(found)), webhooks.c.is_active.is_(True))
-             .order_by(webhooks.c.id))
+    query = (
+        sa.select(webhooks.c.project_id, webhooks.c.id, webhooks.c.events)
+        .where(webhooks.c.project_id.in_(sorted(found)), webhooks.c.is_active.is_(True))
+        .order_by(webhooks.c.id)
+    )
     for row in (await conn.execute(query)).mappings():
         found[row["project_id"]].append({"id": row["id"], "events": row["events"]})
     return found
@@ -96,8 +106,9 @@ async def insert_deliveries(conn: AsyncConnection, rows: list[dict[str, Any]]) -
         await conn.execute(deliveries.insert(), rows)
 
 
-async def list_deliveries(conn: AsyncConnection, webhook_id: str, *, offset: int,
-                          limit: int) -> tuple[list[dict], int]:
+async def list_deliveries(
+    conn: AsyncConnection, webhook_id: str, *, offset: int, limit: int
+) -> tuple[list[dict], int]:
     """A page of a webhook's delivery logs, newest first, and the total."""
     where = deliveries.c.webhook_id == webhook_id
     total = (await conn.execute(sa.select(sa.func.count()).select_from(deliveries).where(where))).scalar_one()
@@ -124,15 +135,29 @@ class Capacity:
 
 async def _candidates(conn: AsyncConnection, now: datetime, capacity: Capacity) -> list[dict]:
     """Due deliveries of active webhooks, at most per_webhook of each, oldest first within each."""
-    rank = sa.func.row_number().over(partition_by=deliveries.c.webhook_id,
-                                     order_by=(deliveries.c.next_attempt_at, deliveries.c.id)).label("rank")
-    ranked = (sa.select(deliveries.c.id, deliveries.c.webhook_id, deliveries.c.project_id,
-                        deliveries.c.next_attempt_at, rank)
-              .join(webhooks, webhooks.c.id == deliveries.c.webhook_id)
-              .where(_due(now), webhooks.c.is_active.is_(True)).subquery())
-    query = (sa.select(ranked).where(ranked.c.rank <= capacity.per_webhook)
-             .order_by(ranked.c.rank, ranked.c.next_attempt_at, ranked.c.id)
-             .limit(capacity.limit * capacity.per_webhook + capacity.per_webhook))
+    rank = (
+        sa.func.row_number()
+        .over(partition_by=deliveries.c.webhook_id, order_by=(deliveries.c.next_attempt_at, deliveries.c.id))
+        .label("rank")
+    )
+    ranked = (
+        sa.select(
+            deliveries.c.id,
+            deliveries.c.webhook_id,
+            deliveries.c.project_id,
+            deliveries.c.next_attempt_at,
+            rank,
+        )
+        .join(webhooks, webhooks.c.id == deliveries.c.webhook_id)
+        .where(_due(now), webhooks.c.is_active.is_(True))
+        .subquery()
+    )
+    query = (
+        sa.select(ranked)
+        .where(ranked.c.rank <= capacity.per_webhook)
+        .order_by(ranked.c.rank, ranked.c.next_attempt_at, ranked.c.id)
+        .limit(capacity.limit * capacity.per_webhook + capacity.per_webhook)
+    )
     return [dict(r) for r in (await conn.execute(query)).mappings()]
 
 
@@ -148,37 +173,52 @@ def choose_fairly(candidates: list[dict], capacity: Capacity) -> list[str]:
             row = by_project[project_id].pop(0)
             if not by_project[project_id]:
                 del by_project[project_id]
-            if hooks.get(row["webhook_id"], 0) < capacity.per_webhook and \
-                    projects_.get(project_id, 0) < capacity.per_project and len(chosen) < capacity.limit:
+            if (
+                hooks.get(row["webhook_id"], 0) < capacity.per_webhook
+                and projects_.get(project_id, 0) < capacity.per_project
+                and len(chosen) < capacity.limit
+            ):
                 hooks[row["webhook_id"]] = hooks.get(row["webhook_id"], 0) + 1
                 projects_[project_id] = projects_.get(project_id, 0) + 1
                 chosen.append(row["id"])
     return chosen
 
 
-async def claim_due(conn: AsyncConnection, *, owner: str, now: datetime, lease_until: datetime,
-                    capacity: Capacity) -> list[dict]:
+async def claim_due(
+    conn: AsyncConnection, *, owner: str, now: datetime, lease_until: datetime, capacity: Capacity
+) -> list[dict]:
     """Lease due deliveries fairly (see the module docstring); returns them with their webhook's url and secret."""
     chosen = choose_fairly(await _candidates(conn, now, capacity), capacity)
     if not chosen:
         return []
-    stmt = (deliveries.update().where(deliveries.c.id.in_(chosen), _due(now))
-            .values(status="delivering", lease_owner=owner, lease_expires_at=lease_until)
-            .returning(deliveries.c.id))
+    stmt = (
+        deliveries.update()
+        .where(deliveries.c.id.in_(chosen), _due(now))
+        .values(status="delivering", lease_owner=owner, lease_expires_at=lease_until)
+        .returning(deliveries.c.id)
+    )
     ids = [r[0] for r in await conn.execute(stmt)]
     if not ids:
         return []
-    query = (sa.select(deliveries, webhooks.c.url.label("target_url"), webhooks.c.secret)
-             .join(webhooks, webhooks.c.id == deliveries.c.webhook_id).where(deliveries.c.id.in_(ids)))
+    query = (
+        sa.select(deliveries, webhooks.c.url.label("target_url"), webhooks.c.secret)
+        .join(webhooks, webhooks.c.id == deliveries.c.webhook_id)
+        .where(deliveries.c.id.in_(ids))
+    )
     return [dict(r) for r in (await conn.execute(query)).mappings()]
 
 
 async def finish_attempt(conn: AsyncConnection, delivery_id: str, owner: str, values: dict[str, Any]) -> bool:
     """Record an attempt's outcome, only while this owner still holds the lease."""
-    stmt = (deliveries.update()
-            .where(deliveries.c.id == delivery_id, deliveries.c.lease_owner == owner,
-                   deliveries.c.status == "delivering")
-            .values(attempts=deliveries.c.attempts + 1, lease_owner=None, lease_expires_at=None, **values))
+    stmt = (
+        deliveries.update()
+        .where(
+            deliveries.c.id == delivery_id,
+            deliveries.c.lease_owner == owner,
+            deliveries.c.status == "delivering",
+        )
+        .values(attempts=deliveries.c.attempts + 1, lease_owner=None, lease_expires_at=None, **values)
+    )
     return (await conn.execute(stmt)).rowcount == 1
 
 
@@ -193,14 +233,18 @@ async def mark_webhook(conn: AsyncConnection, webhook_id: str, *, success: bool,
 
 async def release(conn: AsyncConnection, owner: str) -> int:
     """Give back this owner's leased deliveries unattempted (graceful stop)."""
-    stmt = (deliveries.update()
-            .where(deliveries.c.lease_owner == owner, deliveries.c.status == "delivering")
-            .values(status="pending", lease_owner=None, lease_expires_at=None))
+    stmt = (
+        deliveries.update()
+        .where(deliveries.c.lease_owner == owner, deliveries.c.status == "delivering")
+        .values(status="pending", lease_owner=None, lease_expires_at=None)
+    )
     return (await conn.execute(stmt)).rowcount
 
 
 async def prune(conn: AsyncConnection, now: datetime) -> int:
     """Drop delivery logs past retention: successful after 24 h, failed after 48 h."""
-    old_success = sa.and_(deliveries.c.status == "succeeded", deliveries.c.finished_at < now - SUCCESS_RETENTION)
+    old_success = sa.and_(
+        deliveries.c.status == "succeeded", deliveries.c.finished_at < now - SUCCESS_RETENTION
+    )
     old_failure = sa.and_(deliveries.c.status == "failed", deliveries.c.finished_at < now - FAILURE_RETENTION)
     return (await conn.execute(deliveries.delete().where(sa.or_(old_success, old_failure)))).rowcount

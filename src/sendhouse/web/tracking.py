@@ -35,12 +35,22 @@ from sendhouse.services.tracking import Hit, Recorder, recorder_part
 
 log = logging.getLogger("sendhouse.web")
 GIF = base64.b64decode("R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7")
-NO_CACHE = {"Cache-Control": "no-cache, no-store, must-revalidate, max-age=0", "Pragma": "no-cache",
-            "Expires": "0"}
-PAGE_HEADERS = {"Cache-Control": "no-store", "X-Robots-Tag": "noindex", "Referrer-Policy": "no-referrer",
-                "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'"}
-_PAGES = jinja2.Environment(loader=jinja2.FileSystemLoader(Path(__file__).parent / "templates"),
-                            autoescape=True, undefined=jinja2.StrictUndefined)
+NO_CACHE = {
+    "Cache-Control": "no-cache, no-store, must-revalidate, max-age=0",
+    "Pragma": "no-cache",
+    "Expires": "0",
+}
+PAGE_HEADERS = {
+    "Cache-Control": "no-store",
+    "X-Robots-Tag": "noindex",
+    "Referrer-Policy": "no-referrer",
+    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'",
+}
+_PAGES = jinja2.Environment(
+    loader=jinja2.FileSystemLoader(Path(__file__).parent / "templates"),
+    autoescape=True,
+    undefined=jinja2.StrictUndefined,
+)
 
 
 @dataclass
@@ -95,8 +105,16 @@ def click_target(state: TrackingState | None, token: str) -> str | None:
 
 
 _RAW_NO_CACHE = [(k.lower().encode(), v.encode()) for k, v in NO_CACHE.items()]
-_PIXEL_HEADERS = [(b"content-type", b"image/gif"), (b"content-length", str(len(GIF)).encode()), *_RAW_NO_CACHE]
-_NOT_FOUND_HEADERS = [(b"content-type", b"text/plain; charset=utf-8"), (b"content-length", b"9"), *_RAW_NO_CACHE]
+_PIXEL_HEADERS = [
+    (b"content-type", b"image/gif"),
+    (b"content-length", str(len(GIF)).encode()),
+    *_RAW_NO_CACHE,
+]
+_NOT_FOUND_HEADERS = [
+    (b"content-type", b"text/plain; charset=utf-8"),
+    (b"content-length", b"9"),
+    *_RAW_NO_CACHE,
+]
 
 
 class TrackingEndpoints:
@@ -165,14 +183,17 @@ async def preference_change(token: str, request: Request) -> HTMLResponse:
     form = await request.form()
     db = request.app.state.container.db
     try:
-        done = await service.set_preference(db, target, action=str(form.get("action", "")),
-                                            group_code=str(form.get("groupId", "")))
+        done = await service.set_preference(
+            db, target, action=str(form.get("action", "")), group_code=str(form.get("groupId", ""))
+        )
     except AppError as error:
         return _invalid(status_of(error), error.message)
     verb = "unsubscribed from" if form.get("action") == "unsubscribe" else "resubscribed to"
     notice = f"You are {verb} {done['group']['name']}." if done["changed"] else "Nothing to change."
     found = await service.preferences(db, target)
-    return _page("unsubscribe_preferences.html", action=tokens.PREFERENCE_PATH + token, notice=notice, **found)
+    return _page(
+        "unsubscribe_preferences.html", action=tokens.PREFERENCE_PATH + token, notice=notice, **found
+    )
 
 
 @router.get(tokens.UNSUBSCRIBE_PATH + "{token}")
@@ -181,8 +202,13 @@ async def unsubscribe_page(token: str, request: Request) -> HTMLResponse:
     if target is None:
         return _invalid()
     group = await _group_of(request, target)
-    return _page("unsubscribe.html", email=target.email, group=group, action=tokens.UNSUBSCRIBE_PATH + token,
-                 preferences=_preference_url(request, target))
+    return _page(
+        "unsubscribe.html",
+        email=target.email,
+        group=group,
+        action=tokens.UNSUBSCRIBE_PATH + token,
+        preferences=_preference_url(request, target),
+    )
 
 
 async def _group_of(request: Request, target: tokens.UnsubscribeTarget) -> dict | None:
@@ -203,5 +229,9 @@ async def unsubscribe_now(token: str, request: Request) -> HTMLResponse:
         done = await service.unsubscribe(request.app.state.container.db, target)
     except AppError as error:
         return _invalid(status_of(error), error.message)
-    return _page("unsubscribe_done.html", email=target.email, group=done["group"],
-                 preferences=_preference_url(request, target))
+    return _page(
+        "unsubscribe_done.html",
+        email=target.email,
+        group=done["group"],
+        preferences=_preference_url(request, target),
+    )

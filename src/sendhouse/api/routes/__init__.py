@@ -20,7 +20,20 @@ from sendhouse.api.routes import (
 )
 
 ROUTERS = [
-    account.router, account_keys.router, campaigns.router, templates.router, senders.router, domains.router, mails.router,
-    webhooks.router, contacts.router, contact_properties.router, suppression_groups.router,
-    contact_lists.router, inbound.router, inbound_messages.router, events.router, automations.router,
+    account.router,
+    account_keys.router,
+    campaigns.router,
+    templates.router,
+    senders.router,
+    domains.router,
+    mails.router,
+    webhooks.router,
+    contacts.router,
+    contact_properties.router,
+    suppression_groups.router,
+    contact_lists.router,
+    inbound.router,
+    inbound_messages.router,
+    events.router,
+    automations.router,
 ]

@@ -31,8 +31,13 @@ async def list_projects(principal: CurrentPrincipal, db: Db):
 @router.post("", status_code=201)  # AutoSend answers 201 here
 async def create_project(body: ProjectCreate, principal: CurrentPrincipal, db: Db):
     service.require_account(principal)
-    row = await service.create_project(db, name=body.name, domain=body.domain, region_key=body.regionKey,
-                                       organization_id=principal.organization_id)
+    row = await service.create_project(
+        db,
+        name=body.name,
+        domain=body.domain,
+        region_key=body.regionKey,
+        organization_id=principal.organization_id,
+    )
     return ok(service.present_project(row), message="Project created successfully", status=201)
 
 

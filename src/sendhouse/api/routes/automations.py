@@ -27,9 +27,17 @@ class AutomationBody(RequestModel):
 
 
 @router.get("")
-async def list_automations(project_id: ProjectId, db: Db, status: str | None = None, tags: str | None = None,
-                           page: int = 1, limit: int = 50):
-    return ok(await service.list_automations(db, project_id, status=status, tags=tags, page=page, limit=limit))
+async def list_automations(
+    project_id: ProjectId,
+    db: Db,
+    status: str | None = None,
+    tags: str | None = None,
+    page: int = 1,
+    limit: int = 50,
+):
+    return ok(
+        await service.list_automations(db, project_id, status=status, tags=tags, page=page, limit=limit)
+    )
 
 
 @router.post("", status_code=201)
@@ -45,7 +53,9 @@ async def get_automation(automation_id: str, project_id: ProjectId, db: Db):
 
 @router.patch("/{automation_id}")
 async def update_automation(automation_id: str, body: AutomationBody, project_id: ProjectId, db: Db):
-    updated = await service.update_automation(db, project_id, automation_id, body.model_dump(exclude_unset=True))
+    updated = await service.update_automation(
+        db, project_id, automation_id, body.model_dump(exclude_unset=True)
+    )
     return ok(updated, message="Workflow automation updated successfully")
 
 
@@ -57,9 +67,13 @@ async def delete_automation(automation_id: str, project_id: ProjectId, db: Db):
 
 @router.post("/{automation_id}/pause")
 async def pause_automation(automation_id: str, project_id: ProjectId, db: Db):
-    return ok(await service.pause_automation(db, project_id, automation_id), message="Workflow automation paused")
+    return ok(
+        await service.pause_automation(db, project_id, automation_id), message="Workflow automation paused"
+    )
 
 
 @router.post("/{automation_id}/resume")
 async def resume_automation(automation_id: str, project_id: ProjectId, db: Db):
-    return ok(await service.resume_automation(db, project_id, automation_id), message="Workflow automation resumed")
+    return ok(
+        await service.resume_automation(db, project_id, automation_id), message="Workflow automation resumed"
+    )

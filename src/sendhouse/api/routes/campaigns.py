@@ -62,35 +62,57 @@ VerifiedDomain = Annotated[bool, Depends(_verified_domain)]
 
 @router.get("")
 async def list_campaigns(
-    project_id: ProjectId, db: Db,
+    project_id: ProjectId,
+    db: Db,
     status: Literal[STATUSES] | None = None,  # type: ignore[valid-type]
     name: Annotated[str | None, Query(max_length=200)] = None,
-    startDate: str | None = None, endDate: str | None = None,
-    page: Annotated[int, Query(ge=1, le=1_000_000)] = 1, limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    startDate: str | None = None,
+    endDate: str | None = None,
+    page: Annotated[int, Query(ge=1, le=1_000_000)] = 1,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
     includeCounts: Literal["true", "false"] = "false",
 ):
     filters = CampaignFilter(
-        status=status, name=name or None,
+        status=status,
+        name=name or None,
         created_from=parse_iso(startDate, field="startDate") if startDate else None,
         created_to=parse_iso(endDate, field="endDate") if endDate else None,
     )
-    data = await service.list_campaigns(db, project_id, filters, Page(page, limit),
-                                        include_counts=includeCounts == "true")
+    data = await service.list_campaigns(
+        db, project_id, filters, Page(page, limit), include_counts=includeCounts == "true"
+    )
     return ok(data, message="Campaigns retrieved successfully")
 
 
 @router.post("")
 async def create_campaign(
-    body: CampaignCreate, request: Request, principal: CurrentPrincipal, project_id: ProjectId, db: Db,
-    delay: SendNowDelay, verified: VerifiedDomain,
+    body: CampaignCreate,
+    request: Request,
+    principal: CurrentPrincipal,
+    project_id: ProjectId,
+    db: Db,
+    delay: SendNowDelay,
+    verified: VerifiedDomain,
     idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
 ):
-    idem = idempotency.key_for(api_key_id=principal.api_key_id, project_id=project_id, route="POST /v1/campaigns",
-                               key=idempotency_key, body=await request.body())
+    idem = idempotency.key_for(
+        api_key_id=principal.api_key_id,
+        project_id=project_id,
+        route="POST /v1/campaigns",
+        key=idempotency_key,
+        body=await request.body(),
+    )
 
     async def run(key: idempotency.Key | None) -> dict:
-        return await service.create_campaign(db, project_id, _fields(body), source="api", send_now_delay=delay,
-                                             idempotency_key=key, verified_domain=verified)
+        return await service.create_campaign(
+            db,
+            project_id,
+            _fields(body),
+            source="api",
+            send_now_delay=delay,
+            idempotency_key=key,
+            verified_domain=verified,
+        )
 
     outcome = await idempotency.once(db, idem, run)
     response = ok(outcome.data, message="Campaign created successfully")
@@ -100,14 +122,23 @@ async def create_campaign(
 
 @router.get("/{campaign_id}")
 async def get_campaign(campaign_id: str, project_id: ProjectId, db: Db):
-    return ok(await service.get_campaign(db, project_id, campaign_id), message="Campaign retrieved successfully")
+    return ok(
+        await service.get_campaign(db, project_id, campaign_id), message="Campaign retrieved successfully"
+    )
 
 
 @router.patch("/{campaign_id}")
-async def update_campaign(campaign_id: str, body: CampaignUpdate, project_id: ProjectId, db: Db,
-                          delay: SendNowDelay, verified: VerifiedDomain):
-    data = await service.update_campaign(db, project_id, campaign_id, _fields(body), send_now_delay=delay,
-                                         verified_domain=verified)
+async def update_campaign(
+    campaign_id: str,
+    body: CampaignUpdate,
+    project_id: ProjectId,
+    db: Db,
+    delay: SendNowDelay,
+    verified: VerifiedDomain,
+):
+    data = await service.update_campaign(
+        db, project_id, campaign_id, _fields(body), send_now_delay=delay, verified_domain=verified
+    )
     return ok(data, message="Campaign updated successfully")
 
 
@@ -125,17 +156,23 @@ async def duplicate_campaign(campaign_id: str, project_id: ProjectId, db: Db):
 
 @router.post("/{campaign_id}/pause")
 async def pause_campaign(campaign_id: str, project_id: ProjectId, db: Db):
-    return ok(await service.pause_campaign(db, project_id, campaign_id), message="Campaign paused successfully")
+    return ok(
+        await service.pause_campaign(db, project_id, campaign_id), message="Campaign paused successfully"
+    )
 
 
 @router.post("/{campaign_id}/resume")
 async def resume_campaign(campaign_id: str, project_id: ProjectId, db: Db):
-    return ok(await service.resume_campaign(db, project_id, campaign_id), message="Campaign resumed successfully")
+    return ok(
+        await service.resume_campaign(db, project_id, campaign_id), message="Campaign resumed successfully"
+    )
 
 
 @router.post("/{campaign_id}/abort")
 async def abort_campaign(campaign_id: str, project_id: ProjectId, db: Db):
-    return ok(await service.abort_campaign(db, project_id, campaign_id), message="Campaign aborted successfully")
+    return ok(
+        await service.abort_campaign(db, project_id, campaign_id), message="Campaign aborted successfully"
+    )
 
 
 @router.get("/{campaign_id}/analytics")

@@ -74,7 +74,9 @@ async def search_contacts(body: MemberSearch, project_id: ProjectId, db: Db):
 @router.post("/contacts/bulk-add")
 async def bulk_add(body: BulkAdd, project_id: ProjectId, db: Db):
     emails, contact_ids = body.one_of()
-    result = await service.bulk_add(db, project_id, body.contactListId, emails=emails, contact_ids=contact_ids)
+    result = await service.bulk_add(
+        db, project_id, body.contactListId, emails=emails, contact_ids=contact_ids
+    )
     return ok(result, message="Contacts added to list")
 
 

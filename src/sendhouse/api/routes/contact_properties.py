@@ -37,9 +37,13 @@ def _flag(value: str | None, field: str) -> bool:
 
 async def _create(body: PropertyBody, project_id: str, db, *, legacy: bool) -> dict:
     return await service.create_property(
-        db, project_id, name=body.name if body.name is not None else body.fieldName,
-        kind=body.type if body.type is not None else body.fieldType, description=body.description,
-        default=body.defaultValue, legacy=legacy,
+        db,
+        project_id,
+        name=body.name if body.name is not None else body.fieldName,
+        kind=body.type if body.type is not None else body.fieldType,
+        description=body.description,
+        default=body.defaultValue,
+        legacy=legacy,
     )
 
 

@@ -52,7 +52,7 @@ async def _json_of(request: Request, expected: str = "a JSON object") -> Any:
 
 async def _emails_of(request: Request) -> Any:
     """The emails of a body that is {"emails": [...]} or a bare array."""
-    body = await _json_of(request, "JSON: {\"emails\": [...]} or an array of emails")
+    body = await _json_of(request, 'JSON: {"emails": [...]} or an array of emails')
     if isinstance(body, dict):
         return body.get("emails")
     return body
@@ -94,9 +94,21 @@ async def duplicate_contact(body: DuplicateBody, project_id: ProjectId, db: Db):
     return ok(data, message="Contact duplicated successfully", status=201)
 
 
-FIELDS_BODY = {"requestBody": {"required": True, "content": {"application/json": {"schema": {
-    "type": "object", "additionalProperties": True, "minProperties": 1,
-    "description": "custom fields to set (null removes one); others stay as they are"}}}}}
+FIELDS_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {
+                "schema": {
+                    "type": "object",
+                    "additionalProperties": True,
+                    "minProperties": 1,
+                    "description": "custom fields to set (null removes one); others stay as they are",
+                }
+            }
+        },
+    }
+}
 
 
 @router.patch("/email/{email}/custom-fields", openapi_extra=FIELDS_BODY)

@@ -37,8 +37,9 @@ async def get_domain(domain_id: str, request: Request, project_id: ProjectId, db
 
 @router.post("")
 async def add_domain(body: DomainCreate, request: Request, project_id: ProjectId, db: Db):
-    domain = await service.add_domain(db, _settings(request), project_id, domain=body.domain,
-                                      region_key=body.regionKey)
+    domain = await service.add_domain(
+        db, _settings(request), project_id, domain=body.domain, region_key=body.regionKey
+    )
     return ok(domain, message="Domain added successfully")
 
 

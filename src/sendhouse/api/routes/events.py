@@ -42,13 +42,26 @@ async def create_definition(body: DefinitionBody, project_id: ProjectId, db: Db)
 
 
 @router.post("/send", status_code=201)
-async def send_event(body: SendBody, request: Request, principal: CurrentPrincipal, project_id: ProjectId, db: Db,
-                     idempotency_key: IdempotencyKey = None):
+async def send_event(
+    body: SendBody,
+    request: Request,
+    principal: CurrentPrincipal,
+    project_id: ProjectId,
+    db: Db,
+    idempotency_key: IdempotencyKey = None,
+):
     async def work(key: idempotency.Key | None) -> dict:
-        return await service.send_event(db, project_id, body.model_dump(exclude_unset=True), idempotency_record=key)
+        return await service.send_event(
+            db, project_id, body.model_dump(exclude_unset=True), idempotency_record=key
+        )
 
-    idem = idempotency.key_for(api_key_id=principal.api_key_id, project_id=project_id, route="POST /v1/events/send",
-                               key=idempotency_key, body=await request.body())
+    idem = idempotency.key_for(
+        api_key_id=principal.api_key_id,
+        project_id=project_id,
+        route="POST /v1/events/send",
+        key=idempotency_key,
+        body=await request.body(),
+    )
     outcome = await idempotency.once(db, idem, work)
     response = ok(outcome.data, message="Event sent successfully", status=201)
     response.headers.update(outcome.headers)

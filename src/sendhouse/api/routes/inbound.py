@@ -28,7 +28,8 @@ class BounceReport(RequestModel):
     email: str = Field(max_length=320, description="the recipient that bounced or complained")
     type: Literal["hard", "soft", "complaint"] = Field(
         description="hard: permanent (suppressed at once); soft: transient (suppressed after "
-                    "SENDHOUSE_SOFT_BOUNCE_LIMIT); complaint: spam report (suppressed globally)")
+        "SENDHOUSE_SOFT_BOUNCE_LIMIT); complaint: spam report (suppressed globally)"
+    )
     reason: str | None = Field(None, max_length=1000, description="the remote server's text")
     status: str | None = Field(None, max_length=16, description="enhanced status code, e.g. 5.1.1")
     code: int | None = Field(None, ge=200, le=599, description="SMTP reply code, e.g. 550")
@@ -37,7 +38,14 @@ class BounceReport(RequestModel):
 @router.post("/bounce")
 async def report_bounce(body: BounceReport, project_id: ProjectId, db: Db, request: Request):
     """Record the report: events, suppression, webhooks and the campaign's auto-pause check."""
-    report = service.HttpReport(type=body.type, email=body.email, message_id=body.messageId,
-                                email_id=body.emailId, reason=body.reason, status=body.status, code=body.code)
+    report = service.HttpReport(
+        type=body.type,
+        email=body.email,
+        message_id=body.messageId,
+        email_id=body.emailId,
+        reason=body.reason,
+        status=body.status,
+        code=body.code,
+    )
     data = await service.report_over_http(db, container(request).settings, project_id, report)
     return ok(data, message="Report recorded successfully")

@@ -37,7 +37,8 @@ def _settings(request: Request):
 
 @router.get("/v1/inbound/messages")
 async def list_messages(
-    project_id: ProjectId, db: Db,
+    project_id: ProjectId,
+    db: Db,
     from_: Annotated[str | None, Query(alias="from", max_length=320)] = None,
     to: Annotated[str | None, Query(max_length=320)] = None,
     threadId: Annotated[str | None, Query(max_length=24)] = None,
@@ -48,9 +49,15 @@ async def list_messages(
     page: Annotated[int, Query(ge=1, le=1_000_000)] = 1,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ):
-    filters = InboxFilter(from_email=from_ or None, to_email=to or None, thread_id=threadId or None,
-                      search=search or None, date_from=service.parse_date(dateFrom, "dateFrom"),
-                      date_to=service.parse_date(dateTo, "dateTo"), include_blocked=includeBlocked)
+    filters = InboxFilter(
+        from_email=from_ or None,
+        to_email=to or None,
+        thread_id=threadId or None,
+        search=search or None,
+        date_from=service.parse_date(dateFrom, "dateFrom"),
+        date_to=service.parse_date(dateTo, "dateTo"),
+        include_blocked=includeBlocked,
+    )
     return ok(await service.list_messages(db, project_id, filters, Page(page, limit)))
 
 
@@ -66,8 +73,9 @@ def _file(content_type: str, filename: str | None, content: bytes) -> Response:
 
 
 @router.get("/v1/inbound/messages/{message_id}/attachments/{ref}")
-async def get_attachment(message_id: str, ref: str, request: Request, project_id: ProjectId, db: Db,
-                         download: bool = False):
+async def get_attachment(
+    message_id: str, ref: str, request: Request, project_id: ProjectId, db: Db, download: bool = False
+):
     found = await service.attachment(db, project_id, message_id, ref)
     if download:
         return _file(found["content_type"], found["filename"], found["content"])
@@ -77,29 +85,38 @@ async def get_attachment(message_id: str, ref: str, request: Request, project_id
 @router.get("/v1/inbound/messages/{message_id}/raw")
 async def get_raw(message_id: str, request: Request, project_id: ProjectId, db: Db, download: bool = False):
     if download:
-        return _file("message/rfc822", f"{message_id}.eml", await service.raw_source(db, project_id, message_id))
+        return _file(
+            "message/rfc822", f"{message_id}.eml", await service.raw_source(db, project_id, message_id)
+        )
     return ok(await service.raw_link(db, _settings(request), project_id, message_id))
 
 
 @router.post("/v1/inbound/messages/{message_id}/reply")
 async def reply(message_id: str, body: Reply, request: Request, project_id: ProjectId, db: Db):
-    data = await service.reply(db, _settings(request), project_id, message_id,
-                               body.model_dump(by_alias=True, exclude_none=True))
+    data = await service.reply(
+        db, _settings(request), project_id, message_id, body.model_dump(by_alias=True, exclude_none=True)
+    )
     return ok(data, message="Reply queued", status=202)
 
 
-@router.get("/v1/inbound/downloads/{token}", include_in_schema=False)  # public: the signed token is the credential
+@router.get(
+    "/v1/inbound/downloads/{token}", include_in_schema=False
+)  # public: the signed token is the credential
 async def download(token: str, request: Request, db: Db):
     return _file(*await service.download(db, _settings(request), token))
 
 
 @router.post("/v1/domains/{domain_id}/inbound/enable")
 async def enable_inbound(domain_id: str, request: Request, project_id: ProjectId, db: Db):
-    return ok(await service.enable_domain(db, _settings(request), project_id, domain_id),
-              message="Inbound enabled for the domain")
+    return ok(
+        await service.enable_domain(db, _settings(request), project_id, domain_id),
+        message="Inbound enabled for the domain",
+    )
 
 
 @router.post("/v1/domains/{domain_id}/inbound/disable")
 async def disable_inbound(domain_id: str, request: Request, project_id: ProjectId, db: Db):
-    return ok(await service.disable_domain(db, _settings(request), project_id, domain_id),
-              message="Inbound disabled for the domain")
+    return ok(
+        await service.disable_domain(db, _settings(request), project_id, domain_id),
+        message="Inbound disabled for the domain",
+    )

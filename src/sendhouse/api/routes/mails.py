@@ -98,8 +98,13 @@ IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key")]
 
 async def _run(request: Request, principal, project_id: str, key: str | None, route: str, work):
     """The work once per Idempotency-Key and body; a replay carries `Idempotent-Replayed: true`."""
-    idem = idempotency.key_for(api_key_id=principal.api_key_id, project_id=project_id, route=route, key=key,
-                               body=await request.body())
+    idem = idempotency.key_for(
+        api_key_id=principal.api_key_id,
+        project_id=project_id,
+        route=route,
+        key=key,
+        body=await request.body(),
+    )
     outcome = await idempotency.once(container(request).db, idem, work)
     response = ok(outcome.data)
     response.headers.update(outcome.headers)
@@ -107,8 +112,14 @@ async def _run(request: Request, principal, project_id: str, key: str | None, ro
 
 
 @router.post("/send")
-async def send_mail(body: SendMail, request: Request, principal: CurrentPrincipal, project_id: ProjectId,
-                    db: Db, idempotency_key: IdempotencyKey = None):
+async def send_mail(
+    body: SendMail,
+    request: Request,
+    principal: CurrentPrincipal,
+    project_id: ProjectId,
+    db: Db,
+    idempotency_key: IdempotencyKey = None,
+):
     settings = container(request).settings
 
     async def work(key: idempotency.Key | None) -> dict:
@@ -118,8 +129,14 @@ async def send_mail(body: SendMail, request: Request, principal: CurrentPrincipa
 
 
 @router.post("/bulk")
-async def send_bulk(body: BulkMail, request: Request, principal: CurrentPrincipal, project_id: ProjectId,
-                    db: Db, idempotency_key: IdempotencyKey = None):
+async def send_bulk(
+    body: BulkMail,
+    request: Request,
+    principal: CurrentPrincipal,
+    project_id: ProjectId,
+    db: Db,
+    idempotency_key: IdempotencyKey = None,
+):
     settings = container(request).settings
     request_body = body.as_request()
     if body.emails is not None and body.recipients is None:

@@ -34,8 +34,9 @@ async def get_sender(sender_id: str, project_id: ProjectId, db: Db):
 @router.post("")
 async def create_sender(body: SenderCreate, request: Request, project_id: ProjectId, db: Db):
     settings = container(request).settings
-    data = await service.create_sender(db, settings, project_id, email=body.email, name=body.name,
-                                       reply_to=body.replyTo)
+    data = await service.create_sender(
+        db, settings, project_id, email=body.email, name=body.name, reply_to=body.replyTo
+    )
     return ok(data, message="Authenticated sender added successfully")
 
 

@@ -82,15 +82,20 @@ async def list_groups(project_id: ProjectId, db: Db, onlyGlobal: bool = False, i
 @router.post("")
 async def create_group(body: GroupCreate, project_id: ProjectId, db: Db):
     """200, as AutoSend answers (not 201)."""
-    row = await service.create_group(db, project_id, name=body.name,
-                                     description=body.description, is_active=body.isActive)
+    row = await service.create_group(
+        db, project_id, name=body.name, description=body.description, is_active=body.isActive
+    )
     return ok(service.present_group(row), message="Suppression group created successfully")
 
 
 @router.post("/entries")
 async def search_entries(body: EntrySearch, project_id: ProjectId, db: Db):
     query = service.EntryQuery(
-        group_code=body.groupId, reason=body.reason, search=body.search, email=body.email, is_global=body.isGlobal,
+        group_code=body.groupId,
+        reason=body.reason,
+        search=body.search,
+        email=body.email,
+        is_global=body.isGlobal,
         start=parse_iso(body.startDate, field="startDate") if body.startDate else None,
         end=parse_iso(body.endDate, field="endDate") if body.endDate else None,
     )
@@ -102,7 +107,10 @@ async def search_entries(body: EntrySearch, project_id: ProjectId, db: Db):
 @router.post("/entries/all")
 async def all_entries(body: AllEntries, project_id: ProjectId, db: Db):
     query = service.EntryQuery(
-        group_code=body.groupId, reason=service.reason_of(body.reason), search=body.search, email=body.email,
+        group_code=body.groupId,
+        reason=service.reason_of(body.reason),
+        search=body.search,
+        email=body.email,
         is_global=body.isGlobal,
         start=parse_iso(body.startDate, field="startDate") if body.startDate else None,
         end=parse_iso(body.endDate, field="endDate") if body.endDate else None,
@@ -113,15 +121,17 @@ async def all_entries(body: AllEntries, project_id: ProjectId, db: Db):
 
 @router.post("/emails/suppress")
 async def suppress(body: Suppress, project_id: ProjectId, db: Db):
-    count = await service.suppress_emails(db, project_id, body.emails, group_code=body.groupId,
-                                          reason=body.reason, is_global=body.isGlobal)
+    count = await service.suppress_emails(
+        db, project_id, body.emails, group_code=body.groupId, reason=body.reason, is_global=body.isGlobal
+    )
     return ok({"suppressed": count}, message="Emails suppressed successfully")
 
 
 @router.post("/emails/unsuppress")
 async def unsuppress(body: Unsuppress, project_id: ProjectId, db: Db):
-    count = await service.unsuppress_emails(db, project_id, body.emails, group_code=body.groupId,
-                                            is_global=body.isGlobal)
+    count = await service.unsuppress_emails(
+        db, project_id, body.emails, group_code=body.groupId, is_global=body.isGlobal
+    )
     return ok({"unsuppressed": count}, message="Emails unsuppressed successfully")
 
 
@@ -150,4 +160,3 @@ async def update_group(group_id: str, body: GroupUpdate, project_id: ProjectId, 
 async def delete_group(group_id: str, project_id: ProjectId, db: Db):
     await service.delete_group(db, project_id, group_id)
     return ok(message="Suppression group deleted successfully")
-

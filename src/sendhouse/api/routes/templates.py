@@ -57,23 +57,34 @@ def _fields(body: RequestModel) -> dict:
 
 
 @router.get("")
-async def list_templates(project_id: ProjectId, db: Db, templateType: TemplateType | None = None,
-                         limit: Annotated[int, Query(ge=1, le=100)] = 100):
+async def list_templates(
+    project_id: ProjectId,
+    db: Db,
+    templateType: TemplateType | None = None,
+    limit: Annotated[int, Query(ge=1, le=100)] = 100,
+):
     rows = await service.list_templates(db, project_id, template_type=templateType, limit=limit)
     return ok({"templates": rows})
 
 
 @router.get("/search")
 async def search_templates(
-    project_id: ProjectId, db: Db, query: str | None = None, templateType: TemplateType | None = None,
-    templateName: str | None = None, subject: str | None = None, templateId: str | None = None,
-    page: Annotated[int, Query(ge=1, le=1_000_000)] = 1, limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    project_id: ProjectId,
+    db: Db,
+    query: str | None = None,
+    templateType: TemplateType | None = None,
+    templateName: str | None = None,
+    subject: str | None = None,
+    templateId: str | None = None,
+    page: Annotated[int, Query(ge=1, le=1_000_000)] = 1,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
     sortBy: Literal["createdAt", "updatedAt", "templateName"] = "createdAt",
     sortOrder: Literal["asc", "desc"] = "desc",
 ):
     f = TemplateFilter(query, templateType, templateName, subject, templateId)
-    data = await service.search_templates(db, project_id, f, Page(page, limit), sort_by=sortBy,
-                                          descending=sortOrder == "desc")
+    data = await service.search_templates(
+        db, project_id, f, Page(page, limit), sort_by=sortBy, descending=sortOrder == "desc"
+    )
     return ok(data)
 
 
@@ -84,7 +95,9 @@ async def get_template(template_id: str, project_id: ProjectId, db: Db):
 
 @router.post("")
 async def create_template(body: TemplateCreate, project_id: ProjectId, db: Db):
-    template = await service.create_template(db, project_id, _fields(body) | {"builderType": body.builderType})
+    template = await service.create_template(
+        db, project_id, _fields(body) | {"builderType": body.builderType}
+    )
     return ok(template, message="Template created successfully")
 
 

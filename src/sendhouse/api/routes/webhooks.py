@@ -34,8 +34,9 @@ class WebhookRoute(JsonRoute):
             try:
                 return await handler(request)
             except RequestValidationError as exc:
-                raise InvalidInput("Validation failed", code="VALIDATION_ERROR",
-                                   details=validation_details(exc)) from None
+                raise InvalidInput(
+                    "Validation failed", code="VALIDATION_ERROR", details=validation_details(exc)
+                ) from None
 
         return handle
 
@@ -65,16 +66,18 @@ class WebhookResend(RequestModel):
 
 
 @router.get("")
-async def list_webhooks(project_id: ProjectId, db: Db, isActive: bool | None = None,
-                        page: PageNumber = 1, limit: PageSize = 50):
+async def list_webhooks(
+    project_id: ProjectId, db: Db, isActive: bool | None = None, page: PageNumber = 1, limit: PageSize = 50
+):
     result = await service.list_webhooks(db, project_id, is_active=isActive, page=Page(page, limit))
     return ok(result)
 
 
 @router.post("", status_code=201)
 async def create_webhook(body: WebhookCreate, project_id: ProjectId, db: Db):
-    webhook = await service.create_webhook(db, project_id, url=body.url, events=body.events,
-                                           metadata=body.metadata)
+    webhook = await service.create_webhook(
+        db, project_id, url=body.url, events=body.events, metadata=body.metadata
+    )
     return ok({"webhook": webhook}, message="Webhook created successfully", status=201)
 
 
@@ -91,10 +94,12 @@ async def get_webhook(webhook_id: str, project_id: ProjectId, db: Db):
 @router.put("/{webhook_id}")
 async def update_webhook(webhook_id: str, body: WebhookUpdate, project_id: ProjectId, db: Db):
     if "secret" in body.model_fields_set:
-        raise InvalidInput.field("secret", "Secret cannot be updated; delete and recreate the webhook",
-                                 code="VALIDATION_ERROR")
-    webhook = await service.update_webhook(db, project_id, webhook_id, url=body.url, events=body.events,
-                                           is_active=body.isActive)
+        raise InvalidInput.field(
+            "secret", "Secret cannot be updated; delete and recreate the webhook", code="VALIDATION_ERROR"
+        )
+    webhook = await service.update_webhook(
+        db, project_id, webhook_id, url=body.url, events=body.events, is_active=body.isActive
+    )
     return ok({"webhook": webhook}, message="Webhook updated successfully")
 
 
@@ -105,8 +110,9 @@ async def delete_webhook(webhook_id: str, project_id: ProjectId, db: Db):
 
 
 @router.get("/{webhook_id}/logs")
-async def webhook_logs(webhook_id: str, project_id: ProjectId, db: Db, page: PageNumber = 1,
-                       limit: PageSize = 50):
+async def webhook_logs(
+    webhook_id: str, project_id: ProjectId, db: Db, page: PageNumber = 1, limit: PageSize = 50
+):
     return ok(await service.list_logs(db, project_id, webhook_id, page=Page(page, limit)))
 
 

@@ -56,8 +56,12 @@ contact_lists = sa.Table(
 list_members = sa.Table(
     "list_members",
     metadata,
-    sa.Column("list_id", sa.String(24), sa.ForeignKey("contact_lists.id", ondelete="CASCADE"), primary_key=True),
-    sa.Column("contact_id", sa.String(24), sa.ForeignKey("contacts.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column(
+        "list_id", sa.String(24), sa.ForeignKey("contact_lists.id", ondelete="CASCADE"), primary_key=True
+    ),
+    sa.Column(
+        "contact_id", sa.String(24), sa.ForeignKey("contacts.id", ondelete="CASCADE"), primary_key=True
+    ),
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.Index("ix_list_members_contact", "contact_id"),
 )
@@ -85,7 +89,9 @@ suppressions = sa.Table(
     metadata,
     id_column(),
     sa.Column("project_id", sa.String(24), sa.ForeignKey("projects.id"), nullable=False),
-    sa.Column("group_id", sa.String(24), sa.ForeignKey("suppression_groups.id", ondelete="CASCADE"), nullable=False),
+    sa.Column(
+        "group_id", sa.String(24), sa.ForeignKey("suppression_groups.id", ondelete="CASCADE"), nullable=False
+    ),
     sa.Column("email", sa.String(320), nullable=False),
     sa.Column("reason", sa.String(16), nullable=False),  # UNSUBSCRIBE | BOUNCE | COMPLAINT | MANUAL
     sa.Column("source_message_id", sa.String(24)),

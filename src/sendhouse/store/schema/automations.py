@@ -20,12 +20,20 @@ event_definitions = sa.Table(
     sa.Column("project_id", sa.String(24), sa.ForeignKey("projects.id"), nullable=False),
     sa.Column("event_name", sa.String(64), nullable=False),
     sa.Column("description", sa.Text),
-    sa.Column("properties", JSONType, nullable=False),  # [{propertyName, type, description?, suggestedValues}]
+    sa.Column(
+        "properties", JSONType, nullable=False
+    ),  # [{propertyName, type, description?, suggestedValues}]
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.Column("updated_at", UTCDateTime, nullable=False),
     sa.Column("deleted_at", UTCDateTime),
-    sa.Index("uq_event_definitions_live_name", "project_id", "event_name", unique=True,
-             sqlite_where=sa.text("deleted_at IS NULL"), postgresql_where=sa.text("deleted_at IS NULL")),
+    sa.Index(
+        "uq_event_definitions_live_name",
+        "project_id",
+        "event_name",
+        unique=True,
+        sqlite_where=sa.text("deleted_at IS NULL"),
+        postgresql_where=sa.text("deleted_at IS NULL"),
+    ),
 )
 
 # The event log: one row per event sent for a contact (POST /events/send).
@@ -70,7 +78,9 @@ automation_runs = sa.Table(
     metadata,
     id_column(),
     sa.Column("project_id", sa.String(24), nullable=False),
-    sa.Column("automation_id", sa.String(24), sa.ForeignKey("automations.id", ondelete="CASCADE"), nullable=False),
+    sa.Column(
+        "automation_id", sa.String(24), sa.ForeignKey("automations.id", ondelete="CASCADE"), nullable=False
+    ),
     sa.Column("contact_id", sa.String(24), nullable=False),
     sa.Column("entry_key", sa.String(40), nullable=False),  # "once", or the event log id of an event entry
     sa.Column("status", sa.String(10), nullable=False),  # active | completed | exited
@@ -92,7 +102,9 @@ automation_steps_log = sa.Table(
     "automation_steps_log",
     metadata,
     id_column(),
-    sa.Column("automation_id", sa.String(24), sa.ForeignKey("automations.id", ondelete="CASCADE"), nullable=False),
+    sa.Column(
+        "automation_id", sa.String(24), sa.ForeignKey("automations.id", ondelete="CASCADE"), nullable=False
+    ),
     sa.Column("run_id", sa.String(24), nullable=False),
     sa.Column("step_id", sa.String(100), nullable=False),
     sa.Column("message_id", sa.String(24)),  # the ledger row of an email step

@@ -93,11 +93,25 @@ messages = sa.Table(
 #   opened, human_opened, clicked, bounced, complained, unsubscribed: recipients (ledger rows) with
 #   at least one such event (human_opened: an open not flagged automated); failed_bounced: failed
 #   rows with a bounced event (refused at SMTP time).
-COUNTER_COLUMNS = ("ledger_rows", "ledger_sent", "ledger_bounced", "ledger_failed", "ledger_cancelled", "opened",
-                   "human_opened", "clicked", "bounced", "complained", "unsubscribed", "failed_bounced")
+COUNTER_COLUMNS = (
+    "ledger_rows",
+    "ledger_sent",
+    "ledger_bounced",
+    "ledger_failed",
+    "ledger_cancelled",
+    "opened",
+    "human_opened",
+    "clicked",
+    "bounced",
+    "complained",
+    "unsubscribed",
+    "failed_bounced",
+)
 campaign_counters = sa.Table(
     "campaign_counters",
     metadata,
-    sa.Column("campaign_id", sa.String(24), sa.ForeignKey("campaigns.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column(
+        "campaign_id", sa.String(24), sa.ForeignKey("campaigns.id", ondelete="CASCADE"), primary_key=True
+    ),
     *(sa.Column(name, sa.Integer, nullable=False, server_default="0") for name in COUNTER_COLUMNS),
 )

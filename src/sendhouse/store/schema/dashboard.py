@@ -26,7 +26,9 @@ project_members = sa.Table(
     "project_members",
     metadata,
     sa.Column("user_id", sa.String(24), sa.ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
-    sa.Column("project_id", sa.String(24), sa.ForeignKey("projects.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column(
+        "project_id", sa.String(24), sa.ForeignKey("projects.id", ondelete="CASCADE"), primary_key=True
+    ),
     sa.Column("role", sa.String(16), nullable=False, server_default="owner"),
     sa.Column("created_at", UTCDateTime, nullable=False),
 )
@@ -35,9 +37,16 @@ import_jobs = sa.Table(
     "import_jobs",
     metadata,
     id_column(),
-    sa.Column("project_id", sa.String(24), sa.ForeignKey("projects.id", ondelete="CASCADE"), nullable=False,
-              index=True),
-    sa.Column("status", sa.String(16), nullable=False),  # mapping (an upload awaiting its columns) | running | finished | failed
+    sa.Column(
+        "project_id",
+        sa.String(24),
+        sa.ForeignKey("projects.id", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
+    sa.Column(
+        "status", sa.String(16), nullable=False
+    ),  # mapping (an upload awaiting its columns) | running | finished | failed
     sa.Column("total", sa.Integer, nullable=False),  # about how many rows the file has
     sa.Column("done", sa.Integer, nullable=False, server_default="0"),  # rows read so far
     sa.Column("rows_read", sa.Integer),  # the report, once finished
@@ -55,7 +64,9 @@ dashboard_sessions = sa.Table(
     "dashboard_sessions",
     metadata,
     id_column(),
-    sa.Column("user_id", sa.String(24), sa.ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True),
+    sa.Column(
+        "user_id", sa.String(24), sa.ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True
+    ),
     sa.Column("token_hash", sa.String(64), nullable=False, unique=True),
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.Column("expires_at", UTCDateTime, nullable=False),

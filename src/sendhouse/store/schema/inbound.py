@@ -49,8 +49,12 @@ inbound_attachments = sa.Table(
     "inbound_attachments",
     metadata,
     sa.Column("id", sa.String(28), primary_key=True),  # "att_" + 24 hex
-    sa.Column("inbound_message_id", sa.String(24), sa.ForeignKey("inbound_messages.id", ondelete="CASCADE"),
-              nullable=False),
+    sa.Column(
+        "inbound_message_id",
+        sa.String(24),
+        sa.ForeignKey("inbound_messages.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
     sa.Column("position", sa.Integer, nullable=False),
     sa.Column("filename", sa.String(998)),
     sa.Column("content_type", sa.String(255), nullable=False),

@@ -54,8 +54,12 @@ def _install_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(CsrfRefused)
     async def _csrf(request: Request, _exc: CsrfRefused):
-        return render(request, "dashboard/error.html", status=403,
-                      lines=["The form was refused: its security token is missing or stale. Reload the page."])
+        return render(
+            request,
+            "dashboard/error.html",
+            status=403,
+            lines=["The form was refused: its security token is missing or stale. Reload the page."],
+        )
 
     @app.exception_handler(AppError)
     async def _app_error(request: Request, exc: AppError):
@@ -67,13 +71,33 @@ def create_dashboard(container: Container) -> FastAPI:
     app = FastAPI(openapi_url=None, docs_url=None, redoc_url=None)
     app.state.container = container
     _install_handlers(app)
-    for module in (auth, campaigns, automation_pages, contact_pages, audience, content, suppression_pages, sender_pages,
-                   settings_pages, outbox, inbox, overview, property_pages, segment_pages, user_pages):
+    for module in (
+        auth,
+        campaigns,
+        automation_pages,
+        contact_pages,
+        audience,
+        content,
+        suppression_pages,
+        sender_pages,
+        settings_pages,
+        outbox,
+        inbox,
+        overview,
+        property_pages,
+        segment_pages,
+        user_pages,
+    ):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
-    app.add_middleware(SessionMiddleware, secret_key=container.settings.resolved_secret_key(),
-                       session_cookie=SESSION_COOKIE, max_age=SESSION_MAX_AGE, same_site="lax",
-                       https_only=container.settings.public_url.lower().startswith("https://"))
+    app.add_middleware(
+        SessionMiddleware,
+        secret_key=container.settings.resolved_secret_key(),
+        session_cookie=SESSION_COOKIE,
+        max_age=SESSION_MAX_AGE,
+        same_site="lax",
+        https_only=container.settings.public_url.lower().startswith("https://"),
+    )
     return app
 
 

@@ -45,9 +45,19 @@ async def create_list(request: Request, ctx: Page, form: Form):
         created = await list_service.create_list(ctx.db, ctx.project_id, new)
     except AppError as exc:
         found = await list_service.list_lists(ctx.db, ctx.project_id, None)
-        return render(request, "dashboard/lists.html", ctx, status=400, lists=found, errors=problems(exc),
-                      values=dict(form), **await segments.builder(ctx))
-    flash(request, f"{kind.capitalize()} “{created['name']}” created with {created['contactCount']} contacts.")
+        return render(
+            request,
+            "dashboard/lists.html",
+            ctx,
+            status=400,
+            lists=found,
+            errors=problems(exc),
+            values=dict(form),
+            **await segments.builder(ctx),
+        )
+    flash(
+        request, f"{kind.capitalize()} “{created['name']}” created with {created['contactCount']} contacts."
+    )
     return redirect(request, f"/lists/{created['id']}")
 
 
@@ -56,8 +66,16 @@ async def list_detail(request: Request, ctx: Page, list_id: str, q: str = "", pa
     found = await list_service.get_list(ctx.db, ctx.project_id, list_id)
     paging = Paging(max(page, 1), PAGE_SIZE)
     members, total = await list_service.search_contacts(ctx.db, ctx.project_id, list_id, q or None, paging)
-    return render(request, "dashboard/list.html", ctx, list=found, contacts=members, total=total, q=q,
-                  operator_words=OPERATOR_WORDS)
+    return render(
+        request,
+        "dashboard/list.html",
+        ctx,
+        list=found,
+        contacts=members,
+        total=total,
+        q=q,
+        operator_words=OPERATOR_WORDS,
+    )
 
 
 @router.post("/lists/{list_id}/delete")
@@ -77,7 +95,9 @@ async def delete_list(request: Request, ctx: Page, _form: Form, list_id: str):
 @router.get("/imports/new")
 async def import_page(request: Request, ctx: Page):
     found = await list_service.list_lists(ctx.db, ctx.project_id, "list")
-    return render(request, "dashboard/import.html", ctx, lists=[x for x in found if x["id"] != GLOBAL_CONTACT_LIST])
+    return render(
+        request, "dashboard/import.html", ctx, lists=[x for x in found if x["id"] != GLOBAL_CONTACT_LIST]
+    )
 
 
 async def _save_upload(ctx: Ctx, upload: UploadFile) -> Path:
@@ -127,14 +147,27 @@ async def _mapping_page(request: Request, ctx: Ctx, upload_id: str):
     """The columns of an upload waiting for its mapping, each with a proposed target and its reason."""
     path = await stats.upload_path(ctx.db, ctx.settings.data_dir, ctx.project_id, upload_id)
     types = await mapping.property_types(ctx.db, ctx.project_id)
-    return render(request, "dashboard/import_mapping.html", ctx, **mapping.plan(path, types), upload_id=upload_id,
-                  list_id=request.query_params.get("listId", ""), types=PROPERTY_TYPES,
-                  targets=[*dict.fromkeys(mapping.BUILTIN.values()), *types])
+    return render(
+        request,
+        "dashboard/import_mapping.html",
+        ctx,
+        **mapping.plan(path, types),
+        upload_id=upload_id,
+        list_id=request.query_params.get("listId", ""),
+        types=PROPERTY_TYPES,
+        targets=[*dict.fromkeys(mapping.BUILTIN.values()), *types],
+    )
 
 
 def _choices(form: FormData, count: int) -> list[dict]:
-    return [{"target": text(form, f"target_{i}"), "newName": text(form, f"newName_{i}"),
-             "newType": text(form, f"newType_{i}")} for i in range(count)]
+    return [
+        {
+            "target": text(form, f"target_{i}"),
+            "newName": text(form, f"newName_{i}"),
+            "newType": text(form, f"newType_{i}"),
+        }
+        for i in range(count)
+    ]
 
 
 @router.post("/imports/{upload_id}/start")
@@ -146,8 +179,9 @@ async def start_import(request: Request, ctx: Page, form: Form, upload_id: str):
     except AppError as exc:
         flash(request, " — ".join(problems(exc)), "error")
         return redirect(request, f"/imports/{upload_id}")
-    job = await stats.start_upload(ctx.db, ctx.settings.data_dir, ctx.project_id, upload_id,
-                                   optional(form, "listId"), mapped, skipped)
+    job = await stats.start_upload(
+        ctx.db, ctx.settings.data_dir, ctx.project_id, upload_id, optional(form, "listId"), mapped, skipped
+    )
     return redirect(request, f"/imports/{job.id}")
 
 
@@ -157,5 +191,9 @@ async def import_status(request: Request, ctx: Page, job_id: str):
     job = await stats.get_import(ctx.db, ctx.project_id, job_id)
     if job.status == "mapping":
         return await _mapping_page(request, ctx, job_id)
-    name = "dashboard/_import_progress.html" if request.headers.get("hx-request") else "dashboard/import_status.html"
+    name = (
+        "dashboard/_import_progress.html"
+        if request.headers.get("hx-request")
+        else "dashboard/import_status.html"
+    )
     return render(request, name, ctx, job=job)

@@ -31,10 +31,16 @@ async def login_page(request: Request):
 async def login(request: Request, form: Form):
     email, db = text(form, "email"), container_of(request).db
     try:
-        user = await user_service.login(db, email, str(form.get("password") or ""),
-                                        client_ip=request.client.host if request.client else None)
+        user = await user_service.login(
+            db,
+            email,
+            str(form.get("password") or ""),
+            client_ip=request.client.host if request.client else None,
+        )
     except AppError as exc:
-        return render(request, "dashboard/login.html", status=status_of(exc), errors=problems(exc), email=email)
+        return render(
+            request, "dashboard/login.html", status=status_of(exc), errors=problems(exc), email=email
+        )
     request.session.clear()
     request.session[SESSION_KEY] = await session_service.start(db, user["id"])
     return redirect(request, "/")
@@ -58,7 +64,9 @@ async def change_password(request: Request, ctx: Page, form: Form):
     try:
         if new != str(form.get("confirm_password") or ""):
             raise InvalidInput.field("confirm_password", "the two new passwords differ")
-        token = await session_service.change_password(ctx.db, ctx.user["id"], str(form.get("password") or ""), new)
+        token = await session_service.change_password(
+            ctx.db, ctx.user["id"], str(form.get("password") or ""), new
+        )
     except AppError as exc:
         return render(request, "dashboard/password.html", ctx, status=status_of(exc), errors=problems(exc))
     request.session[SESSION_KEY] = token

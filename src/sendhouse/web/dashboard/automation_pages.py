@@ -20,9 +20,10 @@ from sendhouse.services import templates as template_service
 from sendhouse.web.dashboard.common import Ctx, Form, Page, flash, optional, problems, redirect, render, text
 
 router = APIRouter()
-EXAMPLE_STEPS = [{"type": "wait", "stepId": "wait_1", "delay": {"value": 0, "unit": "minutes"}},
-                 {"type": "email", "stepId": "email_1",
-                  "email": {"templateId": "A-…", "senderEmail": "team@example.com"}}]
+EXAMPLE_STEPS = [
+    {"type": "wait", "stepId": "wait_1", "delay": {"value": 0, "unit": "minutes"}},
+    {"type": "email", "stepId": "email_1", "email": {"templateId": "A-…", "senderEmail": "team@example.com"}},
+]
 
 
 @router.get("/automations")
@@ -32,18 +33,24 @@ async def automation_list(request: Request, ctx: Page):
 
 
 async def _choices(ctx: Ctx) -> dict:
-    return {"lists": await list_service.list_lists(ctx.db, ctx.project_id, None),
-            "templates": await template_service.list_templates(ctx.db, ctx.project_id),
-            "events": (await event_service.list_definitions(ctx.db, ctx.project_id))["events"],
-            "triggers": TRIGGERS}
+    return {
+        "lists": await list_service.list_lists(ctx.db, ctx.project_id, None),
+        "templates": await template_service.list_templates(ctx.db, ctx.project_id),
+        "events": (await event_service.list_definitions(ctx.db, ctx.project_id))["events"],
+        "triggers": TRIGGERS,
+    }
 
 
 def _form_values(automation: dict) -> dict:
     entry = automation.get("entryCriteria") or {}
-    return {"name": automation.get("name"), "triggerType": entry.get("type"),
-            "contactListId": entry.get("contactListId"), "eventName": entry.get("eventName"),
-            "unsubscribeGroupId": automation.get("unsubscribeGroupId"),
-            "steps": orjson.dumps(automation.get("steps") or EXAMPLE_STEPS, option=orjson.OPT_INDENT_2).decode()}
+    return {
+        "name": automation.get("name"),
+        "triggerType": entry.get("type"),
+        "contactListId": entry.get("contactListId"),
+        "eventName": entry.get("eventName"),
+        "unsubscribeGroupId": automation.get("unsubscribeGroupId"),
+        "steps": orjson.dumps(automation.get("steps") or EXAMPLE_STEPS, option=orjson.OPT_INDENT_2).decode(),
+    }
 
 
 def fields_of(form: FormData) -> dict[str, Any]:
@@ -52,17 +59,30 @@ def fields_of(form: FormData) -> dict[str, Any]:
         steps = orjson.loads(text(form, "steps") or "[]")
     except orjson.JSONDecodeError as exc:
         raise InvalidInput.field("steps", f"the steps are not valid JSON: {exc}") from None
-    entry = {"type": text(form, "triggerType") or "contact_created", "contactListId": optional(form, "contactListId")}
+    entry = {
+        "type": text(form, "triggerType") or "contact_created",
+        "contactListId": optional(form, "contactListId"),
+    }
     if entry["type"] == "event_trigger":
         entry["eventName"] = optional(form, "eventName")
-    return {"name": text(form, "name"), "entryCriteria": entry, "steps": steps,
-            "unsubscribeGroupId": optional(form, "unsubscribeGroupId")}
+    return {
+        "name": text(form, "name"),
+        "entryCriteria": entry,
+        "steps": steps,
+        "unsubscribeGroupId": optional(form, "unsubscribeGroupId"),
+    }
 
 
 @router.get("/automations/new")
 async def new_automation(request: Request, ctx: Page):
-    return render(request, "dashboard/automation_form.html", ctx, automation=None,
-                  values=_form_values({}), **await _choices(ctx))
+    return render(
+        request,
+        "dashboard/automation_form.html",
+        ctx,
+        automation=None,
+        values=_form_values({}),
+        **await _choices(ctx),
+    )
 
 
 @router.post("/automations")
@@ -70,8 +90,16 @@ async def create_automation(request: Request, ctx: Page, form: Form):
     try:
         made = await service.create_automation(ctx.db, ctx.project_id, fields_of(form))
     except AppError as exc:
-        return render(request, "dashboard/automation_form.html", ctx, automation=None, errors=problems(exc),
-                      values=dict(form), status=400, **await _choices(ctx))
+        return render(
+            request,
+            "dashboard/automation_form.html",
+            ctx,
+            automation=None,
+            errors=problems(exc),
+            values=dict(form),
+            status=400,
+            **await _choices(ctx),
+        )
     flash(request, f"Automation “{made['name']}” created as a draft.")
     return redirect(request, f"/automations/{made['id']}")
 
@@ -79,8 +107,14 @@ async def create_automation(request: Request, ctx: Page, form: Form):
 @router.get("/automations/{automation_id}")
 async def automation_detail(request: Request, ctx: Page, automation_id: str):
     found = await service.get_automation(ctx.db, ctx.project_id, automation_id)
-    return render(request, "dashboard/automation.html", ctx, automation=found, values=_form_values(found),
-                  **await _choices(ctx))
+    return render(
+        request,
+        "dashboard/automation.html",
+        ctx,
+        automation=found,
+        values=_form_values(found),
+        **await _choices(ctx),
+    )
 
 
 @router.post("/automations/{automation_id}")
@@ -91,8 +125,16 @@ async def update_automation(request: Request, ctx: Page, form: Form, automation_
         raise
     except AppError as exc:
         found = await service.get_automation(ctx.db, ctx.project_id, automation_id)
-        return render(request, "dashboard/automation.html", ctx, automation=found, values=dict(form),
-                      errors=problems(exc), status=400, **await _choices(ctx))
+        return render(
+            request,
+            "dashboard/automation.html",
+            ctx,
+            automation=found,
+            values=dict(form),
+            errors=problems(exc),
+            status=400,
+            **await _choices(ctx),
+        )
     flash(request, "Automation saved.")
     return redirect(request, f"/automations/{automation_id}")
 

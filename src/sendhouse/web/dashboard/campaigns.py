@@ -38,15 +38,27 @@ from sendhouse.web.dashboard.common import (
 
 router = APIRouter()
 SENDING = ("scheduled", "sending", "sending_gradual")
-ZONES = ["UTC", *sorted(z for z in zoneinfo.available_timezones() if "/" in z and not z.startswith(("Etc/", "SystemV")))]
-SAMPLE = {"firstName": "Ada", "lastName": "Lovelace", "email": "ada@example.com", "first_name": "Ada",
-          "last_name": "Lovelace", "name": "Ada Lovelace", "unsubscribe": "#unsubscribe",
-          "unsubscribe_preference": "#preferences", "date": "2025-01-01"}
+ZONES = [
+    "UTC",
+    *sorted(z for z in zoneinfo.available_timezones() if "/" in z and not z.startswith(("Etc/", "SystemV"))),
+]
+SAMPLE = {
+    "firstName": "Ada",
+    "lastName": "Lovelace",
+    "email": "ada@example.com",
+    "first_name": "Ada",
+    "last_name": "Lovelace",
+    "name": "Ada Lovelace",
+    "unsubscribe": "#unsubscribe",
+    "unsubscribe_preference": "#preferences",
+    "date": "2025-01-01",
+}
 
 
 async def _listing(ctx: Ctx) -> dict:
-    found = await service.list_campaigns(ctx.db, ctx.project_id, CampaignFilter(), Paging(1, 100),
-                                         include_counts=True)
+    found = await service.list_campaigns(
+        ctx.db, ctx.project_id, CampaignFilter(), Paging(1, 100), include_counts=True
+    )
     items = found["campaigns"]
     progress = await stats.progress_many(ctx.db, items)
     live = any(c["status"] in SENDING for c in items)
@@ -56,7 +68,9 @@ async def _listing(ctx: Ctx) -> dict:
 
 @router.get("/")
 async def home(request: Request, ctx: Page):
-    return redirect(request, "/campaigns") if ctx.project else render(request, "dashboard/no_project.html", ctx)
+    return (
+        redirect(request, "/campaigns") if ctx.project else render(request, "dashboard/no_project.html", ctx)
+    )
 
 
 @router.get("/campaigns")
@@ -71,19 +85,26 @@ async def campaign_rows(request: Request, ctx: Page):
 
 
 async def _choices(ctx: Ctx) -> dict:
-    return {"lists": await list_service.list_lists(ctx.db, ctx.project_id, None),
-            "templates": await template_service.list_templates(ctx.db, ctx.project_id),
-            "senders": await sender_service.list_senders(ctx.db, ctx.project_id)}
+    return {
+        "lists": await list_service.list_lists(ctx.db, ctx.project_id, None),
+        "templates": await template_service.list_templates(ctx.db, ctx.project_id),
+        "senders": await sender_service.list_senders(ctx.db, ctx.project_id),
+    }
 
 
 def fields_of(form: FormData) -> dict:
     """A campaign body under AutoSend's names from the form."""
-    fields: dict[str, Any] = {"name": text(form, "name"), "subject": text(form, "subject"),
-              "previewText": optional(form, "previewText"), "templateId": optional(form, "templateId"),
-              "htmlTemplate": optional(form, "htmlTemplate"),
-              "toLists": [str(v) for v in form.getlist("toLists") if v],
-              "excludeLists": [str(v) for v in form.getlist("excludeLists") if v],
-              "trackingOpen": form.get("trackingOpen") == "on", "trackingClick": form.get("trackingClick") == "on"}
+    fields: dict[str, Any] = {
+        "name": text(form, "name"),
+        "subject": text(form, "subject"),
+        "previewText": optional(form, "previewText"),
+        "templateId": optional(form, "templateId"),
+        "htmlTemplate": optional(form, "htmlTemplate"),
+        "toLists": [str(v) for v in form.getlist("toLists") if v],
+        "excludeLists": [str(v) for v in form.getlist("excludeLists") if v],
+        "trackingOpen": form.get("trackingOpen") == "on",
+        "trackingClick": form.get("trackingClick") == "on",
+    }
     if "fromSenderId" in form:  # the form offered the project's senders
         fields["fromSenderId"] = optional(form, "fromSenderId")
     if not fields.get("fromSenderId") and text(form, "fromEmail"):
@@ -92,10 +113,13 @@ def fields_of(form: FormData) -> dict:
 
 
 def _form_values(campaign: dict) -> dict:
-    return {**campaign, "fromEmail": (campaign.get("from") or {}).get("email"),
-            "fromName": (campaign.get("from") or {}).get("name"),
-            "toLists": [x["id"] for x in campaign.get("toLists", [])],
-            "excludeLists": [x["id"] for x in campaign.get("excludeLists", [])]}
+    return {
+        **campaign,
+        "fromEmail": (campaign.get("from") or {}).get("email"),
+        "fromName": (campaign.get("from") or {}).get("name"),
+        "toLists": [x["id"] for x in campaign.get("toLists", [])],
+        "excludeLists": [x["id"] for x in campaign.get("excludeLists", [])],
+    }
 
 
 def _blank() -> dict:
@@ -104,20 +128,35 @@ def _blank() -> dict:
 
 @router.get("/campaigns/new")
 async def new_campaign(request: Request, ctx: Page):
-    return render(request, "dashboard/campaign_form.html", ctx, values=_blank(), campaign=None, **await _choices(ctx))
+    return render(
+        request, "dashboard/campaign_form.html", ctx, values=_blank(), campaign=None, **await _choices(ctx)
+    )
 
 
 @router.post("/campaigns/new")
 async def create_campaign(request: Request, ctx: Page, form: Form):
     fields = fields_of(form)
     try:
-        created = await service.create_campaign(ctx.db, ctx.project_id, fields, source="dashboard",
-                                                created_by=ctx.user["email"],
-                                                send_now_delay=ctx.settings.send_now_delay,
-                                                verified_domain=ctx.settings.verified_domain_required())
+        created = await service.create_campaign(
+            ctx.db,
+            ctx.project_id,
+            fields,
+            source="dashboard",
+            created_by=ctx.user["email"],
+            send_now_delay=ctx.settings.send_now_delay,
+            verified_domain=ctx.settings.verified_domain_required(),
+        )
     except AppError as exc:
-        return render(request, "dashboard/campaign_form.html", ctx, status=400, values={**_blank(), **fields},
-                      campaign=None, errors=problems(exc), **await _choices(ctx))
+        return render(
+            request,
+            "dashboard/campaign_form.html",
+            ctx,
+            status=400,
+            values={**_blank(), **fields},
+            campaign=None,
+            errors=problems(exc),
+            **await _choices(ctx),
+        )
     flash(request, f"Campaign “{created['name']}” saved as a draft.")
     return redirect(request, f"/campaigns/{created['id']}")
 
@@ -125,21 +164,40 @@ async def create_campaign(request: Request, ctx: Page, form: Form):
 @router.get("/campaigns/{campaign_id}/edit")
 async def edit_campaign(request: Request, ctx: Page, campaign_id: str):
     campaign = await service.get_campaign(ctx.db, ctx.project_id, campaign_id)
-    return render(request, "dashboard/campaign_form.html", ctx, values=_form_values(campaign), campaign=campaign,
-                  **await _choices(ctx))
+    return render(
+        request,
+        "dashboard/campaign_form.html",
+        ctx,
+        values=_form_values(campaign),
+        campaign=campaign,
+        **await _choices(ctx),
+    )
 
 
 @router.post("/campaigns/{campaign_id}/edit")
 async def update_campaign(request: Request, ctx: Page, form: Form, campaign_id: str):
     fields = fields_of(form)
     try:
-        await service.update_campaign(ctx.db, ctx.project_id, campaign_id, fields,
-                                      send_now_delay=ctx.settings.send_now_delay,
-                                      verified_domain=ctx.settings.verified_domain_required())
+        await service.update_campaign(
+            ctx.db,
+            ctx.project_id,
+            campaign_id,
+            fields,
+            send_now_delay=ctx.settings.send_now_delay,
+            verified_domain=ctx.settings.verified_domain_required(),
+        )
     except AppError as exc:
         campaign = await service.get_campaign(ctx.db, ctx.project_id, campaign_id)
-        return render(request, "dashboard/campaign_form.html", ctx, status=400, values={**_blank(), **fields},
-                      campaign=campaign, errors=problems(exc), **await _choices(ctx))
+        return render(
+            request,
+            "dashboard/campaign_form.html",
+            ctx,
+            status=400,
+            values={**_blank(), **fields},
+            campaign=campaign,
+            errors=problems(exc),
+            **await _choices(ctx),
+        )
     flash(request, "Campaign saved.")
     return redirect(request, f"/campaigns/{campaign_id}")
 
@@ -169,8 +227,10 @@ async def preview(request: Request, ctx: Page, form: Form):
 
 
 def _live(found: dict) -> dict:
-    svg = {"timeline": charts.timeline_svg(found["timeline"], "Opens and clicks over time"),
-           "links": charts.links_svg(found["links"], "Clicks per link")}
+    svg = {
+        "timeline": charts.timeline_svg(found["timeline"], "Opens and clicks over time"),
+        "links": charts.links_svg(found["links"], "Clicks per link"),
+    }
     return {**found, "charts": svg}
 
 
@@ -194,14 +254,23 @@ async def confirm_send(request: Request, ctx: Page, campaign_id: str):
     """The confirmation before a send: recipient count, start delay, what still blocks it."""
     delay = ctx.settings.send_now_delay
     found = await page_service.send_confirmation(ctx.db, ctx.project_id, campaign_id, send_now_delay=delay)
-    return render(request, "dashboard/send_confirm.html", ctx, preview=found, delay=delay,
-                  problems=detail_lines(found["problems"]))
+    return render(
+        request,
+        "dashboard/send_confirm.html",
+        ctx,
+        preview=found,
+        delay=delay,
+        problems=detail_lines(found["problems"]),
+    )
 
 
 ACTIONS = {
     "pause": (service.pause_campaign, "Campaign paused: no new message starts."),
     "resume": (service.resume_campaign, "Campaign resumed."),
-    "unschedule": (service.unschedule_campaign, "Campaign unscheduled: it is a draft again and will not start."),
+    "unschedule": (
+        service.unschedule_campaign,
+        "Campaign unscheduled: it is a draft again and will not start.",
+    ),
     "abort": (service.abort_campaign, "Campaign aborted. Mail already sent is not recalled."),
 }
 
@@ -227,8 +296,14 @@ async def _act(ctx: Ctx, form: FormData, campaign_id: str, action: str):
         await page_service.send_now(ctx.db, ctx.project_id, campaign_id, send_now_delay=delay)
         flash(ctx.request, f"Send confirmed for {text(form, 'confirm')} recipients.")
     elif action == "schedule":
-        await page_service.schedule_at(ctx.db, ctx.project_id, campaign_id, text(form, "scheduledAt"),
-                                       text(form, "timezone"), send_now_delay=delay)
+        await page_service.schedule_at(
+            ctx.db,
+            ctx.project_id,
+            campaign_id,
+            text(form, "scheduledAt"),
+            text(form, "timezone"),
+            send_now_delay=delay,
+        )
         flash(ctx.request, "Campaign scheduled.")
     elif action in ACTIONS:
         call, message = ACTIONS[action]

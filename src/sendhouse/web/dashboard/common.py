@@ -108,11 +108,19 @@ async def checked_form(request: Request) -> FormData:
 Form = Annotated[FormData, Depends(checked_form)]
 
 
-def render(request: Request, name: str, ctx: Ctx | None = None, *, status: int = 200, **context: Any) -> Response:
+def render(
+    request: Request, name: str, ctx: Ctx | None = None, *, status: int = 200, **context: Any
+) -> Response:
     flashes = request.session.pop("flash", []) if "flash" in request.session else []
     here = request.url.path.removeprefix(base(request))
-    values = {"ctx": ctx, "csrf": csrf_token(request), "base": base(request), "flashes": flashes,
-              "nav": navigation.menu(here), **context}
+    values = {
+        "ctx": ctx,
+        "csrf": csrf_token(request),
+        "base": base(request),
+        "flashes": flashes,
+        "nav": navigation.menu(here),
+        **context,
+    }
     return TEMPLATES.TemplateResponse(request, name, values, status_code=status)
 
 
@@ -166,7 +174,9 @@ def _when(value: Any) -> Markup:
     if not value:
         return Markup("—")
     at = datetime.fromisoformat(str(value)).astimezone(UTC)
-    return Markup('<time datetime="{}" data-local>{}</time>').format(at.isoformat(), at.strftime("%d %b %Y, %H:%M UTC"))
+    return Markup('<time datetime="{}" data-local>{}</time>').format(
+        at.isoformat(), at.strftime("%d %b %Y, %H:%M UTC")
+    )
 
 
 TEMPLATES.env.filters["num"] = _number

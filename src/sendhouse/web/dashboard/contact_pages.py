@@ -28,13 +28,25 @@ EVERYTHING = "global"  # the unsubscribe choice that stops all mail to the addre
 @router.get("/contacts")
 async def contacts(request: Request, ctx: Page, q: str = "", page: int = 1):
     paging = Paging(max(page, 1), PAGE_SIZE)
-    found, total = await list_service.search_contacts(ctx.db, ctx.project_id, GLOBAL_CONTACT_LIST, q or None, paging)
-    return render(request, "dashboard/contacts.html", ctx, contacts=found, total=total, q=q,
-                  pagination=paging.describe(total))
+    found, total = await list_service.search_contacts(
+        ctx.db, ctx.project_id, GLOBAL_CONTACT_LIST, q or None, paging
+    )
+    return render(
+        request,
+        "dashboard/contacts.html",
+        ctx,
+        contacts=found,
+        total=total,
+        q=q,
+        pagination=paging.describe(total),
+    )
 
 
 async def _properties(ctx: Ctx) -> list[dict]:
-    return [{"name": r["name"], "type": r["type"]} for r in await property_service.list_property_rows(ctx.db, ctx.project_id)]
+    return [
+        {"name": r["name"], "type": r["type"]}
+        for r in await property_service.list_property_rows(ctx.db, ctx.project_id)
+    ]
 
 
 async def _form_choices(ctx: Ctx, contact: dict | None = None) -> dict:
@@ -70,16 +82,27 @@ def _body(form: FormData, email: str, properties: list[dict], *, editing: bool) 
 
 def _values(contact: dict) -> dict:
     """A stored contact as the form's values."""
-    return {**{name: contact.get(name) or "" for name in TEXT_FIELDS}, "email": contact["email"],
-            **{f"cf_{k}": "" if v is None else str(v).lower() if isinstance(v, bool) else str(v)
-               for k, v in (contact.get("customFields") or {}).items()},
-            "listIds": []}
+    return {
+        **{name: contact.get(name) or "" for name in TEXT_FIELDS},
+        "email": contact["email"],
+        **{
+            f"cf_{k}": "" if v is None else str(v).lower() if isinstance(v, bool) else str(v)
+            for k, v in (contact.get("customFields") or {}).items()
+        },
+        "listIds": [],
+    }
 
 
 @router.get("/contacts/new")
 async def new_contact(request: Request, ctx: Page):
-    return render(request, "dashboard/contact_form.html", ctx, contact=None, values={"listIds": []},
-                  **await _form_choices(ctx))
+    return render(
+        request,
+        "dashboard/contact_form.html",
+        ctx,
+        contact=None,
+        values={"listIds": []},
+        **await _form_choices(ctx),
+    )
 
 
 @router.post("/contacts/new")
@@ -89,8 +112,16 @@ async def create_contact(request: Request, ctx: Page, form: Form):
         body = _body(form, text(form, "email"), choices["properties"], editing=False)
         made = await contact_service.create_contact(ctx.db, ctx.project_id, body)
     except AppError as exc:
-        return render(request, "dashboard/contact_form.html", ctx, status=400, contact=None, errors=problems(exc),
-                      values={**dict(form), "listIds": form.getlist("listIds")}, **choices)
+        return render(
+            request,
+            "dashboard/contact_form.html",
+            ctx,
+            status=400,
+            contact=None,
+            errors=problems(exc),
+            values={**dict(form), "listIds": form.getlist("listIds")},
+            **choices,
+        )
     flash(request, f"Contact {made['email']} added.")
     return redirect(request, f"/contacts/{made['id']}")
 
@@ -101,16 +132,33 @@ async def contact_detail(request: Request, ctx: Page, contact_id: str):
     groups = await contact_service.unsubscribe_groups(ctx.db, ctx.project_id, contact_id)
     lists = {x["id"]: x["name"] for x in await list_service.list_lists(ctx.db, ctx.project_id, None)}
     events = await event_service.contact_events(ctx.db, ctx.project_id, contact_id)
-    all_groups = [suppression_service.present_group(g) for g in await suppression_service.list_groups(ctx.db, ctx.project_id)]
-    return render(request, "dashboard/contact.html", ctx, contact=contact, groups=groups, list_names=lists,
-                  events=events, all_groups=all_groups)
+    all_groups = [
+        suppression_service.present_group(g)
+        for g in await suppression_service.list_groups(ctx.db, ctx.project_id)
+    ]
+    return render(
+        request,
+        "dashboard/contact.html",
+        ctx,
+        contact=contact,
+        groups=groups,
+        list_names=lists,
+        events=events,
+        all_groups=all_groups,
+    )
 
 
 @router.get("/contacts/{contact_id}/edit")
 async def edit_contact(request: Request, ctx: Page, contact_id: str):
     contact = await contact_service.get_contact(ctx.db, ctx.project_id, contact_id)
-    return render(request, "dashboard/contact_form.html", ctx, contact=contact, values=_values(contact),
-                  **await _form_choices(ctx, contact))
+    return render(
+        request,
+        "dashboard/contact_form.html",
+        ctx,
+        contact=contact,
+        values=_values(contact),
+        **await _form_choices(ctx, contact),
+    )
 
 
 @router.post("/contacts/{contact_id}/edit")
@@ -121,8 +169,16 @@ async def update_contact(request: Request, ctx: Page, form: Form, contact_id: st
         body = _body(form, contact["email"], choices["properties"], editing=True)
         await contact_service.upsert_contact(ctx.db, ctx.project_id, body)
     except AppError as exc:
-        return render(request, "dashboard/contact_form.html", ctx, status=400, contact=contact, errors=problems(exc),
-                      values={**dict(form), "listIds": form.getlist("listIds")}, **choices)
+        return render(
+            request,
+            "dashboard/contact_form.html",
+            ctx,
+            status=400,
+            contact=contact,
+            errors=problems(exc),
+            values={**dict(form), "listIds": form.getlist("listIds")},
+            **choices,
+        )
     flash(request, "Contact saved.")
     return redirect(request, f"/contacts/{contact_id}")
 
@@ -143,12 +199,19 @@ async def change_subscription(request: Request, ctx: Page, form: Form, contact_i
     everything = group == EVERYTHING
     try:
         if action == "unsubscribe":
-            await suppression_service.suppress_emails(ctx.db, ctx.project_id, [contact["email"]], reason="UNSUBSCRIBE",
-                                                      group_code=None if everything else group, is_global=everything)
+            await suppression_service.suppress_emails(
+                ctx.db,
+                ctx.project_id,
+                [contact["email"]],
+                reason="UNSUBSCRIBE",
+                group_code=None if everything else group,
+                is_global=everything,
+            )
             flash(request, "Unsubscribed: no more mail " + ("at all." if everything else "of that group."))
         elif action == "resubscribe":
-            await suppression_service.unsuppress_emails(ctx.db, ctx.project_id, [contact["email"]],
-                                                        group_code=group, is_global=False)
+            await suppression_service.unsuppress_emails(
+                ctx.db, ctx.project_id, [contact["email"]], group_code=group, is_global=False
+            )
             flash(request, "Resubscribed to that group.")
         else:
             return redirect(request, f"/contacts/{contact_id}")

@@ -23,16 +23,35 @@ async def template_list(request: Request, ctx: Page):
 
 
 def fields_of(form: FormData) -> dict:
-    return {"templateName": text(form, "templateName"), "subject": text(form, "subject"),
-            "previewText": optional(form, "previewText"), "description": optional(form, "description"),
-            "emailTemplate": str(form.get("emailTemplate") or ""),
-            "templateType": text(form, "templateType") or "transactional"}
+    return {
+        "templateName": text(form, "templateName"),
+        "subject": text(form, "subject"),
+        "previewText": optional(form, "previewText"),
+        "description": optional(form, "description"),
+        "emailTemplate": str(form.get("emailTemplate") or ""),
+        "templateType": text(form, "templateType") or "transactional",
+    }
 
 
-def _page(request: Request, ctx: Ctx, values: dict, template: dict | None, *, status: int = 200,
-          errors: list[str] | None = None):
-    return render(request, "dashboard/template_form.html", ctx, status=status, values=values, template=template,
-                  types=TEMPLATE_TYPES, errors=errors)
+def _page(
+    request: Request,
+    ctx: Ctx,
+    values: dict,
+    template: dict | None,
+    *,
+    status: int = 200,
+    errors: list[str] | None = None,
+):
+    return render(
+        request,
+        "dashboard/template_form.html",
+        ctx,
+        status=status,
+        values=values,
+        template=template,
+        types=TEMPLATE_TYPES,
+        errors=errors,
+    )
 
 
 @router.get("/templates/new")
@@ -75,9 +94,14 @@ async def update_template(request: Request, ctx: Page, form: Form, template_id: 
 async def test_send(request: Request, ctx: Page, form: Form, template_id: str):
     """Queue the saved template to one address, as POST /v1/mails/send would."""
     await service.get_template(ctx.db, ctx.project_id, template_id)
-    body = {"to": {"email": text(form, "to")}, "templateId": template_id,
-            "from": {"email": text(form, "fromEmail"), "name": optional(form, "fromName")} if text(form, "fromEmail") else None,
-            "dynamicData": {"firstName": "Ada", "lastName": "Lovelace"}}
+    body = {
+        "to": {"email": text(form, "to")},
+        "templateId": template_id,
+        "from": {"email": text(form, "fromEmail"), "name": optional(form, "fromName")}
+        if text(form, "fromEmail")
+        else None,
+        "dynamicData": {"firstName": "Ada", "lastName": "Lovelace"},
+    }
     try:
         sent = await transactional.send_mail(ctx.db, ctx.settings, ctx.project_id, body)
         flash(request, f"Test email queued ({sent['emailId']}); see it in the outbox.")

@@ -18,14 +18,35 @@ PAGE_SIZE = 50
 
 
 @router.get("/inbox")
-async def inbox(request: Request, ctx: Page, page: int = 1, sender: str = "", to: str = "", search: str = "",
-                blocked: bool = False):
-    filters = InboxFilter(from_email=sender.strip()[:320] or None, to_email=to.strip()[:320] or None,
-                      search=search.strip()[:200] or None, include_blocked=blocked)
+async def inbox(
+    request: Request,
+    ctx: Page,
+    page: int = 1,
+    sender: str = "",
+    to: str = "",
+    search: str = "",
+    blocked: bool = False,
+):
+    filters = InboxFilter(
+        from_email=sender.strip()[:320] or None,
+        to_email=to.strip()[:320] or None,
+        search=search.strip()[:200] or None,
+        include_blocked=blocked,
+    )
     found = await service.list_messages(ctx.db, ctx.project_id, filters, Paging(max(page, 1), PAGE_SIZE))
     address = "anything@" + inbound_receive.default_domain(ctx.settings, ctx.project_id)
-    return render(request, "dashboard/inbox.html", ctx, items=found["items"], pagination=found["pagination"],
-                  sender=sender, to=to, search=search, blocked=blocked, address=address)
+    return render(
+        request,
+        "dashboard/inbox.html",
+        ctx,
+        items=found["items"],
+        pagination=found["pagination"],
+        sender=sender,
+        to=to,
+        search=search,
+        blocked=blocked,
+        address=address,
+    )
 
 
 @router.get("/inbox/{message_id}")
@@ -38,22 +59,33 @@ async def message(request: Request, ctx: Page, message_id: str):
 async def attachment(ctx: Page, message_id: str, ref: str):
     found = await service.attachment(ctx.db, ctx.project_id, message_id, ref)
     name = (found["filename"] or "attachment").replace('"', "").encode("ascii", "replace").decode()
-    return Response(found["content"], media_type=found["content_type"],
-                    headers={"Content-Disposition": f'attachment; filename="{name}"',
-                             "X-Content-Type-Options": "nosniff"})
+    return Response(
+        found["content"],
+        media_type=found["content_type"],
+        headers={
+            "Content-Disposition": f'attachment; filename="{name}"',
+            "X-Content-Type-Options": "nosniff",
+        },
+    )
 
 
 @router.get("/inbox/{message_id}/raw")
 async def raw(ctx: Page, message_id: str):
     source = await service.raw_source(ctx.db, ctx.project_id, message_id)
-    return Response(source, media_type="text/plain; charset=utf-8",
-                    headers={"X-Content-Type-Options": "nosniff", "Content-Disposition": "inline"})
+    return Response(
+        source,
+        media_type="text/plain; charset=utf-8",
+        headers={"X-Content-Type-Options": "nosniff", "Content-Disposition": "inline"},
+    )
 
 
 @router.post("/inbox/{message_id}/reply")
 async def reply(request: Request, ctx: Page, form: Form, message_id: str):
-    body = {"from": {"email": text(form, "from_email"), "name": text(form, "from_name") or None},
-            "subject": text(form, "subject") or None, "text": text(form, "text")}
+    body = {
+        "from": {"email": text(form, "from_email"), "name": text(form, "from_name") or None},
+        "subject": text(form, "subject") or None,
+        "text": text(form, "text"),
+    }
     try:
         sent = await service.reply(ctx.db, ctx.settings, ctx.project_id, message_id, body)
         flash(request, f"Reply queued ({sent['emailId']}).")

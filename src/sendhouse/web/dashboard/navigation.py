@@ -5,16 +5,44 @@ from __future__ import annotations
 
 # (group, [(label, link, the path prefix that makes it current)]).
 MENU = (
-    ("Campaigns", (("Overview", "/overview", "/overview"), ("Campaigns", "/campaigns", "/campaigns"),
-                   ("Automations", "/automations", "/automations"), ("Events", "/events", "/events"))),
-    ("Audience", (("Contacts", "/contacts", "/contacts"), ("Lists & segments", "/lists", "/lists"),
-                  ("Import", "/imports/new", "/imports"), ("Properties", "/properties", "/properties"),
-                  ("Suppressions", "/suppressions", "/suppressions"))),
+    (
+        "Campaigns",
+        (
+            ("Overview", "/overview", "/overview"),
+            ("Campaigns", "/campaigns", "/campaigns"),
+            ("Automations", "/automations", "/automations"),
+            ("Events", "/events", "/events"),
+        ),
+    ),
+    (
+        "Audience",
+        (
+            ("Contacts", "/contacts", "/contacts"),
+            ("Lists & segments", "/lists", "/lists"),
+            ("Import", "/imports/new", "/imports"),
+            ("Properties", "/properties", "/properties"),
+            ("Suppressions", "/suppressions", "/suppressions"),
+        ),
+    ),
     ("Content", (("Templates", "/templates", "/templates"),)),
-    ("Deliverability", (("Senders", "/senders", "/senders"), ("Domains", "/domains", "/domains"),
-                        ("Outbox", "/outbox", "/outbox"), ("Inbox", "/inbox", "/inbox"))),
-    ("Settings", (("Users", "/users", "/users"), ("Webhooks", "/webhooks", "/webhooks"),
-                  ("API keys", "/keys", "/keys"), ("Password", "/account/password", "/account"))),
+    (
+        "Deliverability",
+        (
+            ("Senders", "/senders", "/senders"),
+            ("Domains", "/domains", "/domains"),
+            ("Outbox", "/outbox", "/outbox"),
+            ("Inbox", "/inbox", "/inbox"),
+        ),
+    ),
+    (
+        "Settings",
+        (
+            ("Users", "/users", "/users"),
+            ("Webhooks", "/webhooks", "/webhooks"),
+            ("API keys", "/keys", "/keys"),
+            ("Password", "/account/password", "/account"),
+        ),
+    ),
 )
 
 

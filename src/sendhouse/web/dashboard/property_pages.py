@@ -15,8 +15,16 @@ router = APIRouter()
 
 async def _page(request: Request, ctx, *, status: int = 200, errors=None, values=None):
     found = await service.list_properties(ctx.db, ctx.project_id)
-    return render(request, "dashboard/properties.html", ctx, status=status, properties=found, types=PROPERTY_TYPES,
-                  errors=errors, values=values or {})
+    return render(
+        request,
+        "dashboard/properties.html",
+        ctx,
+        status=status,
+        properties=found,
+        types=PROPERTY_TYPES,
+        errors=errors,
+        values=values or {},
+    )
 
 
 @router.get("/properties")
@@ -27,8 +35,13 @@ async def properties(request: Request, ctx: Page):
 @router.post("/properties")
 async def create_property(request: Request, ctx: Page, form: Form):
     try:
-        await service.create_property(ctx.db, ctx.project_id, name=text(form, "name"), kind=text(form, "type"),
-                                      description=optional(form, "description"))
+        await service.create_property(
+            ctx.db,
+            ctx.project_id,
+            name=text(form, "name"),
+            kind=text(form, "type"),
+            description=optional(form, "description"),
+        )
     except AppError as exc:
         return await _page(request, ctx, status=400, errors=problems(exc), values=dict(form))
     flash(request, f"Property “{text(form, 'name')}” created.")

@@ -28,10 +28,16 @@ async def field_types(ctx: Ctx) -> dict[str, str]:
 
 async def builder(ctx: Ctx, conditions: int = 0) -> dict:
     """The builder's choices: fields with their types, operators in words with the types they fit."""
-    operators = [{"name": op, "words": words, "types": [t for t, ops in OPERATORS.items() if op in ops]}
-                 for op, words in OPERATOR_WORDS.items()]
-    return {"fields": await field_types(ctx), "types": list(OPERATORS), "operators": operators,
-            "rows": range(max(CONDITION_ROWS, conditions + 1))}
+    operators = [
+        {"name": op, "words": words, "types": [t for t, ops in OPERATORS.items() if op in ops]}
+        for op, words in OPERATOR_WORDS.items()
+    ]
+    return {
+        "fields": await field_types(ctx),
+        "types": list(OPERATORS),
+        "operators": operators,
+        "rows": range(max(CONDITION_ROWS, conditions + 1)),
+    }
 
 
 def _typed(field_type: str, raw: str) -> Any:
@@ -64,8 +70,14 @@ def criteria_of(form: FormData, known: dict[str, str]) -> dict:
             continue
         field_type = known.get(name) or text(form, f"fieldType_{i}")
         operator = text(form, f"operator_{i}")
-        groups.append({"field": name, "fieldType": field_type, "operator": operator,
-                       "value": _value(field_type, operator, text(form, f"value_{i}"))})
+        groups.append(
+            {
+                "field": name,
+                "fieldType": field_type,
+                "operator": operator,
+                "value": _value(field_type, operator, text(form, f"value_{i}")),
+            }
+        )
     return {"logicalOperator": text(form, "logicalOperator") or "AND", "groups": groups}
 
 
@@ -80,11 +92,21 @@ def _shown(value: Any) -> str:
 def form_values(segment: dict) -> dict:
     """A segment as the builder's form values."""
     criteria = segment["filterCriteria"] or {"groups": []}
-    values = {"type": "segment", "name": segment["name"], "description": segment["description"] or "",
-              "logicalOperator": criteria.get("logicalOperator", "AND")}
+    values = {
+        "type": "segment",
+        "name": segment["name"],
+        "description": segment["description"] or "",
+        "logicalOperator": criteria.get("logicalOperator", "AND"),
+    }
     for i, group in enumerate(criteria["groups"]):
-        values.update({f"field_{i}": group["field"], f"fieldType_{i}": group["fieldType"],
-                       f"operator_{i}": group["operator"], f"value_{i}": _shown(group.get("value"))})
+        values.update(
+            {
+                f"field_{i}": group["field"],
+                f"fieldType_{i}": group["fieldType"],
+                f"operator_{i}": group["operator"],
+                f"value_{i}": _shown(group.get("value")),
+            }
+        )
     return values
 
 
@@ -92,7 +114,10 @@ def form_values(segment: dict) -> dict:
 async def segment_count(request: Request, ctx: Page, form: Form):
     """The live count under the builder (htmx)."""
     try:
-        count, errors = await stats.count_criteria(ctx.db, ctx.project_id, criteria_of(form, await field_types(ctx))), []
+        count, errors = (
+            await stats.count_criteria(ctx.db, ctx.project_id, criteria_of(form, await field_types(ctx))),
+            [],
+        )
     except InvalidInput as exc:
         count, errors = None, problems(exc)
     return render(request, "dashboard/_segment_count.html", ctx, count=count, errors=errors)
@@ -104,21 +129,39 @@ async def edit_segment(request: Request, ctx: Page, list_id: str):
     if segment["type"] != "segment":
         return redirect(request, f"/lists/{list_id}")
     groups = len((segment["filterCriteria"] or {}).get("groups", []))
-    return render(request, "dashboard/segment_form.html", ctx, segment=segment, values=form_values(segment),
-                  **await builder(ctx, groups))
+    return render(
+        request,
+        "dashboard/segment_form.html",
+        ctx,
+        segment=segment,
+        values=form_values(segment),
+        **await builder(ctx, groups),
+    )
 
 
 @router.post("/lists/{list_id}/edit")
 async def update_segment(request: Request, ctx: Page, form: Form, list_id: str):
     segment = await list_service.get_list(ctx.db, ctx.project_id, list_id)
     known = await field_types(ctx)
-    changed = list_service.NewList(text(form, "name"), optional(form, "description"), "segment",
-                                   criteria_of(form, known))
+    changed = list_service.NewList(
+        text(form, "name"), optional(form, "description"), "segment", criteria_of(form, known)
+    )
     try:
         saved = await list_service.update_segment(ctx.db, ctx.project_id, list_id, changed)
     except AppError as exc:
-        return render(request, "dashboard/segment_form.html", ctx, status=400, segment=segment, values=dict(form),
-                      errors=problems(exc), **await builder(ctx, len((changed.filter_criteria or {}).get("groups") or [])))
+        return render(
+            request,
+            "dashboard/segment_form.html",
+            ctx,
+            status=400,
+            segment=segment,
+            values=dict(form),
+            errors=problems(exc),
+            **await builder(ctx, len((changed.filter_criteria or {}).get("groups") or [])),
+        )
     count = saved["contactCount"]
-    flash(request, f"Segment “{saved['name']}” saved: {count:,} contact{'' if count == 1 else 's'} match{'es' if count == 1 else ''} now.")
+    flash(
+        request,
+        f"Segment “{saved['name']}” saved: {count:,} contact{'' if count == 1 else 's'} match{'es' if count == 1 else ''} now.",
+    )
     return redirect(request, f"/lists/{list_id}")

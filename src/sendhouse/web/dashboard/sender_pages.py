@@ -21,11 +21,24 @@ from sendhouse.web.dashboard.common import (
 router = APIRouter()
 
 
-async def _listing(request: Request, ctx: Ctx, *, status: int = 200, errors: list[str] | None = None,
-                   values: dict | None = None):
+async def _listing(
+    request: Request,
+    ctx: Ctx,
+    *,
+    status: int = 200,
+    errors: list[str] | None = None,
+    values: dict | None = None,
+):
     senders = await service.list_senders(ctx.db, ctx.project_id)
-    return render(request, "dashboard/senders.html", ctx, status=status, errors=errors, senders=senders,
-                  values=values or {})
+    return render(
+        request,
+        "dashboard/senders.html",
+        ctx,
+        status=status,
+        errors=errors,
+        senders=senders,
+        values=values or {},
+    )
 
 
 @router.get("/senders")
@@ -36,8 +49,14 @@ async def senders(request: Request, ctx: Page):
 @router.post("/senders")
 async def create_sender(request: Request, ctx: Page, form: Form):
     try:
-        created = await service.create_sender(ctx.db, ctx.settings, ctx.project_id, email=text(form, "email"),
-                                              name=optional(form, "name"), reply_to=optional(form, "replyTo"))
+        created = await service.create_sender(
+            ctx.db,
+            ctx.settings,
+            ctx.project_id,
+            email=text(form, "email"),
+            name=optional(form, "name"),
+            reply_to=optional(form, "replyTo"),
+        )
     except AppError as exc:
         return await _listing(request, ctx, status=status_of(exc), errors=problems(exc), values=dict(form))
     flash(request, f"Sender {created['sender']['email']} added.")

@@ -42,7 +42,9 @@ async def domains(request: Request, ctx: Page):
 @router.post("/domains")
 async def add_domain(request: Request, ctx: Page, form: Form):
     try:
-        created = await domain_service.add_domain(ctx.db, ctx.settings, ctx.project_id, domain=text(form, "domain"))
+        created = await domain_service.add_domain(
+            ctx.db, ctx.settings, ctx.project_id, domain=text(form, "domain")
+        )
     except AppError as exc:
         _failed(request, exc)
         return redirect(request, "/domains")
@@ -87,15 +89,22 @@ async def verify_domain(request: Request, ctx: Page, _form: Form, domain_id: str
 @router.get("/webhooks")
 async def webhooks(request: Request, ctx: Page):
     found = await webhook_service.list_webhooks(ctx.db, ctx.project_id, is_active=None, page=Paging(1, 100))
-    return render(request, "dashboard/webhooks.html", ctx, webhooks=found["webhooks"],
-                  events=webhook_service.available_events(), secret=request.session.pop("webhook_secret", None))
+    return render(
+        request,
+        "dashboard/webhooks.html",
+        ctx,
+        webhooks=found["webhooks"],
+        events=webhook_service.available_events(),
+        secret=request.session.pop("webhook_secret", None),
+    )
 
 
 @router.post("/webhooks")
 async def create_webhook(request: Request, ctx: Page, form: Form):
     try:
-        created = await webhook_service.create_webhook(ctx.db, ctx.project_id, url=text(form, "url"),
-                                                       events=[str(e) for e in form.getlist("events")])
+        created = await webhook_service.create_webhook(
+            ctx.db, ctx.project_id, url=text(form, "url"), events=[str(e) for e in form.getlist("events")]
+        )
     except AppError as exc:
         _failed(request, exc)
         return redirect(request, "/webhooks")
@@ -129,15 +138,34 @@ def smtp_settings(settings) -> dict:
     implicit = settings.submission_smtps.rpartition(":")[2] if settings.submission_tls_cert else ""
     if implicit:
         security += f"; implicit TLS (SMTPS) on port {implicit}"
-    return {"host": host.strip("[]"), "port": port or "off (set SENDHOUSE_SUBMISSION_SMTP)", "security": security}
+    return {
+        "host": host.strip("[]"),
+        "port": port or "off (set SENDHOUSE_SUBMISSION_SMTP)",
+        "security": security,
+    }
 
 
-async def _keys_page(request: Request, ctx: Ctx, new_key: str | None = None, status: int = 200, errors=None,
-                     new_smtp_key: str | None = None):
+async def _keys_page(
+    request: Request,
+    ctx: Ctx,
+    new_key: str | None = None,
+    status: int = 200,
+    errors=None,
+    new_smtp_key: str | None = None,
+):
     keys = await key_service.list_project_keys(ctx.db, ctx.project_id)
-    return render(request, "dashboard/keys.html", ctx, keys=keys, new_key=new_key, status=status, errors=errors,
-                  new_smtp_key=new_smtp_key, smtp_keys=await smtp_keys.list_keys(ctx.db, ctx.project_id),
-                  smtp=smtp_settings(ctx.settings))
+    return render(
+        request,
+        "dashboard/keys.html",
+        ctx,
+        keys=keys,
+        new_key=new_key,
+        status=status,
+        errors=errors,
+        new_smtp_key=new_smtp_key,
+        smtp_keys=await smtp_keys.list_keys(ctx.db, ctx.project_id),
+        smtp=smtp_settings(ctx.settings),
+    )
 
 
 @router.get("/keys")
@@ -150,7 +178,9 @@ def _expiry(form) -> datetime | None:
     if not days:
         return None
     if not days.isdigit() or not 1 <= int(days) <= MAX_KEY_DAYS:
-        raise InvalidInput.field("expires_days", f"expiry must be a whole number of days from 1 to {MAX_KEY_DAYS}")
+        raise InvalidInput.field(
+            "expires_days", f"expiry must be a whole number of days from 1 to {MAX_KEY_DAYS}"
+        )
     return utcnow() + timedelta(days=int(days))
 
 
@@ -159,8 +189,12 @@ async def create_key(request: Request, ctx: Page, form: Form):
     """The secret is shown in this response only (never stored, never shown again)."""
     try:
         _, secret = await project_service.create_api_key(
-            ctx.db, project_id=ctx.project_id, name=text(form, "name")[:200], account=text(form, "kind") == "account",
-            expires_at=_expiry(form))
+            ctx.db,
+            project_id=ctx.project_id,
+            name=text(form, "name")[:200],
+            account=text(form, "kind") == "account",
+            expires_at=_expiry(form),
+        )
     except AppError as exc:
         return await _keys_page(request, ctx, status=status_of(exc), errors=problems(exc))
     return await _keys_page(request, ctx, new_key=secret)

@@ -10,12 +10,20 @@ from sendhouse.errors import NotFound
 
 FOLDER = Path(__file__).resolve().parent.parent / "templates" / "starters"
 STARTERS = {
-    "newsletter": {"templateName": "Monthly newsletter", "subject": "What’s new this month",
-                   "previewText": "A short round-up of our news", "templateType": "marketing",
-                   "description": "A headline story with a button, three shorter items and a footer with unsubscribe links"},
-    "welcome": {"templateName": "Welcome", "subject": "Welcome aboard, {{firstName | \"friend\"}}",
-                "previewText": "Three steps for your first week", "templateType": "marketing",
-                "description": "A greeting by first name, three first steps and one button"},
+    "newsletter": {
+        "templateName": "Monthly newsletter",
+        "subject": "What’s new this month",
+        "previewText": "A short round-up of our news",
+        "templateType": "marketing",
+        "description": "A headline story with a button, three shorter items and a footer with unsubscribe links",
+    },
+    "welcome": {
+        "templateName": "Welcome",
+        "subject": 'Welcome aboard, {{firstName | "friend"}}',
+        "previewText": "Three steps for your first week",
+        "templateType": "marketing",
+        "description": "A greeting by first name, three first steps and one button",
+    },
 }
 
 

@@ -30,14 +30,23 @@ class Filters:
     def query(self) -> service.EntryQuery:
         if self.reason and self.reason not in service.REASONS:
             raise InvalidInput.field("reason", f"reason must be one of {', '.join(service.REASONS)}")
-        return service.EntryQuery(group_code=self.group or None, reason=self.reason or None, search=self.q or None)
+        return service.EntryQuery(
+            group_code=self.group or None, reason=self.reason or None, search=self.q or None
+        )
 
     def link(self, page: int) -> str:
         return "?" + urlencode({**asdict(self), "page": page})
 
 
-async def _listing(request: Request, ctx: Ctx, filters: Filters, *, status: int = 200,
-                   errors: list[str] | None = None, values: dict | None = None):
+async def _listing(
+    request: Request,
+    ctx: Ctx,
+    filters: Filters,
+    *,
+    status: int = 200,
+    errors: list[str] | None = None,
+    values: dict | None = None,
+):
     groups = [service.present_group(g) for g in await service.list_groups(ctx.db, ctx.project_id)]
     paging = Paging(min(max(filters.page, 1), MAX_PAGE), PAGE_SIZE)
     try:
@@ -45,34 +54,55 @@ async def _listing(request: Request, ctx: Ctx, filters: Filters, *, status: int 
     except InvalidInput as exc:
         rows, total, errors = [], 0, [*(errors or []), *problems(exc)]
         status = 400
-    return render(request, "dashboard/suppressions.html", ctx, status=status, errors=errors, groups=groups,
-                  entries=[service.present_entry(r) for r in rows], pagination=paging.describe(total),
-                  filters=filters, reasons=service.REASONS, values=values or {})
+    return render(
+        request,
+        "dashboard/suppressions.html",
+        ctx,
+        status=status,
+        errors=errors,
+        groups=groups,
+        entries=[service.present_entry(r) for r in rows],
+        pagination=paging.describe(total),
+        filters=filters,
+        reasons=service.REASONS,
+        values=values or {},
+    )
 
 
 @router.get("/suppressions")
-async def suppressions(request: Request, ctx: Page, group: str = "", reason: str = "", q: str = "", page: int = 1):
+async def suppressions(
+    request: Request, ctx: Page, group: str = "", reason: str = "", q: str = "", page: int = 1
+):
     return await _listing(request, ctx, Filters(group, reason, q, page))
 
 
 @router.post("/suppressions/groups")
 async def create_group(request: Request, ctx: Page, form: Form):
     try:
-        created = await service.create_group(ctx.db, ctx.project_id, name=text(form, "name"),
-                                             description=optional(form, "description"), is_active=True)
+        created = await service.create_group(
+            ctx.db,
+            ctx.project_id,
+            name=text(form, "name"),
+            description=optional(form, "description"),
+            is_active=True,
+        )
     except AppError as exc:
         return await _listing(request, ctx, Filters(), status=400, errors=problems(exc), values=dict(form))
     flash(request, f"Suppression group “{created['name']}” created.")
     return redirect(request, "/suppressions")
 
 
-def _group_page(request: Request, ctx: Ctx, group: dict, *, status: int = 200, errors: list[str] | None = None):
+def _group_page(
+    request: Request, ctx: Ctx, group: dict, *, status: int = 200, errors: list[str] | None = None
+):
     return render(request, "dashboard/suppression_group.html", ctx, status=status, errors=errors, group=group)
 
 
 @router.get("/suppressions/groups/{code}")
 async def group_detail(request: Request, ctx: Page, code: str):
-    return _group_page(request, ctx, service.present_group(await service.get_group(ctx.db, ctx.project_id, code)))
+    return _group_page(
+        request, ctx, service.present_group(await service.get_group(ctx.db, ctx.project_id, code))
+    )
 
 
 async def _change_group(request: Request, ctx: Ctx, code: str, changes: dict, done: str):
@@ -88,8 +118,11 @@ async def _change_group(request: Request, ctx: Ctx, code: str, changes: dict, do
 
 @router.post("/suppressions/groups/{code}")
 async def update_group(request: Request, ctx: Page, form: Form, code: str):
-    changes = {"name": text(form, "name"), "description": optional(form, "description"),
-               "is_active": form.get("isActive") == "on"}
+    changes = {
+        "name": text(form, "name"),
+        "description": optional(form, "description"),
+        "is_active": form.get("isActive") == "on",
+    }
     return await _change_group(request, ctx, code, changes, "Suppression group saved.")
 
 
@@ -106,15 +139,22 @@ async def _entries_change(request: Request, ctx: Ctx, form, *, lift: bool):
     group, emails = optional(form, "group"), _emails(text(form, "emails"))
     if not emails:
         exc = InvalidInput.field("emails", "Give at least one address")
-        return await _listing(request, ctx, Filters(group or ""), status=400, errors=problems(exc), values=dict(form))
+        return await _listing(
+            request, ctx, Filters(group or ""), status=400, errors=problems(exc), values=dict(form)
+        )
     try:
         if lift:
-            count = await service.unsuppress_emails(ctx.db, ctx.project_id, emails, group_code=group, is_global=not group)
+            count = await service.unsuppress_emails(
+                ctx.db, ctx.project_id, emails, group_code=group, is_global=not group
+            )
         else:
-            count = await service.suppress_emails(ctx.db, ctx.project_id, emails, group_code=group, reason="MANUAL",
-                                                  is_global=not group)
+            count = await service.suppress_emails(
+                ctx.db, ctx.project_id, emails, group_code=group, reason="MANUAL", is_global=not group
+            )
     except InvalidInput as exc:
-        return await _listing(request, ctx, Filters(group or ""), status=400, errors=problems(exc), values=dict(form))
+        return await _listing(
+            request, ctx, Filters(group or ""), status=400, errors=problems(exc), values=dict(form)
+        )
     flash(request, f"{count} address{'es' if count != 1 else ''} {'lifted' if lift else 'suppressed'}.")
     return redirect(request, "/suppressions" + Filters(group or "").link(1))
 
