@@ -12,7 +12,7 @@ from datetime import timedelta
 
 import httpx2
 import sqlalchemy as sa
-from sendhouse.api.app import create_app
+from sendhouse.app import create_app
 
 from sendhouse.bootstrap import build_container
 from sendhouse.domain.times import utcnow

@@ -10,7 +10,7 @@ import base64
 
 import pytest
 import sqlalchemy as sa
-from sendhouse.delivery.submission import submission_part
+from sendhouse.smtpd.submission import submission_part
 from sqlalchemy.exc import OperationalError
 
 from sendhouse.services import smtp_keys, submission, transactional
