@@ -12,8 +12,8 @@ from datetime import timedelta
 
 import httpx2
 import sqlalchemy as sa
-from sendhouse.app import create_app
 
+from sendhouse.app import create_app
 from sendhouse.bootstrap import build_container
 from sendhouse.domain.times import utcnow
 from sendhouse.services import dashboard

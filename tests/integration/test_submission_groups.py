@@ -10,10 +10,10 @@ import base64
 
 import pytest
 import sqlalchemy as sa
-from sendhouse.smtpd.submission import submission_part
 from sqlalchemy.exc import OperationalError
 
 from sendhouse.services import smtp_keys, submission, transactional
+from sendhouse.smtpd.submission import submission_part
 from sendhouse.store.schema.campaigns import messages
 from tests.support.inbound_data import message
 from tests.support.smtp_sink import free_port
