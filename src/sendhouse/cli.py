@@ -21,6 +21,7 @@ from sendhouse.domain.times import utcnow
 from sendhouse.errors import AppError
 from sendhouse.observability import configure_logging
 from sendhouse.services import api_keys as key_service
+from sendhouse.services import lists as list_service
 from sendhouse.services import projects as project_service
 from sendhouse.services import smtp_keys
 from sendhouse.store.migrate import upgrade_to_head
@@ -29,9 +30,10 @@ app = typer.Typer(
     help="Sendhouse: self-hosted email campaigns, compatible with the AutoSend API.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,  # plain click help: flags show no `<bool>` metavar
 )
-projects_app = typer.Typer(help="Manage projects.", no_args_is_help=True)
-keys_app = typer.Typer(help="Manage API keys.", no_args_is_help=True)
+projects_app = typer.Typer(help="Manage projects.", no_args_is_help=True, rich_markup_mode=None)
+keys_app = typer.Typer(help="Manage API keys.", no_args_is_help=True, rich_markup_mode=None)
 app.add_typer(projects_app, name="projects")
 app.add_typer(keys_app, name="keys")
 console = Console()
@@ -155,7 +157,7 @@ def worker(
 @projects_app.command("create")
 def projects_create(name: str) -> None:
     """Create a project and print its id."""
-    row = run_service(lambda c: project_service.create_project(c.db, name=name))
+    row = run_service(lambda c: project_service.create_named_project(c.db, name=name))
     console.print(row["id"], markup=False, highlight=False)
 
 
@@ -220,21 +222,22 @@ def keys_revoke(key_id: str) -> None:
     console.print(f"revoked {key['id']} ({key['kind']} key {key['prefix']}…)", markup=False, highlight=False)
 
 
-contacts_app = typer.Typer(help="Manage contacts.", no_args_is_help=True)
+contacts_app = typer.Typer(help="Manage contacts.", no_args_is_help=True, rich_markup_mode=None)
 app.add_typer(contacts_app, name="contacts")
 
 
 @contacts_app.command("import")
 def contacts_import(
     file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="CSV file with a header row")],
-    list_id: Annotated[
-        str | None, typer.Option("--list", help="also add every imported contact to this list")
+    list_name: Annotated[
+        str | None, typer.Option("--list", help="also add every imported contact to this list (name or id)")
     ] = None,
     project: Annotated[
         str | None, typer.Option(help="project name or id (default: the only or `default` one)")
     ] = None,
 ) -> None:
-    """Import contacts from a CSV (email, firstName, lastName, userId, mobile, property columns); upserts by email."""
+    """Import contacts from a CSV (email, firstName, lastName, userId, mobile, property columns); upserts by email.
+    Exits 1 when rows were skipped (each is listed with its line and reason)."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from sendhouse.services import imports
@@ -244,6 +247,7 @@ def contacts_import(
 
     async def _import(c):
         row = await imports.resolve_project(c.db, project)
+        list_id = (await list_service.resolve_list(c.db, row["id"], list_name))["id"] if list_name else None
         with (
             file.open(newline="", encoding="utf-8-sig") as handle,
             Progress(*columns, console=err_console) as bar,
@@ -269,6 +273,26 @@ def contacts_import(
     console.print(
         f"{report.rows} rows read, {report.imported} contacts imported, {report.failed} rows skipped"
     )
+    if report.failed:
+        raise typer.Exit(1)
+
+
+@app.command("lists")
+def lists_list(
+    project: Annotated[
+        str | None, typer.Option(help="project name or id (default: the only or `default` one)")
+    ] = None,
+) -> None:
+    """List the project's contact lists and segments, one a line, tab-separated: id, type, contacts, name."""
+    from sendhouse.services import imports
+
+    async def _lists(c):
+        row = await imports.resolve_project(c.db, project)
+        return await list_service.list_lists(c.db, row["id"], None)
+
+    print("id\ttype\tcontacts\tname")
+    for found in run_service(_lists):
+        print(f"{found['id']}\t{found['type']}\t{found.get('contactCount', '-')}\t{found['name']}")
 
 
 @app.command("mcp")
@@ -289,7 +313,7 @@ def mcp_stdio(
         raise typer.Exit(1) from None
 
 
-users_app = typer.Typer(help="Manage dashboard users.", no_args_is_help=True)
+users_app = typer.Typer(help="Manage dashboard users.", no_args_is_help=True, rich_markup_mode=None)
 app.add_typer(users_app, name="users")
 
 
@@ -312,6 +336,23 @@ def users_create(
     err_console.print(f"Created user {user['email']} ({user['id']}).", markup=False, highlight=False)
     if password is None:
         err_console.print("Its password is shown once; keep it.")
+        print(secret)
+
+
+@users_app.command("reset-password")
+def users_reset_password(
+    email: str,
+    password: Annotated[
+        str | None, typer.Option(help="the new password (default: a generated one, printed once)")
+    ] = None,
+) -> None:
+    """Set a dashboard user's password and end their sessions (the way back in for a lost password)."""
+    from sendhouse.services import users as user_service
+
+    user, secret = run_service(lambda c: user_service.reset_password(c.db, email, password))
+    err_console.print(f"New password set for {user['email']}; their sessions are ended.", markup=False)
+    if password is None:
+        err_console.print("It is shown once; keep it.")
         print(secret)
 
 

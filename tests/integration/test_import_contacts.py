@@ -235,13 +235,13 @@ def test_cli_imports_with_progress_and_reports_bad_rows(cli_env, tmp_path):
     path = tmp_path / "contacts.csv"
     path.write_text(CSV)
     result = cli(str(path))
-    assert result.exit_code == 0, result.output
+    assert result.exit_code == 1, result.output  # rows were skipped: a script must notice
     assert "line 3: invalid email 'not-an-email'" in result.output
     assert "line 10: born must be an ISO 8601 date or date-time" in result.output
     assert "ignored columns: favourite colour" in result.output
     assert "8 rows read, 4 contacts imported, 4 rows skipped" in result.output
     again = cli(str(path))
-    assert again.exit_code == 0 and "4 contacts imported" in again.output
+    assert again.exit_code == 1 and "4 contacts imported" in again.output
     assert len(in_db(cli_env, lambda db: stored(db, project_id))) == 4
 
 
@@ -259,6 +259,13 @@ def test_cli_list_and_project_options(cli_env, tmp_path):
     assert result.exit_code == 0, result.output
     found = in_db(cli_env, lambda db: contact_service.search_by_emails(db, beta, ["a@example.com"]))
     assert found[0]["listIds"] == [list_id]
+    path.write_text("email\nb@example.com\n")
+    by_name = cli(str(path), "--project", "beta", "--list", f"l-{list_id}")
+    assert by_name.exit_code == 0, by_name.output
+    found = in_db(cli_env, lambda db: contact_service.search_by_emails(db, beta, ["b@example.com"]))
+    assert found[0]["listIds"] == [list_id]
+    listed = CliRunner().invoke(app, ["lists", "--project", "beta"])
+    assert listed.exit_code == 0 and f"{list_id}\tlist\t2\tl-{list_id}" in listed.output, listed.output
 
 
 def test_cli_refuses_a_file_without_email_column(cli_env, tmp_path):
@@ -267,7 +274,15 @@ def test_cli_refuses_a_file_without_email_column(cli_env, tmp_path):
     path.write_text("name\nAda\n")
     result = cli(str(path))
     assert result.exit_code == 1 and "email column" in result.output
+    assert "header row read as 'name'" in result.output
     assert in_db(cli_env, lambda db: stored(db, project_id)) == {}
+    path.write_text("email;name\nada@example.com;Ada\n")
+    semicolons = cli(str(path))
+    assert (
+        semicolons.exit_code == 1
+        and "'email;name'" in semicolons.output
+        and "semicolons" in semicolons.output
+    )
     assert cli(str(Path(tmp_path / "missing.csv"))).exit_code != 0
 
 
@@ -281,3 +296,28 @@ async def test_special_characters_survive_the_bulk_path(container):
     row = (await stored(container.db, project_id))["s@example.com"]
     assert (row["first_name"], row["last_name"]) == ("back\\slash\ttab", "a\r\nb")
     assert row["custom_fields"] == {"plan": 'quote " and \\\\ and é'}
+
+
+def test_cli_users_reset_password_projects_once_and_plain_flags(cli_env):
+    runner = CliRunner()
+    made = runner.invoke(app, ["users", "create", "ada@example.com"])
+    assert made.exit_code == 0, made.output
+    old = made.stdout.strip().splitlines()[-1]
+    reset = runner.invoke(app, ["users", "reset-password", "Ada@Example.com"])
+    assert reset.exit_code == 0, reset.output
+    new = reset.stdout.strip().splitlines()[-1]
+    assert new != old and len(new) >= 10
+    from sendhouse.services import users as user_service
+
+    assert (
+        in_db(cli_env, lambda db: user_service.login(db, "ada@example.com", new))["email"]
+        == "ada@example.com"
+    )
+    with pytest.raises(AppError):
+        in_db(cli_env, lambda db: user_service.login(db, "ada@example.com", old))
+    unknown = runner.invoke(app, ["users", "reset-password", "nobody@example.com"])
+    assert unknown.exit_code == 1 and "nobody@example.com" in unknown.output
+    assert runner.invoke(app, ["projects", "create", "shop"]).exit_code == 0
+    twice = runner.invoke(app, ["projects", "create", "shop"])
+    assert twice.exit_code == 1 and "exists already" in twice.output
+    assert "<bool>" not in runner.invoke(app, ["keys", "create", "--help"]).output

@@ -110,7 +110,13 @@ def map_columns(header: list[str], types: dict[str, str]) -> ColumnMap:
         else:
             ignored.append(raw)
     if "email" not in slots:
-        raise _refuse("header", "the CSV needs an email column")
+        read = ", ".join(repr(raw) for raw in header) or "nothing"
+        hint = (
+            " (the file looks separated by semicolons: use commas)"
+            if any(";" in raw for raw in header)
+            else ""
+        )
+        raise _refuse("header", f"the CSV needs an email column; its header row read as {read}{hint}")
     text = [(index, _TEXT_SLOTS.index(slot), slot) for slot, index in slots.items() if slot != "email"]
     return ColumnMap(slots["email"], text, custom, ignored)
 

@@ -358,3 +358,15 @@ async def remove_contacts(
         ]
         removed = await store.remove_members(conn, row["id"], [c["id"] for c in found])
     return {"removed": removed, "notInList": len(found) - removed, "errors": errors}
+
+
+async def resolve_list(db: Database, project_id: str, name_or_id: str) -> dict:
+    """A list or segment of the project by its id, else by its name (refused when two share it)."""
+    found = await list_lists(db, project_id, None)
+    by_id = [row for row in found if row["id"] == name_or_id]
+    named = by_id or [row for row in found if row["name"] == name_or_id]
+    if len(named) > 1:
+        raise InvalidInput.field("list", f"{len(named)} lists are named {name_or_id!r}: pass the id")
+    if not named:
+        raise NotFound(f"List or segment {name_or_id!r} not found (by name or by id)", code="LIST_NOT_FOUND")
+    return named[0]

@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from sendhouse.domain import ids
 from sendhouse.domain.regions import REGIONS
 from sendhouse.domain.times import iso, utcnow
-from sendhouse.errors import Forbidden, InvalidInput, InvalidOperation, NotFound, Unauthorized
+from sendhouse.errors import Conflict, Forbidden, InvalidInput, InvalidOperation, NotFound, Unauthorized
 from sendhouse.services.suppressions import create_default_group, create_global_group
 from sendhouse.store import kv
 from sendhouse.store import projects as store
@@ -105,6 +105,17 @@ async def create_project(
         return await create_project_in(
             conn, name=name, domain=domain, region_key=region_key, organization_id=organization_id
         )
+
+
+async def create_named_project(db: Database, *, name: str) -> dict:
+    """Create a project whose name no live project has (the CLI finds projects by name)."""
+    async with db.write() as conn:
+        taken = await store.find_project_by_name(conn, name.strip())
+        if taken is not None:
+            raise Conflict(
+                f"A project named {name.strip()!r} exists already ({taken['id']})", code="PROJECT_EXISTS"
+            )
+        return await create_project_in(conn, name=name)
 
 
 async def list_projects(db: Database, principal: Principal) -> list[dict]:

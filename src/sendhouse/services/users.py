@@ -17,7 +17,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 
 from sendhouse.domain import emails, ids
 from sendhouse.domain.times import utcnow
-from sendhouse.errors import Conflict, InvalidInput, RateLimited, Unauthorized
+from sendhouse.errors import Conflict, InvalidInput, NotFound, RateLimited, Unauthorized
 from sendhouse.store import kv
 from sendhouse.store import projects as project_store
 from sendhouse.store import users as store
@@ -134,3 +134,17 @@ async def ensure_first_user(db: Database, email: str = FIRST_USER_EMAIL) -> tupl
         for project in await project_store.list_projects(conn):
             await store.add_member(conn, user["id"], project["id"], utcnow())
     return user, password
+
+
+async def reset_password(db: Database, email: str, password: str | None = None) -> tuple[dict, str]:
+    """Set a user's password (a generated one when None, returned once) and end all their sessions:
+    the way back in for a lost admin password, from the command line."""
+    password = check_password(password) if password is not None else generate_password()
+    hashed = await asyncio.to_thread(hash_password, password)
+    async with db.write() as conn:
+        found = await store.find_by_email(conn, emails.key(email, "email"))
+        if found is None:
+            raise NotFound(f"No dashboard user has the address {email}", code="USER_NOT_FOUND")
+        await store.set_password_hash(conn, found["id"], hashed)
+        await store.revoke_user_sessions(conn, found["id"], utcnow())
+    return present_user(found), password
