@@ -59,7 +59,11 @@ async def test_progress_and_report_are_read_from_the_database(api, tenant, elsew
 async def test_a_file_that_cannot_be_imported_fails_with_its_reason(api, tenant, elsewhere, tmp_path):
     job = await dashboard.start_import(api.db, tenant.project_id, upload(tmp_path, "name\nAnn\n"), None)
     done = await wait_for(lambda: finished(elsewhere.db, tenant.project_id, job.id), timeout=20)
-    assert (done.status, done.error, done.report) == ("failed", "the CSV needs an email column; its header row read as 'name'", None)
+    assert (done.status, done.error, done.report) == (
+        "failed",
+        "the CSV needs an email column; its header row read as 'name'",
+        None,
+    )
 
 
 async def test_a_job_interrupted_by_a_restart_is_reported_as_such(api, tenant):
