@@ -124,7 +124,7 @@ async def test_unknown_id_is_not_found(api, tenant):
         ({"url": URL, "events": []}, "events"),
         ({"url": URL, "events": "email.sent"}, "events"),
         ({"url": URL, "events": ["email.sent", "email.exploded"]}, "events"),
-        ({"url": URL, "events": [1]}, "events.0"),
+        ({"url": URL, "events": [1]}, "events[0]"),
         ({"url": URL, "events": ["email.sent"], "metadata": ["not", "an", "object"]}, "metadata"),
         ({"url": URL, "events": ["email.sent"], "metadata": {"big": "x" * 17000}}, "metadata"),
     ],

@@ -38,7 +38,7 @@ def _fold(value: str, width: int) -> str:
 )
 def test_headers_read_as_the_policy_reads_them(subject, names, emails, width, encoded):
     subject_header = "=?utf-8?q?caf=C3=A9?= " + subject if encoded else subject
-    to = ", ".join(f'"{n}" <{e}>' if n.strip() else e for n, e in zip(names, emails, strict=True))
+    to = ", ".join(f'"{n}" <{e}>' if n.strip() else e for n, e in zip(names, emails, strict=False))
     raw = (
         f"From: App <app@shop.example.com>\r\nTo: {_fold(to, width)}\r\nSubject: {_fold(subject_header, width)}\r\n"
         f"Message-ID: <m1@shop.example.com>\r\nIn-Reply-To: <p1@shop.example.com>\r\n\r\nbody\r\n"
