@@ -94,8 +94,9 @@ async def seed(db, size: int) -> tuple[str, str]:
     return project["id"], list_id
 
 
-async def scheduled_campaign(db, project_id: str, list_id: str) -> str:
-    body = {
+def campaign_body(list_id: str) -> dict:
+    """The bench campaign, as a client publishes it: to one list, sent now, tracking on."""
+    return {
         "name": "Bench",
         "subject": "Bench {{first_name}}",
         "htmlTemplate": HTML,
@@ -105,7 +106,10 @@ async def scheduled_campaign(db, project_id: str, list_id: str) -> str:
         "trackingOpen": True,
         "trackingClick": True,
     }
-    created = await campaign_service.create_campaign(db, project_id, body, send_now_delay=0)
+
+
+async def scheduled_campaign(db, project_id: str, list_id: str) -> str:
+    created = await campaign_service.create_campaign(db, project_id, campaign_body(list_id), send_now_delay=0)
     return created["id"]
 
 

@@ -25,13 +25,11 @@ import time
 from pathlib import Path
 from statistics import median
 
-import sqlalchemy as sa
-
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import httpx2
 from _seed import (
-    HTML,
+    campaign_body,
     container,
     drop_database,
     fresh_database,
@@ -39,13 +37,13 @@ from _seed import (
     seed,
     verified_dkim_domain,
 )
+from api_load import Ledger
 from api_read import VENV_BIN, serve_env, start_server, stop_server
 
 from sendhouse.domain.times import utcnow
 from sendhouse.scheduler import Scheduler
 from sendhouse.services import campaigns as campaign_service
 from sendhouse.services import projects as project_service
-from sendhouse.store.db import sync_url
 from sendhouse.worker import Worker
 
 
@@ -94,14 +92,6 @@ async def seeded_list(url, data_dir, size, dkim) -> tuple[str, str]:
         await built.close()
 
 
-def sent_count(engine, campaign_id: str) -> int:
-    with engine.connect() as conn:
-        return conn.execute(
-            sa.text("SELECT count(*) FROM messages WHERE campaign_id = :c AND status = 'sent'"),
-            {"c": campaign_id},
-        ).scalar_one()
-
-
 def process_tree_cpu(pid: int) -> float:
     """CPU seconds (user + system) used so far by a process and its live descendants (Linux /proc)."""
     tick, total, todo = os.sysconf("SC_CLK_TCK"), 0.0, [pid]
@@ -131,35 +121,26 @@ def serve_campaign(url, data_dir, port, size, dkim) -> tuple[float, float, float
         data_dir / "serve.log",
         "/healthz",
     )
-    engine = sa.create_engine(sync_url(url))
+    ledger = None
     try:
-        body = {
-            "name": "Bench",
-            "subject": "Bench {{first_name}}",
-            "htmlTemplate": HTML,
-            "toLists": [list_id],
-            "from": {"email": "news@example.com", "name": "News"},
-            "sendNow": True,
-            "trackingOpen": True,
-            "trackingClick": True,
-        }
         t0, cpu0 = time.perf_counter(), process_tree_cpu(server.pid)
         created = httpx2.post(
             f"http://127.0.0.1:{http_port}/v1/campaigns",
-            json=body,
+            json=campaign_body(list_id),
             timeout=60,
             headers={"Authorization": f"Bearer {key}"},
         )
         if created.status_code not in (200, 201):
             raise RuntimeError(f"publish failed: {created.status_code} {created.text}")
-        campaign_id = created.json()["data"]["id"]
-        while sent_count(engine, campaign_id) < size:
+        ledger = Ledger(url, created.json()["data"]["id"])
+        while ledger.sent() < size:
             if time.perf_counter() - t0 > 3600:
                 raise RuntimeError("the campaign did not finish within an hour")
             time.sleep(0.05)
         return 0.0, time.perf_counter() - t0, process_tree_cpu(server.pid) - cpu0
     finally:
-        engine.dispose()
+        if ledger is not None:
+            ledger.engine.dispose()
         stop_server(server)
 
 

@@ -302,6 +302,9 @@ def test_a_favicon_and_dates_in_the_viewers_time_zone(server, page):
     assert answer.ok and answer.headers["content-type"].startswith("image/svg+xml")
     assert page.request.get(server["url"] + "/favicon.ico").body() == answer.body()
     page.get_by_role("link", name="Templates").click()
+    expect(page.get_by_role("heading", name="Templates")).to_be_visible()
+    expect(page.locator("time[data-local]").first).to_be_attached()
+    page.wait_for_load_state("load")  # the script that rewrites the dates has run
     shown = page.evaluate(LOCAL_DATES % BROWSER_ZONE)
     assert shown and all(text == expected and "UTC" not in text for text, expected in shown), shown
 

@@ -57,6 +57,19 @@ async def test_guesses_at_one_account_are_throttled_even_with_the_right_password
     assert (await _attempt(api.client, other[0]["email"], PASSWORD)).status_code == 303
 
 
+async def test_good_logins_use_up_no_attempts(api, tenant, monkeypatch):
+    """A team logging in all day from one office is not locked out: only failed guesses count."""
+    await user_service.create_user(api.db, EMAIL, password=PASSWORD, project_id=tenant.project_id)
+    burst = 3
+    monkeypatch.setattr(user_service, "LOGIN_ACCOUNT_LIMIT", (burst, SLOW_REFILL))
+    monkeypatch.setattr(user_service, "LOGIN_IP_LIMIT", (burst, SLOW_REFILL))
+    for _ in range(burst * 3):
+        assert (await _attempt(api.client, EMAIL, PASSWORD)).status_code == 303
+    for _ in range(burst):
+        assert (await _attempt(api.client, EMAIL, "wrong password!")).status_code == 401
+    assert (await _attempt(api.client, EMAIL, PASSWORD)).status_code == 429
+
+
 async def test_guesses_from_one_address_are_throttled_across_processes(api, settings, monkeypatch):
     burst = 5
     monkeypatch.setattr(user_service, "LOGIN_IP_LIMIT", (burst, SLOW_REFILL))

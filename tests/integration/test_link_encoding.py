@@ -6,9 +6,10 @@ from __future__ import annotations
 
 import re
 
-from sendhouse.domain import mime, tokens
+from sendhouse.domain import tokens
 from sendhouse.domain.urls import ascii_url, link_problems
 from tests.support.feedback_data import click_path, events_of, sent_campaign
+from tests.support.rendered_mail import rendered_body
 
 MOSCOW = "https://ru.wikipedia.org/wiki/Москва"
 MOSCOW_ASCII = "https://ru.wikipedia.org/wiki/%D0%9C%D0%BE%D1%81%D0%BA%D0%B2%D0%B0"
@@ -34,36 +35,7 @@ def test_link_problems_names_each_href_with_a_control_character():
 
 
 def _click_urls(html: str, variables: dict) -> list[str]:
-    spec = mime.MessageSpec(
-        project_id="p" * 24,
-        kind="campaign",
-        from_email="news@example.com",
-        from_name=None,
-        reply_to=None,
-        subject="Hi",
-        html=html,
-        text=None,
-        preview_text=None,
-        headers={},
-        tracking_open=False,
-        tracking_click=True,
-        unsubscribe_group=None,
-        campaign_id="c" * 24,
-        attachments=(),
-    )
-    links = mime.LinkSettings(
-        public_url="http://sendhouse.test", bounce_domain="sendhouse.test", secret="test-secret-key"
-    )
-    message = mime.compile_skeleton(spec, links).render(
-        mime.Recipient(
-            message_id="a" * 24,
-            message_id_header="<x@sendhouse.test>",
-            email="u@example.com",
-            name=None,
-            variables=variables,
-        )
-    )
-    body = message.data.decode().replace("=\r\n", "").replace("=3D", "=")
+    body = rendered_body(html, variables=variables)
     found = re.findall(r'href="http://sendhouse\.test/t/c/([^"]+)"', body)
     return [tokens.verify_click("test-secret-key", token).url for token in found]
 

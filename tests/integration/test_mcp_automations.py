@@ -97,3 +97,19 @@ async def test_other_projects_automations_are_not_found(api, other_tenant, mcp):
         ("update_automation", {"name": "mine"}),
     ):
         assert (await error_of(mcp, tool, {"automationId": aid, **args}))["code"] == "WORKFLOW_NOT_FOUND"
+
+
+async def test_tool_arguments_out_of_bounds_are_refused_and_change_nothing(mcp):  # noqa: F811
+    missing_name = await mcp.call_tool("create_automation", {"steps": []})
+    assert missing_name.is_error
+    made = await call(mcp, "create_automation", {"name": "Kept"})
+    too_long = await mcp.call_tool(
+        "update_automation", {"automationId": made["id"], "description": "x" * 1001}
+    )
+    assert too_long.is_error
+    wrong_type = await mcp.call_tool("update_automation", {"automationId": made["id"], "tags": "a,b"})
+    assert wrong_type.is_error
+    kept = await call(mcp, "get_automation", {"automationId": made["id"]})
+    assert kept["name"] == "Kept" and not kept.get("description") and not kept.get("tags")
+    listed = await call(mcp, "list_automations")
+    assert [a["name"] for a in listed["workflowAutomations"]] == ["Kept"]

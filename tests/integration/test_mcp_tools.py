@@ -397,6 +397,9 @@ async def test_templates_senders_groups_lists_and_properties(mcp):
         "create_template",
         {"templateName": "Receipt", "subject": "Paid", "templateType": "transactional"},
     )
+    assert made["templateType"] == "marketing"  # the default of a new template
+    assert (await mcp.call_tool("create_template", {"templateName": "No subject"})).is_error
+    assert (await mcp.call_tool("create_template", {"templateName": "x" * 91, "subject": "Hi"})).is_error
     found = await call(mcp, "list_templates", {"search": "welc"})
     assert [t["templateId"] for t in found["templates"]] == [made["templateId"]]
     by_type = await call(mcp, "list_templates", {"templateType": "transactional", "limit": 1})

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import contextlib
 
-from sendhouse.domain import mime, tokens
+from sendhouse.domain import tokens
 from sendhouse.store.db import Database
 from tests.support.feedback_data import (
     click_path,
@@ -16,6 +16,7 @@ from tests.support.feedback_data import (
     sent_campaign,
     subscribe_all,
 )
+from tests.support.rendered_mail import rendered_body
 
 
 def _recorder(api):
@@ -141,36 +142,10 @@ async def test_click_tokens_cannot_be_bent_into_an_open_redirect(api, tenant):
 
 
 def test_builder_never_signs_javascript_or_data_urls():
-    spec = mime.MessageSpec(
-        project_id="p" * 24,
-        kind="campaign",
-        from_email="news@example.com",
-        from_name=None,
-        reply_to=None,
-        subject="Hi",
-        html='<a href="javascript:alert(1)">j</a><a href="data:text/html,x">d</a>'
+    body = rendered_body(
+        '<a href="javascript:alert(1)">j</a><a href="data:text/html,x">d</a>'
         '<a href="https://example.com/ok">ok</a>',
-        text=None,
-        preview_text=None,
-        headers={},
         tracking_open=True,
-        tracking_click=True,
-        unsubscribe_group=None,
-        campaign_id="c" * 24,
-        attachments=(),
     )
-    links = mime.LinkSettings(
-        public_url="http://sendhouse.test", bounce_domain="sendhouse.test", secret="test-secret-key"
-    )
-    message = mime.compile_skeleton(spec, links).render(
-        mime.Recipient(
-            message_id="a" * 24,
-            message_id_header="<x@sendhouse.test>",
-            email="u@example.com",
-            name=None,
-            variables={},
-        )
-    )
-    body = message.data.decode().replace("=\r\n", "").replace("=3D", "=")
     assert 'href="javascript:alert(1)"' in body and 'href="data:text/html,x"' in body
     assert body.count("/t/c/") == 1

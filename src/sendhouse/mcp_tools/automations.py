@@ -11,10 +11,10 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from mcp.server.mcpserver import Context, MCPServer
-from pydantic import Field
+from pydantic import BaseModel, Field
 
 from sendhouse.domain.automations import STATUSES
-from sendhouse.mcp_tools.base import ToolEnv, given
+from sendhouse.mcp_tools.base import ToolEnv, given, with_fields
 from sendhouse.services import automations as service
 from sendhouse.services import events as event_service
 
@@ -26,6 +26,22 @@ STEPS_HELP = (
     "email: {templateId (an automation template), subject?, senderEmail, senderName?}}, {type: branch, "
     "stepId, branches: [{branchId, filterCriteria, nextStepId}]}]; every email directly after a wait."
 )
+
+
+class AutomationFields(BaseModel):
+    """The automation fields create_automation and update_automation take, declared once."""
+
+    name: Name | None = None
+    entryCriteria: dict[str, Any] | None = None
+    steps: list[dict[str, Any]] | None = None
+    description: Annotated[str, Field(max_length=1000)] | None = None
+    exitCriteria: dict[str, Any] | None = None
+    tags: list[str] | None = None
+    unsubscribeGroupId: Annotated[str, Field(max_length=24)] | None = None
+    trackingOpen: bool | None = None
+    trackingClick: bool | None = None
+
+
 ENTRY_HELP = (
     "entryCriteria: {type: contact_created|contact_added_to_list|contact_property_matches_with|"
     "contact_property_changes_from_to|event_trigger, contactListId?, eventName?, filterCriteria?}."
@@ -81,33 +97,13 @@ def _writing(server: MCPServer, env: ToolEnv) -> None:
         description="Create an automation. It is always a DRAFT (activate it with activate_automation). "
         f"{ENTRY_HELP} {STEPS_HELP}"
     )
-    async def create_automation(
-        ctx: Context,
-        name: Name,
-        entryCriteria: dict[str, Any] | None = None,
-        steps: list[dict[str, Any]] | None = None,
-        description: Annotated[str, Field(max_length=1000)] | None = None,
-        exitCriteria: dict[str, Any] | None = None,
-        tags: list[str] | None = None,
-        unsubscribeGroupId: Annotated[str, Field(max_length=24)] | None = None,
-        trackingOpen: bool | None = None,
-        trackingClick: bool | None = None,
-    ):
-        fields = given(
-            name=name,
-            entryCriteria=entryCriteria,
-            steps=steps,
-            description=description,
-            exitCriteria=exitCriteria,
-            tags=tags,
-            unsubscribeGroupId=unsubscribeGroupId,
-            trackingOpen=trackingOpen,
-            trackingClick=trackingClick,
-        )
+    @with_fields(AutomationFields, required=("name",))
+    async def create_automation(ctx: Context, **fields):
+        values = given(**fields)
 
         async def act(pid):
-            await service.check_automation_templates(env.db, pid, steps)
-            return await service.create_automation(env.db, pid, fields)
+            await service.check_automation_templates(env.db, pid, fields.get("steps"))
+            return await service.create_automation(env.db, pid, values)
 
         return await env.run(ctx, act)
 
@@ -115,35 +111,14 @@ def _writing(server: MCPServer, env: ToolEnv) -> None:
         description="Edit a draft or paused automation (active ones: CANNOT_EDIT_AUTOMATION). Only the "
         f"given fields change; it is never activated here. {STEPS_HELP}"
     )
-    async def update_automation(
-        ctx: Context,
-        automationId: AutomationId,
-        name: Name | None = None,
-        entryCriteria: dict[str, Any] | None = None,
-        steps: list[dict[str, Any]] | None = None,
-        description: Annotated[str, Field(max_length=1000)] | None = None,
-        exitCriteria: dict[str, Any] | None = None,
-        tags: list[str] | None = None,
-        unsubscribeGroupId: Annotated[str, Field(max_length=24)] | None = None,
-        trackingOpen: bool | None = None,
-        trackingClick: bool | None = None,
-    ):
-        fields = given(
-            name=name,
-            entryCriteria=entryCriteria,
-            steps=steps,
-            description=description,
-            exitCriteria=exitCriteria,
-            tags=tags,
-            unsubscribeGroupId=unsubscribeGroupId,
-            trackingOpen=trackingOpen,
-            trackingClick=trackingClick,
-        )
+    @with_fields(AutomationFields)
+    async def update_automation(ctx: Context, automationId: AutomationId, **fields):
+        values = given(**fields)
 
         async def act(pid):
-            if steps is not None:
-                await service.check_automation_templates(env.db, pid, steps)
-            return await service.update_automation(env.db, pid, automationId, fields)
+            if fields.get("steps") is not None:
+                await service.check_automation_templates(env.db, pid, fields["steps"])
+            return await service.update_automation(env.db, pid, automationId, values)
 
         return await env.run(ctx, act)
 

@@ -85,7 +85,7 @@ def _parameter(name: str, info: FieldInfo, required: bool) -> inspect.Parameter:
     return inspect.Parameter(
         name,
         inspect.Parameter.KEYWORD_ONLY,
-        annotation=Annotated[kind, schema],
+        annotation=Annotated[kind, *info.metadata, schema],  # constraints (lengths, bounds) kept
         default=inspect.Parameter.empty if required else None,
     )
 

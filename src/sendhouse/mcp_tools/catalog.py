@@ -6,11 +6,11 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from mcp.server.mcpserver import Context, MCPServer
-from pydantic import Field
+from pydantic import BaseModel, Field
 
 from sendhouse.domain.filters import TemplateFilter
 from sendhouse.domain.pagination import Page
-from sendhouse.mcp_tools.base import ToolEnv, given
+from sendhouse.mcp_tools.base import ToolEnv, given, with_fields
 from sendhouse.services import lists, properties, senders, suppressions, templates
 from sendhouse.services import projects as project_service
 
@@ -27,6 +27,19 @@ Short = Annotated[str, Field(max_length=140)]
 Html = Annotated[
     str, Field(max_length=4_000_000, description="HTML body; {{var}}, {{#if}}, {{unsubscribe}} merge tags")
 ]
+
+
+class TemplateFields(BaseModel):
+    """The template fields create_template and update_template take, declared once."""
+
+    templateName: TemplateName | None = None
+    subject: Subject | None = None
+    emailTemplate: Html | None = None
+    plainTextTemplate: Html | None = None
+    previewText: Short | None = None
+    description: Short | None = None
+    templateType: TemplateType | None = Field(None, description="default for a new template: marketing")
+    senderId: Annotated[str, Field(max_length=64)] | None = None
 
 
 def register(server: MCPServer, env: ToolEnv) -> None:
@@ -135,54 +148,17 @@ def _templates(server: MCPServer, env: ToolEnv) -> None:
         description="Create a template (code builder). Templates used by automations need "
         "templateType 'automation'."
     )
-    async def create_template(
-        ctx: Context,
-        templateName: TemplateName,
-        subject: Subject,
-        emailTemplate: Html | None = None,
-        plainTextTemplate: Html | None = None,
-        previewText: Short | None = None,
-        description: Short | None = None,
-        templateType: TemplateType = "marketing",
-        senderId: Annotated[str, Field(max_length=64)] | None = None,
-    ):
-        fields = given(
-            templateName=templateName,
-            subject=subject,
-            emailTemplate=emailTemplate,
-            plainTextTemplate=plainTextTemplate,
-            previewText=previewText,
-            description=description,
-            templateType=templateType,
-            senderId=senderId,
-        )
+    @with_fields(TemplateFields, required=("templateName", "subject"))
+    async def create_template(ctx: Context, **fields):
+        fields = {"templateType": "marketing", **given(**fields)}
         return await env.run(
             ctx, lambda pid: templates.create_template(env.db, pid, fields | {"builderType": "code"})
         )
 
     @server.tool(description="Change the given fields of a template; fields left out stay as they are.")
-    async def update_template(
-        ctx: Context,
-        templateId: Id,
-        templateName: TemplateName | None = None,
-        subject: Subject | None = None,
-        emailTemplate: Html | None = None,
-        plainTextTemplate: Html | None = None,
-        previewText: Short | None = None,
-        description: Short | None = None,
-        templateType: TemplateType | None = None,
-        senderId: Annotated[str, Field(max_length=64)] | None = None,
-    ):
-        fields = given(
-            templateName=templateName,
-            subject=subject,
-            emailTemplate=emailTemplate,
-            plainTextTemplate=plainTextTemplate,
-            previewText=previewText,
-            description=description,
-            templateType=templateType,
-            senderId=senderId,
-        )
+    @with_fields(TemplateFields)
+    async def update_template(ctx: Context, templateId: Id, **fields):
+        fields = given(**fields)
         return await env.run(ctx, lambda pid: templates.update_template(env.db, pid, templateId, fields))
 
     @server.tool(description="Delete a template (campaigns that copied its content keep it).")

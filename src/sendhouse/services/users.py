@@ -90,15 +90,21 @@ async def login(db: Database, email: str, password: str, *, client_ip: str | Non
     """The user with these credentials, or Unauthorized (same answer for unknown email and bad password);
     RateLimited when the client IP or the account has used up its attempts."""
     email = emails.key_of(email or "")
-    await _throttle(db, f"login-ip:{client_ip or '-'}", LOGIN_IP_LIMIT, "from your address")
-    await _throttle(db, f"login-account:{email[:320]}", LOGIN_ACCOUNT_LIMIT, "for this account")
+    buckets = {
+        f"login-ip:{client_ip or '-'}": (LOGIN_IP_LIMIT, "from your address"),
+        f"login-account:{email[:320]}": (LOGIN_ACCOUNT_LIMIT, "for this account"),
+    }
+    for key, (limit, whom) in buckets.items():
+        await _throttle(db, key, limit, whom)
     async with db.read() as conn:
         row = await store.find_by_email(conn, email)
     matches = await asyncio.to_thread(_verify, row["password_hash"] if row else _DUMMY_HASH, password or "")
     if not matches or row is None:
         raise Unauthorized("Wrong email or password", code="INVALID_CREDENTIALS")
-    async with db.write() as conn:
+    async with db.write() as conn:  # only failed guesses count: a good login gives its attempts back
         await store.touch_login(conn, row["id"], utcnow())
+        for key, ((burst, _rate), _whom) in buckets.items():
+            await kv.give_back(conn, key, 1, burst=burst)
     return present_user(row)
 
 
