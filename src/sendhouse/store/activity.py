@@ -27,7 +27,7 @@ async def ledger_counts(
     )
     if kind:
         query = query.where(messages.c.kind == kind)
-    return dict((await conn.execute(query)).tuples().all())
+    return dict((await conn.execute(query)).all())
 
 
 async def event_counts(
@@ -48,4 +48,4 @@ async def event_counts(
     if kind:
         of_kind = sa.select(messages.c.id).where(messages.c.project_id == project_id, messages.c.kind == kind)
         query = query.where(ev.c.message_id.in_(of_kind))
-    return dict((await conn.execute(query)).tuples().all())
+    return dict((await conn.execute(query)).all())

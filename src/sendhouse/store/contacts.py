@@ -144,7 +144,7 @@ async def list_types(conn: AsyncConnection, project_id: str, list_ids: Sequence[
         contact_lists.c.id.in_(list(list_ids)),
         contact_lists.c.deleted_at.is_(None),
     )
-    return dict((await conn.execute(query)).tuples().all())
+    return dict((await conn.execute(query)).all())
 
 
 async def add_memberships(

@@ -27,7 +27,7 @@ async def feedback_counts(conn: AsyncConnection) -> dict[str, int]:
         .where(message_events.c.type.in_(FEEDBACK_TYPES))
         .group_by(message_events.c.type)
     )
-    found: dict[str, int] = dict((await conn.execute(query)).tuples().all())
+    found: dict[str, int] = dict((await conn.execute(query)).all())
     return {kind: found.get(kind, 0) for kind in FEEDBACK_TYPES}
 
 

@@ -34,7 +34,7 @@ async def events_since(conn: AsyncConnection, project_id: str, since: datetime) 
         .group_by(ev.c.type)
     )
     found = dict.fromkeys(WATCHED_EVENTS, 0)
-    found.update(dict((await conn.execute(query)).tuples().all()))
+    found.update(dict((await conn.execute(query)).all()))
     return found
 
 
