@@ -15,6 +15,7 @@ from mcp.server.auth.settings import AuthSettings
 from mcp.server.mcpserver import MCPServer
 from mcp.server.transport_security import TransportSecuritySettings
 from starlette.routing import Route
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from sendhouse import __version__
 from sendhouse.bootstrap import Container, build_container
@@ -81,22 +82,57 @@ def transport_security(settings: Settings) -> TransportSecuritySettings:
     return TransportSecuritySettings(allowed_hosts=hosts, allowed_origins=origins)
 
 
-def mount_http(app: FastAPI, container: Container) -> MCPServer:
-    """Serve MCP over streamable HTTP at /mcp; its session manager runs in the app's lifespan."""
-    server = build_server(container, http=True)
-    asgi = server.streamable_http_app(
-        streamable_http_path=PATH, transport_security=transport_security(container.settings)
-    )
-    app.router.routes.append(Route(PATH, endpoint=asgi, include_in_schema=False))
-    app.state.lifespan_parts.append(lambda _container: _session_manager(server))
-    return server
+def mount_http(app: FastAPI, container: Container) -> LazyMcp:
+    """Serve MCP over streamable HTTP at /mcp. The server (a pydantic model per tool, ~100 ms) is
+    built on the first MCP request, not with the app; its session manager stops with the app."""
+    endpoint = LazyMcp(container)
+    app.router.routes.append(Route(PATH, endpoint=endpoint, include_in_schema=False))
+    app.state.lifespan_parts.append(lambda _container: endpoint.running())
+    return endpoint
 
 
-@asynccontextmanager
-async def _session_manager(server: MCPServer) -> AsyncIterator[None]:
-    """Run the session manager in a task of its own: its task group must be entered and left by
-    the same task, which the app's lifespan (e.g. in a test fixture) does not guarantee."""
-    started, stop = asyncio.Event(), asyncio.Event()
+class LazyMcp:
+    """The /mcp ASGI endpoint: builds the MCP server and starts its session manager once, on the first
+    request, and stops the session manager when the app's lifespan ends."""
+
+    def __init__(self, container: Container):
+        self.container = container
+        self._asgi: ASGIApp | None = None
+        self._lock = asyncio.Lock()
+        self._stop = asyncio.Event()
+        self._task: asyncio.Task | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self._asgi is None:
+            await self._start()
+        assert self._asgi is not None
+        await self._asgi(scope, receive, send)
+
+    async def _start(self) -> None:
+        async with self._lock:
+            if self._asgi is not None:
+                return
+            server = build_server(self.container, http=True)
+            asgi = server.streamable_http_app(
+                streamable_http_path=PATH, transport_security=transport_security(self.container.settings)
+            )
+            self._task = await _start_session_manager(server, self._stop)
+            self._asgi = asgi
+
+    @asynccontextmanager
+    async def running(self) -> AsyncIterator[None]:
+        try:
+            yield
+        finally:
+            self._stop.set()
+            if self._task is not None:
+                await self._task
+
+
+async def _start_session_manager(server: MCPServer, stop: asyncio.Event) -> asyncio.Task:
+    """Run the session manager in a task of its own (its task group must be entered and left by the
+    same task, which neither a request nor the app's lifespan guarantees); return once it runs."""
+    started = asyncio.Event()
 
     async def hold() -> None:
         async with server.session_manager.run():
@@ -108,11 +144,7 @@ async def _session_manager(server: MCPServer) -> AsyncIterator[None]:
     waiter.cancel()
     if task.done():
         await task  # it failed to start: raise why
-    try:
-        yield
-    finally:
-        stop.set()
-        await task
+    return task
 
 
 async def run_stdio(settings: Settings, project: str) -> None:
