@@ -157,6 +157,20 @@ def both_widths(page, name: str, *, axe: bool = True) -> None:
     page.set_viewport_size(DESKTOP)
 
 
+NEXT_TO = "(el, id) => !!el.nextElementSibling && el.nextElementSibling.id === id"
+
+
+def points_at(field, words: str) -> None:
+    """A refused form's message in `words` stands next to the field: the field is marked invalid and
+    described by the element right after it, and the summary alert at the top says it too."""
+    expect(field).to_have_attribute("aria-invalid", "true")
+    expect(field).to_have_accessible_description(re.compile(re.escape(words)))
+    message_id = (field.get_attribute("aria-describedby") or "").split()[0]
+    expect(field.page.locator(f"#{message_id}")).to_contain_text(words)
+    assert field.evaluate(NEXT_TO, message_id), message_id
+    expect(field.page.get_by_role("alert")).to_contain_text(words)
+
+
 def wait_until_server(page, url: str) -> None:
     deadline = time.monotonic() + 60
     while True:

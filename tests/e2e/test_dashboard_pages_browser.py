@@ -2,7 +2,10 @@
 `sendhouse serve` per database kind, shared by the tests of this module: every page reachable
 from the navigation passes the vendored axe-core check with no serious violation at desktop
 (1280×800) and phone (390×844) width, labels every field and never scrolls sideways on a phone;
-the login works from the keyboard; a scheduled campaign is unscheduled, duplicated and deleted.
+the login works from the keyboard; a scheduled campaign is unscheduled, duplicated and deleted; a
+sending campaign is paused and resumed with only the buttons its state allows; a refused form puts
+its message next to the field (aria-invalid, aria-describedby); a property made on the Properties
+page is offered in the segment builder and the contact form.
 Screenshots go to test-artifacts/screenshots/.
 """
 
@@ -27,6 +30,7 @@ from tests.e2e.browser import (
     log_in,
     needs_chromium,
     new_tab,
+    points_at,
     serving,
     shot,
     wait_until_server,
@@ -454,3 +458,111 @@ def test_the_overview_names_what_needs_attention(server, page):
     attention.get_by_role("link", name="shop.example").click()
     expect(page.get_by_role("heading", name=re.compile("shop.example"))).to_be_visible()
     expect(page.locator("main")).to_contain_text("waiting for its DNS records")
+
+
+def test_a_refused_form_puts_its_message_next_to_the_field(server, page):
+    log_in(page, server)
+    page.get_by_role("link", name="Contacts").click()
+    page.get_by_role("link", name="Add a contact").click()
+    page.get_by_label("Email").fill("ada@shop")  # a browser takes it; the server does not
+    page.get_by_label("First name").fill("Ada")
+    page.get_by_role("button", name="Add contact").click()
+    points_at(page.get_by_label("Email"), "The part after the @-sign is not valid. It should have a period.")
+    expect(page.get_by_label("First name")).not_to_have_attribute("aria-invalid", "true")
+    expect(page.get_by_label("First name")).to_have_value("Ada")
+    both_widths(page, "41-contact-refused")
+    page.get_by_role("link", name="Properties").click()
+    new_property = page.get_by_role("form", name="New property")
+    new_property.get_by_label("Name", exact=True).fill("city")
+    new_property.get_by_role("button", name="Create property").click()
+    name = page.get_by_role("form", name="New property").get_by_label("Name", exact=True)
+    points_at(name, "Name: 'city' is reserved by the API; choose another name")
+    expect(name).to_have_accessible_description(re.compile("use e.g. cityName"))  # its help is still read
+    both_widths(page, "42-property-refused")
+    page.get_by_role("link", name="Lists & segments").click()
+    page.get_by_role("form", name="New segment").get_by_label("Name", exact=True).fill("Recent")
+    page.locator("#field_0").fill("createdAt")
+    page.locator("#operator_0").select_option(label="is after")
+    page.locator("#value_0").fill("last week")
+    page.get_by_role("button", name="Create segment").click()
+    points_at(page.locator("#value_0"), "Condition 1, value: must be a date such as 2026-12-31")
+    expect(page.locator("#list-name")).not_to_have_attribute("aria-invalid", "true")  # not the refused form
+    both_widths(page, "42b-segment-refused")
+    _open_campaign(page, "Autumn")
+    page.get_by_label("Date and time").fill("2020-01-01T09:30")
+    page.get_by_role("button", name="Schedule").click()
+    points_at(page.get_by_label("Date and time"), f"01 Jan 2020 09:30 in {BROWSER_ZONE} has already passed")
+    expect(page.get_by_label("Time zone")).to_have_value(BROWSER_ZONE)
+    expect(page.locator("#campaign-status")).to_have_text("draft")
+    both_widths(page, "43-schedule-refused")
+
+
+def _drip(server) -> None:
+    """A gradual campaign of one message a day to three readers, starting now: it stays sending."""
+    readers = _api(server, "POST", "/contact-lists", {"name": "Drip readers"})
+    for i in range(3):
+        _api(server, "POST", "/contacts", {"email": f"drip{i}@shop.example", "listIds": [readers["id"]]})
+    _api(
+        server,
+        "POST",
+        "/campaigns",
+        {
+            "name": "Drip",
+            "subject": "One a day",
+            "toLists": [readers["id"]],
+            "htmlTemplate": "<p>Hello {{firstName}}</p>",
+            "from": {"email": "news@shop.example"},
+            "sendMode": "gradual",
+            "dailyBatchSize": 1,
+            "gradualStrategy": "fixed",
+            "sendNow": True,
+        },
+    )
+
+
+def test_a_sending_campaign_is_paused_and_resumed_from_its_page(server, page):
+    _drip(server)
+    log_in(page, server)
+    _open_campaign(page, "Drip")
+    status = page.locator("#campaign-status")
+    expect(status).to_have_text("sending gradually", timeout=60_000)  # the page reloads once it starts
+    actions = page.get_by_role("region", name="Actions")
+    expect(actions.get_by_role("button")).to_have_text(["Pause", "Abort", "Duplicate"])
+    expect(actions.get_by_role("link")).to_have_count(0)  # neither send nor edit while it sends
+    actions.get_by_role("button", name="Pause").click()
+    expect(page.locator(".flash")).to_contain_text("Campaign paused")
+    expect(status).to_have_text("paused")
+    expect(actions.get_by_role("button")).to_have_text(["Resume", "Abort", "Duplicate"])
+    both_widths(page, "44-campaign-paused")
+    actions.get_by_role("button", name="Resume").click()
+    expect(page.locator(".flash")).to_contain_text("Campaign resumed")
+    expect(status).to_have_text("sending gradually")
+    expect(actions.get_by_role("button")).to_have_text(["Pause", "Abort", "Duplicate"])
+    expect(actions.get_by_role("link")).to_have_count(0)
+
+
+def test_a_property_made_on_its_page_is_offered_in_the_builder_and_the_contact_form(server, page):
+    log_in(page, server)
+    page.get_by_role("link", name="Properties").click()
+    new_property = page.get_by_role("form", name="New property")
+    new_property.get_by_label("Name", exact=True).fill("loyaltyPoints")
+    new_property.get_by_label("Type").select_option("number")
+    new_property.get_by_label("Description").fill("Points on the loyalty card")
+    new_property.get_by_role("button", name="Create property").click()
+    expect(page.locator(".flash")).to_contain_text("Property “loyaltyPoints” created")
+    expect(page.locator("[data-property=loyaltyPoints]")).to_contain_text("custom")
+    page.get_by_role("link", name="Lists & segments").click()
+    expect(page.locator("#segment-fields option[value=loyaltyPoints]")).to_have_attribute(
+        "data-type", "number"
+    )
+    page.locator("#field_0").fill("loyaltyPoints")
+    expect(page.locator("#fieldType_0")).to_have_value("number")
+    expect(page.locator("#fieldType_0")).to_be_disabled()
+    expect(page.locator("#operator_0 option[value=greater_than]")).to_be_enabled()
+    expect(page.locator("#operator_0 option[value=contains]")).to_be_disabled()
+    page.get_by_role("link", name="Contacts", exact=True).click()
+    page.get_by_role("link", name="reader2@shop.example").click()
+    page.get_by_role("link", name="Edit").click()
+    page.get_by_label("loyaltyPoints (number)").fill("120")
+    page.get_by_role("button", name="Save contact").click()
+    expect(page.locator(".fields [data-field=loyaltyPoints] dd")).to_have_text("120")

@@ -178,17 +178,14 @@ async def test_a_start_in_the_past_is_refused_and_local_times_use_their_zone(api
         f"/app/campaigns/{campaign_id}/schedule",
         data={"csrf_token": token, "scheduledAt": "2020-01-01T09:00", "timezone": "Europe/Paris"},
     )
-    assert past.status_code == 303
-    page = (await api.client.get(f"/app/campaigns/{campaign_id}")).text
-    assert "has already passed" in page and 'id="campaign-status">draft<' in page
+    assert past.status_code == 400  # the page again, the message next to the date
+    assert "has already passed" in past.text and 'id="campaign-status">draft<' in past.text
     bad_zone = await api.client.post(
         f"/app/campaigns/{campaign_id}/schedule",
         data={"csrf_token": token, "scheduledAt": "2099-01-01T09:00", "timezone": "Mars/Olympus"},
     )
-    assert (
-        bad_zone.status_code == 303
-        and "Choose a time zone" in (await api.client.get(f"/app/campaigns/{campaign_id}")).text
-    )
+    assert bad_zone.status_code == 400 and "Choose a time zone" in bad_zone.text
+    assert (await campaign_row(api.db, campaign_id))["status"] == "draft"
     soon = utcnow() + timedelta(days=30)
     await api.client.post(
         f"/app/campaigns/{campaign_id}/schedule",
@@ -315,3 +312,12 @@ async def test_the_from_address_is_picked_from_the_senders(api, tenant):
     )
     row = await campaign_row(api.db, campaign_id)
     assert (row["from_sender_id"], row["from_email"]) == (None, "other@shop.example")
+
+
+async def test_a_poll_between_an_action_and_its_page_leaves_the_message_for_the_page(api, tenant):
+    token = await _login(api, tenant)
+    campaign_id = await _draft(api, tenant)
+    await api.client.post(f"/app/campaigns/{campaign_id}/duplicate", data={"csrf_token": token})
+    poll = await api.client.get(f"/app/campaigns/{campaign_id}/progress", headers={"HX-Request": "true"})
+    assert poll.status_code == 200 and "Saved a copy" not in poll.text
+    assert "Saved a copy as the draft" in (await api.client.get("/app/campaigns")).text

@@ -128,7 +128,7 @@ async def test_the_properties_page_creates_and_deletes(api, tenant):
     reserved = await api.client.post(
         "/app/properties", data={"csrf_token": token, "name": "city", "type": "string"}
     )
-    assert reserved.status_code == 400 and "Name: &#39;city&#39; is a reserved contact field" in reserved.text
+    assert reserved.status_code == 400 and "Name: &#39;city&#39; is reserved by the API" in reserved.text
     bad_type = await api.client.post(
         "/app/properties", data={"csrf_token": token, "name": "x", "type": "blob"}
     )

@@ -1,6 +1,9 @@
-"""Errors in plain words: API field paths become form labels, library messages are rephrased."""
+"""Errors in plain words: API field paths become form labels and form field names, library and API
+messages are rephrased."""
 
-from sendhouse.domain.wording import human_line, human_lines, label_of
+from sendhouse.domain.wording import human_line, human_lines, label_of, rephrase
+from sendhouse.errors import Conflict, InvalidInput
+from sendhouse.web.dashboard.field_errors import field_errors, form_field
 
 
 def test_field_paths_become_labels():
@@ -25,3 +28,42 @@ def test_messages_read_as_sentences():
     assert reserved.startswith("Email: this domain is reserved") and "special-use" not in reserved
     assert human_lines([{"field": "", "message": "nothing here"}, "junk"]) == ["nothing here"]
     assert label_of("emails[1]") == "Address 2"
+
+
+def test_api_wording_a_form_never_shows_is_rephrased():
+    assert rephrase("A contact with this email already exists; use POST /contacts/email to upsert") == (
+        "A contact with this email already exists"
+    )
+    assert human_line("name", "'city' is a reserved contact field") == (
+        "Name: 'city' is reserved by the API; choose another name"
+    )
+    assert human_line("filterCriteria.groups[0].value", "must be an ISO 8601 date or date-time string") == (
+        "Condition 1, value: must be a date such as 2026-12-31, or a date and time such as 2026-12-31T09:00"
+    )
+    assert (
+        label_of("filterCriteria.groups") == "Conditions"
+        and label_of("confirm_password") == "New password again"
+    )
+
+
+def test_api_field_paths_become_form_field_names():
+    assert form_field("customFields.plan") == "cf_plan"
+    assert form_field("filterCriteria.groups[2].value") == "value_2"
+    assert form_field("filterCriteria.groups[1]") == "field_1"
+    assert form_field("from.email", {"from.email": "fromEmail"}) == "fromEmail"
+    assert form_field("subject") == "subject"
+    refused = InvalidInput(
+        "Validation failed",
+        details=[
+            {"field": "subject", "message": "line 1, column 4: unclosed {{"},
+            {"field": "subject", "message": "must be at most 998 characters"},
+        ],
+    )
+    assert field_errors(refused) == {
+        "subject": ["Subject: line 1, column 4: unclosed {{", "Subject: must be at most 998 characters"]
+    }
+    duplicate = Conflict("A contact with this email already exists", code="CONTACT_ALREADY_EXISTS")
+    assert field_errors(duplicate, codes={"CONTACT_ALREADY_EXISTS": "email"}) == {
+        "email": ["A contact with this email already exists"]
+    }
+    assert field_errors(duplicate) == {}

@@ -35,6 +35,13 @@ LABELS = {
     "to": "To",
     "listId": "List",
     "filterCriteria": "Conditions",
+    "filterCriteria.groups": "Conditions",
+    "filterCriteria.logicalOperator": "Match",
+    "description": "Description",
+    "type": "Type",
+    "templateType": "Type",
+    "fromSenderId": "From",
+    "confirm_password": "New password again",
     "emails": "Address",
     "contacts": "Contact",
     "dailyBatchSize": "Daily batch size",
@@ -45,6 +52,7 @@ CONDITION_PARTS = {"field": "field", "fieldType": "type", "operator": "operator"
 _CONDITION = re.compile(r"^filterCriteria\.groups\[(\d+)\](?:\.(\w+))?$")
 _CUSTOM = re.compile(r"^customFields\.(.+)$")
 _ITEM = re.compile(r"^(\w+)\[(\d+)\]$")
+DATE_WORDS = "a date such as 2026-12-31, or a date and time such as 2026-12-31T09:00"
 # (library wording, ours, whether ours replaces the whole message)
 REPHRASED = (
     (
@@ -54,6 +62,10 @@ REPHRASED = (
     ),
     ("It must have exactly one @-sign.", "an email address needs exactly one @", True),
     ("Invalid email format: ", "", False),
+    ("; use POST /contacts/email to upsert", "", False),
+    ("must be an ISO 8601 date or date-time string", f"must be {DATE_WORDS}", False),
+    ("must be an ISO 8601 date or date-time", f"must be {DATE_WORDS}", False),
+    (" is a reserved contact field", " is reserved by the API; choose another name", False),
 )
 WHOLE = {"Invalid email format": "not a valid email address"}
 

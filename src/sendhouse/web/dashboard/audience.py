@@ -21,6 +21,7 @@ from sendhouse.services import import_mapping as mapping
 from sendhouse.services import lists as list_service
 from sendhouse.web.dashboard import segment_pages as segments
 from sendhouse.web.dashboard.common import Ctx, Form, Page, flash, optional, problems, redirect, render, text
+from sendhouse.web.dashboard.field_errors import refused
 
 router = APIRouter()
 PAGE_SIZE = 50
@@ -51,7 +52,7 @@ async def create_list(request: Request, ctx: Page, form: Form):
             ctx,
             status=400,
             lists=found,
-            errors=problems(exc),
+            **(segments.refused_segment(exc, form) if kind == "segment" else refused(exc)),
             values=dict(form),
             **await segments.builder(ctx),
         )

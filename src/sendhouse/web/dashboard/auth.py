@@ -17,9 +17,13 @@ from sendhouse.web.dashboard.common import (
     render,
     text,
 )
+from sendhouse.web.dashboard.field_errors import refused
 from sendhouse.web.dashboard.sessions import SESSION_KEY
 
 router = APIRouter()
+# The service checks the new password under the API's name; a wrong current password has no details.
+PASSWORD_NAMES = {"password": "new_password"}
+PASSWORD_CODES = {"INVALID_CREDENTIALS": "password"}
 
 
 @router.get("/login")
@@ -68,7 +72,8 @@ async def change_password(request: Request, ctx: Page, form: Form):
             ctx.db, ctx.user["id"], str(form.get("password") or ""), new
         )
     except AppError as exc:
-        return render(request, "dashboard/password.html", ctx, status=status_of(exc), errors=problems(exc))
+        shown = refused(exc, PASSWORD_NAMES, PASSWORD_CODES)
+        return render(request, "dashboard/password.html", ctx, status=status_of(exc), **shown)
     request.session[SESSION_KEY] = token
     flash(request, "Password changed. Every other session of your account was logged out.")
     return redirect(request, "/")

@@ -35,6 +35,7 @@ from sendhouse.web.dashboard.common import (
     render,
     text,
 )
+from sendhouse.web.dashboard.field_errors import refused
 
 router = APIRouter()
 SENDING = ("scheduled", "sending", "sending_gradual")
@@ -42,6 +43,7 @@ ZONES = [
     "UTC",
     *sorted(z for z in zoneinfo.available_timezones() if "/" in z and not z.startswith(("Etc/", "SystemV"))),
 ]
+FORM_NAMES = {"from": "fromEmail", "from.email": "fromEmail", "from.name": "fromName"}  # API path → form
 SAMPLE = {
     "firstName": "Ada",
     "lastName": "Lovelace",
@@ -154,7 +156,7 @@ async def create_campaign(request: Request, ctx: Page, form: Form):
             status=400,
             values={**_blank(), **fields},
             campaign=None,
-            errors=problems(exc),
+            **refused(exc, FORM_NAMES),
             **await _choices(ctx),
         )
     flash(request, f"Campaign “{created['name']}” saved as a draft.")
@@ -195,7 +197,7 @@ async def update_campaign(request: Request, ctx: Page, form: Form, campaign_id: 
             status=400,
             values={**_blank(), **fields},
             campaign=campaign,
-            errors=problems(exc),
+            **refused(exc, FORM_NAMES),
             **await _choices(ctx),
         )
     flash(request, "Campaign saved.")
@@ -237,7 +239,7 @@ def _live(found: dict) -> dict:
 @router.get("/campaigns/{campaign_id}")
 async def campaign_detail(request: Request, ctx: Page, campaign_id: str):
     found = await page_service.live_state(ctx.db, ctx.project_id, campaign_id)
-    return render(request, "dashboard/campaign.html", ctx, **_live(found), zones=ZONES)
+    return render(request, "dashboard/campaign.html", ctx, **_live(found), zones=ZONES, schedule={})
 
 
 @router.get("/campaigns/{campaign_id}/progress")
@@ -286,8 +288,26 @@ async def campaign_action(request: Request, ctx: Page, form: Form, campaign_id: 
     except AppError as exc:
         if isinstance(exc, NotFound):
             raise
+        if action == "schedule" and isinstance(exc, InvalidInput):
+            return await _schedule_refused(ctx, form, campaign_id, exc)
         flash(request, " — ".join(problems(exc)), "error")
     return redirect(request, f"/campaigns/{campaign_id}")
+
+
+async def _schedule_refused(ctx: Ctx, form: FormData, campaign_id: str, exc: InvalidInput) -> Response:
+    """The campaign page again, the refused date and zone kept and the message next to its field."""
+    found = await page_service.live_state(ctx.db, ctx.project_id, campaign_id)
+    chosen = {name: text(form, name) for name in ("scheduledAt", "timezone")}
+    return render(
+        ctx.request,
+        "dashboard/campaign.html",
+        ctx,
+        status=400,
+        **_live(found),
+        zones=ZONES,
+        schedule=chosen,
+        **refused(exc),
+    )
 
 
 async def _act(ctx: Ctx, form: FormData, campaign_id: str, action: str):

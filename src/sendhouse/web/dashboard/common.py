@@ -111,7 +111,11 @@ Form = Annotated[FormData, Depends(checked_form)]
 def render(
     request: Request, name: str, ctx: Ctx | None = None, *, status: int = 200, **context: Any
 ) -> Response:
-    flashes = request.session.pop("flash", []) if "flash" in request.session else []
+    """A template with the page's context. A whole page shows (and uses up) the flash messages; a
+    part (its name starts with _, polled or swapped in by htmx) leaves them for the next page, so a
+    poll answered while the browser follows a redirect does not swallow the message."""
+    whole_page = not name.rsplit("/", 1)[-1].startswith("_")
+    flashes = request.session.pop("flash", []) if whole_page and "flash" in request.session else []
     here = request.url.path.removeprefix(base(request))
     values = {
         "ctx": ctx,
@@ -119,6 +123,7 @@ def render(
         "base": base(request),
         "flashes": flashes,
         "nav": navigation.menu(here),
+        "field_errors": {},
         **context,
     }
     return TEMPLATES.TemplateResponse(request, name, values, status_code=status)
@@ -142,7 +147,7 @@ def problems(exc: AppError) -> list[str]:
     details = exc.details if isinstance(exc.details, list) else []
     lines = detail_lines(details)
     if exc.message != "Validation failed" or not lines:
-        lines.insert(0, exc.message)
+        lines.insert(0, wording.rephrase(exc.message))
     if isinstance(exc.details, str):
         lines.append(exc.details)
     return lines

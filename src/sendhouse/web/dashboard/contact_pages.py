@@ -18,6 +18,7 @@ from sendhouse.services import lists as list_service
 from sendhouse.services import properties as property_service
 from sendhouse.services import suppressions as suppression_service
 from sendhouse.web.dashboard.common import Ctx, Form, Page, flash, problems, redirect, render, text
+from sendhouse.web.dashboard.field_errors import refused
 
 router = APIRouter()
 PAGE_SIZE = 50
@@ -118,7 +119,7 @@ async def create_contact(request: Request, ctx: Page, form: Form):
             ctx,
             status=400,
             contact=None,
-            errors=problems(exc),
+            **refused(exc, codes={"CONTACT_ALREADY_EXISTS": "email"}),
             values={**dict(form), "listIds": form.getlist("listIds")},
             **choices,
         )
@@ -175,7 +176,7 @@ async def update_contact(request: Request, ctx: Page, form: Form, contact_id: st
             ctx,
             status=400,
             contact=contact,
-            errors=problems(exc),
+            **refused(exc),
             values={**dict(form), "listIds": form.getlist("listIds")},
             **choices,
         )

@@ -11,6 +11,7 @@ from sendhouse.services import templates as service
 from sendhouse.services import transactional
 from sendhouse.web.dashboard import starters
 from sendhouse.web.dashboard.common import Ctx, Form, Page, flash, optional, problems, redirect, render, text
+from sendhouse.web.dashboard.field_errors import refused
 
 router = APIRouter()
 TEMPLATE_TYPES = service.TEMPLATE_TYPES
@@ -40,7 +41,7 @@ def _page(
     template: dict | None,
     *,
     status: int = 200,
-    errors: list[str] | None = None,
+    **shown,
 ):
     return render(
         request,
@@ -50,7 +51,7 @@ def _page(
         values=values,
         template=template,
         types=TEMPLATE_TYPES,
-        errors=errors,
+        **shown,
     )
 
 
@@ -67,7 +68,7 @@ async def create_template(request: Request, ctx: Page, form: Form):
     try:
         created = await service.create_template(ctx.db, ctx.project_id, fields)
     except AppError as exc:
-        return _page(request, ctx, fields, None, status=400, errors=problems(exc))
+        return _page(request, ctx, fields, None, status=400, **refused(exc))
     flash(request, f"Template “{created['templateName']}” saved.")
     return redirect(request, f"/templates/{created['templateId']}")
 
@@ -85,7 +86,7 @@ async def update_template(request: Request, ctx: Page, form: Form, template_id: 
         await service.update_template(ctx.db, ctx.project_id, template_id, fields)
     except AppError as exc:
         template = await service.get_template(ctx.db, ctx.project_id, template_id)
-        return _page(request, ctx, {**template, **fields}, template, status=400, errors=problems(exc))
+        return _page(request, ctx, {**template, **fields}, template, status=400, **refused(exc))
     flash(request, "Template saved.")
     return redirect(request, f"/templates/{template_id}")
 

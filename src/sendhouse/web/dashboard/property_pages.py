@@ -8,12 +8,13 @@ from fastapi import APIRouter, Request
 from sendhouse.domain.contacts import PROPERTY_TYPES
 from sendhouse.errors import AppError
 from sendhouse.services import properties as service
-from sendhouse.web.dashboard.common import Form, Page, flash, optional, problems, redirect, render, text
+from sendhouse.web.dashboard.common import Form, Page, flash, optional, redirect, render, text
+from sendhouse.web.dashboard.field_errors import refused
 
 router = APIRouter()
 
 
-async def _page(request: Request, ctx, *, status: int = 200, errors=None, values=None):
+async def _page(request: Request, ctx, *, status: int = 200, values=None, **shown):
     found = await service.list_properties(ctx.db, ctx.project_id)
     return render(
         request,
@@ -22,7 +23,7 @@ async def _page(request: Request, ctx, *, status: int = 200, errors=None, values
         status=status,
         properties=found,
         types=PROPERTY_TYPES,
-        errors=errors,
+        **shown,
         values=values or {},
     )
 
@@ -43,7 +44,8 @@ async def create_property(request: Request, ctx: Page, form: Form):
             description=optional(form, "description"),
         )
     except AppError as exc:
-        return await _page(request, ctx, status=400, errors=problems(exc), values=dict(form))
+        shown = refused(exc, codes={"CONTACT_PROPERTY_ALREADY_EXISTS": "name"})
+        return await _page(request, ctx, status=400, values=dict(form), **shown)
     flash(request, f"Property “{text(form, 'name')}” created.")
     return redirect(request, "/properties")
 

@@ -3,6 +3,7 @@ own type), a live count, and editing a segment's name and conditions."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -15,9 +16,17 @@ from sendhouse.services import dashboard as stats
 from sendhouse.services import lists as list_service
 from sendhouse.services import properties as property_service
 from sendhouse.web.dashboard.common import Ctx, Form, Page, flash, optional, problems, redirect, render, text
+from sendhouse.web.dashboard.field_errors import refused
 
 router = APIRouter()
 CONDITION_ROWS = 5  # rows offered at first (the page script shows them one by one)
+# Errors about the conditions as a whole point at the first condition's field.
+FORM_NAMES = {
+    "filterCriteria": "field_0",
+    "filterCriteria.groups": "field_0",
+    "filterCriteria.logicalOperator": "logicalOperator",
+}
+_GROUP = re.compile(r"^filterCriteria\.groups\[(\d+)\]")
 
 
 async def field_types(ctx: Ctx) -> dict[str, str]:
@@ -81,6 +90,30 @@ def criteria_of(form: FormData, known: dict[str, str]) -> dict:
     return {"logicalOperator": text(form, "logicalOperator") or "AND", "groups": groups}
 
 
+def by_row(exc: AppError, form: FormData) -> AppError:
+    """The error with its conditions numbered as the builder's rows (rows left empty are not sent,
+    so the API's third condition may be the form's fourth row)."""
+    rows = [i for i in range(MAX_CONDITIONS) if text(form, f"field_{i}")]
+
+    def renumber(found: re.Match) -> str:
+        index = int(found[1])
+        return f"filterCriteria.groups[{rows[index] if index < len(rows) else index}]"
+
+    if isinstance(exc.details, list):
+        exc.details = [
+            {**d, "field": _GROUP.sub(renumber, d["field"])}
+            if isinstance(d, dict) and isinstance(d.get("field"), str)
+            else d
+            for d in exc.details
+        ]
+    return exc
+
+
+def refused_segment(exc: AppError, form: FormData) -> dict:
+    """A refused segment's summary and messages next to the builder's fields."""
+    return refused(by_row(exc, form), FORM_NAMES)
+
+
 def _shown(value: Any) -> str:
     if isinstance(value, list):
         return ", ".join(_shown(v) for v in value)
@@ -119,7 +152,7 @@ async def segment_count(request: Request, ctx: Page, form: Form):
             [],
         )
     except InvalidInput as exc:
-        count, errors = None, problems(exc)
+        count, errors = None, problems(by_row(exc, form))
     return render(request, "dashboard/_segment_count.html", ctx, count=count, errors=errors)
 
 
@@ -156,7 +189,7 @@ async def update_segment(request: Request, ctx: Page, form: Form, list_id: str):
             status=400,
             segment=segment,
             values=dict(form),
-            errors=problems(exc),
+            **refused_segment(exc, form),
             **await builder(ctx, len((changed.filter_criteria or {}).get("groups") or [])),
         )
     count = saved["contactCount"]

@@ -17,6 +17,7 @@ from sendhouse.web.dashboard.common import (
     render,
     text,
 )
+from sendhouse.web.dashboard.field_errors import refused
 
 router = APIRouter()
 
@@ -26,8 +27,8 @@ async def _listing(
     ctx: Ctx,
     *,
     status: int = 200,
-    errors: list[str] | None = None,
     values: dict | None = None,
+    **shown,
 ):
     senders = await service.list_senders(ctx.db, ctx.project_id)
     return render(
@@ -35,9 +36,9 @@ async def _listing(
         "dashboard/senders.html",
         ctx,
         status=status,
-        errors=errors,
         senders=senders,
         values=values or {},
+        **shown,
     )
 
 
@@ -58,7 +59,8 @@ async def create_sender(request: Request, ctx: Page, form: Form):
             reply_to=optional(form, "replyTo"),
         )
     except AppError as exc:
-        return await _listing(request, ctx, status=status_of(exc), errors=problems(exc), values=dict(form))
+        shown = refused(exc, codes={"AUTHENTICATED_SENDER_ALREADY_EXISTS": "email"})
+        return await _listing(request, ctx, status=status_of(exc), values=dict(form), **shown)
     flash(request, f"Sender {created['sender']['email']} added.")
     return redirect(request, "/senders")
 

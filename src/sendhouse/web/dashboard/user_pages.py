@@ -8,6 +8,7 @@ from fastapi import APIRouter, Request
 from sendhouse.errors import AppError, status_of
 from sendhouse.services import members as service
 from sendhouse.web.dashboard.common import Ctx, Form, Page, flash, problems, redirect, render, text
+from sendhouse.web.dashboard.field_errors import refused
 
 router = APIRouter()
 
@@ -27,7 +28,7 @@ async def invite(request: Request, ctx: Page, form: Form):
     try:
         user, password = await service.invite(ctx.db, ctx.project_id, text(form, "email"))
     except AppError as exc:
-        return await _page(request, ctx, status=status_of(exc), errors=problems(exc), values=dict(form))
+        return await _page(request, ctx, status=status_of(exc), values=dict(form), **refused(exc))
     if password is None:
         flash(request, f"{user['email']} already had a login and now belongs to this project too.")
         return redirect(request, "/users")
