@@ -375,3 +375,15 @@ def test_message_bytes_are_stable_for_the_same_input():
     assert skeleton.render(recipient, now=NOW).data == skeleton.render(recipient, now=NOW).data
     assert replace(recipient, name=None) != recipient
     assert parse(skeleton.render(replace(recipient, name=None), now=NOW).data)["To"] == "ann@example.org"
+
+
+@pytest.mark.parametrize("dkim_on", [False, True])
+def test_a_built_message_keeps_its_crlf_promise_and_dot_stuffs_as_if_checked(dkim_on):
+    from sendhouse.delivery.smtp import dot_stuffed
+
+    signer = DkimSigner("example.com", "sh", generate_dkim_keypair()[0]) if dkim_on else None
+    html = HTML.replace("<p>Hello", "<p>\n.dot line\r\n.another\rHello")
+    msg = build(spec(html=html, text=".text\nline\r\n.two", headers={"X-Tag": "a\nb"}), dkim=signer)
+    assert msg.crlf
+    assert msg.data.count(b"\r") == msg.data.count(b"\n") == msg.data.count(b"\r\n")
+    assert dot_stuffed(msg.data, crlf=True) == dot_stuffed(msg.data)

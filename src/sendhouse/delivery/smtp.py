@@ -251,7 +251,7 @@ class Transaction:
             if not result.connection_error:
                 await self._rset(wire)
             return result
-        wire.write(dot_stuffed(self.msg.data), 1)
+        wire.write(dot_stuffed(self.msg.data, crlf=getattr(self.msg, "crlf", False)), 1)
         reply = await wire.reply()
         result = classify(reply.code, reply.message, stage=DATA, recipients=accepted)
         return refused[0] if result.ok and refused else result
@@ -274,12 +274,13 @@ class Transaction:
 _LINE_ENDINGS = re.compile(rb"\r\n|\n|\r(?!\n)")
 
 
-def dot_stuffed(data: bytes) -> bytes:
+def dot_stuffed(data: bytes, *, crlf: bool = False) -> bytes:
     """The message as written after 354: CRLF line endings, leading dots doubled, the final dot.
-    A message that already uses CRLF throughout (what Sendhouse builds) needs two bytes.replace."""
-    if data.count(b"\n") != data.count(b"\r\n") or data.count(b"\r") != data.count(b"\r\n"):
+    crlf: the builder promises CRLF throughout (mime.OutgoingMessage.crlf), so the line endings are
+    not checked, and every LF is a CRLF's: one bytes.replace of "\\n." (a shorter, faster pattern)."""
+    if not crlf and (data.count(b"\n") != data.count(b"\r\n") or data.count(b"\r") != data.count(b"\r\n")):
         data = _LINE_ENDINGS.sub(b"\r\n", data)
-    body = (b"." if data.startswith(b".") else b"") + data.replace(b"\r\n.", b"\r\n..")
+    body = (b"." if data.startswith(b".") else b"") + data.replace(b"\n.", b"\n..")
     return body + (b".\r\n" if body.endswith(b"\r\n") else b"\r\n.\r\n")
 
 

@@ -125,6 +125,7 @@ class OutgoingMessage:
     rcpt_to: tuple[str, ...]
     data: bytes
     message_id_header: str
+    crlf: bool = False  # data ends every line with CRLF (no bare CR or LF): SMTP needs no line rewriting
 
 
 @dataclass(frozen=True)
@@ -311,6 +312,7 @@ class Skeleton:
         self.base, self.escaped_base = base, escape_html(base)
         self.subject, self.html, self.text, self.preview, self.tracked = subject, html, text, preview, tracked
         self.static = static
+        self.crlf = all(_crlf_only(part) for part in vars(static).values() if isinstance(part, str | bytes))
         self.keys = {
             kind: tokens.web_key(links.secret, kind)
             for kind in ("open", "click", "unsubscribe", "preference")
@@ -339,6 +341,7 @@ class Skeleton:
             rcpt_to=(recipient.email,),
             data=message,
             message_id_header=recipient.message_id_header,
+            crlf=self.crlf,  # the per-recipient header lines and the quoted-printable parts are CRLF by construction
         )
 
     def _data(self, recipient: Recipient, now: datetime) -> dict:
@@ -399,6 +402,12 @@ class Skeleton:
             aware = now if now.tzinfo else now.replace(tzinfo=UTC)
             self._date_cache = (second, format_datetime(aware.replace(microsecond=0)))
         return self._date_cache[1]
+
+
+def _crlf_only(part: str | bytes) -> bool:
+    """Whether every line break of `part` is a CRLF (checked once per skeleton for its fixed parts)."""
+    text = part.encode("utf-8", "surrogatepass") if isinstance(part, str) else part
+    return text.count(b"\r") == text.count(b"\n") == text.count(b"\r\n")
 
 
 def merge_variables(variables: dict) -> dict:

@@ -107,7 +107,10 @@ async def _ledger(conn, records: list[FateRecord], now: datetime, worker: str | 
     """Sent, deferred and failed rows (a refusal at SMTP time fails the row); a hard bounce reported
     after delivery turns a sent row into a bounced one."""
     of = _sorted(records)
-    await ledger.mark_sent(conn, [{"row_id": r.row["id"], "response": r.response} for r in of[Sent]], now)
+    sent = [
+        {"row_id": r.row["id"], "response": r.response, "campaign_id": r.row["campaign_id"]} for r in of[Sent]
+    ]
+    await ledger.mark_sent(conn, sent, now)
     await ledger.mark_deferred(
         conn,
         [{"row_id": r.row["id"], "error": r.error, "retry_at": r.retry_at} for r in of[Deferred]],

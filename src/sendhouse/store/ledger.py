@@ -16,7 +16,8 @@ Rows of a gradual campaign wait with next_attempt_at = HOLD_UNTIL until the sche
 
 Every status change the campaign counters count (store/counters.py: sent, bounced, failed,
 cancelled) is reported to them from what the statement really changed: the rows are locked and
-read first (executemany UPDATEs), or the UPDATE returns them.
+read first (executemany UPDATEs), or the UPDATE returns them, or (rows marked sent, whose campaign
+the caller names) one executemany per campaign is counted by its row count.
 """
 
 from __future__ import annotations
@@ -210,21 +211,39 @@ async def _locked(conn: AsyncConnection, row_ids: list[str], *, held_by: str | N
 
 
 async def mark_sent(conn: AsyncConnection, rows: list[dict], now: datetime) -> None:
-    """rows: [{row_id, response}] accepted by the relay. A 250 is the truth even if the lease was
-    lost meanwhile, so any pending row is marked (the other holder's later write then misses)."""
-    if rows:
-        moving = await _locked(conn, [r["row_id"] for r in rows], held_by=None)
-        stmt = _by_id(
-            None,
-            status="sent",
-            sent_at=now,
-            updated_at=now,
-            attempts=messages.c.attempts + 1,
-            smtp_response=sa.bindparam("response"),
-            last_error=None,
-        )
-        await conn.execute(stmt, rows)
+    """rows: [{row_id, response, campaign_id?}] accepted by the relay. A 250 is the truth even if the
+    lease was lost meanwhile, so any pending row is marked (the other holder's later write then
+    misses). Rows that say their campaign are updated one executemany per campaign, in id order,
+    and counted from its row count; the others are locked and read first."""
+    if not rows:
+        return
+    stmt = _by_id(
+        None,
+        status="sent",
+        sent_at=now,
+        updated_at=now,
+        attempts=messages.c.attempts + 1,
+        smtp_response=sa.bindparam("response"),
+        last_error=None,
+    )
+    unknown = [r for r in rows if "campaign_id" not in r]
+    if unknown:
+        moving = await _locked(conn, [r["row_id"] for r in unknown], held_by=None)
+        await conn.execute(stmt, unknown)
         await counters.moved(conn, ((r["campaign_id"], "ledger_sent", 1) for r in moving))
+    for campaign_id, group in _by_campaign([r for r in rows if "campaign_id" in r]).items():
+        changed = (await conn.execute(stmt, group)).rowcount  # executemany: the sum over the group
+        await counters.moved(conn, [(campaign_id, "ledger_sent", changed)])
+
+
+def _by_campaign(rows: list[dict]) -> dict[str | None, list[dict]]:
+    """{campaign_id: [{row_id, response}] in id order} (the order every writer locks rows in)."""
+    grouped: dict[str | None, list[dict]] = {}
+    for row in sorted(rows, key=lambda r: r["row_id"]):
+        grouped.setdefault(row["campaign_id"], []).append(
+            {"row_id": row["row_id"], "response": row["response"]}  # a campaign_id key would be SET
+        )
+    return grouped
 
 
 async def mark_deferred(conn: AsyncConnection, rows: list[dict], now: datetime, worker: str) -> None:
