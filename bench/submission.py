@@ -8,7 +8,9 @@ connection (STARTTLS with a self-signed certificate unless --no-tls, AUTH PLAIN 
 and send their share of `--messages` messages of about 4 KB; every 250 means a committed ledger
 row. Then Postfix's smtp-source sends the same number of 4,000-byte messages over the same number
 of sessions into Postfix's smtp-sink on loopback, in the same run, as the anchor. Prints both rates
-and the ratio (goal ≥ 0.3). Everything stays on 127.0.0.1 and stops by itself.
+and the ratio (goal ≥ 0.3), and the CPU time used per accepted message by the serve process tree
+(supervisor and its children; on PostgreSQL also the server backends of the bench database) and by
+the client, read from /proc. Everything stays on 127.0.0.1 and stops by itself.
 """
 
 from __future__ import annotations
@@ -45,6 +47,42 @@ def raw_message(n: int) -> bytes:
         .replace("\n", "\r\n")
         .encode()
     )
+
+
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def tree_cpu(pid: int) -> float:
+    """CPU seconds (user + system) used so far by process `pid` and its live descendants."""
+    total, todo = 0.0, [pid]
+    while todo:
+        current = todo.pop()
+        try:
+            fields = Path(f"/proc/{current}/stat").read_text().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / TICKS
+            for task in Path(f"/proc/{current}/task").iterdir():
+                todo.extend(int(c) for c in (task / "children").read_text().split())
+        except (FileNotFoundError, ProcessLookupError, ValueError):
+            continue
+    return total
+
+
+def backend_cpu(url: str) -> float:
+    """CPU seconds of the PostgreSQL backends connected to the bench database (0 on SQLite or
+    when the server's processes are not readable here)."""
+    if not url.startswith("postgresql"):
+        return 0.0
+    import sqlalchemy as sa
+
+    base, name = url.rsplit("/", 1)
+    admin = sa.create_engine(base.replace("postgresql://", "postgresql+psycopg://") + "/postgres")
+    with admin.connect() as conn:
+        pids = conn.execute(
+            sa.text("SELECT pid FROM pg_stat_activity WHERE datname = :n"), {"n": name}
+        ).scalars()
+        cpu = sum(tree_cpu(pid) for pid in pids)
+    admin.dispose()
+    return cpu
 
 
 @contextmanager
@@ -213,8 +251,10 @@ def main() -> None:
     key = asyncio.run(setup())
     port = free_port()
     try:
-        with serving(url, data_dir, port, cert, key_file):
+        with serving(url, data_dir, port, cert, key_file) as proc:
+            before = (tree_cpu(proc.pid), backend_cpu(url), time.process_time())
             ours = asyncio.run(submit_all(port, key, args.messages, args.connections, not args.no_tls))
+            after = (tree_cpu(proc.pid), backend_cpu(url), time.process_time())
         theirs = anchor(args.messages, args.connections)
     finally:
         drop_database(url)
@@ -222,6 +262,14 @@ def main() -> None:
     print(
         f"submission ({kind}, {args.connections} connections, {'no TLS' if args.no_tls else 'STARTTLS'}): "
         f"{args.messages} messages, {ours:.0f} msg/s accepted (each a committed ledger row)"
+    )
+    server, backends, client_cpu = (
+        1000 * (b - a) / args.messages for a, b in zip(before, after, strict=True)
+    )
+    print(
+        f"CPU per accepted message: serve {server:.2f} ms"
+        + (f", PostgreSQL backends {backends:.2f} ms" if url.startswith("postgresql") else "")
+        + f", client {client_cpu:.2f} ms; load average {os.getloadavg()[0]:.1f}"
     )
     print(
         f"smtp-source → smtp-sink ({args.connections} sessions): {theirs:.0f} msg/s; ratio {ours / theirs:.2f}"

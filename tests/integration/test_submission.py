@@ -244,7 +244,7 @@ async def test_a_database_failure_answers_451_and_keeps_nothing(api, tenant, ser
     async def failing(*_args, **_kwargs):
         raise OperationalError("INSERT", {}, Exception("database is down"))
 
-    monkeypatch.setattr(transactional, "queue_checked_mails", failing)
+    monkeypatch.setattr(transactional, "insert_prepared", failing)
     session = Session(server)
     await session.open()
     await session.login(key)

@@ -34,14 +34,14 @@ def _raw(n: int) -> bytes:
 
 
 def _recording(monkeypatch) -> list[int]:
-    """The size of every group written (queue_checked_mails is called once per project and group)."""
-    sizes, original = [], transactional.queue_checked_mails
+    """The size of every group written (insert_prepared is called once per group, in its transaction)."""
+    sizes, original = [], transactional.insert_prepared
 
-    async def recorded(conn, settings, project_id, mails):
-        sizes.append(len(mails))
-        return await original(conn, settings, project_id, mails)
+    async def recorded(conn, prepared):
+        sizes.append(sum(len(p.rows) for p in prepared))
+        return await original(conn, prepared)
 
-    monkeypatch.setattr(transactional, "queue_checked_mails", recorded)
+    monkeypatch.setattr(transactional, "insert_prepared", recorded)
     return sizes
 
 
@@ -76,18 +76,18 @@ async def test_messages_arriving_together_share_one_commit(api, tenant, monkeypa
 
 
 async def test_a_failed_group_commit_fails_every_message_and_keeps_none(api, tenant, monkeypatch):
-    original = transactional.queue_checked_mails
+    original = transactional.insert_prepared
 
-    async def queued_then_failing(conn, settings, project_id, mails):
-        await original(conn, settings, project_id, mails)  # the rows are written, then the commit fails
+    async def queued_then_failing(conn, prepared):
+        await original(conn, prepared)  # the rows are written, then the commit fails
         raise OperationalError("COMMIT", {}, Exception("database is down"))
 
-    monkeypatch.setattr(transactional, "queue_checked_mails", queued_then_failing)
+    monkeypatch.setattr(transactional, "insert_prepared", queued_then_failing)
     group = submission.GroupCommit(api.db, api.container.settings)
     outcomes = await _submit_together(api, tenant, group, 5)
     assert all(isinstance(o, OperationalError) for o in outcomes)
     assert await _ledger(api.db) == {}
-    monkeypatch.setattr(transactional, "queue_checked_mails", original)
+    monkeypatch.setattr(transactional, "insert_prepared", original)
     [later] = await _submit_together(api, tenant, group, 1)  # the group goes on after a failure
     assert set(await _ledger(api.db)) == {later}
 

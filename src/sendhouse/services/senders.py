@@ -5,7 +5,7 @@ from __future__ import annotations
 from sendhouse.config import Settings
 from sendhouse.domain import emails, ids
 from sendhouse.domain.times import utcnow
-from sendhouse.errors import Conflict, InvalidOperation, NotFound
+from sendhouse.errors import AppError, Conflict, InvalidOperation, NotFound
 from sendhouse.store import domains as domain_store
 from sendhouse.store import senders as store
 from sendhouse.store.db import Database
@@ -57,6 +57,22 @@ async def check_from_allowed(conn, settings: Settings, project_id: str, email: s
     """Refuse a `from` address whose domain is not a VERIFIED domain of the project, when that is required."""
     if settings.verified_domain_required():
         await require_verified(conn, project_id, email)
+
+
+async def check_from_once(
+    conn, settings: Settings, project_id: str, address: str, refusals: dict[str, AppError | None]
+) -> None:
+    """check_from_allowed with its outcome kept per domain in `refusals` (the refusal names the
+    domain only), for many messages checked together."""
+    domain = address.rpartition("@")[2].lower()
+    if domain not in refusals:
+        try:
+            await check_from_allowed(conn, settings, project_id, address)
+            refusals[domain] = None
+        except AppError as error:
+            refusals[domain] = error
+    if (refusal := refusals[domain]) is not None:
+        raise refusal
 
 
 async def create_sender(

@@ -4,10 +4,12 @@ transactional email in the ledger (services/transactional), committed before the
 The message is parsed once and checked like a `/mails/send` body: on the event loop for messages
 up to INLINE_BYTES (about 0.2 ms for 4 KB, less than the two thread hand-offs it used to take), in a
 thread for larger ones. Messages arriving
-together on many connections are written in small group commits (GroupCommit): one transaction
-holds up to MAX_GROUP messages (one suppression lookup and one insert per project); a message the
-project's rules refuse (e.g. a `from` it may not use) refuses only itself; every caller is answered
-after the commit, and a failed commit fails all of them (the server answers 451, nothing is kept).
+together on many connections are written in small group commits (GroupCommit): up to MAX_GROUP
+messages are read for first (per project: tracking defaults, one `from` check per domain, one
+suppression lookup, outside any transaction: quick reads), then one write transaction inserts all
+their rows (BEGIN, one INSERT, COMMIT); a message the project's rules refuse (e.g. a `from` it may
+not use) refuses only itself; every caller is answered after the commit, and a failed commit fails
+all of them (the server answers 451, nothing is kept).
 """
 
 from __future__ import annotations
@@ -65,18 +67,23 @@ class GroupCommit:
                     ) else item.done.set_result(result)
 
     async def _write(self, group: list[_Pending]) -> list:
-        """One transaction for the group: each project's messages with one insert."""
+        """The group's reads first (tracking defaults, `from` domains, suppressions: per project,
+        outside any transaction), then one write transaction that only inserts its rows."""
         by_project: dict[str, list[int]] = {}
         for i, item in enumerate(group):
             by_project.setdefault(item.project_id, []).append(i)
         results: list = [None] * len(group)
-        async with self.db.write() as conn:
+        prepared = []
+        async with self.db.quick_read() as conn:
             for project_id, positions in by_project.items():
-                done = await transactional.queue_checked_mails(
-                    conn, self.settings, project_id, [(group[i].mail, group[i].message_id) for i in positions]
+                mails = [(group[i].mail, group[i].message_id) for i in positions]
+                prepared.append(
+                    await transactional.prepare_checked_mails(conn, self.settings, project_id, mails)
                 )
-                for i, result in zip(positions, done, strict=True):
+                for i, result in zip(positions, prepared[-1].results, strict=True):
                     results[i] = result
+        async with self.db.write() as conn:
+            await transactional.insert_prepared(conn, prepared)
         return results
 
 

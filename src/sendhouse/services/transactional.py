@@ -32,7 +32,7 @@ from sendhouse.domain.emails import key_of
 from sendhouse.domain.times import iso, utcnow
 from sendhouse.errors import AppError, InvalidInput, NotFound
 from sendhouse.services import idempotency
-from sendhouse.services.senders import check_from_allowed
+from sendhouse.services.senders import check_from_allowed, check_from_once
 from sendhouse.store import ledger
 from sendhouse.store import mails as store
 from sendhouse.store.db import Database
@@ -94,24 +94,43 @@ async def queue_checked_mail(
     return _queued_data(done)
 
 
-async def queue_checked_mails(
+@dataclass
+class Prepared:
+    """Checked emails of one project made into ledger rows: each email's result (its data, or the
+    error that refused it) and the rows to insert (insert_prepared) in a write transaction."""
+
+    results: list[dict | AppError]
+    rows: list[dict]
+
+
+async def prepare_checked_mails(
     conn, settings: Settings, project_id: str, mails: list[tuple[dict, str | None]]
-) -> list[dict | AppError]:
-    """Queue several checked emails ((mail, message_id) pairs) of one project inside the caller's
-    transaction, with one suppression lookup and one insert; an email the project's rules refuse
-    (e.g. its `from`) comes back as its error and queues nothing."""
+) -> Prepared:
+    """The ledger rows of several checked emails ((mail, message_id) pairs) of one project, with
+    reads only (tracking defaults, one `from` check per domain, one suppression lookup), so it can
+    run before the write transaction; an email the project's rules refuse comes back as its error."""
     built: list[Email | AppError] = []
     tracking = await store.tracking_defaults(conn, project_id)
+    refusals: dict[str, AppError | None] = {}
     for mail, message_id in mails:
         try:
-            content = await _content(conn, settings, project_id, mail, batch_id=None, tracking=tracking)
+            await check_from_once(conn, settings, project_id, mail["from"]["email"], refusals)
+            content = await _content(
+                conn, settings, project_id, mail, batch_id=None, tracking=tracking, sender_checked=True
+            )
         except AppError as error:
             built.append(error)
             continue
         built.append(Email(content, mail["to"], mail["cc"], mail["bcc"], mail["dynamicData"], message_id))
     emails = [e for e in built if isinstance(e, Email)]
-    done = iter(await _queue(conn, project_id, emails, batch_id=None) if emails else ())
-    return [e if isinstance(e, AppError) else _queued_data(next(done)) for e in built]
+    done, rows = await _rows(conn, project_id, emails, batch_id=None) if emails else ([], [])
+    results = iter(done)
+    return Prepared([e if isinstance(e, AppError) else _queued_data(next(results)) for e in built], rows)
+
+
+async def insert_prepared(conn, prepared: list[Prepared]) -> None:
+    """Insert the rows of prepared emails inside the caller's write transaction."""
+    await ledger.insert_few_rows(conn, [row for p in prepared for row in p.rows])
 
 
 def _queued_data(done: Queued) -> dict:
@@ -241,10 +260,12 @@ async def _content(
     *,
     batch_id: str | None,
     tracking: tuple[bool, bool] | None = None,
+    sender_checked: bool = False,
 ) -> dict:
     """The stored content of an email: template resolved, tracking defaults applied (`tracking`: the
-    project's, when the caller already read them), sender checked."""
-    await check_from_allowed(conn, settings, project_id, mail["from"]["email"])
+    project's, when the caller already read them), sender checked (unless the caller did)."""
+    if not sender_checked:
+        await check_from_allowed(conn, settings, project_id, mail["from"]["email"])
     group = mail["unsubscribeGroupId"]
     if group and not await store.group_exists(conn, project_id, group):
         raise NotFound("Unsubscribe group not found", code="GROUP_NOT_FOUND")
@@ -288,13 +309,20 @@ async def _body(conn, project_id: str, mail: dict) -> tuple[str | None, str | No
 
 async def _queue(conn, project_id: str, emails: list[Email], *, batch_id: str | None) -> list[Queued]:
     """Insert the rows of every email; suppressed addresses get 'suppressed' rows unless bypassed."""
+    done, rows = await _rows(conn, project_id, emails, batch_id=batch_id)
+    await ledger.insert_rows(conn, rows)
+    return done
+
+
+async def _rows(
+    conn, project_id: str, emails: list[Email], *, batch_id: str | None
+) -> tuple[list[Queued], list[dict]]:
+    """The rows of every email (reads the suppressions only)."""
     addresses = [a["email"] for e in emails for a in (*e.to, *e.cc, *e.bcc)]
     groups = {e.content["unsubscribeGroupId"] for e in emails if not e.content["bypassSuppressions"]}
     blocked = {g: await store.suppressed_among(conn, project_id, addresses, g) for g in groups}
     builder = _RowBuilder(project_id, batch_id, utcnow())
-    done = [builder.add(e, _blocked_for(e, blocked)) for e in emails]
-    await ledger.insert_rows(conn, builder.rows)
-    return done
+    return [builder.add(e, _blocked_for(e, blocked)) for e in emails], builder.rows
 
 
 def contact_rows(

@@ -41,6 +41,7 @@ _PLAIN_PATH = re.compile(
     rf"\s*<({_DOT_ATOM}@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*)>"
 )
 TOO_MANY_KEY_CONNECTIONS = "454 4.7.0 Too many connections with this SMTP key, try again later"
+HELD_REPLIES = (b"250 ", b"354 ")  # replies that may wait for the end of the event loop's turn
 
 
 def auth_needs_tls(local_ip: str | None, peer_ip: str | None) -> bool:
@@ -149,6 +150,28 @@ class SubmissionSMTP(LimitedSMTP):
             **kwargs,
         )
         self.credential: str | None = None
+        self._held = bytearray()  # replies not yet written (push)
+
+    async def push(self, status: str | bytes) -> None:
+        """aiosmtpd's push, except that single-line 250 and 354 replies are held until the end of the
+        event loop's turn, so the replies to pipelined commands (the previous message's 250, then
+        MAIL, RCPT and DATA) go out in one write and one TLS record instead of four. Any other reply
+        (some are followed by closing the connection) goes out at once, after the held ones."""
+        if isinstance(status, str):
+            status = status.encode("utf-8" if self.enable_SMTPUTF8 else "ascii")
+        first = not self._held
+        self._held += status + b"\r\n"
+        if status[:4] in HELD_REPLIES:
+            if first:
+                self.loop.call_soon(self._write_held)
+            return
+        self._write_held()
+        await self._writer.drain()
+
+    def _write_held(self) -> None:
+        if self._held and self.transport is not None and not self.transport.is_closing():
+            self._writer.write(bytes(self._held))
+        self._held.clear()
 
     def connection_made(self, transport) -> None:
         first = self.transport is None and self.client_ip is None

@@ -32,6 +32,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from sendhouse.domain import ids
 from sendhouse.domain.campaigns import CANCELLABLE_MESSAGES
 from sendhouse.store import counters
+from sendhouse.store.bulk import insert_many
 from sendhouse.store.campaigns import lock_for_update
 from sendhouse.store.claims import update_chosen
 from sendhouse.store.schema.campaigns import campaigns, messages
@@ -65,6 +66,16 @@ async def insert_rows(conn: AsyncConnection, rows: list[dict[str, Any]]) -> None
     """Insert ledger rows (transactional mail) in chunks."""
     for start in range(0, len(rows), INSERT_CHUNK):
         await conn.execute(messages.insert(), rows[start : start + INSERT_CHUNK])
+
+
+async def insert_few_rows(conn: AsyncConnection, rows: list[dict[str, Any]]) -> None:
+    """Insert a few ledger rows with the same keys (a group commit of SMTP submissions): on SQLite one
+    prepared statement on the driver (store/bulk), below SQLAlchemy's per-row handling; elsewhere
+    as insert_rows (COPY costs more than it saves for a few rows)."""
+    if conn.dialect.name == "sqlite":
+        await insert_many(conn, messages, rows)
+    else:
+        await insert_rows(conn, rows)
 
 
 CAMPAIGN_COLUMNS = (
