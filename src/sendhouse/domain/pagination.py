@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+MAX_PAGE = 1_000_000  # past it an offset overflows PostgreSQL's bigint long before any list is that long
+
 
 @dataclass(frozen=True)
 class Page:

@@ -24,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from sendhouse.domain import automations as rules
 from sendhouse.domain import ids
-from sendhouse.domain.pagination import Page
+from sendhouse.domain.pagination import MAX_PAGE, Page
 from sendhouse.domain.times import iso, utcnow
 from sendhouse.errors import InvalidInput, InvalidOperation, NotFound
 from sendhouse.store import automation_runs as run_store
@@ -167,9 +167,10 @@ async def list_automations(
 ) -> dict:
     if status is not None and status not in rules.STATUSES:
         raise InvalidInput.field("status", f"must be one of {', '.join(rules.STATUSES)}")
-    if page < 1 or not 1 <= limit <= MAX_LIMIT:
+    if not 1 <= page <= MAX_PAGE or not 1 <= limit <= MAX_LIMIT:
         raise InvalidInput.field(
-            "limit" if page >= 1 else "page", f"page ≥ 1 and limit between 1 and {MAX_LIMIT}"
+            "limit" if 1 <= page <= MAX_PAGE else "page",
+            f"page between 1 and {MAX_PAGE:,} and limit between 1 and {MAX_LIMIT}",
         )
     paging = Page(page, limit)
     wanted = {t.strip() for t in (tags or "").split(",") if t.strip()}
