@@ -497,6 +497,34 @@ def test_a_refused_form_puts_its_message_next_to_the_field(server, page):
     both_widths(page, "43-schedule-refused")
 
 
+def test_a_wrong_login_and_refused_settings_forms_point_at_their_fields(server, page):
+    wait_until_server(page, server["url"])
+    page.get_by_label("Email").fill(server["email"])
+    page.get_by_label("Password").fill("not the password")
+    page.get_by_role("button", name="Log in").click()
+    for label in ("Email", "Password"):  # both, with one message: it does not say which was wrong
+        expect(page.get_by_label(label)).to_have_attribute("aria-invalid", "true")
+        expect(page.get_by_label(label)).to_have_accessible_description("Wrong email or password")
+    expect(page.get_by_label("Email")).to_have_value(server["email"])
+    expect(page.get_by_label("Password")).to_be_focused()
+    both_widths(page, "44-login-refused")
+    log_in(page, server)
+    page.get_by_role("link", name="Webhooks").click()
+    page.get_by_label("URL").fill("ftp://hooks.shop.example/in")
+    page.get_by_label("contact.created").check()
+    page.get_by_role("button", name="Create webhook").click()
+    points_at(page.get_by_label("URL"), "URL must be an http(s) URL with a host")
+    expect(page.get_by_label("contact.created")).to_be_checked()
+    both_widths(page, "45-webhook-refused")
+    page.get_by_role("link", name="API keys").click()
+    page.get_by_label("Name", exact=True).first.fill("deploy")
+    page.get_by_label(re.compile("^Expires after")).fill("0")
+    page.get_by_role("button", name="Create key", exact=True).click()
+    points_at(page.get_by_label(re.compile("^Expires after")), "from 1 to 3650")
+    expect(page.get_by_label("Name", exact=True).first).to_have_value("deploy")
+    both_widths(page, "46-key-refused")
+
+
 def _drip(server) -> None:
     """A gradual campaign of one message a day to three readers, starting now: it stays sending."""
     readers = _api(server, "POST", "/contact-lists", {"name": "Drip readers"})

@@ -3,13 +3,16 @@ aria-invalid="true" and an aria-describedby naming the element next to it that h
 plain words (never an API field path), its other help text still named, and the summary alert at
 the top of the page stays. Covered: contact add (bad email, duplicate, bad property value),
 campaign create and schedule (a past date, an unknown zone), template, segment (numbered as the
-builder's rows), property (reserved and duplicate names), password change, user invite, sender."""
+builder's rows), property (reserved and duplicate names), password change, user invite, sender,
+webhook, API key, suppressions (new group, addresses, their group), domain, automation create and
+edit, the template's test send; and a wrong login, which marks both fields with one message."""
 
 from __future__ import annotations
 
+import re
 from html.parser import HTMLParser
 
-from tests.integration.test_dashboard_campaign_page import PASSWORD, _draft, _login
+from tests.integration.test_dashboard_campaign_page import PASSWORD, _csrf, _draft, _login
 
 VOID = {"input", "img", "br", "hr", "meta", "link", "option"}
 
@@ -78,6 +81,13 @@ def _plain(html: str) -> None:
         "confirm_password",
         "POST /",
         "Validation failed",
+        "entryCriteria",
+        "eventName",
+        "steps[",
+        "to.email",
+        "expiresAt",
+        "expires_days",
+        "emails[",
     ):
         assert raw not in shown, raw
 
@@ -267,3 +277,161 @@ async def test_user_invite_and_sender_point_at_the_email(api, tenant):
     sender = await _post(api, "/senders", token, email="news@shop.example", replyTo="nope")
     assert list(invalid_fields(sender.text)) == ["sender-reply"]
     assert invalid_fields(sender.text)["sender-reply"][0].startswith("Reply-to address: ")
+
+
+def _described(html: str, element_id: str) -> str:
+    """The aria-describedby of a field (a fieldset is described, not marked invalid)."""
+    return _elements(html)[element_id]["attrs"].get("aria-describedby", "")
+
+
+async def test_a_refused_webhook_keeps_the_url_and_events_and_points_at_them(api, tenant):
+    token = await _login(api, tenant)
+    url = await _post(api, "/webhooks", token, url="ftp://hooks.shop.example/x", events="contact.created")
+    assert url.status_code == 400
+    assert invalid_fields(url.text) == {"url": ["URL must be an http(s) URL with a host"]}
+    assert _elements(url.text)["url"]["attrs"]["value"] == "ftp://hooks.shop.example/x"
+    assert 'value="contact.created" checked' in url.text and "URL must be" in summary(url.text)
+    events = await _post(api, "/webhooks", token, url="https://hooks.shop.example/x")
+    assert events.status_code == 400 and invalid_fields(events.text) == {}
+    assert 'aria-describedby="events-error"' in events.text
+    assert _elements(events.text)["events-error"]["text"] == "Events: at least one event is required"
+    assert _elements(events.text)["url"]["attrs"]["value"] == "https://hooks.shop.example/x"
+    for answer in (url, events):
+        _plain(answer.text)
+    assert "No webhook yet" in (await api.client.get("/app/webhooks")).text
+
+
+async def test_a_refused_api_key_points_at_the_expiry(api, tenant):
+    token = await _login(api, tenant)
+    bad = await _post(api, "/keys", token, name="deploy", kind="account", expires_days="0")
+    assert bad.status_code == 400
+    assert invalid_fields(bad.text) == {
+        "key-expiry": ["Expiry: expiry must be a whole number of days from 1 to 3650"]
+    }
+    shown = _elements(bad.text)
+    assert shown["key-expiry"]["attrs"]["value"] == "0" and shown["key-name"]["attrs"]["value"] == "deploy"
+    assert '<option value="account" selected>' in bad.text and "from 1 to 3650" in summary(bad.text)
+    _plain(bad.text)
+    assert (await api.client.get("/app/keys")).text.count("data-key=") == 1  # the tenant's own key only
+
+
+async def test_refused_suppressions_point_at_the_addresses_the_group_or_the_name(api, tenant):
+    token = await _login(api, tenant)
+    typed = "ok@a.example not-an-address"
+    bad = await _post(api, "/suppressions/entries", token, emails=typed)
+    assert bad.status_code == 400 and list(invalid_fields(bad.text)) == ["emails"]
+    assert invalid_fields(bad.text)["emails"][0].startswith("Address 2: ")
+    assert _elements(bad.text)["emails"]["text"] == typed
+    gone = await _post(api, "/suppressions/entries", token, emails="x@y.example", group="no-such-group")
+    assert gone.status_code == 400
+    assert invalid_fields(gone.text) == {
+        "entry-group": ["Group: this group no longer exists; choose another"]
+    }
+    assert _elements(gone.text)["emails"]["text"] == "x@y.example"
+    group = await _post(api, "/suppressions/groups", token, name="  ", description="Kept")
+    assert group.status_code == 400 and list(invalid_fields(group.text)) == ["group-name"]
+    assert _elements(group.text)["group-description"]["attrs"]["value"] == "Kept"
+    assert "emails-error" not in group.text  # the addresses form is not the refused one
+    made = await api.client.post("/v1/suppression-groups", headers=tenant.headers, json={"name": "News"})
+    code = made.json()["data"]["groupId"]
+    renamed = await _post(api, f"/suppressions/groups/{code}", token, name=" ", description="Typed")
+    assert renamed.status_code == 400 and list(invalid_fields(renamed.text)) == ["name"]
+    assert _elements(renamed.text)["description"]["attrs"]["value"] == "Typed"
+    for answer in (bad, gone, group, renamed):
+        _plain(answer.text)
+    page = (await api.client.get("/app/suppressions")).text
+    assert 'id="entry-total">0 entries' in page and "Kept" not in page and ">News<" in page
+
+
+async def test_a_refused_domain_keeps_the_name_and_points_at_it(api, tenant):
+    token = await _login(api, tenant)
+    bad = await _post(api, "/domains", token, domain="https://shop.example/x")
+    assert bad.status_code == 400
+    assert invalid_fields(bad.text) == {
+        "domain": ["Domain must be a bare hostname, without protocol or path"]
+    }
+    assert _elements(bad.text)["domain"]["attrs"]["value"] == "https://shop.example/x"
+    assert "No domain yet" in (await api.client.get("/app/domains")).text
+    assert (await _post(api, "/domains", token, domain="mail.shop.example")).status_code == 303
+    twice = await _post(api, "/domains", token, domain="mail.shop.example")
+    assert twice.status_code == 400
+    assert invalid_fields(twice.text) == {"domain": ["This domain has already been added"]}
+    for answer in (bad, twice):
+        _plain(answer.text)
+    assert (await api.client.get("/app/domains")).text.count("mail.shop.example<") == 1
+
+
+async def test_a_refused_automation_points_at_the_event_or_the_steps(api, tenant):
+    token = await _login(api, tenant)
+    event = await _post(api, "/automations", token, name="Welcome", triggerType="event_trigger", steps="[]")
+    assert event.status_code == 400
+    assert invalid_fields(event.text) == {"a-event": ["Choose the event that starts this automation"]}
+    assert "event_trigger" not in summary(event.text)  # the trigger's API name is only the select's
+    assert _elements(event.text)["a-name"]["attrs"]["value"] == "Welcome"
+    steps = '[{"type": "wait", "delay": {"value": -1, "unit": "minutes"}}]'
+    wait = await _post(api, "/automations", token, name="Welcome", triggerType="contact_created", steps=steps)
+    assert wait.status_code == 400
+    assert invalid_fields(wait.text) == {"a-steps": ["Step 1, delay value: must be a non-negative integer"]}
+    assert _elements(wait.text)["a-steps"]["text"] == steps
+    assert "No automation yet" in (await api.client.get("/app/automations")).text
+    made = await _post(api, "/automations", token, name="Welcome", triggerType="contact_created", steps="[]")
+    automation_id = made.headers["location"].rsplit("/", 1)[1]
+    edited = await _post(
+        api, f"/automations/{automation_id}", token, name="Renamed", triggerType="contact_created", steps="[{"
+    )
+    assert edited.status_code == 400 and list(invalid_fields(edited.text)) == ["a-steps"]
+    assert invalid_fields(edited.text)["a-steps"][0].startswith("Steps: the steps are not valid JSON")
+    assert _elements(edited.text)["a-name"]["attrs"]["value"] == "Renamed"
+    for answer in (event, wait, edited):
+        _plain(answer.text)
+    kept = await api.client.get(f"/v1/automations/{automation_id}", headers=tenant.headers)
+    assert kept.json()["data"]["name"] == "Welcome"
+
+
+async def test_a_refused_test_send_points_at_the_recipient(api, tenant):
+    token = await _login(api, tenant)
+    made = await _post(
+        api,
+        "/templates/new",
+        token,
+        templateName="Hi",
+        subject="Hi",
+        templateType="transactional",
+        emailTemplate="<p>Hi</p>",
+    )
+    template_id = made.headers["location"].rsplit("/", 1)[1]
+    bad = await _post(
+        api,
+        f"/templates/{template_id}/test",
+        token,
+        to="nope",
+        fromEmail="news@shop.example",
+        fromName="News",
+    )
+    assert bad.status_code == 400 and list(invalid_fields(bad.text)) == ["test-to"]
+    assert invalid_fields(bad.text)["test-to"][0].startswith("To: ")
+    shown = _elements(bad.text)
+    assert shown["test-to"]["attrs"]["value"] == "nope" and shown["test-from"]["attrs"]["value"] == (
+        "news@shop.example"
+    )
+    assert shown["templateName"]["attrs"]["value"] == "Hi"  # the editor shows the saved template
+    _plain(bad.text)
+    assert not re.search(r'/app/outbox/[0-9a-f]{24}"', (await api.client.get("/app/outbox")).text)
+
+
+async def test_a_wrong_login_marks_both_fields_with_one_message(api, tenant):
+    await api.client.post("/app/logout", data={"csrf_token": await _login(api, tenant)})
+    page = await api.client.get("/app/login")
+    wrong = await api.client.post(
+        "/app/login",
+        data={"email": "ada@shop.example", "password": "not it", "csrf_token": _csrf(page.text)},
+    )
+    assert wrong.status_code == 401
+    assert invalid_fields(wrong.text) == {
+        "email": ["Wrong email or password"],
+        "password": ["Wrong email or password"],
+    }
+    assert wrong.text.count('id="login-error"') == 1 and "Wrong email or password" in summary(wrong.text)
+    assert _elements(wrong.text)["email"]["attrs"]["value"] == "ada@shop.example"
+    assert "not it" not in wrong.text
+    assert (await api.client.get("/app/campaigns")).status_code == 303  # still logged out

@@ -12,6 +12,9 @@ def test_field_paths_become_labels():
     assert label_of("from.email") == "From address"
     assert label_of("customFields.plan") == "Property “plan”"
     assert label_of("somethingNew") == "somethingNew"
+    assert label_of("emails[1]") == "Address 2"
+    assert label_of("steps[0].delay.value") == "Step 1, delay value"
+    assert label_of("to.email") == "To"
 
 
 def test_messages_read_as_sentences():
@@ -52,6 +55,8 @@ def test_api_field_paths_become_form_field_names():
     assert form_field("filterCriteria.groups[1]") == "field_1"
     assert form_field("from.email", {"from.email": "fromEmail"}) == "fromEmail"
     assert form_field("subject") == "subject"
+    assert form_field("emails[3]") == "emails"  # an item of a list: the list's own field
+    assert form_field("steps[0].delay.value") == "steps"
     refused = InvalidInput(
         "Validation failed",
         details=[

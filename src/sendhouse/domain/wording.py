@@ -33,6 +33,7 @@ LABELS = {
     "events": "Events",
     "domain": "Domain",
     "to": "To",
+    "to.email": "To",
     "listId": "List",
     "filterCriteria": "Conditions",
     "filterCriteria.groups": "Conditions",
@@ -47,11 +48,21 @@ LABELS = {
     "dailyBatchSize": "Daily batch size",
     "gradualStrategy": "Gradual strategy",
     "sendMode": "Send mode",
+    "expiresAt": "Expiry",
+    "expires_days": "Expiry",
+    "group": "Group",
+    "steps": "Steps",
+    "entryCriteria": "Trigger",
+    "entryCriteria.type": "Trigger",
+    "entryCriteria.contactListId": "List or segment",
+    "entryCriteria.eventName": "Event",
+    "unsubscribeGroupId": "Unsubscribe group id",
 }
+ITEM_LABELS = {"steps": "Step"}  # one item of a list, where the list's label is a plural
 CONDITION_PARTS = {"field": "field", "fieldType": "type", "operator": "operator", "value": "value"}
 _CONDITION = re.compile(r"^filterCriteria\.groups\[(\d+)\](?:\.(\w+))?$")
 _CUSTOM = re.compile(r"^customFields\.(.+)$")
-_ITEM = re.compile(r"^(\w+)\[(\d+)\]$")
+_ITEM = re.compile(r"^(\w+)\[(\d+)\](?:\.([\w.]+))?$")
 DATE_WORDS = "a date such as 2026-12-31, or a date and time such as 2026-12-31T09:00"
 # (library wording, ours, whether ours replaces the whole message)
 REPHRASED = (
@@ -66,6 +77,12 @@ REPHRASED = (
     ("must be an ISO 8601 date or date-time string", f"must be {DATE_WORDS}", False),
     ("must be an ISO 8601 date or date-time", f"must be {DATE_WORDS}", False),
     (" is a reserved contact field", " is reserved by the API; choose another name", False),
+    (
+        "eventName is required for an event_trigger automation",
+        "Choose the event that starts this automation",
+        True,
+    ),
+    ("Automation name is required", "Give the automation a name", True),
 )
 WHOLE = {"Invalid email format": "not a valid email address"}
 
@@ -83,7 +100,8 @@ def label_of(field: str) -> str:
         return f"Property “{custom[1]}”"
     item = _ITEM.match(field)
     if item:
-        return f"{LABELS.get(item[1], item[1])} {int(item[2]) + 1}"
+        within = f", {item[3].replace('.', ' ')}" if item[3] else ""
+        return f"{ITEM_LABELS.get(item[1], LABELS.get(item[1], item[1]))} {int(item[2]) + 1}{within}"
     return field
 
 

@@ -43,7 +43,12 @@ async def login(request: Request, form: Form):
         )
     except AppError as exc:
         return render(
-            request, "dashboard/login.html", status=status_of(exc), errors=problems(exc), email=email
+            request,
+            "dashboard/login.html",
+            status=status_of(exc),
+            errors=problems(exc),
+            email=email,
+            wrong=exc.code == "INVALID_CREDENTIALS",
         )
     request.session.clear()
     request.session[SESSION_KEY] = await session_service.start(db, user["id"])

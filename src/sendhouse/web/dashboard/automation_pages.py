@@ -18,12 +18,21 @@ from sendhouse.services import events as event_service
 from sendhouse.services import lists as list_service
 from sendhouse.services import templates as template_service
 from sendhouse.web.dashboard.common import Ctx, Form, Page, flash, optional, problems, redirect, render, text
+from sendhouse.web.dashboard.field_errors import refused
 
 router = APIRouter()
 EXAMPLE_STEPS = [
     {"type": "wait", "stepId": "wait_1", "delay": {"value": 0, "unit": "minutes"}},
     {"type": "email", "stepId": "email_1", "email": {"templateId": "A-…", "senderEmail": "team@example.com"}},
 ]
+# The form's names for the API's entryCriteria, and the field an error without details is about.
+FORM_NAMES = {
+    "entryCriteria": "triggerType",
+    "entryCriteria.type": "triggerType",
+    "entryCriteria.contactListId": "contactListId",
+    "entryCriteria.eventName": "eventName",
+}
+FORM_CODES = {"NAME_REQUIRED": "name", "EVENT_NAME_REQUIRED": "eventName", "INVALID_STEP_SEQUENCE": "steps"}
 
 
 @router.get("/automations")
@@ -95,7 +104,7 @@ async def create_automation(request: Request, ctx: Page, form: Form):
             "dashboard/automation_form.html",
             ctx,
             automation=None,
-            errors=problems(exc),
+            **refused(exc, FORM_NAMES, FORM_CODES),
             values=dict(form),
             status=400,
             **await _choices(ctx),
@@ -131,7 +140,7 @@ async def update_automation(request: Request, ctx: Page, form: Form, automation_
             ctx,
             automation=found,
             values=dict(form),
-            errors=problems(exc),
+            **refused(exc, FORM_NAMES, FORM_CODES),
             status=400,
             **await _choices(ctx),
         )

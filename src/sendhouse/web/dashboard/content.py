@@ -11,10 +11,12 @@ from sendhouse.services import templates as service
 from sendhouse.services import transactional
 from sendhouse.web.dashboard import starters
 from sendhouse.web.dashboard.common import Ctx, Form, Page, flash, optional, problems, redirect, render, text
-from sendhouse.web.dashboard.field_errors import refused
+from sendhouse.web.dashboard.field_errors import field_errors, refused
 
 router = APIRouter()
 TEMPLATE_TYPES = service.TEMPLATE_TYPES
+# The test send's fields under the mail API's names.
+TEST_NAMES = {"to.email": "to", "from": "fromEmail", "from.email": "fromEmail", "from.name": "fromName"}
 
 
 @router.get("/templates")
@@ -93,8 +95,9 @@ async def update_template(request: Request, ctx: Page, form: Form, template_id: 
 
 @router.post("/templates/{template_id}/test")
 async def test_send(request: Request, ctx: Page, form: Form, template_id: str):
-    """Queue the saved template to one address, as POST /v1/mails/send would."""
-    await service.get_template(ctx.db, ctx.project_id, template_id)
+    """Queue the saved template to one address, as POST /v1/mails/send would; refused, the page
+    shows again (400) with what was typed and the fields at fault marked."""
+    template = await service.get_template(ctx.db, ctx.project_id, template_id)
     body = {
         "to": {"email": text(form, "to")},
         "templateId": template_id,
@@ -105,9 +108,10 @@ async def test_send(request: Request, ctx: Page, form: Form, template_id: str):
     }
     try:
         sent = await transactional.send_mail(ctx.db, ctx.settings, ctx.project_id, body)
-        flash(request, f"Test email queued ({sent['emailId']}); see it in the outbox.")
     except AppError as exc:
-        flash(request, " — ".join(problems(exc)), "error")
+        shown = {"errors": problems(exc), "test_errors": field_errors(exc, TEST_NAMES)}
+        return _page(request, ctx, template, template, status=400, test_values=dict(form), **shown)
+    flash(request, f"Test email queued ({sent['emailId']}); see it in the outbox.")
     return redirect(request, f"/templates/{template_id}")
 
 

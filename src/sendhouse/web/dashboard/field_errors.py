@@ -6,8 +6,9 @@ templates/dashboard/_invalid.html read `field_errors`).
 Services name a field by its API path ("customFields.plan", "from.email",
 "filterCriteria.groups[1].value"). Most form fields carry the API's name; a property is `cf_<name>`,
 a segment condition's parts are `field_<row>`, `fieldType_<row>`, `operator_<row>`, `value_<row>`;
-a form whose names differ says so (`names`), and names the field an error code without details is
-about (`codes`, e.g. a duplicate email is about the email field).
+an item of a list (`emails[1]`, `steps[0].delay`) is about the list's own field; a form whose names
+differ says so (`names`), and names the field an error code without details is about (`codes`, e.g.
+a duplicate email is about the email field).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from sendhouse.web.dashboard.common import problems
 
 _CUSTOM = re.compile(r"^customFields\.(.+)$")
 _CONDITION = re.compile(r"^filterCriteria\.groups\[(\d+)\](?:\.(\w+))?$")
+_ITEM = re.compile(r"^(\w+)\[\d+\]")
 NO_NAMES: Mapping[str, str] = {}
 
 
@@ -34,7 +36,8 @@ def form_field(path: str, names: Mapping[str, str] = NO_NAMES) -> str:
     condition = _CONDITION.match(path)
     if condition:
         return f"{condition[2] or 'field'}_{condition[1]}"
-    return path
+    item = _ITEM.match(path)
+    return item[1] if item else path
 
 
 def field_errors(

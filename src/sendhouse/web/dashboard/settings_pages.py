@@ -19,6 +19,7 @@ from sendhouse.services import projects as project_service
 from sendhouse.services import smtp_keys
 from sendhouse.services import webhooks as webhook_service
 from sendhouse.web.dashboard.common import Ctx, Form, Page, flash, problems, redirect, render, text
+from sendhouse.web.dashboard.field_errors import refused
 
 router = APIRouter()
 MAX_KEY_DAYS = 3650
@@ -33,10 +34,16 @@ def _failed(request: Request, exc: AppError) -> None:
 # --- domains -------------------------------------------------------------------------------
 
 
+async def _domains_page(request: Request, ctx: Ctx, *, status: int = 200, values=None, **shown):
+    found = await domain_service.list_domains(ctx.db, ctx.settings, ctx.project_id)
+    return render(
+        request, "dashboard/domains.html", ctx, status=status, domains=found, values=values or {}, **shown
+    )
+
+
 @router.get("/domains")
 async def domains(request: Request, ctx: Page):
-    found = await domain_service.list_domains(ctx.db, ctx.settings, ctx.project_id)
-    return render(request, "dashboard/domains.html", ctx, domains=found)
+    return await _domains_page(request, ctx)
 
 
 @router.post("/domains")
@@ -46,8 +53,8 @@ async def add_domain(request: Request, ctx: Page, form: Form):
             ctx.db, ctx.settings, ctx.project_id, domain=text(form, "domain")
         )
     except AppError as exc:
-        _failed(request, exc)
-        return redirect(request, "/domains")
+        shown = refused(exc, codes={"DOMAIN_ALREADY_EXISTS": "domain"})
+        return await _domains_page(request, ctx, status=400, values=dict(form), **shown)
     return redirect(request, f"/domains/{created['id']}")
 
 
@@ -86,28 +93,36 @@ async def verify_domain(request: Request, ctx: Page, _form: Form, domain_id: str
 # --- webhooks ------------------------------------------------------------------------------
 
 
-@router.get("/webhooks")
-async def webhooks(request: Request, ctx: Page):
+async def _webhooks_page(request: Request, ctx: Ctx, *, status: int = 200, values=None, **shown):
     found = await webhook_service.list_webhooks(ctx.db, ctx.project_id, is_active=None, page=Paging(1, 100))
     return render(
         request,
         "dashboard/webhooks.html",
         ctx,
+        status=status,
         webhooks=found["webhooks"],
         events=webhook_service.available_events(),
         secret=request.session.pop("webhook_secret", None),
+        values=values or {"url": "", "events": []},
+        **shown,
     )
+
+
+@router.get("/webhooks")
+async def webhooks(request: Request, ctx: Page):
+    return await _webhooks_page(request, ctx)
 
 
 @router.post("/webhooks")
 async def create_webhook(request: Request, ctx: Page, form: Form):
+    events = [str(e) for e in form.getlist("events")]
     try:
         created = await webhook_service.create_webhook(
-            ctx.db, ctx.project_id, url=text(form, "url"), events=[str(e) for e in form.getlist("events")]
+            ctx.db, ctx.project_id, url=text(form, "url"), events=events
         )
     except AppError as exc:
-        _failed(request, exc)
-        return redirect(request, "/webhooks")
+        values = {"url": text(form, "url"), "events": events}
+        return await _webhooks_page(request, ctx, status=400, values=values, **refused(exc))
     request.session["webhook_secret"] = created["secret"]
     return redirect(request, "/webhooks")
 
@@ -150,8 +165,9 @@ async def _keys_page(
     ctx: Ctx,
     new_key: str | None = None,
     status: int = 200,
-    errors=None,
     new_smtp_key: str | None = None,
+    values: dict | None = None,
+    **shown,
 ):
     keys = await key_service.list_project_keys(ctx.db, ctx.project_id)
     return render(
@@ -161,8 +177,9 @@ async def _keys_page(
         keys=keys,
         new_key=new_key,
         status=status,
-        errors=errors,
         new_smtp_key=new_smtp_key,
+        values=values or {},
+        **shown,
         smtp_keys=await smtp_keys.list_keys(ctx.db, ctx.project_id),
         smtp=smtp_settings(ctx.settings),
     )
@@ -196,7 +213,8 @@ async def create_key(request: Request, ctx: Page, form: Form):
             expires_at=_expiry(form),
         )
     except AppError as exc:
-        return await _keys_page(request, ctx, status=status_of(exc), errors=problems(exc))
+        shown = refused(exc, {"expiresAt": "expires_days"})
+        return await _keys_page(request, ctx, status=status_of(exc), values=dict(form), **shown)
     return await _keys_page(request, ctx, new_key=secret)
 
 

@@ -9,9 +9,10 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Request
 
 from sendhouse.domain.pagination import Page as Paging
-from sendhouse.errors import AppError, InvalidInput
+from sendhouse.errors import AppError, InvalidInput, NotFound
 from sendhouse.services import suppressions as service
 from sendhouse.web.dashboard.common import Ctx, Form, Page, flash, optional, problems, redirect, render, text
+from sendhouse.web.dashboard.field_errors import field_errors, refused
 
 router = APIRouter()
 PAGE_SIZE = 50
@@ -46,7 +47,11 @@ async def _listing(
     status: int = 200,
     errors: list[str] | None = None,
     values: dict | None = None,
+    group_errors: dict | None = None,
+    entry_errors: dict | None = None,
 ):
+    """The page; a refused form's own fields are marked (`group_errors`: the new group form,
+    `entry_errors`: the addresses form)."""
     groups = [service.present_group(g) for g in await service.list_groups(ctx.db, ctx.project_id)]
     paging = Paging(min(max(filters.page, 1), MAX_PAGE), PAGE_SIZE)
     try:
@@ -66,6 +71,8 @@ async def _listing(
         filters=filters,
         reasons=service.REASONS,
         values=values or {},
+        group_errors=group_errors or {},
+        entry_errors=entry_errors or {},
     )
 
 
@@ -87,15 +94,21 @@ async def create_group(request: Request, ctx: Page, form: Form):
             is_active=True,
         )
     except AppError as exc:
-        return await _listing(request, ctx, Filters(), status=400, errors=problems(exc), values=dict(form))
+        return await _listing(
+            request,
+            ctx,
+            Filters(),
+            status=400,
+            errors=problems(exc),
+            values=dict(form),
+            group_errors=field_errors(exc),
+        )
     flash(request, f"Suppression group “{created['name']}” created.")
     return redirect(request, "/suppressions")
 
 
-def _group_page(
-    request: Request, ctx: Ctx, group: dict, *, status: int = 200, errors: list[str] | None = None
-):
-    return render(request, "dashboard/suppression_group.html", ctx, status=status, errors=errors, group=group)
+def _group_page(request: Request, ctx: Ctx, group: dict, *, status: int = 200, **shown):
+    return render(request, "dashboard/suppression_group.html", ctx, status=status, group=group, **shown)
 
 
 @router.get("/suppressions/groups/{code}")
@@ -111,7 +124,7 @@ async def _change_group(request: Request, ctx: Ctx, code: str, changes: dict, do
         await service.update_group(ctx.db, ctx.project_id, code, changes)
     except AppError as exc:
         shown = {**service.present_group(group), **{k: v for k, v in changes.items() if k != "is_active"}}
-        return _group_page(request, ctx, shown, status=400, errors=problems(exc))
+        return _group_page(request, ctx, shown, status=400, **refused(exc))
     flash(request, done)
     return redirect(request, f"/suppressions/groups/{code}")
 
@@ -135,14 +148,23 @@ def _emails(raw: str) -> list[str]:
     return [e for e in raw.replace(",", "\n").split() if e]
 
 
+async def _entries_refused(request: Request, ctx: Ctx, form, exc: AppError, group: str):
+    return await _listing(
+        request,
+        ctx,
+        Filters(group),
+        status=400,
+        errors=problems(exc),
+        values=dict(form),
+        entry_errors=field_errors(exc),
+    )
+
+
 async def _entries_change(request: Request, ctx: Ctx, form, *, lift: bool):
     group, emails = optional(form, "group"), _emails(text(form, "emails"))
-    if not emails:
-        exc = InvalidInput.field("emails", "Give at least one address")
-        return await _listing(
-            request, ctx, Filters(group or ""), status=400, errors=problems(exc), values=dict(form)
-        )
     try:
+        if not emails:
+            raise InvalidInput.field("emails", "Give at least one address")
         if lift:
             count = await service.unsuppress_emails(
                 ctx.db, ctx.project_id, emails, group_code=group, is_global=not group
@@ -152,9 +174,12 @@ async def _entries_change(request: Request, ctx: Ctx, form, *, lift: bool):
                 ctx.db, ctx.project_id, emails, group_code=group, reason="MANUAL", is_global=not group
             )
     except InvalidInput as exc:
-        return await _listing(
-            request, ctx, Filters(group or ""), status=400, errors=problems(exc), values=dict(form)
-        )
+        return await _entries_refused(request, ctx, form, exc, group or "")
+    except NotFound as exc:  # a group gone (or never this project's): said at the group field
+        if exc.code != "GROUP_NOT_FOUND":
+            raise
+        missing = InvalidInput.field("group", "this group no longer exists; choose another", code=exc.code)
+        return await _entries_refused(request, ctx, form, missing, "")
     flash(request, f"{count} address{'es' if count != 1 else ''} {'lifted' if lift else 'suppressed'}.")
     return redirect(request, "/suppressions" + Filters(group or "").link(1))
 
