@@ -60,7 +60,8 @@ async def test_list_and_step_figures(api, tenant):
     await AutomationRunner(api.container).tick(utcnow() + timedelta(seconds=1))
     await _login(api, tenant)
     listing = (await api.client.get("/app/automations")).text
-    assert f'data-automation="{aid}"' in listing and "contact_created" in listing
+    assert f'data-automation="{aid}"' in listing and "a contact is created" in listing
+    assert "contact_created" not in listing.replace('value="contact_created"', "")
     page = (await api.client.get(f"/app/automations/{aid}")).text
     assert page.count("entered 2 · next here 0") == 3  # wait_1, email_1, wait_2: both went through
     assert "entered 0 · next here 2" in page  # email_2: due for both in an hour

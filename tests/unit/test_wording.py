@@ -1,7 +1,8 @@
 """Errors in plain words: API field paths become form labels and form field names, library and API
 messages are rephrased."""
 
-from sendhouse.domain.wording import human_line, human_lines, label_of, rephrase
+from sendhouse.domain.automations import TRIGGERS
+from sendhouse.domain.wording import TRIGGER_WORDS, human_line, human_lines, label_of, rephrase, trigger_words
 from sendhouse.errors import Conflict, InvalidInput
 from sendhouse.web.dashboard.field_errors import field_errors, form_field
 
@@ -72,3 +73,9 @@ def test_api_field_paths_become_form_field_names():
         "email": ["A contact with this email already exists"]
     }
     assert field_errors(duplicate) == {}
+
+
+def test_every_automation_trigger_reads_as_words():
+    assert {trigger_words(t) for t in TRIGGERS} == set(TRIGGER_WORDS.values())
+    assert all("_" not in trigger_words(t) for t in TRIGGERS)
+    assert trigger_words("future_kind") == "future kind"

@@ -153,6 +153,21 @@ def status_words(code: str | None) -> str:
     return STATUS_WORDS.get(code) or code.replace("_", " ").lower()
 
 
+# What starts an automation (its entryCriteria.type), as a person reads it.
+TRIGGER_WORDS = {
+    "contact_created": "a contact is created",
+    "contact_added_to_list": "a contact is added to a list",
+    "contact_property_matches_with": "a contact's property matches",
+    "contact_property_changes_from_to": "a contact's property changes",
+    "event_trigger": "an event is sent",
+}
+
+
+def trigger_words(kind: str | None) -> str:
+    """contact_created → "a contact is created"; an unknown kind is shown with spaces."""
+    return TRIGGER_WORDS.get(kind or "") or (kind or "").replace("_", " ")
+
+
 # Segment operators as the builder reads them.
 OPERATOR_WORDS = {
     "equals": "is",

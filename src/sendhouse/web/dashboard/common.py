@@ -187,3 +187,4 @@ def _when(value: Any) -> Markup:
 TEMPLATES.env.filters["num"] = _number
 TEMPLATES.env.filters["when"] = _when
 TEMPLATES.env.filters["words"] = wording.status_words
+TEMPLATES.env.filters["trigger"] = wording.trigger_words
