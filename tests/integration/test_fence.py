@@ -162,3 +162,36 @@ async def test_paused_at_is_stamped_once_the_campaign_is_locked(container, tenan
     released = await holder
     row = await campaign_row(db, cid)
     assert row["status"] == "paused" and row["paused_at"] >= released
+
+
+async def test_close_is_not_starved_by_a_worker_sending_a_campaign_of_the_same_slot(
+    container, tenant, monkeypatch
+):
+    """SQLite: with one lock slot for every campaign, a worker re-taking the slot every few
+    milliseconds for another campaign that keeps sending does not hold the stopper up (the gate);
+    PostgreSQL: the two campaigns' locks are apart, and the same holds."""
+    from sendhouse.store import fence as fence_module
+
+    monkeypatch.setattr(fence_module, "SLOTS", 1)
+    db = container.db
+    stopped = await start_campaign(db, tenant.project_id, 3)
+    busy = await start_campaign(db, tenant.project_id, 3, prefix="other")
+    session = db.fence.session("worker-busy")
+    await session.start()
+    running = True
+
+    async def keep_cycling():
+        while running:
+            await session.cycle([busy])
+            await asyncio.sleep(0.005)
+
+    cycling = asyncio.create_task(keep_cycling())
+    try:
+        await asyncio.sleep(0.05)
+        await _set_status(db, stopped, "paused")
+        assert await asyncio.wait_for(db.fence.close(stopped), 5) is True
+        assert (await session.cycle([busy]))[busy] == "sending"  # the other campaign carries on
+    finally:
+        running = False
+        await cycling
+        await session.stop()

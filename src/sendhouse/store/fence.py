@@ -19,9 +19,12 @@ PostgreSQL: session advisory locks (two-key form; class FENCE for campaigns, LIV
 the worker's own poll connection, which runs in autocommit; the stopper uses a pooled connection
 for the exclusive lock and PostgreSQL's lock queue keeps it from being starved by new shared holders.
 SQLite (one host): `flock` on files beside the database (a fixed set of slots per campaign, never
-deleted, so two processes always lock the same inode); a worker drops the lock of a campaign at
-once when it reads that it is not sending, so after the commit shared holds are momentary and the
-stopper, retrying a non-blocking exclusive lock every few milliseconds, gets through.
+deleted, so two processes always lock the same inode). Campaigns can share a slot, and a worker
+sending one of them re-takes the slot's shared lock every poll; so that it cannot starve the
+stopper of another, each slot has a gate file: a worker takes its slot only while it can take the
+gate in shared mode for a moment, and the stopper holds the gate exclusively while it waits for
+the slot. Once the stopper holds the gate, no new shared hold begins, and the existing ones end
+within a poll; a worker that cannot take the gate admits nothing of that slot for that poll.
 
 Liveness: each worker holds an exclusive LIVE lock for its life; `dead_owners` says which lease
 owners no longer hold theirs, so a crashed worker's leases can be taken back at once and a live
@@ -130,21 +133,21 @@ class SqliteFence(Fence):
     def campaign_file(self, campaign_id: str) -> Path:
         return self.folder / f"campaign-{lock_key(campaign_id) % SLOTS:04d}.lock"
 
+    def gate_file(self, slot: Path) -> Path:
+        return slot.with_name(slot.name.replace("campaign-", "gate-"))
+
     def worker_file(self, worker_id: str) -> Path:
         return self.folder / f"worker-{hashlib.sha256(worker_id.encode()).hexdigest()[:20]}.lock"
 
     async def _exclusive(self, campaign_id: str) -> bool:
-        fd = _open(self.campaign_file(campaign_id))
+        slot = self.campaign_file(campaign_id)
+        gate, fd = _open(self.gate_file(slot)), _open(slot)
         try:
             deadline = time.monotonic() + self.timeout
-            while not _flock(fd, fcntl.LOCK_EX):
-                if time.monotonic() > deadline:
-                    return False
-                await asyncio.sleep(RETRY_EVERY)
-            fcntl.flock(fd, fcntl.LOCK_UN)
-            return True
+            return await _wait_exclusive(gate, deadline) and await _wait_exclusive(fd, deadline)
         finally:
-            os.close(fd)
+            os.close(fd)  # closing a file lets go of its lock
+            os.close(gate)
 
     def session(self, worker_id: str) -> SqliteSession:
         return SqliteSession(self, worker_id)
@@ -170,7 +173,7 @@ class SqliteSession(FenceSession):
         files = {cid: self.fence.campaign_file(cid) for cid in campaign_ids}
         for path in set(files.values()):
             fd = _open(path)
-            if _flock(fd, fcntl.LOCK_SH):
+            if self._through_gate(path, fd):
                 self.held[path] = fd
             else:
                 os.close(fd)
@@ -180,6 +183,14 @@ class SqliteSession(FenceSession):
         sending = {files[cid] for cid, status in statuses.items() if status in SENDING}
         self._release([path for path in self.held if path not in sending])
         return statuses
+
+    def _through_gate(self, slot: Path, fd: int) -> bool:
+        """Take the slot's shared lock while holding its gate shared (no stopper waiting)."""
+        gate = _open(self.fence.gate_file(slot))
+        try:
+            return _flock(gate, fcntl.LOCK_SH) and _flock(fd, fcntl.LOCK_SH)
+        finally:
+            os.close(gate)
 
     def _release(self, paths: list[Path]) -> None:
         for path in paths:
@@ -197,6 +208,15 @@ class SqliteSession(FenceSession):
 
 def _open(path: Path) -> int:
     return os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+
+
+async def _wait_exclusive(fd: int, deadline: float) -> bool:
+    """Retry a non-blocking exclusive lock until it is taken (True) or the deadline passes."""
+    while not _flock(fd, fcntl.LOCK_EX):
+        if time.monotonic() > deadline:
+            return False
+        await asyncio.sleep(RETRY_EVERY)
+    return True
 
 
 def _flock(fd: int, mode: int) -> bool:
