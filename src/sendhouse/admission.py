@@ -6,7 +6,7 @@ shared locks, takes them again and reads the campaigns' statuses under them. Bet
 message of campaign C is admitted only if C's lock is held and C was read as sending under it;
 that is what makes "no MAIL FROM after the pause/abort response" hold without clocks.
 
-MessageGate is delivery.base.Gate for one message: a campaign message needs an admission; every
+MessageGate (worker.py) is delivery.base.Gate for one message: a campaign message needs an admission; every
 message needs a batch still safely ours (its lease not run out by the monotonic clock, and the
 fence session it was claimed under still standing) and a worker that is not stopping.
 """

@@ -50,8 +50,8 @@ def body_limits(settings: Settings):
 def create_app(
     settings: Settings | None = None, *, container: Container | None = None, background: list | None = None
 ) -> FastAPI:
-    """The whole HTTP application. `background` parts (runtime.PARTS factories: container -> async
-    context manager) start and stop with it."""
+    """The whole HTTP application. `background` parts (factories: container -> async context
+    manager, such as the api role's duties from roles.start_duties) start and stop with it."""
     settings = settings or (container.settings if container else Settings())
     built = container or build_container(settings)
 

@@ -3,9 +3,10 @@
 Each tick claims due runs in batches until none is left (or MAX_BATCHES), with an injectable
 clock. On PostgreSQL two passes run at once (LANES), each with its own claim: while one waits on
 the database the other is worked out in Python, so the runner and the server use both cores
-(SQLite has a single writer: one pass at a time). Any number of runners may run at once, in any number of processes: runs are claimed with
-a lease (SKIP LOCKED on PostgreSQL), so each step is carried out once. A background part of
-`sendhouse serve` (registered in runtime.PARTS, like the scheduler).
+(SQLite has a single writer: one pass at a time). Any number of runners may run at once, in any
+number of processes: runs are claimed with a lease (SKIP LOCKED on PostgreSQL), so each step is
+carried out once. The worker role's "automation runs" duty (declared in roles.DUTIES, like the
+scheduler).
 """
 
 from __future__ import annotations
@@ -83,5 +84,5 @@ class AutomationRunner:
 
 
 def automation_part(container):
-    """The runner as a background part of `sendhouse serve` (runtime.PARTS)."""
+    """The automation runs duty (sendhouse.roles.DUTIES)."""
     return running(AutomationRunner(container), grace=30)

@@ -6,7 +6,7 @@
   starts a new message only when at most one of its outcomes is unrecorded.
 - Claims are committed before any SMTP traffic; outcomes are committed after the relay answered;
   no transaction is ever open across SMTP.
-- Right before each MAIL FROM a message passes its gate (admission.MessageGate): a campaign message
+- Right before each MAIL FROM a message passes its gate (MessageGate, below): a campaign message
   needs an admission under the campaign's fence lock (admission.py, store/fence.py: the "no MAIL
   FROM after the pause/abort response" promise rests on locks, not clocks); every message needs its
   batch's lease (monotonic clock) and the fence session it was claimed under.

@@ -1,6 +1,6 @@
 """The one claim form (store/claims.py) under many concurrent holders, on SQLite and PostgreSQL:
-for the ledger claim, the gradual release and hold, and the webhook outbox, no row is taken twice
-and no statement changes more rows than its limit."""
+for the ledger claim, the gradual release and hold, the automation runs and the webhook outbox, no
+row is taken twice and no statement changes more rows than its limit."""
 
 from __future__ import annotations
 
@@ -12,8 +12,10 @@ import sqlalchemy as sa
 from sendhouse.domain import ids
 from sendhouse.domain.times import utcnow
 from sendhouse.services import projects as project_service
-from sendhouse.store import ledger
+from sendhouse.store import automation_runs, ledger
 from sendhouse.store import webhooks as webhook_store
+from sendhouse.store.schema.automations import automation_runs as runs
+from sendhouse.store.schema.automations import automations
 from sendhouse.store.schema.campaigns import messages
 from sendhouse.store.schema.webhooks import webhook_deliveries, webhooks
 from tests.support.sending_data import start_campaign
@@ -108,6 +110,64 @@ async def test_concurrent_holds_keep_exactly_the_allowance(container):
     counts = await together(container, hold)
     assert sorted(counts) == [0] * (HOLDERS - 1) + [35]
     assert len(await _released(container, cid)) == 25
+
+
+async def _runs(container, count: int) -> None:
+    """An active automation with `count` due runs nobody leases."""
+    project_id, now, automation_id = await _project(container), utcnow(), ids.new_id()
+    async with container.db.write() as conn:
+        await conn.execute(
+            automations.insert().values(
+                id=automation_id,
+                project_id=project_id,
+                name="claims",
+                status="active",
+                trigger_type="contactCreated",
+                entry_criteria={},
+                exit_criteria={},
+                steps=[],
+                tags=[],
+                created_at=now,
+                updated_at=now,
+            )
+        )
+        await automation_runs.enroll(
+            conn,
+            [
+                {
+                    "id": ids.new_id(),
+                    "project_id": project_id,
+                    "automation_id": automation_id,
+                    "contact_id": ids.new_id(),
+                    "entry_key": "once",
+                    "status": "active",
+                    "step_id": "s1",
+                    "due_at": now,
+                    "entered_at": now,
+                    "updated_at": now,
+                }
+                for _ in range(count)
+            ],
+        )
+
+
+async def test_concurrent_automation_run_claims_never_exceed_their_limit(container):
+    await _runs(container, 100)
+    now = utcnow()
+
+    async def claim(conn, i: int) -> list[str]:
+        rows = await automation_runs.claim(conn, runner=f"r{i}", limit=10, now=now, lease_seconds=60)
+        return [r["id"] for r in rows]
+
+    batches = await together(container, claim)
+    claimed = [row for batch in batches for row in batch]
+    assert [len(b) for b in batches] == [10] * HOLDERS
+    assert len(set(claimed)) == len(claimed) == HOLDERS * 10
+    async with container.db.read() as conn:
+        leased = (
+            await conn.execute(sa.select(runs.c.lease_owner, sa.func.count()).group_by(runs.c.lease_owner))
+        ).all()
+    assert sorted(leased, key=str) == sorted([(f"r{i}", 10) for i in range(HOLDERS)] + [(None, 20)], key=str)
 
 
 async def _deliveries(container, count: int) -> None:

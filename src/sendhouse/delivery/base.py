@@ -3,8 +3,9 @@
 A result is one of four outcomes the ledger understands:
 - `sent`: the relay accepted the message (2xx after DATA);
 - `transient`: try again later (4xx, and every relay or connection failure);
-- `permanent`: never retry. With an SMTP code it is a hard bounce (services.sending suppresses the
-  address); without one it is a message that cannot be sent at all (nothing is suppressed);
+- `permanent`: never retry. With an SMTP code it is a hard bounce (services.sending records it as
+  a bounce and services/feedback.record suppresses the address); without one it is a message that
+  cannot be sent at all (nothing is suppressed);
 - `skipped`: the transport never opened an SMTP transaction because the caller's `gate` said no
   (the campaign was paused or aborted while the message waited for a connection).
 
@@ -18,7 +19,9 @@ such a failure, and the worker counts transient results toward the relay-failure
 
 The gate contract: `await gate.enter()` right before MAIL FROM, with no await between a True
 answer and writing MAIL FROM; `gate.leave()` once MAIL FROM has been answered (or failed), so the
-caller knows which transactions are "past the gate" (services.sending.stop_fence waits for them).
+caller knows which transactions are "past the gate": the worker's admissions (admission.py) wait
+for them before letting go of a campaign's fence lock, which a pause or abort waits for
+(store/fence.py, services.campaigns.stop_fence).
 """
 
 from __future__ import annotations
@@ -62,7 +65,8 @@ class SendResult:
 
     @property
     def hard_bounce(self) -> bool:
-        """A permanent refusal of the recipient by the relay (what services.sending suppresses)."""
+        """A permanent refusal of the recipient by the relay: services.sending records it as a bounce
+        (services/feedback.record then suppresses the address)."""
         return self.outcome == PERMANENT and self.code is not None
 
 

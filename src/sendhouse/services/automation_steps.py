@@ -43,10 +43,9 @@ from sendhouse.services.compose import contact_variables
 from sendhouse.services.transactional import Email, contact_rows
 from sendhouse.store import automation_runs as runs
 from sendhouse.store import automations as automation_store
-from sendhouse.store.bulk import insert_many
+from sendhouse.store import ledger
 from sendhouse.store.db import Database
 from sendhouse.store.mails import suppressed_among
-from sendhouse.store.schema.campaigns import messages
 from sendhouse.store.senders import get_sender
 from sendhouse.store.templates import get_template
 
@@ -308,8 +307,8 @@ async def _write(work: _Pass) -> None:
     """Ledger rows, step log and run updates of the whole pass, in bulk; failed runs released."""
     queued_at = utcnow()  # the ledger's own clock, whatever time the runner was told it is
     for project_id, emails in work.emails.items():
-        await insert_many(
-            work.conn, messages, contact_rows(project_id, emails, priority=PRIORITY, now=queued_at)
+        await ledger.insert_bulk(
+            work.conn, contact_rows(project_id, emails, priority=PRIORITY, now=queued_at)
         )
     await runs.log_steps(work.conn, work.log_rows)
     if await runs.advance_many(work.conn, work.updates, work.runner, work.now) != len(work.updates):

@@ -12,17 +12,16 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass, field
 
-import sqlalchemy as sa
-
 from sendhouse.config import Settings
 from sendhouse.delivery.dkim import DkimSigner
 from sendhouse.domain import mime
 from sendhouse.errors import AppError
 from sendhouse.services.domains import dkim_signer_material
 from sendhouse.services.transactional import transactional_spec
+from sendhouse.store import campaigns as campaign_store
+from sendhouse.store import ledger
+from sendhouse.store.contacts import merge_fields_of
 from sendhouse.store.db import Database
-from sendhouse.store.schema.audience import contacts
-from sendhouse.store.schema.campaigns import campaigns, messages
 from sendhouse.store.templates import get_template
 
 CACHE_LIMIT = 256
@@ -135,14 +134,13 @@ class Composer:
         wanted = {r["campaign_id"] for r in rows if r["kind"] != "transactional"} - set(self._skeletons)
         if not wanted:
             return
-        found = (await conn.execute(sa.select(campaigns).where(campaigns.c.id.in_(wanted)))).mappings()
-        for campaign in found:
+        for campaign in await campaign_store.get_many(conn, sorted(wanted)):
             template = (
                 await get_template(conn, campaign["project_id"], campaign["template_id"])
                 if campaign["template_id"] and not campaign["html_template"]
                 else None
             )
-            spec = campaign_spec(dict(campaign), template)
+            spec = campaign_spec(campaign, template)
             self._remember(
                 campaign["id"], mime.compile_skeleton(spec, self.links, dkim=await self._dkim(conn, spec))
             )
@@ -154,8 +152,7 @@ class Composer:
         if key not in self._skeletons:
             content = payload.get("content")
             if content is None:
-                query = sa.select(messages.c.payload).where(messages.c.id == content_row)
-                content = ((await conn.execute(query)).scalar_one_or_none() or {}).get("content")
+                content = (await ledger.payload_of(conn, content_row)).get("content")
             if content is None:
                 raise ContentMissing()
             spec = transactional_spec({"content": content}, row["project_id"])
@@ -195,14 +192,4 @@ def transactional_variables(row: dict) -> dict:
 
 
 async def _contacts_of(conn, rows: list[dict]) -> dict[str, dict]:
-    contact_ids = list({r["contact_id"] for r in rows if r["contact_id"]})
-    if not contact_ids:
-        return {}
-    query = sa.select(
-        contacts.c.id,
-        contacts.c.first_name,
-        contacts.c.last_name,
-        contacts.c.user_id,
-        contacts.c.custom_fields,
-    ).where(contacts.c.id.in_(contact_ids))
-    return {r["id"]: dict(r) for r in (await conn.execute(query)).mappings()}
+    return await merge_fields_of(conn, sorted({r["contact_id"] for r in rows if r["contact_id"]}))

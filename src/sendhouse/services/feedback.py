@@ -245,10 +245,10 @@ async def message_context(conn, row: dict) -> dict:
             "templateId": campaign.get("template_id"),
             "groupCode": campaign.get("unsubscribe_group_id"),
         }
-    payload = await store.payload_of(conn, row["id"])
+    payload = await ledger.payload_of(conn, row["id"])
     content = payload.get("content")
     if content is None and payload.get("contentRowId"):
-        content = (await store.payload_of(conn, payload["contentRowId"])).get("content")
+        content = (await ledger.payload_of(conn, payload["contentRowId"])).get("content")
     content = content or {}
     return {
         "emailId": payload.get("emailId") or row["id"],

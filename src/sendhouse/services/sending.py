@@ -98,7 +98,7 @@ def _plan_one(plan: Plan, item: Outcome, max_attempts: int, retry_base: float, n
         plan.sent.append({"row_id": row["id"], "response": _reply(result)})
     elif result.outcome == PERMANENT:
         plan.failed.append({"row_id": row["id"], "error": _reply(result), "response": _reply(result)})
-        if result.code is not None:  # a real 5xx reply, not a message we could not build
+        if result.hard_bounce:  # a real 5xx reply, not a message we could not build
             plan.bounced.append(item)
     elif row["attempts"] + 1 >= max_attempts:
         plan.failed.append({"row_id": row["id"], "error": _reply(result), "response": _reply(result)})

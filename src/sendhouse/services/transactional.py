@@ -331,7 +331,7 @@ def contact_rows(
     """Ledger rows of emails another feature sends to contacts (an automation's email steps), one
     per (email id, email, contact id, payload extra): the same rows and Message-IDs as /mails/send,
     with the contact and the feature's ids on them; emails sharing one content object store it
-    once. The caller has left suppressed contacts out and inserts the rows (store.mails.insert_rows)."""
+    once. The caller has left suppressed contacts out and inserts the rows (store.ledger.insert_bulk)."""
     builder = _RowBuilder(project_id, None, now)
     for email_id, email, contact_id, extra in items:
         start = len(builder.rows)

@@ -1,9 +1,8 @@
 """Durable automation runs: enrolment, claim with a lease, advance, exit.
 
-A claim is one `WITH chosen AS MATERIALIZED (SELECT … LIMIT n FOR UPDATE SKIP LOCKED) UPDATE …
-FROM chosen RETURNING …` on PostgreSQL (`UPDATE … WHERE id IN (SELECT …)` under SQLite's single
-writer), as for the ledger. It matches active runs that are due, whose automation is active, and
-that nobody leases (or whose lease ran out: the runner holding it died). Advancing is one bulk
+A claim is the store's one claim form (store/claims.py: update_chosen), as for the ledger. It
+matches active runs that are due, whose automation is active, and that nobody leases (or whose
+lease ran out: the runner holding it died). Advancing is one bulk
 UPDATE conditional on the lease (store/bulk.py), so a run whose lease was lost meanwhile is not
 advanced twice: the caller sees fewer rows changed than it gave and rolls its pass back.
 """
@@ -16,6 +15,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from sendhouse.store.bulk import among, insert_many, update_by_id
+from sendhouse.store.claims import update_chosen
 from sendhouse.store.contacts import dialect_insert
 from sendhouse.store.schema.audience import contacts
 from sendhouse.store.schema.automations import automation_runs as runs
@@ -86,20 +86,10 @@ async def claim(
     """Lease up to `limit` due runs to `runner`; commit at once, then carry their steps out."""
     if limit <= 0:
         return []
-    chosen = (
-        sa.select(runs.c.id)
-        .where(_claimable(now))
-        .order_by(runs.c.due_at)
-        .limit(limit)
-        .with_for_update(skip_locked=True)
-    )
-    if conn.dialect.name == "postgresql":
-        picked = chosen.cte("chosen").prefix_with("MATERIALIZED")
-        target = runs.update().where(runs.c.id == picked.c.id)
-    else:
-        target = runs.update().where(runs.c.id.in_(chosen.scalar_subquery()))
+    chosen = sa.select(runs.c.id).where(_claimable(now)).order_by(runs.c.due_at).limit(limit)
     stmt = (
-        target.where(runs.c.status == "active")
+        update_chosen(conn, runs, chosen)
+        .where(runs.c.status == "active")
         .values(lease_owner=runner, lease_expires_at=now + timedelta(seconds=lease_seconds), updated_at=now)
         .returning(*CLAIM_COLUMNS)
     )

@@ -7,6 +7,7 @@ that present a campaign take its counters (store/counters.py) in the same query.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -41,6 +42,12 @@ async def get(conn: AsyncConnection, campaign_id: str, project_id: str | None = 
     """A campaign (of the project, when given), or None."""
     row = (await conn.execute(sa.select(c).where(*_scoped(campaign_id, project_id)))).mappings().first()
     return dict(row) if row else None
+
+
+async def get_many(conn: AsyncConnection, campaign_ids: Sequence[str]) -> list[dict]:
+    """The campaigns with these ids (the ones that exist), in no particular order."""
+    query = sa.select(c).where(c.c.id.in_(list(campaign_ids)))
+    return [dict(r) for r in (await conn.execute(query)).mappings()]
 
 
 _WITH_COUNTERS, _COUNTER_COLUMNS = counters.joined(c)

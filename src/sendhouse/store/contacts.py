@@ -101,6 +101,17 @@ async def find_by_emails(conn: AsyncConnection, project_id: str, emails: Sequenc
     return [dict(r) for r in (await conn.execute(query.order_by(contacts.c.id))).mappings()]
 
 
+async def merge_fields_of(conn: AsyncConnection, contact_ids: Sequence[str]) -> dict[str, dict]:
+    """{contact id: its id, first_name, last_name, user_id and custom_fields} (merge-tag data)."""
+    if not contact_ids:
+        return {}
+    c = contacts.c
+    query = sa.select(c.id, c.first_name, c.last_name, c.user_id, c.custom_fields).where(
+        c.id.in_(list(contact_ids))
+    )
+    return {r["id"]: dict(r) for r in (await conn.execute(query)).mappings()}
+
+
 async def delete_contact(conn: AsyncConnection, project_id: str, contact_id: str) -> bool:
     stmt = contacts.delete().where(contacts.c.project_id == project_id, contacts.c.id == contact_id)
     return (await conn.execute(stmt.returning(contacts.c.id))).first() is not None

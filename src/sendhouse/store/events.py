@@ -47,11 +47,6 @@ async def message_row(conn: AsyncConnection, row_id: str, project_id: str | None
     return found
 
 
-async def payload_of(conn: AsyncConnection, row_id: str) -> dict:
-    query = sa.select(messages.c.payload).where(messages.c.id == row_id)
-    return (await conn.execute(query)).scalar_one_or_none() or {}
-
-
 async def campaign_context(conn: AsyncConnection, campaign_id: str) -> dict | None:
     """What webhook payloads and unsubscribes need of a campaign."""
     query = sa.select(

@@ -319,7 +319,7 @@ class PostgresSession(FenceSession):
 
     async def _cycle(self, campaign_ids: list[str]) -> dict[str, str]:
         conn = self.conn
-        assert conn is not None  # refresh() connects first
+        assert conn is not None  # cycle() connects first
         if self.held:
             await conn.execute(_UNLOCK_ALL, {"c": FENCE_CLASS, "keys": self.held})
             self.held = []

@@ -59,6 +59,15 @@ CLAIM_COLUMNS = (
 )
 
 
+# --- reads ---------------------------------------------------------------------------------
+
+
+async def payload_of(conn: AsyncConnection, row_id: str) -> dict:
+    """A ledger row's payload ({} when the row or its payload is missing)."""
+    query = sa.select(messages.c.payload).where(messages.c.id == row_id)
+    return (await conn.execute(query)).scalar_one_or_none() or {}
+
+
 # --- new rows -------------------------------------------------------------------------------
 
 
@@ -66,6 +75,12 @@ async def insert_rows(conn: AsyncConnection, rows: list[dict[str, Any]]) -> None
     """Insert ledger rows (transactional mail) in chunks."""
     for start in range(0, len(rows), INSERT_CHUNK):
         await conn.execute(messages.insert(), rows[start : start + INSERT_CHUNK])
+
+
+async def insert_bulk(conn: AsyncConnection, rows: list[dict[str, Any]]) -> None:
+    """Insert many ledger rows with the same keys (an automation pass's mail) below SQLAlchemy's
+    per-row handling: store/bulk, executemany on SQLite, COPY on PostgreSQL."""
+    await insert_many(conn, messages, rows)
 
 
 async def insert_few_rows(conn: AsyncConnection, rows: list[dict[str, Any]]) -> None:

@@ -2,8 +2,9 @@
 
 A claim is fair: at most `per_webhook` due deliveries of each webhook are candidates (a window
 function ranks each webhook's rows), the webhooks and projects already at their in-flight cap are
-left out, and the candidates are taken round-robin across projects. The lease is one conditional
-UPDATE that re-checks the row is still due, so two dispatchers never lease the same delivery.
+left out, and the candidates are taken round-robin across projects. The lease is the store's claim
+form over the chosen ids (store/claims.py: update_listed): rows another dispatcher has locked are
+skipped and rows it has leased are no longer due, so two dispatchers never lease the same delivery.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from sendhouse.store.claims import update_listed
 from sendhouse.store.schema.core import projects
 from sendhouse.store.schema.webhooks import webhook_deliveries as deliveries
 from sendhouse.store.schema.webhooks import webhooks
@@ -192,8 +194,7 @@ async def claim_due(
     if not chosen:
         return []
     stmt = (
-        deliveries.update()
-        .where(deliveries.c.id.in_(chosen), _due(now))
+        update_listed(conn, deliveries, chosen, _due(now))
         .values(status="delivering", lease_owner=owner, lease_expires_at=lease_until)
         .returning(deliveries.c.id)
     )
