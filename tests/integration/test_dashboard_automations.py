@@ -1,6 +1,7 @@
 """Dashboard automation and event pages over the ASGI app on both databases: list with counts,
 create from the form (bad steps shown, nothing saved), activate / pause / resume, per-step
-figures, the events page; login, CSRF and another project's ids (404)."""
+figures, the events page; login, CSRF and another project's ids (404); contacts added or edited
+on the contact pages entering contact_created, list and property automations."""
 
 from __future__ import annotations
 
