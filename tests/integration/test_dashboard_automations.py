@@ -1,16 +1,20 @@
 """Dashboard automation and event pages over the ASGI app on both databases: list with counts,
 create from the form (bad steps shown, nothing saved), activate / pause / resume, per-step
-figures, the events page; login, CSRF and another project's ids (404)."""
+figures, the events page; login, CSRF and another project's ids (404); contacts added or edited
+on the contact pages entering contact_created, list and property automations."""
 
 from __future__ import annotations
 
 import json
 from datetime import timedelta
 
+import sqlalchemy as sa
+
 from sendhouse.automation_runner import AutomationRunner
 from sendhouse.domain.times import utcnow
+from sendhouse.store.schema.audience import contacts
 from tests.integration.test_dashboard_pages import _login
-from tests.support.automation_data import automation, contact, series
+from tests.support.automation_data import automation, contact, mail_by_email, runs, series
 
 
 def _form(token: str, **extra) -> dict:
@@ -89,3 +93,52 @@ async def test_events_page_and_other_projects(api, tenant, other_tenant):
         await api.client.post(f"/app/automations/{theirs}/pause", data={"csrf_token": token})
     ).status_code == 404
     assert (await api.client.post(f"/app/automations/{theirs}", data=_form(token))).status_code == 404
+
+
+async def _entered(api, aid: str) -> list[str]:
+    """The addresses of the contacts with a run in the automation."""
+    found = await runs(api.db, aid)
+    async with api.db.read() as conn:
+        query = sa.select(contacts.c.id, contacts.c.email)
+        emails = dict((await conn.execute(query)).all())
+    return sorted(emails[r["contact_id"]] for r in found)
+
+
+async def test_contacts_added_or_changed_from_the_pages_enter_automations(api, tenant):
+    token = await _login(api, tenant)
+    await api.client.post("/app/properties", data={"csrf_token": token, "name": "plan", "type": "string"})
+    vip = (await api.client.post("/v1/contact-lists", json={"name": "VIP"}, headers=tenant.headers)).json()
+    vip_id = vip["data"]["id"]
+    old = await contact(api, tenant, "old@example.com", listIds=[vip_id])  # in VIP before any automation
+    created = await automation(api, tenant, steps=series(0))
+    joined = await automation(
+        api, tenant, steps=series(0), entryCriteria={"type": "contact_added_to_list", "contactListId": vip_id}
+    )
+    pro = {"groups": [{"field": "plan", "fieldType": "string", "operator": "equals", "value": "pro"}]}
+    upgraded = await automation(
+        api,
+        tenant,
+        steps=series(0),
+        entryCriteria={"type": "contact_property_matches_with", "filterCriteria": pro},
+    )
+    for fields in ({"email": "new@example.com", "listIds": vip_id}, {"email": "solo@example.com"}):
+        made = await api.client.post("/app/contacts/new", data={"csrf_token": token, **fields})
+        assert made.status_code == 303, made.text
+    solo = made.headers["location"].rsplit("/", 1)[1]
+    edits = [
+        (solo, {"listIds": vip_id, "cf_plan": "pro"}),  # joins VIP and becomes pro
+        (old, {"listIds": vip_id}),  # a stale form: already in VIP, so not "added"
+    ]
+    for contact_id, fields in edits:
+        edited = await api.client.post(
+            f"/app/contacts/{contact_id}/edit", data={"csrf_token": token, **fields}
+        )
+        assert edited.status_code == 303, edited.text
+    assert await _entered(api, created) == ["new@example.com", "solo@example.com"]
+    assert await _entered(api, joined) == ["new@example.com", "solo@example.com"]
+    assert await _entered(api, upgraded) == ["solo@example.com"]
+    await AutomationRunner(api.container).tick(utcnow() + timedelta(seconds=1))
+    assert await mail_by_email(api.db, joined) == {
+        "new@example.com": ["Mail 1"],
+        "solo@example.com": ["Mail 1"],
+    }

@@ -1,17 +1,19 @@
 """Entries into automations, made inside the transaction of the change that causes them.
 
-Every path that changes contacts (the contacts API, bulk update when `runWorkflow` is not false,
-adding to a list, CSV import, the dashboard through the same services) calls `contacts_changed`
-with the rows before and after, and `/events/send` calls `event_received`. Matching active
-automations get a run row in that same transaction, so a crash can never lose an entry, and an
-entry is made at most once (a unique key per automation, contact and entry).
+Every path that changes contacts (the contacts API and its duplicate, bulk update when
+`runWorkflow` is not false, adding to a list, CSV import, the dashboard through the same services)
+calls `contacts_changed` with the rows before and after, and `/events/send` calls
+`event_received`. Matching active automations get a run row in that same transaction, so a crash
+can never lose an entry, and an entry is made at most once (a unique key per automation, contact
+and entry).
 
 Who enters (our decisions where the reference is silent, as Customer.io and Loops users expect):
 - contact_created: a contact created after activation; contact_added_to_list: a contact added to
-  the list (or, for a segment, a contact a change leaves in the segment); property triggers: a
-  change that makes the filter match (it did not before), or from→to of `propertyName`
-  (`fromValue`/`toValue`, either may be omitted; a first value is not a change). A
-  `contactListId` on another trigger limits entries to its members; `filterCriteria` must match.
+  the list that was not in it already (or, for a segment, a contact a change leaves in the
+  segment); property triggers: a change that makes the filter match (it did not before), or
+  from→to of `propertyName` (`fromValue`/`toValue`, either may be omitted; a first value is not a
+  change). A `contactListId` on another trigger limits entries to its members; `filterCriteria`
+  must match.
 - Contact triggers enter a contact once per automation. An event enters anew for each event,
   unless the contact is still in the automation (allowReentry = true for event triggers only).
 """

@@ -18,6 +18,7 @@ where the reference is silent, as Customer.io and Loops users expect:
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -299,18 +300,23 @@ async def resume_automation(db: Database, project_id: str, automation_id: str) -
 
 async def delete_automation(db: Database, project_id: str, automation_id: str) -> None:
     """Archive (soft delete); every run still in flight exits."""
-    now = utcnow()
     async with db.write() as conn:
-        row = await store.transition(
-            conn,
-            project_id,
-            automation_id,
-            rules.STATUSES,
-            {"status": "archived", "deleted_at": now, "updated_at": now},
-        )
-        if row is None:
-            raise NotFound("Automation not found", code="AUTOMATION_NOT_FOUND")
-        await run_store.exit_all(conn, automation_id, "automation_deleted", now)
+        await archive(conn, project_id, automation_id, utcnow())
+
+
+async def archive(conn: AsyncConnection, project_id: str, automation_id: str, now: datetime) -> None:
+    """Archive inside the caller's transaction: every active run exits (automation_deleted) and
+    loses its lease, so a runner holding some of them rolls its pass back and sends nothing."""
+    row = await store.transition(
+        conn,
+        project_id,
+        automation_id,
+        rules.STATUSES,
+        {"status": "archived", "deleted_at": now, "updated_at": now},
+    )
+    if row is None:
+        raise NotFound("Automation not found", code="AUTOMATION_NOT_FOUND")
+    await run_store.exit_all(conn, automation_id, "automation_deleted", now)
 
 
 async def _existing(conn: AsyncConnection, project_id: str, automation_id: str) -> dict:

@@ -128,8 +128,8 @@ async def _upsert_in(
         )
         row = await store.find_by_email(conn, project_id, email) or row
     await webhooks.emit_contact_change(conn, before, row)
-    await store.add_memberships(conn, row["id"], list_ids, row["updated_at"])
-    await triggers.contacts_changed(conn, project_id, [(before, row)], added_to=list_ids, flows=flows)
+    added = await store.add_memberships(conn, row["id"], list_ids, row["updated_at"])
+    await triggers.contacts_changed(conn, project_id, [(before, row)], added_to=added, flows=flows)
     return row
 
 
@@ -242,8 +242,9 @@ async def duplicate_contact(db: Database, project_id: str, source_email: Any, ne
         if not await store.insert_if_new(conn, row):
             raise Conflict("A contact with this email already exists", code="CONTACT_ALREADY_EXISTS")
         lists = await store.list_ids_of(conn, [source["id"]])
-        await store.add_memberships(conn, row["id"], lists[source["id"]], row["created_at"])
+        added = await store.add_memberships(conn, row["id"], lists[source["id"]], row["created_at"])
         await webhooks.emit_contact_change(conn, None, row)
+        await triggers.contacts_changed(conn, project_id, [(None, row)], added_to=added)
         presented = await _present_many(conn, [source, row])
     return {"sourceContact": presented[0], "newContact": presented[1]}
 

@@ -160,10 +160,19 @@ async def list_types(conn: AsyncConnection, project_id: str, list_ids: Sequence[
 
 async def add_memberships(
     conn: AsyncConnection, contact_id: str, list_ids: Sequence[str], now: datetime
-) -> None:
-    rows = [{"list_id": list_id, "contact_id": contact_id, "created_at": now} for list_id in list_ids]
+) -> list[str]:
+    """Put a contact into these lists; the ids of those it was not in already (in order)."""
+    if not list_ids:
+        return []
+    query = sa.select(list_members.c.list_id).where(
+        list_members.c.contact_id == contact_id, list_members.c.list_id.in_(list(list_ids))
+    )
+    already = set((await conn.execute(query)).scalars())
+    added = [list_id for list_id in dict.fromkeys(list_ids) if list_id not in already]
+    rows = [{"list_id": list_id, "contact_id": contact_id, "created_at": now} for list_id in added]
     if rows:
         await conn.execute(dialect_insert(conn, list_members).on_conflict_do_nothing(), rows)
+    return added
 
 
 async def add_emails_to_list(
