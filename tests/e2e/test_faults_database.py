@@ -5,6 +5,10 @@
   died, is restarted as a supervisor would), the campaign completes, every recipient gets the mail,
   and the only second copies are of messages whose 250 could not be recorded during the outage,
   with their row's Message-ID (DESIGN §1);
+- PostgreSQL connections cut again and again for a few seconds (pg_terminate_backend on every
+  session of the database, as a failover or a proxy restart does): the worker's outcome writes
+  and lease renewals fail, it keeps what it has in hand, reconnects and writes it, and every
+  recipient gets exactly one copy;
 - SQLite locked by another connection (BEGIN IMMEDIATE) for longer than the worker's lease and
   its busy timeout, so outcome writes and lease renewals fail: nothing is committed while the lock
   is held, the accepted outcomes stay in hand and are written once the lock goes, and every
@@ -27,6 +31,7 @@ import pytest
 import sqlalchemy as sa
 
 from sendhouse.services import projects as project_service
+from sendhouse.store.db import sync_url
 from sendhouse.store.schema.campaigns import messages
 from tests.support.sending_data import (
     campaign_row,
@@ -169,6 +174,55 @@ async def test_postgres_restart_mid_campaign_loses_nobody(db_kind, settings):
     assert at_stop < SIZE  # the outage really was in the middle of the campaign
     _assert_delivered(sink, ledger, extra_allowed=IN_FLIGHT * len(procs))
     assert codes[-1] == 0, procs[-1].log()
+
+
+def _cut_connections(url: str, seconds: float) -> int:
+    """Terminate every other session of the database every 50 ms for `seconds`; how many were cut."""
+    engine = sa.create_engine(sync_url(url), poolclass=sa.NullPool)
+    cut, deadline = 0, time.monotonic() + seconds
+    try:
+        with engine.connect() as conn:
+            while time.monotonic() < deadline:
+                cut += len(conn.execute(_TERMINATE).all())
+                conn.commit()
+                time.sleep(0.05)
+    finally:
+        engine.dispose()
+    return cut
+
+
+_TERMINATE = sa.text(
+    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+    "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+)
+
+
+async def test_postgres_connections_cut_mid_campaign_lose_and_repeat_nothing(db_kind, settings):
+    if db_kind != "postgres":
+        pytest.skip("terminating sessions is PostgreSQL's")
+    url = settings.resolved_database_url()
+    with SmtpSink(data_delay=0.002) as sink:
+        container = container_for(settings)
+        try:
+            project = await project_service.create_project(container.db, name="cut")
+            cid = await start_campaign(container.db, project["id"], SIZE)
+            proc = _spawn(settings, sink, SENDHOUSE_LEASE_SECONDS=3)
+            try:
+                await wait_for(lambda: _received(sink, 600), timeout=90)
+                at_cut = len(sink.messages)
+                cut = await asyncio.to_thread(_cut_connections, url, OUTAGE)
+                await wait_for(lambda: _tolerant(lambda: _sent(container, cid)), timeout=150, every=0.25)
+                alive = proc.poll() is None
+            finally:
+                code = proc.stop()
+            ledger = await _ledger(container.db, cid)
+        finally:
+            await container.close()
+    assert at_cut < SIZE and cut > 0  # sessions really were cut in the middle of the campaign
+    assert alive, proc.log()  # the worker rode it out: nothing in hand was lost with a process
+    _assert_delivered(sink, ledger, extra_allowed=0)
+    assert code == 0, proc.log()
+    assert proc.retried_writes > 0  # outcome writes really failed and were retried
 
 
 def _hold_write_lock(path: str, seconds: float, started) -> None:
