@@ -1,4 +1,4 @@
-"""GET /healthz latency while the inbound SMTP receiver is flooded with bounce reports (issue 15).
+"""GET /healthz latency while the inbound SMTP receiver is flooded with bounce reports.
 
     .venv/bin/python bench/inbound_flood.py [--clients 12] [--messages 5] [--size 250000]
 

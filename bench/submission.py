@@ -1,4 +1,4 @@
-"""Messages per second accepted over SMTP submission (issue 17), against smtp-source → smtp-sink.
+"""Messages per second accepted over SMTP submission, against smtp-source → smtp-sink.
 
     .venv/bin/python bench/submission.py [--messages 2000] [--connections 10] [--no-tls] [--database-url postgresql://…]
 

@@ -213,7 +213,7 @@ class Bounced(FateRecord):
 
     @property
     def event_email(self) -> str:
-        return self.row["email"].lower() if self.source == Source.SMTP else self.row["email"]
+        return key_of(self.row["email"]) if self.source == Source.SMTP else self.row["email"]
 
     @property
     def bounce_type(self) -> str:

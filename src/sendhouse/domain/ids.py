@@ -11,6 +11,8 @@ import secrets
 import threading
 import time
 
+import idna
+
 _PROCESS_RANDOM = os.urandom(5).hex()
 _counter = itertools.count(int.from_bytes(os.urandom(3), "big"))
 _lock = threading.Lock()
@@ -56,11 +58,12 @@ FALLBACK_MESSAGE_ID_DOMAIN = "localhost"
 @functools.lru_cache(maxsize=1024)
 def message_id_domain(from_email: str | None) -> str:
     """The right-hand side of our Message-IDs: the sending (From) domain, lowercased and in its
-    ASCII (IDNA) form, as receivers and spam filters expect; `localhost` when there is none."""
+    ASCII form (IDNA 2008 with UTS #46 mapping, as the envelope and the From header encode it),
+    as receivers and spam filters expect; `localhost` when there is none."""
     domain = (from_email or "").rpartition("@")[2].strip().rstrip(".").lower()
     try:
-        domain = domain.encode("idna").decode("ascii")
-    except UnicodeError:
+        domain = idna.encode(domain, uts46=True).decode("ascii") if domain else domain
+    except (idna.IDNAError, UnicodeError):
         return FALLBACK_MESSAGE_ID_DOMAIN
     return domain if _DOMAIN_RE.fullmatch(domain) and "." in domain else FALLBACK_MESSAGE_ID_DOMAIN
 
