@@ -64,6 +64,7 @@ def install(app: FastAPI) -> None:
             app.openapi_schema = complete(schema)
         return app.openapi_schema
 
+    # FastAPI's documented way to extend the generated document is replacing this method
     app.openapi = openapi  # type: ignore[method-assign]
 
 

@@ -77,7 +77,8 @@ class Wire(asyncio.Protocol):
         if self.replies:
             self.expected -= 1
             return self.replies.popleft()
-        raise self.failure  # type: ignore[misc]
+        assert self.failure is not None  # the waiter is woken only by a reply or a failure
+        raise self.failure
 
     # --- asyncio.Protocol ------------------------------------------------------------------------
 

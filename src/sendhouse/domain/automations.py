@@ -14,12 +14,13 @@ import itertools
 import re
 import secrets
 from datetime import timedelta
-from typing import Any
+from typing import Any, Literal, get_args
 
 from sendhouse.domain.segments import date_interval, validate_criteria
 from sendhouse.errors import InvalidInput, InvalidOperation
 
-STATUSES = ("draft", "active", "paused", "archived")
+Status = Literal["draft", "active", "paused", "archived"]
+STATUSES: tuple[str, ...] = get_args(Status)
 TRIGGERS = (
     "contact_created",
     "contact_added_to_list",

@@ -10,14 +10,14 @@ from __future__ import annotations
 import zoneinfo
 from datetime import datetime, timedelta
 from functools import lru_cache
-from typing import Any
+from typing import Any, Literal
 
 from sendhouse.domain import emails
 from sendhouse.domain.times import parse_iso
 from sendhouse.domain.urls import link_problems
 from sendhouse.errors import InvalidInput
 
-STATUSES = ("draft", "scheduled", "sending", "sending_gradual", "paused", "sent", "failed", "aborted")
+Status = Literal["draft", "scheduled", "sending", "sending_gradual", "paused", "sent", "failed", "aborted"]
 SEND_MODES = ("immediate", "scheduled", "gradual")
 GRADUAL_STRATEGIES = {"fixed": 1.0, "1.25x": 1.25, "1.5x": 1.5, "1.75x": 1.75, "2x": 2.0}
 

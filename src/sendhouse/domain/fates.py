@@ -24,6 +24,7 @@ the auto-pause check. A bounce at SMTP time is only ever hard (a 4xx is a deferr
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -65,17 +66,31 @@ Webhook = tuple[str, dict[str, Any]]  # (email.* event, its extra data fields)
 
 
 @dataclass(frozen=True)
-class FateRecord:
-    """One ledger row's fate. Subclasses say what the fate leaves behind."""
+class FateRecord(ABC):
+    """One message's fate. Subclasses say what the fate leaves behind. `row`: the message's ledger
+    row; only an unsubscribe may come without one (its row is gone), every MessageFate has it."""
 
     fate: ClassVar[Fate]
     suppress_reason: ClassVar[str | None] = None
-    row: dict
+    row: dict | None
+
+    @property
+    @abstractmethod
+    def project_id(self) -> str: ...
 
     @property
     def event_type(self) -> str | None:
         """The `message_events` type this fate records (None: the ledger row says it all)."""
         return None
+
+    @property
+    def event_row(self) -> dict | None:
+        """The ledger row its `message_events` row goes on (None: it leaves none)."""
+        return None
+
+    @property
+    @abstractmethod
+    def event_email(self) -> str: ...
 
     def detail(self) -> dict | None:
         return None
@@ -84,9 +99,9 @@ class FateRecord:
         return ()
 
     @property
-    def recorded_once(self) -> bool:
-        """Whether a repeat for the same row records nothing."""
-        return False
+    def repeat_key(self) -> tuple[str, str] | None:
+        """(ledger row id, event type) shared by a repeat that records nothing (None: none does)."""
+        return None
 
     @property
     def pause_check(self) -> bool:
@@ -99,18 +114,6 @@ class FateRecord:
         return None
 
     @property
-    def project_id(self) -> str:
-        return self.row["project_id"]
-
-    @property
-    def leaves_event(self) -> bool:
-        return self.event_type is not None
-
-    @property
-    def event_email(self) -> str:
-        return self.row["email"]
-
-    @property
     def event_url(self) -> str | None:
         return None
 
@@ -120,6 +123,38 @@ class FateRecord:
 
     def suppression(self) -> Suppression | None:
         """The entry this fate asks for (a soft bounce: only once the address has enough of them)."""
+        return None
+
+
+@dataclass(frozen=True)
+class MessageFate(FateRecord):
+    """A fate of a ledger row that exists (every fate but an unsubscribe)."""
+
+    row: dict
+
+    @property
+    def project_id(self) -> str:
+        return self.row["project_id"]
+
+    @property
+    def event_row(self) -> dict | None:
+        return self.row if self.event_type is not None else None
+
+    @property
+    def event_email(self) -> str:
+        return self.row["email"]
+
+    @property
+    def recorded_once(self) -> bool:
+        """Whether a repeat for the same row records nothing."""
+        return False
+
+    @property
+    def repeat_key(self) -> tuple[str, str] | None:
+        event = self.event_type
+        return (self.row["id"], event) if self.recorded_once and event is not None else None
+
+    def suppression(self) -> Suppression | None:
         if self.suppress_reason is None:
             return None
         return Suppression(
@@ -136,7 +171,7 @@ class Suppression(NamedTuple):
 
 
 @dataclass(frozen=True)
-class Sent(FateRecord):
+class Sent(MessageFate):
     fate: ClassVar[Fate] = Fate.SENT
     response: str = ""
 
@@ -145,7 +180,7 @@ class Sent(FateRecord):
 
 
 @dataclass(frozen=True)
-class Deferred(FateRecord):
+class Deferred(MessageFate):
     fate: ClassVar[Fate] = Fate.DEFERRED
     error: str = ""
     retry_at: datetime | None = None
@@ -164,7 +199,7 @@ class Deferred(FateRecord):
 
 
 @dataclass(frozen=True)
-class Failed(FateRecord):
+class Failed(MessageFate):
     """Never to be retried, and not a refusal of the recipient (a message we could not build, or
     retries exhausted)."""
 
@@ -174,7 +209,7 @@ class Failed(FateRecord):
 
 
 @dataclass(frozen=True)
-class Bounced(FateRecord):
+class Bounced(MessageFate):
     fate: ClassVar[Fate] = Fate.BOUNCED
     suppress_reason: ClassVar[str | None] = "BOUNCE"
     kind: BounceKind = BounceKind.HARD
@@ -259,7 +294,7 @@ class Bounced(FateRecord):
 
 
 @dataclass(frozen=True)
-class Complained(FateRecord):
+class Complained(MessageFate):
     fate: ClassVar[Fate] = Fate.COMPLAINED
     suppress_reason: ClassVar[str | None] = "COMPLAINT"
     source: Source = Source.ARF
@@ -307,7 +342,7 @@ class Complained(FateRecord):
 
 
 @dataclass(frozen=True)
-class Opened(FateRecord):
+class Opened(MessageFate):
     fate: ClassVar[Fate] = Fate.OPENED
     when: datetime | None = None
     automated: bool = False  # within the automated-open window of sending (a scanner, a proxy)
@@ -329,7 +364,7 @@ class Opened(FateRecord):
 
 
 @dataclass(frozen=True)
-class Clicked(FateRecord):
+class Clicked(MessageFate):
     fate: ClassVar[Fate] = Fate.CLICKED
     when: datetime | None = None
     url: str = ""
@@ -357,9 +392,8 @@ class Unsubscribed(FateRecord):
 
     fate: ClassVar[Fate] = Fate.UNSUBSCRIBED
     suppress_reason: ClassVar[str | None] = "UNSUBSCRIBE"
-    row: dict | None
-    target: UnsubscribeTarget | None = None
-    group: dict | None = None
+    target: UnsubscribeTarget
+    group: dict
 
     @property
     def project_id(self) -> str:
@@ -370,9 +404,16 @@ class Unsubscribed(FateRecord):
         return str(self.fate)
 
     @property
-    def leaves_event(self) -> bool:
-        """The event goes on the ledger row when it exists and is this address's."""
-        return self.row is not None and key_of(self.row["email"]) == key_of(self.target.email)
+    def event_row(self) -> dict | None:
+        """The ledger row when it exists and is this address's."""
+        if self.row is not None and key_of(self.row["email"]) == key_of(self.target.email):
+            return self.row
+        return None
+
+    @property
+    def event_email(self) -> str:
+        """The row's address as it was sent (the token's when the row is gone: then no event)."""
+        return self.row["email"] if self.row is not None else self.target.email
 
     def detail(self) -> dict:
         return {"groupId": self.group["group_code"], "isGlobal": bool(self.group["is_global"])}

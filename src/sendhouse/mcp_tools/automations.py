@@ -8,12 +8,12 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from mcp.server.mcpserver import Context, MCPServer
 from pydantic import BaseModel, Field
 
-from sendhouse.domain.automations import STATUSES
+from sendhouse.domain.automations import Status
 from sendhouse.mcp_tools.base import ToolEnv, given, with_fields
 from sendhouse.services import automations as service
 from sendhouse.services import events as event_service
@@ -75,7 +75,7 @@ def _reading(server: MCPServer, env: ToolEnv) -> None:
     )
     async def list_automations(
         ctx: Context,
-        status: Literal[STATUSES] | None = None,  # type: ignore[valid-type]
+        status: Status | None = None,
         tags: Annotated[str, Field(max_length=500)] | None = None,
         page: Annotated[int, Field(ge=1, le=100_000)] = 1,
         limit: Annotated[int, Field(ge=1, le=100)] = 20,

@@ -70,6 +70,7 @@ def with_fields(model: type[BaseModel], *, required: Iterable[str] = ()) -> Call
         signature = inspect.signature(tool, eval_str=True)
         own = [p for p in signature.parameters.values() if p.kind is not inspect.Parameter.VAR_KEYWORD]
         added = [_parameter(name, info, name in needed) for name, info in model.model_fields.items()]
+        # inspect.signature reads __signature__ from any callable, but no callable type declares it
         tool.__signature__ = signature.replace(parameters=[*own, *added])  # type: ignore[attr-defined]
         tool.__annotations__ = {**tool.__annotations__, **{p.name: p.annotation for p in added}}
         return tool

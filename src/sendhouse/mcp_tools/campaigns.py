@@ -17,7 +17,7 @@ from pydantic import Field
 
 from sendhouse.domain import confirmations
 from sendhouse.domain.campaign_fields import CampaignFields
-from sendhouse.domain.campaigns import MAX_LENGTH, STATUSES
+from sendhouse.domain.campaigns import MAX_LENGTH, Status
 from sendhouse.domain.filters import CampaignFilter
 from sendhouse.domain.pagination import Page
 from sendhouse.domain.times import utcnow
@@ -63,7 +63,7 @@ def _reading(server: MCPServer, env: ToolEnv) -> None:
     @server.tool(description="Campaigns, newest first, paginated; filter by status or by part of the name.")
     async def list_campaigns(
         ctx: Context,
-        status: Literal[STATUSES] | None = None,  # type: ignore[valid-type]
+        status: Status | None = None,
         name: Annotated[str, Field(max_length=200)] | None = None,
         page: Annotated[int, Field(ge=1, le=100_000)] = 1,
         limit: Annotated[int, Field(ge=1, le=100)] = 20,

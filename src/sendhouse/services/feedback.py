@@ -79,7 +79,7 @@ async def record(
     if not done.written:
         return done
     await _ledger(conn, done.written, now, worker)
-    await store.insert_events(conn, [_event_row(item, now) for item in done.written if item.leaves_event])
+    await store.insert_events(conn, _event_rows(done.written, now))
     done.suppressed = [item for item in done.written if await _suppressed(conn, item, soft_limit)]
     await _webhooks(conn, done.written, now)
     _log(done)
@@ -91,8 +91,8 @@ async def _fresh(conn, records: Sequence[FateRecord]) -> list[FateRecord]:
     """The records that are not repeats of one already recorded (or of one earlier in the list)."""
     fresh, seen = [], set()
     for item in records:
-        if item.recorded_once:
-            key = (item.row["id"], item.event_type)
+        key = item.repeat_key
+        if key is not None:
             if key in seen or await store.has_event(conn, *key):
                 continue
             seen.add(key)
@@ -140,8 +140,12 @@ def _sorted(records: list[FateRecord]) -> dict[type, list]:
 # --- events and suppressions ---------------------------------------------------------------
 
 
-def _event_row(item: FateRecord, now: datetime) -> dict:
-    row = item.row
+def _event_rows(records: list[FateRecord], now: datetime) -> list[dict]:
+    """The `message_events` rows of the records that leave one."""
+    return [_event_row(item, row, now) for item in records if (row := item.event_row) is not None]
+
+
+def _event_row(item: FateRecord, row: dict, now: datetime) -> dict:
     return {
         "id": ids.new_id(),
         "project_id": row["project_id"],
@@ -200,17 +204,27 @@ class Payloads:
         self._context: dict[str, dict] = {}
 
     async def data(self, event: str, row: dict | None, extra: dict) -> dict:
-        context = await self.context(row) if row else {}
+        """The data of an email.* event of this ledger row (None: an unsubscribe whose row is gone)."""
         if event in hooks.SUBSCRIPTION_EVENTS:
-            return hooks.subscription_data(
-                event,
-                email_id=context.get("emailId"),
-                unsubscribe_group_id=extra["unsubscribeGroupId"],
-                campaign_id=row["campaign_id"] if row else None,
-                template_id=context.get("templateId"),
-                batch_id=row.get("batch_id") if row else None,
-                workflow_automation_id=context.get("workflowAutomationId"),
-            )
+            return await self.subscription_data(event, row, extra)
+        if row is None:
+            raise ValueError(f"{event} needs the message's ledger row")
+        return await self.email_data(event, row, extra)
+
+    async def subscription_data(self, event: str, row: dict | None, extra: dict) -> dict:
+        context = await self.context(row) if row else {}
+        return hooks.subscription_data(
+            event,
+            email_id=context.get("emailId"),
+            unsubscribe_group_id=extra["unsubscribeGroupId"],
+            campaign_id=row["campaign_id"] if row else None,
+            template_id=context.get("templateId"),
+            batch_id=row.get("batch_id") if row else None,
+            workflow_automation_id=context.get("workflowAutomationId"),
+        )
+
+    async def email_data(self, event: str, row: dict, extra: dict) -> dict:
+        context = await self.context(row)
         email_id = row["id"] if row.get("campaign_id") else context["emailId"]
         return hooks.email_data(
             event,
@@ -293,7 +307,11 @@ def _log(done: Recorded) -> None:
 
 async def _pause_checks(conn, records: list[FateRecord], now: datetime) -> list[str]:
     campaign_ids = sorted(
-        {item.row["campaign_id"] for item in records if item.pause_check and item.row["campaign_id"]}
+        {
+            item.row["campaign_id"]
+            for item in records
+            if item.pause_check and item.row and item.row["campaign_id"]
+        }
     )
     return [campaign_id for campaign_id in campaign_ids if await check_thresholds(conn, campaign_id, now)]
 

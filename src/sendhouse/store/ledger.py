@@ -272,8 +272,9 @@ def _by_campaign(rows: list[dict]) -> dict[str | None, list[dict]]:
     return grouped
 
 
-async def mark_deferred(conn: AsyncConnection, rows: list[dict], now: datetime, worker: str) -> None:
-    """rows: [{row_id, error, retry_at}] to try again later (only rows `worker` still leases)."""
+async def mark_deferred(conn: AsyncConnection, rows: list[dict], now: datetime, worker: str | None) -> None:
+    """rows: [{row_id, error, retry_at}] to try again later (only rows `worker` still leases; any
+    pending row when worker is None)."""
     if rows:
         stmt = _by_id(
             worker,
@@ -286,8 +287,9 @@ async def mark_deferred(conn: AsyncConnection, rows: list[dict], now: datetime, 
         await conn.execute(stmt, rows)
 
 
-async def mark_failed(conn: AsyncConnection, rows: list[dict], now: datetime, worker: str) -> None:
-    """rows: [{row_id, error, response}] that will never be retried (only rows `worker` still leases)."""
+async def mark_failed(conn: AsyncConnection, rows: list[dict], now: datetime, worker: str | None) -> None:
+    """rows: [{row_id, error, response}] that will never be retried (only rows `worker` still leases;
+    any pending row when worker is None)."""
     if rows:
         moving = await _locked(conn, [r["row_id"] for r in rows], held_by=worker)
         stmt = _by_id(

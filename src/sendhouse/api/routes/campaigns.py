@@ -14,7 +14,7 @@ from sendhouse.api.json_body import JsonRoute
 from sendhouse.api.models import Address, RequestModel
 from sendhouse.api.routing import PrefixRouter
 from sendhouse.domain.campaign_fields import CampaignFields
-from sendhouse.domain.campaigns import STATUSES
+from sendhouse.domain.campaigns import Status
 from sendhouse.domain.filters import CampaignFilter
 from sendhouse.domain.pagination import Page
 from sendhouse.domain.times import parse_iso
@@ -64,7 +64,7 @@ VerifiedDomain = Annotated[bool, Depends(_verified_domain)]
 async def list_campaigns(
     project_id: ProjectId,
     db: Db,
-    status: Literal[STATUSES] | None = None,  # type: ignore[valid-type]
+    status: Status | None = None,
     name: Annotated[str | None, Query(max_length=200)] = None,
     startDate: str | None = None,
     endDate: str | None = None,

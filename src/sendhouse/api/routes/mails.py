@@ -81,8 +81,9 @@ class SendMail(MailFields):
         return body
 
 
-class BulkRecipient(Address):
-    email: str | None = None  # type: ignore[assignment]  # a recipient without one is refused alone, not the whole request
+class BulkRecipient(RequestModel):
+    email: str | None = None  # a recipient without one is refused alone, not the whole request
+    name: str | None = None
     dynamicData: dict[str, Any] | None = None
     cc: Address | list[Address] | None = None
     bcc: Address | list[Address] | None = None
