@@ -53,7 +53,7 @@ def server(db_url, tmp_path, send_rate):
 
 @pytest.fixture
 def page(server):
-    with chromium() as browser:
+    with chromium(server["kind"]) as browser:
         yield new_tab(browser)
 
 

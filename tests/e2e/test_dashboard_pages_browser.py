@@ -33,6 +33,7 @@ from tests.e2e.browser import (
     points_at,
     serving,
     shot,
+    shot_path,
     wait_until_server,
 )
 
@@ -66,7 +67,7 @@ def server(request, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def browser(server):
-    with chromium() as launched:
+    with chromium(server["kind"]) as launched:
         yield launched
 
 
@@ -321,6 +322,8 @@ def test_a_contact_is_added_edited_unsubscribed_and_deleted(server, page):
     page.get_by_label("First name").fill("Grace")
     page.get_by_label("Newsletter").check()
     both_widths(page, "34-contact-add")
+    kept = shot_path(page, "34-contact-add-desktop")  # a PostgreSQL run keeps the SQLite run's
+    assert kept.name == f"34-contact-add-desktop-{server['kind']}.png" and kept.exists()
     page.get_by_role("button", name="Add contact").click()
     expect(page.locator(".flash")).to_contain_text("grace@shop.example added")
     expect(page.get_by_role("link", name="Newsletter")).to_be_visible()
