@@ -60,6 +60,7 @@ def page(server):
 def _csv(path: Path, crowd: int) -> Path:
     lines = ["email,firstName,lastName,plan,city"]
     lines += [f"vip{i}@vip.example,Vip{i},Person,gold,Paris" for i in range(VIPS)]
+    lines.append("VIP1@vip.example,,,gold,Paris")  # line VIPS + 2: vip1 again, merged into line 3
     lines += [f"user{i}@crowd.example,User{i},Crowd,free,Lyon" for i in range(crowd)]
     lines.append("not-an-address,Bad,Row,free,Lyon")  # skipped, with its line and reason in the report
     path.write_text("\n".join(lines) + "\n")
@@ -95,8 +96,12 @@ def _import(page, server, crowd: int = CROWD) -> None:
     expect(page.locator("#import-report")).to_contain_text(
         f"{VIPS + crowd:,} contacts imported, 1 row skipped"
     )
-    expect(page.locator("#import-progress li")).to_have_text(
-        [f"line {VIPS + crowd + 2}: invalid email 'not-an-address'"]
+    expect(page.locator("#import-errors li")).to_have_text(
+        [f"line {VIPS + crowd + 3}: invalid email 'not-an-address'"]
+    )
+    expect(page.locator("#import-report")).to_contain_text("1 row merged into an earlier row's contact")
+    expect(page.get_by_role("list", name=re.compile("^Rows whose email appeared earlier"))).to_have_text(
+        [f"line {VIPS + 2}: same email as line 3, merged"]
     )
     expect(page.locator("#import-skipped")).to_have_text("Columns you chose to skip: lastName")
     both_widths(page, "03-import-done")
