@@ -16,6 +16,7 @@ from collections import deque
 from contextlib import contextmanager
 from pathlib import Path
 
+import httpx2
 import pytest
 
 playwright_sync = pytest.importorskip("playwright.sync_api")
@@ -183,6 +184,19 @@ def points_at(field, words: str) -> None:
     expect(field.page.locator(f"#{message_id}")).to_contain_text(words)
     assert field.evaluate(NEXT_TO, message_id), message_id
     expect(field.page.get_by_role("alert")).to_contain_text(words)
+
+
+def api_call(server, method: str, path: str, body: dict) -> dict:
+    """A call of the server's API (/v1) with the key its first start printed; the response's data."""
+    answer = httpx2.request(
+        method,
+        f"{server['url']}/v1{path}",
+        json=body,
+        timeout=30,
+        headers={"Authorization": f"Bearer {server['key']}"},
+    )
+    assert answer.status_code < 300, answer.text
+    return answer.json()["data"]
 
 
 def wait_until_server(page, url: str) -> None:
