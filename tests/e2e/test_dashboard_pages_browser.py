@@ -24,9 +24,9 @@ import pytest
 from tests.conftest import DB_KINDS, _truncate_postgres
 from tests.e2e.browser import (
     BROWSER_ZONE,
-    api_call,
     DESKTOP,
     PHONE,
+    api_call,
     axe_problems,
     both_widths,
     chromium,

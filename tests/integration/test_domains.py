@@ -12,9 +12,9 @@ from cryptography.hazmat.primitives import serialization
 
 from sendhouse.config import Settings
 from sendhouse.errors import AppError
+from sendhouse.services import domains as domain_service
 from sendhouse.services import secrets_box
 from sendhouse.services.dns_checks import make_resolver
-from sendhouse.services import domains as domain_service
 from sendhouse.services.domains import dkim_signer_material
 from sendhouse.store.schema.content import domains
 from tests.support.dns_server import DnsServer, publish
@@ -314,7 +314,9 @@ async def test_each_record_keeps_what_the_last_check_found_of_it(api, tenant, dn
     assert (page["domain"]["ownershipVerified"], page["domain"]["mailFromEnabled"]) == (True, False)
 
 
-async def test_the_inbound_mx_is_checked_with_the_rest_once_receiving_is_on(api, tenant, dns_server, settings):
+async def test_the_inbound_mx_is_checked_with_the_rest_once_receiving_is_on(
+    api, tenant, dns_server, settings
+):
     data = await add(api, tenant)
     publish(dns_server, data["dnsRecords"])
     await verify(api, tenant, data["id"])

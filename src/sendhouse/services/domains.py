@@ -325,7 +325,9 @@ async def inbound_mx_seen(settings: Settings, domain_name: str) -> bool:
     return settings.resolved_bounce_domain().lower() in (hosts or [])
 
 
-async def check_inbound_mx(db: Database, settings: Settings, row: dict, seen: bool | None = None) -> dict | None:
+async def check_inbound_mx(
+    db: Database, settings: Settings, row: dict, seen: bool | None = None
+) -> dict | None:
     """The domain's inbound state, marked verified once its MX is seen pointing here (None: not
     enabled); `seen`: whether a check just made saw it (else DNS is asked)."""
     async with db.read() as conn:
