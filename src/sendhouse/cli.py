@@ -268,6 +268,10 @@ def contacts_import(
         err_console.print(f"line {line}: {message}", markup=False, highlight=False)
     if report.failed > 50:
         err_console.print(f"... and {report.failed - 50} more bad rows")
+    for line, first in report.repeats[:50]:
+        err_console.print(
+            f"line {line}: same email as line {first}, merged into that contact", highlight=False
+        )
     if report.ignored_columns:
         err_console.print(f"ignored columns: {', '.join(report.ignored_columns)}", markup=False)
     console.print(

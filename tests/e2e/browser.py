@@ -1,6 +1,7 @@
 """What the dashboard's browser tests share: a live `sendhouse serve` on a database of the kind
 under test, Debian's chromium through Playwright, screenshots at desktop (1280×800) and phone
-(390×844) width kept in test-artifacts/screenshots/, and the vendored axe-core check."""
+(390×844) width kept in test-artifacts/screenshots/ (each name ends with the database kind, so a
+PostgreSQL run keeps the SQLite run's pictures), and the vendored axe-core check."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from collections import deque
 from contextlib import contextmanager
 from pathlib import Path
 
+import httpx2
 import pytest
 
 playwright_sync = pytest.importorskip("playwright.sync_api")
@@ -39,6 +41,7 @@ DESKTOP, PHONE = {"width": 1280, "height": 800}, {"width": 390, "height": 844}
 SERIOUS = ("serious", "critical")
 FIRST_LINES = 40  # the first start prints its key and login among these
 KEPT_LINES = 2000
+_BROWSER_DB_KINDS: dict[object, str] = {}  # each running browser's database kind, for screenshot names
 
 
 def free_port() -> int:
@@ -81,10 +84,14 @@ def _first_start(proc: subprocess.Popen, lines: deque[str]) -> dict[str, str]:
     return found
 
 
+def db_kind_of(db_url: str) -> str:
+    return "postgres" if db_url.startswith("postgresql") else "sqlite"
+
+
 @contextmanager
 def serving(db_url: str, tmp: Path, **extra: str):
-    """`sendhouse serve` on a free port: {url, email, password, key, tmp}; stopped on exit (its
-    last output printed)."""
+    """`sendhouse serve` on a free port: {url, email, password, key, tmp, kind (of database)};
+    stopped on exit (its last output printed)."""
     port = free_port()
     env = _env(db_url, tmp / "data", {f"SENDHOUSE_{k.upper()}": v for k, v in extra.items()})
     proc = subprocess.Popen(
@@ -98,7 +105,8 @@ def serving(db_url: str, tmp: Path, **extra: str):
     reader = threading.Thread(target=_drain, args=(proc, lines), daemon=True)
     reader.start()
     try:
-        yield {"url": f"http://127.0.0.1:{port}", **_first_start(proc, lines), "tmp": tmp}
+        found = _first_start(proc, lines)
+        yield {"url": f"http://127.0.0.1:{port}", **found, "tmp": tmp, "kind": db_kind_of(db_url)}
     finally:
         proc.terminate()
         try:
@@ -111,14 +119,16 @@ def serving(db_url: str, tmp: Path, **extra: str):
 
 
 @contextmanager
-def chromium():
-    """Debian's chromium, headless."""
+def chromium(db_kind: str):
+    """Debian's chromium, headless; the screenshots of its pages are named for `db_kind`."""
     SHOTS.mkdir(parents=True, exist_ok=True)
     with playwright_sync.sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=LAUNCH_ARGS)
+        _BROWSER_DB_KINDS[browser] = db_kind
         try:
             yield browser
         finally:
+            _BROWSER_DB_KINDS.pop(browser, None)
             browser.close()
 
 
@@ -128,8 +138,13 @@ def new_tab(browser):
     return tab
 
 
+def shot_path(page, name: str) -> Path:
+    """Where the screenshot `name` of this page goes: the name, then the database kind."""
+    return SHOTS / f"{name}-{_BROWSER_DB_KINDS[page.context.browser]}.png"
+
+
 def shot(page, name: str) -> None:
-    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
+    page.screenshot(path=str(shot_path(page, name)), full_page=True)
 
 
 def axe_problems(page) -> list[str]:
@@ -169,6 +184,19 @@ def points_at(field, words: str) -> None:
     expect(field.page.locator(f"#{message_id}")).to_contain_text(words)
     assert field.evaluate(NEXT_TO, message_id), message_id
     expect(field.page.get_by_role("alert")).to_contain_text(words)
+
+
+def api_call(server, method: str, path: str, body: dict) -> dict:
+    """A call of the server's API (/v1) with the key its first start printed; the response's data."""
+    answer = httpx2.request(
+        method,
+        f"{server['url']}/v1{path}",
+        json=body,
+        timeout=30,
+        headers={"Authorization": f"Bearer {server['key']}"},
+    )
+    assert answer.status_code < 300, answer.text
+    return answer.json()["data"]
 
 
 def wait_until_server(page, url: str) -> None:

@@ -2,8 +2,10 @@
 `sendhouse serve`: log in with the login the first start printed, import a CSV, build a segment
 with its live count, create and send a campaign, watch its progress bar reach 100 %, open the
 captured message in the outbox, see the recipient's open and click in the campaign's funnel, and
-abort a second, larger campaign mid-send. Every page it stops at passes the vendored axe-core
-check at desktop and phone width.
+abort a second, larger campaign mid-send; see each DNS record of a domain with what the check
+found of it (a local DNS server); see the failed part of a campaign's progress bar (a relay that
+refuses some recipients). Every page it stops at passes the vendored axe-core check at desktop
+and phone width.
 
 Both servers deliver to the capture transport (the outbox); the abort test's server is limited
 to SENDHOUSE_SEND_RATE messages per second, so the big campaign is still sending when it is
@@ -21,9 +23,11 @@ import pytest
 
 from tests.e2e.browser import (
     BROWSER_ZONE,
+    api_call,
     both_widths,
     chromium,
     expect,
+    log_in,
     needs_chromium,
     new_tab,
     points_at,
@@ -31,6 +35,8 @@ from tests.e2e.browser import (
     shot,
     wait_until_server,
 )
+from tests.support.dns_server import DnsServer
+from tests.support.faulty_smtp import FaultySmtp
 
 pytestmark = needs_chromium
 VIPS = 3
@@ -53,13 +59,14 @@ def server(db_url, tmp_path, send_rate):
 
 @pytest.fixture
 def page(server):
-    with chromium() as browser:
+    with chromium(server["kind"]) as browser:
         yield new_tab(browser)
 
 
 def _csv(path: Path, crowd: int) -> Path:
     lines = ["email,firstName,lastName,plan,city"]
     lines += [f"vip{i}@vip.example,Vip{i},Person,gold,Paris" for i in range(VIPS)]
+    lines.append("VIP1@vip.example,,,gold,Paris")  # line VIPS + 2: vip1 again, merged into line 3
     lines += [f"user{i}@crowd.example,User{i},Crowd,free,Lyon" for i in range(crowd)]
     lines.append("not-an-address,Bad,Row,free,Lyon")  # skipped, with its line and reason in the report
     path.write_text("\n".join(lines) + "\n")
@@ -95,8 +102,12 @@ def _import(page, server, crowd: int = CROWD) -> None:
     expect(page.locator("#import-report")).to_contain_text(
         f"{VIPS + crowd:,} contacts imported, 1 row skipped"
     )
-    expect(page.locator("#import-progress li")).to_have_text(
-        [f"line {VIPS + crowd + 2}: invalid email 'not-an-address'"]
+    expect(page.locator("#import-errors li")).to_have_text(
+        [f"line {VIPS + crowd + 3}: invalid email 'not-an-address'"]
+    )
+    expect(page.locator("#import-report")).to_contain_text("1 row merged into an earlier row's contact")
+    expect(page.get_by_role("list", name=re.compile("^Rows whose email appeared earlier"))).to_have_text(
+        [f"line {VIPS + 2}: same email as line 3, merged"]
     )
     expect(page.locator("#import-skipped")).to_have_text("Columns you chose to skip: lastName")
     both_widths(page, "03-import-done")
@@ -299,3 +310,87 @@ def test_a_user_aborts_a_campaign_mid_send(server, page):
     _import(page, server, BIG_CROWD)
     _create_campaign(page, "Everyone", "All Contacts")
     _abort_mid_send(page)
+
+
+def _open(browser, server):
+    page = new_tab(browser)
+    log_in(page, server)
+    return page
+
+
+def test_each_dns_record_of_a_domain_shows_what_the_check_found(db_url, tmp_path):
+    bounce = "bounces.sendhouse.example"
+    with (
+        DnsServer() as dns,
+        serving(db_url, tmp_path, dns_resolver=dns.address, bounce_domain=bounce) as server,
+        chromium(server["kind"]) as browser,
+    ):
+        page = _open(browser, server)
+        page.get_by_role("link", name="Domains").click()
+        page.get_by_label("Domain name").fill("shop.example")
+        page.get_by_role("button", name="Add domain").click()
+        checks = page.locator("[data-record] .record-check")
+        expect(checks).to_have_text(["not checked yet"] * 5)
+        expect(page.locator("#host-problem")).to_have_count(0)
+        ownership = page.get_by_label("Ownership record value").input_value()
+        dns.add("_autosend-verify.shop.example", "TXT", ownership)
+        dns.add(
+            page.get_by_label("DKIM signature record name").input_value(), "TXT", "v=DKIM1; k=rsa; p=QUJD"
+        )
+        dns.add("mail.shop.example", "MX", f"10 {bounce}.")
+        dns.add("_dmarc.shop.example", "TXT", "p=none")
+        page.get_by_role("button", name="Check DNS now").click()
+        expect(page.locator(".flash")).to_contain_text("DNS checked")
+        expect(checks).to_have_text(
+            [
+                "found",
+                "wrong value: found v=DKIM1; k=rsa; p=QUJD",
+                "found",
+                "missing: nothing is published at this name",
+                "wrong value: found p=none",
+            ]
+        )
+        expect(page.locator("[data-record=mail_from] textarea")).to_have_value(bounce)
+        both_widths(page, "14-domain-record-checks")
+
+
+def _failing_campaign(server, crowd: int) -> None:
+    """`crowd` contacts in a list and a campaign sent to them now."""
+    readers = api_call(server, "POST", "/contact-lists", {"name": "Readers"})
+    for i in range(crowd):
+        api_call(
+            server, "POST", "/contacts", {"email": f"reader{i}@shop.example", "listIds": [readers["id"]]}
+        )
+    body = {
+        "name": "Refused",
+        "subject": "Hello",
+        "toLists": [readers["id"]],
+        "htmlTemplate": "<p>Hello</p>",
+        "from": {"email": "news@shop.example"},
+        "sendNow": True,
+    }
+    api_call(server, "POST", "/campaigns", body)
+
+
+def test_failed_messages_draw_the_failed_part_of_the_progress_bar(db_url, tmp_path):
+    crowd = 6  # with this seed the relay refuses reader1, 2, 3 and 5 (550 at RCPT TO)
+    with (
+        FaultySmtp(seed=7, rates={"550@rcpt": 0.5}) as relay,
+        serving(db_url, tmp_path, smtp_url=relay.url(10), require_verified_domain="false") as server,
+        chromium(server["kind"]) as browser,
+    ):
+        _failing_campaign(server, crowd)
+        page = _open(browser, server)
+        page.get_by_role("link", name="Refused", exact=True).click()
+        expect(page.locator("#campaign-status")).to_have_text("sent", timeout=90_000)
+        expect(page.locator("[data-part=failed] strong")).to_have_text("4")
+        expect(page.locator("[data-part=sent] strong")).to_have_text("2")
+        expect(page.locator("[data-part=remaining] strong")).to_have_text("0")
+        bar = page.locator("#progress [role=progressbar]")
+        expect(bar).to_have_attribute("aria-valuetext", f"2 sent, 4 failed of {crowd}")
+        expect(bar.locator("span")).to_have_count(2)
+        expect(bar.locator("span.failed")).to_have_attribute("style", "width: 66.67%")
+        expect(bar.locator("span.sent")).to_have_attribute("style", "width: 33.33%")
+        color = bar.locator("span.failed").evaluate("span => getComputedStyle(span).backgroundColor")
+        assert color == "rgb(180, 35, 24)", color  # the danger red, not the green of sent
+        both_widths(page, "15-campaign-with-failures")

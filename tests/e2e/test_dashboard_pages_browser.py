@@ -5,7 +5,10 @@ from the navigation passes the vendored axe-core check with no serious violation
 the login works from the keyboard; a scheduled campaign is unscheduled, duplicated and deleted; a
 sending campaign is paused and resumed with only the buttons its state allows; a refused form puts
 its message next to the field (aria-invalid, aria-describedby); a property made on the Properties
-page is offered in the segment builder and the contact form.
+page is offered in the segment builder and the contact form; the axe check also covers an
+automation's page and an import's report; API keys show their state in words apart from their
+buttons; lifting a suppression asks first; a server on 127.0.0.1 is told which setting to change
+instead of being shown an MX record naming 127.0.0.1.
 Screenshots go to test-artifacts/screenshots/.
 """
 
@@ -23,6 +26,7 @@ from tests.e2e.browser import (
     BROWSER_ZONE,
     DESKTOP,
     PHONE,
+    api_call,
     axe_problems,
     both_widths,
     chromium,
@@ -33,6 +37,7 @@ from tests.e2e.browser import (
     points_at,
     serving,
     shot,
+    shot_path,
     wait_until_server,
 )
 
@@ -66,7 +71,7 @@ def server(request, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def browser(server):
-    with chromium() as launched:
+    with chromium(server["kind"]) as launched:
         yield launched
 
 
@@ -79,20 +84,12 @@ def page(browser, server):
         tab.context.close()
 
 
-def _api(server, method: str, path: str, body: dict) -> dict:
-    answer = httpx2.request(
-        method,
-        f"{server['url']}/v1{path}",
-        json=body,
-        timeout=30,
-        headers={"Authorization": f"Bearer {server['key']}"},
-    )
-    assert answer.status_code < 300, answer.text
-    return answer.json()["data"]
+_api = api_call
 
 
 def _seed(server) -> None:
-    """Contacts in a list, a segment, a draft campaign, a template, a domain, a webhook and a sender."""
+    """Contacts in a list, a segment, a draft campaign, a template, a domain, a webhook, a sender and
+    an automation."""
     wait_until_ready = httpx2.get(f"{server['url']}/app/login", timeout=30)
     assert wait_until_ready.status_code == 200
     crowd = _api(server, "POST", "/contact-lists", {"name": "Newsletter"})
@@ -124,6 +121,27 @@ def _seed(server) -> None:
     _api(server, "POST", "/domains", {"domain": "shop.example"})
     _api(server, "POST", "/webhooks", {"url": "https://hooks.shop.example/in", "events": ["email.sent"]})
     _api(server, "POST", "/senders", {"email": "news@shop.example", "name": "Shop news"})
+    _api(
+        server,
+        "POST",
+        "/automations",
+        {
+            "name": "Welcome series",
+            "active": True,
+            "steps": [
+                {"type": "wait", "stepId": "wait_1", "delay": {"value": 1, "unit": "days"}},
+                {
+                    "type": "email",
+                    "stepId": "email_1",
+                    "email": {
+                        "subject": "Welcome",
+                        "htmlTemplate": "<p>Welcome {{firstName}}</p>",
+                        "senderEmail": "news@shop.example",
+                    },
+                },
+            ],
+        },
+    )
     _api(
         server,
         "POST",
@@ -177,6 +195,22 @@ def _problems_here(page, width: int) -> list[str]:
     return found + axe_problems(page)
 
 
+IMPORTED = "email,firstName\nimported@shop.example,Imp\nnot-an-address,Bad\nIMPORTED@shop.example,Again\n"
+
+
+def _import_csv(page, server, text: str) -> str:
+    """Import a CSV from the Import page with the columns as proposed; the URL of its report."""
+    path = server["tmp"] / "people.csv"
+    path.write_text(text)
+    page.get_by_role("link", name="Import", exact=True).click()
+    page.get_by_label("CSV file").set_input_files(str(path))
+    page.get_by_role("button", name="Import").click()
+    expect(page.get_by_role("heading", name="Map the columns")).to_be_visible()
+    page.get_by_role("button", name="Start import").click()
+    expect(page.locator("#import-status")).to_have_text("finished", timeout=60_000)
+    return page.url
+
+
 def test_every_page_passes_axe_labels_its_fields_and_fits_a_phone(server, page):
     wait_until_server(page, server["url"])
     problems = []
@@ -185,9 +219,11 @@ def test_every_page_passes_axe_labels_its_fields_and_fits_a_phone(server, page):
         problems += [f"/app/login at {size['width']}: {p}" for p in _problems_here(page, size["width"])]
     page.set_viewport_size(DESKTOP)
     log_in(page, server)
-    pages = _crawl(page, f"{server['url']}/app/overview")
+    pages = [*_crawl(page, f"{server['url']}/app/overview"), _import_csv(page, server, IMPORTED)]
     kinds = {_page_kind(url) for url in pages}
     assert {
+        "/app/automations/{id}",
+        "/app/imports/{id}",
         "/app/campaigns/{id}",
         "/app/contacts/{id}",
         "/app/lists/{id}",
@@ -321,6 +357,8 @@ def test_a_contact_is_added_edited_unsubscribed_and_deleted(server, page):
     page.get_by_label("First name").fill("Grace")
     page.get_by_label("Newsletter").check()
     both_widths(page, "34-contact-add")
+    kept = shot_path(page, "34-contact-add-desktop")  # a PostgreSQL run keeps the SQLite run's
+    assert kept.name == f"34-contact-add-desktop-{server['kind']}.png" and kept.exists()
     page.get_by_role("button", name="Add contact").click()
     expect(page.locator(".flash")).to_contain_text("grace@shop.example added")
     expect(page.get_by_role("link", name="Newsletter")).to_be_visible()
@@ -594,3 +632,69 @@ def test_a_property_made_on_its_page_is_offered_in_the_builder_and_the_contact_f
     page.get_by_label("loyaltyPoints (number)").fill("120")
     page.get_by_role("button", name="Save contact").click()
     expect(page.locator(".fields [data-field=loyaltyPoints] dd")).to_have_text("120")
+
+
+def test_api_keys_show_their_state_in_words_and_their_buttons_apart(server, page):
+    log_in(page, server)
+    page.get_by_role("link", name="API keys").click()
+    page.get_by_label("Name", exact=True).first.fill("nightly export")
+    page.get_by_label(re.compile("^Expires after")).fill("30")
+    page.get_by_role("button", name="Create key", exact=True).click()
+    expect(page.locator("#new-key")).to_be_visible()
+    keys = page.locator("table").first
+    expect(keys.locator("thead th")).to_have_text(
+        ["Name", "Kind", "Starts with", "Created", "Expires", "Last used", "State", "Actions"]
+    )
+    export = keys.locator("tbody tr", has_text="nightly export")
+    expect(export.locator(".key-state")).to_have_text(re.compile(r"^active, expires \w.*\d{4}"))
+    expect(export.locator(".key-actions").get_by_role("button")).to_have_text(["Revoke"])
+    expect(keys.locator("tbody tr .key-state").first).to_have_text("active")  # the first start's key
+    page.once("dialog", lambda dialog: dialog.accept())
+    export.get_by_role("button", name="Revoke key nightly export").click()
+    expect(page.locator(".flash")).to_contain_text("Key revoked")
+    expect(export.locator(".key-state")).to_have_text(re.compile(r"^revoked \w.*\d{4}"))
+    expect(export.locator(".key-actions")).to_have_text("none")
+    expect(export.locator(".key-actions button")).to_have_count(0)
+    both_widths(page, "47-api-keys-states")
+
+
+def test_lifting_a_suppression_asks_first(server, page):
+    log_in(page, server)
+    page.get_by_role("link", name="Suppressions").click()
+    addresses = page.get_by_label("Addresses (one per line or comma-separated)")
+    addresses.fill("gone@shop.example")
+    page.get_by_role("button", name="Suppress", exact=True).click()
+    expect(page.locator(".flash")).to_contain_text("1 address suppressed")
+    entry = page.locator("[data-entry='gone@shop.example']")
+    expect(entry).to_have_count(1)
+    asked: list[str] = []
+    addresses.fill("gone@shop.example")
+    page.once("dialog", lambda dialog: (asked.append(dialog.message), dialog.dismiss()))
+    page.get_by_role("button", name="Lift suppression").click()
+    expect(entry).to_have_count(1)  # a second thought keeps it
+    assert asked and asked[0].startswith("Lift the suppression of these addresses"), asked
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.get_by_role("button", name="Lift suppression").click()
+    expect(page.locator(".flash")).to_contain_text("1 address lifted")
+    expect(entry).to_have_count(0)
+    page.once("dialog", lambda dialog: dialog.dismiss())  # suppressing asks nothing: no dialog to dismiss
+    addresses.fill("again@shop.example")
+    page.get_by_role("button", name="Suppress", exact=True).click()
+    expect(page.locator("[data-entry='again@shop.example']")).to_have_count(1)
+
+
+def test_a_server_on_a_local_address_is_told_to_set_a_host_name_not_shown_an_mx_naming_it(server, page):
+    log_in(page, server)  # `serve --port` without SENDHOUSE_PUBLIC_URL: the server calls itself 127.0.0.1
+    page.get_by_role("link", name="Domains").click()
+    page.get_by_role("link", name="shop.example").click()
+    note = page.locator("#host-problem")
+    expect(note).to_contain_text("it calls itself 127.0.0.1, an IP address")
+    expect(note).to_contain_text("Set SENDHOUSE_PUBLIC_URL to the address people reach this Sendhouse at")
+    for purpose in ("mail_from", "spf"):
+        expect(page.locator(f"[data-record={purpose}] .needs-host")).to_have_text(
+            "needs a host name for this server (see above)"
+        )
+    values = page.locator("textarea").evaluate_all("fields => fields.map(f => f.value)")
+    assert len(values) == 3 and not any("127.0.0.1" in v for v in values), values
+    expect(page.locator("[data-record=dkim] .record-check")).to_have_text("not checked yet")
+    both_widths(page, "48-domain-local-host")

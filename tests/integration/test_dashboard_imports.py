@@ -56,6 +56,13 @@ async def test_progress_and_report_are_read_from_the_database(api, tenant, elsew
         assert (await conn.execute(sa.select(sa.func.count()).select_from(contacts))).scalar_one() == 2
 
 
+async def test_rows_repeating_an_email_are_kept_in_the_report(api, tenant, elsewhere, tmp_path):
+    text = "email,firstName\nann@example.com,Ann\ncat@example.com,Cat\nANN@example.com,Annie\n"
+    job = await dashboard.start_import(api.db, tenant.project_id, upload(tmp_path, text), None)
+    done = await wait_for(lambda: finished(elsewhere.db, tenant.project_id, job.id), timeout=20)
+    assert (done.report.imported, done.report.merged, done.report.repeats) == (2, 1, [(4, 2)])
+
+
 async def test_a_file_that_cannot_be_imported_fails_with_its_reason(api, tenant, elsewhere, tmp_path):
     job = await dashboard.start_import(api.db, tenant.project_id, upload(tmp_path, "name\nAnn\n"), None)
     done = await wait_for(lambda: finished(elsewhere.db, tenant.project_id, job.id), timeout=20)

@@ -117,6 +117,6 @@ async def test_receiving_is_switched_from_the_domain_page(api, tenant):
         )
     await api.client.post(f"/app/domains/{domain_id}/inbound/enable", data={"csrf_token": token})
     page = (await api.client.get(f"/app/domains/{domain_id}")).text
-    assert "Receiving is on" in page and ">inbound<" in page
+    assert "Receiving is on" in page and '<tr data-record="inbound"><td>Inbound mail (MX)</td>' in page
     await api.client.post(f"/app/domains/{domain_id}/inbound/disable", data={"csrf_token": token})
     assert "Receiving is off" in (await api.client.get(f"/app/domains/{domain_id}")).text

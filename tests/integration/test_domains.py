@@ -12,8 +12,10 @@ from cryptography.hazmat.primitives import serialization
 
 from sendhouse.config import Settings
 from sendhouse.errors import AppError
+from sendhouse.services import domains as domain_service
 from sendhouse.services import secrets_box
-from sendhouse.services.domains import dkim_signer_material, make_resolver
+from sendhouse.services.dns_checks import make_resolver
+from sendhouse.services.domains import dkim_signer_material
 from sendhouse.store.schema.content import domains
 from tests.support.dns_server import DnsServer, publish
 
@@ -289,3 +291,45 @@ async def test_missing_or_wrong_key_is_401(api, method, path, headers):
 def test_resolver_setting_forms(value, host, port):
     resolver = make_resolver(Settings(dns_resolver=value))
     assert (resolver.nameservers, resolver.port) == ([host], port)
+
+
+async def test_each_record_keeps_what_the_last_check_found_of_it(api, tenant, dns_server, settings):
+    data = await add(api, tenant)
+    records = data["dnsRecords"]
+    before = await domain_service.domain_page(api.db, settings, tenant.project_id, data["id"])
+    assert [r["check"] for r in before["records"]] == [None] * 5 and before["hostProblem"] is None
+    publish(dns_server, records, only=("ownership",))
+    dns_server.add(records["dkim"]["name"], "TXT", "v=DKIM1; k=rsa; p=QUJD")
+    dns_server.add("mail.example.com", "MX", "10 bounces.sendhouse.test.")
+    dns_server.add("mail.example.com", "TXT", "google-site-verification=x")
+    assert (await verify(api, tenant, data["id"])).status_code == 200
+    page = await domain_service.domain_page(api.db, settings, tenant.project_id, data["id"])
+    assert {r["purpose"]: r["check"] for r in page["records"]} == {
+        "ownership": {"state": "found", "seen": [records["ownership"]["value"]]},
+        "dkim": {"state": "wrong", "seen": ["v=DKIM1; k=rsa; p=QUJD"]},
+        "mail_from": {"state": "found", "seen": ["bounces.sendhouse.test"]},
+        "spf": {"state": "wrong", "seen": ["google-site-verification=x"]},
+        "dmarc": {"state": "missing", "seen": []},
+    }
+    assert (page["domain"]["ownershipVerified"], page["domain"]["mailFromEnabled"]) == (True, False)
+
+
+async def test_the_inbound_mx_is_checked_with_the_rest_once_receiving_is_on(
+    api, tenant, dns_server, settings
+):
+    data = await add(api, tenant)
+    publish(dns_server, data["dnsRecords"])
+    await verify(api, tenant, data["id"])
+    enabled = await api.client.post(f"/v1/domains/{data['id']}/inbound/enable", headers=tenant.headers)
+    assert enabled.status_code == 200 and enabled.json()["data"]["inboundDomainVerifiedAt"] is None
+    dns_server.add("example.com", "MX", "10 mx.elsewhere.example.")
+    await let_time_pass(api, data["id"])
+    await verify(api, tenant, data["id"])
+    page = await domain_service.domain_page(api.db, settings, tenant.project_id, data["id"])
+    assert page["records"][-1]["purpose"] == "inbound"
+    assert page["records"][-1]["check"] == {"state": "wrong", "seen": ["mx.elsewhere.example"]}
+    assert page["domain"]["inboundDomainVerifiedAt"] is None
+    dns_server.add("example.com", "MX", "20 bounces.sendhouse.test.")
+    await let_time_pass(api, data["id"])
+    checked = (await verify(api, tenant, data["id"])).json()["data"]["domain"]
+    assert checked["inboundDomainVerifiedAt"]

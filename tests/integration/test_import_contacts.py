@@ -125,6 +125,31 @@ async def test_repeated_email_in_one_file_merges(container):
     assert (report.rows, report.imported) == (2, 1)
     row = (await stored(container.db, project_id))["z@example.com"]
     assert (row["first_name"], row["last_name"], row["custom_fields"]) == ("Zed", "Zulu", {"plan": "pro"})
+    assert (report.merged, report.repeats) == (1, [(3, 2)])
+
+
+async def test_a_repeated_email_is_reported_with_both_lines_within_and_across_chunks(container):
+    project_id = await make_project(container.db)
+    text = (
+        "email,firstName,plan\n"
+        "a@example.com,Ann,free\n"  # line 2
+        "A@example.com,,pro\n"  # line 3: merged in the same chunk (a chunk holds 2 contacts)
+        "b@example.com,Bea,\n"
+        "bad,Bad,\n"  # a bad row is skipped, not remembered
+        "c@example.com,Cy,\n"
+        "b@example.com,Bee,\n"  # line 7: a later chunk than line 4, merged by the upsert
+        "bad,Bad again,\n"
+    )
+    report = await run(container.db, project_id, text, chunk_size=2)
+    assert (report.rows, report.failed, report.merged) == (7, 2, 2)
+    assert report.repeats == [(3, 2), (7, 4)]
+    found = await stored(container.db, project_id)
+    assert sorted(found) == ["a@example.com", "b@example.com", "c@example.com"]
+    assert (found["a@example.com"]["first_name"], found["a@example.com"]["custom_fields"]) == (
+        "Ann",
+        {"plan": "pro"},
+    )
+    assert found["b@example.com"]["first_name"] == "Bee"  # the later row's filled-in cell wins
 
 
 async def test_import_into_a_list(container):

@@ -121,6 +121,8 @@ class ImportJob:
                 failed=row["failed"],
                 errors=[tuple(e) for e in row["errors"] or []],
                 ignored_columns=list(row["ignored_columns"] or []),
+                merged=row["merged_rows"] or 0,
+                repeats=[tuple(r) for r in row["repeats"] or []],
             )
         )
         return cls(
@@ -144,6 +146,8 @@ def _finished(report: imports.ImportReport) -> dict:
         "failed": report.failed,
         "errors": [list(e) for e in report.errors[:ERRORS_STORED]],
         "ignored_columns": report.ignored_columns,
+        "merged_rows": report.merged,
+        "repeats": [list(r) for r in report.repeats[:ERRORS_STORED]],
     }
 
 

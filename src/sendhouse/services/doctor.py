@@ -22,6 +22,7 @@ from sqlalchemy import create_engine
 
 from sendhouse.config import Settings
 from sendhouse.delivery.smtp import parse_smtp_url
+from sendhouse.domain import dns_records
 from sendhouse.errors import AppError
 from sendhouse.services import domains as domain_service
 from sendhouse.store import domains as domain_store
@@ -206,10 +207,10 @@ async def check_domain(settings: Settings, project_name: str, row: dict) -> Chec
     """One domain's records as published right now (read-only; the stored flags are not updated)."""
     name = f"dns {row['domain_name']} (project {project_name})"
     try:
-        seen = await asyncio.wait_for(domain_service.check_dns(settings, row), TIMEOUT * 2)
+        results = await asyncio.wait_for(domain_service.check_dns(settings, row), TIMEOUT * 2)
     except (TimeoutError, AppError) as exc:
         return Check(name, False, f"cannot query DNS: {getattr(exc, 'message', None) or 'timed out'}")
-    wanted = domain_service.expected_records(row, settings)
+    wanted, seen = domain_service.expected_records(row, settings), dns_records.flags(results)
     missing = [_missing_words(flag, wanted) for flag, ok in seen.items() if not ok and flag in RECORD_NAMES]
     if missing:
         return Check(name, False, "; ".join(missing))

@@ -2,8 +2,9 @@
 
 Adding a domain makes an RSA-2048 DKIM key pair (the private key sealed with the server's secret
 key) and an ownership token. Verifying queries the configured resolver (settings.dns_resolver)
-for the ownership TXT, the DKIM TXT, the mail-from MX + SPF and the DMARC record. Each flag only
-ever turns on; a domain is VERIFIED once ownership and DKIM are seen.
+for the ownership TXT, the DKIM TXT, the mail-from MX + SPF, the DMARC record and (when receiving
+is on) the inbound MX; what was found of each record is kept on the domain (dns_results) for the
+dashboard. Each flag only ever turns on; a domain is VERIFIED once ownership and DKIM are seen.
 """
 
 from __future__ import annotations
@@ -15,19 +16,17 @@ import secrets
 from datetime import timedelta
 from typing import Any
 
-import dns.asyncresolver
-import dns.exception
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from sendhouse.config import Settings
-from sendhouse.domain import ids
+from sendhouse.domain import dns_records, ids
 from sendhouse.domain.campaigns import AUTO_PAUSABLE
 from sendhouse.domain.emails import key_of
 from sendhouse.domain.times import iso, utcnow
-from sendhouse.errors import Conflict, InvalidInput, InvalidOperation, NotFound, RateLimited
+from sendhouse.errors import Conflict, InvalidInput, NotFound, RateLimited
 from sendhouse.services import campaigns as campaign_service
-from sendhouse.services import secrets_box
+from sendhouse.services import dns_checks, secrets_box
 from sendhouse.services.senders import domain_candidates
 from sendhouse.store import campaigns as campaign_store
 from sendhouse.store import domains as store
@@ -96,13 +95,16 @@ def expected_records(row: dict, settings: Settings) -> dict:
     }
 
 
+def inbound_record(row: dict, settings: Settings) -> dict:
+    """The MX record that brings the domain's mail to this server (when receiving is on)."""
+    return _record(row["domain_name"], settings.resolved_bounce_domain(), "MX", "inbound", 10)
+
+
 def present_domain(row: dict, settings: Settings, inbound: dict | None = None) -> dict:
     """AutoSend's domain object (`inbound`: its inbound_domains row when receiving is enabled)."""
     records = expected_records(row, settings)
     if inbound:
-        records["inboundMx"] = _record(
-            row["domain_name"], settings.resolved_bounce_domain(), "MX", "inbound", 10
-        )
+        records["inboundMx"] = inbound_record(row, settings)
     return {
         "id": row["id"],
         "domainName": row["domain_name"],
@@ -178,6 +180,38 @@ async def get_domain(db: Database, settings: Settings, project_id: str, domain_i
     if row is None:
         raise _not_found()
     return present_domain(row, settings, inbound.get(domain_id))
+
+
+NAMES_THIS_SERVER = ("mail_from", "spf", "inbound")  # records whose value is this server's host
+
+
+def mail_host_problem(settings: Settings) -> dict | None:
+    """Why the records naming this server cannot be published ({host, why, setting}: the setting
+    to change), or None when its host (the bounce domain) is a real host name."""
+    host = settings.resolved_bounce_domain()
+    why = dns_records.why_not_a_mail_host(host)
+    if why is None:
+        return None
+    setting = "SENDHOUSE_BOUNCE_DOMAIN" if settings.bounce_domain else "SENDHOUSE_PUBLIC_URL"
+    return {"host": host, "why": why, "setting": setting}
+
+
+async def domain_page(db: Database, settings: Settings, project_id: str, domain_id: str) -> dict:
+    """The domain as its dashboard page shows it: each record to publish with what the last DNS
+    check found of it (`check`: {state, seen}, None before any check), and `hostProblem` when the
+    records naming this server cannot be published (mail_host_problem)."""
+    async with db.read() as conn:
+        row = await store.get_domain(conn, project_id, domain_id)
+        inbound = await inbound_store.inbound_states(conn, [domain_id]) if row else {}
+    if row is None:
+        raise _not_found()
+    domain, results = present_domain(row, settings, inbound.get(domain_id)), row["dns_results"] or {}
+    shown = _checked(row, settings, domain_id in inbound)
+    return {
+        "domain": domain,
+        "records": [{**r, "check": results.get(r["purpose"])} for r in shown],
+        "hostProblem": mail_host_problem(settings),
+    }
 
 
 async def list_domains(db: Database, settings: Settings, project_id: str) -> list[dict]:
@@ -256,99 +290,51 @@ def deletion_message(result: dict) -> str:
     )
 
 
-def make_resolver(settings: Settings) -> dns.asyncresolver.Resolver:
-    """The resolver named by settings.dns_resolver ("ip[:port]", "[ipv6]:port"), or the system's when empty."""
-    if not settings.dns_resolver:
-        try:
-            return dns.asyncresolver.Resolver()
-        except dns.exception.DNSException:
-            raise InvalidOperation(
-                "No DNS resolver is configured on this server (set SENDHOUSE_DNS_RESOLVER)",
-                code="DNS_RESOLVER_UNAVAILABLE",
-            ) from None
-    host, port = _host_port(settings.dns_resolver)
-    resolver = dns.asyncresolver.Resolver(configure=False)
-    resolver.nameservers = [host]
-    resolver.port = port
-    resolver.use_edns(0, 0, 1232)
-    return resolver
+def _checked(row: dict, settings: Settings, inbound: bool) -> list[dict]:
+    want = expected_records(row, settings)
+    records = [want["ownership"], want["dkim"], *want["mailFrom"], want["dmarc"]]
+    return records + ([inbound_record(row, settings)] if inbound else [])
 
 
-def _host_port(value: str) -> tuple[str, int]:
-    if value.startswith("["):
-        host, _, rest = value[1:].partition("]")
-        return host, int(rest.lstrip(":") or 53)
-    host, _, port = value.partition(":")
-    return host, int(port or 53)
-
-
-async def _txt(resolver: dns.asyncresolver.Resolver, name: str) -> list[str]:
-    try:
-        answer = await resolver.resolve(name, "TXT")
-    except dns.exception.DNSException:
-        return []
-    return [b"".join(rdata.strings).decode("utf-8", "replace") for rdata in answer]
-
-
-async def _mx(resolver: dns.asyncresolver.Resolver, name: str) -> list[str]:
-    try:
-        answer = await resolver.resolve(name, "MX")
-    except dns.exception.DNSException:
-        return []
-    return [rdata.exchange.to_text(omit_final_dot=True).lower() for rdata in answer]
-
-
-def _compact(text: str) -> str:
-    return re.sub(r"\s+", "", text)
-
-
-async def check_dns(settings: Settings, row: dict) -> dict[str, bool]:
-    """Query DNS for every record of the domain; which checks pass."""
-    resolver, want = make_resolver(settings), expected_records(row, settings)
-    ownership, dkim, mx, spf, dmarc = await asyncio.gather(
-        _txt(resolver, want["ownership"]["name"]),
-        _txt(resolver, want["dkim"]["name"]),
-        _mx(resolver, want["mailFrom"][0]["name"]),
-        _txt(resolver, want["mailFrom"][1]["name"]),
-        _txt(resolver, want["dmarc"]["name"]),
-    )
-    public = f"p={row['dkim_public_key']}"
-    return {
-        "ownership_verified": want["ownership"]["value"] in ownership,
-        "dkim_enabled": any(public in _compact(v).split(";") for v in dkim),
-        "mail_from_enabled": settings.resolved_bounce_domain().lower() in mx
-        and any(v.startswith("v=spf1") for v in spf),
-        "dmarc_enabled": any(_compact(v).upper().startswith("V=DMARC1") for v in dmarc),
-    }
+async def check_dns(settings: Settings, row: dict, *, inbound: bool = False) -> dict[str, dict]:
+    """Query DNS for every record of the domain (and its inbound MX): {purpose: {state, seen}}."""
+    return await dns_checks.check_records(settings, _checked(row, settings, inbound))
 
 
 async def verify_domain(db: Database, settings: Settings, project_id: str, domain_id: str) -> dict:
-    """Check the domain's DNS now and record what was found (429 when checked a few seconds ago)."""
+    """Check the domain's DNS now and record what was found, record by record (429 when checked a
+    few seconds ago)."""
     now = utcnow()
     async with db.write() as conn:
         row = await store.claim_check(conn, project_id, domain_id, now, now - VERIFY_INTERVAL)
         if row is None:
             raise await _why_not_claimed(conn, project_id, domain_id, now)
-    found = await check_dns(settings, row)
+        receiving = bool(await inbound_store.inbound_states(conn, [domain_id]))
+    results = await check_dns(settings, row, inbound=receiving)
     async with db.write() as conn:
-        row = await store.record_check(conn, domain_id, found, utcnow())
+        row = await store.record_check(conn, domain_id, dns_records.flags(results), results, utcnow())
     if row is None:
         raise _not_found()
-    return _verify_result(present_domain(row, settings, await check_inbound_mx(db, settings, row)))
+    seen = results.get("inbound", {}).get("state") == dns_records.FOUND
+    return _verify_result(present_domain(row, settings, await check_inbound_mx(db, settings, row, seen)))
 
 
 async def inbound_mx_seen(settings: Settings, domain_name: str) -> bool:
     """Whether the domain's MX names this server's receiver (the bounce domain)."""
-    return settings.resolved_bounce_domain().lower() in await _mx(make_resolver(settings), domain_name)
+    hosts = await dns_checks.mx(dns_checks.make_resolver(settings), domain_name)
+    return settings.resolved_bounce_domain().lower() in (hosts or [])
 
 
-async def check_inbound_mx(db: Database, settings: Settings, row: dict) -> dict | None:
-    """The domain's inbound state, marked verified once its MX is seen pointing here (None: not enabled)."""
+async def check_inbound_mx(
+    db: Database, settings: Settings, row: dict, seen: bool | None = None
+) -> dict | None:
+    """The domain's inbound state, marked verified once its MX is seen pointing here (None: not
+    enabled); `seen`: whether a check just made saw it (else DNS is asked)."""
     async with db.read() as conn:
         inbound = (await inbound_store.inbound_states(conn, [row["id"]])).get(row["id"])
     if inbound is None or inbound["verified_at"] is not None:
         return inbound
-    if await inbound_mx_seen(settings, row["domain_name"]):
+    if seen if seen is not None else await inbound_mx_seen(settings, row["domain_name"]):
         async with db.write() as conn:
             await inbound_store.mark_verified(conn, row["id"], utcnow())
             inbound = (await inbound_store.inbound_states(conn, [row["id"]])).get(row["id"])

@@ -7,7 +7,9 @@ converted to its type); other columns are ignored and reported. A bad row is ski
 reported with its line number. Contacts are upserted by email: a re-import updates, a blank cell
 keeps the stored value, custom fields merge. Each chunk is one transaction, so an interrupted
 import leaves whole chunks only. Within a chunk a repeated email merges into one contact (later
-cells win). When a webhook of the project is subscribed to contact.created or contact.updated,
+cells win); in a later chunk the upsert merges it the same way. Such a row is reported with its
+line and the line the email first appeared on (for the first REMEMBERED addresses of a file: a
+dictionary of them is kept while the import runs). When a webhook of the project is subscribed to contact.created or contact.updated,
 each chunk emits one event per changed contact in its own transaction (one lookup of the stored
 rows before and after, one multi-row insert of deliveries); otherwise a chunk costs one query more.
 Contacts the chunk creates, or adds to the import's list, enter the active automations they
@@ -44,6 +46,7 @@ log = logging.getLogger("sendhouse.imports")
 CHUNK_SIZE = 10_000
 YIELD_EVERY = 500
 ERRORS_KEPT = 1000
+REMEMBERED = 100_000  # addresses whose first line is kept to report later rows repeating them
 _BUILTIN_HEADERS = {
     "email": "email",
     "emailaddress": "email",
@@ -59,18 +62,41 @@ Progress = Callable[[int], Awaitable[None] | None]
 
 @dataclass
 class ImportReport:
-    """What an import did: rows read, contacts written, bad rows (first ERRORS_KEPT kept)."""
+    """What an import did: rows read, contacts written, bad rows (first ERRORS_KEPT kept), rows
+    merged into the contact of an earlier row with the same email (`repeats`: (line, first line),
+    the first ERRORS_KEPT)."""
 
     rows: int = 0
     imported: int = 0
     failed: int = 0
     errors: list[tuple[int, str]] = field(default_factory=list)
     ignored_columns: list[str] = field(default_factory=list)
+    merged: int = 0
+    repeats: list[tuple[int, int]] = field(default_factory=list)
 
     def fail(self, line: int, message: str) -> None:
         self.failed += 1
         if len(self.errors) < ERRORS_KEPT:
             self.errors.append((line, message))
+
+    def repeat(self, line: int, first: int) -> None:
+        self.merged += 1
+        if len(self.repeats) < ERRORS_KEPT:
+            self.repeats.append((line, first))
+
+
+class _FirstLines:
+    """The line each address of a file first appeared on (the first REMEMBERED addresses)."""
+
+    def __init__(self) -> None:
+        self.lines: dict[str, int] = {}
+
+    def earlier(self, email: str, line: int) -> int | None:
+        """The line `email` appeared on before, or None (it is remembered as on `line`)."""
+        first = self.lines.get(email)
+        if first is None and len(self.lines) < REMEMBERED:
+            self.lines[email] = line
+        return first
 
 
 @dataclass
@@ -289,7 +315,7 @@ async def import_rows(
         columns = map_columns(header, await property_store.property_types(conn, project_id))
     await _check_list(db, project_id, list_id)
     report, chunk = ImportReport(ignored_columns=columns.ignored), _Chunk()
-    writer = _Writer(db, project_id, list_id, report, on_progress)
+    writer, first_lines = _Writer(db, project_id, list_id, report, on_progress), _FirstLines()
     try:
         for line, cells in rows:
             report.rows += 1
@@ -297,6 +323,8 @@ async def import_rows(
             if isinstance(converted, str):
                 report.fail(line, converted)
             else:
+                if (first := first_lines.earlier(converted[0], line)) is not None:
+                    report.repeat(line, first)
                 chunk.add(*converted)
             if len(chunk.pending) >= chunk_size:
                 await writer.submit(chunk)

@@ -67,9 +67,10 @@ async def claim_check(
 
 
 async def record_check(
-    conn: AsyncConnection, domain_id: str, found: dict[str, bool], now: datetime
+    conn: AsyncConnection, domain_id: str, found: dict[str, bool], results: dict, now: datetime
 ) -> dict | None:
-    """Merge what a DNS check found: flags only ever turn on; status follows the flags; verified_at set once."""
+    """Merge what a DNS check found: flags only ever turn on; status follows the flags; verified_at
+    set once; `results` (each record's state) replaces the last check's."""
     flags = {name: sa.or_(domains.c[name], sa.literal(bool(found.get(name)))) for name in CHECK_FLAGS}
     verified = sa.and_(flags["ownership_verified"], flags["dkim_enabled"])
     any_found = sa.or_(*flags.values())
@@ -81,7 +82,13 @@ async def record_check(
     stmt = (
         domains.update()
         .where(domains.c.id == domain_id)
-        .values(**flags, verification_status=status, verified_at=verified_at, updated_at=now)
+        .values(
+            **flags,
+            verification_status=status,
+            verified_at=verified_at,
+            dns_results=results,
+            updated_at=now,
+        )
         .returning(*domains.c)
     )
     row = (await conn.execute(stmt)).mappings().first()

@@ -55,6 +55,7 @@ domains = sa.Table(
     sa.Column("dkim_private_key", sa.Text, nullable=False),  # encrypted with the secret key
     sa.Column("dkim_public_key", sa.Text, nullable=False),  # base64 DER, as published in DNS
     sa.Column("last_checked_at", UTCDateTime),
+    sa.Column("dns_results", JSONType),  # the last check, per record: {purpose: {state, seen}}
     sa.Column("verified_at", UTCDateTime),
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.Column("updated_at", UTCDateTime, nullable=False),

@@ -55,6 +55,8 @@ import_jobs = sa.Table(
     sa.Column("errors", JSONType),  # [[line, message], ...], the first ones
     sa.Column("ignored_columns", JSONType),
     sa.Column("skipped_columns", JSONType),  # left out by choice at the mapping step
+    sa.Column("merged_rows", sa.Integer),  # rows merged into an earlier row's contact (same email)
+    sa.Column("repeats", JSONType),  # [[line, line of the same email before], ...], the first ones
     sa.Column("error", sa.Text),  # why the import failed
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.Column("updated_at", UTCDateTime, nullable=False),

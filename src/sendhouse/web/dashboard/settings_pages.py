@@ -60,11 +60,10 @@ async def add_domain(request: Request, ctx: Page, form: Form):
 
 @router.get("/domains/{domain_id}")
 async def domain_detail(request: Request, ctx: Page, domain_id: str):
-    found = await domain_service.get_domain(ctx.db, ctx.settings, ctx.project_id, domain_id)
-    records = found["dnsRecords"]
-    rows = [records["ownership"], records["dkim"], *records["mailFrom"], records["dmarc"]]
-    rows += [records["inboundMx"]] if "inboundMx" in records else []
-    return render(request, "dashboard/domain.html", ctx, domain=found, records=rows)
+    shown = await domain_service.domain_page(ctx.db, ctx.settings, ctx.project_id, domain_id)
+    return render(
+        request, "dashboard/domain.html", ctx, **shown, names_this_server=domain_service.NAMES_THIS_SERVER
+    )
 
 
 @router.post("/domains/{domain_id}/inbound/{action}")

@@ -83,8 +83,9 @@
     });
   }
 
-  document.addEventListener("submit", function (event) {
-    var message = event.target.getAttribute("data-confirm");
+  document.addEventListener("submit", function (event) {  /* the button's own question, else the form's */
+    var button = event.submitter;
+    var message = (button && button.getAttribute("data-confirm")) || event.target.getAttribute("data-confirm");
     if (message && !window.confirm(message)) { event.preventDefault(); }
   }, true);
   document.addEventListener("DOMContentLoaded", function () {
