@@ -16,7 +16,9 @@ from sendhouse.services import dashboard as stats
 from sendhouse.store.db import Database
 
 LIVE = ("scheduled", "sending", "sending_gradual")
-# (label, ledger statuses) of each part of the bar, left to right.
+# (name, ledger statuses) of each part of the bar, left to right; the words it shows. A recipient
+# the relay refused at RCPT TO is a failed row and a bounce in the cards: "undelivered" covers both.
+BAR_LABELS = {"failed": "undelivered"}
 BAR_PARTS = (
     ("sent", ("sent", "bounced")),
     ("failed", ("failed",)),
@@ -48,6 +50,7 @@ def bar_parts(total: int, counts: dict[str, int]) -> list[dict]:
     base = max(total, done, 1)
     for part in parts:
         part["percent"] = round(part["count"] * 100 / base, 2)
+        part["label"] = BAR_LABELS.get(part["name"], part["name"])
     return parts
 
 
