@@ -387,7 +387,7 @@ def test_failed_messages_draw_the_failed_part_of_the_progress_bar(db_url, tmp_pa
         expect(page.locator("[data-part=sent] strong")).to_have_text("2")
         expect(page.locator("[data-part=remaining] strong")).to_have_text("0")
         bar = page.locator("#progress [role=progressbar]")
-        expect(bar).to_have_attribute("aria-valuetext", f"2 sent, 4 failed of {crowd}")
+        expect(bar).to_have_attribute("aria-valuetext", f"2 sent, 4 undelivered of {crowd}")
         expect(bar.locator("span")).to_have_count(2)
         expect(bar.locator("span.failed")).to_have_attribute("style", "width: 66.67%")
         expect(bar.locator("span.sent")).to_have_attribute("style", "width: 33.33%")
