@@ -162,7 +162,8 @@ async def _judge(
 async def _routes_now(db: Database, settings: Settings, item: Stored) -> list[Route]:
     """The routes of the message's recipients to its project as they are now (a domain whose
     inbound was disabled since RCPT TO routes nothing)."""
-    found = [await route(db, settings, address) for address in item.envelope["rcptTo"]]
+    by_domain = {a.rpartition("@")[2].lower(): a for a in item.envelope["rcptTo"]}  # routes go by domain
+    found = [await route(db, settings, address) for address in by_domain.values()]
     return [r for r in found if r is not None and r.project_id == item.project_id]
 
 
