@@ -43,7 +43,8 @@ class Settings(BaseSettings):
         "", description="domain of VERP return paths; empty means the host of the public URL"
     )
     inbound_smtp: str = Field(
-        "", description="host:port of the built-in receiver for bounces and complaints (off when empty)"
+        "",
+        description="host:port of the built-in receiver for bounces, complaints and the inbox (off when empty)",
     )
     submission_smtp: str = Field(
         "", description="host:port of the authenticated SMTP submission server for apps (off when empty)"

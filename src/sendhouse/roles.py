@@ -8,7 +8,7 @@ runs in exactly one role of every deployment (tests/unit/test_roles.py checks it
 | duty | role | processes of the role that run it | why there |
 |---|---|---|---|
 | delivery | worker | every one | the point of a worker process |
-| housekeeping | worker | one | expired leases and due deferred rows back to queued (conditional UPDATEs) |
+| housekeeping | worker | one | expired leases and due deferred rows back to queued, inbound mail left PROCESSING processed again (conditional UPDATEs) |
 | scheduler | worker | one | one leader by advisory lock on PostgreSQL; its transitions are conditional UPDATEs |
 | automation runs | worker | one | claims runs with a lease (safe on many hosts); email steps become ledger rows |
 | webhook dispatch | worker | one | claims rows with a lease; posting to slow receivers stays off the HTTP side |

@@ -10,7 +10,8 @@ so start in well under a second and share the imported code's memory:
 - SENDHOUSE_WORKERS `worker` processes (none with `--no-worker`).
 
 Child 0 of a role also runs that role's run-once duties (roles.duties_for(first=True)): the
-scheduler, webhook dispatch and housekeeping in worker 0, the inbound receiver in api 0.
+scheduler, automation runs, webhook dispatch and housekeeping in worker 0, the inbound receiver
+and the SMTP submission server in api 0.
 
 Beside worker processes, the api processes run at a lower CPU priority (API_NICENESS): when the
 machine's cores are all busy, delivery keeps its pace and HTTP requests wait their turn; when they

@@ -14,7 +14,9 @@ shares the database pool; nothing slow runs on that loop: a message is parsed on
 whatever its number of recipients. Repeated RCPTs of one address collapse into one. A message for
 report addresses only is capped at REPORT_MAX_BYTES (552 beyond, before it is buffered). Each client
 IP may hold a few connections and send a bounded number of messages per minute (smtp_guard). A
-failure while recording answers 451 so the sender retries later.
+failure while recording answers 451 so the sender retries later; a message for the inbox is
+answered 250 once it is stored (as PROCESSING: services/inbound_receive), even if processing it
+then fails (housekeeping processes it again).
 """
 
 from __future__ import annotations

@@ -11,6 +11,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from sendhouse.domain.filters import InboxFilter
+from sendhouse.domain.inbound_mail import FAILED, PROCESSING
 from sendhouse.store.schema.campaigns import messages
 from sendhouse.store.schema.inbound import (
     inbound_attachments,
@@ -70,8 +71,51 @@ async def mark_verified(conn: AsyncConnection, domain_id: str, at: datetime) -> 
 
 async def insert_message(conn: AsyncConnection, row: dict, attachments: list[dict]) -> None:
     await conn.execute(inbound_messages.insert().values(**row))
+    await insert_attachments(conn, attachments)
+
+
+async def insert_attachments(conn: AsyncConnection, attachments: list[dict]) -> None:
     if attachments:
         await conn.execute(inbound_attachments.insert(), attachments)
+
+
+async def finish_processing(conn: AsyncConnection, message_id: str, values: dict) -> bool:
+    """Give a PROCESSING message its parsed fields and final status; False when it is no longer
+    PROCESSING (another process finished it first)."""
+    stmt = (
+        inbound_messages.update()
+        .where(inbound_messages.c.id == message_id, inbound_messages.c.status == PROCESSING)
+        .values(**values)
+    )
+    return (await conn.execute(stmt)).rowcount == 1
+
+
+async def stale_processing(conn: AsyncConnection, before: datetime, limit: int) -> list[tuple[str, datetime]]:
+    """(id, received_at) of messages still PROCESSING that were received before `before`, oldest first."""
+    c = inbound_messages.c
+    query = (
+        sa.select(c.id, c.received_at)
+        .where(c.status == PROCESSING, c.received_at < before)
+        .order_by(c.received_at, c.id)
+        .limit(limit)
+    )
+    return [(row.id, row.received_at) for row in await conn.execute(query)]
+
+
+async def processing_message(conn: AsyncConnection, message_id: str) -> dict | None:
+    """What processing a message needs (its raw bytes and envelope), while it is PROCESSING."""
+    c = inbound_messages.c
+    query = sa.select(c.id, c.project_id, c.envelope, c.raw, c.received_at).where(
+        c.id == message_id, c.status == PROCESSING
+    )
+    return _one(await conn.execute(query))
+
+
+async def fail_processing(conn: AsyncConnection, message_id: str) -> bool:
+    """Mark FAILED a message still PROCESSING; False when it is not."""
+    c = inbound_messages.c
+    stmt = inbound_messages.update().where(c.id == message_id, c.status == PROCESSING).values(status=FAILED)
+    return (await conn.execute(stmt)).rowcount == 1
 
 
 @dataclass(frozen=True)
