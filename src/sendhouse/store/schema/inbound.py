@@ -43,6 +43,12 @@ inbound_messages = sa.Table(
     sa.Column("received_at", UTCDateTime, nullable=False),
     sa.Index("ix_inbound_messages_project_received", "project_id", "received_at"),
     sa.Index("ix_inbound_messages_project_message_id", "project_id", "message_id_header"),
+    sa.Index(  # housekeeping's look for messages left PROCESSING
+        "ix_inbound_messages_processing",
+        "received_at",
+        sqlite_where=sa.text("status = 'PROCESSING'"),
+        postgresql_where=sa.text("status = 'PROCESSING'"),
+    ),
 )
 
 inbound_attachments = sa.Table(
