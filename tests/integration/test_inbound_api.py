@@ -1,4 +1,4 @@
-"""The inbox API (issue 17), on both databases: list filters and limits, get, attachments by id
+"""The inbox API, on both databases: list filters and limits, get, attachments by id
 and by index (signed downloadUrl fetched without a key returns the bytes exactly; expired or
 tampered links are 404), raw source, replies (202 QUEUED, a transactional ledger row with threading
 headers, and an answer to the reply joins the thread), auth, other projects, wrong input."""

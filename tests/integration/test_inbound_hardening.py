@@ -1,4 +1,4 @@
-"""The inbound receiver under abuse (issue 15, item 1), on both databases: repeated RCPTs of one
+"""The inbound receiver under abuse, on both databases: repeated RCPTs of one
 address collapse, a report is parsed once and in a thread (not on the event loop), reports over
 256 KB are refused with 552 before being buffered, connections and messages per client IP are
 limited, and /healthz answers while the receiver is flooded (latency figures: bench/inbound_flood.py).

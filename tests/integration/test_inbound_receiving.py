@@ -1,4 +1,4 @@
-"""Receiving mail (issue 17), on both databases: enabling inbound on a domain (MX record in its
+"""Receiving mail, on both databases: enabling inbound on a domain (MX record in its
 records), mail sent with smtplib to an enabled domain or a project's default address stored whole
 with SPF/DKIM/DMARC verdicts checked against a local DNS server, threads, the email.received
 webhook, and refusals (unrouted 550, oversized 552) that store nothing."""

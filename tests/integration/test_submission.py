@@ -1,4 +1,4 @@
-"""SMTP submission for apps (issue 17), on both databases, with Python's smtplib: STARTTLS with a
+"""SMTP submission for apps, on both databases, with Python's smtplib: STARTTLS with a
 self-signed certificate and AUTH LOGIN/PLAIN with an SMTP key made by `sendhouse keys create --smtp`;
 an accepted message is a transactional ledger row before the 250 (which names its email id), with
 the app's Message-ID, bodies, attachments and Bcc kept; refusals: 530 without AUTH, 535 for bad,
