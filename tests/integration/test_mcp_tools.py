@@ -201,7 +201,7 @@ async def test_send_campaign_previews_then_schedules_only_with_the_preview_token
         "send_campaign",
         {"campaignId": draft["id"], "confirmed": True, "confirmationToken": answer["confirmationToken"]},
     )
-    assert again["code"] == "CAMPAIGN_NOT_EDITABLE"
+    assert again["code"] == "CONFIRMATION_TOKEN_USED"  # a token acts once (the state would refuse too)
     assert await ledger_rows(api, campaign_id=draft["id"]) == 0
 
 
@@ -301,6 +301,13 @@ async def test_send_test_email_previews_then_queues_transactional_mail(api, mcp)
         },
     )
     assert sent["confirmed"] is True and sent["successCount"] == 10 and len(sent["emailIds"]) == 10
+    assert await ledger_rows(api, kind="transactional", status="queued") == 10
+    replay = await error_of(
+        mcp,
+        "send_test_email",
+        {"campaignId": draft["id"], "emails": to, "confirmed": True, "confirmationToken": token},
+    )
+    assert replay["code"] == "CONFIRMATION_TOKEN_USED"  # a token acts once
     assert await ledger_rows(api, kind="transactional", status="queued") == 10
     assert await ledger_rows(api, campaign_id=draft["id"]) == 0
     assert (await call(mcp, "get_campaign", {"campaignId": draft["id"]}))["status"] == "draft"

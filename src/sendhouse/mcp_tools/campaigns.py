@@ -23,7 +23,7 @@ from sendhouse.domain.pagination import Page
 from sendhouse.domain.times import utcnow
 from sendhouse.errors import InvalidInput, InvalidOperation
 from sendhouse.mcp_tools.base import SCHEDULING_FIELDS, ToolEnv, given, with_fields
-from sendhouse.services import activity, transactional
+from sendhouse.services import activity, confirmation_tokens, transactional
 from sendhouse.services import campaigns as service
 
 SOURCE = "mcp"
@@ -180,7 +180,7 @@ def _sending(server: MCPServer, env: ToolEnv) -> None:
             binding = str(preview["audience"]["recipients"])
             if not confirmed:
                 return _previewed(env, "send_campaign", pid, campaignId, binding, preview)
-            _confirm(env, confirmationToken, "send_campaign", pid, campaignId, binding)
+            await _confirm(env, confirmationToken, "send_campaign", pid, campaignId, binding)
             done = await service.update_campaign(
                 env.db, pid, campaignId, {"sendNow": True}, send_now_delay=delay, only_drafts=True
             )
@@ -216,7 +216,7 @@ def _sending(server: MCPServer, env: ToolEnv) -> None:
             binding = confirmations.binding_of_addresses(emails)
             if not confirmed:
                 return _previewed(env, "send_test_email", pid, campaignId, binding, preview)
-            _confirm(env, confirmationToken, "send_test_email", pid, campaignId, binding)
+            await _confirm(env, confirmationToken, "send_test_email", pid, campaignId, binding)
             queued = await transactional.send_bulk(env.db, env.settings, pid, body)
             return {"confirmed": True, "preview": preview, **queued}
 
@@ -239,11 +239,16 @@ def _previewed(
     }
 
 
-def _confirm(
+async def _confirm(
     env: ToolEnv, token: str | None, action: str, project_id: str, campaign_id: str, binding: str
 ) -> None:
-    confirmations.check(
-        env.settings.resolved_secret_key(), token, action, project_id, campaign_id, binding, utcnow()
+    await confirmation_tokens.use_once(
+        env.db,
+        env.settings.resolved_secret_key(),
+        token,
+        action,
+        (project_id, campaign_id, binding),
+        utcnow(),
     )
 
 
