@@ -32,7 +32,7 @@ _ATEXT = r"[a-z0-9!#$%&'*+/=?^_`{|}~-]"
 # the IDNA/reserved form) and an alphabetic top-level label.
 _FAST_EMAIL = re.compile(
     rf"(?=[^@]{{1,64}}@){_ATEXT}+(?:\.{_ATEXT}+)*"
-    rf"@(?:(?![a-z0-9]{{2}}--)[a-z0-9](?:[a-z0-9-]{{0,61}}[a-z0-9])?\.)+([a-z]{{2,63}})"
+    rf"@(?:(?![a-z0-9-]{{2}}--)[a-z0-9](?:[a-z0-9-]{{0,61}}[a-z0-9])?\.)+([a-z]{{2,63}})"
 )
 _SPECIAL_TLDS = frozenset(name for name in SPECIAL_USE_DOMAIN_NAMES if "." not in name)
 _SPECIAL_SUFFIXES = tuple("." + name for name in SPECIAL_USE_DOMAIN_NAMES if "." in name)  # none today
