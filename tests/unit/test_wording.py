@@ -83,7 +83,9 @@ def test_every_automation_trigger_reads_as_words():
 
 def test_step_paths_name_the_step_and_its_branch():
     assert label_of("steps[1].email.senderEmail") == "Step 2, email sender email"
-    assert label_of("steps[2].branches[0].filterCriteria.groups[0].value") == "Step 3, branch 1, condition value"
+    assert (
+        label_of("steps[2].branches[0].filterCriteria.groups[0].value") == "Step 3, branch 1, condition value"
+    )
     assert label_of("steps[2].branches[1].nextStepId") == "Step 3, branch 2, next step id"
     assert label_of("steps[2].branches[1]") == "Step 3, branch 2"
     assert form_field("steps[2].branches[1].label") == "s2"

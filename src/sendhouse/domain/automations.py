@@ -206,7 +206,9 @@ def _email(item: dict, where: str) -> dict:
         raise InvalidOperation(
             "An email step needs a templateId, or an htmlTemplate with a subject",
             code="EMAIL_TEMPLATE_REQUIRED",
-            details=[{"field": f"{where}.email", "message": "choose a template (or give HTML and a subject)"}],
+            details=[
+                {"field": f"{where}.email", "message": "choose a template (or give HTML and a subject)"}
+            ],
         )
     return {"email": {k: v for k, v in found.items() if v is not None}}
 
@@ -312,12 +314,16 @@ def _alternates(start: str | None, by_id: dict, place: dict[str, int]) -> None:
     if len(path) != len(by_id):
         lost = next(i for step_id, i in place.items() if step_id not in path)
         raise _bad_sequence(
-            "Every step must be on the path from the first step", lost, "cannot be reached from the first step"
+            "Every step must be on the path from the first step",
+            lost,
+            "cannot be reached from the first step",
         )
     for turn, step_id in enumerate(path):
         expected = ("wait", "email")[turn % 2]
         if by_id[step_id]["type"] != expected:
-            raise _bad_sequence(ALTERNATE, place[step_id if expected == "wait" else path[turn - 1]], OUT_OF_TURN[expected])
+            raise _bad_sequence(
+                ALTERNATE, place[step_id if expected == "wait" else path[turn - 1]], OUT_OF_TURN[expected]
+            )
     if path and by_id[path[-1]]["type"] != "email":
         raise _bad_sequence(ALTERNATE, place[path[-1]], "a wait must be followed by an email step")
 

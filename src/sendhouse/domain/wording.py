@@ -112,7 +112,7 @@ def label_of(field: str) -> str:
 
 
 def _words(path: str) -> str:
-    """"email.senderEmail" → "email sender email"."""
+    """ "email.senderEmail" → "email sender email"."""
     return re.sub(r"(?<=[a-z])([A-Z])", r" \1", path.replace(".", " ")).lower()
 
 
