@@ -121,6 +121,12 @@ async def test_a_welcome_series_from_the_form_is_the_steps_json_of_the_api(api, 
     )
     assert "previewText" not in stored["steps"][1]["email"]  # an empty field is left out
     assert all(s["checkExitCriteria"] is True for s in stored["steps"])
+    form = form_of((await api.client.get("/app" + made.headers["location"].removeprefix("/app"))).text)
+    assert (form["s1_subject"], form["s3_subject"]) == (
+        "Hi there",
+        "",
+    )  # the template's subject is not pinned
+    assert (form["s0_value"], form["s0_unit"], form["s3_templateId"]) == ("1", "days", tips)
 
 
 BRANCHED = [

@@ -186,8 +186,9 @@ async def create_automation(request: Request, ctx: Page, form: Form):
 @router.get("/automations/{automation_id}")
 async def automation_detail(request: Request, ctx: Page, automation_id: str):
     found = await service.get_automation(ctx.db, ctx.project_id, automation_id)
-    rows = step_editor.rows_of_steps(found["steps"])
     choices = await _choices(ctx)
+    subjects = {t["templateId"]: t["subject"] for t in choices["templates"]}
+    rows = step_editor.rows_of_steps(found["steps"], subjects)
     return _show(
         request, ctx, found, _form_values(found), rows, choices=choices, steps_json=_json(found["steps"])
     )

@@ -116,13 +116,20 @@ def _row_of_form(form: FormData, key: str) -> dict[str, Any]:
 # --- steps (the API's JSON) → rows ------------------------------------------------------------------
 
 
-def rows_of_steps(steps: Any) -> list[dict]:
-    """The editor's rows for stored or pasted steps (anything that is not a step is left out)."""
+def rows_of_steps(steps: Any, template_subjects: dict[str, str] | None = None) -> list[dict]:
+    """The editor's rows for stored or pasted steps (anything that is not a step is left out). An
+    automation as the API shows it gives an email step its template's subject when it has none;
+    `template_subjects` ({templateId: subject}) leaves that subject out again, so that saving does
+    not pin it to the step."""
     steps = [s for s in steps if isinstance(s, dict)] if isinstance(steps, list) else []
     rows: list[dict] = []
     for i, step in enumerate(steps):
         following = steps[i + 1].get("stepId") if i + 1 < len(steps) else None
         rows.append(_row_of_step(step, following, rows))
+        if rows[-1]["kind"] == "email" and rows[-1]["subject"] == (template_subjects or {}).get(
+            rows[-1]["templateId"]
+        ):
+            rows[-1]["subject"] = ""
     return rows
 
 
