@@ -3,8 +3,9 @@ live `sendhouse serve` per database kind, at desktop (1280×800) and phone (390�
 welcome series (wait 1 day → email with a template picked → wait 2 days → email) is built with
 the editor's buttons, saved, shown again after a reload with the same steps, and activated; a
 save with the email first is refused with the message at the top of that step and everything
-typed kept; the editor pages pass the vendored axe-core check with no serious violation and never
-scroll sideways on a phone. Screenshots go to test-artifacts/screenshots/."""
+typed kept; a branch step keeps its condition and where it goes (a known field brings its type
+and only the comparisons that fit it); the editor pages pass the
+vendored axe-core check with no serious violation and never scroll sideways on a phone. Screenshots go to test-artifacts/screenshots/."""
 
 from __future__ import annotations
 
@@ -159,3 +160,40 @@ def test_a_refused_save_shows_the_message_at_its_step(server, page):
     expect(
         step(page, 2, "email").get_by_label("Template", exact=True).locator("option:checked")
     ).to_have_text("Welcome")
+
+
+def test_a_branch_step_keeps_its_condition_and_targets(server, page):
+    log_in(page, server)
+    page.goto(f"{server['url']}/app/automations/new")
+    page.get_by_label("Name", exact=True).fill(f"Split ({page.width_name})")
+    _email(page, 2, "Welcome")
+    _add(page, "branch", 3)
+    page.get_by_role("button", name="Add a branch to step 3").click()
+    _add(page, "wait", 4)
+    _add(page, "email", 5)
+    _email(page, 5, "Getting started")
+    pro = step(page, 3, "branch").get_by_role("group", name="Branch 1")
+    pro.get_by_label("Label").fill("Pro plan")
+    pro.get_by_label("Field").fill("plan")
+    pro.get_by_label("Comparison").select_option(label="is")
+    pro.get_by_label("Value").fill("pro")
+    rest = step(page, 3, "branch").get_by_role("group", name="Branch 2")
+    rest.get_by_label("Label").fill("Everyone else")
+    rest.get_by_label("Field").fill("createdAt")  # a known field brings its type and its comparisons
+    expect(rest.get_by_label("Type")).to_have_value("date")
+    expect(rest.get_by_label("Type")).to_be_disabled()
+    expect(rest.get_by_label("Comparison").locator("option[value=greater_than]")).to_be_disabled()
+    rest.get_by_label("Field").fill("")
+    expect(rest.get_by_label("Type")).to_be_enabled()
+    rest.get_by_label("Goes to").select_option(label="the end of the automation")
+    _checked(page, "43-automation-editor-branch")
+    page.get_by_role("button", name="Create draft").click()
+    expect(page.locator(".flash")).to_contain_text("created as a draft")
+    page.reload()
+    expect(pro.get_by_label("Field")).to_have_value("plan")
+    expect(pro.get_by_label("Value")).to_have_value("pro")
+    expect(pro.get_by_label("Goes to").locator("option:checked")).to_have_text("the following step")
+    expect(rest.get_by_label("Label")).to_have_value("Everyone else")
+    expect(rest.get_by_label("Goes to").locator("option:checked")).to_have_text("the end of the automation")
+    page.get_by_role("button", name="Activate").click()
+    expect(page.locator("h1 .status")).to_have_text("active")

@@ -200,7 +200,7 @@ EMAIL_FIELDS = {
 
 
 def _email(item: dict, where: str) -> dict:
-    email = item.get("email") if isinstance(item.get("email"), dict) else {}
+    email = item["email"] if isinstance(item.get("email"), dict) else {}
     found = {k: check_text(email.get(k), f"{where}.email.{k}", limit) for k, limit in EMAIL_FIELDS.items()}
     if not found["templateId"] and not (found["htmlTemplate"] and found["subject"]):
         raise InvalidOperation(

@@ -133,6 +133,10 @@ def rows_of_steps(steps: Any, template_subjects: dict[str, str] | None = None) -
     return rows
 
 
+def _dict(value: Any) -> dict:
+    return value if isinstance(value, dict) else {}
+
+
 def _choice(target: Any, following: Any) -> str:
     """A stored link as the form's choice: "" (the following step), "end" or a step's id."""
     if target == following or (not target and following is None):
@@ -141,7 +145,7 @@ def _choice(target: Any, following: Any) -> str:
 
 
 def _row_of_step(step: dict, following: Any, rows: list[dict]) -> dict[str, Any]:
-    kind = step.get("type") if step.get("type") in KINDS else "wait"
+    kind = str(step["type"]) if step.get("type") in KINDS else "wait"
     row = new_row(kind, rows)
     if isinstance(step.get("stepId"), str) and step["stepId"]:
         row["id"] = step["stepId"]
@@ -149,20 +153,20 @@ def _row_of_step(step: dict, following: Any, rows: list[dict]) -> dict[str, Any]
     if kind != "branch":
         row["checkExit"] = step.get("checkExitCriteria") is not False
     if kind == "wait":
-        delay = step.get("delay") if isinstance(step.get("delay"), dict) else {}
+        delay = _dict(step.get("delay"))
         unit = "minutes" if delay.get("unit") == "mins" else str(delay.get("unit") or "minutes")
         row.update(value=shown_value(delay.get("value")), unit=unit)
     elif kind == "email":
-        email = step.get("email") if isinstance(step.get("email"), dict) else {}
+        email = _dict(step.get("email"))
         row.update({p: shown_value(email.get(p)) for p in EMAIL_PARTS})
     else:
-        branches = step.get("branches") if isinstance(step.get("branches"), list) else []
+        branches = step["branches"] if isinstance(step.get("branches"), list) else []
         row["branches"] = [_branch_row(b, following) for b in branches if isinstance(b, dict)]
     return row
 
 
 def _branch_row(branch: dict, following: Any) -> dict[str, str]:
-    criteria = branch.get("filterCriteria") if isinstance(branch.get("filterCriteria"), dict) else {}
+    criteria = _dict(branch.get("filterCriteria"))
     groups = [g for g in criteria.get("groups") or criteria.get("conditions") or [] if isinstance(g, dict)]
     first = groups[0] if groups else {}
     extra = {"logicalOperator": criteria.get("logicalOperator", "AND"), "groups": groups[1:]}
@@ -328,7 +332,8 @@ def titles(rows: list[dict], template_names: dict[str, str]) -> dict[str, str]:
 
 def _summary(row: dict, template_names: dict[str, str]) -> str:
     if row["kind"] == "wait":
-        return f"wait {row['value']} {row['unit']}"
+        unit = row["unit"].removesuffix("s") if row["value"] == "1" else row["unit"]
+        return f"wait {row['value']} {unit}"
     if row["kind"] == "email":
         name = template_names.get(row["templateId"]) or row["subject"]
         return f"email “{name}”" if name else "email"
