@@ -371,8 +371,11 @@ async def test_a_refused_automation_points_at_the_event_or_the_steps(api, tenant
     steps = '[{"type": "wait", "delay": {"value": -1, "unit": "minutes"}}]'
     wait = await _post(api, "/automations", token, name="Welcome", triggerType="contact_created", steps=steps)
     assert wait.status_code == 400
-    assert invalid_fields(wait.text) == {"a-steps": ["Step 1, delay value: must be a non-negative integer"]}
-    assert _elements(wait.text)["a-steps"]["text"] == steps
+    assert invalid_fields(wait.text) == {}  # the message stands at the top of the step it is about
+    shown = _elements(wait.text)
+    assert shown["s0"]["attrs"]["aria-describedby"] == "s0-error"
+    assert shown["s0-error"]["text"] == "Step 1, delay value: must be a non-negative integer"
+    assert shown["a-steps"]["text"] == steps
     assert "No automation yet" in (await api.client.get("/app/automations")).text
     made = await _post(api, "/automations", token, name="Welcome", triggerType="contact_created", steps="[]")
     automation_id = made.headers["location"].rsplit("/", 1)[1]

@@ -137,3 +137,36 @@ def test_or_and_no_criteria():
     )
     assert rules.matches(either, rules.facts(CONTACT, None)) is True
     assert rules.matches(None, {}) is True
+
+
+def _step_refused(steps: list[dict]) -> tuple[str, list[dict]]:
+    with pytest.raises(InvalidOperation) as refused:
+        rules.check_steps(steps)
+    return refused.value.code, refused.value.details
+
+
+WAIT = {"type": "wait", "delay": {"value": 0, "unit": "mins"}}
+MAIL = {"type": "email", "email": {"templateId": "A-1"}}
+
+
+def test_step_errors_name_the_step_they_are_about():
+    after_wait = [{"field": "steps[0]", "message": "an email must come directly after a wait step"}]
+    assert _step_refused([MAIL, WAIT]) == ("INVALID_STEP_SEQUENCE", after_wait)
+    code, details = _step_refused([WAIT, MAIL, MAIL])
+    assert code == "INVALID_STEP_SEQUENCE" and details[0]["field"] == "steps[2]"
+    assert _step_refused([WAIT, MAIL, WAIT])[1] == [
+        {"field": "steps[2]", "message": "a wait must be followed by an email step"}
+    ]
+    assert _step_refused([WAIT, {"type": "email", "email": {}}]) == (
+        "EMAIL_TEMPLATE_REQUIRED",
+        [{"field": "steps[1].email", "message": "choose a template (or give HTML and a subject)"}],
+    )
+    assert _step_refused([WAIT, {"type": "branch", "stepId": "b"}])[1][0]["field"] == "steps[1].branches"
+    code, details = _step_refused(
+        [{**WAIT, "stepId": "w", "nextStepId": "gone"}, {"type": "branch", "branches": [{}]}]
+    )
+    assert (
+        code == "INVALID_STEP_SEQUENCE"
+        and details[0]["field"] == "steps[0]"
+        and "gone" in details[0]["message"]
+    )

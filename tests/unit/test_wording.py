@@ -57,7 +57,7 @@ def test_api_field_paths_become_form_field_names():
     assert form_field("from.email", {"from.email": "fromEmail"}) == "fromEmail"
     assert form_field("subject") == "subject"
     assert form_field("emails[3]") == "emails"  # an item of a list: the list's own field
-    assert form_field("steps[0].delay.value") == "steps"
+    assert form_field("steps[0].delay.value") == "s0"  # that step of the step editor
     refused = InvalidInput(
         "Validation failed",
         details=[
@@ -79,3 +79,13 @@ def test_every_automation_trigger_reads_as_words():
     assert {trigger_words(t) for t in TRIGGERS} == set(TRIGGER_WORDS.values())
     assert all("_" not in trigger_words(t) for t in TRIGGERS)
     assert trigger_words("future_kind") == "future kind"
+
+
+def test_step_paths_name_the_step_and_its_branch():
+    assert label_of("steps[1].email.senderEmail") == "Step 2, email sender email"
+    assert (
+        label_of("steps[2].branches[0].filterCriteria.groups[0].value") == "Step 3, branch 1, condition value"
+    )
+    assert label_of("steps[2].branches[1].nextStepId") == "Step 3, branch 2, next step id"
+    assert label_of("steps[2].branches[1]") == "Step 3, branch 2"
+    assert form_field("steps[2].branches[1].label") == "s2"

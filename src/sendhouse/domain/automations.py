@@ -5,7 +5,9 @@ Steps form a graph of `stepId` → `nextStepId` starting at the first step. With
 step without nextStepId continues with the next step of the array, and the path must strictly
 alternate wait → email, starting with a wait and ending with an email. With branches, a missing
 nextStepId ends that path; every reference must name a step, the graph may not loop, and every
-email step may only be reached from a wait step (INVALID_STEP_SEQUENCE).
+email step may only be reached from a wait step (INVALID_STEP_SEQUENCE). These errors, and
+EMAIL_TEMPLATE_REQUIRED / BRANCH_BRANCHES_REQUIRED, name the step they are about in their details
+(`steps[2]`), so a form can show the message next to that step.
 """
 
 from __future__ import annotations
@@ -37,8 +39,16 @@ MAX_DELAY = 3650  # days
 STEP_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,100}$")
 
 
-def _bad_sequence(message: str) -> InvalidOperation:
-    return InvalidOperation(message, code="INVALID_STEP_SEQUENCE")
+AFTER_WAIT = "an email must come directly after a wait step"
+
+
+def _about_step(message: str, code: str, index: int, words: str) -> InvalidOperation:
+    """An error with a message and code, whose details name the step (by its place in the array)."""
+    return InvalidOperation(message, code=code, details=[{"field": f"steps[{index}]", "message": words}])
+
+
+def _bad_sequence(message: str, index: int, words: str) -> InvalidOperation:
+    return _about_step(message, "INVALID_STEP_SEQUENCE", index, words)
 
 
 def check_name(value: Any) -> str:
@@ -191,16 +201,15 @@ EMAIL_FIELDS = {
 
 
 def _email(item: dict, where: str) -> dict:
-    email = item.get("email")
-    if not isinstance(email, dict):
-        raise InvalidOperation(
-            "An email step needs a templateId or an htmlTemplate", code="EMAIL_TEMPLATE_REQUIRED"
-        )
+    email = item["email"] if isinstance(item.get("email"), dict) else {}
     found = {k: check_text(email.get(k), f"{where}.email.{k}", limit) for k, limit in EMAIL_FIELDS.items()}
     if not found["templateId"] and not (found["htmlTemplate"] and found["subject"]):
         raise InvalidOperation(
             "An email step needs a templateId, or an htmlTemplate with a subject",
             code="EMAIL_TEMPLATE_REQUIRED",
+            details=[
+                {"field": f"{where}.email", "message": "choose a template (or give HTML and a subject)"}
+            ],
         )
     return {"email": {k: v for k, v in found.items() if v is not None}}
 
@@ -208,7 +217,11 @@ def _email(item: dict, where: str) -> dict:
 def _branch(item: dict, where: str) -> dict:
     branches = item.get("branches")
     if not isinstance(branches, list) or not branches:
-        raise InvalidOperation("A branch step needs branches", code="BRANCH_BRANCHES_REQUIRED")
+        raise InvalidOperation(
+            "A branch step needs branches",
+            code="BRANCH_BRANCHES_REQUIRED",
+            details=[{"field": f"{where}.branches", "message": "add at least one branch"}],
+        )
     if len(branches) > MAX_BRANCHES:
         raise InvalidInput.field(f"{where}.branches", f"at most {MAX_BRANCHES} branches")
     return {"branches": [_one_branch(b, f"{where}.branches[{i}]") for i, b in enumerate(branches)]}
@@ -249,27 +262,36 @@ def successors(step: dict) -> list[str]:
 
 def _check_graph(steps: list[dict]) -> None:
     by_id = {s["stepId"]: s for s in steps}
+    place = {s["stepId"]: i for i, s in enumerate(steps)}
     for step in steps:
         for target in successors(step):
             if target not in by_id:
-                raise _bad_sequence(f"Step {step['stepId']} leads to unknown step {target}")
+                raise _bad_sequence(
+                    f"Step {step['stepId']} leads to unknown step {target}",
+                    place[step["stepId"]],
+                    f"leads to a step that does not exist ({target})",
+                )
             if by_id[target]["type"] == "email" and step["type"] != "wait":
-                raise _bad_sequence(f"Email step {target} must directly follow a wait step")
+                raise _bad_sequence(
+                    f"Email step {target} must directly follow a wait step", place[target], AFTER_WAIT
+                )
     if steps and steps[0]["type"] == "email":
-        raise _bad_sequence("An automation must start with a wait step before its first email")
-    _no_cycle(steps[0]["stepId"] if steps else None, by_id)
+        raise _bad_sequence("An automation must start with a wait step before its first email", 0, AFTER_WAIT)
+    _no_cycle(steps[0]["stepId"] if steps else None, by_id, place)
     if not any(s["type"] == "branch" for s in steps):
-        _alternates(steps[0]["stepId"] if steps else None, by_id)
+        _alternates(steps[0]["stepId"] if steps else None, by_id, place)
     if sum(1 for s in steps if s["type"] == "email") > MAX_EMAILS:
         raise InvalidInput.field("steps", f"at most {MAX_EMAILS} email steps")
 
 
-def _no_cycle(start: str | None, by_id: dict) -> None:
+def _no_cycle(start: str | None, by_id: dict, place: dict[str, int]) -> None:
     state: dict[str, int] = {}
 
     def visit(step_id: str) -> None:
         if state.get(step_id) == 1:
-            raise _bad_sequence(f"The steps loop back to {step_id}")
+            raise _bad_sequence(
+                f"The steps loop back to {step_id}", place[step_id], "the steps loop back to this step"
+            )
         if state.get(step_id) == 2:
             return
         state[step_id] = 1
@@ -281,17 +303,30 @@ def _no_cycle(start: str | None, by_id: dict) -> None:
         visit(start)
 
 
-def _alternates(start: str | None, by_id: dict) -> None:
-    kinds, current = [], start
+ALTERNATE = "Steps must alternate wait then email, starting with a wait and ending with an email"
+OUT_OF_TURN = {"wait": AFTER_WAIT, "email": "a wait must be followed by an email step"}
+
+
+def _alternates(start: str | None, by_id: dict, place: dict[str, int]) -> None:
+    path, current = [], start
     while current:
-        kinds.append(by_id[current]["type"])
+        path.append(current)
         current = by_id[current].get("nextStepId")
-    if len(kinds) != len(by_id):
-        raise _bad_sequence("Every step must be on the path from the first step")
-    if kinds and (kinds[-1] != "email" or any(k != ("wait", "email")[i % 2] for i, k in enumerate(kinds))):
+    if len(path) != len(by_id):
+        lost = next(i for step_id, i in place.items() if step_id not in path)
         raise _bad_sequence(
-            "Steps must alternate wait then email, starting with a wait and ending with an email"
+            "Every step must be on the path from the first step",
+            lost,
+            "cannot be reached from the first step",
         )
+    for turn, step_id in enumerate(path):
+        expected = ("wait", "email")[turn % 2]
+        if by_id[step_id]["type"] != expected:
+            raise _bad_sequence(
+                ALTERNATE, place[step_id if expected == "wait" else path[turn - 1]], OUT_OF_TURN[expected]
+            )
+    if path and by_id[path[-1]]["type"] != "email":
+        raise _bad_sequence(ALTERNATE, place[path[-1]], "a wait must be followed by an email step")
 
 
 def delay_of(step: dict) -> timedelta:

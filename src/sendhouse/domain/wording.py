@@ -63,6 +63,8 @@ CONDITION_PARTS = {"field": "field", "fieldType": "type", "operator": "operator"
 _CONDITION = re.compile(r"^filterCriteria\.groups\[(\d+)\](?:\.(\w+))?$")
 _CUSTOM = re.compile(r"^customFields\.(.+)$")
 _ITEM = re.compile(r"^(\w+)\[(\d+)\](?:\.([\w.]+))?$")
+_BRANCH = re.compile(r"^steps\[(\d+)\]\.branches\[(\d+)\](?:\.(.+))?$")
+_GROUP_PART = re.compile(r"filterCriteria(\.groups(\[\d+\])?)?")
 DATE_WORDS = "a date such as 2026-12-31, or a date and time such as 2026-12-31T09:00"
 # (library wording, ours, whether ours replaces the whole message)
 REPHRASED = (
@@ -98,11 +100,20 @@ def label_of(field: str) -> str:
     custom = _CUSTOM.match(field)
     if custom:
         return f"Property “{custom[1]}”"
+    branch = _BRANCH.match(field)
+    if branch:
+        within = f", {_words(_GROUP_PART.sub('condition', branch[3]))}" if branch[3] else ""
+        return f"Step {int(branch[1]) + 1}, branch {int(branch[2]) + 1}{within}"
     item = _ITEM.match(field)
     if item:
-        within = f", {item[3].replace('.', ' ')}" if item[3] else ""
+        within = f", {_words(item[3])}" if item[3] else ""
         return f"{ITEM_LABELS.get(item[1], LABELS.get(item[1], item[1]))} {int(item[2]) + 1}{within}"
     return field
+
+
+def _words(path: str) -> str:
+    """ "email.senderEmail" → "email sender email"."""
+    return re.sub(r"(?<=[a-z])([A-Z])", r" \1", path.replace(".", " ")).lower()
 
 
 def rephrase(message: str) -> str:

@@ -6,7 +6,8 @@ templates/dashboard/_invalid.html read `field_errors`).
 Services name a field by its API path ("customFields.plan", "from.email",
 "filterCriteria.groups[1].value"). Most form fields carry the API's name; a property is `cf_<name>`,
 a segment condition's parts are `field_<row>`, `fieldType_<row>`, `operator_<row>`, `value_<row>`;
-an item of a list (`emails[1]`, `steps[0].delay`) is about the list's own field; a form whose names
+a step of an automation (`steps[2].delay.value`) is about that step of the step editor (`s2`); any
+other item of a list (`emails[1]`) is about the list's own field; a form whose names
 differ says so (`names`), and names the field an error code without details is about (`codes`, e.g.
 a duplicate email is about the email field).
 """
@@ -22,6 +23,7 @@ from sendhouse.web.dashboard.common import problems
 
 _CUSTOM = re.compile(r"^customFields\.(.+)$")
 _CONDITION = re.compile(r"^filterCriteria\.groups\[(\d+)\](?:\.(\w+))?$")
+_STEP = re.compile(r"^steps\[(\d+)\]")
 _ITEM = re.compile(r"^(\w+)\[\d+\]")
 NO_NAMES: Mapping[str, str] = {}
 
@@ -36,6 +38,9 @@ def form_field(path: str, names: Mapping[str, str] = NO_NAMES) -> str:
     condition = _CONDITION.match(path)
     if condition:
         return f"{condition[2] or 'field'}_{condition[1]}"
+    step = _STEP.match(path)
+    if step:
+        return f"s{step[1]}"
     item = _ITEM.match(path)
     return item[1] if item else path
 

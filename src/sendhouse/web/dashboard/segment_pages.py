@@ -62,7 +62,7 @@ def _typed(field_type: str, raw: str) -> Any:
     return raw
 
 
-def _value(field_type: str, operator: str, raw: str) -> Any:
+def condition_value(field_type: str, operator: str, raw: str) -> Any:
     if operator == "between":
         parts = [p.strip() for p in raw.replace("..", ",").split(",")]
         return [_typed(field_type, p) for p in parts]
@@ -84,7 +84,7 @@ def criteria_of(form: FormData, known: dict[str, str]) -> dict:
                 "field": name,
                 "fieldType": field_type,
                 "operator": operator,
-                "value": _value(field_type, operator, text(form, f"value_{i}")),
+                "value": condition_value(field_type, operator, text(form, f"value_{i}")),
             }
         )
     return {"logicalOperator": text(form, "logicalOperator") or "AND", "groups": groups}
@@ -114,9 +114,9 @@ def refused_segment(exc: AppError, form: FormData) -> dict:
     return refused(by_row(exc, form), FORM_NAMES)
 
 
-def _shown(value: Any) -> str:
+def shown_value(value: Any) -> str:
     if isinstance(value, list):
-        return ", ".join(_shown(v) for v in value)
+        return ", ".join(shown_value(v) for v in value)
     if isinstance(value, bool):
         return "true" if value else "false"
     return "" if value is None else str(value)
@@ -137,7 +137,7 @@ def form_values(segment: dict) -> dict:
                 f"field_{i}": group["field"],
                 f"fieldType_{i}": group["fieldType"],
                 f"operator_{i}": group["operator"],
-                f"value_{i}": _shown(group.get("value")),
+                f"value_{i}": shown_value(group.get("value")),
             }
         )
     return values

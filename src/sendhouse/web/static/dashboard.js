@@ -1,6 +1,7 @@
 /* Sendhouse dashboard: dates in the viewer's time zone, the browser's zone in schedule forms,
    confirmations on dangerous buttons, tables that scroll sideways reachable from the keyboard,
-   the menu folded on a phone, a segment builder that offers only the comparisons a field's type allows.
+   the menu folded on a phone, a segment builder (and the automation branches' conditions) that
+   offers only the comparisons a field's type allows.
    Everything works without it, only less friendly. */
 (function () {
   "use strict";
@@ -43,9 +44,10 @@
     return option ? option.getAttribute("data-type") : null;
   }
 
-  function fitOperators(row) {
-    var type = row.querySelector("select[name^=fieldType_]"), operator = row.querySelector("select[name^=operator_]");
-    var known = fieldType(row.querySelector("input[name^=field_]"));
+  function fitOperators(row) {  /* a segment row names its parts field_N…; a branch's sN_bM_field… */
+    var type = row.querySelector("select[name^=fieldType_], select[name$=_fieldType]");
+    var operator = row.querySelector("select[name^=operator_], select[name$=_operator]");
+    var known = fieldType(row.querySelector("input[name^=field_], input[name$=_field]"));
     if (known) { type.value = known; }
     type.disabled = !!known;
     var first = null;
@@ -83,6 +85,14 @@
     });
   }
 
+  function branchConditions(root) {
+    root.querySelectorAll("[data-branch-condition]").forEach(function (row) {
+      fitOperators(row);
+      row.addEventListener("input", function () { fitOperators(row); });
+      row.addEventListener("change", function () { fitOperators(row); });
+    });
+  }
+
   document.addEventListener("submit", function (event) {  /* the button's own question, else the form's */
     var button = event.submitter;
     var message = (button && button.getAttribute("data-confirm")) || event.target.getAttribute("data-confirm");
@@ -91,6 +101,10 @@
   document.addEventListener("DOMContentLoaded", function () {
     menu(); localise(document); scrollable();
     document.querySelectorAll("form").forEach(builder);
+    branchConditions(document);
+  });
+  document.addEventListener("submit", function (event) {
+    event.target.querySelectorAll("select[name$=_fieldType]").forEach(function (s) { s.disabled = false; });
   });
   wide.addEventListener("change", menu);
   document.addEventListener("htmx:afterSwap", function (event) { localise(event.target.parentNode || document); scrollable(); });
