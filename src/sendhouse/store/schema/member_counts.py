@@ -5,8 +5,7 @@ bulk-add, CSV imports, the dashboard, and the deletes that cascade from contacts
 - PostgreSQL: statement-level AFTER INSERT / DELETE / UPDATE triggers read the statement's
   transition tables and change each list's count once per statement (one grouped UPDATE), after
   locking the lists' rows in id order (two statements counting the same lists never deadlock).
-  A delete cascading from contacts runs one statement per deleted contact (PostgreSQL's foreign
-  key actions), so such a delete runs the trigger once per contact, on its few rows.
+  A delete cascading from contacts or lists fires them through the cascade's own DELETEs.
 - SQLite: row-level AFTER INSERT / DELETE triggers (SQLite has no statement triggers); foreign
   key cascades fire them (tests/integration/test_member_counts.py checks).
 - UPDATE: nothing in the code changes a member's list_id; the UPDATE triggers keep the count
