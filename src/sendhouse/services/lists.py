@@ -188,7 +188,8 @@ async def search_contacts(
         row = await _target(conn, project_id, list_id)
         segment_rows = await segment_store.load_segments(conn, project_id)
         condition = store.membership_condition(row, segment_rows, dialect=conn.dialect.name)
-        found, total = await store.search_members(conn, project_id, condition, email, page)
+        known = row["member_count"] if row is not None and row["type"] == "list" and not email else None
+        found, total = await store.search_members(conn, project_id, condition, email, page, total=known)
     return [present_member(r) for r in found], total
 
 

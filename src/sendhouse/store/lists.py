@@ -81,19 +81,20 @@ def membership_condition(
 
 
 async def contact_count(conn: AsyncConnection, project_id: str, row: dict | None) -> int:
-    """How many contacts a list, segment or (row None) the global list holds right now."""
+    """How many contacts a list, segment or (row None) the global list holds right now (a plain
+    list: its member_count as this transaction sees it, changes it made included)."""
+    if row is not None and row["type"] == "list":
+        query = sa.select(contact_lists.c.member_count).where(contact_lists.c.id == row["id"])
+        return (await conn.execute(query)).scalar_one_or_none() or 0
     segment_rows = await segments.load_segments(conn, project_id) if row and row["type"] == "segment" else {}
     condition = membership_condition(row, segment_rows, dialect=conn.dialect.name)
     return await segments.count_matching(conn, project_id, condition)
 
 
 async def contact_counts(conn: AsyncConnection, project_id: str, rows: Sequence[dict]) -> dict[str, int]:
-    """{id: contactCount} for many lists and segments (plain lists in one grouped query)."""
-    plain = [r["id"] for r in rows if r["type"] == "list"]
-    counts = dict.fromkeys(plain, 0)
-    if plain:
-        query = sa.select(list_members.c.list_id, sa.func.count()).where(list_members.c.list_id.in_(plain))
-        counts.update(dict((await conn.execute(query.group_by(list_members.c.list_id))).all()))
+    """{id: contactCount} for many lists and segments, rows as read in this transaction (plain
+    lists: their member_count, kept by the database; segments: their criteria evaluated)."""
+    counts = {r["id"]: r["member_count"] for r in rows if r["type"] == "list"}
     if not any(r["type"] == "segment" for r in rows):
         return counts
     segment_rows = await segments.load_segments(conn, project_id)
@@ -104,14 +105,14 @@ async def contact_counts(conn: AsyncConnection, project_id: str, rows: Sequence[
     return counts
 
 
-_MEMBERS = sa.select(sa.func.count()).where(list_members.c.list_id == contact_lists.c.id).scalar_subquery()
+_MEMBERS = contact_lists.c.member_count
 
 
 def campaign_lists_json(dialect: str) -> sa.ScalarSelect:
     """A scalar subquery over `campaigns`: the live lists and segments of the campaign's project named
-    in its toLists or excludeLists, as a JSON array of [id, name, type, members] (members: rows in
-    list_members, counted by their index; a segment has none). Read with the campaign row, then
-    turned into descriptions by `described_from`."""
+    in its toLists or excludeLists, as a JSON array of [id, name, type, members] (members: the
+    list's member_count, kept by the database's triggers; a segment has none). Read with the
+    campaign row, then turned into descriptions by `described_from`."""
     if dialect == "postgresql":
         named = [
             sa.func.jsonb_array_elements_text(column).table_valued("value")
@@ -232,13 +233,22 @@ async def soft_delete(conn: AsyncConnection, project_id: str, list_id: str, now:
 
 
 async def search_members(
-    conn: AsyncConnection, project_id: str, condition: sa.ColumnElement, email: str | None, page: Page
+    conn: AsyncConnection,
+    project_id: str,
+    condition: sa.ColumnElement,
+    email: str | None,
+    page: Page,
+    *,
+    total: int | None = None,
 ) -> tuple[list[dict], int]:
-    """One page of the contacts matching a membership condition (oldest first), and the total."""
+    """One page of the contacts matching a membership condition (oldest first), and the total
+    (counted unless given: a plain list's member_count when no email narrows the search)."""
     where = [contacts.c.project_id == project_id, condition]
     if email:
         where.append(contacts.c.email.contains(email.strip().lower(), autoescape=True))
-    total = (await conn.execute(sa.select(sa.func.count()).select_from(contacts).where(*where))).scalar_one()
+    if total is None:
+        counting = sa.select(sa.func.count()).select_from(contacts).where(*where)
+        total = (await conn.execute(counting)).scalar_one()
     columns = (
         contacts.c.id,
         contacts.c.email,

@@ -2,6 +2,7 @@
 
 import sqlalchemy as sa
 
+from sendhouse.store.schema import member_counts
 from sendhouse.store.schema.base import id_column, metadata
 from sendhouse.store.types import JSONType, UTCDateTime
 
@@ -51,6 +52,8 @@ contact_lists = sa.Table(
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.Column("updated_at", UTCDateTime, nullable=False),
     sa.Column("deleted_at", UTCDateTime),
+    # rows in list_members, kept by the database's triggers (schema/member_counts.py); 0 for a segment
+    sa.Column("member_count", sa.Integer, nullable=False, server_default="0"),
 )
 
 list_members = sa.Table(
@@ -65,6 +68,7 @@ list_members = sa.Table(
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.Index("ix_list_members_contact", "contact_id"),
 )
+member_counts.install(list_members)
 
 suppression_groups = sa.Table(
     "suppression_groups",
