@@ -227,7 +227,7 @@ def _seed_members(url: str, sizes: dict[str, int]) -> None:
 
 
 def test_the_migration_backfills_the_counts(db_url):
-    command.downgrade(alembic_config(db_url), "0011_campaign_counters")
+    command.downgrade(alembic_config(db_url), "0014_inbound_processing_index")
     sizes = {ids.new_id(): 4, ids.new_id(): 0, ids.new_id(): 7}
     _seed_members(db_url, sizes)
     upgrade_to_head(db_url)

@@ -11,7 +11,7 @@ bulk-add, CSV imports, the dashboard, and the deletes that cascade from contacts
 - UPDATE: nothing in the code changes a member's list_id; the UPDATE triggers keep the count
   right if anything ever does.
 
-The same SQL is frozen in migration 0012_member_counts; `metadata.create_all` runs this copy
+The same SQL is frozen in migration 0015_member_counts; `metadata.create_all` runs this copy
 (after_create of list_members) so a database made either way counts alike (a test compares them).
 """
 

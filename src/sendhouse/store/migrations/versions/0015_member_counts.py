@@ -10,15 +10,15 @@ UPDATE triggers are there so that an UPDATE, should one ever be written, keeps t
 
 The SQL is frozen here; store/schema/member_counts.py holds the same for `metadata.create_all`.
 
-Revision ID: 0012_member_counts
-Revises: 0011_campaign_counters
+Revision ID: 0015_member_counts
+Revises: 0014_inbound_processing_index
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0012_member_counts"
-down_revision = "0011_campaign_counters"
+revision = "0015_member_counts"
+down_revision = "0014_inbound_processing_index"
 branch_labels = None
 depends_on = None
 
