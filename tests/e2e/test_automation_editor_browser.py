@@ -60,7 +60,7 @@ def server(request, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def browser(server):
-    with chromium() as launched:
+    with chromium(server["kind"]) as launched:
         yield launched
 
 

@@ -91,6 +91,9 @@ def _import(page, server, crowd: int = CROWD) -> None:
     shot(page, "02-import-form")
     page.get_by_role("button", name="Import").click()
     expect(page.get_by_role("heading", name="Map the columns")).to_be_visible()
+    expect(page.locator("tr[data-column=email] td").first).to_contain_text(  # a preview of the first rows
+        "vip0@vip.example · vip1@vip.example · vip2@vip.example"
+    )
     expect(page.locator("#newName_4")).to_have_value("cityName")
     expect(page.locator("#reason_4")).to_contain_text("reserved name")
     page.reload()  # the upload waiting for its mapping is a row and a file, not one request's memory
@@ -249,7 +252,11 @@ def _overview(page) -> None:
     page.get_by_role("link", name="Overview").click()
     expect(page.get_by_role("heading", name="Overview")).to_be_visible()
     expect(page.locator("[data-metric=contacts] dd")).to_have_text(f"{VIPS + CROWD:,}")
+    expect(page.locator("[data-metric=added] dd")).to_have_text(f"+{VIPS + CROWD:,}")
     expect(page.locator("tr[data-campaign] td").nth(2)).to_have_text(str(VIPS))
+    spring = page.locator("tr[data-campaign]").first  # vip1 of the three opened and clicked
+    expect(spring.locator("[data-open-rate]")).to_have_text("33.3 %")
+    expect(spring.locator("[data-click-rate]")).to_have_text("33.3 %")
     both_widths(page, "13-overview")
 
 

@@ -1,7 +1,7 @@
 /* Sendhouse dashboard: dates in the viewer's time zone, the browser's zone in schedule forms,
    confirmations on dangerous buttons, tables that scroll sideways reachable from the keyboard,
    the menu folded on a phone, a segment builder (and the automation branches' conditions) that
-   offers only the comparisons a field's type allows.
+   offers only the comparisons a field's type allows, and polls that stop once the page is left.
    Everything works without it, only less friendly. */
 (function () {
   "use strict";
@@ -108,5 +108,14 @@
   });
   wide.addEventListener("change", menu);
   document.addEventListener("htmx:afterSwap", function (event) { localise(event.target.parentNode || document); scrollable(); });
+  /* Once the browser leaves the page (a form posted, a link followed), a poll of the old page must
+     not act: its answer could reload the old page over the navigation and show it without the
+     message the action left for the next page. */
+  var leaving = false;
+  window.addEventListener("beforeunload", function () { leaving = true; });
+  window.addEventListener("pageshow", function () { leaving = false; });
+  ["htmx:beforeRequest", "htmx:beforeOnLoad"].forEach(function (name) {
+    document.addEventListener(name, function (event) { if (leaving) { event.preventDefault(); } });
+  });
   window.addEventListener("resize", scrollable);
 })();
