@@ -13,11 +13,16 @@ PYTEST_ARGS ?=
 uv:
 	@$(UV) --version >/dev/null 2>&1 || python3 -m pip install --quiet uv==0.13.9
 
+# Bytecode is compiled at install (dependencies and our own src/), so no process compiles modules
+# at import, even where PYTHONDONTWRITEBYTECODE keeps Python from caching them itself: every
+# `sendhouse` command and server starts seconds sooner.
 install: uv
-	$(UV) sync --frozen --no-dev --inexact
+	$(UV) sync --frozen --no-dev --inexact --compile-bytecode
+	.venv/bin/python -m compileall -q -j 0 src >/dev/null
 
 install-dev: uv
-	$(UV) sync --frozen --extra dev
+	$(UV) sync --frozen --extra dev --compile-bytecode
+	.venv/bin/python -m compileall -q -j 0 src >/dev/null
 
 # Debian packages the tests drive for real (Postfix's smtp-sink, wrk, chromium); needs root.
 tools:

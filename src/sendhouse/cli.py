@@ -306,7 +306,7 @@ def mcp_stdio(
     ] = project_service.DEFAULT_PROJECT,
 ) -> None:
     """Serve MCP (for AI assistants) over stdin/stdout, acting on one project. Logs go to stderr."""
-    from sendhouse.mcp_tools import run_stdio
+    from sendhouse.mcp_tools.server import run_stdio
 
     try:
         asyncio.run(run_stdio(Settings(), project))

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from mcp import Client
 
 from sendhouse.bootstrap import build_container
-from sendhouse.mcp_tools import build_server
+from sendhouse.mcp_tools.server import build_server
 from sendhouse.services import campaigns as campaign_service
 from sendhouse.services import projects as project_service
 from sendhouse.services.projects import Principal

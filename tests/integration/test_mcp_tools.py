@@ -10,7 +10,7 @@ import pytest
 import sqlalchemy as sa
 from mcp import Client
 
-from sendhouse.mcp_tools import build_server
+from sendhouse.mcp_tools.server import build_server
 from sendhouse.services import projects as project_service
 from sendhouse.services import suppressions
 from sendhouse.services.projects import Principal

@@ -3,8 +3,11 @@ HTTP API uses, over streamable HTTP at /mcp (a project or account API key as bea
 over stdio (`sendhouse mcp --project NAME`).
 
 Pause, resume and abort of a campaign are deliberately absent: they need a direct API call.
+
+The SDK is imported only where MCP is served: `endpoint.mount_http` builds the server on the first
+request; `server.build_server` and `server.run_stdio` are imported by who needs them.
 """
 
-from sendhouse.mcp_tools.server import build_server, mount_http, run_stdio
+from sendhouse.mcp_tools.endpoint import mount_http
 
-__all__ = ["build_server", "mount_http", "run_stdio"]
+__all__ = ["mount_http"]
