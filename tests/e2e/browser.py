@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import socket
 import subprocess
 import sys
@@ -86,6 +87,19 @@ def _first_start(proc: subprocess.Popen, lines: deque[str]) -> dict[str, str]:
 
 def db_kind_of(db_url: str) -> str:
     return "postgres" if db_url.startswith("postgresql") else "sqlite"
+
+
+def module_database(request, tmp: Path) -> str:
+    """The URL of a fresh database of the fixture's kind (request.param) for a module's server: a
+    copy of the migrated SQLite template in `tmp`, or the session's PostgreSQL database emptied."""
+    from tests.conftest import _truncate_postgres
+
+    if request.param == "sqlite":
+        shutil.copy(request.getfixturevalue("sqlite_template"), tmp / "sendhouse.db")
+        return f"sqlite:///{tmp / 'sendhouse.db'}"
+    db_url = request.getfixturevalue("postgres_database")
+    _truncate_postgres(db_url)
+    return db_url
 
 
 @contextmanager

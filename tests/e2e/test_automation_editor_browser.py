@@ -11,12 +11,11 @@ test-artifacts/screenshots/."""
 from __future__ import annotations
 
 import re
-import shutil
 
 import httpx2
 import pytest
 
-from tests.conftest import DB_KINDS, _truncate_postgres
+from tests.conftest import DB_KINDS
 from tests.e2e.browser import (
     DESKTOP,
     PHONE,
@@ -24,6 +23,7 @@ from tests.e2e.browser import (
     chromium,
     expect,
     log_in,
+    module_database,
     needs_chromium,
     new_tab,
     serving,
@@ -39,13 +39,7 @@ WIDTHS = {"desktop": DESKTOP, "phone": PHONE}
 def server(request, tmp_path_factory):
     """One server per database kind, with two templates to pick from."""
     tmp = tmp_path_factory.mktemp(f"steps-{request.param}")
-    if request.param == "sqlite":
-        shutil.copy(request.getfixturevalue("sqlite_template"), tmp / "sendhouse.db")
-        db_url = f"sqlite:///{tmp / 'sendhouse.db'}"
-    else:
-        db_url = request.getfixturevalue("postgres_database")
-        _truncate_postgres(db_url)
-    with serving(db_url, tmp) as found:
+    with serving(module_database(request, tmp), tmp) as found:
         assert httpx2.get(f"{found['url']}/app/login", timeout=30).status_code == 200
         for name in ("Welcome", "Getting started"):
             answer = httpx2.post(

@@ -15,13 +15,12 @@ Screenshots go to test-artifacts/screenshots/.
 from __future__ import annotations
 
 import re
-import shutil
 from urllib.parse import urlsplit
 
 import httpx2
 import pytest
 
-from tests.conftest import DB_KINDS, _truncate_postgres
+from tests.conftest import DB_KINDS
 from tests.e2e.browser import (
     BROWSER_ZONE,
     DESKTOP,
@@ -32,6 +31,7 @@ from tests.e2e.browser import (
     chromium,
     expect,
     log_in,
+    module_database,
     needs_chromium,
     new_tab,
     points_at,
@@ -58,13 +58,7 @@ MAX_PAGES = 60
 def server(request, tmp_path_factory):
     """One server per database kind for the whole module, with a little of everything to show."""
     tmp = tmp_path_factory.mktemp(f"pages-{request.param}")
-    if request.param == "sqlite":
-        shutil.copy(request.getfixturevalue("sqlite_template"), tmp / "sendhouse.db")
-        db_url = f"sqlite:///{tmp / 'sendhouse.db'}"
-    else:
-        db_url = request.getfixturevalue("postgres_database")
-        _truncate_postgres(db_url)
-    with serving(db_url, tmp) as found:
+    with serving(module_database(request, tmp), tmp) as found:
         _seed(found)
         yield found
 

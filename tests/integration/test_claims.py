@@ -59,6 +59,14 @@ async def _released(container, cid: str) -> set[str]:
         return set((await conn.execute(query)).scalars())
 
 
+def _each_took_ten_apart(batches: list[list[str]]) -> list[str]:
+    """Every holder claimed exactly its limit of 10 and no row went to two of them; the rows."""
+    claimed = [row for batch in batches for row in batch]
+    assert [len(b) for b in batches] == [10] * HOLDERS
+    assert len(set(claimed)) == len(claimed) == HOLDERS * 10
+    return claimed
+
+
 async def test_concurrent_ledger_claims_never_exceed_their_limit(container):
     await start_campaign(container.db, await _project(container), 120)
     now = utcnow()
@@ -67,10 +75,7 @@ async def test_concurrent_ledger_claims_never_exceed_their_limit(container):
         rows = await ledger.claim(conn, worker=f"w{i}", limit=10, now=now, lease_seconds=60)
         return [r["id"] for r in rows]
 
-    batches = await together(container, claim)
-    claimed = [row for batch in batches for row in batch]
-    assert [len(b) for b in batches] == [10] * HOLDERS
-    assert len(set(claimed)) == len(claimed) == HOLDERS * 10
+    claimed = _each_took_ten_apart(await together(container, claim))
     async with container.db.read() as conn:
         leased = (
             await conn.execute(sa.select(sa.func.count()).where(messages.c.status == "sending"))
@@ -159,10 +164,7 @@ async def test_concurrent_automation_run_claims_never_exceed_their_limit(contain
         rows = await automation_runs.claim(conn, runner=f"r{i}", limit=10, now=now, lease_seconds=60)
         return [r["id"] for r in rows]
 
-    batches = await together(container, claim)
-    claimed = [row for batch in batches for row in batch]
-    assert [len(b) for b in batches] == [10] * HOLDERS
-    assert len(set(claimed)) == len(claimed) == HOLDERS * 10
+    _each_took_ten_apart(await together(container, claim))
     async with container.db.read() as conn:
         leased = (
             await conn.execute(sa.select(runs.c.lease_owner, sa.func.count()).group_by(runs.c.lease_owner))

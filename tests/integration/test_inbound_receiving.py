@@ -12,7 +12,6 @@ import pytest
 import sqlalchemy as sa
 
 from sendhouse.domain import tokens
-from sendhouse.services import webhooks as webhook_service
 from sendhouse.smtpd import inbound as receiver
 from sendhouse.store.schema.inbound import inbound_messages
 from tests.support.dns_server import DnsServer
@@ -23,6 +22,7 @@ from tests.support.inbound_data import (
     message,
     receiving_domain,
     smtp_send,
+    subscribe_to_received,
     swaks,
 )
 
@@ -36,12 +36,6 @@ def dns_server():
 @pytest.fixture
 def settings(settings, dns_server):
     return settings.model_copy(update={"dns_resolver": dns_server.address, "bounce_domain": BOUNCE_DOMAIN})
-
-
-async def subscribe_all(db, project_id: str) -> None:
-    await webhook_service.create_webhook(
-        db, project_id, url="http://127.0.0.1:9/hook", events=["email.received"]
-    )
 
 
 async def stored_count(api) -> int:
@@ -125,7 +119,7 @@ async def test_signed_mail_to_an_enabled_domain_is_stored_with_passing_verdicts_
     api, tenant, container, dns_server
 ):
     await receiving_domain(api, tenant, dns_server, "example.com")
-    await subscribe_all(api.db, tenant.project_id)
+    await subscribe_to_received(api.db, tenant.project_id)
     sender = SenderDomain(dns_server)
     raw = sender.sign(
         message(
@@ -226,7 +220,7 @@ async def test_an_oversized_message_is_refused_with_552(api, tenant, container, 
 
 async def test_mail_before_the_mx_is_seen_is_blocked_unverified(api, tenant, container, dns_server):
     await receiving_domain(api, tenant, dns_server, "example.com", mx=False)
-    await subscribe_all(api.db, tenant.project_id)
+    await subscribe_to_received(api.db, tenant.project_id)
     async with inbound_receiver(container) as (_h, port):
         await smtp_send(
             port,

@@ -18,11 +18,16 @@ from sendhouse.domain import inbound_mail as rules
 from sendhouse.domain.times import utcnow
 from sendhouse.runtime import running
 from sendhouse.services import inbound_receive
-from sendhouse.services import webhooks as webhook_service
 from sendhouse.store import inbound as inbound_store
 from tests.support.dns_server import DnsServer
 from tests.support.feedback_data import deliveries, inbound_receiver
-from tests.support.inbound_data import BOUNCE_DOMAIN, message, receiving_domain, smtp_send
+from tests.support.inbound_data import (
+    BOUNCE_DOMAIN,
+    message,
+    receiving_domain,
+    smtp_send,
+    subscribe_to_received,
+)
 from tests.support.sending_data import wait_for
 
 # The stdlib's header parser raises IndexError on this To: header (domain/inbound_mail.parse
@@ -42,12 +47,6 @@ def dns_server():
 @pytest.fixture
 def settings(settings, dns_server):
     return settings.model_copy(update={"dns_resolver": dns_server.address, "bounce_domain": BOUNCE_DOMAIN})
-
-
-async def subscribe(db, project_id: str) -> None:
-    await webhook_service.create_webhook(
-        db, project_id, url="http://127.0.0.1:9/hook", events=["email.received"]
-    )
 
 
 async def listed(api, tenant, **params) -> list[dict]:
@@ -87,7 +86,7 @@ def with_attachment(subject: str = "Order 7") -> bytes:
 async def test_a_message_that_cannot_be_parsed_ends_failed_listed_and_readable(api, tenant, container):
     with pytest.raises(IndexError):
         rules.parse(UNPARSABLE)
-    await subscribe(api.db, tenant.project_id)
+    await subscribe_to_received(api.db, tenant.project_id)
     async with inbound_receiver(container) as (_h, port):
         await smtp_send(port, "bob@nowhere.test", [default_address(tenant)], UNPARSABLE)
     [item] = await listed(api, tenant)
@@ -105,7 +104,7 @@ async def test_a_domain_disabled_between_rcpt_and_data_keeps_the_message_blocked
     api, tenant, container, dns_server
 ):
     domain = await receiving_domain(api, tenant, dns_server, "example.com")
-    await subscribe(api.db, tenant.project_id)
+    await subscribe_to_received(api.db, tenant.project_id)
     raw = message(sender="bob@nowhere.test", to="x@example.com", subject="Late")
     async with inbound_receiver(container) as (_h, port):
         client = await asyncio.to_thread(smtplib.SMTP, "127.0.0.1", port, timeout=30)
@@ -137,7 +136,7 @@ async def test_a_domain_disabled_between_rcpt_and_data_keeps_the_message_blocked
 async def test_a_message_left_processing_by_a_crash_is_processed_by_housekeeping(
     api, tenant, container, monkeypatch
 ):
-    await subscribe(api.db, tenant.project_id)
+    await subscribe_to_received(api.db, tenant.project_id)
     stored = await store_only(api, tenant, with_attachment())
     [item] = await listed(api, tenant)
     assert item["id"] == stored and item["status"] == "PROCESSING" and item["attachmentCount"] == 0
@@ -184,7 +183,7 @@ async def test_a_failure_after_storing_still_answers_250_and_housekeeping_finish
 
 
 async def test_processing_happens_once_even_when_two_processes_race(api, tenant):
-    await subscribe(api.db, tenant.project_id)
+    await subscribe_to_received(api.db, tenant.project_id)
     stored = await store_only(api, tenant, with_attachment())
     async with api.db.read() as conn:
         row = await inbound_store.processing_message(conn, stored)

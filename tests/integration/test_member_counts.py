@@ -21,7 +21,6 @@ from sendhouse.store.db import sync_url
 from sendhouse.store.migrate import alembic_config, upgrade_to_head
 from sendhouse.store.schema import metadata
 from sendhouse.store.schema.audience import contact_lists, contacts, list_members
-from sendhouse.store.schema.campaigns import campaigns
 from sendhouse.store.schema.core import organizations, projects
 from tests.conftest import _pg_url
 
@@ -103,29 +102,17 @@ async def test_reads_show_the_column(api, tenant):
         f"{BASE}/contacts/search", json={"contactListId": plain}, headers=tenant.headers
     )
     assert page.json()["data"]["pagination"]["total"] == 41
-    campaign_id = await _campaign(api.db, tenant.project_id, [plain])
+    campaign_id = await _campaign(api, tenant, [plain])
     got = (await api.client.get(f"/v1/campaigns/{campaign_id}", headers=tenant.headers)).json()["data"]
     assert [x["contactCount"] for x in got["toLists"]] == [41]
 
 
-async def _campaign(db, project_id: str, to_lists: list[str]) -> str:
-    now, campaign_id = utcnow(), ids.new_id()
-    async with db.write() as conn:
-        await conn.execute(
-            campaigns.insert().values(
-                id=campaign_id,
-                project_id=project_id,
-                name="c",
-                subject="s",
-                to_lists=to_lists,
-                exclude_lists=[],
-                status="draft",
-                send_mode="all",
-                created_at=now,
-                updated_at=now,
-            )
-        )
-    return campaign_id
+async def _campaign(api, tenant, to_lists: list[str]) -> str:
+    """A draft campaign to these lists, made through the API."""
+    body = {"name": "c", "subject": "s", "htmlTemplate": "<p>x</p>", "toLists": to_lists}
+    answer = await api.client.post("/v1/campaigns", json=body, headers=tenant.headers)
+    assert answer.status_code in (200, 201), answer.text
+    return answer.json()["data"]["id"]
 
 
 CSV = "email,first_name\n" + "".join(f"user{i}@example.com,U{i}\n" for i in range(25)) + "bad-address,X\n"

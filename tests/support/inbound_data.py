@@ -18,6 +18,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from sendhouse.services import webhooks as webhook_service
 from tests.support.dns_server import DnsServer, publish
 
 BOUNCE_DOMAIN = "bounces.sendhouse.test"
@@ -124,4 +125,11 @@ def swaks(*args: str) -> subprocess.CompletedProcess:
         pytest.skip("swaks is not installed (.ci/setup-tools installs it)")
     return subprocess.run(
         ["swaks", "--timeout", "30", *args], capture_output=True, text=True, timeout=60, check=False
+    )
+
+
+async def subscribe_to_received(db, project_id: str) -> None:
+    """A webhook subscribed to email.received (its deliveries are read from the outbox)."""
+    await webhook_service.create_webhook(
+        db, project_id, url="http://127.0.0.1:9/hook", events=["email.received"]
     )
