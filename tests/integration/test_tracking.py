@@ -41,7 +41,7 @@ async def test_opens_are_recorded_unique_and_total_per_recipient(api, tenant):
     await subscribe_all(api.db, tenant.project_id)
     for path in [open_path(rows[0]["id"])] * 3 + [open_path(rows[1]["id"])]:
         assert _is_pixel(await _fetch(api, path))
-    assert await _recorder(api).flush() == 4
+    await _recorder(api).flush()  # the app's own flush loop may have written some of them already
     opens = await events_of(api.db, campaign_id=cid, type="opened")
     assert sorted(e["message_id"] for e in opens) == sorted([rows[0]["id"]] * 3 + [rows[1]["id"]])
     assert {e["email"] for e in opens} == {rows[0]["email"], rows[1]["email"]}
@@ -94,7 +94,8 @@ async def test_pixel_answers_even_when_the_database_is_broken(api, tenant, tmp_p
     await recorder.db.close()
     recorder.db = working
     assert _is_pixel(await _fetch(api, open_path(rows[0]["id"])))
-    assert await recorder.flush() == 1
+    await recorder.flush()  # the app's own flush loop (every 0.1 s) may have written it already
+    assert [e["message_id"] for e in await events_of(api.db, type="opened")] == [rows[0]["id"]]
 
 
 async def test_click_redirects_only_to_the_signed_url_and_records_it(api, tenant):
