@@ -20,6 +20,8 @@ from pathlib import Path
 import httpx2
 import pytest
 
+from tests.conftest import _truncate_postgres
+
 playwright_sync = pytest.importorskip("playwright.sync_api")
 expect = playwright_sync.expect
 CHROMIUM = "/usr/bin/chromium"
@@ -92,8 +94,6 @@ def db_kind_of(db_url: str) -> str:
 def module_database(request, tmp: Path) -> str:
     """The URL of a fresh database of the fixture's kind (request.param) for a module's server: a
     copy of the migrated SQLite template in `tmp`, or the session's PostgreSQL database emptied."""
-    from tests.conftest import _truncate_postgres
-
     if request.param == "sqlite":
         shutil.copy(request.getfixturevalue("sqlite_template"), tmp / "sendhouse.db")
         return f"sqlite:///{tmp / 'sendhouse.db'}"
