@@ -1,7 +1,8 @@
 """API read benchmark: GET /v1/campaigns/{id} requests per second and p99 latency under wrk against
 a live `sendhouse serve --no-worker` on SQLite, beside a bare Starlette endpoint (uvicorn, same
 options) answering the same JSON body for the same path, measured with the same wrk settings in
-the same run. Also holds the wrk and server helpers bench/api_load.py uses.
+the same run; and a minimal FastAPI endpoint (the same path parameter, one dependency, no work) as
+the framework's own floor, so the ratio shows how much of the gap is FastAPI itself. Also holds the wrk and server helpers bench/api_load.py uses.
 
     .venv/bin/python bench/api_read.py [--duration 10] [--connections 32] [--threads 2]
 
@@ -41,6 +42,21 @@ BODY = open(sys.argv[2], "rb").read()
 async def campaign(request):
     return Response(BODY, media_type="application/json")
 app = Starlette(routes=[Route("/v1/campaigns/{campaign_id}", campaign)])
+uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[1]), log_level="warning", proxy_headers=True, log_config=None)
+"""
+# The framework's own floor: FastAPI with the same path parameter and one dependency reading the
+# Authorization header, answering the same body (no auth, database, middleware or logging).
+FASTAPI_APP = """
+import sys, uvicorn
+from fastapi import Depends, FastAPI, Request
+from starlette.responses import Response
+BODY = open(sys.argv[2], "rb").read()
+app = FastAPI()
+async def principal(request: Request):
+    return request.headers.get("authorization")
+@app.get("/v1/campaigns/{campaign_id}")
+async def campaign(campaign_id: str, who=Depends(principal)):
+    return Response(BODY, media_type="application/json")
 uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[1]), log_level="warning", proxy_headers=True, log_config=None)
 """
 # wrk: request the given paths in turn (weights by repetition) and count replies by class per thread.
@@ -157,9 +173,27 @@ async def project_with_campaign(url: str, data_dir: Path, size: int, **overrides
         await built.close()
 
 
-def measure(args, folder: Path, url: str, data_dir: Path) -> tuple[dict, dict]:
+def _reference(folder: Path, name: str, source: str, path: str, script: Path, wrk: dict) -> dict:
+    """wrk against a reference server (`source`, run as a script: port, body file) answering `path`."""
+    port = free_port()
+    (folder / f"{name}.py").write_text(source)
+    server = start_server(
+        [sys.executable, str(folder / f"{name}.py"), str(port), str(folder / "body.json")],
+        dict(os.environ),
+        port,
+        folder / f"{name}.log",
+        path,
+    )
+    try:
+        return run_wrk(port, script, **wrk)
+    finally:
+        stop_server(server)
+
+
+def measure(args, folder: Path, url: str, data_dir: Path) -> tuple[dict, dict, dict]:
+    """wrk figures of (sendhouse serve, bare Starlette, minimal FastAPI) for the same path and body."""
     _, key, cid = asyncio.run(project_with_campaign(url, data_dir, 100))
-    path, port, bare_port = f"/v1/campaigns/{cid}", free_port(), free_port()
+    path, port = f"/v1/campaigns/{cid}", free_port()
     script = wrk_script(folder, "campaign", [path], key)
     wrk = {"threads": args.threads, "connections": args.connections, "duration": args.duration}
     server = start_server(
@@ -177,19 +211,8 @@ def measure(args, folder: Path, url: str, data_dir: Path) -> tuple[dict, dict]:
     finally:
         stop_server(server)
     (folder / "body.json").write_bytes(body)
-    (folder / "bare.py").write_text(BARE_APP)
-    bare = start_server(
-        [sys.executable, str(folder / "bare.py"), str(bare_port), str(folder / "body.json")],
-        dict(os.environ),
-        bare_port,
-        folder / "bare.log",
-        path,
-    )
-    try:
-        baseline = run_wrk(bare_port, script, **wrk)
-    finally:
-        stop_server(bare)
-    return ours, baseline
+    bare = _reference(folder, "bare", BARE_APP, path, script, wrk)
+    return ours, bare, _reference(folder, "minimal_fastapi", FASTAPI_APP, path, script, wrk)
 
 
 def main() -> None:
@@ -200,16 +223,22 @@ def main() -> None:
     args = parser.parse_args()
     url, data_dir = fresh_database(None)
     try:
-        ours, bare = measure(args, data_dir, url, data_dir)
+        ours, bare, floor = measure(args, data_dir, url, data_dir)
     finally:
         drop_database(url)
-    for name, found in (("GET /v1/campaigns/{id}", ours), ("bare Starlette, same body", bare)):
+    named = (
+        ("GET /v1/campaigns/{id}", ours),
+        ("bare Starlette, same body", bare),
+        ("minimal FastAPI", floor),
+    )
+    for name, found in named:
         print(
             f"{name:<28} {found['rps']:>8.0f} req/s  p99 {found['p99_ms']:>8.2f} ms  ({found['requests']} requests, "
             f"{found['5xx']} 5xx, {found['429']} 429, {found['socket_errors']} socket errors)"
         )
     print(
         f"wrk -t{args.threads} -c{args.connections} -d{args.duration}s; ratio {ours['rps'] / bare['rps']:.2f}"
+        f" (minimal FastAPI: {floor['rps'] / bare['rps']:.2f})"
     )
     print(
         json.dumps(
@@ -220,6 +249,14 @@ def main() -> None:
                         "figure": "API GET /v1/campaigns/{id}",
                         "unit": "req/s",
                         "value": ours["rps"],
+                        "baseline": bare["rps"],
+                        "baseline_name": "bare Starlette endpoint",
+                        "higher_is_better": True,
+                    },
+                    {
+                        "figure": "minimal FastAPI endpoint (path parameter, one dependency, no work)",
+                        "unit": "req/s",
+                        "value": floor["rps"],
                         "baseline": bare["rps"],
                         "baseline_name": "bare Starlette endpoint",
                         "higher_is_better": True,

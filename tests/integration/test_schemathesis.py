@@ -27,7 +27,7 @@ from sendhouse.services import projects
 from tests.support.live_server import LiveServer
 from tests.support.resources import create_all
 
-MAX_EXAMPLES = 15
+MAX_EXAMPLES = 8
 
 
 async def _seed(settings, base_url: str) -> dict[str, str]:
