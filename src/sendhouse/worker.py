@@ -269,7 +269,7 @@ class Worker:
     async def _claim(self) -> Batch | None:
         started, now, want = time.monotonic(), self.clock(), self.batch_size
         epoch, bucket, rate = self.admissions.epoch, self._bucket(), self.settings.send_rate
-        async with self.db.write() as conn:
+        async with self.db.write(quick=True) as conn:
             if bucket:
                 want = await kv.take_tokens(conn, bucket[0], want, rate=rate, burst=bucket[1], now=now)
             rows = await ledger.claim(

@@ -129,7 +129,7 @@ async def record_outcomes(
     tokens came from; rows that never reached the relay (released or cancelled at the gate) give
     their token back."""
     plan = plan_outcomes(outcomes, max_attempts=max_attempts, retry_base=retry_base, now=now)
-    async with db.write() as conn:
+    async with db.write(quick=True) as conn:
         await feedback.record(conn, fates_of(plan, outcomes), now=now, worker=worker)
         await ledger.release(conn, plan.requeue, status="queued", now=now, worker=worker)
         await ledger.release(conn, plan.cancel, status="cancelled", now=now, worker=worker)
@@ -168,7 +168,7 @@ async def pause_for_relay(db: Database, campaign_ids: list[str], reason: str, no
 
 
 async def renew_leases(db: Database, worker_id: str, now: datetime, lease_seconds: float) -> int:
-    async with db.write() as conn:
+    async with db.write(quick=True) as conn:
         return await ledger.renew_leases(conn, worker_id, now, lease_seconds)
 
 

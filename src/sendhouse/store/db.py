@@ -15,12 +15,19 @@ latest commit on its own, for reads that need no snapshot (a few thread round tr
 on the calling thread, through a synchronous connection of their own (a thread hop to the async
 driver costs more than such a read; WAL readers never wait for the writer); on PostgreSQL its
 statements run in autocommit (one round trip each, no BEGIN/COMMIT).
+`write(quick=True)` does the same for a small write transaction on SQLite (the worker's claims and
+outcome records): the whole transaction runs without yielding to the event loop, so SQLite's one
+write lock is held for the statements' own time, not for as long as a busy event loop takes to come
+back to each of them (the other processes' writers wait for that lock). Writers of all our processes
+take turns on a file lock first (store/writer_turn.py), so BEGIN IMMEDIATE finds the lock free; when
+another program holds it, the quick write gives up after QUICK_WRITE_PATIENCE and waits as usual.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
 from typing import Any, cast
@@ -32,6 +39,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 from sendhouse import observability
 from sendhouse.store.fence import make_fence
 from sendhouse.store.scoped import scope_ended, transaction_scope
+from sendhouse.store.writer_turn import WriterTurn, writer_turn_of
 
 SQLITE_PRAGMAS = (
     "PRAGMA journal_mode=WAL",
@@ -84,6 +92,7 @@ def _configure_sqlite(
 
 
 NO_SNAPSHOT = "sendhouse_no_snapshot"
+QUICK_WRITE_PATIENCE = 0.05  # seconds a quick write's BEGIN IMMEDIATE blocks this thread at most
 _pending: ContextVar[list[Callable[[], None]] | None] = ContextVar("sendhouse_after_commit", default=None)
 
 
@@ -127,11 +136,18 @@ class Database:
                 connect_args={"check_same_thread": False},
             )
             _configure_sqlite(self._quick, immediate=None, busy_timeout=busy_timeout)
+            self._turn: WriterTurn | None = writer_turn_of(url, busy_timeout)
+            # quick writes: BEGIN IMMEDIATE gives up soon (a writer outside our turns holds the lock)
+            self._quick_writer = sa.create_engine(
+                url, pool_size=1, max_overflow=0, pool_timeout=120, connect_args={"check_same_thread": False}
+            )
+            _configure_sqlite(self._quick_writer, immediate=True, busy_timeout=QUICK_WRITE_PATIENCE)
         else:
             self._writer = create_async_engine(
                 async_url(url), pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True
             )
             self._reader = self._writer
+            self._turn = None
         self.async_url = async_url(url)
         self.fence = make_fence(self)  # the stop fence and worker liveness (store/fence.py)
 
@@ -145,23 +161,45 @@ class Database:
         return self._writer.dialect.name
 
     @asynccontextmanager
-    async def write(self) -> AsyncIterator[AsyncConnection]:
+    async def write(self, *, quick: bool = False) -> AsyncIterator[AsyncConnection]:
         """A write transaction, committed on success and rolled back on error; its
         `transaction_scoped` objects are flushed just before the commit, `after_commit` callbacks
-        registered inside it run after the commit."""
+        registered inside it run after the commit. quick=True (SQLite; a few rows, no other await
+        inside): the statements run at once on this thread (see the module docstring)."""
         callbacks: list[Callable[[], None]] = []
         token = _pending.set(callbacks)
         try:
-            async with self._writer.begin() as conn:
-                scoped, scoped_token = transaction_scope(conn)
-                try:
-                    yield conn
-                    await scoped.flush()
-                finally:
-                    scope_ended(scoped_token)
+            async with self._writers_turn(), self._transaction(quick) as conn, _scoped(conn):
+                yield conn
         finally:
             _pending.reset(token)
         _run(callbacks)
+
+    @asynccontextmanager
+    async def _transaction(self, quick: bool) -> AsyncIterator[AsyncConnection]:
+        with self._quick_transaction() if quick and self.is_sqlite else _NO_QUICK as sync:
+            if sync is not None:
+                yield sync
+                return
+            async with self._writer.begin() as conn:
+                yield conn
+
+    @contextlib.contextmanager
+    def _quick_transaction(self) -> Iterator[AsyncConnection | None]:
+        """A SQLite write transaction on a synchronous connection, used like an AsyncConnection; None
+        when BEGIN IMMEDIATE finds the lock held past QUICK_WRITE_PATIENCE (wait without blocking)."""
+        with self._quick_writer.connect() as sync:
+            try:
+                transaction = sync.begin()
+            except sa.exc.OperationalError:
+                yield None
+                return
+            with transaction:
+                yield cast(AsyncConnection, QuickConnection(sync))
+
+    def _writers_turn(self) -> contextlib.AbstractAsyncContextManager:
+        """SQLite: this process's turn among the writers of every process (store/writer_turn.py)."""
+        return self._turn.taken() if self._turn else contextlib.nullcontext()
 
     @asynccontextmanager
     async def read(self, *, snapshot: bool = True) -> AsyncIterator[AsyncConnection]:
@@ -193,9 +231,24 @@ class Database:
     async def close(self) -> None:
         if self.is_sqlite:
             self._quick.dispose()
+            self._quick_writer.dispose()
         await self._writer.dispose()
         if self._reader is not self._writer:
             await self._reader.dispose()
+
+
+@asynccontextmanager
+async def _scoped(conn: AsyncConnection) -> AsyncIterator[None]:
+    """The transaction's scoped objects (store/scoped.py), flushed before the commit."""
+    scoped, token = transaction_scope(conn)
+    try:
+        yield
+        await scoped.flush()
+    finally:
+        scope_ended(token)
+
+
+_NO_QUICK = contextlib.nullcontext(None)
 
 
 class QuickConnection:
