@@ -9,7 +9,11 @@ messages are read for first (per project: tracking defaults, one `from` check pe
 suppression lookup, outside any transaction: quick reads), then one write transaction inserts all
 their rows (BEGIN, one INSERT, COMMIT); a message the project's rules refuse (e.g. a `from` it may
 not use) refuses only itself; every caller is answered after the commit, and a failed commit fails
-all of them (the server answers 451, nothing is kept).
+all of them (the server answers 451, nothing is kept). Each connection has one message in flight
+(DATA waits for its 354), so after a commit the writer waits up to LINGER (2 ms) for as many
+messages as were in flight then: the connections it answered send their next message into the next
+group, which stays one group of all of them instead of splitting into two smaller ones written in
+turn (the reads and BEGIN/COMMIT of a group cost about ten times one message's rows).
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from sendhouse.store.db import Database
 
 log = logging.getLogger("sendhouse.submission")
 MAX_GROUP = 50
+LINGER = 0.002  # seconds a group may wait for the messages of the connections the last one answered
 INLINE_BYTES = 128 * 1024  # larger messages are parsed and checked in a thread
 
 
@@ -45,21 +50,46 @@ class GroupCommit:
     settings: Settings
     _pending: list[_Pending] = field(default_factory=list)
     _writer: asyncio.Task | None = None
+    _expected: int = 0  # messages in flight when the last group was written
+    _enough: asyncio.Future | None = None  # set once _expected messages are queued (_gather)
 
     async def queue(self, project_id: str, mail: dict, message_id: str | None) -> dict:
         done = asyncio.get_running_loop().create_future()
         self._pending.append(_Pending(project_id, mail, message_id, done))
+        if len(self._pending) >= self._expected:
+            self._gathered()
         if self._writer is None or self._writer.done():
             self._writer = asyncio.create_task(self._drain())
         return await done
 
+    async def _gather(self) -> None:
+        """Wait up to LINGER seconds while fewer messages are queued than were in flight at the last
+        commit: the connections it answered are sending their next message, which can share this
+        commit instead of making one more (one group of 10 instead of two of 5 in turn)."""
+        if len(self._pending) >= self._expected:
+            return
+        loop = asyncio.get_running_loop()
+        self._enough = loop.create_future()
+        timer = loop.call_later(LINGER, self._gathered)
+        try:
+            await self._enough
+        finally:
+            timer.cancel()
+            self._enough = None
+
+    def _gathered(self) -> None:
+        if self._enough is not None and not self._enough.done():
+            self._enough.set_result(None)
+
     async def _drain(self) -> None:
         while self._pending:
+            await self._gather()
             group, self._pending = self._pending[:MAX_GROUP], self._pending[MAX_GROUP:]
             try:
                 results = await self._write(group)
             except Exception as error:  # noqa: BLE001 - the commit failed: every caller is told
                 results = [error] * len(group)
+            self._expected = min(len(group) + len(self._pending), MAX_GROUP)
             for item, result in zip(group, results, strict=True):
                 if not item.done.done():
                     item.done.set_exception(result) if isinstance(
