@@ -33,6 +33,13 @@ def among(conn: AsyncConnection, column: sa.ColumnElement, values: Sequence[str]
     return column.in_(values)
 
 
+def among_param(on_postgresql: bool, column: sa.ColumnElement, name: str) -> sa.ColumnElement:
+    """`among` with the list as the named parameter `name`, for a statement built once."""
+    if on_postgresql:
+        return column == sa.any_(sa.bindparam(name, type_=postgresql.ARRAY(sa.String)))
+    return column.in_(sa.bindparam(name, expanding=True))
+
+
 async def insert_many(conn: AsyncConnection, table: sa.Table, rows: Sequence[dict[str, Any]]) -> None:
     """Insert rows that all have the same keys (column names of `table`)."""
     if not rows:
