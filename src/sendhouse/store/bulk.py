@@ -59,6 +59,26 @@ async def insert_many(conn: AsyncConnection, table: sa.Table, rows: Sequence[dic
     await cursor.close()
 
 
+MAX_PARAMETERS = 30_000  # per statement (PostgreSQL's protocol allows 65,535)
+
+
+async def insert_few(conn: AsyncConnection, table: sa.Table, rows: Sequence[dict[str, Any]]) -> None:
+    """Insert a few rows that all have the same keys: on PostgreSQL one multi-row INSERT on the
+    driver (one round trip; COPY or an executemany pipeline take three), else insert_many."""
+    if not rows or conn.dialect.name != "postgresql":
+        return await insert_many(conn, table, rows)
+    names = list(rows[0])
+    values = _converted(conn, table, names, rows)
+    driver = (await conn.get_raw_connection()).driver_connection
+    assert driver is not None  # a live connection always has its driver's
+    per_statement = MAX_PARAMETERS // len(names)
+    for start in range(0, len(values), per_statement):
+        chunk = values[start : start + per_statement]
+        row_sql = f"({', '.join(['%s'] * len(names))})"
+        sql = f"INSERT INTO {table.name} ({', '.join(names)}) VALUES {', '.join([row_sql] * len(chunk))}"
+        await driver.execute(sql, [value for row in chunk for value in row])
+
+
 async def update_by_id(
     conn: AsyncConnection,
     table: sa.Table,
