@@ -41,8 +41,8 @@ BODY = ("This is a line of an ordinary transactional message sent by an app over
 def raw_message(n: int) -> bytes:
     return (
         (
-            f"From: App <app@shop.example.com>\r\nTo: user{n}@example.org\r\nSubject: Order {n}\r\n"
-            f"Message-ID: <bench-{n}@shop.example.com>\r\n\r\n{BODY}"
+            f"From: App <app@shop.example.com>\nTo: user{n}@example.org\nSubject: Order {n}\n"
+            f"Message-ID: <bench-{n}@shop.example.com>\n\n{BODY}"
         )
         .replace("\n", "\r\n")
         .encode()

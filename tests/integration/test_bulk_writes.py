@@ -1,6 +1,7 @@
-"""store/bulk.py on SQLite and PostgreSQL: rows written below SQLAlchemy (executemany, COPY,
-UPDATE … FROM unnest) read back through SQLAlchemy exactly as if SQLAlchemy had written them, text
-with COPY's special characters included; updates apply only where their conditions hold."""
+"""store/bulk.py on SQLite and PostgreSQL: rows written below SQLAlchemy (executemany, COPY, one
+multi-row INSERT, UPDATE … FROM unnest) read back through SQLAlchemy exactly as if SQLAlchemy had
+written them, text with COPY's special characters included; updates apply only where their
+conditions hold."""
 
 from __future__ import annotations
 
@@ -11,7 +12,8 @@ import sqlalchemy as sa
 
 from sendhouse.domain import ids
 from sendhouse.services import projects as project_service
-from sendhouse.store.bulk import insert_many, update_by_id
+from sendhouse.store import bulk
+from sendhouse.store.bulk import insert_few, insert_many, update_by_id
 from sendhouse.store.schema.campaigns import messages
 
 AWKWARD = "tab\there, back\\slash, new\nline, \r, \\N, NUL-free ünïcødé 📬, 'quotes' \"double\""
@@ -41,15 +43,26 @@ async def _read(db, row_ids: list[str]) -> dict[str, dict]:
         return {r["id"]: dict(r) for r in found}
 
 
-async def test_inserted_rows_read_back_as_written(container):
+@pytest.mark.parametrize("insert", [insert_many, insert_few])
+async def test_inserted_rows_read_back_as_written(container, insert):
     project_id = (await project_service.create_project(container.db, name="bulk"))["id"]
     when = datetime(2026, 3, 4, 5, 6, 7, 890123, tzinfo=UTC)
     rows = [_row(project_id, n, when) for n in range(5)]
     async with container.db.write() as conn:
-        await insert_many(conn, messages, rows)
+        await insert(conn, messages, rows)
     stored = await _read(container.db, [r["id"] for r in rows])
     for row in rows:
         assert {k: stored[row["id"]][k] for k in row} == row
+
+
+async def test_few_rows_over_the_parameter_limit_go_in_several_statements(container, monkeypatch):
+    monkeypatch.setattr(bulk, "MAX_PARAMETERS", 30)  # two rows per statement
+    project_id = (await project_service.create_project(container.db, name="bulk"))["id"]
+    rows = [_row(project_id, n, datetime(2026, 3, 4, tzinfo=UTC)) for n in range(5)]
+    async with container.db.write() as conn:
+        await insert_few(conn, messages, rows)
+    stored = await _read(container.db, [r["id"] for r in rows])
+    assert [{k: stored[row["id"]][k] for k in row} for row in rows] == rows
 
 
 async def test_naive_timestamps_are_refused(container):

@@ -238,6 +238,27 @@ async def test_an_oversized_message_is_refused_with_552(api, tenant, container, 
     assert await ledger(api) == []
 
 
+async def test_dot_stuffed_lines_arrive_unstuffed_and_a_refused_message_leaves_the_session_usable(
+    api, tenant, container, monkeypatch
+):
+    monkeypatch.setattr(server_module, "MAX_MESSAGE_BYTES", 200_000)
+    key = await smtp_key(api, tenant)
+    text = ".a line starting with a dot\n..two dots\n.\nlast line.\n"
+    port = free_port()
+    async with submission_part(container, f"127.0.0.1:{port}"):
+        session = Session(port)
+        await session.open()
+        await session.login(key)
+        big = message(sender="a@shop.example.com", to="b@example.org", text=".\n" + ("x" * 70 + "\n") * 4000)
+        refused, _text = await session.send("a@shop.example.com", ["b@example.org"], big)
+        dotted = message(sender="a@shop.example.com", to="b@example.org", text=text)
+        email_id = queued_id(await session.send("a@shop.example.com", ["b@example.org"], dotted))
+        await session.close()
+    assert refused == 552
+    (row,) = await ledger(api)
+    assert row["id"] == email_id and row["payload"]["content"]["text"] == text.replace("\n", "\r\n")
+
+
 async def test_a_database_failure_answers_451_and_keeps_nothing(api, tenant, server, monkeypatch):
     key = await smtp_key(api, tenant)
 

@@ -75,6 +75,25 @@ async def test_messages_arriving_together_share_one_commit(api, tenant, monkeypa
     }
 
 
+async def test_the_next_commit_waits_for_the_callers_the_last_one_answered(api, tenant, monkeypatch):
+    """After a commit of four, messages arriving one by one share the next commit once four are
+    queued (up to LINGER); a lone message then goes alone after LINGER, and the next at once."""
+    sizes = _recording(monkeypatch)
+    monkeypatch.setattr(submission, "LINGER", 60.0)  # never reached: the fourth message ends the wait
+    group = submission.GroupCommit(api.db, api.container.settings)
+    await _submit_together(api, tenant, group, 4)
+    one_by_one = []
+    for _n in range(4):
+        one_by_one.append(asyncio.create_task(_submit_together(api, tenant, group, 1)))
+        await asyncio.sleep(0)
+    await asyncio.gather(*one_by_one)
+    monkeypatch.setattr(submission, "LINGER", 0.01)
+    await _submit_together(api, tenant, group, 1)
+    await _submit_together(api, tenant, group, 1)
+    assert sizes == [4, 4, 1, 1]
+    assert len(await _ledger(api.db)) == 10
+
+
 async def test_a_failed_group_commit_fails_every_message_and_keeps_none(api, tenant, monkeypatch):
     original = transactional.insert_prepared
 

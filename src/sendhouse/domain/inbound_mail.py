@@ -22,6 +22,10 @@ BLOCKED = (BLOCKED_UNVERIFIED, BLOCKED_UNROUTED)
 MAX_BODY_CHARS = 512 * 1024
 MAX_HEADER_CHARS = 8192
 _MESSAGE_ID = re.compile(r"<[^<>\s]+>")
+_ADDR = r"[A-Za-z0-9_+-]+(?:\.[A-Za-z0-9_+-]+)*@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*"
+_PLAIN_MAILBOX = re.compile(
+    rf"(?P<bare>{_ADDR})|(?P<name>[A-Za-z0-9]+(?: [A-Za-z0-9]+)*) <(?P<email>{_ADDR})>"
+)
 
 
 @dataclass(frozen=True)
@@ -58,7 +62,14 @@ class ParsedMail:
 
 
 def mailboxes(values: list[str]) -> list[dict]:
-    """[{email, name|None}] of address header values (groups flattened, empty entries dropped)."""
+    """[{email, name|None}] of address header values (groups flattened, empty entries dropped).
+    One plain `Name <local@domain>` or `local@domain` is read with a pattern (what getaddresses
+    gives for it, property-tested); anything else goes through getaddresses."""
+    plain = _PLAIN_MAILBOX.fullmatch(values[0]) if len(values) == 1 else None
+    if plain is not None:
+        return [{"email": plain["bare"] or plain["email"], "name": plain["name"]}]
+    if not values:
+        return []
     return [{"email": email, "name": name or None} for name, email in getaddresses(values) if "@" in email]
 
 
@@ -69,7 +80,7 @@ def parse_references(value: str) -> list[str]:
 
 def parse(raw: bytes) -> ParsedMail:
     """Parse a whole message; never raises (a broken header leaves that field empty)."""
-    message = BytesParser(policy=policy.default).parsebytes(raw)
+    message = _message(raw)
     parsed = ParsedMail(headers=_headers(message))
     read = _read_headers(message)
     sender = mailboxes(read.get("from", [""])[:1])
@@ -85,6 +96,25 @@ def parse(raw: bytes) -> ParsedMail:
     parsed.references = _MESSAGE_ID.findall(first.get("references", ""))
     parsed.text, parsed.html, parsed.attachments = _bodies(message)
     return parsed
+
+
+def _message(raw: bytes) -> EmailMessage:
+    """The message as BytesParser with policy.default reads it. A single-part message's header
+    block is parsed alone and its body set as the parser would (the whole rest, undecoded): the
+    parser's line-by-line reading of the body was most of the parse. Anything else (multipart or
+    message/* content, a header block the parser would end early or find defects in) is parsed whole."""
+    end = raw.find(b"\r\n\r\n") + 4
+    if end >= 4:
+        head = BytesParser(policy=policy.default).parsebytes(raw[:end])
+        if head.get_content_maintype() not in ("multipart", "message") and _clean(head):
+            head.set_payload(raw[end:].decode("ascii", "surrogateescape"))
+            return head
+    return BytesParser(policy=policy.default).parsebytes(raw)
+
+
+def _clean(head: EmailMessage) -> bool:
+    """Whether the parser read the whole header block as headers (nothing left for a body)."""
+    return not head.defects and head.get_payload() == ""
 
 
 _READ = frozenset(

@@ -5,11 +5,16 @@ The message is parsed once and checked like a `/mails/send` body: on the event l
 up to INLINE_BYTES (about 0.2 ms for 4 KB, less than the two thread hand-offs it used to take), in a
 thread for larger ones. Messages arriving
 together on many connections are written in small group commits (GroupCommit): up to MAX_GROUP
-messages are read for first (per project: tracking defaults, one `from` check per domain, one
-suppression lookup, outside any transaction: quick reads), then one write transaction inserts all
+messages are read for (per project: tracking defaults, one `from` check per domain, one
+suppression lookup; on SQLite first, outside any transaction: quick reads; on PostgreSQL in the
+write transaction, which saves a connection checkout), then one write transaction inserts all
 their rows (BEGIN, one INSERT, COMMIT); a message the project's rules refuse (e.g. a `from` it may
 not use) refuses only itself; every caller is answered after the commit, and a failed commit fails
-all of them (the server answers 451, nothing is kept).
+all of them (the server answers 451, nothing is kept). Each connection has one message in flight
+(DATA waits for its 354), so after a commit the writer waits up to LINGER (2 ms) for as many
+messages as were in flight then: the connections it answered send their next message into the next
+group, which stays one group of all of them instead of splitting into two smaller ones written in
+turn (the reads and BEGIN/COMMIT of a group cost about ten times one message's rows).
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ from sendhouse.store.db import Database
 
 log = logging.getLogger("sendhouse.submission")
 MAX_GROUP = 50
+LINGER = 0.002  # seconds a group may wait for the messages of the connections the last one answered
 INLINE_BYTES = 128 * 1024  # larger messages are parsed and checked in a thread
 
 
@@ -45,21 +51,46 @@ class GroupCommit:
     settings: Settings
     _pending: list[_Pending] = field(default_factory=list)
     _writer: asyncio.Task | None = None
+    _expected: int = 0  # messages in flight when the last group was written
+    _enough: asyncio.Future | None = None  # set once _expected messages are queued (_gather)
 
     async def queue(self, project_id: str, mail: dict, message_id: str | None) -> dict:
         done = asyncio.get_running_loop().create_future()
         self._pending.append(_Pending(project_id, mail, message_id, done))
+        if len(self._pending) >= self._expected:
+            self._gathered()
         if self._writer is None or self._writer.done():
             self._writer = asyncio.create_task(self._drain())
         return await done
 
+    async def _gather(self) -> None:
+        """Wait up to LINGER seconds while fewer messages are queued than were in flight at the last
+        commit: the connections it answered are sending their next message, which can share this
+        commit instead of making one more (one group of 10 instead of two of 5 in turn)."""
+        if len(self._pending) >= self._expected:
+            return
+        loop = asyncio.get_running_loop()
+        self._enough = loop.create_future()
+        timer = loop.call_later(LINGER, self._gathered)
+        try:
+            await self._enough
+        finally:
+            timer.cancel()
+            self._enough = None
+
+    def _gathered(self) -> None:
+        if self._enough is not None and not self._enough.done():
+            self._enough.set_result(None)
+
     async def _drain(self) -> None:
         while self._pending:
+            await self._gather()
             group, self._pending = self._pending[:MAX_GROUP], self._pending[MAX_GROUP:]
             try:
                 results = await self._write(group)
             except Exception as error:  # noqa: BLE001 - the commit failed: every caller is told
                 results = [error] * len(group)
+            self._expected = min(len(group) + len(self._pending), MAX_GROUP)
             for item, result in zip(group, results, strict=True):
                 if not item.done.done():
                     item.done.set_exception(result) if isinstance(
@@ -67,24 +98,35 @@ class GroupCommit:
                     ) else item.done.set_result(result)
 
     async def _write(self, group: list[_Pending]) -> list:
-        """The group's reads first (tracking defaults, `from` domains, suppressions: per project,
-        outside any transaction), then one write transaction that only inserts its rows."""
+        """The group's reads (tracking defaults, `from` domains, suppressions: per project), then
+        one write transaction that inserts its rows. On SQLite the reads come first, outside any
+        transaction (quick reads on the loop's thread, while BEGIN IMMEDIATE would hold the write
+        lock); on PostgreSQL inside the write transaction, on its connection (a checkout of its own
+        cost as many round trips as the reads)."""
+        if self.db.is_sqlite:
+            async with self.db.quick_read() as conn:
+                prepared, results = await self._prepare(conn, group)
+            async with self.db.write() as conn:
+                await transactional.insert_prepared(conn, prepared)
+            return results
+        async with self.db.write() as conn:
+            prepared, results = await self._prepare(conn, group)
+            await transactional.insert_prepared(conn, prepared)
+        return results
+
+    async def _prepare(self, conn, group: list[_Pending]) -> tuple[list, list]:
+        """The rows of the group's messages, per project, and each message's result or refusal."""
         by_project: dict[str, list[int]] = {}
         for i, item in enumerate(group):
             by_project.setdefault(item.project_id, []).append(i)
         results: list = [None] * len(group)
         prepared = []
-        async with self.db.quick_read() as conn:
-            for project_id, positions in by_project.items():
-                mails = [(group[i].mail, group[i].message_id) for i in positions]
-                prepared.append(
-                    await transactional.prepare_checked_mails(conn, self.settings, project_id, mails)
-                )
-                for i, result in zip(positions, prepared[-1].results, strict=True):
-                    results[i] = result
-        async with self.db.write() as conn:
-            await transactional.insert_prepared(conn, prepared)
-        return results
+        for project_id, positions in by_project.items():
+            mails = [(group[i].mail, group[i].message_id) for i in positions]
+            prepared.append(await transactional.prepare_checked_mails(conn, self.settings, project_id, mails))
+            for i, result in zip(positions, prepared[-1].results, strict=True):
+                results[i] = result
+        return prepared, results
 
 
 def _checked(raw: bytes, mail_from: str, rcpts: list[str]) -> tuple[dict, str | None]:

@@ -13,7 +13,9 @@ import time
 from collections import Counter, deque
 from dataclasses import dataclass, field
 
-from aiosmtpd.smtp import SMTP, Envelope
+from aiosmtpd.smtp import Envelope
+
+from sendhouse.smtpd.smtp_data import ChunkedDataSMTP
 
 WINDOW_SECONDS = 60.0
 TOO_MANY_CONNECTIONS = b"421 4.7.0 Too many connections from your address, try again later\r\n"
@@ -65,8 +67,8 @@ def message_bytes(envelope: Envelope) -> bytes:
     return envelope.original_content or b""
 
 
-class LimitedSMTP(SMTP):
-    """aiosmtpd's SMTP that admits a connection only within its client IP's connection limit."""
+class LimitedSMTP(ChunkedDataSMTP):
+    """aiosmtpd's SMTP (reading DATA in chunks: smtp_data) that admits a connection only within its client IP's connection limit."""
 
     def __init__(self, handler, *, limits: ClientLimits, **kwargs):
         super().__init__(handler, **kwargs)

@@ -33,6 +33,13 @@ def among(conn: AsyncConnection, column: sa.ColumnElement, values: Sequence[str]
     return column.in_(values)
 
 
+def among_param(on_postgresql: bool, column: sa.ColumnElement, name: str) -> sa.ColumnElement:
+    """`among` with the list as the named parameter `name`, for a statement built once."""
+    if on_postgresql:
+        return column == sa.any_(sa.bindparam(name, type_=postgresql.ARRAY(sa.String)))
+    return column.in_(sa.bindparam(name, expanding=True))
+
+
 async def insert_many(conn: AsyncConnection, table: sa.Table, rows: Sequence[dict[str, Any]]) -> None:
     """Insert rows that all have the same keys (column names of `table`)."""
     if not rows:
@@ -50,6 +57,26 @@ async def insert_many(conn: AsyncConnection, table: sa.Table, rows: Sequence[dic
     sql = f"INSERT INTO {table.name} ({', '.join(names)}) VALUES ({', '.join('?' * len(names))})"
     cursor = await driver.executemany(sql, values)
     await cursor.close()
+
+
+MAX_PARAMETERS = 30_000  # per statement (PostgreSQL's protocol allows 65,535)
+
+
+async def insert_few(conn: AsyncConnection, table: sa.Table, rows: Sequence[dict[str, Any]]) -> None:
+    """Insert a few rows that all have the same keys: on PostgreSQL one multi-row INSERT on the
+    driver (one round trip; COPY or an executemany pipeline take three), else insert_many."""
+    if not rows or conn.dialect.name != "postgresql":
+        return await insert_many(conn, table, rows)
+    names = list(rows[0])
+    values = _converted(conn, table, names, rows)
+    driver = (await conn.get_raw_connection()).driver_connection
+    assert driver is not None  # a live connection always has its driver's
+    per_statement = MAX_PARAMETERS // len(names)
+    for start in range(0, len(values), per_statement):
+        chunk = values[start : start + per_statement]
+        row_sql = f"({', '.join(['%s'] * len(names))})"
+        sql = f"INSERT INTO {table.name} ({', '.join(names)}) VALUES {', '.join([row_sql] * len(chunk))}"
+        await driver.execute(sql, [value for row in chunk for value in row])
 
 
 async def update_by_id(

@@ -32,7 +32,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from sendhouse.domain import ids
 from sendhouse.domain.campaigns import CANCELLABLE_MESSAGES
 from sendhouse.store import counters
-from sendhouse.store.bulk import insert_many
+from sendhouse.store.bulk import insert_few, insert_many
 from sendhouse.store.campaigns import lock_for_update
 from sendhouse.store.claims import update_chosen
 from sendhouse.store.schema.campaigns import campaigns, messages
@@ -84,13 +84,10 @@ async def insert_bulk(conn: AsyncConnection, rows: list[dict[str, Any]]) -> None
 
 
 async def insert_few_rows(conn: AsyncConnection, rows: list[dict[str, Any]]) -> None:
-    """Insert a few ledger rows with the same keys (a group commit of SMTP submissions): on SQLite one
-    prepared statement on the driver (store/bulk), below SQLAlchemy's per-row handling; elsewhere
-    as insert_rows (COPY costs more than it saves for a few rows)."""
-    if conn.dialect.name == "sqlite":
-        await insert_many(conn, messages, rows)
-    else:
-        await insert_rows(conn, rows)
+    """Insert a few ledger rows with the same keys (a group commit of SMTP submissions) on the
+    driver, below SQLAlchemy's per-row handling (store/bulk.insert_few): on SQLite one prepared
+    statement, on PostgreSQL one multi-row INSERT (COPY costs more than it saves for a few rows)."""
+    await insert_few(conn, messages, rows)
 
 
 CAMPAIGN_COLUMNS = (

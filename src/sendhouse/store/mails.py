@@ -8,20 +8,25 @@ in `payload["content"]`, the others point at it with `payload["contentRowId"]`.
 
 from __future__ import annotations
 
+import functools
+
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from sendhouse.domain.emails import key_of
-from sendhouse.store.bulk import among
+from sendhouse.store.bulk import among_param
 from sendhouse.store.schema.audience import suppression_groups, suppressions
 from sendhouse.store.schema.campaigns import messages
 from sendhouse.store.schema.core import projects
 
+_TRACKING = sa.select(projects.c.tracking_open, projects.c.tracking_click).where(
+    projects.c.id == sa.bindparam("project_id")
+)
+
 
 async def tracking_defaults(conn: AsyncConnection, project_id: str) -> tuple[bool, bool]:
     """The project's (tracking_open, tracking_click) defaults."""
-    query = sa.select(projects.c.tracking_open, projects.c.tracking_click).where(projects.c.id == project_id)
-    row = (await conn.execute(query)).first()
+    row = (await conn.execute(_TRACKING, {"project_id": project_id})).first()
     return (bool(row[0]), bool(row[1])) if row else (True, True)
 
 
@@ -39,16 +44,27 @@ async def suppressed_among(
     """The lower-cased addresses among `emails` suppressed globally or in the given group."""
     if not emails:
         return set()
-    wanted: sa.ColumnElement[bool] = suppression_groups.c.is_global.is_(True)
+    query = _suppressed_query(conn.dialect.name == "postgresql", bool(group_code))
+    values = {"project_id": project_id, "emails": sorted({key_of(e) for e in emails})}
     if group_code:
-        wanted = sa.or_(wanted, suppression_groups.c.group_code == group_code)
-    groups = sa.select(suppression_groups.c.id).where(suppression_groups.c.project_id == project_id, wanted)
-    query = sa.select(suppressions.c.email).where(
-        suppressions.c.project_id == project_id,
-        suppressions.c.group_id.in_(groups),
-        among(conn, sa.func.lower(suppressions.c.email), sorted({key_of(e) for e in emails})),
+        values["group_code"] = group_code
+    return {row[0].lower() for row in await conn.execute(query, values)}
+
+
+@functools.cache
+def _suppressed_query(on_postgresql: bool, grouped: bool) -> sa.Select:
+    """suppressed_among's statement, built once per kind (building it took longer than running it)."""
+    wanted: sa.ColumnElement[bool] = suppression_groups.c.is_global.is_(True)
+    if grouped:
+        wanted = sa.or_(wanted, suppression_groups.c.group_code == sa.bindparam("group_code"))
+    groups = sa.select(suppression_groups.c.id).where(
+        suppression_groups.c.project_id == sa.bindparam("project_id"), wanted
     )
-    return {row[0].lower() for row in await conn.execute(query)}
+    return sa.select(suppressions.c.email).where(
+        suppressions.c.project_id == sa.bindparam("project_id"),
+        suppressions.c.group_id.in_(groups),
+        among_param(on_postgresql, sa.func.lower(suppressions.c.email), "emails"),
+    )
 
 
 async def get_transactional(conn: AsyncConnection, project_id: str, row_id: str) -> dict | None:
