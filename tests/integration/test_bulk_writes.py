@@ -1,7 +1,8 @@
 """store/bulk.py on SQLite and PostgreSQL: rows written below SQLAlchemy (executemany, COPY, one
 multi-row INSERT, UPDATE … FROM unnest) read back through SQLAlchemy exactly as if SQLAlchemy had
 written them, text with COPY's special characters included; updates apply only where their
-conditions hold."""
+conditions hold. The same inside a quick write (store/db.py), which hands bulk.py SQLite's own
+sqlite3 connection instead of aiosqlite's."""
 
 from __future__ import annotations
 
@@ -43,12 +44,13 @@ async def _read(db, row_ids: list[str]) -> dict[str, dict]:
         return {r["id"]: dict(r) for r in found}
 
 
+@pytest.mark.parametrize("quick", [False, True], ids=["write", "quick-write"])
 @pytest.mark.parametrize("insert", [insert_many, insert_few])
-async def test_inserted_rows_read_back_as_written(container, insert):
+async def test_inserted_rows_read_back_as_written(container, insert, quick):
     project_id = (await project_service.create_project(container.db, name="bulk"))["id"]
     when = datetime(2026, 3, 4, 5, 6, 7, 890123, tzinfo=UTC)
     rows = [_row(project_id, n, when) for n in range(5)]
-    async with container.db.write() as conn:
+    async with container.db.write(quick=quick) as conn:  # quick: SQLite's own driver connection
         await insert(conn, messages, rows)
     stored = await _read(container.db, [r["id"] for r in rows])
     for row in rows:
@@ -73,11 +75,12 @@ async def test_naive_timestamps_are_refused(container):
             await insert_many(conn, messages, [row])
 
 
-async def test_updates_apply_only_where_their_conditions_hold(container):
+@pytest.mark.parametrize("quick", [False, True], ids=["write", "quick-write"])
+async def test_updates_apply_only_where_their_conditions_hold(container, quick):
     project_id = (await project_service.create_project(container.db, name="bulk"))["id"]
     when = datetime(2026, 3, 4, tzinfo=UTC)
     rows = [_row(project_id, n, when) for n in range(4)]
-    async with container.db.write() as conn:
+    async with container.db.write(quick=quick) as conn:
         await insert_many(conn, messages, rows)
         await conn.execute(
             messages.update().where(messages.c.id == rows[3]["id"]).values(lease_owner="other")

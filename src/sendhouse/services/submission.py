@@ -106,7 +106,7 @@ class GroupCommit:
         if self.db.is_sqlite:
             async with self.db.quick_read() as conn:
                 prepared, results = await self._prepare(conn, group)
-            async with self.db.write() as conn:
+            async with self.db.write(quick=True) as conn:
                 await transactional.insert_prepared(conn, prepared)
             return results
         async with self.db.write() as conn:

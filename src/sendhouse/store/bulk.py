@@ -13,6 +13,7 @@ of one per value, which took three times as long for 1,000 ids.
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from operator import itemgetter
@@ -55,8 +56,7 @@ async def insert_many(conn: AsyncConnection, table: sa.Table, rows: Sequence[dic
                 await copy.write_row(row)
         return
     sql = f"INSERT INTO {table.name} ({', '.join(names)}) VALUES ({', '.join('?' * len(names))})"
-    cursor = await driver.executemany(sql, values)
-    await cursor.close()
+    await _executemany(driver, sql, values)
 
 
 MAX_PARAMETERS = 30_000  # per statement (PostgreSQL's protocol allows 65,535)
@@ -119,6 +119,14 @@ async def _update_sqlite(
     ]
     driver = (await conn.get_raw_connection()).driver_connection
     assert driver is not None  # a live connection always has its driver's
+    return await _executemany(driver, sql, values)
+
+
+async def _executemany(driver: Any, sql: str, values: list) -> int:
+    """One prepared statement over many rows on SQLite's driver connection: aiosqlite's, or the
+    sqlite3 connection itself inside a quick write (store/db.py); how many rows changed."""
+    if isinstance(driver, sqlite3.Connection):
+        return driver.executemany(sql, values).rowcount
     cursor = await driver.executemany(sql, values)
     changed = cursor.rowcount
     await cursor.close()

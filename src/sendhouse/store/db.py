@@ -267,3 +267,7 @@ class QuickConnection:
 
     async def scalar(self, statement: sa.Executable, parameters: Any = None) -> Any:
         return self._conn.scalar(statement, parameters)
+
+    async def get_raw_connection(self) -> Any:
+        """The pooled DBAPI connection (its `driver_connection` is the sqlite3 connection itself)."""
+        return self._conn.connection
