@@ -11,7 +11,7 @@ import contextlib
 import logging
 
 from sendhouse.domain.times import utcnow
-from sendhouse.runtime import running
+from sendhouse.runtime import local_workers, running
 from sendhouse.services import inbound_receive, sending
 
 log = logging.getLogger("sendhouse.housekeeping")
@@ -33,7 +33,8 @@ class Housekeeper:
     async def sweep(self) -> tuple[int, int]:
         """(expired leases, promoted deferred rows) of one pass."""
         return await asyncio.wait_for(
-            sending.housekeep(self.db, utcnow(), orphan_after=self.orphan_after), TIMEOUT
+            sending.housekeep(self.db, utcnow(), mine=local_workers(), orphan_after=self.orphan_after),
+            TIMEOUT,
         )
 
     async def recover_inbound(self) -> int:

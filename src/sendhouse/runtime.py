@@ -1,12 +1,34 @@
-"""Running a background loop (an object with `async run()` and `stop()`) for the life of a block.
+"""Running a background loop (an object with `async run()` and `stop()`) for the life of a block,
+and the delivery workers alive in this process.
 
 The scheduler, the delivery worker and the housekeeper are run this way as duties (sendhouse.roles).
+A worker counts itself among this process's workers while it runs (`local_worker`): housekeeping
+in the same process never takes their leases back, even while their database session is cut and
+their liveness lock looks free from outside.
 """
 
 from __future__ import annotations
 
 import asyncio
-from contextlib import asynccontextmanager
+from collections.abc import Iterator
+from contextlib import asynccontextmanager, contextmanager
+
+_LOCAL_WORKERS: set[str] = set()
+
+
+@contextmanager
+def local_worker(worker_id: str) -> Iterator[None]:
+    """Count a delivery worker of this process as alive for the life of the block."""
+    _LOCAL_WORKERS.add(worker_id)
+    try:
+        yield
+    finally:
+        _LOCAL_WORKERS.discard(worker_id)
+
+
+def local_workers() -> frozenset[str]:
+    """The ids of the delivery workers running in this process."""
+    return frozenset(_LOCAL_WORKERS)
 
 
 @asynccontextmanager

@@ -43,6 +43,7 @@ from sendhouse.domain import ids, mime
 from sendhouse.domain.times import utcnow
 from sendhouse.observability import CLAIM_SECONDS
 from sendhouse.recorder import Recorder
+from sendhouse.runtime import local_worker, local_workers
 from sendhouse.services import sending
 from sendhouse.services.compose import Composer
 from sendhouse.store import kv, ledger
@@ -140,6 +141,10 @@ class Worker:
 
     async def run(self) -> None:
         """Run until stop() is called; batches in hand are finished and recorded."""
+        with local_worker(self.worker_id):  # this process's housekeeping keeps our leases
+            await self._run()
+
+    async def _run(self) -> None:
         self.clock_offset = await sending.database_clock_offset(self.db)
         await self.session.start()
         await self.admissions.cycle()
@@ -338,7 +343,7 @@ class Worker:
     async def _housekeep(self) -> None:
         orphan_after = ORPHAN_LEASES * self.settings.lease_seconds
         await asyncio.wait_for(
-            sending.housekeep(self.db, self.clock(), me=self.worker_id, orphan_after=orphan_after),
+            sending.housekeep(self.db, self.clock(), mine=local_workers(), orphan_after=orphan_after),
             CHORE_TIMEOUT,
         )
 

@@ -14,6 +14,8 @@ from datetime import timedelta
 import sqlalchemy as sa
 
 from sendhouse.domain.times import utcnow
+from sendhouse.housekeeping import Housekeeper
+from sendhouse.runtime import local_worker, local_workers
 from sendhouse.services import campaigns as campaign_service
 from sendhouse.services import sending
 from sendhouse.store import ledger
@@ -116,6 +118,20 @@ async def test_housekeeping_takes_back_dead_workers_leases_at_once_and_live_ones
         assert await _statuses(db, live_rows) == {"queued"}
     finally:
         await live.stop()
+
+
+async def test_housekeeping_keeps_the_leases_of_this_process_workers_whose_session_is_cut(container, tenant):
+    """A worker whose database session was cut (its liveness lock free until it reconnects) looks
+    dead from outside; the housekeeping of its own process knows better (runtime.local_worker)."""
+    db = container.db
+    await start_campaign(db, tenant.project_id, 6)
+    cut_rows = await _lease(db, "cut-worker", 3, lease_seconds=3600)  # no session: as if cut
+    with local_worker("cut-worker"):
+        assert await Housekeeper(container).sweep() == (0, 0)
+        assert await sending.housekeep(db, utcnow(), mine=local_workers()) == (0, 0)
+    assert await _statuses(db, cut_rows) == {"sending"}
+    assert await Housekeeper(container).sweep() == (3, 0)  # the worker is gone from this process too
+    assert await _statuses(db, cut_rows) == {"queued"}
 
 
 def _hold_lock(db_url: str, cid: str, seconds: float, held: threading.Event) -> float:

@@ -15,6 +15,7 @@ No transaction is ever held while talking SMTP.
 from __future__ import annotations
 
 import random
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -48,14 +49,16 @@ def retry_delay(attempt: int, base: float, rng: random.Random | None = None) -> 
 
 
 async def housekeep(
-    db: Database, now: datetime, *, me: str | None = None, orphan_after: float = 3600.0
+    db: Database, now: datetime, *, mine: Collection[str] = (), orphan_after: float = 3600.0
 ) -> tuple[int, int]:
     """(leased rows taken back, deferred rows now due), both returned to queued. Leases are taken
-    back from workers that are gone (their liveness lock is free), never from a live worker unless
-    its lease ran out more than `orphan_after` seconds ago (it lost track of the rows)."""
+    back from workers that are gone (their liveness lock is free; never those of `mine`, the
+    workers of the calling process, which are alive whatever their session looks like), never
+    from a live worker unless its lease ran out more than `orphan_after` seconds ago (it lost
+    track of the rows)."""
     async with db.read() as conn:
         owners = await ledger.lease_owners(conn)
-    dead = await db.fence.dead_owners(owners - {me})
+    dead = await db.fence.dead_owners(owners - set(mine))
     async with db.write() as conn:
         expired = await ledger.expire_leases(
             conn, now, dead=dead, orphaned_before=now - timedelta(seconds=orphan_after)

@@ -339,5 +339,10 @@ class PostgresSession(FenceSession):
                 await conn.invalidate()
 
     async def stop(self) -> None:
+        """Let go of every lock at once (a closed connection's backend lets go of them only when it
+        exits, a moment later), then drop the session."""
+        if self.conn is not None:
+            with contextlib.suppress(Exception):  # the connection may already be gone
+                await self.conn.execute(sa.text("SELECT pg_advisory_unlock_all()"))
         await self._lose()
         await self.engine.dispose()
