@@ -31,10 +31,12 @@ tools:
 run: install
 	.venv/bin/sendhouse serve
 
-# Tests that restart shared services run first and alone; then everything else on two processes.
+# Tests that restart shared services run first and alone; then everything else on three processes
+# (most tests wait on servers, browsers and relays, so three keep two cores busier than two do), a
+# module's tests together on one process so its servers and browser start once (loadscope).
 test: install-dev tools
 	.venv/bin/python -m pytest -m serial $(PYTEST_ARGS) || [ $$? -eq 5 ]
-	.venv/bin/python -m pytest -n 2 -m "not serial" $(PYTEST_ARGS)
+	.venv/bin/python -m pytest -n 3 --dist loadscope -m "not serial" $(PYTEST_ARGS)
 
 bench: install-dev tools
 	.venv/bin/python bench/run_all.py
