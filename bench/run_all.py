@@ -125,8 +125,8 @@ def steps() -> list[Step]:
         Step("inbound_flood", ["inbound_flood.py"], "defaults (12 clients x 5 reports of 250 KB)"),
         Step(
             "api_load",
-            ["api_load.py", "--recipients", "80000", "--duration", "20", "--quiet", "10"],
-            "-c200 for 20 s (the full test: --duration 60), 80,000 recipients",
+            ["api_load.py", "--recipients", "160000", "--duration", "20", "--quiet", "10"],
+            "-c200 for 20 s (the full test: --duration 60), 160,000 recipients (the campaign must outlast both windows)",
         ),
     ]
 
