@@ -112,7 +112,7 @@ class Settings(BaseSettings):
     lease_seconds: float = Field(
         120,
         gt=0,
-        description="how long a worker's claim lasts without renewal; a dead worker's rows return at once, "
+        description="how long a worker's claim lasts without renewal; a dead worker's rows return once unrenewed for 10 s (or the lease, if shorter), "
         "a live worker's only after 10 leases without renewal",
     )
     sqlite_busy_timeout: float = Field(

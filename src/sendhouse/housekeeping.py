@@ -27,13 +27,17 @@ class Housekeeper:
     def __init__(self, container, *, every: float = EVERY, inbound_every: float = INBOUND_EVERY):
         self.db, self.settings = container.db, container.settings
         self.every, self.inbound_every = every, inbound_every
-        self.orphan_after = ORPHAN_LEASES * container.settings.lease_seconds
+        lease = container.settings.lease_seconds
+        self.orphan_after = ORPHAN_LEASES * lease
+        self.quiet = (sending.dead_grace(lease), lease)  # a cut session is not a death
         self.stopping = asyncio.Event()
 
     async def sweep(self) -> tuple[int, int]:
         """(expired leases, promoted deferred rows) of one pass."""
         return await asyncio.wait_for(
-            sending.housekeep(self.db, utcnow(), mine=local_workers(), orphan_after=self.orphan_after),
+            sending.housekeep(
+                self.db, utcnow(), mine=local_workers(), orphan_after=self.orphan_after, quiet=self.quiet
+            ),
             TIMEOUT,
         )
 

@@ -343,9 +343,15 @@ class Worker:
     async def _housekeep(self) -> None:
         orphan_after = ORPHAN_LEASES * self.settings.lease_seconds
         await asyncio.wait_for(
-            sending.housekeep(self.db, self.clock(), mine=local_workers(), orphan_after=orphan_after),
+            sending.housekeep(
+                self.db, self.clock(), mine=local_workers(), orphan_after=orphan_after, quiet=self._quiet()
+            ),
             CHORE_TIMEOUT,
         )
+
+    def _quiet(self) -> tuple[float, float]:
+        lease = self.settings.lease_seconds
+        return sending.dead_grace(lease), lease
 
 
 def _report_death(tasks: list[asyncio.Task]) -> None:

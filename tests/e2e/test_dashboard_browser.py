@@ -212,6 +212,8 @@ def _outbox(page, server) -> None:
     )  # List-Unsubscribe follows `serve --port` (no SENDHOUSE_PUBLIC_URL)
     both_widths(page, "08-captured-message")
     page.get_by_role("link", name="Raw source").click()
+    page.wait_for_url("**/raw")
+    page.wait_for_load_state()  # content() read mid-navigation returns an empty document
     source = page.content()
     assert "Message-ID:" in source and "List-Unsubscribe:" in source and "/t/o/" in source
     _open_and_click_as_the_recipient(page, page.request.get(page.url).body())

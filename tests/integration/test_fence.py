@@ -1,7 +1,8 @@
 """The stop fence and worker liveness on locks (store/fence.py), on SQLite and PostgreSQL:
 pause/abort wait for every worker hold taken before their commit, a hold taken after it reads
-the new status, dead workers' leases come back at once, live workers' never for lack of renewal,
-and abortedAt/pausedAt are stamped once the campaign is locked."""
+the new status, dead workers' leases come back (with the duties' grace: once also unrenewed for
+dead_grace seconds), live workers' never for lack of renewal, nor those of a worker of the
+housekeeping's own process, and abortedAt/pausedAt are stamped once the campaign is locked."""
 
 from __future__ import annotations
 
@@ -120,18 +121,39 @@ async def test_housekeeping_takes_back_dead_workers_leases_at_once_and_live_ones
         await live.stop()
 
 
+async def _lease_at(db, worker: str, n: int, lease_seconds: float, now) -> list[str]:
+    async with db.write() as conn:
+        rows = await ledger.claim(conn, worker=worker, limit=n, now=now, lease_seconds=lease_seconds)
+    return [row["id"] for row in rows]
+
+
 async def test_housekeeping_keeps_the_leases_of_this_process_workers_whose_session_is_cut(container, tenant):
     """A worker whose database session was cut (its liveness lock free until it reconnects) looks
     dead from outside; the housekeeping of its own process knows better (runtime.local_worker)."""
-    db = container.db
+    db, lease = container.db, container.settings.lease_seconds
     await start_campaign(db, tenant.project_id, 6)
-    cut_rows = await _lease(db, "cut-worker", 3, lease_seconds=3600)  # no session: as if cut
+    silent = sending.dead_grace(lease) + 5  # renewed that many seconds ago: past the grace
+    cut_rows = await _lease_at(db, "cut-worker", 3, lease - silent, utcnow())  # no session: as if cut
     with local_worker("cut-worker"):
         assert await Housekeeper(container).sweep() == (0, 0)
         assert await sending.housekeep(db, utcnow(), mine=local_workers()) == (0, 0)
     assert await _statuses(db, cut_rows) == {"sending"}
     assert await Housekeeper(container).sweep() == (3, 0)  # the worker is gone from this process too
     assert await _statuses(db, cut_rows) == {"queued"}
+
+
+async def test_a_worker_without_its_lock_keeps_rows_it_renewed_within_the_grace(container, tenant):
+    """Another process's housekeeping takes a lock-less worker's rows only once it has not renewed
+    them for dead_grace() seconds: a cut session that comes back in time loses nothing."""
+    db, lease = container.db, container.settings.lease_seconds
+    grace = sending.dead_grace(lease)
+    await start_campaign(db, tenant.project_id, 6)
+    renewed_now = await _lease_at(db, "cut-worker", 3, lease, utcnow())
+    assert await Housekeeper(container).sweep() == (0, 0)
+    assert await _statuses(db, renewed_now) == {"sending"}
+    later = utcnow() + timedelta(seconds=grace + 1)  # it stayed silent past the grace: dead
+    assert await sending.housekeep(db, later, quiet=(grace, lease)) == (3, 0)
+    assert await _statuses(db, renewed_now) == {"queued"}
 
 
 def _hold_lock(db_url: str, cid: str, seconds: float, held: threading.Event) -> float:

@@ -42,26 +42,47 @@ class Outcome:
     stopped_status: str | None = None  # for SKIPPED: the campaign status that stopped it
 
 
+DEAD_GRACE = 10.0  # see dead_grace()
+
+
 def retry_delay(attempt: int, base: float, rng: random.Random | None = None) -> float:
     """Seconds before retry number `attempt` (1-based): base × 2^(attempt-1), ±20 % jitter, capped."""
     jitter = (rng or random).uniform(0.8, 1.2)
     return min(MAX_RETRY_DELAY, base * (2 ** max(0, attempt - 1))) * jitter
 
 
+def dead_grace(lease_seconds: float) -> float:
+    """Seconds a worker whose liveness lock is free must also have gone without renewing its
+    leases before they are taken back: a worker whose database session was cut has no lock until
+    it reconnects, but it is alive, and the mail it has in hand must not go out twice."""
+    return min(DEAD_GRACE, lease_seconds)
+
+
 async def housekeep(
-    db: Database, now: datetime, *, mine: Collection[str] = (), orphan_after: float = 3600.0
+    db: Database,
+    now: datetime,
+    *,
+    mine: Collection[str] = (),
+    orphan_after: float = 3600.0,
+    quiet: tuple[float, float] | None = None,
 ) -> tuple[int, int]:
     """(leased rows taken back, deferred rows now due), both returned to queued. Leases are taken
     back from workers that are gone (their liveness lock is free; never those of `mine`, the
-    workers of the calling process, which are alive whatever their session looks like), never
-    from a live worker unless its lease ran out more than `orphan_after` seconds ago (it lost
-    track of the rows)."""
+    workers of the calling process, which are alive whatever their session looks like; with
+    `quiet` = (grace, lease_seconds), only rows not renewed for `grace` seconds), never from a live
+    worker unless its lease ran out more than `orphan_after` seconds ago (it lost track of the rows)."""
     async with db.read() as conn:
         owners = await ledger.lease_owners(conn)
     dead = await db.fence.dead_owners(owners - set(mine))
+    # a row renewed at t expires at t + lease_seconds: "not renewed since now - grace"
+    expiring_before = now + timedelta(seconds=quiet[1] - quiet[0]) if quiet else None
     async with db.write() as conn:
         expired = await ledger.expire_leases(
-            conn, now, dead=dead, orphaned_before=now - timedelta(seconds=orphan_after)
+            conn,
+            now,
+            dead=dead,
+            orphaned_before=now - timedelta(seconds=orphan_after),
+            dead_expiring_before=expiring_before,
         )
         return expired, await ledger.promote_deferred(conn, now)
 

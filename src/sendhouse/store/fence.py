@@ -27,8 +27,10 @@ the slot. Once the stopper holds the gate, no new shared hold begins, and the ex
 within a poll; a worker that cannot take the gate admits nothing of that slot for that poll.
 
 Liveness: each worker holds an exclusive LIVE lock for its life; `dead_owners` says which lease
-owners no longer hold theirs, so a crashed worker's leases can be taken back at once and a live
-worker's leases are never taken back because a database outage kept it from renewing them.
+owners no longer hold theirs, so a crashed worker's leases can be taken back within seconds
+(services/sending.dead_grace: once they also went unrenewed for 10 s, as a worker whose session was
+cut has no lock until it reconnects) and a live worker's leases are never taken back because a
+database outage kept it from renewing them.
 """
 
 from __future__ import annotations

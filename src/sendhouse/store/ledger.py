@@ -376,15 +376,18 @@ async def expire_leases(
     *,
     dead: set[str] | None = None,
     orphaned_before: datetime | None = None,
+    dead_expiring_before: datetime | None = None,
 ) -> int:
     """Leased rows go back to `queued`; how many. Without `dead`: rows whose lease ran out. With it:
-    every row of a dead owner, and rows of other owners whose lease ran out before `orphaned_before`."""
+    every row of a dead owner (only those whose lease expires before `dead_expiring_before`, when
+    given: not renewed lately), and rows of other owners whose lease ran out before `orphaned_before`."""
     if dead is None:
         taken_back = messages.c.lease_expires_at < now
     else:
-        taken_back = sa.or_(
-            messages.c.lease_owner.in_(sorted(dead)), messages.c.lease_expires_at < (orphaned_before or now)
-        )
+        of_dead: sa.ColumnElement[bool] = messages.c.lease_owner.in_(sorted(dead))
+        if dead_expiring_before is not None:
+            of_dead = sa.and_(of_dead, messages.c.lease_expires_at < dead_expiring_before)
+        taken_back = sa.or_(of_dead, messages.c.lease_expires_at < (orphaned_before or now))
     stmt = (
         messages.update()
         .where(messages.c.status == "sending", taken_back)
