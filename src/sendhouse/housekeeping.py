@@ -1,5 +1,5 @@
 """The housekeeping duty: returns a dead worker's leased rows (and rows a live worker lost track of
-for ORPHAN_LEASES leases) and due deferred rows to `queued`, every EVERY seconds; and, every
+for sending.ORPHAN_LEASES leases) and due deferred rows to `queued`, every EVERY seconds; and, every
 INBOUND_EVERY seconds, processes again received messages left PROCESSING by a process that died
 between storing and processing them (services/inbound_receive.recover). All of it is conditional
 UPDATEs, so running it on several hosts is safe."""
@@ -18,7 +18,6 @@ log = logging.getLogger("sendhouse.housekeeping")
 EVERY = 1.0
 INBOUND_EVERY = 30.0
 TIMEOUT = 10.0
-ORPHAN_LEASES = 10  # as the worker's own housekeeping (worker.ORPHAN_LEASES)
 
 
 class Housekeeper:
@@ -27,17 +26,13 @@ class Housekeeper:
     def __init__(self, container, *, every: float = EVERY, inbound_every: float = INBOUND_EVERY):
         self.db, self.settings = container.db, container.settings
         self.every, self.inbound_every = every, inbound_every
-        lease = container.settings.lease_seconds
-        self.orphan_after = ORPHAN_LEASES * lease
-        self.quiet = (sending.dead_grace(lease), lease)  # a cut session is not a death
+        self.rules = sending.housekeeping_rules(container.settings.lease_seconds)
         self.stopping = asyncio.Event()
 
     async def sweep(self) -> tuple[int, int]:
         """(expired leases, promoted deferred rows) of one pass."""
         return await asyncio.wait_for(
-            sending.housekeep(
-                self.db, utcnow(), mine=local_workers(), orphan_after=self.orphan_after, quiet=self.quiet
-            ),
+            sending.housekeep(self.db, utcnow(), mine=local_workers(), **self.rules),
             TIMEOUT,
         )
 

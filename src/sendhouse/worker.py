@@ -54,7 +54,6 @@ KEEPALIVE_EVERY = 1.0
 IDLE_WAIT = 0.2
 STOP_GRACE = 3.0
 RECORD_GRACE = 30.0
-ORPHAN_LEASES = 10  # a live worker's rows are taken back only when their lease ran out this many leases ago
 HELD_BATCHES = 2  # batches claimed and not yet recorded: one on the wire, the next one composed
 
 
@@ -341,17 +340,10 @@ class Worker:
                     )
 
     async def _housekeep(self) -> None:
-        orphan_after = ORPHAN_LEASES * self.settings.lease_seconds
+        rules = sending.housekeeping_rules(self.settings.lease_seconds)
         await asyncio.wait_for(
-            sending.housekeep(
-                self.db, self.clock(), mine=local_workers(), orphan_after=orphan_after, quiet=self._quiet()
-            ),
-            CHORE_TIMEOUT,
+            sending.housekeep(self.db, self.clock(), mine=local_workers(), **rules), CHORE_TIMEOUT
         )
-
-    def _quiet(self) -> tuple[float, float]:
-        lease = self.settings.lease_seconds
-        return sending.dead_grace(lease), lease
 
 
 def _report_death(tasks: list[asyncio.Task]) -> None:

@@ -18,6 +18,7 @@ import random
 from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -43,6 +44,7 @@ class Outcome:
 
 
 DEAD_GRACE = 10.0  # see dead_grace()
+ORPHAN_LEASES = 10  # a live worker's rows are taken back only when their lease ran out this many leases ago
 
 
 def retry_delay(attempt: int, base: float, rng: random.Random | None = None) -> float:
@@ -56,6 +58,15 @@ def dead_grace(lease_seconds: float) -> float:
     leases before they are taken back: a worker whose database session was cut has no lock until
     it reconnects, but it is alive, and the mail it has in hand must not go out twice."""
     return min(DEAD_GRACE, lease_seconds)
+
+
+def housekeeping_rules(lease_seconds: float) -> dict[str, Any]:
+    """housekeep()'s `orphan_after` and `quiet` for workers leasing rows for `lease_seconds`: what
+    the worker's own housekeeping and the housekeeping duty both use."""
+    return {
+        "orphan_after": ORPHAN_LEASES * lease_seconds,
+        "quiet": (dead_grace(lease_seconds), lease_seconds),
+    }
 
 
 async def housekeep(

@@ -71,10 +71,9 @@ async def insert_few(conn: AsyncConnection, table: sa.Table, rows: Sequence[dict
     values = _converted(conn, table, names, rows)
     driver = (await conn.get_raw_connection()).driver_connection
     assert driver is not None  # a live connection always has its driver's
-    per_statement = MAX_PARAMETERS // len(names)
+    per_statement, row_sql = MAX_PARAMETERS // len(names), f"({', '.join(['%s'] * len(names))})"
     for start in range(0, len(values), per_statement):
         chunk = values[start : start + per_statement]
-        row_sql = f"({', '.join(['%s'] * len(names))})"
         sql = f"INSERT INTO {table.name} ({', '.join(names)}) VALUES {', '.join([row_sql] * len(chunk))}"
         await driver.execute(sql, [value for row in chunk for value in row])
 
