@@ -26,8 +26,11 @@ def flips(token: str):
                 yield token[:index] + replacement + token[index + 1 :]
 
 
-def test_open_round_trip_and_url_safety():
-    row = new_id()
+ZERO_BYTE_IDS = ["00" * 12, "6b1500eb3463f9522abb4bcf", "6b1500eb00000000000000ff", "ff" * 12]
+
+
+@pytest.mark.parametrize("row", ["6b1511eb3463f9522abb4bc1", *ZERO_BYTE_IDS])
+def test_open_round_trip_and_url_safety(row):
     token = tokens.sign_open(SECRET, row)
     assert tokens.verify_open(SECRET, token) == row
     assert set(token) <= set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.")
@@ -114,8 +117,8 @@ def test_nul_in_a_field_is_refused():
         tokens.sign_click(SECRET, new_id(), "https://a.test/\x00")
 
 
-def test_verp_addresses_fit_a_local_part_and_survive_case_folding():
-    row = new_id()
+@pytest.mark.parametrize("row", ["6b1511eb3463f9522abb4bc1", *ZERO_BYTE_IDS])
+def test_verp_addresses_fit_a_local_part_and_survive_case_folding(row):
     bounce = tokens.bounce_address(SECRET, row, "bounce.example.com")
     unsubscribe = tokens.unsubscribe_address(SECRET, row, "bounce.example.com")
     for address, kind in ((bounce, "bounce"), (unsubscribe, "unsubscribe")):
@@ -124,6 +127,37 @@ def test_verp_addresses_fit_a_local_part_and_survive_case_folding():
         assert tokens.parse_local_part(SECRET, local) == (kind, row)
         assert tokens.parse_local_part(SECRET, local.upper()) == (kind, row)
         assert tokens.parse_local_part(OTHER, local) is None
+
+
+@given(st.binary(min_size=12, max_size=12), st.text(st.characters(exclude_characters="\x00"), max_size=40))
+def test_every_id_keeps_its_short_encoding_whatever_its_bytes(raw, url):
+    row = raw.hex()
+    open_token = tokens.sign_open(SECRET, row)
+    assert tokens.verify_open(SECRET, open_token) == row and len(open_token) < 50
+    assert tokens.verify_click(SECRET, tokens.sign_click(SECRET, row, url)) == tokens.ClickTarget(row, url)
+    local = tokens.bounce_address(SECRET, row, "b.example").split("@")[0]
+    assert len(local) <= 64 and tokens.parse_local_part(SECRET, local) == ("bounce", row)
+
+
+def test_tokens_signed_before_ids_had_their_own_tag_still_verify():
+    """Mail already sent carries ids packed as plain hex (tag 1) or, with a zero byte, as text (tag 2)."""
+    key = tokens.web_key(SECRET, "open")
+    for row, packed in (("6b1511eb3463f9522abb4bc1", b"\x01"), ("6b1500eb3463f9522abb4bcf", b"\x02")):
+        body = bytes.fromhex(row) if packed == b"\x01" else row.encode()
+        assert tokens.verify_open(SECRET, tokens.sign_packed(key, packed + body)) == row
+    click_payload = b"\x01" + bytes.fromhex("6b1511eb3463f9522abb4bc1") + b"\x00\x02https://a.test/"
+    click = tokens.sign_packed(tokens.web_key(SECRET, "click"), click_payload)
+    assert tokens.verify_click(SECRET, click) == tokens.ClickTarget(
+        "6b1511eb3463f9522abb4bc1", "https://a.test/"
+    )
+
+
+@pytest.mark.parametrize(
+    "payload", [b"\x03" + b"\x00" * 11, b"\x03" + b"\x00" * 12 + b"x", b"\x03" + b"\x00" * 12 + b"\x00"]
+)
+def test_a_truncated_or_overlong_id_field_is_refused(payload):
+    token = tokens.sign_packed(tokens.web_key(SECRET, "open"), payload)
+    assert tokens.verify_open(SECRET, token) is None
 
 
 def test_address_kinds_are_not_interchangeable():

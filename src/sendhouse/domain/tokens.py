@@ -26,6 +26,10 @@ UNSUBSCRIBE_LOCAL_PREFIX = "unsubscribe+"
 _WEB_MAC = 16
 _ADDRESS_MAC = 10
 _SEP = b"\x00"
+_HEX_TAG = b"\x01"
+_TEXT_TAG = b"\x02"
+_ID_TAG = b"\x03"
+_ID_BYTES = 12
 SEPARATOR = _SEP
 _URLSAFE = bytes.maketrans(b"+/", b"-_")
 _HEX_RE = re.compile(r"(?:[0-9a-f]{2})+")
@@ -72,26 +76,42 @@ def _pack(fields: tuple[str, ...]) -> bytes:
 
 
 def _pack_field(field: str) -> bytes:
-    """Lower-hex ids of even length pack to half their size; other text is marked and kept as UTF-8."""
+    """Our 24-hex ids pack to a tag and their 12 bytes; other lower-hex text of even length packs to
+    half its size when no byte of it is the separator; any other text is marked and kept as UTF-8."""
     if _HEX_RE.fullmatch(field):
         raw = bytes.fromhex(field)
+        if len(raw) == _ID_BYTES:
+            return _ID_TAG + raw
         if _SEP not in raw:
-            return b"\x01" + raw
+            return _HEX_TAG + raw
     if "\x00" in field:
         raise ValueError("token fields cannot contain NUL")
-    return b"\x02" + field.encode()
+    return _TEXT_TAG + field.encode()
 
 
 def _unpack(payload: bytes) -> tuple[str, ...] | None:
-    fields = []
-    for part in payload.split(_SEP):
-        if part[:1] == b"\x01":
-            fields.append(part[1:].hex())
-        elif part[:1] == b"\x02":
-            fields.append(part[1:].decode())
-        else:
+    """The fields of a packed payload; an id field is exactly 12 bytes long, whatever bytes it holds."""
+    fields: list[str] = []
+    start = 0
+    while True:
+        tag, body_start = payload[start : start + 1], start + 1
+        end = body_start + _ID_BYTES if tag == _ID_TAG else payload.find(_SEP, body_start)
+        end = len(payload) if end == -1 else end
+        field = _unpack_field(tag, payload[body_start:end])
+        if field is None or end > len(payload):
             return None
-    return tuple(fields)
+        fields.append(field)
+        if end == len(payload):
+            return tuple(fields)
+        if payload[end : end + 1] != _SEP:
+            return None
+        start = end + 1
+
+
+def _unpack_field(tag: bytes, body: bytes) -> str | None:
+    if tag in (_ID_TAG, _HEX_TAG):
+        return body.hex()
+    return body.decode() if tag == _TEXT_TAG else None
 
 
 def sign_web(secret: str, kind: str, fields: tuple[str, ...]) -> str:
