@@ -10,12 +10,26 @@ import re
 import secrets
 import threading
 import time
+from collections.abc import Iterator
 
 import idna
 
-_PROCESS_RANDOM = os.urandom(5).hex()
-_counter = itertools.count(int.from_bytes(os.urandom(3), "big"))
 _lock = threading.Lock()
+_PROCESS_RANDOM: str
+_counter: Iterator[int]
+
+
+def _reseed() -> None:
+    """A process's own random part and counter start; a forked child draws new ones (the
+    supervisor imports this module before it forks, and two children must never share ids)."""
+    global _PROCESS_RANDOM, _counter, _lock
+    _lock = threading.Lock()
+    _PROCESS_RANDOM = os.urandom(5).hex()
+    _counter = itertools.count(int.from_bytes(os.urandom(3), "big"))
+
+
+_reseed()
+os.register_at_fork(after_in_child=_reseed)
 _CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
 
 
