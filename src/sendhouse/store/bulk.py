@@ -13,6 +13,7 @@ of one per value, which took three times as long for 1,000 ids.
 
 from __future__ import annotations
 
+import functools
 import sqlite3
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
@@ -20,6 +21,7 @@ from operator import itemgetter
 from typing import Any
 
 import orjson
+import psycopg
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -71,11 +73,24 @@ async def insert_few(conn: AsyncConnection, table: sa.Table, rows: Sequence[dict
     values = _converted(conn, table, names, rows)
     driver = (await conn.get_raw_connection()).driver_connection
     assert driver is not None  # a live connection always has its driver's
-    per_statement, row_sql = MAX_PARAMETERS // len(names), f"({', '.join(['%s'] * len(names))})"
-    for start in range(0, len(values), per_statement):
-        chunk = values[start : start + per_statement]
-        sql = f"INSERT INTO {table.name} ({', '.join(names)}) VALUES {', '.join([row_sql] * len(chunk))}"
-        await driver.execute(sql, [value for row in chunk for value in row])
+    per_statement = MAX_PARAMETERS // len(names)
+    async with psycopg.AsyncRawCursor(driver) as cursor:
+        for start in range(0, len(values), per_statement):
+            chunk = values[start : start + per_statement]
+            sql = _values_insert(table.name, tuple(names), len(chunk))
+            await cursor.execute(sql, [value for row in chunk for value in row])
+
+
+@functools.lru_cache(maxsize=256)
+def _values_insert(table: str, names: tuple[str, ...], rows: int) -> str:
+    """`INSERT … VALUES` of `rows` rows with PostgreSQL's own `$n` placeholders: psycopg's raw
+    cursor sends it as it is, where a `%s` text this long is parsed again on every execution."""
+    width = len(names)
+    values = ", ".join(
+        "(" + ", ".join(f"${row * width + column + 1}" for column in range(width)) + ")"
+        for row in range(rows)
+    )
+    return f"INSERT INTO {table} ({', '.join(names)}) VALUES {values}"
 
 
 async def update_by_id(
