@@ -3,14 +3,17 @@ killed with SIGKILL is started again and the campaign completes (every recipient
 copies of one message share its Message-ID); SIGTERM during a send stops every child cleanly,
 with every message the relay accepted recorded as sent, and a restart sends the rest exactly once;
 a killed supervisor leaves no child behind; the first start happens once, in the parent; mail a
-worker child signs with DKIM verifies with dkimpy against the published record."""
+worker child signs with DKIM verifies with dkimpy against the published record; two API processes
+taking 200 sends at once make 200 distinct rows (each forked child draws its own ids)."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 
 import dkim
+import httpx2
 import sqlalchemy as sa
 
 from sendhouse.services import domains as domain_service
@@ -230,3 +233,46 @@ async def test_beside_workers_the_api_processes_yield_the_cpu_to_delivery(settin
     (api, workers, parent), (alone, none, parent_alone) = found[1], found[2]
     assert api == [parent + API_NICENESS] and workers == [parent]
     assert alone == [parent_alone] and none == []
+
+
+async def test_two_api_processes_taking_200_sends_at_once_make_200_distinct_rows(settings, container):
+    """Every api process of a `serve` forks from one parent: each must still make ids of its own
+    (they collided before, and every send after the first of a second in the other process failed)."""
+    project = await project_service.create_project(container.db, name="busy")
+    _, key = await project_service.create_api_key(container.db, project_id=project["id"])
+    port = free_port()
+    env = sendhouse_env(settings, SENDHOUSE_API_PROCESSES=2, SENDHOUSE_RATE_LIMIT=100_000)
+    proc = Sendhouse(["serve", "--no-worker", "--port", str(port)], env)
+    try:
+        wait_until_up(f"http://127.0.0.1:{port}/healthz", proc)
+        limits = httpx2.Limits(max_connections=100, max_keepalive_connections=0)
+        async with httpx2.AsyncClient(
+            base_url=f"http://127.0.0.1:{port}", headers={"Authorization": f"Bearer {key}"}, limits=limits
+        ) as client:
+            sent = await asyncio.gather(
+                *(client.post("/v1/mails/send", json=_mail(n), timeout=60) for n in range(200))
+            )
+    finally:
+        assert proc.stop() == 0
+    assert sorted({r.status_code for r in sent}) == [200], [r.text for r in sent if r.status_code != 200][:3]
+    async with container.db.read() as conn:
+        rows = (await conn.execute(sa.select(messages.c.id, messages.c.email))).all()
+    assert len(rows) == 200 and len({r.email for r in rows}) == 200
+    assert len(_children_started(proc, "api")) == 2
+
+
+def _mail(n: int) -> dict:
+    return {
+        "from": {"email": "app@example.com"},
+        "to": {"email": f"u{n}@example.org"},
+        "subject": "Hi",
+        "html": "<p>x</p>",
+    }
+
+
+def _children_started(proc: Sendhouse, role: str) -> list[int]:
+    return [
+        line["child_pid"]
+        for line in proc.json_logs()
+        if line["action"] == "child_started" and line["child_role"] == role
+    ]
