@@ -1,4 +1,4 @@
-"""Abort and pause of a real 5,000-recipient campaign going out to an SMTP server that takes a few
+"""Abort and pause of a real 3,000-recipient campaign going out to an SMTP server that takes a few
 ms per DATA: after the abort response no MAIL FROM arrives (worker in the API's process, and worker
 as a separate `sendhouse worker` process), every unsent row is cancelled, and the ledger adds up;
 pause then resume delivers every recipient exactly once."""
@@ -24,7 +24,7 @@ from tests.support.sending_data import (
 )
 from tests.support.smtp_sink import SmtpSink
 
-SIZE = 5000
+SIZE = 3000
 
 
 async def _nothing_leased(container, cid):

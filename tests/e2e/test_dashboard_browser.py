@@ -40,7 +40,7 @@ from tests.support.faulty_smtp import FaultySmtp
 
 pytestmark = needs_chromium
 VIPS = 3
-CROWD = 1200
+CROWD = 300
 SEND_RATE = 40  # messages per second in the abort test: the big crowd takes ~30 s
 BIG_CROWD = 1200
 

@@ -1,4 +1,4 @@
-"""Fault suite, database side, with `sendhouse worker` as a real process sending 3,000 recipients:
+"""Fault suite, database side, with `sendhouse worker` as a real process sending 2,000 recipients:
 
 - PostgreSQL stopped for a few seconds in the middle of the campaign and started again
   (pg_ctlcluster, only when the test server is this machine's): the worker reconnects (or, if it
@@ -44,7 +44,7 @@ from tests.support.sending_data import (
 )
 from tests.support.smtp_sink import SmtpSink
 
-SIZE = 3000
+SIZE = 2000
 CONNECTIONS = 8
 IN_FLIGHT = 2 * CONNECTIONS * 25  # lanes × batch size: rows one worker can hold between claim and record
 OUTAGE = 3.0

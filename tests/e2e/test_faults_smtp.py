@@ -1,4 +1,4 @@
-"""Fault suite, relay side: a campaign of 3,000 recipients through an SMTP relay that answers 421,
+"""Fault suite, relay side: a campaign of 2,000 recipients through an SMTP relay that answers 421,
 451 and 550 at random (seeded), cuts connections in the middle of DATA, drops them after keeping a
 message, and stalls past the client's timeout (tests/support/faulty_smtp.py). With short retry
 settings every recipient ends in a final state that matches what the relay did: sent (the relay
@@ -27,7 +27,7 @@ from tests.support.sending_data import (
     wait_for,
 )
 
-SIZE = 3000
+SIZE = 2000
 MAX_ATTEMPTS = 4
 CLIENT_TIMEOUT = 2.0  # the relay stalls for 3 s
 

@@ -73,9 +73,9 @@ def test_http_list_draft_preview_test_send_and_confirmed_send(live_server):
         assert httpx2.post(f"{base}/v1/contacts", json={"email": email_}, headers=headers).status_code == 200
 
     async def session():
-        async with Client(
-            streamable_http_client(f"{base}/mcp", http_client=httpx2.AsyncClient(headers=headers))
-        ) as c:
+        # a loaded CI machine can take longer than httpx's 5 s default to answer a tool call
+        client = httpx2.AsyncClient(headers=headers, timeout=30)
+        async with Client(streamable_http_client(f"{base}/mcp", http_client=client)) as c:
             assert (await data(c, "list_campaigns"))["campaigns"] == []
             draft = await data(c, "create_campaign", DRAFT)
             assert draft["status"] == "draft"

@@ -26,7 +26,7 @@ from tests.support.processes import Sendhouse, sendhouse_env, wait_until_up
 from tests.support.sending_data import campaign_row, start_campaign, wait_for
 from tests.support.smtp_sink import SmtpSink, free_port
 
-RECIPIENTS = 2000
+RECIPIENTS = 1000
 BEFORE_THE_SIGNAL = 300  # messages received before the kill or the SIGTERM
 
 

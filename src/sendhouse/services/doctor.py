@@ -16,8 +16,6 @@ from dataclasses import dataclass
 
 import aiosmtplib
 import httpx2
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
 from sqlalchemy import create_engine
 
 from sendhouse.config import Settings
@@ -28,7 +26,7 @@ from sendhouse.services import domains as domain_service
 from sendhouse.store import domains as domain_store
 from sendhouse.store import projects as project_store
 from sendhouse.store.db import Database, sync_url
-from sendhouse.store.migrate import alembic_config
+from sendhouse.store.migrate import current_revision, head_revision
 
 TIMEOUT = 10.0
 RECORD_NAMES = {
@@ -81,10 +79,10 @@ def _revisions(url: str) -> tuple[str | None, str | None]:
     engine = create_engine(sync_url(url))
     try:
         with engine.connect() as conn:
-            current = MigrationContext.configure(conn).get_current_revision()
+            current = current_revision(conn)
     finally:
         engine.dispose()
-    return current, ScriptDirectory.from_config(alembic_config(url)).get_current_head()
+    return current, head_revision()
 
 
 def _safe_url(url: str) -> str:

@@ -21,7 +21,6 @@ from operator import itemgetter
 from typing import Any
 
 import orjson
-import psycopg
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -74,7 +73,9 @@ async def insert_few(conn: AsyncConnection, table: sa.Table, rows: Sequence[dict
     driver = (await conn.get_raw_connection()).driver_connection
     assert driver is not None  # a live connection always has its driver's
     per_statement = MAX_PARAMETERS // len(names)
-    async with psycopg.AsyncRawCursor(driver) as cursor:
+    from psycopg import AsyncRawCursor  # PostgreSQL's driver: a SQLite process never loads it
+
+    async with AsyncRawCursor(driver) as cursor:
         for start in range(0, len(values), per_statement):
             chunk = values[start : start + per_statement]
             sql = _values_insert(table.name, tuple(names), len(chunk))
