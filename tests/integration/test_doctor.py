@@ -65,6 +65,22 @@ async def test_unmigrated_database_says_to_migrate(settings, tmp_path):
     assert "no revision" in check.detail and "sendhouse migrate" in check.detail
 
 
+async def test_database_one_revision_behind_names_both_revisions(settings):
+    from alembic import command
+
+    from sendhouse.store.migrate import alembic_config, head_revision, upgrade_to_head
+
+    url = settings.resolved_database_url()
+    command.downgrade(alembic_config(url), "-1")
+    try:
+        check = await doctor.check_database(settings)
+    finally:
+        upgrade_to_head(url)  # PostgreSQL's database is the session's
+    assert not check.ok
+    assert f"the newest is {head_revision()}: run `sendhouse migrate`" in check.detail
+    assert f"at {head_revision()}," not in check.detail
+
+
 async def test_unreachable_database_is_named_without_its_password(settings):
     url = f"postgresql://sendhouse:topsecret@127.0.0.1:{free_port()}/nowhere"
     check = await doctor.check_database(_with(settings, database_url=url))

@@ -61,9 +61,10 @@ def upgrade_to_head(url: str) -> None:
     engine = create_engine(sync_url(url))
     if url.startswith("sqlite"):
         event.listen(engine, "connect", _sqlite_pragmas)
+    head = head_revision()
     try:
         with engine.begin() as conn:
-            if head_revision() is None or current_revision(conn) != head_revision():
+            if head is None or current_revision(conn) != head:
                 _alembic_upgrade(conn, url)
     finally:
         engine.dispose()
